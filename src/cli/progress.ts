@@ -1,0 +1,51 @@
+/** Progress on stderr: one updating line on a terminal, a line every few seconds otherwise. */
+export function progressLine(stream: NodeJS.WriteStream = process.stderr, everyMs = 3000) {
+  let last = 0;
+  let shown = false;
+  return {
+    update(text: string) {
+      if (stream.isTTY) {
+        stream.write('\r\x1b[K' + text);
+        shown = true;
+        return;
+      }
+      const now = Date.now();
+      if (now - last >= everyMs) {
+        last = now;
+        stream.write(text + '\n');
+      }
+    },
+    done(text?: string) {
+      if (stream.isTTY && shown) stream.write('\r\x1b[K');
+      if (text) stream.write(text + '\n');
+      shown = false;
+    },
+  };
+}
+
+export function bar(fraction: number, width = 24): string {
+  const f = Math.max(0, Math.min(1, fraction));
+  const n = Math.round(f * width);
+  return '[' + '#'.repeat(n) + '-'.repeat(width - n) + ']';
+}
+
+export function formatEta(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '--';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** An AbortController wired to Ctrl-C: the first press cancels cleanly, the second exits. */
+export function interruptible(onFirst?: () => void): AbortController {
+  const ac = new AbortController();
+  const handler = () => {
+    if (ac.signal.aborted) process.exit(130);
+    onFirst?.();
+    ac.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return ac;
+}

@@ -1,0 +1,150 @@
+/**
+ * The library database: schema and migrations. One SQLite file holds the index of DICOM folders
+ * (patients > studies > series > instances, files, skipped files) and, in later migrations,
+ * labels and runs. Migrations are append-only and tracked by PRAGMA user_version.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type Database, type OpenOptions, openSqlite } from './sqlite';
+
+const MIGRATIONS: string[] = [
+  /* 1: the DICOM index */ `
+  CREATE TABLE folders (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    added_at TEXT NOT NULL,
+    last_indexed_at TEXT
+  );
+  CREATE TABLE patients (
+    id INTEGER PRIMARY KEY,
+    patient_key TEXT NOT NULL UNIQUE,
+    patient_id TEXT NOT NULL,
+    sex TEXT NOT NULL DEFAULT '',
+    birth_date TEXT NOT NULL DEFAULT '',
+    ethnic_group TEXT NOT NULL DEFAULT '',
+    uid_derived INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE studies (
+    id INTEGER PRIMARY KEY,
+    study_uid TEXT NOT NULL UNIQUE,
+    patient_ref INTEGER NOT NULL REFERENCES patients(id),
+    study_date TEXT NOT NULL DEFAULT '',
+    study_time TEXT NOT NULL DEFAULT '',
+    study_id TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    patient_age TEXT NOT NULL DEFAULT '',
+    uid_derived INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX studies_patient ON studies(patient_ref);
+  CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    series_uid TEXT NOT NULL UNIQUE,
+    study_ref INTEGER NOT NULL REFERENCES studies(id),
+    modality TEXT NOT NULL DEFAULT '',
+    series_number INTEGER,
+    description TEXT NOT NULL DEFAULT '',
+    body_part TEXT NOT NULL DEFAULT '',
+    manufacturer TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    contrast_agent TEXT NOT NULL DEFAULT '',
+    kernel TEXT NOT NULL DEFAULT '',
+    series_date TEXT NOT NULL DEFAULT '',
+    frame_of_reference_uid TEXT NOT NULL DEFAULT '',
+    uid_derived INTEGER NOT NULL DEFAULT 0,
+    -- geometry summary, recomputed when geometry_dirty = 1
+    geometry_dirty INTEGER NOT NULL DEFAULT 1,
+    rows INTEGER,
+    columns INTEGER,
+    slices INTEGER NOT NULL DEFAULT 0,
+    image_instances INTEGER NOT NULL DEFAULT 0,
+    slice_thickness REAL,
+    spacing REAL,
+    pixel_spacing_row REAL,
+    pixel_spacing_col REAL,
+    orientation TEXT NOT NULL DEFAULT 'unknown',
+    uniform_spacing INTEGER NOT NULL DEFAULT 0,
+    gaps INTEGER NOT NULL DEFAULT 0,
+    gantry_tilt REAL NOT NULL DEFAULT 0,
+    multi_frame INTEGER NOT NULL DEFAULT 0,
+    geometry_warnings TEXT NOT NULL DEFAULT '[]'
+  );
+  CREATE INDEX series_study ON series(study_ref);
+  CREATE TABLE instances (
+    id INTEGER PRIMARY KEY,
+    sop_uid TEXT NOT NULL UNIQUE,
+    series_ref INTEGER NOT NULL REFERENCES series(id),
+    file_ref INTEGER,
+    sop_class_uid TEXT NOT NULL DEFAULT '',
+    instance_number INTEGER,
+    rows INTEGER,
+    columns INTEGER,
+    pixel_spacing TEXT,
+    slice_thickness REAL,
+    image_position TEXT,
+    image_orientation TEXT,
+    frame_positions TEXT,
+    slice_location REAL,
+    gantry_tilt REAL,
+    rescale_slope REAL NOT NULL DEFAULT 1,
+    rescale_intercept REAL NOT NULL DEFAULT 0,
+    rescale_type TEXT NOT NULL DEFAULT '',
+    bits_allocated INTEGER,
+    bits_stored INTEGER,
+    high_bit INTEGER,
+    pixel_representation INTEGER,
+    photometric TEXT NOT NULL DEFAULT '',
+    samples_per_pixel INTEGER,
+    transfer_syntax TEXT NOT NULL DEFAULT '',
+    number_of_frames INTEGER NOT NULL DEFAULT 1,
+    pixel_padding_value INTEGER,
+    pixel_padding_range_limit INTEGER,
+    window_center REAL,
+    window_width REAL,
+    has_pixel_data INTEGER NOT NULL DEFAULT 0,
+    image_type TEXT NOT NULL DEFAULT '',
+    acquisition_time TEXT NOT NULL DEFAULT '',
+    uid_derived INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX instances_series ON instances(series_ref);
+  CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    folder_ref INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    size INTEGER NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'duplicate', 'skipped')),
+    instance_ref INTEGER REFERENCES instances(id) ON DELETE SET NULL,
+    warnings TEXT
+  );
+  CREATE INDEX files_folder ON files(folder_ref);
+  CREATE INDEX files_instance ON files(instance_ref);
+  CREATE TABLE skipped (
+    file_ref INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+    reason TEXT NOT NULL
+  );
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this app understands (${MIGRATIONS.length}); update the app`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/** Opens (creating if needed) a library database and brings its schema up to date. */
+export function openLibrary(file: string, options: OpenOptions = {}): Database {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = openSqlite(file, options);
+  if (!options.readonly) migrate(db);
+  return db;
+}

@@ -1,0 +1,520 @@
+/**
+ * Incremental indexing of DICOM folders into the library database.
+ *
+ * Reads headers only (the first 64 KiB of a file, all of it only when the header is longer),
+ * never writes to source folders, commits in batches so that a killed run leaves a consistent
+ * database that the next run completes, skips unchanged files (size and mtime), re-reads changed
+ * ones and drops deleted ones. Every file ends up indexed, a counted duplicate, or skipped with
+ * a reason.
+ */
+import { closeSync, openSync, readdirSync, readSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { IndexProgress, IndexSummary, SkippedFile } from '../../shared/types';
+import { expectedPixelBytes, type InstanceHeader, isImage, readHeader, SOP_CLASS } from '../dicom/header';
+import { resolveIdentity } from '../dicom/identity';
+import { DEFLATED_TS, NeedMoreBytesError, NotDicomError, parseDicom } from '../dicom/parse';
+import type { Database } from './sqlite';
+import { updateDirtyGeometry } from './library';
+
+export interface IndexOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: IndexProgress) => void;
+  jobId?: string;
+  /** Files per transaction. */
+  batchSize?: number;
+  /** Bytes read for a header before falling back to the whole file. */
+  headChunk?: number;
+  /** Milliseconds between progress events. */
+  progressInterval?: number;
+}
+
+interface ScannedFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+interface KnownFile {
+  id: number;
+  size: number;
+  mtime_ms: number;
+}
+
+const MAX_LISTED_WARNINGS = 50;
+
+/** Resolves and checks user-supplied folder paths; throws naming the offending path. */
+export function checkFolders(folders: string[]): string[] {
+  if (folders.length === 0) throw new Error('no folder given');
+  return folders.map((f) => {
+    const abs = isAbsolute(f) ? f : resolve(f);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      throw new Error(`folder not found: ${abs}`);
+    }
+    if (!st.isDirectory()) throw new Error(`not a folder: ${abs}`);
+    return realpathSync(abs);
+  });
+}
+
+/** Recursively lists regular files (symlinked files followed, symlinked folders not, to avoid loops). */
+function* walk(root: string, signal?: AbortSignal): Generator<ScannedFile> {
+  const stack = [root];
+  while (stack.length > 0) {
+    if (signal?.aborted) return;
+    const dir = stack.pop()!;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const subdirs: string[] = [];
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) subdirs.push(p);
+      else if (e.isFile() || e.isSymbolicLink()) {
+        try {
+          const st = statSync(p);
+          if (st.isFile()) yield { path: p, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
+        } catch {
+          /* vanished or dangling link: nothing to index */
+        }
+      }
+    }
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]);
+  }
+}
+
+type ReadResult = { header: InstanceHeader } | { skip: string };
+
+/** Reads and parses one file's header; never throws. */
+export function readFileHeader(path: string, size: number, headChunk = 64 * 1024, buf?: Uint8Array): ReadResult {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    return { skip: `cannot open: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  try {
+    if (size === 0) return { skip: 'empty file' };
+    const readBytes = (n: number, target?: Uint8Array) => {
+      const out = target && target.length >= n ? target.subarray(0, n) : new Uint8Array(n);
+      let got = 0;
+      while (got < n) {
+        const k = readSync(fd, out, got, n - got, got);
+        if (k <= 0) break;
+        got += k;
+      }
+      return out.subarray(0, got);
+    };
+    const partial = size > headChunk;
+    let bytes = readBytes(partial ? headChunk : size, partial ? buf : undefined);
+    let parsed;
+    try {
+      parsed = parseDicom(bytes, { headerOnly: true });
+    } catch (err) {
+      if (err instanceof NotDicomError) return { skip: err.message };
+      if (!partial) return { skip: describeParseError(err) };
+      bytes = readBytes(size);
+      try {
+        parsed = parseDicom(bytes, { headerOnly: true });
+      } catch (err2) {
+        if (err2 instanceof NotDicomError) return { skip: err2.message };
+        return { skip: describeParseError(err2) };
+      }
+    }
+    const header = readHeader(parsed);
+    if (header.sopClassUid === SOP_CLASS.mediaStorageDirectory) {
+      return { skip: 'DICOMDIR media directory: the files it references are indexed directly' };
+    }
+    if (header.hasPixelData && header.pixelDataOffset !== null && header.pixelDataLength !== null && header.pixelDataLength >= 0) {
+      const end = header.pixelDataOffset + header.pixelDataLength;
+      const deflated = header.transferSyntaxUid === DEFLATED_TS; // offsets are in the inflated stream
+      if (!deflated && end > size) return { skip: `truncated: pixel data needs ${end} bytes, file has ${size}` };
+      const expected = expectedPixelBytes(header);
+      const native = !/^1\.2\.840\.10008\.1\.2\.(4|5|1\.99)/.test(header.transferSyntaxUid);
+      if (native && expected !== null && header.pixelDataLength < expected) {
+        return { skip: `truncated pixel data: ${header.pixelDataLength} bytes for ${header.rows}x${header.columns}x${header.numberOfFrames} at ${header.bitsAllocated} bits (${expected} bytes)` };
+      }
+    }
+    if (!header.sopInstanceUid && !header.sopClassUid && !header.modality && !header.hasPixelData) {
+      return { skip: 'DICOM dataset without SOP Class, SOP Instance, Modality or pixel data: nothing to index' };
+    }
+    return { header };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function describeParseError(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof NeedMoreBytesError) return `truncated or malformed DICOM: ${msg}`;
+  return `malformed DICOM: ${msg}`;
+}
+
+const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+
+/** Prepared statements for one database, built once per job. */
+function statements(db: Database) {
+  return {
+    upsertFolder: db.prepare(
+      `INSERT INTO folders (path, added_at) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET path = excluded.path RETURNING id`,
+    ),
+    folderDone: db.prepare(`UPDATE folders SET last_indexed_at = ? WHERE id = ?`),
+    knownFiles: db.prepare(`SELECT id, path, size, mtime_ms FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'`),
+    insertFile: db.prepare(
+      `INSERT INTO files (path, folder_ref, size, mtime_ms, status, instance_ref, warnings) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+    ),
+    updateFile: db.prepare(`UPDATE files SET size = ?, mtime_ms = ?, status = ?, instance_ref = ?, warnings = ? WHERE id = ?`),
+    deleteFile: db.prepare(`DELETE FROM files WHERE id = ?`),
+    fileById: db.prepare(`SELECT id, status, instance_ref FROM files WHERE id = ?`),
+    insertSkipped: db.prepare(`INSERT OR REPLACE INTO skipped (file_ref, reason) VALUES (?, ?)`),
+    deleteSkipped: db.prepare(`DELETE FROM skipped WHERE file_ref = ?`),
+    upsertPatient: db.prepare(
+      `INSERT INTO patients (patient_key, patient_id, sex, birth_date, ethnic_group, uid_derived) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(patient_key) DO UPDATE SET
+         sex = CASE WHEN excluded.sex != '' THEN excluded.sex ELSE sex END,
+         birth_date = CASE WHEN excluded.birth_date != '' THEN excluded.birth_date ELSE birth_date END,
+         ethnic_group = CASE WHEN excluded.ethnic_group != '' THEN excluded.ethnic_group ELSE ethnic_group END
+       RETURNING id`,
+    ),
+    upsertStudy: db.prepare(
+      `INSERT INTO studies (study_uid, patient_ref, study_date, study_time, study_id, description, patient_age, uid_derived)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(study_uid) DO UPDATE SET patient_ref = excluded.patient_ref,
+         patient_age = CASE WHEN excluded.patient_age != '' THEN excluded.patient_age ELSE patient_age END
+       RETURNING id`,
+    ),
+    upsertSeries: db.prepare(
+      `INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, manufacturer, model,
+         contrast_agent, kernel, series_date, frame_of_reference_uid, uid_derived, geometry_dirty)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT(series_uid) DO UPDATE SET geometry_dirty = 1, study_ref = excluded.study_ref,
+         contrast_agent = CASE WHEN excluded.contrast_agent != '' THEN excluded.contrast_agent ELSE contrast_agent END
+       RETURNING id`,
+    ),
+    instanceBySop: db.prepare(`SELECT id, file_ref, series_ref FROM instances WHERE sop_uid = ?`),
+    insertInstance: db.prepare(
+      `INSERT INTO instances (sop_uid, series_ref, file_ref, sop_class_uid, instance_number, rows, columns, pixel_spacing,
+         slice_thickness, image_position, image_orientation, frame_positions, slice_location, gantry_tilt, rescale_slope,
+         rescale_intercept, rescale_type, bits_allocated, bits_stored, high_bit, pixel_representation, photometric,
+         samples_per_pixel, transfer_syntax, number_of_frames, pixel_padding_value, pixel_padding_range_limit,
+         window_center, window_width, has_pixel_data, image_type, acquisition_time, uid_derived)
+       VALUES (@sop_uid, @series_ref, @file_ref, @sop_class_uid, @instance_number, @rows, @columns, @pixel_spacing,
+         @slice_thickness, @image_position, @image_orientation, @frame_positions, @slice_location, @gantry_tilt, @rescale_slope,
+         @rescale_intercept, @rescale_type, @bits_allocated, @bits_stored, @high_bit, @pixel_representation, @photometric,
+         @samples_per_pixel, @transfer_syntax, @number_of_frames, @pixel_padding_value, @pixel_padding_range_limit,
+         @window_center, @window_width, @has_pixel_data, @image_type, @acquisition_time, @uid_derived)
+       RETURNING id`,
+    ),
+    deleteInstance: db.prepare(`DELETE FROM instances WHERE id = ?`),
+    setInstanceFile: db.prepare(`UPDATE instances SET file_ref = ? WHERE id = ?`),
+    markSeriesDirty: db.prepare(`UPDATE series SET geometry_dirty = 1 WHERE id = ?`),
+    duplicateOf: db.prepare(`SELECT id FROM files WHERE instance_ref = ? AND status = 'duplicate' AND id != ? ORDER BY id LIMIT 1`),
+    promote: db.prepare(`UPDATE files SET status = 'indexed' WHERE id = ?`),
+    seriesOfInstance: db.prepare(`SELECT series_ref FROM instances WHERE id = ?`),
+  };
+}
+
+type Stmts = ReturnType<typeof statements>;
+
+/**
+ * Detaches a file from what it contributed: if it was the primary file of an instance, a duplicate
+ * file takes over, or the instance goes.
+ */
+function detachFile(s: Stmts, fileId: number): void {
+  const f = s.fileById.get(fileId) as { id: number; status: string; instance_ref: number | null } | undefined;
+  if (!f) return;
+  s.deleteSkipped.run(fileId);
+  if (f.status === 'indexed' && f.instance_ref !== null) {
+    const inst = s.seriesOfInstance.get(f.instance_ref) as { series_ref: number } | undefined;
+    const dup = s.duplicateOf.get(f.instance_ref, fileId) as { id: number } | undefined;
+    if (dup) {
+      s.setInstanceFile.run(dup.id, f.instance_ref);
+      s.promote.run(dup.id);
+    } else {
+      s.deleteInstance.run(f.instance_ref);
+    }
+    if (inst) s.markSeriesDirty.run(inst.series_ref);
+  }
+}
+
+function cleanupOrphans(db: Database): void {
+  db.exec(`
+    DELETE FROM series WHERE id NOT IN (SELECT DISTINCT series_ref FROM instances);
+    DELETE FROM studies WHERE id NOT IN (SELECT DISTINCT study_ref FROM series);
+    DELETE FROM patients WHERE id NOT IN (SELECT DISTINCT patient_ref FROM studies);
+  `);
+}
+
+function totals(db: Database) {
+  const one = (sql: string) => (db.prepare(sql).pluck().get() as number) ?? 0;
+  return {
+    instances: one('SELECT COUNT(*) FROM instances'),
+    series: one('SELECT COUNT(*) FROM series'),
+    studies: one('SELECT COUNT(*) FROM studies'),
+    patients: one('SELECT COUNT(*) FROM patients'),
+    duplicates: one(`SELECT COUNT(*) FROM files WHERE status = 'duplicate'`),
+  };
+}
+
+function likePrefix(folder: string): string {
+  const base = folder.endsWith(sep) ? folder : folder + sep;
+  return base.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+}
+
+/** Lists skipped files under the given folders, with reasons. */
+export function skippedUnder(db: Database, folders: string[], limit = 100000): SkippedFile[] {
+  const out: SkippedFile[] = [];
+  const q = db.prepare(
+    `SELECT f.path AS path, s.reason AS reason FROM skipped s JOIN files f ON f.id = s.file_ref
+     WHERE f.path LIKE ? ESCAPE '\\' ORDER BY f.path LIMIT ?`,
+  );
+  for (const folder of folders) out.push(...(q.all(likePrefix(folder), limit) as SkippedFile[]));
+  return out;
+}
+
+export async function indexFolders(db: Database, folderArgs: string[], opts: IndexOptions = {}): Promise<IndexSummary> {
+  const started = Date.now();
+  const jobId = opts.jobId ?? randomUUID();
+  const folders = checkFolders(folderArgs);
+  const batchSize = opts.batchSize ?? 500;
+  const headChunk = opts.headChunk ?? 64 * 1024;
+  const interval = opts.progressInterval ?? 250;
+  const s = statements(db);
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    if (warnings.length < MAX_LISTED_WARNINGS) warnings.push(w);
+  };
+
+  let phase: IndexProgress['phase'] = 'scanning';
+  let filesFound = 0;
+  let filesDone = 0;
+  let skippedCount = 0;
+  let parsed = 0;
+  let removed = 0;
+  let parseStart = Date.now();
+  let lastEmit = 0;
+  const emit = (force = false, extra: Partial<IndexProgress> = {}) => {
+    const now = Date.now();
+    if (!force && now - lastEmit < interval) return;
+    lastEmit = now;
+    const secs = (now - parseStart) / 1000;
+    const rate = phase === 'parsing' && secs > 0 ? filesDone / secs : 0;
+    const left = filesFound - filesDone;
+    opts.onProgress?.({
+      jobId,
+      phase,
+      folders,
+      filesFound,
+      filesDone,
+      filesPerSecond: Math.round(rate * 10) / 10,
+      etaSeconds: phase === 'parsing' && rate > 0 ? Math.round(left / rate) : null,
+      skipped: skippedCount,
+      ...extra,
+    });
+  };
+  const aborted = () => opts.signal?.aborted === true;
+  const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+
+  // 1. Scan every folder.
+  const now = new Date().toISOString();
+  const folderIds = new Map<string, number>();
+  for (const f of folders) folderIds.set(f, (s.upsertFolder.get(f, now) as { id: number }).id);
+  const scanned: { file: ScannedFile; folderId: number }[] = [];
+  const seen = new Set<string>();
+  for (const f of folders) {
+    for (const file of walk(f, opts.signal)) {
+      if (seen.has(file.path)) continue; // nested folders: count each file once
+      seen.add(file.path);
+      scanned.push({ file, folderId: folderIds.get(f)! });
+      filesFound++;
+      if ((filesFound & 1023) === 0) {
+        emit();
+        await yieldToLoop();
+      }
+    }
+  }
+
+  // 2. Compare with what the index knows.
+  const known = new Map<string, KnownFile>();
+  for (const f of folders) {
+    for (const row of s.knownFiles.all(f, likePrefix(f)) as (KnownFile & { path: string })[]) known.set(row.path, row);
+  }
+
+  // 3. Parse new and changed files, in batches.
+  phase = 'parsing';
+  parseStart = Date.now();
+  const buf = new Uint8Array(headChunk);
+  const derivedFolders = new Map<string, number>();
+  const applyOne = (file: ScannedFile, folderId: number) => {
+    const prev = known.get(file.path);
+    if (prev && prev.size === file.size && prev.mtime_ms === file.mtimeMs) return;
+    const res = readFileHeader(file.path, file.size, headChunk, buf);
+    parsed++;
+    let fileId: number;
+    if (prev) {
+      detachFile(s, prev.id);
+      fileId = prev.id;
+    } else {
+      fileId = (s.insertFile.get(file.path, folderId, file.size, file.mtimeMs, 'skipped', null, null) as { id: number }).id;
+    }
+    if ('skip' in res) {
+      s.updateFile.run(file.size, file.mtimeMs, 'skipped', null, null, fileId);
+      s.insertSkipped.run(fileId, res.skip);
+      skippedCount++;
+      return;
+    }
+    const h = res.header;
+    const dir = dirname(file.path);
+    const id = resolveIdentity(h, dir);
+    if (id.derived.length > 0) derivedFolders.set(dir, (derivedFolders.get(dir) ?? 0) + 1);
+    const patientRef = (
+      s.upsertPatient.get(id.patientKey, id.patientId, h.patientSex, h.patientBirthDate, h.ethnicGroup, id.derived.includes('patient') ? 1 : 0) as {
+        id: number;
+      }
+    ).id;
+    const studyRef = (
+      s.upsertStudy.get(id.studyUid, patientRef, h.studyDate, h.studyTime, h.studyId, h.studyDescription, h.patientAge, id.derived.includes('study') ? 1 : 0) as {
+        id: number;
+      }
+    ).id;
+    const seriesRef = (
+      s.upsertSeries.get(
+        id.seriesUid,
+        studyRef,
+        h.modality,
+        h.seriesNumber === null ? null : Math.round(h.seriesNumber),
+        h.seriesDescription,
+        h.bodyPart,
+        h.manufacturer,
+        h.model,
+        h.contrastAgent,
+        h.kernel,
+        h.seriesDate || h.studyDate,
+        h.frameOfReferenceUid,
+        id.derived.includes('series') ? 1 : 0,
+      ) as { id: number }
+    ).id;
+    const existing = s.instanceBySop.get(id.sopUid) as { id: number; file_ref: number | null; series_ref: number } | undefined;
+    const fileWarnings = h.warnings.length ? JSON.stringify(h.warnings) : null;
+    if (existing && existing.file_ref !== null && existing.file_ref !== fileId) {
+      s.updateFile.run(file.size, file.mtimeMs, 'duplicate', existing.id, fileWarnings, fileId);
+      return;
+    }
+    if (existing) s.deleteInstance.run(existing.id);
+    const instanceId = (
+      s.insertInstance.get({
+        sop_uid: id.sopUid,
+        series_ref: seriesRef,
+        file_ref: fileId,
+        sop_class_uid: h.sopClassUid,
+        instance_number: h.instanceNumber === null ? null : Math.round(h.instanceNumber),
+        rows: h.rows,
+        columns: h.columns,
+        pixel_spacing: json(h.pixelSpacing),
+        slice_thickness: h.sliceThickness,
+        image_position: json(h.imagePosition),
+        image_orientation: json(h.imageOrientation),
+        frame_positions: json(h.framePositions),
+        slice_location: h.sliceLocation,
+        gantry_tilt: h.gantryTilt,
+        rescale_slope: h.rescaleSlope,
+        rescale_intercept: h.rescaleIntercept,
+        rescale_type: h.rescaleType,
+        bits_allocated: h.bitsAllocated,
+        bits_stored: h.bitsStored,
+        high_bit: h.highBit,
+        pixel_representation: h.pixelRepresentation,
+        photometric: h.photometric,
+        samples_per_pixel: h.samplesPerPixel,
+        transfer_syntax: h.transferSyntaxUid,
+        number_of_frames: h.numberOfFrames,
+        pixel_padding_value: h.pixelPaddingValue,
+        pixel_padding_range_limit: h.pixelPaddingRangeLimit,
+        window_center: h.windowCenter,
+        window_width: h.windowWidth,
+        has_pixel_data: isImage(h) ? 1 : 0,
+        image_type: h.imageType,
+        acquisition_time: h.acquisitionTime,
+        uid_derived: id.derived.includes('instance') ? 1 : 0,
+      }) as { id: number }
+    ).id;
+    s.updateFile.run(file.size, file.mtimeMs, 'indexed', instanceId, fileWarnings, fileId);
+  };
+
+  const applyBatch = db.transaction((batch: typeof scanned) => {
+    for (const { file, folderId } of batch) {
+      try {
+        applyOne(file, folderId);
+      } catch (err) {
+        // A database constraint or an unexpected header shape: record, never lose the batch.
+        const row = db.prepare('SELECT id FROM files WHERE path = ?').get(file.path) as { id: number } | undefined;
+        const fid = row?.id ?? (s.insertFile.get(file.path, folderId, file.size, file.mtimeMs, 'skipped', null, null) as { id: number }).id;
+        s.updateFile.run(file.size, file.mtimeMs, 'skipped', null, null, fid);
+        s.insertSkipped.run(fid, `could not index: ${(err as Error).message}`);
+        skippedCount++;
+      }
+    }
+  });
+
+  let cancelled = false;
+  for (let i = 0; i < scanned.length; i += batchSize) {
+    if (aborted()) {
+      cancelled = true;
+      break;
+    }
+    const batch = scanned.slice(i, i + batchSize);
+    applyBatch(batch);
+    filesDone += batch.length;
+    emit();
+    await yieldToLoop();
+  }
+  if (aborted()) cancelled = true;
+
+  // 4. Drop files that are gone (only after a complete scan: a cancelled scan saw too little).
+  if (!cancelled) {
+    const gone = [...known.keys()].filter((p) => !seen.has(p));
+    db.transaction(() => {
+      for (const p of gone) {
+        const k = known.get(p)!;
+        detachFile(s, k.id);
+        s.deleteFile.run(k.id);
+        removed++;
+      }
+      cleanupOrphans(db);
+      const at = new Date().toISOString();
+      for (const id of folderIds.values()) s.folderDone.run(at, id);
+    })();
+  } else {
+    db.transaction(() => cleanupOrphans(db))();
+  }
+
+  // 5. Series geometry for what changed.
+  if (!cancelled) {
+    phase = 'geometry';
+    emit(true);
+    updateDirtyGeometry(db);
+  }
+
+  for (const [dir, n] of derivedFolders) {
+    warn(`${n} file(s) in ${dir} have empty UIDs or PatientID: indexed under stable derived identities`);
+  }
+  const summary: IndexSummary = {
+    files: filesFound,
+    ...totals(db),
+    skipped: skippedUnder(db, folders),
+    parsed,
+    removed,
+    warnings,
+    cancelled,
+    seconds: Math.round((Date.now() - started) / 10) / 100,
+  };
+  phase = cancelled ? 'cancelled' : 'done';
+  emit(true, { summary });
+  return summary;
+}

@@ -1,0 +1,163 @@
+/**
+ * The one IPC contract. Every request the renderer can make and every event it can receive is
+ * declared here, once. Electron main, the preload bridge, the `ctssl serve` WebSocket bridge and
+ * the renderer are all typed from this table, and main/server validate every argument with the
+ * schemas below before a service sees it. Data is named by indexed IDs, never by paths, except
+ * `library.addFolder`, whose path is checked (absolute, existing directory) by the service.
+ */
+import { z } from 'zod';
+import type {
+  AppInfo,
+  CohortCounts,
+  FolderRow,
+  IndexProgress,
+  IndexSummary,
+  LibraryStats,
+  SeriesRow,
+  SkippedFile,
+  SliceBlock,
+  VolumeInfo,
+} from './types';
+
+/** Bumped on any incompatible change of channels, arguments, results or events. */
+export const CONTRACT_VERSION = 1;
+
+const id = z.number().int().nonnegative();
+
+export const cohortFilterSchema = z
+  .object({
+    modality: z.string().max(16).optional(),
+    orientation: z.enum(['axial', 'coronal', 'sagittal', 'oblique', 'unknown']).optional(),
+    maxThickness: z.number().positive().max(100).optional(),
+    minSlices: z.number().int().nonnegative().max(100000).optional(),
+    contrast: z.enum(['yes', 'no']).optional(),
+    uniformOnly: z.boolean().optional(),
+    text: z.string().max(200).optional(),
+  })
+  .strict();
+
+/** Request channels: argument schemas (a tuple) and documentation. Results are typed in `Results`. */
+export const channels = {
+  /** Application name, version, mode and where its data lives. */
+  'app.info': z.tuple([]),
+  /** Opens the native folder picker (Electron only); resolves to the chosen path or null. */
+  'library.pickFolder': z.tuple([]),
+  /** Adds a folder to the library and starts indexing it; resolves to the job id at once. */
+  'library.addFolder': z.tuple([z.string().min(1).max(4096)]),
+  /** Re-indexes every library folder (incremental); resolves to the job id. */
+  'library.reindex': z.tuple([]),
+  /** Cancels the running indexing job; what was committed stays. */
+  'library.cancel': z.tuple([z.string().max(64)]),
+  /** The current indexing job's last progress, or null when idle. */
+  'library.progress': z.tuple([]),
+  'library.folders': z.tuple([]),
+  /** Removes a folder and everything indexed from it (source files are never touched). */
+  'library.removeFolder': z.tuple([id]),
+  'library.stats': z.tuple([]),
+  /** Series matching a cohort filter. */
+  'library.series': z.tuple([cohortFilterSchema]),
+  /** Counts of series per filter, for the "what qualifies" panel. */
+  'library.cohortCounts': z.tuple([cohortFilterSchema]),
+  'library.skipped': z.tuple([z.number().int().positive().max(100000).optional()]),
+  /** Geometry and metadata of one series, ready for the viewer. */
+  'viewer.open': z.tuple([id]),
+  /** HU voxels of consecutive slices in display orientation. */
+  'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(4096)]),
+} as const;
+
+export type Channel = keyof typeof channels;
+export type Args<C extends Channel> = z.infer<(typeof channels)[C]>;
+
+/** Result type of each channel. */
+export interface Results {
+  'app.info': AppInfo;
+  'library.pickFolder': string | null;
+  'library.addFolder': { jobId: string };
+  'library.reindex': { jobId: string };
+  'library.cancel': boolean;
+  'library.progress': IndexProgress | null;
+  'library.folders': FolderRow[];
+  'library.removeFolder': IndexSummary;
+  'library.stats': LibraryStats;
+  'library.series': SeriesRow[];
+  'library.cohortCounts': CohortCounts;
+  'library.skipped': SkippedFile[];
+  'viewer.open': VolumeInfo;
+  'viewer.slices': SliceBlock;
+}
+
+/** Events pushed from services to every connected renderer. */
+export interface Events {
+  'index.progress': IndexProgress;
+}
+export type EventName = keyof Events;
+export const eventNames: EventName[] = ['index.progress'];
+
+/** Errors cross every boundary in this envelope. */
+export interface ErrorEnvelope {
+  code: 'invalid-argument' | 'not-found' | 'busy' | 'unsupported' | 'cancelled' | 'internal';
+  message: string;
+  details?: unknown;
+}
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ErrorEnvelope };
+
+/** What services implement: one async method per channel. */
+export type Handlers = { [C in Channel]: (...args: Args<C>) => Promise<Results[C]> | Results[C] };
+
+/** What the renderer holds: `invoke` for requests, `on` for events. */
+export interface ApiClient {
+  invoke<C extends Channel>(channel: C, ...args: Args<C>): Promise<Results[C]>;
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+}
+
+/** An error with a code that survives the trip through an envelope. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ErrorEnvelope['code'],
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function isChannel(name: unknown): name is Channel {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(channels, name);
+}
+
+/** Validates raw arguments for a channel; throws ApiError('invalid-argument') naming the field. */
+export function parseArgs<C extends Channel>(channel: C, raw: unknown): Args<C> {
+  const schema = channels[channel];
+  const res = schema.safeParse(raw);
+  if (!res.success) {
+    const issue = res.error.issues[0];
+    const where = issue.path.length ? `argument ${issue.path.join('.')}` : 'arguments';
+    throw new ApiError('invalid-argument', `${channel}: ${where}: ${issue.message}`);
+  }
+  return res.data as Args<C>;
+}
+
+/** Runs a handler and wraps its outcome in an envelope (used by main and the server bridge). */
+export async function dispatch(handlers: Handlers, channel: unknown, rawArgs: unknown): Promise<Envelope<unknown>> {
+  try {
+    if (!isChannel(channel)) throw new ApiError('invalid-argument', `unknown channel: ${String(channel)}`);
+    const args = parseArgs(channel, rawArgs);
+    const fn = handlers[channel] as (...a: unknown[]) => unknown;
+    const value = await fn(...(args as unknown[]));
+    return { ok: true, value };
+  } catch (err) {
+    return { ok: false, error: toEnvelope(err) };
+  }
+}
+
+export function toEnvelope(err: unknown): ErrorEnvelope {
+  if (err instanceof ApiError) return { code: err.code, message: err.message, details: err.details };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'internal', message };
+}
+
+export function unwrap<T>(env: Envelope<T>): T {
+  if (env.ok) return env.value;
+  throw new ApiError(env.error.code, env.error.message, env.error.details);
+}

@@ -1,0 +1,165 @@
+/**
+ * Domain types shared by every runtime (core, CLI, server, Electron main, preload, renderer).
+ * Pure declarations: nothing here may import Node, DOM or Electron.
+ */
+
+/** One file the indexer could not use, with the reason in words a researcher can act on. */
+export interface SkippedFile {
+  path: string;
+  reason: string;
+}
+
+/** Result of one indexing job (also the `ctssl index --json` output). */
+export interface IndexSummary {
+  /** Files seen in the scanned folders (DICOM or not). */
+  files: number;
+  /** Distinct SOP instances in the whole index after the job. */
+  instances: number;
+  series: number;
+  studies: number;
+  patients: number;
+  /** Files whose SOP Instance UID is already indexed from another path. */
+  duplicates: number;
+  skipped: SkippedFile[];
+  /** Files read and parsed in this run (the rest were unchanged since the last run). */
+  parsed: number;
+  /** Files dropped from the index because they no longer exist. */
+  removed: number;
+  /** Non-fatal findings, e.g. empty UIDs replaced by derived ones. */
+  warnings: string[];
+  cancelled: boolean;
+  seconds: number;
+}
+
+export type IndexPhase = 'scanning' | 'parsing' | 'geometry' | 'done' | 'cancelled' | 'error';
+
+/** Progress of a running indexing job, emitted a few times a second. */
+export interface IndexProgress {
+  jobId: string;
+  phase: IndexPhase;
+  folders: string[];
+  filesFound: number;
+  filesDone: number;
+  filesPerSecond: number;
+  /** Seconds left at the current rate; null while unknown. */
+  etaSeconds: number | null;
+  skipped: number;
+  message?: string;
+  summary?: IndexSummary;
+}
+
+export type SliceOrientation = 'axial' | 'coronal' | 'sagittal' | 'oblique' | 'unknown';
+
+/** A series as listed in the library table and by `ctssl series --json`. */
+export interface SeriesRow {
+  id: number;
+  seriesInstanceUid: string;
+  studyInstanceUid: string;
+  patientId: string;
+  modality: string;
+  seriesNumber: number | null;
+  description: string;
+  bodyPart: string;
+  manufacturer: string;
+  model: string;
+  studyDate: string;
+  rows: number | null;
+  columns: number | null;
+  /** Number of image planes (frames of multi-frame instances count one each). */
+  slices: number;
+  instances: number;
+  sliceThickness: number | null;
+  /** Median distance between adjacent planes along the slice normal, mm. */
+  spacing: number | null;
+  pixelSpacing: [number, number] | null;
+  orientation: SliceOrientation;
+  uniformSpacing: boolean;
+  /** Gantry tilt in degrees (0 when the stack is orthogonal to its planes). */
+  gantryTilt: number;
+  /** Number of gaps: spacing steps larger than 1.5 x the median. */
+  gaps: number;
+  multiFrame: boolean;
+  contrast: boolean;
+  kernel: string;
+  /** True when one or more UIDs were empty in the files and derived by the indexer. */
+  derivedUids: boolean;
+}
+
+/** Cohort filters shared by the CLI and the library page. */
+export interface CohortFilter {
+  modality?: string;
+  orientation?: SliceOrientation;
+  /** Maximum slice thickness, mm (the paper keeps <= 3 mm). */
+  maxThickness?: number;
+  minSlices?: number;
+  contrast?: 'yes' | 'no';
+  uniformOnly?: boolean;
+  /** Free text over patient ID, description, manufacturer. */
+  text?: string;
+}
+
+export interface CohortCounts {
+  total: number;
+  matching: number;
+  /** How many series pass each individual filter, to explain what excludes what. */
+  byFilter: Record<string, number>;
+}
+
+export interface FolderRow {
+  id: number;
+  path: string;
+  addedAt: string;
+  lastIndexedAt: string | null;
+  files: number;
+  skipped: number;
+}
+
+export interface LibraryStats {
+  dbPath: string;
+  folders: number;
+  files: number;
+  instances: number;
+  series: number;
+  studies: number;
+  patients: number;
+  duplicates: number;
+  skipped: number;
+}
+
+/** Everything the viewer needs to lay out a series before the voxels arrive. */
+export interface VolumeInfo {
+  seriesId: number;
+  seriesInstanceUid: string;
+  /** [columns, rows, slices] in display orientation. */
+  dims: [number, number, number];
+  /** Voxel size in mm along display x, display y, and the stack. */
+  spacing: [number, number, number];
+  orientation: SliceOrientation;
+  /** Patient-direction letters at the four screen edges, e.g. {left:'R', right:'L', top:'A', bottom:'P'}. */
+  labels: { left: string; right: string; top: string; bottom: string };
+  /** Slice positions along the stack direction, mm, in display order. */
+  positions: number[];
+  /** HU value used for padding pixels in the voxel buffers (they are kept apart from real air). */
+  paddingValue: number;
+  metadata: Record<string, string | number | null>;
+  warnings: string[];
+}
+
+/** A run of consecutive slices in display orientation, HU as int16 (padding = VolumeInfo.paddingValue). */
+export interface SliceBlock {
+  seriesId: number;
+  start: number;
+  count: number;
+  data: Int16Array;
+}
+
+export interface AppInfo {
+  name: string;
+  version: string;
+  contractVersion: number;
+  mode: 'electron' | 'server';
+  dataDir: string;
+  dbPath: string;
+  /** True when the native folder picker is available (Electron). */
+  nativeDialogs: boolean;
+}

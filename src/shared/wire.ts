@@ -1,0 +1,86 @@
+/**
+ * Binary framing for the `ctssl serve` WebSocket bridge. A message is JSON plus any typed arrays it
+ * holds, moved out of the JSON into a binary tail so that voxel data crosses without base64:
+ *
+ *   [u32 LE: JSON byte length][JSON (UTF-8)][padding to 8][binary parts, each 8-byte aligned]
+ *
+ * In the JSON a typed array is replaced by {"$bin": index, "type": "Int16Array", "offset", "length"}.
+ */
+
+type TypedArray =
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array;
+
+const ctors = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+} as const;
+type CtorName = keyof typeof ctors;
+
+function typedName(v: unknown): CtorName | null {
+  if (!ArrayBuffer.isView(v) || v instanceof DataView) return null;
+  const name = (v as TypedArray).constructor.name as CtorName;
+  return name in ctors ? name : null;
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+export function encodeMessage(message: unknown): Uint8Array {
+  const parts: TypedArray[] = [];
+  const offsets: number[] = [];
+  let tail = 0;
+  const json = JSON.stringify(message, (_key, value) => {
+    const name = typedName(value);
+    if (!name) return value;
+    const arr = value as TypedArray;
+    parts.push(arr);
+    offsets.push(tail);
+    const ref = { $bin: parts.length - 1, type: name, offset: tail, length: arr.length };
+    tail = align8(tail + arr.byteLength);
+    return ref;
+  });
+  const jsonBytes = new TextEncoder().encode(json);
+  const head = align8(4 + jsonBytes.length);
+  const out = new Uint8Array(head + tail);
+  new DataView(out.buffer).setUint32(0, jsonBytes.length, true);
+  out.set(jsonBytes, 4);
+  parts.forEach((p, i) => out.set(new Uint8Array(p.buffer, p.byteOffset, p.byteLength), head + offsets[i]));
+  return out;
+}
+
+export function decodeMessage<T = unknown>(data: ArrayBuffer | Uint8Array): T {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes.length < 4) throw new Error('wire: message shorter than its header');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const jsonLen = view.getUint32(0, true);
+  if (4 + jsonLen > bytes.length) throw new Error('wire: JSON length exceeds message');
+  const json = new TextDecoder().decode(bytes.subarray(4, 4 + jsonLen));
+  const head = align8(4 + jsonLen);
+  return JSON.parse(json, (_key, value) => {
+    if (value && typeof value === 'object' && typeof value.$bin === 'number' && value.type in ctors) {
+      const Ctor = ctors[value.type as CtorName];
+      const bytesPer = Ctor.BYTES_PER_ELEMENT;
+      const start = head + value.offset;
+      const end = start + value.length * bytesPer;
+      if (end > bytes.length) throw new Error('wire: binary part exceeds message');
+      // Copy so the result is aligned and owns its memory.
+      const copy = bytes.slice(start, end);
+      return new Ctor(copy.buffer, 0, value.length);
+    }
+    return value;
+  }) as T;
+}
