@@ -1,55 +1,16 @@
 /**
  * `ctssl`: the command-line front end over the core services. Human-readable output by default,
  * `--json` for scripts; progress goes to stderr so stdout stays parseable.
+ * Each command lives in ./commands and registers itself on the program.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { resolve } from 'node:path';
+import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import type { CohortFilter, SeriesRow } from '../shared/types';
-import { openLibrary } from '../core/node/db';
-import { indexFolders } from '../core/node/indexer';
-import { listSeries, PAPER_COHORT } from '../core/node/library';
-import { defaultDbPath } from '../core/node/paths';
-import { bar, formatEta, interruptible, progressLine } from './progress';
+import * as library from './commands/library';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-}
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-const dbOption = () => new Option('--db <file>', 'library database (default: $CTSSL_DB or the app data folder)');
-
-function out(json: boolean, data: unknown, human: () => string) {
-  process.stdout.write(json ? JSON.stringify(data, null, 2) + '\n' : human() + '\n');
-}
-
-function seriesTable(rows: SeriesRow[]): string {
-  const head = ['id', 'patient', 'mod', 'orient', 'slices', 'size', 'thick', 'spacing', 'uniform', 'tilt', 'description'];
-  const lines = rows.map((r) => [
-    String(r.id),
-    r.patientId.slice(0, 18),
-    r.modality,
-    r.orientation,
-    String(r.slices),
-    r.rows && r.columns ? `${r.columns}x${r.rows}` : '-',
-    r.sliceThickness === null ? '-' : r.sliceThickness.toFixed(2),
-    r.spacing === null ? '-' : r.spacing.toFixed(2),
-    r.uniformSpacing ? 'yes' : 'no',
-    r.gantryTilt ? r.gantryTilt.toFixed(1) : '0',
-    r.description.slice(0, 30),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i])).join('  ');
-  return [fmt(head), ...lines.map(fmt)].join('\n') + `\n${rows.length} series`;
-}
+/** Command modules, in the order `ctssl --help` lists them. */
+const commands: { register(program: Command): void }[] = [library];
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -57,101 +18,10 @@ export function buildProgram(): Command {
     .name('ctssl')
     .description('CT SSL Studio: index chest CT, pretrain, fine-tune and share encoders, on your own machine.')
     .version(pkg.version)
-    .showHelpAfterError()
-    .configureOutput({ outputError: (str, write) => write(str) });
-
-  program
-    .command('index')
-    .description('Index DICOM folders (recursively, headers only) into the library database')
-    .argument('<folder...>', 'folders to scan')
-    .addOption(dbOption())
-    .option('--json', 'print a JSON summary on stdout')
-    .action(async (folders: string[], o: { db?: string; json?: boolean }) => {
-      const dbPath = o.db ? resolve(o.db) : defaultDbPath();
-      const db = openLibrary(dbPath);
-      const line = progressLine();
-      const ac = interruptible(() => line.done('cancelling: finishing the current batch...'));
-      try {
-        const summary = await indexFolders(db, folders, {
-          signal: ac.signal,
-          onProgress: (p) => {
-            if (p.phase === 'scanning') line.update(`scanning: ${p.filesFound} files found`);
-            else if (p.phase === 'parsing')
-              line.update(
-                `${bar(p.filesFound ? p.filesDone / p.filesFound : 0)} ${p.filesDone}/${p.filesFound} files  ${p.filesPerSecond.toFixed(0)} files/s  ETA ${formatEta(p.etaSeconds)}`,
-              );
-            else if (p.phase === 'geometry') line.update('computing series geometry...');
-          },
-        });
-        line.done();
-        out(!!o.json, summary, () => {
-          const s = summary;
-          const lines = [
-            `${s.cancelled ? 'Cancelled' : 'Indexed'} in ${s.seconds}s: ${s.files} files (${s.parsed} read, ${s.removed} removed)`,
-            `Index holds ${s.patients} patients, ${s.studies} studies, ${s.series} series, ${s.instances} instances, ${s.duplicates} duplicates`,
-          ];
-          if (s.skipped.length) lines.push(`Skipped ${s.skipped.length} files:`, ...s.skipped.slice(0, 20).map((k) => `  ${k.path}: ${k.reason}`));
-          if (s.skipped.length > 20) lines.push(`  ... and ${s.skipped.length - 20} more (--json lists all)`);
-          for (const w of s.warnings) lines.push(`warning: ${w}`);
-          lines.push(`Database: ${dbPath}`);
-          return lines.join('\n');
-        });
-        if (summary.cancelled) process.exitCode = 130;
-      } finally {
-        db.close();
-      }
-    });
-
-  program
-    .command('series')
-    .description('List indexed series, optionally filtered to a cohort')
-    .addOption(dbOption())
-    .addOption(new Option('--cohort <name>', 'a named cohort: "paper" = CT, axial, thickness <= 3 mm').choices(['paper', 'all']))
-    .option('--modality <m>', 'modality, e.g. CT')
-    .addOption(new Option('--orientation <o>', 'slice orientation').choices(['axial', 'coronal', 'sagittal', 'oblique', 'unknown']))
-    .option('--axial', 'axial series only')
-    .option('--max-thickness <mm>', 'maximum slice thickness in mm', positiveNumber)
-    .option('--min-slices <n>', 'minimum number of slices', nonNegativeInt)
-    .addOption(new Option('--contrast <yes|no>', 'contrast agent recorded').choices(['yes', 'no']))
-    .option('--uniform', 'uniformly spaced series only')
-    .option('--text <s>', 'text in patient ID, description, manufacturer or UID')
-    .option('--json', 'print JSON on stdout')
-    .action(
-      (o: {
-        db?: string;
-        cohort?: string;
-        modality?: string;
-        orientation?: CohortFilter['orientation'];
-        axial?: boolean;
-        maxThickness?: number;
-        minSlices?: number;
-        contrast?: 'yes' | 'no';
-        uniform?: boolean;
-        text?: string;
-        json?: boolean;
-      }) => {
-        const db = openLibrary(o.db ? resolve(o.db) : defaultDbPath());
-        try {
-          const filter: CohortFilter = { ...(o.cohort === 'paper' ? PAPER_COHORT : {}) };
-          if (o.modality) filter.modality = o.modality;
-          if (o.orientation) filter.orientation = o.orientation;
-          if (o.axial) filter.orientation = 'axial';
-          if (o.maxThickness !== undefined) filter.maxThickness = o.maxThickness;
-          if (o.minSlices !== undefined) filter.minSlices = o.minSlices;
-          if (o.contrast) filter.contrast = o.contrast;
-          if (o.uniform) filter.uniformOnly = true;
-          if (o.text) filter.text = o.text;
-          const rows = listSeries(db, filter);
-          out(!!o.json, rows, () => seriesTable(rows));
-        } finally {
-          db.close();
-        }
-      },
-    );
-
+    .showHelpAfterError();
+  for (const c of commands) c.register(program);
   return program;
 }
-
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
