@@ -1,0 +1,154 @@
+/**
+ * Backend-agnostic training support: kernels that some tfjs backends lack for training, and
+ * small custom ops used by the model code.
+ *
+ * Pure module: imports `@tensorflow/tfjs` only (no Node, no DOM). The Node entry that picks the
+ * backend lives in `src/core/node/backend.ts`.
+ *
+ * What the wasm backend (tfjs-backend-wasm 4.22) lacks compared with the cpu backend, and how it is
+ * dealt with:
+ * - `Conv2DBackpropFilter` (gradient of `tf.conv2d` w.r.t. its filter): registered here as a
+ *   composite of wasm kernels (transpose + pad + a forward `Conv2D`, the "filter gradient is a
+ *   correlation" identity), so `tf.grad` of a plain `tf.conv2d` works on wasm.
+ * - `UnsortedSegmentSum` (gradient of `tf.gather`), `DepthwiseConv2dNativeBackpropInput`,
+ *   `DepthwiseConv2dNativeBackpropFilter`: registered as fallbacks that run the cpu backend's
+ *   kernel on a copy of the data (correct, not fast; the model code does not need them on its
+ *   hot path).
+ *
+ * The model code itself (layers.ts) does not rely on any of these: its convolutions carry their
+ * own gradients written as forward convolutions (see `conv2d` in layers.ts), which is much faster
+ * on wasm than the built-in `Conv2DBackpropInput`.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type KernelFunc = tf.KernelConfig['kernelFunc'];
+type AnyBackend = tf.KernelBackend & {
+  readSync(dataId: object): tf.backend_util.BackendValues;
+  makeOutput?(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+  makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+};
+
+/** Kernels registered by {@link registerTrainingKernels} when a backend lacks them. */
+export const FALLBACK_KERNELS = [
+  'Conv2DBackpropFilter',
+  'UnsortedSegmentSum',
+  'DepthwiseConv2dNativeBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+] as const;
+
+function makeOutput(backend: AnyBackend, shape: number[], dtype: tf.DataType, values: tf.backend_util.BackendValues): tf.TensorInfo {
+  if (typeof backend.makeOutput === 'function') return backend.makeOutput(shape, dtype, undefined, values);
+  if (typeof backend.makeTensorInfo === 'function') return backend.makeTensorInfo(shape, dtype, values);
+  throw new Error('backend cannot make output tensors');
+}
+
+/**
+ * A kernel that runs the cpu backend's implementation of `kernelName` on copies of its inputs.
+ * Correct on any backend that can read and write plain typed arrays; not fast.
+ */
+function cpuFallback(kernelName: string): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const cpu = tf.findBackend('cpu') as AnyBackend | null;
+    const cpuKernel = tf.getKernel(kernelName, 'cpu');
+    if (cpu == null || cpuKernel == null) throw new Error(`no cpu fallback for kernel ${kernelName}`);
+    const be = backend as AnyBackend;
+    const cpuInputs: Record<string, tf.TensorInfo> = {};
+    for (const [name, info] of Object.entries(inputs)) {
+      if (info == null) continue;
+      const values = be.readSync(info.dataId);
+      const dataId = cpu.write(values as tf.backend_util.BackendValues, info.shape, info.dtype);
+      cpuInputs[name] = { dataId, shape: info.shape, dtype: info.dtype };
+    }
+    const result = cpuKernel.kernelFunc({ inputs: cpuInputs, attrs, backend: cpu });
+    const outs = Array.isArray(result) ? result : [result];
+    const converted = outs.map((o) => {
+      const values = cpu.readSync(o.dataId);
+      const out = makeOutput(be, o.shape, o.dtype, values as tf.backend_util.BackendValues);
+      cpu.disposeData(o.dataId);
+      return out;
+    });
+    for (const info of Object.values(cpuInputs)) cpu.disposeData(info.dataId);
+    return Array.isArray(result) ? converted : converted[0];
+  };
+}
+
+/**
+ * `Conv2DBackpropFilter` as a composite of the backend's own `Transpose`, `PadV2` and `Conv2D`
+ * kernels (NHWC, dilation 1): dW[kh,kw,ci,co] = sum_{n,i,j} xpad[n, s*i+kh, s*j+kw, ci] dy[n,i,j,co],
+ * i.e. a forward convolution of xpad^T ([ci, H, W, n]) with dy^T ([OH, OW, n, co]) at dilation s.
+ */
+function conv2DBackpropFilterComposite(backendName: string): KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const a = attrs as unknown as {
+      strides: [number, number] | number; pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+      dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+    };
+    if (a.dataFormat === 'NCHW') return cpuFallback('Conv2DBackpropFilter')({ inputs, attrs, backend });
+    const k = (name: string) => {
+      const kern = tf.getKernel(name, backendName);
+      if (kern == null) throw new Error(`backend ${backendName} lacks ${name}`);
+      return kern.kernelFunc;
+    };
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+    const { top, left } = info.padInfo;
+    const [n, h, w, ci] = x.shape;
+    const [, oh, ow] = dy.shape;
+    const needH = (oh - 1) * info.strideHeight + info.filterHeight;
+    const needW = (ow - 1) * info.strideWidth + info.filterWidth;
+    const bottom = Math.max(0, needH - h - top);
+    const right = Math.max(0, needW - w - left);
+    const disposables: tf.TensorInfo[] = [];
+    const run = (name: string, ins: Record<string, tf.TensorInfo>, at: object): tf.TensorInfo => {
+      const r = k(name)({ inputs: ins, attrs: at as tf.NamedAttrMap, backend }) as tf.TensorInfo;
+      disposables.push(r);
+      return r;
+    };
+    const xp = run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
+    const xt = run('Transpose', { x: xp }, { perm: [3, 1, 2, 0] });
+    const dyt = run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+    const conv = run('Conv2D', { x: xt, filter: dyt }, {
+      strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [info.strideHeight, info.strideWidth],
+    });
+    // conv: [ci, kh', kw', co] with kh' >= filterHeight when the padding was generous; crop.
+    let cropped = conv;
+    if (conv.shape[1] !== info.filterHeight || conv.shape[2] !== info.filterWidth) {
+      cropped = run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [ci, info.filterHeight, info.filterWidth, conv.shape[3]] });
+    }
+    const out = k('Transpose')({ inputs: { x: cropped }, attrs: { perm: [1, 2, 0, 3] }, backend }) as tf.TensorInfo;
+    for (const d of disposables) backend.disposeData(d.dataId);
+    void n;
+    return out;
+  };
+}
+
+const registered = new Set<string>();
+
+/**
+ * Registers, for `backendName` (default: the current backend), every kernel of
+ * {@link FALLBACK_KERNELS} that the backend lacks. Idempotent. Returns the kernels it added.
+ */
+export function registerTrainingKernels(backendName: string = tf.getBackend()): string[] {
+  const added: string[] = [];
+  for (const name of FALLBACK_KERNELS) {
+    const key = `${backendName}/${name}`;
+    if (registered.has(key) || tf.getKernel(name, backendName) != null) continue;
+    const kernelFunc = name === 'Conv2DBackpropFilter' && backendName !== 'cpu'
+      ? conv2DBackpropFilterComposite(backendName)
+      : cpuFallback(name);
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc });
+    registered.add(key);
+    added.push(name);
+  }
+  return added;
+}
+
+/** Identity in the forward pass, zero gradient (tfjs has no `stopGradient`). */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((a: tf.Tensor, save: tf.GradSaveFunc) => {
+    void save;
+    return { value: a.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  });
+  return f(x) as T;
+}
