@@ -4,20 +4,20 @@
  * Each command lives in ./commands and registers itself on the program.
  */
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { appMeta } from '../core/node/app-meta';
 import * as library from './commands/library';
+import * as serve from './commands/serve';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library];
+const commands: { register(program: Command): void }[] = [library, serve];
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('ctssl')
     .description('CT SSL Studio: index chest CT, pretrain, fine-tune and share encoders, on your own machine.')
-    .version(pkg.version)
+    .version(appMeta().version)
     .showHelpAfterError();
   for (const c of commands) c.register(program);
   return program;

@@ -18,6 +18,9 @@ import type {
   SliceBlock,
   VolumeInfo,
 } from './types';
+import { ApiError, type Envelope, toEnvelope } from './envelope';
+
+export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
 
 /** Bumped on any incompatible change of channels, arguments, results or events. */
 export const CONTRACT_VERSION = 1;
@@ -93,14 +96,6 @@ export interface Events {
 export type EventName = keyof Events;
 export const eventNames: EventName[] = ['index.progress'];
 
-/** Errors cross every boundary in this envelope. */
-export interface ErrorEnvelope {
-  code: 'invalid-argument' | 'not-found' | 'busy' | 'unsupported' | 'cancelled' | 'internal';
-  message: string;
-  details?: unknown;
-}
-export type Envelope<T> = { ok: true; value: T } | { ok: false; error: ErrorEnvelope };
-
 /** What services implement: one async method per channel. */
 export type Handlers = { [C in Channel]: (...args: Args<C>) => Promise<Results[C]> | Results[C] };
 
@@ -108,18 +103,6 @@ export type Handlers = { [C in Channel]: (...args: Args<C>) => Promise<Results[C
 export interface ApiClient {
   invoke<C extends Channel>(channel: C, ...args: Args<C>): Promise<Results[C]>;
   on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
-}
-
-/** An error with a code that survives the trip through an envelope. */
-export class ApiError extends Error {
-  constructor(
-    readonly code: ErrorEnvelope['code'],
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
 }
 
 export function isChannel(name: unknown): name is Channel {
@@ -151,13 +134,3 @@ export async function dispatch(handlers: Handlers, channel: unknown, rawArgs: un
   }
 }
 
-export function toEnvelope(err: unknown): ErrorEnvelope {
-  if (err instanceof ApiError) return { code: err.code, message: err.message, details: err.details };
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: 'internal', message };
-}
-
-export function unwrap<T>(env: Envelope<T>): T {
-  if (env.ok) return env.value;
-  throw new ApiError(env.error.code, env.error.message, env.error.details);
-}

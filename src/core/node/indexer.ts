@@ -518,3 +518,44 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
   emit(true, { summary });
   return summary;
 }
+
+/**
+ * Removes a folder from the library with everything indexed from it. Source files are untouched;
+ * files that are also under another library folder stay.
+ */
+export function removeFolder(db: Database, folderId: number): IndexSummary {
+  const started = Date.now();
+  const s = statements(db);
+  const folder = db.prepare('SELECT path FROM folders WHERE id = ?').get(folderId) as { path: string } | undefined;
+  if (!folder) throw new Error(`no folder with id ${folderId}`);
+  const others = db.prepare('SELECT path FROM folders WHERE id != ?').pluck().all(folderId) as string[];
+  const coveredElsewhere = (path: string) => others.some((o) => path.startsWith(o + sep));
+  let removed = 0;
+  db.transaction(() => {
+    const files = db.prepare('SELECT id, path FROM files WHERE folder_ref = ?').all(folderId) as { id: number; path: string }[];
+    for (const f of files) {
+      if (coveredElsewhere(f.path)) continue;
+      detachFile(s, f.id);
+      s.deleteFile.run(f.id);
+      removed++;
+    }
+    // Files still referencing this folder (kept because another folder covers them) move to it.
+    const move = db.prepare('UPDATE files SET folder_ref = (SELECT id FROM folders WHERE ? LIKE path || ? ORDER BY length(path) DESC LIMIT 1) WHERE id = ?');
+    for (const f of db.prepare('SELECT id, path FROM files WHERE folder_ref = ?').all(folderId) as { id: number; path: string }[]) {
+      move.run(f.path, sep + '%', f.id);
+    }
+    db.prepare('DELETE FROM folders WHERE id = ?').run(folderId);
+    cleanupOrphans(db);
+  })();
+  updateDirtyGeometry(db);
+  return {
+    files: 0,
+    ...totals(db),
+    skipped: [],
+    parsed: 0,
+    removed,
+    warnings: [],
+    cancelled: false,
+    seconds: Math.round((Date.now() - started) / 10) / 100,
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * The application services behind the IPC contract: one implementation, used by Electron main
+ * (over ipcMain) and by `ctssl serve` (over WebSocket). Holds the library database and the
+ * running indexing job; pushes events through the `emit` callback it is given.
+ */
+import { randomUUID } from 'node:crypto';
+import { appMeta } from './app-meta';
+import { ApiError, type EventName, type Events, type Handlers } from '../../shared/contract';
+import type { IndexProgress } from '../../shared/types';
+import { CONTRACT_VERSION } from '../../shared/contract';
+import { openLibrary } from './db';
+import { checkFolders, indexFolders, removeFolder } from './indexer';
+import { cohortCounts, libraryStats, listFolders, listSeries } from './library';
+import type { Database } from './sqlite';
+import { openVolumeInfo, readSliceBlock } from './viewer';
+
+export interface ServiceOptions {
+  mode: 'electron' | 'server';
+  dataDir: string;
+  dbPath: string;
+  /** Native folder picker (Electron only). */
+  pickFolder?: () => Promise<string | null>;
+  /** Delivers an event to every connected renderer. */
+  emit: <E extends EventName>(event: E, payload: Events[E]) => void;
+  /** Path to a better-sqlite3 binding built for this runtime (Electron). */
+  nativeBinding?: string;
+}
+
+export interface Services {
+  handlers: Handlers;
+  db: Database;
+  close(): Promise<void>;
+}
+
+
+export function createServices(opts: ServiceOptions): Services {
+  const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
+  let job: { id: string; ac: AbortController; done: Promise<unknown>; last: IndexProgress | null } | null = null;
+
+  const startIndexing = (folders: string[]): { jobId: string } => {
+    if (job) throw new ApiError('busy', 'an indexing job is already running: wait for it or cancel it');
+    const checked = (() => {
+      try {
+        return checkFolders(folders);
+      } catch (err) {
+        throw new ApiError('invalid-argument', (err as Error).message);
+      }
+    })();
+    const id = randomUUID();
+    const ac = new AbortController();
+    const current = { id, ac, last: null as IndexProgress | null, done: Promise.resolve() as Promise<unknown> };
+    job = current;
+    current.done = indexFolders(db, checked, {
+      jobId: id,
+      signal: ac.signal,
+      onProgress: (p) => {
+        current.last = p;
+        opts.emit('index.progress', p);
+      },
+    })
+      .catch((err: Error) => {
+        const p: IndexProgress = {
+          jobId: id,
+          phase: 'error',
+          folders: checked,
+          filesFound: current.last?.filesFound ?? 0,
+          filesDone: current.last?.filesDone ?? 0,
+          filesPerSecond: 0,
+          etaSeconds: null,
+          skipped: current.last?.skipped ?? 0,
+          message: err.message,
+        };
+        current.last = p;
+        opts.emit('index.progress', p);
+      })
+      .finally(() => {
+        if (job === current) job = null;
+        lastFinished = current.last;
+      });
+    return { jobId: id };
+  };
+  let lastFinished: IndexProgress | null = null;
+
+  const handlers: Handlers = {
+    'app.info': () => ({
+      name: appMeta().productName,
+      version: appMeta().version,
+      contractVersion: CONTRACT_VERSION,
+      mode: opts.mode,
+      dataDir: opts.dataDir,
+      dbPath: opts.dbPath,
+      nativeDialogs: !!opts.pickFolder,
+    }),
+    'library.pickFolder': async () => {
+      if (!opts.pickFolder) throw new ApiError('unsupported', 'no native folder picker in server mode: type the folder path');
+      return opts.pickFolder();
+    },
+    'library.addFolder': (path) => startIndexing([path]),
+    'library.reindex': () => {
+      const folders = listFolders(db).map((f) => f.path);
+      if (folders.length === 0) throw new ApiError('invalid-argument', 'the library has no folders yet: add one first');
+      return startIndexing(folders);
+    },
+    'library.cancel': (jobId) => {
+      if (!job || job.id !== jobId) return false;
+      job.ac.abort();
+      return true;
+    },
+    'library.progress': () => job?.last ?? lastFinished,
+    'library.folders': () => listFolders(db),
+    'library.removeFolder': async (folderId) => {
+      if (job) throw new ApiError('busy', 'an indexing job is running: wait for it or cancel it');
+      if (!db.prepare('SELECT 1 FROM folders WHERE id = ?').get(folderId)) throw new ApiError('not-found', `no folder with id ${folderId}`);
+      return removeFolder(db, folderId);
+    },
+    'library.stats': () => libraryStats(db, opts.dbPath),
+    'library.series': (filter) => listSeries(db, filter),
+    'library.cohortCounts': (filter) => cohortCounts(db, filter),
+    'library.skipped': (limit) =>
+      db
+        .prepare(`SELECT f.path AS path, s.reason AS reason FROM skipped s JOIN files f ON f.id = s.file_ref ORDER BY f.path LIMIT ?`)
+        .all(limit ?? 1000) as { path: string; reason: string }[],
+    'viewer.open': (seriesId) => openVolumeInfo(db, seriesId),
+    'viewer.slices': (seriesId, start, count) => readSliceBlock(db, seriesId, start, count),
+  };
+
+  return {
+    handlers,
+    db,
+    async close() {
+      if (job) {
+        job.ac.abort();
+        await job.done;
+      }
+      db.close();
+    },
+  };
+}
