@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { channels, dispatch, eventNames, parseArgs } from '../src/shared/contract';
+import { CSP } from '../src/shared/csp';
+import { decodeMessage, encodeMessage } from '../src/shared/wire';
+import { createServices } from '../src/core/node/services';
+import { root, tempDir } from './helpers';
+
+describe('the IPC contract', () => {
+  it('has a handler for every channel, and nothing else', async () => {
+    const tmp = tempDir();
+    const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
+    try {
+      expect(Object.keys(services.handlers).sort()).toEqual(Object.keys(channels).sort());
+    } finally {
+      await services.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('rejects bad arguments with a message naming the channel and the argument', () => {
+    expect(() => parseArgs('viewer.slices', [1, -1, 4])).toThrow(/viewer\.slices: argument 1/);
+    expect(() => parseArgs('library.series', [{ maxThickness: 'thin' }])).toThrow(/library\.series: argument 0\.maxThickness/);
+    expect(() => parseArgs('library.series', [{ evil: true }])).toThrow(/library\.series/);
+    expect(parseArgs('library.series', [{ modality: 'CT', maxThickness: 3 }])).toEqual([{ modality: 'CT', maxThickness: 3 }]);
+  });
+
+  it('answers unknown channels and handler errors with an error envelope, never a throw', async () => {
+    const handlers = { 'app.info': () => { throw new Error('boom'); } } as never;
+    expect(await dispatch(handlers, 'nope', [])).toEqual({ ok: false, error: { code: 'invalid-argument', message: 'unknown channel: nope' } });
+    expect(await dispatch(handlers, 'app.info', [])).toEqual({ ok: false, error: { code: 'internal', message: 'boom' } });
+    expect(await dispatch(handlers, 'library.addFolder', [42])).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+  });
+
+  it('lists every event name once', () => {
+    expect(new Set(eventNames).size).toBe(eventNames.length);
+  });
+});
+
+describe('the renderer CSP', () => {
+  it('is the same in index.html (Electron) and in the server header', () => {
+    const html = readFileSync(join(root, 'src', 'renderer', 'index.html'), 'utf8');
+    const meta = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1];
+    expect(meta).toBe(CSP);
+    expect(CSP).not.toMatch(/https?:|\*/);
+  });
+});
+
+describe('the wire format', () => {
+  it('round-trips JSON with typed arrays, aligned and copied', () => {
+    const msg = { id: 7, a: { data: Int16Array.from([-32768, 0, 1234]), f: Float32Array.from([0.5, -1]) }, s: 'é', n: null };
+    const back = decodeMessage<typeof msg>(encodeMessage(msg));
+    expect(back.id).toBe(7);
+    expect(back.s).toBe('é');
+    expect(back.a.data).toBeInstanceOf(Int16Array);
+    expect([...back.a.data]).toEqual([-32768, 0, 1234]);
+    expect([...back.a.f]).toEqual([0.5, -1]);
+  });
+
+  it('refuses a message whose parts exceed its length', () => {
+    const bytes = encodeMessage({ d: new Uint8Array(64) });
+    expect(() => decodeMessage(bytes.subarray(0, bytes.length - 8))).toThrow(/exceeds/);
+  });
+});
