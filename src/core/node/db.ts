@@ -114,7 +114,9 @@ const MIGRATIONS: string[] = [
     mtime_ms INTEGER NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('indexed', 'duplicate', 'skipped')),
     instance_ref INTEGER REFERENCES instances(id) ON DELETE SET NULL,
-    warnings TEXT
+    warnings TEXT,
+    -- id of the last indexing run that saw this file on disk (files not seen by a complete run are gone)
+    seen_run INTEGER NOT NULL DEFAULT 0
   );
   CREATE INDEX files_folder ON files(folder_ref);
   CREATE INDEX files_instance ON files(instance_ref);

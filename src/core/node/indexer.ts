@@ -60,7 +60,7 @@ export function checkFolders(folders: string[]): string[] {
 }
 
 /** Recursively lists regular files (symlinked files followed, symlinked folders not, to avoid loops). */
-function* walk(root: string, signal?: AbortSignal): Generator<ScannedFile> {
+function* walk(root: string, signal: AbortSignal | undefined, withStat: boolean): Generator<ScannedFile> {
   const stack = [root];
   while (stack.length > 0) {
     if (signal?.aborted) return;
@@ -76,7 +76,9 @@ function* walk(root: string, signal?: AbortSignal): Generator<ScannedFile> {
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) subdirs.push(p);
-      else if (e.isFile() || e.isSymbolicLink()) {
+      else if (!withStat) {
+        if (e.isFile() || e.isSymbolicLink()) yield { path: p, size: 0, mtimeMs: 0 };
+      } else if (e.isFile() || e.isSymbolicLink()) {
         try {
           const st = statSync(p);
           if (st.isFile()) yield { path: p, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
@@ -165,7 +167,9 @@ function statements(db: Database) {
       `INSERT INTO folders (path, added_at) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET path = excluded.path RETURNING id`,
     ),
     folderDone: db.prepare(`UPDATE folders SET last_indexed_at = ? WHERE id = ?`),
-    knownFiles: db.prepare(`SELECT id, path, size, mtime_ms FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\'`),
+    fileByPath: db.prepare(`SELECT id, size, mtime_ms FROM files WHERE path = ?`),
+    markSeen: db.prepare(`UPDATE files SET seen_run = ? WHERE id = ?`),
+    unseenUnder: db.prepare(`SELECT id FROM files WHERE (path = ? OR path LIKE ? ESCAPE '\\') AND seen_run != ?`),
     insertFile: db.prepare(
       `INSERT INTO files (path, folder_ref, size, mtime_ms, status, instance_ref, warnings) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
     ),
@@ -321,39 +325,35 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
   const aborted = () => opts.signal?.aborted === true;
   const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
-  // 1. Scan every folder.
+  // 1. Count the files (names only, no stat), for the progress bar and ETA.
   const now = new Date().toISOString();
   const folderIds = new Map<string, number>();
   for (const f of folders) folderIds.set(f, (s.upsertFolder.get(f, now) as { id: number }).id);
-  const scanned: { file: ScannedFile; folderId: number }[] = [];
-  const seen = new Set<string>();
-  for (const f of folders) {
-    for (const file of walk(f, opts.signal)) {
-      if (seen.has(file.path)) continue; // nested folders: count each file once
-      seen.add(file.path);
-      scanned.push({ file, folderId: folderIds.get(f)! });
+  // A folder inside another folder of this job is covered by the outer one.
+  const roots = folders.filter((f) => !folders.some((o) => o !== f && f.startsWith(o + sep)));
+  for (const f of roots) {
+    for (const _ of walk(f, opts.signal, false)) {
       filesFound++;
-      if ((filesFound & 1023) === 0) {
+      if ((filesFound & 4095) === 0) {
         emit();
         await yieldToLoop();
       }
     }
   }
 
-  // 2. Compare with what the index knows.
-  const known = new Map<string, KnownFile>();
-  for (const f of folders) {
-    for (const row of s.knownFiles.all(f, likePrefix(f)) as (KnownFile & { path: string })[]) known.set(row.path, row);
-  }
-
-  // 3. Parse new and changed files, in batches.
+  // 2. Stream the files again: unchanged ones are only marked as seen by this run; new and
+  //    changed ones are parsed. Memory stays flat in the number of files.
   phase = 'parsing';
   parseStart = Date.now();
+  const runId = Date.now();
   const buf = new Uint8Array(headChunk);
   const derivedFolders = new Map<string, number>();
   const applyOne = (file: ScannedFile, folderId: number) => {
-    const prev = known.get(file.path);
-    if (prev && prev.size === file.size && prev.mtime_ms === file.mtimeMs) return;
+    const prev = s.fileByPath.get(file.path) as KnownFile | undefined;
+    if (prev && prev.size === file.size && prev.mtime_ms === file.mtimeMs) {
+      s.markSeen.run(runId, prev.id);
+      return;
+    }
     const res = readFileHeader(file.path, file.size, headChunk, buf);
     parsed++;
     let fileId: number;
@@ -363,6 +363,7 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
     } else {
       fileId = (s.insertFile.get(file.path, folderId, file.size, file.mtimeMs, 'skipped', null, null) as { id: number }).id;
     }
+    s.markSeen.run(runId, fileId);
     if ('skip' in res) {
       s.updateFile.run(file.size, file.mtimeMs, 'skipped', null, null, fileId);
       s.insertSkipped.run(fileId, res.skip);
@@ -447,43 +448,53 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
     s.updateFile.run(file.size, file.mtimeMs, 'indexed', instanceId, fileWarnings, fileId);
   };
 
-  const applyBatch = db.transaction((batch: typeof scanned) => {
+  const applyBatch = db.transaction((batch: { file: ScannedFile; folderId: number }[]) => {
     for (const { file, folderId } of batch) {
       try {
         applyOne(file, folderId);
       } catch (err) {
         // A database constraint or an unexpected header shape: record, never lose the batch.
-        const row = db.prepare('SELECT id FROM files WHERE path = ?').get(file.path) as { id: number } | undefined;
+        const row = s.fileByPath.get(file.path) as KnownFile | undefined;
         const fid = row?.id ?? (s.insertFile.get(file.path, folderId, file.size, file.mtimeMs, 'skipped', null, null) as { id: number }).id;
         s.updateFile.run(file.size, file.mtimeMs, 'skipped', null, null, fid);
         s.insertSkipped.run(fid, `could not index: ${(err as Error).message}`);
+        s.markSeen.run(runId, fid);
         skippedCount++;
       }
     }
   });
 
   let cancelled = false;
-  for (let i = 0; i < scanned.length; i += batchSize) {
-    if (aborted()) {
-      cancelled = true;
-      break;
-    }
-    const batch = scanned.slice(i, i + batchSize);
+  let batch: { file: ScannedFile; folderId: number }[] = [];
+  const flush = async () => {
     applyBatch(batch);
     filesDone += batch.length;
+    if (filesDone > filesFound) filesFound = filesDone; // files added since the count
+    batch = [];
     emit();
     await yieldToLoop();
+  };
+  outer: for (const f of roots) {
+    const folderId = folderIds.get(f)!;
+    for (const file of walk(f, opts.signal, true)) {
+      batch.push({ file, folderId });
+      if (batch.length >= batchSize) {
+        await flush();
+        if (aborted()) break outer;
+      }
+    }
   }
   if (aborted()) cancelled = true;
+  else if (batch.length > 0) await flush();
 
-  // 4. Drop files that are gone (only after a complete scan: a cancelled scan saw too little).
+  // 3. Drop files that are gone (only after a complete walk: a cancelled one saw too little).
   if (!cancelled) {
-    const gone = [...known.keys()].filter((p) => !seen.has(p));
+    const gone: number[] = [];
+    for (const f of roots) gone.push(...(s.unseenUnder.pluck().all(f, likePrefix(f), runId) as number[]));
     db.transaction(() => {
-      for (const p of gone) {
-        const k = known.get(p)!;
-        detachFile(s, k.id);
-        s.deleteFile.run(k.id);
+      for (const id of gone) {
+        detachFile(s, id);
+        s.deleteFile.run(id);
         removed++;
       }
       cleanupOrphans(db);
