@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { IndexProgress, IndexSummary, SkippedFile } from '../../shared/types';
 import { expectedPixelBytes, type InstanceHeader, isImage, readHeader, SOP_CLASS } from '../dicom/header';
 import { resolveIdentity } from '../dicom/identity';
-import { DEFLATED_TS, NeedMoreBytesError, NotDicomError, parseDicom } from '../dicom/parse';
+import { DEFLATED_TS, NeedMoreBytesError, NotDicomError, parseDicom, PIXEL_DATA } from '../dicom/parse';
 import type { Database } from './sqlite';
 import { updateDirtyGeometry } from './library';
 
@@ -113,22 +113,23 @@ export function readFileHeader(path: string, size: number, headChunk = 64 * 1024
       }
       return out.subarray(0, got);
     };
-    const partial = size > headChunk;
-    let bytes = readBytes(partial ? headChunk : size, partial ? buf : undefined);
-    let parsed;
-    try {
-      parsed = parseDicom(bytes, { headerOnly: true });
-    } catch (err) {
-      if (err instanceof NotDicomError) return { skip: err.message };
-      if (!partial) return { skip: describeParseError(err) };
-      bytes = readBytes(size);
+    // Most headers end within a few KiB: read 8 KiB, then the head chunk, then the whole file.
+    let parsed: ReturnType<typeof parseDicom> | null = null;
+    for (const want of [8192, headChunk, size]) {
+      const n = Math.min(want, size);
+      const whole = n === size;
+      const bytes = readBytes(n, whole ? undefined : buf);
       try {
         parsed = parseDicom(bytes, { headerOnly: true });
-      } catch (err2) {
-        if (err2 instanceof NotDicomError) return { skip: err2.message };
-        return { skip: describeParseError(err2) };
+      } catch (err) {
+        if (err instanceof NotDicomError) return { skip: err.message };
+        if (whole) return { skip: describeParseError(err) };
+        continue;
       }
+      // A partial buffer can end exactly between elements: only the pixel data tag proves we saw the whole header.
+      if (whole || parsed.dataSet.elements[PIXEL_DATA]) break;
     }
+    if (!parsed) return { skip: 'unreadable DICOM header' };
     const header = readHeader(parsed);
     if (header.sopClassUid === SOP_CLASS.mediaStorageDirectory) {
       return { skip: 'DICOMDIR media directory: the files it references are indexed directly' };
