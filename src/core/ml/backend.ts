@@ -10,7 +10,8 @@
  * - `Conv2DBackpropFilter` (gradient of `tf.conv2d` w.r.t. its filter): registered here as a
  *   composite of wasm kernels (transpose + pad + a forward `Conv2D`, the "filter gradient is a
  *   correlation" identity), so `tf.grad` of a plain `tf.conv2d` works on wasm.
- * - `UnsortedSegmentSum` (gradient of `tf.gather`), `DepthwiseConv2dNativeBackpropInput`,
+ * - `UnsortedSegmentSum` (gradient of `tf.gather`): a direct JS loop over the data.
+ * - `DepthwiseConv2dNativeBackpropInput`,
  *   `DepthwiseConv2dNativeBackpropFilter`: registered as fallbacks that run the cpu backend's
  *   kernel on a copy of the data (correct, not fast; the model code does not need them on its
  *   hot path).
@@ -123,6 +124,28 @@ function conv2DBackpropFilterComposite(backendName: string): KernelFunc {
   };
 }
 
+/** `UnsortedSegmentSum` as a direct loop (the cpu backend's version is O(n * segments)). */
+const unsortedSegmentSumJs: KernelFunc = ({ inputs, attrs, backend }) => {
+  const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+  const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
+  const be = backend as AnyBackend;
+  const xv = be.readSync(x.dataId) as tf.backend_util.TypedArray;
+  const ids = be.readSync(segmentIds.dataId) as tf.backend_util.TypedArray;
+  const rows = ids.length;
+  const inner = rows === 0 ? 0 : x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(numSegments * inner);
+  for (let r = 0; r < rows; r++) {
+    const s = ids[r];
+    if (s < 0 || s >= numSegments) continue;
+    const o = s * inner;
+    const i0 = r * inner;
+    for (let j = 0; j < inner; j++) out[o + j] += xv[i0 + j];
+  }
+  const shape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+  if (x.dtype === 'int32') return makeOutput(be, shape, 'int32', Int32Array.from(out));
+  return makeOutput(be, shape, 'float32', out);
+};
+
 const registered = new Set<string>();
 
 /**
@@ -136,7 +159,7 @@ export function registerTrainingKernels(backendName: string = tf.getBackend()): 
     if (registered.has(key) || tf.getKernel(name, backendName) != null) continue;
     const kernelFunc = name === 'Conv2DBackpropFilter' && backendName !== 'cpu'
       ? conv2DBackpropFilterComposite(backendName)
-      : cpuFallback(name);
+      : name === 'UnsortedSegmentSum' ? unsortedSegmentSumJs : cpuFallback(name);
     tf.registerKernel({ kernelName: name, backendName, kernelFunc });
     registered.add(key);
     added.push(name);

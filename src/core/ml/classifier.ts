@@ -1,0 +1,72 @@
+/**
+ * Classifier-type model for the rotation and flip tasks (and downstream heads): the VQ-VAE's
+ * encoder E1-E5, then compression layers (two 4x4 stride-2 convolutions with BatchNorm and
+ * LeakyReLU, global average pooling) and a dense softmax head. NHWC.
+ *
+ * Tensor names: the encoder's (`encoder.*`, identical to vqvae.ts so pretrained encoder weights
+ * load directly), then
+ *   head.c1.conv.{weight [4,4,latent,h], bias}  head.c1.bn.*
+ *   head.c2.conv.{weight [4,4,h,h], bias}       head.c2.bn.*
+ *   head.fc.{weight [h, classes], bias [classes]}
+ */
+import * as tf from '@tensorflow/tfjs';
+import { dense, leakyRelu } from './layers';
+import { type ForwardContext, type VqvaeConfig, type VqvaePresetName, VQVAE_PRESETS, bn, convLayer, encode, encoderSpecs } from './vqvae';
+import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, countParams, createStore, denseSpecs } from './weights';
+
+export interface ClassifierConfig extends Omit<VqvaeConfig, 'codes' | 'commitment'> {
+  /** Number of classes (4 for rotation, 3 for flip). */
+  classes: number;
+  /** Width of the compression convolutions (default: latent). */
+  headWidth: number;
+}
+
+/** A classifier with the encoder of a VQ-VAE preset. */
+export function classifierPreset(name: VqvaePresetName, classes: number, overrides: Partial<ClassifierConfig> = {}): ClassifierConfig {
+  const base = VQVAE_PRESETS[name];
+  if (base == null) throw new Error(`unknown preset '${name}'`);
+  const { codes: _c, commitment: _m, ...enc } = base;
+  void _c;
+  void _m;
+  return { ...enc, classes, headWidth: base.latent, ...overrides };
+}
+
+export function classifierSpecs(c: ClassifierConfig): ParamSpec[] {
+  if (!Number.isInteger(c.classes) || c.classes < 2) throw new Error(`ClassifierConfig.classes must be an integer >= 2 (got ${c.classes})`);
+  if (c.size % 16 !== 0) throw new Error(`ClassifierConfig.size must be a multiple of 16 (got ${c.size})`);
+  return [
+    ...encoderSpecs(c),
+    ...convSpecs('head.c1.conv', 4, c.latent, c.headWidth, true), ...bnSpecs('head.c1.bn', c.headWidth),
+    ...convSpecs('head.c2.conv', 4, c.headWidth, c.headWidth, true), ...bnSpecs('head.c2.bn', c.headWidth),
+    ...denseSpecs('head.fc', c.headWidth, c.classes),
+  ];
+}
+
+export function classifierParamCount(c: ClassifierConfig): number {
+  return countParams(classifierSpecs(c));
+}
+
+export interface Classifier extends ParamStore {
+  kind: 'classifier';
+  config: ClassifierConfig;
+}
+
+export function createClassifier(config: ClassifierConfig, seed = 0): Classifier {
+  return { kind: 'classifier', config, ...createStore(classifierSpecs(config), seed) };
+}
+
+/** Logits [N, classes]. */
+export function classifierForward(model: Classifier, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+  const c = model.config;
+  if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || x.shape[3] !== c.channels) {
+    throw new Error(`classifierForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}] (got [${x.shape}])`);
+  }
+  const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
+  let h = encode(model, c, x, ctx);
+  h = lr(bn(model, 'head.c1.bn', convLayer(model, 'head.c1.conv', h, 2, 1), ctx));
+  h = lr(bn(model, 'head.c2.bn', convLayer(model, 'head.c2.conv', h, 2, 1), ctx));
+  const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  const w = model.params.get('head.fc.weight') as unknown as tf.Tensor2D;
+  const b = model.params.get('head.fc.bias') as unknown as tf.Tensor1D;
+  return dense(pooled, w, b);
+}

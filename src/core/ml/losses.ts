@@ -1,0 +1,132 @@
+/**
+ * Losses of the reference model (NHWC tensors): MSE, masked-region MSE, SSIM (Gaussian window 11,
+ * sigma 1.5, k1 0.01, k2 0.03, data range 1, no padding), cross-entropy, and the composite
+ * reconstruction loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM (weights as options).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { conv2d } from './layers';
+
+/** Mean squared error over all elements. */
+export function mse(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
+  return tf.mean(tf.squaredDifference(a, b)) as tf.Scalar;
+}
+
+/**
+ * Mean squared error over the masked region: sum(mask * (a - b)^2) / max(sum(mask), 1).
+ * `mask` is 1 inside the region, 0 elsewhere, broadcastable to a.
+ */
+export function maskedMse(a: tf.Tensor, b: tf.Tensor, mask: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const m = mask.shape.length === a.shape.length && mask.size === a.size ? mask : tf.mul(tf.onesLike(a), mask);
+    const num = tf.sum(tf.mul(tf.squaredDifference(a, b), m));
+    return tf.div(num, tf.maximum(tf.sum(m), 1)) as tf.Scalar;
+  });
+}
+
+export interface SsimOptions {
+  windowSize?: number;
+  sigma?: number;
+  k1?: number;
+  k2?: number;
+  dataRange?: number;
+}
+
+/** Normalised 1-D Gaussian window. */
+export function gaussianWindow(size = 11, sigma = 1.5): Float32Array {
+  const g = new Float64Array(size);
+  const c = (size - 1) / 2;
+  let s = 0;
+  for (let i = 0; i < size; i++) {
+    g[i] = Math.exp(-((i - c) ** 2) / (2 * sigma * sigma));
+    s += g[i];
+  }
+  return Float32Array.from(g, (v) => v / s);
+}
+
+/**
+ * Mean SSIM between a and b ([N, H, W, C]), per channel, 'valid' Gaussian filtering (no padding),
+ * averaged over all positions, channels and images. Differentiable in a and b.
+ */
+export function ssim(a: tf.Tensor4D, b: tf.Tensor4D, opts: SsimOptions = {}): tf.Scalar {
+  const size = opts.windowSize ?? 11;
+  const sigma = opts.sigma ?? 1.5;
+  const c1 = ((opts.k1 ?? 0.01) * (opts.dataRange ?? 1)) ** 2;
+  const c2 = ((opts.k2 ?? 0.03) * (opts.dataRange ?? 1)) ** 2;
+  const [n, h, w, c] = a.shape;
+  if (h < size || w < size) throw new Error(`ssim: images (${h}x${w}) smaller than the window (${size})`);
+  return tf.tidy(() => {
+    const g = gaussianWindow(size, sigma);
+    const wv = tf.tensor4d(g, [size, 1, 1, 1]);
+    const wh = tf.tensor4d(g, [1, size, 1, 1]);
+    const toSingle = (t: tf.Tensor4D) => (c === 1 ? t : (t.transpose([0, 3, 1, 2]).reshape([n * c, h, w, 1]) as tf.Tensor4D));
+    const x = toSingle(a);
+    const y = toSingle(b);
+    const k = n * c;
+    // blur five maps at once: x, y, x^2, y^2, xy
+    const stack = tf.concat([x, y, tf.square(x), tf.square(y), tf.mul(x, y)], 0) as tf.Tensor4D;
+    const blurred = conv2d(conv2d(stack, wv, null, { filterGrad: false }), wh, null, { filterGrad: false });
+    const [mx, my, sxx0, syy0, sxy0] = tf.split(blurred, [k, k, k, k, k], 0);
+    const mx2 = tf.square(mx);
+    const my2 = tf.square(my);
+    const mxy = tf.mul(mx, my);
+    const sxx = tf.sub(sxx0, mx2);
+    const syy = tf.sub(syy0, my2);
+    const sxy = tf.sub(sxy0, mxy);
+    const num = tf.mul(tf.add(tf.mul(mxy, 2), c1), tf.add(tf.mul(sxy, 2), c2));
+    const den = tf.mul(tf.add(tf.add(mx2, my2), c1), tf.add(tf.add(sxx, syy), c2));
+    return tf.mean(tf.div(num, den)) as tf.Scalar;
+  });
+}
+
+/**
+ * Mean cross-entropy of softmax(logits [N, K]) against integer labels (Int32Array, tensor or
+ * one-hot [N, K]).
+ */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor | Int32Array | number[]): tf.Scalar {
+  return tf.tidy(() => {
+    const k = logits.shape[1];
+    let onehot: tf.Tensor;
+    if (labels instanceof tf.Tensor && labels.rank === 2) onehot = labels;
+    else {
+      const idx = labels instanceof tf.Tensor ? labels.toInt() : tf.tensor1d(Array.from(labels), 'int32');
+      onehot = tf.oneHot(idx as tf.Tensor1D, k).toFloat();
+    }
+    return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  });
+}
+
+/** Weights of the composite reconstruction loss (public code defaults). */
+export interface CompositeWeights {
+  mse: number;
+  maskedMse: number;
+  vq: number;
+  ssim: number;
+}
+
+export const DEFAULT_COMPOSITE_WEIGHTS: CompositeWeights = { mse: 0.2, maskedMse: 0.2, vq: 0.8, ssim: 0.1 };
+
+export interface CompositeTerms {
+  /** w.mse * mse + w.maskedMse * maskedMse + w.vq * vq - w.ssim * ssim */
+  total: tf.Scalar;
+  mse: tf.Scalar;
+  maskedMse: tf.Scalar;
+  vq: tf.Scalar;
+  ssim: tf.Scalar;
+}
+
+/**
+ * Composite loss. Without a mask (next-slice, denoising) the masked term is 0 and not computed.
+ */
+export function compositeLoss(
+  output: tf.Tensor4D, target: tf.Tensor4D, vqLoss: tf.Scalar, mask: tf.Tensor | null,
+  weights: Partial<CompositeWeights> = {},
+): CompositeTerms {
+  const w = { ...DEFAULT_COMPOSITE_WEIGHTS, ...weights };
+  const m = mse(output, target);
+  const mm = mask == null ? tf.scalar(0) : maskedMse(output, target, mask);
+  const s = w.ssim === 0 ? tf.scalar(0) : ssim(output, target);
+  let total = tf.add(tf.mul(m, w.mse), tf.mul(vqLoss, w.vq));
+  if (mask != null && w.maskedMse !== 0) total = tf.add(total, tf.mul(mm, w.maskedMse));
+  if (w.ssim !== 0) total = tf.sub(total, tf.mul(s, w.ssim));
+  return { total: total as tf.Scalar, mse: m, maskedMse: mm, vq: vqLoss, ssim: s };
+}

@@ -1,0 +1,281 @@
+/**
+ * The reference VQ-VAE (see shared/docs/reference-model.md): encoder E1-E5, vector quantiser with
+ * straight-through gradient, decoder D1-D4 with tanh; no skip connections. NHWC tensors.
+ *
+ * Tensor names (tfjs shapes, see weights.ts), for widths w1/w2, latent d, codes K, channels C:
+ *   encoder.e1.conv.{weight [4,4,C,w1], bias}      encoder.e1.bn.{weight,bias,running_mean,running_var}
+ *   encoder.e2.conv.{weight [4,4,w1,w2], bias}     encoder.e2.bn.*
+ *   encoder.e3.conv.{weight [3,3,w2,w2], bias}     encoder.e3.bn.*
+ *   encoder.res.{i}.conv1.weight [3,3,w2,w2]       encoder.res.{i}.bn.*     encoder.res.{i}.conv2.weight [1,1,w2,w2]
+ *   encoder.e5.conv.{weight [1,1,w2,d], bias}      encoder.e5.bn.*
+ *   vq.codebook [K, d]
+ *   decoder.d1.conv.{weight [3,3,d,w2], bias}      decoder.d1.bn.*
+ *   decoder.res.{i}.conv1/bn/conv2 as in the encoder
+ *   decoder.d3.convt.{weight [4,4,w1,w2], bias}    decoder.d3.bn.*
+ *   decoder.d4.convt.{weight [4,4,C,w1], bias}     decoder.d4.bn.*
+ */
+import * as tf from '@tensorflow/tfjs';
+import { stopGradient } from './backend';
+import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, tanh } from './layers';
+import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
+
+export interface VqvaeConfig {
+  /** Input height = width in pixels (multiple of 4). */
+  size: number;
+  /** Input channels (1: grey; the paper's code copies grey into 3). */
+  channels: number;
+  /** Widths of E1 / E2-E4 (and D1-D3 mirrored). */
+  widths: [number, number];
+  /** Residual blocks in E4 and in D2. */
+  resBlocks: number;
+  /** Latent (code) dimension. */
+  latent: number;
+  /** Codebook size. */
+  codes: number;
+  /** Commitment cost beta. */
+  commitment: number;
+  /** LeakyReLU slope. */
+  leak: number;
+}
+
+export type VqvaePresetName = 'paper' | 'standard' | 'small' | 'tiny';
+
+/**
+ * Presets. `paper`: 512 px, widths 256/512, 18 blocks (about 101.35M parameters at 3 channels);
+ * `standard`: 256 px, 128/256, 6 blocks (about 9.7M at 3 channels); `small`: 128 px, 32/64,
+ * 2 blocks (CPU work; also the benchmark probe); `tiny`: 64 px, 8/16, 1 block (tests).
+ */
+export const VQVAE_PRESETS: Record<VqvaePresetName, VqvaeConfig> = {
+  paper: { size: 512, channels: 1, widths: [256, 512], resBlocks: 18, latent: 64, codes: 512, commitment: 0.25, leak: 0.01 },
+  standard: { size: 256, channels: 1, widths: [128, 256], resBlocks: 6, latent: 64, codes: 512, commitment: 0.25, leak: 0.01 },
+  small: { size: 128, channels: 1, widths: [32, 64], resBlocks: 2, latent: 64, codes: 512, commitment: 0.25, leak: 0.01 },
+  tiny: { size: 64, channels: 1, widths: [8, 16], resBlocks: 1, latent: 8, codes: 32, commitment: 0.25, leak: 0.01 },
+};
+
+/** A preset, optionally with overrides (e.g. `{ channels: 3 }`). */
+export function vqvaePreset(name: VqvaePresetName, overrides: Partial<VqvaeConfig> = {}): VqvaeConfig {
+  const base = VQVAE_PRESETS[name];
+  if (base == null) throw new Error(`unknown VQ-VAE preset '${name}' (expected ${Object.keys(VQVAE_PRESETS).join(', ')})`);
+  return { ...base, ...overrides };
+}
+
+function validate(c: VqvaeConfig): void {
+  const posInt = (v: number, what: string) => {
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`VqvaeConfig.${what} must be a positive integer (got ${v})`);
+  };
+  posInt(c.size, 'size');
+  posInt(c.channels, 'channels');
+  posInt(c.widths[0], 'widths[0]');
+  posInt(c.widths[1], 'widths[1]');
+  posInt(c.latent, 'latent');
+  posInt(c.codes, 'codes');
+  if (!Number.isInteger(c.resBlocks) || c.resBlocks < 0) throw new Error(`VqvaeConfig.resBlocks must be >= 0 (got ${c.resBlocks})`);
+  if (c.size % 4 !== 0) throw new Error(`VqvaeConfig.size must be a multiple of 4 (got ${c.size})`);
+}
+
+function resSpecs(prefix: string, w: number): ParamSpec[] {
+  return [...convSpecs(`${prefix}.conv1`, 3, w, w, false), ...bnSpecs(`${prefix}.bn`, w), ...convSpecs(`${prefix}.conv2`, 1, w, w, false)];
+}
+
+/** Encoder E1-E5 specs (shared with the classifier). */
+export function encoderSpecs(c: Pick<VqvaeConfig, 'channels' | 'widths' | 'resBlocks' | 'latent'>): ParamSpec[] {
+  const [w1, w2] = c.widths;
+  const s: ParamSpec[] = [
+    ...convSpecs('encoder.e1.conv', 4, c.channels, w1, true), ...bnSpecs('encoder.e1.bn', w1),
+    ...convSpecs('encoder.e2.conv', 4, w1, w2, true), ...bnSpecs('encoder.e2.bn', w2),
+    ...convSpecs('encoder.e3.conv', 3, w2, w2, true), ...bnSpecs('encoder.e3.bn', w2),
+  ];
+  for (let i = 0; i < c.resBlocks; i++) s.push(...resSpecs(`encoder.res.${i}`, w2));
+  s.push(...convSpecs('encoder.e5.conv', 1, w2, c.latent, true), ...bnSpecs('encoder.e5.bn', c.latent));
+  return s;
+}
+
+/** Every tensor of the VQ-VAE, in a fixed order. */
+export function vqvaeSpecs(c: VqvaeConfig): ParamSpec[] {
+  validate(c);
+  const [w1, w2] = c.widths;
+  const s = encoderSpecs(c);
+  s.push({ name: 'vq.codebook', shape: [c.codes, c.latent], trainable: true, init: { kind: 'uniform', bound: 1 / c.codes } });
+  s.push(...convSpecs('decoder.d1.conv', 3, c.latent, w2, true), ...bnSpecs('decoder.d1.bn', w2));
+  for (let i = 0; i < c.resBlocks; i++) s.push(...resSpecs(`decoder.res.${i}`, w2));
+  s.push(...convTransposeSpecs('decoder.d3.convt', 4, w2, w1, true), ...bnSpecs('decoder.d3.bn', w1));
+  s.push(...convTransposeSpecs('decoder.d4.convt', 4, w1, c.channels, true), ...bnSpecs('decoder.d4.bn', c.channels));
+  return s;
+}
+
+/** Trainable parameter count of a configuration, without allocating it. */
+export function vqvaeParamCount(c: VqvaeConfig): number {
+  return countParams(vqvaeSpecs(c));
+}
+
+export interface Vqvae extends ParamStore {
+  kind: 'vqvae';
+  config: VqvaeConfig;
+}
+
+/** Allocates a VQ-VAE initialised deterministically from `seed` (PyTorch-style init bounds). */
+export function createVqvae(config: VqvaeConfig, seed = 0): Vqvae {
+  return { kind: 'vqvae', config, ...createStore(vqvaeSpecs(config), seed) };
+}
+
+/** Forward context: training mode records BatchNorm batch statistics (kept tensors). */
+export interface ForwardContext {
+  training: boolean;
+  stats: Map<string, BatchStats>;
+}
+
+export function trainingContext(): ForwardContext {
+  return { training: true, stats: new Map() };
+}
+
+export function inferenceContext(): ForwardContext {
+  return { training: false, stats: new Map() };
+}
+
+/** Disposes the statistics recorded in a context. */
+export function disposeContext(ctx: ForwardContext): void {
+  for (const s of ctx.stats.values()) tf.dispose([s.mean, s.variance]);
+  ctx.stats.clear();
+}
+
+function p(store: ParamStore, name: string): tf.Variable {
+  const v = store.params.get(name);
+  if (v == null) throw new Error(`missing parameter ${name}`);
+  return v;
+}
+
+export function bn<T extends tf.Tensor>(store: ParamStore, name: string, x: T, ctx: ForwardContext): T {
+  const g = p(store, `${name}.weight`) as unknown as tf.Tensor1D;
+  const b = p(store, `${name}.bias`) as unknown as tf.Tensor1D;
+  if (ctx.training) {
+    const { y, stats } = batchNormTrain(x, g, b);
+    const old = ctx.stats.get(name);
+    if (old != null) tf.dispose([old.mean, old.variance]);
+    ctx.stats.set(name, stats);
+    return y;
+  }
+  const rm = store.buffers.get(`${name}.running_mean`) as unknown as tf.Tensor1D;
+  const rv = store.buffers.get(`${name}.running_var`) as unknown as tf.Tensor1D;
+  return batchNormInfer(x, g, b, rm, rv);
+}
+
+export function convLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
+  const w = p(store, `${name}.weight`) as unknown as tf.Tensor4D;
+  const b = (store.params.get(`${name}.bias`) ?? null) as unknown as tf.Tensor1D | null;
+  return conv2d(x, w, b, { stride, pad });
+}
+
+function convTLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
+  const w = p(store, `${name}.weight`) as unknown as tf.Tensor4D;
+  const b = (store.params.get(`${name}.bias`) ?? null) as unknown as tf.Tensor1D | null;
+  return conv2dTranspose(x, w, b, { stride, pad });
+}
+
+function resBlock(store: ParamStore, prefix: string, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  const h = convLayer(store, `${prefix}.conv1`, x, 1, 1);
+  const a = tf.relu(bn(store, `${prefix}.bn`, h, ctx));
+  return tf.add(x, convLayer(store, `${prefix}.conv2`, a, 1, 0));
+}
+
+/** Encoder E1-E5: [N, S, S, C] -> latent [N, S/4, S/4, latent]. */
+export function encode(store: ParamStore, cfg: Pick<VqvaeConfig, 'resBlocks' | 'leak'>, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
+  let h = lr(bn(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1), ctx));
+  h = lr(bn(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', h, 2, 1), ctx));
+  h = lr(bn(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx));
+  for (let i = 0; i < cfg.resBlocks; i++) h = resBlock(store, `encoder.res.${i}`, h, ctx);
+  h = convLayer(store, 'encoder.e5.conv', lr(h), 1, 0);
+  return lr(bn(store, 'encoder.e5.bn', h, ctx));
+}
+
+/** Decoder D1-D4: latent -> [N, S, S, C] in (-1, 1). */
+export function decode(store: ParamStore, cfg: VqvaeConfig, q: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+  const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
+  let h = lr(bn(store, 'decoder.d1.bn', convLayer(store, 'decoder.d1.conv', q, 1, 1), ctx));
+  for (let i = 0; i < cfg.resBlocks; i++) h = resBlock(store, `decoder.res.${i}`, h, ctx);
+  h = lr(h);
+  h = lr(bn(store, 'decoder.d3.bn', convTLayer(store, 'decoder.d3.convt', h, 2, 1), ctx));
+  return tanh(bn(store, 'decoder.d4.bn', convTLayer(store, 'decoder.d4.convt', h, 2, 1), ctx));
+}
+
+export interface QuantizeResult {
+  /** Quantised latent with straight-through gradient to z. */
+  q: tf.Tensor4D;
+  /** ||sg[q] - z||^2 * commitment + ||q - sg[z]||^2 (means). */
+  loss: tf.Scalar;
+  /** Code index per latent position, int32 [N, h, w]. */
+  indices: tf.Tensor3D;
+}
+
+/**
+ * Nearest-code quantisation by L2 distance. The codebook gradient is a segment sum over the
+ * chosen codes (no gather gradient, which needs UnsortedSegmentSum).
+ */
+export function vectorQuantize(z: tf.Tensor4D, codebook: tf.Tensor2D, commitment: number): QuantizeResult {
+  const [n, h, w, d] = z.shape;
+  const k = codebook.shape[0];
+  if (codebook.shape[1] !== d) throw new Error(`vectorQuantize: latent dim ${d} != codebook dim ${codebook.shape[1]}`);
+  const m = n * h * w;
+  const flat = z.reshape([m, d]);
+  let indices: tf.Tensor1D | null = null;
+  const lookup = tf.customGrad((zz: tf.Tensor, e: tf.Tensor, save: tf.GradSaveFunc) => {
+    const idx = tf.tidy(() => {
+      const et = tf.transpose(e); // [d, k]; matMul(., transposeB) is slow on wasm
+      const dist = tf.sub(tf.sum(tf.square(e), 1), tf.mul(tf.matMul(zz as tf.Tensor2D, et as tf.Tensor2D), 2));
+      return tf.argMin(dist, 1) as tf.Tensor1D;
+    });
+    indices = tf.keep(idx);
+    save([idx]);
+    return {
+      value: tf.gather(e, idx),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.zerosLike(zz), tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, k)],
+    };
+  });
+  const q = lookup(flat, codebook) as tf.Tensor2D;
+  const codebookLoss = tf.mean(tf.squaredDifference(q, stopGradient(flat)));
+  const commitLoss = tf.mean(tf.squaredDifference(flat, stopGradient(q)));
+  const loss = tf.add(codebookLoss, tf.mul(commitLoss, commitment)) as tf.Scalar;
+  const st = tf.add(flat, stopGradient(tf.sub(q, flat)));
+  const idx = indices!;
+  const out = { q: st.reshape([n, h, w, d]) as tf.Tensor4D, loss, indices: idx.reshape([n, h, w]) as tf.Tensor3D };
+  (idx as tf.Tensor).dispose();
+  return out;
+}
+
+export interface VqvaeOutput {
+  /** Reconstruction [N, S, S, C] in (-1, 1). */
+  recon: tf.Tensor4D;
+  vqLoss: tf.Scalar;
+  indices: tf.Tensor3D;
+  /** Encoder output before quantisation. */
+  z: tf.Tensor4D;
+}
+
+/** Full forward pass. */
+export function vqvaeForward(model: Vqvae, x: tf.Tensor4D, ctx: ForwardContext): VqvaeOutput {
+  const c = model.config;
+  if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || x.shape[3] !== c.channels) {
+    throw new Error(`vqvaeForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}] (got [${x.shape}])`);
+  }
+  const z = encode(model, c, x, ctx);
+  const vq = vectorQuantize(z, p(model, 'vq.codebook') as unknown as tf.Tensor2D, c.commitment);
+  const recon = decode(model, c, vq.q, ctx);
+  return { recon, vqLoss: vq.loss, indices: vq.indices, z };
+}
+
+/**
+ * Updates BatchNorm running statistics from batch statistics (PyTorch rule: momentum 0.1,
+ * unbiased variance for running_var).
+ */
+export function updateRunningStats(store: ParamStore, stats: Map<string, BatchStats>, momentum = 0.1): void {
+  tf.tidy(() => {
+    for (const [name, s] of stats) {
+      const rm = store.buffers.get(`${name}.running_mean`);
+      const rv = store.buffers.get(`${name}.running_var`);
+      if (rm == null || rv == null) continue;
+      const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+      rm.assign(tf.add(tf.mul(rm, 1 - momentum), tf.mul(s.mean, momentum)));
+      rv.assign(tf.add(tf.mul(rv, 1 - momentum), tf.mul(s.variance, momentum * unbias)));
+    }
+  });
+}
