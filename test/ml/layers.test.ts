@@ -33,6 +33,9 @@ const CONV_CASES: [number, number, number, number, number, number][] = [
   [3, 2, 1, 9, 2, 3],
   [3, 1, 0, 7, 2, 2],
   [11, 1, 0, 16, 1, 1],
+  [4, 2, 1, 16, 1, 5], // few input channels: im2col path
+  [3, 1, 1, 8, 3, 2],
+  [1, 1, 0, 5, 40, 3],
 ];
 
 describe('conv2d custom gradients match tf.conv2d on the cpu backend', () => {

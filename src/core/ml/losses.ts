@@ -4,7 +4,6 @@
  * reconstruction loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM (weights as options).
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2d } from './layers';
 
 /** Mean squared error over all elements. */
 export function mse(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
@@ -56,16 +55,25 @@ export function ssim(a: tf.Tensor4D, b: tf.Tensor4D, opts: SsimOptions = {}): tf
   if (h < size || w < size) throw new Error(`ssim: images (${h}x${w}) smaller than the window (${size})`);
   return tf.tidy(() => {
     const g = gaussianWindow(size, sigma);
-    const wv = tf.tensor4d(g, [size, 1, 1, 1]);
-    const wh = tf.tensor4d(g, [1, size, 1, 1]);
-    const toSingle = (t: tf.Tensor4D) => (c === 1 ? t : (t.transpose([0, 3, 1, 2]).reshape([n * c, h, w, 1]) as tf.Tensor4D));
-    const x = toSingle(a);
-    const y = toSingle(b);
+    const bw = blurMatrices(w, g);
+    const bh = blurMatrices(h, g);
     const k = n * c;
-    // blur five maps at once: x, y, x^2, y^2, xy
-    const stack = tf.concat([x, y, tf.square(x), tf.square(y), tf.mul(x, y)], 0) as tf.Tensor4D;
-    const blurred = conv2d(conv2d(stack, wv, null, { filterGrad: false }), wh, null, { filterGrad: false });
-    const [mx, my, sxx0, syy0, sxy0] = tf.split(blurred, [k, k, k, k, k], 0);
+    // [k, h, w] single-channel images
+    const toImages = (t: tf.Tensor4D) => (c === 1 ? t.reshape([k, h, w]) : t.transpose([0, 3, 1, 2]).reshape([k, h, w])) as tf.Tensor3D;
+    // separable 'valid' Gaussian blur as two matrix products; the result is [k, w', h'] (transposed
+    // images: SSIM is element-wise then averaged, so the orientation does not matter)
+    const blur = (t: tf.Tensor3D) => {
+      const rows = matMulConst(t.reshape([k * h, w]), bw.m, bw.mt).reshape([k, h, w - size + 1]);
+      const cols = rows.transpose([0, 2, 1]).reshape([k * (w - size + 1), h]);
+      return matMulConst(cols as tf.Tensor2D, bh.m, bh.mt);
+    };
+    const x = toImages(a);
+    const y = toImages(b);
+    const mx = blur(x);
+    const my = blur(y);
+    const sxx0 = blur(tf.square(x));
+    const syy0 = blur(tf.square(y));
+    const sxy0 = blur(tf.mul(x, y));
     const mx2 = tf.square(mx);
     const my2 = tf.square(my);
     const mxy = tf.mul(mx, my);
@@ -76,6 +84,35 @@ export function ssim(a: tf.Tensor4D, b: tf.Tensor4D, opts: SsimOptions = {}): tf
     const den = tf.mul(tf.add(tf.add(mx2, my2), c1), tf.add(tf.add(sxx, syy), c2));
     return tf.mean(tf.div(num, den)) as tf.Scalar;
   });
+}
+
+/** Banded 'valid' filtering matrix [len, len - size + 1] for window g, and its transpose. */
+const blurCache = new Map<string, { m: tf.Tensor2D; mt: tf.Tensor2D }>();
+function blurMatrices(len: number, g: Float32Array): { m: tf.Tensor2D; mt: tf.Tensor2D } {
+  const key = `${len}:${Array.from(g).join(',')}`;
+  const hit = blurCache.get(key);
+  if (hit != null && !hit.m.isDisposed) return hit;
+  const out = len - g.length + 1;
+  const m = new Float32Array(len * out);
+  const mt = new Float32Array(out * len);
+  for (let j = 0; j < out; j++) {
+    for (let t = 0; t < g.length; t++) {
+      m[(j + t) * out + j] = g[t];
+      mt[j * len + j + t] = g[t];
+    }
+  }
+  const r = { m: tf.keep(tf.tensor2d(m, [len, out])), mt: tf.keep(tf.tensor2d(mt, [out, len])) };
+  blurCache.set(key, r);
+  return r;
+}
+
+/** x @ m for a constant m, gradient dy @ mt (mt = m^T given, avoiding a transposed product). */
+function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mt: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad((xx: tf.Tensor) => ({
+    value: tf.matMul(xx as tf.Tensor2D, m),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, mt),
+  }));
+  return f(x) as tf.Tensor2D;
 }
 
 /**
