@@ -34,6 +34,8 @@ interface WasmDecoder {
   getDecodedBuffer(): Uint8Array;
   decode(): void;
   getFrameInfo(): CodecFrameInfo;
+  /** Frees the embind object. */
+  delete(): void;
 }
 
 interface WasmModule {
@@ -59,7 +61,7 @@ class Lazy<T> {
   }
 }
 
-async function loadWasmCodec(pkg: string, decoderClass: string): Promise<{ module: WasmModule; decoder: WasmDecoder }> {
+async function loadWasmCodec(pkg: string, decoderClass: string): Promise<{ module: WasmModule; Decoder: new () => WasmDecoder }> {
   const factoryMod = require(`${pkg}/decodewasmjs`) as EmscriptenFactory | { default: EmscriptenFactory };
   const factory = typeof factoryMod === 'function' ? factoryMod : factoryMod.default;
   const wasmPath = require.resolve(`${pkg}/decodewasm`);
@@ -73,32 +75,45 @@ async function loadWasmCodec(pkg: string, decoderClass: string): Promise<{ modul
   });
   const Ctor = module[decoderClass] as (new () => WasmDecoder) | undefined;
   if (!Ctor) throw new Error(`${pkg}: the wasm module has no ${decoderClass}`);
-  return { module, decoder: new Ctor() };
+  return { module, Decoder: Ctor };
 }
 
 const libjpegTurbo = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-libjpeg-turbo-8bit', 'JPEGDecoder'));
 const charls = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-charls', 'JpegLSDecoder'));
 const openjpeg = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-openjpeg', 'J2KDecoder'));
 
-/** A decode through a wasm codec. The output is copied out of the wasm heap. */
+/**
+ * A decode through a wasm codec. A fresh decoder object per frame: a reused one keeps the frame
+ * info and output of its previous frame when a corrupt codestream decodes to nothing (seen with
+ * OpenJPEG), which would hand back the previous image. The output is copied out of the wasm heap.
+ */
 async function runWasm(
-  lazy: Lazy<{ module: WasmModule; decoder: WasmDecoder }>,
+  lazy: Lazy<{ module: WasmModule; Decoder: new () => WasmDecoder }>,
   name: string,
   data: Uint8Array,
 ): Promise<{ bytes: Uint8Array; info: CodecFrameInfo }> {
-  const { module, decoder } = await lazy.get();
+  const { module, Decoder } = await lazy.get();
+  let decoder: WasmDecoder | null = null;
   try {
+    decoder = new Decoder();
     decoder.getEncodedBuffer(data.length).set(data);
     decoder.decode();
-    const info = decoder.getFrameInfo();
+    const info = { ...decoder.getFrameInfo() };
+    if (!(info.width > 0 && info.height > 0)) throw new Error(`corrupt pixel data: the codestream decoded to ${info.width}x${info.height} pixels`);
     const out = decoder.getDecodedBuffer();
-    return { bytes: out.slice(), info: { ...info } };
+    return { bytes: out.slice(), info };
   } catch (err) {
     // An Emscripten abort leaves the module unusable: make the next call load a fresh instance.
     if (err instanceof Error && /abort|RuntimeError|unreachable|memory access/i.test(`${err.name} ${err.message}`)) lazy.reset();
     const msg =
       typeof err === 'number' && module.getExceptionMessage ? module.getExceptionMessage(err) : err instanceof Error ? err.message : String(err);
     throw new Error(`${name} could not decode the frame: ${msg || 'unknown codec error'}`);
+  } finally {
+    try {
+      decoder?.delete();
+    } catch {
+      // an aborted module cannot free; it is dropped above
+    }
   }
 }
 

@@ -11,6 +11,7 @@
  * Every failure throws an Error whose message names the file, the transfer syntax and the problem.
  */
 import { readFile } from 'node:fs/promises';
+import { inflateSync } from 'fflate';
 import type { InstanceHeader } from '../dicom/header';
 import { readHeader } from '../dicom/header';
 import { normalizeStored, type PixelArray, storedToHU } from '../dicom/hu';
@@ -25,6 +26,7 @@ export const TRANSFER_SYNTAXES: Record<string, { name: string; lossy: boolean }>
   '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', lossy: false },
   '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian', lossy: false },
   '1.2.840.10008.1.2.5': { name: 'RLE Lossless', lossy: false },
+  '1.2.840.10008.1.2.8.1': { name: 'Deflated Image Frame Compression', lossy: false },
   '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline (Process 1)', lossy: true },
   '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended (Process 2 & 4)', lossy: true },
   '1.2.840.10008.1.2.4.53': { name: 'JPEG Spectral Selection, Non-Hierarchical (Process 6 & 8)', lossy: true },
@@ -42,6 +44,7 @@ const JPEGLS_TS = new Set(['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81']);
 const J2K_TS = new Set(['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91']);
 const RLE_TS = '1.2.840.10008.1.2.5';
 const ENCAPSULATED_UNCOMPRESSED_TS = '1.2.840.10008.1.2.1.98';
+const DEFLATED_FRAME_TS = '1.2.840.10008.1.2.8.1';
 
 /** Whether we can decode pixel data in this transfer syntax. */
 export function isSupportedTransferSyntax(ts: string): boolean {
@@ -115,7 +118,7 @@ export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = 
   try {
     parsed = parseDicom(fileBytes);
   } catch (err) {
-    throw new PixelDataError(source, '', `cannot parse the file: ${err instanceof Error ? err.message : String(err)}`);
+    throw diagnoseParseFailure(fileBytes, source, err);
   }
   const header = readHeader(parsed);
   const ts = parsed.transferSyntaxUid;
@@ -150,7 +153,7 @@ export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = 
     photometric: header.photometric || (samplesPerPixel === 1 ? 'MONOCHROME2' : 'RGB'),
   };
   const encapsulated = !!pixelEl.encapsulatedPixelData;
-  const nativeTs = !encapsulated && !JPEG_TS.has(ts) && !JPEGLS_TS.has(ts) && !J2K_TS.has(ts) && ts !== RLE_TS && ts !== ENCAPSULATED_UNCOMPRESSED_TS;
+  const nativeTs = !encapsulated && !JPEG_TS.has(ts) && !JPEGLS_TS.has(ts) && !J2K_TS.has(ts) && ts !== RLE_TS && ts !== ENCAPSULATED_UNCOMPRESSED_TS && ts !== DEFLATED_FRAME_TS;
   if (!encapsulated && !nativeTs) throw fail('the transfer syntax is compressed but the pixel data is not encapsulated (defined length)');
   if (encapsulated && nativeTs) throw fail('the pixel data is encapsulated but the transfer syntax is uncompressed');
 
@@ -194,6 +197,28 @@ export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = 
   return { source, header, transferSyntaxUid: ts, numberOfFrames, decode };
 }
 
+/**
+ * The whole-file parse failed: parse the header alone to name the transfer syntax and, when the
+ * pixel data element starts but the file ends inside it, say that the pixel data is truncated.
+ */
+function diagnoseParseFailure(bytes: Uint8Array, source: string, err: unknown): PixelDataError {
+  const why = err instanceof Error ? err.message : String(err);
+  let head: ParsedDicom;
+  try {
+    head = parseDicom(bytes, { headerOnly: true });
+  } catch {
+    return new PixelDataError(source, '', `cannot parse the file: ${why}`);
+  }
+  const el = head.dataSet.elements[PIXEL_DATA] ?? head.dataSet.elements[FLOAT_PIXEL_DATA] ?? head.dataSet.elements[DOUBLE_PIXEL_DATA];
+  if (el && el.dataOffset <= bytes.length) {
+    const declared = el.hadUndefinedLength || el.length === 0xffffffff ? 'undefined-length (encapsulated) pixel data' : `${el.length} bytes of pixel data`;
+    const have = bytes.length - el.dataOffset;
+    if (el.hadUndefinedLength || el.length === 0xffffffff || el.dataOffset + el.length > bytes.length)
+      return new PixelDataError(source, head.transferSyntaxUid, `truncated pixel data: the file declares ${declared} at byte ${el.dataOffset} but ends ${have} bytes later (${why})`);
+  }
+  return new PixelDataError(source, head.transferSyntaxUid, `cannot parse the dataset: ${why}`);
+}
+
 /** Decodes one frame (0-based) of a DICOM file held in memory. */
 export async function decodeFrame(fileBytes: Uint8Array, frameIndex: number, options: DecodeOptions = {}): Promise<DecodedFrame> {
   return openPixelSource(fileBytes, options).decode(frameIndex);
@@ -226,8 +251,9 @@ function frameRescale(ds: DataSet, frameIndex: number, header: InstanceHeader): 
 function typedArrayFor(bitsAllocated: number, signed: boolean, floatingPoint: boolean, buffer: ArrayBuffer, length: number): PixelArray {
   if (floatingPoint) return bitsAllocated === 64 ? new Float64Array(buffer, 0, length) : new Float32Array(buffer, 0, length);
   switch (bitsAllocated) {
+    case 1: // one 0/1 value per byte after unpacking
     case 8:
-      return signed ? new Int8Array(buffer, 0, length) : new Uint8Array(buffer, 0, length);
+      return signed && bitsAllocated === 8 ? new Int8Array(buffer, 0, length) : new Uint8Array(buffer, 0, length);
     case 16:
       return signed ? new Int16Array(buffer, 0, length) : new Uint16Array(buffer, 0, length);
     case 32:
@@ -437,7 +463,7 @@ function checkSize(what: string, w: number, h: number, comps: number, g: FrameGe
 function fromSampleBytes(bytes: Uint8Array, bytesPerSample: number, g: FrameGeometry, expectedSamples: number): PixelArray {
   if (bytes.length < expectedSamples * bytesPerSample)
     throw new Error(`the decoder returned ${bytes.length} bytes, expected ${expectedSamples * bytesPerSample}`);
-  const copy = new Uint8Array(expectedSamples * g.bitsAllocated / 8);
+  const copy = new Uint8Array(expectedSamples * Math.max(1, g.bitsAllocated / 8));
   if (bytesPerSample * 8 === g.bitsAllocated) {
     copy.set(bytes.subarray(0, copy.length));
     return typedArrayFor(g.bitsAllocated, g.signed, false, copy.buffer, expectedSamples);
@@ -450,7 +476,7 @@ function fromSampleBytes(bytes: Uint8Array, bytesPerSample: number, g: FrameGeom
 }
 
 function widen(src: ArrayLike<number>, g: FrameGeometry, n: number): PixelArray {
-  const out = typedArrayFor(g.bitsAllocated, g.signed, false, new ArrayBuffer((n * g.bitsAllocated) / 8), n);
+  const out = typedArrayFor(g.bitsAllocated, g.signed, false, new ArrayBuffer(n * Math.max(1, g.bitsAllocated / 8)), n);
   for (let i = 0; i < n; i++) out[i] = src[i];
   return out;
 }
@@ -468,6 +494,17 @@ async function decodeEncapsulated(
     const bytesPer = g.bitsAllocated / 8;
     if (frame.length < n * bytesPer) throw new Error(`truncated pixel data: the frame holds ${frame.length} bytes, expected ${n * bytesPer}`);
     return { pixels: fromSampleBytes(frame, bytesPer, g, n), ...mono };
+  }
+  if (ts === DEFLATED_FRAME_TS) {
+    // Each frame is a raw deflate stream of the native frame bytes (little endian, bits packed per frame).
+    let raw: Uint8Array;
+    try {
+      raw = inflateSync(frame);
+    } catch (err) {
+      throw new Error(`corrupt pixel data: the deflated frame does not inflate (${err instanceof Error ? err.message : String(err)})`);
+    }
+    const el = { dataOffset: 0, length: raw.length } as Element;
+    return nativeFrame({ byteArray: raw } as unknown as DataSet, el, 0, g, false);
   }
   if (ts === RLE_TS) {
     const px = await decodeRle(frame, {
