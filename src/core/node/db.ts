@@ -126,6 +126,72 @@ const MIGRATIONS: string[] = [
   );
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  /* 2: labels, with provenance. Labels refer to images by SOP Instance UID (joined to instances
+        at query time), so they survive re-indexing and may arrive before their images. */ `
+  CREATE TABLE label_sources (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('lidc-xml', 'rsna-csv', 'dicom-seg', 'attributes-csv')),
+    path TEXT NOT NULL,
+    sha1 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    series_uid TEXT NOT NULL DEFAULT '',
+    report TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE UNIQUE INDEX label_sources_path ON label_sources(kind, path);
+  CREATE TABLE findings (
+    id INTEGER PRIMARY KEY,
+    source_ref INTEGER NOT NULL REFERENCES label_sources(id) ON DELETE CASCADE,
+    series_uid TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL CHECK (kind IN ('nodule', 'small-nodule', 'non-nodule', 'segment')),
+    reader TEXT NOT NULL DEFAULT '',
+    finding_key TEXT NOT NULL DEFAULT '',
+    group_key TEXT NOT NULL DEFAULT '',
+    attributes TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX findings_source ON findings(source_ref);
+  CREATE INDEX findings_series ON findings(series_uid);
+  CREATE TABLE rois (
+    id INTEGER PRIMARY KEY,
+    finding_ref INTEGER NOT NULL REFERENCES findings(id) ON DELETE CASCADE,
+    sop_uid TEXT NOT NULL,
+    frame INTEGER NOT NULL DEFAULT 0,
+    z REAL,
+    inclusion INTEGER NOT NULL DEFAULT 1,
+    -- one of: an outline [[x, y], ...] in stored pixel coordinates, or a packed bit mask (MSB first) of rows x columns
+    contour TEXT,
+    mask BLOB,
+    rows INTEGER,
+    columns INTEGER,
+    area_px INTEGER
+  );
+  CREATE INDEX rois_sop ON rois(sop_uid);
+  CREATE INDEX rois_finding ON rois(finding_ref);
+  CREATE TABLE image_labels (
+    source_ref INTEGER NOT NULL REFERENCES label_sources(id) ON DELETE CASCADE,
+    sop_uid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (source_ref, sop_uid, name)
+  );
+  CREATE INDEX image_labels_sop ON image_labels(sop_uid);
+  CREATE TABLE exam_labels (
+    source_ref INTEGER NOT NULL REFERENCES label_sources(id) ON DELETE CASCADE,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (source_ref, series_uid, name)
+  );
+  CREATE TABLE patient_attributes (
+    source_ref INTEGER NOT NULL REFERENCES label_sources(id) ON DELETE CASCADE,
+    -- a PatientID or a StudyInstanceUID
+    key TEXT NOT NULL,
+    sex TEXT NOT NULL DEFAULT '',
+    age_years REAL,
+    ethnic_group TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (source_ref, key)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
