@@ -195,3 +195,27 @@ describe.skipIf(!hasSharedData)('the complete LIDC-IDRI-0001 series and the pydi
     expect(odd.frames.every((f) => f.area > 0)).toBe(true);
   });
 });
+
+describe('patient attributes', () => {
+  it('come from headers and are overridden by an imported CSV keyed by PatientID', async () => {
+    const { seriesAttributes } = await import('../src/core/node/attributes');
+    const tmp = tempDir();
+    const db = openLibrary(join(tmp.dir, 'lib.sqlite'));
+    try {
+      await indexFolders(db, [join(fixtures, 'covid-slices')]);
+      const s = listSeries(db)[0];
+      const fromHeaders = seriesAttributes(db, s.id);
+      expect(['M', 'F', 'O', '']).toContain(fromHeaders.sex);
+      const csv = join(tmp.dir, 'attributes.csv');
+      writeFileSync(csv, `patient_id,sex,age,ethnic_group\n${s.patientId},female,64,Group B\nNOBODY,M,30,\n`);
+      const r = (await importLabels(db, csv)) as CsvImportReport;
+      expect(r).toMatchObject({ kind: 'attributes-csv', rows: 2, matchedRows: 1, unmatchedRows: 1 });
+      const a = seriesAttributes(db, s.id);
+      expect(a).toMatchObject({ sex: 'F', ageYears: 64, ageGroup: '60-69', ethnicGroup: 'Group B' });
+      expect(a.provenance.sex).toMatch(/^csv:.*attributes\.csv$/);
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
+  });
+});
