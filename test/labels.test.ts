@@ -219,3 +219,39 @@ describe('patient attributes', () => {
     }
   });
 });
+
+describe('labels through the services (what the app asks)', () => {
+  it('lists labelled slices in display order, gives display-oriented masks, and filters series by label kind', async () => {
+    const { createServices } = await import('../src/core/node/services');
+    const tmp = tempDir();
+    const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
+    try {
+      await indexFolders(services.db, [join(fixtures, 'lidc-0001'), join(fixtures, 'covid-slices')]);
+      const h = services.handlers;
+      expect(((await h['library.series']({ labels: 'nodule' })) as unknown[]).length).toBe(0);
+      const report = await h['labels.import'](xml069);
+      expect(report.kind).toBe('lidc-xml');
+      const withNodules = await h['library.series']({ labels: 'nodule' });
+      expect(withNodules.map((s) => s.patientId)).toEqual(['LIDC-IDRI-0001']);
+      const counts = await h['library.cohortCounts']({ labels: 'any' });
+      expect(counts.matching).toBe(1);
+      const labels = await h['labels.series'](withNodules[0].id);
+      expect(labels.readers).toEqual(['1', '2', '3', '4']);
+      expect(labels.slices.length).toBeGreaterThan(5);
+      // display order is superior first: indices increase as z decreases
+      const zs = labels.slices.map((s) => s.index);
+      expect([...zs].sort((a, b) => a - b)).toEqual(zs);
+      const busiest = labels.slices.reduce((a, b) => (b.nodules > a.nodules ? b : a));
+      const masks = await h['labels.masks'](withNodules[0].id, busiest.index, { consensusK: 1 });
+      expect(masks.width).toBe(512);
+      expect(masks.groups[0].group).toMatch(/N1$/);
+      expect(area(masks.groups[0].mask)).toBeGreaterThan(0);
+      await expect(Promise.resolve().then(() => h['labels.masks'](withNodules[0].id, 999, {}))).rejects.toThrow(/outside the series/);
+      await expect(h['labels.import']('/nope/labels.xml')).rejects.toThrow(/label file not found/);
+      expect((await h['labels.sources']()).map((s) => s.kind)).toEqual(['lidc-xml']);
+    } finally {
+      await services.close();
+      tmp.cleanup();
+    }
+  });
+});

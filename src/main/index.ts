@@ -89,6 +89,14 @@ app.whenReady().then(() => {
       });
       return res.canceled || res.filePaths.length === 0 ? null : res.filePaths[0];
     },
+    pickFiles: async () => {
+      const res = await dialog.showOpenDialog(mainWindow ?? BrowserWindow.getFocusedWindow()!, {
+        title: 'Import labels (LIDC XML, RSNA PE CSV, DICOM SEG, patient attributes CSV)',
+        properties: ['openFile', 'multiSelections'],
+        filters: [{ name: 'Labels', extensions: ['xml', 'csv', 'dcm', '*'] }],
+      });
+      return res.canceled ? [] : res.filePaths;
+    },
   });
   ipcMain.handle(IPC_INVOKE, (event, channel: unknown, args: unknown) => {
     if (!isTrustedFrame(event.senderFrame)) {

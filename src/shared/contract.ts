@@ -12,10 +12,13 @@ import type {
   FolderRow,
   IndexProgress,
   IndexSummary,
+  LabelSource,
   LibraryStats,
+  SeriesLabels,
   SeriesRow,
   SkippedFile,
   SliceBlock,
+  SliceMasks,
   VolumeInfo,
 } from './types';
 import { ApiError, type Envelope, toEnvelope } from './envelope';
@@ -36,6 +39,15 @@ export const cohortFilterSchema = z
     contrast: z.enum(['yes', 'no']).optional(),
     uniformOnly: z.boolean().optional(),
     text: z.string().max(200).optional(),
+    labels: z.enum(['nodule', 'segment', 'pe', 'any']).optional(),
+  })
+  .strict();
+
+export const maskQuerySchema = z
+  .object({
+    sourceId: id.optional(),
+    reader: z.string().max(32).optional(),
+    consensusK: z.number().int().min(1).max(16).optional(),
   })
   .strict();
 
@@ -66,6 +78,16 @@ export const channels = {
   'viewer.open': z.tuple([id]),
   /** HU voxels of consecutive slices in display orientation. */
   'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(4096)]),
+  /** Opens the native file picker for label files (Electron only); resolves to the chosen paths. */
+  'labels.pickFiles': z.tuple([]),
+  /** Imports a label file (LIDC XML, RSNA PE CSV, DICOM SEG, attributes CSV); resolves to its report. */
+  'labels.import': z.tuple([z.string().min(1).max(4096)]),
+  'labels.sources': z.tuple([]),
+  'labels.removeSource': z.tuple([id]),
+  /** Findings and per-slice label badges of a series. */
+  'labels.series': z.tuple([id]),
+  /** Masks of one slice (display index) in display orientation. */
+  'labels.masks': z.tuple([id, z.number().int().nonnegative(), maskQuerySchema]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -87,6 +109,12 @@ export interface Results {
   'library.skipped': SkippedFile[];
   'viewer.open': VolumeInfo;
   'viewer.slices': SliceBlock;
+  'labels.pickFiles': string[];
+  'labels.import': Record<string, unknown>;
+  'labels.sources': LabelSource[];
+  'labels.removeSource': boolean;
+  'labels.series': SeriesLabels;
+  'labels.masks': SliceMasks;
 }
 
 /** Events pushed from services to every connected renderer. */

@@ -96,6 +96,8 @@ export interface CohortFilter {
   uniformOnly?: boolean;
   /** Free text over patient ID, description, manufacturer. */
   text?: string;
+  /** Only series with labels of this kind: LIDC/SEG nodules, SEG segments, RSNA PE-positive images, or any label. */
+  labels?: 'nodule' | 'segment' | 'pe' | 'any';
 }
 
 export interface CohortCounts {
@@ -162,4 +164,55 @@ export interface AppInfo {
   dbPath: string;
   /** True when the native folder picker is available (Electron). */
   nativeDialogs: boolean;
+}
+
+/** One imported label file. */
+export interface LabelSource {
+  id: number;
+  kind: 'lidc-xml' | 'rsna-csv' | 'dicom-seg' | 'attributes-csv';
+  file: string;
+  name: string;
+  importedAt: string;
+  seriesInstanceUid: string;
+  /** The import report (counts matched/unmatched, warnings); shape depends on kind. */
+  report: Record<string, unknown>;
+}
+
+/** A labelled finding of a series: a reader's nodule, or a SEG segment. */
+export interface LabelFinding {
+  id: number;
+  sourceId: number;
+  sourceKind: string;
+  kind: 'nodule' | 'small-nodule' | 'non-nodule' | 'segment';
+  reader: string;
+  key: string;
+  /** Findings of the same lesion across readers share a group (e.g. "N1"). */
+  group: string;
+  attributes: Record<string, unknown>;
+}
+
+/** Labels of one series, for the viewer: findings and per-slice badges in display order. */
+export interface SeriesLabels {
+  seriesId: number;
+  findings: LabelFinding[];
+  readers: string[];
+  /** One entry per labelled slice (display index). */
+  slices: {
+    index: number;
+    sopUid: string;
+    nodules: number;
+    smallNodules: number;
+    segments: number;
+    readers: string[];
+    image: Record<string, number>;
+  }[];
+}
+
+/** Masks of one slice in display orientation (width x height of VolumeInfo.dims), one per finding group. */
+export interface SliceMasks {
+  seriesId: number;
+  index: number;
+  width: number;
+  height: number;
+  groups: { group: string; kind: string; sourceId: number; readers: string[]; mask: Uint8Array }[];
 }

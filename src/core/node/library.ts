@@ -188,6 +188,22 @@ function filterClauses(f: CohortFilter): { name: string; sql: string; params: un
   if (f.contrast === 'yes') c.push({ name: 'contrast', sql: "se.contrast_agent != ''", params: [] });
   if (f.contrast === 'no') c.push({ name: 'contrast', sql: "se.contrast_agent = ''", params: [] });
   if (f.uniformOnly) c.push({ name: 'uniformOnly', sql: 'se.uniform_spacing = 1', params: [] });
+  if (f.labels) {
+    const finding = (kinds: string) =>
+      `EXISTS (SELECT 1 FROM instances li JOIN rois lr ON lr.sop_uid = li.sop_uid JOIN findings lf ON lf.id = lr.finding_ref
+               WHERE li.series_ref = se.id AND lf.kind IN (${kinds}))`;
+    const pe = `EXISTS (SELECT 1 FROM instances li JOIN image_labels ll ON ll.sop_uid = li.sop_uid
+               WHERE li.series_ref = se.id AND ll.name = 'pe_present_on_image' AND ll.value > 0)`;
+    const sql =
+      f.labels === 'nodule'
+        ? finding("'nodule', 'small-nodule'")
+        : f.labels === 'segment'
+          ? finding("'segment'")
+          : f.labels === 'pe'
+            ? pe
+            : `(${finding("'nodule', 'small-nodule', 'non-nodule', 'segment'")} OR EXISTS (SELECT 1 FROM instances li JOIN image_labels ll ON ll.sop_uid = li.sop_uid WHERE li.series_ref = se.id))`;
+    c.push({ name: 'labels', sql, params: [] });
+  }
   if (f.text) {
     const like = '%' + f.text.replace(/[\\%_]/g, (ch) => '\\' + ch) + '%';
     c.push({

@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { appMeta } from './app-meta';
 import { ApiError, type EventName, type Events, type Handlers } from '../../shared/contract';
-import type { IndexProgress } from '../../shared/types';
+import type { IndexProgress, LabelSource } from '../../shared/types';
+import { importLabels, listLabelSources, removeLabelSource } from './labels';
+import { seriesLabels, sliceMasksForViewer } from './label-service';
 import { CONTRACT_VERSION } from '../../shared/contract';
 import { openLibrary } from './db';
 import { checkFolders, indexFolders, removeFolder } from './indexer';
@@ -20,6 +22,8 @@ export interface ServiceOptions {
   dbPath: string;
   /** Native folder picker (Electron only). */
   pickFolder?: () => Promise<string | null>;
+  /** Native file picker for label files (Electron only). */
+  pickFiles?: () => Promise<string[]>;
   /** Delivers an event to every connected renderer. */
   emit: <E extends EventName>(event: E, payload: Events[E]) => void;
   /** Path to a better-sqlite3 binding built for this runtime (Electron). */
@@ -122,6 +126,21 @@ export function createServices(opts: ServiceOptions): Services {
         .all(limit ?? 1000) as { path: string; reason: string }[],
     'viewer.open': (seriesId) => openVolumeInfo(db, seriesId),
     'viewer.slices': (seriesId, start, count) => readSliceBlock(db, seriesId, start, count),
+    'labels.pickFiles': async () => {
+      if (!opts.pickFiles) throw new ApiError('unsupported', 'no native file picker in server mode: type the file path');
+      return opts.pickFiles();
+    },
+    'labels.import': async (path) => {
+      try {
+        return (await importLabels(db, path)) as unknown as Record<string, unknown>;
+      } catch (err) {
+        throw new ApiError('invalid-argument', (err as Error).message);
+      }
+    },
+    'labels.sources': () => listLabelSources(db) as unknown as LabelSource[],
+    'labels.removeSource': (id) => removeLabelSource(db, id),
+    'labels.series': (seriesId) => seriesLabels(db, seriesId),
+    'labels.masks': (seriesId, index, q) => sliceMasksForViewer(db, seriesId, index, q),
   };
 
   return {
