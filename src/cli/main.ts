@@ -7,11 +7,12 @@ import { Command } from 'commander';
 import { appMeta } from '../core/node/app-meta';
 import * as labels from './commands/labels';
 import * as library from './commands/library';
+import * as nifti from './commands/nifti';
 import * as serve from './commands/serve';
 
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library, labels, serve];
+const commands: { register(program: Command): void }[] = [library, labels, nifti, serve];
 
 export function buildProgram(): Command {
   const program = new Command();
