@@ -45,7 +45,7 @@ describe('conv2d custom gradients match tf.conv2d on the cpu backend', () => {
         const x = rand([2, h, h + 1, ci], 1) as tf.Tensor4D;
         const w = rand([k, k, ci, co], 2) as tf.Tensor4D;
         const b = rand([co], 3) as tf.Tensor1D;
-        const pads: [number, number][] = [[0, 0], [p, p], [p, p], [0, 0]];
+        const pads: tf.backend_util.ExplicitPadding = [[0, 0], [p, p], [p, p], [0, 0]];
         const ref = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
           tf.add(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, s, pads), bb);
         const mine = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
@@ -69,7 +69,7 @@ describe('conv2dTranspose matches tf.conv2dTranspose and its gradients', () => {
         const w = rand([k, k, co, ci], 6) as tf.Tensor4D;
         const b = rand([co], 7) as tf.Tensor1D;
         const oh = (h - 1) * s - 2 * p + k;
-        const pads: [number, number][] = [[0, 0], [p, p], [p, p], [0, 0]];
+        const pads: tf.backend_util.ExplicitPadding = [[0, 0], [p, p], [p, p], [0, 0]];
         // tf.conv2dTranspose only takes 'same'/'valid'/number padding; express it through the
         // gradient of tf.conv2d, which tf computes with its own Conv2DBackpropInput kernel.
         const ref = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {

@@ -118,7 +118,7 @@ function conv2DBackpropFilterComposite(backendName: string): KernelFunc {
       cropped = run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [ci, info.filterHeight, info.filterWidth, conv.shape[3]] });
     }
     const out = k('Transpose')({ inputs: { x: cropped }, attrs: { perm: [1, 2, 0, 3] }, backend }) as tf.TensorInfo;
-    for (const d of disposables) backend.disposeData(d.dataId);
+    for (const d of disposables) (backend as AnyBackend).disposeData(d.dataId);
     void n;
     return out;
   };
@@ -167,11 +167,19 @@ export function registerTrainingKernels(backendName: string = tf.getBackend()): 
   return added;
 }
 
+/**
+ * `tf.customGrad` with a loosely typed function (tfjs types every argument as
+ * `Tensor | GradSaveFunc`); the last argument of `f` is the save function.
+ */
+export function customGradient<T extends tf.Tensor = tf.Tensor>(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  f: (...args: any[]) => { value: T; gradFunc: (dy: any, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] },
+): (...inputs: tf.Tensor[]) => T {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => T;
+}
+
 /** Identity in the forward pass, zero gradient (tfjs has no `stopGradient`). */
 export function stopGradient<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((a: tf.Tensor, save: tf.GradSaveFunc) => {
-    void save;
-    return { value: a.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-  });
+  const f = customGradient((a: tf.Tensor) => ({ value: a.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
   return f(x) as T;
 }

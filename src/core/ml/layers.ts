@@ -24,6 +24,7 @@
  * `pad` pixels as in PyTorch (`Conv2d(k, s, p)`, `ConvTranspose2d(k, s, p)`).
  */
 import * as tf from '@tensorflow/tfjs';
+import { customGradient } from './backend';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -133,7 +134,7 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
     if (stride === 1 && kh - 1 - pad >= 0 && kw - 1 - pad >= 0 && oh === h + 2 * pad - kh + 1) {
       const ph = kh - 1 - pad;
       const pw = kw - 1 - pad;
-      return tf.conv2d(dy, flipTranspose(w), 1, [[0, 0], [ph, ph], [pw, pw], [0, 0]]);
+      return tf.conv2d(dy, flipTranspose(w), 1, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) as tf.Tensor4D;
     }
     if (stride === 2 && kh === 4 && kw === 4 && pad === 1 && h === 2 * oh && wd === 2 * ow) {
       const co = w.shape[3];
@@ -152,13 +153,13 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
       d = dy.reshape([n, oh, 1, ow, 1, co])
         .pad([[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1], [0, 0]])
         .reshape([n, oh * stride, ow * stride, co])
-        .slice([0, 0, 0, 0], [n, (oh - 1) * stride + 1, (ow - 1) * stride + 1, co]);
+        .slice([0, 0, 0, 0], [n, (oh - 1) * stride + 1, (ow - 1) * stride + 1, co]) as tf.Tensor4D;
     }
     const top = kh - 1 - pad;
     const left = kw - 1 - pad;
     const bottom = h + kh - 1 - top - d.shape[1];
     const right = wd + kw - 1 - left - d.shape[2];
-    const padSpec: [number, number][] = [[0, 0], [top, bottom], [left, right], [0, 0]];
+    const padSpec: tf.backend_util.ExplicitPadding = [[0, 0], [top, bottom], [left, right], [0, 0]];
     if (padSpec.some(([a, b]) => a < 0 || b < 0)) {
       // negative padding: pad generously then crop
       const pt = Math.max(top, 0), pb = Math.max(bottom, 0), pl = Math.max(left, 0), pr = Math.max(right, 0);
@@ -249,7 +250,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D | null,
     throw new Error(`conv2d: x has ${x.shape[3]} channels, filter expects ${w.shape[2]}`);
   }
   if (bias == null) {
-    const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = customGradient((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
       save([xx, ww]);
       return {
         value: convForward(xx as tf.Tensor4D, ww as tf.Tensor4D, stride, pad),
@@ -263,7 +264,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D | null,
     });
     return f(x, w) as tf.Tensor4D;
   }
-  const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customGradient((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
     return {
       value: tf.add(convForward(xx as tf.Tensor4D, ww as tf.Tensor4D, stride, pad), bb) as tf.Tensor4D,
@@ -298,7 +299,7 @@ export function conv2dTranspose(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1
     convFilterGrad(dy, sx, stride, pad, kh, kw),
   ];
   if (bias == null) {
-    const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = customGradient((xx: tf.Tensor, ww: tf.Tensor, save: tf.GradSaveFunc) => {
       save([xx, ww]);
       return {
         value: forward(xx as tf.Tensor4D, ww as tf.Tensor4D),
@@ -307,7 +308,7 @@ export function conv2dTranspose(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1
     });
     return f(x, w) as tf.Tensor4D;
   }
-  const f = tf.customGrad((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customGradient((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx, ww]);
     return {
       value: tf.add(forward(xx as tf.Tensor4D, ww as tf.Tensor4D), bb) as tf.Tensor4D,
@@ -320,7 +321,7 @@ export function conv2dTranspose(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1
 
 /** LeakyReLU, computed as x * step(x, alpha) (fast on wasm), gradient dy * step(x, alpha). */
 export function leakyRelu<T extends tf.Tensor>(x: T, alpha = 0.01): T {
-  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const s = tf.step(xx, alpha);
     save([s]);
     return { value: tf.mul(xx, s), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
@@ -330,7 +331,7 @@ export function leakyRelu<T extends tf.Tensor>(x: T, alpha = 0.01): T {
 
 /** tanh as 2 * sigmoid(2x) - 1 (sigmoid is ~20x faster than tanh on wasm); grad dy * (1 - y^2). */
 export function tanh<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const y = tf.tidy(() => tf.sub(tf.mul(tf.sigmoid(tf.mul(xx, 2)), 2), 1));
     save([y]);
     return {
@@ -358,7 +359,7 @@ export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, be
   const c = x.shape[x.rank - 1];
   const m = x.size / c;
   let stats: BatchStats | null = null;
-  const f = tf.customGrad((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = customGradient((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     const x2 = xx.reshape([m, c]);
     const mean = channelMean(xx); // [1, c]
     const xc = tf.sub(x2, mean);
@@ -397,6 +398,6 @@ export function batchNormInfer<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, be
 
 /** Dense layer x [N, in] @ w [in, out] + b. */
 export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
-  const y = tf.matMul(x, w);
+  const y: tf.Tensor2D = tf.matMul(x, w);
   return b == null ? y : tf.add(y, b);
 }

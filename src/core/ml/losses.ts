@@ -4,6 +4,7 @@
  * reconstruction loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM (weights as options).
  */
 import * as tf from '@tensorflow/tfjs';
+import { customGradient } from './backend';
 
 /** Mean squared error over all elements. */
 export function mse(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
@@ -108,7 +109,7 @@ function blurMatrices(len: number, g: Float32Array): { m: tf.Tensor2D; mt: tf.Te
 
 /** x @ m for a constant m, gradient dy @ mt (mt = m^T given, avoiding a transposed product). */
 function matMulConst(x: tf.Tensor2D, m: tf.Tensor2D, mt: tf.Tensor2D): tf.Tensor2D {
-  const f = tf.customGrad((xx: tf.Tensor) => ({
+  const f = customGradient((xx: tf.Tensor) => ({
     value: tf.matMul(xx as tf.Tensor2D, m),
     gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, mt),
   }));

@@ -15,7 +15,7 @@
  *   decoder.d4.convt.{weight [4,4,C,w1], bias}     decoder.d4.bn.*
  */
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from './backend';
+import { customGradient, stopGradient } from './backend';
 import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, tanh } from './layers';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
 
@@ -249,7 +249,7 @@ export function vectorQuantize(z: tf.Tensor4D, codebook: tf.Tensor2D, commitment
   const m = n * h * w;
   const flat = z.reshape([m, d]);
   let indices: tf.Tensor1D | null = null;
-  const lookup = tf.customGrad((zz: tf.Tensor, e: tf.Tensor, save: tf.GradSaveFunc) => {
+  const lookup = customGradient((zz: tf.Tensor, e: tf.Tensor, save: tf.GradSaveFunc) => {
     const idx = nearestCode(zz as tf.Tensor2D, e as tf.Tensor2D);
     indices = tf.keep(idx);
     save([idx]);

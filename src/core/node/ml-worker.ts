@@ -77,7 +77,7 @@ async function main(): Promise<void> {
           tf.dispose([s.mean, s.variance]);
         }
         const reply: WorkerReply = { type: 'grad', id: msg.id, grads, stats, losses: r.losses as Record<string, number> };
-        port.postMessage(reply, [...grads.map((g) => g.buffer), ...stats.flatMap((s) => [s.mean.buffer, s.variance.buffer])]);
+        port.postMessage(reply, [...grads.map((g) => g.buffer), ...stats.flatMap((s) => [s.mean.buffer, s.variance.buffer])] as ArrayBuffer[]);
         return;
       }
       case 'apply': {
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       }
       case 'getWeights': {
         const entries = exportWeights(model);
-        port.postMessage({ type: 'weights', id: msg.id, entries } satisfies WorkerReply, entries.map((e) => e.data.buffer));
+        port.postMessage({ type: 'weights', id: msg.id, entries } satisfies WorkerReply, entries.map((e) => e.data.buffer) as ArrayBuffer[]);
         return;
       }
       case 'setWeights':

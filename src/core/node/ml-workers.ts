@@ -32,6 +32,8 @@ export interface TrainPoolOptions extends WorkerInit {
   workerUrl?: URL;
 }
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 interface Pending {
   resolve: (r: WorkerReply) => void;
   reject: (e: Error) => void;
@@ -87,7 +89,7 @@ class WorkerHandle {
     this.pending.clear();
   }
 
-  request(msg: Omit<Extract<WorkerRequest, { id: number }>, 'id'>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+  request(msg: DistributiveOmit<Extract<WorkerRequest, { id: number }>, 'id'>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.failure != null) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -212,7 +214,7 @@ export class TrainPool {
     });
     const stats = mergeStats(replies.map((r) => r.stats));
     for (const hd of this.handles) hd.post({ type: 'apply', grads, stats });
-    return losses as B extends ClassBatch ? ClassLosses : ReconLosses;
+    return losses as unknown as B extends ClassBatch ? ClassLosses : ReconLosses;
   }
 
   /** Weights of the (identical) replicas, from the first worker. */
