@@ -1,0 +1,250 @@
+/**
+ * `npm run bench:train`: training throughput of the VQ-VAE (masked-region composite loss, Adam,
+ * batch 8) per backend and preset, against the same model, batch and optimiser in PyTorch on the
+ * CPU (bench/train_torch.py, /usr/bin/python3 with torch, 2 threads), in the same run. Results go
+ * to docs/benchmarks.md under `## Training throughput` (only that section is replaced).
+ *
+ * Each measurement runs in its own child process so that peak RSS is per configuration.
+ *
+ * usage: node --import tsx bench/train.ts [--quick] [--no-write] [--python /usr/bin/python3]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Job {
+  /** Label in the table. */
+  label: string;
+  preset: 'tiny' | 'small' | 'standard';
+  backend: 'wasm' | 'cpu';
+  /** 0: in-process; n >= 1: TrainPool with n worker threads. */
+  workers: number;
+  batch: number;
+  warmup: number;
+  steps: number;
+}
+
+interface JobResult {
+  imagesPerSecond: number;
+  msPerStep: number;
+  peakRssMB: number;
+  params: number;
+  firstLoss: number;
+  lastLoss: number;
+  backend: string;
+  numTensorsStable: boolean;
+}
+
+interface TorchResult {
+  torch: string;
+  threads: number;
+  params: number;
+  imagesPerSecond: number;
+  msPerStep: number;
+  peakRssMB: number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+
+function maskedBatch(n: number, s: number, seed: number) {
+  const target = new Float32Array(n * s * s);
+  let a = seed >>> 0;
+  for (let i = 0; i < target.length; i++) {
+    a = (a * 1664525 + 1013904223) >>> 0;
+    target[i] = a / 4294967296;
+  }
+  const mask = new Float32Array(target.length);
+  const input = Float32Array.from(target);
+  for (let b = 0; b < n; b++) for (let y = s / 4; y < s / 2; y++) for (let x = s / 4; x < s / 2; x++) {
+    mask[(b * s + y) * s + x] = 1;
+    input[(b * s + y) * s + x] = 0;
+  }
+  return { shape: [n, s, s, 1] as [number, number, number, number], input, target, mask };
+}
+
+/** Child process: run one job, print one JSON line. */
+async function child(job: Job): Promise<void> {
+  const tf = await import('@tensorflow/tfjs');
+  const { vqvaePreset, vqvaeParamCount, createVqvae } = await import('../src/core/ml/vqvae');
+  const { createOptimizer } = await import('../src/core/ml/optim');
+  const { trainStepRecon } = await import('../src/core/ml/train-step');
+  const { initBackend } = await import('../src/core/node/backend');
+  const { TrainPool } = await import('../src/core/node/ml-workers');
+  const cfg = vqvaePreset(job.preset);
+  const batch = () => maskedBatch(job.batch, cfg.size, 1);
+  const losses: number[] = [];
+  const counts: number[] = [];
+  let backend = job.backend as string;
+  let run: () => Promise<void>;
+  let close = async () => {};
+  if (job.workers === 0) {
+    const info = await initBackend({ force: job.backend });
+    backend = info.name;
+    const model = createVqvae(cfg, 1);
+    const opt = createOptimizer('adam', { lr: 1e-3 });
+    run = async () => {
+      losses.push(trainStepRecon(model, opt, batch()).loss);
+      counts.push(tf.memory().numTensors);
+    };
+  } else {
+    const pool = await TrainPool.create({ workers: job.workers, backend: job.backend, model: { kind: 'vqvae', config: cfg, seed: 1 }, optimizer: { kind: 'adam', options: { lr: 1e-3 } } });
+    backend = `${pool.backend} x${pool.size} workers`;
+    run = async () => {
+      losses.push((await pool.step(batch())).loss);
+    };
+    close = async () => {
+      const n = await pool.numTensors();
+      counts.push(n.reduce((a, b) => a + b, 0));
+      await pool.close();
+    };
+  }
+  for (let i = 0; i < job.warmup; i++) await run();
+  const t0 = performance.now();
+  for (let i = 0; i < job.steps; i++) await run();
+  const dt = (performance.now() - t0) / 1000;
+  await close();
+  const stable = job.workers > 0 ? true : new Set(counts.slice(1)).size <= 1;
+  const result: JobResult = {
+    imagesPerSecond: (job.batch * job.steps) / dt,
+    msPerStep: (1000 * dt) / job.steps,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    params: vqvaeParamCount(cfg),
+    firstLoss: losses[0],
+    lastLoss: losses[losses.length - 1],
+    backend,
+    numTensorsStable: stable,
+  };
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}
+
+function runChild(job: Job): JobResult | { error: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
+    cwd: root, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
+  if (line == null) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).split('\n').slice(-5).join(' ') };
+  return JSON.parse(line.slice(7)) as JobResult;
+}
+
+const TORCH_ARGS: Record<string, string[]> = {
+  tiny: ['--size', '64', '--w1', '8', '--w2', '16', '--blocks', '1', '--latent', '8', '--codes', '32'],
+  small: ['--size', '128', '--w1', '32', '--w2', '64', '--blocks', '2', '--latent', '64', '--codes', '512'],
+  standard: ['--size', '256', '--w1', '128', '--w2', '256', '--blocks', '6', '--latent', '64', '--codes', '512'],
+};
+
+function runTorch(python: string, preset: string, batch: number, steps: number, threads: number): TorchResult | { error: string } {
+  try {
+    const out = execFileSync(python, [join(here, 'train_torch.py'), ...TORCH_ARGS[preset], '--batch', String(batch), '--steps', String(steps), '--warmup', '3', '--threads', String(threads), '--optim', 'adam'], { encoding: 'utf8', timeout: 15 * 60 * 1000 });
+    return JSON.parse(out.trim().split('\n').pop()!) as TorchResult;
+  } catch (e) {
+    return { error: e instanceof Error ? e.message.split('\n')[0] : String(e) };
+  }
+}
+
+function pkgVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'absent';
+  }
+}
+
+function replaceSection(doc: string, heading: string, body: string): string {
+  const lines = doc.split('\n');
+  const start = lines.findIndex((l) => l.trim() === heading);
+  if (start < 0) return `${doc.trimEnd()}${doc.trim() ? '\n\n' : ''}${heading}\n\n${body.trimEnd()}\n`;
+  let end = lines.length;
+  for (let i = start + 1; i < lines.length; i++) {
+    if (/^## /.test(lines[i])) {
+      end = i;
+      break;
+    }
+  }
+  const before = lines.slice(0, start).join('\n');
+  const after = lines.slice(end).join('\n');
+  return `${before}${before ? '\n' : ''}${heading}\n\n${body.trimEnd()}\n${after ? `\n${after}` : ''}`;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const ci = args.indexOf('--child');
+  if (ci >= 0) {
+    await child(JSON.parse(args[ci + 1]) as Job);
+    return;
+  }
+  const quick = args.includes('--quick');
+  const write = !args.includes('--no-write');
+  const pi = args.indexOf('--python');
+  const python = pi >= 0 ? args[pi + 1] : '/usr/bin/python3';
+  const s = (n: number) => (quick ? Math.max(2, Math.round(n / 4)) : n);
+
+  const jobs: Job[] = [
+    { label: 'tfjs wasm, 2 worker threads', preset: 'small', backend: 'wasm', workers: 2, batch: 8, warmup: 2, steps: s(20) },
+    { label: 'tfjs wasm, 1 thread', preset: 'small', backend: 'wasm', workers: 0, batch: 8, warmup: 2, steps: s(10) },
+    { label: 'tfjs cpu (pure JS), 1 thread', preset: 'small', backend: 'cpu', workers: 0, batch: 8, warmup: 0, steps: 1 },
+    { label: 'tfjs wasm, 2 worker threads', preset: 'tiny', backend: 'wasm', workers: 2, batch: 8, warmup: 3, steps: s(40) },
+    { label: 'tfjs wasm, 1 thread', preset: 'tiny', backend: 'wasm', workers: 0, batch: 8, warmup: 3, steps: s(40) },
+    { label: 'tfjs cpu (pure JS), 1 thread', preset: 'tiny', backend: 'cpu', workers: 0, batch: 8, warmup: 1, steps: s(4) },
+  ];
+  const rows: { job: Job; r: JobResult | { error: string } }[] = [];
+  for (const job of jobs) {
+    process.stderr.write(`[bench:train] ${job.preset} ${job.label} ...\n`);
+    const r = runChild(job);
+    process.stderr.write(`[bench:train]   ${JSON.stringify(r)}\n`);
+    rows.push({ job, r });
+  }
+  const torch: Record<string, { t2: TorchResult | { error: string }; t1: TorchResult | { error: string } }> = {};
+  for (const preset of ['small', 'tiny']) {
+    process.stderr.write(`[bench:train] PyTorch ${preset} ...\n`);
+    const t2 = runTorch(python, preset, 8, s(preset === 'small' ? 30 : 60), 2);
+    const t1 = runTorch(python, preset, 8, s(preset === 'small' ? 30 : 60), 1);
+    process.stderr.write(`[bench:train]   ${JSON.stringify({ t2, t1 })}\n`);
+    torch[preset] = { t2, t1 };
+  }
+
+  const cpu = cpus();
+  const fmt = (v: number, d = 1) => v.toFixed(d);
+  const lines: string[] = [];
+  lines.push(`Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:train\`${quick ? ' (--quick)' : ''} on ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB RAM; Node ${process.versions.node}, @tensorflow/tfjs ${pkgVersion('@tensorflow/tfjs')}, tfjs-backend-wasm ${pkgVersion('@tensorflow/tfjs-backend-wasm')} (SIMD, no threads in Node), tfjs-node ${pkgVersion('@tensorflow/tfjs-node')}, tfjs-node-gpu ${pkgVersion('@tensorflow/tfjs-node-gpu')}.`);
+  lines.push('');
+  lines.push('Task: masked-region VQ-VAE step (composite loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM), Adam lr 1e-3, batch 8, 1 input channel, random images; each configuration in its own process (peak RSS is that process\'s). `small` is the probe configuration of issue 4 (128x128, widths 32/64, 2 residual blocks, latent 64, 512 codes); `tiny` is 64x64, widths 8/16, 1 block, latent 8, 32 codes. PyTorch: bench/train_torch.py, same modules, loss and optimiser, `/usr/bin/python3` (Debian python3-torch).');
+  lines.push('');
+  lines.push('| preset | engine | images/s | ms/step | peak RSS MB | vs PyTorch 2 threads |');
+  lines.push('|---|---|---:|---:|---:|---:|');
+  for (const preset of ['small', 'tiny']) {
+    const ref = torch[preset].t2;
+    const refIps = 'error' in ref ? NaN : ref.imagesPerSecond;
+    for (const { job, r } of rows.filter((x) => x.job.preset === preset)) {
+      if ('error' in r) {
+        lines.push(`| ${preset} | ${job.label} | failed: ${r.error.replace(/\|/g, '/')} | | | |`);
+        continue;
+      }
+      lines.push(`| ${preset} | ${job.label} | ${fmt(r.imagesPerSecond, 2)} | ${fmt(r.msPerStep, 0)} | ${fmt(r.peakRssMB, 0)} | ${Number.isFinite(refIps) ? fmt(r.imagesPerSecond / refIps, 2) : 'n/a'} |`);
+    }
+    for (const [name, t] of [['PyTorch CPU, 2 threads', torch[preset].t2], ['PyTorch CPU, 1 thread', torch[preset].t1]] as const) {
+      if ('error' in t) lines.push(`| ${preset} | ${name} | failed: ${t.error} | | | |`);
+      else lines.push(`| ${preset} | ${name} (torch ${t.torch}) | ${fmt(t.imagesPerSecond, 2)} | ${fmt(t.msPerStep, 0)} | ${fmt(t.peakRssMB, 0)} | ${fmt(t.imagesPerSecond / refIps, 2)} |`);
+    }
+  }
+  lines.push('');
+  const best = rows.find((x) => x.job.preset === 'small' && x.job.workers > 0)?.r;
+  const ref = torch.small.t2;
+  if (best != null && !('error' in best) && !('error' in ref)) {
+    lines.push(`Probe configuration: tfjs ${fmt(best.imagesPerSecond, 1)} images/s vs PyTorch ${fmt(ref.imagesPerSecond, 1)} images/s, ratio tfjs/PyTorch = ${fmt(best.imagesPerSecond / ref.imagesPerSecond, 2)} (aim: >= 0.5).`);
+    lines.push('');
+  }
+  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, src/core/node/ml-workers.ts): convolution gradients are forward convolutions (XNNPACK), 4x4 stride-2 transposed convolutions use a sub-pixel decomposition, BatchNorm and bias reductions are global average pools, LeakyReLU is x * step(x, a); the 2-worker rows split each batch over two worker threads, each with its own wasm backend, averaging gradients (BatchNorm statistics per half-batch in the forward pass, as PyTorch DDP without SyncBatchNorm). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595).');
+  const body = lines.join('\n');
+  process.stdout.write(`${body}\n`);
+  if (write) {
+    const docPath = join(root, 'docs', 'benchmarks.md');
+    const doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
+    writeFileSync(docPath, replaceSection(doc, '## Training throughput', body));
+    process.stderr.write(`[bench:train] wrote ${docPath}\n`);
+  }
+}
+
+await main();
