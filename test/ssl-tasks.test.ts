@@ -79,7 +79,7 @@ describe('other tasks', () => {
 
   it('rotation by four quarter turns and flips twice give the original back', () => {
     const img = ramp(5);
-    let r = img;
+    let r: Float32Array = img;
     for (let k = 0; k < 4; k++) r = rotate90(r, 5, 1);
     expect([...r]).toEqual([...img]);
     expect([...rotate90(rotate90(img, 5, 1), 5, 1)]).toEqual([...rotate90(img, 5, 2)]);

@@ -9,10 +9,10 @@ import * as labels from './commands/labels';
 import * as library from './commands/library';
 import * as nifti from './commands/nifti';
 import * as serve from './commands/serve';
-
+import * as train from './commands/train';
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library, labels, nifti, serve];
+const commands: { register(program: Command): void }[] = [library, labels, nifti, train, serve];
 
 export function buildProgram(): Command {
   const program = new Command();

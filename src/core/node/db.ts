@@ -192,6 +192,46 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (source_ref, key)
   );
   `,
+  /* 3: training runs and their metrics */ `
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    task TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    dir TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    manifest_hash TEXT NOT NULL DEFAULT '',
+    seed INTEGER NOT NULL DEFAULT 0,
+    app_version TEXT NOT NULL DEFAULT '',
+    backend TEXT NOT NULL DEFAULT '',
+    parent_dir TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT '{}',
+    error TEXT NOT NULL DEFAULT ''
+  );
+  CREATE TABLE run_metrics (
+    run_ref INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_ref, split, name, step)
+  );
+  CREATE TABLE run_artifacts (
+    run_ref INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    step INTEGER,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_ref, path)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,303 @@
+/**
+ * Runs: a folder per run (config.json, manifest.json, run.json ledger, metrics.jsonl,
+ * checkpoints/) recorded in the library database (config, seeds, manifest hash, app and backend
+ * versions, metrics per step, artifacts). Starting a run spawns the trainer process and records
+ * its events; a run killed at any point resumes from its latest checkpoint.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CohortFilter } from '../../shared/types';
+import { parsePretrainConfig, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
+import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../../shared/trainer-protocol';
+import { appMeta } from './app-meta';
+import { latestCheckpointDir, writeJsonAtomic } from './checkpoint';
+import { buildManifest } from './manifest';
+import type { Database } from './sqlite';
+import { configHash } from './run-hash';
+
+export interface TrainerChild {
+  readonly pid: number | undefined;
+  send(m: HostMessage): void;
+  onEvent(cb: (e: TrainerEvent) => void): void;
+  onExit(cb: (code: number | null, signal: string | null) => void): void;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export type SpawnTrainer = () => TrainerChild;
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The trainer as a Node child process: from the sources through tsx, or the built bundle. */
+export function spawnNodeTrainer(env: NodeJS.ProcessEnv = process.env): TrainerChild {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = fromSources ? resolve(here, '../../utility/trainer.ts') : join(here, 'trainer.js');
+  if (!existsSync(entry)) throw new Error(`trainer entry not found: ${entry} (run "npm run build")`);
+  const child: ChildProcess = fork(entry, [], {
+    execArgv: fromSources ? ['--import', 'tsx'] : [],
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env,
+  });
+  return {
+    pid: child.pid,
+    send: (m) => child.send(m),
+    onEvent: (cb) => child.on('message', (m) => cb(m as TrainerEvent)),
+    onExit: (cb) => child.on('exit', (code, signal) => cb(code, signal)),
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+export interface RunRow {
+  id: number;
+  uid: string;
+  name: string;
+  kind: string;
+  task: string;
+  status: 'created' | 'running' | 'paused' | 'done' | 'stopped' | 'failed' | 'crashed';
+  dir: string;
+  config: PretrainConfig;
+  configHash: string;
+  manifestHash: string;
+  seed: number;
+  appVersion: string;
+  backend: string;
+  parentDir: string;
+  createdAt: string;
+  updatedAt: string;
+  step: number;
+  totalSteps: number;
+  summary: Record<string, unknown>;
+  error: string;
+}
+
+interface RunDbRow {
+  id: number;
+  uid: string;
+  name: string;
+  kind: string;
+  task: string;
+  status: RunRow['status'];
+  dir: string;
+  config: string;
+  config_hash: string;
+  manifest_hash: string;
+  seed: number;
+  app_version: string;
+  backend: string;
+  parent_dir: string;
+  created_at: string;
+  updated_at: string;
+  step: number;
+  total_steps: number;
+  summary: string;
+  error: string;
+}
+
+function toRun(r: RunDbRow): RunRow {
+  return {
+    id: r.id,
+    uid: r.uid,
+    name: r.name,
+    kind: r.kind,
+    task: r.task,
+    status: r.status,
+    dir: r.dir,
+    config: JSON.parse(r.config) as PretrainConfig,
+    configHash: r.config_hash,
+    manifestHash: r.manifest_hash,
+    seed: r.seed,
+    appVersion: r.app_version,
+    backend: r.backend,
+    parentDir: r.parent_dir,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    step: r.step,
+    totalSteps: r.total_steps,
+    summary: JSON.parse(r.summary) as Record<string, unknown>,
+    error: r.error,
+  };
+}
+
+export function listRuns(db: Database): RunRow[] {
+  return (db.prepare('SELECT * FROM runs ORDER BY id DESC').all() as RunDbRow[]).map(toRun);
+}
+
+export function getRun(db: Database, idOrDir: number | string): RunRow | null {
+  const r =
+    typeof idOrDir === 'number'
+      ? (db.prepare('SELECT * FROM runs WHERE id = ?').get(idOrDir) as RunDbRow | undefined)
+      : (db.prepare('SELECT * FROM runs WHERE dir = ?').get(resolve(idOrDir)) as RunDbRow | undefined);
+  return r ? toRun(r) : null;
+}
+
+export function runMetrics(db: Database, runId: number, split?: string): { step: number; split: string; name: string; value: number }[] {
+  return db
+    .prepare(`SELECT step, split, name, value FROM run_metrics WHERE run_ref = ? ${split ? 'AND split = ?' : ''} ORDER BY split, name, step`)
+    .all(...(split ? [runId, split] : [runId])) as { step: number; split: string; name: string; value: number }[];
+}
+
+export interface CreateRunOptions {
+  /** Run folder; default <dataDir>/runs/<date>-<task>-<short uid>. */
+  dir?: string;
+  dataDir: string;
+}
+
+/** Builds the manifest and writes the run folder; records the run. */
+export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
+  const config = parsePretrainConfig(input);
+  if (config.init) {
+    const init = resolve(config.init);
+    if (!latestCheckpointDir(init)) throw new Error(`--init ${init}: not a run folder with a checkpoint`);
+    config.init = init;
+  }
+  const uid = randomUUID();
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '').replace(/-/g, '');
+  const dir = resolve(o.dir ?? join(o.dataDir, 'runs', `${stamp}-${config.task}${config.task === 'masked' ? config.maskPercent : ''}-${uid.slice(0, 8)}`));
+  if (existsSync(join(dir, 'config.json'))) throw new Error(`${dir} already holds a run: use --resume to continue it, or choose another folder`);
+  const manifest = buildManifest(db, {
+    filter: config.filter as CohortFilter | undefined,
+    seriesIds: config.seriesIds,
+    seed: config.seed,
+    fractions: config.fractions,
+    sliceStride: config.sliceStride,
+  });
+  if (manifest.counts.train.slices === 0) throw new Error('the training split is empty: the cohort needs more patients');
+  mkdirSync(dir, { recursive: true });
+  writeJsonAtomic(join(dir, 'config.json'), config);
+  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+  const now = new Date().toISOString();
+  const ledger = {
+    uid,
+    app: appMeta().productName,
+    appVersion: appMeta().version,
+    createdAt: now,
+    configHash: configHash(config),
+    manifestHash: manifest.hash,
+    seeds: { run: config.seed, split: config.seed, weights: config.seed },
+    parent: config.init ?? null,
+    counts: manifest.counts,
+  };
+  writeJsonAtomic(join(dir, 'run.json'), ledger);
+  db.prepare(
+    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
+     VALUES (?, ?, 'pretrain', ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(uid, config.name, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
+  return getRun(db, dir)!;
+}
+
+/** Registers an existing run folder (e.g. after copying it from another machine) in this database. */
+export function adoptRun(db: Database, dir: string): RunRow {
+  const abs = resolve(dir);
+  const existing = getRun(db, abs);
+  if (existing) return existing;
+  if (!existsSync(join(abs, 'config.json'))) throw new Error(`${abs} is not a run folder (no config.json)`);
+  const config = parsePretrainConfig(JSON.parse(readFileSync(join(abs, 'config.json'), 'utf8')));
+  const ledger = JSON.parse(readFileSync(join(abs, 'run.json'), 'utf8')) as { uid: string; manifestHash: string; configHash: string; createdAt: string };
+  db.prepare(
+    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
+     VALUES (?, ?, 'pretrain', ?, 'stopped', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(ledger.uid, config.name, config.task, abs, JSON.stringify(config), ledger.configHash, ledger.manifestHash, config.seed, appMeta().version, config.init ?? '', ledger.createdAt, new Date().toISOString());
+  return getRun(db, abs)!;
+}
+
+export interface RunHandle {
+  run: RunRow;
+  child: TrainerChild;
+  pause(): void;
+  resume(): void;
+  stop(): void;
+  /** Resolves when the trainer exits, with the final status. */
+  done: Promise<{ status: RunRow['status']; step: number; finalLosses: Record<string, number>; error?: string }>;
+}
+
+export interface StartOptions {
+  resume?: boolean;
+  cacheDir?: string | null;
+  backend?: string;
+  spawn?: SpawnTrainer;
+  onEvent?: (e: TrainerEvent) => void;
+}
+
+/** Starts (or resumes) a run in a trainer process and records its events in the database. */
+export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHandle {
+  const child = (o.spawn ?? spawnNodeTrainer)();
+  const setStatus = db.prepare('UPDATE runs SET status = ?, updated_at = ?, error = ? WHERE id = ?');
+  const setProgress = db.prepare('UPDATE runs SET step = ?, total_steps = ?, updated_at = ? WHERE id = ?');
+  const setBackend = db.prepare('UPDATE runs SET backend = ? WHERE id = ?');
+  const setSummary = db.prepare('UPDATE runs SET summary = ? WHERE id = ?');
+  const metric = db.prepare('INSERT OR REPLACE INTO run_metrics (run_ref, step, split, name, value) VALUES (?, ?, ?, ?, ?)');
+  const artifact = db.prepare('INSERT OR REPLACE INTO run_artifacts (run_ref, kind, path, step, created_at) VALUES (?, ?, ?, ?, ?)');
+  const now = () => new Date().toISOString();
+  let total = run.totalSteps;
+  let step = run.step;
+  let finalLosses: Record<string, number> = {};
+  let terminal: { status: RunRow['status']; error?: string } | null = null;
+  setStatus.run('running', now(), '', run.id);
+  const done = new Promise<Awaited<RunHandle['done']>>((resolveDone) => {
+    child.onEvent((e) => {
+      try {
+        switch (e.type) {
+          case 'ready':
+            setBackend.run(`${e.backend.package}@${e.backend.version} (${e.backend.name}${e.backend.simd ? ', SIMD' : ''})`, run.id);
+            break;
+          case 'started':
+            total = e.totalSteps;
+            step = e.step;
+            setProgress.run(step, total, now(), run.id);
+            if (e.resumedFrom !== null) db.prepare('DELETE FROM run_metrics WHERE run_ref = ? AND step > ?').run(run.id, e.resumedFrom);
+            break;
+          case 'step':
+            step = e.step;
+            db.transaction(() => {
+              for (const [k, v] of Object.entries(e.losses)) if (Number.isFinite(v)) metric.run(run.id, e.step, 'train', k, v);
+              metric.run(run.id, e.step, 'train', 'slicesPerSecond', e.slicesPerSecond);
+              setProgress.run(e.step, total, now(), run.id);
+            })();
+            break;
+          case 'eval':
+            db.transaction(() => {
+              for (const [k, v] of Object.entries(e.metrics)) if (Number.isFinite(v)) metric.run(run.id, e.step, 'val', k, v);
+            })();
+            break;
+          case 'checkpoint':
+            artifact.run(run.id, 'checkpoint', e.dir, e.step, now());
+            break;
+          case 'paused':
+            setStatus.run('paused', now(), '', run.id);
+            break;
+          case 'resumed':
+            setStatus.run('running', now(), '', run.id);
+            break;
+          case 'done':
+            finalLosses = e.finalLosses;
+            terminal = { status: e.stopped ? 'stopped' : 'done' };
+            setSummary.run(JSON.stringify({ finalLosses: e.finalLosses, step: e.step }), run.id);
+            break;
+          case 'error':
+            terminal = { status: 'failed', error: e.message };
+            break;
+        }
+      } catch {
+        /* recording must never kill the run */
+      }
+      o.onEvent?.(e);
+    });
+    child.onExit((code, signal) => {
+      const t = terminal ?? { status: 'crashed' as const, error: `trainer exited (${signal ?? 'code ' + code}) without finishing: resume the run to continue` };
+      setStatus.run(t.status, now(), t.error ?? '', run.id);
+      resolveDone({ status: t.status, step, finalLosses, error: t.error });
+    });
+  });
+  child.send({ v: TRAINER_PROTOCOL, type: 'start', runDir: run.dir, resume: o.resume ?? true, cacheDir: o.cacheDir ?? null, backend: o.backend });
+  return {
+    run,
+    child,
+    pause: () => child.send({ v: 1, type: 'pause' }),
+    resume: () => child.send({ v: 1, type: 'resume' }),
+    stop: () => child.send({ v: 1, type: 'stop' }),
+    done,
+  };
+}

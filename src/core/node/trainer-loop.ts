@@ -1,0 +1,196 @@
+/**
+ * The training loop of the trainer process: reads the run folder (config.json, manifest.json),
+ * picks the backend, builds the model, optionally starts from another run's weights (curriculum)
+ * or resumes from the latest checkpoint, then steps through deterministic batches, streaming
+ * events (every loss term, learning rate, slices/s, ETA, memory), evaluating on validation
+ * batches, writing atomic checkpoints, and obeying pause / resume / stop between steps.
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
+import type { HostMessage, StepEvent, TrainerEvent } from '../../shared/trainer-protocol';
+import { aurocOvr, crossEntropy } from '../metrics/auroc';
+import { maskedMse, mse, ssim } from '../metrics/image';
+import { taskClasses } from '../ssl/tasks';
+import { initBackend, type BackendChoice } from './backend';
+import { latestCheckpointDir, readCheckpoint, writeCheckpoint } from './checkpoint';
+import { createEngine, modelSize, type Engine } from './engine';
+import type { Manifest } from './manifest';
+import { BatchStream, SliceSource, type Batch } from './slice-source';
+import { configHash } from './run-hash';
+
+export interface TrainerPort {
+  send(e: TrainerEvent): void;
+  /** Latest control message, checked between steps. */
+  control: { paused: boolean; stop: boolean; wake: (() => void) | null };
+}
+
+export function readRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
+  const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
+  const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as Manifest;
+  return { config, manifest };
+}
+
+/** Validation metrics over a few fixed batches, and one sample for the live panel. */
+async function evaluate(engine: Engine, val: BatchStream, batches: number, config: PretrainConfig) {
+  const n = batches === 0 ? val.batchesPerEpoch : Math.min(batches, val.batchesPerEpoch);
+  const size = engine.size;
+  const px = size * size;
+  const acc: Record<string, number[]> = {};
+  const push = (k: string, v: number) => (acc[k] ??= []).push(v);
+  let sample: Omit<Extract<TrainerEvent, { type: 'sample' }>, 'v' | 'type' | 'step'> | null = null;
+  const probsAll: number[] = [];
+  const labelsAll: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const b: Batch = await val.get(0, i);
+    const out = await engine.predict(b);
+    const count = b.shape[0];
+    if (b.kind === 'recon') {
+      for (let k = 0; k < count; k++) {
+        const o = out.subarray(k * px, (k + 1) * px);
+        const t = b.target.subarray(k * px, (k + 1) * px);
+        push('mse', mse(o, t));
+        push('ssim', ssim(o, t, size));
+        if (b.mask) push('maskedMse', maskedMse(o, t, b.mask.subarray(k * px, (k + 1) * px)));
+        if (!sample) sample = { size, input: b.input.slice(0, px), output: Float32Array.from(o, (v) => Math.min(1, Math.max(0, v))), target: t.slice() };
+      }
+    } else {
+      const classes = taskClasses(config.task);
+      probsAll.push(...out);
+      labelsAll.push(...b.labels);
+      if (!sample) {
+        const p0 = Array.from(out.subarray(0, classes));
+        sample = { size, input: b.input.slice(0, px), output: b.input.slice(0, px), target: null, label: b.labels[0], predicted: p0.indexOf(Math.max(...p0)) };
+      }
+    }
+  }
+  const metrics: Record<string, number> = {};
+  for (const [k, v] of Object.entries(acc)) metrics[k] = v.reduce((a, b) => a + b, 0) / v.length;
+  if (labelsAll.length) {
+    const classes = taskClasses(config.task);
+    metrics.crossEntropy = crossEntropy(probsAll, labelsAll, classes);
+    metrics.auroc = aurocOvr(probsAll, labelsAll, classes).macro;
+    let correct = 0;
+    for (let i = 0; i < labelsAll.length; i++) {
+      const row = probsAll.slice(i * classes, (i + 1) * classes);
+      if (row.indexOf(Math.max(...row)) === labelsAll[i]) correct++;
+    }
+    metrics.accuracy = correct / labelsAll.length;
+  }
+  return { metrics, sample };
+}
+
+export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
+  const { runDir } = msg;
+  const { config, manifest } = readRun(runDir);
+  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
+  port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
+
+  const size = modelSize(config);
+  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+  const source = new SliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
+  const taskOpts = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
+  const train = new BatchStream(source, 'train', taskOpts, config.batchSize, config.seed);
+  const hasVal = manifest.counts.val.slices > 0;
+  const val = new BatchStream(source, hasVal ? 'val' : 'train', taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
+  const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
+  const engine = createEngine(config);
+  const cHash = configHash(config);
+
+  let step = 0;
+  let epoch = 0;
+  let batch = 0;
+  let resumedFrom: number | null = null;
+  const ck = msg.resume ? latestCheckpointDir(runDir) : null;
+  if (ck) {
+    const c = readCheckpoint(ck);
+    if (c.state.configHash !== cHash) throw new Error(`the checkpoint in ${ck} was written with a different config: start a new run instead`);
+    if (c.state.manifestHash !== manifest.hash) throw new Error(`the checkpoint in ${ck} was written for a different manifest`);
+    await engine.setWeights(c.weights, true);
+    if (c.optimizer) await engine.setOptimizerState(c.optimizer);
+    ({ step, epoch, batch } = c.state);
+    resumedFrom = step;
+  } else if (config.init) {
+    const initDir = latestCheckpointDir(config.init);
+    if (!initDir) throw new Error(`init run ${config.init} has no checkpoint to start from`);
+    const c = readCheckpoint(initDir);
+    const r = await engine.setWeights(c.weights, false);
+    if (r.loaded.length === 0) throw new Error(`init run ${config.init}: no weights match this model (different preset?)`);
+  }
+
+  // Metrics of steps after the checkpoint (from a killed run) are replaced by the resumed ones.
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  if (existsSync(metricsPath)) {
+    const keep = readFileSync(metricsPath, 'utf8')
+      .split('\n')
+      .filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
+    writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
+  }
+  port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
+
+  const save = async (losses: Record<string, number>) => {
+    const dir = writeCheckpoint(
+      runDir,
+      { step, epoch, batch, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
+      await engine.getWeights(),
+      await engine.getOptimizerState(),
+    );
+    port.send({ v: 1, type: 'checkpoint', step, dir });
+  };
+
+  let last: Record<string, number> = {};
+  const window: { t: number; n: number }[] = [];
+  let stopped = false;
+  while (step < totalSteps) {
+    if (port.control.stop) {
+      stopped = true;
+      break;
+    }
+    if (port.control.paused) {
+      port.send({ v: 1, type: 'paused', step });
+      await new Promise<void>((r) => (port.control.wake = r));
+      port.control.wake = null;
+      if (port.control.stop) {
+        stopped = true;
+        break;
+      }
+      port.send({ v: 1, type: 'resumed', step });
+    }
+    const b = await train.get(epoch, batch);
+    last = await engine.step(b);
+    step++;
+    batch++;
+    if (batch >= train.batchesPerEpoch) {
+      epoch++;
+      batch = 0;
+    }
+    const now = Date.now();
+    window.push({ t: now, n: b.shape[0] });
+    while (window.length > 20) window.shift();
+    const span = (window[window.length - 1].t - window[0].t) / 1000;
+    const rate = window.length > 1 && span > 0 ? window.slice(1).reduce((a, w) => a + w.n, 0) / span : 0;
+    const ev: StepEvent = {
+      v: 1,
+      type: 'step',
+      step,
+      epoch,
+      losses: last,
+      lr: engine.lr,
+      slicesPerSecond: Math.round(rate * 100) / 100,
+      etaSeconds: rate > 0 ? Math.round(((totalSteps - step) * config.batchSize) / rate) : null,
+      memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), tensors: engine.numTensors() },
+    };
+    port.send(ev);
+    appendFileSync(metricsPath, JSON.stringify({ step, split: 'train', ...last }) + '\n');
+    if (step % config.evalEvery === 0 || step === totalSteps) {
+      const { metrics, sample } = await evaluate(engine, val, config.evalBatches, config);
+      port.send({ v: 1, type: 'eval', step, split: 'val', metrics });
+      appendFileSync(metricsPath, JSON.stringify({ step, split: 'val', ...metrics }) + '\n');
+      if (sample) port.send({ v: 1, type: 'sample', step, ...sample });
+    }
+    if (step % config.checkpointEvery === 0 || step === totalSteps) await save(last);
+  }
+  if (stopped && step > 0) await save(last);
+  port.send({ v: 1, type: 'done', step, stopped, finalLosses: last });
+  await engine.dispose();
+}

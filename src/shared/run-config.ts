@@ -1,0 +1,64 @@
+/**
+ * What a pretraining run is: task, model preset, data, optimisation, seeds. Validated with zod
+ * wherever it enters (CLI, IPC, the trainer process); saved with the run and hashed into its ledger.
+ */
+import { z } from 'zod';
+
+export const PRESETS = ['paper', 'standard', 'small', 'tiny'] as const;
+export const TASK_NAMES = ['masked', 'next-slice', 'denoise', 'rotation', 'flip'] as const;
+
+export const pretrainConfigSchema = z
+  .object({
+    kind: z.literal('pretrain').default('pretrain'),
+    name: z.string().max(120).default(''),
+    task: z.enum(TASK_NAMES),
+    maskPercent: z.union([z.literal(5), z.literal(10), z.literal(20), z.literal(33)]).default(20),
+    /** 'area': the paper (p% of the image area); 'side': the public code (p% of the side). */
+    maskDefinition: z.enum(['area', 'side']).default('area'),
+    gap: z.number().int().min(1).max(20).default(1),
+    noiseFraction: z.number().min(0).max(1).default(0.5),
+    preset: z.enum(PRESETS).default('tiny'),
+    /** Input side; defaults to the preset's. */
+    size: z.number().int().min(16).max(1024).optional(),
+    batchSize: z.number().int().min(1).max(256).default(8),
+    /** Length of training: steps, or epochs over the training split. */
+    steps: z.number().int().positive().optional(),
+    epochs: z.number().positive().optional(),
+    optimizer: z.enum(['adam', 'radam']).default('radam'),
+    lr: z.number().positive().max(1).default(1e-3),
+    lossWeights: z
+      .object({ mse: z.number(), maskedMse: z.number(), vq: z.number(), ssim: z.number() })
+      .partial()
+      .default({}),
+    seed: z.number().int().nonnegative().default(1),
+    /** Window and scaling of the input. */
+    windowLevel: z.number().default(50),
+    windowWidth: z.number().positive().default(350),
+    scaling: z.enum(['fixed', 'minmax']).default('fixed'),
+    /** Cohort: series ids, or the filter of the library page. */
+    seriesIds: z.array(z.number().int().nonnegative()).optional(),
+    filter: z.record(z.string(), z.unknown()).optional(),
+    fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).default({ train: 0.8, val: 0.1, test: 0.1 }),
+    sliceStride: z.number().int().min(1).default(1),
+    /** Start from another run's weights (curriculum chaining): that run's folder. */
+    init: z.string().max(4096).optional(),
+    checkpointEvery: z.number().int().positive().default(50),
+    evalEvery: z.number().int().positive().default(50),
+    /** Validation batches per evaluation (0 = the whole validation split). */
+    evalBatches: z.number().int().nonnegative().default(4),
+    useCache: z.boolean().default(true),
+  })
+  .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' });
+
+export type PretrainConfig = z.infer<typeof pretrainConfigSchema>;
+export type PretrainConfigInput = z.input<typeof pretrainConfigSchema>;
+
+/** Validates a config; the error names the field. */
+export function parsePretrainConfig(raw: unknown): PretrainConfig {
+  const r = pretrainConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new Error(`run config: ${i.path.join('.') || 'config'}: ${i.message}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,60 @@
+/**
+ * The versioned message protocol between a host (Electron main, `ctssl serve`, the CLI) and the
+ * trainer process (an Electron utility process or a Node child process: one entry,
+ * src/utility/trainer.ts). Messages travel by structured clone, so typed arrays cross as they are.
+ */
+export const TRAINER_PROTOCOL = 1;
+
+export type HostMessage =
+  | {
+      v: 1;
+      type: 'start';
+      /** Run folder holding config.json and manifest.json; checkpoints and metrics go here. */
+      runDir: string;
+      /** Continue from the latest checkpoint when there is one. */
+      resume: boolean;
+      /** Folder of the preprocessed-slice cache, or null for none. */
+      cacheDir: string | null;
+      /** Force a backend ('tensorflow' | 'wasm' | 'cpu'); default: the best present. */
+      backend?: string;
+    }
+  | { v: 1; type: 'pause' }
+  | { v: 1; type: 'resume' }
+  | { v: 1; type: 'stop' };
+
+export interface StepEvent {
+  v: 1;
+  type: 'step';
+  step: number;
+  epoch: number;
+  /** Every loss term of the step (loss, mse, maskedMse, vq, ssim | loss, accuracy). */
+  losses: Record<string, number>;
+  lr: number;
+  slicesPerSecond: number;
+  etaSeconds: number | null;
+  memory: { rssMb: number; tensors: number };
+}
+
+export type TrainerEvent =
+  | { v: 1; type: 'ready'; pid: number; backend: { name: string; version: string; package: string; simd: boolean; threads: boolean } }
+  | { v: 1; type: 'started'; step: number; totalSteps: number; batchesPerEpoch: number; params: number; resumedFrom: number | null }
+  | StepEvent
+  | { v: 1; type: 'eval'; step: number; split: 'val'; metrics: Record<string, number> }
+  | {
+      v: 1;
+      type: 'sample';
+      step: number;
+      size: number;
+      /** Input, model output and target of one validation example, each size x size in [0, 1]. */
+      input: Float32Array;
+      output: Float32Array;
+      target: Float32Array | null;
+      /** Classification tasks: true and predicted class. */
+      label?: number;
+      predicted?: number;
+    }
+  | { v: 1; type: 'checkpoint'; step: number; dir: string }
+  | { v: 1; type: 'paused'; step: number }
+  | { v: 1; type: 'resumed'; step: number }
+  | { v: 1; type: 'done'; step: number; stopped: boolean; finalLosses: Record<string, number> }
+  | { v: 1; type: 'error'; message: string };

@@ -1,0 +1,68 @@
+/**
+ * The trainer process entry: an Electron utility process (`process.parentPort`) or a Node child
+ * process (`process.send`). It waits for a 'start' message, runs the training loop, and exits.
+ * It reads its data itself from the run's manifest; the host never sends pixels.
+ */
+import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
+import { runTraining, type TrainerPort } from '../core/node/trainer-loop';
+
+interface ParentPort {
+  postMessage(m: unknown): void;
+  on(event: 'message', cb: (e: { data: unknown }) => void): void;
+}
+
+const parentPort = (process as unknown as { parentPort?: ParentPort }).parentPort;
+
+function send(e: TrainerEvent) {
+  if (parentPort) parentPort.postMessage(e);
+  else if (process.send) process.send(e);
+}
+
+function onMessage(cb: (m: HostMessage) => void) {
+  if (parentPort) parentPort.on('message', (e) => cb(e.data as HostMessage));
+  else process.on('message', (m) => cb(m as HostMessage));
+}
+
+if (!parentPort && !process.send) {
+  console.error('trainer: start me from CT SSL Studio (Electron utility process or a Node child process with IPC)');
+  process.exit(2);
+}
+
+const control: TrainerPort['control'] = { paused: false, stop: false, wake: null };
+let started = false;
+
+onMessage((m) => {
+  if (!m || m.v !== TRAINER_PROTOCOL) {
+    send({ v: 1, type: 'error', message: `protocol mismatch: expected version ${TRAINER_PROTOCOL}, got ${JSON.stringify((m as { v?: unknown })?.v)}` });
+    return;
+  }
+  switch (m.type) {
+    case 'start':
+      if (started) return;
+      started = true;
+      runTraining(m, { send, control })
+        .then(() => exit(0))
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
+    case 'pause':
+      control.paused = true;
+      break;
+    case 'resume':
+      control.paused = false;
+      control.wake?.();
+      break;
+    case 'stop':
+      control.stop = true;
+      control.paused = false;
+      control.wake?.();
+      break;
+  }
+});
+
+function exit(code: number) {
+  // Let the last messages flush before leaving.
+  setTimeout(() => process.exit(code), 50);
+}

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openLibrary } from '../src/core/node/db';
+import { indexFolders } from '../src/core/node/indexer';
+import { latestCheckpointDir, readCheckpoint } from '../src/core/node/checkpoint';
+import { createRun, getRun, runMetrics, startRun } from '../src/core/node/runs';
+import type { Database } from '../src/core/node/sqlite';
+import type { TrainerEvent } from '../src/shared/trainer-protocol';
+import { fixtures, tempDir } from './helpers';
+
+/**
+ * Real trainer processes (Node child processes running src/utility/trainer.ts) on real DICOM
+ * (the committed LIDC slabs), tiny preset.
+ */
+describe('the trainer process', () => {
+  const tmp = tempDir();
+  let db: Database;
+  beforeAll(async () => {
+    db = openLibrary(join(tmp.dir, 'lib.sqlite'));
+    await indexFolders(db, [join(fixtures, 'lidc-0001'), join(fixtures, 'lidc-small')]);
+  });
+  afterAll(() => {
+    db.close();
+    tmp.cleanup();
+  });
+
+  const config = (extra: object = {}) => ({
+    task: 'masked' as const,
+    preset: 'tiny' as const,
+    size: 32,
+    steps: 9,
+    batchSize: 2,
+    checkpointEvery: 3,
+    evalEvery: 3,
+    evalBatches: 1,
+    seed: 7,
+    useCache: false,
+    filter: { modality: 'CT' },
+    ...extra,
+  });
+  const weightsOf = (dir: string) => readFileSync(join(latestCheckpointDir(dir)!, 'weights.safetensors'));
+  const trainLosses = (runId: number) =>
+    runMetrics(db, runId, 'train')
+      .filter((m) => m.name === 'loss')
+      .map((m) => [m.step, m.value]);
+
+  it('resumes after kill -9 exactly as if it had not stopped', async () => {
+    // Reference: uninterrupted.
+    const a = createRun(db, config(), { dataDir: tmp.dir, dir: join(tmp.dir, 'a') });
+    const ra = await startRun(db, a).done;
+    expect(ra.status).toBe('done');
+    expect(ra.step).toBe(9);
+
+    // Killed with SIGKILL right after its first checkpoint, then resumed.
+    const b = createRun(db, config(), { dataDir: tmp.dir, dir: join(tmp.dir, 'b') });
+    const hb = startRun(db, b, {
+      onEvent: (e: TrainerEvent) => {
+        if (e.type === 'checkpoint' && e.step === 3) hb.child.kill('SIGKILL');
+      },
+    });
+    const killed = await hb.done;
+    expect(killed.status).toBe('crashed');
+    expect(getRun(db, b.id)!.status).toBe('crashed');
+    expect(readCheckpoint(latestCheckpointDir(b.dir)!).state.step).toBeGreaterThanOrEqual(3);
+
+    const events: TrainerEvent[] = [];
+    const rb = await startRun(db, getRun(db, b.id)!, { resume: true, onEvent: (e) => events.push(e) }).done;
+    expect(rb.status).toBe('done');
+    const started = events.find((e) => e.type === 'started') as Extract<TrainerEvent, { type: 'started' }>;
+    expect(started.resumedFrom).toBeGreaterThanOrEqual(3);
+
+    expect(trainLosses(b.id)).toEqual(trainLosses(a.id));
+    expect(weightsOf(b.dir).equals(weightsOf(a.dir))).toBe(true);
+    expect(rb.finalLosses).toEqual(ra.finalLosses);
+  });
+
+  it('streams every loss term, evaluations, samples and memory, pauses and stops on request', async () => {
+    const c = createRun(db, config({ task: 'rotation', steps: 30, evalEvery: 2 }), { dataDir: tmp.dir, dir: join(tmp.dir, 'c') });
+    const seen: TrainerEvent[] = [];
+    const h = startRun(db, c, {
+      onEvent: (e) => {
+        seen.push(e);
+        if (e.type === 'step' && e.step === 2) h.pause();
+        if (e.type === 'paused') setTimeout(() => h.resume(), 200);
+        if (e.type === 'step' && e.step === 5) h.stop();
+      },
+    });
+    const r = await h.done;
+    expect(r.status).toBe('stopped');
+    expect(r.step).toBeLessThan(30);
+    const steps = seen.filter((e) => e.type === 'step') as Extract<TrainerEvent, { type: 'step' }>[];
+    expect(Object.keys(steps[0].losses).sort()).toEqual(['accuracy', 'loss']);
+    expect(steps.every((s) => s.memory.rssMb > 0 && s.memory.tensors > 0 && s.lr === 1e-3)).toBe(true);
+    // tensors do not grow across steps
+    expect(new Set(steps.slice(1).map((s) => s.memory.tensors)).size).toBe(1);
+    expect(seen.some((e) => e.type === 'paused')).toBe(true);
+    expect(seen.some((e) => e.type === 'resumed')).toBe(true);
+    const ev = seen.find((e) => e.type === 'eval') as Extract<TrainerEvent, { type: 'eval' }>;
+    expect(Object.keys(ev.metrics)).toEqual(expect.arrayContaining(['crossEntropy', 'auroc', 'accuracy']));
+    expect(seen.some((e) => e.type === 'sample')).toBe(true);
+    expect(latestCheckpointDir(c.dir)).not.toBeNull();
+  });
+
+  it('starts a curriculum stage from the previous stage and reports a failed run clearly', async () => {
+    const prev = join(tmp.dir, 'a');
+    const d = createRun(db, config({ maskPercent: 10, init: prev, steps: 2 }), { dataDir: tmp.dir, dir: join(tmp.dir, 'd') });
+    expect(d.parentDir).toBe(prev);
+    const r = await startRun(db, d).done;
+    expect(r.status).toBe('done');
+    expect(() => createRun(db, config({ init: join(tmp.dir, 'nope') }), { dataDir: tmp.dir })).toThrow(/not a run folder with a checkpoint/);
+    expect(() => createRun(db, config({ steps: undefined }), { dataDir: tmp.dir })).toThrow(/steps or epochs/);
+  });
+});
