@@ -103,3 +103,38 @@ describe('ctssl serve', () => {
     ws.close();
   });
 });
+
+describe('viewer requests through the services', () => {
+  it('opens a series and reads HU slice blocks in display orientation', async () => {
+    const { createServices } = await import('../src/core/node/services');
+    const { indexFolders } = await import('../src/core/node/indexer');
+    const tmp = tempDir();
+    const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
+    try {
+      await indexFolders(services.db, [join(fixtures, 'lidc-0001')]);
+      const [s] = await services.handlers['library.series']({});
+      const info = await services.handlers['viewer.open'](s.id);
+      expect(info.dims).toEqual([512, 512, 17]);
+      expect(info.labels).toEqual({ left: 'R', right: 'L', top: 'A', bottom: 'P' });
+      expect(info.spacing[2]).toBeCloseTo(2.5);
+      const block = await services.handlers['viewer.slices'](s.id, 8, 4);
+      expect(block.count).toBe(4);
+      expect(block.data.length).toBe(4 * 512 * 512);
+      // air outside the body near -1000 HU, and tissue above 0 somewhere
+      let air = 0;
+      let tissue = 0;
+      for (const v of block.data) {
+        if (v < -900 && v > -1100) air++;
+        if (v > 0 && v < 100) tissue++;
+      }
+      expect(air).toBeGreaterThan(10000);
+      expect(tissue).toBeGreaterThan(10000);
+      const tail = await services.handlers['viewer.slices'](s.id, 15, 10);
+      expect(tail.count).toBe(2);
+      await expect(services.handlers['viewer.slices'](s.id, 17, 1)).rejects.toThrow(/outside the series/);
+    } finally {
+      await services.close();
+      tmp.cleanup();
+    }
+  });
+});

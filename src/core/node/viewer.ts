@@ -8,9 +8,7 @@ import type { SliceBlock, VolumeInfo } from '../../shared/types';
 import { displayTransform, edgeLabels } from '../dicom/geometry';
 import { getSeries, seriesPlanes } from './library';
 import type { Database } from './sqlite';
-
-/** Value of padding pixels in slice blocks (kept apart from real HU). */
-export const PADDING_SENTINEL = -32768;
+import { loadSeriesVolume, PADDING_SENTINEL } from './volume';
 
 export function openVolumeInfo(db: Database, seriesId: number): VolumeInfo {
   const series = getSeries(db, seriesId);
@@ -63,6 +61,12 @@ export function openVolumeInfo(db: Database, seriesId: number): VolumeInfo {
 
 export async function readSliceBlock(db: Database, seriesId: number, start: number, count: number): Promise<SliceBlock> {
   if (!getSeries(db, seriesId)) throw new ApiError('not-found', `no series with id ${seriesId}`);
-  // Wired to the pixel pipeline (core/node/volume.ts) when it lands.
-  throw new ApiError('unsupported', `reading slices ${start}..${start + count - 1} is not available yet`);
+  const total = (db.prepare('SELECT slices FROM series WHERE id = ?').pluck().get(seriesId) as number) ?? 0;
+  if (start >= total) throw new ApiError('invalid-argument', `slice ${start} is outside the series (${total} slices)`);
+  try {
+    const vol = await loadSeriesVolume(db, seriesId, { start, count: Math.min(count, total - start) });
+    return { seriesId, start: vol.start, count: vol.count, data: vol.data };
+  } catch (err) {
+    throw new ApiError('internal', (err as Error).message);
+  }
 }
