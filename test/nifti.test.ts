@@ -155,7 +155,7 @@ describe('NIfTI export', () => {
     // dcm2niix stores raw values and the rescale; we store HU.
     expect([c.reference.scl_slope, c.reference.scl_inter]).toEqual([1, -1024]);
     expect([c.ours.scl_slope, c.ours.scl_inter]).toEqual([1, 0]);
-  });
+  }, 120_000);
 
   it('refuses the tilted GE head series with the reasons', async () => {
     const s = listSeries(db).find((x) => x.gantryTilt > 1)!;
@@ -184,7 +184,7 @@ describe('NIfTI export', () => {
     const ext = spawnSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'export-nifti', '--db', dbPath, '--series', uid, '--out', join(tmp.dir, 'x.nii')], { encoding: 'utf8' });
     expect(ext.status).toBe(1);
     expect(ext.stderr).toMatch(/--out must end in \.nii\.gz/);
-  });
+  }, 120_000);
 });
 
 const fullLidc = join(sharedData, 'lidc-c2c-full', 'tests', 'assets', 'LIDC-IDRI-0001');
@@ -214,6 +214,6 @@ describe.skipIf(!hasSharedData || !existsSync(fullLidc) || !hasDcm2niix || !hasN
         fdb.close();
         t.cleanup();
       }
-    });
+    }, 240_000);
   },
 );
