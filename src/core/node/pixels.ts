@@ -153,7 +153,7 @@ export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = 
     photometric: header.photometric || (samplesPerPixel === 1 ? 'MONOCHROME2' : 'RGB'),
   };
   const encapsulated = !!pixelEl.encapsulatedPixelData;
-  const nativeTs = !encapsulated && !JPEG_TS.has(ts) && !JPEGLS_TS.has(ts) && !J2K_TS.has(ts) && ts !== RLE_TS && ts !== ENCAPSULATED_UNCOMPRESSED_TS && ts !== DEFLATED_FRAME_TS;
+  const nativeTs = !JPEG_TS.has(ts) && !JPEGLS_TS.has(ts) && !J2K_TS.has(ts) && ts !== RLE_TS && ts !== ENCAPSULATED_UNCOMPRESSED_TS && ts !== DEFLATED_FRAME_TS;
   if (!encapsulated && !nativeTs) throw fail('the transfer syntax is compressed but the pixel data is not encapsulated (defined length)');
   if (encapsulated && nativeTs) throw fail('the pixel data is encapsulated but the transfer syntax is uncompressed');
 
