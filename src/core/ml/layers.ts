@@ -10,8 +10,8 @@
  * LeakyRelu 0.18 Gelem/s vs Relu 5 Gelem/s, Sum over [0,1,2] 0.44 Gelem/s vs a global AvgPool
  * ~3 Gelem/s. So:
  * - convolution input gradients are forward convolutions (stride 1: flipped, transposed filter;
- *   4x4 stride 2 pad 1: a sub-pixel decomposition, one 3x3 convolution producing the four output
- *   phases, then a depth-to-space by reshape/transpose);
+ *   4x4 stride 2 pad 1: a sub-pixel decomposition, four 2x2 convolutions, one per output phase,
+ *   interleaved by stack/reshape/transpose);
  * - convolution filter gradients are forward convolutions too (x^T correlated with dy^T at
  *   dilation = stride);
  * - transposed convolutions are the input gradient of a convolution (forward) and a strided
@@ -100,25 +100,23 @@ export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad:
   return tf.conv2d(x, w, stride, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
 }
 
-// Sub-pixel map for 4x4 stride 2 pad 1: output phase a uses window offsets u (of dy padded by 1)
-// with filter tap KMAP[a][u] (-1: unused).
-const KMAP = [[3, 1, -1], [-1, 2, 0]];
+// Sub-pixel decomposition of the 4x4 stride-2 pad-1 transposed convolution: output phase a (row
+// parity) reads dy rows (m-1, m) with filter taps (3, 1) for a = 0, and rows (m, m+1) with taps
+// (2, 0) for a = 1; the same holds for columns.
+const PHASE_TAPS = [[3, 1], [2, 0]];
+const PHASE_PADS: [number, number][] = [[1, 0], [0, 1]];
 
-let subpixelSelect: tf.Tensor2D | null = null;
-function subpixelSelection(): tf.Tensor2D {
-  // rows: (u, v, a, b) in 3x3x2x2; cols: (kh, kw) in 4x4
-  if (subpixelSelect == null || subpixelSelect.isDisposed) {
-    const s = new Float32Array(36 * 16);
-    for (let u = 0; u < 3; u++) for (let v = 0; v < 3; v++) for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
-      const kh = KMAP[a][u];
-      const kw = KMAP[b][v];
-      if (kh < 0 || kw < 0) continue;
-      const row = ((u * 3 + v) * 2 + a) * 2 + b;
-      s[row * 16 + kh * 4 + kw] = 1;
+let phaseIndex: tf.Tensor1D[] | null = null;
+function phaseTapIndices(): tf.Tensor1D[] {
+  if (phaseIndex == null || phaseIndex[0].isDisposed) {
+    phaseIndex = [];
+    for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
+      const idx: number[] = [];
+      for (const kh of PHASE_TAPS[a]) for (const kw of PHASE_TAPS[b]) idx.push(kh * 4 + kw);
+      phaseIndex.push(tf.keep(tf.tensor1d(idx, 'int32')));
     }
-    subpixelSelect = tf.keep(tf.tensor2d(s, [36, 16]));
   }
-  return subpixelSelect;
+  return phaseIndex;
 }
 
 /**
@@ -137,14 +135,18 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
       return tf.conv2d(dy, flipTranspose(w), 1, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) as tf.Tensor4D;
     }
     if (stride === 2 && kh === 4 && kw === 4 && pad === 1 && h === 2 * oh && wd === 2 * ow) {
+      // four 2x2 stride-1 convolutions (one per output phase), interleaved by stack + reshape +
+      // transpose: ~2x faster on wasm than one 3x3 convolution producing all phases
       const co = w.shape[3];
       const wt = tf.transpose(w, [0, 1, 3, 2]).reshape([16, co * ci]);
-      const f = tf.matMul(subpixelSelection(), wt)
-        .reshape([3, 3, 2, 2, co, ci])
-        .transpose([0, 1, 4, 2, 3, 5])
-        .reshape([3, 3, co, 4 * ci]) as tf.Tensor4D;
-      const phases = tf.conv2d(dy, f, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-      return phases.reshape([n, oh, ow, 2, 2, ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([n, h, wd, ci]) as tf.Tensor4D;
+      const idx = phaseTapIndices();
+      const phases: tf.Tensor4D[] = [];
+      for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
+        const f = tf.gather(wt, idx[a * 2 + b]).reshape([2, 2, co, ci]) as tf.Tensor4D;
+        phases.push(tf.conv2d(dy, f, 1, [[0, 0], PHASE_PADS[a], PHASE_PADS[b], [0, 0]]));
+      }
+      // [n, oh, ow, (a, b), ci] -> [n, oh, a, ow, b, ci]
+      return tf.stack(phases, 3).reshape([n, oh, ow, 2, 2, ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([n, h, wd, ci]) as tf.Tensor4D;
     }
     // General case: dilate dy by the stride, pad, stride-1 convolution with the flipped filter.
     const co = dy.shape[3];
