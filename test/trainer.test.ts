@@ -102,6 +102,19 @@ describe('the trainer process', () => {
     expect(latestCheckpointDir(c.dir)).not.toBeNull();
   });
 
+  it("evaluates the pretext task as Table II, with sample images", async () => {
+    const { evaluateRun } = await import('../src/core/node/eval-ssl');
+    const r = await evaluateRun(join(tmp.dir, 'a'), { maxSlices: 6 });
+    expect(r.images).toBe(6);
+    expect(r.perImage.mse.n).toBe(6);
+    expect(r.perImage.mse.mean).toBeGreaterThan(0);
+    expect(r.perImage.ssim.mean).toBeLessThanOrEqual(1);
+    expect(r.perImage.maskedMse.mean).toBeGreaterThan(0);
+    expect(r.table).toMatch(/\| masked 20% \(area\) \| \d\.\d{4} ± \d\.\d{4} \|/);
+    expect(r.samples[0].diff).toMatch(/sample-0-diff\.png$/);
+    expect(readFileSync(r.samples[0].input).subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('starts a curriculum stage from the previous stage and reports a failed run clearly', async () => {
     const prev = join(tmp.dir, 'a');
     const d = createRun(db, config({ maskPercent: 10, init: prev, steps: 2 }), { dataDir: tmp.dir, dir: join(tmp.dir, 'd') });

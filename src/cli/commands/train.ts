@@ -125,6 +125,28 @@ export function register(program: Command): void {
     });
 
   program
+    .command('eval-ssl')
+    .description("Evaluate a run's pretext task on held-out scans, as the paper's Table II (mean and sd)")
+    .requiredOption('--run <dir>', 'run folder')
+    .addOption(dbOption())
+    .addOption(new Option('--split <s>', 'which split').choices(['test', 'val', 'train']).default('test'))
+    .option('--max-slices <n>', 'evaluate at most n slices', positiveInt)
+    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .option('--json', 'print JSON')
+    .action(async (o: { run: string; db?: string; split: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string; json?: boolean }) => {
+      const { evaluateRun } = await import('../../core/node/eval-ssl');
+      const r = await evaluateRun(resolve(o.run), { split: o.split, maxSlices: o.maxSlices, backend: o.backend, cacheDir: join(defaultDataDir(), 'cache', 'slices') });
+      await withLibrary(o, (db) => {
+        const run = getRun(db, resolve(o.run));
+        if (run) {
+          const summary = { ...run.summary, eval: { split: r.split, perVolume: r.perVolume, perImage: r.perImage, step: r.checkpointStep } };
+          db.prepare('UPDATE runs SET summary = ? WHERE id = ?').run(JSON.stringify(summary), run.id);
+        }
+      });
+      out(o.json, r, () => [r.table, ...r.warnings.map((w) => `warning: ${w}`), `samples: ${r.samples.length ? r.samples[0].input.replace(/sample-0.*$/, '') : '-'}`].join('\n'));
+    });
+
+  program
     .command('runs')
     .description('List training runs')
     .addOption(dbOption())
