@@ -77,7 +77,8 @@ class SocketClient implements ApiClient {
     const id = this.nextId++;
     const envelope = await new Promise<Envelope<unknown>>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      ws.send(encodeMessage({ id, channel, args }));
+      // encodeMessage allocates a fresh ArrayBuffer (never shared), as WebSocket.send requires.
+      ws.send(encodeMessage({ id, channel, args }) as Uint8Array<ArrayBuffer>);
     });
     return unwrap(envelope as Envelope<Results[C]>);
   }
@@ -96,7 +97,13 @@ function tokenFromLocation(): string {
   if (m) {
     const t = decodeURIComponent(m[1]);
     sessionStorage.setItem('ctssl-token', t);
-    history.replaceState(null, '', location.pathname + location.search);
+    // Drop the token from the address bar but keep a page route given with it (#/viewer/7&token=...).
+    const keep = location.hash
+      .slice(1)
+      .split('&')
+      .filter((p) => p !== '' && !p.startsWith('token='))
+      .join('&');
+    history.replaceState(null, '', location.pathname + location.search + (keep ? `#${keep}` : ''));
     return t;
   }
   return sessionStorage.getItem('ctssl-token') ?? '';

@@ -1,0 +1,333 @@
+/**
+ * The viewer, twice:
+ *  1. on real DICOM through a real `ctssl serve` (LIDC-IDRI-0001, 17 slices): the slice shows,
+ *     scrolling and window presets change the picture, HU is read out under the cursor;
+ *  2. on a synthetic series with known HU (the app's socket answered by e2e/support/mock-api.ts):
+ *     orientation (row 0 at the top), exact window mapping, padding black, HU readout values,
+ *     slice loading order, keys, drag, help.
+ */
+import { join } from 'node:path';
+import type { Page } from '@playwright/test';
+import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Served } from './fixtures';
+import { AppShell } from './pages/app-shell';
+import { LibraryPage } from './pages/library-page';
+import { ViewerPage } from './pages/viewer-page';
+import { emptyLibrary, MockApi } from './support/mock-api';
+import { lumaStats, luminance, meanAbsDiff, type Image } from './support/png';
+import * as synth from './support/synthetic';
+import { cameraFor } from '../src/renderer/src/viewer/slice-geometry';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const LIDC = join(fixtures, 'lidc-0001');
+
+function trackPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+/** Samples the central part of the canvas (away from the overlays' corners and edges). */
+function centre(img: Image): Image {
+  const x0 = Math.floor(img.width * 0.2);
+  const y0 = Math.floor(img.height * 0.2);
+  const w = Math.floor(img.width * 0.6);
+  const h = Math.floor(img.height * 0.6);
+  const data = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) data.set(img.data.subarray(((y0 + y) * img.width + x0) * 4, ((y0 + y) * img.width + x0 + w) * 4), y * w * 4);
+  return { width: w, height: h, data };
+}
+
+test.describe('viewer on real DICOM (LIDC-IDRI-0001 through ctssl serve)', () => {
+  test.describe.configure({ mode: 'serial' });
+  let served: Served;
+  let dataDir: string;
+
+  test.beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-viewer-'));
+    served = await startServe(dataDir);
+  });
+  test.afterAll(async () => {
+    await stopServe(served);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('opens the series from the library and shows, scrolls and windows the slice', async ({ page }) => {
+    const errors = trackPageErrors(page);
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await library.addFolder(LIDC);
+    const row = library.rowByPatient('LIDC-IDRI-0001');
+    await expect(row).toHaveCount(1);
+    await expect(library.cell(row, 'slices')).toHaveText('17');
+
+    await library.open(row);
+    const viewer = new ViewerPage(page);
+    await expect(viewer.root).toBeVisible();
+    await viewer.expectSlice(9, 17);
+    await expect(viewer.metadata).toContainText('LIDC-IDRI-0001');
+    await viewer.waitForSlice();
+
+    // The slice is drawn: not blank.
+    const first = await viewer.shot(join(screenshotDir, 'viewer-lidc-slice9-soft.png'));
+    const stats = lumaStats(centre(first));
+    expect(stats.variance, `canvas looks blank (mean ${stats.mean.toFixed(1)}, variance ${stats.variance.toFixed(1)})`).toBeGreaterThan(100);
+
+    // Orientation labels of an axial slice in radiological display.
+    await expect(page.getByTestId('label-left')).toHaveText('R');
+    await expect(page.getByTestId('label-right')).toHaveText('L');
+    await expect(page.getByTestId('label-top')).toHaveText('A');
+    await expect(page.getByTestId('label-bottom')).toHaveText('P');
+
+    // HU under the cursor.
+    const { width, height } = await viewer.canvasSize();
+    await viewer.hover(width / 2, height / 2);
+    await expect(viewer.huReadout).toContainText(/-?\d+ HU/);
+    await expect(viewer.huReadout).toContainText('slice 9');
+
+    // Every slice arrives.
+    await viewer.waitForVolume();
+
+    // Scrolling changes the image.
+    await viewer.wheel(100);
+    await viewer.expectSlice(10, 17);
+    await viewer.press('PageDown');
+    await viewer.expectSlice(17, 17);
+    await viewer.page.waitForTimeout(150);
+    const scrolled = await viewer.shot(join(screenshotDir, 'viewer-lidc-slice17-soft.png'));
+    expect(meanAbsDiff(first, scrolled), 'the picture did not change after scrolling 8 slices').toBeGreaterThan(1);
+
+    // Window presets change the image.
+    await viewer.expectWindow(350, 50);
+    await viewer.preset('lung');
+    await viewer.expectWindow(1500, -600);
+    const lung = await viewer.shot(join(screenshotDir, 'viewer-lidc-slice17-lung.png'));
+    expect(meanAbsDiff(scrolled, lung), 'the picture did not change with the lung window').toBeGreaterThan(3);
+    await viewer.press('3');
+    await viewer.expectWindow(1800, 400);
+
+    await viewer.press('Home');
+    await viewer.expectSlice(1, 17);
+    await viewer.press('2');
+    await viewer.hover(width / 2, height / 2);
+    await page.screenshot({ path: join(screenshotDir, 'viewer-lidc-page.png') });
+    expect(errors).toEqual([]);
+  });
+});
+
+test.describe('viewer on a synthetic series (mocked services)', () => {
+  let mock: MockApi;
+  let viewer: ViewerPage;
+  let errors: string[];
+
+  test.beforeEach(async ({ page, served }) => {
+    errors = trackPageErrors(page);
+    mock = new MockApi({
+      ...emptyLibrary(),
+      'library.series': () => [synth.seriesRow],
+      'library.cohortCounts': () => ({ total: 1, matching: 1, byFilter: { modality: 1, orientation: 1, maxThickness: 1 } }),
+      'viewer.open': (id: number) => {
+        if (id !== synth.SERIES_ID) throw Object.assign(new Error(`no series with id ${id}`), { code: 'not-found' });
+        return synth.volumeInfo;
+      },
+      'viewer.slices': (_id: number, start: number, count: number) => synth.sliceBlock(start, count),
+    });
+    await mock.install(page);
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await expect(library.rows).toHaveCount(1);
+    await library.rows.first().focus();
+    await page.keyboard.press('Enter');
+    viewer = new ViewerPage(page);
+    await viewer.waitForSlice();
+  });
+
+  test.afterEach(() => {
+    expect(errors).toEqual([]);
+  });
+
+  /** Where voxel (i, j) is drawn, in canvas CSS pixels. */
+  async function screenOf(i: number, j: number): Promise<{ x: number; y: number }> {
+    const { width, height } = await viewer.canvasSize();
+    const cam = cameraFor({ columns: synth.COLS, rows: synth.ROWS, sx: synth.SX, sy: synth.SY }, width, height);
+    const mmPerPx = (2 * cam.parallelScale) / height;
+    return { x: width / 2 + (i * synth.SX - cam.focal[0]) / mmPerPx, y: height / 2 + (j * synth.SY - cam.focal[1]) / mmPerPx };
+  }
+
+  async function greyAt(img: Image, i: number, j: number): Promise<number> {
+    const p = await screenOf(i, j);
+    return luminance(img, p.x, p.y);
+  }
+
+  test('loads the middle slice first, then blocks of at most 16, every slice once', async () => {
+    await viewer.waitForVolume();
+    const calls = mock.callsTo('viewer.slices').map((c) => c.args as [number, number, number]);
+    expect(calls[0]).toEqual([synth.SERIES_ID, 19, 1]);
+    const seen = new Array<number>(synth.SLICES).fill(0);
+    for (const [, start, count] of calls) {
+      expect(count).toBeLessThanOrEqual(16);
+      for (let k = start; k < start + count; k++) seen[k]++;
+    }
+    expect(seen).toEqual(new Array(synth.SLICES).fill(1));
+    await expect(viewer.loadProgress).toHaveText('40 slices loaded');
+  });
+
+  test('draws row 0 at the top and column 0 at the left, padding black, with the exact window mapping', async ({ page }) => {
+    await viewer.expectSlice(20, 40);
+    await viewer.expectWindow(350, 50);
+    const soft = await viewer.shot(join(screenshotDir, 'viewer-synthetic-soft.png'));
+    // The 1000 HU marker is top-left; the opposite corner holds padding.
+    expect(await greyAt(soft, 8, 6)).toBeGreaterThan(240);
+    expect(await greyAt(soft, 88, 6)).toBeGreaterThan(240); // ramp at +1000 HU on the right
+    expect(await greyAt(soft, 8, 60)).toBeLessThan(15); // ramp at about -830 HU on the left
+    expect(await greyAt(soft, 88, 58)).toBeLessThan(5); // padding
+    // Centre block: 100 + 19 HU in W 350 L 50.
+    expect(Math.abs((await greyAt(soft, 48, 32)) - synth.expectedGrey(119, 350, 50))).toBeLessThan(10);
+    // Aspect: 96 x 64 pixels of 1.0 x 1.5 mm is square on screen.
+    const tl = await screenOf(0, 0);
+    const br = await screenOf(synth.COLS - 1, synth.ROWS - 1);
+    expect(Math.abs(br.x - tl.x - (br.y - tl.y) * ((synth.COLS - 1) / ((synth.ROWS - 1) * 1.5)))).toBeLessThan(2);
+
+    // Lung window: the ramp maps linearly.
+    await viewer.press('2');
+    await viewer.expectWindow(1500, -600);
+    const lung = await viewer.shot(join(screenshotDir, 'viewer-synthetic-lung.png'));
+    for (const i of [30, 50, 70]) {
+      const hu = synth.huAt(i, 50, 19);
+      expect(Math.abs((await greyAt(lung, i, 50)) - synth.expectedGrey(hu, 1500, -600)), `grey at HU ${hu}`).toBeLessThan(12);
+    }
+    expect(await greyAt(lung, 88, 58)).toBeLessThan(5);
+
+    // The widest window the drag allows still keeps padding black.
+    await viewer.drag(600, 0);
+    const wide = await viewer.shot();
+    expect(await greyAt(wide, 88, 58)).toBeLessThan(5);
+    await page.screenshot({ path: join(screenshotDir, 'viewer-synthetic-page.png') });
+  });
+
+  test('reads out HU, position and padding under the cursor, following the slice', async () => {
+    const c = await screenOf(48, 32);
+    await viewer.hover(c.x, c.y);
+    await expect(viewer.huReadout).toContainText('119 HU');
+    await expect(viewer.huReadout).toContainText('x 48 y 32');
+    await expect(viewer.huReadout).toContainText('slice 20');
+    await viewer.page.keyboard.press('ArrowDown');
+    await viewer.expectSlice(21, 40);
+    await expect(viewer.huReadout).toContainText('120 HU');
+    const p = await screenOf(90, 60);
+    await viewer.hover(p.x, p.y);
+    await expect(viewer.huReadout).toContainText('padding');
+    const t = await screenOf(3, 2);
+    await viewer.hover(t.x, t.y);
+    await expect(viewer.huReadout).toContainText('1000 HU');
+    await expect(viewer.huReadout).toContainText('x 3 y 2');
+    await viewer.hover(2, 2); // outside the slice (letterbox)
+    await expect(viewer.huReadout).toContainText('HU —');
+  });
+
+  test('scrolls by wheel, keys and slider, and the picture follows', async ({ page }) => {
+    const before = await viewer.shot();
+    await viewer.wheel(100);
+    await viewer.expectSlice(21, 40);
+    await viewer.wheel(-100);
+    await viewer.wheel(-100);
+    await viewer.expectSlice(19, 40);
+    await viewer.press('ArrowUp');
+    await viewer.expectSlice(18, 40);
+    await viewer.press('PageDown');
+    await viewer.expectSlice(28, 40);
+    await viewer.press('PageUp');
+    await viewer.press('PageUp');
+    await viewer.press('PageUp');
+    await viewer.expectSlice(1, 40);
+    await viewer.press('End');
+    await viewer.expectSlice(40, 40);
+    await viewer.press('ArrowDown');
+    await viewer.expectSlice(40, 40);
+    await viewer.press('Home');
+    await viewer.expectSlice(1, 40);
+    await viewer.slider.fill('4');
+    await viewer.expectSlice(5, 40);
+    await expect(page.getByTestId('position-readout')).toHaveText('-90.00 mm');
+    const after = await viewer.shot();
+    expect(meanAbsDiff(before, after)).toBeGreaterThan(0.5);
+  });
+
+  test('window presets by button and key, free window by left-drag', async () => {
+    await viewer.preset('bone');
+    await viewer.expectWindow(1800, 400);
+    await expect(viewer.page.getByTestId('preset-bone')).toHaveAttribute('aria-pressed', 'true');
+    await viewer.press('1');
+    await viewer.expectWindow(350, 50);
+    await viewer.drag(100, 0);
+    const wider = Number(/W (\d+)/.exec((await viewer.windowReadout.textContent())!)![1]);
+    expect(wider).toBeGreaterThan(350);
+    await viewer.drag(0, 80);
+    const level = Number(/L (-?\d+)/.exec((await viewer.windowReadout.textContent())!)![1]);
+    expect(level).toBeGreaterThan(50);
+    await expect(viewer.page.getByTestId('preset-soft')).toHaveAttribute('aria-pressed', 'false');
+    await viewer.press('r');
+    await viewer.expectWindow(350, 50);
+  });
+
+  test('shows orientation labels, metadata, warnings and the shortcut help', async ({ page }) => {
+    await expect(page.getByTestId('label-left')).toHaveText('R');
+    await expect(page.getByTestId('label-top')).toHaveText('A');
+    await expect(viewer.metadata).toContainText('SYNTH-01');
+    await expect(viewer.metadata).toContainText('Synthetic ramp phantom');
+    await expect(page.getByTestId('metadata-warnings')).toContainText('synthetic series');
+    await viewer.press('?');
+    await expect(viewer.help).toBeVisible();
+    await expect(viewer.help).toContainText('Lung window (W 1500 L -600)');
+    await page.keyboard.press('Escape');
+    await expect(viewer.help).toBeHidden();
+    await page.getByTestId('help-button').click();
+    await expect(viewer.help).toBeVisible();
+    await page.screenshot({ path: join(screenshotDir, 'viewer-help.png') });
+  });
+
+  test('back to the library and in again through the nav keeps the series', async ({ page }) => {
+    const shell = new AppShell(page);
+    await shell.gotoLibrary();
+    await shell.gotoViewer();
+    await viewer.waitForSlice();
+    await viewer.expectSlice(20, 40);
+  });
+});
+
+test('scrolling ahead of the download loads the slice on screen first', async ({ page, served }) => {
+  const errors = trackPageErrors(page);
+  const mock = new MockApi({
+    ...emptyLibrary(),
+    'viewer.open': () => synth.volumeInfo,
+    'viewer.slices': async (_id: number, start: number, count: number) => {
+      // Slow enough that End is pressed while the blocks around the middle are still on their way.
+      await new Promise((r) => setTimeout(r, 800));
+      return synth.sliceBlock(start, count);
+    },
+  });
+  await mock.install(page);
+  await page.goto(served.openUrl.replace('#', '#/viewer/7&'));
+  const viewer = new ViewerPage(page);
+  await viewer.waitForSlice();
+  await viewer.press('End');
+  await viewer.expectSlice(40, 40);
+  await viewer.waitForSlice();
+  await viewer.waitForVolume();
+  const starts = mock.callsTo('viewer.slices').map((c) => (c.args as number[])[1]);
+  const last = starts.findIndex((s) => s >= 32);
+  const first = starts.findIndex((s) => s === 0);
+  expect(last, `requests: ${starts.join(', ')}`).toBeLessThan(first);
+  expect(errors).toEqual([]);
+});
+
+test('a missing series shows the error in the viewer and the banner', async ({ page, served }) => {
+  const mock = new MockApi({ ...emptyLibrary(), 'viewer.open': (id: number) => Promise.reject(Object.assign(new Error(`no series with id ${id}`), { code: 'not-found' })) });
+  await mock.install(page);
+  await page.goto(served.openUrl.replace('#', '#/viewer/99&'));
+  const viewer = new ViewerPage(page);
+  await expect(viewer.error).toContainText('no series with id 99');
+  const shell = new AppShell(page);
+  await expect(shell.errors).toContainText('no series with id 99');
+  await expect(shell.errors).toHaveAttribute('data-code', 'not-found');
+});

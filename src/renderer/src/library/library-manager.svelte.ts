@@ -1,0 +1,219 @@
+/**
+ * State of the library page: folders, the running indexing job, the series table with its cohort
+ * filter, counts and skipped files. One instance for the app's lifetime (kept across page
+ * switches, so the filters stay). Lists are `$state.raw`: replaced whole, never deeply proxied.
+ */
+import type { ApiClient } from '../../../shared/contract';
+import type { AppInfo, CohortCounts, FolderRow, IndexProgress, LibraryStats, SeriesRow, SkippedFile } from '../../../shared/types';
+import { toasts } from '../lib/toasts.svelte';
+import { folderPathProblem } from '../lib/paths';
+import { noFilters, paperCohort, toCohortFilter, type FilterForm } from './cohort';
+import { isRunning } from './progress';
+import { sortSeries, type SortDir, type SortKey } from './series-columns';
+
+/** How many skipped files the panel lists. */
+export const SKIPPED_LIMIT = 1000;
+
+export class LibraryManager {
+  info = $state.raw<AppInfo | null>(null);
+  folders = $state.raw<FolderRow[]>([]);
+  stats = $state.raw<LibraryStats | null>(null);
+  series = $state.raw<SeriesRow[]>([]);
+  counts = $state.raw<CohortCounts | null>(null);
+  skipped = $state.raw<SkippedFile[]>([]);
+  progress = $state.raw<IndexProgress | null>(null);
+  form = $state<FilterForm>(paperCohort());
+  sortKey = $state<SortKey>('patientId');
+  sortDir = $state<SortDir>('asc');
+  selectedId = $state<number | null>(null);
+  /** A request that changes the library is on its way (buttons disable). */
+  pending = $state(false);
+  /** A series query is waiting (debounce) or running; the counts on screen may be stale. */
+  querying = $state(false);
+  /** Why the typed folder path cannot be sent (shown under the field). */
+  pathProblem = $state<string | null>(null);
+
+  sorted = $derived(sortSeries(this.series, this.sortKey, this.sortDir));
+  running = $derived(isRunning(this.progress));
+
+  private querySeq = 0;
+  private inFlight = 0;
+  private lastQuery = '';
+  private queryTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshedJob: string | null = null;
+  private started = false;
+
+  constructor(private readonly api: ApiClient) {}
+
+  /** Subscribes to indexing progress and loads everything. Safe to call more than once. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.api.on('index.progress', (p) => this.onProgress(p));
+    void this.api.invoke('app.info').then(
+      (i) => (this.info = i),
+      (e) => toasts.error('App info', e),
+    );
+    void this.api.invoke('library.progress').then(
+      (p) => {
+        // An event may have arrived first; keep the newer one.
+        if (p && (!this.progress || this.progress.jobId !== p.jobId)) this.progress = p;
+        if (p && !isRunning(p)) this.refreshedJob = p.jobId;
+      },
+      (e) => toasts.error('Indexing progress', e),
+    );
+    void this.refreshAll();
+  }
+
+  private onProgress(p: IndexProgress): void {
+    this.progress = p;
+    if (!isRunning(p) && this.refreshedJob !== p.jobId) {
+      this.refreshedJob = p.jobId;
+      if (p.phase === 'error') toasts.error('Indexing', new Error(p.message ?? 'indexing failed'));
+      void this.refreshAll();
+    }
+  }
+
+  async refreshAll(): Promise<void> {
+    await Promise.all([this.refreshFolders(), this.runQuery(true)]);
+  }
+
+  async refreshFolders(): Promise<void> {
+    try {
+      const [folders, stats, skipped] = await Promise.all([
+        this.api.invoke('library.folders'),
+        this.api.invoke('library.stats'),
+        this.api.invoke('library.skipped', SKIPPED_LIMIT),
+      ]);
+      this.folders = folders;
+      this.stats = stats;
+      this.skipped = skipped;
+    } catch (e) {
+      toasts.error('Library', e);
+    }
+  }
+
+  /** Debounced series query after a filter change (typing in the text field fires often). */
+  scheduleQuery(): void {
+    this.querying = true;
+    if (this.queryTimer) clearTimeout(this.queryTimer);
+    this.queryTimer = setTimeout(() => {
+      this.queryTimer = null;
+      void this.runQuery(false);
+    }, 150);
+  }
+
+  /** Runs the series and counts queries; answers to older queries are dropped. */
+  async runQuery(force: boolean): Promise<void> {
+    const filter = toCohortFilter(this.form);
+    const key = JSON.stringify(filter);
+    if (!force && key === this.lastQuery) {
+      if (!this.queryTimer && this.inFlight === 0) this.querying = false;
+      return;
+    }
+    this.lastQuery = key;
+    this.inFlight++;
+    const seq = ++this.querySeq;
+    this.querying = true;
+    try {
+      const [series, counts] = await Promise.all([this.api.invoke('library.series', filter), this.api.invoke('library.cohortCounts', filter)]);
+      if (seq !== this.querySeq) return;
+      this.series = series;
+      this.counts = counts;
+    } catch (e) {
+      if (seq === this.querySeq) {
+        this.lastQuery = '';
+        toasts.error('Series', e);
+      }
+    } finally {
+      this.inFlight--;
+      if (seq === this.querySeq && !this.queryTimer) this.querying = false;
+    }
+  }
+
+  resetToPaperCohort(): void {
+    this.form = paperCohort();
+  }
+
+  clearFilters(): void {
+    this.form = noFilters();
+  }
+
+  sortBy(key: SortKey): void {
+    if (this.sortKey === key) this.sortDir = this.sortDir === 'asc' ? 'desc' : 'asc';
+    else {
+      this.sortKey = key;
+      this.sortDir = 'asc';
+    }
+  }
+
+  /** Adds a typed folder path (server mode, or Electron without the picker). Returns true when indexing started. */
+  async addFolderPath(raw: string): Promise<boolean> {
+    this.pathProblem = folderPathProblem(raw);
+    if (this.pathProblem) return false;
+    return this.addFolder(raw.trim());
+  }
+
+  /** Electron: the native picker, then add. */
+  async pickAndAdd(): Promise<boolean> {
+    this.pending = true;
+    try {
+      const path = await this.api.invoke('library.pickFolder');
+      if (!path) return false;
+      return await this.addFolder(path);
+    } catch (e) {
+      toasts.error('Add folder', e);
+      return false;
+    } finally {
+      this.pending = false;
+    }
+  }
+
+  private async addFolder(path: string): Promise<boolean> {
+    this.pending = true;
+    try {
+      await this.api.invoke('library.addFolder', path);
+      void this.refreshFolders();
+      return true;
+    } catch (e) {
+      toasts.error('Add folder', e);
+      return false;
+    } finally {
+      this.pending = false;
+    }
+  }
+
+  async reindex(): Promise<void> {
+    this.pending = true;
+    try {
+      await this.api.invoke('library.reindex');
+    } catch (e) {
+      toasts.error('Re-index', e);
+    } finally {
+      this.pending = false;
+    }
+  }
+
+  async cancel(): Promise<void> {
+    const p = this.progress;
+    if (!p || !isRunning(p)) return;
+    try {
+      await this.api.invoke('library.cancel', p.jobId);
+    } catch (e) {
+      toasts.error('Cancel indexing', e);
+    }
+  }
+
+  async removeFolder(folder: FolderRow): Promise<void> {
+    this.pending = true;
+    try {
+      const summary = await this.api.invoke('library.removeFolder', folder.id);
+      toasts.notice('Folder removed', `${folder.path}: ${summary.series} series remain in the library.`);
+      await this.refreshAll();
+    } catch (e) {
+      toasts.error('Remove folder', e);
+    } finally {
+      this.pending = false;
+    }
+  }
+}

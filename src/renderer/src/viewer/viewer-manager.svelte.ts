@@ -1,0 +1,272 @@
+/**
+ * State of one open series in the viewer. Reactive fields are the small view-model only (slice
+ * index, window, readouts, progress); the voxels live in a plain VolumeLoader and the vtk.js
+ * objects in the SliceView, both held in ordinary (non-reactive) fields.
+ *
+ * Loading: `viewer.open`, then the middle slice alone (first paint), then the rest in blocks of 16
+ * nearest-first around the slice on screen.
+ */
+import type { ApiClient } from '../../../shared/contract';
+import type { VolumeInfo } from '../../../shared/types';
+import { describeError } from '../lib/errors';
+import { toasts } from '../lib/toasts.svelte';
+import { cameraFor, FIT, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
+import type { SliceView } from './slice-view';
+import { LoadAborted, VolumeLoader } from './volume-loader';
+import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
+
+export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
+
+export interface HoverReadout {
+  /** Column and row of the voxel under the pointer. */
+  i: number;
+  j: number;
+  /** HU, or why there is none. */
+  hu: number | 'padding' | 'loading';
+}
+
+export const BLOCK_SIZE = 16;
+
+export class ViewerManager {
+  status = $state<ViewerStatus>('opening');
+  info = $state.raw<VolumeInfo | null>(null);
+  /** Slice on screen, 0-based. */
+  slice = $state(0);
+  window = $state.raw<WindowLevel>(DEFAULT_PRESET);
+  loaded = $state(0);
+  /** Whether the slice on screen has arrived. */
+  sliceReady = $state(false);
+  hover = $state.raw<HoverReadout | null>(null);
+  error = $state<string | null>(null);
+  interpolation = $state<'nearest' | 'linear'>('nearest');
+  transform = $state.raw<ViewTransform>(FIT);
+  /** Time from the open request to the first slice on screen, and to the whole volume, ms. */
+  firstSliceMs = $state<number | null>(null);
+  volumeMs = $state<number | null>(null);
+
+  private loader: VolumeLoader | null = null;
+  private view: SliceView | null = null;
+  private disposed = false;
+  private frame = 0;
+  private sliceDirty = true;
+  private pointer: { x: number; y: number } | null = null;
+  private dragStart: WindowLevel | null = null;
+  private panStart: ViewTransform | null = null;
+  private t0 = 0;
+
+  constructor(
+    private readonly api: ApiClient,
+    readonly seriesId: number,
+  ) {}
+
+  get slices(): number {
+    return this.info?.dims[2] ?? 0;
+  }
+
+  get layout(): SliceLayout | null {
+    const i = this.info;
+    return i ? { columns: i.dims[0], rows: i.dims[1], sx: i.spacing[0], sy: i.spacing[1] } : null;
+  }
+
+  async open(): Promise<void> {
+    this.t0 = performance.now();
+    try {
+      const info = await this.api.invoke('viewer.open', this.seriesId);
+      if (this.disposed) return;
+      this.info = info;
+      const loader = new VolumeLoader({
+        dims: info.dims,
+        blockSize: BLOCK_SIZE,
+        fetch: (start, count) => this.api.invoke('viewer.slices', this.seriesId, start, count),
+        onSlices: (start, count) => this.onSlices(start, count),
+      });
+      this.loader = loader;
+      this.slice = Math.floor((info.dims[2] - 1) / 2);
+      this.status = 'loading';
+      if (this.view) this.setUpView(this.view);
+      await loader.loadFirst(this.slice);
+      await loader.loadAll();
+      if (this.disposed) return;
+      this.volumeMs = performance.now() - this.t0;
+      this.status = 'ready';
+    } catch (err) {
+      if (this.disposed || err instanceof LoadAborted) return;
+      this.status = 'error';
+      const { code, message } = describeError(err);
+      this.error = `${code}: ${message}`;
+      toasts.error(this.info ? 'Loading slices' : 'Opening series', err);
+    }
+  }
+
+  /** Hands the manager its renderer (created asynchronously, once vtk.js has loaded). */
+  attachView(view: SliceView): void {
+    this.view = view;
+    if (this.info) this.setUpView(view);
+  }
+
+  detachView(): void {
+    this.view = null;
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+  }
+
+  private setUpView(view: SliceView): void {
+    const l = this.layout!;
+    view.setLayout(l, this.info!.paddingValue);
+    view.setWindow(this.window);
+    view.setTransform(this.transform);
+    view.setInterpolation(this.interpolation);
+    this.sliceDirty = true;
+    this.requestRender();
+  }
+
+  private onSlices(start: number, count: number): void {
+    if (this.disposed || !this.loader) return;
+    this.loaded = this.loader.loadedCount;
+    if (this.slice >= start && this.slice < start + count) {
+      this.sliceDirty = true;
+      this.requestRender();
+    }
+  }
+
+  /** Draws on the next animation frame (many wheel events per frame collapse into one draw). */
+  requestRender(): void {
+    if (this.frame || !this.view || this.disposed) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  private draw(): void {
+    const view = this.view;
+    if (!view || !this.info || !this.loader) return;
+    if (this.sliceDirty) {
+      const data = this.loader.slice(this.slice);
+      view.showSlice(data);
+      this.sliceReady = data !== null;
+      this.sliceDirty = false;
+      this.updateHover();
+    }
+    view.render();
+    if (this.sliceReady && this.firstSliceMs === null) this.firstSliceMs = performance.now() - this.t0;
+  }
+
+  setSlice(k: number): void {
+    const n = this.slices;
+    if (n === 0) return;
+    const next = Math.min(n - 1, Math.max(0, Math.round(k)));
+    if (next === this.slice) return;
+    this.slice = next;
+    this.loader?.setFocus(next);
+    this.sliceDirty = true;
+    this.sliceReady = this.loader?.isLoaded(next) ?? false;
+    this.requestRender();
+  }
+
+  step(delta: number): void {
+    this.setSlice(this.slice + delta);
+  }
+
+  setWindow(w: WindowLevel): void {
+    this.window = clampWindow(w);
+    this.view?.setWindow(this.window);
+    this.requestRender();
+  }
+
+  applyPreset(key: string): boolean {
+    const p = presets.find((x) => x.key === key || x.id === key);
+    if (!p) return false;
+    this.setWindow(p);
+    return true;
+  }
+
+  beginWindowDrag(): void {
+    this.dragStart = this.window;
+  }
+
+  windowDrag(dx: number, dy: number): void {
+    if (this.dragStart) this.setWindow(dragWindow(this.dragStart, dx, dy));
+  }
+
+  endDrag(): void {
+    this.dragStart = null;
+    this.panStart = null;
+  }
+
+  beginPan(): void {
+    this.panStart = this.transform;
+  }
+
+  panDrag(dx: number, dy: number): void {
+    const l = this.layout;
+    if (!l || !this.panStart || !this.view) return;
+    const { width, height } = this.view.size();
+    this.setTransform(panBy(l, this.panStart, width, height, dx, dy));
+  }
+
+  zoom(factor: number, x: number, y: number): void {
+    const l = this.layout;
+    if (!l || !this.view) return;
+    const { width, height } = this.view.size();
+    this.setTransform(zoomAt(l, this.transform, width, height, x, y, factor));
+  }
+
+  /** Fit the slice and go back to the soft-tissue window. */
+  resetView(): void {
+    this.setTransform(FIT);
+    this.setWindow(DEFAULT_PRESET);
+  }
+
+  toggleInterpolation(): void {
+    this.interpolation = this.interpolation === 'nearest' ? 'linear' : 'nearest';
+    this.view?.setInterpolation(this.interpolation);
+    this.requestRender();
+  }
+
+  private setTransform(t: ViewTransform): void {
+    this.transform = t;
+    this.view?.setTransform(t);
+    this.updateHover();
+    this.requestRender();
+  }
+
+  /** The host was resized: re-measure, refit, redraw. */
+  resized(): void {
+    this.view?.resize();
+    this.updateHover();
+    this.requestRender();
+  }
+
+  /** Pointer at (x, y) CSS pixels from the canvas' top-left corner; null when it left. */
+  pointerAt(x: number | null, y: number | null): void {
+    this.pointer = x === null || y === null ? null : { x, y };
+    this.updateHover();
+  }
+
+  private updateHover(): void {
+    const l = this.layout;
+    if (!this.pointer || !l || !this.view || !this.loader || !this.info) {
+      if (this.hover !== null) this.hover = null;
+      return;
+    }
+    const { width, height } = this.view.size();
+    const v = screenToVoxel(l, cameraFor(l, width, height, this.transform), width, height, this.pointer.x, this.pointer.y);
+    if (!v) {
+      if (this.hover !== null) this.hover = null;
+      return;
+    }
+    const value = this.loader.value(this.slice, v.i, v.j);
+    const hu = value === null ? 'loading' : value === this.info.paddingValue ? 'padding' : value;
+    const h = this.hover;
+    if (h && h.i === v.i && h.j === v.j && h.hu === hu) return;
+    this.hover = { i: v.i, j: v.j, hu };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.loader?.abort();
+    this.loader = null;
+    this.detachView();
+  }
+}
