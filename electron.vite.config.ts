@@ -8,6 +8,8 @@ export default defineConfig({
       rollupOptions: {
         input: {
           index: resolve(__dirname, 'src/main/index.ts'),
+          // The trainer process entry (Electron utility process).
+          trainer: resolve(__dirname, 'src/utility/trainer.ts'),
         },
       },
     },

@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { appMeta } from '../core/node/app-meta';
+import * as doctor from './commands/doctor';
 import * as labels from './commands/labels';
 import * as library from './commands/library';
 import * as nifti from './commands/nifti';
@@ -12,7 +13,7 @@ import * as serve from './commands/serve';
 import * as train from './commands/train';
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library, labels, nifti, train, serve];
+const commands: { register(program: Command): void }[] = [library, labels, nifti, train, doctor, serve];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -3,7 +3,7 @@
  * context isolation on, Node off in the renderer, no navigation, no new windows, no network
  * requests (the app makes none), every IPC argument validated against the contract.
  */
-import { app, BrowserWindow, dialog, ipcMain, session, type WebFrameMain } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, utilityProcess, type WebFrameMain } from 'electron';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,8 @@ import { dispatch, type EventName, type Events } from '../shared/contract';
 import { IPC_EVENT, IPC_INVOKE } from '../shared/ipc-names';
 import { createServices, type Services } from '../core/node/services';
 import { defaultDataDir } from '../core/node/paths';
+import type { TrainerChild } from '../core/node/runs';
+import type { TrainerEvent } from '../shared/trainer-protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const devUrl = process.env.ELECTRON_RENDERER_URL;
@@ -33,6 +35,27 @@ function isTrustedFrame(frame: WebFrameMain | null): boolean {
   const url = frame.url;
   if (devUrl && url.startsWith(devUrl)) return true;
   return url.startsWith('file://') && decodeURIComponent(new URL(url).pathname).endsWith('/renderer/index.html');
+}
+
+/** The trainer in an Electron utility process (out/main/trainer.js), killed when the app quits. */
+const trainers = new Set<Electron.UtilityProcess>();
+function spawnUtilityTrainer(): TrainerChild {
+  const child = utilityProcess.fork(join(here, 'trainer.js'), [], {
+    serviceName: 'CT SSL Studio trainer',
+    stdio: 'inherit',
+    env: { ...process.env, ...(electronSqliteBinding() ? { CTSSL_SQLITE_BINDING: electronSqliteBinding() } : {}) },
+  });
+  trainers.add(child);
+  child.on('exit', () => trainers.delete(child));
+  return {
+    get pid() {
+      return child.pid;
+    },
+    send: (m) => child.postMessage(m),
+    onEvent: (cb) => child.on('message', (m) => cb(m as TrainerEvent)),
+    onExit: (cb) => child.on('exit', (code) => cb(code, null)),
+    kill: () => void child.kill(),
+  };
 }
 
 let services: Services | null = null;
@@ -81,6 +104,7 @@ app.whenReady().then(() => {
     dataDir,
     dbPath: process.env.CTSSL_DB ?? join(dataDir, 'library.sqlite'),
     nativeBinding: electronSqliteBinding(),
+    spawnTrainer: spawnUtilityTrainer,
     emit,
     pickFolder: async () => {
       const res = await dialog.showOpenDialog(mainWindow ?? BrowserWindow.getFocusedWindow()!, {
@@ -119,6 +143,9 @@ app.on('will-quit', (e) => {
     e.preventDefault();
     const s = services;
     services = null;
-    void s.close().finally(() => app.quit());
+    void s.close().finally(() => {
+      for (const t of trainers) t.kill();
+      app.quit();
+    });
   }
 });

@@ -9,11 +9,14 @@ import { z } from 'zod';
 import type {
   AppInfo,
   CohortCounts,
+  DoctorInfo,
   FolderRow,
   IndexProgress,
   IndexSummary,
   LabelSource,
   LibraryStats,
+  RunMetrics,
+  RunSummary,
   SeriesLabels,
   SeriesRow,
   SkippedFile,
@@ -22,6 +25,8 @@ import type {
   VolumeInfo,
 } from './types';
 import { ApiError, type Envelope, toEnvelope } from './envelope';
+import { pretrainConfigSchema } from './run-config';
+import type { TrainerEvent } from './trainer-protocol';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
 
@@ -88,6 +93,22 @@ export const channels = {
   'labels.series': z.tuple([id]),
   /** Masks of one slice (display index) in display orientation. */
   'labels.masks': z.tuple([id, z.number().int().nonnegative(), maskQuerySchema]),
+  /** Compute backends present, memory, and the presets and batches that fit (runs in a trainer process). */
+  'system.doctor': z.tuple([]),
+  'runs.list': z.tuple([]),
+  /** Builds the manifest (split by patient) and the run folder; does not start training. */
+  'runs.create': z.tuple([pretrainConfigSchema]),
+  /** Starts or resumes a run in a trainer process (utility process in Electron). */
+  'runs.start': z.tuple([id]),
+  'runs.pause': z.tuple([id]),
+  'runs.resume': z.tuple([id]),
+  'runs.stop': z.tuple([id]),
+  /** Loss and validation curves recorded for a run. */
+  'runs.metrics': z.tuple([id]),
+  /** The latest input/output/target sample of a running run, or null. */
+  'runs.sample': z.tuple([id]),
+  /** Table II evaluation on held-out scans (runs in a trainer process). */
+  'runs.evaluate': z.tuple([id, z.object({ split: z.enum(['test', 'val', 'train']).optional(), maxSlices: z.number().int().positive().optional() }).strict()]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -115,14 +136,26 @@ export interface Results {
   'labels.removeSource': boolean;
   'labels.series': SeriesLabels;
   'labels.masks': SliceMasks;
+  'system.doctor': DoctorInfo;
+  'runs.list': RunSummary[];
+  'runs.create': RunSummary;
+  'runs.start': RunSummary;
+  'runs.pause': boolean;
+  'runs.resume': boolean;
+  'runs.stop': boolean;
+  'runs.metrics': RunMetrics;
+  'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
+  'runs.evaluate': Record<string, unknown>;
 }
 
 /** Events pushed from services to every connected renderer. */
 export interface Events {
   'index.progress': IndexProgress;
+  /** Every event of every running trainer, tagged with its run. */
+  'run.event': { runId: number; event: TrainerEvent };
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['index.progress'];
+export const eventNames: EventName[] = ['index.progress', 'run.event'];
 
 /** What services implement: one async method per channel. */
 export type Handlers = { [C in Channel]: (...args: Args<C>) => Promise<Results[C]> | Results[C] };

@@ -18,6 +18,16 @@ export type HostMessage =
       /** Force a backend ('tensorflow' | 'wasm' | 'cpu'); default: the best present. */
       backend?: string;
     }
+  | {
+      v: 1;
+      type: 'evaluate';
+      runDir: string;
+      split?: 'test' | 'val' | 'train';
+      maxSlices?: number;
+      cacheDir: string | null;
+      backend?: string;
+    }
+  | { v: 1; type: 'doctor' }
   | { v: 1; type: 'pause' }
   | { v: 1; type: 'resume' }
   | { v: 1; type: 'stop' };
@@ -57,4 +67,6 @@ export type TrainerEvent =
   | { v: 1; type: 'paused'; step: number }
   | { v: 1; type: 'resumed'; step: number }
   | { v: 1; type: 'done'; step: number; stopped: boolean; finalLosses: Record<string, number> }
+  | { v: 1; type: 'evaluation'; result: Record<string, unknown> }
+  | { v: 1; type: 'doctor'; info: Record<string, unknown> }
   | { v: 1; type: 'error'; message: string };

@@ -216,3 +216,39 @@ export interface SliceMasks {
   height: number;
   groups: { group: string; kind: string; sourceId: number; readers: string[]; mask: Uint8Array }[];
 }
+
+/** A training run as the app lists it. */
+export interface RunSummary {
+  id: number;
+  name: string;
+  kind: string;
+  task: string;
+  status: 'created' | 'running' | 'paused' | 'done' | 'stopped' | 'failed' | 'crashed';
+  dir: string;
+  preset: string;
+  config: Record<string, unknown>;
+  backend: string;
+  createdAt: string;
+  updatedAt: string;
+  step: number;
+  totalSteps: number;
+  manifestHash: string;
+  parentDir: string;
+  summary: Record<string, unknown>;
+  error: string;
+}
+
+/** Metric curves of a run: one series per (split, name). */
+export interface RunMetrics {
+  runId: number;
+  series: { split: string; name: string; steps: number[]; values: number[] }[];
+}
+
+/** What `ctssl doctor` reports. */
+export interface DoctorInfo {
+  backend: { name: string; package: string; version: string; simd: boolean; threads: boolean };
+  skipped: { package: string; reason: string }[];
+  cpu: { cores: number; model: string };
+  memory: { totalGb: number; freeGb: number };
+  presets: { preset: string; size: number; params: number; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
+}

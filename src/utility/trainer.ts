@@ -1,7 +1,7 @@
 /**
  * The trainer process entry: an Electron utility process (`process.parentPort`) or a Node child
  * process (`process.send`). It waits for a 'start' message, runs the training loop, and exits.
- * It reads its data itself from the run's manifest; the host never sends pixels.
+ * It also evaluates runs ('evaluate'). It reads its data itself from the run's manifest; the host never sends pixels.
  */
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
 import { runTraining, type TrainerPort } from '../core/node/trainer-loop';
@@ -42,6 +42,32 @@ onMessage((m) => {
       started = true;
       runTraining(m, { send, control })
         .then(() => exit(0))
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
+    case 'evaluate':
+      if (started) return;
+      started = true;
+      import('../core/node/eval-ssl')
+        .then(({ evaluateRun }) => evaluateRun(m.runDir, { split: m.split, maxSlices: m.maxSlices, cacheDir: m.cacheDir, backend: m.backend }))
+        .then((result) => {
+          send({ v: 1, type: 'evaluation', result: result as unknown as Record<string, unknown> });
+          exit(0);
+        })
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
+    case 'doctor':
+      import('../core/node/doctor')
+        .then(({ doctor }) => doctor())
+        .then((info) => {
+          send({ v: 1, type: 'doctor', info: info as unknown as Record<string, unknown> });
+          exit(0);
+        })
         .catch((err: Error) => {
           send({ v: 1, type: 'error', message: err.message });
           exit(1);

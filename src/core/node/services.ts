@@ -9,6 +9,8 @@ import { ApiError, type EventName, type Events, type Handlers } from '../../shar
 import type { IndexProgress, LabelSource } from '../../shared/types';
 import { importLabels, listLabelSources, removeLabelSource } from './labels';
 import { seriesLabels, sliceMasksForViewer } from './label-service';
+import { RunService } from './run-service';
+import type { SpawnTrainer } from './runs';
 import { CONTRACT_VERSION } from '../../shared/contract';
 import { openLibrary } from './db';
 import { checkFolders, indexFolders, removeFolder } from './indexer';
@@ -28,6 +30,8 @@ export interface ServiceOptions {
   emit: <E extends EventName>(event: E, payload: Events[E]) => void;
   /** Path to a better-sqlite3 binding built for this runtime (Electron). */
   nativeBinding?: string;
+  /** Starts a trainer process (Electron: a utility process); default: a Node child process. */
+  spawnTrainer?: SpawnTrainer;
 }
 
 export interface Services {
@@ -39,6 +43,7 @@ export interface Services {
 
 export function createServices(opts: ServiceOptions): Services {
   const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
+  const runs = new RunService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
   let job: { id: string; ac: AbortController; done: Promise<unknown>; last: IndexProgress | null } | null = null;
 
   const startIndexing = (folders: string[]): { jobId: string } => {
@@ -141,12 +146,23 @@ export function createServices(opts: ServiceOptions): Services {
     'labels.removeSource': (id) => removeLabelSource(db, id),
     'labels.series': (seriesId) => seriesLabels(db, seriesId),
     'labels.masks': (seriesId, index, q) => sliceMasksForViewer(db, seriesId, index, q),
+    'system.doctor': () => runs.doctor(),
+    'runs.list': () => runs.list(),
+    'runs.create': (config) => runs.create(config),
+    'runs.start': (id) => runs.start(id),
+    'runs.pause': (id) => runs.pause(id),
+    'runs.resume': (id) => runs.resume(id),
+    'runs.stop': (id) => runs.stop(id),
+    'runs.metrics': (id) => runs.metrics(id),
+    'runs.sample': (id) => runs.sample(id),
+    'runs.evaluate': (id, o) => runs.evaluate(id, o),
   };
 
   return {
     handlers,
     db,
     async close() {
+      await runs.close();
       if (job) {
         job.ac.abort();
         await job.done;

@@ -1,0 +1,32 @@
+/** `ctssl doctor`: which compute backends are present, memory, and what preset and batch fit. */
+import type { Command } from 'commander';
+import { doctor } from '../../core/node/doctor';
+import { out } from '../common';
+
+export function register(program: Command): void {
+  program
+    .command('doctor')
+    .description('Show the compute backends present, the memory, and which model presets and batch sizes fit')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const r = await doctor();
+      const b = r.backend;
+      out(o.json, r, () =>
+        [
+          `Backend: ${b.package}@${b.version} (${b.name}${b.simd ? ', SIMD' : ''}${b.threads ? ', threads' : ''})`,
+          ...r.skipped.map((s) => `  not used: ${s.package}: ${s.reason}`),
+          ...(r.fallbackKernels.length ? [`  training kernels added for this backend: ${r.fallbackKernels.join(', ')}`] : []),
+          `CPU: ${r.cpu.cores} x ${r.cpu.model}`,
+          `Memory: ${r.memory.freeGb} GB free of ${r.memory.totalGb} GB (budget for training ${r.budgetGb} GB)`,
+          '',
+          'preset     size  parameters   activations/image  largest batch that fits',
+          ...r.presets.map(
+            (p) =>
+              `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${p.params.toLocaleString().padEnd(12)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && b.name !== 'tensorflow' ? '  (a GPU job: install tfjs-node-gpu with CUDA)' : ''}`,
+          ),
+          '',
+          r.note,
+        ].join('\n'),
+      );
+    });
+}

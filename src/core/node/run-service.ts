@@ -1,0 +1,179 @@
+/**
+ * Runs as the app sees them: create, start/resume, pause, stop, curves, live samples, Table II
+ * evaluation and the doctor. Training, evaluation and backend probing all happen in trainer
+ * processes (never in the host, which may be Electron main); their events are forwarded to the
+ * renderer as 'run.event'.
+ */
+import { join } from 'node:path';
+import { ApiError, type EventName, type Events } from '../../shared/contract';
+import type { PretrainConfigInput } from '../../shared/run-config';
+import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
+import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
+import { createRun, getRun, listRuns, runMetrics, spawnNodeTrainer, startRun, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import type { Database } from './sqlite';
+
+type Sample = Extract<TrainerEvent, { type: 'sample' }>;
+
+export function toSummary(r: RunRow): RunSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    kind: r.kind,
+    task: r.task,
+    status: r.status,
+    dir: r.dir,
+    preset: r.config.preset,
+    config: r.config as unknown as Record<string, unknown>,
+    backend: r.backend,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    step: r.step,
+    totalSteps: r.totalSteps,
+    manifestHash: r.manifestHash,
+    parentDir: r.parentDir,
+    summary: r.summary,
+    error: r.error,
+  };
+}
+
+export class RunService {
+  private active = new Map<number, RunHandle>();
+  private samples = new Map<number, Sample>();
+  private spawn: SpawnTrainer;
+
+  constructor(
+    private db: Database,
+    private dataDir: string,
+    private emit: <E extends EventName>(event: E, payload: Events[E]) => void,
+    spawn?: SpawnTrainer,
+  ) {
+    this.spawn = spawn ?? (() => spawnNodeTrainer());
+  }
+
+  private run(id: number): RunRow {
+    const r = getRun(this.db, id);
+    if (!r) throw new ApiError('not-found', `no run with id ${id}`);
+    return r;
+  }
+
+  list(): RunSummary[] {
+    const rows = listRuns(this.db).map(toSummary);
+    // A run recorded as running but not driven by this host was interrupted (host killed).
+    return rows.map((r) => ((r.status === 'running' || r.status === 'paused') && !this.active.has(r.id) ? { ...r, status: 'crashed' } : r));
+  }
+
+  create(config: PretrainConfigInput): RunSummary {
+    try {
+      return toSummary(createRun(this.db, config, { dataDir: this.dataDir }));
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
+    }
+  }
+
+  start(id: number): RunSummary {
+    if (this.active.has(id)) throw new ApiError('busy', `run ${id} is already running`);
+    const run = this.run(id);
+    if (run.status === 'done') throw new ApiError('invalid-argument', `run ${id} is finished: create a new run (or chain one with "init")`);
+    const handle = startRun(this.db, run, {
+      resume: true,
+      cacheDir: join(this.dataDir, 'cache', 'slices'),
+      spawn: this.spawn,
+      onEvent: (e) => {
+        if (e.type === 'sample') this.samples.set(id, e);
+        this.emit('run.event', { runId: id, event: e });
+      },
+    });
+    this.active.set(id, handle);
+    void handle.done.then((res) => {
+      this.active.delete(id);
+      if (res.status === 'crashed') {
+        this.emit('run.event', { runId: id, event: { v: 1, type: 'error', message: res.error ?? 'the trainer process ended unexpectedly' } });
+      }
+    });
+    return toSummary(this.run(id));
+  }
+
+  private handle(id: number): RunHandle {
+    const h = this.active.get(id);
+    if (!h) throw new ApiError('invalid-argument', `run ${id} is not running`);
+    return h;
+  }
+
+  pause(id: number): boolean {
+    this.handle(id).pause();
+    return true;
+  }
+
+  resume(id: number): boolean {
+    this.handle(id).resume();
+    return true;
+  }
+
+  stop(id: number): boolean {
+    this.handle(id).stop();
+    return true;
+  }
+
+  metrics(id: number): RunMetrics {
+    this.run(id);
+    const rows = runMetrics(this.db, id);
+    const series = new Map<string, RunMetrics['series'][number]>();
+    for (const r of rows) {
+      const key = `${r.split}/${r.name}`;
+      const s = series.get(key) ?? { split: r.split, name: r.name, steps: [], values: [] };
+      s.steps.push(r.step);
+      s.values.push(r.value);
+      series.set(key, s);
+    }
+    return { runId: id, series: [...series.values()] };
+  }
+
+  sample(id: number): Sample | null {
+    this.run(id);
+    return this.samples.get(id) ?? null;
+  }
+
+  /** Runs one request in a fresh trainer process and resolves with its answer. */
+  private oneShot<T extends TrainerEvent['type']>(msg: HostMessage, want: T): Promise<Extract<TrainerEvent, { type: T }>> {
+    const child = this.spawn();
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      child.onEvent((e) => {
+        if (e.type === want) {
+          settled = true;
+          resolve(e as Extract<TrainerEvent, { type: T }>);
+        } else if (e.type === 'error') {
+          settled = true;
+          reject(new ApiError('internal', e.message));
+        }
+      });
+      child.onExit((code, signal) => {
+        if (!settled) reject(new ApiError('internal', `the trainer process exited (${signal ?? 'code ' + code}) before answering`));
+      });
+      child.send(msg);
+    });
+  }
+
+  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number }): Promise<Record<string, unknown>> {
+    const run = this.run(id);
+    if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before evaluating`);
+    const e = await this.oneShot(
+      { v: 1, type: 'evaluate', runDir: run.dir, split: o.split, maxSlices: o.maxSlices, cacheDir: join(this.dataDir, 'cache', 'slices') },
+      'evaluation',
+    );
+    const summary = { ...run.summary, eval: e.result };
+    this.db.prepare('UPDATE runs SET summary = ? WHERE id = ?').run(JSON.stringify(summary), id);
+    return e.result;
+  }
+
+  async doctor(): Promise<DoctorInfo> {
+    return (await this.oneShot({ v: 1, type: 'doctor' }, 'doctor')).info as unknown as DoctorInfo;
+  }
+
+  async close(): Promise<void> {
+    const pending = [...this.active.values()];
+    for (const h of pending) h.stop();
+    await Promise.race([Promise.all(pending.map((h) => h.done)), new Promise((r) => setTimeout(r, 15000))]);
+    for (const h of this.active.values()) h.child.kill('SIGKILL');
+  }
+}

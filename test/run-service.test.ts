@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { createServices } from '../src/core/node/services';
+import { indexFolders } from '../src/core/node/indexer';
+import type { Events } from '../src/shared/contract';
+import { fixtures, tempDir } from './helpers';
+
+describe('runs through the services (what the app does), with real trainer processes', () => {
+  it('creates, starts, streams events, records curves, evaluates, and answers the doctor', async () => {
+    const tmp = tempDir();
+    const events: Events['run.event'][] = [];
+    const services = createServices({
+      mode: 'server',
+      dataDir: tmp.dir,
+      dbPath: join(tmp.dir, 'lib.sqlite'),
+      emit: (name, payload) => {
+        if (name === 'run.event') events.push(payload as Events['run.event']);
+      },
+    });
+    const h = services.handlers;
+    try {
+      await indexFolders(services.db, [join(fixtures, 'lidc-0001'), join(fixtures, 'lidc-small')]);
+      expect(h['runs.create']({ task: 'masked', steps: 4 } as never)).toBeDefined(); // default cohort = paper rule
+      const run = await h['runs.create']({ task: 'denoise', preset: 'tiny', size: 32, steps: 4, batchSize: 2, evalEvery: 2, checkpointEvery: 2, evalBatches: 1, useCache: true } as never);
+      expect(run.status).toBe('created');
+      const started = await h['runs.start'](run.id);
+      expect(started.status).toBe('running');
+      await expect(Promise.resolve().then(() => h['runs.start'](run.id))).rejects.toThrow(/already running/);
+      for (let i = 0; i < 600 && !events.some((e) => e.runId === run.id && e.event.type === 'done'); i++) await new Promise((r) => setTimeout(r, 100));
+      const types = new Set(events.filter((e) => e.runId === run.id).map((e) => e.event.type));
+      for (const t of ['ready', 'started', 'step', 'eval', 'sample', 'checkpoint', 'done']) expect(types).toContain(t);
+      const sample = await h['runs.sample'](run.id);
+      expect(sample?.input).toBeInstanceOf(Float32Array);
+      expect(sample?.input.length).toBe(32 * 32);
+      for (let i = 0; i < 50 && (await h['runs.list']()).find((r) => r.id === run.id)!.status === 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+      const listed = (await h['runs.list']()).find((r) => r.id === run.id)!;
+      expect(listed).toMatchObject({ status: 'done', step: 4, totalSteps: 4 });
+      expect(listed.backend).toMatch(/tfjs-backend-wasm/);
+      const m = await h['runs.metrics'](run.id);
+      const loss = m.series.find((s) => s.split === 'train' && s.name === 'loss')!;
+      expect(loss.steps).toEqual([1, 2, 3, 4]);
+      expect(m.series.some((s) => s.split === 'val' && s.name === 'ssim')).toBe(true);
+      await expect(Promise.resolve().then(() => h['runs.start'](run.id))).rejects.toThrow(/finished/);
+      const ev = await h['runs.evaluate'](run.id, { maxSlices: 4 });
+      expect((ev as { images: number }).images).toBe(4);
+      const doc = await h['system.doctor']();
+      expect(doc.backend.name).toBe('wasm');
+      expect(doc.presets.map((p) => p.preset)).toEqual(['paper', 'standard', 'small', 'tiny']);
+      await expect(Promise.resolve().then(() => h['runs.pause'](run.id))).rejects.toThrow(/not running/);
+      await expect(Promise.resolve().then(() => h['runs.metrics'](999))).rejects.toThrow(/no run with id 999/);
+    } finally {
+      await services.close();
+      tmp.cleanup();
+    }
+  });
+});
