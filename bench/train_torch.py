@@ -135,14 +135,17 @@ def main():
     for _ in range(a.warmup):
         step()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     losses = [step() for _ in range(a.steps)]
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "params": params,
         "imagesPerSecond": a.batch * a.steps / dt,
         "msPerStep": 1000 * dt / a.steps,
+        "cpuMsPerImage": 1000 * cpu / (a.batch * a.steps),
         "peakRssMB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "firstLoss": losses[0],
         "lastLoss": losses[-1],
