@@ -280,4 +280,18 @@ test.describe('indexing progress (mocked slow job)', () => {
     await expect(library.progress).toContainText('database is locked');
     await expect(new AppShell(page).errors).toContainText('database is locked');
   });
+
+  test('a dropped connection shows a banner, reconnects by itself and reloads the library', async ({ page, served }) => {
+    const mock = new MockApi(emptyLibrary());
+    await mock.install(page);
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await expect(library.matching).toHaveText('0');
+    const before = mock.callsTo('library.folders').length;
+    await mock.dropConnections();
+    await expect(page.getByTestId('connection-lost')).toBeVisible();
+    await page.screenshot({ path: join(screenshotDir, 'connection-lost.png') });
+    await expect(page.getByTestId('connection-lost')).toBeHidden({ timeout: 15_000 });
+    await expect.poll(() => mock.callsTo('library.folders').length).toBeGreaterThan(before);
+  });
 });

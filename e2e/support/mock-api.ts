@@ -100,6 +100,12 @@ export class MockApi {
     for (const ws of this.sockets) ws.send(frame);
   }
 
+  /** Closes every open socket from the server side (the app should reconnect by itself). */
+  async dropConnections(): Promise<void> {
+    const open = this.sockets.splice(0);
+    await Promise.all(open.map((ws) => ws.close({ code: 1012, reason: 'mock restart' })));
+  }
+
   callsTo(channel: Channel): MockCall[] {
     return this.calls.filter((c) => c.channel === channel);
   }

@@ -126,7 +126,7 @@ describe('indexing progress', () => {
     const v = describeProgress(p({ phase: 'done', filesDone: 21, filesFound: 21, summary }));
     expect(isRunning(p({ phase: 'done' }))).toBe(false);
     expect(v.fraction).toBe(1);
-    expect(v.outcome).toBe('Done: 21 files (21 parsed), 17 instances, 1 series in 0.4 s; 1 skipped');
+    expect(v.outcome).toBe('Done: 21 files (21 parsed), 17 instances, 1 series in 420 ms; 1 skipped');
     expect(v.tone).toBe('ok');
     expect(describeProgress(p({ phase: 'error', message: 'disk full' })).outcome).toBe('Failed: 5,000 / 20,000 files (disk full)');
   });

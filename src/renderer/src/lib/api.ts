@@ -29,14 +29,45 @@ class ElectronClient implements ApiClient {
   }
 }
 
+/** Whether the renderer can reach the services (always true in Electron). */
+export type ConnectionListener = (up: boolean) => void;
+
 class SocketClient implements ApiClient {
   private ws: WebSocket | null = null;
   private opening: Promise<WebSocket> | null = null;
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: Envelope<unknown>) => void; reject: (e: Error) => void }>();
   private listeners = new Map<string, Set<(p: unknown) => void>>();
+  private connectionListeners = new Set<ConnectionListener>();
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private retries = 0;
+  private up = true;
 
   constructor(private token: string) {}
+
+  onConnection(listener: ConnectionListener): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
+  private setUp(up: boolean): void {
+    if (this.up === up) return;
+    this.up = up;
+    for (const l of this.connectionListeners) l(up);
+  }
+
+  /**
+   * After the socket dropped, reconnect with backoff (0.5 s doubling to 10 s) so that events keep
+   * arriving; requests made meanwhile try to connect themselves.
+   */
+  private scheduleReconnect(): void {
+    if (this.retryTimer) return;
+    const delay = Math.min(10_000, 500 * 2 ** this.retries++);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect().catch(() => this.scheduleReconnect());
+    }, delay);
+  }
 
   private connect(): Promise<WebSocket> {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) return Promise.resolve(this.ws);
@@ -48,16 +79,27 @@ class SocketClient implements ApiClient {
       ws.onopen = () => {
         this.ws = ws;
         this.opening = null;
+        this.retries = 0;
+        this.setUp(true);
         resolve(ws);
       };
       ws.onerror = () => {
-        this.opening = null;
-        reject(new Error('cannot reach the CT SSL Studio server (is `ctssl serve` running, and is the token right?)'));
+        if (this.opening) {
+          this.opening = null;
+          this.setUp(false);
+          reject(new Error('cannot reach the CT SSL Studio server (is `ctssl serve` running, and is the token right?)'));
+        }
       };
       ws.onclose = () => {
-        this.ws = null;
+        if (this.ws === ws) this.ws = null;
+        if (this.opening) {
+          this.opening = null;
+          reject(new Error('connection to the server closed'));
+        }
         for (const p of this.pending.values()) p.reject(new Error('connection to the server closed'));
         this.pending.clear();
+        this.setUp(false);
+        this.scheduleReconnect();
       };
       ws.onmessage = (m) => {
         const msg = decodeMessage<{ id?: number; envelope?: Envelope<unknown>; event?: string; payload?: unknown }>(m.data as ArrayBuffer);
@@ -109,10 +151,12 @@ function tokenFromLocation(): string {
   return sessionStorage.getItem('ctssl-token') ?? '';
 }
 
-export function createApi(): ApiClient {
-  if (window.ctsslBridge) return new ElectronClient(window.ctsslBridge);
-  return new SocketClient(tokenFromLocation());
-}
+const socket = window.ctsslBridge ? null : new SocketClient(tokenFromLocation());
 
 /** The app-wide client. */
-export const api: ApiClient = createApi();
+export const api: ApiClient = window.ctsslBridge ? new ElectronClient(window.ctsslBridge) : socket!;
+
+/** Calls `listener(false)` when the connection to `ctssl serve` drops and `listener(true)` once it is back. */
+export function onConnection(listener: ConnectionListener): () => void {
+  return socket ? socket.onConnection(listener) : () => undefined;
+}

@@ -1,6 +1,6 @@
 /** What the indexing progress bar shows for an IndexProgress. Pure; unit-tested. */
 import type { IndexProgress } from '../../../shared/types';
-import { count, duration, rate } from '../lib/format';
+import { count, duration, millis, rate } from '../lib/format';
 
 export interface ProgressView {
   running: boolean;
@@ -51,7 +51,7 @@ export function describeProgress(p: IndexProgress): ProgressView {
     if (s) {
       outcome =
         `${phaseLabel[p.phase]}: ${count(s.files)} files (${count(s.parsed)} parsed), ${count(s.instances)} instances, ` +
-        `${count(s.series)} series in ${s.seconds < 10 ? s.seconds.toFixed(1) + ' s' : duration(s.seconds)}`;
+        `${count(s.series)} series in ${s.seconds < 1 ? millis(s.seconds * 1000) : s.seconds < 10 ? s.seconds.toFixed(1) + ' s' : duration(s.seconds)}`;
       if (s.skipped.length > 0) outcome += `; ${count(s.skipped.length)} skipped`;
       if (s.duplicates > 0) outcome += `; ${count(s.duplicates)} duplicates`;
       if (s.removed > 0) outcome += `; ${count(s.removed)} removed`;
