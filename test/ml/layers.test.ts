@@ -29,6 +29,7 @@ const CONV_CASES: [number, number, number, number, number, number][] = [
   [3, 1, 1, 9, 3, 5],
   [1, 1, 0, 6, 4, 3],
   [4, 2, 1, 8, 3, 4],
+  [4, 2, 1, 8, 10, 3], // > 8 input channels: four-phase input-gradient path
   [4, 2, 1, 7, 2, 3], // odd size: general (dilated) input-gradient path
   [3, 2, 1, 9, 2, 3],
   [3, 1, 0, 7, 2, 2],
@@ -62,7 +63,7 @@ describe('conv2d custom gradients match tf.conv2d on the cpu backend', () => {
 });
 
 describe('conv2dTranspose matches tf.conv2dTranspose and its gradients', () => {
-  for (const [k, s, p, h, ci, co] of [[4, 2, 1, 5, 3, 2], [4, 2, 1, 4, 4, 1], [3, 1, 1, 6, 2, 3], [3, 2, 1, 5, 2, 2]] as const) {
+  for (const [k, s, p, h, ci, co] of [[4, 2, 1, 5, 3, 2], [4, 2, 1, 4, 3, 10], [4, 2, 1, 4, 4, 1], [3, 1, 1, 6, 2, 3], [3, 2, 1, 5, 2, 2]] as const) {
     it(`k${k} s${s} p${p} ${h}x${h} ${ci}->${co}`, () => {
       tf.tidy(() => {
         const x = rand([2, h, h, ci], 5) as tf.Tensor4D;

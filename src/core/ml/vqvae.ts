@@ -159,10 +159,10 @@ export function bn<T extends tf.Tensor>(store: ParamStore, name: string, x: T, c
   return batchNormInfer(x, g, b, rm, rv);
 }
 
-export function convLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
+export function convLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: number, pad: number, inputGrad = true): tf.Tensor4D {
   const w = p(store, `${name}.weight`) as unknown as tf.Tensor4D;
   const b = (store.params.get(`${name}.bias`) ?? null) as unknown as tf.Tensor1D | null;
-  return conv2d(x, w, b, { stride, pad });
+  return conv2d(x, w, b, { stride, pad, inputGrad });
 }
 
 function convTLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
@@ -177,10 +177,13 @@ function resBlock(store: ParamStore, prefix: string, x: tf.Tensor4D, ctx: Forwar
   return tf.add(x, convLayer(store, `${prefix}.conv2`, a, 1, 0));
 }
 
-/** Encoder E1-E5: [N, S, S, C] -> latent [N, S/4, S/4, latent]. */
+/**
+ * Encoder E1-E5: [N, S, S, C] -> latent [N, S/4, S/4, latent]. No gradient flows back into the
+ * input images (they are data, not parameters).
+ */
 export function encode(store: ParamStore, cfg: Pick<VqvaeConfig, 'resBlocks' | 'leak'>, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
-  let h = lr(bn(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1), ctx));
+  let h = lr(bn(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx));
   h = lr(bn(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', h, 2, 1), ctx));
   h = lr(bn(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx));
   for (let i = 0; i < cfg.resBlocks; i++) h = resBlock(store, `encoder.res.${i}`, h, ctx);
@@ -249,13 +252,27 @@ export function vectorQuantize(z: tf.Tensor4D, codebook: tf.Tensor2D, commitment
   const m = n * h * w;
   const flat = z.reshape([m, d]);
   let indices: tf.Tensor1D | null = null;
-  const lookup = customGradient((zz: tf.Tensor, e: tf.Tensor, save: tf.GradSaveFunc) => {
+  const lookup = customGradient((zz: tf.Tensor, e: tf.Tensor) => {
     const idx = nearestCode(zz as tf.Tensor2D, e as tf.Tensor2D);
     indices = tf.keep(idx);
-    save([idx]);
+    const ids = idx.dataSync() as Int32Array;
+    // gather and its gradient (a segment sum) as plain loops: the indices are on the JS side
+    // already, and the wasm GatherV2 kernel is slow for this shape
+    const ev = e.dataSync() as Float32Array;
+    const qv = new Float32Array(m * d);
+    for (let r = 0; r < m; r++) qv.set(ev.subarray(ids[r] * d, ids[r] * d + d), r * d);
     return {
-      value: tf.gather(e, idx),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.zerosLike(zz), tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, k)],
+      value: tf.tensor2d(qv, [m, d]),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = dy.dataSync() as Float32Array;
+        const de = new Float32Array(k * d);
+        for (let r = 0; r < m; r++) {
+          const o = ids[r] * d;
+          const i0 = r * d;
+          for (let j = 0; j < d; j++) de[o + j] += g[i0 + j];
+        }
+        return [tf.zerosLike(zz), tf.tensor2d(de, [k, d])];
+      },
     };
   });
   const q = lookup(flat, codebook) as tf.Tensor2D;
