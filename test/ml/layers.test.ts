@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { batchNormTrain, conv2d, conv2dTranspose, leakyRelu, mulberry32, tanh, uniformArray } from '../../src/core/ml/layers';
+import { batchNormTrain, conv2d, conv2dTranspose, leakyRelu, mulberry32, relu, tanh, uniformArray } from '../../src/core/ml/layers';
 import { registerTrainingKernels, stopGradient } from '../../src/core/ml/backend';
 
 function rand(shape: number[], seed: number): tf.Tensor {
@@ -105,6 +105,13 @@ describe('element-wise layers', () => {
       const x = tf.tensor1d([-2, -0.5, 0.5, 3]);
       expectClose(leakyRelu(x, 0.01), tf.leakyRelu(x, 0.01), 1e-7);
       expectClose(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(leakyRelu(a, 0.01), tf.tensor1d([1, 2, 3, 4]))))(x), tf.tensor1d([0.01, 0.02, 3, 4]), 1e-7);
+    });
+  });
+  it('relu and its gradient', () => {
+    tf.tidy(() => {
+      const x = tf.tensor1d([-2, -0.5, 0.5, 3]);
+      expectClose(relu(x), tf.relu(x), 0);
+      expectClose(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(relu(a), tf.tensor1d([1, 2, 3, 4]))))(x), tf.tensor1d([0, 0, 3, 4]), 0);
     });
   });
   it('tanh and its gradient', () => {

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient, stopGradient } from './backend';
-import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, tanh } from './layers';
+import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, relu, tanh } from './layers';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
 
 export interface VqvaeConfig {
@@ -173,7 +173,7 @@ function convTLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: num
 
 function resBlock(store: ParamStore, prefix: string, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const h = convLayer(store, `${prefix}.conv1`, x, 1, 1);
-  const a = tf.relu(bn(store, `${prefix}.bn`, h, ctx));
+  const a = relu(bn(store, `${prefix}.bn`, h, ctx));
   return tf.add(x, convLayer(store, `${prefix}.conv2`, a, 1, 0));
 }
 
