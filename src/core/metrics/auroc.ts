@@ -1,9 +1,13 @@
 /**
  * Area under the ROC curve, pure: the Mann-Whitney statistic with ties counted one half, and
- * one-vs-rest macro AUROC for several classes. (Bootstrap intervals and DeLong's test live with
- * the downstream metrics.)
+ * one-vs-rest macro AUROC for several classes. (ROC curves, bootstrap intervals and DeLong's test
+ * are in ./classification.)
  */
+
+/** AUROC with labels > 0 positive; NaN when a class is absent or a score is NaN. */
 export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  if (scores.length !== labels.length) throw new Error(`auroc: scores and labels differ in length (${scores.length} vs ${labels.length})`);
+  for (let i = 0; i < scores.length; i++) if (Number.isNaN(scores[i])) return NaN;
   const idx = Array.from({ length: scores.length }, (_, i) => i).sort((i, j) => scores[i] - scores[j]);
   // Average ranks with ties.
   const ranks = new Float64Array(scores.length);
@@ -29,6 +33,8 @@ export function auroc(scores: ArrayLike<number>, labels: ArrayLike<number>): num
 /** Macro average of one-vs-rest AUROC over the classes present (probs: N x classes, row-major). */
 export function aurocOvr(probs: ArrayLike<number>, labels: ArrayLike<number>, classes: number): { macro: number; perClass: number[] } {
   const n = labels.length;
+  if (probs.length !== n * classes)
+    throw new Error(`aurocOvr: probs has ${probs.length} values, expected labels.length x classes = ${n} x ${classes}`);
   const perClass: number[] = [];
   for (let c = 0; c < classes; c++) {
     const s = new Float64Array(n);
