@@ -108,3 +108,17 @@ describe('other tasks', () => {
     expect(() => makeExample({ task: 'next-slice', maskPercent: 10, maskDefinition: 'area', noiseFraction: 0.5, gap: 1 }, img, 8, rngR)).toThrow(/n \+ gap/);
   });
 });
+
+describe('body cross-section', async () => {
+  const { bodyArea, largestComponentArea, argMax } = await import('../src/core/ssl/body');
+  it('counts the largest connected region above the threshold, not the table beneath it', () => {
+    const w = 10;
+    const h = 8;
+    const hu = new Float32Array(w * h).fill(-1000);
+    for (let y = 1; y < 5; y++) for (let x = 2; x < 8; x++) hu[y * w + x] = 40; // body 6 x 4 = 24
+    for (let x = 0; x < w; x++) hu[7 * w + x] = 300; // table row, separated by air at row 5-6
+    expect(bodyArea(hu, w, h)).toBe(24);
+    expect(largestComponentArea(Uint8Array.from([1, 0, 1, 1]), 4, 1)).toBe(2);
+    expect(argMax([3, 9, 9, 2])).toBe(1);
+  });
+});
