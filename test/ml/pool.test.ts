@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifierPreset } from '../../src/core/ml/classifier';
 import { createOptimizer } from '../../src/core/ml/optim';
 import { type ReconBatch, trainStepRecon } from '../../src/core/ml/train-step';
 import { createVqvae, vqvaePreset } from '../../src/core/ml/vqvae';
@@ -63,6 +64,20 @@ describe('TrainPool', () => {
       await one.close();
       opt.dispose();
       disposeStore(local);
+    }
+  }, 60_000);
+
+  it('trains a classifier over two workers', async () => {
+    const ccfg = classifierPreset('tiny', 3);
+    const cp = await TrainPool.create({ workers: 2, backend: 'wasm', model: { kind: 'classifier', config: ccfg, seed: 2 }, optimizer: { kind: 'adam' } });
+    try {
+      const b = batch(5, 3);
+      const l = await cp.step({ shape: b.shape, input: b.input, labels: new Int32Array([0, 1, 2, 0, 1]) });
+      expect(Number.isFinite(l.loss)).toBe(true);
+      expect(l.accuracy).toBeGreaterThanOrEqual(0);
+      expect((await cp.getWeights()).some((e) => e.name === 'head.fc.weight')).toBe(true);
+    } finally {
+      await cp.close();
     }
   }, 60_000);
 
