@@ -10,10 +10,11 @@ import * as labels from './commands/labels';
 import * as library from './commands/library';
 import * as nifti from './commands/nifti';
 import * as serve from './commands/serve';
+import * as synth from './commands/synth';
 import * as train from './commands/train';
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library, labels, nifti, train, doctor, serve];
+const commands: { register(program: Command): void }[] = [library, labels, nifti, train, synth, doctor, serve];
 
 export function buildProgram(): Command {
   const program = new Command();
