@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { batchNormTrain, conv2d, conv2dTranspose, leakyRelu, mulberry32, relu, tanh, uniformArray } from '../../src/core/ml/layers';
+import { batchNormTrain, conv2d, conv2dTranspose, convFilterGrad, leakyRelu, mulberry32, relu, tanh, uniformArray } from '../../src/core/ml/layers';
 import { registerTrainingKernels, stopGradient } from '../../src/core/ml/backend';
+import { convFilterGradSimd, setWasmKernelEnabled, wasmKernelAvailable } from '../../src/core/ml/wasm-kernels';
 
 function rand(shape: number[], seed: number): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -97,6 +98,36 @@ describe('conv2dTranspose matches tf.conv2dTranspose and its gradients', () => {
       });
     });
   }
+});
+
+describe('SIMD filter-gradient kernel matches the forward-convolution formulation', () => {
+  for (const [k, s, p, h, ci, co] of [[3, 1, 1, 9, 4, 8], [4, 2, 1, 8, 8, 16], [3, 2, 1, 9, 4, 8], [1, 1, 0, 5, 8, 8], [3, 1, 0, 7, 12, 24]] as const) {
+    it(`k${k} s${s} p${p} ${h}x${h} ${ci}->${co}`, () => {
+      tf.tidy(() => {
+        expect(wasmKernelAvailable()).toBe(true);
+        const x = rand([3, h, h, ci], 21) as tf.Tensor4D;
+        const oh = Math.floor((h + 2 * p - k) / s) + 1;
+        const dy = rand([3, oh, oh, co], 22) as tf.Tensor4D;
+        const simd = convFilterGradSimd(x, dy, s, p, k, k);
+        expect(simd).not.toBeNull();
+        setWasmKernelEnabled(false);
+        try {
+          expectClose(simd!, convFilterGrad(x, dy, s, p, k, k), 1e-5);
+        } finally {
+          setWasmKernelEnabled(true);
+        }
+        // and against tf's own filter gradient
+        const ref = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, s, [[0, 0], [p, p], [p, p], [0, 0]]), dy)))(tf.zeros([k, k, ci, co]));
+        expectClose(simd!, ref, 1e-5);
+      });
+    });
+  }
+  it('declines shapes it does not handle', () => {
+    tf.tidy(() => {
+      expect(convFilterGradSimd(tf.zeros([1, 4, 4, 3]) as tf.Tensor4D, tf.zeros([1, 4, 4, 8]) as tf.Tensor4D, 1, 1, 3, 3)).toBeNull();
+      expect(convFilterGradSimd(tf.zeros([1, 4, 4, 4]) as tf.Tensor4D, tf.zeros([1, 4, 4, 6]) as tf.Tensor4D, 1, 1, 3, 3)).toBeNull();
+    });
+  });
 });
 
 describe('element-wise layers', () => {
