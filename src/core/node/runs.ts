@@ -301,3 +301,17 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
     done,
   };
 }
+
+/** Records an imported weights package (its installed folder) as a finished run that can seed others. */
+export function registerImportedRun(db: Database, dir: string): RunRow {
+  const abs = resolve(dir);
+  const existing = getRun(db, abs);
+  if (existing) return existing;
+  const config = parsePretrainConfig(JSON.parse(readFileSync(join(abs, 'config.json'), 'utf8')));
+  const now = new Date().toISOString();
+  db.prepare(
+    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, created_at, updated_at, step, total_steps)
+     VALUES (?, ?, 'imported', ?, 'done', ?, ?, ?, '', ?, ?, ?, ?, ?, ?)`,
+  ).run(randomUUID(), config.name, config.task, abs, JSON.stringify(config), configHash(config), config.seed, appMeta().version, now, now, config.steps ?? 0, config.steps ?? 0);
+  return getRun(db, abs)!;
+}
