@@ -174,7 +174,6 @@ for (let s = 0; s < 12; s++) {
 const diceCase = { kind: 'dice', pred: dicePred, target: diceTarget, sliceSize };
 
 const cases = [...binaryCases, ...delongCases, ...statsCases, distCase, ...componentCases, diceCase];
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 let ref: { versions: Record<string, string>; results: any[] };
 
 describe.skipIf(!hasSklearn)('metrics vs sklearn / scipy / numpy', () => {
