@@ -241,7 +241,14 @@ export function convFilterGradSimd(x: tf.Tensor4D, dy: tf.Tensor4D, stride: numb
   const outOff = dyOff + dyLen * 4;
   const need = outOff + outLen * 4;
   const mem = inst.exports.mem;
-  if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
+  if (need > 2 ** 31) return null; // keep well inside wasm32's 4 GiB; callers fall back
+  if (mem.buffer.byteLength < need) {
+    try {
+      mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
+    } catch {
+      return null;
+    }
+  }
   const heap = new Float32Array(mem.buffer);
   const xv = x.dataSync() as Float32Array;
   // padded copy of x, row by row
