@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import dcmjs from 'dcmjs';
 import { CT_IMAGE_STORAGE, IMPLEMENTATION_UID, IMPLEMENTATION_VERSION } from '../synth/dicom';
-import { makeNoiseField, type NoiseField } from '../synth/noise';
+import { makeNoiseField, type NoiseField, noiseFieldSize } from '../synth/noise';
 import { effectiveTraitValue, planCohort, type PatientPlan, type StudyPlan, type SynthOptions, traitEffect } from '../synth/plan';
 import { RSNA_HEADER } from '../synth/rsna';
 import { generateStudy, type SegSpec, type StudyManifest } from '../synth/study';
@@ -283,7 +283,7 @@ interface WorkerJob {
 /** Runs in a worker thread: generates the given patients and posts each result. */
 function workerMain(job: WorkerJob): void {
   const plans = planCohort(job.options);
-  const noise = makeNoiseField(job.options.seed);
+  const noise = makeNoiseField(job.options.seed, noiseFieldSize(job.options.size));
   for (const i of job.patients) {
     const r = writePatient(job.options, job.root, plans[i], noise);
     parentPort!.postMessage({ kind: 'patient', index: i, result: r });
@@ -303,7 +303,7 @@ export async function writeCohort(options: SynthOptions, outDir: string, w: Writ
   let done = 0;
   const progress = () => w.onProgress?.(done, plans.length);
   if (jobs === 1) {
-    const noise = makeNoiseField(options.seed);
+    const noise = makeNoiseField(options.seed, noiseFieldSize(options.size));
     for (let i = 0; i < plans.length; i++) {
       if (w.signal?.aborted) throw new Error('cancelled');
       results[i] = writePatient(options, root, plans[i], noise);

@@ -11,7 +11,14 @@ export interface NoiseField {
   data: Float32Array;
 }
 
-export function makeNoiseField(seed: number | string, size = 1024): NoiseField {
+/** Field side for images of `imageSize`: a power of two, at least twice the image and at least 512. */
+export function noiseFieldSize(imageSize: number): number {
+  let m = 512;
+  while (m < 2 * imageSize) m *= 2;
+  return m;
+}
+
+export function makeNoiseField(seed: number | string, size = 512): NoiseField {
   if ((size & (size - 1)) !== 0) throw new Error(`noise field size must be a power of two, got ${size}`);
   const rng = new Rng(seed, 'noise-field');
   const n = size * size;

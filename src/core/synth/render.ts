@@ -194,54 +194,74 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
   const lungB = an.hu.lungGradient / Math.max(50, L.dm + 60);
   const yMid = (L.yAnt + L.yPost) / 2;
   const liver = an.hu.liver;
-  for (let p = 0, n = size * size; p < n; p++) {
-    const a = angle[p];
-    const r = radius[p];
-    if (r > rb[a]) continue;
-    if (r > rb[a] - SKIN) {
-      lab[p] = T.SKIN;
-      hu[p] = skinHU;
-    } else if (r > rf[a]) {
-      if (gland[a] > 0 && r < gland[a]) {
-        lab[p] = T.BREAST;
-        hu[p] = 20;
-      } else {
-        lab[p] = T.FAT;
-        hu[p] = fatHU;
-      }
-    } else if (r > rc[a]) {
-      const rr = ribR[a];
-      if (rr > 0 && Math.abs(r - rr) < ribH[a]) {
-        if (ribCart[a]) {
-          lab[p] = T.CARTILAGE;
-          hu[p] = cart;
-        } else if (Math.abs(r - rr) > ribH[a] - 1.3) {
-          lab[p] = T.BONE_CORTEX;
-          hu[p] = cortex;
+  let maxR = 0;
+  for (let a = 0; a < B; a++) if (rb[a] > maxR) maxR = rb[a];
+  const i0 = Math.max(0, Math.floor((-maxR - c.x0) / c.ps));
+  const i1 = Math.min(size - 1, Math.ceil((maxR - c.x0) / c.ps));
+  const j0 = Math.max(0, Math.floor((-maxR - c.y0) / c.ps));
+  const j1 = Math.min(size - 1, Math.ceil((maxR - c.y0) / c.ps));
+  const SKIN_L = T.SKIN;
+  const FAT_L = T.FAT;
+  const MUSCLE_L = T.MUSCLE;
+  const LUNG_L = T.LUNG;
+  const noLungs = L.noLungs;
+  const abdomen = L.abdomen;
+  const softHU = musHU - 20;
+  for (let j = j0; j <= j1; j++) {
+    const lungHU = lungA + lungB * (c.y0 + j * c.ps - yMid + (L.dm + 60) / 2);
+    for (let p = j * size + i0, pe = j * size + i1; p <= pe; p++) {
+      const a = angle[p];
+      const r = radius[p];
+      const b = rb[a];
+      if (r > b) continue;
+      if (r > b - SKIN) {
+        lab[p] = SKIN_L;
+        hu[p] = skinHU;
+      } else if (r > rf[a]) {
+        if (r < gland[a]) {
+          lab[p] = T.BREAST;
+          hu[p] = 20;
         } else {
-          lab[p] = T.BONE_MARROW;
-          hu[p] = marrow;
+          lab[p] = FAT_L;
+          hu[p] = fatHU;
         }
-      } else if (scapR[a] > 0 && Math.abs(r - scapR[a]) < 2.2) {
-        lab[p] = T.BONE_CORTEX;
-        hu[p] = cortex * 0.9;
-      } else if (pecPlane[a] > 0 && Math.abs(r - pecPlane[a]) < 1.2) {
-        lab[p] = T.FAT;
-        hu[p] = fatHU;
+      } else if (r > rc[a]) {
+        const rr = ribR[a];
+        const dr = r > rr ? r - rr : rr - r;
+        if (rr > 0 && dr < ribH[a]) {
+          if (ribCart[a]) {
+            lab[p] = T.CARTILAGE;
+            hu[p] = cart;
+          } else if (dr > ribH[a] - 1.3) {
+            lab[p] = T.BONE_CORTEX;
+            hu[p] = cortex;
+          } else {
+            lab[p] = T.BONE_MARROW;
+            hu[p] = marrow;
+          }
+        } else if (scapR[a] > 0 && Math.abs(r - scapR[a]) < 2.2) {
+          lab[p] = T.BONE_CORTEX;
+          hu[p] = cortex * 0.9;
+        } else if (pecPlane[a] > 0 && Math.abs(r - pecPlane[a]) < 1.2) {
+          lab[p] = FAT_L;
+          hu[p] = fatHU;
+        } else {
+          lab[p] = MUSCLE_L;
+          hu[p] = musHU;
+        }
+      } else if (abdomen) {
+        lab[p] = T.LIVER;
+        hu[p] = liver;
+      } else if (r > rc[a] - PLEURA) {
+        lab[p] = MUSCLE_L;
+        hu[p] = musHU - 10;
+      } else if (noLungs) {
+        lab[p] = T.SOFT;
+        hu[p] = softHU;
       } else {
-        lab[p] = T.MUSCLE;
-        hu[p] = musHU;
+        lab[p] = LUNG_L;
+        hu[p] = lungHU;
       }
-    } else if (L.abdomen) {
-      lab[p] = T.LIVER;
-      hu[p] = liver;
-    } else if (L.noLungs || r > rc[a] - PLEURA) {
-      lab[p] = r > rc[a] - PLEURA ? T.MUSCLE : T.SOFT;
-      hu[p] = r > rc[a] - PLEURA ? musHU - 10 : fatHU + 40;
-    } else {
-      lab[p] = T.LUNG;
-      const y = c.y0 + Math.floor(p / size) * c.ps;
-      hu[p] = lungA + lungB * (y - yMid + (L.dm + 60) / 2);
     }
   }
   // Near the apex the lungs are two small domes; the rest of the cavity is neck soft tissue.
@@ -255,7 +275,7 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
         const d = x < 0 ? L.apexR : L.apexL;
         if ((x - d.x) ** 2 + (y - d.y) ** 2 > d.r * d.r) {
           lab[p] = T.SOFT;
-          hu[p] = fatHU + 50;
+          hu[p] = musHU - 20;
         }
       }
     }
@@ -378,8 +398,8 @@ function paintMediastinum(c: Canvas, an: Anatomy, L: Level): void {
 function paintSkeleton(c: Canvas, an: Anatomy, L: Level): void {
   const v = L.vertebra;
   const bd = an.boneDensity;
-  const cortex = 820 * bd;
-  const marrow = 250 * bd;
+  const cortex = 950 * bd;
+  const marrow = 260 * bd;
   const notBone = ANY & ~mask(T.BONE_CORTEX, T.BONE_MARROW);
   const disc = L.vPhase < 0.1 || L.vPhase > 0.95;
   // Paravertebral soft tissue, then the body.
@@ -387,7 +407,7 @@ function paintSkeleton(c: Canvas, an: Anatomy, L: Level): void {
   if (disc) paintCircle(c, v, T.DISC, 85, ANY);
   else {
     paintCircle(c, v, T.BONE_CORTEX, cortex, ANY);
-    paintCircle(c, v, T.BONE_MARROW, marrow, mask(T.BONE_CORTEX), -1.6);
+    paintCircle(c, v, T.BONE_MARROW, marrow, mask(T.BONE_CORTEX), -2.2);
   }
   const canal = { x: v.x, y: v.y + v.r + 7.5, r: 7.5 };
   // Pedicles and laminae around the canal, spinous and transverse processes at part of the level.
@@ -476,11 +496,14 @@ export function renderSlice(model: PatientModel, k: number, noise: NoiseField, o
   return o;
 }
 
+let scratchBlur = new Float32Array(0);
+
 /** 3x3 binomial blur (partial volume), noise, quantisation to stored int16. */
 function finish(o: SliceOutput, c: Canvas, noise: NoiseField, model: PatientModel, k: number): void {
   const size = c.size;
   const src = o.hu;
-  const tmp = new Float32Array(size * size);
+  if (scratchBlur.length !== size * size) scratchBlur = new Float32Array(size * size);
+  const tmp = scratchBlur;
   for (let j = 0; j < size; j++) {
     const row = j * size;
     tmp[row] = (3 * src[row] + src[row + 1]) * 0.25;
@@ -490,9 +513,10 @@ function finish(o: SliceOutput, c: Canvas, noise: NoiseField, model: PatientMode
   const sd = model.anatomy.noise;
   const field = noise.data;
   const M = noise.size;
+  if (M < size) throw new Error(`noise field (${M}) smaller than the image (${size})`);
   const mm = M - 1;
   const off = model.noiseOffsets[k];
-  const ox = off[0];
+  const ox = off[0] & mm;
   const oy = off[1];
   const out = o.stored;
   for (let j = 0; j < size; j++) {
@@ -500,13 +524,15 @@ function finish(o: SliceOutput, c: Canvas, noise: NoiseField, model: PatientMode
     const row = j * size;
     const dn = (j < size - 1 ? j + 1 : j) * size;
     const nrow = ((j + oy) & mm) * M;
+    // Within one row the field index wraps at most once.
+    const split = Math.min(size, M - ox);
     for (let i = 0; i < size; i++) {
-      const v = (tmp[up + i] + 2 * tmp[row + i] + tmp[dn + i]) * 0.25 + sd * field[nrow + ((i + ox) & mm)];
-      let q = Math.round(v) + 1024;
+      const f = i < split ? field[nrow + ox + i] : field[nrow + ox + i - M];
+      // HU + 1024 + 0.5, truncated: rounds to nearest for every value that matters (>= -1024).
+      let q = ((tmp[up + i] + 2 * tmp[row + i] + tmp[dn + i]) * 0.25 + sd * f + 1024.5) | 0;
       if (q < 0) q = 0;
       else if (q > 4095) q = 4095;
-      out[i + row] = q;
+      out[row + i] = q;
     }
   }
 }
-
