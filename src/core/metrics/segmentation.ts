@@ -226,7 +226,7 @@ export function connectedComponents3d(mask: ArrayLike<number>, dims: Dims3, opts
   const components: Component[] = [];
   const stack: number[] = [];
   for (let start = 0; start < mask.length; start++) {
-    if (labels[start] !== 0 || !(mask[start] > threshold)) continue;
+    if (!(mask[start] > threshold) || labels[start] !== 0) continue;
     const label = components.length + 1;
     const bbox: BoundingBox = { min: [nx, ny, nz], max: [-1, -1, -1] };
     let voxels = 0;
