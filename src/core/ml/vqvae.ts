@@ -271,7 +271,7 @@ export function vectorQuantize(z: tf.Tensor4D, codebook: tf.Tensor2D, commitment
           const i0 = r * d;
           for (let j = 0; j < d; j++) de[o + j] += g[i0 + j];
         }
-        return [tf.zerosLike(zz), tf.tensor2d(de, [k, d])];
+        return [tf.zeros([m, d]), tf.tensor2d(de, [k, d])];
       },
     };
   });
