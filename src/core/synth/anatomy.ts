@@ -80,7 +80,7 @@ export function makeAnatomy(rng: Rng, input: AnatomyInput): Anatomy {
   const bmi = rng.gauss(0, 1);
   let width = (male ? 335 : 305) * size * (1 + 0.05 * bmi);
   const depth = (male ? 225 : 205) * size * (1 + 0.06 * bmi) * rng.gauss(1, 0.04);
-  let fat = Math.max(4, (male ? 13 : 17) * (1 + 0.45 * bmi) * rng.gauss(1, 0.1));
+  let fat = Math.max(4, (male ? 12 : 15) * (1 + 0.4 * bmi) * rng.gauss(1, 0.1));
   if (input.trait) {
     fat *= input.trait.fatScale;
     width *= input.trait.widthScale;
@@ -132,7 +132,7 @@ export function makeAnatomy(rng: Rng, input: AnatomyInput): Anatomy {
     bifurcation: rng.gauss(0.41, 0.015),
     contrast: rng.uniform(0.85, 1.25),
     injectionRight: rng.chance(0.85),
-    breast: male ? null : { height: Math.max(12, rng.gauss(38, 10) * (1 + 0.35 * bmi)), sigma: rng.uniform(0.32, 0.42), angle: rng.uniform(0.45, 0.62) },
+    breast: male ? null : { height: Math.max(10, rng.gauss(30, 8) * (1 + 0.3 * bmi)), sigma: rng.uniform(0.32, 0.42), angle: rng.uniform(0.45, 0.62) },
     hu: {
       fat: rng.gauss(-100, 6),
       muscle: rng.gauss(46, 4),
@@ -265,7 +265,7 @@ export function level(an: Anatomy, s: number): Level {
     fatAnterior: an.fatAnterior,
     para: 46 * an.muscle * knots([[0, 0.9], [0.5, 1], [1.1, 1.1]], u),
     scap: 26 * an.muscle * upper,
-    pec: 24 * an.muscle * (1 - smoothstep(0.45, 0.75, u)) * smoothstep(-0.2, 0.1, u),
+    pec: 15 * an.muscle * (1 - smoothstep(0.45, 0.75, u)) * smoothstep(-0.2, 0.1, u),
     lateral: 8 * an.muscle,
     yAnt: 0,
     yPost: 0,
@@ -363,8 +363,8 @@ export function angleFactors(an: Anatomy, theta: number): AngleFactors {
     c2: Math.pow(Math.abs(c), 2.2),
     s2: Math.pow(Math.abs(sn), 2.2),
     harm: an.harmonics.map((h) => Math.cos(h.k * theta + h.phase)),
-    breast: bump(theta, -P / 2 - 0.62, 0.36) + bump(theta, -P / 2 + 0.62, 0.36),
-    fatShape: (1 + an.fatLateral * c * c) * (sn < 0 ? 1 + an.fatAnterior * -sn : 1 - 0.25 * sn),
+    breast: bump(theta, -P / 2 - 0.72, 0.42) + bump(theta, -P / 2 + 0.72, 0.42),
+    fatShape: (1 + an.fatLateral * c * c) * (sn < 0 ? 1 + an.fatAnterior * -sn : 1 - 0.3 * sn),
     para: bump(theta, P / 2, 0.27),
     scap: bump(theta, P / 2 - 0.75, 0.3) + bump(theta, P / 2 + 0.75, 0.3),
     pec: bump(theta, -P / 2 - 0.75, 0.32) + bump(theta, -P / 2 + 0.75, 0.32),
@@ -444,7 +444,7 @@ export function fastAtan2(y: number, x: number): number {
   return y < 0 ? -t : t;
 }
 
-const CAV_BINS = 128;
+const CAV_BINS = 96;
 const factorTables = new WeakMap<Anatomy, AngleFactors[]>();
 /** Cavity radius at theta from a per-level table (linear interpolation), for fast lung tests. */
 export function cavAt(L: Level, theta: number): number {

@@ -83,11 +83,14 @@ function writeElement(out: Uint8Array, dv: DataView, at: number, e: DicomElement
 
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+let scratch = new Uint8Array(0);
+
 /**
  * Encodes a Part 10 file: meta (SOP class and instance from the dataset), dataset elements
- * (sorted here), and optionally int16 pixel data as (7FE0,0010) OW.
+ * (sorted here), and optionally int16 pixel data as (7FE0,0010) OW. With `reuse` the bytes live in
+ * a buffer shared with the next call (write them out before encoding again).
  */
-export function encodePart10(sopClassUid: string, sopInstanceUid: string, elements: DicomElement[], pixels?: Int16Array): Uint8Array {
+export function encodePart10(sopClassUid: string, sopInstanceUid: string, elements: DicomElement[], pixels?: Int16Array, reuse = false): Uint8Array {
   const meta: DicomElement[] = [
     { tag: 0x00020001, vr: 'OB', value: new Uint8Array([0, 1]) },
     { tag: 0x00020002, vr: 'UI', value: sopClassUid },
@@ -104,8 +107,13 @@ export function encodePart10(sopClassUid: string, sopInstanceUid: string, elemen
   const dataLen = sorted.reduce((a, e, i) => a + headerSize(e) + dataBytes[i].length, 0);
   const pixLen = pixels ? 12 + pixels.length * 2 : 0;
   const total = 132 + 12 + metaLen + dataLen + pixLen;
-  const out = new Uint8Array(total);
-  const dv = new DataView(out.buffer);
+  let out: Uint8Array;
+  if (reuse) {
+    if (scratch.length < total) scratch = new Uint8Array(total);
+    out = scratch.subarray(0, total);
+    out.fill(0, 0, 128);
+  } else out = new Uint8Array(total);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[128] = 0x44;
   out[129] = 0x49;
   out[130] = 0x43;
@@ -118,6 +126,7 @@ export function encodePart10(sopClassUid: string, sopInstanceUid: string, elemen
     dv.setUint16(at + 2, 0x0010, true);
     out[at + 4] = 0x4f; // O
     out[at + 5] = 0x57; // W
+    dv.setUint16(at + 6, 0, true);
     dv.setUint32(at + 8, pixels.length * 2, true);
     at += 12;
     if (littleEndian) out.set(new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length * 2), at);
@@ -159,8 +168,11 @@ export interface CtSliceHeader {
   softwareVersion: string;
 }
 
-/** Encodes one CT Image Storage file (int16, RescaleIntercept -1024, slope 1). */
-export function encodeCtSlice(h: CtSliceHeader, stored: Int16Array): Uint8Array {
+/**
+ * Encodes one CT Image Storage file (int16, RescaleIntercept -1024, slope 1). With `reuse` the
+ * returned bytes are overwritten by the next call.
+ */
+export function encodeCtSlice(h: CtSliceHeader, stored: Int16Array, reuse = false): Uint8Array {
   const E = (tag: number, vr: Vr, value: string | number[]): DicomElement => ({ tag, vr, value });
   const elements: DicomElement[] = [
     E(0x00080005, 'CS', 'ISO_IR 100'),
@@ -226,5 +238,5 @@ export function encodeCtSlice(h: CtSliceHeader, stored: Int16Array): Uint8Array 
     E(0x00281054, 'LO', 'HU'),
   ];
   if (stored.length !== h.rows * h.columns) throw new Error(`pixel count ${stored.length} != ${h.rows}x${h.columns}`);
-  return encodePart10(CT_IMAGE_STORAGE, h.sopUid, elements, stored);
+  return encodePart10(CT_IMAGE_STORAGE, h.sopUid, elements, stored, reuse);
 }

@@ -103,6 +103,7 @@ export function drawEmboli(rng: Rng, an: Anatomy, levels: LevelCache, segments: 
 export function paintEmboli(c: Canvas, model: { emboli: Embolus[] }, s: number): number[] {
   const seen: number[] = [];
   const inv = 1 / c.ps;
+  const EMBOLUS_L = T.EMBOLUS;
   for (const e of model.emboli) {
     const reach = Math.max(e.halfLength, e.radius);
     const dz = s - e.centre[2];
@@ -129,7 +130,7 @@ export function paintEmboli(c: Canvas, model: { emboli: Embolus[] }, s: number):
         const v = c.hu[p] + (e.hu - c.hu[p]) * al;
         if (v < c.hu[p]) c.hu[p] = v;
         if (al >= 0.5) {
-          c.lab[p] = T.EMBOLUS;
+          c.lab[p] = EMBOLUS_L;
           n++;
         }
       }

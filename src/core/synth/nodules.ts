@@ -177,6 +177,7 @@ const NODULE_ALLOW = mask(T.LUNG, T.PA_TREE, T.VEIN_TREE, T.AIRWAY, T.AIRWAY_WAL
  */
 export function paintNodules(c: Canvas, model: { nodules: Nodule[] }, s: number, masks?: Map<number, number[]>): void {
   const inv = 1 / c.ps;
+  const NODULE_L = T.NODULE;
   for (const n of model.nodules) {
     const dz = s - n.centre[2];
     if (Math.abs(dz) > n.extent) continue;
@@ -210,7 +211,7 @@ export function paintNodules(c: Canvas, model: { nodules: Nodule[] }, s: number,
         }
         c.hu[p] = v;
         if (al >= 0.5) {
-          c.lab[p] = T.NODULE;
+          c.lab[p] = NODULE_L;
           list.push(p);
         }
       }

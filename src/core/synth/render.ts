@@ -87,13 +87,41 @@ export interface SliceOutput {
 const CAVITY = mask(T.LUNG, T.MED_FAT, T.LIVER, T.SOFT);
 const IN_MED = mask(T.LUNG, T.MED_FAT, T.LIVER, T.SOFT, T.MYOCARDIUM);
 
+interface RadialTables {
+  rb: Float32Array;
+  rf: Float32Array;
+  rc: Float32Array;
+  ribR: Float32Array;
+  ribH: Float32Array;
+  ribCart: Uint8Array;
+  scapR: Float32Array;
+  gland: Float32Array;
+  pecPlane: Float32Array;
+}
+let radialScratch: RadialTables | null = null;
+
+/** Per-angle tables of one slice, reused between slices (the optional ones cleared). */
+function radial(B: number): RadialTables {
+  if (!radialScratch || radialScratch.rb.length !== B) {
+    const f = () => new Float32Array(B);
+    radialScratch = { rb: f(), rf: f(), rc: f(), ribR: f(), ribH: f(), ribCart: new Uint8Array(B), scapR: f(), gland: f(), pecPlane: f() };
+  }
+  const t = radialScratch;
+  t.ribR.fill(0);
+  t.ribH.fill(0);
+  t.ribCart.fill(0);
+  t.scapR.fill(0);
+  t.gland.fill(0);
+  t.pecPlane.fill(0);
+  return t;
+}
+
 /** Body wall: skin, fat, breast, muscle with ribs, scapulae; cavity as lung or abdomen. */
 function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
   const B = pm.bins;
   const at = pm.factors;
-  const rb = new Float32Array(B);
-  const rf = new Float32Array(B);
-  const rc = new Float32Array(B);
+  const sc = radial(B);
+  const { rb, rf, rc, ribR, ribH, ribCart, scapR, gland, pecPlane } = sc;
   {
     const aA = Math.pow(L.a, -2.3);
     const bA = Math.pow(L.bAnt, -2.3);
@@ -116,20 +144,14 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
       rc[a] = Math.max(5, Math.min(cage, rf[a] - (L.lateral + L.para * at.para[a] + L.scap * at.scap[a] + L.pec * at.pec[a])));
     }
   }
-  const ribR = new Float32Array(B);
-  const ribH = new Float32Array(B);
-  const ribCart = new Uint8Array(B);
-  const scapR = new Float32Array(B);
-  const gland = new Float32Array(B);
-  const pecPlane = new Float32Array(B);
   // Breast: fibroglandular cone behind the nipple, within the mound.
   if (L.breastH > 6 && an.breast) {
     for (let a = 0; a < B; a++) {
       const th = theta(a, B);
-      const d1 = Math.abs(th - (-Math.PI / 2 - 0.62));
-      const d2 = Math.abs(th - (-Math.PI / 2 + 0.62));
+      const d1 = Math.abs(th - (-Math.PI / 2 - 0.72));
+      const d2 = Math.abs(th - (-Math.PI / 2 + 0.72));
       const d = Math.min(d1, d2);
-      if (d < 0.3) gland[a] = rf[a] + L.breastH * 0.55 * (1 - d / 0.3);
+      if (d < 0.34) gland[a] = rf[a] + L.breastH * 0.55 * (1 - d / 0.34);
     }
   }
   // Fat plane between pectoralis major and minor.
@@ -200,10 +222,19 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
   const i1 = Math.min(size - 1, Math.ceil((maxR - c.x0) / c.ps));
   const j0 = Math.max(0, Math.floor((-maxR - c.y0) / c.ps));
   const j1 = Math.min(size - 1, Math.ceil((maxR - c.y0) / c.ps));
+  // Imported bindings are getters under some loaders: read them once, outside the pixel loop.
   const SKIN_L = T.SKIN;
   const FAT_L = T.FAT;
   const MUSCLE_L = T.MUSCLE;
   const LUNG_L = T.LUNG;
+  const BREAST_L = T.BREAST;
+  const CART_L = T.CARTILAGE;
+  const CORTEX_L = T.BONE_CORTEX;
+  const MARROW_L = T.BONE_MARROW;
+  const LIVER_L = T.LIVER;
+  const SOFT_L = T.SOFT;
+  const skinMm = SKIN;
+  const pleura = PLEURA;
   const noLungs = L.noLungs;
   const abdomen = L.abdomen;
   const softHU = musHU - 20;
@@ -214,12 +245,12 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
       const r = radius[p];
       const b = rb[a];
       if (r > b) continue;
-      if (r > b - SKIN) {
+      if (r > b - skinMm) {
         lab[p] = SKIN_L;
         hu[p] = skinHU;
       } else if (r > rf[a]) {
         if (r < gland[a]) {
-          lab[p] = T.BREAST;
+          lab[p] = BREAST_L;
           hu[p] = 20;
         } else {
           lab[p] = FAT_L;
@@ -230,17 +261,17 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
         const dr = r > rr ? r - rr : rr - r;
         if (rr > 0 && dr < ribH[a]) {
           if (ribCart[a]) {
-            lab[p] = T.CARTILAGE;
+            lab[p] = CART_L;
             hu[p] = cart;
           } else if (dr > ribH[a] - 1.3) {
-            lab[p] = T.BONE_CORTEX;
+            lab[p] = CORTEX_L;
             hu[p] = cortex;
           } else {
-            lab[p] = T.BONE_MARROW;
+            lab[p] = MARROW_L;
             hu[p] = marrow;
           }
         } else if (scapR[a] > 0 && Math.abs(r - scapR[a]) < 2.2) {
-          lab[p] = T.BONE_CORTEX;
+          lab[p] = CORTEX_L;
           hu[p] = cortex * 0.9;
         } else if (pecPlane[a] > 0 && Math.abs(r - pecPlane[a]) < 1.2) {
           lab[p] = FAT_L;
@@ -250,13 +281,13 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
           hu[p] = musHU;
         }
       } else if (abdomen) {
-        lab[p] = T.LIVER;
+        lab[p] = LIVER_L;
         hu[p] = liver;
-      } else if (r > rc[a] - PLEURA) {
+      } else if (r > rc[a] - pleura) {
         lab[p] = MUSCLE_L;
         hu[p] = musHU - 10;
       } else if (noLungs) {
-        lab[p] = T.SOFT;
+        lab[p] = SOFT_L;
         hu[p] = softHU;
       } else {
         lab[p] = LUNG_L;
@@ -266,15 +297,17 @@ function paintBody(c: Canvas, an: Anatomy, L: Level, pm: PolarMap): void {
   }
   // Near the apex the lungs are two small domes; the rest of the cavity is neck soft tissue.
   if (L.apexR && L.apexL) {
+    const LUNG_A = T.LUNG;
+    const SOFT_A = T.SOFT;
     for (let j = 0; j < size; j++) {
       const y = c.y0 + j * c.ps;
       for (let i = 0; i < size; i++) {
         const p = j * size + i;
-        if (lab[p] !== T.LUNG) continue;
+        if (lab[p] !== LUNG_A) continue;
         const x = c.x0 + i * c.ps;
         const d = x < 0 ? L.apexR : L.apexL;
         if ((x - d.x) ** 2 + (y - d.y) ** 2 > d.r * d.r) {
-          lab[p] = T.SOFT;
+          lab[p] = SOFT_A;
           hu[p] = musHU - 20;
         }
       }
@@ -438,27 +471,38 @@ function paintSkeleton(c: Canvas, an: Anatomy, L: Level): void {
 }
 
 /** The scanner table: a curved carbon-fibre cradle with a foam core, under the body. */
-function paintTable(c: Canvas, an: Anatomy, L0: Level): void {
-  const top = rBody(L0, Math.PI / 2) + 1;
-  const { lab, hu, size } = c;
-  for (let j = 0; j < size; j++) {
-    const y = c.y0 + j * c.ps;
-    if (y < top - 40) continue;
-    for (let i = 0; i < size; i++) {
-      const x = c.x0 + i * c.ps;
-      if (Math.abs(x) > 225) continue;
-      const curve = top - 0.0007 * x * x;
-      const d = y - curve;
-      const p = j * size + i;
-      if (lab[p] !== T.AIR) continue;
-      if ((d >= 0 && d < 2.2) || (d >= 48 && d < 50.5) || (Math.abs(x) > 205 && d > 0 && d < 50)) {
-        lab[p] = T.TABLE;
-        hu[p] = 220;
-      } else if (d >= 2.2 && d < 48) {
-        lab[p] = T.TABLE;
-        hu[p] = -930;
+const tables = new WeakMap<PatientModel, { idx: Int32Array; hu: Float32Array }>();
+
+/** The table is the same on every slice: its pixels are computed once per model. */
+function paintTable(c: Canvas, model: PatientModel): void {
+  let t = tables.get(model);
+  if (!t) {
+    const top = rBody(model.tableLevel, Math.PI / 2) + 1;
+    const idx: number[] = [];
+    const val: number[] = [];
+    for (let j = 0; j < c.size; j++) {
+      const y = c.y0 + j * c.ps;
+      if (y < top - 40) continue;
+      for (let i = 0; i < c.size; i++) {
+        const x = c.x0 + i * c.ps;
+        if (Math.abs(x) > 225) continue;
+        const d = y - (top - 0.0007 * x * x);
+        if ((d >= 0 && d < 2.2) || (d >= 48 && d < 50.5) || (Math.abs(x) > 205 && d > 0 && d < 50)) {
+          idx.push(j * c.size + i);
+          val.push(220);
+        } else if (d >= 2.2 && d < 48) {
+          idx.push(j * c.size + i);
+          val.push(-930);
+        }
       }
     }
+    t = { idx: Int32Array.from(idx), hu: Float32Array.from(val) };
+    tables.set(model, t);
+  }
+  const TABLE = T.TABLE;
+  for (let k = 0; k < t.idx.length; k++) {
+    c.lab[t.idx[k]] = TABLE;
+    c.hu[t.idx[k]] = t.hu[k];
   }
 }
 
@@ -475,7 +519,7 @@ export function renderSlice(model: PatientModel, k: number, noise: NoiseField, o
   const an = model.anatomy;
   const s = g.s0 + k * g.thickness;
   const L = level(an, s);
-  paintTable(c, an, model.tableLevel);
+  paintTable(c, model);
   paintBody(c, an, L, model.polar);
   paintAbdomen(c, an, L);
   paintMediastinum(c, an, L);

@@ -125,7 +125,7 @@ export interface StudyResult {
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
 export interface GenerateHooks {
-  /** Receives each encoded CT slice. */
+  /** Receives each encoded CT slice; the bytes are reused for the next slice, so write (or copy) them now. */
   writeSlice(path: string, bytes: Uint8Array): void;
   /** Optional: sees each rendered slice (for previews and tests). */
   onSlice?(k: number, out: SliceOutput, model: PatientModel): void;
@@ -178,7 +178,7 @@ export function generateStudy(o: SynthOptions, p: PatientPlan, s: StudyPlan, noi
     const position = slicePosition(model, k);
     const pos: [number, number, number] = [r3(position[0]), r3(position[1]), r3(position[2])];
     const file = paths.slice(k);
-    hooks.writeSlice(file, encodeCtSlice({ ...base, sopUid, instanceNumber: k + 1, position: pos }, out.stored));
+    hooks.writeSlice(file, encodeCtSlice({ ...base, sopUid, instanceNumber: k + 1, position: pos }, out.stored, true));
     files.push(file);
     hooks.onSlice?.(k, out, model);
     slices.push({ sopUid, z: pos[2] });

@@ -26,12 +26,12 @@ export interface TreeSegment {
   depth: number;
 }
 
-/** Memoised levels at 1 mm steps, for point-in-lung tests while growing trees and placing lesions. */
+/** Memoised levels at 2 mm steps, for point-in-lung tests while growing trees and placing lesions. */
 export class LevelCache {
   private cache = new Map<number, Level>();
   constructor(private an: Anatomy) {}
   at(s: number): Level {
-    const k = Math.round(s);
+    const k = 2 * Math.round(s / 2);
     let L = this.cache.get(k);
     if (!L) {
       L = level(this.an, k);
