@@ -143,7 +143,7 @@ describe('sharing weights: export and import packages', () => {
     // A package built for another architecture, with valid checksums.
     const cfg = JSON.parse(Buffer.from(files['config.json']).toString());
     cfg.architecture.widths = [16, 32];
-    const other = { ...files, 'config.json': strToU8(JSON.stringify(cfg)) };
+    const other: Record<string, Uint8Array> = { ...files, 'config.json': strToU8(JSON.stringify(cfg)) };
     const sums = JSON.parse(Buffer.from(files['checksums.json']).toString());
     sums.sha256['config.json'] = createHash('sha256').update(other['config.json']).digest('hex');
     other['checksums.json'] = strToU8(JSON.stringify(sums));

@@ -54,3 +54,30 @@ describe('runs through the services (what the app does), with real trainer proce
     }
   });
 });
+
+describe('sharing through the services', () => {
+  it('exports a run into the data folder and imports it back from a path and from bytes', async () => {
+    const { readFileSync } = await import('node:fs');
+    const tmp = tempDir();
+    const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
+    const h = services.handlers;
+    try {
+      await indexFolders(services.db, [join(fixtures, 'lidc-0001'), join(fixtures, 'lidc-small')]);
+      const run = await h['runs.create']({ task: 'flip', preset: 'tiny', size: 32, steps: 1, batchSize: 2, useCache: false } as never);
+      await h['runs.start'](run.id);
+      for (let i = 0; i < 600 && (await h['runs.list']()).find((r) => r.id === run.id)!.status === 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+      const ex = await h['runs.export'](run.id, { licence: 'CC-BY-4.0' });
+      expect(ex.file.startsWith(join(tmp.dir, 'exports'))).toBe(true);
+      const a = await h['packages.import'](ex.file);
+      expect(a.run.kind).toBe('imported');
+      expect(a.run.status).toBe('done');
+      const b = await h['packages.importBytes']('from-browser.zip', new Uint8Array(readFileSync(ex.file)));
+      expect(b.run.task).toBe('flip');
+      await expect(Promise.resolve().then(() => h['packages.importBytes']('junk.zip', new Uint8Array([1, 2, 3])))).rejects.toThrow(/junk\.zip: not a readable package/);
+      await expect(h['packages.pick']()).rejects.toThrow(/server mode/);
+    } finally {
+      await services.close();
+      tmp.cleanup();
+    }
+  });
+});

@@ -121,6 +121,14 @@ app.whenReady().then(() => {
       });
       return res.canceled ? [] : res.filePaths;
     },
+    pickPackage: async () => {
+      const res = await dialog.showOpenDialog(mainWindow ?? BrowserWindow.getFocusedWindow()!, {
+        title: 'Import a CT SSL Studio weights package',
+        properties: ['openFile'],
+        filters: [{ name: 'Weights package', extensions: ['zip', 'ctssl'] }],
+      });
+      return res.canceled || res.filePaths.length === 0 ? null : res.filePaths[0];
+    },
   });
   ipcMain.handle(IPC_INVOKE, (event, channel: unknown, args: unknown) => {
     if (!isTrustedFrame(event.senderFrame)) {

@@ -3,7 +3,7 @@
  * Requests resolve to envelopes ({ok, value} | {ok, error}); the renderer unwraps them, so error
  * codes survive the context bridge. Main validates every argument.
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import { IPC_EVENT, IPC_INVOKE } from '../shared/ipc-names';
 
 const api = {
@@ -16,6 +16,10 @@ const api = {
     };
     ipcRenderer.on(IPC_EVENT, handler);
     return () => ipcRenderer.removeListener(IPC_EVENT, handler);
+  },
+  /** The path of a dropped file (Electron only; browsers do not reveal paths). */
+  pathForFile(file: File): string {
+    return webUtils.getPathForFile(file);
   },
 };
 

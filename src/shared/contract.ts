@@ -109,6 +109,14 @@ export const channels = {
   'runs.sample': z.tuple([id]),
   /** Table II evaluation on held-out scans (runs in a trainer process). */
   'runs.evaluate': z.tuple([id, z.object({ split: z.enum(['test', 'val', 'train']).optional(), maxSlices: z.number().int().positive().optional() }).strict()]),
+  /** Exports a run as a weights package into the data folder's exports/ (refuses if identifiers would leak). */
+  'runs.export': z.tuple([id, z.object({ licence: z.string().min(1).max(100), author: z.string().max(200).optional() }).strict()]),
+  /** Imports a weights package from a path (Electron: picked or dropped file). */
+  'packages.import': z.tuple([z.string().min(1).max(4096)]),
+  /** Imports a weights package sent as bytes (server mode: a file dropped in the browser). */
+  'packages.importBytes': z.tuple([z.string().min(1).max(255), z.instanceof(Uint8Array).refine((b) => b.length <= 2 ** 31, 'package larger than 2 GB')]),
+  /** Opens the native file picker for a weights package (Electron only). */
+  'packages.pick': z.tuple([]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -146,6 +154,10 @@ export interface Results {
   'runs.metrics': RunMetrics;
   'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
   'runs.evaluate': Record<string, unknown>;
+  'runs.export': { file: string; bytes: number; sha256: string; modelCard: Record<string, unknown> };
+  'packages.import': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
+  'packages.importBytes': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
+  'packages.pick': string | null;
 }
 
 /** Events pushed from services to every connected renderer. */

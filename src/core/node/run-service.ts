@@ -4,12 +4,15 @@
  * processes (never in the host, which may be Electron main); their events are forwarded to the
  * renderer as 'run.event'.
  */
-import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { exportRun, importPackage, PrivacyError } from './export-package';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
 import type { PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
-import { createRun, getRun, listRuns, runMetrics, spawnNodeTrainer, startRun, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { createRun, getRun, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -164,6 +167,38 @@ export class RunService {
     const summary = { ...run.summary, eval: e.result };
     this.db.prepare('UPDATE runs SET summary = ? WHERE id = ?').run(JSON.stringify(summary), id);
     return e.result;
+  }
+
+  async exportRun(id: number, o: { licence: string; author?: string }) {
+    const run = this.run(id);
+    if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before exporting`);
+    const name = `${basename(run.dir)}.ctssl.zip`;
+    try {
+      const r = await exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), o);
+      return { file: r.file, bytes: r.bytes, sha256: r.sha256, modelCard: r.modelCard };
+    } catch (err) {
+      throw new ApiError(err instanceof PrivacyError ? 'invalid-argument' : 'internal', (err as Error).message);
+    }
+  }
+
+  importPackage(path: string) {
+    try {
+      const r = importPackage(path, join(this.dataDir, 'imported'));
+      return { ...r, run: toSummary(registerImportedRun(this.db, r.dir)) };
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
+    }
+  }
+
+  importPackageBytes(name: string, bytes: Uint8Array) {
+    const dir = mkdtempSync(join(tmpdir(), 'ctssl-import-'));
+    try {
+      const p = join(dir, basename(name).replace(/[^\w.-]+/g, '_') || 'package.zip');
+      writeFileSync(p, bytes);
+      return this.importPackage(p);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   async doctor(): Promise<DoctorInfo> {

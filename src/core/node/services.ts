@@ -26,6 +26,8 @@ export interface ServiceOptions {
   pickFolder?: () => Promise<string | null>;
   /** Native file picker for label files (Electron only). */
   pickFiles?: () => Promise<string[]>;
+  /** Native file picker for a weights package (Electron only). */
+  pickPackage?: () => Promise<string | null>;
   /** Delivers an event to every connected renderer. */
   emit: <E extends EventName>(event: E, payload: Events[E]) => void;
   /** Path to a better-sqlite3 binding built for this runtime (Electron). */
@@ -156,6 +158,13 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.metrics': (id) => runs.metrics(id),
     'runs.sample': (id) => runs.sample(id),
     'runs.evaluate': (id, o) => runs.evaluate(id, o),
+    'runs.export': (id, o) => runs.exportRun(id, o),
+    'packages.import': (path) => runs.importPackage(path),
+    'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),
+    'packages.pick': async () => {
+      if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
+      return opts.pickPackage();
+    },
   };
 
   return {

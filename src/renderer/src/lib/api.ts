@@ -11,6 +11,7 @@ import { decodeMessage, encodeMessage } from '../../../shared/wire';
 interface Bridge {
   invoke(channel: string, ...args: unknown[]): Promise<Envelope<unknown>>;
   on(event: string, listener: (payload: unknown) => void): () => void;
+  pathForFile(file: File): string;
 }
 
 declare global {
@@ -159,4 +160,9 @@ export const api: ApiClient = window.ctsslBridge ? new ElectronClient(window.cts
 /** Calls `listener(false)` when the connection to `ctssl serve` drops and `listener(true)` once it is back. */
 export function onConnection(listener: ConnectionListener): () => void {
   return socket ? socket.onConnection(listener) : () => undefined;
+}
+
+/** The local path of a dropped file in Electron; null in a browser (send its bytes instead). */
+export function pathForDroppedFile(file: File): string | null {
+  return window.ctsslBridge ? window.ctsslBridge.pathForFile(file) : null;
 }
