@@ -287,7 +287,7 @@ export function level(an: Anatomy, s: number): Level {
   // limited to the depth reached just beside the spine.
   L.cageA = rCav(L, 0);
   L.cageBAnt = rCav(L, -Math.PI / 2) + 4;
-  L.cageBPost = rCav(L, Math.PI / 2 - 0.5) * 1.02;
+  L.cageBPost = rCav(L, Math.PI / 2 - 0.5) * 1.13;
   const yCavPost = rCav(L, Math.PI / 2);
   const yCavAnt = -rCav(L, -Math.PI / 2);
   L.xLeft = rCav(L, 0);

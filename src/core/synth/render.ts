@@ -364,10 +364,10 @@ function paintMediastinum(c: Canvas, an: Anatomy, L: Level): void {
       paintEllipse(c, { cx: o.x, cy: o.y, ax: sa * h.ax * k, ay: sb * h.ay * k, rot: h.rot }, label, value, mask(T.MYOCARDIUM));
     };
     // p: along the long axis towards the apex (left, anterior); q: towards the left-posterior side.
-    chamber(0.2, 0.32, 0.42, 0.24, 0.5, 0.95, T.BLOOD_LEFT, left); // LV
-    chamber(0.1, -0.5, 0.48, 0.22, 0.5, 0.95, T.BLOOD_RIGHT, right, an.rvScale); // RV
-    chamber(-0.56, -0.3, 0.3, 0.36, 0.5, 0.88, T.BLOOD_RIGHT, right); // RA
-    chamber(-0.52, 0.45, 0.33, 0.3, 0.44, 0.66, T.BLOOD_LEFT, left); // LA
+    chamber(0.18, 0.3, 0.47, 0.3, 0.5, 0.95, T.BLOOD_LEFT, left); // LV
+    chamber(0.06, -0.44, 0.56, 0.3, 0.5, 0.95, T.BLOOD_RIGHT, right, an.rvScale); // RV
+    chamber(-0.55, -0.22, 0.34, 0.42, 0.5, 0.88, T.BLOOD_RIGHT, right); // RA
+    chamber(-0.5, 0.45, 0.37, 0.34, 0.44, 0.66, T.BLOOD_LEFT, left); // LA
   }
   // Descending aorta beside the spine.
   const dAo = { x: v.x + 0.7 * v.r + 12 * vs, y: v.y - 0.95 * v.r, r: 11 * vs };
@@ -487,7 +487,7 @@ function paintTable(c: Canvas, model: PatientModel): void {
         const x = c.x0 + i * c.ps;
         if (Math.abs(x) > 225) continue;
         const d = y - (top - 0.0007 * x * x);
-        if ((d >= 0 && d < 2.2) || (d >= 48 && d < 50.5) || (Math.abs(x) > 205 && d > 0 && d < 50)) {
+        if ((d >= 0 && d < 2.2) || (d >= 48 && d < 50.5)) {
           idx.push(j * c.size + i);
           val.push(220);
         } else if (d >= 2.2 && d < 48) {
