@@ -323,13 +323,17 @@ function paintAbdomen(c: Canvas, an: Anatomy, L: Level): void {
     // Left: the left lobe of the liver medially, the stomach anteriorly, the spleen posterolaterally.
     paintCircle(c, L.domeL, T.LIVER, an.hu.liver, cav);
   }
-  const left = L.abdomen ? { x: 0.24 * (L.xLeft - L.xRight), y: L.yAnt + 0.42 * (L.yPost - L.yAnt + 30), r: 0.62 * (L.xLeft - L.xRight) } : L.domeL;
+  const cavW = L.xLeft - L.xRight;
+  const left = L.abdomen ? { x: 0.24 * cavW, y: L.yAnt + 0.42 * (L.yPost - L.yAnt + 30), r: 0.62 * cavW } : L.domeL;
   if (!left) return;
   const liverLike = mask(T.LIVER);
-  const k = Math.min(1, left.r / 60);
-  paintEllipse(c, { cx: left.x + 0.35 * left.r, cy: left.y + 0.45 * left.r, ax: 40 * k, ay: 22 * k, rot: -1.0 }, T.SPLEEN, an.hu.spleen, liverLike);
-  const st = { cx: left.x - 0.05 * left.r, cy: left.y - 0.25 * left.r, ax: 42 * k, ay: 30 * k, rot: 0.5 };
-  paintEllipse(c, st, T.STOMACH, 40, liverLike, 3);
+  const k = Math.min(1.4, left.r / 60);
+  // Left upper quadrant lateral to the left lobe of the liver: fat and bowel, then spleen and stomach.
+  paintEllipse(c, { cx: left.x + 0.4 * left.r, cy: left.y + 0.05 * left.r, ax: 0.7 * left.r, ay: 0.95 * left.r, rot: 0 }, T.SOFT, an.hu.fat + 55, liverLike);
+  const soft = mask(T.SOFT, T.LIVER);
+  paintEllipse(c, { cx: left.x + 0.5 * left.r, cy: left.y + 0.45 * left.r, ax: 42 * k, ay: 20 * k, rot: -1.0 }, T.SPLEEN, an.hu.spleen, soft);
+  const st = { cx: left.x + 0.05 * left.r, cy: left.y - 0.2 * left.r, ax: 46 * k, ay: 32 * k, rot: 0.5 };
+  paintEllipse(c, st, T.STOMACH, 40, soft, 3);
   paintEllipse(c, st, T.STOMACH, 12, mask(T.STOMACH));
   // Gas cap anteriorly (the patient is supine).
   paintEllipse(c, { ...st, cy: st.cy - st.ay * 0.55, ax: st.ax * 0.8, ay: st.ay * 0.45 }, T.AIRWAY, -990, mask(T.STOMACH));
