@@ -57,7 +57,7 @@ export function register(program: Command): void {
     .addOption(new Option('--readers <n|min-max>', 'simulated LIDC readers per series (1-4)').argParser(intRange).default([1, 4], '1-4'))
     .addOption(new Option('--studies <n>', 'studies per patient (2 adds a follow-up study)').choices(['1', '2']).default('1'))
     .option('--groups <list>', `ethnic group labels (EthnicGroup), "A,B" or "A:0.7,B:0.3" (default: ${DEFAULT_GROUPS.map((g) => `${g.name}:${g.weight}`).join(',')})`, groups)
-    .option('--jobs <n>', 'worker threads (default: 1 below 4 patients, else up to 2)', positiveInt)
+    .option('--jobs <n>', 'worker threads (default: 1 below 4 patients, else one per core, at most 4)', positiveInt)
     .option('--overwrite', 'replace a cohort previously written to --out')
     .option('--json', 'print a JSON summary on stdout')
     .action(

@@ -66,7 +66,7 @@ export interface SynthSummary {
 }
 
 export interface WriteCohortOptions {
-  /** Worker threads (default: 1 for fewer than 4 patients, else min(2, cores)). */
+  /** Worker threads (default: 1 for fewer than 4 patients, else one per core, at most 4). */
   jobs?: number;
   /** Replace the generated parts of a previous cohort in the same folder. */
   overwrite?: boolean;
@@ -298,7 +298,7 @@ export async function writeCohort(options: SynthOptions, outDir: string, w: Writ
   const root = resolve(outDir);
   const plans = planCohort(options);
   prepareOut(root, !!w.overwrite);
-  const jobs = Math.max(1, Math.min(w.jobs ?? (plans.length < 4 ? 1 : Math.min(2, availableParallelism())), plans.length));
+  const jobs = Math.max(1, Math.min(w.jobs ?? (plans.length < 4 ? 1 : Math.min(4, availableParallelism())), plans.length));
   const results: PatientResult[] = new Array(plans.length);
   let done = 0;
   const progress = () => w.onProgress?.(done, plans.length);
