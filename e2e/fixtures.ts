@@ -23,7 +23,10 @@ export interface Served {
 }
 
 export async function startServe(dataDir: string): Promise<Served> {
-  const proc = spawn(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'serve', '--json', '--data-dir', dataDir], {
+  // CTSSL_E2E_RENDERER: a renderer built elsewhere (electron-vite build --outDir DIR -> DIR/renderer),
+  // so that a build running in the shared tree cannot swap the assets under a test.
+  const renderer = process.env.CTSSL_E2E_RENDERER ? ['--renderer', process.env.CTSSL_E2E_RENDERER] : [];
+  const proc = spawn(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'serve', '--json', '--data-dir', dataDir, ...renderer], {
     cwd: root,
     env: { ...process.env, CTSSL_DB: '', CTSSL_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,17 +1,20 @@
 /**
- * The app's pages and their URL fragments (#/library, #/viewer/12). Hash routing works the same
- * in Electron (file://) and in a browser on `ctssl serve`, and a reload stays on the page.
+ * The app's pages and their URL fragments (#/library, #/viewer/12, #/pretrain/3). Hash routing
+ * works the same in Electron (file://) and in a browser on `ctssl serve`, and a reload stays on
+ * the page.
  *
  * To add a page: add its id to `PageId`, an entry to `navPages`, and its component to the page
  * table in App.svelte.
  */
 
-export type PageId = 'library' | 'viewer';
+export type PageId = 'library' | 'viewer' | 'pretrain' | 'evaluate' | 'share';
 
 export interface Route {
   page: PageId;
   /** Series shown by the viewer (library series id). */
   seriesId?: number;
+  /** Run selected on the pretrain or evaluate page. */
+  runId?: number;
 }
 
 export interface NavPage {
@@ -21,13 +24,22 @@ export interface NavPage {
   hint: string;
 }
 
-/** Navigation entries, in order. Later: Pretrain, Evaluate, Fine-tune, Export. */
+/** Navigation entries, in order. Later: Fine-tune. */
 export const navPages: readonly NavPage[] = [
-  { id: 'library', label: 'Library', hint: 'Folders, indexing, series and cohort filters' },
-  { id: 'viewer', label: 'Viewer', hint: 'Scroll through a series in Hounsfield units' },
+  { id: 'library', label: 'Library', hint: 'Folders, indexing, series, labels and cohort filters' },
+  { id: 'viewer', label: 'Viewer', hint: 'Scroll through a series in Hounsfield units, with label overlays' },
+  { id: 'pretrain', label: 'Pretrain', hint: 'Self-supervised pretraining runs: start, watch, compare' },
+  { id: 'evaluate', label: 'Evaluate', hint: 'Pretext-task metrics on held-out scans (the paper’s Table II)' },
+  { id: 'share', label: 'Share', hint: 'Export a run as a weights package, import packages' },
 ];
 
 const pageIds = new Set<string>(navPages.map((p) => p.id));
+
+function idPart(s: string | undefined): number | undefined {
+  if (s === undefined || !/^\d+$/.test(s)) return undefined;
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
 
 /** Route of a location hash; anything unknown (including "#token=...") is the library. */
 export function parseHash(hash: string): Route {
@@ -35,14 +47,14 @@ export function parseHash(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('&')[0].split('/').filter(Boolean);
   const page = parts[0] ?? '';
   if (!pageIds.has(page)) return { page: 'library' };
-  if (page === 'viewer') {
-    const id = Number(parts[1]);
-    return Number.isInteger(id) && id >= 0 && parts[1] !== undefined ? { page: 'viewer', seriesId: id } : { page: 'viewer' };
-  }
+  const id = idPart(parts[1]);
+  if (page === 'viewer') return id !== undefined ? { page: 'viewer', seriesId: id } : { page: 'viewer' };
+  if (page === 'pretrain' || page === 'evaluate') return id !== undefined ? { page, runId: id } : { page };
   return { page: page as PageId };
 }
 
 export function routeHash(r: Route): string {
   if (r.page === 'viewer' && r.seriesId !== undefined) return `#/viewer/${r.seriesId}`;
+  if ((r.page === 'pretrain' || r.page === 'evaluate') && r.runId !== undefined) return `#/${r.page}/${r.runId}`;
   return `#/${r.page}`;
 }

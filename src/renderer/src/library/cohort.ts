@@ -16,6 +16,18 @@ export interface FilterForm {
   contrast: 'any' | 'yes' | 'no';
   uniformOnly: boolean;
   text: string;
+  /** Only series with labels of this kind ('off' = no label filter). */
+  labels: 'off' | 'any' | 'nodule' | 'segment' | 'pe';
+}
+
+/** What the cohort filter panel needs: the library page and the pretrain page each have one. */
+export interface CohortSource {
+  form: FilterForm;
+  counts: import('../../../shared/types').CohortCounts | null;
+  /** A query is waiting or running: the counts on screen may be stale. */
+  querying: boolean;
+  resetToPaperCohort(): void;
+  clearFilters(): void;
 }
 
 /** The paper's pretraining cohort: axial CT, slices <= 3 mm. */
@@ -30,12 +42,13 @@ export function paperCohort(): FilterForm {
     contrast: 'any',
     uniformOnly: false,
     text: '',
+    labels: 'off',
   };
 }
 
 /** Every filter off (values kept at their defaults). */
 export function noFilters(): FilterForm {
-  return { ...paperCohort(), ctOnly: false, axialOnly: false, maxThicknessOn: false };
+  return { ...paperCohort(), ctOnly: false, axialOnly: false, maxThicknessOn: false, labels: 'off' };
 }
 
 /** Problems with ticked fields, by field name; a field with a problem is left out of the filter. */
@@ -60,6 +73,7 @@ export function toCohortFilter(f: FilterForm): CohortFilter {
   if (f.uniformOnly) out.uniformOnly = true;
   const text = f.text.trim();
   if (text && !problems.text) out.text = text;
+  if (f.labels !== 'off') out.labels = f.labels;
   return out;
 }
 
@@ -72,4 +86,14 @@ export const filterLabels: Record<string, string> = {
   contrast: 'contrast',
   uniformOnly: 'uniform',
   text: 'text',
+  labels: 'labels',
 };
+
+/** Choices of the "has labels" filter. */
+export const labelChoices: readonly { value: FilterForm['labels']; label: string; hint: string }[] = [
+  { value: 'off', label: 'any or none', hint: 'no label filter' },
+  { value: 'any', label: 'any label', hint: 'series with at least one imported label' },
+  { value: 'nodule', label: 'nodules', hint: 'LIDC XML or DICOM SEG nodules' },
+  { value: 'segment', label: 'SEG segments', hint: 'DICOM SEG segments' },
+  { value: 'pe', label: 'PE-positive images', hint: 'RSNA PE: at least one image with pe_present_on_image = 1' },
+];

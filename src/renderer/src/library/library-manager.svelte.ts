@@ -7,6 +7,7 @@ import type { ApiClient } from '../../../shared/contract';
 import type { AppInfo, CohortCounts, FolderRow, IndexProgress, LibraryStats, SeriesRow, SkippedFile } from '../../../shared/types';
 import { toasts } from '../lib/toasts.svelte';
 import { folderPathProblem } from '../lib/paths';
+import { LabelsImport } from '../labels/labels-import.svelte';
 import { noFilters, paperCohort, toCohortFilter, type FilterForm } from './cohort';
 import { isRunning } from './progress';
 import { sortSeries, type SortDir, type SortKey } from './series-columns';
@@ -43,7 +44,12 @@ export class LibraryManager {
   private refreshedJob: string | null = null;
   private started = false;
 
-  constructor(private readonly api: ApiClient) {}
+  /** Imported label files; a change re-runs the cohort query (the "Labels" filter depends on it). */
+  readonly labels: LabelsImport;
+
+  constructor(private readonly api: ApiClient) {
+    this.labels = new LabelsImport(api, () => void this.runQuery(true));
+  }
 
   /** Subscribes to indexing progress and loads everything. Safe to call more than once. */
   start(): void {
@@ -63,6 +69,7 @@ export class LibraryManager {
       (e) => toasts.error('Indexing progress', e),
     );
     void this.refreshAll();
+    void this.labels.refresh();
   }
 
   private onProgress(p: IndexProgress): void {

@@ -11,6 +11,8 @@ export type ViewerAction =
   | { kind: 'preset'; key: string }
   | { kind: 'reset' }
   | { kind: 'interpolation' }
+  | { kind: 'label'; dir: 1 | -1 }
+  | { kind: 'overlay' }
   | { kind: 'help' }
   | { kind: 'close' };
 
@@ -35,6 +37,17 @@ export function actionFor(key: string): ViewerAction | null {
     case 'i':
     case 'I':
       return { kind: 'interpolation' };
+    case 'n':
+    case 'N':
+    case ']':
+      return { kind: 'label', dir: 1 };
+    case 'p':
+    case 'P':
+    case '[':
+      return { kind: 'label', dir: -1 };
+    case 'o':
+    case 'O':
+      return { kind: 'overlay' };
     case '?':
       return { kind: 'help' };
     case 'Escape':
@@ -56,6 +69,9 @@ export const shortcutHelp: readonly { keys: string[]; what: string }[] = [
   { keys: ['Ctrl+wheel'], what: 'zoom at the pointer' },
   { keys: ['R'], what: 'reset zoom, pan and window' },
   { keys: ['I'], what: 'nearest / linear interpolation' },
+  { keys: ['N', ']'], what: 'next slice with labels' },
+  { keys: ['P', '['], what: 'previous slice with labels' },
+  { keys: ['O'], what: 'show / hide label overlays' },
   { keys: ['?'], what: 'this help' },
   { keys: ['Esc'], what: 'close help' },
 ];

@@ -89,3 +89,18 @@ export function panBy(l: SliceLayout, t: ViewTransform, width: number, height: n
   const mmPerPx = (2 * cam.parallelScale) / Math.max(1, height);
   return { ...t, panX: t.panX - dx * mmPerPx, panY: t.panY - dy * mmPerPx };
 }
+
+/**
+ * Where the whole slice image lies on screen (CSS pixels from the viewport's top-left corner):
+ * voxel (i, j) covers world [i*sx - sx/2, i*sx + sx/2] x [j*sy - sy/2, j*sy + sy/2], as vtk.js draws
+ * it. A label overlay drawn into this rectangle lines up with the slice under any zoom and pan.
+ */
+export function imageRect(l: SliceLayout, cam: CameraSetup, width: number, height: number): { x: number; y: number; width: number; height: number } {
+  const mmPerPx = (2 * cam.parallelScale) / Math.max(1, height);
+  return {
+    x: width / 2 + (-l.sx / 2 - cam.focal[0]) / mmPerPx,
+    y: height / 2 + (-l.sy / 2 - cam.focal[1]) / mmPerPx,
+    width: (l.columns * l.sx) / mmPerPx,
+    height: (l.rows * l.sy) / mmPerPx,
+  };
+}

@@ -10,9 +10,10 @@ import type { ApiClient } from '../../../shared/contract';
 import type { VolumeInfo } from '../../../shared/types';
 import { describeError } from '../lib/errors';
 import { toasts } from '../lib/toasts.svelte';
-import { cameraFor, FIT, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
+import { cameraFor, FIT, imageRect, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
 import type { SliceView } from './slice-view';
 import { LoadAborted, VolumeLoader } from './volume-loader';
+import { ViewerLabels } from './viewer-labels.svelte';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
@@ -44,8 +45,14 @@ export class ViewerManager {
   firstSliceMs = $state<number | null>(null);
   volumeMs = $state<number | null>(null);
 
+  /** Labels of the series: badges, masks of the slice on screen, overlay style. */
+  readonly labels: ViewerLabels;
+
   private loader: VolumeLoader | null = null;
   private view: SliceView | null = null;
+  private overlay: HTMLCanvasElement | null = null;
+  private overlaySrc: HTMLCanvasElement | null = null;
+  private overlayImage: ImageData | null = null;
   private disposed = false;
   private frame = 0;
   private sliceDirty = true;
@@ -57,7 +64,9 @@ export class ViewerManager {
   constructor(
     private readonly api: ApiClient,
     readonly seriesId: number,
-  ) {}
+  ) {
+    this.labels = new ViewerLabels(api, seriesId, () => this.requestRender());
+  }
 
   get slices(): number {
     return this.info?.dims[2] ?? 0;
@@ -83,6 +92,8 @@ export class ViewerManager {
       this.loader = loader;
       this.slice = Math.floor((info.dims[2] - 1) / 2);
       this.status = 'loading';
+      this.labels.ensure(this.slice);
+      void this.labels.load();
       if (this.view) this.setUpView(this.view);
       await loader.loadFirst(this.slice);
       await loader.loadAll();
@@ -102,6 +113,12 @@ export class ViewerManager {
   attachView(view: SliceView): void {
     this.view = view;
     if (this.info) this.setUpView(view);
+  }
+
+  /** The 2D canvas over the slice where label masks are drawn (null to detach). */
+  attachOverlay(canvas: HTMLCanvasElement | null): void {
+    this.overlay = canvas;
+    this.requestRender();
   }
 
   detachView(): void {
@@ -149,7 +166,50 @@ export class ViewerManager {
       this.updateHover();
     }
     view.render();
+    this.drawOverlay();
     if (this.sliceReady && this.firstSliceMs === null) this.firstSliceMs = performance.now() - this.t0;
+  }
+
+  /**
+   * Draws the label masks of the slice on screen into the overlay canvas, into the rectangle the
+   * slice occupies under the current zoom and pan (the same camera as the vtk.js view).
+   */
+  private drawOverlay(): void {
+    const c = this.overlay;
+    const l = this.layout;
+    if (!c || !this.view || !l) return;
+    const { width, height } = this.view.size();
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.max(1, Math.floor(width * dpr));
+    const H = Math.max(1, Math.floor(height * dpr));
+    if (c.width !== W) c.width = W;
+    if (c.height !== H) c.height = H;
+    const ctx = c.getContext('2d');
+    if (!ctx) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    const img = this.labels.image();
+    if (!img) return;
+    if (img !== this.overlayImage || !this.overlaySrc) {
+      const src = this.overlaySrc ?? document.createElement('canvas');
+      if (src.width !== img.width) src.width = img.width;
+      if (src.height !== img.height) src.height = img.height;
+      src.getContext('2d')!.putImageData(img, 0, 0);
+      this.overlaySrc = src;
+      this.overlayImage = img;
+    }
+    const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.overlaySrc, r.x, r.y, r.width, r.height);
+  }
+
+  /** Jumps to the next (dir 1) or previous (dir -1) slice with labels; false when there is none. */
+  stepLabelled(dir: 1 | -1): boolean {
+    const k = this.labels.next(this.slice, dir);
+    if (k === null) return false;
+    this.setSlice(k);
+    return true;
   }
 
   setSlice(k: number): void {
@@ -158,6 +218,7 @@ export class ViewerManager {
     const next = Math.min(n - 1, Math.max(0, Math.round(k)));
     if (next === this.slice) return;
     this.slice = next;
+    this.labels.ensure(next);
     this.loader?.setFocus(next);
     this.sliceDirty = true;
     this.sliceReady = this.loader?.isLoaded(next) ?? false;
@@ -267,6 +328,9 @@ export class ViewerManager {
     this.disposed = true;
     this.loader?.abort();
     this.loader = null;
+    this.labels.dispose();
+    this.overlay = null;
+    this.overlaySrc = null;
     this.detachView();
   }
 }
