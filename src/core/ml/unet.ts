@@ -29,7 +29,7 @@
  *   up.c2.conv.weight [3,3,t(+C),t] up.c2.bn.*     up.out.conv.{weight [1,1,t,1], bias [1]}
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2dTranspose, leakyRelu, relu } from './layers';
+import { conv2d, conv2dTranspose, leakyRelu, relu } from './layers';
 import { type ForwardContext, type VqvaePresetName, VQVAE_PRESETS, bn, convLayer, encoderSpecs } from './vqvae';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
 
@@ -125,6 +125,30 @@ export function convTransposeLayer(store: ParamStore, name: string, x: tf.Tensor
   return conv2dTranspose(x, param4(store, `${name}.weight`), b, { stride, pad });
 }
 
+/**
+ * 3x3 stride-1 convolution `${name}.weight` [3, 3, sum of channels, out] (no bias) of the channel
+ * concatenation of `parts`, computed as a sum of one convolution per part with the matching slice
+ * of the filter: the same function and the same single weight tensor as a concat + convolution,
+ * without copying the activations into a concatenation and its gradient back out, and with
+ * filter gradients per part (an odd total such as 16 + 1 channels misses the SIMD kernel).
+ * Parts flagged `data` (the input image) get no input gradient.
+ */
+export function convOfConcat(store: ParamStore, name: string, parts: { x: tf.Tensor4D; data?: boolean }[]): tf.Tensor4D {
+  const w = param4(store, `${name}.weight`);
+  const total = parts.reduce((s, q) => s + q.x.shape[3], 0);
+  if (w.shape[2] !== total) throw new Error(`convOfConcat: ${name} expects ${w.shape[2]} input channels, the parts have ${total}`);
+  let off = 0;
+  let y: tf.Tensor4D | null = null;
+  for (const q of parts) {
+    const c = q.x.shape[3];
+    const wi = tf.slice(w, [0, 0, off, 0], [w.shape[0], w.shape[1], c, w.shape[3]]) as tf.Tensor4D;
+    const yi = conv2d(q.x, wi, null, { stride: 1, pad: (w.shape[0] - 1) / 2, inputGrad: !q.data });
+    y = y == null ? yi : tf.add(y, yi);
+    off += c;
+  }
+  return y!;
+}
+
 /** Down-branch features: E1 output (skip) and E4 output after LeakyReLU (bottom). */
 export interface DownFeatures {
   /** [N, S/2, S/2, w1] */
@@ -167,11 +191,12 @@ export function unetForward(model: Unet, x: tf.Tensor4D, ctx: ForwardContext, op
   const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
   const down = encodeDown(model, c, x, opts.encoderCtx ?? ctx);
   let u = lr(bn(model, 'up.t1.bn', convTransposeLayer(model, 'up.t1.convt', down.bottom, 2, 1), ctx));
-  u = tf.concat([u, down.e1], 3);
-  u = lr(bn(model, 'up.c1a.bn', convLayer(model, 'up.c1a.conv', u, 1, 1), ctx));
+  // concat [u, e1] then conv 3x3, as one convolution per part
+  u = lr(bn(model, 'up.c1a.bn', convOfConcat(model, 'up.c1a.conv', [{ x: u }, { x: down.e1 }]), ctx));
   u = lr(bn(model, 'up.c1b.bn', convLayer(model, 'up.c1b.conv', u, 1, 1), ctx));
   u = lr(bn(model, 'up.t2.bn', convTransposeLayer(model, 'up.t2.convt', u, 2, 1), ctx));
-  if (c.inputSkip) u = tf.concat([u, x], 3);
-  u = lr(bn(model, 'up.c2.bn', convLayer(model, 'up.c2.conv', u, 1, 1), ctx));
+  // concat [u, x] (input skip) then conv 3x3
+  const parts = c.inputSkip ? [{ x: u }, { x, data: true }] : [{ x: u }];
+  u = lr(bn(model, 'up.c2.bn', convOfConcat(model, 'up.c2.conv', parts), ctx));
   return convLayer(model, 'up.out.conv', u, 1, 0);
 }
