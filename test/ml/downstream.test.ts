@@ -344,6 +344,35 @@ describe('fine-tuning', () => {
     });
   }
 
+  it('recalibrateBatchNorm sets running statistics to the averaged batch statistics (not a frozen encoder\'s)', () => {
+    const model = createDownstreamModel({ kind: 'encoder-classifier', preset: 'tiny', size: S }, 2);
+    const a = disks(4, 70);
+    const b = disks(4, 71);
+    const stats = (d: SegBatch) => {
+      const ctx = trainingContext();
+      tf.tidy(() => downstreamForward(model, tf.tensor4d(d.input, d.shape), ctx, { freezeEncoder: true }));
+      const s = ctx.stats.get('head.c1.bn')!;
+      const r = { mean: s.mean.dataSync().slice(), v: s.variance.dataSync().map((x) => (x * s.count) / (s.count - 1)) };
+      disposeContext(ctx);
+      return r;
+    };
+    const [sa, sb] = [stats(a), stats(b)];
+    const enc0 = snapshot(model, (n) => n.startsWith('encoder.') && n.includes('running'));
+    const n0 = tf.memory().numTensors;
+    expect(recalibrateBatchNorm(model, [a, b], { freezeEncoder: true })).toBe(2); // head.c1.bn, head.c2.bn
+    expect(tf.memory().numTensors).toBe(n0);
+    const rm = model.buffers.get('head.c1.bn.running_mean')!.dataSync();
+    const rv = model.buffers.get('head.c1.bn.running_var')!.dataSync();
+    for (let i = 0; i < rm.length; i++) {
+      expect(rm[i]).toBeCloseTo((sa.mean[i] + sb.mean[i]) / 2, 5);
+      expect(rv[i]).toBeCloseTo((sa.v[i] + sb.v[i]) / 2, 5);
+    }
+    const enc1 = snapshot(model, (n) => n.startsWith('encoder.') && n.includes('running'));
+    for (const [name, data] of enc0) expect(sameData(enc1.get(name)!, data), name).toBe(true);
+    expect(recalibrateBatchNorm(model, [a])).toBe(7); // E1, E2, E3, res.0, E5, head c1, c2
+    disposeDownstreamModel(model);
+  });
+
   it('checks batches and their kind', () => {
     const unet = createDownstreamModel(tinyUnet, 1);
     const opt = createOptimizer('adam');
