@@ -11,6 +11,8 @@
  *   optimisation step, weighted cross-entropy for classification, soft Dice + BCE for
  *   segmentation; `freezeEncoder` runs the encoder as a fixed feature extractor (inference-mode
  *   BatchNorm with its running statistics, no gradients, no updates of parameters or buffers).
+ * - {@link recalibrateBatchNorm}: running statistics re-estimated from a few batches before
+ *   evaluation (they trail the weights after short or fast fine-tuning runs).
  * - {@link predict}: probabilities in inference mode; {@link embedding}: global-average-pooled
  *   encoder output, for the bias probe (any store with `encoder.*` tensors, including a VQ-VAE).
  *
