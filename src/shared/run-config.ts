@@ -62,3 +62,66 @@ export function parsePretrainConfig(raw: unknown): PretrainConfig {
   }
   return r.data;
 }
+
+export const finetuneConfigSchema = z
+  .object({
+    kind: z.literal('finetune'),
+    name: z.string().max(120).default(''),
+    /** Slice classification (e.g. PE) or nodule segmentation. */
+    task: z.enum(['classification', 'segmentation']),
+    /** encoder-classifier: pretrained encoder + dense head; cnn: supervised CNN from scratch; unet: encoder as the down branch. */
+    model: z.enum(['encoder-classifier', 'cnn', 'unet']),
+    label: z.union([
+      z.object({ kind: z.literal('image-label'), name: z.string().min(1).max(64), threshold: z.number().optional() }).strict(),
+      z.object({ kind: z.literal('nodule'), consensusK: z.number().int().min(1).max(16).optional(), minAreaPx: z.number().int().min(1).optional(), sourceId: z.number().int().optional() }).strict(),
+    ]),
+    preset: z.enum(PRESETS).default('tiny'),
+    size: z.number().int().min(16).max(1024).optional(),
+    /** Pretrained run folder whose encoder initialises the model; absent = random initialisation. */
+    init: z.string().max(4096).optional(),
+    /** Epochs during which the encoder stays frozen (0 = train everything from the start). */
+    freezeEpochs: z.number().min(0).default(0),
+    /** Class imbalance: weight the loss by inverse class frequency, or not. */
+    classWeights: z.enum(['balanced', 'none']).default('balanced'),
+    /** Fraction of the training slices used (the paper's training-set fractions). */
+    trainFraction: z.number().gt(0).max(1).default(1),
+    negativesPerPositive: z.number().min(0).max(20).default(1),
+    batchSize: z.number().int().min(1).max(256).default(8),
+    steps: z.number().int().positive().optional(),
+    epochs: z.number().positive().optional(),
+    optimizer: z.enum(['adam', 'radam']).default('adam'),
+    lr: z.number().positive().max(1).default(1e-3),
+    lossWeights: z.object({ dice: z.number().min(0), bce: z.number().min(0) }).partial().default({}),
+    seed: z.number().int().nonnegative().default(1),
+    windowLevel: z.number().default(50),
+    windowWidth: z.number().positive().default(350),
+    scaling: z.enum(['fixed', 'minmax']).default('fixed'),
+    seriesIds: z.array(z.number().int().nonnegative()).optional(),
+    filter: z.record(z.string(), z.unknown()).optional(),
+    fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).default({ train: 0.6, val: 0.2, test: 0.2 }),
+    sliceStride: z.number().int().min(1).default(1),
+    checkpointEvery: z.number().int().positive().default(50),
+    evalEvery: z.number().int().positive().default(25),
+    evalBatches: z.number().int().nonnegative().default(0),
+    useCache: z.boolean().default(true),
+  })
+  .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' })
+  .refine((c) => (c.task === 'segmentation') === (c.model === 'unet'), { message: "segmentation uses model 'unet'; classification uses 'encoder-classifier' or 'cnn'" })
+  .refine((c) => !(c.model === 'cnn' && c.init), { message: "the 'cnn' baseline trains from scratch: it takes no init" });
+
+export type FinetuneConfig = z.infer<typeof finetuneConfigSchema>;
+export type FinetuneConfigInput = z.input<typeof finetuneConfigSchema>;
+
+export function parseFinetuneConfig(raw: unknown): FinetuneConfig {
+  const r = finetuneConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new Error(`fine-tune config: ${i.path.join('.') || 'config'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** Any run config, by its kind. */
+export function parseRunConfig(raw: unknown): PretrainConfig | FinetuneConfig {
+  return (raw as { kind?: string })?.kind === 'finetune' ? parseFinetuneConfig(raw) : parsePretrainConfig(raw);
+}

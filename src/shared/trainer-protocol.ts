@@ -68,5 +68,7 @@ export type TrainerEvent =
   | { v: 1; type: 'resumed'; step: number }
   | { v: 1; type: 'done'; step: number; stopped: boolean; finalLosses: Record<string, number> }
   | { v: 1; type: 'evaluation'; result: Record<string, unknown> }
+  /** Fine-tuning: held-out results at the end of a run (also written to results.json). */
+  | { v: 1; type: 'results'; results: Record<string, unknown> }
   | { v: 1; type: 'doctor'; info: Record<string, unknown> }
   | { v: 1; type: 'error'; message: string };

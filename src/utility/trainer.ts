@@ -4,6 +4,8 @@
  * It also evaluates runs ('evaluate'). It reads its data itself from the run's manifest; the host never sends pixels.
  */
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runTraining, type TrainerPort } from '../core/node/trainer-loop';
 
 interface ParentPort {
@@ -40,7 +42,7 @@ onMessage((m) => {
     case 'start':
       if (started) return;
       started = true;
-      runTraining(m, { send, control })
+      runKind(m.runDir)(m, { send, control })
         .then(() => exit(0))
         .catch((err: Error) => {
           send({ v: 1, type: 'error', message: err.message });
@@ -87,6 +89,13 @@ onMessage((m) => {
       break;
   }
 });
+
+/** Pretraining or fine-tuning, by the run's config. */
+function runKind(runDir: string): typeof runTraining {
+  const kind = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { kind?: string }).kind;
+  if (kind === 'finetune') return (msg, port) => import('../core/node/finetune-loop').then((f) => f.runFinetune(msg, port));
+  return runTraining;
+}
 
 function exit(code: number) {
   // Let the last messages flush before leaving.

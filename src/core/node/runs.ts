@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CohortFilter } from '../../shared/types';
-import { parsePretrainConfig, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
+import { parseFinetuneConfig, parsePretrainConfig, parseRunConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
+import { buildDownstreamManifest } from './downstream-data';
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../../shared/trainer-protocol';
 import { appMeta } from './app-meta';
 import { latestCheckpointDir, writeJsonAtomic } from './checkpoint';
@@ -58,7 +59,7 @@ export interface RunRow {
   task: string;
   status: 'created' | 'running' | 'paused' | 'done' | 'stopped' | 'failed' | 'crashed';
   dir: string;
-  config: PretrainConfig;
+  config: PretrainConfig | FinetuneConfig;
   configHash: string;
   manifestHash: string;
   seed: number;
@@ -105,7 +106,7 @@ function toRun(r: RunDbRow): RunRow {
     task: r.task,
     status: r.status,
     dir: r.dir,
-    config: JSON.parse(r.config) as PretrainConfig,
+    config: parseRunConfig(JSON.parse(r.config)),
     configHash: r.config_hash,
     manifestHash: r.manifest_hash,
     seed: r.seed,
@@ -184,6 +185,52 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
   db.prepare(
     `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
      VALUES (?, ?, 'pretrain', ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(uid, config.name, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
+  return getRun(db, dir)!;
+}
+
+/** Builds the labelled-data manifest (and masks) and the run folder of a fine-tuning run; records it. */
+export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: CreateRunOptions): RunRow {
+  const config = parseFinetuneConfig(input);
+  if (config.init) {
+    const init = resolve(config.init);
+    if (!latestCheckpointDir(init)) throw new Error(`init ${init}: not a run folder with a checkpoint`);
+    config.init = init;
+  }
+  const uid = randomUUID();
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '').replace(/-/g, '');
+  const dir = resolve(o.dir ?? join(o.dataDir, 'runs', `${stamp}-finetune-${config.task}-${uid.slice(0, 8)}`));
+  if (existsSync(join(dir, 'config.json'))) throw new Error(`${dir} already holds a run: choose another folder`);
+  mkdirSync(dir, { recursive: true });
+  const manifest = buildDownstreamManifest(db, dir, {
+    task: config.task,
+    label: config.label,
+    filter: config.filter as CohortFilter | undefined,
+    seriesIds: config.seriesIds,
+    seed: config.seed,
+    fractions: config.fractions,
+    negativesPerPositive: config.negativesPerPositive,
+    sliceStride: config.sliceStride,
+  });
+  if (manifest.counts.train.slices === 0) throw new Error('the training split has no labelled slices: the cohort needs more patients');
+  writeJsonAtomic(join(dir, 'config.json'), config);
+  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+  const now = new Date().toISOString();
+  const ledger = {
+    uid,
+    app: appMeta().productName,
+    appVersion: appMeta().version,
+    createdAt: now,
+    configHash: configHash(config),
+    manifestHash: manifest.hash,
+    seeds: { run: config.seed, split: config.seed, weights: config.seed },
+    parent: config.init ?? null,
+    counts: manifest.counts,
+  };
+  writeJsonAtomic(join(dir, 'run.json'), ledger);
+  db.prepare(
+    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
+     VALUES (?, ?, 'finetune', ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(uid, config.name, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
   return getRun(db, dir)!;
 }

@@ -1,0 +1,124 @@
+/** `ctssl bias-probe` (and the fine-tuning commands): what pretrained encoders are worth downstream. */
+import { type Command, Option } from 'commander';
+import { join, resolve } from 'node:path';
+import { PAPER_COHORT } from '../../core/node/library';
+import { defaultDataDir } from '../../core/node/paths';
+import { createFinetuneRun, getRun, startRun } from '../../core/node/runs';
+import { PRESETS, type FinetuneConfigInput } from '../../shared/run-config';
+import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
+import { bar, formatEta, progressLine } from '../progress';
+
+export function register(program: Command): void {
+  program
+    .command('finetune')
+    .description('Fine-tune on labelled slices: slice classification (e.g. PE) or nodule segmentation, from a pretrained encoder or random')
+    .addOption(new Option('--task <t>', 'downstream task').choices(['classification', 'segmentation']).makeOptionMandatory())
+    .addOption(new Option('--model <m>', 'encoder-classifier (default for classification), cnn (supervised baseline, from scratch), unet (segmentation)').choices(['encoder-classifier', 'cnn', 'unet']))
+    .option('--label <spec>', "slice label: 'pe' (RSNA pe_present_on_image), 'nodule' (LIDC/SEG), or an imported per-image label name", 'nodule')
+    .option('--consensus <k>', 'nodule label: at least k readers', positiveInt)
+    .option('--init <run>', 'pretrained run folder (its encoder initialises the model); omit for random initialisation')
+    .addOption(new Option('--preset <name>', 'model preset (must match the pretrained run)').choices([...PRESETS]).default('tiny'))
+    .option('--size <px>', 'input size (default: the preset\'s)', positiveInt)
+    .option('--fraction <f>', 'fraction of the training slices to use', positiveNumber, 1)
+    .option('--freeze-epochs <n>', 'epochs with the encoder frozen', positiveNumber)
+    .option('--steps <n>', 'optimisation steps', positiveInt)
+    .option('--epochs <n>', 'epochs', positiveNumber)
+    .option('--batch <n>', 'batch size', positiveInt)
+    .option('--lr <x>', 'learning rate', positiveNumber)
+    .option('--seed <n>', 'seed of splits, subsets, weights and batches', (v) => Number(v))
+    .option('--series <ids>', 'comma-separated series ids (default: every CT series with such labels)')
+    .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
+    .option('--out <dir>', 'run folder')
+    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(dbOption())
+    .option('--json', 'print JSON')
+    .action(async (o: Record<string, string | number | undefined> & { db?: string; json?: boolean }) => {
+      await withLibrary(o, async (db) => {
+        const dataDir = defaultDataDir();
+        const task = o.task as 'classification' | 'segmentation';
+        const labelArg = String(o.label);
+        const input: FinetuneConfigInput = {
+          kind: 'finetune',
+          task,
+          model: (o.model as FinetuneConfigInput['model']) ?? (task === 'segmentation' ? 'unet' : 'encoder-classifier'),
+          label:
+            labelArg === 'nodule'
+              ? { kind: 'nodule', ...(o.consensus !== undefined && { consensusK: Number(o.consensus) }) }
+              : { kind: 'image-label', name: labelArg === 'pe' ? 'pe_present_on_image' : labelArg },
+          preset: o.preset as FinetuneConfigInput['preset'],
+          trainFraction: Number(o.fraction),
+          ...(o.init !== undefined && { init: resolve(String(o.init)) }),
+          ...(o.size !== undefined && { size: Number(o.size) }),
+          ...(o.freezeEpochs !== undefined && { freezeEpochs: Number(o.freezeEpochs) }),
+          ...(o.steps !== undefined && { steps: Number(o.steps) }),
+          ...(o.epochs !== undefined && { epochs: Number(o.epochs) }),
+          ...(o.batch !== undefined && { batchSize: Number(o.batch) }),
+          ...(o.lr !== undefined && { lr: Number(o.lr) }),
+          ...(o.seed !== undefined && { seed: Number(o.seed) }),
+          ...(o.evalEvery !== undefined && { evalEvery: Number(o.evalEvery) }),
+          ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
+        };
+        if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
+        const run = createFinetuneRun(db, input, { dataDir, dir: o.out ? String(o.out) : undefined });
+        const line = progressLine();
+        let total = 0;
+        let results: Record<string, unknown> | null = null;
+        const r = await startRun(db, run, {
+          cacheDir: join(dataDir, 'cache', 'slices'),
+          backend: o.backend as string | undefined,
+          onEvent: (e) => {
+            if (e.type === 'started') total = e.totalSteps;
+            if (e.type === 'step')
+              line.update(`${bar(e.step / Math.max(1, total))} step ${e.step}  ${Object.entries(e.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}  ETA ${formatEta(e.etaSeconds)}`);
+            if (e.type === 'eval') line.done(`step ${e.step} validation: ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`);
+            if (e.type === 'results') results = e.results;
+            if (e.type === 'error') line.done(`error: ${e.message}`);
+          },
+        }).done;
+        line.done();
+        const final = getRun(db, run.id)!;
+        const summary = { run: final.dir, id: final.id, status: r.status, backend: final.backend, steps: r.step, finalLosses: r.finalLosses, results, error: r.error };
+        out(o.json, summary, () => `${r.status}: ${final.dir}\n  held-out: ${JSON.stringify(results, (k, v) => (k === 'roc' ? undefined : v))}${r.error ? `\n  ${r.error}` : ''}`);
+        if (r.status !== 'done') process.exitCode = 1;
+      });
+    });
+
+  program
+    .command('bias-probe')
+    .description("Probe embeddings of each scan's middle slice for sex, ethnic group and age group (cross-validated AUROC), against raw slices")
+    .requiredOption('--out <dir>', 'folder for bias-probe.{json,csv,svg,html}')
+    .option('--encoder <runs...>', 'run folders whose encoders are probed (pretrained or imported)')
+    .option('--series <ids>', 'comma-separated series ids (default: CT, axial)')
+    .addOption(new Option('--attributes <list>', 'comma-separated: sex, ethnicGroup, ageGroup').default('sex,ethnicGroup,ageGroup'))
+    .option('--folds <k>', 'cross-validation folds', positiveInt, 5)
+    .option('--seed <n>', 'seed of the folds and bootstrap', positiveInt, 1)
+    .addOption(dbOption())
+    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .option('--json', 'print JSON')
+    .action(async (o: { out: string; encoder?: string[]; series?: string; attributes: string; folds: number; seed: number; db?: string; backend?: string; json?: boolean }) => {
+      const { runBiasProbe } = await import('../../core/node/bias-probe');
+      await withLibrary(o, async (db) => {
+        const line = progressLine();
+        const r = await runBiasProbe(db, {
+          encoders: (o.encoder ?? []).map((e) => resolve(e)),
+          seriesIds: o.series ? o.series.split(',').map((x) => Number(x.trim())) : undefined,
+          filter: o.series ? undefined : { modality: PAPER_COHORT.modality, orientation: 'axial' },
+          attributes: o.attributes.split(',').map((a) => a.trim()) as ('sex' | 'ethnicGroup' | 'ageGroup')[],
+          folds: o.folds,
+          seed: o.seed,
+          outDir: resolve(o.out),
+          backend: o.backend,
+          onProgress: (done, total, what) => line.update(`${what}: ${done}/${total}`),
+        });
+        line.done();
+        out(o.json, r, () =>
+          [
+            `${r.scans} scans probed; report: ${r.files.html}`,
+            ...r.scores.map((s) => `  ${s.attribute.padEnd(12)} ${s.features.padEnd(48)} AUROC ${s.auroc.toFixed(3)}${s.ci95 ? ` [${s.ci95[0].toFixed(3)}, ${s.ci95[1].toFixed(3)}]` : ''} (n=${s.n}, ${s.classes.length} classes)`),
+            ...r.warnings.map((w) => `warning: ${w}`),
+          ].join('\n'),
+        );
+      });
+      void join;
+    });
+}
