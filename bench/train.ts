@@ -187,7 +187,7 @@ async function main(): Promise<void> {
   const python = pi >= 0 ? args[pi + 1] : '/usr/bin/python3';
   const s = (n: number) => (quick ? Math.max(2, Math.round(n / 4)) : n);
 
-  const runs = quick ? 1 : 2;
+  const runs = quick ? 1 : 3;
   const tf = (preset: Job['preset'], label: string, backend: Job['backend'], workers: number, batch: number, warmup: number, steps: number): Job =>
     ({ label, preset, backend, workers, batch, warmup, steps });
   // The machine may be shared: every configuration runs `runs` times, interleaved with PyTorch,
@@ -269,7 +269,7 @@ async function main(): Promise<void> {
     lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (aim: >= 0.5).`);
     lines.push('');
   }
-  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, src/core/node/ml-workers.ts): convolution gradients are forward convolutions (XNNPACK), 4x4 stride-2 transposed convolutions use a sub-pixel decomposition, BatchNorm and bias reductions are global average pools, LeakyReLU is x * step(x, a); the 2-worker rows split each batch over two worker threads, each with its own wasm backend, averaging gradients (BatchNorm statistics per half-batch in the forward pass, as PyTorch DDP without SyncBatchNorm). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595).');
+  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts, src/core/node/ml-workers.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition), filter gradients a hand-assembled WebAssembly SIMD kernel, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops; the 2-worker rows split each batch over two worker threads, each with its own wasm backend, averaging gradients (BatchNorm statistics per half-batch in the forward pass, as PyTorch DDP without SyncBatchNorm). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595). PyTorch 1.13 with 2 OpenMP threads slows down badly when the other core is busy, hence the separate 1-thread rows.');
   const body = lines.join('\n');
   process.stdout.write(`${body}\n`);
   if (write) {
