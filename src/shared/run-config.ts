@@ -93,6 +93,8 @@ export const finetuneConfigSchema = z
     lr: z.number().positive().max(1).default(1e-3),
     lossWeights: z.object({ dice: z.number().min(0), bce: z.number().min(0) }).partial().default({}),
     seed: z.number().int().nonnegative().default(1),
+    /** Seed of the patient split (default: seed); an experiment keeps it fixed across runs. */
+    splitSeed: z.number().int().nonnegative().optional(),
     windowLevel: z.number().default(50),
     windowWidth: z.number().positive().default(350),
     scaling: z.enum(['fixed', 'minmax']).default('fixed'),
@@ -124,4 +126,49 @@ export function parseFinetuneConfig(raw: unknown): FinetuneConfig {
 /** Any run config, by its kind. */
 export function parseRunConfig(raw: unknown): PretrainConfig | FinetuneConfig {
   return (raw as { kind?: string })?.kind === 'finetune' ? parseFinetuneConfig(raw) : parsePretrainConfig(raw);
+}
+
+/**
+ * An experiment: fine-tuning runs over initialisations x training fractions x seeds, one report.
+ * 'random' = the same network from random weights; 'cnn' = the supervised CNN baseline
+ * (classification); any other entry is a pretrained (or imported) run folder.
+ */
+export const experimentSpecSchema = z
+  .object({
+    name: z.string().max(200).default('experiment'),
+    task: z.enum(['classification', 'segmentation']),
+    label: z.union([z.literal('pe'), z.literal('nodule'), z.string().min(1).max(64)]).default('nodule'),
+    consensusK: z.number().int().min(1).max(16).optional(),
+    preset: z.enum(PRESETS).default('tiny'),
+    size: z.number().int().min(16).max(1024).optional(),
+    inits: z.array(z.string().min(1).max(4096)).min(1),
+    fractions: z.array(z.number().gt(0).max(1)).min(1).default([1]),
+    seeds: z.array(z.number().int().nonnegative()).min(1).default([1]),
+    splitSeed: z.number().int().nonnegative().default(1),
+    steps: z.number().int().positive().optional(),
+    epochs: z.number().positive().optional(),
+    batchSize: z.number().int().min(1).max(256).default(8),
+    lr: z.number().positive().max(1).default(1e-3),
+    freezeEpochs: z.number().min(0).default(0),
+    evalEvery: z.number().int().positive().default(25),
+    splitFractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).default({ train: 0.6, val: 0.2, test: 0.2 }),
+    seriesIds: z.array(z.number().int().nonnegative()).optional(),
+    filter: z.record(z.string(), z.unknown()).optional(),
+    /** Segmentation: the Dice level for "iterations to reach". */
+    diceLevel: z.number().gt(0).lt(1).default(0.5),
+  })
+  .strict()
+  .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' })
+  .refine((c) => c.task === 'classification' || !c.inits.includes('cnn'), { message: "the 'cnn' baseline is for classification" });
+
+export type ExperimentSpec = z.infer<typeof experimentSpecSchema>;
+export type ExperimentSpecInput = z.input<typeof experimentSpecSchema>;
+
+export function parseExperimentSpec(raw: unknown): ExperimentSpec {
+  const r = experimentSpecSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new Error(`experiment spec: ${i.path.join('.') || 'spec'}: ${i.message}`);
+  }
+  return r.data;
 }

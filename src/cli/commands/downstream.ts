@@ -84,6 +84,54 @@ export function register(program: Command): void {
     });
 
   program
+    .command('experiment')
+    .description('Run an experiment grid (initialisations x training fractions x seeds) and write one report (CSV, SVG plots, offline HTML); re-run to continue')
+    .argument('<spec>', 'experiment spec (JSON, see the README)')
+    .requiredOption('--out <dir>', 'experiment folder')
+    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(dbOption())
+    .option('--json', 'print JSON')
+    .action(async (specPath: string, o: { out: string; backend?: string; db?: string; json?: boolean }) => {
+      const { readFileSync } = await import('node:fs');
+      const { runExperiment } = await import('../../core/node/experiment');
+      let spec: unknown;
+      try {
+        spec = JSON.parse(readFileSync(resolve(specPath), 'utf8'));
+      } catch (err) {
+        throw new Error(`${resolve(specPath)}: ${(err as Error).message}`);
+      }
+      await withLibrary(o, async (db) => {
+        const dataDir = defaultDataDir();
+        const line = progressLine();
+        const ac = new AbortController();
+        const onSig = () => {
+          line.done('stopping after the current run step (completed runs are kept; re-run to continue)...');
+          ac.abort();
+        };
+        process.once('SIGINT', onSig);
+        const r = await runExperiment(db, spec as never, {
+          outDir: resolve(o.out),
+          dataDir,
+          cacheDir: join(dataDir, 'cache', 'slices'),
+          backend: o.backend,
+          signal: ac.signal,
+          onEvent: (c, e) => {
+            if (e.type === 'step') line.update(`run ${c.index + 1}/${c.total} (${c.init === 'random' || c.init === 'cnn' ? c.init : 'pretrained'}, ${c.fraction}, seed ${c.seed}): step ${e.step}  loss ${e.losses.loss?.toFixed(4)}`);
+          },
+          onCell: (i, total, cell) => line.done(`run ${i + 1}/${total} ${cell.status}: ${cell.initLabel}, fraction ${cell.fraction}, seed ${cell.seed}: ${cell.results ? JSON.stringify(cell.results, (k, v) => (['roc', 'scores', 'labels'].includes(k) ? undefined : typeof v === 'number' ? +v.toFixed(4) : v)) : 'no results'}`),
+        });
+        process.off('SIGINT', onSig);
+        line.done();
+        out(o.json, { ...r, cells: r.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, roc: undefined, scores: undefined, labels: undefined } : null })) }, () =>
+          [
+            `${r.name}: report ${r.files.html}`,
+            ...r.summary.map((s) => `  ${s.init === 'random' || s.init === 'cnn' ? s.init : 'pretrained ' + s.init}  fraction ${s.fraction}: ${r.metric} ${s.mean.toFixed(3)}${s.n > 1 ? ` [${s.lower.toFixed(3)}, ${s.upper.toFixed(3)}]` : ''} (n=${s.n})`),
+          ].join('\n'),
+        );
+      });
+    });
+
+  program
     .command('bias-probe')
     .description("Probe embeddings of each scan's middle slice for sex, ethnic group and age group (cross-validated AUROC), against raw slices")
     .requiredOption('--out <dir>', 'folder for bias-probe.{json,csv,svg,html}')

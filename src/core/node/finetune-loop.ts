@@ -248,6 +248,9 @@ async function finalEvaluation(
       ppv: at.ppv,
       npv: at.npv,
       roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
+      // Held-out scores, in a fixed order, so an experiment can compare models with DeLong's test.
+      scores: t.scores,
+      labels: t.labels,
     };
   }
   const s = segScores(t, size * size);

@@ -207,7 +207,7 @@ export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: C
     label: config.label,
     filter: config.filter as CohortFilter | undefined,
     seriesIds: config.seriesIds,
-    seed: config.seed,
+    seed: config.splitSeed ?? config.seed,
     fractions: config.fractions,
     negativesPerPositive: config.negativesPerPositive,
     sliceStride: config.sliceStride,
