@@ -10,6 +10,7 @@ import type {
   AppInfo,
   CohortCounts,
   DoctorInfo,
+  ExperimentSummary,
   FolderRow,
   IndexProgress,
   IndexSummary,
@@ -25,7 +26,7 @@ import type {
   VolumeInfo,
 } from './types';
 import { ApiError, type Envelope, toEnvelope } from './envelope';
-import { pretrainConfigSchema } from './run-config';
+import { experimentSpecSchema, finetuneConfigSchema, pretrainConfigSchema } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
@@ -97,7 +98,7 @@ export const channels = {
   'system.doctor': z.tuple([]),
   'runs.list': z.tuple([]),
   /** Builds the manifest (split by patient) and the run folder; does not start training. */
-  'runs.create': z.tuple([pretrainConfigSchema]),
+  'runs.create': z.tuple([z.union([finetuneConfigSchema, pretrainConfigSchema])]),
   /** Starts or resumes a run in a trainer process (utility process in Electron). */
   'runs.start': z.tuple([id]),
   'runs.pause': z.tuple([id]),
@@ -117,6 +118,25 @@ export const channels = {
   'packages.importBytes': z.tuple([z.string().min(1).max(255), z.instanceof(Uint8Array).refine((b) => b.length <= 2 ** 31, 'package larger than 2 GB')]),
   /** Opens the native file picker for a weights package (Electron only). */
   'packages.pick': z.tuple([]),
+  /** Starts an experiment grid (initialisations x fractions x seeds); progress as 'experiment.event'. */
+  'experiments.start': z.tuple([experimentSpecSchema]),
+  'experiments.stop': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
+  'experiments.list': z.tuple([]),
+  /** Report numbers and SVG plots of an experiment. */
+  'experiments.report': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
+  /** The bias probe over a cohort and encoders (run ids); progress as 'probe.progress'. */
+  'probe.run': z.tuple([
+    z
+      .object({
+        runIds: z.array(id).max(16),
+        seriesIds: z.array(id).optional(),
+        filter: cohortFilterSchema.optional(),
+        attributes: z.array(z.enum(['sex', 'ethnicGroup', 'ageGroup'])).min(1).optional(),
+        folds: z.number().int().min(2).max(20).optional(),
+        seed: z.number().int().nonnegative().optional(),
+      })
+      .strict(),
+  ]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -158,6 +178,11 @@ export interface Results {
   'packages.import': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
   'packages.importBytes': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
   'packages.pick': string | null;
+  'experiments.start': ExperimentSummary;
+  'experiments.stop': boolean;
+  'experiments.list': ExperimentSummary[];
+  'experiments.report': { summary: ExperimentSummary; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null };
+  'probe.run': { id: string; result: Record<string, unknown>; svg: string };
 }
 
 /** Events pushed from services to every connected renderer. */
@@ -165,9 +190,23 @@ export interface Events {
   'index.progress': IndexProgress;
   /** Every event of every running trainer, tagged with its run. */
   'run.event': { runId: number; event: TrainerEvent };
+  /** Experiment progress: a run step, a finished cell, or the end. */
+  'experiment.event': {
+    id: string;
+    kind: 'run-event' | 'cell' | 'done' | 'stopped' | 'error';
+    index: number;
+    total: number;
+    init?: string;
+    fraction?: number;
+    seed?: number;
+    status?: string;
+    event?: TrainerEvent;
+    message?: string;
+  };
+  'probe.progress': { id: string; done: number; total: number; what: string };
 }
 export type EventName = keyof Events;
-export const eventNames: EventName[] = ['index.progress', 'run.event'];
+export const eventNames: EventName[] = ['index.progress', 'run.event', 'experiment.event', 'probe.progress'];
 
 /** What services implement: one async method per channel. */
 export type Handlers = { [C in Channel]: (...args: Args<C>) => Promise<Results[C]> | Results[C] };

@@ -28,6 +28,18 @@ export type HostMessage =
       backend?: string;
     }
   | { v: 1; type: 'doctor' }
+  | {
+      v: 1;
+      type: 'probe';
+      /** Scans with their attributes and slice files (ProbeManifest of src/core/node/bias-probe.ts). */
+      manifest: unknown;
+      encoders: string[];
+      attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];
+      folds?: number;
+      seed?: number;
+      outDir: string;
+      backend?: string;
+    }
   | { v: 1; type: 'pause' }
   | { v: 1; type: 'resume' }
   | { v: 1; type: 'stop' };
@@ -71,4 +83,6 @@ export type TrainerEvent =
   /** Fine-tuning: held-out results at the end of a run (also written to results.json). */
   | { v: 1; type: 'results'; results: Record<string, unknown> }
   | { v: 1; type: 'doctor'; info: Record<string, unknown> }
+  | { v: 1; type: 'probe-progress'; done: number; total: number; what: string }
+  | { v: 1; type: 'probe-result'; result: Record<string, unknown> }
   | { v: 1; type: 'error'; message: string };

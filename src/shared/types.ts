@@ -252,3 +252,14 @@ export interface DoctorInfo {
   memory: { totalGb: number; freeGb: number };
   presets: { preset: string; size: number; params: number; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
 }
+
+/** An experiment grid as the app lists it. */
+export interface ExperimentSummary {
+  id: string;
+  name: string;
+  task: string;
+  status: 'running' | 'done' | 'stopped' | 'failed' | 'incomplete';
+  cells: number;
+  completed: number;
+  dir: string;
+}

@@ -75,6 +75,30 @@ onMessage((m) => {
           exit(1);
         });
       break;
+    case 'probe':
+      if (started) return;
+      started = true;
+      import('../core/node/bias-probe')
+        .then(({ computeBiasProbe }) =>
+          computeBiasProbe(m.manifest as never, {
+            encoders: m.encoders,
+            attributes: m.attributes,
+            folds: m.folds,
+            seed: m.seed,
+            outDir: m.outDir,
+            backend: m.backend,
+            onProgress: (done, total, what) => send({ v: 1, type: 'probe-progress', done, total, what }),
+          }),
+        )
+        .then((result) => {
+          send({ v: 1, type: 'probe-result', result: result as unknown as Record<string, unknown> });
+          exit(0);
+        })
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
     case 'pause':
       control.paused = true;
       break;

@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { CohortFilter } from '../../shared/types';
 import { parseRunConfig } from '../../shared/run-config';
-import { toDisplay } from '../dicom/geometry';
+import { displayTransform, toDisplay } from '../dicom/geometry';
+import { readFileSync } from 'node:fs';
 import { aurocOvr, auroc } from '../metrics/auroc';
 import { aurocBootstrapCi } from '../metrics/classification';
 import { encode, inferenceContext, vqvaePreset, type VqvaePresetName } from '../ml/vqvae';
@@ -28,14 +29,39 @@ import { latestCheckpointDir, readCheckpoint } from './checkpoint';
 import { listSeries, seriesPlanes } from './library';
 import { readFrameHU } from './pixels';
 import type { Database } from './sqlite';
-import { readFileSync } from 'node:fs';
-import { displayTransform } from '../dicom/geometry';
 
 export type ProbeAttribute = 'sex' | 'ethnicGroup' | 'ageGroup';
 
+/** What the probe needs from the library, so the computation reads files only (trainer process). */
+export interface ProbeManifest {
+  scans: {
+    seriesId: number;
+    seriesUid: string;
+    attrs: Record<ProbeAttribute, string>;
+    planes: { path: string; frame: number }[];
+    transform: { transpose: boolean; flipX: boolean; flipY: boolean };
+  }[];
+}
+
+export function prepareProbe(db: Database, o: { filter?: CohortFilter; seriesIds?: number[] }): ProbeManifest {
+  const rows = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, o.filter ?? { modality: 'CT', orientation: 'axial' });
+  return {
+    scans: rows.map((r) => {
+      const a = seriesAttributes(db, r.id);
+      const { geometry, planes } = seriesPlanes(db, r.id);
+      const t = displayTransform(geometry.planes[0]?.orientation ?? null, geometry.orientation);
+      return {
+        seriesId: r.id,
+        seriesUid: r.seriesInstanceUid,
+        attrs: { sex: a.sex, ethnicGroup: a.ethnicGroup, ageGroup: a.ageGroup },
+        planes: planes.map((p) => ({ path: p.path, frame: p.frame })),
+        transform: { transpose: t.transpose, flipX: t.flipX, flipY: t.flipY },
+      };
+    }),
+  };
+}
+
 export interface BiasProbeOptions {
-  filter?: CohortFilter;
-  seriesIds?: number[];
   /** Run folders whose encoders are probed. */
   encoders: string[];
   attributes?: ProbeAttribute[];
@@ -80,10 +106,8 @@ interface Scan {
 }
 
 /** Finds the slice with the largest body cross-section and returns it in display orientation. */
-async function middleSlice(db: Database, seriesId: number): Promise<Omit<Scan, 'seriesUid' | 'attrs' | 'seriesId'>> {
-  const { geometry, planes } = seriesPlanes(db, seriesId);
-  const iop = geometry.planes[0]?.orientation ?? null;
-  const t = displayTransform(iop, geometry.orientation);
+async function middleSlice(scan: ProbeManifest['scans'][number]): Promise<Omit<Scan, 'seriesUid' | 'attrs' | 'seriesId'>> {
+  const { planes, transform: t } = scan;
   const areas: number[] = [];
   for (const p of planes) {
     const f = await readFrameHU(p.path, p.frame);
@@ -116,22 +140,27 @@ function embed(entries: ReturnType<typeof readCheckpoint>['weights'], preset: Vq
 
 const ATTR_LABEL: Record<ProbeAttribute, string> = { sex: 'sex', ethnicGroup: 'ethnic group', ageGroup: 'age group' };
 
-export async function runBiasProbe(db: Database, o: BiasProbeOptions): Promise<BiasProbeResult> {
+/** The probe from a library: prepares the manifest and computes (CLI; the app splits the two). */
+export async function runBiasProbe(db: Database, o: BiasProbeOptions & { filter?: CohortFilter; seriesIds?: number[] }): Promise<BiasProbeResult> {
+  return computeBiasProbe(prepareProbe(db, o), o);
+}
+
+/** The computation: reads the manifest's files, embeds, cross-validates, writes the report. */
+export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOptions): Promise<BiasProbeResult> {
   const attributes = o.attributes ?? ['sex', 'ethnicGroup', 'ageGroup'];
   const folds = o.folds ?? 5;
   const seed = o.seed ?? 1;
   const rawSize = o.rawSize ?? 16;
   const warnings: string[] = [];
-  const rows = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, o.filter ?? { modality: 'CT', orientation: 'axial' });
+  const rows = manifest.scans;
   if (rows.length < folds * 2) throw new Error(`the cohort has ${rows.length} scans: the probe needs at least ${folds * 2} for ${folds}-fold cross-validation`);
   await initBackend({ force: o.backend as BackendChoice | undefined });
 
   const scans: Scan[] = [];
   for (const [i, r] of rows.entries()) {
     o.onProgress?.(i, rows.length, 'finding middle slices');
-    const a = seriesAttributes(db, r.id);
-    const m = await middleSlice(db, r.id);
-    scans.push({ seriesId: r.id, seriesUid: r.seriesInstanceUid, attrs: { sex: a.sex, ethnicGroup: a.ethnicGroup, ageGroup: a.ageGroup }, ...m });
+    const m = await middleSlice(r);
+    scans.push({ seriesId: r.seriesId, seriesUid: r.seriesUid, attrs: r.attrs, ...m });
   }
   o.onProgress?.(rows.length, rows.length, 'embedding');
 

@@ -143,7 +143,9 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
     for (const fraction of spec.fractions) {
       const xs = cells.filter((c) => c.init === init && c.fraction === fraction).map(value).filter(Number.isFinite);
       const m = meanCi(xs);
-      summary.push({ init, fraction, n: m.n, mean: m.mean, lower: m.n > 1 ? m.lower : m.mean, upper: m.n > 1 ? m.upper : m.mean });
+      // AUROC and Dice live in [0, 1]: clip the t interval (very wide with few seeds) to it.
+      const clip = (v: number) => Math.min(1, Math.max(0, v));
+      summary.push({ init, fraction, n: m.n, mean: m.mean, lower: m.n > 1 ? clip(m.lower) : m.mean, upper: m.n > 1 ? clip(m.upper) : m.mean });
     }
 
   // DeLong: each pretrained init against random (and the CNN), same fraction and seed, same test set.
@@ -212,7 +214,9 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
       xLabel: 'fraction of the training set',
       yLabel: metricLabel,
       xLog: spec.fractions.length > 1 && Math.min(...spec.fractions) > 0,
+      xTicks: [...spec.fractions].sort((a, b) => a - b),
       xTickFormat: (v) => pct(v),
+      yDomain: [0, 1],
       series: inits.map((init) => {
         const rows = summary.filter((s) => s.init === init).sort((a, b) => a.fraction - b.fraction);
         return { name: labelOf.get(init)!, x: rows.map((r) => r.fraction), y: rows.map((r) => r.mean), lower: rows.map((r) => r.lower), upper: rows.map((r) => r.upper) };
@@ -225,7 +229,8 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
       title: `validation ${valName === 'auroc' ? 'AUROC' : 'Dice'} against iterations (${pct(maxFraction)} of the training set)`,
       xLabel: 'iterations',
       yLabel: valName === 'auroc' ? 'AUROC' : 'Dice',
-      series: iterSeries.filter((s) => s.x.length > 0),
+      yDomain: [0, 1],
+      series: iterSeries.filter((s) => s.x.length > 0).map((s) => ({ ...s, lower: s.lower.map((v) => Math.max(0, v)), upper: s.upper.map((v) => Math.min(1, v)) })),
       hlines: spec.task === 'segmentation' ? [{ value: spec.diceLevel, label: `Dice ${spec.diceLevel}` }] : undefined,
     }),
   );

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { exportRun, importPackage, PrivacyError } from './export-package';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
-import type { PretrainConfigInput } from '../../shared/run-config';
+import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
-import { createRun, getRun, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { createFinetuneRun, createRun, getRun, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -65,9 +65,10 @@ export class RunService {
     return rows.map((r) => ((r.status === 'running' || r.status === 'paused') && !this.active.has(r.id) ? { ...r, status: 'crashed' } : r));
   }
 
-  create(config: PretrainConfigInput): RunSummary {
+  create(config: PretrainConfigInput | FinetuneConfigInput): RunSummary {
     try {
-      return toSummary(createRun(this.db, config, { dataDir: this.dataDir }));
+      if ((config as { kind?: string }).kind === 'finetune') return toSummary(createFinetuneRun(this.db, config as FinetuneConfigInput, { dataDir: this.dataDir }));
+      return toSummary(createRun(this.db, config as PretrainConfigInput, { dataDir: this.dataDir }));
     } catch (err) {
       throw new ApiError('invalid-argument', (err as Error).message);
     }

@@ -9,6 +9,7 @@ import { ApiError, type EventName, type Events, type Handlers } from '../../shar
 import type { IndexProgress, LabelSource } from '../../shared/types';
 import { importLabels, listLabelSources, removeLabelSource } from './labels';
 import { seriesLabels, sliceMasksForViewer } from './label-service';
+import { ExperimentService } from './experiment-service';
 import { RunService } from './run-service';
 import type { SpawnTrainer } from './runs';
 import { CONTRACT_VERSION } from '../../shared/contract';
@@ -46,6 +47,7 @@ export interface Services {
 export function createServices(opts: ServiceOptions): Services {
   const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
   const runs = new RunService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
+  const experiments = new ExperimentService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
   let job: { id: string; ac: AbortController; done: Promise<unknown>; last: IndexProgress | null } | null = null;
 
   const startIndexing = (folders: string[]): { jobId: string } => {
@@ -161,6 +163,18 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.export': (id, o) => runs.exportRun(id, o),
     'packages.import': (path) => runs.importPackage(path),
     'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),
+    'experiments.start': (spec) => experiments.start(spec),
+    'experiments.stop': (id) => experiments.stop(id),
+    'experiments.list': () => experiments.list(),
+    'experiments.report': (id) => experiments.report(id),
+    'probe.run': (o) => {
+      const dirs = o.runIds.map((rid) => {
+        const r = runs.list().find((x) => x.id === rid);
+        if (!r) throw new ApiError('not-found', `no run with id ${rid}`);
+        return r.dir;
+      });
+      return experiments.probe({ encoders: dirs, seriesIds: o.seriesIds, filter: o.filter, attributes: o.attributes, folds: o.folds, seed: o.seed });
+    },
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
       return opts.pickPackage();
@@ -171,6 +185,7 @@ export function createServices(opts: ServiceOptions): Services {
     handlers,
     db,
     async close() {
+      await experiments.close();
       await runs.close();
       if (job) {
         job.ac.abort();

@@ -1,0 +1,149 @@
+/**
+ * Experiments and the bias probe as the app sees them. Experiment grids are orchestrated by the
+ * host (runs start in trainer processes, one after another); the bias probe is computed in a
+ * trainer process from a manifest the host prepares. Results live in the data folder:
+ * experiments/<id>/ and probes/<id>/, with their HTML reports.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiError, type EventName, type Events } from '../../shared/contract';
+import { parseExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
+import { prepareProbe } from './bias-probe';
+import { runExperiment } from './experiment';
+import { spawnNodeTrainer, type SpawnTrainer } from './runs';
+import type { Database } from './sqlite';
+
+import type { ExperimentSummary } from '../../shared/types';
+
+const stamp = () => new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'experiment';
+
+export class ExperimentService {
+  private active = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private failed = new Map<string, string>();
+  private spawn: SpawnTrainer;
+
+  constructor(
+    private db: Database,
+    private dataDir: string,
+    private emit: <E extends EventName>(event: E, payload: Events[E]) => void,
+    spawn?: SpawnTrainer,
+  ) {
+    this.spawn = spawn ?? (() => spawnNodeTrainer());
+  }
+
+  private root() {
+    return join(this.dataDir, 'experiments');
+  }
+
+  start(specInput: ExperimentSpecInput): ExperimentSummary {
+    let spec;
+    try {
+      spec = parseExperimentSpec(specInput);
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
+    }
+    if (this.active.size > 0) throw new ApiError('busy', 'an experiment is already running: wait for it or stop it');
+    const id = `${stamp()}-${slug(spec.name)}`;
+    const dir = join(this.root(), id);
+    mkdirSync(dir, { recursive: true });
+    const ac = new AbortController();
+    const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
+    const done = runExperiment(this.db, spec, {
+      outDir: dir,
+      dataDir: this.dataDir,
+      cacheDir: join(this.dataDir, 'cache', 'slices'),
+      spawn: this.spawn,
+      signal: ac.signal,
+      onEvent: (c, e) => {
+        if (e.type === 'step' || e.type === 'eval' || e.type === 'error')
+          this.emit('experiment.event', { id, kind: 'run-event', index: c.index, total: c.total, init: c.init, fraction: c.fraction, seed: c.seed, event: e });
+      },
+      onCell: (index, t, cell) =>
+        this.emit('experiment.event', { id, kind: 'cell', index, total: t, init: cell.init, fraction: cell.fraction, seed: cell.seed, status: cell.status }),
+    })
+      .then(() => this.emit('experiment.event', { id, kind: ac.signal.aborted ? 'stopped' : 'done', index: total, total }))
+      .catch((err: Error) => {
+        this.failed.set(id, err.message);
+        this.emit('experiment.event', { id, kind: 'error', index: 0, total, message: err.message });
+      })
+      .finally(() => this.active.delete(id));
+    this.active.set(id, { ac, done });
+    return { id, name: spec.name, task: spec.task, status: 'running', cells: total, completed: 0, dir };
+  }
+
+  stop(id: string): boolean {
+    const a = this.active.get(id);
+    if (!a) throw new ApiError('invalid-argument', `experiment ${id} is not running`);
+    a.ac.abort();
+    return true;
+  }
+
+  list(): ExperimentSummary[] {
+    if (!existsSync(this.root())) return [];
+    return readdirSync(this.root())
+      .filter((d) => existsSync(join(this.root(), d, 'spec.json')))
+      .sort()
+      .reverse()
+      .map((id) => this.summary(id));
+  }
+
+  private summary(id: string): ExperimentSummary {
+    const dir = join(this.root(), id);
+    const spec = parseExperimentSpec(JSON.parse(readFileSync(join(dir, 'spec.json'), 'utf8')));
+    const cells = spec.inits.length * spec.fractions.length * spec.seeds.length;
+    const runsDir = join(dir, 'runs');
+    const completed = existsSync(runsDir) ? readdirSync(runsDir).filter((r) => existsSync(join(runsDir, r, 'results.json'))).length : 0;
+    const status: ExperimentSummary['status'] = this.active.has(id) ? 'running' : this.failed.has(id) ? 'failed' : completed === cells ? 'done' : 'incomplete';
+    return { id, name: spec.name, task: spec.task, status, cells, completed, dir };
+  }
+
+  /** The report of an experiment: numbers (report.json) and its SVG plots as text. */
+  report(id: string): { summary: ExperimentSummary; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null } {
+    if (!/^[\w.-]+$/.test(id) || !existsSync(join(this.root(), id, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id}`);
+    const dir = join(this.root(), id);
+    const report = existsSync(join(dir, 'report.json')) ? (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Record<string, unknown>) : null;
+    const svgs: Record<string, string> = {};
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.svg'))) svgs[f] = readFileSync(join(dir, f), 'utf8');
+    return { summary: this.summary(id), report, svgs, error: this.failed.get(id) ?? null };
+  }
+
+  /** Runs the bias probe in a trainer process; resolves with its result and the chart. */
+  async probe(o: {
+    encoders: string[];
+    seriesIds?: number[];
+    filter?: Record<string, unknown>;
+    attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];
+    folds?: number;
+    seed?: number;
+  }): Promise<{ id: string; result: Record<string, unknown>; svg: string }> {
+    const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter as never });
+    const id = `${stamp()}-probe`;
+    const outDir = join(this.dataDir, 'probes', id);
+    const child = this.spawn();
+    const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      let settled = false;
+      child.onEvent((e) => {
+        if (e.type === 'probe-progress') this.emit('probe.progress', { id, done: e.done, total: e.total, what: e.what });
+        else if (e.type === 'probe-result') {
+          settled = true;
+          resolve(e.result);
+        } else if (e.type === 'error') {
+          settled = true;
+          reject(new ApiError('invalid-argument', e.message));
+        }
+      });
+      child.onExit((code, signal) => {
+        if (!settled) reject(new ApiError('internal', `the trainer process exited (${signal ?? 'code ' + code}) before answering`));
+      });
+      child.send({ v: 1, type: 'probe', manifest, encoders: o.encoders, attributes: o.attributes, folds: o.folds, seed: o.seed, outDir });
+    });
+    const svgPath = join(outDir, 'bias-probe.svg');
+    return { id, result, svg: existsSync(svgPath) ? readFileSync(svgPath, 'utf8') : '' };
+  }
+
+  async close(): Promise<void> {
+    for (const a of this.active.values()) a.ac.abort();
+    await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), new Promise((r) => setTimeout(r, 15000))]);
+  }
+}
