@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import { createServices, type Services } from '../src/core/node/services';
+import { indexFolders } from '../src/core/node/indexer';
+import { importLabels } from '../src/core/node/labels';
+import { writeCohort } from '../src/core/node/synth-writer';
+import { defaultOptions } from '../src/core/synth/plan';
+import type { Events } from '../src/shared/contract';
+import { tempDir } from './helpers';
+
+/**
+ * The downstream pipeline end to end on a generated labelled cohort, through the services the app
+ * uses, with real trainer processes: an experiment grid (random vs supervised CNN vs a pretrained
+ * encoder) and the bias probe.
+ */
+describe('experiments and the bias probe', () => {
+  const tmp = tempDir();
+  let services: Services;
+  const events: { name: string; payload: unknown }[] = [];
+  beforeAll(async () => {
+    const cohort = join(tmp.dir, 'cohort');
+    await writeCohort({ ...defaultOptions(10, 5), slices: 8, size: 64, peFraction: 0.6, trait: 'sex', traitValue: 'F', traitStrength: 4 }, cohort, { jobs: 1 });
+    services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: (name, payload) => events.push({ name, payload }) });
+    await indexFolders(services.db, [cohort]);
+    await importLabels(services.db, join(cohort, 'train.csv'));
+  }, 240_000);
+  afterAll(async () => {
+    await services.close();
+    tmp.cleanup();
+  });
+
+  const waitFor = async (pred: () => boolean, ms = 400_000) => {
+    const until = Date.now() + ms;
+    while (!pred() && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    expect(pred()).toBe(true);
+  };
+
+  it('runs a grid of fine-tuning runs and reports AUROC vs fraction with plots', async () => {
+    const h = services.handlers;
+    const pre = await h['runs.create']({ task: 'rotation', preset: 'tiny', size: 32, steps: 3, batchSize: 4, useCache: false, filter: { modality: 'CT' } } as never);
+    await h['runs.start'](pre.id);
+    await waitFor(() => events.some((e) => e.name === 'run.event' && (e.payload as Events['run.event']).runId === pre.id && (e.payload as Events['run.event']).event.type === 'done'));
+    await new Promise((r) => setTimeout(r, 500));
+    const exp = await h['experiments.start']({
+      name: 'tiny PE grid',
+      task: 'classification',
+      label: 'pe',
+      preset: 'tiny',
+      size: 32,
+      inits: ['random', 'cnn', pre.dir],
+      fractions: [0.5, 1],
+      seeds: [1],
+      steps: 3,
+      batchSize: 4,
+      evalEvery: 3,
+      splitFractions: { train: 0.5, val: 0.25, test: 0.25 },
+    } as never);
+    expect(exp.cells).toBe(6);
+    await expect(Promise.resolve().then(() => h['experiments.start']({ name: 'x', task: 'classification', inits: ['random'], steps: 1 } as never))).rejects.toThrow(/already running/);
+    await waitFor(() => events.some((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).id === exp.id && ['done', 'error'].includes((e.payload as Events['experiment.event']).kind)));
+    const cells = events.filter((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).kind === 'cell');
+    expect(cells).toHaveLength(6);
+    const rep = await h['experiments.report'](exp.id);
+    expect(rep.error).toBeNull();
+    expect(rep.summary).toMatchObject({ status: 'done', completed: 6, cells: 6 });
+    const report = rep.report as { summary: { mean: number; n: number }[]; cells: { results: { auroc: number; heldOut: boolean } }[] };
+    expect(report.summary).toHaveLength(6);
+    for (const c of report.cells) {
+      expect(c.results.auroc).toBeGreaterThanOrEqual(0);
+      expect(c.results.auroc).toBeLessThanOrEqual(1);
+      expect(c.results.heldOut).toBe(true);
+    }
+    expect(Object.keys(rep.svgs).sort()).toEqual(['auroc-vs-fraction.svg', 'auroc-vs-iterations.svg', 'roc.svg']);
+    const parsed = new XMLParser({ ignoreAttributes: false }).parse(rep.svgs['auroc-vs-fraction.svg']);
+    expect(parsed.svg).toBeDefined();
+    expect(existsSync(join(rep.summary.dir, 'report.html'))).toBe(true);
+    expect(readFileSync(join(rep.summary.dir, 'results.csv'), 'utf8').trim().split('\n')).toHaveLength(7);
+    expect((await h['experiments.list']()).map((e) => e.id)).toContain(exp.id);
+    // DeLong tests pair each pretrained run with the baselines on the same held-out slices
+    expect((report as unknown as { delong: unknown[] }).delong.length).toBeGreaterThan(0);
+  });
+
+  it('probes the middle-slice representation for sex and finds the synthetic trait in raw slices', async () => {
+    const r = await services.handlers['probe.run']({ runIds: [], attributes: ['sex'], folds: 2, seed: 1 });
+    const scores = (r.result as { scores: { features: string; auroc: number; attribute: string }[] }).scores;
+    expect(scores).toHaveLength(1);
+    expect(scores[0].attribute).toBe('sex');
+    expect(scores[0].auroc).toBeGreaterThan(0.7); // the generator ties a strong trait to female patients
+    expect(r.svg).toMatch(/^<svg/);
+    expect(events.some((e) => e.name === 'probe.progress')).toBe(true);
+  });
+});
