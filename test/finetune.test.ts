@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openLibrary } from '../src/core/node/db';
+import { indexFolders } from '../src/core/node/indexer';
+import { importLabels } from '../src/core/node/labels';
+import { createFinetuneRun, createRun, getRun, runMetrics, startRun } from '../src/core/node/runs';
+import { latestCheckpointDir, readCheckpoint } from '../src/core/node/checkpoint';
+import type { Database } from '../src/core/node/sqlite';
+import type { TrainerEvent } from '../src/shared/trainer-protocol';
+import { fixtures, tempDir } from './helpers';
+import { globSync } from './glob';
+
+/** Fine-tuning on the real LIDC slabs and their nodule annotations, in real trainer processes. */
+describe('fine-tuning on real LIDC nodule labels', () => {
+  const tmp = tempDir();
+  let db: Database;
+  beforeAll(async () => {
+    db = openLibrary(join(tmp.dir, 'lib.sqlite'));
+    await indexFolders(db, [join(fixtures, 'lidc-0001'), join(fixtures, 'lidc-small')]);
+    await importLabels(db, globSync(join(fixtures, 'lidc-0001'), /069\.xml$/)[0]);
+    await importLabels(db, join(fixtures, 'lidc-small', 'xml', '71.xml'));
+  });
+  afterAll(() => {
+    db.close();
+    tmp.cleanup();
+  });
+
+  it('trains a U-Net whose down branch is a pretrained encoder on the nodule masks (loss falls), and writes Dice results', async () => {
+    const pre = createRun(db, { task: 'masked', preset: 'tiny', size: 64, steps: 2, batchSize: 2, useCache: false, filter: { modality: 'CT' } }, { dataDir: tmp.dir, dir: join(tmp.dir, 'pre') });
+    expect((await startRun(db, pre).done).status).toBe('done');
+    const run = createFinetuneRun(
+      db,
+      { kind: 'finetune', task: 'segmentation', model: 'unet', label: { kind: 'nodule', consensusK: 1 }, preset: 'tiny', size: 64, init: pre.dir, freezeEpochs: 1, steps: 24, batchSize: 4, lr: 0.01, evalEvery: 12, useCache: false, filter: { modality: 'CT' } },
+      { dataDir: tmp.dir, dir: join(tmp.dir, 'seg') },
+    );
+    const seen: TrainerEvent[] = [];
+    const r = await startRun(db, run, { onEvent: (e) => seen.push(e) }).done;
+    expect(r.status).toBe('done');
+    const loss = runMetrics(db, run.id, 'train').filter((m) => m.name === 'loss').map((m) => m.value);
+    expect(loss).toHaveLength(24);
+    expect(loss[23]).toBeLessThan(loss[0]);
+    const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8'));
+    expect(results).toMatchObject({ task: 'segmentation' });
+    expect(results.dice).toBeGreaterThanOrEqual(0);
+    expect(seen.some((e) => e.type === 'results')).toBe(true);
+    // the encoder started from the pretrained run (frozen in epoch 0)
+    const pw = new Map(readCheckpoint(latestCheckpointDir(pre.dir)!).weights.map((w) => [w.name, w]));
+    const fw = readCheckpoint(latestCheckpointDir(run.dir)!).weights;
+    expect(fw.some((w) => w.name.startsWith('up.'))).toBe(true);
+    expect(fw.filter((w) => w.name.startsWith('encoder.')).every((w) => pw.has(w.name))).toBe(true);
+  });
+
+  it('classifies slices by nodule presence with class weights, from random initialisation', async () => {
+    const run = createFinetuneRun(
+      db,
+      { kind: 'finetune', task: 'classification', model: 'encoder-classifier', label: { kind: 'nodule' }, preset: 'tiny', size: 32, steps: 6, batchSize: 4, evalEvery: 3, useCache: false, filter: { modality: 'CT' } },
+      { dataDir: tmp.dir, dir: join(tmp.dir, 'cls') },
+    );
+    const r = await startRun(db, run).done;
+    expect(r.status).toBe('done');
+    expect(getRun(db, run.id)!.status).toBe('done');
+    expect(existsSync(join(run.dir, 'results.json'))).toBe(true);
+    expect(Object.keys(r.finalLosses).sort()).toEqual(['accuracy', 'loss']);
+  });
+
+  it('explains what is missing: labels of another kind, a cnn with an init', () => {
+    expect(() =>
+      createFinetuneRun(db, { kind: 'finetune', task: 'classification', model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, steps: 1 }, { dataDir: tmp.dir }),
+    ).toThrow(/no series in the cohort has per-image labels named "pe_present_on_image"/);
+    expect(() => createFinetuneRun(db, { kind: 'finetune', task: 'classification', model: 'cnn', label: { kind: 'nodule' }, init: join(tmp.dir, 'pre'), steps: 1 }, { dataDir: tmp.dir })).toThrow(
+      /takes no init/,
+    );
+    expect(() => createFinetuneRun(db, { kind: 'finetune', task: 'segmentation', model: 'cnn', label: { kind: 'nodule' }, steps: 1 }, { dataDir: tmp.dir })).toThrow(/segmentation uses model 'unet'/);
+  });
+});
