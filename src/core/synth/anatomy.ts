@@ -136,7 +136,7 @@ export function makeAnatomy(rng: Rng, input: AnatomyInput): Anatomy {
     hu: {
       fat: rng.gauss(-100, 6),
       muscle: rng.gauss(46, 4),
-      lung: rng.gauss(-865, 12),
+      lung: rng.gauss(-882, 12),
       lungGradient: rng.uniform(40, 70),
       skin: rng.gauss(30, 5),
       liver: rng.gauss(70, 6),
