@@ -255,3 +255,37 @@ describe('labels through the services (what the app asks)', () => {
     }
   });
 });
+
+describe('label NIfTI export', () => {
+  it('writes a uint8 label volume on the image grid: same affine as the image NIfTI, masks on the right slices', async () => {
+    const { exportSeriesNifti } = await import('../src/core/node/nifti');
+    const { exportSeriesLabelNifti } = await import('../src/core/node/label-nifti');
+    const { gunzipSync } = await import('node:zlib');
+    const tmp = tempDir();
+    const db = openLibrary(join(tmp.dir, 'lib.sqlite'));
+    try {
+      await indexFolders(db, [join(fixtures, 'lidc-0001')]);
+      await importLabels(db, xml069);
+      const [s] = listSeries(db);
+      const img = await exportSeriesNifti(db, s.id, join(tmp.dir, 'img.nii.gz'));
+      const lab = await exportSeriesLabelNifti(db, s.id, join(tmp.dir, 'lab.nii.gz'), { consensusK: 2 });
+      expect(lab.dims).toEqual(img.dims);
+      expect(lab.labels).toEqual([{ value: 1, group: expect.stringMatching(/N1$/) }]);
+      const raw = gunzipSync(readFileSync(join(tmp.dir, 'lab.nii.gz')));
+      const rawImg = gunzipSync(readFileSync(join(tmp.dir, 'img.nii.gz')));
+      // srow_x/y/z (affine) identical, datatype uint8
+      expect(raw.subarray(280, 328).equals(rawImg.subarray(280, 328))).toBe(true);
+      expect(raw.readInt16LE(70)).toBe(2);
+      const vox = raw.subarray(352);
+      let count = 0;
+      for (const v of vox) if (v) count++;
+      expect(count).toBe(lab.voxels);
+      const masks = seriesMasks(db, s.id, { consensusK: 2 });
+      expect(lab.labelledSlices).toBe(masks.size);
+      expect(count).toBe([...masks.values()].reduce((a, m) => a + area(m), 0));
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
+  });
+});

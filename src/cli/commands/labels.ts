@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { importLabels, listLabelSources, type ImportReport } from '../../core/node/labels';
 import { exportSeriesSeg } from '../../core/node/label-export';
+import { exportSeriesLabelNifti } from '../../core/node/label-nifti';
 import { findSeriesByUid } from '../../core/node/library';
 import { dbOption, out, positiveInt, withLibrary } from '../common';
 
@@ -68,7 +69,7 @@ export function register(program: Command): void {
   labels
     .command('export')
     .description("Write a series' labels back out")
-    .addOption(new Option('--format <format>', 'output format').choices(['seg']).makeOptionMandatory())
+    .addOption(new Option('--format <format>', 'output format').choices(['seg', 'nifti']).makeOptionMandatory())
     .requiredOption('--series <uid>', 'SeriesInstanceUID of the indexed series')
     .requiredOption('--out <file>', 'output file')
     .option('--source <id>', 'only labels from this imported file (see `labels list`)', positiveInt)
@@ -76,13 +77,18 @@ export function register(program: Command): void {
     .option('--consensus <k>', 'pixels marked by at least k readers', positiveInt)
     .addOption(dbOption())
     .option('--json', 'print JSON')
-    .action(async (o: { format: 'seg'; series: string; out: string; source?: number; reader?: string; consensus?: number; db?: string; json?: boolean }) => {
+    .action(async (o: { format: 'seg' | 'nifti'; series: string; out: string; source?: number; reader?: string; consensus?: number; db?: string; json?: boolean }) => {
       await withLibrary(o, async (db) => {
         const series = findSeriesByUid(db, o.series);
         if (!series) throw new Error(`series not in the index: ${o.series}`);
         const q = { sourceId: o.source, reader: o.reader, consensusK: o.consensus };
-        const r = exportSeriesSeg(db, series.id, resolve(o.out), q);
-        out(o.json, r, () => `wrote ${r.file}: ${r.segments.length} segments, ${r.frames} frames`);
+        if (o.format === 'seg') {
+          const r = exportSeriesSeg(db, series.id, resolve(o.out), q);
+          out(o.json, r, () => `wrote ${r.file}: ${r.segments.length} segments, ${r.frames} frames`);
+        } else {
+          const r = await exportSeriesLabelNifti(db, series.id, resolve(o.out), q);
+          out(o.json, r, () => `wrote ${r.file}: ${r.labels.length} label value(s) on ${r.labelledSlices} slices, ${r.voxels} voxels (same grid as ctssl export-nifti)`);
+        }
       });
     });
 }

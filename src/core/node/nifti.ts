@@ -101,10 +101,12 @@ export function quaternionOf(cols: [Vec3, Vec3, Vec3]): { b: number; c: number; 
 export interface NiftiHeaderInput {
   dims: [number, number, number];
   pixdim: [number, number, number];
-  datatype: 'int16' | 'float32';
+  datatype: 'int16' | 'float32' | 'uint8';
   affine: number[][];
   description?: string;
 }
+
+const NIFTI_TYPES = { uint8: [2, 8], int16: [4, 16], float32: [16, 32] } as const;
 
 /** The 352-byte NIfTI-1 single-file header (348 + 4-byte extension flag). */
 export function niftiHeader(h: NiftiHeaderInput): Uint8Array {
@@ -115,8 +117,8 @@ export function niftiHeader(h: NiftiHeaderInput): Uint8Array {
   dv.setInt32(0, 348, le);
   const dim = [3, h.dims[0], h.dims[1], h.dims[2], 1, 1, 1, 1];
   dim.forEach((v, i) => dv.setInt16(40 + 2 * i, v, le));
-  dv.setInt16(70, h.datatype === 'int16' ? 4 : 16, le);
-  dv.setInt16(72, h.datatype === 'int16' ? 16 : 32, le);
+  dv.setInt16(70, NIFTI_TYPES[h.datatype][0], le);
+  dv.setInt16(72, NIFTI_TYPES[h.datatype][1], le);
   const A = h.affine;
   const cols: [Vec3, Vec3, Vec3] = [0, 1, 2].map((j) => [A[0][j], A[1][j], A[2][j]]) as [Vec3, Vec3, Vec3];
   const q = quaternionOf(cols);
@@ -141,8 +143,8 @@ export function niftiHeader(h: NiftiHeaderInput): Uint8Array {
   return u8;
 }
 
-/** Exports a series of the library to `outPath` (.nii.gz). */
-export async function exportSeriesNifti(db: Database, seriesId: number, outPath: string, options: NiftiExportOptions = {}): Promise<NiftiExportResult> {
+/** A series' stack checked for a single affine: its layout, the plane geometry and the step along the normal. */
+export function niftiStack(db: Database, seriesId: number) {
   const layout = seriesLayout(db, seriesId);
   const { geometry, planes } = layout;
   const n = planes.length;
@@ -181,6 +183,26 @@ export async function exportSeriesNifti(db: Database, seriesId: number, outPath:
     if (reasons.length) throw fail(reasons.join('; ') + '. Resample the series to a regular grid first (e.g. dcm2niix writes a tilt-corrected, equalized copy).');
   }
 
+  return { layout, planes, n, uid, fail, normal, row, col, p0, step, warnings };
+}
+
+/** The RAS affine of a checked stack whose stored pixels are [dRow, dCol] mm apart. */
+export function niftiAffine(st: ReturnType<typeof niftiStack>, ps: [number, number]): number[][] {
+  const [dRow, dCol] = ps;
+  const ci = scale(st.row, dCol);
+  const cj = scale(st.col, dRow);
+  const ck = scale(st.normal, st.n > 1 ? st.step : 1);
+  // LPS -> RAS: negate x and y.
+  const flip = [-1, -1, 1];
+  const affine = [0, 1, 2].map((r) => [ci[r] * flip[r], cj[r] * flip[r], ck[r] * flip[r], st.p0[r] * flip[r]]);
+  affine.push([0, 0, 0, 1]);
+  return affine;
+}
+
+/** Exports a series of the library to `outPath` (.nii.gz). */
+export async function exportSeriesNifti(db: Database, seriesId: number, outPath: string, options: NiftiExportOptions = {}): Promise<NiftiExportResult> {
+  const st = niftiStack(db, seriesId);
+  const { layout, n, fail, step, warnings } = st;
   const paddingHU = options.paddingHU ?? -1024;
   let rows = 0;
   let columns = 0;
@@ -211,13 +233,7 @@ export async function exportSeriesNifti(db: Database, seriesId: number, outPath:
   if (!ps) throw fail('its first slice has no PixelSpacing');
   const [dRow, dCol] = ps as [number, number]; // between rows, between columns
   if (n === 1) warnings.push('a single slice: slice spacing set to 1 mm');
-  const ci = scale(row, dCol);
-  const cj = scale(col, dRow);
-  const ck = scale(normal, n > 1 ? step : 1);
-  // LPS -> RAS: negate x and y.
-  const flip = [-1, -1, 1];
-  const affine = [0, 1, 2].map((r) => [ci[r] * flip[r], cj[r] * flip[r], ck[r] * flip[r], p0[r] * flip[r]]);
-  affine.push([0, 0, 0, 1]);
+  const affine = niftiAffine(st, ps as [number, number]);
 
   const vol = volume as unknown as Float32Array;
   let datatype: 'int16' | 'float32' = 'int16';
