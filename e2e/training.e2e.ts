@@ -1,0 +1,277 @@
+/**
+ * Pretraining, evaluation and sharing through the real app on a real `ctssl serve` (one data
+ * folder for the whole story, tests run in order): index the LIDC fixtures, start a tiny masked
+ * run from the form and watch its curves and samples until it finishes; pause, resume, stop and
+ * resume from a checkpoint; compare runs; chain the next curriculum stage; evaluate (Table II);
+ * export a package (and see the privacy refusal) and import it back by drag-and-drop.
+ */
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Locator, Page } from '@playwright/test';
+import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Served } from './fixtures';
+import { AppShell } from './pages/app-shell';
+import { LibraryPage } from './pages/library-page';
+import { PretrainPage } from './pages/pretrain-page';
+
+const LIDC = join(fixtures, 'lidc-0001');
+const LIDC_SMALL = join(fixtures, 'lidc-small');
+
+/** A DataTransfer holding one file, made in the page (for drop events). */
+type DataTransferCtor = new () => { items: { add(f: unknown): void } };
+type FileCtor = new (parts: unknown[], name: string, opts?: { type?: string }) => unknown;
+
+/** Mean and variance of a canvas' grey levels (read in the page). */
+async function canvasStats(c: Locator): Promise<{ mean: number; variance: number; width: number }> {
+  return c.evaluate((el) => {
+    // The e2e tsconfig has no DOM types: describe the little used here.
+    const cv = el as unknown as { width: number; height: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+    const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+    let s = 0;
+    let s2 = 0;
+    const n = d.length / 4;
+    for (let i = 0; i < d.length; i += 4) {
+      const g = (d[i] + d[i + 1] + d[i + 2]) / 3;
+      s += g;
+      s2 += g * g;
+    }
+    const mean = s / n;
+    return { mean, variance: s2 / n - mean * mean, width: cv.width };
+  });
+}
+
+test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => {
+  test.describe.configure({ mode: 'serial' });
+  let served: Served;
+  let dataDir: string;
+  let page: Page;
+  let pretrain: PretrainPage;
+  let shell: AppShell;
+  const errors: string[] = [];
+  let firstRun = 0;
+  let longRun = 0;
+
+  test.beforeAll(async ({ browser }) => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-training-'));
+    served = await startServe(dataDir);
+    page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await library.addFolder(LIDC);
+    await library.addFolder(LIDC_SMALL);
+    await library.expectCounts(2, 2);
+    pretrain = new PretrainPage(page);
+    shell = new AppShell(page);
+  });
+  test.afterAll(async () => {
+    await page.close();
+    await stopServe(served);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  test.afterEach(() => {
+    expect(errors).toEqual([]);
+  });
+
+  test('the form starts from the paper cohort and shows the doctor’s advice', async () => {
+    await pretrain.goto();
+    await expect(page.getByTestId('runs-empty')).toBeVisible();
+    await expect(page.getByTestId('run-filter-axial')).toBeChecked();
+    await expect(page.getByTestId('run-filter-thickness')).toHaveValue('3');
+    await expect(page.getByTestId('run-cohort-matching')).toHaveText('2');
+    await expect(page.getByTestId('doctor-backend')).toContainText('Backend:', { timeout: 60_000 });
+    await expect(pretrain.form.getByTestId('preset').locator('option[value="tiny"]')).toContainText('batch ≤');
+    // The cohort filter counts change like the library's: a thickness of 2 mm keeps only lidc-small.
+    await page.getByTestId('run-filter-thickness').fill('2');
+    await expect(page.getByTestId('run-cohort-matching')).toHaveText('1');
+    await page.getByTestId('run-paper-cohort').click();
+    await expect(page.getByTestId('run-cohort-matching')).toHaveText('2');
+    // An impossible batch is refused before it reaches the services.
+    await pretrain.fill({ batch: 0 });
+    await expect(pretrain.form.getByTestId('start-run')).toBeDisabled();
+    await expect(page.getByTestId('run-form-problems')).toContainText('batchSize');
+  });
+
+  test('starts a tiny masked run and watches the curves and samples until it finishes', async () => {
+    await pretrain.fill({ task: 'masked', maskPercent: 20, preset: 'tiny', size: 32, steps: 24, batch: 4, evalEvery: 4, checkpointEvery: 8, evalBatches: 1, name: '' });
+    firstRun = await pretrain.start();
+    await expect(pretrain.row(firstRun)).toBeVisible();
+    // Live: the loss chart grows and a sample arrives while the run is going.
+    await expect.poll(() => pretrain.chartPoints('loss'), { timeout: 90_000 }).toBeGreaterThan(2);
+    await expect.poll(() => pretrain.sampleStep(), { timeout: 90_000 }).not.toBeNull();
+    const p1 = await pretrain.chartPoints('loss');
+    await expect(page.getByTestId('run-throughput')).toContainText('slices/s');
+    await expect(page.getByTestId('run-memory')).toContainText('MB');
+    await page.screenshot({ path: join(screenshotDir, 'pretrain-running.png') });
+    await pretrain.expectStatus('done', 120_000);
+    expect(await pretrain.step()).toEqual([24, 24]);
+    expect(await pretrain.chartPoints('loss')).toBeGreaterThan(p1);
+    // Every loss term has a chart with train and validation lines.
+    for (const name of ['loss', 'mse', 'maskedMse', 'vq', 'ssim']) await expect(pretrain.chart(name)).toBeVisible();
+    await expect(pretrain.chart('mse')).toContainText('validation');
+    await expect.poll(() => pretrain.sampleStep()).toBe(24);
+    // The sample canvases hold pictures (input and target are CT slices, not blank).
+    const input = await canvasStats(page.getByTestId('sample-input'));
+    expect(input.width).toBe(32);
+    expect(input.variance).toBeGreaterThan(50);
+    const target = await canvasStats(page.getByTestId('sample-target'));
+    expect(target.variance).toBeGreaterThan(50);
+    await expect(page.getByTestId('run-backend')).toContainText('tfjs');
+    await expect(pretrain.row(firstRun)).toHaveAttribute('data-status', 'done');
+    await page.screenshot({ path: join(screenshotDir, 'pretrain-done.png') });
+  });
+
+  test('pauses, resumes, stops, and resumes a stopped run from its checkpoint', async () => {
+    await pretrain.fill({ steps: 4000, evalEvery: 50, checkpointEvery: 5, name: 'long run' });
+    longRun = await pretrain.start();
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 90_000 }).toBeGreaterThan(6);
+    await page.getByTestId('pause-run').click();
+    await pretrain.expectStatus('paused');
+    const paused = (await pretrain.step())[0];
+    await page.waitForTimeout(1500);
+    expect((await pretrain.step())[0]).toBe(paused);
+    await expect(page.getByTestId('run-eta')).toHaveText('—', { timeout: 1 }).catch(() => undefined);
+    await page.getByTestId('resume-run').click();
+    await pretrain.expectStatus('running');
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 60_000 }).toBeGreaterThan(paused + 2);
+    await page.getByTestId('stop-run').click();
+    await pretrain.expectStatus('stopped', 60_000);
+    const stoppedAt = (await pretrain.step())[0];
+    expect(stoppedAt).toBeLessThan(4000);
+    await expect(pretrain.row(longRun)).toHaveAttribute('data-status', 'stopped');
+    // A stopped (or crashed) run continues from its latest checkpoint.
+    await page.getByTestId('continue-run').click();
+    await pretrain.expectStatus('running');
+    await expect(page.getByTestId('run-resumed')).toContainText('from step');
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 60_000 }).toBeGreaterThan(stoppedAt);
+    await page.getByTestId('stop-run').click();
+    await pretrain.expectStatus('stopped', 60_000);
+  });
+
+  test('compares the curves of several runs on one chart', async () => {
+    await pretrain.row(firstRun).getByTestId('compare-run').check();
+    await pretrain.row(longRun).getByTestId('compare-run').check();
+    const chart = page.getByTestId('compare-chart');
+    await expect(chart).toBeVisible();
+    await expect(chart).toContainText(`#${firstRun}`);
+    await expect(chart).toContainText(`#${longRun}`);
+    await expect.poll(async () => Number(await chart.getAttribute('data-points'))).toBeGreaterThan(24);
+    await page.getByTestId('compare-metric').selectOption('mse');
+    await expect(chart).toHaveAttribute('data-title', 'MSE (train)');
+    await page.screenshot({ path: join(screenshotDir, 'pretrain-compare.png') });
+    await pretrain.row(longRun).getByTestId('compare-run').uncheck();
+    await pretrain.row(firstRun).getByTestId('compare-run').uncheck();
+    await expect(chart).toBeHidden();
+  });
+
+  test('chains the next curriculum stage from a finished masked run in one click', async () => {
+    await pretrain.select(firstRun);
+    await expect(page.getByTestId('next-stage')).toHaveText('Next curriculum stage: masked 33%');
+    await page.getByTestId('next-stage').click();
+    await expect.poll(() => pretrain.selectedRun()).toBeGreaterThan(longRun);
+    const stage = (await pretrain.selectedRun())!;
+    await expect(page.getByTestId('run-title')).toContainText('masked 33%');
+    await expect(pretrain.detail).toContainText(/from \d+.*-masked20-/);
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 90_000 }).toBeGreaterThan(0);
+    await page.getByTestId('stop-run').click();
+    await pretrain.expectStatus('stopped', 60_000);
+    expect(stage).toBeGreaterThan(longRun);
+    // The finished run is offered as an initialisation in the form.
+    await expect(pretrain.form.getByTestId('init').locator('option')).toContainText([`#${firstRun}`]);
+  });
+
+  test('evaluates a run and shows Table II with samples', async () => {
+    await page.getByTestId('nav-evaluate').click();
+    await expect(page.getByTestId('evaluate-page')).toBeVisible();
+    const candidate = page.locator(`[data-testid="eval-candidate"][data-run="${firstRun}"]`);
+    await candidate.getByTestId('eval-select').check();
+    await page.getByTestId('eval-max-slices').fill('12');
+    await page.getByTestId('evaluate').click();
+    await expect(page.getByTestId('eval-progress')).toBeVisible();
+    await expect(page.getByTestId('eval-progress')).toContainText(`Evaluating run #${firstRun}`);
+    const row = page.locator(`[data-testid="table2-row"][data-run="${firstRun}"]`);
+    await expect(row).toBeVisible({ timeout: 120_000 });
+    await expect(page.getByTestId('eval-progress')).toBeHidden();
+    await expect(row).toContainText('masked 20% (area)');
+    await expect(row.locator('[data-col="mse"]')).toHaveText(/^\d\.\d{4} ± \d\.\d{4}$/);
+    await expect(row.locator('[data-col="maskedMse"]')).toHaveText(/^\d\.\d{4} ± \d\.\d{4}$/);
+    await expect(row.locator('[data-col="ssim"]')).toHaveText(/^-?\d\.\d{4} ± \d\.\d{4}$/);
+    await expect(row.locator('[data-col="ce"]')).toHaveText('');
+    await expect(page.getByTestId('table2').locator('thead')).toContainText('taskMSEmasked MSESSIMCEAUROC');
+    await page.getByTestId('show-paper').check();
+    await expect(page.getByTestId('paper-row')).toHaveCount(8);
+    // Sample images of the run.
+    await expect.poll(() => page.getByTestId('sample-panel').getAttribute('data-step')).toBe('24');
+    const input = await canvasStats(page.getByTestId('sample-input'));
+    expect(input.variance).toBeGreaterThan(50);
+    await page.screenshot({ path: join(screenshotDir, 'evaluate-table2.png') });
+  });
+
+  test('exports a finished run (and refuses when an identifier would leak)', async () => {
+    await page.getByTestId('nav-share').click();
+    await expect(page.getByTestId('share-page')).toBeVisible();
+    await page.getByTestId('export-run').selectOption(String(firstRun));
+    await expect(page.getByTestId('export-button')).toBeDisabled();
+    await page.getByTestId('export-licence').fill('CC-BY-4.0');
+    // A patient ID in the author field would end up in the model card: refused, nothing written.
+    await page.getByTestId('export-author').fill('LIDC-IDRI-0001');
+    await page.getByTestId('export-button').click();
+    const refusal = page.getByTestId('export-privacy-refusal');
+    await expect(refusal).toBeVisible({ timeout: 60_000 });
+    await expect(refusal).toContainText('patient identifiers');
+    await expect(refusal).toContainText('model-card');
+    await page.screenshot({ path: join(screenshotDir, 'share-privacy-refusal.png') });
+
+    await page.getByTestId('export-author').fill('Test Lab');
+    await page.getByTestId('export-button').click();
+    await expect(page.getByTestId('export-result')).toBeVisible({ timeout: 60_000 });
+    await expect(refusal).toBeHidden();
+    const file = (await page.getByTestId('export-file').textContent())!.trim();
+    expect(file.startsWith(join(dataDir, 'exports'))).toBe(true);
+    expect(existsSync(file)).toBe(true);
+    await expect(page.getByTestId('export-sha')).toHaveText(/^[0-9a-f]{64}$/);
+    await expect(page.getByTestId('card-licence')).toHaveText('CC-BY-4.0');
+    await expect(page.getByTestId('card-data')).toContainText('2 patients');
+    await expect(page.getByTestId('model-card')).toContainText('Test Lab');
+    await page.screenshot({ path: join(screenshotDir, 'share-exported.png') });
+  });
+
+  test('imports the package back by dropping it on the page (bytes over the socket)', async () => {
+    const file = (await page.getByTestId('export-file').textContent())!.trim();
+    const bytes = [...readFileSync(file)];
+    await expect(page.getByTestId('imported-empty')).toBeVisible();
+    const transfer = await page.evaluateHandle(
+      ({ bytes, name }) => {
+        const g = globalThis as unknown as { DataTransfer: DataTransferCtor; File: FileCtor };
+        const dt = new g.DataTransfer();
+        dt.items.add(new g.File([new Uint8Array(bytes)], name, { type: 'application/zip' }));
+        return dt;
+      },
+      { bytes, name: 'colleague.ctssl.zip' },
+    );
+    await page.getByTestId('package-drop').dispatchEvent('dragover', { dataTransfer: transfer });
+    await page.getByTestId('package-drop').dispatchEvent('drop', { dataTransfer: transfer });
+    await expect(page.getByTestId('import-result')).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByTestId('import-result')).toContainText('masked');
+    await expect(page.getByTestId('import-result')).toContainText('CC-BY-4.0');
+    await expect(page.getByTestId('imported-row')).toHaveCount(1);
+    await expect(page.getByTestId('imported-row')).toContainText('tiny');
+
+    // A corrupt package is rejected with a message; the imported encoder stays.
+    const bad = await page.evaluateHandle(() => {
+      const g = globalThis as unknown as { DataTransfer: DataTransferCtor; File: FileCtor };
+      const dt = new g.DataTransfer();
+      dt.items.add(new g.File([new Uint8Array([80, 75, 3, 4, 1, 2, 3])], 'broken.ctssl.zip'));
+      return dt;
+    });
+    await page.getByTestId('package-drop').dispatchEvent('drop', { dataTransfer: bad });
+    await expect(page.getByTestId('import-error')).toBeVisible({ timeout: 30_000 });
+    await expect(page.getByTestId('imported-row')).toHaveCount(1);
+    await page.screenshot({ path: join(screenshotDir, 'share-imported.png') });
+
+    // The imported encoder is offered as an initialisation on the pretrain page.
+    await pretrain.goto();
+    await expect(pretrain.form.getByTestId('init').locator('option', { hasText: '(imported)' })).toHaveCount(1);
+    expect(await shell.errorMessages()).toEqual([]);
+  });
+});

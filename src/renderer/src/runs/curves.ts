@@ -1,0 +1,112 @@
+/**
+ * Metric curves of runs, kept outside reactive state: loaded once from runs.metrics, then grown
+ * by live 'step' and 'eval' events. Plus the alignment uPlot needs (one x array shared by every
+ * line, null where a line has no point). Pure; unit-tested.
+ */
+import type { RunMetrics } from '../../../shared/types';
+
+export interface Curve {
+  split: string;
+  name: string;
+  steps: number[];
+  values: number[];
+}
+
+/** Curves of one run by "split/name". */
+export type CurveSet = Map<string, Curve>;
+
+export function curveKey(split: string, name: string): string {
+  return `${split}/${name}`;
+}
+
+export function fromMetrics(m: RunMetrics): CurveSet {
+  const out: CurveSet = new Map();
+  for (const s of m.series) out.set(curveKey(s.split, s.name), { split: s.split, name: s.name, steps: [...s.steps], values: [...s.values] });
+  return out;
+}
+
+/**
+ * Adds the values of one step (a 'step' event's losses, or an 'eval' event's metrics). A step at or
+ * before the last recorded one replaces the tail (a resumed run repeats steps after its checkpoint).
+ */
+export function appendPoint(set: CurveSet, split: string, step: number, values: Record<string, number>): void {
+  for (const [name, v] of Object.entries(values)) {
+    if (!Number.isFinite(v)) continue;
+    const key = curveKey(split, name);
+    let c = set.get(key);
+    if (!c) {
+      c = { split, name, steps: [], values: [] };
+      set.set(key, c);
+    }
+    let n = c.steps.length;
+    while (n > 0 && c.steps[n - 1] >= step) n--;
+    if (n < c.steps.length) {
+      c.steps.length = n;
+      c.values.length = n;
+    }
+    c.steps.push(step);
+    c.values.push(v);
+  }
+}
+
+/** Merges curves loaded later (from the database) with points that live events added meanwhile. */
+export function mergeCurves(loaded: CurveSet, live: CurveSet | undefined): CurveSet {
+  if (!live) return loaded;
+  for (const c of live.values()) {
+    const target = loaded.get(curveKey(c.split, c.name));
+    const last = target && target.steps.length ? target.steps[target.steps.length - 1] : -Infinity;
+    const extra: Record<number, number> = {};
+    c.steps.forEach((s, i) => {
+      if (s > last) extra[s] = c.values[i];
+    });
+    for (const [s, v] of Object.entries(extra)) appendPoint(loaded, c.split, Number(s), { [c.name]: v });
+  }
+  return loaded;
+}
+
+/** Names of the metrics, losses first in a fixed order, then the rest alphabetically. */
+const ORDER = ['loss', 'mse', 'maskedMse', 'vq', 'ssim', 'crossEntropy', 'accuracy', 'auroc'];
+export function metricNames(set: CurveSet | undefined, exclude: readonly string[] = ['slicesPerSecond']): string[] {
+  if (!set) return [];
+  const names = [...new Set([...set.values()].map((c) => c.name))].filter((n) => !exclude.includes(n));
+  return names.sort((a, b) => {
+    const ia = ORDER.indexOf(a);
+    const ib = ORDER.indexOf(b);
+    if (ia >= 0 || ib >= 0) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+    return a.localeCompare(b);
+  });
+}
+
+/** Human names of metrics. */
+export const METRIC_LABELS: Record<string, string> = {
+  loss: 'total loss',
+  mse: 'MSE',
+  maskedMse: 'masked-region MSE',
+  vq: 'VQ loss',
+  ssim: 'SSIM',
+  crossEntropy: 'cross-entropy',
+  accuracy: 'accuracy',
+  auroc: 'AUROC',
+  slicesPerSecond: 'slices/s',
+};
+
+export function metricLabel(name: string): string {
+  return METRIC_LABELS[name] ?? name;
+}
+
+/**
+ * Aligns lines with different step grids on one x axis (the union of steps, ascending): uPlot's
+ * data layout [xs, ys1, ys2, ...] with null where a line has no point at that step.
+ */
+export function alignLines(lines: readonly { steps: readonly number[]; values: readonly number[] }[]): (number | null)[][] {
+  const xs = [...new Set(lines.flatMap((l) => l.steps))].sort((a, b) => a - b);
+  const at = new Map<number, number>();
+  xs.forEach((x, i) => at.set(x, i));
+  const out: (number | null)[][] = [xs];
+  for (const l of lines) {
+    const ys = new Array<number | null>(xs.length).fill(null);
+    l.steps.forEach((s, i) => (ys[at.get(s)!] = l.values[i]));
+    out.push(ys);
+  }
+  return out;
+}

@@ -1,0 +1,18 @@
+/** What the pretrain page keeps across page switches: the new-run form, its cohort, the runs ticked for comparison. */
+import type { ApiClient } from '../../../shared/contract';
+import { CohortQuery } from './cohort-query.svelte';
+import { defaultRunForm, type RunForm } from './run-form';
+
+export class PretrainState {
+  form = $state<RunForm>(defaultRunForm());
+  readonly cohort: CohortQuery;
+  compare = $state.raw<number[]>([]);
+
+  constructor(api: ApiClient) {
+    this.cohort = new CohortQuery(api);
+  }
+
+  toggleCompare(id: number, on: boolean): void {
+    this.compare = on ? [...new Set([...this.compare, id])] : this.compare.filter((x) => x !== id);
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The pretrain form and its translation to a run config (src/shared/run-config.ts), run names,
+ * the masked-region curriculum, and batch advice from the doctor. Pure (types only from shared);
+ * unit-tested.
+ */
+import type { CohortFilter, DoctorInfo, RunSummary } from '../../../shared/types';
+import type { PretrainConfig } from '../../../shared/run-config';
+
+export const TASKS = [
+  { id: 'masked', label: 'Masked region', hint: 'reconstruct a slice with a region set to 0 (composite loss with masked-region MSE)' },
+  { id: 'next-slice', label: 'Next slice', hint: 'predict slice n + gap of the same series' },
+  { id: 'denoise', label: 'Denoising', hint: 'remove salt-and-pepper noise' },
+  { id: 'rotation', label: 'Rotation', hint: '0/90/180/270 degrees, 4-way classification' },
+  { id: 'flip', label: 'Flip', hint: 'none/horizontal/vertical, 3-way classification' },
+] as const;
+
+export type TaskId = (typeof TASKS)[number]['id'];
+export const MASK_PERCENTS = [5, 10, 20, 33] as const;
+export type MaskPercent = (typeof MASK_PERCENTS)[number];
+export type PresetId = 'paper' | 'standard' | 'small' | 'tiny';
+export const PRESET_IDS: readonly PresetId[] = ['tiny', 'small', 'standard', 'paper'];
+
+export interface RunForm {
+  name: string;
+  task: TaskId;
+  maskPercent: MaskPercent;
+  maskDefinition: 'area' | 'side';
+  gap: number;
+  noiseFraction: number;
+  preset: PresetId;
+  /** Input side override; null = the preset's. */
+  size: number | null;
+  batchSize: number;
+  lengthBy: 'steps' | 'epochs';
+  steps: number;
+  epochs: number;
+  lr: number;
+  // Advanced
+  optimizer: 'adam' | 'radam';
+  seed: number;
+  wMse: number | null;
+  wMaskedMse: number | null;
+  wVq: number | null;
+  wSsim: number | null;
+  windowLevel: number;
+  windowWidth: number;
+  scaling: 'fixed' | 'minmax';
+  sliceStride: number;
+  checkpointEvery: number;
+  evalEvery: number;
+  evalBatches: number;
+  useCache: boolean;
+  /** Folder of the run whose weights start this one ('' = random initialisation). */
+  init: string;
+}
+
+export function defaultRunForm(): RunForm {
+  return {
+    name: '',
+    task: 'masked',
+    maskPercent: 20,
+    maskDefinition: 'area',
+    gap: 1,
+    noiseFraction: 0.5,
+    preset: 'tiny',
+    size: null,
+    batchSize: 8,
+    lengthBy: 'steps',
+    steps: 200,
+    epochs: 1,
+    lr: 1e-3,
+    optimizer: 'radam',
+    seed: 1,
+    wMse: null,
+    wMaskedMse: null,
+    wVq: null,
+    wSsim: null,
+    windowLevel: 50,
+    windowWidth: 350,
+    scaling: 'fixed',
+    sliceStride: 1,
+    checkpointEvery: 50,
+    evalEvery: 50,
+    evalBatches: 4,
+    useCache: true,
+    init: '',
+  };
+}
+
+const posInt = (v: unknown, max = Infinity) => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max;
+
+/** Problems with the form, by field; Start is disabled while there are any. */
+export function runFormProblems(f: RunForm): Partial<Record<keyof RunForm, string>> {
+  const p: Partial<Record<keyof RunForm, string>> = {};
+  if (f.size !== null && !(posInt(f.size, 1024) && f.size >= 16)) p.size = 'an input side from 16 to 1024 px';
+  if (!posInt(f.batchSize, 256)) p.batchSize = 'a batch of 1 to 256';
+  if (f.lengthBy === 'steps' && !posInt(f.steps)) p.steps = 'a whole number of steps above 0';
+  if (f.lengthBy === 'epochs' && !(typeof f.epochs === 'number' && f.epochs > 0)) p.epochs = 'a number of epochs above 0';
+  if (!(typeof f.lr === 'number' && f.lr > 0 && f.lr <= 1)) p.lr = 'a learning rate above 0 and at most 1';
+  if (!(Number.isInteger(f.seed) && f.seed >= 0)) p.seed = 'a whole number ≥ 0';
+  if (f.task === 'next-slice' && !posInt(f.gap, 20)) p.gap = 'a gap of 1 to 20 slices';
+  if (f.task === 'denoise' && !(f.noiseFraction >= 0 && f.noiseFraction <= 1)) p.noiseFraction = 'a fraction from 0 to 1';
+  if (!(typeof f.windowWidth === 'number' && f.windowWidth > 0)) p.windowWidth = 'a width above 0';
+  if (typeof f.windowLevel !== 'number' || !Number.isFinite(f.windowLevel)) p.windowLevel = 'a level in HU';
+  if (!posInt(f.sliceStride)) p.sliceStride = 'every k-th slice, k ≥ 1';
+  if (!posInt(f.checkpointEvery)) p.checkpointEvery = 'steps ≥ 1';
+  if (!posInt(f.evalEvery)) p.evalEvery = 'steps ≥ 1';
+  if (!(Number.isInteger(f.evalBatches) && f.evalBatches >= 0)) p.evalBatches = 'batches ≥ 0 (0 = the whole validation split)';
+  for (const k of ['wMse', 'wMaskedMse', 'wVq', 'wSsim'] as const) {
+    const v = f[k];
+    if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) p[k] = 'a number, or empty for the default';
+  }
+  return p;
+}
+
+/** The run config for runs.create (the services fill defaults and validate again). */
+export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }): PretrainConfig {
+  const lossWeights: PretrainConfig['lossWeights'] = {};
+  if (f.wMse !== null) lossWeights.mse = f.wMse;
+  if (f.wMaskedMse !== null) lossWeights.maskedMse = f.wMaskedMse;
+  if (f.wVq !== null) lossWeights.vq = f.wVq;
+  if (f.wSsim !== null) lossWeights.ssim = f.wSsim;
+  const c: PretrainConfig = {
+    kind: 'pretrain',
+    name: f.name.trim(),
+    task: f.task,
+    maskPercent: f.maskPercent,
+    maskDefinition: f.maskDefinition,
+    gap: f.gap,
+    noiseFraction: f.noiseFraction,
+    fractions: { train: 0.8, val: 0.1, test: 0.1 },
+    preset: f.preset,
+    batchSize: f.batchSize,
+    optimizer: f.optimizer,
+    lr: f.lr,
+    seed: f.seed,
+    lossWeights,
+    windowLevel: f.windowLevel,
+    windowWidth: f.windowWidth,
+    scaling: f.scaling,
+    sliceStride: f.sliceStride,
+    checkpointEvery: f.checkpointEvery,
+    evalEvery: f.evalEvery,
+    evalBatches: f.evalBatches,
+    useCache: f.useCache,
+  };
+  if (f.size !== null) c.size = f.size;
+  if (f.lengthBy === 'steps') c.steps = f.steps;
+  else c.epochs = f.epochs;
+  if (cohort.seriesIds) c.seriesIds = cohort.seriesIds;
+  else c.filter = (cohort.filter ?? {}) as Record<string, unknown>;
+  if (f.init) c.init = f.init;
+  return c;
+}
+
+/** A form filled from an existing run's config (to repeat it or to chain the next stage). */
+export function formFromConfig(config: Record<string, unknown>): RunForm {
+  const d = defaultRunForm();
+  const get = <T>(k: string, fallback: T): T => (config[k] !== undefined && config[k] !== null ? (config[k] as T) : fallback);
+  const w = (config.lossWeights ?? {}) as Record<string, number | undefined>;
+  const steps = config.steps as number | undefined;
+  const epochs = config.epochs as number | undefined;
+  return {
+    ...d,
+    name: '',
+    task: get('task', d.task),
+    maskPercent: get('maskPercent', d.maskPercent),
+    maskDefinition: get('maskDefinition', d.maskDefinition),
+    gap: get('gap', d.gap),
+    noiseFraction: get('noiseFraction', d.noiseFraction),
+    preset: get('preset', d.preset),
+    size: get<number | null>('size', null),
+    batchSize: get('batchSize', d.batchSize),
+    lengthBy: steps !== undefined ? 'steps' : epochs !== undefined ? 'epochs' : d.lengthBy,
+    steps: steps ?? d.steps,
+    epochs: epochs ?? d.epochs,
+    lr: get('lr', d.lr),
+    optimizer: get('optimizer', d.optimizer),
+    seed: get('seed', d.seed),
+    wMse: w.mse ?? null,
+    wMaskedMse: w.maskedMse ?? null,
+    wVq: w.vq ?? null,
+    wSsim: w.ssim ?? null,
+    windowLevel: get('windowLevel', d.windowLevel),
+    windowWidth: get('windowWidth', d.windowWidth),
+    scaling: get('scaling', d.scaling),
+    sliceStride: get('sliceStride', d.sliceStride),
+    checkpointEvery: get('checkpointEvery', d.checkpointEvery),
+    evalEvery: get('evalEvery', d.evalEvery),
+    evalBatches: get('evalBatches', d.evalBatches),
+    useCache: get('useCache', d.useCache),
+    init: '',
+  };
+}
+
+/** The mask size of the next curriculum stage (5 -> 10 -> 20 -> 33), or null after the last. */
+export function nextMaskPercent(p: number): MaskPercent | null {
+  const i = MASK_PERCENTS.indexOf(p as MaskPercent);
+  return i >= 0 && i < MASK_PERCENTS.length - 1 ? MASK_PERCENTS[i + 1] : null;
+}
+
+/** True when a run's weights can start another run (finished, or stopped with a checkpoint). */
+export function canInitFrom(r: RunSummary): boolean {
+  return (r.kind === 'pretrain' || r.kind === 'imported') && (r.status === 'done' || ((r.status === 'stopped' || r.status === 'crashed') && r.step > 0));
+}
+
+/** The config of the next masked-region curriculum stage started from `run`, or null when there is none. */
+export function nextCurriculumConfig(run: RunSummary): PretrainConfig | null {
+  const c = run.config;
+  if (run.task !== 'masked' || run.status !== 'done') return null;
+  const next = nextMaskPercent(Number(c.maskPercent));
+  if (next === null) return null;
+  const { name: _name, init: _init, ...rest } = c as Record<string, unknown>;
+  void _name;
+  void _init;
+  return { ...(rest as PretrainConfig), task: 'masked', maskPercent: next, init: run.dir, name: `${run.name ? run.name + ' → ' : ''}masked ${next}%` };
+}
+
+/** What a run is, in a few words: its name, or task, mask, preset and size. */
+export function runLabel(r: Pick<RunSummary, 'id' | 'name' | 'task' | 'preset' | 'config' | 'kind'>): string {
+  if (r.name) return r.name;
+  const c = r.config;
+  const task = r.task === 'masked' ? `masked ${c.maskPercent ?? '?'}%${c.maskDefinition === 'side' ? ' (side)' : ''}` : r.task;
+  const size = typeof c.size === 'number' ? ` ${c.size}px` : '';
+  return `${task} · ${r.preset}${size}`;
+}
+
+/**
+ * The largest batch that fits for a preset at an input side, from the doctor's estimate at the
+ * preset's own side (activations grow with the area).
+ */
+export function largestBatch(doctor: DoctorInfo | null, preset: string, size: number | null): number | null {
+  const p = doctor?.presets.find((x) => x.preset === preset);
+  if (!p) return null;
+  if (size === null || size === p.size) return p.largestBatch;
+  const scaled = Math.floor(p.largestBatch * (p.size / size) ** 2);
+  return Math.max(0, Math.min(256, scaled));
+}
+
+/** Parameters as "13.6 k", "9.71 M". */
+export function params(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e8 ? 1 : 2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}

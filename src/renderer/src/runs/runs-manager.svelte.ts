@@ -1,0 +1,322 @@
+/**
+ * Training runs as the app sees them, for the pretrain, evaluate and share pages: the run list,
+ * live state from 'run.event' (status, last step, backend), curves and the latest sample of each
+ * run, the doctor's advice. One instance for the app's lifetime.
+ *
+ * Reactive fields are small (list, per-run live summary, version counters); curves and sample
+ * images live in plain Maps and the pages redraw when `curvesVersion` / `sampleVersion` tick.
+ */
+import type { ApiClient } from '../../../shared/contract';
+import type { PretrainConfig } from '../../../shared/run-config';
+import type { StepEvent, TrainerEvent } from '../../../shared/trainer-protocol';
+import type { DoctorInfo, RunSummary } from '../../../shared/types';
+import { describeError } from '../lib/errors';
+import { toasts } from '../lib/toasts.svelte';
+import { appendPoint, fromMetrics, mergeCurves, type CurveSet } from './curves';
+
+export type RunStatus = RunSummary['status'];
+export type Sample = Extract<TrainerEvent, { type: 'sample' }>;
+
+export interface LiveRun {
+  status: RunStatus;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  lastStep: StepEvent | null;
+  backend: string;
+  params: number | null;
+  resumedFrom: number | null;
+  lastCheckpoint: number | null;
+  lastEval: Record<string, number> | null;
+  error: string | null;
+  /** A pause or stop was asked for and the trainer has not confirmed it yet. */
+  pending: 'pause' | 'stop' | null;
+}
+
+const FLUSH_MS = 300;
+const ACTIVE: readonly RunStatus[] = ['running', 'paused'];
+const TERMINAL: readonly RunStatus[] = ['done', 'stopped', 'failed', 'crashed'];
+
+export function isActive(s: RunStatus): boolean {
+  return ACTIVE.includes(s);
+}
+
+export class RunsManager {
+  runs = $state.raw<RunSummary[]>([]);
+  live = $state.raw<Record<number, LiveRun>>({});
+  doctor = $state.raw<DoctorInfo | null>(null);
+  doctorState = $state<'idle' | 'loading' | 'done' | 'error'>('idle');
+  doctorError = $state<string | null>(null);
+  /** Ticks when any run's curves changed. */
+  curvesVersion = $state(0);
+  /** Ticks when any run's sample changed. */
+  sampleVersion = $state(0);
+  /** A create/start request is on its way. */
+  starting = $state(false);
+
+  private curves = new Map<number, CurveSet>();
+  private loading = new Map<number, Promise<void>>();
+  private samples = new Map<number, Sample>();
+  private sampleAsked = new Set<number>();
+  private started = false;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Step events are frequent (tens per second on small presets): their effect on the page is applied at most every FLUSH_MS. */
+  private pendingSteps = new Map<number, StepEvent>();
+  private curvesDirty = false;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly api: ApiClient) {}
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.api.on('run.event', ({ runId, event }) => this.onEvent(runId, event));
+    void this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.runs = await this.api.invoke('runs.list');
+    } catch (e) {
+      toasts.error('Runs', e);
+    }
+  }
+
+  /** Refreshes the list a little later (the services record a run's end when its process exits). */
+  private refreshSoon(ms = 600): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.refresh().then(() => {
+        // Still recorded as active while the live state says it ended: look again.
+        if (this.runs.some((r) => isActive(r.status) && this.live[r.id] && TERMINAL.includes(this.live[r.id].status))) this.refreshSoon(1500);
+      });
+    }, ms);
+  }
+
+  run(id: number): RunSummary | undefined {
+    return this.runs.find((r) => r.id === id);
+  }
+
+  /** Status to show: live events win while the list has not caught up. */
+  status(r: RunSummary): RunStatus {
+    const l = this.live[r.id];
+    if (!l) return r.status;
+    if (isActive(r.status) || r.status === 'created') return l.status;
+    return r.status;
+  }
+
+  progress(r: RunSummary): { step: number; total: number } {
+    const l = this.live[r.id];
+    return { step: Math.max(l?.step ?? 0, r.step), total: l?.totalSteps || r.totalSteps };
+  }
+
+  private patch(id: number, p: Partial<LiveRun>): void {
+    const r = this.run(id);
+    const base: LiveRun = this.live[id] ?? {
+      status: r?.status ?? 'running',
+      step: r?.step ?? 0,
+      totalSteps: r?.totalSteps ?? 0,
+      epoch: 0,
+      lastStep: null,
+      backend: r?.backend ?? '',
+      params: null,
+      resumedFrom: null,
+      lastCheckpoint: null,
+      lastEval: null,
+      error: null,
+      pending: null,
+    };
+    this.live = { ...this.live, [id]: { ...base, ...p } };
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** Applies buffered step events and redraws curves. */
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    for (const [id, e] of this.pendingSteps) {
+      const cur = this.live[id];
+      this.patch(id, { step: e.step, epoch: e.epoch, lastStep: e, status: cur?.status === 'paused' ? 'paused' : cur?.status === 'running' || !cur ? 'running' : cur.status });
+    }
+    this.pendingSteps.clear();
+    if (this.curvesDirty) {
+      this.curvesDirty = false;
+      this.curvesVersion++;
+    }
+  }
+
+  private onEvent(id: number, e: TrainerEvent): void {
+    // Anything but a step first applies the steps before it, so that the order on screen is kept.
+    if (e.type !== 'step' && (this.pendingSteps.size > 0 || this.curvesDirty)) this.flush();
+    switch (e.type) {
+      case 'ready':
+        this.patch(id, { backend: `${e.backend.package}@${e.backend.version} (${e.backend.name}${e.backend.simd ? ', SIMD' : ''})` });
+        break;
+      case 'started':
+        this.patch(id, { status: 'running', step: e.step, totalSteps: e.totalSteps, params: e.params, resumedFrom: e.resumedFrom, error: null });
+        if (!this.run(id)) void this.refresh();
+        break;
+      case 'step':
+        this.pendingSteps.set(id, e);
+        this.addPoints(id, 'train', e.step, { ...e.losses, slicesPerSecond: e.slicesPerSecond });
+        break;
+      case 'eval':
+        this.patch(id, { lastEval: e.metrics });
+        this.addPoints(id, 'val', e.step, e.metrics);
+        break;
+      case 'sample':
+        this.samples.set(id, e);
+        this.sampleVersion++;
+        break;
+      case 'checkpoint':
+        this.patch(id, { lastCheckpoint: e.step });
+        break;
+      case 'paused':
+        this.patch(id, { status: 'paused', step: e.step, pending: this.live[id]?.pending === 'stop' ? 'stop' : null });
+        void this.refresh();
+        break;
+      case 'resumed':
+        this.patch(id, { status: 'running', step: e.step, pending: null });
+        void this.refresh();
+        break;
+      case 'done':
+        this.patch(id, { status: e.stopped ? 'stopped' : 'done', step: e.step, pending: null });
+        this.refreshSoon();
+        break;
+      case 'error':
+        this.patch(id, { status: 'failed', error: e.message, pending: null });
+        this.refreshSoon();
+        break;
+    }
+  }
+
+  private addPoints(id: number, split: string, step: number, values: Record<string, number>): void {
+    let set = this.curves.get(id);
+    if (!set) {
+      set = new Map();
+      this.curves.set(id, set);
+    }
+    appendPoint(set, split, step, values);
+    this.curvesDirty = true;
+    this.scheduleFlush();
+  }
+
+  /** Curves of a run (loaded on first use; `curvesVersion` ticks when they arrive). */
+  curvesOf(id: number): CurveSet | undefined {
+    if (!this.loading.has(id)) this.loading.set(id, this.loadCurves(id));
+    return this.curves.get(id);
+  }
+
+  /** Loads a run's curves from the services again (e.g. after a crash). */
+  reloadCurves(id: number): void {
+    this.loading.set(id, this.loadCurves(id));
+  }
+
+  private async loadCurves(id: number): Promise<void> {
+    try {
+      const m = await this.api.invoke('runs.metrics', id);
+      this.curves.set(id, mergeCurves(fromMetrics(m), this.curves.get(id)));
+      this.curvesVersion++;
+    } catch (e) {
+      this.loading.delete(id);
+      toasts.error('Run metrics', e);
+    }
+  }
+
+  /** The latest sample of a run (asks the services once when none arrived by event). */
+  sampleOf(id: number): Sample | null {
+    const s = this.samples.get(id);
+    if (s) return s;
+    if (!this.sampleAsked.has(id)) {
+      this.sampleAsked.add(id);
+      void this.api.invoke('runs.sample', id).then(
+        (x) => {
+          if (x && !this.samples.has(id)) {
+            this.samples.set(id, x);
+            this.sampleVersion++;
+          }
+        },
+        () => undefined,
+      );
+    }
+    return null;
+  }
+
+  async loadDoctor(force = false): Promise<void> {
+    if (!force && (this.doctorState === 'loading' || this.doctorState === 'done')) return;
+    this.doctorState = 'loading';
+    this.doctorError = null;
+    try {
+      this.doctor = await this.api.invoke('system.doctor');
+      this.doctorState = 'done';
+    } catch (e) {
+      this.doctorState = 'error';
+      this.doctorError = describeError(e).message;
+    }
+  }
+
+  /** Creates a run and starts it; resolves to the new run, or null when it failed (shown in the banner). */
+  async createAndStart(config: PretrainConfig): Promise<RunSummary | null> {
+    this.starting = true;
+    try {
+      const created = await this.api.invoke('runs.create', config);
+      this.runs = [created, ...this.runs.filter((r) => r.id !== created.id)];
+      const started = await this.api.invoke('runs.start', created.id);
+      this.patch(created.id, { status: 'running', totalSteps: started.totalSteps, error: null });
+      await this.refresh();
+      return started;
+    } catch (e) {
+      toasts.error('Start run', e);
+      await this.refresh();
+      return null;
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** Starts a created run, or resumes a stopped or crashed one from its latest checkpoint. */
+  async startExisting(id: number): Promise<void> {
+    try {
+      this.patch(id, { status: 'running', error: null, pending: null });
+      await this.api.invoke('runs.start', id);
+      this.reloadCurves(id);
+      await this.refresh();
+    } catch (e) {
+      this.patch(id, { status: this.run(id)?.status ?? 'stopped' });
+      toasts.error('Start run', e);
+    }
+  }
+
+  async pause(id: number): Promise<void> {
+    this.patch(id, { pending: 'pause' });
+    try {
+      await this.api.invoke('runs.pause', id);
+    } catch (e) {
+      this.patch(id, { pending: null });
+      toasts.error('Pause run', e);
+    }
+  }
+
+  async resume(id: number): Promise<void> {
+    try {
+      await this.api.invoke('runs.resume', id);
+    } catch (e) {
+      toasts.error('Resume run', e);
+    }
+  }
+
+  async stop(id: number): Promise<void> {
+    this.patch(id, { pending: 'stop' });
+    try {
+      await this.api.invoke('runs.stop', id);
+    } catch (e) {
+      this.patch(id, { pending: null });
+      toasts.error('Stop run', e);
+    }
+  }
+}

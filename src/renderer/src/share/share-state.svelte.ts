@@ -1,0 +1,93 @@
+/**
+ * The share page: export a finished run as a weights package (licence required), and import
+ * packages (Electron: picker or a dropped file's path; browser: a dropped or chosen file's bytes).
+ */
+import type { ApiClient, Results } from '../../../shared/contract';
+import { describeError } from '../lib/errors';
+import { pathForDroppedFile } from '../lib/api';
+import type { RunsManager } from '../runs/runs-manager.svelte';
+
+export type ExportResult = Results['runs.export'];
+export type ImportResult = Results['packages.import'];
+
+/** Largest package the browser sends over the socket (the server refuses bigger frames). */
+export const MAX_SOCKET_BYTES = 16 * 1024 * 1024 - 4096;
+
+export const LICENCES = ['CC-BY-4.0', 'CC-BY-SA-4.0', 'CC-BY-NC-4.0', 'CC0-1.0', 'MIT', 'Apache-2.0'] as const;
+
+export class ShareState {
+  runId = $state<number | null>(null);
+  licence = $state('');
+  author = $state('');
+  exporting = $state(false);
+  exported = $state.raw<ExportResult | null>(null);
+  /** Why the last export failed; `privacy` when the package would have held patient identifiers. */
+  exportError = $state.raw<{ message: string; privacy: boolean } | null>(null);
+
+  importing = $state<string | null>(null);
+  imported = $state.raw<ImportResult | null>(null);
+  importError = $state<string | null>(null);
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly runs: RunsManager,
+  ) {}
+
+  get licenceProblem(): string | null {
+    const l = this.licence.trim();
+    if (l === '') return 'Choose the licence the weights are shared under.';
+    if (l.length > 100) return 'At most 100 characters.';
+    return null;
+  }
+
+  async exportRun(): Promise<void> {
+    if (this.runId === null || this.licenceProblem) return;
+    this.exporting = true;
+    this.exported = null;
+    this.exportError = null;
+    try {
+      const author = this.author.trim();
+      this.exported = await this.api.invoke('runs.export', this.runId, author ? { licence: this.licence.trim(), author } : { licence: this.licence.trim() });
+    } catch (e) {
+      const { message } = describeError(e);
+      this.exportError = { message, privacy: /patient identifiers|privacy|would contain/i.test(message) };
+    } finally {
+      this.exporting = false;
+    }
+  }
+
+  private async importWith(label: string, run: () => Promise<ImportResult>): Promise<void> {
+    this.importing = label;
+    this.imported = null;
+    this.importError = null;
+    try {
+      this.imported = await run();
+      await this.runs.refresh();
+    } catch (e) {
+      this.importError = describeError(e).message;
+    } finally {
+      this.importing = null;
+    }
+  }
+
+  /** Electron: the native picker. */
+  async pickAndImport(): Promise<void> {
+    try {
+      const path = await this.api.invoke('packages.pick');
+      if (path) await this.importWith(path, () => this.api.invoke('packages.import', path));
+    } catch (e) {
+      this.importError = describeError(e).message;
+    }
+  }
+
+  /** A dropped or chosen file: by path in Electron, by bytes in a browser. */
+  async importFile(file: File): Promise<void> {
+    const path = pathForDroppedFile(file);
+    if (path) return this.importWith(file.name, () => this.api.invoke('packages.import', path));
+    if (file.size > MAX_SOCKET_BYTES) {
+      this.importError = `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB: too large to send from the browser (at most 16 MB). Import it on the server with "ctssl import ${file.name}".`;
+      return;
+    }
+    return this.importWith(file.name, async () => this.api.invoke('packages.importBytes', file.name, new Uint8Array(await file.arrayBuffer())));
+  }
+}
