@@ -118,6 +118,34 @@ export class ViewerPage {
     return decodePng(buf);
   }
 
+  /** Screenshot of the slice with the label overlay (text overlays and focus ring hidden), decoded. */
+  async shotWithLabels(savePath?: string): Promise<Image> {
+    await this.page.waitForTimeout(150);
+    const buf = await this.stage.screenshot({
+      path: savePath,
+      animations: 'disabled',
+      style:
+        '[data-testid="viewer-stage"] > :not([data-testid="viewer-canvas"]):not([data-testid="label-overlay"]) { visibility: hidden !important; } [data-testid="viewer-stage"] { outline: none !important; }',
+    });
+    return decodePng(buf);
+  }
+
+  /** Voxel bounding box of what the label overlay draws on the slice on screen, or null. */
+  async overlayBox(): Promise<{ i0: number; j0: number; i1: number; j1: number } | null> {
+    const v = await this.page.getByTestId('label-overlay').getAttribute('data-box');
+    if (!v) return null;
+    const [i0, j0, i1, j1] = v.split(',').map(Number);
+    return { i0, j0, i1, j1 };
+  }
+
+  /** Voxel (column, row) the HU readout names for a point of the canvas, or null outside the slice. */
+  async voxelAt(x: number, y: number): Promise<{ i: number; j: number } | null> {
+    await this.hover(x, y);
+    await this.page.waitForTimeout(50);
+    const m = /x (\d+) y (\d+)/.exec((await this.huReadout.textContent()) ?? '');
+    return m ? { i: Number(m[1]), j: Number(m[2]) } : null;
+  }
+
   async saveScreenshot(dir: string, name: string): Promise<void> {
     await this.page.screenshot({ path: join(dir, name) });
   }
