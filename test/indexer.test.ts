@@ -217,3 +217,24 @@ describe.skipIf(!hasSharedData)('indexing all of ../shared/data', () => {
     }
   });
 });
+
+describe('header reading in a worker thread', () => {
+  it('gives the same index as reading inline', async () => {
+    const tmp = tempDir();
+    try {
+      const run = async (workers: number) => {
+        const db = openLibrary(join(tmp.dir, `w${workers}.sqlite`));
+        const s = await indexFolders(db, [fixtures], { workers });
+        const rows = db.prepare('SELECT sop_uid, image_position, rescale_intercept, transfer_syntax FROM instances ORDER BY sop_uid').all();
+        db.close();
+        return { s: { ...s, seconds: 0 }, rows };
+      };
+      const inline = await run(0);
+      const worker = await run(1);
+      expect(worker.s.warnings.some((w) => w.includes('worker'))).toBe(false);
+      expect(worker).toEqual(inline);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

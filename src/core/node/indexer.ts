@@ -7,13 +7,15 @@
  * ones and drops deleted ones. Every file ends up indexed, a counted duplicate, or skipped with
  * a reason.
  */
-import { closeSync, openSync, readdirSync, readSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, spawnWorker } from './ts-worker';
 import type { IndexProgress, IndexSummary, SkippedFile } from '../../shared/types';
-import { expectedPixelBytes, type InstanceHeader, isImage, readHeader, SOP_CLASS } from '../dicom/header';
+import { isImage } from '../dicom/header';
 import { resolveIdentity } from '../dicom/identity';
-import { DEFLATED_TS, NeedMoreBytesError, NotDicomError, parseDicom, PIXEL_DATA } from '../dicom/parse';
 import type { Database } from './sqlite';
 import { updateDirtyGeometry } from './library';
 
@@ -27,6 +29,65 @@ export interface IndexOptions {
   headChunk?: number;
   /** Milliseconds between progress events. */
   progressInterval?: number;
+  /** Worker threads reading headers (default: 1 when there are 2+ cores, else 0 = inline). */
+  workers?: number;
+}
+
+interface HeaderReader {
+  read(files: ScannedFile[]): Promise<Map<string, ReadResult>>;
+  close(): Promise<void>;
+}
+
+/** Reads headers inline, or in a worker thread (falling back to inline if it cannot start). */
+async function headerReader(workers: number, headChunk: number, warn: (w: string) => void): Promise<HeaderReader> {
+  const inline: HeaderReader = {
+    async read(files) {
+      const buf = new Uint8Array(headChunk);
+      return new Map(files.map((f) => [f.path, readFileHeader(f.path, f.size, headChunk, buf)]));
+    },
+    async close() {},
+  };
+  if (workers <= 0) return inline;
+  let worker: Worker;
+  try {
+    worker = spawnWorker(siblingModule(import.meta.url, 'index-worker'), null);
+    await new Promise<void>((res, rej) => {
+      const t = setTimeout(() => rej(new Error('worker did not start in 30 s')), 30_000);
+      worker.once('message', (m: { type: string; message?: string }) => {
+        clearTimeout(t);
+        if (m.type === 'ready') res();
+        else rej(new Error(m.message ?? 'worker failed'));
+      });
+      worker.once('error', (e) => {
+        clearTimeout(t);
+        rej(e);
+      });
+    });
+  } catch (err) {
+    warn(`header reading in a worker thread is unavailable (${(err as Error).message}): reading inline`);
+    return inline;
+  }
+  let nextId = 1;
+  const pending = new Map<number, (r: ReadResult[]) => void>();
+  worker.on('message', (m: { type: string; id: number; results: ReadResult[] }) => {
+    if (m.type === 'result') {
+      pending.get(m.id)?.(m.results);
+      pending.delete(m.id);
+    }
+  });
+  return {
+    read(files) {
+      if (files.length === 0) return Promise.resolve(new Map());
+      const id = nextId++;
+      return new Promise((res) => {
+        pending.set(id, (results) => res(new Map(files.map((f, i) => [f.path, results[i]]))));
+        worker.postMessage({ id, files: files.map((f) => ({ path: f.path, size: f.size })), headChunk });
+      });
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
 }
 
 interface ScannedFile {
@@ -91,73 +152,9 @@ function* walk(root: string, signal: AbortSignal | undefined, withStat: boolean)
   }
 }
 
-type ReadResult = { header: InstanceHeader } | { skip: string };
+import { readFileHeader, type ReadResult } from './file-header';
 
-/** Reads and parses one file's header; never throws. */
-export function readFileHeader(path: string, size: number, headChunk = 64 * 1024, buf?: Uint8Array): ReadResult {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    return { skip: `cannot open: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
-  }
-  try {
-    if (size === 0) return { skip: 'empty file' };
-    const readBytes = (n: number, target?: Uint8Array) => {
-      const out = target && target.length >= n ? target.subarray(0, n) : new Uint8Array(n);
-      let got = 0;
-      while (got < n) {
-        const k = readSync(fd, out, got, n - got, got);
-        if (k <= 0) break;
-        got += k;
-      }
-      return out.subarray(0, got);
-    };
-    // Most headers end within a few KiB: read 8 KiB, then the head chunk, then the whole file.
-    let parsed: ReturnType<typeof parseDicom> | null = null;
-    for (const want of [8192, headChunk, size]) {
-      const n = Math.min(want, size);
-      const whole = n === size;
-      const bytes = readBytes(n, whole ? undefined : buf);
-      try {
-        parsed = parseDicom(bytes, { headerOnly: true });
-      } catch (err) {
-        if (err instanceof NotDicomError) return { skip: err.message };
-        if (whole) return { skip: describeParseError(err) };
-        continue;
-      }
-      // A partial buffer can end exactly between elements: only the pixel data tag proves we saw the whole header.
-      if (whole || parsed.dataSet.elements[PIXEL_DATA]) break;
-    }
-    if (!parsed) return { skip: 'unreadable DICOM header' };
-    const header = readHeader(parsed);
-    if (header.sopClassUid === SOP_CLASS.mediaStorageDirectory) {
-      return { skip: 'DICOMDIR media directory: the files it references are indexed directly' };
-    }
-    if (header.hasPixelData && header.pixelDataOffset !== null && header.pixelDataLength !== null && header.pixelDataLength >= 0) {
-      const end = header.pixelDataOffset + header.pixelDataLength;
-      const deflated = header.transferSyntaxUid === DEFLATED_TS; // offsets are in the inflated stream
-      if (!deflated && end > size) return { skip: `truncated: pixel data needs ${end} bytes, file has ${size}` };
-      const expected = expectedPixelBytes(header);
-      const native = !/^1\.2\.840\.10008\.1\.2\.(4|5|1\.99)/.test(header.transferSyntaxUid);
-      if (native && expected !== null && header.pixelDataLength < expected) {
-        return { skip: `truncated pixel data: ${header.pixelDataLength} bytes for ${header.rows}x${header.columns}x${header.numberOfFrames} at ${header.bitsAllocated} bits (${expected} bytes)` };
-      }
-    }
-    if (!header.sopInstanceUid && !header.sopClassUid && !header.modality && !header.hasPixelData) {
-      return { skip: 'DICOM dataset without SOP Class, SOP Instance, Modality or pixel data: nothing to index' };
-    }
-    return { header };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function describeParseError(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  if (err instanceof NeedMoreBytesError) return `truncated or malformed DICOM: ${msg}`;
-  return `malformed DICOM: ${msg}`;
-}
+export { readFileHeader, type ReadResult };
 
 const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
@@ -349,13 +346,14 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
   const runId = Date.now();
   const buf = new Uint8Array(headChunk);
   const derivedFolders = new Map<string, number>();
-  const applyOne = (file: ScannedFile, folderId: number) => {
+  const seriesSeen = new Map<string, number>();
+  const applyOne = (file: ScannedFile, folderId: number, read: Map<string, ReadResult>) => {
     const prev = s.fileByPath.get(file.path) as KnownFile | undefined;
     if (prev && prev.size === file.size && prev.mtime_ms === file.mtimeMs) {
       s.markSeen.run(runId, prev.id);
       return;
     }
-    const res = readFileHeader(file.path, file.size, headChunk, buf);
+    const res = read.get(file.path) ?? readFileHeader(file.path, file.size, headChunk, buf);
     parsed++;
     let fileId: number;
     if (prev) {
@@ -375,33 +373,39 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
     const dir = dirname(file.path);
     const id = resolveIdentity(h, dir);
     if (id.derived.length > 0) derivedFolders.set(dir, (derivedFolders.get(dir) ?? 0) + 1);
-    const patientRef = (
-      s.upsertPatient.get(id.patientKey, id.patientId, h.patientSex, h.patientBirthDate, h.ethnicGroup, id.derived.includes('patient') ? 1 : 0) as {
-        id: number;
-      }
-    ).id;
-    const studyRef = (
-      s.upsertStudy.get(id.studyUid, patientRef, h.studyDate, h.studyTime, h.studyId, h.studyDescription, h.patientAge, id.derived.includes('study') ? 1 : 0) as {
-        id: number;
-      }
-    ).id;
-    const seriesRef = (
-      s.upsertSeries.get(
-        id.seriesUid,
-        studyRef,
-        h.modality,
-        h.seriesNumber === null ? null : Math.round(h.seriesNumber),
-        h.seriesDescription,
-        h.bodyPart,
-        h.manufacturer,
-        h.model,
-        h.contrastAgent,
-        h.kernel,
-        h.seriesDate || h.studyDate,
-        h.frameOfReferenceUid,
-        id.derived.includes('series') ? 1 : 0,
-      ) as { id: number }
-    ).id;
+    // Patient, study and series rows are written once per series per job (the first file of a
+    // series brings them up to date; its other files only add instances).
+    let seriesRef = seriesSeen.get(id.seriesUid);
+    if (seriesRef === undefined) {
+      const patientRef = (
+        s.upsertPatient.get(id.patientKey, id.patientId, h.patientSex, h.patientBirthDate, h.ethnicGroup, id.derived.includes('patient') ? 1 : 0) as {
+          id: number;
+        }
+      ).id;
+      const studyRef = (
+        s.upsertStudy.get(id.studyUid, patientRef, h.studyDate, h.studyTime, h.studyId, h.studyDescription, h.patientAge, id.derived.includes('study') ? 1 : 0) as {
+          id: number;
+        }
+      ).id;
+      seriesRef = (
+        s.upsertSeries.get(
+          id.seriesUid,
+          studyRef,
+          h.modality,
+          h.seriesNumber === null ? null : Math.round(h.seriesNumber),
+          h.seriesDescription,
+          h.bodyPart,
+          h.manufacturer,
+          h.model,
+          h.contrastAgent,
+          h.kernel,
+          h.seriesDate || h.studyDate,
+          h.frameOfReferenceUid,
+          id.derived.includes('series') ? 1 : 0,
+        ) as { id: number }
+      ).id;
+      seriesSeen.set(id.seriesUid, seriesRef);
+    }
     const existing = s.instanceBySop.get(id.sopUid) as { id: number; file_ref: number | null; series_ref: number } | undefined;
     const fileWarnings = h.warnings.length ? JSON.stringify(h.warnings) : null;
     if (existing && existing.file_ref !== null && existing.file_ref !== fileId) {
@@ -449,10 +453,10 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
     s.updateFile.run(file.size, file.mtimeMs, 'indexed', instanceId, fileWarnings, fileId);
   };
 
-  const applyBatch = db.transaction((batch: { file: ScannedFile; folderId: number }[]) => {
+  const applyBatch = db.transaction((batch: { file: ScannedFile; folderId: number }[], read: Map<string, ReadResult>) => {
     for (const { file, folderId } of batch) {
       try {
-        applyOne(file, folderId);
+        applyOne(file, folderId, read);
       } catch (err) {
         // A database constraint or an unexpected header shape: record, never lose the batch.
         const row = s.fileByPath.get(file.path) as KnownFile | undefined;
@@ -465,28 +469,52 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
     }
   });
 
-  let cancelled = false;
-  let batch: { file: ScannedFile; folderId: number }[] = [];
-  const flush = async () => {
-    applyBatch(batch);
-    filesDone += batch.length;
+  // Headers of new and changed files are read ahead (in a worker thread when there is a second
+  // core) while the previous batch is written: reading and writing overlap.
+  const reader = await headerReader(opts.workers ?? (cpus().length >= 2 ? 1 : 0), headChunk, warn);
+  const prepare = (items: { file: ScannedFile; folderId: number }[]) => {
+    const need = items
+      .map((x) => x.file)
+      .filter((f) => {
+        const prev = s.fileByPath.get(f.path) as KnownFile | undefined;
+        return !(prev && prev.size === f.size && prev.mtime_ms === f.mtimeMs);
+      });
+    return { items, read: reader.read(need) };
+  };
+  let inflight: ReturnType<typeof prepare> | null = null;
+  const apply = async (p: ReturnType<typeof prepare>) => {
+    applyBatch(p.items, await p.read);
+    filesDone += p.items.length;
     if (filesDone > filesFound) filesFound = filesDone; // files added since the count
-    batch = [];
     emit();
     await yieldToLoop();
   };
-  outer: for (const f of roots) {
-    const folderId = folderIds.get(f)!;
-    for (const file of walk(f, opts.signal, true)) {
-      batch.push({ file, folderId });
-      if (batch.length >= batchSize) {
-        await flush();
-        if (aborted()) break outer;
+  let cancelled = false;
+  let batch: { file: ScannedFile; folderId: number }[] = [];
+  const flush = async () => {
+    const next = prepare(batch);
+    batch = [];
+    if (inflight) await apply(inflight);
+    inflight = next;
+  };
+  try {
+    outer: for (const f of roots) {
+      const folderId = folderIds.get(f)!;
+      for (const file of walk(f, opts.signal, true)) {
+        batch.push({ file, folderId });
+        if (batch.length >= batchSize) {
+          await flush();
+          if (aborted()) break outer;
+        }
       }
     }
+    if (aborted()) cancelled = true;
+    else if (batch.length > 0) await flush();
+    if (inflight) await apply(inflight);
+  } finally {
+    await reader.close();
   }
   if (aborted()) cancelled = true;
-  else if (batch.length > 0) await flush();
 
   // 3. Drop files that are gone (only after a complete walk: a cancelled one saw too little).
   if (!cancelled) {
