@@ -15,11 +15,9 @@
  * The worker entry is `ml-worker.ts` beside this file (or `ml-worker.js` once built); pass
  * `workerUrl` when a bundler puts it elsewhere.
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from './ts-worker';
 import type { ClassBatch, ClassLosses, ReconBatch, ReconLosses } from '../ml/train-step';
 import type { OptimizerState } from '../ml/optim';
 import type { WeightEntry } from '../ml/weights';
@@ -47,17 +45,7 @@ class WorkerHandle {
   readonly ready: Promise<{ backend: string; paramNames: string[] }>;
 
   constructor(url: URL, init: WorkerInit) {
-    if (url.pathname.endsWith('.ts')) {
-      // Running from TypeScript sources (tsx, vitest): register tsx's loader inside the worker
-      // first (execArgv '--import tsx' is not honoured by worker threads), then load the entry.
-      const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-      const tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
-      const code = `import(${JSON.stringify(tsxApi)}).then((m) => m.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}))`
-        + `.catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', id: -1, message: String(e && e.stack || e) }); });`;
-      this.worker = new Worker(code, { eval: true, workerData: init });
-    } else {
-      this.worker = new Worker(url, { workerData: init });
-    }
+    this.worker = spawnWorker(url, init);
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (m: WorkerReply) => {
         if (m.type === 'ready') resolve({ backend: m.backend, paramNames: m.paramNames });

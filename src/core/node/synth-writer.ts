@@ -14,9 +14,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, type Worker, workerData } from 'node:worker_threads';
+import { spawnWorker } from './ts-worker';
 import dcmjs from 'dcmjs';
 import { CT_IMAGE_STORAGE, IMPLEMENTATION_UID, IMPLEMENTATION_VERSION } from '../synth/dicom';
 import { makeNoiseField, type NoiseField, noiseFieldSize } from '../synth/noise';
@@ -264,13 +263,8 @@ function prepareOut(out: string, overwrite: boolean): void {
  * A worker thread running this module. When it is TypeScript (run through tsx), the worker first
  * registers tsx's loader, then imports the module; compiled JavaScript is imported directly.
  */
-function spawnWorker(job: WorkerJob): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL(self), { workerData: job });
-  // tsx's ESM API entry, as its package.json exports map "./esm/api" for import.
-  const api = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(self)}); });`;
-  return new Worker(code, { eval: true, workerData: job });
+function spawnSelf(job: WorkerJob): Worker {
+  return spawnWorker(new URL(import.meta.url), job);
 }
 
 interface WorkerJob {
@@ -317,7 +311,7 @@ export async function writeCohort(options: SynthOptions, outDir: string, w: Writ
       Array.from({ length: jobs }, (_, j) => {
         const patients = plans.map((_, i) => i).filter((i) => i % jobs === j);
         return new Promise<void>((res, rej) => {
-          const worker = spawnWorker({ ctsslSynth: true, options, root, patients });
+          const worker = spawnSelf({ ctsslSynth: true, options, root, patients });
           workers.push(worker);
           const onAbort = () => {
             for (const x of workers) void x.terminate();
