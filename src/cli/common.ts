@@ -1,7 +1,7 @@
 /** Options and output helpers shared by every command. */
 import { InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import { openLibrary } from '../core/node/db';
+import type { Database } from '../core/node/sqlite';
 import { defaultDbPath } from '../core/node/paths';
 
 export function positiveNumber(v: string): number {
@@ -27,8 +27,9 @@ export function dbPathOf(o: { db?: string }): string {
 }
 
 /** Opens the library database named by --db, runs fn, closes it. */
-export async function withLibrary<T>(o: { db?: string }, fn: (db: ReturnType<typeof openLibrary>, path: string) => Promise<T> | T): Promise<T> {
+export async function withLibrary<T>(o: { db?: string }, fn: (db: Database, path: string) => Promise<T> | T): Promise<T> {
   const path = dbPathOf(o);
+  const { openLibrary } = await import('../core/node/db');
   const db = openLibrary(path);
   try {
     return await fn(db, path);

@@ -4,8 +4,9 @@
  */
 import { z } from 'zod';
 
-export const PRESETS = ['paper', 'standard', 'small', 'tiny'] as const;
-export const TASK_NAMES = ['masked', 'next-slice', 'denoise', 'rotation', 'flip'] as const;
+import { PRESETS, TASK_NAMES } from './presets';
+
+export { PRESETS, TASK_NAMES };
 
 export const pretrainConfigSchema = z
   .object({

@@ -1,6 +1,5 @@
 /** `ctssl doctor`: which compute backends are present, memory, and what preset and batch fit. */
 import type { Command } from 'commander';
-import { doctor } from '../../core/node/doctor';
 import { out } from '../common';
 
 export function register(program: Command): void {
@@ -9,6 +8,7 @@ export function register(program: Command): void {
     .description('Show the compute backends present, the memory, and which model presets and batch sizes fit')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
+      const { doctor } = await import('../../core/node/doctor');
       const r = await doctor();
       const b = r.backend;
       out(o.json, r, () =>

@@ -1,10 +1,9 @@
 /** `ctssl bias-probe` (and the fine-tuning commands): what pretrained encoders are worth downstream. */
 import { type Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
-import { PAPER_COHORT } from '../../core/node/library';
+import { PAPER_COHORT, PRESETS } from '../../shared/presets';
 import { defaultDataDir } from '../../core/node/paths';
-import { createFinetuneRun, getRun, startRun } from '../../core/node/runs';
-import { PRESETS, type FinetuneConfigInput } from '../../shared/run-config';
+import type { FinetuneConfigInput } from '../../shared/run-config';
 import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
 import { bar, formatEta, progressLine } from '../progress';
 
@@ -59,6 +58,7 @@ export function register(program: Command): void {
           ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
         };
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
+        const { createFinetuneRun, getRun, startRun } = await import('../../core/node/runs');
         const run = createFinetuneRun(db, input, { dataDir, dir: o.out ? String(o.out) : undefined });
         const line = progressLine();
         let total = 0;

@@ -1,8 +1,7 @@
 /** `ctssl index` and `ctssl series`: the DICOM library from the command line. */
 import { type Command, Option } from 'commander';
 import type { CohortFilter, SeriesRow } from '../../shared/types';
-import { indexFolders } from '../../core/node/indexer';
-import { listSeries, PAPER_COHORT } from '../../core/node/library';
+import { PAPER_COHORT } from '../../shared/presets';
 import { dbOption, nonNegativeInt, out, positiveNumber, withLibrary } from '../common';
 import { bar, formatEta, interruptible, progressLine } from '../progress';
 
@@ -34,6 +33,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print a JSON summary on stdout')
     .action(async (folders: string[], o: { db?: string; json?: boolean }) => {
+      const { indexFolders } = await import('../../core/node/indexer');
       await withLibrary(o, async (db, dbPath) => {
       const line = progressLine();
       const ac = interruptible(() => line.done('cancelling: finishing the current batch...'));
@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .option('--text <s>', 'text in patient ID, description, manufacturer or UID')
     .option('--json', 'print JSON on stdout')
     .action(
-      (o: {
+      async (o: {
         db?: string;
         cohort?: string;
         modality?: string;
@@ -97,7 +97,8 @@ export function register(program: Command): void {
         text?: string;
         json?: boolean;
       }) => {
-        withLibrary(o, (db) => {
+        const { listSeries } = await import('../../core/node/library');
+        await withLibrary(o, (db) => {
           const filter: CohortFilter = { ...(o.cohort === 'paper' ? PAPER_COHORT : {}) };
           if (o.modality) filter.modality = o.modality;
           if (o.orientation) filter.orientation = o.orientation;

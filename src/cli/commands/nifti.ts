@@ -1,8 +1,6 @@
 /** `ctssl export-nifti`: a series as NIfTI (.nii.gz) in HU with its affine. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { findSeriesByUid } from '../../core/node/library';
-import { exportSeriesNifti } from '../../core/node/nifti';
 import { dbOption, out, withLibrary } from '../common';
 
 function finiteNumber(v: string): number {
@@ -23,6 +21,8 @@ export function register(program: Command): void {
     .action(async (o: { db?: string; series: string; out: string; paddingHu: number; json?: boolean }) => {
       if (!/\.nii\.gz$/i.test(o.out)) throw new Error(`--out must end in .nii.gz, got ${o.out}`);
       await withLibrary(o, async (db) => {
+        const { findSeriesByUid } = await import('../../core/node/library');
+        const { exportSeriesNifti } = await import('../../core/node/nifti');
         const series = findSeriesByUid(db, o.series);
         if (!series) throw new Error(`no series with SeriesInstanceUID ${o.series} in the library`);
         const r = await exportSeriesNifti(db, series.id, resolve(o.out), { paddingHU: o.paddingHu });

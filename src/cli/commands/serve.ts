@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { appMeta } from '../../core/node/app-meta';
 import { defaultDataDir } from '../../core/node/paths';
-import { startServer } from '../../server/serve';
 import { dbPathOf, dbOption, nonNegativeInt } from '../common';
 
 
@@ -19,6 +18,7 @@ export function register(program: Command): void {
     .action(async (o: { port?: number; db?: string; dataDir?: string; renderer: string; json?: boolean }) => {
       const dataDir = o.dataDir ? resolve(o.dataDir) : defaultDataDir();
       const dbPath = o.db ? dbPathOf(o) : process.env.CTSSL_DB ? dbPathOf(o) : join(dataDir, 'library.sqlite');
+      const { startServer } = await import('../../server/serve');
       const server = await startServer({ port: o.port, dataDir, dbPath, rendererDir: o.renderer, token: process.env.CTSSL_TOKEN });
       if (o.json) {
         process.stdout.write(JSON.stringify({ url: server.url, openUrl: server.openUrl, token: server.token, port: server.port }) + '\n');

@@ -1,9 +1,7 @@
 /** `ctssl export` and `ctssl import`: sharing pretrained weights as one checked file. */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { exportRun, importPackage } from '../../core/node/export-package';
 import { defaultDataDir } from '../../core/node/paths';
-import { registerImportedRun } from '../../core/node/runs';
 import { dbOption, out, withLibrary } from '../common';
 
 export function register(program: Command): void {
@@ -18,6 +16,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { run: string; out: string; licence: string; author?: string; db?: string; json?: boolean }) => {
       await withLibrary(o, async (db) => {
+        const { exportRun } = await import('../../core/node/export-package');
         const r = await exportRun(db, resolve(o.run), resolve(o.out), { licence: o.licence, author: o.author });
         out(o.json, r, () => `wrote ${r.file} (${(r.bytes / 2 ** 20).toFixed(1)} MB, sha256 ${r.sha256})\n  ${r.files.join('\n  ')}`);
       });
@@ -30,6 +29,8 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
+      const { importPackage } = await import('../../core/node/export-package');
+      const { registerImportedRun } = await import('../../core/node/runs');
       const r = importPackage(resolve(file), join(defaultDataDir(), 'imported'));
       await withLibrary(o, (db) => {
         const run = registerImportedRun(db, r.dir);

@@ -1,10 +1,9 @@
 /** `ctssl pretrain` and `ctssl runs`: self-supervised pretraining from the command line. */
 import { type Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
-import { PRESETS, TASK_NAMES, type PretrainConfigInput } from '../../shared/run-config';
-import { PAPER_COHORT } from '../../core/node/library';
+import type { PretrainConfigInput } from '../../shared/run-config';
+import { PAPER_COHORT, PRESETS, TASK_NAMES } from '../../shared/presets';
 import { defaultDataDir } from '../../core/node/paths';
-import { adoptRun, createRun, getRun, listRuns, startRun } from '../../core/node/runs';
 import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
 import { bar, formatEta, progressLine } from '../progress';
 
@@ -42,6 +41,7 @@ export function register(program: Command): void {
     .option('--resume <dir>', 'continue the run in this folder from its latest checkpoint')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (o: Record<string, string | number | boolean | undefined> & { db?: string; json?: boolean }) => {
+      const { adoptRun, createRun, getRun, startRun } = await import('../../core/node/runs');
       await withLibrary(o, async (db) => {
         const dataDir = defaultDataDir();
         let run;
@@ -136,6 +136,7 @@ export function register(program: Command): void {
     .action(async (o: { run: string; db?: string; split: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string; json?: boolean }) => {
       const { evaluateRun } = await import('../../core/node/eval-ssl');
       const r = await evaluateRun(resolve(o.run), { split: o.split, maxSlices: o.maxSlices, backend: o.backend, cacheDir: join(defaultDataDir(), 'cache', 'slices') });
+      const { getRun } = await import('../../core/node/runs');
       await withLibrary(o, (db) => {
         const run = getRun(db, resolve(o.run));
         if (run) {
@@ -152,6 +153,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: { db?: string; json?: boolean }) => {
+      const { listRuns } = await import('../../core/node/runs');
       await withLibrary(o, (db) => {
         const runs = listRuns(db);
         out(o.json, runs, () => runs.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.config.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || 'no runs');

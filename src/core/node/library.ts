@@ -215,8 +215,7 @@ function filterClauses(f: CohortFilter): { name: string; sql: string; params: un
   return c;
 }
 
-/** The paper's pretraining cohort: axial CT with slices no thicker than 3 mm. */
-export const PAPER_COHORT: CohortFilter = { modality: 'CT', orientation: 'axial', maxThickness: 3 };
+export { PAPER_COHORT } from '../../shared/presets';
 
 export function listSeries(db: Database, filter: CohortFilter = {}): SeriesRow[] {
   updateDirtyGeometry(db);
