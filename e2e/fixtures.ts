@@ -18,17 +18,20 @@ export interface Served {
   url: string;
   openUrl: string;
   token: string;
+  port: number;
   dataDir: string;
   proc: ChildProcess;
 }
 
-export async function startServe(dataDir: string): Promise<Served> {
+/** Starts `ctssl serve` on a data folder; a fixed port and token let a test restart the same server. */
+export async function startServe(dataDir: string, opts: { port?: number; token?: string } = {}): Promise<Served> {
   // CTSSL_E2E_RENDERER: a renderer built elsewhere (electron-vite build --outDir DIR -> DIR/renderer),
   // so that a build running in the shared tree cannot swap the assets under a test.
   const renderer = process.env.CTSSL_E2E_RENDERER ? ['--renderer', process.env.CTSSL_E2E_RENDERER] : [];
-  const proc = spawn(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'serve', '--json', '--data-dir', dataDir, ...renderer], {
+  const port = opts.port !== undefined ? ['--port', String(opts.port)] : [];
+  const proc = spawn(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'serve', '--json', '--data-dir', dataDir, ...port, ...renderer], {
     cwd: root,
-    env: { ...process.env, CTSSL_DB: '', CTSSL_DATA_DIR: dataDir },
+    env: { ...process.env, CTSSL_DB: '', CTSSL_DATA_DIR: dataDir, ...(opts.token ? { CTSSL_TOKEN: opts.token } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -42,7 +45,7 @@ export async function startServe(dataDir: string): Promise<Served> {
     });
     proc.once('exit', (code) => rej(new Error(`ctssl serve exited with ${code}: ${stderr}`)));
   });
-  const info = JSON.parse(first) as { url: string; openUrl: string; token: string };
+  const info = JSON.parse(first) as { url: string; openUrl: string; token: string; port: number };
   return { ...info, dataDir, proc };
 }
 

@@ -2,17 +2,19 @@
  * The library page against a real `ctssl serve` on a fresh data folder (one per file: the tests
  * below are one story, run in order): add real DICOM folders by path, watch indexing finish,
  * see the series with the right geometry, filter the cohort, list skipped files, remove a folder.
- * Then the progress bar and Cancel against a mocked slow job, and bad paths.
+ * Then, each on its own real server: the progress bar and Cancel on a slow job (a folder of
+ * thousands of hard links to the fixture files), a job that fails (the database held locked by
+ * another writer), and a server restart (the app reconnects by itself and reloads the library).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Served } from './fixtures';
+import { test, expect, fixtures, root, screenshotDir, startServe, stopServe, type Served } from './fixtures';
 import { AppShell } from './pages/app-shell';
 import { LibraryPage } from './pages/library-page';
-import { emptyLibrary, MockApi } from './support/mock-api';
-import type { IndexProgress } from '../src/shared/types';
 
 const LIDC = join(fixtures, 'lidc-0001');
 const COVID = join(fixtures, 'covid-slices');
@@ -200,98 +202,110 @@ test.describe('library on real DICOM', () => {
   });
 });
 
-test.describe('indexing progress (mocked slow job)', () => {
-  const running = (over: Partial<IndexProgress>): IndexProgress => ({
-    jobId: 'job-1',
-    phase: 'parsing',
-    folders: ['/data/ct'],
-    filesFound: 20000,
-    filesDone: 5000,
-    filesPerSecond: 812.4,
-    etaSeconds: 18,
-    skipped: 3,
-    ...over,
+/** A folder of `copies` x 17 real DICOM files: hard links to the LIDC slab, in subfolders (as test/index-crash.test.ts). */
+function manyFiles(dir: string, copies: number): number {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.dcm')) found.push(join(d, e.name));
+    }
+  };
+  walk(LIDC);
+  let n = 0;
+  for (let c = 0; c < copies; c++) {
+    const sub = join(dir, `copy-${String(c).padStart(4, '0')}`);
+    mkdirSync(sub, { recursive: true });
+    for (const f of found) linkSync(f, join(sub, `${n++}.dcm`));
+  }
+  return n;
+}
+
+test.describe('indexing progress, failure and reconnection (real servers)', () => {
+  let served: Served;
+  let dataDir: string;
+
+  test.beforeEach(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-progress-'));
+    served = await startServe(join(dataDir, 'app'));
+  });
+  test.afterEach(async () => {
+    await stopServe(served);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('shows files/s, ETA and Cancel, from library.progress on load and from events', async ({ page, served }) => {
-    const mock = new MockApi({
-      ...emptyLibrary(),
-      'library.progress': () => running({ filesDone: 5000 }),
-      'library.cancel': () => true,
-    });
-    await mock.install(page);
-    await page.goto(served.openUrl);
-    const library = new LibraryPage(page);
-    await expect(library.progress).toHaveAttribute('data-phase', 'parsing');
-    await expect(page.getByTestId('index-progress-label')).toHaveText('Parsing headers: 5,000 / 20,000 files, 3 skipped');
-    await expect(page.getByTestId('index-rate')).toHaveText('812 files/s');
-    await expect(page.getByTestId('index-eta')).toHaveText('ETA 18 s');
-    await expect(page.getByTestId('index-progress-bar')).toHaveAttribute('aria-valuenow', '25');
-    await expect(page.getByTestId('add-folder')).toBeDisabled();
-    await expect(page.getByTestId('nav-indexing')).toBeVisible();
-
-    mock.emit('index.progress', running({ filesDone: 15000, etaSeconds: 75 }));
-    await expect(page.getByTestId('index-eta')).toHaveText('ETA 1 min 15 s');
-    await expect(page.getByTestId('index-progress-bar')).toHaveAttribute('aria-valuenow', '75');
-    await page.screenshot({ path: join(screenshotDir, 'library-progress.png') });
-
-    await page.getByTestId('cancel-index').click();
-    await expect.poll(() => mock.callsTo('library.cancel').map((c) => c.args)).toEqual([['job-1']]);
-    await expect(page.getByTestId('cancel-index')).toHaveText('Cancelling…');
-    mock.emit(
-      'index.progress',
-      running({
-        phase: 'cancelled',
-        filesDone: 15100,
-        etaSeconds: null,
-        summary: {
-          files: 20000,
-          instances: 15000,
-          series: 40,
-          studies: 20,
-          patients: 10,
-          duplicates: 0,
-          skipped: [],
-          parsed: 15100,
-          removed: 0,
-          warnings: [],
-          cancelled: true,
-          seconds: 18.6,
-        },
-      }),
-    );
-    await expect(library.progress).toHaveAttribute('data-phase', 'cancelled');
-    await expect(library.progress).toContainText('Cancelled: 20,000 files (15,100 parsed), 15,000 instances, 40 series in 19 s');
-    await expect(page.getByTestId('cancel-index')).toHaveCount(0);
-    await expect(page.getByTestId('add-folder')).toBeEnabled();
-    // The page reloads the library once the job has ended.
-    await expect.poll(() => mock.callsTo('library.folders').length).toBeGreaterThan(1);
-  });
-
-  test('a job that fails shows its message', async ({ page, served }) => {
-    const mock = new MockApi({ ...emptyLibrary(), 'library.addFolder': () => ({ jobId: 'job-2' }) });
-    await mock.install(page);
-    await page.goto(served.openUrl);
-    const library = new LibraryPage(page);
-    await library.typeFolder('/data/ct');
-    await expect.poll(() => mock.callsTo('library.addFolder').map((c) => c.args)).toEqual([['/data/ct']]);
-    mock.emit('index.progress', running({ jobId: 'job-2', phase: 'error', message: 'database is locked', etaSeconds: null }));
-    await expect(library.progress).toHaveAttribute('data-phase', 'error');
-    await expect(library.progress).toContainText('database is locked');
-    await expect(new AppShell(page).errors).toContainText('database is locked');
-  });
-
-  test('a dropped connection shows a banner, reconnects by itself and reloads the library', async ({ page, served }) => {
-    const mock = new MockApi(emptyLibrary());
-    await mock.install(page);
+  test('a slow job shows files/s, ETA and Cancel, then what was indexed before the cancel', async ({ page }) => {
+    const big = join(dataDir, 'many');
+    const total = manyFiles(big, 2400); // 40,800 files: some seconds of work even on a fast machine
     await page.goto(served.openUrl);
     const library = new LibraryPage(page);
     await expect(library.matching).toHaveText('0');
-    const before = mock.callsTo('library.folders').length;
-    await mock.dropConnections();
+    await library.typeFolder(big);
+    await expect(library.progress).toHaveAttribute('data-phase', 'parsing', { timeout: 30_000 });
+    await expect(page.getByTestId('index-progress-label')).toHaveText(new RegExp(`^Parsing headers: [\\d,]+ / ${total.toLocaleString('en-US')} files`));
+    await expect(page.getByTestId('index-rate')).toHaveText(/^[\d,.]+ files\/s$/);
+    await expect(page.getByTestId('index-eta')).toHaveText(/^ETA \d+( min \d+)? s$/);
+    const bar = page.getByTestId('index-progress-bar');
+    await expect.poll(async () => Number(await bar.getAttribute('aria-valuenow'))).toBeGreaterThan(0);
+    expect(Number(await bar.getAttribute('aria-valuenow'))).toBeLessThan(100);
+    await expect(page.getByTestId('add-folder')).toBeDisabled();
+    await expect(page.getByTestId('nav-indexing')).toBeVisible();
+    await page.screenshot({ path: join(screenshotDir, 'library-progress.png') });
+
+    await page.getByTestId('cancel-index').click();
+    await expect(library.progress).toHaveAttribute('data-phase', 'cancelled', { timeout: 30_000 });
+    await expect(page.getByTestId('index-progress-label')).toHaveText(/^Cancelled: [\d,]+ files \([\d,]+ parsed\), \d+ instances, \d series in /);
+    const parsed = Number(/\(([\d,]+) parsed\)/.exec((await page.getByTestId('index-progress-label').textContent())!)![1].replace(/,/g, ''));
+    expect(parsed).toBeGreaterThan(0);
+    expect(parsed).toBeLessThan(total);
+    await expect(page.getByTestId('cancel-index')).toHaveCount(0);
+    await expect(page.getByTestId('add-folder')).toBeEnabled();
+    await expect(page.getByTestId('nav-indexing')).toBeHidden();
+    // The page reloads the library once the job has ended: what was committed stays.
+    await expect(library.folder(big)).toHaveCount(1);
+    await expect(library.matching).toHaveText('1');
+  });
+
+  test('a job that fails shows its message', async ({ page }) => {
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await expect(library.matching).toHaveText('0');
+    // Another program holds the library database with a write lock: the job cannot write.
+    const db = new Database(join(dataDir, 'app', 'library.sqlite'));
+    try {
+      db.exec('BEGIN EXCLUSIVE');
+      await library.typeFolder(LIDC);
+      const shell = new AppShell(page);
+      await expect(shell.errors).toContainText('database is locked', { timeout: 30_000 });
+      if ((await library.progress.count()) > 0) {
+        await expect(library.progress).toHaveAttribute('data-phase', 'error');
+        await expect(library.progress).toContainText('database is locked');
+      }
+    } finally {
+      db.exec('ROLLBACK');
+      db.close();
+    }
+    // Once the lock is gone, the same folder indexes.
+    await new AppShell(page).dismissErrors();
+    await library.addFolder(LIDC);
+    await library.expectCounts(1, 1);
+  });
+
+  test('a restarted server: banner while down, then reconnects by itself and reloads the library', async ({ page }) => {
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await expect(library.matching).toHaveText('0');
+    const { port, token } = served;
+    await stopServe(served);
     await expect(page.getByTestId('connection-lost')).toBeVisible();
     await page.screenshot({ path: join(screenshotDir, 'connection-lost.png') });
-    await expect(page.getByTestId('connection-lost')).toBeHidden({ timeout: 15_000 });
-    await expect.poll(() => mock.callsTo('library.folders').length).toBeGreaterThan(before);
+    // While it is down, the library changes on disk (the CLI indexes a folder into the same database).
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'index', LIDC, '--db', join(dataDir, 'app', 'library.sqlite')], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    served = await startServe(join(dataDir, 'app'), { port, token });
+    await expect(page.getByTestId('connection-lost')).toBeHidden({ timeout: 20_000 });
+    // No reload of the page: the app fetched the library again by itself.
+    await expect(library.matching).toHaveText('1');
+    await expect(library.folders).toHaveCount(1);
   });
 });

@@ -2,9 +2,10 @@
  * The viewer, twice:
  *  1. on real DICOM through a real `ctssl serve` (LIDC-IDRI-0001, 17 slices): the slice shows,
  *     scrolling and window presets change the picture, HU is read out under the cursor;
- *  2. on a synthetic series with known HU (the app's socket answered by e2e/support/mock-api.ts):
- *     orientation (row 0 at the top), exact window mapping, padding black, HU readout values,
- *     slice loading order, keys, drag, help.
+ *  2. on a synthetic DICOM series with known HU (written by e2e/support/synthetic.ts, indexed and
+ *     served by a real `ctssl serve`): orientation (row 0 at the top), exact window mapping,
+ *     padding black, HU readout values, slice loading order (read from the socket's frames),
+ *     keys, drag, help; a missing series.
  */
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
@@ -12,11 +13,12 @@ import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Serv
 import { AppShell } from './pages/app-shell';
 import { LibraryPage } from './pages/library-page';
 import { ViewerPage } from './pages/viewer-page';
-import { emptyLibrary, MockApi } from './support/mock-api';
+import { decodeMessage } from '../src/shared/wire';
 import { lumaStats, luminance, meanAbsDiff, type Image } from './support/png';
 import * as synth from './support/synthetic';
 import { cameraFor } from '../src/renderer/src/viewer/slice-geometry';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { WebSocketRoute } from '@playwright/test';
 import { tmpdir } from 'node:os';
 
 const LIDC = join(fixtures, 'lidc-0001');
@@ -115,28 +117,57 @@ test.describe('viewer on real DICOM (LIDC-IDRI-0001 through ctssl serve)', () =>
   });
 });
 
-test.describe('viewer on a synthetic series (mocked services)', () => {
-  let mock: MockApi;
+/** Records the `viewer.slices` requests the page sends (start, count), read from the socket's frames. */
+function recordSliceRequests(page: Page): [number, number][] {
+  const calls: [number, number][] = [];
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string') return;
+      const m = decodeMessage<{ channel?: string; args?: unknown[] }>(new Uint8Array(f.payload));
+      if (m.channel === 'viewer.slices') calls.push([m.args![1] as number, m.args![2] as number]);
+    });
+  });
+  return calls;
+}
+
+test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
+  test.describe.configure({ mode: 'serial' });
+  let served: Served;
+  let dataDir: string;
+  let seriesId = 0;
   let viewer: ViewerPage;
   let errors: string[];
+  let sliceCalls: [number, number][];
 
-  test.beforeEach(async ({ page, served }) => {
-    errors = trackPageErrors(page);
-    mock = new MockApi({
-      ...emptyLibrary(),
-      'library.series': () => [synth.seriesRow],
-      'library.cohortCounts': () => ({ total: 1, matching: 1, byFilter: { modality: 1, orientation: 1, maxThickness: 1 } }),
-      'viewer.open': (id: number) => {
-        if (id !== synth.SERIES_ID) throw Object.assign(new Error(`no series with id ${id}`), { code: 'not-found' });
-        return synth.volumeInfo;
-      },
-      'viewer.slices': (_id: number, start: number, count: number) => synth.sliceBlock(start, count),
-    });
-    await mock.install(page);
+  test.beforeAll(async ({ browser }) => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-synthetic-'));
+    const folder = synth.writeSyntheticSeries(join(dataDir, 'phantom'));
+    served = await startServe(join(dataDir, 'app'));
+    const page = await browser.newPage();
     await page.goto(served.openUrl);
     const library = new LibraryPage(page);
-    await expect(library.rows).toHaveCount(1);
-    await library.rows.first().focus();
+    await library.showAll();
+    await library.addFolder(folder);
+    const row = library.rowByPatient(synth.PATIENT_ID);
+    await expect(library.cell(row, 'slices')).toHaveText(String(synth.SLICES));
+    await expect(library.cell(row, 'matrix')).toHaveText(`${synth.COLS} x ${synth.ROWS}`);
+    await library.open(row);
+    await expect(page).toHaveURL(/#\/viewer\/\d+/);
+    seriesId = Number(/#\/viewer\/(\d+)/.exec(page.url())![1]);
+    await page.close();
+  });
+  test.afterAll(async () => {
+    await stopServe(served);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test.beforeEach(async ({ page }) => {
+    errors = trackPageErrors(page);
+    sliceCalls = recordSliceRequests(page);
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await expect(library.rowByPatient(synth.PATIENT_ID)).toHaveCount(1);
+    await library.rowByPatient(synth.PATIENT_ID).focus();
     await page.keyboard.press('Enter');
     viewer = new ViewerPage(page);
     await viewer.waitForSlice();
@@ -161,10 +192,9 @@ test.describe('viewer on a synthetic series (mocked services)', () => {
 
   test('loads the middle slice first, then blocks of at most 16, every slice once', async () => {
     await viewer.waitForVolume();
-    const calls = mock.callsTo('viewer.slices').map((c) => c.args as [number, number, number]);
-    expect(calls[0]).toEqual([synth.SERIES_ID, 19, 1]);
+    expect(sliceCalls[0]).toEqual([19, 1]);
     const seen = new Array<number>(synth.SLICES).fill(0);
-    for (const [, start, count] of calls) {
+    for (const [start, count] of sliceCalls) {
       expect(count).toBeLessThanOrEqual(16);
       for (let k = start; k < start + count; k++) seen[k]++;
     }
@@ -193,7 +223,7 @@ test.describe('viewer on a synthetic series (mocked services)', () => {
     await viewer.expectWindow(1500, -600);
     const lung = await viewer.shot(join(screenshotDir, 'viewer-synthetic-lung.png'));
     for (const i of [30, 50, 70]) {
-      const hu = synth.huAt(i, 50, 19);
+      const hu = synth.huAt(i, 50, 19)!;
       expect(Math.abs((await greyAt(lung, i, 50)) - synth.expectedGrey(hu, 1500, -600)), `grey at HU ${hu}`).toBeLessThan(12);
     }
     expect(await greyAt(lung, 88, 58)).toBeLessThan(5);
@@ -248,7 +278,12 @@ test.describe('viewer on a synthetic series (mocked services)', () => {
     await viewer.expectSlice(1, 40);
     await viewer.slider.fill('4');
     await viewer.expectSlice(5, 40);
-    await expect(page.getByTestId('position-readout')).toHaveText('-90.00 mm');
+    // Display slice 4 lies 10 mm below the first along the stack.
+    const first = Number(/(-?\d+\.\d+) mm/.exec((await page.getByTestId('position-readout').textContent()) ?? '')![1]);
+    await viewer.press('Home');
+    const top = Number(/(-?\d+\.\d+) mm/.exec((await page.getByTestId('position-readout').textContent()) ?? '')![1]);
+    expect(Math.abs(first - top)).toBeCloseTo(4 * synth.THICKNESS, 2);
+    await viewer.slider.fill('4');
     const after = await viewer.shot();
     expect(meanAbsDiff(before, after)).toBeGreaterThan(0.5);
   });
@@ -298,15 +333,16 @@ test.describe('viewer on a synthetic series (mocked services)', () => {
     expect((await column(c.x + 150, c.y))![0]).toBe(i1);
   });
 
-  test('shows orientation labels, metadata, warnings and the shortcut help', async ({ page }) => {
+  test('shows orientation labels, metadata and the shortcut help', async ({ page }) => {
     await expect(page.getByTestId('label-left')).toHaveText('R');
     await expect(page.getByTestId('label-top')).toHaveText('A');
-    await expect(viewer.metadata).toContainText('SYNTH-01');
-    await expect(viewer.metadata).toContainText('Synthetic ramp phantom');
-    await expect(page.getByTestId('metadata-warnings')).toContainText('synthetic series');
+    await expect(viewer.metadata).toContainText(synth.PATIENT_ID);
+    await expect(viewer.metadata).toContainText(synth.DESCRIPTION);
+    await expect(viewer.metadata).toContainText('96 x 64 x 40');
     await viewer.press('?');
     await expect(viewer.help).toBeVisible();
     await expect(viewer.help).toContainText('Lung window (W 1500 L -600)');
+    await expect(viewer.help).toContainText('next slice with labels');
     await page.keyboard.press('Escape');
     await expect(viewer.help).toBeHidden();
     await page.getByTestId('help-button').click();
@@ -321,45 +357,58 @@ test.describe('viewer on a synthetic series (mocked services)', () => {
     await viewer.waitForSlice();
     await viewer.expectSlice(20, 40);
   });
-});
 
-test('scrolling ahead of the download loads the slice on screen first', async ({ page, served }) => {
-  const errors = trackPageErrors(page);
-  // Blocks after the first slice wait until the test has jumped to the end.
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const mock = new MockApi({
-    ...emptyLibrary(),
-    'viewer.open': () => synth.volumeInfo,
-    'viewer.slices': async (_id: number, start: number, count: number) => {
-      if (count > 1) await gate;
-      return synth.sliceBlock(start, count);
-    },
+  test('scrolling ahead of the download loads the slice on screen first', async ({ browser }) => {
+    // A fresh page whose socket passes through a gate: the real server answers every request, but
+    // answers to blocks of slices wait until the test has jumped to the end.
+    const page = await browser.newPage();
+    const errs = trackPageErrors(page);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const starts: number[] = [];
+    await page.routeWebSocket(/\/api\?/, (ws: WebSocketRoute) => {
+      const server = ws.connectToServer();
+      const blocks = new Set<number>();
+      ws.onMessage((m) => {
+        if (typeof m !== 'string') {
+          const msg = decodeMessage<{ id: number; channel: string; args: unknown[] }>(new Uint8Array(m));
+          if (msg.channel === 'viewer.slices') {
+            starts.push(msg.args[1] as number);
+            if ((msg.args[2] as number) > 1) blocks.add(msg.id);
+          }
+        }
+        server.send(m);
+      });
+      server.onMessage(async (m) => {
+        if (typeof m !== 'string') {
+          const msg = decodeMessage<{ id?: number }>(new Uint8Array(m));
+          if (msg.id !== undefined && blocks.has(msg.id)) await gate;
+        }
+        ws.send(m);
+      });
+    });
+    await page.goto(served.openUrl.replace('#', `#/viewer/${seriesId}&`));
+    const v = new ViewerPage(page);
+    await v.waitForSlice();
+    await expect.poll(() => starts.length).toBe(3); // the middle slice, then two blocks in flight
+    await v.press('End');
+    await v.expectSlice(40, 40);
+    await expect(page.getByTestId('viewer-slice-loading')).toHaveText('Loading slice 40…');
+    release();
+    await v.waitForSlice();
+    await v.waitForVolume();
+    expect(starts.slice(0, 3), `requests: ${starts.join(', ')}`).toEqual([19, 20, 16]);
+    expect(starts[3], `requests: ${starts.join(', ')}`).toBe(32);
+    expect(errs).toEqual([]);
+    await page.close();
   });
-  await mock.install(page);
-  await page.goto(served.openUrl.replace('#', '#/viewer/7&'));
-  const viewer = new ViewerPage(page);
-  await viewer.waitForSlice();
-  await expect.poll(() => mock.callsTo('viewer.slices').length).toBe(3); // the middle slice, then two blocks in flight
-  await viewer.press('End');
-  await viewer.expectSlice(40, 40);
-  await expect(page.getByTestId('viewer-slice-loading')).toHaveText('Loading slice 40…');
-  release();
-  await viewer.waitForSlice();
-  await viewer.waitForVolume();
-  const starts = mock.callsTo('viewer.slices').map((c) => (c.args as number[])[1]);
-  expect(starts.slice(0, 3), `requests: ${starts.join(', ')}`).toEqual([19, 20, 16]);
-  expect(starts[3], `requests: ${starts.join(', ')}`).toBe(32);
-  expect(errors).toEqual([]);
-});
 
-test('a missing series shows the error in the viewer and the banner', async ({ page, served }) => {
-  const mock = new MockApi({ ...emptyLibrary(), 'viewer.open': (id: number) => Promise.reject(Object.assign(new Error(`no series with id ${id}`), { code: 'not-found' })) });
-  await mock.install(page);
-  await page.goto(served.openUrl.replace('#', '#/viewer/99&'));
-  const viewer = new ViewerPage(page);
-  await expect(viewer.error).toContainText('no series with id 99');
-  const shell = new AppShell(page);
-  await expect(shell.errors).toContainText('no series with id 99');
-  await expect(shell.errors).toHaveAttribute('data-code', 'not-found');
+  test('a missing series shows the error in the viewer and the banner', async ({ page }) => {
+    await page.goto(served.openUrl.replace('#', '#/viewer/99&'));
+    const v = new ViewerPage(page);
+    await expect(v.error).toContainText('no series with id 99');
+    const shell = new AppShell(page);
+    await expect(shell.errors).toContainText('no series with id 99');
+    await expect(shell.errors).toHaveAttribute('data-code', 'not-found');
+  });
 });
