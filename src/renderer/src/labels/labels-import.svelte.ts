@@ -5,23 +5,16 @@
 import type { ApiClient } from '../../../shared/contract';
 import type { LabelSource } from '../../../shared/types';
 import { describeError } from '../lib/errors';
-import { isAbsolutePath } from '../lib/paths';
+import { labelPathProblem } from './labels-import-paths';
 import { toasts } from '../lib/toasts.svelte';
+
+export { labelPathProblem };
 
 export interface ImportOutcome {
   path: string;
   /** The services' report, or null when the import failed. */
   report: Record<string, unknown> | null;
   error: string | null;
-}
-
-/** Why a typed label-file path cannot be sent, or null. */
-export function labelPathProblem(raw: string): string | null {
-  const p = raw.trim();
-  if (p === '') return 'Type the absolute path of a label file (LIDC XML, RSNA train.csv, DICOM SEG, attributes CSV).';
-  if (p.length > 4096) return 'The path is longer than 4096 characters.';
-  if (!isAbsolutePath(p)) return `"${p}" is not an absolute path: start it with / (or a drive letter on Windows).`;
-  return null;
 }
 
 export class LabelsImport {
