@@ -48,36 +48,44 @@ async function headerReader(workers: number, headChunk: number, warn: (w: string
     async close() {},
   };
   if (workers <= 0) return inline;
-  let worker: Worker;
-  try {
-    worker = spawnWorker(siblingModule(import.meta.url, 'index-worker'), null);
-    await new Promise<void>((res, rej) => {
-      const t = setTimeout(() => rej(new Error('worker did not start in 30 s')), 30_000);
-      worker.once('message', (m: { type: string; message?: string }) => {
-        clearTimeout(t);
-        if (m.type === 'ready') res();
-        else rej(new Error(m.message ?? 'worker failed'));
-      });
-      worker.once('error', (e) => {
-        clearTimeout(t);
-        rej(e);
-      });
-    });
-  } catch (err) {
-    warn(`header reading in a worker thread is unavailable (${(err as Error).message}): reading inline`);
-    return inline;
-  }
+  // The worker starts with the first batch that has something to read (a re-run of an unchanged
+  // folder never starts it).
+  let started: Promise<Worker | null> | null = null;
   let nextId = 1;
   const pending = new Map<number, (r: ReadResult[]) => void>();
-  worker.on('message', (m: { type: string; id: number; results: ReadResult[] }) => {
-    if (m.type === 'result') {
-      pending.get(m.id)?.(m.results);
-      pending.delete(m.id);
-    }
-  });
+  const start = () =>
+    (started ??= (async () => {
+      try {
+        const worker = spawnWorker(siblingModule(import.meta.url, 'index-worker'), null);
+        await new Promise<void>((res, rej) => {
+          const t = setTimeout(() => rej(new Error('worker did not start in 30 s')), 30_000);
+          worker.once('message', (m: { type: string; message?: string }) => {
+            clearTimeout(t);
+            if (m.type === 'ready') res();
+            else rej(new Error(m.message ?? 'worker failed'));
+          });
+          worker.once('error', (e) => {
+            clearTimeout(t);
+            rej(e);
+          });
+        });
+        worker.on('message', (m: { type: string; id: number; results: ReadResult[] }) => {
+          if (m.type === 'result') {
+            pending.get(m.id)?.(m.results);
+            pending.delete(m.id);
+          }
+        });
+        return worker;
+      } catch (err) {
+        warn(`header reading in a worker thread is unavailable (${(err as Error).message}): reading inline`);
+        return null;
+      }
+    })());
   return {
-    read(files) {
-      if (files.length === 0) return Promise.resolve(new Map());
+    async read(files) {
+      if (files.length === 0) return new Map();
+      const worker = await start();
+      if (!worker) return inline.read(files);
       const id = nextId++;
       return new Promise((res) => {
         pending.set(id, (results) => res(new Map(files.map((f, i) => [f.path, results[i]]))));
@@ -85,7 +93,8 @@ async function headerReader(workers: number, headChunk: number, warn: (w: string
       });
     },
     async close() {
-      await worker.terminate();
+      const w = started ? await started : null;
+      await w?.terminate();
     },
   };
 }
