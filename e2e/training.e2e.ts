@@ -49,7 +49,7 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
   let shell: AppShell;
   const errors: string[] = [];
   let firstRun = 0;
-  let longRun = 0;
+  let stageRun = 0;
 
   test.beforeAll(async ({ browser }) => {
     dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-training-'));
@@ -121,63 +121,35 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
     await page.screenshot({ path: join(screenshotDir, 'pretrain-done.png') });
   });
 
-  test('pauses, resumes, stops, and resumes a stopped run from its checkpoint', async () => {
-    await pretrain.fill({ steps: 4000, evalEvery: 50, checkpointEvery: 5, name: 'long run' });
-    longRun = await pretrain.start();
-    await expect.poll(async () => (await pretrain.step())[0], { timeout: 90_000 }).toBeGreaterThan(6);
-    await page.getByTestId('pause-run').click();
-    await pretrain.expectStatus('paused');
-    const paused = (await pretrain.step())[0];
-    await page.waitForTimeout(1500);
-    expect((await pretrain.step())[0]).toBe(paused);
-    await expect(page.getByTestId('run-eta')).toHaveText('—', { timeout: 1 }).catch(() => undefined);
-    await page.getByTestId('resume-run').click();
-    await pretrain.expectStatus('running');
-    await expect.poll(async () => (await pretrain.step())[0], { timeout: 60_000 }).toBeGreaterThan(paused + 2);
-    await page.getByTestId('stop-run').click();
-    await pretrain.expectStatus('stopped', 60_000);
-    const stoppedAt = (await pretrain.step())[0];
-    expect(stoppedAt).toBeLessThan(4000);
-    await expect(pretrain.row(longRun)).toHaveAttribute('data-status', 'stopped');
-    // A stopped (or crashed) run continues from its latest checkpoint.
-    await page.getByTestId('continue-run').click();
-    await pretrain.expectStatus('running');
-    await expect(page.getByTestId('run-resumed')).toContainText('from step');
-    await expect.poll(async () => (await pretrain.step())[0], { timeout: 60_000 }).toBeGreaterThan(stoppedAt);
-    await page.getByTestId('stop-run').click();
-    await pretrain.expectStatus('stopped', 60_000);
-  });
-
-  test('compares the curves of several runs on one chart', async () => {
-    await pretrain.row(firstRun).getByTestId('compare-run').check();
-    await pretrain.row(longRun).getByTestId('compare-run').check();
-    const chart = page.getByTestId('compare-chart');
-    await expect(chart).toBeVisible();
-    await expect(chart).toContainText(`#${firstRun}`);
-    await expect(chart).toContainText(`#${longRun}`);
-    await expect.poll(async () => Number(await chart.getAttribute('data-points'))).toBeGreaterThan(24);
-    await page.getByTestId('compare-metric').selectOption('mse');
-    await expect(chart).toHaveAttribute('data-title', 'MSE (train)');
-    await page.screenshot({ path: join(screenshotDir, 'pretrain-compare.png') });
-    await pretrain.row(longRun).getByTestId('compare-run').uncheck();
-    await pretrain.row(firstRun).getByTestId('compare-run').uncheck();
-    await expect(chart).toBeHidden();
-  });
-
   test('chains the next curriculum stage from a finished masked run in one click', async () => {
     await pretrain.select(firstRun);
     await expect(page.getByTestId('next-stage')).toHaveText('Next curriculum stage: masked 33%');
     await page.getByTestId('next-stage').click();
-    await expect.poll(() => pretrain.selectedRun()).toBeGreaterThan(longRun);
-    const stage = (await pretrain.selectedRun())!;
+    await expect.poll(() => pretrain.selectedRun()).toBeGreaterThan(firstRun);
+    stageRun = (await pretrain.selectedRun())!;
     await expect(page.getByTestId('run-title')).toContainText('masked 33%');
     await expect(pretrain.detail).toContainText(/from \d+.*-masked20-/);
-    await expect.poll(async () => (await pretrain.step())[0], { timeout: 90_000 }).toBeGreaterThan(0);
-    await page.getByTestId('stop-run').click();
-    await pretrain.expectStatus('stopped', 60_000);
-    expect(stage).toBeGreaterThan(longRun);
+    // Same cohort and settings as the run it starts from (24 steps): it finishes.
+    await pretrain.expectStatus('done', 120_000);
+    expect(await pretrain.step()).toEqual([24, 24]);
     // The finished run is offered as an initialisation in the form.
     await expect(pretrain.form.getByTestId('init').locator('option')).toContainText([`#${firstRun}`]);
+  });
+
+  test('compares the curves of several runs on one chart', async () => {
+    await pretrain.row(firstRun).getByTestId('compare-run').check();
+    await pretrain.row(stageRun).getByTestId('compare-run').check();
+    const chart = page.getByTestId('compare-chart');
+    await expect(chart).toBeVisible();
+    await expect(chart).toContainText(`#${firstRun}`);
+    await expect(chart).toContainText(`#${stageRun}`);
+    await expect.poll(async () => Number(await chart.getAttribute('data-points'))).toBeGreaterThan(24);
+    await page.getByTestId('compare-metric').selectOption('mse');
+    await expect(chart).toHaveAttribute('data-title', 'MSE (train)');
+    await page.screenshot({ path: join(screenshotDir, 'pretrain-compare.png') });
+    await pretrain.row(stageRun).getByTestId('compare-run').uncheck();
+    await pretrain.row(firstRun).getByTestId('compare-run').uncheck();
+    await expect(chart).toBeHidden();
   });
 
   test('evaluates a run and shows Table II with samples', async () => {
@@ -274,4 +246,64 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
     await expect(pretrain.form.getByTestId('init').locator('option', { hasText: '(imported)' })).toHaveCount(1);
     expect(await shell.errorMessages()).toEqual([]);
   });
+});
+
+test.describe('run controls on the LIDC fixtures', () => {
+  test.describe.configure({ mode: 'serial' });
+  let served: Served;
+  let dataDir: string;
+  let page: Page;
+  let pretrain: PretrainPage;
+  let longRun = 0;
+  const errors: string[] = [];
+
+  test.beforeAll(async ({ browser }) => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-controls-'));
+    served = await startServe(dataDir);
+    page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await library.addFolder(LIDC);
+    await library.addFolder(LIDC_SMALL);
+    pretrain = new PretrainPage(page);
+    await pretrain.goto();
+    await pretrain.fill({ task: 'masked', preset: 'tiny', size: 32, batch: 4, evalBatches: 1 });
+  });
+  test.afterAll(async () => {
+    await page.close();
+    await stopServe(served);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  test.afterEach(() => {
+    expect(errors).toEqual([]);
+  });
+
+  test('pauses, resumes, stops, and resumes a stopped run from its checkpoint', async () => {
+    await pretrain.fill({ steps: 4000, evalEvery: 50, checkpointEvery: 5, name: 'long run' });
+    longRun = await pretrain.start();
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 90_000 }).toBeGreaterThan(6);
+    await page.getByTestId('pause-run').click();
+    await pretrain.expectStatus('paused');
+    const paused = (await pretrain.step())[0];
+    await page.waitForTimeout(1500);
+    expect((await pretrain.step())[0]).toBe(paused);
+    await expect(page.getByTestId('run-eta')).toHaveText('—', { timeout: 1 }).catch(() => undefined);
+    await page.getByTestId('resume-run').click();
+    await pretrain.expectStatus('running');
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 60_000 }).toBeGreaterThan(paused + 2);
+    await page.getByTestId('stop-run').click();
+    await pretrain.expectStatus('stopped', 60_000);
+    const stoppedAt = (await pretrain.step())[0];
+    expect(stoppedAt).toBeLessThan(4000);
+    await expect(pretrain.row(longRun)).toHaveAttribute('data-status', 'stopped');
+    // A stopped (or crashed) run continues from its latest checkpoint.
+    await page.getByTestId('continue-run').click();
+    await pretrain.expectStatus('running');
+    await expect(page.getByTestId('run-resumed')).toContainText('from step');
+    await expect.poll(async () => (await pretrain.step())[0], { timeout: 60_000 }).toBeGreaterThan(stoppedAt);
+    await page.getByTestId('stop-run').click();
+    await pretrain.expectStatus('stopped', 60_000);
+  });
+
 });

@@ -106,6 +106,12 @@ export class RunsManager {
     return r.status;
   }
 
+  /** The trainer said it ended but its process has not exited yet (the services still hold the run). */
+  settling(r: RunSummary): boolean {
+    const l = this.live[r.id];
+    return !!l && TERMINAL.includes(l.status) && isActive(r.status);
+  }
+
   progress(r: RunSummary): { step: number; total: number } {
     const l = this.live[r.id];
     return { step: Math.max(l?.step ?? 0, r.step), total: l?.totalSteps || r.totalSteps };
