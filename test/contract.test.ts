@@ -63,3 +63,16 @@ describe('the wire format', () => {
     expect(() => decodeMessage(bytes.subarray(0, bytes.length - 8))).toThrow(/exceeds/);
   });
 });
+
+describe('the wire format with Node buffers', () => {
+  it('decodes binary parts from a Buffer that is a view into a larger pool', () => {
+    const msg = { id: 3, bytes: Uint8Array.from([9, 8, 7, 6, 5]) };
+    const encoded = encodeMessage(msg);
+    const pool = Buffer.alloc(encoded.length + 100, 0xee);
+    Buffer.from(encoded).copy(pool, 37);
+    const view = pool.subarray(37, 37 + encoded.length);
+    const back = decodeMessage<typeof msg>(view);
+    expect([...back.bytes]).toEqual([9, 8, 7, 6, 5]);
+    expect(back.bytes.byteOffset).toBe(0);
+  });
+});

@@ -43,6 +43,11 @@ describe('runs through the services (what the app does), with real trainer proce
       await expect(Promise.resolve().then(() => h['runs.start'](run.id))).rejects.toThrow(/finished/);
       const ev = await h['runs.evaluate'](run.id, { maxSlices: 4 });
       expect((ev as { images: number }).images).toBe(4);
+      const imgs = await h['runs.evalImages'](run.id);
+      expect(imgs.samples.length).toBeGreaterThan(0);
+      expect(Buffer.from(imgs.samples[0].input.subarray(1, 4)).toString()).toBe('PNG');
+      expect(imgs.samples[0].diff).not.toBeNull();
+      expect((await h['runs.list']()).find((r) => r.id === run.id)!.active).toBe(false);
       const doc = await h['system.doctor']();
       expect(doc.backend.name).toBe('wasm');
       expect(doc.presets.map((p) => p.preset)).toEqual(['paper', 'standard', 'small', 'tiny']);

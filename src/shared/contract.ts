@@ -108,6 +108,8 @@ export const channels = {
   'runs.metrics': z.tuple([id]),
   /** The latest input/output/target sample of a running run, or null. */
   'runs.sample': z.tuple([id]),
+  /** The sample PNGs of a run's last Table II evaluation (files in <run>/eval/), as bytes. */
+  'runs.evalImages': z.tuple([id]),
   /** Table II evaluation on held-out scans (runs in a trainer process). */
   'runs.evaluate': z.tuple([id, z.object({ split: z.enum(['test', 'val', 'train']).optional(), maxSlices: z.number().int().positive().optional() }).strict()]),
   /** Exports a run as a weights package into the data folder's exports/ (refuses if identifiers would leak). */
@@ -174,6 +176,7 @@ export interface Results {
   'runs.metrics': RunMetrics;
   'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
   'runs.evaluate': Record<string, unknown>;
+  'runs.evalImages': { samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] };
   'runs.export': { file: string; bytes: number; sha256: string; modelCard: Record<string, unknown> };
   'packages.import': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
   'packages.importBytes': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };

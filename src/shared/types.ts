@@ -224,6 +224,8 @@ export interface RunSummary {
   kind: string;
   task: string;
   status: 'created' | 'running' | 'paused' | 'done' | 'stopped' | 'failed' | 'crashed';
+  /** A trainer process of this host still holds the run (it may be finishing after 'done'). */
+  active: boolean;
   dir: string;
   preset: string;
   config: Record<string, unknown>;

@@ -77,8 +77,9 @@ export function decodeMessage<T = unknown>(data: ArrayBuffer | Uint8Array): T {
       const start = head + value.offset;
       const end = start + value.length * bytesPer;
       if (end > bytes.length) throw new Error('wire: binary part exceeds message');
-      // Copy so the result is aligned and owns its memory.
-      const copy = bytes.slice(start, end);
+      // Copy so the result is aligned and owns its memory. (Not bytes.slice: on a Node Buffer that
+      // is a view into a shared pool, and .buffer would then start at the pool's first byte.)
+      const copy = new Uint8Array(bytes.subarray(start, end));
       return new Ctor(copy.buffer, 0, value.length);
     }
     return value;

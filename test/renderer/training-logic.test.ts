@@ -27,6 +27,7 @@ import { actionFor } from '../../src/renderer/src/viewer/shortcuts';
 
 const run = (over: Partial<RunSummary>): RunSummary => ({
   id: 1,
+  active: false,
   name: '',
   kind: 'pretrain',
   task: 'masked',

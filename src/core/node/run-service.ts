@@ -4,7 +4,7 @@
  * processes (never in the host, which may be Electron main); their events are forwarded to the
  * renderer as 'run.event'.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { exportRun, importPackage, PrivacyError } from './export-package';
@@ -17,8 +17,9 @@ import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
 
-export function toSummary(r: RunRow): RunSummary {
+export function toSummary(r: RunRow, active = false): RunSummary {
   return {
+    active,
     id: r.id,
     name: r.name,
     kind: r.kind,
@@ -60,7 +61,7 @@ export class RunService {
   }
 
   list(): RunSummary[] {
-    const rows = listRuns(this.db).map(toSummary);
+    const rows = listRuns(this.db).map((r) => toSummary(r, this.active.has(r.id)));
     // A run recorded as running but not driven by this host was interrupted (host killed).
     return rows.map((r) => ((r.status === 'running' || r.status === 'paused') && !this.active.has(r.id) ? { ...r, status: 'crashed' } : r));
   }
@@ -94,7 +95,7 @@ export class RunService {
         this.emit('run.event', { runId: id, event: { v: 1, type: 'error', message: res.error ?? 'the trainer process ended unexpectedly' } });
       }
     });
-    return toSummary(this.run(id));
+    return toSummary(this.run(id), true);
   }
 
   private handle(id: number): RunHandle {
@@ -130,6 +131,29 @@ export class RunService {
       series.set(key, s);
     }
     return { runId: id, series: [...series.values()] };
+  }
+
+  /** PNG bytes of the last evaluation's samples, read from the run folder's eval/ only. */
+  evalImages(id: number) {
+    const dir = join(this.run(id).dir, 'eval');
+    const read = (name: string) => {
+      const p = join(dir, name);
+      return existsSync(p) ? new Uint8Array(readFileSync(p)) : null;
+    };
+    const samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] = [];
+    for (let k = 0; k < 16; k++) {
+      const input = read(`sample-${k}-input.png`);
+      if (!input) {
+        // classification samples are named with their classes: sample-k-input-classC-predP.png
+        const cls = existsSync(dir) ? readdirSync(dir).find((f) => f.startsWith(`sample-${k}-input-class`)) : undefined;
+        if (!cls) break;
+        const img = read(cls)!;
+        samples.push({ input: img, output: img, target: null, diff: null });
+        continue;
+      }
+      samples.push({ input, output: read(`sample-${k}-output.png`) ?? input, target: read(`sample-${k}-target.png`), diff: read(`sample-${k}-diff.png`) });
+    }
+    return { samples };
   }
 
   sample(id: number): Sample | null {

@@ -160,6 +160,7 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.metrics': (id) => runs.metrics(id),
     'runs.sample': (id) => runs.sample(id),
     'runs.evaluate': (id, o) => runs.evaluate(id, o),
+    'runs.evalImages': (id) => runs.evalImages(id),
     'runs.export': (id, o) => runs.exportRun(id, o),
     'packages.import': (path) => runs.importPackage(path),
     'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),

@@ -142,6 +142,9 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
   const window: { t: number; n: number }[] = [];
   let stopped = false;
   while (step < totalSteps) {
+    // Let the process read its messages (pause, stop) between steps: with prefetched batches a
+    // step may never otherwise yield to the event loop.
+    await new Promise<void>((r) => setImmediate(r));
     if (port.control.stop) {
       stopped = true;
       break;
