@@ -1,5 +1,5 @@
 /** `ctssl pretrain` and `ctssl runs`: self-supervised pretraining from the command line. */
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import type { PretrainConfigInput } from '../../shared/run-config';
 import { PAPER_COHORT, PRESETS, TASK_NAMES } from '../../shared/presets';
@@ -33,6 +33,11 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of splits, weights and batches', (v) => Number(v))
     .option('--series <ids>', 'comma-separated series ids (default: the paper cohort: CT, axial, <= 3 mm)')
     .option('--slice-stride <k>', 'use every k-th slice', positiveInt)
+    .option('--split <fractions>', 'patient split train,validation,held-out (default 0.8,0.1,0.1)', (v) => {
+      const f = v.split(',').map(Number);
+      if (f.length !== 3 || f.some((x) => !Number.isFinite(x) || x < 0) || f[0] <= 0) throw new InvalidArgumentError('expected three fractions like 0.8,0.1,0.1');
+      return f;
+    })
     .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt)
     .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
     .option('--no-cache', 'do not cache preprocessed slices on disk')
@@ -65,6 +70,7 @@ export function register(program: Command): void {
             ...(o.optimizer !== undefined && { optimizer: o.optimizer as 'adam' | 'radam' }),
             ...(o.seed !== undefined && { seed: Number(o.seed) }),
             ...(o.sliceStride !== undefined && { sliceStride: Number(o.sliceStride) }),
+            ...(o.split !== undefined && { fractions: { train: (o.split as unknown as number[])[0], val: (o.split as unknown as number[])[1], test: (o.split as unknown as number[])[2] } }),
             ...(o.checkpointEvery !== undefined && { checkpointEvery: Number(o.checkpointEvery) }),
             ...(o.evalEvery !== undefined && { evalEvery: Number(o.evalEvery) }),
             useCache: o.cache !== false,

@@ -31,6 +31,7 @@ import {
   trainingContext,
 } from './vqvae';
 import { type ParamSpec, type ParamStore, type WeightEntry, countParams, createStore, exportWeights, importWeights } from './weights';
+import { recalibrateRunningStats } from './bn-recalibrate';
 
 export type { ClassBatch } from './train-step';
 
@@ -515,46 +516,14 @@ export function finetuneStep(model: DownstreamModel, optimizer: AdamFamily, batc
  */
 export function recalibrateBatchNorm(model: DownstreamModel, batches: Iterable<ClassBatch | SegBatch | { shape: Shape4; input: Float32Array }>, opts: { freezeEncoder?: boolean } = {}): number {
   checkFreeze(model, opts.freezeEncoder, 'recalibrateBatchNorm');
-  const sums = new Map<string, { mean: Float64Array; variance: Float64Array; batches: number }>();
   const [s, , ch] = inputShape(model);
-  for (const b of batches) {
+  const checked = [...batches].map((b) => {
     if (b == null || !Array.isArray(b.shape) || b.shape[1] !== s || b.shape[2] !== s || b.shape[3] !== ch || !(b.input instanceof Float32Array)) {
       throw new Error(`recalibrateBatchNorm: each batch needs shape [N, ${s}, ${s}, ${ch}] and a Float32Array input`);
     }
-    const ctx = trainingContext();
-    try {
-      tf.tidy(() => {
-        downstreamForward(model, tf.tensor4d(b.input, b.shape), ctx, { freezeEncoder: opts.freezeEncoder });
-      });
-      for (const [name, st] of ctx.stats) {
-        const m = st.mean.dataSync();
-        const v = st.variance.dataSync();
-        const unbias = st.count > 1 ? st.count / (st.count - 1) : 1;
-        let acc = sums.get(name);
-        if (acc == null) {
-          acc = { mean: new Float64Array(m.length), variance: new Float64Array(m.length), batches: 0 };
-          sums.set(name, acc);
-        }
-        for (let i = 0; i < m.length; i++) {
-          acc.mean[i] += m[i];
-          acc.variance[i] += v[i] * unbias;
-        }
-        acc.batches++;
-      }
-    } finally {
-      disposeContext(ctx);
-    }
-  }
-  for (const [name, acc] of sums) {
-    const rm = model.buffers.get(`${name}.running_mean`);
-    const rv = model.buffers.get(`${name}.running_var`);
-    if (rm == null || rv == null) continue;
-    tf.tidy(() => {
-      rm.assign(tf.tensor1d(Float32Array.from(acc.mean, (x) => x / acc.batches)));
-      rv.assign(tf.tensor1d(Float32Array.from(acc.variance, (x) => x / acc.batches)));
-    });
-  }
-  return sums.size;
+    return b;
+  });
+  return recalibrateRunningStats(model, (x, ctx) => downstreamForward(model, x, ctx, { freezeEncoder: opts.freezeEncoder }), checked);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { createOptimizer, type AdamFamily, type OptimizerState } from '../ml/opt
 import { trainStepClassifier, trainStepRecon } from '../ml/train-step';
 import { createVqvae, disposeContext, inferenceContext, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../ml/vqvae';
 import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../ml/weights';
+import { recalibrateRunningStats } from '../ml/bn-recalibrate';
 import { isReconstructionTask, taskClasses } from '../ssl/tasks';
 import type { Batch } from './slice-source';
 
@@ -21,6 +22,8 @@ export interface Engine {
   step(batch: Batch): Promise<Record<string, number>>;
   /** Reconstructions (N x S x S) in the model's output range, or class probabilities (N x classes). */
   predict(batch: Batch): Promise<Float32Array>;
+  /** Re-estimates BatchNorm running statistics from these batches (before evaluating). */
+  recalibrate(batches: Batch[]): Promise<void>;
   getWeights(): Promise<WeightEntry[]>;
   setWeights(entries: WeightEntry[], strict: boolean): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
   getOptimizerState(): Promise<OptimizerState>;
@@ -50,6 +53,7 @@ export function createEngine(config: PretrainConfig): Engine {
           disposeContext(ctx);
           return out.recon.dataSync() as Float32Array;
         }),
+      recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void vqvaeForward(model, x, ctx), batches),
     });
   }
   const classes = taskClasses(config.task);
@@ -67,6 +71,7 @@ export function createEngine(config: PretrainConfig): Engine {
         disposeContext(ctx);
         return tf.softmax(logits).dataSync() as Float32Array;
       }),
+    recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void classifierForward(model, x, ctx), batches),
   });
 }
 
@@ -76,7 +81,7 @@ function wrap(
   optimizer: AdamFamily,
   size: number,
   params: number,
-  f: { step: (b: Batch) => Record<string, number>; predict: (b: Batch) => Float32Array },
+  f: { step: (b: Batch) => Record<string, number>; predict: (b: Batch) => Float32Array; recalibrate: (b: Batch[]) => number },
 ): Engine {
   return {
     kind,
@@ -90,6 +95,9 @@ function wrap(
     },
     async predict(b) {
       return f.predict(b);
+    },
+    async recalibrate(batches) {
+      f.recalibrate(batches);
     },
     async getWeights() {
       return exportWeights(model);

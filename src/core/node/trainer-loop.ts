@@ -91,8 +91,9 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
   const source = new SliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
   const taskOpts = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
   const train = new BatchStream(source, 'train', taskOpts, config.batchSize, config.seed);
-  const hasVal = manifest.counts.val.slices > 0;
-  const val = new BatchStream(source, hasVal ? 'val' : 'train', taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
+  // Monitor on validation patients; without any, on held-out ones; without those, on training data.
+  const monitorSplit = manifest.counts.val.slices > 0 ? 'val' : manifest.counts.test.slices > 0 ? 'test' : 'train';
+  const val = new BatchStream(source, monitorSplit, taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
   const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
   const engine = createEngine(config);
   const cHash = configHash(config);
@@ -186,6 +187,11 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
     port.send(ev);
     appendFileSync(metricsPath, JSON.stringify({ step, split: 'train', ...last }) + '\n');
     if (step % config.evalEvery === 0 || step === totalSteps) {
+      // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a few
+      // fixed training batches first, so validation sees the model as it is now.
+      const calib: Batch[] = [];
+      for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) calib.push(await train.get(0, i));
+      await engine.recalibrate(calib);
       const { metrics, sample } = await evaluate(engine, val, config.evalBatches, config);
       port.send({ v: 1, type: 'eval', step, split: 'val', metrics });
       appendFileSync(metricsPath, JSON.stringify({ step, split: 'val', ...metrics }) + '\n');
