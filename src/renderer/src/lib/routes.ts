@@ -7,14 +7,16 @@
  * table in App.svelte.
  */
 
-export type PageId = 'library' | 'viewer' | 'pretrain' | 'evaluate' | 'share';
+export type PageId = 'library' | 'viewer' | 'pretrain' | 'finetune' | 'experiments' | 'probe' | 'evaluate' | 'share';
 
 export interface Route {
   page: PageId;
   /** Series shown by the viewer (library series id). */
   seriesId?: number;
-  /** Run selected on the pretrain or evaluate page. */
+  /** Run selected on the pretrain, fine-tune or evaluate page. */
   runId?: number;
+  /** Experiment shown by the experiments page (its folder name, e.g. 20260101120000-pe-grid). */
+  experimentId?: string;
 }
 
 export interface NavPage {
@@ -24,14 +26,20 @@ export interface NavPage {
   hint: string;
 }
 
-/** Navigation entries, in order. Later: Fine-tune. */
+/** Navigation entries, in order. */
 export const navPages: readonly NavPage[] = [
   { id: 'library', label: 'Library', hint: 'Folders, indexing, series, labels and cohort filters' },
   { id: 'viewer', label: 'Viewer', hint: 'Scroll through a series in Hounsfield units, with label overlays' },
   { id: 'pretrain', label: 'Pretrain', hint: 'Self-supervised pretraining runs: start, watch, compare' },
+  { id: 'finetune', label: 'Fine-tune', hint: 'Fine-tune a classifier or U-Net on labelled slices from a pretrained encoder, random weights or the CNN baseline' },
+  { id: 'experiments', label: 'Experiments', hint: 'The experiment grid: initialisations x training fractions x seeds, with plots and confidence intervals' },
+  { id: 'probe', label: 'Bias probe', hint: 'Does an encoder predict sex, ethnic group or age group? (the paper’s Figure 6)' },
   { id: 'evaluate', label: 'Evaluate', hint: 'Pretext-task metrics on held-out scans (the paper’s Table II)' },
   { id: 'share', label: 'Share', hint: 'Export a run as a weights package, import packages' },
 ];
+
+/** Experiment ids as the contract accepts them (experiments.report/stop). */
+const EXPERIMENT_ID = /^[\w.-]{1,200}$/;
 
 const pageIds = new Set<string>(navPages.map((p) => p.id));
 
@@ -49,12 +57,17 @@ export function parseHash(hash: string): Route {
   if (!pageIds.has(page)) return { page: 'library' };
   const id = idPart(parts[1]);
   if (page === 'viewer') return id !== undefined ? { page: 'viewer', seriesId: id } : { page: 'viewer' };
-  if (page === 'pretrain' || page === 'evaluate') return id !== undefined ? { page, runId: id } : { page };
+  if (page === 'pretrain' || page === 'evaluate' || page === 'finetune') return id !== undefined ? { page, runId: id } : { page };
+  if (page === 'experiments') {
+    const e = parts[1] !== undefined && EXPERIMENT_ID.test(parts[1]) ? parts[1] : undefined;
+    return e !== undefined ? { page, experimentId: e } : { page };
+  }
   return { page: page as PageId };
 }
 
 export function routeHash(r: Route): string {
   if (r.page === 'viewer' && r.seriesId !== undefined) return `#/viewer/${r.seriesId}`;
-  if ((r.page === 'pretrain' || r.page === 'evaluate') && r.runId !== undefined) return `#/${r.page}/${r.runId}`;
+  if ((r.page === 'pretrain' || r.page === 'evaluate' || r.page === 'finetune') && r.runId !== undefined) return `#/${r.page}/${r.runId}`;
+  if (r.page === 'experiments' && r.experimentId !== undefined && EXPERIMENT_ID.test(r.experimentId)) return `#/experiments/${r.experimentId}`;
   return `#/${r.page}`;
 }

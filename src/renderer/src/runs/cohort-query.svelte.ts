@@ -1,6 +1,7 @@
 /**
- * The pretrain page's own cohort: the library's filter form (starting from the paper's rule) and
- * its counts, without touching the library page's filters.
+ * A page's own cohort (pretrain, fine-tune, experiments, bias probe): the library's filter form
+ * (starting from the paper's rule, or another starting form) and its counts, without touching the
+ * library page's filters.
  */
 import type { ApiClient } from '../../../shared/contract';
 import type { CohortCounts } from '../../../shared/types';
@@ -15,7 +16,12 @@ export class CohortQuery implements CohortSource {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private last = '';
 
-  constructor(private readonly api: ApiClient) {}
+  constructor(
+    private readonly api: ApiClient,
+    initial: FilterForm = paperCohort(),
+  ) {
+    this.form = initial;
+  }
 
   /** Debounced count query after a change of the form. */
   schedule(): void {

@@ -65,7 +65,7 @@ export function mergeCurves(loaded: CurveSet, live: CurveSet | undefined): Curve
 }
 
 /** Names of the metrics, losses first in a fixed order, then the rest alphabetically. */
-const ORDER = ['loss', 'mse', 'maskedMse', 'vq', 'ssim', 'crossEntropy', 'accuracy', 'auroc'];
+const ORDER = ['loss', 'mse', 'maskedMse', 'vq', 'ssim', 'crossEntropy', 'diceLoss', 'bce', 'accuracy', 'auroc', 'dice', 'iou', 'meanSliceDice'];
 export function metricNames(set: CurveSet | undefined, exclude: readonly string[] = ['slicesPerSecond']): string[] {
   if (!set) return [];
   const names = [...new Set([...set.values()].map((c) => c.name))].filter((n) => !exclude.includes(n));
@@ -87,6 +87,11 @@ export const METRIC_LABELS: Record<string, string> = {
   crossEntropy: 'cross-entropy',
   accuracy: 'accuracy',
   auroc: 'AUROC',
+  dice: 'Dice',
+  iou: 'IoU',
+  meanSliceDice: 'mean Dice per slice',
+  bce: 'cross-entropy',
+  diceLoss: 'Dice loss',
   slicesPerSecond: 'slices/s',
 };
 

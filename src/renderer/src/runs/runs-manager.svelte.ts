@@ -1,13 +1,14 @@
 /**
- * Training runs as the app sees them, for the pretrain, evaluate and share pages: the run list,
- * live state from 'run.event' (status, last step, backend), curves and the latest sample of each
- * run, the doctor's advice. One instance for the app's lifetime.
+ * Training runs as the app sees them, for the pretrain, fine-tune, evaluate and share pages: the
+ * run list, live state from 'run.event' (status, last step, backend), curves, the latest sample and
+ * (fine-tuning) the held-out results of each run, the doctor's advice. One instance for the app's
+ * lifetime.
  *
  * Reactive fields are small (list, per-run live summary, version counters); curves and sample
  * images live in plain Maps and the pages redraw when `curvesVersion` / `sampleVersion` tick.
  */
 import type { ApiClient } from '../../../shared/contract';
-import type { PretrainConfig } from '../../../shared/run-config';
+import type { FinetuneConfig, PretrainConfig } from '../../../shared/run-config';
 import type { StepEvent, TrainerEvent } from '../../../shared/trainer-protocol';
 import type { DoctorInfo, RunSummary } from '../../../shared/types';
 import { describeError } from '../lib/errors';
@@ -53,10 +54,13 @@ export class RunsManager {
   sampleVersion = $state(0);
   /** A create/start request is on its way. */
   starting = $state(false);
+  /** Ticks when a fine-tuning run's held-out results arrived. */
+  resultsVersion = $state(0);
 
   private curves = new Map<number, CurveSet>();
   private loading = new Map<number, Promise<void>>();
   private samples = new Map<number, Sample>();
+  private results = new Map<number, Record<string, unknown>>();
   private sampleAsked = new Set<number>();
   private started = false;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
@@ -182,6 +186,10 @@ export class RunsManager {
       case 'checkpoint':
         this.patch(id, { lastCheckpoint: e.step });
         break;
+      case 'results':
+        this.results.set(id, e.results);
+        this.resultsVersion++;
+        break;
       case 'paused':
         this.patch(id, { status: 'paused', step: e.step, pending: this.live[id]?.pending === 'stop' ? 'stop' : null });
         void this.refresh();
@@ -253,6 +261,15 @@ export class RunsManager {
     return null;
   }
 
+  /**
+   * Held-out results of a fine-tuning run, as its trainer sent them at the end ('results' event),
+   * or null. The contract has no request for them yet: a run that finished before this page was
+   * opened has its results only in <run>/results.json.
+   */
+  resultsOf(id: number): Record<string, unknown> | null {
+    return this.results.get(id) ?? null;
+  }
+
   async loadDoctor(force = false): Promise<void> {
     if (!force && (this.doctorState === 'loading' || this.doctorState === 'done')) return;
     this.doctorState = 'loading';
@@ -267,7 +284,7 @@ export class RunsManager {
   }
 
   /** Creates a run and starts it; resolves to the new run, or null when it failed (shown in the banner). */
-  async createAndStart(config: PretrainConfig): Promise<RunSummary | null> {
+  async createAndStart(config: PretrainConfig | FinetuneConfig): Promise<RunSummary | null> {
     this.starting = true;
     try {
       const created = await this.api.invoke('runs.create', config);

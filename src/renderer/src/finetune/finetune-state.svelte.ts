@@ -1,0 +1,25 @@
+/**
+ * What the fine-tune page keeps across page switches: the form, its cohort (CT series with labels),
+ * whether runs made by experiment grids are listed too.
+ */
+import type { ApiClient } from '../../../shared/contract';
+import { noFilters } from '../library/cohort';
+import { CohortQuery } from '../runs/cohort-query.svelte';
+import { applyTask, defaultFinetuneForm, labelsFilterFor, type DownstreamTask, type FinetuneForm } from './finetune-form';
+
+export class FinetuneState {
+  form = $state<FinetuneForm>(defaultFinetuneForm());
+  readonly cohort: CohortQuery;
+  showExperimentRuns = $state(false);
+
+  constructor(api: ApiClient) {
+    this.cohort = new CohortQuery(api, { ...noFilters(), ctOnly: true, labels: labelsFilterFor('classification') });
+  }
+
+  /** Changes the task, and the cohort's labels filter with it (nodules for segmentation). */
+  setTask(task: DownstreamTask): void {
+    if (task === this.form.task) return;
+    this.form = applyTask(this.form, task);
+    if (this.cohort.form.labels !== 'off') this.cohort.form.labels = labelsFilterFor(task);
+  }
+}
