@@ -7,37 +7,12 @@
  * this page's request is pending it takes progress events of any probe (one at a time from here).
  */
 import type { ApiClient, Results } from '../../../shared/contract';
-import type { RunSummary } from '../../../shared/types';
-import { toCohortFilter } from '../library/cohort';
-import { noFilters } from '../library/cohort';
+import { noFilters, toCohortFilter } from '../library/cohort';
 import { describeError } from '../lib/errors';
 import { CohortQuery } from '../runs/cohort-query.svelte';
-import { canInitFrom } from '../runs/run-form';
-import { readProbe, type ProbeAttribute, type ProbeView } from './probe-table';
+import { probeProblems, readProbe, type ProbeAttribute, type ProbeProblems, type ProbeView } from './probe-table';
 
 export type ProbeResponse = Results['probe.run'];
-
-export interface ProbeProblems {
-  attributes?: string;
-  folds?: string;
-  seed?: string;
-  runIds?: string;
-}
-
-/** Problems with the probe's settings (pure; unit-tested). */
-export function probeProblems(o: { runIds: readonly number[]; attributes: readonly string[]; folds: number; seed: number }): ProbeProblems {
-  const p: ProbeProblems = {};
-  if (o.attributes.length === 0) p.attributes = 'tick at least one attribute';
-  if (!(Number.isInteger(o.folds) && o.folds >= 2 && o.folds <= 20)) p.folds = 'from 2 to 20 folds';
-  if (!(Number.isInteger(o.seed) && o.seed >= 0)) p.seed = 'a whole number ≥ 0';
-  if (o.runIds.length > 16) p.runIds = 'at most 16 encoders';
-  return p;
-}
-
-/** Encoders the probe can read: finished (or checkpointed) pretraining and imported runs. */
-export function probeEncoders(runs: readonly RunSummary[]): RunSummary[] {
-  return runs.filter(canInitFrom);
-}
 
 export class ProbeState {
   runIds = $state.raw<number[]>([]);

@@ -3,7 +3,9 @@
  * one row per attribute and feature set (raw slices, then each encoder) with AUROC and its 95%
  * interval, how far it is from chance, and the classes. Pure; unit-tested.
  */
+import type { RunSummary } from '../../../shared/types';
 import { NONE } from '../lib/format';
+import { canInitFrom } from '../runs/run-form';
 import { withCi } from '../lib/stats-format';
 
 export type ProbeAttribute = 'sex' | 'ethnicGroup' | 'ageGroup';
@@ -87,4 +89,26 @@ export function probeRows(v: ProbeView): ProbeRow[] {
       n: s.n,
       classes: s.classes.join(', '),
     }));
+}
+
+export interface ProbeProblems {
+  attributes?: string;
+  folds?: string;
+  seed?: string;
+  runIds?: string;
+}
+
+/** Problems with the probe's settings (pure; unit-tested). */
+export function probeProblems(o: { runIds: readonly number[]; attributes: readonly string[]; folds: number; seed: number }): ProbeProblems {
+  const p: ProbeProblems = {};
+  if (o.attributes.length === 0) p.attributes = 'tick at least one attribute';
+  if (!(Number.isInteger(o.folds) && o.folds >= 2 && o.folds <= 20)) p.folds = 'from 2 to 20 folds';
+  if (!(Number.isInteger(o.seed) && o.seed >= 0)) p.seed = 'a whole number ≥ 0';
+  if (o.runIds.length > 16) p.runIds = 'at most 16 encoders';
+  return p;
+}
+
+/** Encoders the probe can read: finished (or checkpointed) pretraining and imported runs. */
+export function probeEncoders(runs: readonly RunSummary[]): RunSummary[] {
+  return runs.filter(canInitFrom);
 }

@@ -1,0 +1,474 @@
+/**
+ * Renderer logic of the fine-tune, experiments and bias probe pages: forms to configs (validated
+ * by the shared schemas), initialisation choices, list parsing, report and probe tables, interval
+ * formatting, ROC geometry, the SVG check, routes.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseExperimentSpec, parseFinetuneConfig } from '../../src/shared/run-config';
+import type { RunSummary } from '../../src/shared/types';
+import {
+  applyInit,
+  applyTask,
+  defaultFinetuneForm,
+  finetuneFormProblems,
+  finetuneLabel,
+  initChoices,
+  initMismatch,
+  isExperimentRun,
+  modelFor,
+  toFinetuneConfig,
+} from '../../src/renderer/src/finetune/finetune-form';
+import { operatingPoint, readResults, rocPath, rocXY } from '../../src/renderer/src/finetune/results';
+import {
+  defaultExperimentForm,
+  defaultExperimentName,
+  experimentFormProblems,
+  experimentInitChoices,
+  gridSize,
+  parseFractions,
+  parseSeeds,
+  toExperimentSpec,
+  toggleInit,
+} from '../../src/renderer/src/experiments/experiment-form';
+import { cellRows, delongRows, initLabels, orderedSvgs, reachRows, readReport, summaryTable } from '../../src/renderer/src/experiments/report-table';
+import { initName } from '../../src/renderer/src/experiments/init-label';
+import { probeEncoders, probeProblems, probeRows, readProbe } from '../../src/renderer/src/probe/probe-table';
+import { percent, pValue, signed, withCi } from '../../src/renderer/src/lib/stats-format';
+import { svgDataUrl, svgProblem, svgSize } from '../../src/renderer/src/lib/svg-image';
+import { parseHash, routeHash } from '../../src/renderer/src/lib/routes';
+import { linePlot, barChart } from '../../src/core/plots';
+
+const run = (over: Partial<RunSummary>): RunSummary => ({
+  id: 1,
+  active: false,
+  name: '',
+  kind: 'pretrain',
+  task: 'masked',
+  status: 'done',
+  dir: '/data/runs/r1',
+  preset: 'tiny',
+  config: { task: 'masked', maskPercent: 20, maskDefinition: 'area', preset: 'tiny', size: 32 },
+  backend: '',
+  createdAt: '2026-01-01T00:00:00Z',
+  updatedAt: '2026-01-01T00:00:00Z',
+  step: 2,
+  totalSteps: 2,
+  manifestHash: '',
+  parentDir: '',
+  summary: {},
+  error: '',
+  ...over,
+});
+
+const pretrained = run({ id: 3, dir: '/data/runs/masked' });
+const imported = run({ id: 4, kind: 'imported', dir: '/data/imported/pkg', preset: 'small', config: { task: 'masked', maskPercent: 20, preset: 'small' } });
+const unfinished = run({ id: 5, status: 'running', dir: '/data/runs/busy' });
+const finetuned = run({ id: 6, kind: 'finetune', task: 'classification', dir: '/data/runs/ft', config: { model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, trainFraction: 0.5 } });
+const runs = [pretrained, imported, unfinished, finetuned];
+
+describe('fine-tune form', () => {
+  it('offers random, the CNN baseline (classification only) and finished pretraining or imported runs', () => {
+    const c = initChoices(runs, 'classification');
+    expect(c.map((x) => x.value)).toEqual(['random', 'cnn', '/data/runs/masked', '/data/imported/pkg']);
+    expect(c[2]).toMatchObject({ label: '#3 masked 20% · tiny 32px', preset: 'tiny', size: 32, runId: 3 });
+    expect(c[3].label).toBe('#4 masked 20% · small (imported)');
+    expect(c[3].size).toBeNull();
+    expect(initChoices(runs, 'segmentation').map((x) => x.value)).toEqual(['random', '/data/runs/masked', '/data/imported/pkg']);
+  });
+
+  it('derives the model from task and initialisation', () => {
+    expect(modelFor('classification', 'random')).toBe('encoder-classifier');
+    expect(modelFor('classification', '/data/runs/masked')).toBe('encoder-classifier');
+    expect(modelFor('classification', 'cnn')).toBe('cnn');
+    expect(modelFor('segmentation', '/data/runs/masked')).toBe('unet');
+  });
+
+  it('takes the preset and size of a pretrained init, and says when they differ', () => {
+    const c = initChoices(runs, 'classification');
+    const f = applyInit(defaultFinetuneForm(), c[2]);
+    expect(f).toMatchObject({ init: '/data/runs/masked', preset: 'tiny', size: 32 });
+    expect(initMismatch(f, c[2])).toBeNull();
+    expect(initMismatch({ ...f, size: 64 }, c[2])).toBe('the encoder was trained as tiny at 32 px: use the same preset and size');
+    // Random and the CNN keep what the form had.
+    expect(applyInit({ ...f, size: 48 }, c[1])).toMatchObject({ init: 'cnn', preset: 'tiny', size: 48 });
+    expect(initMismatch(f, c[0])).toBeNull();
+    // Segmentation has no CNN baseline.
+    expect(applyTask({ ...f, init: 'cnn' }, 'segmentation').init).toBe('random');
+    expect(applyTask(f, 'segmentation').init).toBe('/data/runs/masked');
+  });
+
+  it('builds configs the shared schema accepts: classification from a pretrained run', () => {
+    const f = { ...applyInit(defaultFinetuneForm(), initChoices(runs, 'classification')[2]), steps: 6, batchSize: 4, freezeEpochs: 1, trainFraction: 0.25, name: ' pe ' };
+    expect(finetuneFormProblems(f)).toEqual({});
+    const c = toFinetuneConfig(f, { filter: { modality: 'CT', labels: 'any' } });
+    expect(c).toMatchObject({
+      kind: 'finetune',
+      name: 'pe',
+      task: 'classification',
+      model: 'encoder-classifier',
+      label: { kind: 'image-label', name: 'pe_present_on_image' },
+      init: '/data/runs/masked',
+      preset: 'tiny',
+      size: 32,
+      freezeEpochs: 1,
+      trainFraction: 0.25,
+      steps: 6,
+      filter: { modality: 'CT', labels: 'any' },
+    });
+    expect(c.epochs).toBeUndefined();
+    expect(parseFinetuneConfig(c)).toEqual(c);
+  });
+
+  it('builds configs the shared schema accepts: CNN baseline and segmentation', () => {
+    const cnn = toFinetuneConfig({ ...defaultFinetuneForm(), init: 'cnn', freezeEpochs: 2 }, { seriesIds: [1, 2] });
+    expect(cnn).toMatchObject({ model: 'cnn', freezeEpochs: 0, seriesIds: [1, 2] });
+    expect(cnn.init).toBeUndefined();
+    expect(cnn.filter).toBeUndefined();
+    expect(() => parseFinetuneConfig(cnn)).not.toThrow();
+    const seg = toFinetuneConfig({ ...defaultFinetuneForm(), task: 'segmentation', consensusK: 2, wDice: 1, lengthBy: 'epochs', epochs: 0.5 }, { filter: {} });
+    expect(seg).toMatchObject({ model: 'unet', label: { kind: 'nodule', consensusK: 2 }, lossWeights: { dice: 1 }, epochs: 0.5 });
+    expect(seg.steps).toBeUndefined();
+    expect(() => parseFinetuneConfig(seg)).not.toThrow();
+    const plain = toFinetuneConfig({ ...defaultFinetuneForm(), task: 'segmentation' }, {});
+    expect(plain.label).toEqual({ kind: 'nodule' });
+  });
+
+  it('names what is wrong before anything is sent', () => {
+    const d = defaultFinetuneForm();
+    expect(finetuneFormProblems({ ...d, labelName: ' ' }).labelName).toMatch(/label/);
+    expect(finetuneFormProblems({ ...d, trainFraction: 0 }).trainFraction).toMatch(/fraction/);
+    expect(finetuneFormProblems({ ...d, trainFraction: 1.5 }).trainFraction).toBeDefined();
+    expect(finetuneFormProblems({ ...d, task: 'segmentation', init: 'cnn' }).init).toMatch(/classification/);
+    expect(finetuneFormProblems({ ...d, task: 'segmentation', consensusK: 0 }).consensusK).toBeDefined();
+    expect(finetuneFormProblems({ ...d, splitTest: 0 }).split).toBeDefined();
+    expect(finetuneFormProblems({ ...d, batchSize: 0, steps: 1.5, lr: 2 })).toMatchObject({ batchSize: expect.any(String), steps: expect.any(String), lr: expect.any(String) });
+    expect(finetuneFormProblems({ ...d, wBce: -1 }).wBce).toBeDefined();
+  });
+
+  it('tells experiment runs apart and names runs', () => {
+    expect(isExperimentRun('/data/experiments/20260101-grid/runs/random-f1-s1')).toBe(true);
+    expect(isExperimentRun('C:\\data\\experiments\\x\\runs\\cnn-f0.5-s1')).toBe(true);
+    expect(isExperimentRun('/data/runs/20260101-finetune')).toBe(false);
+    expect(finetuneLabel(finetuned)).toBe('PE classification · CNN baseline · 50% · tiny');
+    expect(finetuneLabel({ ...finetuned, config: { model: 'unet', init: '/data/runs/masked/' }, task: 'segmentation' })).toBe('nodule segmentation · from masked · tiny');
+    expect(finetuneLabel({ ...finetuned, name: 'mine' })).toBe('mine');
+  });
+});
+
+describe('fine-tune results', () => {
+  const cls = {
+    split: 'test',
+    slices: 16,
+    heldOut: true,
+    task: 'classification',
+    positives: 3,
+    auroc: 0.6153846,
+    aurocCi95: [0.3077, 0.9231],
+    threshold: { method: 'youden', chosenOn: 'val', value: 0.358 },
+    sensitivity: 1,
+    specificity: 0.3846,
+    ppv: 0.27,
+    npv: 1,
+    roc: { fpr: [0, 0, 0.5, 1], tpr: [0, 0.5, 1, 1] },
+  };
+
+  it('reads classification, segmentation and failed results', () => {
+    const r = readResults(cls);
+    expect(r).toMatchObject({ kind: 'classification', auroc: 0.6153846, ci: [0.3077, 0.9231], threshold: 0.358, chosenOn: 'val', positives: 3, roc: { fpr: [0, 0, 0.5, 1] } });
+    expect(readResults({ ...cls, roc: { fpr: [0, 1], tpr: [0] } })).toMatchObject({ roc: null });
+    expect(readResults({ ...cls, aurocCi95: 'x', ppv: null })).toMatchObject({ ci: null, ppv: null });
+    expect(readResults({ task: 'segmentation', split: 'test', dice: 0.41, iou: 0.26, meanSliceDice: 0.3, sdSliceDice: 0.1, slicesScored: 5 })).toMatchObject({
+      kind: 'segmentation',
+      dice: 0.41,
+      iou: 0.26,
+      slicesScored: 5,
+    });
+    expect(readResults({ task: 'classification', error: 'the test split has only one class: AUROC undefined' })).toEqual({ kind: 'error', message: 'the test split has only one class: AUROC undefined' });
+    expect(readResults(null)).toBeNull();
+    expect(readResults({ task: 'classification' })).toBeNull();
+  });
+
+  it('places the ROC curve and the operating point', () => {
+    const box = { size: 200, pad: 30 };
+    expect(rocXY(0, 0, box)).toEqual([30, 230]);
+    expect(rocXY(1, 1, box)).toEqual([230, 30]);
+    expect(rocXY(2, -1, box)).toEqual([230, 230]);
+    expect(rocPath([0, 0, 0.5, 1], [0, 0.5, 1, 1], box)).toBe('M30,230L30,130L130,30L230,30');
+    expect(operatingPoint({ sensitivity: 1, specificity: 0.25 })).toEqual({ fpr: 0.75, tpr: 1 });
+    expect(operatingPoint({ sensitivity: null, specificity: 0.25 })).toBeNull();
+  });
+});
+
+describe('experiment form', () => {
+  it('parses fractions and seeds as lists', () => {
+    expect(parseFractions('1, 0.5 0.5;10%')).toEqual({ values: [0.1, 0.5, 1], error: null });
+    expect(parseFractions('').error).toBe('at least one fraction');
+    expect(parseFractions('0.5, 2').error).toBe('2 is outside (0, 1]');
+    expect(parseFractions('0').error).toBe('0 is outside (0, 1]');
+    expect(parseFractions('half').error).toBe('"half" is not a fraction (0.1 or 10%)');
+    expect(parseSeeds('1, 3-5 1')).toEqual({ values: [1, 3, 4, 5], error: null });
+    expect(parseSeeds('5-3').error).toMatch(/range/);
+    expect(parseSeeds('-1').error).toMatch(/not a seed/);
+    expect(parseSeeds('1.5').error).toMatch(/not a seed/);
+  });
+
+  it('ticks initialisations in order and counts the grid', () => {
+    expect(toggleInit(['random'], 'cnn', true)).toEqual(['random', 'cnn']);
+    expect(toggleInit(['random', 'cnn'], 'cnn', true)).toEqual(['random', 'cnn']);
+    expect(toggleInit(['random', 'cnn'], 'random', false)).toEqual(['cnn']);
+    const f = { ...defaultExperimentForm(), inits: ['random', 'cnn', '/data/runs/masked'], fractions: '0.5, 1', seeds: '1' };
+    expect(gridSize(f)).toBe(6);
+    expect(gridSize({ ...f, seeds: 'x' })).toBe(0);
+  });
+
+  it('builds a spec the shared schema accepts (the e2e grid)', () => {
+    const choices = experimentInitChoices(runs, 'classification');
+    expect(choices.map((c) => c.value)).toEqual(['random', 'cnn', '/data/runs/masked', '/data/imported/pkg']);
+    const f = { ...defaultExperimentForm(), inits: ['random', 'cnn', '/data/runs/masked'], fractions: '0.5, 1', seeds: '1', steps: 3, batchSize: 4, evalEvery: 3, size: 32 };
+    expect(experimentFormProblems(f, choices)).toEqual({});
+    const spec = toExperimentSpec(f, { filter: { modality: 'CT', labels: 'any' } }, choices);
+    expect(spec).toMatchObject({
+      name: 'PE classification: random vs cnn vs #3',
+      task: 'classification',
+      label: 'pe',
+      preset: 'tiny',
+      size: 32,
+      inits: ['random', 'cnn', '/data/runs/masked'],
+      fractions: [0.5, 1],
+      seeds: [1],
+      steps: 3,
+      batchSize: 4,
+      evalEvery: 3,
+      filter: { modality: 'CT', labels: 'any' },
+    });
+    expect(parseExperimentSpec(spec)).toEqual(spec);
+    const seg = toExperimentSpec({ ...f, task: 'segmentation', inits: ['random'], consensusK: 2, name: 'nodules', lengthBy: 'epochs', epochs: 2 }, { seriesIds: [4] });
+    expect(seg).toMatchObject({ name: 'nodules', task: 'segmentation', label: 'nodule', consensusK: 2, epochs: 2, seriesIds: [4] });
+    expect(seg.steps).toBeUndefined();
+    expect(() => parseExperimentSpec(seg)).not.toThrow();
+  });
+
+  it('refuses grids that cannot run', () => {
+    const choices = experimentInitChoices(runs, 'classification');
+    const f = { ...defaultExperimentForm(), size: 32 };
+    expect(experimentFormProblems({ ...f, inits: [] }, choices).inits).toBe('tick at least one initialisation');
+    expect(experimentFormProblems({ ...f, inits: ['/gone'] }, choices).inits).toBe('not available: /gone');
+    expect(experimentFormProblems({ ...f, task: 'segmentation', inits: ['cnn'] }, experimentInitChoices(runs, 'segmentation')).inits).toBe('the CNN baseline is for classification');
+    expect(experimentFormProblems({ ...f, inits: ['/data/runs/masked'], size: 64 }, choices).inits).toMatch(/trained as tiny at 32 px/);
+    expect(experimentFormProblems({ ...f, inits: ['random'], fractions: '0', seeds: '' }, choices)).toMatchObject({ fractions: expect.any(String), seeds: expect.any(String) });
+    expect(experimentFormProblems({ ...f, inits: ['random'], label: '' }, choices).label).toBeDefined();
+    expect(experimentFormProblems({ ...f, inits: ['random'], task: 'segmentation', diceLevel: 1 }, choices).diceLevel).toBeDefined();
+    expect(defaultExperimentName({ ...f, task: 'segmentation', inits: ['random', '/x'] }, choices)).toBe('nodule segmentation: random vs pretrained');
+  });
+});
+
+describe('experiment report', () => {
+  // The shape of report.json as `ctssl experiment` writes it (numbers from a real 6-run grid).
+  const raw = {
+    name: 'e2e grid',
+    task: 'classification',
+    metric: 'auroc',
+    cells: [
+      { init: 'random', initLabel: 'random init', fraction: 0.5, seed: 1, runDir: '/e/runs/random-f0.5-s1', status: 'done', results: { auroc: 0.359, aurocCi95: [0.077, 0.692], sensitivity: 0.333, specificity: 0.308 } },
+      { init: 'random', initLabel: 'random init', fraction: 1, seed: 1, runDir: '/e/runs/random-f1-s1', status: 'done', results: { auroc: 0.4615, aurocCi95: [0, 1], sensitivity: 0.333, specificity: 0.46 } },
+      { init: '/r/masked', initLabel: 'pretrained: masked 20%', fraction: 0.5, seed: 1, runDir: '/e/runs/init-f0.5-s1', status: 'failed', results: null },
+      { init: '/r/masked', initLabel: 'pretrained: masked 20%', fraction: 1, seed: 1, runDir: '/e/runs/init-f1-s1', status: 'done', results: { error: 'the test split has only one class' } },
+      { bad: true },
+    ],
+    summary: [
+      { init: 'random', fraction: 0.5, n: 1, mean: 0.359, lower: 0.359, upper: 0.359 },
+      { init: 'random', fraction: 1, n: 3, mean: 0.4615, lower: 0.3, upper: 0.6 },
+      { init: '/r/masked', fraction: 0.5, n: 0, mean: null, lower: null, upper: null },
+      { init: '/r/masked', fraction: 1, n: 3, mean: 0.55, lower: 0.41, upper: 0.69 },
+      { init: 'cnn', fraction: 1, n: 1, mean: 0.59, lower: 0.59, upper: 0.59 },
+    ],
+    delong: [
+      { fraction: 1, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.4615, aurocBaseline: 0.4615, difference: 0, p: 1 },
+      { fraction: 0.5, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.3077, aurocBaseline: 0.359, difference: -0.0513, p: 0.0004 },
+    ],
+    iterationsToReach: [],
+  };
+
+  it('reads the report and builds the mean [95% CI] table', () => {
+    const r = readReport(raw)!;
+    expect(r.cells).toHaveLength(4);
+    expect(initLabels(r)).toEqual([
+      { init: 'random', label: 'random init' },
+      { init: '/r/masked', label: 'pretrained: masked 20%' },
+      { init: 'cnn', label: 'supervised CNN (scratch)' },
+    ]);
+    const t = summaryTable(r);
+    expect(t.headers).toEqual(['50%', '100%']);
+    expect(t.rows.map((x) => x.cells.map((c) => c.text))).toEqual([
+      ['0.359', '0.462 [0.300, 0.600]'],
+      ['—', '0.550 [0.410, 0.690]'],
+      ['—', '0.590'],
+    ]);
+    expect(t.rows[2].cells[1].best).toBe(true);
+    expect(t.rows[0].cells[0].best).toBe(false);
+    expect(readReport(null)).toBeNull();
+    expect(readReport({ task: 'other' })).toBeNull();
+  });
+
+  it('formats DeLong tests, iterations to reach and the runs', () => {
+    const r = readReport(raw)!;
+    expect(delongRows(r)).toEqual([
+      { pretrained: 'pretrained: masked 20%', baseline: 'random init', fraction: '50%', seed: 1, pretrainedAuroc: '0.308', baselineAuroc: '0.359', difference: '−0.051', p: '< 0.001', significant: true },
+      { pretrained: 'pretrained: masked 20%', baseline: 'random init', fraction: '100%', seed: 1, pretrainedAuroc: '0.462', baselineAuroc: '0.462', difference: '0.000', p: '1.00', significant: false },
+    ]);
+    const seg = readReport({
+      task: 'segmentation',
+      metric: 'dice',
+      iterationsToReach: [
+        { init: 'random init', fraction: 1, level: 0.5, meanIterations: 122.5, runsReaching: 2, runs: 3 },
+        { init: 'pretrained', fraction: 0.1, level: 0.5, meanIterations: null, runsReaching: 0, runs: 3 },
+      ],
+      cells: [{ init: 'random', initLabel: 'random init', fraction: 1, seed: 2, status: 'done', results: { dice: 0.41, iou: 0.26 } }],
+    })!;
+    expect(reachRows(seg)).toEqual([
+      { init: 'random init', fraction: '100%', level: '0.5', iterations: '123', reaching: '2 of 3' },
+      { init: 'pretrained', fraction: '10%', level: '0.5', iterations: 'not reached', reaching: '0 of 3' },
+    ]);
+    expect(cellRows(seg)).toEqual([{ init: 'random init', fraction: '100%', seed: 2, status: 'done', metric: '0.410', detail: 'IoU 0.260' }]);
+    expect(cellRows(r).map((c) => [c.metric, c.detail])).toEqual([
+      ['0.359 [0.077, 0.692]', 'sens 0.333 · spec 0.308'],
+      ['0.462 [0.000, 1.000]', 'sens 0.333 · spec 0.460'],
+      ['—', ''],
+      ['n/a', 'the test split has only one class'],
+    ]);
+  });
+
+  it('orders the plots: fraction, iterations, ROC, others', () => {
+    const o = orderedSvgs({ 'roc.svg': '<svg/>', 'extra.svg': '<svg/>', 'auroc-vs-iterations.svg': '<svg/>', 'auroc-vs-fraction.svg': '<svg/>', 'empty.svg': '' });
+    expect(o.map((x) => [x.name, x.title])).toEqual([
+      ['auroc-vs-fraction.svg', 'AUROC against training-set fraction'],
+      ['auroc-vs-iterations.svg', 'AUROC against iterations'],
+      ['roc.svg', 'ROC curves'],
+      ['extra.svg', 'extra'],
+    ]);
+    expect(orderedSvgs({ 'dice-vs-fraction.svg': '<svg/>' })[0].title).toBe('Dice against training-set fraction');
+  });
+
+  it('names initialisations', () => {
+    expect(initName('random', runs)).toBe('random init');
+    expect(initName('cnn', runs)).toBe('supervised CNN');
+    expect(initName('/data/runs/masked', runs)).toBe('#3 masked 20% · tiny 32px');
+    expect(initName('/elsewhere/run-7/', runs)).toBe('run-7');
+    expect(initName(null, runs)).toBe('—');
+  });
+});
+
+describe('bias probe', () => {
+  const raw = {
+    scans: 8,
+    scores: [
+      { features: 'masked 20% (tiny)', attribute: 'sex', classes: ['F', 'M'], n: 8, auroc: 0.5625, ci95: [0, 1], perClass: [0.44, 0.56] },
+      { features: 'raw slice (16x16 px, no pretraining)', attribute: 'sex', classes: ['F', 'M'], n: 8, auroc: 0.59375, ci95: [0.1875, 1] },
+      { features: 'masked 20% (tiny)', attribute: 'ageGroup', classes: ['40-49', '50-59', '60-69'], n: 12, auroc: 0.71, ci95: null },
+      { features: 'raw slice (16x16 px, no pretraining)', attribute: 'ethnicGroup', classes: ['A', 'B'], n: 8, auroc: 0.9, ci95: [0.7, 1] },
+      { attribute: 'sex' },
+    ],
+    warnings: ['ethnic group: "C" (1) left out: fewer scans than folds', 3],
+  };
+
+  it('reads the result and groups rows by attribute, baseline first', () => {
+    const v = readProbe(raw)!;
+    expect(v.scans).toBe(8);
+    expect(v.scores).toHaveLength(4);
+    expect(v.warnings).toEqual(['ethnic group: "C" (1) left out: fewer scans than folds']);
+    expect(probeRows(v).map((r) => [r.attribute, r.baseline, r.auroc, r.aboveChance])).toEqual([
+      ['sex', true, '0.594 [0.188, 1.000]', false],
+      ['sex', false, '0.563 [0.000, 1.000]', false],
+      ['ethnic group', true, '0.900 [0.700, 1.000]', true],
+      ['age group', false, '0.710', null],
+    ]);
+    expect(probeRows(v)[3].classes).toBe('40-49, 50-59, 60-69');
+    expect(readProbe(null)).toBeNull();
+  });
+
+  it('checks settings and offers only encoders with weights', () => {
+    expect(probeProblems({ runIds: [1], attributes: ['sex'], folds: 2, seed: 1 })).toEqual({});
+    expect(probeProblems({ runIds: [], attributes: [], folds: 1, seed: -1 })).toEqual({ attributes: 'tick at least one attribute', folds: 'from 2 to 20 folds', seed: 'a whole number ≥ 0' });
+    expect(probeEncoders(runs).map((r) => r.id)).toEqual([3, 4]);
+  });
+});
+
+describe('interval formatting', () => {
+  it('formats estimates, percentages, p-values and differences', () => {
+    expect(withCi(0.61538, 0.3077, 0.9231)).toBe('0.615 [0.308, 0.923]');
+    expect(withCi(0.61538)).toBe('0.615');
+    expect(withCi(0.61538, null, 0.9)).toBe('0.615');
+    expect(withCi(NaN, 0, 1)).toBe('—');
+    expect(withCi(0.5, 0.25, 0.75, 2)).toBe('0.50 [0.25, 0.75]');
+    expect(percent(0.05)).toBe('5%');
+    expect(percent(0.125)).toBe('12.5%');
+    expect(percent(1)).toBe('100%');
+    expect(percent(undefined)).toBe('—');
+    expect(pValue(0.00004)).toBe('< 0.001');
+    expect(pValue(0.6861678)).toBe('0.686');
+    expect(pValue(0.04)).toBe('0.0400');
+    expect(signed(0.0513)).toBe('+0.051');
+    expect(signed(-0.0513)).toBe('−0.051');
+    expect(signed(-0.0001)).toBe('0.000');
+  });
+});
+
+describe('SVG plots as images', () => {
+  const ours = [
+    linePlot({ title: 'held-out AUROC <against> "fraction" & more', xLabel: 'fraction', yLabel: 'AUROC', series: [{ name: '<script>alert(1)</script> init', x: [0.5, 1], y: [0.4, 0.6], lower: [0.3, 0.5], upper: [0.5, 0.7] }] }),
+    barChart({ title: 'bias probe', groups: ['sex', 'age group'], series: [{ name: 'raw', values: [0.5, 0.6], lower: [0.4, 0.5], upper: [0.6, 0.7] }] }),
+  ];
+
+  it('accepts what our generator makes, even with markup in its labels (escaped)', () => {
+    for (const svg of ours) {
+      expect(svgProblem(svg)).toBeNull();
+      const url = svgDataUrl(svg)!;
+      expect(url.startsWith('data:image/svg+xml;charset=utf-8,%3Csvg')).toBe(true);
+      expect(decodeURIComponent(url.slice(url.indexOf(',') + 1))).toBe(svg);
+    }
+    expect(svgSize(ours[0])).toEqual({ width: 640, height: 420 });
+    expect(svgSize('<svg viewBox="0 0 300 200"></svg>')).toEqual({ width: 300, height: 200 });
+    expect(svgSize('<svg></svg>')).toBeNull();
+  });
+
+  it('refuses scripts, handlers, links, foreign content, DTDs and external references', () => {
+    const cases: [string, RegExp][] = [
+      ['', /no SVG/],
+      ['<div>hi</div>', /not an SVG/],
+      ['<svg><script>alert(1)</script></svg>', /<script>/],
+      ['<svg><g onload="alert(1)"></g></svg>', /event-handler/],
+      ['<svg><rect ONCLICK = "x"/></svg>', /event-handler/],
+      ['<svg><a href="https://example.com"><text>x</text></a></svg>', /<a>/],
+      ['<svg><use href="#x"/></svg>', /<use>/],
+      ['<svg><image href="x.png"/></svg>', /<image>/],
+      ['<svg><foreignObject><div/></foreignObject></svg>', /<foreignObject>/],
+      ['<svg><style>@import url(https://x)</style></svg>', /<style>/],
+      ['<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x "y">]><svg/>', /not an SVG/],
+      ['<svg><!ENTITY x "y"><text>&x;</text></svg>', /DTD/],
+      ['<svg><rect fill="url(https://x/y#z)"/></svg>', /another document|outside/],
+      ['<svg><rect fill="url(file.svg#z)"/></svg>', /outside itself/],
+      ['<svg><rect style="fill: url(javascript:alert(1))"/></svg>', /another document/],
+      ['<svg><text>&lt;b&gt;</text><b>x</b></svg>', /<b>/],
+    ];
+    for (const [svg, why] of cases) {
+      expect(svgProblem(svg), svg).toMatch(why);
+      expect(svgDataUrl(svg)).toBeNull();
+    }
+    expect(svgProblem('<svg xmlns="http://www.w3.org/2000/svg"><rect fill="url(#clip-1)"/></svg>')).toBeNull();
+    expect(svgProblem('x'.repeat(10))).toMatch(/not an SVG/);
+  });
+});
+
+describe('routes of the downstream pages', () => {
+  it('parses and formats fine-tune runs and experiment ids', () => {
+    expect(parseHash('#/finetune')).toEqual({ page: 'finetune' });
+    expect(parseHash('#/finetune/7')).toEqual({ page: 'finetune', runId: 7 });
+    expect(parseHash('#/experiments/20260101120000-pe-grid&token=x')).toEqual({ page: 'experiments', experimentId: '20260101120000-pe-grid' });
+    expect(parseHash('#/experiments/..%2F')).toEqual({ page: 'experiments' });
+    expect(parseHash('#/probe/3')).toEqual({ page: 'probe' });
+    expect(routeHash({ page: 'finetune', runId: 2 })).toBe('#/finetune/2');
+    expect(routeHash({ page: 'experiments', experimentId: 'a.b-c_1' })).toBe('#/experiments/a.b-c_1');
+    expect(routeHash({ page: 'experiments', experimentId: 'bad/id' })).toBe('#/experiments');
+    expect(routeHash({ page: 'probe' })).toBe('#/probe');
+  });
+});
