@@ -8,7 +8,7 @@ import { resizeSquare } from '../ssl/preprocess';
 import { Rng } from '../ssl/random';
 import { readMask, type DownstreamManifest } from './downstream-data';
 import type { Manifest, SliceRef, Split } from './manifest';
-import { mixSeed, SliceSource } from './slice-source';
+import { mixSeed, PrefetchQueue, SliceSource } from './slice-source';
 
 export type DownstreamBatch =
   | { kind: 'class'; shape: [number, number, number, number]; input: Float32Array; labels: Int32Array; refs: SliceRef[] }
@@ -32,7 +32,7 @@ export class DownstreamStream {
   readonly refs: SliceRef[];
   private source: SliceSource;
   private orders = new Map<number, SliceRef[]>();
-  private queue: { key: string; promise: Promise<DownstreamBatch> }[] = [];
+  private prefetcher: PrefetchQueue<DownstreamBatch>;
 
   constructor(
     private manifest: DownstreamManifest,
@@ -48,6 +48,7 @@ export class DownstreamStream {
     this.source = source;
     this.refs = downstreamRefs(manifest, split, fraction, seed);
     if (this.refs.length === 0) throw new Error(`no labelled ${split} slices in the manifest`);
+    this.prefetcher = new PrefetchQueue((e, i) => this.build(e, i, this.manifest.task), () => this.batchesPerEpoch, prefetch);
   }
 
   get batchesPerEpoch(): number {
@@ -99,31 +100,10 @@ export class DownstreamStream {
     return { kind: 'seg', shape, input, mask, refs };
   }
 
-  async get(epoch: number, index: number): Promise<DownstreamBatch> {
-    const task = this.manifest.task;
-    const key = `${epoch}:${index}`;
-    let hit = this.queue.findIndex((q) => q.key === key);
-    if (hit < 0) {
-      this.queue = [{ key, promise: this.build(epoch, index, task) }];
-      hit = 0;
-    }
-    const [entry] = this.queue.splice(0, hit + 1).slice(-1);
-    let [e, i] = [epoch, index];
-    while (this.queue.length < this.prefetch) {
-      i++;
-      if (i >= this.batchesPerEpoch) {
-        e++;
-        i = 0;
-      }
-      const k = `${e}:${i}`;
-      if (!this.queue.some((q) => q.key === k)) {
-        const p = this.build(e, i, task);
-        p.catch(() => undefined);
-        this.queue.push({ key: k, promise: p });
-      }
-    }
-    return entry.promise;
+  get(epoch: number, index: number): Promise<DownstreamBatch> {
+    return this.prefetcher.get(epoch, index);
   }
+
 }
 
 /** A slice source over a downstream manifest (same slice layout as pretraining manifests). */

@@ -10,7 +10,7 @@ import { ApiError, type EventName, type Events } from '../../shared/contract';
 import { parseExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
 import { prepareProbe } from './bias-probe';
 import { runExperiment } from './experiment';
-import { spawnNodeTrainer, type SpawnTrainer } from './runs';
+import { spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 import type { ExperimentSummary } from '../../shared/types';
@@ -120,24 +120,20 @@ export class ExperimentService {
     const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter as never });
     const id = `${stamp()}-probe`;
     const outDir = join(this.dataDir, 'probes', id);
-    const child = this.spawn();
-    const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      let settled = false;
-      child.onEvent((e) => {
-        if (e.type === 'probe-progress') this.emit('probe.progress', { id, done: e.done, total: e.total, what: e.what });
-        else if (e.type === 'probe-result') {
-          settled = true;
-          resolve(e.result);
-        } else if (e.type === 'error') {
-          settled = true;
-          reject(new ApiError('invalid-argument', e.message));
-        }
-      });
-      child.onExit((code, signal) => {
-        if (!settled) reject(new ApiError('internal', `the trainer process exited (${signal ?? 'code ' + code}) before answering`));
-      });
-      child.send({ v: 1, type: 'probe', manifest, encoders: o.encoders, attributes: o.attributes, folds: o.folds, seed: o.seed, outDir });
-    });
+    let result: Record<string, unknown>;
+    try {
+      const answer = await trainerRequest(
+        this.spawn,
+        { v: 1, type: 'probe', manifest, encoders: o.encoders, attributes: o.attributes, folds: o.folds, seed: o.seed, outDir },
+        'probe-result',
+        (e) => {
+          if (e.type === 'probe-progress') this.emit('probe.progress', { id, done: e.done, total: e.total, what: e.what });
+        },
+      );
+      result = answer.result;
+    } catch (err) {
+      throw new ApiError(err instanceof TrainerRequestError && err.crashed ? 'internal' : 'invalid-argument', (err as Error).message);
+    }
     const svgPath = join(outDir, 'bias-probe.svg');
     return { id, result, svg: existsSync(svgPath) ? readFileSync(svgPath, 'utf8') : '' };
   }

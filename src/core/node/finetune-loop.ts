@@ -5,10 +5,10 @@
  * evaluated on the held-out split: AUROC with a bootstrap 95% interval and sensitivity/specificity
  * at the Youden threshold chosen on validation (classification), Dice and IoU (segmentation).
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFinetuneConfig, type FinetuneConfig } from '../../shared/run-config';
-import type { HostMessage, StepEvent } from '../../shared/trainer-protocol';
+import type { HostMessage } from '../../shared/trainer-protocol';
 import { aurocBootstrapCi, chooseThreshold, rocCurve, thresholdMetrics } from '../metrics/classification';
 import { auroc } from '../metrics/auroc';
 import { segmentationScores } from '../metrics/segmentation';
@@ -21,6 +21,7 @@ import { DownstreamStream, downstreamSource, type DownstreamBatch } from './down
 import type { Split } from './manifest';
 import { configHash } from './run-hash';
 import type { TrainerPort } from './trainer-loop';
+import { runSteps, truncateMetrics } from './step-loop';
 
 export function finetuneSize(c: FinetuneConfig): number {
   return c.size ?? vqvaePreset(c.preset as VqvaePresetName).size;
@@ -111,33 +112,19 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
     }
   }
   const metricsPath = join(runDir, 'metrics.jsonl');
-  if (existsSync(metricsPath)) {
-    const keep = readFileSync(metricsPath, 'utf8')
-      .split('\n')
-      .filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
-    writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
-  }
+  truncateMetrics(metricsPath, step);
   port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
 
-  const save = async (losses: Record<string, number>) => {
-    const dir = writeCheckpoint(
-      runDir,
-      { step, epoch, batch, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
-      await engine.getWeights(),
-      await engine.getOptimizerState(),
-    );
-    port.send({ v: 1, type: 'checkpoint', step, dir });
-  };
   // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a few
   // fixed training batches before every evaluation (like PyTorch's update_bn).
-  const recalibrate = async () => {
+  const recalibrate = async (epoch: number) => {
     const n = Math.min(4, train.batchesPerEpoch);
     const batches: DownstreamBatch[] = [];
     for (let i = 0; i < n; i++) batches.push(await train.get(0, i));
     await engine.recalibrate(batches, { freezeEncoder: epoch < config.freezeEpochs });
   };
-  const validate = async () => {
-    await recalibrate();
+  const validate = async (epoch: number) => {
+    await recalibrate(epoch);
     const c = await collect(engine, val, config.evalBatches);
     const metrics: Record<string, number> = {};
     if (config.task === 'classification') {
@@ -151,67 +138,39 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
     return metrics;
   };
 
-  let last: Record<string, number> = {};
-  const window: { t: number; n: number }[] = [];
-  let stopped = false;
-  while (step < totalSteps) {
-    // Let the process read its messages (pause, stop) between steps: with prefetched batches a
-    // step may never otherwise yield to the event loop.
-    await new Promise<void>((r) => setImmediate(r));
-    if (port.control.stop) {
-      stopped = true;
-      break;
-    }
-    if (port.control.paused) {
-      port.send({ v: 1, type: 'paused', step });
-      await new Promise<void>((r) => (port.control.wake = r));
-      port.control.wake = null;
-      if (port.control.stop) {
-        stopped = true;
-        break;
-      }
-      port.send({ v: 1, type: 'resumed', step });
-    }
-    const b = await train.get(epoch, batch);
-    last = await engine.step(b, { freezeEncoder: epoch < config.freezeEpochs });
-    step++;
-    batch++;
-    if (batch >= train.batchesPerEpoch) {
-      epoch++;
-      batch = 0;
-    }
-    window.push({ t: Date.now(), n: b.shape[0] });
-    while (window.length > 20) window.shift();
-    const span = (window[window.length - 1].t - window[0].t) / 1000;
-    const rate = window.length > 1 && span > 0 ? window.slice(1).reduce((a, w) => a + w.n, 0) / span : 0;
-    const ev: StepEvent = {
-      v: 1,
-      type: 'step',
-      step,
-      epoch,
-      losses: last,
-      lr: engine.lr,
-      slicesPerSecond: Math.round(rate * 100) / 100,
-      etaSeconds: rate > 0 ? Math.round(((totalSteps - step) * config.batchSize) / rate) : null,
-      memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), tensors: engine.numTensors() },
-    };
-    port.send(ev);
-    appendFileSync(metricsPath, JSON.stringify({ step, split: 'train', ...last }) + '\n');
-    if (step % config.evalEvery === 0 || step === totalSteps) {
-      const metrics = await validate();
-      port.send({ v: 1, type: 'eval', step, split: 'val', metrics });
-      appendFileSync(metricsPath, JSON.stringify({ step, split: 'val', ...metrics }) + '\n');
-    }
-    if (step % config.checkpointEvery === 0 || step === totalSteps) await save(last);
-  }
-  if (stopped && step > 0) await save(last);
+  const { position, stopped, last } = await runSteps<DownstreamBatch>(
+    {
+      port,
+      metricsPath,
+      totalSteps,
+      batchSize: config.batchSize,
+      batchesPerEpoch: train.batchesPerEpoch,
+      evalEvery: config.evalEvery,
+      checkpointEvery: config.checkpointEvery,
+      getBatch: (e, i) => train.get(e, i),
+      step: (b, e) => engine.step(b, { freezeEncoder: e < config.freezeEpochs }),
+      lr: () => engine.lr,
+      numTensors: () => engine.numTensors(),
+      evaluate: (p) => validate(p.epoch),
+      save: async (p, losses) => {
+        const dir = writeCheckpoint(
+          runDir,
+          { ...p, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
+          await engine.getWeights(),
+          await engine.getOptimizerState(),
+        );
+        port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
+      },
+    },
+    { step, epoch, batch },
+  );
   if (!stopped) {
-    await recalibrate();
+    await recalibrate(position.epoch);
     const results = await finalEvaluation(engine, manifest, masks, source, config, size, evalSplit);
     writeJsonAtomic(join(runDir, 'results.json'), results);
     port.send({ v: 1, type: 'results', results });
   }
-  port.send({ v: 1, type: 'done', step, stopped, finalLosses: last });
+  port.send({ v: 1, type: 'done', step: position.step, stopped, finalLosses: last });
   await engine.dispose();
 }
 

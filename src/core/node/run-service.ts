@@ -12,7 +12,7 @@ import { ApiError, type EventName, type Events } from '../../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
-import { createFinetuneRun, createRun, getRun, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { createFinetuneRun, createRun, getRun, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -161,25 +161,13 @@ export class RunService {
     return this.samples.get(id) ?? null;
   }
 
-  /** Runs one request in a fresh trainer process and resolves with its answer. */
-  private oneShot<T extends TrainerEvent['type']>(msg: HostMessage, want: T): Promise<Extract<TrainerEvent, { type: T }>> {
-    const child = this.spawn();
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      child.onEvent((e) => {
-        if (e.type === want) {
-          settled = true;
-          resolve(e as Extract<TrainerEvent, { type: T }>);
-        } else if (e.type === 'error') {
-          settled = true;
-          reject(new ApiError('internal', e.message));
-        }
-      });
-      child.onExit((code, signal) => {
-        if (!settled) reject(new ApiError('internal', `the trainer process exited (${signal ?? 'code ' + code}) before answering`));
-      });
-      child.send(msg);
-    });
+  /** One request in a fresh trainer process; its errors become API errors. */
+  private async oneShot<T extends TrainerEvent['type']>(msg: HostMessage, want: T): Promise<Extract<TrainerEvent, { type: T }>> {
+    try {
+      return await trainerRequest(this.spawn, msg, want);
+    } catch (err) {
+      throw new ApiError('internal', (err as Error).message);
+    }
   }
 
   async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number }): Promise<Record<string, unknown>> {

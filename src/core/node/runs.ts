@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CohortFilter } from '../../shared/types';
@@ -49,6 +49,46 @@ export function spawnNodeTrainer(env: NodeJS.ProcessEnv = process.env): TrainerC
     onExit: (cb) => child.on('exit', (code, signal) => cb(code, signal)),
     kill: (signal) => child.kill(signal),
   };
+}
+
+/**
+ * Runs one request in a fresh trainer process (evaluation, doctor, bias probe) and resolves with
+ * the answer of type `want`; other events go to `onEvent`; an error event or an early exit rejects.
+ */
+export function trainerRequest<T extends TrainerEvent['type']>(
+  spawn: SpawnTrainer,
+  msg: HostMessage,
+  want: T,
+  onEvent?: (e: TrainerEvent) => void,
+): Promise<Extract<TrainerEvent, { type: T }>> {
+  const child = spawn();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    child.onEvent((e) => {
+      if (e.type === want) {
+        settled = true;
+        resolve(e as Extract<TrainerEvent, { type: T }>);
+      } else if (e.type === 'error') {
+        settled = true;
+        reject(new TrainerRequestError(e.message, false));
+      } else onEvent?.(e);
+    });
+    child.onExit((code, signal) => {
+      if (!settled) reject(new TrainerRequestError(`the trainer process exited (${signal ?? 'code ' + code}) before answering`, true));
+    });
+    child.send(msg);
+  });
+}
+
+/** A failed trainer request: `crashed` when the process died rather than reporting an error. */
+export class TrainerRequestError extends Error {
+  constructor(
+    message: string,
+    readonly crashed: boolean,
+  ) {
+    super(message);
+    this.name = 'TrainerRequestError';
+  }
 }
 
 export interface RunRow {
@@ -146,18 +186,59 @@ export interface CreateRunOptions {
   dataDir: string;
 }
 
+/** An absolute run folder with a checkpoint (for `init`), or an error naming it. */
+function checkInit(init: string): string {
+  const abs = resolve(init);
+  if (!latestCheckpointDir(abs)) throw new Error(`init ${abs}: not a run folder with a checkpoint`);
+  return abs;
+}
+
+/** A new run folder name under the data folder (or the one asked for), refusing an existing run. */
+function newRunDir(o: CreateRunOptions, label: string, uid: string): string {
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '').replace(/-/g, '');
+  const dir = resolve(o.dir ?? join(o.dataDir, 'runs', `${stamp}-${label}-${uid.slice(0, 8)}`));
+  if (existsSync(join(dir, 'config.json'))) throw new Error(`${dir} already holds a run: use --resume to continue it, or choose another folder`);
+  return dir;
+}
+
+/** Writes config.json, manifest.json and the ledger run.json, and records the run. */
+function recordRun(
+  db: Database,
+  kind: 'pretrain' | 'finetune',
+  uid: string,
+  dir: string,
+  config: PretrainConfig | FinetuneConfig,
+  manifest: { hash: string; counts: unknown },
+  splitSeed: number,
+): RunRow {
+  writeJsonAtomic(join(dir, 'config.json'), config);
+  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+  const now = new Date().toISOString();
+  const ledger = {
+    uid,
+    app: appMeta().productName,
+    appVersion: appMeta().version,
+    createdAt: now,
+    configHash: configHash(config),
+    manifestHash: manifest.hash,
+    seeds: { run: config.seed, split: splitSeed, weights: config.seed },
+    parent: config.init ?? null,
+    counts: manifest.counts,
+  };
+  writeJsonAtomic(join(dir, 'run.json'), ledger);
+  db.prepare(
+    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
+     VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(uid, config.name, kind, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
+  return getRun(db, dir)!;
+}
+
 /** Builds the manifest and writes the run folder; records the run. */
 export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
   const config = parsePretrainConfig(input);
-  if (config.init) {
-    const init = resolve(config.init);
-    if (!latestCheckpointDir(init)) throw new Error(`--init ${init}: not a run folder with a checkpoint`);
-    config.init = init;
-  }
+  if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
-  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '').replace(/-/g, '');
-  const dir = resolve(o.dir ?? join(o.dataDir, 'runs', `${stamp}-${config.task}${config.task === 'masked' ? config.maskPercent : ''}-${uid.slice(0, 8)}`));
-  if (existsSync(join(dir, 'config.json'))) throw new Error(`${dir} already holds a run: use --resume to continue it, or choose another folder`);
+  const dir = newRunDir(o, `${config.task}${config.task === 'masked' ? config.maskPercent : ''}`, uid);
   const manifest = buildManifest(db, {
     filter: config.filter as CohortFilter | undefined,
     seriesIds: config.seriesIds,
@@ -167,72 +248,39 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
   });
   if (manifest.counts.train.slices === 0) throw new Error('the training split is empty: the cohort needs more patients');
   mkdirSync(dir, { recursive: true });
-  writeJsonAtomic(join(dir, 'config.json'), config);
-  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
-  const now = new Date().toISOString();
-  const ledger = {
-    uid,
-    app: appMeta().productName,
-    appVersion: appMeta().version,
-    createdAt: now,
-    configHash: configHash(config),
-    manifestHash: manifest.hash,
-    seeds: { run: config.seed, split: config.seed, weights: config.seed },
-    parent: config.init ?? null,
-    counts: manifest.counts,
-  };
-  writeJsonAtomic(join(dir, 'run.json'), ledger);
-  db.prepare(
-    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
-     VALUES (?, ?, 'pretrain', ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(uid, config.name, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
-  return getRun(db, dir)!;
+  return recordRun(db, 'pretrain', uid, dir, config, manifest, config.seed);
 }
 
 /** Builds the labelled-data manifest (and masks) and the run folder of a fine-tuning run; records it. */
 export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: CreateRunOptions): RunRow {
   const config = parseFinetuneConfig(input);
-  if (config.init) {
-    const init = resolve(config.init);
-    if (!latestCheckpointDir(init)) throw new Error(`init ${init}: not a run folder with a checkpoint`);
-    config.init = init;
-  }
+  if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
-  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '').replace(/-/g, '');
-  const dir = resolve(o.dir ?? join(o.dataDir, 'runs', `${stamp}-finetune-${config.task}-${uid.slice(0, 8)}`));
-  if (existsSync(join(dir, 'config.json'))) throw new Error(`${dir} already holds a run: choose another folder`);
+  const dir = newRunDir(o, `finetune-${config.task}`, uid);
+  const existed = existsSync(dir);
   mkdirSync(dir, { recursive: true });
-  const manifest = buildDownstreamManifest(db, dir, {
+  const splitSeed = config.splitSeed ?? config.seed;
+  const fail = (err: unknown): never => {
+    if (!existed) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  };
+  let manifest;
+  try {
+    manifest = buildDownstreamManifest(db, dir, {
     task: config.task,
     label: config.label,
     filter: config.filter as CohortFilter | undefined,
     seriesIds: config.seriesIds,
-    seed: config.splitSeed ?? config.seed,
+    seed: splitSeed,
     fractions: config.fractions,
     negativesPerPositive: config.negativesPerPositive,
     sliceStride: config.sliceStride,
   });
-  if (manifest.counts.train.slices === 0) throw new Error('the training split has no labelled slices: the cohort needs more patients');
-  writeJsonAtomic(join(dir, 'config.json'), config);
-  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
-  const now = new Date().toISOString();
-  const ledger = {
-    uid,
-    app: appMeta().productName,
-    appVersion: appMeta().version,
-    createdAt: now,
-    configHash: configHash(config),
-    manifestHash: manifest.hash,
-    seeds: { run: config.seed, split: config.seed, weights: config.seed },
-    parent: config.init ?? null,
-    counts: manifest.counts,
-  };
-  writeJsonAtomic(join(dir, 'run.json'), ledger);
-  db.prepare(
-    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
-     VALUES (?, ?, 'finetune', ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(uid, config.name, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
-  return getRun(db, dir)!;
+  } catch (err) {
+    return fail(err);
+  }
+  if (manifest.counts.train.slices === 0) fail(new Error('the training split has no labelled slices: the cohort needs more patients'));
+  return recordRun(db, 'finetune', uid, dir, config, manifest, splitSeed);
 }
 
 /** Registers an existing run folder (e.g. after copying it from another machine) in this database. */

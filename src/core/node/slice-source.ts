@@ -95,6 +95,45 @@ export function mixSeed(...xs: number[]): number {
 }
 
 /**
+ * The batch at a position (epoch, index), with the next `depth` positions already being built in
+ * the background: a bounded queue, so memory does not grow with the cohort.
+ */
+export class PrefetchQueue<T> {
+  private queue: { key: string; promise: Promise<T> }[] = [];
+
+  constructor(
+    private build: (epoch: number, index: number) => Promise<T>,
+    private batchesPerEpoch: () => number,
+    private depth = 2,
+  ) {}
+
+  get(epoch: number, index: number): Promise<T> {
+    const key = `${epoch}:${index}`;
+    let hit = this.queue.findIndex((q) => q.key === key);
+    if (hit < 0) {
+      this.queue = [{ key, promise: this.build(epoch, index) }];
+      hit = 0;
+    }
+    const [entry] = this.queue.splice(0, hit + 1).slice(-1);
+    let [e, i] = [epoch, index];
+    while (this.queue.length < this.depth) {
+      i++;
+      if (i >= this.batchesPerEpoch()) {
+        e++;
+        i = 0;
+      }
+      const k = `${e}:${i}`;
+      if (!this.queue.some((q) => q.key === k)) {
+        const p = this.build(e, i);
+        p.catch(() => undefined); // surfaced when awaited
+        this.queue.push({ key: k, promise: p });
+      }
+    }
+    return entry.promise;
+  }
+}
+
+/**
  * Deterministic batches: epoch e's order is a shuffle seeded by (seed, e), and batch b's task
  * randomness by (seed, e, b). So a position (epoch, batch) is all a checkpoint needs to resume
  * with exactly the same data.
@@ -103,7 +142,7 @@ export class BatchStream {
   readonly refs: SliceRef[];
   private order: SliceRef[] = [];
   private orderEpoch = -1;
-  private queue: { key: string; promise: Promise<Batch> }[] = [];
+  private prefetcher: PrefetchQueue<Batch>;
 
   constructor(
     private source: SliceSource,
@@ -116,6 +155,7 @@ export class BatchStream {
   ) {
     this.refs = sliceRefs(source.manifest, split, task.task === 'next-slice' ? task.gap : 0);
     if (this.refs.length === 0) throw new Error(`no ${split} slices in the manifest for task ${task.task}`);
+    this.prefetcher = new PrefetchQueue((e, i) => this.build(e, i), () => this.batchesPerEpoch, prefetch);
   }
 
   get batchesPerEpoch(): number {
@@ -146,30 +186,8 @@ export class BatchStream {
   }
 
   /** The batch at (epoch, index), with the next `prefetch` batches started in the background. */
-  async get(epoch: number, index: number): Promise<Batch> {
-    const key = `${epoch}:${index}`;
-    let hit = this.queue.findIndex((q) => q.key === key);
-    if (hit < 0) {
-      this.queue = [];
-      this.queue.push({ key, promise: this.build(epoch, index) });
-      hit = 0;
-    }
-    const [entry] = this.queue.splice(0, hit + 1).slice(-1);
-    // Keep the queue bounded: prefetch the following positions.
-    let [e, i] = [epoch, index];
-    while (this.queue.length < this.prefetch) {
-      i++;
-      if (i >= this.batchesPerEpoch) {
-        e++;
-        i = 0;
-      }
-      const k = `${e}:${i}`;
-      if (!this.queue.some((q) => q.key === k)) {
-        const p = this.build(e, i);
-        p.catch(() => undefined); // surfaced when awaited
-        this.queue.push({ key: k, promise: p });
-      }
-    }
-    return entry.promise;
+  get(epoch: number, index: number): Promise<Batch> {
+    return this.prefetcher.get(epoch, index);
   }
+
 }

@@ -5,10 +5,10 @@
  * events (every loss term, learning rate, slices/s, ETA, memory), evaluating on validation
  * batches, writing atomic checkpoints, and obeying pause / resume / stop between steps.
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
-import type { HostMessage, StepEvent, TrainerEvent } from '../../shared/trainer-protocol';
+import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import { aurocOvr, crossEntropy } from '../metrics/auroc';
 import { maskedMse, mse, ssim } from '../metrics/image';
 import { taskClasses } from '../ssl/tasks';
@@ -18,6 +18,7 @@ import { createEngine, modelSize, type Engine } from './engine';
 import type { Manifest } from './manifest';
 import { BatchStream, SliceSource, type Batch } from './slice-source';
 import { configHash } from './run-hash';
+import { runSteps, truncateMetrics } from './step-loop';
 
 export interface TrainerPort {
   send(e: TrainerEvent): void;
@@ -121,85 +122,44 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
 
   // Metrics of steps after the checkpoint (from a killed run) are replaced by the resumed ones.
   const metricsPath = join(runDir, 'metrics.jsonl');
-  if (existsSync(metricsPath)) {
-    const keep = readFileSync(metricsPath, 'utf8')
-      .split('\n')
-      .filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
-    writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
-  }
+  truncateMetrics(metricsPath, step);
   port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
 
-  const save = async (losses: Record<string, number>) => {
-    const dir = writeCheckpoint(
-      runDir,
-      { step, epoch, batch, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
-      await engine.getWeights(),
-      await engine.getOptimizerState(),
-    );
-    port.send({ v: 1, type: 'checkpoint', step, dir });
-  };
-
-  let last: Record<string, number> = {};
-  const window: { t: number; n: number }[] = [];
-  let stopped = false;
-  while (step < totalSteps) {
-    // Let the process read its messages (pause, stop) between steps: with prefetched batches a
-    // step may never otherwise yield to the event loop.
-    await new Promise<void>((r) => setImmediate(r));
-    if (port.control.stop) {
-      stopped = true;
-      break;
-    }
-    if (port.control.paused) {
-      port.send({ v: 1, type: 'paused', step });
-      await new Promise<void>((r) => (port.control.wake = r));
-      port.control.wake = null;
-      if (port.control.stop) {
-        stopped = true;
-        break;
-      }
-      port.send({ v: 1, type: 'resumed', step });
-    }
-    const b = await train.get(epoch, batch);
-    last = await engine.step(b);
-    step++;
-    batch++;
-    if (batch >= train.batchesPerEpoch) {
-      epoch++;
-      batch = 0;
-    }
-    const now = Date.now();
-    window.push({ t: now, n: b.shape[0] });
-    while (window.length > 20) window.shift();
-    const span = (window[window.length - 1].t - window[0].t) / 1000;
-    const rate = window.length > 1 && span > 0 ? window.slice(1).reduce((a, w) => a + w.n, 0) / span : 0;
-    const ev: StepEvent = {
-      v: 1,
-      type: 'step',
-      step,
-      epoch,
-      losses: last,
-      lr: engine.lr,
-      slicesPerSecond: Math.round(rate * 100) / 100,
-      etaSeconds: rate > 0 ? Math.round(((totalSteps - step) * config.batchSize) / rate) : null,
-      memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), tensors: engine.numTensors() },
-    };
-    port.send(ev);
-    appendFileSync(metricsPath, JSON.stringify({ step, split: 'train', ...last }) + '\n');
-    if (step % config.evalEvery === 0 || step === totalSteps) {
-      // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a few
-      // fixed training batches first, so validation sees the model as it is now.
-      const calib: Batch[] = [];
-      for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) calib.push(await train.get(0, i));
-      await engine.recalibrate(calib);
-      const { metrics, sample } = await evaluate(engine, val, config.evalBatches, config);
-      port.send({ v: 1, type: 'eval', step, split: 'val', metrics });
-      appendFileSync(metricsPath, JSON.stringify({ step, split: 'val', ...metrics }) + '\n');
-      if (sample) port.send({ v: 1, type: 'sample', step, ...sample });
-    }
-    if (step % config.checkpointEvery === 0 || step === totalSteps) await save(last);
-  }
-  if (stopped && step > 0) await save(last);
-  port.send({ v: 1, type: 'done', step, stopped, finalLosses: last });
+  const { position, stopped, last } = await runSteps<Batch>(
+    {
+      port,
+      metricsPath,
+      totalSteps,
+      batchSize: config.batchSize,
+      batchesPerEpoch: train.batchesPerEpoch,
+      evalEvery: config.evalEvery,
+      checkpointEvery: config.checkpointEvery,
+      getBatch: (e, i) => train.get(e, i),
+      step: (b) => engine.step(b),
+      lr: () => engine.lr,
+      numTensors: () => engine.numTensors(),
+      evaluate: async (p) => {
+        // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a
+        // few fixed training batches first, so validation sees the model as it is now.
+        const calib: Batch[] = [];
+        for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) calib.push(await train.get(0, i));
+        await engine.recalibrate(calib);
+        const { metrics, sample } = await evaluate(engine, val, config.evalBatches, config);
+        if (sample) port.send({ v: 1, type: 'sample', step: p.step, ...sample });
+        return metrics;
+      },
+      save: async (p, losses) => {
+        const dir = writeCheckpoint(
+          runDir,
+          { ...p, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
+          await engine.getWeights(),
+          await engine.getOptimizerState(),
+        );
+        port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
+      },
+    },
+    { step, epoch, batch },
+  );
+  port.send({ v: 1, type: 'done', step: position.step, stopped, finalLosses: last });
   await engine.dispose();
 }
