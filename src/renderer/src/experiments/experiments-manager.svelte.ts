@@ -183,7 +183,8 @@ export class ExperimentsManager {
     if (e.kind === 'cell') {
       const done: CellDone = { index: e.index, init: e.init ?? '?', fraction: e.fraction ?? NaN, seed: e.seed ?? 0, status: e.status ?? '?' };
       const cellsDone = [...cur.cellsDone.filter((c) => c.index !== e.index), done];
-      this.setProgress({ ...cur, index: Math.min(e.index + 1, e.total), total: e.total, cellsDone, step: null, loss: null, lastEval: null });
+      // The next cell's initialisation, fraction and seed come with its first event.
+      this.setProgress({ ...cur, index: Math.min(e.index + 1, e.total), total: e.total, cellsDone, init: null, fraction: null, seed: null, step: null, loss: null, lastEval: null });
       this.curves.delete(e.id);
       this.curveVersion++;
       this.refreshSoon();

@@ -135,6 +135,7 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
     lr: f.lr,
     seed: f.seed,
     lossWeights,
+    codebookInit: 'data',
     windowLevel: f.windowLevel,
     windowWidth: f.windowWidth,
     scaling: f.scaling,

@@ -1,0 +1,203 @@
+/**
+ * Downstream through the real app on a real `ctssl serve` (one data folder for the story, tests
+ * in order, no mocks): a small labelled synthetic cohort made by `ctssl synth` in the test, added
+ * in the Library and its RSNA-style train.csv imported in the Labels panel; a 2-step tiny masked
+ * pretraining run at 32 px from the Pretrain page; fine-tuning from it on the Fine-tune page
+ * (pause, resume and stop, then a run to the end with held-out AUROC, CI, sensitivity/specificity
+ * and the ROC curve); a 6-run experiment grid (random + CNN + the pretrained run x fractions 0.5
+ * and 1, seed 1, 3 steps) from the Experiments page, its progress, plots and tables; and the bias
+ * probe (sex, 2 folds) with its chart and table.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from '@playwright/test';
+import { test, expect, root, screenshotDir, startServe, stopServe, type Served } from './fixtures';
+import { LibraryPage } from './pages/library-page';
+import { PretrainPage } from './pages/pretrain-page';
+import { FinetunePage } from './pages/finetune-page';
+import { ExperimentsPage } from './pages/experiments-page';
+import { ProbePage } from './pages/probe-page';
+
+test.describe('fine-tuning, the experiment grid and the bias probe on a synthetic labelled cohort', () => {
+  test.describe.configure({ mode: 'serial' });
+  let served: Served;
+  let work: string;
+  let cohort: string;
+  let page: Page;
+  const errors: string[] = [];
+  let pretrained = 0;
+
+  test.beforeAll(async ({ browser }) => {
+    work = mkdtempSync(join(tmpdir(), 'ctssl-e2e-downstream-'));
+    cohort = join(work, 'cohort');
+    // The cohort is made by the project's own generator: 8 patients, 60% with emboli, sex as the trait.
+    execFileSync(
+      process.execPath,
+      [join(root, 'bin', 'ctssl.mjs'), 'synth', '--out', cohort, '--patients', '8', '--seed', '3', '--slices', '8', '--size', '64', '--pe-fraction', '0.6', '--trait', 'sex'],
+      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CTSSL_DB: '', CTSSL_DATA_DIR: join(work, 'synth-data') } },
+    );
+    served = await startServe(join(work, 'data'));
+    page = await browser.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(served.openUrl);
+  });
+  test.afterAll(async () => {
+    await page?.close();
+    if (served) await stopServe(served);
+    rmSync(work, { recursive: true, force: true });
+  });
+  test.afterEach(() => {
+    expect(errors).toEqual([]);
+  });
+
+  test('adds the synthetic cohort and imports its slice labels in the Library', async () => {
+    const library = new LibraryPage(page);
+    await library.addFolder(cohort);
+    await library.showAll();
+    // 8 CT series and 2 DICOM SEG series (the nodule masks).
+    await library.expectCounts(10, 10);
+    await page.getByTestId('label-path').fill(join(cohort, 'train.csv'));
+    await page.getByTestId('import-labels').click();
+    await expect(page.getByTestId('label-report')).toHaveAttribute('data-kind', 'rsna-csv');
+    await expect(page.getByTestId('label-source')).toHaveCount(1);
+    // The fine-tune page's own cohort: CT series with labels.
+    const ft = new FinetunePage(page);
+    await ft.goto();
+    await expect(page.getByTestId('ft-filter-labels')).toHaveValue('any');
+    await expect.poll(() => ft.cohortMatching()).toBe(8);
+    await page.getByTestId('ft-filter-labels').selectOption('pe');
+    // Only studies with emboli have PE-positive images (3 of 8 with this seed).
+    await expect.poll(() => ft.cohortMatching()).toBe(3);
+    await page.getByTestId('ft-filter-labels').selectOption('any');
+    await expect.poll(() => ft.cohortMatching()).toBe(8);
+  });
+
+  test('pretrains a 2-step tiny masked run at 32 px', async () => {
+    const pretrain = new PretrainPage(page);
+    await pretrain.goto();
+    await pretrain.fill({ task: 'masked', maskPercent: 20, preset: 'tiny', size: 32, steps: 2, batch: 4, evalEvery: 1, checkpointEvery: 2, evalBatches: 1, name: 'masked tiny 32' });
+    pretrained = await pretrain.start();
+    await pretrain.expectStatus('done', 90_000);
+    expect(await pretrain.step()).toEqual([2, 2]);
+  });
+
+  test('fine-tunes a PE classifier from the pretrained run: pause, resume, stop, then held-out results', async () => {
+    const ft = new FinetunePage(page);
+    await ft.goto();
+    // The pretrained run is offered; choosing it takes its preset and size.
+    await ft.fill({ task: 'classification', init: pretrained });
+    await expect(ft.form.getByTestId('ft-size')).toHaveValue('32');
+    await expect(ft.form.getByTestId('ft-preset')).toHaveValue('tiny');
+    await expect(ft.form.getByTestId('ft-model')).toHaveAttribute('data-model', 'encoder-classifier');
+    await expect(ft.form.getByTestId('ft-freeze')).toBeEnabled();
+    // A size the encoder was not trained at is refused before anything is sent.
+    await ft.fill({ size: 48 });
+    await expect(ft.form.getByTestId('ft-init-mismatch')).toContainText('tiny at 32 px');
+    await expect(ft.form.getByTestId('ft-start')).toBeDisabled();
+    await ft.fill({ size: 32 });
+    await expect(ft.form.getByTestId('ft-init-mismatch')).toHaveCount(0);
+
+    // A long run to drive the controls.
+    await ft.fill({ steps: 400, batch: 4, evalEvery: 5, name: 'controls' });
+    const long = await ft.start();
+    await expect.poll(async () => (await ft.step())[0], { timeout: 60_000 }).toBeGreaterThan(1);
+    await ft.detail.getByTestId('pause-run').click();
+    await ft.expectStatus('paused');
+    const [atPause] = await ft.step();
+    await ft.detail.getByTestId('resume-run').click();
+    await ft.expectStatus('running');
+    await expect.poll(async () => (await ft.step())[0], { timeout: 30_000 }).toBeGreaterThan(atPause);
+    await ft.detail.getByTestId('stop-run').click();
+    await ft.expectStatus('stopped', 30_000);
+    await expect(ft.row(long)).toHaveAttribute('data-status', 'stopped');
+    await expect(ft.results).toHaveCount(0);
+
+    // A short run to the end: live curves, then the held-out results.
+    await ft.fill({ steps: 8, evalEvery: 2, name: 'pe from masked', fraction: 1 });
+    const short = await ft.start();
+    expect(short).toBeGreaterThan(long);
+    await expect.poll(() => ft.chartPoints('loss'), { timeout: 60_000 }).toBeGreaterThan(0);
+    await ft.expectStatus('done', 90_000);
+    expect(await ft.step()).toEqual([8, 8]);
+    await expect(ft.chart('auroc')).toContainText('validation');
+    await expect(ft.results).toHaveAttribute('data-kind', 'classification');
+    await expect(page.getByTestId('ft-auroc')).toHaveText(/^[01]\.\d{3}$/);
+    await expect(page.getByTestId('ft-auroc-ci')).toHaveText(/^95% CI \[[01]\.\d{3}, [01]\.\d{3}\]$/);
+    await expect(page.getByTestId('ft-sensitivity')).toHaveText(/^[01]\.\d{3}$/);
+    await expect(page.getByTestId('ft-specificity')).toHaveText(/^[01]\.\d{3}$/);
+    await expect(page.getByTestId('ft-threshold')).toContainText('Youden, chosen on val');
+    expect(Number(await page.getByTestId('ft-roc').getAttribute('data-points'))).toBeGreaterThan(2);
+    await page.screenshot({ path: join(screenshotDir, 'finetune-running-done.png') });
+    await ft.results.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(screenshotDir, 'finetune-results.png') });
+    await ft.results.screenshot({ path: join(screenshotDir, 'finetune-results-panel.png') });
+  });
+
+  test('runs a 6-run experiment grid from the Experiments page and shows its plots and tables', async () => {
+    const ex = new ExperimentsPage(page);
+    await ex.goto();
+    await expect(page.getByTestId('ex-list-empty')).toBeVisible();
+    await ex.fill({ name: 'e2e grid', task: 'classification', label: 'pe', inits: ['random', 'cnn', pretrained], fractions: '0.5, 1', seeds: '1', steps: 3, batch: 4, evalEvery: 1 });
+    // Ticking the pretrained run took its preset and size.
+    await expect(ex.form.getByTestId('ex-size')).toHaveValue('32');
+    await expect(ex.form.getByTestId('ex-fractions-parsed')).toHaveText('50%, 100%');
+    expect(await ex.gridCells()).toBe(6);
+    const id = await ex.start();
+    await expect(ex.progress).toBeVisible();
+    await expect(ex.form.getByTestId('ex-start')).toBeDisabled();
+    // Progress: cell k of 6 and the current run's step.
+    await expect.poll(async () => (await ex.cell())[1], { timeout: 30_000 }).toBe(6);
+    await expect(page.getByTestId('ex-step')).toContainText(/step \d+ \/ 3/, { timeout: 60_000 });
+    await expect.poll(async () => (await ex.cell())[0], { timeout: 90_000 }).toBeGreaterThanOrEqual(2);
+    // A later cell under way: its initialisation and live curve.
+    await expect(page.getByTestId('ex-current')).toContainText('of training data', { timeout: 60_000 });
+    await expect.poll(async () => Number(await page.getByTestId('ex-live-chart').getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(0);
+    await expect(page.getByTestId('ex-cell-done').first()).toHaveAttribute('data-status', 'done');
+    await page.screenshot({ path: join(screenshotDir, 'experiment-running.png') });
+
+    await ex.expectReport(id, 150_000);
+    await expect(page.getByTestId('ex-report-name')).toHaveText('e2e grid');
+    await expect(page.getByTestId('ex-report-status')).toHaveText('done');
+    // Three plots made by our SVG generator, each decoded as an image.
+    await expect(ex.figures).toHaveCount(3);
+    for (let i = 0; i < 3; i++) {
+      await expect(ex.figures.nth(i)).toHaveAttribute('data-ok', 'true');
+      await expect(ex.figures.nth(i)).toHaveAttribute('data-loaded', 'true');
+      expect(await ex.figures.nth(i).locator('img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(100);
+    }
+    await expect(ex.figures.nth(0)).toHaveAttribute('data-title', 'AUROC against training-set fraction');
+    await expect(ex.figures.nth(2)).toHaveAttribute('data-title', 'ROC curves');
+    // Mean [95% CI] per initialisation x fraction: one seed, so estimates without intervals.
+    await expect(page.getByTestId('ex-summary-table').locator('th')).toHaveText(['initialisation', '50%', '100%']);
+    const table = await ex.summaryTable();
+    expect(table.map((r) => r[0])).toEqual(['random init', 'supervised CNN (scratch)', 'masked tiny 32']);
+    for (const r of table) for (const c of r.slice(1)) expect(c).toMatch(/^[01]\.\d{3}$/);
+    // DeLong: the pretrained run against random and against the CNN, at each fraction.
+    await expect(page.getByTestId('ex-delong-row')).toHaveCount(4);
+    await expect(page.getByTestId('ex-delong-row').first()).toContainText('masked tiny 32');
+    await page.screenshot({ path: join(screenshotDir, 'experiment-report.png') });
+    await page.getByTestId('ex-delong-table').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(screenshotDir, 'experiment-tables.png') });
+  });
+
+  test('runs the bias probe for sex with 2 folds and shows the chart and table', async () => {
+    const probe = new ProbePage(page);
+    await probe.goto();
+    await expect(page.getByTestId('probe-empty')).toBeVisible();
+    await probe.choose({ encoders: [pretrained], attributes: ['sex'], folds: 2 });
+    await expect(page.getByTestId('probe-cohort-matching')).toHaveText('8');
+    await probe.run();
+    await expect(probe.result).toBeVisible({ timeout: 90_000 });
+    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(probe.chart).toHaveAttribute('data-ok', 'true');
+    await expect(probe.chart).toHaveAttribute('data-loaded', 'true');
+    // The raw-slice baseline and the encoder, for sex.
+    await expect(probe.rows).toHaveCount(2);
+    await expect(probe.rows.first()).toContainText('raw slice');
+    await expect(probe.rows.nth(1)).toContainText('masked tiny 32');
+    for (let i = 0; i < 2; i++) await expect(probe.rows.nth(i).locator('td').nth(2)).toHaveText(/^[01]\.\d{3}( \[[01]\.\d{3}, [01]\.\d{3}\])?$/);
+    await page.screenshot({ path: join(screenshotDir, 'bias-probe.png') });
+  });
+});
