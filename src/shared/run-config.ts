@@ -31,6 +31,8 @@ export const pretrainConfigSchema = z
       .object({ mse: z.number(), maskedMse: z.number(), vq: z.number(), ssim: z.number() })
       .partial()
       .default({}),
+    /** VQ-VAE codebook start: 'data' = encoder outputs of the first batch; 'uniform' = the reference's +-1/K. */
+    codebookInit: z.enum(['data', 'uniform']).default('data'),
     seed: z.number().int().nonnegative().default(1),
     /** Window and scaling of the input. */
     windowLevel: z.number().default(50),

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { classifierPreset, classifierParamCount, createClassifier } from '../../src/core/ml/classifier';
 import { createOptimizer } from '../../src/core/ml/optim';
 import { type ReconBatch, trainStepClassifier, trainStepRecon } from '../../src/core/ml/train-step';
-import { createVqvae, inferenceContext, vqvaeForward, vqvaeParamCount, vqvaePreset } from '../../src/core/ml/vqvae';
+import { createVqvae, inferenceContext, initCodebookFromData, trainingContext, disposeContext, vqvaeForward, vqvaeParamCount, vqvaePreset } from '../../src/core/ml/vqvae';
 import { disposeStore, exportWeights, importWeights } from '../../src/core/ml/weights';
 import { initBackend } from '../../src/core/node/backend';
 
@@ -94,6 +94,27 @@ describe('training the tiny preset', () => {
     expect(last).toBeLessThan(first - 0.05);
     opt.dispose();
     disposeStore(model);
+  });
+
+  it('data-dependent codebook start puts codes on the encoder outputs (small VQ loss at step 0)', () => {
+    const cfg = vqvaePreset('tiny');
+    const batch = syntheticBatch(4, cfg.size, 3);
+    const vqLossAfter = (init: boolean) => {
+      const model = createVqvae(cfg, 7);
+      const x = tf.tensor4d(batch.input, batch.shape);
+      if (init) initCodebookFromData(model, x, 3);
+      const ctx = trainingContext();
+      const loss = tf.tidy(() => vqvaeForward(model, x, ctx).vqLoss.dataSync()[0]);
+      disposeContext(ctx);
+      const before = tf.memory().numTensors;
+      x.dispose();
+      disposeStore(model);
+      expect(tf.memory().numTensors).toBeLessThan(before);
+      return loss;
+    };
+    const uniform = vqLossAfter(false);
+    const data = vqLossAfter(true);
+    expect(data).toBeLessThan(uniform / 2);
   });
 
   it('weights export/import round-trips, names are stable and unique', () => {

@@ -30,6 +30,7 @@ export function register(program: Command): void {
     .option('--batch <n>', 'batch size', positiveInt)
     .option('--lr <x>', 'learning rate', positiveNumber)
     .addOption(new Option('--optimizer <o>').choices(['adam', 'radam']))
+    .addOption(new Option('--codebook-init <how>', "VQ codebook start: 'data' = encoder outputs of the first batch, 'uniform' = the reference's").choices(['data', 'uniform']))
     .option('--seed <n>', 'seed of splits, weights and batches', (v) => Number(v))
     .option('--series <ids>', 'comma-separated series ids (default: the paper cohort: CT, axial, <= 3 mm)')
     .option('--slice-stride <k>', 'use every k-th slice', positiveInt)
@@ -68,6 +69,7 @@ export function register(program: Command): void {
             ...(o.batch !== undefined && { batchSize: Number(o.batch) }),
             ...(o.lr !== undefined && { lr: Number(o.lr) }),
             ...(o.optimizer !== undefined && { optimizer: o.optimizer as 'adam' | 'radam' }),
+            ...(o.codebookInit !== undefined && { codebookInit: o.codebookInit as 'data' | 'uniform' }),
             ...(o.seed !== undefined && { seed: Number(o.seed) }),
             ...(o.sliceStride !== undefined && { sliceStride: Number(o.sliceStride) }),
             ...(o.split !== undefined && { fractions: { train: (o.split as unknown as number[])[0], val: (o.split as unknown as number[])[1], test: (o.split as unknown as number[])[2] } }),

@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient, stopGradient } from './backend';
-import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, relu, tanh } from './layers';
+import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, mulberry32, relu, tanh } from './layers';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
 
 export interface VqvaeConfig {
@@ -322,4 +322,32 @@ export function updateRunningStats(store: ParamStore, stats: Map<string, BatchSt
       rv.assign(tf.add(tf.mul(rv, 1 - momentum), tf.mul(s.variance, momentum * unbias)));
     }
   });
+}
+
+/**
+ * Data-dependent codebook initialisation: the K codes become K encoder outputs of a batch, picked
+ * with a seeded generator (a common VQ-VAE practice). With the reference's uniform +-1/K start,
+ * Adam moves each code by about the learning rate per step, so on short CPU runs the codebook
+ * stays near zero and the decoder sees almost no information; starting the codes on the data
+ * avoids that. Option `codebookInit: 'uniform'` keeps the reference's start.
+ */
+export function initCodebookFromData(model: Vqvae, x: tf.Tensor4D, seed: number): void {
+  const c = model.config;
+  const ctx = trainingContext();
+  try {
+    tf.tidy(() => {
+      const z = encode(model, c, x, ctx);
+      const flat = z.reshape([-1, c.latent]).dataSync();
+      const n = flat.length / c.latent;
+      const rng = mulberry32(seed);
+      const out = new Float32Array(c.codes * c.latent);
+      for (let k = 0; k < c.codes; k++) {
+        const r = Math.floor(rng() * n);
+        for (let j = 0; j < c.latent; j++) out[k * c.latent + j] = flat[r * c.latent + j] + 1e-3 * (rng() - 0.5);
+      }
+      (model.params.get('vq.codebook') as tf.Variable).assign(tf.tensor2d(out, [c.codes, c.latent]));
+    });
+  } finally {
+    disposeContext(ctx);
+  }
 }

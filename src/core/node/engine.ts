@@ -8,7 +8,7 @@ import type { PretrainConfig } from '../../shared/run-config';
 import { classifierForward, classifierParamCount, classifierPreset, createClassifier, type Classifier } from '../ml/classifier';
 import { createOptimizer, type AdamFamily, type OptimizerState } from '../ml/optim';
 import { trainStepClassifier, trainStepRecon } from '../ml/train-step';
-import { createVqvae, disposeContext, inferenceContext, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../ml/vqvae';
+import { createVqvae, disposeContext, inferenceContext, initCodebookFromData, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../ml/vqvae';
 import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../ml/weights';
 import { recalibrateRunningStats } from '../ml/bn-recalibrate';
 import { isReconstructionTask, taskClasses } from '../ssl/tasks';
@@ -24,6 +24,8 @@ export interface Engine {
   predict(batch: Batch): Promise<Float32Array>;
   /** Re-estimates BatchNorm running statistics from these batches (before evaluating). */
   recalibrate(batches: Batch[]): Promise<void>;
+  /** Before the first step of a fresh run: data-dependent initialisation (the VQ codebook). */
+  prepare(first: Batch): Promise<void>;
   getWeights(): Promise<WeightEntry[]>;
   setWeights(entries: WeightEntry[], strict: boolean): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
   getOptimizerState(): Promise<OptimizerState>;
@@ -54,6 +56,9 @@ export function createEngine(config: PretrainConfig): Engine {
           return out.recon.dataSync() as Float32Array;
         }),
       recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void vqvaeForward(model, x, ctx), batches),
+      prepare: (b) => {
+        if (config.codebookInit === 'data') tf.tidy(() => initCodebookFromData(model, tf.tensor4d(b.input, b.shape), config.seed));
+      },
     });
   }
   const classes = taskClasses(config.task);
@@ -72,6 +77,7 @@ export function createEngine(config: PretrainConfig): Engine {
         return tf.softmax(logits).dataSync() as Float32Array;
       }),
     recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void classifierForward(model, x, ctx), batches),
+    prepare: () => undefined,
   });
 }
 
@@ -81,7 +87,7 @@ function wrap(
   optimizer: AdamFamily,
   size: number,
   params: number,
-  f: { step: (b: Batch) => Record<string, number>; predict: (b: Batch) => Float32Array; recalibrate: (b: Batch[]) => number },
+  f: { step: (b: Batch) => Record<string, number>; predict: (b: Batch) => Float32Array; recalibrate: (b: Batch[]) => number; prepare: (b: Batch) => void },
 ): Engine {
   return {
     kind,
@@ -98,6 +104,9 @@ function wrap(
     },
     async recalibrate(batches) {
       f.recalibrate(batches);
+    },
+    async prepare(b) {
+      f.prepare(b);
     },
     async getWeights() {
       return exportWeights(model);

@@ -120,6 +120,7 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
     if (r.loaded.length === 0) throw new Error(`init run ${config.init}: no weights match this model (different preset?)`);
   }
 
+  if (!ck && !config.init) await engine.prepare(await train.get(0, 0));
   // Metrics of steps after the checkpoint (from a killed run) are replaced by the resumed ones.
   const metricsPath = join(runDir, 'metrics.jsonl');
   truncateMetrics(metricsPath, step);
