@@ -20,6 +20,7 @@ import {
 } from '../../src/renderer/src/finetune/finetune-form';
 import { operatingPoint, readResults, rocPath, rocXY } from '../../src/renderer/src/finetune/results';
 import {
+  cellAt,
   defaultExperimentForm,
   defaultExperimentName,
   experimentFormProblems,
@@ -246,6 +247,21 @@ describe('experiment form', () => {
     expect(seg).toMatchObject({ name: 'nodules', task: 'segmentation', label: 'nodule', consensusK: 2, epochs: 2, seriesIds: [4] });
     expect(seg.steps).toBeUndefined();
     expect(() => parseExperimentSpec(seg)).not.toThrow();
+  });
+
+  it('knows which cell of the grid runs at each index (inits, then fractions, then seeds)', () => {
+    const spec = { inits: ['random', 'cnn', '/r'], fractions: [0.5, 1], seeds: [1, 2] };
+    const all = Array.from({ length: 12 }, (_, i) => cellAt(spec, i)!);
+    expect(all.slice(0, 4)).toEqual([
+      { init: 'random', fraction: 0.5, seed: 1 },
+      { init: 'random', fraction: 0.5, seed: 2 },
+      { init: 'random', fraction: 1, seed: 1 },
+      { init: 'random', fraction: 1, seed: 2 },
+    ]);
+    expect(all[11]).toEqual({ init: '/r', fraction: 1, seed: 2 });
+    expect(new Set(all.map((c) => JSON.stringify(c))).size).toBe(12);
+    expect(cellAt(spec, 12)).toBeNull();
+    expect(cellAt(spec, -1)).toBeNull();
   });
 
   it('refuses grids that cannot run', () => {

@@ -217,3 +217,14 @@ export function toExperimentSpec(f: ExperimentForm, cohort: { filter?: CohortFil
   else spec.filter = (cohort.filter ?? {}) as Record<string, unknown>;
   return spec;
 }
+
+/**
+ * The initialisation, fraction and seed of cell `index` of a grid, in the order the services run
+ * them (inits, then fractions, then seeds, as in src/core/node/experiment.ts); null past the end.
+ */
+export function cellAt(spec: Pick<ExperimentSpec, 'inits' | 'fractions' | 'seeds'>, index: number): { init: string; fraction: number; seed: number } | null {
+  const nf = spec.fractions.length;
+  const ns = spec.seeds.length;
+  if (!(index >= 0) || index >= spec.inits.length * nf * ns) return null;
+  return { init: spec.inits[Math.floor(index / (nf * ns))], fraction: spec.fractions[Math.floor(index / ns) % nf], seed: spec.seeds[index % ns] };
+}

@@ -16,7 +16,7 @@ import { toasts } from '../lib/toasts.svelte';
 import { appendPoint, type CurveSet } from '../runs/curves';
 import { CohortQuery } from '../runs/cohort-query.svelte';
 import type { RunsManager } from '../runs/runs-manager.svelte';
-import { defaultExperimentForm, type ExperimentForm } from './experiment-form';
+import { cellAt, defaultExperimentForm, type ExperimentForm } from './experiment-form';
 
 export type ExperimentEvent = Events['experiment.event'];
 export type ExperimentReportResponse = Results['experiments.report'];
@@ -42,6 +42,8 @@ export interface ExperimentProgress {
   totalSteps: number | null;
   loss: number | null;
   lastEval: Record<string, number> | null;
+  /** Cell whose curve is kept (the running one, or the last finished until the next starts), or null. */
+  curveIndex: number | null;
   cellsDone: CellDone[];
   state: 'running' | 'stopping' | 'done' | 'stopped' | 'error';
   message: string | null;
@@ -122,6 +124,7 @@ export class ExperimentsManager {
       totalSteps: spec?.steps ?? null,
       loss: null,
       lastEval: null,
+      curveIndex: null,
       cellsDone: [],
       state: 'running',
       message: null,
@@ -157,8 +160,9 @@ export class ExperimentsManager {
     const cell = { index: e.index, total: e.total, init: e.init ?? cur.init, fraction: e.fraction ?? cur.fraction, seed: e.seed ?? cur.seed };
     if (e.kind === 'run-event' && e.event) {
       const ev = e.event;
-      // A new cell: its curve starts over.
-      if (cell.index !== cur.index) this.curves.delete(e.id);
+      // A new cell: its curve starts over (the last cell's stays on screen until then: tiny runs
+      // end within a fraction of a second).
+      if (cell.index !== cur.curveIndex) this.curves.delete(e.id);
       const base = cell.index !== cur.index ? { ...cur, step: null, loss: null, lastEval: null } : cur;
       let curves = this.curves.get(e.id);
       if (!curves) {
@@ -167,11 +171,11 @@ export class ExperimentsManager {
       }
       if (ev.type === 'step') {
         appendPoint(curves, 'train', ev.step, ev.losses);
-        this.pending.set(e.id, { ...base, ...cell, step: ev.step, loss: ev.losses.loss ?? null, state: cur.state === 'stopping' ? 'stopping' : 'running' });
+        this.pending.set(e.id, { ...base, ...cell, curveIndex: cell.index, step: ev.step, loss: ev.losses.loss ?? null, state: cur.state === 'stopping' ? 'stopping' : 'running' });
         this.scheduleFlush();
       } else if (ev.type === 'eval') {
         appendPoint(curves, 'val', ev.step, ev.metrics);
-        this.pending.set(e.id, { ...base, ...cell, lastEval: ev.metrics });
+        this.pending.set(e.id, { ...base, ...cell, curveIndex: cell.index, lastEval: ev.metrics });
         this.scheduleFlush();
       } else if (ev.type === 'error') {
         this.flush();
@@ -183,10 +187,10 @@ export class ExperimentsManager {
     if (e.kind === 'cell') {
       const done: CellDone = { index: e.index, init: e.init ?? '?', fraction: e.fraction ?? NaN, seed: e.seed ?? 0, status: e.status ?? '?' };
       const cellsDone = [...cur.cellsDone.filter((c) => c.index !== e.index), done];
-      // The next cell's initialisation, fraction and seed come with its first event.
-      this.setProgress({ ...cur, index: Math.min(e.index + 1, e.total), total: e.total, cellsDone, init: null, fraction: null, seed: null, step: null, loss: null, lastEval: null });
-      this.curves.delete(e.id);
-      this.curveVersion++;
+      // The next cell (known from the spec when this session started the grid; otherwise from its first event).
+      const spec = this.specs.get(e.id);
+      const next = spec ? cellAt(spec, e.index + 1) : null;
+      this.setProgress({ ...cur, index: Math.min(e.index + 1, e.total), total: e.total, cellsDone, init: next?.init ?? null, fraction: next?.fraction ?? null, seed: next?.seed ?? null, step: null, loss: null, lastEval: null });
       this.refreshSoon();
       void this.runs.refresh();
     } else {
@@ -199,7 +203,7 @@ export class ExperimentsManager {
     }
   }
 
-  /** The running cell's curves (train loss, validation metric). */
+  /** Curves (train loss, validation metric) of the running cell, or of the last finished one until the next starts. */
   curveOf(id: string): CurveSet | undefined {
     return this.curves.get(id);
   }
@@ -210,7 +214,14 @@ export class ExperimentsManager {
     try {
       const s = await this.api.invoke('experiments.start', spec);
       this.specs.set(s.id, spec);
-      this.setProgress({ ...this.blank(s.id, 0, s.cells), ...(this.progress[s.id] ?? {}), totalSteps: spec.steps ?? null });
+      // Events may have arrived before this answer: keep what they said.
+      const first = cellAt(spec, 0);
+      const seen = this.progress[s.id];
+      this.setProgress(
+        seen
+          ? { ...seen, totalSteps: spec.steps ?? null }
+          : { ...this.blank(s.id, 0, s.cells), init: first?.init ?? null, fraction: first?.fraction ?? null, seed: first?.seed ?? null, totalSteps: spec.steps ?? null },
+      );
       this.list = [s, ...this.list.filter((x) => x.id !== s.id)];
       return s;
     } catch (e) {
