@@ -135,6 +135,38 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await ft.results.screenshot({ path: join(screenshotDir, 'finetune-results-panel.png') });
   });
 
+  test('fine-tunes a U-Net on the DICOM SEG nodule masks and shows Dice and IoU', async () => {
+    await page.getByTestId('nav-library').click();
+    for (const [i, f] of ['SYN3-0002_study-1_seg.dcm', 'SYN3-0008_study-1_seg.dcm'].entries()) {
+      await page.getByTestId('label-path').fill(join(cohort, 'seg', f));
+      await page.getByTestId('import-labels').click();
+      await expect(page.getByTestId('label-source')).toHaveCount(2 + i);
+    }
+    await expect(page.locator('[data-testid="label-source"][data-kind="dicom-seg"]')).toHaveCount(2);
+    const ft = new FinetunePage(page);
+    await ft.goto();
+    await ft.fill({ task: 'segmentation' });
+    // The cohort follows the task: series with nodule masks, here DICOM SEG segments only (two scans).
+    await expect(page.getByTestId('ft-filter-labels')).toHaveValue('segment');
+    await expect.poll(() => ft.cohortMatching()).toBe(2);
+    await expect(ft.form.getByTestId('ft-init').locator('option[value="cnn"]')).toHaveCount(0);
+    await ft.fill({ init: pretrained, steps: 4, batch: 4, evalEvery: 2, name: 'nodules from masked' });
+    await expect(ft.form.getByTestId('ft-model')).toHaveAttribute('data-model', 'unet');
+    await ft.start();
+    await ft.expectStatus('done', 90_000);
+    await expect(ft.chart('dice')).toBeVisible();
+    await expect(ft.results).toHaveAttribute('data-kind', 'segmentation');
+    await expect(page.getByTestId('ft-dice')).toHaveText(/^[01]\.\d{3}$/);
+    await expect(page.getByTestId('ft-iou')).toHaveText(/^[01]\.\d{3}$/);
+    // Two labelled scans cannot be split by patient into train and test: the page says so.
+    await expect(page.getByTestId('ft-not-held-out')).toContainText('train split');
+    await ft.results.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(screenshotDir, 'finetune-segmentation.png') });
+    // Back to classification for what follows.
+    await ft.fill({ task: 'classification' });
+    await expect(page.getByTestId('ft-filter-labels')).toHaveValue('any');
+  });
+
   test('runs a 6-run experiment grid from the Experiments page and shows its plots and tables', async () => {
     const ex = new ExperimentsPage(page);
     await ex.goto();

@@ -15,6 +15,7 @@ import {
   initChoices,
   initMismatch,
   isExperimentRun,
+  labelsFilterFor,
   modelFor,
   toFinetuneConfig,
 } from '../../src/renderer/src/finetune/finetune-form';
@@ -38,6 +39,7 @@ import { percent, pValue, signed, withCi } from '../../src/renderer/src/lib/stat
 import { svgDataUrl, svgProblem, svgSize } from '../../src/renderer/src/lib/svg-image';
 import { parseHash, routeHash } from '../../src/renderer/src/lib/routes';
 import { linePlot, barChart } from '../../src/core/plots';
+import { tickLabels } from '../../src/renderer/src/runs/curves';
 
 const run = (over: Partial<RunSummary>): RunSummary => ({
   id: 1,
@@ -144,6 +146,14 @@ describe('fine-tune form', () => {
     expect(finetuneFormProblems({ ...d, splitTest: 0 }).split).toBeDefined();
     expect(finetuneFormProblems({ ...d, batchSize: 0, steps: 1.5, lr: 2 })).toMatchObject({ batchSize: expect.any(String), steps: expect.any(String), lr: expect.any(String) });
     expect(finetuneFormProblems({ ...d, wBce: -1 }).wBce).toBeDefined();
+  });
+
+  it('chooses the cohort labels filter from the task and the imported label files', () => {
+    expect(labelsFilterFor('classification', ['dicom-seg'])).toBe('any');
+    expect(labelsFilterFor('segmentation')).toBe('nodule');
+    expect(labelsFilterFor('segmentation', ['rsna-csv', 'lidc-xml'])).toBe('nodule');
+    expect(labelsFilterFor('segmentation', ['rsna-csv', 'dicom-seg'])).toBe('segment');
+    expect(labelsFilterFor('segmentation', ['dicom-seg', 'lidc-xml'])).toBe('nodule');
   });
 
   it('tells experiment runs apart and names runs', () => {
@@ -486,5 +496,19 @@ describe('routes of the downstream pages', () => {
     expect(routeHash({ page: 'experiments', experimentId: 'a.b-c_1' })).toBe('#/experiments/a.b-c_1');
     expect(routeHash({ page: 'experiments', experimentId: 'bad/id' })).toBe('#/experiments');
     expect(routeHash({ page: 'probe' })).toBe('#/probe');
+  });
+});
+
+describe('chart ticks', () => {
+  it('writes y ticks with the decimals their spacing needs', () => {
+    // A flat Dice loss near 1: uPlot's default wrote "1" twice.
+    expect(tickLabels([0.9995, 0.99955, 1])).toEqual(['0.99950', '0.99955', '1.00000']);
+    expect(tickLabels([0, 25, 50, 75, 100])).toEqual(['0', '25', '50', '75', '100']);
+    expect(tickLabels([0, 0.25, 0.5])).toEqual(['0.00', '0.25', '0.50']);
+    expect(tickLabels([1.82, 1.83, 1.84])).toEqual(['1.82', '1.83', '1.84']);
+    expect(tickLabels([-0.5, 0.1 + 0.2 - 0.3, 0.5])).toEqual(['-0.5', '0.0', '0.5']);
+    expect(tickLabels([0, 0.00002, 0.00004])).toEqual(['0', '2.0e-5', '4.0e-5']);
+    expect(tickLabels([2e6, 4e6])).toEqual(['2.0e+6', '4.0e+6']);
+    expect(tickLabels([])).toEqual([]);
   });
 });

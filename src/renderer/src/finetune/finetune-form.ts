@@ -262,7 +262,13 @@ export function finetuneLabel(r: Pick<RunSummary, 'name' | 'task' | 'preset' | '
   return `${what} · ${init}${frac} · ${r.preset}`;
 }
 
-/** The labels filter that suits a task's cohort: any imported label for classification, nodules for segmentation. */
-export function labelsFilterFor(task: DownstreamTask): 'any' | 'nodule' {
-  return task === 'segmentation' ? 'nodule' : 'any';
+/**
+ * The labels filter that suits a task's cohort: any imported label for classification; for
+ * segmentation, nodules (LIDC XML), or SEG segments when only DICOM SEG files were imported (the
+ * library's 'nodule' filter counts reader nodules only, while fine-tuning also trains on SEG
+ * segments).
+ */
+export function labelsFilterFor(task: DownstreamTask, sourceKinds: readonly string[] = []): 'any' | 'nodule' | 'segment' {
+  if (task === 'classification') return 'any';
+  return sourceKinds.includes('dicom-seg') && !sourceKinds.includes('lidc-xml') ? 'segment' : 'nodule';
 }

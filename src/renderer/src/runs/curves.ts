@@ -115,3 +115,32 @@ export function alignLines(lines: readonly { steps: readonly number[]; values: r
   }
   return out;
 }
+
+/**
+ * Labels of y-axis ticks with as many decimals as their spacing needs (uPlot's default rounds
+ * 0.9995 and 1.0000 both to "1" on a flat curve): 0.25 -> 2 decimals, 0.0005 -> 4; large spacings
+ * keep whole numbers. Tiny and huge magnitudes use exponent notation.
+ */
+export function tickLabels(splits: readonly number[]): string[] {
+  const finite = splits.filter((v) => Number.isFinite(v));
+  if (finite.length === 0) return splits.map(() => '');
+  let step = Infinity;
+  for (let i = 1; i < finite.length; i++) step = Math.min(step, Math.abs(finite[i] - finite[i - 1]) || Infinity);
+  const big = Math.max(...finite.map((v) => Math.abs(v)));
+  const zero = (v: number) => Number.isFinite(step) && Math.abs(v) < step / 1e6;
+  if (big !== 0 && (big >= 1e6 || big < 1e-4)) {
+    const d = Number.isFinite(step) ? Math.min(6, Math.max(0, Math.ceil(Math.log10(big / step)))) : 2;
+    return splits.map((v) => (!Number.isFinite(v) ? '' : zero(v) || v === 0 ? '0' : v.toExponential(d)));
+  }
+  // The fewest decimals that write the spacing exactly (0.25 -> 2, 0.00005 -> 5, 20 -> 0).
+  let digits = 2;
+  if (Number.isFinite(step)) {
+    digits = 8;
+    for (let d = 0; d <= 8; d++)
+      if (Math.abs(step * 10 ** d - Math.round(step * 10 ** d)) < 1e-6) {
+        digits = d;
+        break;
+      }
+  }
+  return splits.map((v) => (Number.isFinite(v) ? (zero(v) ? 0 : v).toFixed(digits) : ''));
+}
