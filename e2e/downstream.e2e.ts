@@ -214,6 +214,31 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await page.screenshot({ path: join(screenshotDir, 'experiment-tables.png') });
   });
 
+  test('stops a running grid; the list keeps both experiments and their reports', async () => {
+    const ex = new ExperimentsPage(page);
+    await ex.goto();
+    const first = await ex.rows.first().getAttribute('data-id');
+    await ex.fill({ name: 'stopped grid', inits: ['random'], fractions: '1', seeds: '1, 2', steps: 500, evalEvery: 50 });
+    expect(await ex.gridCells()).toBe(2);
+    const id = await ex.start();
+    await expect.poll(async () => Number(await page.getByTestId('ex-live-chart').getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(0);
+    await page.getByTestId('ex-stop').click();
+    await expect(ex.progress).toHaveAttribute('data-state', 'stopped', { timeout: 30_000 });
+    await expect(ex.row(id)).toHaveAttribute('data-status', 'incomplete', { timeout: 15_000 });
+    await expect(page.getByTestId('ex-cells-ended')).toHaveText('1 cell ended, 0 with results');
+    await expect(ex.row(id).locator('td').nth(3)).toHaveText('0/2');
+    await expect(ex.rows).toHaveCount(2);
+    // The stopped grid's report covers the runs it finished (none): no numbers, no plots of results.
+    await expect(ex.report).toHaveAttribute('data-id', id, { timeout: 15_000 });
+    await expect(page.getByTestId('ex-report-status')).toHaveText('incomplete');
+    await page.screenshot({ path: join(screenshotDir, 'experiment-stopped.png') });
+    // The first experiment's report is still there.
+    await ex.row(first!).getByTestId('ex-select').click();
+    await expect(ex.report).toHaveAttribute('data-id', first!);
+    await expect(ex.figures).toHaveCount(3);
+    await expect(ex.form.getByTestId('ex-start')).toBeEnabled();
+  });
+
   test('runs the bias probe for sex with 2 folds and shows the chart and table', async () => {
     const probe = new ProbePage(page);
     await probe.goto();
