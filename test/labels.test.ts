@@ -254,6 +254,33 @@ describe('labels through the services (what the app asks)', () => {
       tmp.cleanup();
     }
   });
+
+  it("counts series whose only masks come from a DICOM SEG under the 'nodule' filter (what segmentation trains on)", async () => {
+    const { createServices } = await import('../src/core/node/services');
+    const tmp = tempDir();
+    // A SEG made from the XML in one library, imported alone into another.
+    const first = openLibrary(join(tmp.dir, 'a.sqlite'));
+    const seg = join(tmp.dir, 'n1.seg.dcm');
+    try {
+      await indexFolders(first, [join(fixtures, 'lidc-0001')]);
+      await importLabels(first, xml069);
+      exportSeriesSeg(first, listSeries(first)[0].id, seg, { consensusK: 2 });
+    } finally {
+      first.close();
+    }
+    const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'b.sqlite'), emit: () => {} });
+    try {
+      await indexFolders(services.db, [join(fixtures, 'lidc-0001'), join(fixtures, 'covid-slices')]);
+      const h = services.handlers;
+      expect(((await h['library.series']({ labels: 'nodule' })) as unknown[]).length).toBe(0);
+      expect((await h['labels.import'](seg)).kind).toBe('dicom-seg');
+      for (const labels of ['nodule', 'segment'] as const)
+        expect((await h['library.series']({ labels })).map((s) => s.patientId)).toEqual(['LIDC-IDRI-0001']);
+    } finally {
+      await services.close();
+      tmp.cleanup();
+    }
+  });
 });
 
 describe('label NIfTI export', () => {

@@ -221,4 +221,14 @@ describe('grouped bar chart', () => {
     expect(() => barChart({ groups: ['a', 'b'], series: [{ name: 's', values: [1] }] })).toThrow('barChart: series[0] ("s") has 1 values for 2 groups');
     save('bias-probe', svg, true);
   });
+
+  it('a title wider than the plot wraps onto lines that fit', () => {
+    const title = 'Bias probe: AUROC of predicting patient attributes from each representation, per attribute';
+    const svg = barChart({ title, width: 400, groups: ['a'], series: [{ name: 's', values: [0.7] }] });
+    const t = /<text[^>]*class="title"[^>]*>(.*?)<\/text>/.exec(svg)?.[1] ?? '';
+    const lines = [...t.matchAll(/<tspan[^>]*>(.*?)<\/tspan>/g)].map((m) => m[1]);
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.join(' ')).toBe(title);
+    for (const l of lines) expect(l.length * 15 * 0.56).toBeLessThan(400);
+  });
 });

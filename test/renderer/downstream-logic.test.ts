@@ -148,12 +148,9 @@ describe('fine-tune form', () => {
     expect(finetuneFormProblems({ ...d, wBce: -1 }).wBce).toBeDefined();
   });
 
-  it('chooses the cohort labels filter from the task and the imported label files', () => {
-    expect(labelsFilterFor('classification', ['dicom-seg'])).toBe('any');
+  it('chooses the cohort labels filter from the task', () => {
+    expect(labelsFilterFor('classification')).toBe('any');
     expect(labelsFilterFor('segmentation')).toBe('nodule');
-    expect(labelsFilterFor('segmentation', ['rsna-csv', 'lidc-xml'])).toBe('nodule');
-    expect(labelsFilterFor('segmentation', ['rsna-csv', 'dicom-seg'])).toBe('segment');
-    expect(labelsFilterFor('segmentation', ['dicom-seg', 'lidc-xml'])).toBe('nodule');
   });
 
   it('tells experiment runs apart and names runs', () => {

@@ -240,7 +240,10 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
             upper: probed.map((a) => of(a)?.ci95?.[1] ?? NaN),
           };
         }),
-        yDomain: [0, 1],
+        // Headroom above 1 for the value labels of bars at AUROC 1.
+        yDomain: [0, 1.1],
+        yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
+        hlines: [{ value: 0.5, label: 'chance' }],
         yLabel: 'AUROC (cross-validated)',
         valueLabels: 2,
       })

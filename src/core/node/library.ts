@@ -196,7 +196,8 @@ function filterClauses(f: CohortFilter): { name: string; sql: string; params: un
                WHERE li.series_ref = se.id AND ll.name = 'pe_present_on_image' AND ll.value > 0)`;
     const sql =
       f.labels === 'nodule'
-        ? finding("'nodule', 'small-nodule'")
+        ? // The slices nodule segmentation trains on: reader nodules and DICOM SEG segments.
+          finding("'nodule', 'small-nodule', 'segment'")
         : f.labels === 'segment'
           ? finding("'segment'")
           : f.labels === 'pe'

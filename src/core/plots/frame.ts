@@ -157,8 +157,11 @@ export function renderFrame(
   const id = opts.id ?? hashId(`${kind}|${opts.title ?? ''}|${legend.map((l) => l.label).join('|')}|${x.domain}|${y.domain}`);
 
   // Margins
+  // A title wider than the plot wraps at word boundaries.
+  const title = opts.title ? wrapWords(opts.title, width - 24, titleFs) : '';
+  const titleLines = title ? title.split('\n').length : 0;
   let top = 12;
-  if (opts.title) top += titleFs + 8;
+  if (title) top += titleFs + 8 + (titleLines - 1) * titleFs * 1.15;
   if (opts.subtitle) top += fs + 6;
   top += 6;
   const yTickW = Math.max(0, ...y.ticks.map((t) => textWidth(t.label, fs)));
@@ -189,9 +192,9 @@ export function renderFrame(
 
   let s = '';
   if ((opts.background ?? '#fff') !== 'none') s += el('rect', { class: 'background', x: 0, y: 0, width, height, fill: opts.background ?? '#fff' });
-  if (opts.title) s += text(width / 2, 12 + titleFs, opts.title, { class: 'title', 'text-anchor': 'middle', 'font-size': titleFs, 'font-weight': 600 });
+  if (title) s += text(width / 2, 12 + titleFs, title, { class: 'title', 'text-anchor': 'middle', 'font-size': titleFs, 'font-weight': 600 });
   if (opts.subtitle)
-    s += text(width / 2, 12 + (opts.title ? titleFs + 8 : 0) + fs + 2, opts.subtitle, { class: 'subtitle', 'text-anchor': 'middle', 'font-size': fs, fill: '#555' });
+    s += text(width / 2, 12 + (title ? titleFs + 8 + (titleLines - 1) * titleFs * 1.15 : 0) + fs + 2, opts.subtitle, { class: 'subtitle', 'text-anchor': 'middle', 'font-size': fs, fill: '#555' });
 
   // Grid
   let grid = '';
@@ -273,12 +276,29 @@ export function renderFrame(
     }
   }
 
-  const title = opts.title ?? kind;
+  const name = opts.title ?? kind;
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${n(width)}" height="${n(height)}" viewBox="0 0 ${n(width)} ${n(height)}" ` +
-    `role="img" aria-label="${esc(title)}" font-family="${esc(FONT_FAMILY)}" class="ctssl-plot ${esc(kind)}">` +
-    el('title', {}, esc(title)) +
+    `role="img" aria-label="${esc(name)}" font-family="${esc(FONT_FAMILY)}" class="ctssl-plot ${esc(kind)}">` +
+    el('title', {}, esc(name)) +
     s +
     '</svg>'
   );
+}
+
+/** Breaks `s` into lines no wider than `maxWidth` at spaces (a single long word stays whole). */
+export function wrapWords(s: string, maxWidth: number, fontSize: number): string {
+  const lines: string[] = [];
+  for (const para of s.split('\n')) {
+    let line = '';
+    for (const word of para.split(' ')) {
+      const next = line ? `${line} ${word}` : word;
+      if (line && textWidth(next, fontSize) > maxWidth) {
+        lines.push(line);
+        line = word;
+      } else line = next;
+    }
+    lines.push(line);
+  }
+  return lines.join('\n');
 }

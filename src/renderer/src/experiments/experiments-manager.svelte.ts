@@ -63,7 +63,6 @@ export class ExperimentsManager {
   /** Ticks when the current run's loss curve changed. */
   curveVersion = $state(0);
   /** Kinds of label files imported (to choose the cohort's labels filter for segmentation). */
-  sourceKinds = $state.raw<string[]>([]);
 
   /** Loss (train) and validation metric of the running cell, by experiment id. */
   private curves = new Map<string, CurveSet>();
@@ -95,14 +94,6 @@ export class ExperimentsManager {
       for (const x of this.list) if (x.status === 'running' && !this.progress[x.id]) this.setProgress(this.blank(x.id, x.completed, x.cells));
     } catch (e) {
       toasts.error('Experiments', e);
-    }
-  }
-
-  async refreshSources(): Promise<void> {
-    try {
-      this.sourceKinds = [...new Set((await this.api.invoke('labels.sources')).map((s) => s.kind))];
-    } catch {
-      /* the filter keeps its value */
     }
   }
 

@@ -264,11 +264,9 @@ export function finetuneLabel(r: Pick<RunSummary, 'name' | 'task' | 'preset' | '
 
 /**
  * The labels filter that suits a task's cohort: any imported label for classification; for
- * segmentation, nodules (LIDC XML), or SEG segments when only DICOM SEG files were imported (the
- * library's 'nodule' filter counts reader nodules only, while fine-tuning also trains on SEG
- * segments).
+ * segmentation, nodules (the library's 'nodule' filter counts reader nodules and DICOM SEG
+ * segments, the masks segmentation trains on).
  */
-export function labelsFilterFor(task: DownstreamTask, sourceKinds: readonly string[] = []): 'any' | 'nodule' | 'segment' {
-  if (task === 'classification') return 'any';
-  return sourceKinds.includes('dicom-seg') && !sourceKinds.includes('lidc-xml') ? 'segment' : 'nodule';
+export function labelsFilterFor(task: DownstreamTask): 'any' | 'nodule' {
+  return task === 'classification' ? 'any' : 'nodule';
 }
