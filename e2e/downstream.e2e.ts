@@ -133,6 +133,11 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await ft.results.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(screenshotDir, 'finetune-results.png') });
     await ft.results.screenshot({ path: join(screenshotDir, 'finetune-results-panel.png') });
+    // The results are recorded with the run: a reloaded page shows the same numbers.
+    const auroc = (await page.getByTestId('ft-auroc').textContent())!;
+    await page.reload();
+    await expect(ft.results).toHaveAttribute('data-kind', 'classification');
+    await expect(page.getByTestId('ft-auroc')).toHaveText(auroc);
   });
 
   test('fine-tunes a U-Net on the DICOM SEG nodule masks and shows Dice and IoU', async () => {
@@ -147,7 +152,7 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await ft.goto();
     await ft.fill({ task: 'segmentation' });
     // The cohort follows the task: series with nodule masks, here DICOM SEG segments only (two scans).
-    await expect(page.getByTestId('ft-filter-labels')).toHaveValue('segment');
+    await expect(page.getByTestId('ft-filter-labels')).toHaveValue('nodule');
     await expect.poll(() => ft.cohortMatching()).toBe(2);
     await expect(ft.form.getByTestId('ft-init').locator('option[value="cnn"]')).toHaveCount(0);
     await ft.fill({ init: pretrained, steps: 4, batch: 4, evalEvery: 2, name: 'nodules from masked' });

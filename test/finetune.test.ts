@@ -44,6 +44,8 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     expect(results).toMatchObject({ task: 'segmentation' });
     expect(results.dice).toBeGreaterThanOrEqual(0);
     expect(seen.some((e) => e.type === 'results')).toBe(true);
+    // recorded with the run, so the app shows them after a restart
+    expect(getRun(db, run.id)!.summary.results).toEqual(results);
     // the encoder started from the pretrained run (frozen in epoch 0)
     const pw = new Map(readCheckpoint(latestCheckpointDir(pre.dir)!).weights.map((w) => [w.name, w]));
     const fw = readCheckpoint(latestCheckpointDir(run.dir)!).weights;

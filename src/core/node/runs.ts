@@ -329,6 +329,7 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
   let total = run.totalSteps;
   let step = run.step;
   let finalLosses: Record<string, number> = {};
+  let results: Record<string, unknown> | undefined;
   let terminal: { status: RunRow['status']; error?: string } | null = null;
   setStatus.run('running', now(), '', run.id);
   const done = new Promise<Awaited<RunHandle['done']>>((resolveDone) => {
@@ -366,10 +367,14 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
           case 'resumed':
             setStatus.run('running', now(), '', run.id);
             break;
+          case 'results':
+            // Fine-tuning's held-out results, kept with the run so the app shows them later.
+            results = e.results;
+            break;
           case 'done':
             finalLosses = e.finalLosses;
             terminal = { status: e.stopped ? 'stopped' : 'done' };
-            setSummary.run(JSON.stringify({ finalLosses: e.finalLosses, step: e.step }), run.id);
+            setSummary.run(JSON.stringify({ finalLosses: e.finalLosses, step: e.step, ...(results && { results }) }), run.id);
             break;
           case 'error':
             terminal = { status: 'failed', error: e.message };

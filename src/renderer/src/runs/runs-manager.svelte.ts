@@ -262,12 +262,12 @@ export class RunsManager {
   }
 
   /**
-   * Held-out results of a fine-tuning run, as its trainer sent them at the end ('results' event),
-   * or null. The contract has no request for them yet: a run that finished before this page was
-   * opened has its results only in <run>/results.json.
+   * Held-out results of a fine-tuning run: as its trainer sent them at the end ('results' event),
+   * else as recorded in the finished run's summary, else null.
    */
   resultsOf(id: number): Record<string, unknown> | null {
-    return this.results.get(id) ?? null;
+    const recorded = this.run(id)?.summary?.results;
+    return this.results.get(id) ?? (recorded && typeof recorded === 'object' ? (recorded as Record<string, unknown>) : null);
   }
 
   async loadDoctor(force = false): Promise<void> {
