@@ -261,5 +261,28 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(probe.rows.nth(1)).toContainText('masked tiny 32');
     for (let i = 0; i < 2; i++) await expect(probe.rows.nth(i).locator('td').nth(2)).toHaveText(/^[01]\.\d{3}( \[[01]\.\d{3}, [01]\.\d{3}\])?$/);
     await page.screenshot({ path: join(screenshotDir, 'bias-probe.png') });
+    // Listed among the earlier probes, and shown again after a reload.
+    await expect(probe.historySelect.locator('option')).toHaveCount(1);
+    const shown = await probe.historySelect.inputValue();
+    await page.reload();
+    await probe.goto();
+    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(probe.historySelect).toHaveValue(shown);
+    await expect(probe.rows).toHaveCount(2);
+  });
+
+  test('cancels a running bias probe: no error, the earlier result stays, nothing new is listed', async () => {
+    const probe = new ProbePage(page);
+    await probe.goto();
+    await probe.choose({ encoders: [pretrained], attributes: ['sex', 'ageGroup'], folds: 2, seed: 7 });
+    await probe.run();
+    await expect(page.getByTestId('probe-progress')).toBeVisible();
+    await page.getByTestId('probe-cancel').click();
+    await expect(page.getByTestId('probe-progress')).toBeHidden({ timeout: 30_000 });
+    await expect(page.getByTestId('probe-error')).toHaveCount(0);
+    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(probe.rows).toHaveCount(2);
+    await expect(probe.historySelect.locator('option')).toHaveCount(1);
+    await expect(probe.form.getByTestId('probe-run')).toBeEnabled();
   });
 });

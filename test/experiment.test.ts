@@ -90,5 +90,29 @@ describe('experiments and the bias probe', () => {
     expect(scores[0].auroc).toBeGreaterThan(0.7); // the generator ties a strong trait to female patients
     expect(r.svg).toMatch(/^<svg/);
     expect(events.some((e) => e.name === 'probe.progress')).toBe(true);
+    // kept in the data folder: listed with its settings, and its result read back as returned
+    const list = await services.handlers['probe.list']();
+    expect(list.map((p) => p.id)).toEqual([r.id]);
+    expect(list[0]).toMatchObject({ attributes: ['sex'], folds: 2, seed: 1, scans: 10 });
+    expect(list[0].features).toEqual([expect.stringMatching(/^raw slice/)]);
+    expect(await services.handlers['probe.result'](r.id)).toEqual(r);
+    await expect(Promise.resolve().then(() => services.handlers['probe.result']('nope'))).rejects.toThrow(/no finished bias probe nope/);
+  });
+
+  it('cancels a running probe: the request fails as cancelled, nothing is listed or left behind', async () => {
+    const before = events.length;
+    const pending = Promise.resolve(services.handlers['probe.run']({ runIds: [], attributes: ['sex'], folds: 2, seed: 2 }));
+    const settled = pending.then(
+      () => null,
+      (e: unknown) => e as { code?: string; message: string },
+    );
+    await waitFor(() => events.slice(before).some((e) => e.name === 'probe.progress'), 60_000);
+    const id = (events.slice(before).find((e) => e.name === 'probe.progress')!.payload as Events['probe.progress']).id;
+    expect(await services.handlers['probe.cancel'](id)).toBe(true);
+    const err = await settled;
+    expect(err).toMatchObject({ code: 'cancelled' });
+    expect(await services.handlers['probe.cancel'](id)).toBe(false);
+    expect((await services.handlers['probe.list']()).map((p) => p.id)).not.toContain(id);
+    expect(existsSync(join(tmp.dir, 'probes', id))).toBe(false);
   });
 });

@@ -7,6 +7,7 @@ export class ProbePage {
   readonly result: Locator;
   readonly chart: Locator;
   readonly rows: Locator;
+  readonly historySelect: Locator;
 
   constructor(readonly page: Page) {
     this.root = page.getByTestId('probe-page');
@@ -14,6 +15,7 @@ export class ProbePage {
     this.result = page.getByTestId('probe-result');
     this.chart = page.getByTestId('probe-chart');
     this.rows = page.getByTestId('probe-row');
+    this.historySelect = page.getByTestId('probe-history-select');
   }
 
   async goto(): Promise<void> {

@@ -11,6 +11,7 @@ import type {
   CohortCounts,
   DoctorInfo,
   ExperimentSummary,
+  ProbeSummary,
   FolderRow,
   IndexProgress,
   IndexSummary,
@@ -35,6 +36,8 @@ export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from 
 export const CONTRACT_VERSION = 1;
 
 const id = z.number().int().nonnegative();
+/** A bias probe folder name (probes/<id>). */
+const probeId = z.string().regex(/^[\w.-]+$/).max(200);
 
 export const cohortFilterSchema = z
   .object({
@@ -139,6 +142,12 @@ export const channels = {
       })
       .strict(),
   ]),
+  /** Cancels a running bias probe (its id comes with its 'probe.progress' events). */
+  'probe.cancel': z.tuple([probeId]),
+  /** Finished bias probes in the data folder, newest first. */
+  'probe.list': z.tuple([]),
+  /** The result and chart of a finished bias probe. */
+  'probe.result': z.tuple([probeId]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -186,6 +195,9 @@ export interface Results {
   'experiments.list': ExperimentSummary[];
   'experiments.report': { summary: ExperimentSummary; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null };
   'probe.run': { id: string; result: Record<string, unknown>; svg: string };
+  'probe.cancel': boolean;
+  'probe.list': ProbeSummary[];
+  'probe.result': { id: string; result: Record<string, unknown>; svg: string };
 }
 
 /** Events pushed from services to every connected renderer. */

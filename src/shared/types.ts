@@ -256,6 +256,20 @@ export interface DoctorInfo {
 }
 
 /** An experiment grid as the app lists it. */
+/** A finished bias probe in the data folder (probes/<id>/), as listed by 'probe.list'. */
+export interface ProbeSummary {
+  id: string;
+  /** ISO time the probe was started. */
+  createdAt: string;
+  scans: number;
+  attributes: string[];
+  /** Representations probed: the raw-slice baseline and one per encoder. */
+  features: string[];
+  folds: number | null;
+  seed: number | null;
+  dir: string;
+}
+
 export interface ExperimentSummary {
   id: string;
   name: string;

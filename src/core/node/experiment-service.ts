@@ -4,7 +4,7 @@
  * trainer process from a manifest the host prepares. Results live in the data folder:
  * experiments/<id>/ and probes/<id>/, with their HTML reports.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
 import { parseExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
@@ -13,7 +13,7 @@ import { runExperiment } from './experiment';
 import { spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
-import type { ExperimentSummary } from '../../shared/types';
+import type { ExperimentSummary, ProbeSummary } from '../../shared/types';
 
 const stamp = () => new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'experiment';
@@ -21,6 +21,7 @@ const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(
 export class ExperimentService {
   private active = new Map<string, { ac: AbortController; done: Promise<void> }>();
   private failed = new Map<string, string>();
+  private probes = new Map<string, AbortController>();
   private spawn: SpawnTrainer;
 
   constructor(
@@ -118,8 +119,13 @@ export class ExperimentService {
     seed?: number;
   }): Promise<{ id: string; result: Record<string, unknown>; svg: string }> {
     const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter as never });
-    const id = `${stamp()}-probe`;
-    const outDir = join(this.dataDir, 'probes', id);
+    let id = `${stamp()}-probe`;
+    for (let n = 2; existsSync(join(this.probesRoot(), id)) || this.probes.has(id); n++) id = `${stamp()}-probe-${n}`;
+    const outDir = join(this.probesRoot(), id);
+    const ac = new AbortController();
+    this.probes.set(id, ac);
+    // The first event names the probe, so a renderer can cancel it before the trainer reports.
+    this.emit('probe.progress', { id, done: 0, total: 0, what: 'starting the trainer process' });
     let result: Record<string, unknown>;
     try {
       const answer = await trainerRequest(
@@ -129,16 +135,74 @@ export class ExperimentService {
         (e) => {
           if (e.type === 'probe-progress') this.emit('probe.progress', { id, done: e.done, total: e.total, what: e.what });
         },
+        ac.signal,
       );
       result = answer.result;
     } catch (err) {
+      if (err instanceof TrainerRequestError && err.cancelled) {
+        rmSync(outDir, { recursive: true, force: true });
+        throw new ApiError('cancelled', 'the bias probe was cancelled');
+      }
       throw new ApiError(err instanceof TrainerRequestError && err.crashed ? 'internal' : 'invalid-argument', (err as Error).message);
+    } finally {
+      this.probes.delete(id);
     }
-    const svgPath = join(outDir, 'bias-probe.svg');
+    // The settings beside the result, for the list of earlier probes.
+    writeFileSync(join(outDir, 'probe-request.json'), JSON.stringify({ createdAt: new Date().toISOString(), attributes: o.attributes ?? null, folds: o.folds ?? null, seed: o.seed ?? null }, null, 2));
+    return this.probeResult(id);
+  }
+
+  /** Cancels a running probe; false if there is none with that id. */
+  cancelProbe(id: string): boolean {
+    const ac = this.probes.get(id);
+    if (!ac) return false;
+    ac.abort();
+    return true;
+  }
+
+  /** Finished probes (a folder with bias-probe.json), newest first. */
+  listProbes(): ProbeSummary[] {
+    const root = this.probesRoot();
+    if (!existsSync(root)) return [];
+    const out: ProbeSummary[] = [];
+    for (const id of readdirSync(root)) {
+      const dir = join(root, id);
+      try {
+        const result = JSON.parse(readFileSync(join(dir, 'bias-probe.json'), 'utf8')) as { scans?: number; scores?: { features: string; attribute: string }[] };
+        const req = existsSync(join(dir, 'probe-request.json')) ? (JSON.parse(readFileSync(join(dir, 'probe-request.json'), 'utf8')) as { createdAt?: string; folds?: number; seed?: number }) : {};
+        const scores = Array.isArray(result.scores) ? result.scores : [];
+        out.push({
+          id,
+          createdAt: req.createdAt ?? statSync(join(dir, 'bias-probe.json')).mtime.toISOString(),
+          scans: typeof result.scans === 'number' ? result.scans : 0,
+          attributes: [...new Set(scores.map((x) => x.attribute))],
+          features: [...new Set(scores.map((x) => x.features))],
+          folds: req.folds ?? null,
+          seed: req.seed ?? null,
+          dir,
+        });
+      } catch {
+        // not a finished probe (cancelled, crashed, or unreadable): not listed
+      }
+    }
+    return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  }
+
+  /** A finished probe's result and chart. */
+  probeResult(id: string): { id: string; result: Record<string, unknown>; svg: string } {
+    const dir = join(this.probesRoot(), id);
+    if (!/^[\w.-]+$/.test(id) || !existsSync(join(dir, 'bias-probe.json'))) throw new ApiError('not-found', `no finished bias probe ${id}`);
+    const result = JSON.parse(readFileSync(join(dir, 'bias-probe.json'), 'utf8')) as Record<string, unknown>;
+    const svgPath = join(dir, 'bias-probe.svg');
     return { id, result, svg: existsSync(svgPath) ? readFileSync(svgPath, 'utf8') : '' };
   }
 
+  private probesRoot() {
+    return join(this.dataDir, 'probes');
+  }
+
   async close(): Promise<void> {
+    for (const ac of this.probes.values()) ac.abort();
     for (const a of this.active.values()) a.ac.abort();
     await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), new Promise((r) => setTimeout(r, 15000))]);
   }

@@ -60,11 +60,25 @@ export function trainerRequest<T extends TrainerEvent['type']>(
   msg: HostMessage,
   want: T,
   onEvent?: (e: TrainerEvent) => void,
+  signal?: AbortSignal,
 ): Promise<Extract<TrainerEvent, { type: T }>> {
+  if (signal?.aborted) return Promise.reject(new TrainerRequestError('cancelled', false, true));
   const child = spawn();
   return new Promise((resolve, reject) => {
     let settled = false;
+    // Cancelled: the trainer process is killed; the request rejects at once.
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (settled) return;
+        settled = true;
+        child.kill('SIGKILL');
+        reject(new TrainerRequestError('cancelled', false, true));
+      },
+      { once: true },
+    );
     child.onEvent((e) => {
+      if (settled) return;
       if (e.type === want) {
         settled = true;
         resolve(e as Extract<TrainerEvent, { type: T }>);
@@ -80,11 +94,15 @@ export function trainerRequest<T extends TrainerEvent['type']>(
   });
 }
 
-/** A failed trainer request: `crashed` when the process died rather than reporting an error. */
+/**
+ * A failed trainer request: `crashed` when the process died rather than reporting an error,
+ * `cancelled` when the caller aborted it.
+ */
 export class TrainerRequestError extends Error {
   constructor(
     message: string,
     readonly crashed: boolean,
+    readonly cancelled = false,
   ) {
     super(message);
     this.name = 'TrainerRequestError';

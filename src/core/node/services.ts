@@ -176,6 +176,9 @@ export function createServices(opts: ServiceOptions): Services {
       });
       return experiments.probe({ encoders: dirs, seriesIds: o.seriesIds, filter: o.filter, attributes: o.attributes, folds: o.folds, seed: o.seed });
     },
+    'probe.cancel': (id) => experiments.cancelProbe(id),
+    'probe.list': () => experiments.listProbes(),
+    'probe.result': (id) => experiments.probeResult(id),
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
       return opts.pickPackage();

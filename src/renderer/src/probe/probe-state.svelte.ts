@@ -1,12 +1,14 @@
 /**
  * The bias probe page: which encoders (finished pretraining or imported runs), which cohort,
  * attributes, folds and seed; the probe in progress ('probe.progress') and its result (scores,
- * warnings, the Figure 6 style bar chart). The last result stays while the app is open.
+ * warnings, the Figure 6 style bar chart), with Cancel; earlier probes from the data folder.
  *
- * 'probe.progress' events name the probe by an id the request only returns at the end, so while
- * this page's request is pending it takes progress events of any probe (one at a time from here).
+ * The service's first 'probe.progress' event of a probe names it; while this page's request is
+ * pending, the first probe id seen is taken as its own (one probe at a time from here), so Cancel
+ * can name it.
  */
 import type { ApiClient, Results } from '../../../shared/contract';
+import type { ProbeSummary } from '../../../shared/types';
 import { noFilters, toCohortFilter } from '../library/cohort';
 import { describeError } from '../lib/errors';
 import { CohortQuery } from '../runs/cohort-query.svelte';
@@ -26,6 +28,12 @@ export class ProbeState {
   response = $state.raw<ProbeResponse | null>(null);
   result = $state.raw<ProbeView | null>(null);
   error = $state<string | null>(null);
+  /** Id of the probe this page is running, once its first progress event arrived. */
+  runningId = $state<string | null>(null);
+  cancelling = $state(false);
+  /** Earlier probes (newest first) and which one is shown. */
+  history = $state.raw<ProbeSummary[]>([]);
+  shownId = $state<string | null>(null);
   private listening = false;
 
   constructor(private readonly api: ApiClient) {
@@ -36,8 +44,45 @@ export class ProbeState {
     if (this.listening) return;
     this.listening = true;
     this.api.on('probe.progress', (p) => {
-      if (this.running) this.progress = { done: p.done, total: p.total, what: p.what };
+      if (!this.running) return;
+      this.runningId ??= p.id;
+      if (p.id === this.runningId) this.progress = { done: p.done, total: p.total, what: p.what };
     });
+    void this.loadHistory(true);
+  }
+
+  /** Reloads the list of earlier probes; with `showLatest`, shows the newest if nothing is shown. */
+  async loadHistory(showLatest = false): Promise<void> {
+    try {
+      this.history = await this.api.invoke('probe.list');
+      if (showLatest && !this.response && !this.running && this.history.length > 0) await this.show(this.history[0].id);
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+  }
+
+  /** Shows an earlier probe's result. */
+  async show(id: string): Promise<void> {
+    try {
+      const res = await this.api.invoke('probe.result', id);
+      this.response = res;
+      this.result = readProbe(res.result);
+      this.shownId = id;
+      this.error = null;
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+  }
+
+  /** Cancels the running probe (kills its trainer process). */
+  async cancel(): Promise<void> {
+    if (!this.running || !this.runningId || this.cancelling) return;
+    this.cancelling = true;
+    try {
+      await this.api.invoke('probe.cancel', this.runningId);
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
   }
 
   toggleRun(id: number, on: boolean): void {
@@ -58,6 +103,8 @@ export class ProbeState {
     this.running = true;
     this.error = null;
     this.progress = null;
+    this.runningId = null;
+    this.cancelling = false;
     this.startedAt = Date.now();
     try {
       const res = await this.api.invoke('probe.run', {
@@ -69,11 +116,17 @@ export class ProbeState {
       });
       this.response = res;
       this.result = readProbe(res.result);
+      this.shownId = res.id;
     } catch (e) {
-      this.error = describeError(e).message;
+      const err = describeError(e);
+      // A cancel is what the user asked for: no error, the previous result stays.
+      if (err.code !== 'cancelled') this.error = err.message;
     } finally {
       this.running = false;
       this.startedAt = null;
+      this.runningId = null;
+      this.cancelling = false;
+      void this.loadHistory();
     }
   }
 }
