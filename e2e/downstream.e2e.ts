@@ -242,6 +242,22 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(ex.report).toHaveAttribute('data-id', first!);
     await expect(ex.figures).toHaveCount(3);
     await expect(ex.form.getByTestId('ex-start')).toBeEnabled();
+    // A finished experiment has nothing to resume; the stopped one does, in its own folder.
+    await expect(page.getByTestId('ex-resume')).toHaveCount(0);
+    await ex.row(id).getByTestId('ex-select').click();
+    await expect(ex.report).toHaveAttribute('data-id', id);
+    await expect(page.getByTestId('ex-resume')).toHaveText('Resume (2 runs left)');
+    await page.getByTestId('ex-resume').click();
+    await expect(ex.row(id)).toHaveAttribute('data-status', 'running', { timeout: 15_000 });
+    await expect(ex.progress).toHaveAttribute('data-state', 'running');
+    await expect(ex.form.getByTestId('ex-start')).toBeDisabled();
+    await expect(page.getByTestId('ex-resume')).toBeDisabled();
+    // The cut-off run continues (its curve comes back), then Stop again leaves it incomplete.
+    await expect(page.getByTestId('ex-step')).toContainText(/step \d+ \/ 500/, { timeout: 60_000 });
+    await expect(ex.rows).toHaveCount(2);
+    await page.getByTestId('ex-stop').click();
+    await expect(ex.progress).toHaveAttribute('data-state', 'stopped', { timeout: 30_000 });
+    await expect(ex.row(id)).toHaveAttribute('data-status', 'incomplete', { timeout: 15_000 });
   });
 
   test('runs the bias probe for sex with 2 folds and shows the chart and table', async () => {

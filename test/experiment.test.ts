@@ -82,6 +82,38 @@ describe('experiments and the bias probe', () => {
     expect((report as unknown as { delong: unknown[] }).delong.length).toBeGreaterThan(0);
   });
 
+  it('resumes a stopped grid in its folder: the finished run is kept, the rest run, one report', async () => {
+    const h = services.handlers;
+    const before = events.length;
+    const mine = () => events.slice(before).filter((e) => e.name === 'experiment.event').map((e) => e.payload as Events['experiment.event']);
+    const exp = await h['experiments.start']({ name: 'resumable', task: 'classification', label: 'pe', preset: 'tiny', size: 32, inits: ['random'], fractions: [0.5, 1], seeds: [1], steps: 3, batchSize: 4, evalEvery: 3, splitFractions: { train: 0.5, val: 0.25, test: 0.25 } } as never);
+    await waitFor(() => mine().some((e) => e.id === exp.id && e.kind === 'cell' && e.index === 0));
+    await h['experiments.stop'](exp.id);
+    await waitFor(() => mine().some((e) => e.id === exp.id && (e.kind === 'stopped' || e.kind === 'done')));
+    const stopped = (await h['experiments.list']()).find((x) => x.id === exp.id)!;
+    // stopped after its first run (the second may or may not have started)
+    expect(stopped.status).toBe('incomplete');
+    expect(stopped.completed).toBe(1);
+    const firstResults = join(exp.dir, 'runs', 'random-f0.5-s1', 'results.json');
+    const kept = readFileSync(firstResults, 'utf8');
+    expect((await h['experiments.report'](exp.id)).spec).toMatchObject({ name: 'resumable', fractions: [0.5, 1] });
+
+    const mark = events.length;
+    const resumed = await h['experiments.resume'](exp.id);
+    expect(resumed).toMatchObject({ id: exp.id, status: 'running', cells: 2 });
+    await expect(Promise.resolve().then(() => h['experiments.resume'](exp.id))).rejects.toThrow(/already running/);
+    await waitFor(() => events.slice(mark).some((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).id === exp.id && (e.payload as Events['experiment.event']).kind === 'done'));
+    const rep = await h['experiments.report'](exp.id);
+    expect(rep.summary).toMatchObject({ status: 'done', completed: 2, cells: 2 });
+    expect((rep.report as { cells: unknown[] }).cells).toHaveLength(2);
+    // the first run was not trained again: its results are byte-identical
+    expect(readFileSync(firstResults, 'utf8')).toBe(kept);
+    const stepsAfter = events.slice(mark).filter((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).kind === 'run-event' && (e.payload as Events['experiment.event']).index === 0);
+    expect(stepsAfter).toHaveLength(0);
+    await expect(Promise.resolve().then(() => h['experiments.resume'](exp.id))).rejects.toThrow(/complete: nothing to resume/);
+    await expect(Promise.resolve().then(() => h['experiments.resume']('no-such'))).rejects.toThrow(/no experiment no-such/);
+  });
+
   it('probes the middle-slice representation for sex and finds the synthetic trait in raw slices', async () => {
     const r = await services.handlers['probe.run']({ runIds: [], attributes: ['sex'], folds: 2, seed: 1 });
     const scores = (r.result as { scores: { features: string; auroc: number; attribute: string }[] }).scores;

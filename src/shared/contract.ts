@@ -27,7 +27,7 @@ import type {
   VolumeInfo,
 } from './types';
 import { ApiError, type Envelope, toEnvelope } from './envelope';
-import { experimentSpecSchema, finetuneConfigSchema, pretrainConfigSchema } from './run-config';
+import { experimentSpecSchema, finetuneConfigSchema, pretrainConfigSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
@@ -126,6 +126,8 @@ export const channels = {
   /** Starts an experiment grid (initialisations x fractions x seeds); progress as 'experiment.event'. */
   'experiments.start': z.tuple([experimentSpecSchema]),
   'experiments.stop': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
+  /** Continues a stopped, failed or interrupted experiment (finished runs kept, a cut-off run resumes). */
+  'experiments.resume': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
   'experiments.list': z.tuple([]),
   /** Report numbers and SVG plots of an experiment. */
   'experiments.report': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
@@ -193,7 +195,8 @@ export interface Results {
   'experiments.start': ExperimentSummary;
   'experiments.stop': boolean;
   'experiments.list': ExperimentSummary[];
-  'experiments.report': { summary: ExperimentSummary; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null };
+  'experiments.resume': ExperimentSummary;
+  'experiments.report': { summary: ExperimentSummary; spec: ExperimentSpec; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null };
   'probe.run': { id: string; result: Record<string, unknown>; svg: string };
   'probe.cancel': boolean;
   'probe.list': ProbeSummary[];

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
-import { parseExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
+import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
 import { prepareProbe } from './bias-probe';
 import { runExperiment } from './experiment';
 import { spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
@@ -48,6 +48,28 @@ export class ExperimentService {
     const id = `${stamp()}-${slug(spec.name)}`;
     const dir = join(this.root(), id);
     mkdirSync(dir, { recursive: true });
+    this.launch(id, dir, spec);
+    const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
+    return { id, name: spec.name, task: spec.task, status: 'running', cells: total, completed: 0, dir };
+  }
+
+  /**
+   * Continues a stopped, failed or interrupted experiment in its own folder: finished runs are
+   * kept, a run that was cut off resumes from its checkpoint, the rest start; one report at the end.
+   */
+  resume(id: string): ExperimentSummary {
+    const dir = this.dirOf(id);
+    if (this.active.has(id)) throw new ApiError('busy', `experiment ${id} is already running`);
+    if (this.active.size > 0) throw new ApiError('busy', 'an experiment is already running: wait for it or stop it');
+    const before = this.summary(id);
+    if (before.status === 'done') throw new ApiError('invalid-argument', `experiment ${id} is complete: nothing to resume`);
+    const spec = parseExperimentSpec(JSON.parse(readFileSync(join(dir, 'spec.json'), 'utf8')));
+    this.failed.delete(id);
+    this.launch(id, dir, spec);
+    return { ...before, status: 'running' };
+  }
+
+  private launch(id: string, dir: string, spec: ExperimentSpec): void {
     const ac = new AbortController();
     const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
     const done = runExperiment(this.db, spec, {
@@ -70,7 +92,11 @@ export class ExperimentService {
       })
       .finally(() => this.active.delete(id));
     this.active.set(id, { ac, done });
-    return { id, name: spec.name, task: spec.task, status: 'running', cells: total, completed: 0, dir };
+  }
+
+  private dirOf(id: string): string {
+    if (!/^[\w.-]+$/.test(id) || !existsSync(join(this.root(), id, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id}`);
+    return join(this.root(), id);
   }
 
   stop(id: string): boolean {
@@ -100,13 +126,13 @@ export class ExperimentService {
   }
 
   /** The report of an experiment: numbers (report.json) and its SVG plots as text. */
-  report(id: string): { summary: ExperimentSummary; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null } {
-    if (!/^[\w.-]+$/.test(id) || !existsSync(join(this.root(), id, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id}`);
-    const dir = join(this.root(), id);
+  report(id: string): { summary: ExperimentSummary; spec: ExperimentSpec; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null } {
+    const dir = this.dirOf(id);
+    const spec = parseExperimentSpec(JSON.parse(readFileSync(join(dir, 'spec.json'), 'utf8')));
     const report = existsSync(join(dir, 'report.json')) ? (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Record<string, unknown>) : null;
     const svgs: Record<string, string> = {};
     for (const f of readdirSync(dir).filter((f) => f.endsWith('.svg'))) svgs[f] = readFileSync(join(dir, f), 'utf8');
-    return { summary: this.summary(id), report, svgs, error: this.failed.get(id) ?? null };
+    return { summary: this.summary(id), spec, report, svgs, error: this.failed.get(id) ?? null };
   }
 
   /** Runs the bias probe in a trainer process; resolves with its result and the chart. */

@@ -166,6 +166,7 @@ export function createServices(opts: ServiceOptions): Services {
     'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),
     'experiments.start': (spec) => experiments.start(spec),
     'experiments.stop': (id) => experiments.stop(id),
+    'experiments.resume': (id) => experiments.resume(id),
     'experiments.list': () => experiments.list(),
     'experiments.report': (id) => experiments.report(id),
     'probe.run': (o) => {

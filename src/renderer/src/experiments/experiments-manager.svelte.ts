@@ -233,6 +233,28 @@ export class ExperimentsManager {
     }
   }
 
+  /** Continues an incomplete or failed experiment in its folder (finished runs are kept). */
+  async resume(id: string): Promise<void> {
+    this.starting = true;
+    const spec = this.reports[id]?.spec;
+    if (spec) this.specs.set(id, spec);
+    const prev = this.progress[id];
+    // Fresh progress first: the finished cells are reported as soon as the grid starts again.
+    this.setProgress({ ...this.blank(id, 0, this.list.find((x) => x.id === id)?.cells ?? 0), totalSteps: spec?.steps ?? null });
+    try {
+      const s = await this.api.invoke('experiments.resume', id);
+      this.list = this.list.map((x) => (x.id === id ? { ...s, completed: x.completed } : x));
+    } catch (e) {
+      const next = { ...this.progress };
+      if (prev) next[id] = prev;
+      else delete next[id];
+      this.progress = next;
+      toasts.error('Resume experiment', e);
+    } finally {
+      this.starting = false;
+    }
+  }
+
   async stop(id: string): Promise<void> {
     const cur = this.progress[id];
     if (cur) this.setProgress({ ...cur, state: 'stopping' });
