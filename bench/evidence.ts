@@ -7,10 +7,11 @@
  *      reconstructions early vs late.
  * downstream: a synthetic labelled cohort (`ctssl synth`), masked-region pretraining on it, then
  *      the experiment grids (PE slice classification; nodule segmentation) and the bias probe.
- * Work files go to bench/.work/evidence (kept; delete to start over).
+ * Work files go to bench/.work/evidence (kept; delete to start over). `--report-only` rewrites the
+ * ssl section from the runs already there, without training again.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { root } from './common';
@@ -18,6 +19,7 @@ import { root } from './common';
 const args = process.argv.slice(2);
 const part = args.includes('--part') ? args[args.indexOf('--part') + 1] : 'all';
 const sslSteps = Number(args[args.indexOf('--steps') + 1]) || 200;
+const reportOnly = args.includes('--report-only');
 const work = join(root, 'bench', '.work', 'evidence');
 const docFile = join(root, 'docs', 'evidence.md');
 const imgDir = join(root, 'docs', 'evidence');
@@ -47,7 +49,7 @@ function section(title: string, body: string) {
     writeFileSync(docFile, text.slice(0, start) + sec + (next < 0 ? '' : text.slice(next)));
   }
 }
-const machine = () => `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, wasm backend (no GPU)`;
+const machine = (at = new Date()) => `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, wasm backend (no GPU)`;
 
 interface MetricLine {
   step: number;
@@ -64,8 +66,10 @@ const metricsOf = (run: string) =>
 if (part === 'ssl' || part === 'all') {
   const shared = join(root, '..', 'shared', 'data');
   if (!existsSync(join(shared, 'lidc-c2c-full'))) throw new Error(`${shared}/lidc-c2c-full not found: the ssl evidence needs the real LIDC data`);
-  rmSync(db, { force: true });
-  ctssl('index', join(shared, 'lidc-c2c-full'), join(shared, 'lidc-c2c-small'), '--db', db, '--json');
+  if (!reportOnly) {
+    rmSync(db, { force: true });
+    ctssl('index', join(shared, 'lidc-c2c-full'), join(shared, 'lidc-c2c-small'), '--db', db, '--json');
+  }
   const series = json<{ id: number; patientId: string; slices: number }[]>(ctssl('series', '--db', db, '--cohort', 'paper', '--json'));
   const ids = series.map((s) => s.id).join(',');
   // Two patients: LIDC-IDRI-0001 (whole series) to train, the LIDC-IDRI-0002 slab held out.
@@ -83,18 +87,26 @@ if (part === 'ssl' || part === 'all') {
   ];
   for (const [task, extra] of tasks) {
     const run = join(work, `ssl-${task}`);
-    rmSync(run, { recursive: true, force: true });
-    ctssl('pretrain', '--db', db, '--task', task, ...extra, '--preset', 'small', '--steps', String(sslSteps), '--batch', '8', '--eval-every', String(Math.max(10, sslSteps / 10)), '--checkpoint-every', String(sslSteps), '--series', ids, '--split', '0.5,0,0.5', '--seed', String(seed), '--out', run, '--json');
-    const ev = json<{ perVolume: Record<string, { mean: number; sd: number }>; perImage: Record<string, { mean: number; sd: number; n: number }>; split: string; volumes: number; images: number; samples: { input: string; output: string; target: string | null; diff: string | null }[]; warnings: string[] }>(
-      ctssl('eval-ssl', '--run', run, '--db', db, '--json'),
-    );
+    type Table2 = { perVolume: Record<string, { mean: number; sd: number }>; perImage: Record<string, { mean: number; sd: number; n: number }>; split: string; volumes: number; images: number; samples: { input: string; output: string; target: string | null; diff: string | null }[]; warnings: string[] };
+    let ev: Table2;
+    if (reportOnly) {
+      const pretrain = ['pretrain', '--db', db, '--task', task, ...extra, '--preset', 'small', '--steps', String(sslSteps), '--batch', '8', '--eval-every', String(Math.max(10, sslSteps / 10)), '--checkpoint-every', String(sslSteps), '--series', ids, '--split', '0.5,0,0.5', '--seed', String(seed), '--out', run, '--json'];
+      commands.push('ctssl ' + pretrain.join(' '), `ctssl eval-ssl --run ${run} --db ${db} --json`);
+      ev = json<Table2>(readFileSync(join(run, 'eval', 'table2.json'), 'utf8'));
+    } else {
+      rmSync(run, { recursive: true, force: true });
+      ctssl('pretrain', '--db', db, '--task', task, ...extra, '--preset', 'small', '--steps', String(sslSteps), '--batch', '8', '--eval-every', String(Math.max(10, sslSteps / 10)), '--checkpoint-every', String(sslSteps), '--series', ids, '--split', '0.5,0,0.5', '--seed', String(seed), '--out', run, '--json');
+      ev = json<Table2>(ctssl('eval-ssl', '--run', run, '--db', db, '--json'));
+    }
     const val = metricsOf(run).filter((m) => m.split === 'val');
-    const key = task === 'rotation' || task === 'flip' ? 'crossEntropy' : 'mse';
+    const classifier = task === 'rotation' || task === 'flip';
+    const key = classifier ? 'crossEntropy' : 'mse';
     const first = val[0];
     const last = val[val.length - 1];
     const pi = ev.perImage;
+    const ssimCurve = classifier ? '' : `${f4(first?.ssim as number)} → ${f4(last?.ssim as number)}`;
     rows.push(
-      `| ${task} | ${f4(first?.[key] as number)} → ${f4(last?.[key] as number)} (step ${first?.step} → ${last?.step}) | ${f4(pi.mse?.mean)} ± ${f4(pi.mse?.sd)} | ${pi.maskedMse ? `${f4(pi.maskedMse.mean)} ± ${f4(pi.maskedMse.sd)}` : ''} | ${pi.ssim ? `${f4(pi.ssim.mean)} ± ${f4(pi.ssim.sd)}` : ''} | ${pi.crossEntropy ? `${f4(pi.crossEntropy.mean)}` : ''} | ${pi.auroc ? f4(pi.auroc.mean) : ''} | ${ev.images} |`,
+      `| ${task} | ${f4(first?.[key] as number)} → ${f4(last?.[key] as number)} (step ${first?.step} → ${last?.step}) | ${ssimCurve} | ${pi.mse ? `${f4(pi.mse.mean)} ± ${f4(pi.mse.sd)}` : ''} | ${pi.maskedMse ? `${f4(pi.maskedMse.mean)} ± ${f4(pi.maskedMse.sd)}` : ''} | ${pi.ssim ? `${f4(pi.ssim.mean)} ± ${f4(pi.ssim.sd)}` : ''} | ${pi.crossEntropy ? `${f4(pi.crossEntropy.mean)}` : ''} | ${pi.auroc ? f4(pi.auroc.mean) : ''} | ${ev.images} |`,
     );
     if (ev.samples[0]) {
       for (const k of ['input', 'output', 'target', 'diff'] as const) {
@@ -106,12 +118,12 @@ if (part === 'ssl' || part === 'all') {
   section(
     'Pretext tasks on real LIDC-IDRI (issue 4)',
     [
-      `Made ${machine()} by \`npm run evidence -- --part ssl --steps ${sslSteps}\`.`,
+      `Made ${machine(reportOnly ? statSync(join(work, 'ssl-flip', 'eval', 'table2.json')).mtime : undefined)} by \`npm run evidence -- --part ssl --steps ${sslSteps}\`.`,
       '',
       `Data: ../shared/data LIDC-IDRI-0001 (full series) and the LIDC-IDRI-0002 slab, ${series.length} series (${series.map((s) => `${s.patientId}: ${s.slices}`).join(', ')} slices), split by patient: LIDC-IDRI-0001 trains, the LIDC-IDRI-0002 slab is held out (\`--split 0.5,0,0.5\`, seed ${seed}, the first seed that splits them so); with no validation patient, the curve during training is measured on the held-out patient. Preset \`small\` (128 px, widths 32/64, 2 residual blocks), batch 8, RAdam 1e-3, ${sslSteps} steps.`,
       '',
-      '| task | held-out loss during training (MSE or CE) | held-out MSE | masked MSE | SSIM | CE | AUROC | held-out images |',
-      '|---|---|---|---|---|---|---|---|',
+      '| task | held-out loss during training (MSE or CE) | held-out SSIM during training | held-out MSE | masked MSE | SSIM | CE | AUROC | held-out images |',
+      '|---|---|---|---|---|---|---|---|---|',
       ...rows,
       '',
       'Held-out = the patient in the test split (mean ± sd over its slices). Reconstructions (input / output / target / difference x4) of the first held-out slice, after training:',
