@@ -63,6 +63,14 @@ function initLabel(init: string): string {
 
 const slug = (s: string) => s.replace(/[^\w.-]+/g, '_').slice(-40);
 
+/** A grid run's name, within a run name's 120 characters: the experiment's name is shortened first. */
+export function cellRunName(experiment: string, cell: string, max = 120): string {
+  const full = `${experiment}: ${cell}`;
+  if (full.length <= max) return full;
+  const room = max - cell.length - 3; // ': ' and '…'
+  return room >= 8 ? `${experiment.slice(0, room).trimEnd()}…: ${cell}` : full.slice(0, max - 1) + '…';
+}
+
 export async function runExperiment(db: Database, specInput: ExperimentSpecInput, o: ExperimentOptions): Promise<ExperimentReport> {
   const spec = parseExperimentSpec(specInput);
   const outDir = resolve(o.outDir);
@@ -88,7 +96,7 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
     if (!run) {
       const config: FinetuneConfigInput = {
         kind: 'finetune',
-        name: `${spec.name}: ${cell.initLabel}, ${Math.round(cell.fraction * 100)}% of training data, seed ${cell.seed}`,
+        name: cellRunName(spec.name, `${cell.initLabel}, ${Math.round(cell.fraction * 100)}% of training data, seed ${cell.seed}`),
         task: spec.task,
         model: spec.task === 'segmentation' ? 'unet' : cell.init === 'cnn' ? 'cnn' : 'encoder-classifier',
         label:
