@@ -27,13 +27,15 @@ describe('fine-tuning on real LIDC nodule labels', () => {
   });
 
   it('trains a U-Net whose down branch is a pretrained encoder on the nodule masks (loss falls), and writes Dice results', async () => {
-    const pre = createRun(db, { task: 'masked', preset: 'tiny', size: 64, steps: 2, batchSize: 2, useCache: false, filter: { modality: 'CT' } }, { dataDir: tmp.dir, dir: join(tmp.dir, 'pre') });
+    // pretrained in the lung window: the fine-tuning run below, given no window, takes it
+    const pre = createRun(db, { task: 'masked', preset: 'tiny', size: 64, steps: 2, batchSize: 2, useCache: false, windowLevel: -600, windowWidth: 1500, filter: { modality: 'CT' } }, { dataDir: tmp.dir, dir: join(tmp.dir, 'pre') });
     expect((await startRun(db, pre).done).status).toBe('done');
     const run = createFinetuneRun(
       db,
       { kind: 'finetune', task: 'segmentation', model: 'unet', label: { kind: 'nodule', consensusK: 1 }, preset: 'tiny', size: 64, init: pre.dir, freezeEpochs: 1, steps: 24, batchSize: 4, lr: 0.01, evalEvery: 12, useCache: false, filter: { modality: 'CT' } },
       { dataDir: tmp.dir, dir: join(tmp.dir, 'seg') },
     );
+    expect(run.config).toMatchObject({ windowLevel: -600, windowWidth: 1500, scaling: 'fixed' });
     const seen: TrainerEvent[] = [];
     const r = await startRun(db, run, { onEvent: (e) => seen.push(e) }).done;
     expect(r.status).toBe('done');
@@ -62,6 +64,8 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     const r = await startRun(db, run).done;
     expect(r.status).toBe('done');
     expect(getRun(db, run.id)!.status).toBe('done');
+    // no init: the paper's soft-tissue window
+    expect(run.config).toMatchObject({ windowLevel: 50, windowWidth: 350 });
     expect(existsSync(join(run.dir, 'results.json'))).toBe(true);
     expect(Object.keys(r.finalLosses).sort()).toEqual(['accuracy', 'loss']);
   });

@@ -159,6 +159,10 @@ export const experimentSpecSchema = z
     filter: z.record(z.string(), z.unknown()).optional(),
     /** Segmentation: the Dice level for "iterations to reach". */
     diceLevel: z.number().gt(0).lt(1).default(0.5),
+    /** Input window and scaling of every run; default: the first pretrained init's, else 50/350 fixed. */
+    windowLevel: z.number().optional(),
+    windowWidth: z.number().positive().optional(),
+    scaling: z.enum(['fixed', 'minmax']).optional(),
   })
   .strict()
   .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' })

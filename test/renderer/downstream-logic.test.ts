@@ -64,7 +64,7 @@ const run = (over: Partial<RunSummary>): RunSummary => ({
 });
 
 const pretrained = run({ id: 3, dir: '/data/runs/masked' });
-const imported = run({ id: 4, kind: 'imported', dir: '/data/imported/pkg', preset: 'small', config: { task: 'masked', maskPercent: 20, preset: 'small' } });
+const imported = run({ id: 4, kind: 'imported', dir: '/data/imported/pkg', preset: 'small', config: { task: 'masked', maskPercent: 20, preset: 'small', windowLevel: -600, windowWidth: 1500 } });
 const unfinished = run({ id: 5, status: 'running', dir: '/data/runs/busy' });
 const finetuned = run({ id: 6, kind: 'finetune', task: 'classification', dir: '/data/runs/ft', config: { model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, trainFraction: 0.5 } });
 const runs = [pretrained, imported, unfinished, finetuned];
@@ -92,6 +92,9 @@ describe('fine-tune form', () => {
     expect(f).toMatchObject({ init: '/data/runs/masked', preset: 'tiny', size: 32 });
     expect(initMismatch(f, c[2])).toBeNull();
     expect(initMismatch({ ...f, size: 64 }, c[2])).toBe('the encoder was trained as tiny at 32 px: use the same preset and size');
+    // The window the encoder was trained on comes with it (lung window for the imported one).
+    expect(f).toMatchObject({ windowLevel: 50, windowWidth: 350 });
+    expect(applyInit(defaultFinetuneForm(), c[3])).toMatchObject({ preset: 'small', windowLevel: -600, windowWidth: 1500 });
     // Random and the CNN keep what the form had.
     expect(applyInit({ ...f, size: 48 }, c[1])).toMatchObject({ init: 'cnn', preset: 'tiny', size: 48 });
     expect(initMismatch(f, c[0])).toBeNull();

@@ -27,6 +27,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of splits, subsets, weights and batches', (v) => Number(v))
     .option('--series <ids>', 'comma-separated series ids (default: every CT series with such labels)')
     .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
+    .option('--window-level <hu>', "input window level (default: the pretrained encoder's, else 50)", Number)
+    .option('--window-width <hu>', "input window width (default: the pretrained encoder's, else 350)", positiveNumber)
     .option('--out <dir>', 'run folder')
     .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
     .addOption(dbOption())
@@ -55,6 +57,8 @@ export function register(program: Command): void {
           ...(o.lr !== undefined && { lr: Number(o.lr) }),
           ...(o.seed !== undefined && { seed: Number(o.seed) }),
           ...(o.evalEvery !== undefined && { evalEvery: Number(o.evalEvery) }),
+          ...(o.windowLevel !== undefined && { windowLevel: Number(o.windowLevel) }),
+          ...(o.windowWidth !== undefined && { windowWidth: Number(o.windowWidth) }),
           ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
         };
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');

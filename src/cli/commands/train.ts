@@ -41,6 +41,8 @@ export function register(program: Command): void {
     })
     .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt)
     .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
+    .option('--window-level <hu>', 'input window level (default: the --init run\'s, else 50, soft tissue as in the paper)', Number)
+    .option('--window-width <hu>', 'input window width (default: the --init run\'s, else 350)', positiveNumber)
     .option('--no-cache', 'do not cache preprocessed slices on disk')
     .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--out <dir>', 'run folder (default: <data dir>/runs/...)')
@@ -75,6 +77,8 @@ export function register(program: Command): void {
             ...(o.split !== undefined && { fractions: { train: (o.split as unknown as number[])[0], val: (o.split as unknown as number[])[1], test: (o.split as unknown as number[])[2] } }),
             ...(o.checkpointEvery !== undefined && { checkpointEvery: Number(o.checkpointEvery) }),
             ...(o.evalEvery !== undefined && { evalEvery: Number(o.evalEvery) }),
+            ...(o.windowLevel !== undefined && { windowLevel: Number(o.windowLevel) }),
+            ...(o.windowWidth !== undefined && { windowWidth: Number(o.windowWidth) }),
             useCache: o.cache !== false,
             ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { ...PAPER_COHORT } }),
           };

@@ -14,7 +14,7 @@ import { delongTest } from '../metrics/classification';
 import { iterationsToReach } from '../metrics/segmentation';
 import { meanCi } from '../metrics/stats';
 import { linePlot, rocPlot } from '../plots';
-import { createFinetuneRun, getRun, runMetrics, startRun, type SpawnTrainer } from './runs';
+import { createFinetuneRun, getRun, initPreprocessing, runMetrics, startRun, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 export interface ExperimentCell {
@@ -82,6 +82,13 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
     const name = `${init === 'random' || init === 'cnn' ? init : 'init-' + slug(basename(init))}-f${fraction}-s${seed}`;
     cells.push({ init, initLabel: initLabel(init), fraction, seed, runDir: join(outDir, 'runs', name), status: 'pending', results: null });
   }
+  // One preprocessing for every run, so that the initialisations are compared on the same inputs.
+  const fromInit = inits.filter((i) => i !== 'random' && i !== 'cnn').map((i) => initPreprocessing(i)).find((p) => p !== null) ?? null;
+  const preprocessing = {
+    windowLevel: spec.windowLevel ?? fromInit?.windowLevel ?? 50,
+    windowWidth: spec.windowWidth ?? fromInit?.windowWidth ?? 350,
+    scaling: spec.scaling ?? fromInit?.scaling ?? 'fixed',
+  };
   const total = cells.length;
   for (const [index, cell] of cells.entries()) {
     if (o.signal?.aborted) break;
@@ -117,6 +124,7 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
         fractions: spec.splitFractions,
         evalEvery: spec.evalEvery,
         checkpointEvery: Math.max(spec.evalEvery, 50),
+        ...preprocessing,
         ...(spec.seriesIds ? { seriesIds: spec.seriesIds } : { filter: spec.filter ?? { modality: 'CT' } }),
       };
       run = createFinetuneRun(db, config, { dataDir: o.dataDir, dir: cell.runDir });

@@ -253,7 +253,9 @@ function recordRun(
 
 /** Builds the manifest and writes the run folder; records the run. */
 export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
-  const config = parsePretrainConfig(input);
+  // A curriculum stage keeps the previous stage's window and scaling unless told otherwise.
+  const inherited = input.init && input.windowLevel === undefined && input.windowWidth === undefined && input.scaling === undefined ? initPreprocessing(input.init) : null;
+  const config = parsePretrainConfig(inherited ? { ...input, ...inherited } : input);
   if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
   const dir = newRunDir(o, `${config.task}${config.task === 'masked' ? config.maskPercent : ''}`, uid);
@@ -270,8 +272,25 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
 }
 
 /** Builds the labelled-data manifest (and masks) and the run folder of a fine-tuning run; records it. */
+/**
+ * The preprocessing (window level and width, scaling) a pretrained run's encoder was trained on,
+ * from its config.json; null when the folder has none. Fine-tuning from that encoder takes it
+ * unless told otherwise: another window would feed the encoder inputs it has never seen.
+ */
+export function initPreprocessing(init: string): { windowLevel: number; windowWidth: number; scaling: 'fixed' | 'minmax' } | null {
+  try {
+    const c = JSON.parse(readFileSync(join(resolve(init), 'config.json'), 'utf8')) as { windowLevel?: unknown; windowWidth?: unknown; scaling?: unknown };
+    if (typeof c.windowLevel !== 'number' || typeof c.windowWidth !== 'number') return null;
+    return { windowLevel: c.windowLevel, windowWidth: c.windowWidth, scaling: c.scaling === 'minmax' ? 'minmax' : 'fixed' };
+  } catch {
+    return null;
+  }
+}
+
 export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: CreateRunOptions): RunRow {
-  const config = parseFinetuneConfig(input);
+  // Window and scaling not given: a pretrained encoder's own (see initPreprocessing).
+  const inherited = input.init && input.windowLevel === undefined && input.windowWidth === undefined && input.scaling === undefined ? initPreprocessing(input.init) : null;
+  const config = parseFinetuneConfig(inherited ? { ...input, ...inherited } : input);
   if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
   const dir = newRunDir(o, `finetune-${config.task}`, uid);

@@ -114,6 +114,14 @@ export interface InitChoice {
   preset?: string;
   size?: number | null;
   runId?: number;
+  /** Pretrained runs: the window the encoder was trained on (fine-tuning takes it by default). */
+  window?: { level: number; width: number } | null;
+}
+
+/** Input window of a run's config, or null when it does not say. */
+function runWindow(r: RunSummary): { level: number; width: number } | null {
+  const c = r.config as { windowLevel?: unknown; windowWidth?: unknown };
+  return typeof c.windowLevel === 'number' && typeof c.windowWidth === 'number' ? { level: c.windowLevel, width: c.windowWidth } : null;
 }
 
 /** Input side of a run (its config's, or null for the preset's). */
@@ -129,7 +137,7 @@ export function initChoices(runs: readonly RunSummary[], task: DownstreamTask): 
   const out: InitChoice[] = [{ value: 'random', label: 'random initialisation' }];
   if (task === 'classification') out.push({ value: 'cnn', label: 'supervised CNN baseline (from scratch)' });
   for (const r of runs.filter(canInitFrom))
-    out.push({ value: r.dir, label: `#${r.id} ${runLabel(r)}${r.kind === 'imported' ? ' (imported)' : ''}`, preset: r.preset, size: runSize(r), runId: r.id });
+    out.push({ value: r.dir, label: `#${r.id} ${runLabel(r)}${r.kind === 'imported' ? ' (imported)' : ''}`, preset: r.preset, size: runSize(r), runId: r.id, window: runWindow(r) });
   return out;
 }
 
@@ -140,7 +148,8 @@ export function isPretrainedInit(init: string): boolean {
 
 /**
  * Choosing a pretrained run sets the preset and input side to that run's (the encoder's weights
- * only fit the network they were trained in); the CNN baseline is classification only.
+ * only fit the network they were trained in) and the window to the one it was trained on; the CNN
+ * baseline is classification only.
  */
 export function applyInit(f: FinetuneForm, choice: InitChoice | undefined): FinetuneForm {
   if (!choice) return f;
@@ -148,6 +157,10 @@ export function applyInit(f: FinetuneForm, choice: InitChoice | undefined): Fine
   if (choice.preset && isPretrainedInit(choice.value)) {
     next.preset = choice.preset as PresetId;
     next.size = choice.size ?? null;
+    if (choice.window) {
+      next.windowLevel = choice.window.level;
+      next.windowWidth = choice.window.width;
+    }
   }
   return next;
 }
