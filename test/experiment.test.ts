@@ -110,6 +110,12 @@ describe('experiments and the bias probe', () => {
     expect(readFileSync(firstResults, 'utf8')).toBe(kept);
     const stepsAfter = events.slice(mark).filter((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).kind === 'run-event' && (e.payload as Events['experiment.event']).index === 0);
     expect(stepsAfter).toHaveLength(0);
+    // the second run's 'started' reaches the app (its length, and where it resumed)
+    const started = events
+      .slice(mark)
+      .map((e) => e.payload as Events['experiment.event'])
+      .find((p) => p.id === exp.id && p.kind === 'run-event' && p.index === 1 && p.event?.type === 'started');
+    expect(started?.event).toMatchObject({ type: 'started', totalSteps: 3 });
     await expect(Promise.resolve().then(() => h['experiments.resume'](exp.id))).rejects.toThrow(/complete: nothing to resume/);
     await expect(Promise.resolve().then(() => h['experiments.resume']('no-such'))).rejects.toThrow(/no experiment no-such/);
   });

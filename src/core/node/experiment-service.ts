@@ -79,7 +79,7 @@ export class ExperimentService {
       spawn: this.spawn,
       signal: ac.signal,
       onEvent: (c, e) => {
-        if (e.type === 'step' || e.type === 'eval' || e.type === 'error')
+        if (e.type === 'started' || e.type === 'step' || e.type === 'eval' || e.type === 'error')
           this.emit('experiment.event', { id, kind: 'run-event', index: c.index, total: c.total, init: c.init, fraction: c.fraction, seed: c.seed, event: e });
       },
       onCell: (index, t, cell) =>

@@ -163,14 +163,18 @@ export class ExperimentsManager {
       const ev = e.event;
       // A new cell: its curve starts over (the last cell's stays on screen until then: tiny runs
       // end within a fraction of a second).
-      if (cell.index !== cur.curveIndex) this.curves.delete(e.id);
+      if (cell.index !== cur.curveIndex && ev.type !== 'started') this.curves.delete(e.id);
       const base = cell.index !== cur.index ? { ...cur, step: null, loss: null, lastEval: null } : cur;
       let curves = this.curves.get(e.id);
       if (!curves) {
         curves = new Map();
         this.curves.set(e.id, curves);
       }
-      if (ev.type === 'step') {
+      if (ev.type === 'started') {
+        // The run's length (known here even when the grid gives epochs, or was started elsewhere) and, resumed, its step.
+        this.pending.set(e.id, { ...base, ...cell, step: ev.step, totalSteps: ev.totalSteps });
+        this.scheduleFlush();
+      } else if (ev.type === 'step') {
         appendPoint(curves, 'train', ev.step, ev.losses);
         this.pending.set(e.id, { ...base, ...cell, curveIndex: cell.index, step: ev.step, loss: ev.losses.loss ?? null, state: cur.state === 'stopping' ? 'stopping' : 'running' });
         this.scheduleFlush();
