@@ -180,6 +180,74 @@ describe('pixel decoding: committed cornerstone3d-testimages subset', () => {
   });
 });
 
+describe('pixel decoding: HTJ2K and JPEG XL (re-encodings of CTImage.dcm, test/fixtures/dicom/htj2k-jxl)', () => {
+  // Made by make_fixtures.py; each codestream was checked there against a native decoder
+  // independent of the app's wasm codecs (Debian's OpenJPEG opj_decompress, libjxl djxl).
+  const dir = join(fixtures, 'htj2k-jxl');
+  const made = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as {
+    files: { file: string; transferSyntaxUid: string; lossless: boolean; maxAbsHU: number; meanAbsHU: number }[];
+  };
+
+  it('has the three HTJ2K syntaxes and JPEG XL Lossless, all named', () => {
+    expect(made.files.map((f) => f.transferSyntaxUid).sort()).toEqual(['1.2.840.10008.1.2.4.110', '1.2.840.10008.1.2.4.201', '1.2.840.10008.1.2.4.202', '1.2.840.10008.1.2.4.203']);
+    for (const f of made.files) expect(TRANSFER_SYNTAXES[f.transferSyntaxUid]?.lossy).toBe(!f.lossless);
+  });
+
+  for (const f of made.files) {
+    it(`${f.file}: HU ${f.lossless ? 'equal to' : `within ${f.maxAbsHU} HU of`} the uncompressed original, padding kept apart`, async () => {
+      const o = await original();
+      const h = (await readFrameHU(join(dir, f.file), 0)).hu;
+      expect(h.length).toBe(o.length);
+      let max = 0;
+      let sum = 0;
+      let n = 0;
+      let paddingDiffers = 0;
+      for (let i = 0; i < o.length; i++) {
+        if (Number.isNaN(h[i]) !== Number.isNaN(o[i])) paddingDiffers++;
+        if (Number.isNaN(o[i])) continue;
+        const d = Math.abs(h[i] - o[i]);
+        max = Math.max(max, d);
+        sum += d;
+        n++;
+      }
+      expect(paddingDiffers).toBe(0);
+      if (f.lossless) {
+        expect(max).toBe(0);
+      } else {
+        // A different 9/7 implementation than the reference decoder: within one stored unit.
+        expect(max).toBeGreaterThan(0);
+        expect(max).toBeLessThanOrEqual(f.maxAbsHU + 1);
+        expect(Math.abs(sum / n - f.meanAbsHU)).toBeLessThan(0.05);
+      }
+    });
+  }
+
+  it('negative stored values survive (the corners of CTImage are -2000)', async () => {
+    const fr = await decodeFrame(bytesOf(dir, 'CTImage_HTJ2KLossless_1.2.840.10008.1.2.4.201.dcm'), 0);
+    expect(fr.pixels[0]).toBe(-2000);
+    const jxl = await decodeFrame(bytesOf(dir, 'CTImage_JPEGXLLossless_1.2.840.10008.1.2.4.110.dcm'), 0);
+    expect(jxl.pixels[0]).toBe(-2000);
+  });
+
+  it('corrupt HTJ2K and JPEG XL codestreams are reported by the codec, which still works afterwards', async () => {
+    for (const [f, start, codec] of [
+      ['CTImage_HTJ2KLossless_1.2.840.10008.1.2.4.201.dcm', [0xff, 0x4f, 0xff, 0x51], /OpenJPH/],
+      ['CTImage_JPEGXLLossless_1.2.840.10008.1.2.4.110.dcm', [0xff, 0x0a], /libjxl/],
+    ] as const) {
+      const b = bytesOf(dir, f).slice();
+      const p = b.findIndex((_, i) => start.every((v, k) => b[i + k] === v));
+      expect(p).toBeGreaterThan(0);
+      b.fill(0x55, p + start.length, p + 80);
+      const err = (await decodeFrame(b, 0, { source: 'garbled.dcm' }).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(PixelDataError);
+      expect(err.message).toMatch(/^garbled\.dcm: transfer syntax 1\.2\.840\.10008\.1\.2\.4\.(201|110) /);
+      expect(err.message.includes('corrupt') || codec.test(err.message), err.message).toBe(true);
+      const ok = await decodeFrame(bytesOf(dir, f), 0);
+      expect(ok.pixels[0]).toBe(-2000);
+    }
+  });
+});
+
 describe('pixel decoding: errors name the file, the transfer syntax and the problem', () => {
   const file = (f: string) => bytesOf(committedDir, f);
 

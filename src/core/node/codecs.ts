@@ -6,6 +6,8 @@
  * - @cornerstonejs/jpeg-lossless-decoder-js: JPEG lossless (process 14)
  * - CharLS (wasm, @cornerstonejs/codec-charls): JPEG-LS lossless and near-lossless
  * - OpenJPEG (wasm, @cornerstonejs/codec-openjpeg): JPEG 2000
+ * - OpenJPH (wasm, @cornerstonejs/codec-openjph): High-Throughput JPEG 2000 (HTJ2K, Part 15)
+ * - libjxl (wasm, @cornerstonejs/codec-libjxl): JPEG XL
  * - the RLE decoder of @cornerstonejs/dicom-image-loader (`dist/esm/shared/decoders/decodeRLE.js`, pure JS)
  *
  * Wasm binaries are located with createRequire + require.resolve and read with fs, then handed to
@@ -61,10 +63,16 @@ class Lazy<T> {
   }
 }
 
-async function loadWasmCodec(pkg: string, decoderClass: string): Promise<{ module: WasmModule; Decoder: new () => WasmDecoder }> {
-  const factoryMod = require(`${pkg}/decodewasmjs`) as EmscriptenFactory | { default: EmscriptenFactory };
+/** `js` and `wasm` are the package's export subpaths of the decoder build (most codecs: decodewasmjs and decodewasm). */
+async function loadWasmCodec(
+  pkg: string,
+  decoderClass: string,
+  js = 'decodewasmjs',
+  wasm = 'decodewasm',
+): Promise<{ module: WasmModule; Decoder: new () => WasmDecoder }> {
+  const factoryMod = require(`${pkg}/${js}`) as EmscriptenFactory | { default: EmscriptenFactory };
   const factory = typeof factoryMod === 'function' ? factoryMod : factoryMod.default;
-  const wasmPath = require.resolve(`${pkg}/decodewasm`);
+  const wasmPath = require.resolve(`${pkg}/${wasm}`);
   const wasmBinary = new Uint8Array(await readFile(wasmPath));
   const module = await factory({
     wasmBinary,
@@ -81,6 +89,8 @@ async function loadWasmCodec(pkg: string, decoderClass: string): Promise<{ modul
 const libjpegTurbo = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-libjpeg-turbo-8bit', 'JPEGDecoder'));
 const charls = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-charls', 'JpegLSDecoder'));
 const openjpeg = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-openjpeg', 'J2KDecoder'));
+const openjph = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-openjph', 'HTJ2KDecoder', 'wasmjs', 'wasm'));
+const libjxl = new Lazy(() => loadWasmCodec('@cornerstonejs/codec-libjxl', 'JpegXLDecoder'));
 
 /**
  * A decode through a wasm codec. A fresh decoder object per frame: a reused one keeps the frame
@@ -120,6 +130,8 @@ async function runWasm(
 export const decodeJpeg8 = (data: Uint8Array) => runWasm(libjpegTurbo, 'libjpeg-turbo', data);
 export const decodeJpegLS = (data: Uint8Array) => runWasm(charls, 'CharLS (JPEG-LS)', data);
 export const decodeJ2K = (data: Uint8Array) => runWasm(openjpeg, 'OpenJPEG (JPEG 2000)', data);
+export const decodeHTJ2K = (data: Uint8Array) => runWasm(openjph, 'OpenJPH (HTJ2K)', data);
+export const decodeJpegXL = (data: Uint8Array) => runWasm(libjxl, 'libjxl (JPEG XL)', data);
 
 /** Files inside @cornerstonejs/dicom-image-loader that its package exports do not expose. */
 function dicomImageLoaderFile(rel: string): string {

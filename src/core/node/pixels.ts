@@ -16,7 +16,7 @@ import type { InstanceHeader } from '../dicom/header';
 import { readHeader } from '../dicom/header';
 import { normalizeStored, type PixelArray, storedToHU } from '../dicom/hu';
 import { BIG_ENDIAN_TS, type DataSet, type Element, firstItem, num, parseDicom, type ParsedDicom, str } from '../dicom/parse';
-import { decodeJ2K, decodeJpeg8, decodeJpegDcmtk, decodeJpegLossless, decodeJpegLS, decodeRle } from './codecs';
+import { decodeHTJ2K, decodeJ2K, decodeJpeg8, decodeJpegXL, decodeJpegDcmtk, decodeJpegLossless, decodeJpegLS, decodeRle } from './codecs';
 
 /** Transfer syntax UIDs and their names, for messages and dispatch. */
 export const TRANSFER_SYNTAXES: Record<string, { name: string; lossy: boolean }> = {
@@ -37,11 +37,19 @@ export const TRANSFER_SYNTAXES: Record<string, { name: string; lossy: boolean }>
   '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Lossy (Near-Lossless)', lossy: true },
   '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless Only', lossy: false },
   '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000', lossy: true },
+  '1.2.840.10008.1.2.4.201': { name: 'HTJ2K Lossless Only', lossy: false },
+  '1.2.840.10008.1.2.4.202': { name: 'HTJ2K with RPCL Options Lossless Only', lossy: false },
+  '1.2.840.10008.1.2.4.203': { name: 'HTJ2K', lossy: true },
+  '1.2.840.10008.1.2.4.110': { name: 'JPEG XL Lossless', lossy: false },
+  '1.2.840.10008.1.2.4.111': { name: 'JPEG XL JPEG Recompression', lossy: true },
+  '1.2.840.10008.1.2.4.112': { name: 'JPEG XL', lossy: true },
 };
 
 const JPEG_TS = new Set(['1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.51', '1.2.840.10008.1.2.4.53', '1.2.840.10008.1.2.4.55', '1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70']);
 const JPEGLS_TS = new Set(['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81']);
 const J2K_TS = new Set(['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91']);
+const HTJ2K_TS = new Set(['1.2.840.10008.1.2.4.201', '1.2.840.10008.1.2.4.202', '1.2.840.10008.1.2.4.203']);
+const JPEGXL_TS = new Set(['1.2.840.10008.1.2.4.110', '1.2.840.10008.1.2.4.111', '1.2.840.10008.1.2.4.112']);
 const RLE_TS = '1.2.840.10008.1.2.5';
 const ENCAPSULATED_UNCOMPRESSED_TS = '1.2.840.10008.1.2.1.98';
 const DEFLATED_FRAME_TS = '1.2.840.10008.1.2.8.1';
@@ -153,7 +161,7 @@ export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = 
     photometric: header.photometric || (samplesPerPixel === 1 ? 'MONOCHROME2' : 'RGB'),
   };
   const encapsulated = !!pixelEl.encapsulatedPixelData;
-  const nativeTs = !JPEG_TS.has(ts) && !JPEGLS_TS.has(ts) && !J2K_TS.has(ts) && ts !== RLE_TS && ts !== ENCAPSULATED_UNCOMPRESSED_TS && ts !== DEFLATED_FRAME_TS;
+  const nativeTs = !JPEG_TS.has(ts) && !JPEGLS_TS.has(ts) && !J2K_TS.has(ts) && !HTJ2K_TS.has(ts) && !JPEGXL_TS.has(ts) && ts !== RLE_TS && ts !== ENCAPSULATED_UNCOMPRESSED_TS && ts !== DEFLATED_FRAME_TS;
   if (!encapsulated && !nativeTs) throw fail('the transfer syntax is compressed but the pixel data is not encapsulated (defined length)');
   if (encapsulated && nativeTs) throw fail('the pixel data is encapsulated but the transfer syntax is uncompressed');
 
@@ -414,7 +422,9 @@ const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => 
 
 function isCodestreamStart(b: Uint8Array, p: number, ts: string): boolean {
   if (JPEG_TS.has(ts) || JPEGLS_TS.has(ts)) return b[p] === 0xff && b[p + 1] === 0xd8;
-  if (J2K_TS.has(ts)) return (b[p] === 0xff && b[p + 1] === 0x4f && b[p + 2] === 0xff && b[p + 3] === 0x51) || (b[p + 4] === 0x6a && b[p + 5] === 0x50);
+  if (J2K_TS.has(ts) || HTJ2K_TS.has(ts)) return (b[p] === 0xff && b[p + 1] === 0x4f && b[p + 2] === 0xff && b[p + 3] === 0x51) || (b[p + 4] === 0x6a && b[p + 5] === 0x50);
+  // JPEG XL: a bare codestream (FF 0A) or the ISO BMFF container ('JXL ' signature box).
+  if (JPEGXL_TS.has(ts)) return (b[p] === 0xff && b[p + 1] === 0x0a) || (b[p + 4] === 0x4a && b[p + 5] === 0x58 && b[p + 6] === 0x4c && b[p + 7] === 0x20);
   return false;
 }
 
@@ -564,6 +574,22 @@ async function decodeEncapsulated(
     // Colour JPEG 2000 (RCT/ICT) is returned as RGB by OpenJPEG.
     const photometric = g.samplesPerPixel === 3 && g.photometric.startsWith('YBR') ? 'RGB' : g.photometric;
     return { pixels: fromSampleBytes(bytes, info.bitsPerSample > 8 ? 2 : 1, g, n), photometric, samplesPerPixel: g.samplesPerPixel };
+  }
+  if (HTJ2K_TS.has(ts)) {
+    const { bytes, info } = await decodeHTJ2K(frame);
+    checkSize('the decoded HTJ2K frame', info.width, info.height, info.componentCount, g);
+    if (info.isSigned !== undefined && info.isSigned !== g.signed)
+      warnings.push(`HTJ2K codestream is ${info.isSigned ? 'signed' : 'unsigned'} but PixelRepresentation says ${g.signed ? 'signed' : 'unsigned'}`);
+    if (info.bitsPerSample !== g.bitsStored) warnings.push(`HTJ2K precision ${info.bitsPerSample} differs from BitsStored ${g.bitsStored}`);
+    const photometric = g.samplesPerPixel === 3 && g.photometric.startsWith('YBR') ? 'RGB' : g.photometric;
+    return { pixels: fromSampleBytes(bytes, info.bitsPerSample > 8 ? 2 : 1, g, n), photometric, samplesPerPixel: g.samplesPerPixel };
+  }
+  if (JPEGXL_TS.has(ts)) {
+    // JPEG XL has no signed samples: signed pixel data is coded as its two's-complement bit
+    // pattern, read back by reinterpreting the samples (as cornerstone3d and dicom-rs do).
+    const { bytes, info } = await decodeJpegXL(frame);
+    checkSize('the decoded JPEG XL frame', info.width, info.height, info.componentCount, g);
+    return { pixels: fromSampleBytes(bytes, info.bitsPerSample > 8 ? 2 : 1, g, n), photometric: g.samplesPerPixel === 3 ? 'RGB' : g.photometric, samplesPerPixel: g.samplesPerPixel };
   }
   throw new Error('unsupported transfer syntax: no decoder for it');
 }
