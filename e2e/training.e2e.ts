@@ -134,6 +134,17 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
     expect(await pretrain.step()).toEqual([24, 24]);
     // The finished run is offered as an initialisation in the form.
     await expect(pretrain.form.getByTestId('init').locator('option')).toContainText([`#${firstRun}`]);
+    // Continuing from it brings its window (the paper's 50/350) back over whatever the form had.
+    const t = (id: string) => pretrain.form.getByTestId(id);
+    const adv = t('advanced');
+    if ((await adv.getAttribute('open')) === null) await adv.locator('summary').click();
+    await t('window-level').fill('-600');
+    await t('window-width').fill('1500');
+    await t('init').selectOption({ label: (await t('init').locator('option', { hasText: `#${firstRun} ` }).textContent())!.trim() });
+    await expect(t('window-level')).toHaveValue('50');
+    await expect(t('window-width')).toHaveValue('350');
+    await t('init').selectOption('');
+    await expect(t('window-level')).toHaveValue('50');
   });
 
   test('compares the curves of several runs on one chart', async () => {

@@ -24,6 +24,11 @@ describe('the IPC contract', () => {
     expect(() => parseArgs('library.series', [{ maxThickness: 'thin' }])).toThrow(/library\.series: argument 0\.maxThickness/);
     expect(() => parseArgs('library.series', [{ evil: true }])).toThrow(/library\.series/);
     expect(parseArgs('library.series', [{ modality: 'CT', maxThickness: 3 }])).toEqual([{ modality: 'CT', maxThickness: 3 }]);
+    // folder ids under the data folder: no separators, and not '.' or '..'
+    for (const ch of ['experiments.report', 'experiments.resume', 'probe.result', 'probe.cancel'] as const) {
+      for (const bad of ['..', '.', 'a/b', '../x']) expect(() => parseArgs(ch, [bad]), `${ch} ${bad}`).toThrow(new RegExp(ch.replace('.', '\\.')));
+      expect(parseArgs(ch, ['2026-11-27-probe.2'])).toEqual(['2026-11-27-probe.2']);
+    }
   });
 
   it('answers unknown channels and handler errors with an error envelope, never a throw', async () => {

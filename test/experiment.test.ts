@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { createServices, type Services } from '../src/core/node/services';
@@ -117,6 +117,16 @@ describe('experiments and the bias probe', () => {
       .find((p) => p.id === exp.id && p.kind === 'run-event' && p.index === 1 && p.event?.type === 'started');
     expect(started?.event).toMatchObject({ type: 'started', totalSteps: 3 });
     await expect(Promise.resolve().then(() => h['experiments.resume'](exp.id))).rejects.toThrow(/complete: nothing to resume/);
+    // the window the grid resolved is in its spec, so a later resume uses the same one
+    expect(JSON.parse(readFileSync(join(exp.dir, 'spec.json'), 'utf8'))).toMatchObject({ windowLevel: 50, windowWidth: 350, scaling: 'fixed' });
+    // every run finished but no report (it failed, or the app stopped in between): resumable, and resuming writes it
+    rmSync(join(exp.dir, 'report.json'));
+    expect((await h['experiments.list']()).find((x) => x.id === exp.id)).toMatchObject({ status: 'incomplete', completed: 2 });
+    const again = events.length;
+    await h['experiments.resume'](exp.id);
+    await waitFor(() => events.slice(again).some((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).id === exp.id && (e.payload as Events['experiment.event']).kind === 'done'));
+    expect((await h['experiments.list']()).find((x) => x.id === exp.id)).toMatchObject({ status: 'done' });
+    expect(readFileSync(firstResults, 'utf8')).toBe(kept);
     await expect(Promise.resolve().then(() => h['experiments.resume']('no-such'))).rejects.toThrow(/no experiment no-such/);
   });
 
@@ -139,13 +149,17 @@ describe('experiments and the bias probe', () => {
 
   it('cancels a running probe: the request fails as cancelled, nothing is listed or left behind', async () => {
     const before = events.length;
-    const pending = Promise.resolve(services.handlers['probe.run']({ runIds: [], attributes: ['sex'], folds: 2, seed: 2 }));
+    const pending = Promise.resolve(services.handlers['probe.run']({ runIds: [], attributes: ['sex'], folds: 2, seed: 2, requestId: 'window-1' }));
     const settled = pending.then(
       () => null,
       (e: unknown) => e as { code?: string; message: string },
     );
-    await waitFor(() => events.slice(before).some((e) => e.name === 'probe.progress'), 60_000);
-    const id = (events.slice(before).find((e) => e.name === 'probe.progress')!.payload as Events['probe.progress']).id;
+    const progress = () => events.slice(before).filter((e) => e.name === 'probe.progress').map((e) => e.payload as Events['probe.progress']);
+    // cancelled once the trainer process is working (its own progress, total > 0), so the kill
+    // and the clean-up happen with a live process writing into the probe's folder
+    await waitFor(() => progress().some((p) => p.total > 0), 60_000);
+    expect(progress().every((p) => p.requestId === 'window-1')).toBe(true);
+    const id = progress()[0].id;
     expect(await services.handlers['probe.cancel'](id)).toBe(true);
     const err = await settled;
     expect(err).toMatchObject({ code: 'cancelled' });

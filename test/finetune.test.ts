@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLibrary } from '../src/core/node/db';
 import { indexFolders } from '../src/core/node/indexer';
 import { importLabels } from '../src/core/node/labels';
-import { createFinetuneRun, createRun, getRun, runMetrics, startRun } from '../src/core/node/runs';
+import { createFinetuneRun, createRun, getRun, isTraining, runMetrics, startRun, summaryResults } from '../src/core/node/runs';
 import { latestCheckpointDir, readCheckpoint } from '../src/core/node/checkpoint';
 import type { Database } from '../src/core/node/sqlite';
 import type { TrainerEvent } from '../src/shared/trainer-protocol';
@@ -53,6 +53,42 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     const fw = readCheckpoint(latestCheckpointDir(run.dir)!).weights;
     expect(fw.some((w) => w.name.startsWith('up.'))).toBe(true);
     expect(fw.filter((w) => w.name.startsWith('encoder.')).every((w) => pw.has(w.name))).toBe(true);
+  });
+
+  it("takes each window field a request leaves unset from its init, and runs one trainer per run folder", async () => {
+    const half = createFinetuneRun(
+      db,
+      { kind: 'finetune', task: 'classification', model: 'encoder-classifier', label: { kind: 'nodule' }, preset: 'tiny', size: 64, init: join(tmp.dir, 'pre'), windowLevel: -500, steps: 2, batchSize: 2, useCache: false, filter: { modality: 'CT' } },
+      { dataDir: tmp.dir, dir: join(tmp.dir, 'half') },
+    );
+    // the level given; width and scaling still the encoder's (lung window, 1500 wide)
+    expect(half.config).toMatchObject({ windowLevel: -500, windowWidth: 1500, scaling: 'fixed' });
+    const first = startRun(db, half);
+    expect(isTraining(half.dir)).toBe(true);
+    expect(existsSync(join(half.dir, 'trainer.lock'))).toBe(true);
+    expect(() => startRun(db, half)).toThrow(/already training/);
+    first.stop();
+    await first.done;
+    expect(isTraining(half.dir)).toBe(false);
+    expect(existsSync(join(half.dir, 'trainer.lock'))).toBe(false);
+    // the lock of a host that was killed (its process is gone) does not hold the folder
+    writeFileSync(join(half.dir, 'trainer.lock'), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    expect(isTraining(half.dir)).toBe(false);
+  });
+
+  it('keeps the numbers and a ROC of at most 256 points in the run summary, not the per-slice scores', () => {
+    const n = 1000;
+    const fpr = Array.from({ length: n }, (_, i) => i / (n - 1));
+    const r = summaryResults({ task: 'classification', auroc: 0.8, scores: fpr, labels: fpr.map((v) => (v > 0.5 ? 1 : 0)), roc: { fpr, tpr: fpr.map((v) => Math.sqrt(v)), thresholds: fpr } });
+    expect(r).not.toHaveProperty('scores');
+    expect(r).not.toHaveProperty('labels');
+    const roc = r.roc as { fpr: number[]; tpr: number[]; thresholds: number[] };
+    expect(roc.fpr).toHaveLength(256);
+    expect(roc.thresholds).toHaveLength(256);
+    expect([roc.fpr[0], roc.fpr[255], roc.tpr[255]]).toEqual([0, 1, 1]);
+    expect(r.auroc).toBe(0.8);
+    const small = { task: 'classification', roc: { fpr: [0, 1], tpr: [0, 1] } };
+    expect(summaryResults(small)).toEqual(small);
   });
 
   it('classifies slices by nodule presence with class weights, from random initialisation', async () => {

@@ -36,8 +36,14 @@ export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from 
 export const CONTRACT_VERSION = 1;
 
 const id = z.number().int().nonnegative();
+/** A folder name under the data folder (experiments/<id>, probes/<id>): no separators, not '.' or '..'. */
+const folderId = z
+  .string()
+  .regex(/^[\w.-]+$/)
+  .max(200)
+  .refine((s) => !/^\.+$/.test(s), 'not a folder name');
 /** A bias probe folder name (probes/<id>). */
-const probeId = z.string().regex(/^[\w.-]+$/).max(200);
+const probeId = folderId;
 
 export const cohortFilterSchema = z
   .object({
@@ -125,12 +131,12 @@ export const channels = {
   'packages.pick': z.tuple([]),
   /** Starts an experiment grid (initialisations x fractions x seeds); progress as 'experiment.event'. */
   'experiments.start': z.tuple([experimentSpecSchema]),
-  'experiments.stop': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
+  'experiments.stop': z.tuple([folderId]),
   /** Continues a stopped, failed or interrupted experiment (finished runs kept, a cut-off run resumes). */
-  'experiments.resume': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
+  'experiments.resume': z.tuple([folderId]),
   'experiments.list': z.tuple([]),
   /** Report numbers and SVG plots of an experiment. */
-  'experiments.report': z.tuple([z.string().regex(/^[\w.-]+$/).max(200)]),
+  'experiments.report': z.tuple([folderId]),
   /** The bias probe over a cohort and encoders (run ids); progress as 'probe.progress'. */
   'probe.run': z.tuple([
     z
@@ -141,6 +147,8 @@ export const channels = {
         attributes: z.array(z.enum(['sex', 'ethnicGroup', 'ageGroup'])).min(1).optional(),
         folds: z.number().int().min(2).max(20).optional(),
         seed: z.number().int().nonnegative().optional(),
+        /** Made by the caller; comes back in this probe's 'probe.progress' events, so a window tells its own probe from another's. */
+        requestId: z.string().regex(/^[\w-]{1,64}$/).optional(),
       })
       .strict(),
   ]),
@@ -221,7 +229,7 @@ export interface Events {
     event?: TrainerEvent;
     message?: string;
   };
-  'probe.progress': { id: string; done: number; total: number; what: string };
+  'probe.progress': { id: string; requestId: string | null; done: number; total: number; what: string };
 }
 export type EventName = keyof Events;
 export const eventNames: EventName[] = ['index.progress', 'run.event', 'experiment.event', 'probe.progress'];

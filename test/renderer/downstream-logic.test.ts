@@ -94,7 +94,10 @@ describe('fine-tune form', () => {
     expect(initMismatch({ ...f, size: 64 }, c[2])).toBe('the encoder was trained as tiny at 32 px: use the same preset and size');
     // The window the encoder was trained on comes with it (lung window for the imported one).
     expect(f).toMatchObject({ windowLevel: 50, windowWidth: 350 });
-    expect(applyInit(defaultFinetuneForm(), c[3])).toMatchObject({ preset: 'small', windowLevel: -600, windowWidth: 1500 });
+    expect(applyInit(defaultFinetuneForm(), c[3])).toMatchObject({ preset: 'small', windowLevel: -600, windowWidth: 1500, scaling: 'fixed' });
+    // and its scaling
+    const minmax = initChoices([{ ...imported, config: { ...imported.config, scaling: 'minmax' } }], 'segmentation')[1];
+    expect(applyInit(defaultFinetuneForm(), minmax)).toMatchObject({ windowLevel: -600, windowWidth: 1500, scaling: 'minmax' });
     // Random and the CNN keep what the form had.
     expect(applyInit({ ...f, size: 48 }, c[1])).toMatchObject({ init: 'cnn', preset: 'tiny', size: 48 });
     expect(initMismatch(f, c[0])).toBeNull();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DoctorInfo, LabelFinding, RunSummary } from '../../src/shared/types';
 import { parsePretrainConfig } from '../../src/shared/run-config';
 import {
+  applyPretrainInit,
   canInitFrom,
   defaultRunForm,
   formFromConfig,
@@ -70,6 +71,15 @@ describe('run form', () => {
     const bad = runFormProblems({ ...defaultRunForm(), batchSize: 0, steps: 1.5, lr: 2, size: 8, wVq: Number.NaN });
     expect(Object.keys(bad).sort()).toEqual(['batchSize', 'lr', 'size', 'steps', 'wVq']);
     expect(runFormProblems({ ...defaultRunForm(), lengthBy: 'epochs', steps: -1, epochs: 0 })).toEqual({ epochs: expect.any(String) });
+  });
+
+  it('continuing from a run takes its window and scaling; random initialisation keeps the form', () => {
+    const lung = run({ id: 2, dir: '/data/runs/lung', config: { ...run({}).config, windowLevel: -600, windowWidth: 1500, scaling: 'minmax' } });
+    const f = { ...defaultRunForm(), windowLevel: 40, windowWidth: 400 };
+    expect(applyPretrainInit(f, '/data/runs/lung', [run({}), lung])).toMatchObject({ init: '/data/runs/lung', windowLevel: -600, windowWidth: 1500, scaling: 'minmax' });
+    expect(applyPretrainInit(f, '', [lung])).toMatchObject({ init: '', windowLevel: 40, windowWidth: 400, scaling: 'fixed' });
+    // a run whose config predates the window fields: the form is left as it is
+    expect(applyPretrainInit(f, '/data/runs/r1', [run({})])).toMatchObject({ init: '/data/runs/r1', windowLevel: 40, windowWidth: 400 });
   });
 
   it('round-trips a run config through the form', () => {

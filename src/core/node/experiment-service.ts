@@ -85,17 +85,21 @@ export class ExperimentService {
       onCell: (index, t, cell) =>
         this.emit('experiment.event', { id, kind: 'cell', index, total: t, init: cell.init, fraction: cell.fraction, seed: cell.seed, status: cell.status }),
     })
-      .then(() => this.emit('experiment.event', { id, kind: ac.signal.aborted ? 'stopped' : 'done', index: total, total }))
+      // No longer active before the last event goes out: whoever reacts to it sees the final status.
+      .then(() => {
+        this.active.delete(id);
+        this.emit('experiment.event', { id, kind: ac.signal.aborted ? 'stopped' : 'done', index: total, total });
+      })
       .catch((err: Error) => {
+        this.active.delete(id);
         this.failed.set(id, err.message);
         this.emit('experiment.event', { id, kind: 'error', index: 0, total, message: err.message });
-      })
-      .finally(() => this.active.delete(id));
+      });
     this.active.set(id, { ac, done });
   }
 
   private dirOf(id: string): string {
-    if (!/^[\w.-]+$/.test(id) || !existsSync(join(this.root(), id, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id}`);
+    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(this.root(), id, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id}`);
     return join(this.root(), id);
   }
 
@@ -121,7 +125,23 @@ export class ExperimentService {
     const cells = spec.inits.length * spec.fractions.length * spec.seeds.length;
     const runsDir = join(dir, 'runs');
     const completed = existsSync(runsDir) ? readdirSync(runsDir).filter((r) => existsSync(join(runsDir, r, 'results.json'))).length : 0;
-    const status: ExperimentSummary['status'] = this.active.has(id) ? 'running' : this.failed.has(id) ? 'failed' : completed === cells ? 'done' : 'incomplete';
+    // Done only with its report: every run finished but no report.json (the report failed, or the
+    // app stopped in between) can be resumed, which writes it.
+    const reported = (() => {
+      try {
+        const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { cells?: { results?: unknown }[] };
+        return Array.isArray(r.cells) && r.cells.length === cells && r.cells.every((c) => c.results);
+      } catch {
+        return false;
+      }
+    })();
+    const status: ExperimentSummary['status'] = this.active.has(id)
+      ? 'running'
+      : this.failed.has(id)
+        ? 'failed'
+        : completed === cells && reported
+          ? 'done'
+          : 'incomplete';
     return { id, name: spec.name, task: spec.task, status, cells, completed, dir };
   }
 
@@ -143,7 +163,9 @@ export class ExperimentService {
     attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];
     folds?: number;
     seed?: number;
+    requestId?: string;
   }): Promise<{ id: string; result: Record<string, unknown>; svg: string }> {
+    const requestId = o.requestId ?? null;
     const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter as never });
     let id = `${stamp()}-probe`;
     for (let n = 2; existsSync(join(this.probesRoot(), id)) || this.probes.has(id); n++) id = `${stamp()}-probe-${n}`;
@@ -151,7 +173,7 @@ export class ExperimentService {
     const ac = new AbortController();
     this.probes.set(id, ac);
     // The first event names the probe, so a renderer can cancel it before the trainer reports.
-    this.emit('probe.progress', { id, done: 0, total: 0, what: 'starting the trainer process' });
+    this.emit('probe.progress', { id, requestId, done: 0, total: 0, what: 'starting the trainer process' });
     let result: Record<string, unknown>;
     try {
       const answer = await trainerRequest(
@@ -159,7 +181,7 @@ export class ExperimentService {
         { v: 1, type: 'probe', manifest, encoders: o.encoders, attributes: o.attributes, folds: o.folds, seed: o.seed, outDir },
         'probe-result',
         (e) => {
-          if (e.type === 'probe-progress') this.emit('probe.progress', { id, done: e.done, total: e.total, what: e.what });
+          if (e.type === 'probe-progress') this.emit('probe.progress', { id, requestId, done: e.done, total: e.total, what: e.what });
         },
         ac.signal,
       );
@@ -217,7 +239,7 @@ export class ExperimentService {
   /** A finished probe's result and chart. */
   probeResult(id: string): { id: string; result: Record<string, unknown>; svg: string } {
     const dir = join(this.probesRoot(), id);
-    if (!/^[\w.-]+$/.test(id) || !existsSync(join(dir, 'bias-probe.json'))) throw new ApiError('not-found', `no finished bias probe ${id}`);
+    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(dir, 'bias-probe.json'))) throw new ApiError('not-found', `no finished bias probe ${id}`);
     const result = JSON.parse(readFileSync(join(dir, 'bias-probe.json'), 'utf8')) as Record<string, unknown>;
     const svgPath = join(dir, 'bias-probe.svg');
     return { id, result, svg: existsSync(svgPath) ? readFileSync(svgPath, 'utf8') : '' };

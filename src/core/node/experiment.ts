@@ -75,7 +75,6 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
   const spec = parseExperimentSpec(specInput);
   const outDir = resolve(o.outDir);
   mkdirSync(join(outDir, 'runs'), { recursive: true });
-  writeFileSync(join(outDir, 'spec.json'), JSON.stringify(spec, null, 2));
   const inits = spec.inits.map((i) => (i === 'random' || i === 'cnn' ? i : resolve(i)));
   const cells: ExperimentCell[] = [];
   for (const init of inits) for (const fraction of spec.fractions) for (const seed of spec.seeds) {
@@ -83,12 +82,17 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
     cells.push({ init, initLabel: initLabel(init), fraction, seed, runDir: join(outDir, 'runs', name), status: 'pending', results: null });
   }
   // One preprocessing for every run, so that the initialisations are compared on the same inputs.
+  // Continuing a grid: the window its first runs were made with (also for grids whose spec.json
+  // predates these fields), never one worked out again from init folders that may have changed.
   const fromInit = inits.filter((i) => i !== 'random' && i !== 'cnn').map((i) => initPreprocessing(i)).find((p) => p !== null) ?? null;
+  const fromCells = cells.map((c) => initPreprocessing(c.runDir)).find((p) => p !== null) ?? null;
   const preprocessing = {
-    windowLevel: spec.windowLevel ?? fromInit?.windowLevel ?? 50,
-    windowWidth: spec.windowWidth ?? fromInit?.windowWidth ?? 350,
-    scaling: spec.scaling ?? fromInit?.scaling ?? 'fixed',
+    windowLevel: spec.windowLevel ?? fromCells?.windowLevel ?? fromInit?.windowLevel ?? 50,
+    windowWidth: spec.windowWidth ?? fromCells?.windowWidth ?? fromInit?.windowWidth ?? 350,
+    scaling: spec.scaling ?? fromCells?.scaling ?? fromInit?.scaling ?? 'fixed',
   };
+  // The resolved window goes into spec.json, so the report and a later resume state it.
+  writeFileSync(join(outDir, 'spec.json'), JSON.stringify({ ...spec, ...preprocessing }, null, 2));
   const total = cells.length;
   for (const [index, cell] of cells.entries()) {
     if (o.signal?.aborted) break;

@@ -12,7 +12,7 @@ import { ApiError, type EventName, type Events } from '../../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
-import { createFinetuneRun, createRun, getRun, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { createFinetuneRun, createRun, getRun, isTraining, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -62,8 +62,9 @@ export class RunService {
 
   list(): RunSummary[] {
     const rows = listRuns(this.db).map((r) => toSummary(r, this.active.has(r.id)));
-    // A run recorded as running but not driven by this host was interrupted (host killed).
-    return rows.map((r) => ((r.status === 'running' || r.status === 'paused') && !this.active.has(r.id) ? { ...r, status: 'crashed' } : r));
+    // A run recorded as running that no trainer is working on was interrupted (host killed). One
+    // an experiment grid or another process drives is still running, just not controlled here.
+    return rows.map((r) => ((r.status === 'running' || r.status === 'paused') && !this.active.has(r.id) && !isTraining(r.dir) ? { ...r, status: 'crashed' } : r));
   }
 
   create(config: PretrainConfigInput | FinetuneConfigInput): RunSummary {
@@ -79,6 +80,7 @@ export class RunService {
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is already running`);
     const run = this.run(id);
     if (run.status === 'done') throw new ApiError('invalid-argument', `run ${id} is finished: create a new run (or chain one with "init")`);
+    if (isTraining(run.dir)) throw new ApiError('busy', `run ${id} is already training (an experiment grid or another process drives it)`);
     const handle = startRun(this.db, run, {
       resume: true,
       cacheDir: join(this.dataDir, 'cache', 'slices'),

@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CohortFilter } from '../../shared/types';
@@ -66,14 +66,18 @@ export function trainerRequest<T extends TrainerEvent['type']>(
   const child = spawn();
   return new Promise((resolve, reject) => {
     let settled = false;
-    // Cancelled: the trainer process is killed; the request rejects at once.
+    let exited = false;
+    let cancelled = false;
+    // Cancelled: the trainer process is killed; the request rejects once it has exited, so that
+    // the caller can remove what it wrote without the process writing again behind it.
     signal?.addEventListener(
       'abort',
       () => {
         if (settled) return;
         settled = true;
-        child.kill('SIGKILL');
-        reject(new TrainerRequestError('cancelled', false, true));
+        cancelled = true;
+        if (exited) reject(new TrainerRequestError('cancelled', false, true));
+        else child.kill('SIGKILL');
       },
       { once: true },
     );
@@ -88,7 +92,12 @@ export function trainerRequest<T extends TrainerEvent['type']>(
       } else onEvent?.(e);
     });
     child.onExit((code, signal) => {
-      if (!settled) reject(new TrainerRequestError(`the trainer process exited (${signal ?? 'code ' + code}) before answering`, true));
+      exited = true;
+      if (cancelled) reject(new TrainerRequestError('cancelled', false, true));
+      else if (!settled) {
+        settled = true;
+        reject(new TrainerRequestError(`the trainer process exited (${signal ?? 'code ' + code}) before answering`, true));
+      }
     });
     child.send(msg);
   });
@@ -254,8 +263,7 @@ function recordRun(
 /** Builds the manifest and writes the run folder; records the run. */
 export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
   // A curriculum stage keeps the previous stage's window and scaling unless told otherwise.
-  const inherited = input.init && input.windowLevel === undefined && input.windowWidth === undefined && input.scaling === undefined ? initPreprocessing(input.init) : null;
-  const config = parsePretrainConfig(inherited ? { ...input, ...inherited } : input);
+  const config = parsePretrainConfig(withInitPreprocessing(input));
   if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
   const dir = newRunDir(o, `${config.task}${config.task === 'masked' ? config.maskPercent : ''}`, uid);
@@ -287,10 +295,24 @@ export function initPreprocessing(init: string): { windowLevel: number; windowWi
   }
 }
 
+/**
+ * The input with each of window level, window width and scaling that it leaves unset taken from
+ * its init run (field by field: `--window-level -600` alone keeps the init's width and scaling).
+ */
+export function withInitPreprocessing<T extends { init?: string; windowLevel?: number; windowWidth?: number; scaling?: 'fixed' | 'minmax' }>(input: T): T {
+  const inherited = input.init ? initPreprocessing(input.init) : null;
+  if (!inherited) return input;
+  return {
+    ...input,
+    windowLevel: input.windowLevel ?? inherited.windowLevel,
+    windowWidth: input.windowWidth ?? inherited.windowWidth,
+    scaling: input.scaling ?? inherited.scaling,
+  };
+}
+
 export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: CreateRunOptions): RunRow {
   // Window and scaling not given: a pretrained encoder's own (see initPreprocessing).
-  const inherited = input.init && input.windowLevel === undefined && input.windowWidth === undefined && input.scaling === undefined ? initPreprocessing(input.init) : null;
-  const config = parseFinetuneConfig(inherited ? { ...input, ...inherited } : input);
+  const config = parseFinetuneConfig(withInitPreprocessing(input));
   if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
   const dir = newRunDir(o, `finetune-${config.task}`, uid);
@@ -354,8 +376,79 @@ export interface StartOptions {
 }
 
 /** Starts (or resumes) a run in a trainer process and records its events in the database. */
+/**
+ * Held-out results as kept in the run's summary (listed with every run): the numbers and a ROC
+ * curve of at most 256 points for the plot; the per-slice scores and labels stay in results.json.
+ */
+export function summaryResults(results: Record<string, unknown>): Record<string, unknown> {
+  const { scores: _scores, labels: _labels, ...rest } = results;
+  const roc = rest.roc as { fpr?: unknown; tpr?: unknown } | undefined;
+  const max = 256;
+  if (roc && Array.isArray(roc.fpr) && Array.isArray(roc.tpr) && roc.fpr.length > max && roc.tpr.length === roc.fpr.length) {
+    const n = roc.fpr.length;
+    const keep = Array.from({ length: max }, (_, i) => Math.round((i * (n - 1)) / (max - 1)));
+    rest.roc = Object.fromEntries(Object.entries(roc).map(([k, v]) => [k, Array.isArray(v) && v.length === n ? keep.map((i) => v[i] as unknown) : v]));
+  }
+  return rest;
+}
+
+/** Run folders whose trainer this host process drives (run service and experiment grids alike). */
+const training = new Set<string>();
+const LOCK = 'trainer.lock';
+
+/**
+ * Whether a trainer is working in this run folder: driven by this process, or by another live
+ * process (the CLI, another `ctssl serve` or app window) that holds the folder's trainer.lock.
+ */
+export function isTraining(dir: string): boolean {
+  const abs = resolve(dir);
+  if (training.has(abs)) return true;
+  try {
+    const { pid } = JSON.parse(readFileSync(join(abs, LOCK), 'utf8')) as { pid?: unknown };
+    if (typeof pid !== 'number' || pid === process.pid) return false;
+    process.kill(pid, 0); // throws when no such process: a stale lock of a killed host
+    return isHostProcess(pid);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** On Linux, whether pid is a Node or Electron process (a stale lock's pid may have been reused); elsewhere, true. */
+function isHostProcess(pid: number): boolean {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').toLowerCase();
+    return /node|electron|ctssl|ct-ssl/.test(cmd);
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
 export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHandle {
-  const child = (o.spawn ?? spawnNodeTrainer)();
+  const abs = resolve(run.dir);
+  // Two trainers in one folder would write the same checkpoints, metrics and results.
+  if (isTraining(abs)) throw new Error(`run "${run.name}" is already training (${abs})`);
+  training.add(abs);
+  try {
+    writeFileSync(join(abs, LOCK), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }));
+  } catch {
+    // a read-only or vanished folder: the trainer will report it
+  }
+  const release = () => {
+    training.delete(abs);
+    try {
+      const held = JSON.parse(readFileSync(join(abs, LOCK), 'utf8')) as { pid?: unknown };
+      if (held.pid === process.pid) rmSync(join(abs, LOCK), { force: true });
+    } catch {
+      // already gone
+    }
+  };
+  let child: TrainerChild;
+  try {
+    child = (o.spawn ?? spawnNodeTrainer)();
+  } catch (err) {
+    release();
+    throw err;
+  }
   const setStatus = db.prepare('UPDATE runs SET status = ?, updated_at = ?, error = ? WHERE id = ?');
   const setProgress = db.prepare('UPDATE runs SET step = ?, total_steps = ?, updated_at = ? WHERE id = ?');
   const setBackend = db.prepare('UPDATE runs SET backend = ? WHERE id = ?');
@@ -411,7 +504,7 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
           case 'done':
             finalLosses = e.finalLosses;
             terminal = { status: e.stopped ? 'stopped' : 'done' };
-            setSummary.run(JSON.stringify({ finalLosses: e.finalLosses, step: e.step, ...(results && { results }) }), run.id);
+            setSummary.run(JSON.stringify({ finalLosses: e.finalLosses, step: e.step, ...(results && { results: summaryResults(results) }) }), run.id);
             break;
           case 'error':
             terminal = { status: 'failed', error: e.message };
@@ -423,6 +516,7 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
       o.onEvent?.(e);
     });
     child.onExit((code, signal) => {
+      release();
       const t = terminal ?? { status: 'crashed' as const, error: `trainer exited (${signal ?? 'code ' + code}) without finishing: resume the run to continue` };
       setStatus.run(t.status, now(), t.error ?? '', run.id);
       resolveDone({ status: t.status, step, finalLosses, error: t.error });

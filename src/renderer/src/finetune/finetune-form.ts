@@ -7,7 +7,7 @@
  */
 import type { FinetuneConfig } from '../../../shared/run-config';
 import type { CohortFilter, RunSummary } from '../../../shared/types';
-import { canInitFrom, runLabel, type PresetId } from '../runs/run-form';
+import { canInitFrom, runLabel, runWindow, type PresetId } from '../runs/run-form';
 
 export type DownstreamTask = 'classification' | 'segmentation';
 export type DownstreamModel = 'encoder-classifier' | 'cnn' | 'unet';
@@ -115,13 +115,7 @@ export interface InitChoice {
   size?: number | null;
   runId?: number;
   /** Pretrained runs: the window the encoder was trained on (fine-tuning takes it by default). */
-  window?: { level: number; width: number } | null;
-}
-
-/** Input window of a run's config, or null when it does not say. */
-function runWindow(r: RunSummary): { level: number; width: number } | null {
-  const c = r.config as { windowLevel?: unknown; windowWidth?: unknown };
-  return typeof c.windowLevel === 'number' && typeof c.windowWidth === 'number' ? { level: c.windowLevel, width: c.windowWidth } : null;
+  window?: { level: number; width: number; scaling: 'fixed' | 'minmax' } | null;
 }
 
 /** Input side of a run (its config's, or null for the preset's). */
@@ -160,6 +154,7 @@ export function applyInit(f: FinetuneForm, choice: InitChoice | undefined): Fine
     if (choice.window) {
       next.windowLevel = choice.window.level;
       next.windowWidth = choice.window.width;
+      next.scaling = choice.window.scaling;
     }
   }
   return next;

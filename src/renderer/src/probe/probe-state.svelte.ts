@@ -3,9 +3,8 @@
  * attributes, folds and seed; the probe in progress ('probe.progress') and its result (scores,
  * warnings, the Figure 6 style bar chart), with Cancel; earlier probes from the data folder.
  *
- * The service's first 'probe.progress' event of a probe names it; while this page's request is
- * pending, the first probe id seen is taken as its own (one probe at a time from here), so Cancel
- * can name it.
+ * Each request carries an id made here; the service's 'probe.progress' events carry it back with
+ * the probe's id, so this page follows (and Cancel names) its own probe, not another window's.
  */
 import type { ApiClient, Results } from '../../../shared/contract';
 import type { ProbeSummary } from '../../../shared/types';
@@ -35,6 +34,8 @@ export class ProbeState {
   history = $state.raw<ProbeSummary[]>([]);
   shownId = $state<string | null>(null);
   private listening = false;
+  /** The requestId of this page's pending probe.run. */
+  private requestId: string | null = null;
 
   constructor(private readonly api: ApiClient) {
     this.cohort = new CohortQuery(api, { ...noFilters(), ctOnly: true, axialOnly: true });
@@ -44,9 +45,9 @@ export class ProbeState {
     if (this.listening) return;
     this.listening = true;
     this.api.on('probe.progress', (p) => {
-      if (!this.running) return;
-      this.runningId ??= p.id;
-      if (p.id === this.runningId) this.progress = { done: p.done, total: p.total, what: p.what };
+      if (!this.running || !this.requestId || p.requestId !== this.requestId) return;
+      this.runningId = p.id;
+      this.progress = { done: p.done, total: p.total, what: p.what };
     });
     void this.loadHistory(true);
   }
@@ -107,7 +108,9 @@ export class ProbeState {
     this.cancelling = false;
     this.startedAt = Date.now();
     try {
+      this.requestId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
       const res = await this.api.invoke('probe.run', {
+        requestId: this.requestId,
         runIds: [...this.runIds],
         filter: toCohortFilter(this.cohort.form),
         attributes: [...this.attributes],

@@ -200,6 +200,24 @@ export function nextMaskPercent(p: number): MaskPercent | null {
   return i >= 0 && i < MASK_PERCENTS.length - 1 ? MASK_PERCENTS[i + 1] : null;
 }
 
+/** Input window and scaling of a run's config, or null when it does not say. */
+export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width: number; scaling: 'fixed' | 'minmax' } | null {
+  const c = r.config as { windowLevel?: unknown; windowWidth?: unknown; scaling?: unknown };
+  return typeof c.windowLevel === 'number' && typeof c.windowWidth === 'number'
+    ? { level: c.windowLevel, width: c.windowWidth, scaling: c.scaling === 'minmax' ? 'minmax' : 'fixed' }
+    : null;
+}
+
+/**
+ * Choosing the run a pretraining run continues from (a curriculum stage) takes that run's window
+ * and scaling: the encoder goes on seeing inputs windowed as before. Random initialisation keeps
+ * what the form has.
+ */
+export function applyPretrainInit(f: RunForm, init: string, runs: readonly RunSummary[]): RunForm {
+  const w = init ? runWindow(runs.find((r) => r.dir === init) ?? { config: {} }) : null;
+  return w ? { ...f, init, windowLevel: w.level, windowWidth: w.width, scaling: w.scaling } : { ...f, init };
+}
+
 /** True when a run's weights can start another run (finished, or stopped with a checkpoint). */
 export function canInitFrom(r: RunSummary): boolean {
   return (r.kind === 'pretrain' || r.kind === 'imported') && (r.status === 'done' || ((r.status === 'stopped' || r.status === 'crashed') && r.step > 0));
