@@ -288,7 +288,10 @@ if (part === 'nodule-cls') {
   const preSteps = Number(args.includes('--pretrain-steps') ? args[args.indexOf('--pretrain-steps') + 1] : 2000);
   const ftSteps = Number(args.includes('--finetune-steps') ? args[args.indexOf('--finetune-steps') + 1] : 400);
   const pre = join(work, `synth-masked20-lung-${preSteps}`);
-  if (!existsSync(join(pre, 'checkpoints', 'latest.json'))) {
+  const latest = join(pre, 'checkpoints', 'latest.json');
+  // A pretraining cut off earlier continues from its checkpoint.
+  if (existsSync(latest) && json<{ step: number }>(readFileSync(latest, 'utf8')).step < preSteps) ctssl('pretrain', '--db', sdb, '--resume', pre, '--json');
+  if (!existsSync(latest)) {
     rmSync(pre, { recursive: true, force: true });
     ctssl('pretrain', '--db', sdb, '--task', 'masked', '--mask', '20', '--preset', 'tiny', '--size', '128', '--steps', String(preSteps), '--batch', '8', '--eval-every', String(Math.max(50, preSteps / 8)), '--checkpoint-every', '250', '--seed', '1', '--window-level', '-600', '--window-width', '1500', '--out', pre, '--json');
   }
