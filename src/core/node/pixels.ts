@@ -565,22 +565,15 @@ async function decodeEncapsulated(
     checkSize('the decoded JPEG frame', r.width, r.height, 1, g);
     return { pixels: widen(r.pixels, g, n), ...mono };
   }
-  if (J2K_TS.has(ts)) {
-    const { bytes, info } = await decodeJ2K(frame);
-    checkSize('the decoded JPEG 2000 frame', info.width, info.height, info.componentCount, g);
+  if (J2K_TS.has(ts) || HTJ2K_TS.has(ts)) {
+    // JPEG 2000 through OpenJPEG; its High-Throughput variant (Part 15) through OpenJPH.
+    const what = HTJ2K_TS.has(ts) ? 'HTJ2K' : 'JPEG 2000';
+    const { bytes, info } = HTJ2K_TS.has(ts) ? await decodeHTJ2K(frame) : await decodeJ2K(frame);
+    checkSize(`the decoded ${what} frame`, info.width, info.height, info.componentCount, g);
     if (info.isSigned !== undefined && info.isSigned !== g.signed)
-      warnings.push(`JPEG 2000 codestream is ${info.isSigned ? 'signed' : 'unsigned'} but PixelRepresentation says ${g.signed ? 'signed' : 'unsigned'}`);
-    if (info.bitsPerSample !== g.bitsStored) warnings.push(`JPEG 2000 precision ${info.bitsPerSample} differs from BitsStored ${g.bitsStored}`);
-    // Colour JPEG 2000 (RCT/ICT) is returned as RGB by OpenJPEG.
-    const photometric = g.samplesPerPixel === 3 && g.photometric.startsWith('YBR') ? 'RGB' : g.photometric;
-    return { pixels: fromSampleBytes(bytes, info.bitsPerSample > 8 ? 2 : 1, g, n), photometric, samplesPerPixel: g.samplesPerPixel };
-  }
-  if (HTJ2K_TS.has(ts)) {
-    const { bytes, info } = await decodeHTJ2K(frame);
-    checkSize('the decoded HTJ2K frame', info.width, info.height, info.componentCount, g);
-    if (info.isSigned !== undefined && info.isSigned !== g.signed)
-      warnings.push(`HTJ2K codestream is ${info.isSigned ? 'signed' : 'unsigned'} but PixelRepresentation says ${g.signed ? 'signed' : 'unsigned'}`);
-    if (info.bitsPerSample !== g.bitsStored) warnings.push(`HTJ2K precision ${info.bitsPerSample} differs from BitsStored ${g.bitsStored}`);
+      warnings.push(`${what} codestream is ${info.isSigned ? 'signed' : 'unsigned'} but PixelRepresentation says ${g.signed ? 'signed' : 'unsigned'}`);
+    if (info.bitsPerSample !== g.bitsStored) warnings.push(`${what} precision ${info.bitsPerSample} differs from BitsStored ${g.bitsStored}`);
+    // Colour (RCT/ICT) comes back as RGB.
     const photometric = g.samplesPerPixel === 3 && g.photometric.startsWith('YBR') ? 'RGB' : g.photometric;
     return { pixels: fromSampleBytes(bytes, info.bitsPerSample > 8 ? 2 : 1, g, n), photometric, samplesPerPixel: g.samplesPerPixel };
   }
