@@ -5,7 +5,7 @@
  * resume from a checkpoint; compare runs; chain the next curriculum stage; evaluate (Table II);
  * export a package (and see the privacy refusal) and import it back by drag-and-drop.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from '@playwright/test';
@@ -317,4 +317,33 @@ test.describe('run controls on the LIDC fixtures', () => {
     await pretrain.expectStatus('stopped', 60_000);
   });
 
+  test('deletes a run with Undo, and empties the trash after asking', async () => {
+    await pretrain.select(longRun);
+    const runsDir = join(dataDir, 'runs');
+    const folders = readdirSync(runsDir).sort();
+    await page.getByTestId('delete-run').click();
+    await expect(pretrain.row(longRun)).toHaveCount(0);
+    // its folder moved to the trash, nothing deleted
+    expect(readdirSync(runsDir).length).toBe(folders.length - 1);
+    expect(readdirSync(join(dataDir, 'trash', 'runs'))).toHaveLength(1);
+    const notice = page.getByTestId('toast-notice').filter({ hasText: 'Run moved to the trash' });
+    await expect(notice).toContainText(`#${longRun} long run`);
+    await expect(page.getByTestId('trash-count')).toHaveText('1 run in the trash');
+    await page.screenshot({ path: join(screenshotDir, 'run-deleted-undo.png') });
+    await notice.getByTestId('toast-action').click();
+    await expect(pretrain.row(longRun)).toHaveAttribute('data-status', 'stopped');
+    await expect(page.getByTestId('run-trash')).toHaveCount(0);
+    expect(readdirSync(runsDir).sort()).toEqual(folders);
+    // Deleted again, then emptied for good (after a confirmation; Cancel first keeps it).
+    await pretrain.select(longRun);
+    await page.getByTestId('delete-run').click();
+    await expect(pretrain.row(longRun)).toHaveCount(0);
+    await page.getByTestId('empty-trash').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await expect(page.getByTestId('trash-count')).toHaveText('1 run in the trash');
+    await page.getByTestId('empty-trash').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete for good' }).click();
+    await expect(page.getByTestId('run-trash')).toHaveCount(0);
+    expect(readdirSync(join(dataDir, 'trash', 'runs'))).toEqual([]);
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createServices } from '../src/core/node/services';
 import { indexFolders } from '../src/core/node/indexer';
 import type { Events } from '../src/shared/contract';
@@ -53,6 +54,34 @@ describe('runs through the services (what the app does), with real trainer proce
       expect(doc.presets.map((p) => p.preset)).toEqual(['paper', 'standard', 'small', 'tiny']);
       await expect(Promise.resolve().then(() => h['runs.pause'](run.id))).rejects.toThrow(/not running/);
       await expect(Promise.resolve().then(() => h['runs.metrics'](999))).rejects.toThrow(/no run with id 999/);
+
+      // Delete moves the run to the trash; restore undoes it; emptying the trash deletes for good.
+      const dir = listed.dir;
+      const gone = await h['runs.delete'](run.id);
+      expect(gone.movedTo).toBe(join(tmp.dir, 'trash', 'runs', `${run.id}-${basename(dir)}`));
+      expect(existsSync(dir)).toBe(false);
+      expect(existsSync(join(gone.movedTo!, 'config.json'))).toBe(true);
+      expect((await h['runs.list']()).map((r) => r.id)).not.toContain(run.id);
+      expect((await h['runs.trash']()).map((r) => r.id)).toEqual([run.id]);
+      await expect(Promise.resolve().then(() => h['runs.start'](run.id))).rejects.toThrow(/no run with id/);
+      await expect(Promise.resolve().then(() => h['runs.delete'](run.id))).rejects.toThrow(/no run with id/);
+      const back = await h['runs.restore'](run.id);
+      expect(back).toMatchObject({ id: run.id, dir, status: 'done' });
+      expect(existsSync(join(dir, 'config.json'))).toBe(true);
+      expect((await h['runs.metrics'](run.id)).series.find((x) => x.name === 'loss')!.steps).toEqual([1, 2, 3, 4]);
+      expect(await h['runs.trash']()).toEqual([]);
+      await expect(Promise.resolve().then(() => h['runs.restore'](run.id))).rejects.toThrow(/not in the trash/);
+      const again = await h['runs.delete'](run.id);
+      expect(await h['runs.emptyTrash']()).toEqual({ removed: 1 });
+      expect(existsSync(again.movedTo!)).toBe(false);
+      expect(await h['runs.trash']()).toEqual([]);
+      expect(services.db.prepare('SELECT COUNT(*) FROM run_metrics WHERE run_ref = ?').pluck().get(run.id)).toBe(0);
+      // a run that is training is not deleted
+      const busy = await h['runs.create']({ task: 'denoise', preset: 'tiny', size: 32, steps: 200, batchSize: 2, useCache: false } as never);
+      await h['runs.start'](busy.id);
+      await expect(Promise.resolve().then(() => h['runs.delete'](busy.id))).rejects.toThrow(/training: stop it first/);
+      await h['runs.stop'](busy.id);
+      for (let i = 0; i < 300 && (await h['runs.list']()).find((r) => r.id === busy.id)!.active; i++) await new Promise((r) => setTimeout(r, 100));
     } finally {
       await services.close();
       tmp.cleanup();

@@ -115,6 +115,13 @@ export const channels = {
   'runs.stop': z.tuple([id]),
   /** Loss and validation curves recorded for a run. */
   'runs.metrics': z.tuple([id]),
+  /** Moves a run (not training) to the trash: its folder goes under <data>/trash/runs; undone by runs.restore. */
+  'runs.delete': z.tuple([id]),
+  'runs.restore': z.tuple([id]),
+  /** Runs in the trash. */
+  'runs.trash': z.tuple([]),
+  /** Deletes the runs in the trash for good. */
+  'runs.emptyTrash': z.tuple([]),
   /** The latest input/output/target sample of a running run, or null. */
   'runs.sample': z.tuple([id]),
   /** The sample PNGs of a run's last Table II evaluation (files in <run>/eval/), as bytes. */
@@ -193,6 +200,10 @@ export interface Results {
   'runs.resume': boolean;
   'runs.stop': boolean;
   'runs.metrics': RunMetrics;
+  'runs.delete': { id: number; movedTo: string | null };
+  'runs.restore': RunSummary;
+  'runs.trash': RunSummary[];
+  'runs.emptyTrash': { removed: number };
   'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
   'runs.evaluate': Record<string, unknown>;
   'runs.evalImages': { samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] };

@@ -232,6 +232,11 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (run_ref, path)
   );
   `,
+  // Deleted runs go to the trash (their folder moved under <data>/trash) until restored or purged.
+  `
+  ALTER TABLE runs ADD COLUMN deleted_at TEXT NOT NULL DEFAULT '';
+  ALTER TABLE runs ADD COLUMN original_dir TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

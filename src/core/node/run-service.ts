@@ -12,7 +12,7 @@ import { ApiError, type EventName, type Events } from '../../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
-import { createFinetuneRun, createRun, getRun, isTraining, listRuns, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -56,8 +56,44 @@ export class RunService {
 
   private run(id: number): RunRow {
     const r = getRun(this.db, id);
-    if (!r) throw new ApiError('not-found', `no run with id ${id}`);
+    if (!r || r.deletedAt) throw new ApiError('not-found', `no run with id ${id}`);
     return r;
+  }
+
+  private trashRoot(): string {
+    return join(this.dataDir, 'trash', 'runs');
+  }
+
+  /** Moves a run to the trash (undone by `restore`); refused while it trains. */
+  delete(id: number): { id: number; movedTo: string | null } {
+    this.run(id);
+    if (this.active.has(id) || isTraining(this.run(id).dir)) throw new ApiError('busy', `run ${id} is training: stop it first`);
+    try {
+      const { movedTo } = trashRun(this.db, id, this.trashRoot());
+      this.samples.delete(id);
+      return { id, movedTo };
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
+    }
+  }
+
+  /** Brings a run back from the trash. */
+  restore(id: number): RunSummary {
+    try {
+      return toSummary(restoreRun(this.db, id));
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
+    }
+  }
+
+  /** Runs in the trash. */
+  trash(): RunSummary[] {
+    return listTrashedRuns(this.db).map((r) => toSummary(r));
+  }
+
+  /** Deletes the runs in the trash for good. */
+  emptyTrash(): { removed: number } {
+    return emptyTrash(this.db, this.trashRoot());
   }
 
   list(): RunSummary[] {

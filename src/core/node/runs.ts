@@ -6,8 +6,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CohortFilter } from '../../shared/types';
 import { parseFinetuneConfig, parsePretrainConfig, parseRunConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
@@ -139,6 +139,8 @@ export interface RunRow {
   totalSteps: number;
   summary: Record<string, unknown>;
   error: string;
+  /** When the run was moved to the trash ('' while it is not). */
+  deletedAt: string;
 }
 
 interface RunDbRow {
@@ -162,6 +164,8 @@ interface RunDbRow {
   total_steps: number;
   summary: string;
   error: string;
+  deleted_at: string;
+  original_dir: string;
 }
 
 function toRun(r: RunDbRow): RunRow {
@@ -186,11 +190,66 @@ function toRun(r: RunDbRow): RunRow {
     totalSteps: r.total_steps,
     summary: JSON.parse(r.summary) as Record<string, unknown>,
     error: r.error,
+    deletedAt: r.deleted_at ?? '',
   };
 }
 
 export function listRuns(db: Database): RunRow[] {
-  return (db.prepare('SELECT * FROM runs ORDER BY id DESC').all() as RunDbRow[]).map(toRun);
+  return (db.prepare("SELECT * FROM runs WHERE deleted_at = '' ORDER BY id DESC").all() as RunDbRow[]).map(toRun);
+}
+
+/** Runs in the trash, newest deletion first. */
+export function listTrashedRuns(db: Database): RunRow[] {
+  return (db.prepare("SELECT * FROM runs WHERE deleted_at != '' ORDER BY deleted_at DESC").all() as RunDbRow[]).map(toRun);
+}
+
+/**
+ * Moves a run to the trash: its folder goes to `trashRoot` (nothing is deleted; `restoreRun`
+ * undoes it) and it leaves the run lists. A folder on another file system stays where it is.
+ * Refused while a trainer works in it.
+ */
+export function trashRun(db: Database, id: number, trashRoot: string): { run: RunRow; movedTo: string | null } {
+  const run = getRun(db, id);
+  if (!run || run.deletedAt) throw new Error(`no run with id ${id}`);
+  if (isTraining(run.dir)) throw new Error(`run ${id} is training: stop it first`);
+  mkdirSync(trashRoot, { recursive: true });
+  let target: string | null = join(trashRoot, `${id}-${basename(run.dir)}`);
+  for (let n = 2; existsSync(target); n++) target = join(trashRoot, `${id}-${basename(run.dir)}-${n}`);
+  try {
+    renameSync(run.dir, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'ENOENT') throw new Error(`could not move ${run.dir} to the trash: ${(err as Error).message}`);
+    target = null;
+  }
+  db.prepare("UPDATE runs SET deleted_at = ?, original_dir = dir, dir = ? WHERE id = ?").run(new Date().toISOString(), target ?? run.dir, id);
+  return { run: getRun(db, id)!, movedTo: target };
+}
+
+/** Brings a run back from the trash to its folder. */
+export function restoreRun(db: Database, id: number): RunRow {
+  const r = db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunDbRow | undefined;
+  if (!r || !r.deleted_at) throw new Error(`run ${id} is not in the trash`);
+  const back = r.original_dir || r.dir;
+  if (back !== r.dir) {
+    if (existsSync(back)) throw new Error(`cannot restore run ${id}: ${back} exists again`);
+    mkdirSync(dirname(back), { recursive: true });
+    renameSync(r.dir, back);
+  }
+  db.prepare("UPDATE runs SET deleted_at = '', dir = ?, original_dir = '' WHERE id = ?").run(back, id);
+  return getRun(db, id)!;
+}
+
+/** Deletes the runs in the trash for good: their moved folders, records and curves. */
+export function emptyTrash(db: Database, trashRoot: string): { removed: number } {
+  const rows = listTrashedRuns(db);
+  const root = resolve(trashRoot);
+  for (const r of rows) {
+    // Only folders the trash holds; a run left on another file system keeps its folder.
+    if (resolve(r.dir).startsWith(root + sep)) rmSync(r.dir, { recursive: true, force: true });
+    db.prepare('DELETE FROM runs WHERE id = ?').run(r.id);
+  }
+  return { removed: rows.length };
 }
 
 export function getRun(db: Database, idOrDir: number | string): RunRow | null {

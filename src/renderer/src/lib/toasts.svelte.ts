@@ -11,6 +11,13 @@ export interface Toast {
   title: string;
   code: string;
   message: string;
+  /** A button in the notice (e.g. Undo); pressing it runs the action and dismisses the notice. */
+  action?: ToastAction;
+}
+
+export interface ToastAction {
+  label: string;
+  run: () => void | Promise<void>;
 }
 
 class Toasts {
@@ -25,9 +32,9 @@ class Toasts {
     if (this.items.length > 5) this.items.splice(0, this.items.length - 5);
   }
 
-  notice(title: string, message: string, ms = 5000): void {
+  notice(title: string, message: string, ms = 5000, action?: ToastAction): void {
     const id = this.next++;
-    this.items.push({ id, kind: 'notice', title, code: '', message });
+    this.items.push({ id, kind: 'notice', title, code: '', message, ...(action && { action }) });
     setTimeout(() => this.dismiss(id), ms);
   }
 

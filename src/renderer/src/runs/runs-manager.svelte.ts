@@ -44,6 +44,8 @@ export function isActive(s: RunStatus): boolean {
 
 export class RunsManager {
   runs = $state.raw<RunSummary[]>([]);
+  /** Runs in the trash (deleted, restorable until the trash is emptied). */
+  trashed = $state.raw<RunSummary[]>([]);
   live = $state.raw<Record<number, LiveRun>>({});
   doctor = $state.raw<DoctorInfo | null>(null);
   doctorState = $state<'idle' | 'loading' | 'done' | 'error'>('idle');
@@ -80,9 +82,41 @@ export class RunsManager {
 
   async refresh(): Promise<void> {
     try {
-      this.runs = await this.api.invoke('runs.list');
+      [this.runs, this.trashed] = await Promise.all([this.api.invoke('runs.list'), this.api.invoke('runs.trash')]);
     } catch (e) {
       toasts.error('Runs', e);
+    }
+  }
+
+  /** Moves a run to the trash, with Undo in the notice. */
+  async remove(id: number): Promise<void> {
+    const r = this.run(id);
+    try {
+      await this.api.invoke('runs.delete', id);
+      await this.refresh();
+      toasts.notice('Run moved to the trash', `#${id} ${r?.name ?? ''}`.trim(), 12_000, { label: 'Undo', run: () => this.restore(id) });
+    } catch (e) {
+      toasts.error('Delete run', e);
+    }
+  }
+
+  /** Brings a run back from the trash. */
+  async restore(id: number): Promise<void> {
+    try {
+      await this.api.invoke('runs.restore', id);
+      await this.refresh();
+    } catch (e) {
+      toasts.error('Restore run', e);
+    }
+  }
+
+  /** Deletes the runs in the trash for good (their folders and curves). */
+  async emptyTrash(): Promise<void> {
+    try {
+      await this.api.invoke('runs.emptyTrash');
+      await this.refresh();
+    } catch (e) {
+      toasts.error('Empty trash', e);
     }
   }
 
