@@ -161,14 +161,31 @@ export function register(program: Command): void {
 
   program
     .command('runs')
-    .description('List training runs')
+    .description('List training runs; move one to the trash, restore it, or empty the trash')
     .addOption(dbOption())
+    .option('--delete <id>', 'move a run (not training) to the trash: its folder goes to <data>/trash/runs', positiveInt)
+    .option('--restore <id>', 'bring a run back from the trash', positiveInt)
+    .option('--trash', 'list the runs in the trash')
+    .option('--empty-trash', 'delete the runs in the trash for good')
     .option('--json', 'print JSON')
-    .action(async (o: { db?: string; json?: boolean }) => {
-      const { listRuns } = await import('../../core/node/runs');
+    .action(async (o: { db?: string; json?: boolean; delete?: number; restore?: number; trash?: boolean; emptyTrash?: boolean }) => {
+      const { emptyTrash, listRuns, listTrashedRuns, restoreRun, trashRun } = await import('../../core/node/runs');
+      const trashRoot = join(defaultDataDir(), 'trash', 'runs');
       await withLibrary(o, (db) => {
-        const runs = listRuns(db);
-        out(o.json, runs, () => runs.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.config.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || 'no runs');
+        if (o.delete !== undefined) {
+          const r = trashRun(db, o.delete, trashRoot);
+          return out(o.json, { id: o.delete, movedTo: r.movedTo }, () => `run ${o.delete} moved to the trash${r.movedTo ? `: ${r.movedTo}` : ' (its folder stays where it is)'}; undo with --restore ${o.delete}`);
+        }
+        if (o.restore !== undefined) {
+          const r = restoreRun(db, o.restore);
+          return out(o.json, { id: r.id, dir: r.dir }, () => `run ${r.id} restored: ${r.dir}`);
+        }
+        if (o.emptyTrash) {
+          const r = emptyTrash(db, trashRoot);
+          return out(o.json, r, () => `${r.removed} run(s) deleted for good`);
+        }
+        const runs = o.trash ? listTrashedRuns(db) : listRuns(db);
+        out(o.json, runs, () => runs.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.config.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || (o.trash ? 'the trash is empty' : 'no runs'));
       });
     });
 }
