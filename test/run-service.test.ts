@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createServices } from '../src/core/node/services';
 import { indexFolders } from '../src/core/node/indexer';
+import { createRun } from '../src/core/node/runs';
 import type { Events } from '../src/shared/contract';
 import { fixtures, tempDir } from './helpers';
 
@@ -76,6 +77,18 @@ describe('runs through the services (what the app does), with real trainer proce
       expect(existsSync(again.movedTo!)).toBe(false);
       expect(await h['runs.trash']()).toEqual([]);
       expect(services.db.prepare('SELECT COUNT(*) FROM run_metrics WHERE run_ref = ?').pluck().get(run.id)).toBe(0);
+      // a run folder outside the data folder (made with --out elsewhere, may hold other files) is never moved or deleted
+      const outside = tempDir();
+      try {
+        const ext = createRun(services.db, { task: 'denoise', preset: 'tiny', size: 32, steps: 2, batchSize: 2, useCache: false }, { dataDir: tmp.dir, dir: join(outside.dir, 'mine') });
+        writeFileSync(join(outside.dir, 'mine', 'notes.txt'), 'keep');
+        expect((await h['runs.delete'](ext.id)).movedTo).toBeNull();
+        expect(await h['runs.emptyTrash']()).toEqual({ removed: 1 });
+        expect(readFileSync(join(outside.dir, 'mine', 'notes.txt'), 'utf8')).toBe('keep');
+        expect(existsSync(join(outside.dir, 'mine', 'config.json'))).toBe(true);
+      } finally {
+        outside.cleanup();
+      }
       // a run that is training is not deleted
       const busy = await h['runs.create']({ task: 'denoise', preset: 'tiny', size: 32, steps: 200, batchSize: 2, useCache: false } as never);
       await h['runs.start'](busy.id);

@@ -173,8 +173,8 @@ export function register(program: Command): void {
       const trashRoot = join(defaultDataDir(), 'trash', 'runs');
       await withLibrary(o, (db) => {
         if (o.delete !== undefined) {
-          const r = trashRun(db, o.delete, trashRoot);
-          return out(o.json, { id: o.delete, movedTo: r.movedTo }, () => `run ${o.delete} moved to the trash${r.movedTo ? `: ${r.movedTo}` : ' (its folder stays where it is)'}; undo with --restore ${o.delete}`);
+          const r = trashRun(db, o.delete, trashRoot, defaultDataDir());
+          return out(o.json, { id: o.delete, movedTo: r.movedTo }, () => `run ${o.delete} moved to the trash${r.movedTo ? `: ${r.movedTo}` : ` (its folder, outside the data folder, stays where it is: ${r.run.dir})`}; undo with --restore ${o.delete}`);
         }
         if (o.restore !== undefined) {
           const r = restoreRun(db, o.restore);

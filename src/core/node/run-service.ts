@@ -69,7 +69,7 @@ export class RunService {
     this.run(id);
     if (this.active.has(id) || isTraining(this.run(id).dir)) throw new ApiError('busy', `run ${id} is training: stop it first`);
     try {
-      const { movedTo } = trashRun(this.db, id, this.trashRoot());
+      const { movedTo } = trashRun(this.db, id, this.trashRoot(), this.dataDir);
       this.samples.delete(id);
       return { id, movedTo };
     } catch (err) {

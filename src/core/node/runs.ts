@@ -205,22 +205,27 @@ export function listTrashedRuns(db: Database): RunRow[] {
 
 /**
  * Moves a run to the trash: its folder goes to `trashRoot` (nothing is deleted; `restoreRun`
- * undoes it) and it leaves the run lists. A folder on another file system stays where it is.
+ * undoes it) and it leaves the run lists. Only folders inside the app's data folder move (the
+ * app made them); a run folder elsewhere (`--out` anywhere, which may hold other files) or on
+ * another file system stays where it is, and emptying the trash never deletes it.
  * Refused while a trainer works in it.
  */
-export function trashRun(db: Database, id: number, trashRoot: string): { run: RunRow; movedTo: string | null } {
+export function trashRun(db: Database, id: number, trashRoot: string, dataRoot = dirname(dirname(resolve(trashRoot)))): { run: RunRow; movedTo: string | null } {
   const run = getRun(db, id);
   if (!run || run.deletedAt) throw new Error(`no run with id ${id}`);
   if (isTraining(run.dir)) throw new Error(`run ${id} is training: stop it first`);
-  mkdirSync(trashRoot, { recursive: true });
-  let target: string | null = join(trashRoot, `${id}-${basename(run.dir)}`);
-  for (let n = 2; existsSync(target); n++) target = join(trashRoot, `${id}-${basename(run.dir)}-${n}`);
-  try {
-    renameSync(run.dir, target);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'ENOENT') throw new Error(`could not move ${run.dir} to the trash: ${(err as Error).message}`);
-    target = null;
+  let target: string | null = null;
+  if (resolve(run.dir).startsWith(resolve(dataRoot) + sep)) {
+    mkdirSync(trashRoot, { recursive: true });
+    target = join(trashRoot, `${id}-${basename(run.dir)}`);
+    for (let n = 2; existsSync(target); n++) target = join(trashRoot, `${id}-${basename(run.dir)}-${n}`);
+    try {
+      renameSync(run.dir, target);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'ENOENT') throw new Error(`could not move ${run.dir} to the trash: ${(err as Error).message}`);
+      target = null;
+    }
   }
   db.prepare("UPDATE runs SET deleted_at = ?, original_dir = dir, dir = ? WHERE id = ?").run(new Date().toISOString(), target ?? run.dir, id);
   return { run: getRun(db, id)!, movedTo: target };
