@@ -117,6 +117,9 @@ describe('experiments and the bias probe', () => {
       .find((p) => p.id === exp.id && p.kind === 'run-event' && p.index === 1 && p.event?.type === 'started');
     expect(started?.event).toMatchObject({ type: 'started', totalSteps: 3 });
     await expect(Promise.resolve().then(() => h['experiments.resume'](exp.id))).rejects.toThrow(/complete: nothing to resume/);
+    // a grid's run is not deleted on its own (its report and resume need it)
+    const cellRun = (await h['runs.list']()).find((r) => r.dir === join(exp.dir, 'runs', 'random-f0.5-s1'))!;
+    await expect(Promise.resolve().then(() => h['runs.delete'](cellRun.id))).rejects.toThrow(/part of the experiment in .*resumable/);
     // the window the grid resolved is in its spec, so a later resume uses the same one
     expect(JSON.parse(readFileSync(join(exp.dir, 'spec.json'), 'utf8'))).toMatchObject({ windowLevel: 50, windowWidth: 350, scaling: 'fixed' });
     // every run finished but no report (it failed, or the app stopped in between): resumable, and resuming writes it

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLibrary } from '../src/core/node/db';
 import { indexFolders } from '../src/core/node/indexer';
@@ -72,8 +72,22 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     expect(isTraining(half.dir)).toBe(false);
     expect(existsSync(join(half.dir, 'trainer.lock'))).toBe(false);
     // the lock of a host that was killed (its process is gone) does not hold the folder
-    writeFileSync(join(half.dir, 'trainer.lock'), JSON.stringify({ pid: 2 ** 22 + 12345 }));
+    const lock = join(half.dir, 'trainer.lock');
+    writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 12345 }));
     expect(isTraining(half.dir)).toBe(false);
+    // a live host's fresh lock does (here: our parent process stands in for another app window)
+    writeFileSync(lock, JSON.stringify({ pid: process.ppid }));
+    expect(isTraining(half.dir)).toBe(true);
+    expect(() => startRun(db, half)).toThrow(/already training/);
+    // a lock its host stopped touching is stale even if the pid is alive (reused after a crash)
+    const old = new Date(Date.now() - 10 * 60_000);
+    utimesSync(lock, old, old);
+    expect(isTraining(half.dir)).toBe(false);
+    const again = startRun(db, half);
+    expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(process.pid);
+    again.stop();
+    await again.done;
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('keeps the numbers and a ROC of at most 256 points in the run summary, not the per-slice scores', () => {

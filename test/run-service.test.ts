@@ -73,8 +73,9 @@ describe('runs through the services (what the app does), with real trainer proce
       expect(await h['runs.trash']()).toEqual([]);
       await expect(Promise.resolve().then(() => h['runs.restore'](run.id))).rejects.toThrow(/not in the trash/);
       const again = await h['runs.delete'](run.id);
-      expect(await h['runs.emptyTrash']()).toEqual({ removed: 1 });
+      expect(await h['runs.emptyTrash']()).toEqual({ removed: 1, failed: [] });
       expect(existsSync(again.movedTo!)).toBe(false);
+      expect(existsSync(`${again.movedTo!}.purging`)).toBe(false);
       expect(await h['runs.trash']()).toEqual([]);
       expect(services.db.prepare('SELECT COUNT(*) FROM run_metrics WHERE run_ref = ?').pluck().get(run.id)).toBe(0);
       // a run folder outside the data folder (made with --out elsewhere, may hold other files) is never moved or deleted
@@ -83,7 +84,10 @@ describe('runs through the services (what the app does), with real trainer proce
         const ext = createRun(services.db, { task: 'denoise', preset: 'tiny', size: 32, steps: 2, batchSize: 2, useCache: false }, { dataDir: tmp.dir, dir: join(outside.dir, 'mine') });
         writeFileSync(join(outside.dir, 'mine', 'notes.txt'), 'keep');
         expect((await h['runs.delete'](ext.id)).movedTo).toBeNull();
-        expect(await h['runs.emptyTrash']()).toEqual({ removed: 1 });
+        // only the ids a confirmation listed are emptied
+        expect(await h['runs.emptyTrash']([])).toEqual({ removed: 0, failed: [] });
+        expect((await h['runs.trash']()).map((r) => r.id)).toEqual([ext.id]);
+        expect(await h['runs.emptyTrash']([ext.id])).toEqual({ removed: 1, failed: [] });
         expect(readFileSync(join(outside.dir, 'mine', 'notes.txt'), 'utf8')).toBe('keep');
         expect(existsSync(join(outside.dir, 'mine', 'config.json'))).toBe(true);
       } finally {

@@ -121,7 +121,7 @@ export const channels = {
   /** Runs in the trash. */
   'runs.trash': z.tuple([]),
   /** Deletes the runs in the trash for good. */
-  'runs.emptyTrash': z.tuple([]),
+  'runs.emptyTrash': z.tuple([z.array(id).max(10000).optional()]),
   /** The latest input/output/target sample of a running run, or null. */
   'runs.sample': z.tuple([id]),
   /** The sample PNGs of a run's last Table II evaluation (files in <run>/eval/), as bytes. */
@@ -203,7 +203,7 @@ export interface Results {
   'runs.delete': { id: number; movedTo: string | null };
   'runs.restore': RunSummary;
   'runs.trash': RunSummary[];
-  'runs.emptyTrash': { removed: number };
+  'runs.emptyTrash': { removed: number; failed: { id: number; error: string }[] };
   'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
   'runs.evaluate': Record<string, unknown>;
   'runs.evalImages': { samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] };

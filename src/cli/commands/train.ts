@@ -181,8 +181,8 @@ export function register(program: Command): void {
           return out(o.json, { id: r.id, dir: r.dir }, () => `run ${r.id} restored: ${r.dir}`);
         }
         if (o.emptyTrash) {
-          const r = emptyTrash(db, trashRoot);
-          return out(o.json, r, () => `${r.removed} run(s) deleted for good`);
+          const r = emptyTrash(db);
+          return out(o.json, r, () => [`${r.removed} run(s) deleted for good`, ...r.failed.map((f) => `run ${f.id} kept in the trash: ${f.error}`)].join('\n'));
         }
         const runs = o.trash ? listTrashedRuns(db) : listRuns(db);
         out(o.json, runs, () => runs.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.config.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || (o.trash ? 'the trash is empty' : 'no runs'));

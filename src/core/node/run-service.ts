@@ -42,6 +42,8 @@ export function toSummary(r: RunRow, active = false): RunSummary {
 
 export class RunService {
   private active = new Map<number, RunHandle>();
+  /** Runs whose folder an evaluation or export is reading: not deleted meanwhile. */
+  private using = new Map<number, number>();
   private samples = new Map<number, Sample>();
   private spawn: SpawnTrainer;
 
@@ -64,10 +66,11 @@ export class RunService {
     return join(this.dataDir, 'trash', 'runs');
   }
 
-  /** Moves a run to the trash (undone by `restore`); refused while it trains. */
+  /** Moves a run to the trash (undone by `restore`); refused while it trains, is evaluated or exported. */
   delete(id: number): { id: number; movedTo: string | null } {
     this.run(id);
     if (this.active.has(id) || isTraining(this.run(id).dir)) throw new ApiError('busy', `run ${id} is training: stop it first`);
+    if (this.using.get(id)) throw new ApiError('busy', `run ${id} is being evaluated or exported: try again when that is done`);
     try {
       const { movedTo } = trashRun(this.db, id, this.trashRoot(), this.dataDir);
       this.samples.delete(id);
@@ -91,9 +94,21 @@ export class RunService {
     return listTrashedRuns(this.db).map((r) => toSummary(r));
   }
 
-  /** Deletes the runs in the trash for good. */
-  emptyTrash(): { removed: number } {
-    return emptyTrash(this.db, this.trashRoot());
+  /** Deletes the runs in the trash for good (all, or the ids a confirmation listed). */
+  emptyTrash(ids?: number[]): { removed: number; failed: { id: number; error: string }[] } {
+    return emptyTrash(this.db, ids);
+  }
+
+  /** Runs an operation that reads a run's folder; the run cannot be deleted meanwhile. */
+  private async usingRun<T>(id: number, fn: () => Promise<T>): Promise<T> {
+    this.using.set(id, (this.using.get(id) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const n = (this.using.get(id) ?? 1) - 1;
+      if (n > 0) this.using.set(id, n);
+      else this.using.delete(id);
+    }
   }
 
   list(): RunSummary[] {
@@ -211,9 +226,8 @@ export class RunService {
   async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number }): Promise<Record<string, unknown>> {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before evaluating`);
-    const e = await this.oneShot(
-      { v: 1, type: 'evaluate', runDir: run.dir, split: o.split, maxSlices: o.maxSlices, cacheDir: join(this.dataDir, 'cache', 'slices') },
-      'evaluation',
+    const e = await this.usingRun(id, () =>
+      this.oneShot({ v: 1, type: 'evaluate', runDir: run.dir, split: o.split, maxSlices: o.maxSlices, cacheDir: join(this.dataDir, 'cache', 'slices') }, 'evaluation'),
     );
     const summary = { ...run.summary, eval: e.result };
     this.db.prepare('UPDATE runs SET summary = ? WHERE id = ?').run(JSON.stringify(summary), id);
@@ -225,7 +239,7 @@ export class RunService {
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before exporting`);
     const name = `${basename(run.dir)}.ctssl.zip`;
     try {
-      const r = await exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), o);
+      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), o));
       return { file: r.file, bytes: r.bytes, sha256: r.sha256, modelCard: r.modelCard };
     } catch (err) {
       throw new ApiError(err instanceof PrivacyError ? 'invalid-argument' : 'internal', (err as Error).message);

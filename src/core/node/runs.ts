@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CohortFilter } from '../../shared/types';
@@ -214,6 +214,9 @@ export function trashRun(db: Database, id: number, trashRoot: string, dataRoot =
   const run = getRun(db, id);
   if (!run || run.deletedAt) throw new Error(`no run with id ${id}`);
   if (isTraining(run.dir)) throw new Error(`run ${id} is training: stop it first`);
+  // A grid's run belongs to its experiment (report, resume): not deleted on its own.
+  const experiments = resolve(dataRoot, 'experiments') + sep;
+  if (resolve(run.dir).startsWith(experiments)) throw new Error(`run ${id} is part of the experiment in ${run.dir.slice(experiments.length).split(sep)[0]}: its report and resume need it`);
   let target: string | null = null;
   if (resolve(run.dir).startsWith(resolve(dataRoot) + sep)) {
     mkdirSync(trashRoot, { recursive: true });
@@ -245,23 +248,45 @@ export function restoreRun(db: Database, id: number): RunRow {
   return getRun(db, id)!;
 }
 
-/** Deletes the runs in the trash for good: their moved folders, records and curves. */
-export function emptyTrash(db: Database, trashRoot: string): { removed: number } {
-  const rows = listTrashedRuns(db);
-  const root = resolve(trashRoot);
+/**
+ * Deletes runs in the trash for good (all of them, or the given ids, e.g. those a confirmation
+ * showed): the folders the trash moved, records and curves. A run whose folder stayed where it was
+ * (outside the data folder) is only forgotten; one that is training is skipped; a folder that
+ * cannot be removed keeps its run in the trash and is reported.
+ */
+export function emptyTrash(db: Database, ids?: readonly number[]): { removed: number; failed: { id: number; error: string }[] } {
+  const want = ids ? new Set(ids) : null;
+  const rows = db.prepare("SELECT * FROM runs WHERE deleted_at != ''").all() as RunDbRow[];
+  let removed = 0;
+  const failed: { id: number; error: string }[] = [];
   for (const r of rows) {
-    // Only folders the trash holds; a run left on another file system keeps its folder.
-    if (resolve(r.dir).startsWith(root + sep)) rmSync(r.dir, { recursive: true, force: true });
-    db.prepare('DELETE FROM runs WHERE id = ?').run(r.id);
+    if (want && !want.has(r.id)) continue;
+    if (isTraining(r.dir)) {
+      failed.push({ id: r.id, error: 'training' });
+      continue;
+    }
+    try {
+      // Moved by the trash (its folder is no longer where the run was made): delete that folder,
+      // renamed first so a half-deleted run is never mistaken for a whole one.
+      if (r.original_dir && r.original_dir !== r.dir && existsSync(r.dir)) {
+        const purging = `${r.dir}.purging`;
+        renameSync(r.dir, purging);
+        rmSync(purging, { recursive: true, force: true });
+      }
+      db.prepare('DELETE FROM runs WHERE id = ?').run(r.id);
+      removed++;
+    } catch (err) {
+      failed.push({ id: r.id, error: (err as Error).message });
+    }
   }
-  return { removed: rows.length };
+  return { removed, failed };
 }
 
 export function getRun(db: Database, idOrDir: number | string): RunRow | null {
   const r =
     typeof idOrDir === 'number'
       ? (db.prepare('SELECT * FROM runs WHERE id = ?').get(idOrDir) as RunDbRow | undefined)
-      : (db.prepare('SELECT * FROM runs WHERE dir = ?').get(resolve(idOrDir)) as RunDbRow | undefined);
+      : (db.prepare("SELECT * FROM runs WHERE dir = ? AND deleted_at = ''").get(resolve(idOrDir)) as RunDbRow | undefined);
   return r ? toRun(r) : null;
 }
 
@@ -459,45 +484,73 @@ export function summaryResults(results: Record<string, unknown>): Record<string,
 /** Run folders whose trainer this host process drives (run service and experiment grids alike). */
 const training = new Set<string>();
 const LOCK = 'trainer.lock';
+/** The host touches the lock this often while it trains; a lock not touched for LOCK_STALE_MS is stale. */
+const LOCK_HEARTBEAT_MS = 20_000;
+const LOCK_STALE_MS = 90_000;
 
 /**
  * Whether a trainer is working in this run folder: driven by this process, or by another live
- * process (the CLI, another `ctssl serve` or app window) that holds the folder's trainer.lock.
+ * process (the CLI, another `ctssl serve` or app window) whose trainer.lock is fresh. A lock goes
+ * stale when its host stops touching it (killed, crashed, machine rebooted) or its pid is gone, so
+ * a reused pid cannot hold a run for ever.
  */
 export function isTraining(dir: string): boolean {
   const abs = resolve(dir);
   if (training.has(abs)) return true;
+  return lockHolder(abs) !== null;
+}
+
+/** The live host holding the folder's lock, or null (no lock, stale, or this process's own). */
+function lockHolder(abs: string): number | null {
   try {
-    const { pid } = JSON.parse(readFileSync(join(abs, LOCK), 'utf8')) as { pid?: unknown };
-    if (typeof pid !== 'number' || pid === process.pid) return false;
-    process.kill(pid, 0); // throws when no such process: a stale lock of a killed host
-    return isHostProcess(pid);
+    const path = join(abs, LOCK);
+    if (Date.now() - statSync(path).mtimeMs > LOCK_STALE_MS) return null;
+    const { pid } = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown };
+    if (typeof pid !== 'number' || pid === process.pid) return null;
+    process.kill(pid, 0); // throws when no such process
+    return pid;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? -1 : null;
   }
 }
 
-/** On Linux, whether pid is a Node or Electron process (a stale lock's pid may have been reused); elsewhere, true. */
-function isHostProcess(pid: number): boolean {
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').toLowerCase();
-    return /node|electron|ctssl|ct-ssl/.test(cmd);
-  } catch {
-    return process.platform !== 'linux';
+/**
+ * Takes the folder's lock atomically (create-exclusive; a stale lock is replaced once). False when
+ * another live host holds it. A folder that cannot hold a lock (read-only, vanished) is not
+ * refused: the trainer reports what is wrong with it.
+ */
+function takeLock(abs: string): boolean {
+  const path = join(abs, LOCK);
+  const body = JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, body, { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+      if (lockHolder(abs) !== null) return false;
+      rmSync(path, { force: true });
+    }
   }
+  return false;
 }
 
 export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHandle {
   const abs = resolve(run.dir);
   // Two trainers in one folder would write the same checkpoints, metrics and results.
-  if (isTraining(abs)) throw new Error(`run "${run.name}" is already training (${abs})`);
+  if (training.has(abs) || !takeLock(abs)) throw new Error(`run "${run.name}" is already training (${abs})`);
   training.add(abs);
-  try {
-    writeFileSync(join(abs, LOCK), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString() }));
-  } catch {
-    // a read-only or vanished folder: the trainer will report it
-  }
+  const heartbeat = setInterval(() => {
+    try {
+      const t = new Date();
+      utimesSync(join(abs, LOCK), t, t);
+    } catch {
+      // the folder went away; the trainer reports it
+    }
+  }, LOCK_HEARTBEAT_MS);
+  heartbeat.unref?.();
   const release = () => {
+    clearInterval(heartbeat);
     training.delete(abs);
     try {
       const held = JSON.parse(readFileSync(join(abs, LOCK), 'utf8')) as { pid?: unknown };

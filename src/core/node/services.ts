@@ -161,7 +161,7 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.delete': (id) => runs.delete(id),
     'runs.restore': (id) => runs.restore(id),
     'runs.trash': () => runs.trash(),
-    'runs.emptyTrash': () => runs.emptyTrash(),
+    'runs.emptyTrash': (ids) => runs.emptyTrash(ids),
     'runs.sample': (id) => runs.sample(id),
     'runs.evaluate': (id, o) => runs.evaluate(id, o),
     'runs.evalImages': (id) => runs.evalImages(id),

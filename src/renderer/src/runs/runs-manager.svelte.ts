@@ -92,9 +92,10 @@ export class RunsManager {
   async remove(id: number): Promise<void> {
     const r = this.run(id);
     try {
-      await this.api.invoke('runs.delete', id);
+      const { movedTo } = await this.api.invoke('runs.delete', id);
       await this.refresh();
-      toasts.notice('Run moved to the trash', `#${id} ${r?.name ?? ''}`.trim(), 12_000, { label: 'Undo', run: () => this.restore(id) });
+      const what = `#${id} ${r?.name ?? ''}`.trim();
+      toasts.notice('Run moved to the trash', movedTo ? what : `${what} (its folder is outside the data folder and stays where it is)`, 12_000, { label: 'Undo', run: () => this.restore(id) });
     } catch (e) {
       toasts.error('Delete run', e);
     }
@@ -110,11 +111,12 @@ export class RunsManager {
     }
   }
 
-  /** Deletes the runs in the trash for good (their folders and curves). */
-  async emptyTrash(): Promise<void> {
+  /** Deletes the given runs of the trash (those the confirmation listed) for good: folders and curves. */
+  async emptyTrash(ids: number[]): Promise<void> {
     try {
-      await this.api.invoke('runs.emptyTrash');
+      const { failed } = await this.api.invoke('runs.emptyTrash', ids);
       await this.refresh();
+      if (failed.length > 0) toasts.error('Empty trash', new Error(failed.map((f) => `run #${f.id} kept in the trash: ${f.error}`).join('\n')));
     } catch (e) {
       toasts.error('Empty trash', e);
     }
