@@ -19,6 +19,7 @@ import { PretrainPage } from './pages/pretrain-page';
 import { FinetunePage } from './pages/finetune-page';
 import { ExperimentsPage } from './pages/experiments-page';
 import { ProbePage } from './pages/probe-page';
+import { AppShell } from './pages/app-shell';
 
 test.describe('fine-tuning, the experiment grid and the bias probe on a synthetic labelled cohort', () => {
   test.describe.configure({ mode: 'serial' });
@@ -258,6 +259,26 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await page.getByTestId('ex-stop').click();
     await expect(ex.progress).toHaveAttribute('data-state', 'stopped', { timeout: 30_000 });
     await expect(ex.row(id)).toHaveAttribute('data-status', 'incomplete', { timeout: 15_000 });
+
+    // Delete it (to the trash, with its runs), Undo, delete again, then empty the trash after asking.
+    await page.getByTestId('ex-delete').click();
+    await expect(ex.row(id)).toHaveCount(0);
+    await expect(ex.rows).toHaveCount(1);
+    await expect(page.getByTestId('ex-trash-count')).toHaveText('1 experiment in the trash');
+    const notice = page.getByTestId('toast-notice').filter({ hasText: 'Experiment moved to the trash' });
+    await expect(notice).toContainText('stopped grid');
+    await notice.getByTestId('toast-action').click();
+    await expect(ex.row(id)).toHaveAttribute('data-status', 'incomplete');
+    await expect(page.getByTestId('ex-trash')).toHaveCount(0);
+    await ex.row(id).getByTestId('ex-select').click();
+    await expect(ex.report).toHaveAttribute('data-id', id);
+    await page.getByTestId('ex-delete').click();
+    await expect(ex.rows).toHaveCount(1);
+    await page.getByTestId('ex-empty-trash').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete for good' }).click();
+    await expect(page.getByTestId('ex-trash')).toHaveCount(0);
+    await expect(ex.row(first!)).toHaveCount(1);
+    expect(await new AppShell(page).errorMessages()).toEqual([]);
   });
 
   test('runs the bias probe for sex with 2 folds and shows the chart and table', async () => {

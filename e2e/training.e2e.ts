@@ -345,5 +345,6 @@ test.describe('run controls on the LIDC fixtures', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Delete for good' }).click();
     await expect(page.getByTestId('run-trash')).toHaveCount(0);
     expect(readdirSync(join(dataDir, 'trash', 'runs'))).toEqual([]);
+    expect(await new AppShell(page).errorMessages()).toEqual([]);
   });
 });

@@ -130,6 +130,29 @@ describe('experiments and the bias probe', () => {
     await waitFor(() => events.slice(again).some((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).id === exp.id && (e.payload as Events['experiment.event']).kind === 'done'));
     expect((await h['experiments.list']()).find((x) => x.id === exp.id)).toMatchObject({ status: 'done' });
     expect(readFileSync(firstResults, 'utf8')).toBe(kept);
+
+    // Delete moves the experiment with its runs to the trash; restore brings both back; empty deletes.
+    const runIds = (await h['runs.list']()).filter((r) => r.dir.startsWith(exp.dir)).map((r) => r.id);
+    expect(runIds).toHaveLength(2);
+    await h['experiments.delete'](exp.id);
+    expect(existsSync(exp.dir)).toBe(false);
+    expect((await h['experiments.list']()).map((x) => x.id)).not.toContain(exp.id);
+    expect((await h['experiments.trash']()).map((x) => x.id)).toEqual([exp.id]);
+    expect((await h['runs.list']()).filter((r) => runIds.includes(r.id))).toEqual([]);
+    expect((await h['runs.trash']()).filter((r) => runIds.includes(r.id))).toEqual([]); // not trashed on their own
+    await expect(Promise.resolve().then(() => h['runs.restore'](runIds[0]))).rejects.toThrow(/restore the experiment/);
+    await expect(Promise.resolve().then(() => h['experiments.report'](exp.id))).rejects.toThrow(/no experiment/);
+    const back = await h['experiments.restore'](exp.id);
+    expect(back).toMatchObject({ id: exp.id, status: 'done', completed: 2 });
+    expect(readFileSync(firstResults, 'utf8')).toBe(kept);
+    expect((await h['runs.list']()).filter((r) => runIds.includes(r.id)).map((r) => r.dir.startsWith(exp.dir))).toEqual([true, true]);
+    expect((await h['runs.metrics'](runIds[0])).series.length).toBeGreaterThan(0);
+    await h['experiments.delete'](exp.id);
+    expect(await h['experiments.emptyTrash']([])).toEqual({ removed: 0 });
+    expect(await h['experiments.emptyTrash']([exp.id])).toEqual({ removed: 1 });
+    expect(await h['experiments.trash']()).toEqual([]);
+    expect(existsSync(join(tmp.dir, 'trash', 'experiments', exp.id))).toBe(false);
+    expect(services.db.prepare('SELECT COUNT(*) FROM runs WHERE id IN (?, ?)').pluck().get(runIds[0], runIds[1])).toBe(0);
     await expect(Promise.resolve().then(() => h['experiments.resume']('no-such'))).rejects.toThrow(/no experiment no-such/);
   });
 

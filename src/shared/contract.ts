@@ -144,6 +144,13 @@ export const channels = {
   'experiments.list': z.tuple([]),
   /** Report numbers and SVG plots of an experiment. */
   'experiments.report': z.tuple([folderId]),
+  /** Moves an experiment (folder, runs, report) to the trash; undone by experiments.restore. */
+  'experiments.delete': z.tuple([folderId]),
+  'experiments.restore': z.tuple([folderId]),
+  /** Experiments in the trash. */
+  'experiments.trash': z.tuple([]),
+  /** Deletes experiments in the trash for good (all, or the listed ids). */
+  'experiments.emptyTrash': z.tuple([z.array(folderId).max(10000).optional()]),
   /** The bias probe over a cohort and encoders (run ids); progress as 'probe.progress'. */
   'probe.run': z.tuple([
     z
@@ -216,6 +223,10 @@ export interface Results {
   'experiments.list': ExperimentSummary[];
   'experiments.resume': ExperimentSummary;
   'experiments.report': { summary: ExperimentSummary; spec: ExperimentSpec; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null };
+  'experiments.delete': { id: string };
+  'experiments.restore': ExperimentSummary;
+  'experiments.trash': ExperimentSummary[];
+  'experiments.emptyTrash': { removed: number };
   'probe.run': { id: string; result: Record<string, unknown>; svg: string };
   'probe.cancel': boolean;
   'probe.list': ProbeSummary[];

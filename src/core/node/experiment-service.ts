@@ -4,13 +4,13 @@
  * trainer process from a manifest the host prepares. Results live in the data folder:
  * experiments/<id>/ and probes/<id>/, with their HTML reports.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
 import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
 import { prepareProbe } from './bias-probe';
 import { runExperiment } from './experiment';
-import { spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
+import { forgetExperimentRuns, isTraining, moveExperimentRuns, spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 import type { ExperimentSummary, ProbeSummary } from '../../shared/types';
@@ -103,6 +103,68 @@ export class ExperimentService {
     return join(this.root(), id);
   }
 
+  private trashRoot(): string {
+    return join(this.dataDir, 'trash', 'experiments');
+  }
+
+  /**
+   * Moves an experiment (its folder with every run, report and plot) to the trash; its runs leave
+   * the run lists with it. Undone by `restore`; refused while it runs.
+   */
+  delete(id: string): { id: string } {
+    const dir = this.dirOf(id);
+    if (this.active.has(id)) throw new ApiError('busy', `experiment ${id} is running: stop it first`);
+    const runsDir = join(dir, 'runs');
+    if (existsSync(runsDir) && readdirSync(runsDir).some((r) => isTraining(join(runsDir, r)))) throw new ApiError('busy', `a run of experiment ${id} is training`);
+    const target = join(this.trashRoot(), id);
+    if (existsSync(target)) throw new ApiError('invalid-argument', `an experiment ${id} is already in the trash: empty the trash first`);
+    mkdirSync(this.trashRoot(), { recursive: true });
+    renameSync(dir, target);
+    writeFileSync(join(target, '.trashed'), new Date().toISOString());
+    this.failed.delete(id);
+    moveExperimentRuns(this.db, dir, target, true);
+    return { id };
+  }
+
+  /** Brings an experiment back from the trash, with its runs. */
+  restore(id: string): ExperimentSummary {
+    const from = join(this.trashRoot(), id);
+    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(from, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id} in the trash`);
+    const to = join(this.root(), id);
+    if (existsSync(to)) throw new ApiError('invalid-argument', `cannot restore experiment ${id}: ${to} exists`);
+    mkdirSync(this.root(), { recursive: true });
+    renameSync(from, to);
+    rmSync(join(to, '.trashed'), { force: true });
+    moveExperimentRuns(this.db, from, to, false);
+    return this.summary(id);
+  }
+
+  /** Experiments in the trash, most recently deleted first. */
+  trash(): ExperimentSummary[] {
+    const root = this.trashRoot();
+    if (!existsSync(root)) return [];
+    return readdirSync(root)
+      .filter((d) => existsSync(join(root, d, 'spec.json')))
+      .map((id) => ({ id, at: existsSync(join(root, id, '.trashed')) ? readFileSync(join(root, id, '.trashed'), 'utf8') : '' }))
+      .sort((a, b) => b.at.localeCompare(a.at) || b.id.localeCompare(a.id))
+      .map(({ id }) => this.summary(id, root));
+  }
+
+  /** Deletes experiments in the trash for good (all, or the ids a confirmation listed). */
+  emptyTrash(ids?: string[]): { removed: number } {
+    let removed = 0;
+    for (const x of this.trash()) {
+      if (ids && !ids.includes(x.id)) continue;
+      const dir = join(this.trashRoot(), x.id);
+      const purging = `${dir}.purging`;
+      renameSync(dir, purging);
+      forgetExperimentRuns(this.db, dir);
+      rmSync(purging, { recursive: true, force: true });
+      removed++;
+    }
+    return { removed };
+  }
+
   stop(id: string): boolean {
     const a = this.active.get(id);
     if (!a) throw new ApiError('invalid-argument', `experiment ${id} is not running`);
@@ -119,8 +181,8 @@ export class ExperimentService {
       .map((id) => this.summary(id));
   }
 
-  private summary(id: string): ExperimentSummary {
-    const dir = join(this.root(), id);
+  private summary(id: string, root = this.root()): ExperimentSummary {
+    const dir = join(root, id);
     const spec = parseExperimentSpec(JSON.parse(readFileSync(join(dir, 'spec.json'), 'utf8')));
     const cells = spec.inits.length * spec.fractions.length * spec.seeds.length;
     const runsDir = join(dir, 'runs');

@@ -198,9 +198,37 @@ export function listRuns(db: Database): RunRow[] {
   return (db.prepare("SELECT * FROM runs WHERE deleted_at = '' ORDER BY id DESC").all() as RunDbRow[]).map(toRun);
 }
 
-/** Runs in the trash, newest deletion first. */
+/** Runs in the trash on their own (not with a deleted experiment), newest deletion first. */
 export function listTrashedRuns(db: Database): RunRow[] {
-  return (db.prepare("SELECT * FROM runs WHERE deleted_at != '' ORDER BY deleted_at DESC").all() as RunDbRow[]).map(toRun);
+  return (db.prepare(`SELECT * FROM runs WHERE deleted_at != '' AND deleted_at NOT LIKE '${WITH_EXPERIMENT}%' ORDER BY deleted_at DESC`).all() as RunDbRow[]).map(toRun);
+}
+
+/** `deleted_at` prefix of runs that went to the trash with their experiment's folder. */
+const WITH_EXPERIMENT = 'experiment:';
+/** SQL: runs whose folder is inside the folder given twice as (prefix, prefix). */
+const UNDER = 'substr(dir, 1, length(?)) = ?';
+
+/**
+ * The runs of an experiment whose folder moved from `from` to `to` (trash or back): their folders
+ * follow; to the trash they leave the run lists with the experiment, back they return to them.
+ */
+export function moveExperimentRuns(db: Database, from: string, to: string, toTrash: boolean): number {
+  const prefix = resolve(from) + sep;
+  const dest = resolve(to) + sep;
+  const r = toTrash
+    ? db
+        .prepare(`UPDATE runs SET deleted_at = ?, original_dir = dir, dir = ? || substr(dir, ?) WHERE deleted_at = '' AND ${UNDER}`)
+        .run(WITH_EXPERIMENT + new Date().toISOString(), dest, prefix.length + 1, prefix, prefix)
+    : db
+        .prepare(`UPDATE runs SET deleted_at = '', original_dir = '', dir = ? || substr(dir, ?) WHERE deleted_at LIKE '${WITH_EXPERIMENT}%' AND ${UNDER}`)
+        .run(dest, prefix.length + 1, prefix, prefix);
+  return r.changes;
+}
+
+/** Forgets the runs of an experiment folder in the trash (when the trash is emptied). */
+export function forgetExperimentRuns(db: Database, trashedDir: string): number {
+  const prefix = resolve(trashedDir) + sep;
+  return db.prepare(`DELETE FROM runs WHERE deleted_at LIKE '${WITH_EXPERIMENT}%' AND ${UNDER}`).run(prefix, prefix).changes;
 }
 
 /**
@@ -238,6 +266,7 @@ export function trashRun(db: Database, id: number, trashRoot: string, dataRoot =
 export function restoreRun(db: Database, id: number): RunRow {
   const r = db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunDbRow | undefined;
   if (!r || !r.deleted_at) throw new Error(`run ${id} is not in the trash`);
+  if (r.deleted_at.startsWith(WITH_EXPERIMENT)) throw new Error(`run ${id} went to the trash with its experiment: restore the experiment`);
   const back = r.original_dir || r.dir;
   if (back !== r.dir) {
     if (existsSync(back)) throw new Error(`cannot restore run ${id}: ${back} exists again`);
@@ -256,7 +285,7 @@ export function restoreRun(db: Database, id: number): RunRow {
  */
 export function emptyTrash(db: Database, ids?: readonly number[]): { removed: number; failed: { id: number; error: string }[] } {
   const want = ids ? new Set(ids) : null;
-  const rows = db.prepare("SELECT * FROM runs WHERE deleted_at != ''").all() as RunDbRow[];
+  const rows = db.prepare(`SELECT * FROM runs WHERE deleted_at != '' AND deleted_at NOT LIKE '${WITH_EXPERIMENT}%'`).all() as RunDbRow[];
   let removed = 0;
   const failed: { id: number; error: string }[] = [];
   for (const r of rows) {

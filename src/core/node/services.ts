@@ -173,6 +173,10 @@ export function createServices(opts: ServiceOptions): Services {
     'experiments.resume': (id) => experiments.resume(id),
     'experiments.list': () => experiments.list(),
     'experiments.report': (id) => experiments.report(id),
+    'experiments.delete': (id) => experiments.delete(id),
+    'experiments.restore': (id) => experiments.restore(id),
+    'experiments.trash': () => experiments.trash(),
+    'experiments.emptyTrash': (ids) => experiments.emptyTrash(ids),
     'probe.run': (o) => {
       const dirs = o.runIds.map((rid) => {
         const r = runs.list().find((x) => x.id === rid);

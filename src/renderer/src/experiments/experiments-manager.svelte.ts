@@ -55,6 +55,8 @@ export class ExperimentsManager {
   form = $state<ExperimentForm>(defaultExperimentForm());
   readonly cohort: CohortQuery;
   list = $state.raw<ExperimentSummary[]>([]);
+  /** Experiments in the trash (restorable until the trash is emptied). */
+  trashed = $state.raw<ExperimentSummary[]>([]);
   listLoaded = $state(false);
   progress = $state.raw<Record<string, ExperimentProgress>>({});
   reports = $state.raw<Record<string, ExperimentReportResponse>>({});
@@ -88,7 +90,7 @@ export class ExperimentsManager {
 
   async refresh(): Promise<void> {
     try {
-      this.list = await this.api.invoke('experiments.list');
+      [this.list, this.trashed] = await Promise.all([this.api.invoke('experiments.list'), this.api.invoke('experiments.trash')]);
       this.listLoaded = true;
       // An experiment recorded as running that this page did not see start (another window, a reload).
       for (const x of this.list) if (x.status === 'running' && !this.progress[x.id]) this.setProgress(this.blank(x.id, x.completed, x.cells));
@@ -256,6 +258,42 @@ export class ExperimentsManager {
       toasts.error('Resume experiment', e);
     } finally {
       this.starting = false;
+    }
+  }
+
+  /** Moves an experiment (folder, runs, report) to the trash, with Undo in the notice. */
+  async remove(id: string): Promise<void> {
+    const x = this.list.find((e) => e.id === id);
+    try {
+      await this.api.invoke('experiments.delete', id);
+      // Out of the list before its report goes, so nothing asks for the report of a deleted experiment.
+      this.list = this.list.filter((e) => e.id !== id);
+      const reports = { ...this.reports };
+      delete reports[id];
+      this.reports = reports;
+      await Promise.all([this.refresh(), this.runs.refresh()]);
+      toasts.notice('Experiment moved to the trash', x?.name ?? id, 12_000, { label: 'Undo', run: () => this.restore(id) });
+    } catch (e) {
+      toasts.error('Delete experiment', e);
+    }
+  }
+
+  async restore(id: string): Promise<void> {
+    try {
+      await this.api.invoke('experiments.restore', id);
+      await Promise.all([this.refresh(), this.runs.refresh()]);
+    } catch (e) {
+      toasts.error('Restore experiment', e);
+    }
+  }
+
+  /** Deletes the listed experiments of the trash for good. */
+  async emptyTrash(ids: string[]): Promise<void> {
+    try {
+      await this.api.invoke('experiments.emptyTrash', ids);
+      await this.refresh();
+    } catch (e) {
+      toasts.error('Empty trash', e);
     }
   }
 
