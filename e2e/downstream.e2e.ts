@@ -322,4 +322,24 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(probe.historySelect.locator('option')).toHaveCount(1);
     await expect(probe.form.getByTestId('probe-run')).toBeEnabled();
   });
+
+  test('deletes a bias probe with Undo, and empties the trash after asking', async () => {
+    const probe = new ProbePage(page);
+    await probe.goto();
+    const shown = await probe.historySelect.inputValue();
+    await page.getByTestId('probe-delete').click();
+    await expect(probe.result).toHaveCount(0);
+    await expect(probe.historySelect).toHaveCount(0);
+    await expect(page.getByTestId('probe-trash')).toContainText('1 in the trash');
+    await page.getByTestId('toast-notice').filter({ hasText: 'Bias probe moved to the trash' }).getByTestId('toast-action').click();
+    await expect(probe.historySelect).toHaveValue(shown);
+    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(page.getByTestId('probe-trash')).toHaveCount(0);
+    await page.getByTestId('probe-delete').click();
+    await page.getByTestId('probe-empty-trash').click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete for good' }).click();
+    await expect(page.getByTestId('probe-history')).toHaveCount(0);
+    await expect(page.getByTestId('probe-empty')).toBeVisible();
+    expect(await new AppShell(page).errorMessages()).toEqual([]);
+  });
 });

@@ -171,6 +171,19 @@ describe('experiments and the bias probe', () => {
     expect(list[0].features).toEqual([expect.stringMatching(/^raw slice/)]);
     expect(await services.handlers['probe.result'](r.id)).toEqual(r);
     await expect(Promise.resolve().then(() => services.handlers['probe.result']('nope'))).rejects.toThrow(/no finished bias probe nope/);
+    // Delete moves it to the trash; restore brings it back; empty deletes the listed ones.
+    const h = services.handlers;
+    await h['probe.delete'](r.id);
+    expect(await h['probe.list']()).toEqual([]);
+    expect((await h['probe.trash']()).map((p) => p.id)).toEqual([r.id]);
+    await expect(Promise.resolve().then(() => h['probe.result'](r.id))).rejects.toThrow(/no finished bias probe/);
+    expect(await h['probe.restore'](r.id)).toMatchObject({ id: r.id, scans: 10 });
+    expect(await h['probe.result'](r.id)).toEqual(r);
+    await h['probe.delete'](r.id);
+    expect(await h['probe.emptyTrash']([])).toEqual({ removed: 0 });
+    expect(await h['probe.emptyTrash']([r.id])).toEqual({ removed: 1 });
+    expect(await h['probe.trash']()).toEqual([]);
+    expect(existsSync(join(tmp.dir, 'trash', 'probes', r.id))).toBe(false);
   });
 
   it('cancels a running probe: the request fails as cancelled, nothing is listed or left behind', async () => {

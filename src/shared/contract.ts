@@ -172,6 +172,11 @@ export const channels = {
   'probe.list': z.tuple([]),
   /** The result and chart of a finished bias probe. */
   'probe.result': z.tuple([probeId]),
+  /** Moves a finished probe to the trash; undone by probe.restore. */
+  'probe.delete': z.tuple([probeId]),
+  'probe.restore': z.tuple([probeId]),
+  'probe.trash': z.tuple([]),
+  'probe.emptyTrash': z.tuple([z.array(probeId).max(10000).optional()]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -231,6 +236,10 @@ export interface Results {
   'probe.cancel': boolean;
   'probe.list': ProbeSummary[];
   'probe.result': { id: string; result: Record<string, unknown>; svg: string };
+  'probe.delete': { id: string };
+  'probe.restore': ProbeSummary;
+  'probe.trash': ProbeSummary[];
+  'probe.emptyTrash': { removed: number };
 }
 
 /** Events pushed from services to every connected renderer. */

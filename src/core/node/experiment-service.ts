@@ -271,8 +271,7 @@ export class ExperimentService {
   }
 
   /** Finished probes (a folder with bias-probe.json), newest first. */
-  listProbes(): ProbeSummary[] {
-    const root = this.probesRoot();
+  listProbes(root = this.probesRoot()): ProbeSummary[] {
     if (!existsSync(root)) return [];
     const out: ProbeSummary[] = [];
     for (const id of readdirSync(root)) {
@@ -296,6 +295,50 @@ export class ExperimentService {
       }
     }
     return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  }
+
+  private probeTrash(): string {
+    return join(this.dataDir, 'trash', 'probes');
+  }
+
+  /** Moves a finished probe to the trash (undone by restoreProbe). */
+  deleteProbe(id: string): { id: string } {
+    const dir = join(this.probesRoot(), id);
+    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(dir, 'bias-probe.json'))) throw new ApiError('not-found', `no finished bias probe ${id}`);
+    const target = join(this.probeTrash(), id);
+    if (existsSync(target)) throw new ApiError('invalid-argument', `a bias probe ${id} is already in the trash: empty the trash first`);
+    mkdirSync(this.probeTrash(), { recursive: true });
+    renameSync(dir, target);
+    return { id };
+  }
+
+  /** Brings a probe back from the trash. */
+  restoreProbe(id: string): ProbeSummary {
+    const from = join(this.probeTrash(), id);
+    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(from, 'bias-probe.json'))) throw new ApiError('not-found', `no bias probe ${id} in the trash`);
+    const to = join(this.probesRoot(), id);
+    if (existsSync(to)) throw new ApiError('invalid-argument', `cannot restore bias probe ${id}: ${to} exists`);
+    mkdirSync(this.probesRoot(), { recursive: true });
+    renameSync(from, to);
+    return this.listProbes().find((p) => p.id === id)!;
+  }
+
+  /** Probes in the trash. */
+  trashedProbes(): ProbeSummary[] {
+    return this.listProbes(this.probeTrash());
+  }
+
+  /** Deletes probes in the trash for good (all, or the listed ids). */
+  emptyProbeTrash(ids?: string[]): { removed: number } {
+    let removed = 0;
+    for (const p of this.trashedProbes()) {
+      if (ids && !ids.includes(p.id)) continue;
+      const purging = `${join(this.probeTrash(), p.id)}.purging`;
+      renameSync(join(this.probeTrash(), p.id), purging);
+      rmSync(purging, { recursive: true, force: true });
+      removed++;
+    }
+    return { removed };
   }
 
   /** A finished probe's result and chart. */

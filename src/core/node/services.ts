@@ -188,6 +188,10 @@ export function createServices(opts: ServiceOptions): Services {
     'probe.cancel': (id) => experiments.cancelProbe(id),
     'probe.list': () => experiments.listProbes(),
     'probe.result': (id) => experiments.probeResult(id),
+    'probe.delete': (id) => experiments.deleteProbe(id),
+    'probe.restore': (id) => experiments.restoreProbe(id),
+    'probe.trash': () => experiments.trashedProbes(),
+    'probe.emptyTrash': (ids) => experiments.emptyProbeTrash(ids),
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
       return opts.pickPackage();

@@ -10,6 +10,7 @@ import type { ApiClient, Results } from '../../../shared/contract';
 import type { ProbeSummary } from '../../../shared/types';
 import { noFilters, toCohortFilter } from '../library/cohort';
 import { describeError } from '../lib/errors';
+import { toasts } from '../lib/toasts.svelte';
 import { CohortQuery } from '../runs/cohort-query.svelte';
 import { probeProblems, readProbe, type ProbeAttribute, type ProbeProblems, type ProbeView } from './probe-table';
 
@@ -32,6 +33,8 @@ export class ProbeState {
   cancelling = $state(false);
   /** Earlier probes (newest first) and which one is shown. */
   history = $state.raw<ProbeSummary[]>([]);
+  /** Probes in the trash. */
+  trashed = $state.raw<ProbeSummary[]>([]);
   shownId = $state<string | null>(null);
   private listening = false;
   /** The requestId of this page's pending probe.run. */
@@ -55,7 +58,7 @@ export class ProbeState {
   /** Reloads the list of earlier probes; with `showLatest`, shows the newest if nothing is shown. */
   async loadHistory(showLatest = false): Promise<void> {
     try {
-      this.history = await this.api.invoke('probe.list');
+      [this.history, this.trashed] = await Promise.all([this.api.invoke('probe.list'), this.api.invoke('probe.trash')]);
       if (showLatest && !this.response && !this.running && this.history.length > 0) await this.show(this.history[0].id);
     } catch (e) {
       this.error = describeError(e).message;
@@ -70,6 +73,42 @@ export class ProbeState {
       this.result = readProbe(res.result);
       this.shownId = id;
       this.error = null;
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+  }
+
+  /** Moves the shown probe to the trash, with Undo in the notice; the next earlier one is shown. */
+  async remove(id: string): Promise<void> {
+    try {
+      await this.api.invoke('probe.delete', id);
+      if (this.shownId === id) {
+        this.shownId = null;
+        this.response = null;
+        this.result = null;
+      }
+      await this.loadHistory(true);
+      toasts.notice('Bias probe moved to the trash', id, 12_000, { label: 'Undo', run: () => this.restore(id) });
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+  }
+
+  async restore(id: string): Promise<void> {
+    try {
+      await this.api.invoke('probe.restore', id);
+      await this.loadHistory();
+      await this.show(id);
+    } catch (e) {
+      this.error = describeError(e).message;
+    }
+  }
+
+  /** Deletes the listed probes of the trash for good. */
+  async emptyTrash(ids: string[]): Promise<void> {
+    try {
+      await this.api.invoke('probe.emptyTrash', ids);
+      await this.loadHistory();
     } catch (e) {
       this.error = describeError(e).message;
     }
