@@ -42,6 +42,8 @@ const folderId = z
   .regex(/^[\w.-]+$/)
   .max(200)
   .refine((s) => !/^\.+$/.test(s), 'not a folder name');
+/** Whether a string is a valid folder id (the rule the channels check their arguments with). */
+export const isFolderId = (s: string): boolean => folderId.safeParse(s).success;
 /** A bias probe folder name (probes/<id>). */
 const probeId = folderId;
 

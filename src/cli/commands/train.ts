@@ -170,10 +170,9 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { db?: string; json?: boolean; delete?: number; restore?: number; trash?: boolean; emptyTrash?: boolean }) => {
       const { emptyTrash, listRuns, listTrashedRuns, restoreRun, trashRun } = await import('../../core/node/runs');
-      const trashRoot = join(defaultDataDir(), 'trash', 'runs');
       await withLibrary(o, (db) => {
         if (o.delete !== undefined) {
-          const r = trashRun(db, o.delete, trashRoot, defaultDataDir());
+          const r = trashRun(db, o.delete, defaultDataDir());
           return out(o.json, { id: o.delete, movedTo: r.movedTo }, () => `run ${o.delete} moved to the trash${r.movedTo ? `: ${r.movedTo}` : ` (its folder, outside the data folder, stays where it is: ${r.run.dir})`}; undo with --restore ${o.delete}`);
         }
         if (o.restore !== undefined) {

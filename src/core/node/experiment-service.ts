@@ -4,12 +4,13 @@
  * trainer process from a manifest the host prepares. Results live in the data folder:
  * experiments/<id>/ and probes/<id>/, with their HTML reports.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
 import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
 import { prepareProbe } from './bias-probe';
 import { runExperiment } from './experiment';
+import { FolderTrash } from './folder-trash';
 import { forgetExperimentRuns, isTraining, moveExperimentRuns, spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
@@ -23,6 +24,9 @@ export class ExperimentService {
   private failed = new Map<string, string>();
   private probes = new Map<string, AbortController>();
   private spawn: SpawnTrainer;
+  /** experiments/<id> folders and their trash; the same for probes/<id>. */
+  private readonly experimentTrash: FolderTrash;
+  private readonly probeTrash: FolderTrash;
 
   constructor(
     private db: Database,
@@ -31,6 +35,8 @@ export class ExperimentService {
     spawn?: SpawnTrainer,
   ) {
     this.spawn = spawn ?? (() => spawnNodeTrainer());
+    this.experimentTrash = new FolderTrash(this.root(), join(dataDir, 'trash', 'experiments'), 'spec.json', 'experiment');
+    this.probeTrash = new FolderTrash(this.probesRoot(), join(dataDir, 'trash', 'probes'), 'bias-probe.json', 'finished bias probe');
   }
 
   private root() {
@@ -99,12 +105,7 @@ export class ExperimentService {
   }
 
   private dirOf(id: string): string {
-    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(this.root(), id, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id}`);
-    return join(this.root(), id);
-  }
-
-  private trashRoot(): string {
-    return join(this.dataDir, 'trash', 'experiments');
+    return this.experimentTrash.liveDir(id);
   }
 
   /**
@@ -112,57 +113,31 @@ export class ExperimentService {
    * the run lists with it. Undone by `restore`; refused while it runs.
    */
   delete(id: string): { id: string } {
-    const dir = this.dirOf(id);
+    const dir = this.experimentTrash.liveDir(id);
     if (this.active.has(id)) throw new ApiError('busy', `experiment ${id} is running: stop it first`);
     const runsDir = join(dir, 'runs');
     if (existsSync(runsDir) && readdirSync(runsDir).some((r) => isTraining(join(runsDir, r)))) throw new ApiError('busy', `a run of experiment ${id} is training`);
-    const target = join(this.trashRoot(), id);
-    if (existsSync(target)) throw new ApiError('invalid-argument', `an experiment ${id} is already in the trash: empty the trash first`);
-    mkdirSync(this.trashRoot(), { recursive: true });
-    renameSync(dir, target);
-    writeFileSync(join(target, '.trashed'), new Date().toISOString());
+    const { from, to } = this.experimentTrash.move(id);
     this.failed.delete(id);
-    moveExperimentRuns(this.db, dir, target, true);
+    moveExperimentRuns(this.db, from, to, true);
     return { id };
   }
 
   /** Brings an experiment back from the trash, with its runs. */
   restore(id: string): ExperimentSummary {
-    const from = join(this.trashRoot(), id);
-    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(from, 'spec.json'))) throw new ApiError('not-found', `no experiment ${id} in the trash`);
-    const to = join(this.root(), id);
-    if (existsSync(to)) throw new ApiError('invalid-argument', `cannot restore experiment ${id}: ${to} exists`);
-    mkdirSync(this.root(), { recursive: true });
-    renameSync(from, to);
-    rmSync(join(to, '.trashed'), { force: true });
+    const { from, to } = this.experimentTrash.restore(id);
     moveExperimentRuns(this.db, from, to, false);
     return this.summary(id);
   }
 
   /** Experiments in the trash, most recently deleted first. */
   trash(): ExperimentSummary[] {
-    const root = this.trashRoot();
-    if (!existsSync(root)) return [];
-    return readdirSync(root)
-      .filter((d) => existsSync(join(root, d, 'spec.json')))
-      .map((id) => ({ id, at: existsSync(join(root, id, '.trashed')) ? readFileSync(join(root, id, '.trashed'), 'utf8') : '' }))
-      .sort((a, b) => b.at.localeCompare(a.at) || b.id.localeCompare(a.id))
-      .map(({ id }) => this.summary(id, root));
+    return this.experimentTrash.ids().map((id) => this.summary(id, this.experimentTrash.trash));
   }
 
-  /** Deletes experiments in the trash for good (all, or the ids a confirmation listed). */
+  /** Deletes experiments in the trash for good (all, or the ids a confirmation listed), with their runs' records. */
   emptyTrash(ids?: string[]): { removed: number } {
-    let removed = 0;
-    for (const x of this.trash()) {
-      if (ids && !ids.includes(x.id)) continue;
-      const dir = join(this.trashRoot(), x.id);
-      const purging = `${dir}.purging`;
-      renameSync(dir, purging);
-      forgetExperimentRuns(this.db, dir);
-      rmSync(purging, { recursive: true, force: true });
-      removed++;
-    }
-    return { removed };
+    return { removed: this.experimentTrash.empty(ids, (dir) => forgetExperimentRuns(this.db, dir)).length };
   }
 
   stop(id: string): boolean {
@@ -190,6 +165,7 @@ export class ExperimentService {
     // Done only with its report: every run finished but no report.json (the report failed, or the
     // app stopped in between) can be resumed, which writes it.
     const reported = (() => {
+      if (completed !== cells) return false;
       try {
         const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { cells?: { results?: unknown }[] };
         return Array.isArray(r.cells) && r.cells.length === cells && r.cells.every((c) => c.results);
@@ -236,9 +212,9 @@ export class ExperimentService {
     this.probes.set(id, ac);
     // The first event names the probe, so a renderer can cancel it before the trainer reports.
     this.emit('probe.progress', { id, requestId, done: 0, total: 0, what: 'starting the trainer process' });
-    let result: Record<string, unknown>;
     try {
-      const answer = await trainerRequest(
+      // The trainer writes the result into outDir; it is read back from there below.
+      await trainerRequest(
         this.spawn,
         { v: 1, type: 'probe', manifest, encoders: o.encoders, attributes: o.attributes, folds: o.folds, seed: o.seed, outDir },
         'probe-result',
@@ -247,7 +223,6 @@ export class ExperimentService {
         },
         ac.signal,
       );
-      result = answer.result;
     } catch (err) {
       if (err instanceof TrainerRequestError && err.cancelled) {
         rmSync(outDir, { recursive: true, force: true });
@@ -297,54 +272,32 @@ export class ExperimentService {
     return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
   }
 
-  private probeTrash(): string {
-    return join(this.dataDir, 'trash', 'probes');
-  }
-
   /** Moves a finished probe to the trash (undone by restoreProbe). */
   deleteProbe(id: string): { id: string } {
-    const dir = join(this.probesRoot(), id);
-    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(dir, 'bias-probe.json'))) throw new ApiError('not-found', `no finished bias probe ${id}`);
-    const target = join(this.probeTrash(), id);
-    if (existsSync(target)) throw new ApiError('invalid-argument', `a bias probe ${id} is already in the trash: empty the trash first`);
-    mkdirSync(this.probeTrash(), { recursive: true });
-    renameSync(dir, target);
+    this.probeTrash.move(id);
     return { id };
   }
 
   /** Brings a probe back from the trash. */
   restoreProbe(id: string): ProbeSummary {
-    const from = join(this.probeTrash(), id);
-    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(from, 'bias-probe.json'))) throw new ApiError('not-found', `no bias probe ${id} in the trash`);
-    const to = join(this.probesRoot(), id);
-    if (existsSync(to)) throw new ApiError('invalid-argument', `cannot restore bias probe ${id}: ${to} exists`);
-    mkdirSync(this.probesRoot(), { recursive: true });
-    renameSync(from, to);
+    this.probeTrash.restore(id);
     return this.listProbes().find((p) => p.id === id)!;
   }
 
-  /** Probes in the trash. */
+  /** Probes in the trash, most recently deleted first. */
   trashedProbes(): ProbeSummary[] {
-    return this.listProbes(this.probeTrash());
+    const listed = new Map(this.listProbes(this.probeTrash.trash).map((p) => [p.id, p]));
+    return this.probeTrash.ids().flatMap((id) => listed.get(id) ?? []);
   }
 
   /** Deletes probes in the trash for good (all, or the listed ids). */
   emptyProbeTrash(ids?: string[]): { removed: number } {
-    let removed = 0;
-    for (const p of this.trashedProbes()) {
-      if (ids && !ids.includes(p.id)) continue;
-      const purging = `${join(this.probeTrash(), p.id)}.purging`;
-      renameSync(join(this.probeTrash(), p.id), purging);
-      rmSync(purging, { recursive: true, force: true });
-      removed++;
-    }
-    return { removed };
+    return { removed: this.probeTrash.empty(ids).length };
   }
 
   /** A finished probe's result and chart. */
   probeResult(id: string): { id: string; result: Record<string, unknown>; svg: string } {
-    const dir = join(this.probesRoot(), id);
-    if (!/^[\w.-]+$/.test(id) || /^\.+$/.test(id) || !existsSync(join(dir, 'bias-probe.json'))) throw new ApiError('not-found', `no finished bias probe ${id}`);
+    const dir = this.probeTrash.liveDir(id);
     const result = JSON.parse(readFileSync(join(dir, 'bias-probe.json'), 'utf8')) as Record<string, unknown>;
     const svgPath = join(dir, 'bias-probe.svg');
     return { id, result, svg: existsSync(svgPath) ? readFileSync(svgPath, 'utf8') : '' };

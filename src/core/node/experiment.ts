@@ -71,6 +71,15 @@ export function cellRunName(experiment: string, cell: string, max = 120): string
   return room >= 8 ? `${experiment.slice(0, room).trimEnd()}…: ${cell}` : full.slice(0, max - 1) + '…';
 }
 
+/** The preprocessing of the first of these run folders that records one (read until found). */
+function firstPreprocessing(dirs: readonly string[]): ReturnType<typeof initPreprocessing> {
+  for (const d of dirs) {
+    const p = initPreprocessing(d);
+    if (p) return p;
+  }
+  return null;
+}
+
 export async function runExperiment(db: Database, specInput: ExperimentSpecInput, o: ExperimentOptions): Promise<ExperimentReport> {
   const spec = parseExperimentSpec(specInput);
   const outDir = resolve(o.outDir);
@@ -84,8 +93,8 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
   // One preprocessing for every run, so that the initialisations are compared on the same inputs.
   // Continuing a grid: the window its first runs were made with (also for grids whose spec.json
   // predates these fields), never one worked out again from init folders that may have changed.
-  const fromInit = inits.filter((i) => i !== 'random' && i !== 'cnn').map((i) => initPreprocessing(i)).find((p) => p !== null) ?? null;
-  const fromCells = cells.map((c) => initPreprocessing(c.runDir)).find((p) => p !== null) ?? null;
+  const fromInit = firstPreprocessing(inits.filter((i) => i !== 'random' && i !== 'cnn'));
+  const fromCells = firstPreprocessing(cells.map((c) => c.runDir));
   const preprocessing = {
     windowLevel: spec.windowLevel ?? fromCells?.windowLevel ?? fromInit?.windowLevel ?? 50,
     windowWidth: spec.windowWidth ?? fromCells?.windowWidth ?? fromInit?.windowWidth ?? 350,

@@ -62,17 +62,12 @@ export class RunService {
     return r;
   }
 
-  private trashRoot(): string {
-    return join(this.dataDir, 'trash', 'runs');
-  }
-
   /** Moves a run to the trash (undone by `restore`); refused while it trains, is evaluated or exported. */
   delete(id: number): { id: number; movedTo: string | null } {
-    this.run(id);
     if (this.active.has(id) || isTraining(this.run(id).dir)) throw new ApiError('busy', `run ${id} is training: stop it first`);
     if (this.using.get(id)) throw new ApiError('busy', `run ${id} is being evaluated or exported: try again when that is done`);
     try {
-      const { movedTo } = trashRun(this.db, id, this.trashRoot(), this.dataDir);
+      const { movedTo } = trashRun(this.db, id, this.dataDir);
       this.samples.delete(id);
       return { id, movedTo };
     } catch (err) {

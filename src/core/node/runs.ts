@@ -15,6 +15,7 @@ import { buildDownstreamManifest } from './downstream-data';
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../../shared/trainer-protocol';
 import { appMeta } from './app-meta';
 import { latestCheckpointDir, writeJsonAtomic } from './checkpoint';
+import { purgeFolder } from './folder-trash';
 import { buildManifest } from './manifest';
 import type { Database } from './sqlite';
 import { configHash } from './run-hash';
@@ -232,13 +233,13 @@ export function forgetExperimentRuns(db: Database, trashedDir: string): number {
 }
 
 /**
- * Moves a run to the trash: its folder goes to `trashRoot` (nothing is deleted; `restoreRun`
- * undoes it) and it leaves the run lists. Only folders inside the app's data folder move (the
+ * Moves a run to the trash: its folder goes to `<dataRoot>/trash/runs` (nothing is deleted;
+ * `restoreRun` undoes it) and it leaves the run lists. Only folders inside the app's data folder move (the
  * app made them); a run folder elsewhere (`--out` anywhere, which may hold other files) or on
  * another file system stays where it is, and emptying the trash never deletes it.
  * Refused while a trainer works in it.
  */
-export function trashRun(db: Database, id: number, trashRoot: string, dataRoot = dirname(dirname(resolve(trashRoot)))): { run: RunRow; movedTo: string | null } {
+export function trashRun(db: Database, id: number, dataRoot: string): { run: RunRow; movedTo: string | null } {
   const run = getRun(db, id);
   if (!run || run.deletedAt) throw new Error(`no run with id ${id}`);
   if (isTraining(run.dir)) throw new Error(`run ${id} is training: stop it first`);
@@ -247,6 +248,7 @@ export function trashRun(db: Database, id: number, trashRoot: string, dataRoot =
   if (resolve(run.dir).startsWith(experiments)) throw new Error(`run ${id} is part of the experiment in ${run.dir.slice(experiments.length).split(sep)[0]}: its report and resume need it`);
   let target: string | null = null;
   if (resolve(run.dir).startsWith(resolve(dataRoot) + sep)) {
+    const trashRoot = join(dataRoot, 'trash', 'runs');
     mkdirSync(trashRoot, { recursive: true });
     target = join(trashRoot, `${id}-${basename(run.dir)}`);
     for (let n = 2; existsSync(target); n++) target = join(trashRoot, `${id}-${basename(run.dir)}-${n}`);
@@ -295,13 +297,8 @@ export function emptyTrash(db: Database, ids?: readonly number[]): { removed: nu
       continue;
     }
     try {
-      // Moved by the trash (its folder is no longer where the run was made): delete that folder,
-      // renamed first so a half-deleted run is never mistaken for a whole one.
-      if (r.original_dir && r.original_dir !== r.dir && existsSync(r.dir)) {
-        const purging = `${r.dir}.purging`;
-        renameSync(r.dir, purging);
-        rmSync(purging, { recursive: true, force: true });
-      }
+      // Moved by the trash (its folder is no longer where the run was made): delete that folder.
+      if (r.original_dir && r.original_dir !== r.dir && existsSync(r.dir)) purgeFolder(r.dir);
       db.prepare('DELETE FROM runs WHERE id = ?').run(r.id);
       removed++;
     } catch (err) {
@@ -493,7 +490,6 @@ export interface StartOptions {
   onEvent?: (e: TrainerEvent) => void;
 }
 
-/** Starts (or resumes) a run in a trainer process and records its events in the database. */
 /**
  * Held-out results as kept in the run's summary (listed with every run): the numbers and a ROC
  * curve of at most 256 points for the plot; the per-slice scores and labels stay in results.json.
@@ -564,6 +560,7 @@ function takeLock(abs: string): boolean {
   return false;
 }
 
+/** Starts (or resumes) a run in a trainer process and records its events in the database. */
 export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHandle {
   const abs = resolve(run.dir);
   // Two trainers in one folder would write the same checkpoints, metrics and results.
