@@ -330,7 +330,7 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await page.getByTestId('probe-delete').click();
     await expect(probe.result).toHaveCount(0);
     await expect(probe.historySelect).toHaveCount(0);
-    await expect(page.getByTestId('probe-trash')).toContainText('1 in the trash');
+    await expect(page.getByTestId('probe-trash-count')).toHaveText('1 bias probe in the trash');
     await page.getByTestId('toast-notice').filter({ hasText: 'Bias probe moved to the trash' }).getByTestId('toast-action').click();
     await expect(probe.historySelect).toHaveValue(shown);
     await expect(probe.result).toHaveAttribute('data-scans', '8');

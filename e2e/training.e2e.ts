@@ -328,7 +328,7 @@ test.describe('run controls on the LIDC fixtures', () => {
     expect(readdirSync(join(dataDir, 'trash', 'runs'))).toHaveLength(1);
     const notice = page.getByTestId('toast-notice').filter({ hasText: 'Run moved to the trash' });
     await expect(notice).toContainText(`#${longRun} long run`);
-    await expect(page.getByTestId('trash-count')).toHaveText('1 run in the trash');
+    await expect(page.getByTestId('run-trash-count')).toHaveText('1 run in the trash');
     await page.screenshot({ path: join(screenshotDir, 'run-deleted-undo.png') });
     await notice.getByTestId('toast-action').click();
     await expect(pretrain.row(longRun)).toHaveAttribute('data-status', 'stopped');
@@ -338,10 +338,10 @@ test.describe('run controls on the LIDC fixtures', () => {
     await pretrain.select(longRun);
     await page.getByTestId('delete-run').click();
     await expect(pretrain.row(longRun)).toHaveCount(0);
-    await page.getByTestId('empty-trash').click();
+    await page.getByTestId('run-empty-trash').click();
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
-    await expect(page.getByTestId('trash-count')).toHaveText('1 run in the trash');
-    await page.getByTestId('empty-trash').click();
+    await expect(page.getByTestId('run-trash-count')).toHaveText('1 run in the trash');
+    await page.getByTestId('run-empty-trash').click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete for good' }).click();
     await expect(page.getByTestId('run-trash')).toHaveCount(0);
     expect(readdirSync(join(dataDir, 'trash', 'runs'))).toEqual([]);

@@ -85,12 +85,13 @@ export class ExperimentsManager {
     if (this.started) return;
     this.started = true;
     this.api.on('experiment.event', (e) => this.onEvent(e));
-    void this.refresh();
+    void this.refresh(true);
   }
 
-  async refresh(): Promise<void> {
+  /** The experiment list; with `withTrash` also the trash (which changes only by delete, restore and empty). */
+  async refresh(withTrash = false): Promise<void> {
     try {
-      [this.list, this.trashed] = await Promise.all([this.api.invoke('experiments.list'), this.api.invoke('experiments.trash')]);
+      [this.list, this.trashed] = await Promise.all([this.api.invoke('experiments.list'), withTrash ? this.api.invoke('experiments.trash') : this.trashed]);
       this.listLoaded = true;
       // An experiment recorded as running that this page did not see start (another window, a reload).
       for (const x of this.list) if (x.status === 'running' && !this.progress[x.id]) this.setProgress(this.blank(x.id, x.completed, x.cells));
@@ -271,7 +272,7 @@ export class ExperimentsManager {
       const reports = { ...this.reports };
       delete reports[id];
       this.reports = reports;
-      await Promise.all([this.refresh(), this.runs.refresh()]);
+      await Promise.all([this.refresh(true), this.runs.refresh()]);
       toasts.notice('Experiment moved to the trash', x?.name ?? id, 12_000, { label: 'Undo', run: () => this.restore(id) });
     } catch (e) {
       toasts.error('Delete experiment', e);
@@ -281,7 +282,7 @@ export class ExperimentsManager {
   async restore(id: string): Promise<void> {
     try {
       await this.api.invoke('experiments.restore', id);
-      await Promise.all([this.refresh(), this.runs.refresh()]);
+      await Promise.all([this.refresh(true), this.runs.refresh()]);
     } catch (e) {
       toasts.error('Restore experiment', e);
     }
@@ -291,7 +292,7 @@ export class ExperimentsManager {
   async emptyTrash(ids: string[]): Promise<void> {
     try {
       await this.api.invoke('experiments.emptyTrash', ids);
-      await this.refresh();
+      await this.refresh(true);
     } catch (e) {
       toasts.error('Empty trash', e);
     }

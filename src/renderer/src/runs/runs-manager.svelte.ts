@@ -77,12 +77,13 @@ export class RunsManager {
     if (this.started) return;
     this.started = true;
     this.api.on('run.event', ({ runId, event }) => this.onEvent(runId, event));
-    void this.refresh();
+    void this.refresh(true);
   }
 
-  async refresh(): Promise<void> {
+  /** The runs list; with `withTrash` also the trash (which changes only by delete, restore and empty). */
+  async refresh(withTrash = false): Promise<void> {
     try {
-      [this.runs, this.trashed] = await Promise.all([this.api.invoke('runs.list'), this.api.invoke('runs.trash')]);
+      [this.runs, this.trashed] = await Promise.all([this.api.invoke('runs.list'), withTrash ? this.api.invoke('runs.trash') : this.trashed]);
     } catch (e) {
       toasts.error('Runs', e);
     }
@@ -93,7 +94,7 @@ export class RunsManager {
     const r = this.run(id);
     try {
       const { movedTo } = await this.api.invoke('runs.delete', id);
-      await this.refresh();
+      await this.refresh(true);
       const what = `#${id} ${r?.name ?? ''}`.trim();
       toasts.notice('Run moved to the trash', movedTo ? what : `${what} (its folder is outside the data folder and stays where it is)`, 12_000, { label: 'Undo', run: () => this.restore(id) });
     } catch (e) {
@@ -105,7 +106,7 @@ export class RunsManager {
   async restore(id: number): Promise<void> {
     try {
       await this.api.invoke('runs.restore', id);
-      await this.refresh();
+      await this.refresh(true);
     } catch (e) {
       toasts.error('Restore run', e);
     }
@@ -115,7 +116,7 @@ export class RunsManager {
   async emptyTrash(ids: number[]): Promise<void> {
     try {
       const { failed } = await this.api.invoke('runs.emptyTrash', ids);
-      await this.refresh();
+      await this.refresh(true);
       if (failed.length > 0) toasts.error('Empty trash', new Error(failed.map((f) => `run #${f.id} kept in the trash: ${f.error}`).join('\n')));
     } catch (e) {
       toasts.error('Empty trash', e);
