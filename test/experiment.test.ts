@@ -102,6 +102,7 @@ describe('experiments and the bias probe', () => {
     const resumed = await h['experiments.resume'](exp.id);
     expect(resumed).toMatchObject({ id: exp.id, status: 'running', cells: 2 });
     await expect(Promise.resolve().then(() => h['experiments.resume'](exp.id))).rejects.toThrow(/already running/);
+    await expect(Promise.resolve().then(() => h['experiments.delete'](exp.id))).rejects.toThrow(/is running: stop it first/);
     await waitFor(() => events.slice(mark).some((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).id === exp.id && (e.payload as Events['experiment.event']).kind === 'done'));
     const rep = await h['experiments.report'](exp.id);
     expect(rep.summary).toMatchObject({ status: 'done', completed: 2, cells: 2 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLibrary } from '../src/core/node/db';
 import { indexFolders } from '../src/core/node/indexer';
@@ -83,8 +83,17 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     const old = new Date(Date.now() - 10 * 60_000);
     utimesSync(lock, old, old);
     expect(isTraining(half.dir)).toBe(false);
+    // the host touches its lock while it trains (every 20 s), so the lock stays fresh
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const again = startRun(db, half);
-    expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(process.pid);
+    try {
+      expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(process.pid);
+      utimesSync(lock, old, old);
+      vi.advanceTimersByTime(20_000);
+      expect(Date.now() - statSync(lock).mtimeMs).toBeLessThan(10_000);
+    } finally {
+      vi.useRealTimers();
+    }
     again.stop();
     await again.done;
     expect(existsSync(lock)).toBe(false);

@@ -43,7 +43,10 @@ describe('runs through the services (what the app does), with real trainer proce
       expect(loss.steps).toEqual([1, 2, 3, 4]);
       expect(m.series.some((s) => s.split === 'val' && s.name === 'ssim')).toBe(true);
       await expect(Promise.resolve().then(() => h['runs.start'](run.id))).rejects.toThrow(/finished/);
-      const ev = await h['runs.evaluate'](run.id, { maxSlices: 4 });
+      const evaluating = h['runs.evaluate'](run.id, { maxSlices: 4 });
+      // its folder is being read: not deleted meanwhile
+      await expect(Promise.resolve().then(() => h['runs.delete'](run.id))).rejects.toThrow(/being evaluated or exported/);
+      const ev = await evaluating;
       expect((ev as { images: number }).images).toBe(4);
       const imgs = await h['runs.evalImages'](run.id);
       expect(imgs.samples.length).toBeGreaterThan(0);
