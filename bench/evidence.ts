@@ -35,6 +35,8 @@ function ctssl(...a: string[]): string {
   return execFileSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), ...a], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 2 ** 20 });
 }
 const json = <T>(s: string) => JSON.parse(s) as T;
+/** The ctssl commands run since the last section, as the section's closing code block. */
+const commandsBlock = () => ['Commands:', '', '```', ...commands.splice(0), '```'];
 const f4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4));
 
 function section(title: string, body: string) {
@@ -179,11 +181,7 @@ if (part === 'ssl' || part === 'all') {
         .filter(([t]) => t !== 'rotation' && t !== 'flip')
         .map(([t]) => `- ${t}: ![input](evidence/ssl-${t}-input.png) ![output](evidence/ssl-${t}-output.png) ![target](evidence/ssl-${t}-target.png) ![diff](evidence/ssl-${t}-diff.png)`),
       '',
-      'Commands:',
-      '',
-      '```',
-      ...commands.splice(0),
-      '```',
+      ...commandsBlock(),
     ].join('\n'),
   );
 }
@@ -288,11 +286,7 @@ if (part === 'downstream' || part === 'all') {
       '',
       '![bias probe](evidence/probe-bias-probe.svg)',
       '',
-      'Commands:',
-      '',
-      '```',
-      ...commands.splice(0),
-      '```',
+      ...commandsBlock(),
     ].join('\n'),
   );
 }
@@ -359,11 +353,7 @@ if (part === 'nodule-cls') {
       '',
       '![AUROC vs iterations](evidence/grid-nodule-cls-auroc-vs-iterations.svg)',
       '',
-      'Commands:',
-      '',
-      '```',
-      ...commands.splice(0),
-      '```',
+      ...commandsBlock(),
     ].join('\n'),
   );
 }
