@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
-      const { importPackage } = await import('../../core/node/export-package');
+      const { importPackage } = await import('../../core/node/package-import');
       const { registerImportedRun } = await import('../../core/node/runs');
       const r = importPackage(resolve(file), join(defaultDataDir(), 'imported'));
       await withLibrary(o, (db) => {

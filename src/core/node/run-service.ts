@@ -7,7 +7,8 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { exportRun, importPackage, PrivacyError } from './export-package';
+import { exportRun, PrivacyError } from './export-package';
+import { importPackage } from './package-import';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
