@@ -6,8 +6,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import type { CohortFilter } from '../../shared/types';
 import { parseFinetuneConfig, parsePretrainConfig, parseRunConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
@@ -560,6 +561,56 @@ function takeLock(abs: string): boolean {
   return false;
 }
 
+/**
+ * Records the points of `metrics.jsonl` up to `upToStep` in the run's curve (INSERT OR REPLACE:
+ * points already recorded stay as they are). Reads the file in 1 MiB chunks, so a long run's file
+ * costs no more memory than one chunk; a malformed line is skipped. Returns the points written.
+ */
+export function backfillMetrics(db: Database, runId: number, path: string, upToStep: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return 0;
+  }
+  const metric = db.prepare('INSERT OR IGNORE INTO run_metrics (run_ref, step, split, name, value) VALUES (?, ?, ?, ?, ?)');
+  let written = 0;
+  const record = (line: string) => {
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (!row || typeof row !== 'object') return;
+    const { step, split, ...values } = row as Record<string, unknown>;
+    if (typeof step !== 'number' || !Number.isInteger(step) || step > upToStep || (split !== 'train' && split !== 'val')) return;
+    for (const [k, v] of Object.entries(values)) {
+      if (typeof v === 'number' && Number.isFinite(v) && k.length <= 64) written += metric.run(runId, step, split, k, v).changes;
+    }
+  };
+  try {
+    db.transaction(() => {
+      const buf = Buffer.alloc(1 << 20);
+      const decoder = new StringDecoder('utf8');
+      let rest = '';
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n <= 0) break;
+        const lines = (rest + decoder.write(buf.subarray(0, n))).split('\n');
+        rest = lines.pop() ?? '';
+        // A line longer than a chunk is not ours: drop it rather than grow without bound.
+        if (rest.length > buf.length) rest = '';
+        for (const l of lines) if (l) record(l);
+      }
+      if (rest) record(rest);
+    })();
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
+
 /** Starts (or resumes) a run in a trainer process and records its events in the database. */
 export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHandle {
   const abs = resolve(run.dir);
@@ -616,7 +667,11 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
             total = e.totalSteps;
             step = e.step;
             setProgress.run(step, total, now(), run.id);
-            if (e.resumedFrom !== null) db.prepare('DELETE FROM run_metrics WHERE run_ref = ? AND step > ?').run(run.id, e.resumedFrom);
+            if (e.resumedFrom !== null) {
+              db.prepare('DELETE FROM run_metrics WHERE run_ref = ? AND step > ?').run(run.id, e.resumedFrom);
+              // Points the trainer wrote before a killed host could record them are in metrics.jsonl.
+              backfillMetrics(db, run.id, join(abs, 'metrics.jsonl'), e.resumedFrom);
+            }
             break;
           case 'step':
             step = e.step;
