@@ -36,6 +36,21 @@ describe('installable app configuration (build/electron-builder.json)', () => {
     expect(existsSync(join(root, config.mac.entitlements))).toBe(true);
   });
 
+  it('flips the Electron fuses a careful reviewer expects (no run-as-node, NODE_OPTIONS or inspector; asar integrity, app only from the asar)', () => {
+    // The trainer runs in Electron's utilityProcess, which needs none of the switched-off fuses.
+    // grantFileProtocolExtraPrivileges stays at Electron's default: the window loads its page with loadFile.
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+      enableCookieEncryption: true,
+      loadBrowserProcessSpecificV8Snapshot: false,
+    });
+    expect(config.asar).toBe(true);
+  });
+
   it('rebuilds native modules for Electron and keeps them and the wasm codecs outside the asar', () => {
     expect(config.npmRebuild).toBe(true);
     expect(config.asarUnpack).toEqual(expect.arrayContaining(['**/*.node', '**/*.wasm']));
