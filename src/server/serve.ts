@@ -3,17 +3,30 @@
  * the loopback interface. For headless GPU servers (reach it through an SSH tunnel) and for the
  * end-to-end tests, which drive the real UI in Chromium.
  *
- * Security: binds to 127.0.0.1 only; every API connection must present the random token printed at
- * start; the Host and Origin headers must name this server (DNS-rebinding and cross-site sockets
- * are refused); static files are served from the built renderer folder only, with a strict CSP.
+ * Security (any local process, and any web page the user has open, can reach a loopback port):
+ * - binds to 127.0.0.1 only; every API connection must present the token printed at start (random,
+ *   or given in CTSSL_TOKEN: at least 32 characters), compared in constant time;
+ * - the Host and Origin headers must name this server (DNS rebinding and cross-site sockets are
+ *   refused);
+ * - static files are served from the built renderer folder only (no `..`, encoded or not, no
+ *   backslashes, NUL or hidden files, no symlinks leading out), with a strict CSP and headers that
+ *   forbid framing and sniffing;
+ * - the process survives any request: malformed HTTP is answered with 4xx, a handler that throws
+ *   with a generic 500 (logged, never a stack or path to the client); slow or half-sent requests
+ *   time out; every socket has an error listener; a WebSocket message over MAX_MESSAGE_BYTES closes
+ *   that socket with 1009; undecodable or invalid messages get an error envelope; a client that
+ *   does not read its replies is paused, then dropped, instead of being buffered for without bound.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
+import { pipeline } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { extname, join, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { dispatch, type EventName, type Events } from '../shared/contract';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { dispatch, type Envelope, type EventName, type Events } from '../shared/contract';
 import { decodeMessage, encodeMessage } from '../shared/wire';
 import { createServices, type Services } from '../core/node/services';
 import { CSP } from '../shared/csp';
@@ -24,8 +37,10 @@ export interface ServeOptions {
   dbPath: string;
   /** Folder of the built renderer (index.html and assets). */
   rendererDir: string;
-  /** Fixed token (tests); random when absent. */
+  /** Fixed token (tests, a restart on the same URL): at least MIN_TOKEN_LENGTH URL-safe characters; random when absent. */
   token?: string;
+  /** Where server-side problems are reported, one line each (default: stderr). */
+  log?: (line: string) => void;
 }
 
 export interface RunningServer {
@@ -37,6 +52,27 @@ export interface RunningServer {
   services: Services;
   close(): Promise<void>;
 }
+
+/** Shortest token accepted (the generated one is 43 characters: 32 random bytes in base64url). */
+export const MIN_TOKEN_LENGTH = 32;
+const MAX_TOKEN_LENGTH = 512;
+/** Largest WebSocket message; the renderer's package drop checks the same bound (MAX_SOCKET_BYTES). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Request line and headers together (Node's parser answers 431 above). */
+const MAX_HEADER_BYTES = 16 * 1024;
+const MAX_URL_LENGTH = 4096;
+/** Time for a client to send its request headers; the whole request (there are no bodies). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const MAX_CONNECTIONS = 256;
+const MAX_API_SOCKETS = 64;
+/** Requests one socket may have in progress before the server stops reading from it. */
+const MAX_IN_FLIGHT = 32;
+/** Unsent bytes on a socket above which the server stops reading its requests... */
+const SEND_HIGH_WATER = 32 * 1024 * 1024;
+/** ...and above which a socket that still does not read is dropped (the renderer reconnects). */
+const SEND_LIMIT = 256 * 1024 * 1024;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -51,94 +87,329 @@ const MIME: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
-function sameToken(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** Sent with every HTTP response. frame-ancestors only works as a header, so it is added here, not in CSP. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': `${CSP}; frame-ancestors 'none'`,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
+/**
+ * Checks a token given from outside (CTSSL_TOKEN, tests); throws a message naming `from` when it is
+ * too short or holds characters that do not survive a URL unescaped.
+ */
+export function checkToken(token: string, from = 'the token'): string {
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new Error(
+      `${from} is ${token.length === 0 ? 'empty' : `too short (${token.length} characters)`}: ` +
+        `a token must have at least ${MIN_TOKEN_LENGTH} characters, or leave it unset for a random one`,
+    );
+  }
+  if (token.length > MAX_TOKEN_LENGTH) throw new Error(`${from} is too long (${token.length} characters; at most ${MAX_TOKEN_LENGTH})`);
+  if (!/^[A-Za-z0-9._~-]+$/.test(token)) throw new Error(`${from} may hold only the characters A-Z a-z 0-9 . _ ~ -`);
+  return token;
+}
+
+/** Constant-time comparison: the digests have equal length whatever the lengths of the inputs. */
+function sameToken(given: string, token: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+/** Printable and short: what a client sent must not write control sequences to the operator's terminal. */
+const forLog = (s: string): string => (s.length > 200 ? s.slice(0, 200) + '…' : s).replace(/[^\x20-\x7e]/g, '?');
+
+const HOST_RE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i;
+
+/** 'bad' for a missing, repeated or malformed Host header; 'other' for another host; else 'ok'. */
+function hostVerdict(req: IncomingMessage, port: number): 'ok' | 'bad' | 'other' {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === 'host') count++;
+  const host = req.headers.host;
+  if (count !== 1 || !host || !HOST_RE.test(host)) return 'bad';
+  const h = host.toLowerCase();
+  return h === `127.0.0.1:${port}` || h === `localhost:${port}` ? 'ok' : 'other';
+}
+
+/** Answers with a short plain-text body; closes the connection on errors (an unread body may follow). */
+function reply(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = text + '\n';
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    'cache-control': 'no-store',
+    ...(status >= 400 ? { connection: 'close' } : {}),
+    ...extra,
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** A raw HTTP answer on a socket the HTTP layer no longer manages (parse errors, refused upgrades). */
+function refuseSocket(socket: Duplex, status: number): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\nCache-Control: no-store\r\n\r\n`);
+  // A client that never closes its side must not keep the socket.
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`ctssl serve: ${line}\n`));
+  const token = opts.token !== undefined ? checkToken(opts.token) : randomBytes(32).toString('base64url');
   const rendererDir = resolve(opts.rendererDir);
   if (!existsSync(join(rendererDir, 'index.html'))) {
     throw new Error(`the renderer is not built (no ${join(rendererDir, 'index.html')}): run "npm run build" first`);
   }
-  const token = opts.token ?? randomBytes(24).toString('base64url');
+  const realRendererDir = await realpath(rendererDir);
   const sockets = new Set<WebSocket>();
+
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
-    const frame = encodeMessage({ event, payload });
-    for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(frame);
+    let frame: Uint8Array;
+    try {
+      frame = encodeMessage({ event, payload });
+    } catch (err) {
+      log(`could not encode the ${event} event: ${forLog((err as Error).message)}`);
+      return;
+    }
+    for (const ws of sockets) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (ws.bufferedAmount > SEND_LIMIT) {
+        log('dropped an API connection that does not read its messages');
+        ws.terminate();
+        continue;
+      }
+      ws.send(frame, () => undefined);
+    }
   };
   const services = createServices({ mode: 'server', dataDir: opts.dataDir, dbPath: opts.dbPath, emit });
   let port = 0;
-  const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
 
-  const sendStatic = (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    let rel = decodeURIComponent(url.pathname);
-    if (rel === '/' || rel === '') rel = '/index.html';
-    const file = normalize(join(rendererDir, rel));
-    if (!file.startsWith(rendererDir + sep) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
+  /** Maps the URL path to a file inside the renderer folder, or says why not. */
+  const staticFile = async (rawUrl: string): Promise<string | 400 | 404 | 414> => {
+    if (rawUrl.length > MAX_URL_LENGTH) return 414;
+    // origin-form only: "/path?query"; not absolute URLs, not "//host", not "*"
+    if (!rawUrl.startsWith('/') || rawUrl.startsWith('//')) return 400;
+    const rawPath = rawUrl.split(/[?#]/, 1)[0];
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      return 400; // bad percent-encoding (%FF, %zz, a lone %)
     }
-    res.writeHead(200, {
-      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-      'content-security-policy': CSP,
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-      'x-frame-options': 'DENY',
-      'cache-control': 'no-cache',
-    });
-    createReadStream(file).pipe(res);
+    if (/[\x00-\x1f\x7f\\]/.test(path)) return 400; // NUL, control characters, backslashes
+    const segments = path === '/' ? ['index.html'] : path.slice(1).split('/');
+    // no '', '.', '..' or hidden names: a path means one file, spelled one way
+    if (segments.some((s) => s === '' || s.startsWith('.'))) return 404;
+    const file = join(rendererDir, ...segments);
+    if (!file.startsWith(rendererDir + sep)) return 404;
+    const real = await realpath(file).catch(() => null);
+    if (!real || !real.startsWith(realRendererDir + sep)) return 404; // missing, or a symlink leading out
+    return real;
   };
 
-  const server = createServer((req, res) => {
-    if (!allowedHosts().has(req.headers.host ?? '')) {
-      res.writeHead(421, { 'content-type': 'text/plain' }).end('wrong host');
+  const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const host = hostVerdict(req, port);
+    if (host === 'bad') return reply(res, 400, 'bad Host header');
+    if (host === 'other') return reply(res, 421, 'wrong host: use 127.0.0.1 or localhost with this port');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+    const length = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+      return reply(res, 413, 'request bodies are not accepted');
+    }
+    const found = await staticFile(req.url ?? '');
+    if (found === 400) return reply(res, 400, 'bad request path');
+    if (found === 404) return reply(res, 404, 'not found');
+    if (found === 414) return reply(res, 414, 'URL too long');
+    const handle = await open(found, 'r').catch(() => null);
+    if (!handle) return reply(res, 404, 'not found');
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) {
+        await handle.close();
+        return reply(res, 404, 'not found');
+      }
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': MIME[extname(found)] ?? 'application/octet-stream',
+        'content-length': String(stat.size),
+        'cache-control': 'no-cache',
+      });
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    if (req.method === 'HEAD') {
+      await handle.close();
+      res.end();
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405).end();
-      return;
-    }
-    sendStatic(req, res);
-  });
+    pipeline(handle.createReadStream(), res, (err) => {
+      if (err && !res.destroyed) res.destroy();
+    });
+  };
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
-  server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const origin = req.headers.origin;
-    const okHost = allowedHosts().has(req.headers.host ?? '');
-    const okOrigin = !origin || origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`;
-    const okToken = sameToken(url.searchParams.get('token') ?? '', token);
-    if (url.pathname !== '/api' || !okHost || !okOrigin || !okToken) {
-      socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+  const internalError = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+    log(`internal error answering ${forLog(String(req.method))} ${forLog(String(req.url))}: ${forLog(err instanceof Error ? err.message : String(err))}`);
+    try {
+      reply(res, 500, 'internal server error');
+    } catch {
+      res.destroy();
+    }
+  };
+
+  const server = createServer(
+    { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true, connectionsCheckingInterval: 1000 },
+    (req, res) => {
+      try {
+        handleRequest(req, res).catch((err: unknown) => internalError(req, res, err));
+      } catch (err) {
+        internalError(req, res, err);
+      }
+    },
+  );
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.timeout = 30_000; // idle sockets (API sockets are exempt: ws clears this after the upgrade)
+  server.maxConnections = MAX_CONNECTIONS;
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
+    const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (err.code === 'ECONNRESET' || inResponse) {
       socket.destroy();
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      sockets.add(ws);
-      ws.on('close', () => sockets.delete(ws));
-      ws.on('message', async (data, isBinary) => {
-        let id: unknown = null;
-        try {
-          if (!isBinary) throw new Error('binary frames only');
-          const msg = decodeMessage<{ id: unknown; channel: unknown; args: unknown }>(data as Buffer);
-          id = msg.id;
-          const envelope = await dispatch(services.handlers, msg.channel, msg.args);
-          ws.send(encodeMessage({ id, envelope }));
-        } catch (err) {
-          ws.send(encodeMessage({ id, envelope: { ok: false, error: { code: 'invalid-argument', message: (err as Error).message } } }));
-        }
-      });
+    let status = 400;
+    if (err.code === 'HPE_HEADER_OVERFLOW') status = 431;
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
+    else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
+    // a well-formed request line with a method Node's parser does not know
+    else if (err.code === 'HPE_INVALID_METHOD' && /^[A-Za-z]{1,20} \/\S* HTTP\/1\.[01]\r?\n/.test(err.rawPacket?.toString('latin1') ?? '')) status = 405;
+    refuseSocket(socket, status);
+  });
+  server.on('error', (err) => log(`server error: ${forLog(err.message)}`));
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, clientTracking: false, perMessageDeflate: false });
+  wss.on('error', (err) => log(`WebSocket server error: ${forLog(err.message)}`));
+  wss.on('headers', (headers) => headers.push('Cache-Control: no-store'));
+
+  const onApiSocket = (ws: WebSocket) => {
+    sockets.add(ws);
+    let inFlight = 0;
+    let paused = false;
+    // Backpressure: stop reading requests while many are in progress or replies pile up unsent.
+    const flow = () => {
+      const busy = inFlight >= MAX_IN_FLIGHT || ws.bufferedAmount >= SEND_HIGH_WATER;
+      if (busy && !paused) {
+        paused = true;
+        ws.pause();
+      } else if (!busy && paused) {
+        paused = false;
+        ws.resume();
+      }
+    };
+    const send = (message: unknown) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > SEND_LIMIT) {
+        log('dropped an API connection that does not read its replies');
+        ws.terminate();
+        return;
+      }
+      ws.send(encodeMessage(message), () => flow());
+    };
+    ws.on('error', (err) => log(`closed an API connection: ${forLog(err.message)}`));
+    ws.on('close', () => sockets.delete(ws));
+    ws.on('message', (data, isBinary) => {
+      inFlight++;
+      flow();
+      answer(data, isBinary, send)
+        .catch((err: unknown) => log(`could not answer an API request: ${forLog((err as Error)?.message ?? String(err))}`))
+        .finally(() => {
+          inFlight--;
+          flow();
+        });
     });
+  };
+
+  const answer = async (data: RawData, isBinary: boolean, send: (message: unknown) => void): Promise<void> => {
+    let id: number | string | null = null;
+    let envelope: Envelope<unknown>;
+    try {
+      if (!isBinary) throw new Error('binary frames only');
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      const msg = decodeMessage<unknown>(bytes);
+      if (!msg || typeof msg !== 'object' || Array.isArray(msg)) throw new Error('a request is an object {id, channel, args}');
+      const m = msg as { id?: unknown; channel?: unknown; args?: unknown };
+      if ((typeof m.id === 'number' && Number.isSafeInteger(m.id)) || (typeof m.id === 'string' && m.id.length <= 64)) id = m.id;
+      else throw new Error('a request needs an id: an integer or a string of at most 64 characters');
+      if (typeof m.channel === 'string' && m.channel.length > 100) throw new Error('unknown channel');
+      envelope = await dispatch(services.handlers, m.channel, m.args);
+    } catch (err) {
+      envelope = { ok: false, error: { code: 'invalid-argument', message: `bad request: ${(err as Error)?.message ?? String(err)}` } };
+    }
+    try {
+      send({ id, envelope });
+    } catch (err) {
+      // a result that cannot be encoded: the client still gets an answer
+      log(`could not encode a reply: ${forLog((err as Error)?.message ?? String(err))}`);
+      send({ id, envelope: { ok: false, error: { code: 'internal', message: 'the reply could not be encoded' } } });
+    }
+  };
+
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const host = hostVerdict(req, port);
+    if (host !== 'ok') return refuseSocket(socket, host === 'bad' ? 400 : 403);
+    const rawUrl = req.url ?? '';
+    if (rawUrl.length > MAX_URL_LENGTH) return refuseSocket(socket, 414);
+    const q = rawUrl.indexOf('?');
+    if ((q < 0 ? rawUrl : rawUrl.slice(0, q)) !== '/api') return refuseSocket(socket, 404);
+    const origin = req.headers.origin;
+    const okOrigin = origin === undefined || origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`;
+    const given = q < 0 ? '' : (new URLSearchParams(rawUrl.slice(q + 1)).get('token') ?? '');
+    if (!okOrigin || !sameToken(given, token)) return refuseSocket(socket, 403);
+    if (sockets.size >= MAX_API_SOCKETS) return refuseSocket(socket, 503);
+    wss.handleUpgrade(req, socket, head, onApiSocket);
+  };
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      handleUpgrade(req, socket, head);
+    } catch (err) {
+      log(`internal error on a WebSocket upgrade: ${forLog((err as Error)?.message ?? String(err))}`);
+      refuseSocket(socket, 500);
+    }
   });
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolveListen());
-  });
-  port = (server.address() as AddressInfo).port;
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolveListen();
+      });
+    });
+  } catch (err) {
+    await services.close();
+    throw new Error(`cannot listen on 127.0.0.1:${opts.port ?? 0}: ${(err as Error).message}`);
+  }
+  const address = server.address() as AddressInfo;
+  if (address.address !== '127.0.0.1') {
+    // never expected; refuse rather than serve the library to the network
+    server.close();
+    await services.close();
+    throw new Error(`bound to ${address.address} instead of the loopback interface: refusing to serve`);
+  }
+  port = address.port;
   const url = `http://127.0.0.1:${port}/`;
   return {
     url,
@@ -149,7 +420,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     async close() {
       for (const ws of sockets) ws.terminate();
       wss.close();
-      await new Promise<void>((r) => server.close(() => r()));
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await closed;
       await services.close();
     },
   };

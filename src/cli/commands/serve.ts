@@ -5,21 +5,29 @@ import { appMeta } from '../../core/node/app-meta';
 import { defaultDataDir } from '../../core/node/paths';
 import { dbPathOf, dbOption, nonNegativeInt } from '../common';
 
+/** Signals that stop the server the way Ctrl-C does. (Not SIGHUP: `nohup ctssl serve` must keep running.) */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('Serve the app on http://127.0.0.1 (loopback only, token required), e.g. on a headless GPU server via an SSH tunnel')
+    .description(
+      'Serve the app on http://127.0.0.1 (loopback only, token required), e.g. on a headless GPU server via an SSH tunnel. ' +
+        'A fixed token (to restart on the same URL) can be given in $CTSSL_TOKEN: at least 32 characters of A-Z a-z 0-9 . _ ~ -',
+    )
     .option('--port <n>', 'port (default: a free one)', nonNegativeInt)
     .addOption(dbOption())
     .option('--data-dir <dir>', 'data folder (default: $CTSSL_DATA_DIR or the app data folder)')
     .option('--renderer <dir>', 'built renderer folder', join(appMeta().root, 'out', 'renderer'))
     .option('--json', 'print {url, openUrl, token, port} as JSON on one line')
     .action(async (o: { port?: number; db?: string; dataDir?: string; renderer: string; json?: boolean }) => {
+      const { checkToken, startServer } = await import('../../server/serve');
+      // Set but empty is not "unset": an empty or short token is refused, never taken as "no authentication".
+      const envToken = process.env.CTSSL_TOKEN;
+      const token = envToken === undefined ? undefined : checkToken(envToken, 'CTSSL_TOKEN');
       const dataDir = o.dataDir ? resolve(o.dataDir) : defaultDataDir();
       const dbPath = o.db ? dbPathOf(o) : process.env.CTSSL_DB ? dbPathOf(o) : join(dataDir, 'library.sqlite');
-      const { startServer } = await import('../../server/serve');
-      const server = await startServer({ port: o.port, dataDir, dbPath, rendererDir: o.renderer, token: process.env.CTSSL_TOKEN });
+      const server = await startServer({ port: o.port, dataDir, dbPath, rendererDir: o.renderer, token });
       if (o.json) {
         process.stdout.write(JSON.stringify({ url: server.url, openUrl: server.openUrl, token: server.token, port: server.port }) + '\n');
       } else {
@@ -29,14 +37,29 @@ export function register(program: Command): void {
             `Library: ${dbPath}\nPress Ctrl-C to stop.\n`,
         );
       }
-      await new Promise<void>((res) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          void server.close().then(res);
+      await new Promise<void>((done) => {
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            process.stderr.write(`ctssl serve: ${signal} again: exiting without waiting for trainings to stop\n`);
+            process.exit(signal === 'SIGINT' ? 130 : 143);
+          }
+          stopping = true;
+          process.stderr.write(`ctssl serve: ${signal}: stopping the server and any trainings and jobs it runs...\n`);
+          server.close().then(
+            () => done(),
+            (err: unknown) => {
+              process.stderr.write(`ctssl serve: error while stopping: ${(err as Error)?.message ?? String(err)}\n`);
+              process.exitCode = 1;
+              done();
+            },
+          );
         };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+        for (const s of STOP_SIGNALS) process.on(s, stop);
       });
+      process.stderr.write('ctssl serve: stopped\n');
+      // Everything the server started is closed; a leftover timer (a trainer stop deadline) must not
+      // hold the process for its full length. Unref'd: exits sooner if nothing is left.
+      setTimeout(() => process.exit(), 500).unref();
     });
 }
