@@ -4,7 +4,7 @@
  * parsing that stops before the pixel data so that headers can be read from the first kilobytes.
  */
 import dicomParser from 'dicom-parser';
-import { inflateSync } from 'fflate';
+import { Inflate } from 'fflate';
 
 export type DataSet = import('dicom-parser').DataSet;
 export type Element = import('dicom-parser').Element;
@@ -34,6 +34,26 @@ export class NeedMoreBytesError extends Error {
 export interface ParseOptions {
   /** Stop at the pixel data element (its header is read, its value is not). */
   headerOnly?: boolean;
+  /**
+   * Deflated transfer syntax: the most bytes the dataset may inflate to. A header read keeps the
+   * first bytes up to the cap (default HEADER_INFLATE_LIMIT) and parses what they hold; a full
+   * parse refuses a dataset that inflates beyond it (default FULL_INFLATE_LIMIT) with an
+   * InflateLimitError.
+   */
+  maxInflatedBytes?: number;
+}
+
+/** Default inflate cap for a header read (the header of a deflated dataset must lie in it). */
+export const HEADER_INFLATE_LIMIT = 1 << 20;
+/** Default inflate cap for a full parse without a better estimate from the header. */
+export const FULL_INFLATE_LIMIT = 512 * (1 << 20);
+
+/** Thrown when a deflated dataset inflates beyond its cap (a decompression bomb, or a damaged file). */
+export class InflateLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InflateLimitError';
+  }
 }
 
 export interface ParsedDicom {
@@ -44,12 +64,67 @@ export interface ParsedDicom {
   warnings: string[];
 }
 
-function inflater(arr: Uint8Array, position: number): Uint8Array {
-  const inflated = inflateSync(arr.subarray(position));
-  const full = new Uint8Array(position + inflated.length);
-  full.set(arr.subarray(0, position), 0);
-  full.set(inflated, position);
-  return full;
+export interface CappedInflate {
+  bytes: Uint8Array;
+  /** The deflate stream ended (its final block was read). */
+  complete: boolean;
+  /** Output reached the cap: bytes holds the first `maxOut` bytes only. */
+  capped: boolean;
+}
+
+/**
+ * Raw DEFLATE decompression that stops after `maxOut` output bytes: the input is fed in chunks
+ * small enough that one inflates to little more than the cap (deflate's ratio limit is 1032:1),
+ * so memory stays near the cap whatever the ratio. `partialInput`: the input may be cut short (a file prefix);
+ * a missing end is then not an error but `complete: false`.
+ */
+export function inflateRawCapped(input: Uint8Array, maxOut: number, partialInput = false): CappedInflate {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let complete = false;
+  const inf = new Inflate((data, final) => {
+    if (total < maxOut && data.length > 0) {
+      const keep = data.subarray(0, Math.min(data.length, maxOut - total));
+      chunks.push(keep);
+      total += data.length; // counts past the cap, so that `capped` is exact
+    } else total += data.length;
+    if (final) complete = true;
+  });
+  // Deflate inflates at most 1032:1: chunks this small keep one step's output near the cap.
+  const step = Math.max(1024, Math.min(64 * 1024, Math.floor(maxOut / 1032)));
+  for (let at = 0; at < input.length && total <= maxOut; at += step) {
+    const end = Math.min(input.length, at + step);
+    const last = end === input.length && !partialInput;
+    inf.push(input.subarray(at, end), last);
+    if ((inf as unknown as { s: { f?: number; l?: unknown } }).s.f && !(inf as unknown as { s: { l?: unknown } }).s.l) {
+      complete = true; // the final block is done; trailing bytes are ignored
+      break;
+    }
+  }
+  if (input.length === 0 && !partialInput) throw new Error('empty deflate stream');
+  const capped = total > maxOut || (total === maxOut && !complete);
+  const bytes = new Uint8Array(Math.min(total, maxOut));
+  let o = 0;
+  for (const c of chunks) {
+    bytes.set(c, o);
+    o += c.length;
+  }
+  return { bytes, complete, capped };
+}
+
+/** The inflater dicom-parser calls for the deflated transfer syntax: capped, see ParseOptions. */
+function cappedInflater(headerOnly: boolean, maxOut: number, state: { capped: boolean }) {
+  return (arr: Uint8Array, position: number): Uint8Array => {
+    const r = inflateRawCapped(arr.subarray(position), maxOut, headerOnly);
+    state.capped = r.capped;
+    if (r.capped && !headerOnly) {
+      throw new InflateLimitError(`the deflated dataset inflates to more than ${maxOut} bytes: refused (a decompression bomb or a damaged file)`);
+    }
+    const full = new Uint8Array(position + r.bytes.length);
+    full.set(arr.subarray(0, position), 0);
+    full.set(r.bytes, position);
+    return full;
+  };
 }
 
 function hasPreamble(bytes: Uint8Array): boolean {
@@ -137,15 +212,24 @@ export function parseDicom(bytes: Uint8Array, options: ParseOptions = {}): Parse
   if (hasPreamble(bytes)) {
     let dataSet: DataSet;
     const warnings: string[] = [];
+    const cap = options.maxInflatedBytes ?? (options.headerOnly ? HEADER_INFLATE_LIMIT : FULL_INFLATE_LIMIT);
+    const inflate = { capped: false };
+    const inflater = cappedInflater(!!options.headerOnly, cap, inflate);
+    const headerBeyondCap = () =>
+      new InflateLimitError(`the deflated header does not end within its first ${cap} inflated bytes: not inflated further (a decompression bomb or a damaged file)`);
     try {
       dataSet = dicomParser.parseDicom(bytes, { untilTag, inflater });
     } catch (err) {
       const cause = unwrapParserError(err);
+      if (cause instanceof InflateLimitError) throw cause;
+      if (inflate.capped) throw headerBeyondCap();
       if (!/missing required meta header attribute 0002,0010/.test(cause.message)) throw classify(cause);
       // File meta without TransferSyntaxUID: try implicit, then explicit little endian.
       dataSet = retryWithSyntax(bytes, untilTag, [IMPLICIT_LE_TS, EXPLICIT_LE_TS]);
       warnings.push('file meta lacks TransferSyntaxUID (0002,0010): read as ' + (dataSet.string('x00020010') ?? '?'));
     }
+    // A capped inflate that happens to end between elements parses, but the header is incomplete.
+    if (inflate.capped && !dataSet.elements[PIXEL_DATA]) throw headerBeyondCap();
     const ts = dataSet.string('x00020010') ?? IMPLICIT_LE_TS;
     return { dataSet, transferSyntaxUid: ts.trim(), part10: true, warnings: [...warnings, ...(dataSet.warnings ?? [])] };
   }

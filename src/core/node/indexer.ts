@@ -1,18 +1,19 @@
 /**
  * Incremental indexing of DICOM folders into the library database.
  *
- * Reads headers only (the first 64 KiB of a file, all of it only when the header is longer),
- * never writes to source folders, commits in batches so that a killed run leaves a consistent
+ * Reads headers only (the first 64 KiB of a file, up to 1 MiB when the header is longer, see
+ * file-header.ts), opens regular files only (see file-kind.ts), never writes to source folders, commits in batches so that a killed run leaves a consistent
  * database that the next run completes, skips unchanged files (size and mtime), re-reads changed
  * ones and drops deleted ones. Every file ends up indexed, a counted duplicate, or skipped with
  * a reason.
  */
-import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { siblingModule, spawnWorker } from './ts-worker';
+import { pseudoFileSystem, pseudoFolderReason, pseudoRoot, specialEntryReason, unreadableReason } from './file-kind';
 import type { IndexProgress, IndexSummary, SkippedFile } from '../../shared/types';
 import { isImage } from '../dicom/header';
 import { resolveIdentity } from '../dicom/identity';
@@ -31,6 +32,13 @@ export interface IndexOptions {
   progressInterval?: number;
   /** Worker threads reading headers (default: 1 when there are 2+ cores, else 0 = inline). */
   workers?: number;
+  /**
+   * Milliseconds the header-reading worker may go without finishing a file before it is
+   * terminated and that file skipped (a hung drive); default 60 s.
+   */
+  readerStallMs?: number;
+  /** The header-reading worker's module (tests substitute one that crashes or hangs). */
+  workerEntry?: URL;
 }
 
 interface HeaderReader {
@@ -38,63 +46,178 @@ interface HeaderReader {
   close(): Promise<void>;
 }
 
-/** Reads headers inline, or in a worker thread (falling back to inline if it cannot start). */
-async function headerReader(workers: number, headChunk: number, warn: (w: string) => void): Promise<HeaderReader> {
+/** Restarts of the worker in one job before the rest is read inline. */
+const MAX_WORKER_RESTARTS = 10;
+
+/** Reads one file inline; readFileHeader never throws, this guards against it anyway. */
+function readInline(f: ScannedFile, headChunk: number, buf: Uint8Array): ReadResult {
+  try {
+    return readFileHeader(f.path, f.size, headChunk, buf);
+  } catch (err) {
+    return { skip: `could not read the header: ${(err as Error)?.message ?? String(err)}` };
+  }
+}
+
+/** Ends a worker without waiting for it (one stuck in a system call may never finish ending). */
+function dropWorker(w: Worker): void {
+  w.removeAllListeners();
+  w.on('error', () => {}); // late errors of a dropped worker are of no interest
+  w.unref();
+  void w.terminate().catch(() => {});
+}
+
+/**
+ * Reads headers inline, or in a worker thread (falling back to inline if it cannot start).
+ * The worker answers file by file, so a failure is pinned on the file being read: when the
+ * worker throws, crashes, runs out of memory, sends what cannot be received, or finishes no file
+ * for `stallMs`, that file is skipped with the reason and the rest of the batch goes to a new
+ * worker. Cancelling (the signal) terminates the worker at once; the pending read resolves with
+ * what it has.
+ */
+async function headerReader(
+  workers: number,
+  headChunk: number,
+  warn: (w: string) => void,
+  signal: AbortSignal | undefined,
+  stallMs: number,
+  entry: URL,
+): Promise<HeaderReader> {
+  const inlineBuf = new Uint8Array(headChunk);
   const inline: HeaderReader = {
     async read(files) {
-      const buf = new Uint8Array(headChunk);
-      return new Map(files.map((f) => [f.path, readFileHeader(f.path, f.size, headChunk, buf)]));
+      return new Map(files.map((f) => [f.path, readInline(f, headChunk, inlineBuf)]));
     },
     async close() {},
   };
   if (workers <= 0) return inline;
   // The worker starts with the first batch that has something to read (a re-run of an unchanged
   // folder never starts it).
-  let started: Promise<Worker | null> | null = null;
+  let current: Promise<Worker | null> | null = null;
+  let restarts = 0;
+  let gaveUp = false;
   let nextId = 1;
-  const pending = new Map<number, (r: ReadResult[]) => void>();
   const start = () =>
-    (started ??= (async () => {
+    (current ??= (async () => {
+      let worker: Worker | null = null;
       try {
-        const worker = spawnWorker(siblingModule(import.meta.url, 'index-worker'), null);
+        worker = spawnWorker(entry, null, { resourceLimits: { maxOldGenerationSizeMb: 512 } });
+        const w = worker;
         await new Promise<void>((res, rej) => {
           const t = setTimeout(() => rej(new Error('worker did not start in 30 s')), 30_000);
-          worker.once('message', (m: { type: string; message?: string }) => {
+          const done = (err?: Error) => {
             clearTimeout(t);
-            if (m.type === 'ready') res();
-            else rej(new Error(m.message ?? 'worker failed'));
-          });
-          worker.once('error', (e) => {
-            clearTimeout(t);
-            rej(e);
-          });
+            w.off('message', onMessage).off('error', done).off('exit', onExit);
+            if (err) rej(err);
+            else res();
+          };
+          const onMessage = (m: { type: string; message?: string }) => done(m.type === 'ready' ? undefined : new Error(m.message ?? 'worker failed'));
+          const onExit = (code: number) => done(new Error(`worker exited with code ${code} while starting`));
+          w.on('message', onMessage).on('error', done).on('exit', onExit);
         });
-        worker.on('message', (m: { type: string; id: number; results: ReadResult[] }) => {
-          if (m.type === 'result') {
-            pending.get(m.id)?.(m.results);
-            pending.delete(m.id);
-          }
-        });
-        return worker;
+        w.on('error', () => {}); // reported through 'exit' during a read
+        return w;
       } catch (err) {
+        if (worker) dropWorker(worker);
         warn(`header reading in a worker thread is unavailable (${(err as Error).message}): reading inline`);
+        gaveUp = true;
         return null;
       }
     })());
-  return {
-    async read(files) {
-      if (files.length === 0) return new Map();
-      const worker = await start();
-      if (!worker) return inline.read(files);
+  const discard = (w: Worker) => {
+    dropWorker(w);
+    current = null;
+    restarts++;
+    if (restarts > MAX_WORKER_RESTARTS && !gaveUp) {
+      gaveUp = true;
+      warn(`the header-reading worker failed ${restarts} times: the remaining files are read inline`);
+    }
+  };
+
+  type Outcome = { done: true } | { done: false; failedAt: number; reason: string } | { cancelled: true };
+  /** Sends files to the worker; results arrive in order, `onResult` gets each. */
+  const runOnWorker = (w: Worker, files: ScannedFile[], onResult: (i: number, r: ReadResult) => void): Promise<Outcome> =>
+    new Promise((resolve) => {
       const id = nextId++;
-      return new Promise((res) => {
-        pending.set(id, (results) => res(new Map(files.map((f, i) => [f.path, results[i]]))));
-        worker.postMessage({ id, files: files.map((f) => ({ path: f.path, size: f.size })), headChunk });
-      });
+      let received = 0;
+      let error: Error | null = null;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (o: Outcome) => {
+        clearTimeout(timer);
+        w.off('message', onMessage).off('messageerror', onMessageError).off('error', onError).off('exit', onExit);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(o);
+      };
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(
+          () => finish({ done: false, failedAt: received, reason: `reading the header did not finish within ${Math.round(stallMs / 1000)} s (a hung drive or a file that blocks): skipped` }),
+          stallMs,
+        );
+      };
+      const onMessage = (m: { type: string; id: number; index: number; result: ReadResult }) => {
+        if (m.type !== 'result' || m.id !== id) return;
+        onResult(m.index, m.result);
+        received = m.index + 1;
+        if (received >= files.length) finish({ done: true });
+        else arm();
+      };
+      const onMessageError = (err: Error) =>
+        finish({ done: false, failedAt: received, reason: `the header reader's result could not be received: ${err.message}` });
+      const onError = (err: Error) => {
+        error = err; // 'exit' follows, after the messages sent before the failure
+      };
+      const onExit = (code: number) => {
+        const why = error ? `${(error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'ran out of memory' : 'failed'}: ${error.message}` : `exited with code ${code}`;
+        finish({ done: false, failedAt: received, reason: `the header reader ${why} while reading this file: skipped` });
+      };
+      const onAbort = () => finish({ cancelled: true });
+      w.on('message', onMessage).on('messageerror', onMessageError).on('error', onError).on('exit', onExit);
+      if (signal?.aborted) return finish({ cancelled: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+      w.postMessage({ id, files: files.map((f) => ({ path: f.path, size: f.size })), headChunk });
+    });
+
+  let queue: Promise<unknown> = Promise.resolve();
+  const readNow = async (files: ScannedFile[]): Promise<Map<string, ReadResult>> => {
+    const out = new Map<string, ReadResult>();
+    let i = 0;
+    while (i < files.length) {
+      if (signal?.aborted) break;
+      const w = gaveUp ? null : await start();
+      if (!w) {
+        for (; i < files.length && !signal?.aborted; i++) out.set(files[i].path, readInline(files[i], headChunk, inlineBuf));
+        break;
+      }
+      const rest = files.slice(i);
+      const base = i;
+      const o = await runOnWorker(w, rest, (k, r) => out.set(rest[k].path, r));
+      if ('cancelled' in o) {
+        discard(w);
+        break;
+      }
+      if (o.done) break;
+      out.set(rest[o.failedAt].path, { skip: o.reason });
+      i = base + o.failedAt + 1;
+      discard(w);
+    }
+    return out;
+  };
+  return {
+    // One read at a time (the worker reads in order); the next batch queues behind the current one.
+    read(files) {
+      if (files.length === 0) return Promise.resolve(new Map());
+      const p = queue.then(() => readNow(files));
+      queue = p.catch(() => {});
+      return p;
     },
     async close() {
-      const w = started ? await started : null;
-      await w?.terminate();
+      const w = current ? await current : null;
+      if (!w) return;
+      current = null;
+      // A worker stuck in a system call may not end promptly: wait a little, then let it go.
+      await Promise.race([w.terminate().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+      dropWorker(w);
     },
   };
 }
@@ -103,6 +226,8 @@ interface ScannedFile {
   path: string;
   size: number;
   mtimeMs: number;
+  /** Decided from stat data alone: the file is recorded as skipped with this reason, never opened. */
+  skip?: string;
 }
 
 interface KnownFile {
@@ -125,16 +250,88 @@ export function checkFolders(folders: string[]): string[] {
       throw new Error(`folder not found: ${abs}`);
     }
     if (!st.isDirectory()) throw new Error(`not a folder: ${abs}`);
-    return realpathSync(abs);
+    const real = realpathSync(abs);
+    const pseudo = pseudoFolderReason(real);
+    if (pseudo) throw new Error(`not a folder of files: ${abs} is ${pseudo}`);
+    return real;
   });
 }
 
-/** Recursively lists regular files (symlinked files followed, symlinked folders not, to avoid loops). */
-function* walk(root: string, signal: AbortSignal | undefined, withStat: boolean): Generator<ScannedFile> {
+const errCode = (err: unknown) => (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
+
+/**
+ * One non-folder entry of a walked folder, with its size and mtime, or with the reason it is
+ * skipped unread. Symbolic links: a link to a regular file is followed (its target's size and
+ * mtime); a link to a folder is not (the walk follows real subfolders only, so it cannot loop);
+ * a dangling or looping link, or one into /proc, /sys or /dev, is skipped with the reason.
+ * Special files (FIFOs, sockets, devices) are recognised from the entry type (lstat), never
+ * stat-followed or opened. Null: the entry vanished.
+ */
+function scanEntry(p: string, e: Dirent): ScannedFile | null {
+  const special = specialEntryReason(e);
+  if (special) {
+    let mtimeMs = 0;
+    try {
+      mtimeMs = Math.round(lstatSync(p).mtimeMs);
+    } catch {
+      return null;
+    }
+    return { path: p, size: 0, mtimeMs, skip: special };
+  }
+  let st;
+  try {
+    st = statSync(p);
+  } catch (err) {
+    if (!e.isSymbolicLink()) return null; // vanished since the listing
+    const code = errCode(err);
+    const skip =
+      code === 'ELOOP' ? 'a symbolic link loop: not followed' : code === 'ENOENT' ? 'a dangling symbolic link (its target does not exist)' : `a symbolic link that cannot be followed: ${code}`;
+    return { path: p, size: 0, mtimeMs: 0, skip };
+  }
+  const mtimeMs = Math.round(st.mtimeMs);
+  if (e.isSymbolicLink()) {
+    if (st.isDirectory()) return { path: p, size: 0, mtimeMs, skip: 'a symbolic link to a folder: not followed (folders are walked through real subfolders only, so no loops)' };
+    let real: string;
+    try {
+      real = realpathSync(p);
+    } catch (err) {
+      return { path: p, size: 0, mtimeMs, skip: `a symbolic link that cannot be resolved: ${errCode(err)}` };
+    }
+    const root = pseudoRoot(real);
+    if (root) return { path: p, size: st.size, mtimeMs, skip: `a symbolic link to ${real}, a pseudo file under ${root}: never opened` };
+    const fs = pseudoFileSystem(real);
+    if (fs) return { path: p, size: st.size, mtimeMs, skip: `a symbolic link to ${real}, on the ${fs} pseudo file system: never opened` };
+  }
+  if (st.isDirectory()) return null; // replaced by a folder since the listing: the next run walks it
+  const why = unreadableReason(st);
+  return why ? { path: p, size: st.size, mtimeMs, skip: why } : { path: p, size: st.size, mtimeMs };
+}
+
+/**
+ * Recursively lists every non-folder entry (see scanEntry). Folders on a pseudo file system
+ * (proc, sysfs, ...) are not entered; each is reported through `onSkippedFolder`.
+ */
+function* walk(root: string, signal: AbortSignal | undefined, withStat: boolean, onSkippedFolder?: (dir: string, why: string) => void): Generator<ScannedFile> {
   const stack = [root];
+  const pseudoByDevice = new Map<number, string | null>();
   while (stack.length > 0) {
     if (signal?.aborted) return;
     const dir = stack.pop()!;
+    if (dir !== root) {
+      // A mount point inside the folder can bring a pseudo file system (checked once per device).
+      let dev: number;
+      try {
+        dev = statSync(dir).dev;
+      } catch {
+        continue;
+      }
+      if (!pseudoByDevice.has(dev)) pseudoByDevice.set(dev, pseudoFileSystem(dir));
+      const fs = pseudoByDevice.get(dev);
+      if (fs) {
+        onSkippedFolder?.(dir, `on the ${fs} pseudo file system: not entered`);
+        continue;
+      }
+    }
     let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -146,15 +343,10 @@ function* walk(root: string, signal: AbortSignal | undefined, withStat: boolean)
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) subdirs.push(p);
-      else if (!withStat) {
-        if (e.isFile() || e.isSymbolicLink()) yield { path: p, size: 0, mtimeMs: 0 };
-      } else if (e.isFile() || e.isSymbolicLink()) {
-        try {
-          const st = statSync(p);
-          if (st.isFile()) yield { path: p, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
-        } catch {
-          /* vanished or dangling link: nothing to index */
-        }
+      else if (!withStat) yield { path: p, size: 0, mtimeMs: 0 };
+      else {
+        const f = scanEntry(p, e);
+        if (f) yield f;
       }
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]);
@@ -362,7 +554,7 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
       s.markSeen.run(runId, prev.id);
       return;
     }
-    const res = read.get(file.path) ?? readFileHeader(file.path, file.size, headChunk, buf);
+    const res = file.skip !== undefined ? { skip: file.skip } : (read.get(file.path) ?? readFileHeader(file.path, file.size, headChunk, buf));
     parsed++;
     let fileId: number;
     if (prev) {
@@ -480,11 +672,19 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
 
   // Headers of new and changed files are read ahead (in a worker thread when there is a second
   // core) while the previous batch is written: reading and writing overlap.
-  const reader = await headerReader(opts.workers ?? (cpus().length >= 2 ? 1 : 0), headChunk, warn);
+  const reader = await headerReader(
+    opts.workers ?? (cpus().length >= 2 ? 1 : 0),
+    headChunk,
+    warn,
+    opts.signal,
+    opts.readerStallMs ?? 60_000,
+    opts.workerEntry ?? siblingModule(import.meta.url, 'index-worker'),
+  );
   const prepare = (items: { file: ScannedFile; folderId: number }[]) => {
     const need = items
       .map((x) => x.file)
       .filter((f) => {
+        if (f.skip !== undefined) return false; // decided from stat data: never opened
         const prev = s.fileByPath.get(f.path) as KnownFile | undefined;
         return !(prev && prev.size === f.size && prev.mtime_ms === f.mtimeMs);
       });
@@ -492,7 +692,9 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
   };
   let inflight: ReturnType<typeof prepare> | null = null;
   const apply = async (p: ReturnType<typeof prepare>) => {
-    applyBatch(p.items, await p.read);
+    const read = await p.read;
+    if (aborted()) return; // cancelled while reading: the batch is left for the next run
+    applyBatch(p.items, read);
     filesDone += p.items.length;
     if (filesDone > filesFound) filesFound = filesDone; // files added since the count
     emit();
@@ -509,7 +711,7 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
   try {
     outer: for (const f of roots) {
       const folderId = folderIds.get(f)!;
-      for (const file of walk(f, opts.signal, true)) {
+      for (const file of walk(f, opts.signal, true, (dir, why) => warn(`folder ${dir} skipped: ${why}`))) {
         batch.push({ file, folderId });
         if (batch.length >= batchSize) {
           await flush();

@@ -3,7 +3,8 @@
  * for), and from a file path to Hounsfield units with the padding mask.
  *
  * Native (uncompressed) syntaxes are read in place: implicit/explicit little endian, explicit big
- * endian (byte-swapped here), deflated (inflated by parse.ts), and encapsulated uncompressed.
+ * endian (byte-swapped here), deflated (inflated by parse.ts, no further than the header, the pixel
+ * bytes it declares and 1 MiB: a decompression bomb is refused), and encapsulated uncompressed.
  * Encapsulated syntaxes go to the codecs in ./codecs (maintained npm packages). A JPEG frame is
  * routed by its own SOF marker (lossless, 8-bit DCT, 12-bit DCT, JPEG-LS), not by the label of the
  * transfer syntax, so mislabelled files still decode.
@@ -11,11 +12,23 @@
  * Every failure throws an Error whose message names the file, the transfer syntax and the problem.
  */
 import { readFile } from 'node:fs/promises';
-import { inflateSync } from 'fflate';
 import type { InstanceHeader } from '../dicom/header';
-import { readHeader } from '../dicom/header';
+import { expectedPixelBytes, readHeader } from '../dicom/header';
 import { normalizeStored, type PixelArray, storedToHU } from '../dicom/hu';
-import { BIG_ENDIAN_TS, type DataSet, type Element, firstItem, num, parseDicom, type ParsedDicom, str } from '../dicom/parse';
+import {
+  BIG_ENDIAN_TS,
+  type DataSet,
+  DEFLATED_TS,
+  type Element,
+  firstItem,
+  FULL_INFLATE_LIMIT,
+  inflateRawCapped,
+  InflateLimitError,
+  num,
+  parseDicom,
+  type ParsedDicom,
+  str,
+} from '../dicom/parse';
 import { decodeHTJ2K, decodeJ2K, decodeJpeg8, decodeJpegXL, decodeJpegDcmtk, decodeJpegLossless, decodeJpegLS, decodeRle } from './codecs';
 
 /** Transfer syntax UIDs and their names, for messages and dispatch. */
@@ -119,13 +132,49 @@ export interface PixelSource {
   decode(frameIndex: number): Promise<DecodedFrame>;
 }
 
+/** Trailing elements allowed after the pixel data when a deflated dataset is inflated. */
+const INFLATE_SLACK = 1 << 20;
+
+/** Whether the file meta names the deflated transfer syntax (a byte search of its first 4 KiB). */
+function namesDeflatedSyntax(bytes: Uint8Array): boolean {
+  const head = bytes.subarray(0, 4096);
+  const uid = DEFLATED_TS;
+  outer: for (let i = 0; i + uid.length <= head.length; i++) {
+    for (let k = 0; k < uid.length; k++) if (head[i + k] !== uid.charCodeAt(k)) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * The most bytes a deflated dataset may inflate to: up to its pixel data, the pixel bytes its
+ * header declares (rows x columns x samples x frames x bits), and 1 MiB of trailing elements;
+ * never more than FULL_INFLATE_LIMIT. Undefined when the file is not deflated.
+ */
+function deflatedInflateCap(fileBytes: Uint8Array, source: string): number | undefined {
+  if (!namesDeflatedSyntax(fileBytes)) return undefined;
+  let head: ParsedDicom;
+  try {
+    head = parseDicom(fileBytes, { headerOnly: true });
+  } catch (err) {
+    if (err instanceof InflateLimitError) throw new PixelDataError(source, DEFLATED_TS, err.message);
+    return undefined; // the full parse reports what is wrong
+  }
+  if (head.transferSyntaxUid !== DEFLATED_TS) return undefined;
+  const h = readHeader(head);
+  const expected = expectedPixelBytes(h);
+  if (expected === null || h.pixelDataOffset === null) return undefined;
+  return Math.min(FULL_INFLATE_LIMIT, h.pixelDataOffset + expected + INFLATE_SLACK);
+}
+
 /** Parses a whole file (pixel data included) for decoding. */
 export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = {}): PixelSource {
   const source = options.source ?? '<bytes>';
   let parsed: ParsedDicom;
   try {
-    parsed = parseDicom(fileBytes);
+    parsed = parseDicom(fileBytes, { maxInflatedBytes: deflatedInflateCap(fileBytes, source) });
   } catch (err) {
+    if (err instanceof InflateLimitError) throw new PixelDataError(source, DEFLATED_TS, err.message);
     throw diagnoseParseFailure(fileBytes, source, err);
   }
   const header = readHeader(parsed);
@@ -507,9 +556,13 @@ async function decodeEncapsulated(
   }
   if (ts === DEFLATED_FRAME_TS) {
     // Each frame is a raw deflate stream of the native frame bytes (little endian, bits packed per frame).
+    // Inflated no further than one frame needs (plus a little): a decompression bomb is refused.
+    const need = Math.ceil((n * g.bitsAllocated) / 8);
     let raw: Uint8Array;
     try {
-      raw = inflateSync(frame);
+      const r = inflateRawCapped(frame, need + 4096);
+      if (r.capped) throw new Error(`the frame inflates to more than the ${need} bytes it needs: refused (a decompression bomb or a damaged frame)`);
+      raw = r.bytes;
     } catch (err) {
       throw new Error(`corrupt pixel data: the deflated frame does not inflate (${err instanceof Error ? err.message : String(err)})`);
     }
