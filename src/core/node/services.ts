@@ -3,10 +3,9 @@
  * (over ipcMain) and by `ctssl serve` (over WebSocket). Holds the library database and the
  * running indexing job; pushes events through the `emit` callback it is given.
  */
-import { randomUUID } from 'node:crypto';
 import { appMeta } from './app-meta';
 import { ApiError, type EventName, type Events, type Handlers } from '../../shared/contract';
-import type { IndexProgress, LabelSource } from '../../shared/types';
+import type { LabelSource } from '../../shared/types';
 import { importLabels, listLabelSources, removeLabelSource } from './labels';
 import { seriesLabels, sliceMasksForViewer } from './label-service';
 import { ExperimentService } from './experiment-service';
@@ -14,7 +13,8 @@ import { RunService } from './run-service';
 import type { SpawnTrainer } from './runs';
 import { CONTRACT_VERSION } from '../../shared/contract';
 import { openLibrary } from './db';
-import { checkFolders, indexFolders, removeFolder } from './indexer';
+import { checkFolders, removeFolder } from './indexer';
+import { IndexJobs } from './index-job';
 import { cohortCounts, libraryStats, listFolders, listSeries } from './library';
 import type { Database } from './sqlite';
 import { openVolumeInfo, readSliceBlock } from './viewer';
@@ -48,10 +48,11 @@ export function createServices(opts: ServiceOptions): Services {
   const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
   const runs = new RunService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
   const experiments = new ExperimentService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
-  let job: { id: string; ac: AbortController; done: Promise<unknown>; last: IndexProgress | null } | null = null;
+  // The indexing job (index-job.ts): always ends; a cancel ends it even when the indexer hangs.
+  const jobs = new IndexJobs(db, (p) => opts.emit('index.progress', p));
 
   const startIndexing = (folders: string[]): { jobId: string } => {
-    if (job) throw new ApiError('busy', 'an indexing job is already running: wait for it or cancel it');
+    if (jobs.busy) throw new ApiError('busy', 'an indexing job is already running: wait for it or cancel it');
     const checked = (() => {
       try {
         return checkFolders(folders);
@@ -59,40 +60,8 @@ export function createServices(opts: ServiceOptions): Services {
         throw new ApiError('invalid-argument', (err as Error).message);
       }
     })();
-    const id = randomUUID();
-    const ac = new AbortController();
-    const current = { id, ac, last: null as IndexProgress | null, done: Promise.resolve() as Promise<unknown> };
-    job = current;
-    current.done = indexFolders(db, checked, {
-      jobId: id,
-      signal: ac.signal,
-      onProgress: (p) => {
-        current.last = p;
-        opts.emit('index.progress', p);
-      },
-    })
-      .catch((err: Error) => {
-        const p: IndexProgress = {
-          jobId: id,
-          phase: 'error',
-          folders: checked,
-          filesFound: current.last?.filesFound ?? 0,
-          filesDone: current.last?.filesDone ?? 0,
-          filesPerSecond: 0,
-          etaSeconds: null,
-          skipped: current.last?.skipped ?? 0,
-          message: err.message,
-        };
-        current.last = p;
-        opts.emit('index.progress', p);
-      })
-      .finally(() => {
-        if (job === current) job = null;
-        lastFinished = current.last;
-      });
-    return { jobId: id };
+    return jobs.start(checked);
   };
-  let lastFinished: IndexProgress | null = null;
 
   const handlers: Handlers = {
     'app.info': () => ({
@@ -115,14 +84,12 @@ export function createServices(opts: ServiceOptions): Services {
       return startIndexing(folders);
     },
     'library.cancel': (jobId) => {
-      if (!job || job.id !== jobId) return false;
-      job.ac.abort();
-      return true;
+      return jobs.cancel(jobId);
     },
-    'library.progress': () => job?.last ?? lastFinished,
+    'library.progress': () => jobs.progress(),
     'library.folders': () => listFolders(db),
     'library.removeFolder': async (folderId) => {
-      if (job) throw new ApiError('busy', 'an indexing job is running: wait for it or cancel it');
+      if (jobs.busy) throw new ApiError('busy', 'an indexing job is running: wait for it or cancel it');
       if (!db.prepare('SELECT 1 FROM folders WHERE id = ?').get(folderId)) throw new ApiError('not-found', `no folder with id ${folderId}`);
       return removeFolder(db, folderId);
     },
@@ -204,10 +171,9 @@ export function createServices(opts: ServiceOptions): Services {
     async close() {
       await experiments.close();
       await runs.close();
-      if (job) {
-        job.ac.abort();
-        await job.done;
-      }
+      const running = jobs.progress();
+      if (jobs.busy && running) jobs.cancel(running.jobId);
+      await jobs.idle();
       db.close();
     },
   };
