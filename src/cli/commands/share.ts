@@ -1,6 +1,6 @@
 /** `ctssl export` and `ctssl import`: sharing pretrained weights as one checked file. */
 import type { Command } from 'commander';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { defaultDataDir } from '../../core/node/paths';
 import { dbOption, out, withLibrary } from '../common';
 
@@ -29,11 +29,10 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
-      const { importPackage } = await import('../../core/node/package-import');
-      const { registerImportedRun } = await import('../../core/node/runs');
-      const r = importPackage(resolve(file), join(defaultDataDir(), 'imported'));
+      // The same verified import as the app's packages.import / packages.importBytes.
+      const { importPackageAsRun } = await import('../../core/node/package-import');
       await withLibrary(o, (db) => {
-        const run = registerImportedRun(db, r.dir);
+        const { run, ...r } = importPackageAsRun(db, resolve(file), defaultDataDir());
         out(o.json, { ...r, runId: run.id }, () => `imported "${r.name}" (${r.task}, ${r.preset} ${r.size}px, licence ${r.licence}) into ${r.dir}\nuse it with: ctssl pretrain --init ${r.dir} ...`);
       });
     });

@@ -4,16 +4,15 @@
  * processes (never in the host, which may be Electron main); their events are forwarded to the
  * renderer as 'run.event'.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
-import { importPackage } from './package-import';
+import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../../shared/types';
-import { createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, registerImportedRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -242,23 +241,26 @@ export class RunService {
     }
   }
 
+  /** Imports a package file (verified before anything is written; see package-import.ts). */
   importPackage(path: string) {
-    try {
-      const r = importPackage(path, join(this.dataDir, 'imported'));
-      return { ...r, run: toSummary(registerImportedRun(this.db, r.dir)) };
-    } catch (err) {
-      throw new ApiError('invalid-argument', (err as Error).message);
-    }
+    return this.importFrom(path);
   }
 
+  /**
+   * Imports an uploaded package from its bytes, without writing them anywhere first; `name` (the
+   * client's file name) only names the installed folder, sanitised by the import.
+   */
   importPackageBytes(name: string, bytes: Uint8Array) {
-    const dir = mkdtempSync(join(tmpdir(), 'ctssl-import-'));
+    if (bytes.length > IMPORT_LIMITS.maxPackageBytes) throw new ApiError('invalid-argument', `the package is ${bytes.length} bytes, more than the ${IMPORT_LIMITS.maxPackageBytes / 2 ** 30} GiB a package may have`);
+    return this.importFrom({ name: String(name).slice(0, 255), bytes });
+  }
+
+  private importFrom(source: PackageSource) {
     try {
-      const p = join(dir, basename(name).replace(/[^\w.-]+/g, '_') || 'package.zip');
-      writeFileSync(p, bytes);
-      return this.importPackage(p);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+      const { run, ...r } = importPackageAsRun(this.db, source, this.dataDir);
+      return { ...r, run: toSummary(run) };
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
     }
   }
 
