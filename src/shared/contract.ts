@@ -2,8 +2,13 @@
  * The one IPC contract. Every request the renderer can make and every event it can receive is
  * declared here, once. Electron main, the preload bridge, the `ctssl serve` WebSocket bridge and
  * the renderer are all typed from this table, and main/server validate every argument with the
- * schemas below before a service sees it. Data is named by indexed IDs, never by paths, except
- * `library.addFolder`, whose path is checked (absolute, existing directory) by the service.
+ * schemas below before a service sees it: known keys only, every string and array bounded.
+ *
+ * Data is named by library ids (series, runs, label sources) and folder ids, never by paths. Three
+ * channels take a path the user chose (see src/core/node/user-paths.ts for the policy the services
+ * apply to each): `library.addFolder` (picked or typed), `labels.import` and `packages.import`
+ * (Electron: picked in a native dialog or dropped on the window; server mode: typed server paths).
+ * Browsers send files as bytes instead (`labels.importBytes`, `packages.importBytes`).
  */
 import { z } from 'zod';
 import type {
@@ -27,10 +32,12 @@ import type {
   VolumeInfo,
 } from './types';
 import { ApiError, type Envelope, toEnvelope } from './envelope';
-import { experimentSpecSchema, finetuneConfigSchema, pretrainConfigSchema, type ExperimentSpec } from './run-config';
+import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
+import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
+export { cohortFilterSchema };
 
 /** Bumped on any incompatible change of channels, arguments, results or events. */
 export const CONTRACT_VERSION = 1;
@@ -47,18 +54,24 @@ export const isFolderId = (s: string): boolean => folderId.safeParse(s).success;
 /** A bias probe folder name (probes/<id>). */
 const probeId = folderId;
 
-export const cohortFilterSchema = z
-  .object({
-    modality: z.string().max(16).optional(),
-    orientation: z.enum(['axial', 'coronal', 'sagittal', 'oblique', 'unknown']).optional(),
-    maxThickness: z.number().positive().max(100).optional(),
-    minSlices: z.number().int().nonnegative().max(100000).optional(),
-    contrast: z.enum(['yes', 'no']).optional(),
-    uniformOnly: z.boolean().optional(),
-    text: z.string().max(200).optional(),
-    labels: z.enum(['nodule', 'segment', 'pe', 'any']).optional(),
-  })
-  .strict();
+/**
+ * A path the user chose (see the channels that take one): bounded, no NUL. Whether it is absolute,
+ * exists, is of the right kind and was chosen by the user is the services' check (user-paths.ts).
+ */
+export const userPathSchema = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((s) => !s.includes('\0'), 'a path cannot contain NUL');
+/** A file name sent with its bytes (browser uploads): a base name, no separators, bounded. */
+const uploadName = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((s) => !/[\/\\\0]/.test(s) && !/^\.+$/.test(s), 'a file name without folder separators');
+
+/** Largest label file a browser may send as bytes (the services cap each kind again: user-paths.ts). */
+export const MAX_LABEL_UPLOAD_BYTES = 1024 * 2 ** 20;
 
 export const maskQuerySchema = z
   .object({
@@ -74,8 +87,12 @@ export const channels = {
   'app.info': z.tuple([]),
   /** Opens the native folder picker (Electron only); resolves to the chosen path or null. */
   'library.pickFolder': z.tuple([]),
-  /** Adds a folder to the library and starts indexing it; resolves to the job id at once. */
-  'library.addFolder': z.tuple([z.string().min(1).max(4096)]),
+  /**
+   * Adds a folder to the library and starts indexing it; resolves to the job id at once. The path
+   * was picked in the native dialog or typed in the add-folder field; the services refuse it unless
+   * it is absolute and an existing directory outside pseudo file systems (/proc, /sys, /dev).
+   */
+  'library.addFolder': z.tuple([userPathSchema]),
   /** Re-indexes every library folder (incremental); resolves to the job id. */
   'library.reindex': z.tuple([]),
   /** Cancels the running indexing job; what was committed stays. */
@@ -97,8 +114,17 @@ export const channels = {
   'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(4096)]),
   /** Opens the native file picker for label files (Electron only); resolves to the chosen paths. */
   'labels.pickFiles': z.tuple([]),
-  /** Imports a label file (LIDC XML, RSNA PE CSV, DICOM SEG, attributes CSV); resolves to its report. */
-  'labels.import': z.tuple([z.string().min(1).max(4096)]),
+  /**
+   * Imports a label file (LIDC XML, RSNA PE CSV, DICOM SEG, attributes CSV); resolves to its report.
+   * Electron: a path picked with labels.pickFiles or dropped on this window; server mode: a typed
+   * server path. Checked as an absolute, regular label file under its kind's size cap.
+   */
+  'labels.import': z.tuple([userPathSchema]),
+  /** Imports a label file sent as bytes (server mode: a file chosen or dropped in the browser). */
+  'labels.importBytes': z.tuple([
+    uploadName,
+    z.instanceof(Uint8Array).refine((b) => b.length <= MAX_LABEL_UPLOAD_BYTES, 'label file larger than 1 GiB'),
+  ]),
   'labels.sources': z.tuple([]),
   'labels.removeSource': z.tuple([id]),
   /** Findings and per-slice label badges of a series. */
@@ -108,8 +134,12 @@ export const channels = {
   /** Compute backends present, memory, and the presets and batches that fit (runs in a trainer process). */
   'system.doctor': z.tuple([]),
   'runs.list': z.tuple([]),
-  /** Builds the manifest (split by patient) and the run folder; does not start training. */
-  'runs.create': z.tuple([z.union([finetuneConfigSchema, pretrainConfigSchema])]),
+  /**
+   * Builds the manifest (split by patient) and the run folder; does not start training. `init` is
+   * the id of the run whose weights start this one (the services find its folder), `filter` the
+   * cohort filter.
+   */
+  'runs.create': z.tuple([z.discriminatedUnion('kind', [finetuneRequestSchema, pretrainRequestSchema])]),
   /** Starts or resumes a run in a trainer process (utility process in Electron). */
   'runs.start': z.tuple([id]),
   'runs.pause': z.tuple([id]),
@@ -129,17 +159,23 @@ export const channels = {
   /** The sample PNGs of a run's last Table II evaluation (files in <run>/eval/), as bytes. */
   'runs.evalImages': z.tuple([id]),
   /** Table II evaluation on held-out scans (runs in a trainer process). */
-  'runs.evaluate': z.tuple([id, z.object({ split: z.enum(['test', 'val', 'train']).optional(), maxSlices: z.number().int().positive().optional() }).strict()]),
+  'runs.evaluate': z.tuple([id, z.object({ split: z.enum(['test', 'val', 'train']).optional(), maxSlices: z.number().int().positive().max(1_000_000).optional() }).strict()]),
   /** Exports a run as a weights package into the data folder's exports/ (refuses if identifiers would leak). */
   'runs.export': z.tuple([id, z.object({ licence: z.string().min(1).max(100), author: z.string().max(200).optional() }).strict()]),
-  /** Imports a weights package from a path (Electron: picked or dropped file). */
-  'packages.import': z.tuple([z.string().min(1).max(4096)]),
+  /**
+   * Imports a weights package from a path (Electron: picked with packages.pick or dropped on this
+   * window; server mode: a typed server path). Checked as an absolute, regular .zip file of at most 2 GiB.
+   */
+  'packages.import': z.tuple([userPathSchema]),
   /** Imports a weights package sent as bytes (server mode: a file dropped in the browser). */
-  'packages.importBytes': z.tuple([z.string().min(1).max(255), z.instanceof(Uint8Array).refine((b) => b.length <= 2 ** 31, 'package larger than 2 GB')]),
+  'packages.importBytes': z.tuple([uploadName, z.instanceof(Uint8Array).refine((b) => b.length <= 2 ** 31, 'package larger than 2 GB')]),
   /** Opens the native file picker for a weights package (Electron only). */
   'packages.pick': z.tuple([]),
-  /** Starts an experiment grid (initialisations x fractions x seeds); progress as 'experiment.event'. */
-  'experiments.start': z.tuple([experimentSpecSchema]),
+  /**
+   * Starts an experiment grid (initialisations x fractions x seeds); progress as 'experiment.event'.
+   * `inits` are 'random', 'cnn' or run ids (the services write the runs' folders into spec.json).
+   */
+  'experiments.start': z.tuple([experimentRequestSchema]),
   'experiments.stop': z.tuple([folderId]),
   /** Continues a stopped, failed or interrupted experiment (finished runs kept, a cut-off run resumes). */
   'experiments.resume': z.tuple([folderId]),
@@ -157,8 +193,8 @@ export const channels = {
   'probe.run': z.tuple([
     z
       .object({
-        runIds: z.array(id).max(16),
-        seriesIds: z.array(id).optional(),
+        runIds: z.array(runIdSchema).max(16),
+        seriesIds: seriesIdsSchema.optional(),
         filter: cohortFilterSchema.optional(),
         attributes: z.array(z.enum(['sex', 'ethnicGroup', 'ageGroup'])).min(1).optional(),
         folds: z.number().int().min(2).max(20).optional(),
@@ -202,6 +238,7 @@ export interface Results {
   'viewer.slices': SliceBlock;
   'labels.pickFiles': string[];
   'labels.import': Record<string, unknown>;
+  'labels.importBytes': Record<string, unknown>;
   'labels.sources': LabelSource[];
   'labels.removeSource': boolean;
   'labels.series': SeriesLabels;

@@ -4,12 +4,26 @@
  */
 import { z } from 'zod';
 
+import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { PRESETS, TASK_NAMES } from './presets';
 
 export { PRESETS, TASK_NAMES };
 
-export const pretrainConfigSchema = z
-  .object({
+/** A run as the renderer names it: its library id (the services find its folder). */
+export const runIdSchema = z.number().int().nonnegative();
+/** A run folder (CLI, trainer, saved configs): paths come from the user's own shell or from the services. */
+const runDirSchema = z.string().min(1).max(4096);
+/** Initialisations of an experiment other than a run: random weights, the supervised CNN baseline. */
+export const BASELINE_INITS = ['random', 'cnn'] as const;
+
+const needsLength = [(c: { steps?: number; epochs?: number }) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' }] as const;
+
+/**
+ * A pretraining config whose `init` is `init` (a run folder in configs, a run id in requests);
+ * `strict` refuses unknown keys (requests) instead of dropping them (saved configs).
+ */
+function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
+  const o = z.object({
     kind: z.literal('pretrain').default('pretrain'),
     name: z.string().max(120).default(''),
     task: z.enum(TASK_NAMES),
@@ -39,19 +53,25 @@ export const pretrainConfigSchema = z
     windowWidth: z.number().positive().default(350),
     scaling: z.enum(['fixed', 'minmax']).default('fixed'),
     /** Cohort: series ids, or the filter of the library page. */
-    seriesIds: z.array(z.number().int().nonnegative()).optional(),
-    filter: z.record(z.string(), z.unknown()).optional(),
-    fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).default({ train: 0.8, val: 0.1, test: 0.1 }),
-    sliceStride: z.number().int().min(1).default(1),
-    /** Start from another run's weights (curriculum chaining): that run's folder. */
-    init: z.string().max(4096).optional(),
+    seriesIds: seriesIdsSchema.optional(),
+    filter: cohortFilterSchema.optional(),
+    fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).strict().default({ train: 0.8, val: 0.1, test: 0.1 }),
+    sliceStride: z.number().int().min(1).max(1000).default(1),
+    /** Start from another run's weights (curriculum chaining): that run (folder in a config, id in a request). */
+    init: init.optional(),
     checkpointEvery: z.number().int().positive().default(50),
     evalEvery: z.number().int().positive().default(50),
     /** Validation batches per evaluation (0 = the whole validation split). */
     evalBatches: z.number().int().nonnegative().default(4),
     useCache: z.boolean().default(true),
-  })
-  .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' });
+  });
+  return (strict ? o.strict() : o).refine(...needsLength);
+}
+
+export const pretrainConfigSchema = pretrainSchema(runDirSchema, false);
+/** runs.create from the renderer: a pretraining config whose `init` is a run id; unknown keys refused. */
+export const pretrainRequestSchema = pretrainSchema(runIdSchema, true);
+export type PretrainRequest = z.input<typeof pretrainRequestSchema>;
 
 export type PretrainConfig = z.infer<typeof pretrainConfigSchema>;
 export type PretrainConfigInput = z.input<typeof pretrainConfigSchema>;
@@ -66,8 +86,8 @@ export function parsePretrainConfig(raw: unknown): PretrainConfig {
   return r.data;
 }
 
-export const finetuneConfigSchema = z
-  .object({
+function finetuneSchema<I extends z.ZodType>(init: I, strict: boolean) {
+  const o = z.object({
     kind: z.literal('finetune'),
     name: z.string().max(120).default(''),
     /** Slice classification (e.g. PE) or nodule segmentation. */
@@ -80,8 +100,8 @@ export const finetuneConfigSchema = z
     ]),
     preset: z.enum(PRESETS).default('tiny'),
     size: z.number().int().min(16).max(1024).optional(),
-    /** Pretrained run folder whose encoder initialises the model; absent = random initialisation. */
-    init: z.string().max(4096).optional(),
+    /** Pretrained run whose encoder initialises the model (folder in a config, id in a request); absent = random initialisation. */
+    init: init.optional(),
     /** Epochs during which the encoder stays frozen (0 = train everything from the start). */
     freezeEpochs: z.number().min(0).default(0),
     /** Class imbalance: weight the loss by inverse class frequency, or not. */
@@ -101,18 +121,25 @@ export const finetuneConfigSchema = z
     windowLevel: z.number().default(50),
     windowWidth: z.number().positive().default(350),
     scaling: z.enum(['fixed', 'minmax']).default('fixed'),
-    seriesIds: z.array(z.number().int().nonnegative()).optional(),
-    filter: z.record(z.string(), z.unknown()).optional(),
-    fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).default({ train: 0.6, val: 0.2, test: 0.2 }),
-    sliceStride: z.number().int().min(1).default(1),
+    seriesIds: seriesIdsSchema.optional(),
+    filter: cohortFilterSchema.optional(),
+    fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).strict().default({ train: 0.6, val: 0.2, test: 0.2 }),
+    sliceStride: z.number().int().min(1).max(1000).default(1),
     checkpointEvery: z.number().int().positive().default(50),
     evalEvery: z.number().int().positive().default(25),
     evalBatches: z.number().int().nonnegative().default(0),
     useCache: z.boolean().default(true),
-  })
-  .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' })
-  .refine((c) => (c.task === 'segmentation') === (c.model === 'unet'), { message: "segmentation uses model 'unet'; classification uses 'encoder-classifier' or 'cnn'" })
-  .refine((c) => !(c.model === 'cnn' && c.init), { message: "the 'cnn' baseline trains from scratch: it takes no init" });
+  });
+  return (strict ? o.strict() : o)
+    .refine(...needsLength)
+    .refine((c) => (c.task === 'segmentation') === (c.model === 'unet'), { message: "segmentation uses model 'unet'; classification uses 'encoder-classifier' or 'cnn'" })
+    .refine((c) => !(c.model === 'cnn' && c.init !== undefined), { message: "the 'cnn' baseline trains from scratch: it takes no init" });
+}
+
+export const finetuneConfigSchema = finetuneSchema(runDirSchema, false);
+/** runs.create from the renderer: a fine-tuning config whose `init` is a run id; unknown keys refused. */
+export const finetuneRequestSchema = finetuneSchema(runIdSchema, true);
+export type FinetuneRequest = z.input<typeof finetuneRequestSchema>;
 
 export type FinetuneConfig = z.infer<typeof finetuneConfigSchema>;
 export type FinetuneConfigInput = z.input<typeof finetuneConfigSchema>;
@@ -134,39 +161,47 @@ export function parseRunConfig(raw: unknown): PretrainConfig | FinetuneConfig {
 /**
  * An experiment: fine-tuning runs over initialisations x training fractions x seeds, one report.
  * 'random' = the same network from random weights; 'cnn' = the supervised CNN baseline
- * (classification); any other entry is a pretrained (or imported) run folder.
+ * (classification); any other entry is a pretrained (or imported) run: its folder in a spec (CLI,
+ * spec.json), its id in a request from the renderer.
  */
-export const experimentSpecSchema = z
-  .object({
-    name: z.string().max(200).default('experiment'),
-    task: z.enum(['classification', 'segmentation']),
-    label: z.union([z.literal('pe'), z.literal('nodule'), z.string().min(1).max(64)]).default('nodule'),
-    consensusK: z.number().int().min(1).max(16).optional(),
-    preset: z.enum(PRESETS).default('tiny'),
-    size: z.number().int().min(16).max(1024).optional(),
-    inits: z.array(z.string().min(1).max(4096)).min(1),
-    fractions: z.array(z.number().gt(0).max(1)).min(1).default([1]),
-    seeds: z.array(z.number().int().nonnegative()).min(1).default([1]),
-    splitSeed: z.number().int().nonnegative().default(1),
-    steps: z.number().int().positive().optional(),
-    epochs: z.number().positive().optional(),
-    batchSize: z.number().int().min(1).max(256).default(8),
-    lr: z.number().positive().max(1).default(1e-3),
-    freezeEpochs: z.number().min(0).default(0),
-    evalEvery: z.number().int().positive().default(25),
-    splitFractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).default({ train: 0.6, val: 0.2, test: 0.2 }),
-    seriesIds: z.array(z.number().int().nonnegative()).optional(),
-    filter: z.record(z.string(), z.unknown()).optional(),
-    /** Segmentation: the Dice level for "iterations to reach". */
-    diceLevel: z.number().gt(0).lt(1).default(0.5),
-    /** Input window and scaling of every run; default: the first pretrained init's, else 50/350 fixed. */
-    windowLevel: z.number().optional(),
-    windowWidth: z.number().positive().optional(),
-    scaling: z.enum(['fixed', 'minmax']).optional(),
-  })
-  .strict()
-  .refine((c) => c.steps !== undefined || c.epochs !== undefined, { message: 'give steps or epochs' })
-  .refine((c) => c.task === 'classification' || !c.inits.includes('cnn'), { message: "the 'cnn' baseline is for classification" });
+function experimentSchema<I extends z.ZodType>(init: I) {
+  return z
+    .object({
+      name: z.string().max(200).default('experiment'),
+      task: z.enum(['classification', 'segmentation']),
+      label: z.union([z.literal('pe'), z.literal('nodule'), z.string().min(1).max(64)]).default('nodule'),
+      consensusK: z.number().int().min(1).max(16).optional(),
+      preset: z.enum(PRESETS).default('tiny'),
+      size: z.number().int().min(16).max(1024).optional(),
+      inits: z.array(z.union([z.enum(BASELINE_INITS), init])).min(1).max(64),
+      fractions: z.array(z.number().gt(0).max(1)).min(1).max(100).default([1]),
+      seeds: z.array(z.number().int().nonnegative()).min(1).max(100).default([1]),
+      splitSeed: z.number().int().nonnegative().default(1),
+      steps: z.number().int().positive().optional(),
+      epochs: z.number().positive().optional(),
+      batchSize: z.number().int().min(1).max(256).default(8),
+      lr: z.number().positive().max(1).default(1e-3),
+      freezeEpochs: z.number().min(0).default(0),
+      evalEvery: z.number().int().positive().default(25),
+      splitFractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).strict().default({ train: 0.6, val: 0.2, test: 0.2 }),
+      seriesIds: seriesIdsSchema.optional(),
+      filter: cohortFilterSchema.optional(),
+      /** Segmentation: the Dice level for "iterations to reach". */
+      diceLevel: z.number().gt(0).lt(1).default(0.5),
+      /** Input window and scaling of every run; default: the first pretrained init's, else 50/350 fixed. */
+      windowLevel: z.number().optional(),
+      windowWidth: z.number().positive().optional(),
+      scaling: z.enum(['fixed', 'minmax']).optional(),
+    })
+    .strict()
+    .refine(...needsLength)
+    .refine((c) => c.task === 'classification' || !c.inits.includes('cnn'), { message: "the 'cnn' baseline is for classification" });
+}
+
+export const experimentSpecSchema = experimentSchema(runDirSchema);
+/** experiments.start from the renderer: `inits` are 'random', 'cnn' or run ids. */
+export const experimentRequestSchema = experimentSchema(runIdSchema);
+export type ExperimentRequest = z.input<typeof experimentRequestSchema>;
 
 export type ExperimentSpec = z.infer<typeof experimentSpecSchema>;
 export type ExperimentSpecInput = z.input<typeof experimentSpecSchema>;

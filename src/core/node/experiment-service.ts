@@ -5,8 +5,9 @@
  * experiments/<id>/ and probes/<id>/, with their HTML reports.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
+import { latestCheckpointDir } from './checkpoint';
 import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../../shared/run-config';
 import { prepareProbe } from './bias-probe';
 import { runExperiment } from './experiment';
@@ -14,7 +15,7 @@ import { FolderTrash } from './folder-trash';
 import { forgetExperimentRuns, isTraining, moveExperimentRuns, spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
 import type { Database } from './sqlite';
 
-import type { ExperimentSummary, ProbeSummary } from '../../shared/types';
+import type { CohortFilter, ExperimentSummary, ProbeSummary } from '../../shared/types';
 
 const stamp = () => new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'experiment';
@@ -50,6 +51,11 @@ export class ExperimentService {
     } catch (err) {
       throw new ApiError('invalid-argument', (err as Error).message);
     }
+    // Every pretrained init before the first run starts, not when its cell comes up.
+    spec.inits.forEach((init, k) => {
+      if (init !== 'random' && init !== 'cnn' && !latestCheckpointDir(resolve(init)))
+        throw new ApiError('invalid-argument', `experiment spec: inits.${k}: ${init} is not a run folder with a checkpoint`);
+    });
     if (this.active.size > 0) throw new ApiError('busy', 'an experiment is already running: wait for it or stop it');
     const id = `${stamp()}-${slug(spec.name)}`;
     const dir = join(this.root(), id);
@@ -197,14 +203,14 @@ export class ExperimentService {
   async probe(o: {
     encoders: string[];
     seriesIds?: number[];
-    filter?: Record<string, unknown>;
+    filter?: CohortFilter;
     attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];
     folds?: number;
     seed?: number;
     requestId?: string;
   }): Promise<{ id: string; result: Record<string, unknown>; svg: string }> {
     const requestId = o.requestId ?? null;
-    const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter as never });
+    const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter });
     let id = `${stamp()}-probe`;
     for (let n = 2; existsSync(join(this.probesRoot(), id)) || this.probes.has(id); n++) id = `${stamp()}-probe-${n}`;
     const outDir = join(this.probesRoot(), id);

@@ -10,7 +10,6 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, ren
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import type { CohortFilter } from '../../shared/types';
 import { parseFinetuneConfig, parsePretrainConfig, parseRunConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
 import { buildDownstreamManifest } from './downstream-data';
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../../shared/trainer-protocol';
@@ -384,7 +383,7 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
   const uid = randomUUID();
   const dir = newRunDir(o, `${config.task}${config.task === 'masked' ? config.maskPercent : ''}`, uid);
   const manifest = buildManifest(db, {
-    filter: config.filter as CohortFilter | undefined,
+    filter: config.filter,
     seriesIds: config.seriesIds,
     seed: config.seed,
     fractions: config.fractions,
@@ -444,7 +443,7 @@ export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: C
     manifest = buildDownstreamManifest(db, dir, {
     task: config.task,
     label: config.label,
-    filter: config.filter as CohortFilter | undefined,
+    filter: config.filter,
     seriesIds: config.seriesIds,
     seed: splitSeed,
     fractions: config.fractions,

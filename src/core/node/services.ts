@@ -2,33 +2,43 @@
  * The application services behind the IPC contract: one implementation, used by Electron main
  * (over ipcMain) and by `ctssl serve` (over WebSocket). Holds the library database and the
  * running indexing job; pushes events through the `emit` callback it is given.
+ *
+ * Paths from the renderer go through one policy here (user-paths.ts) whichever door they came
+ * through: checked as absolute, existing, of the right kind and not special; in Electron a file to
+ * import must also have been chosen in that window (native dialog or drop), recorded per window in
+ * `PathGrants`. Runs are named by id and resolved to their folders here.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { appMeta } from './app-meta';
-import { ApiError, type EventName, type Events, type Handlers } from '../../shared/contract';
+import { ApiError, type Args, type EventName, type Events, type Handlers } from '../../shared/contract';
+import type { FinetuneConfigInput, PretrainConfigInput } from '../../shared/run-config';
 import type { LabelSource } from '../../shared/types';
-import { importLabels, listLabelSources, removeLabelSource } from './labels';
+import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind } from './labels';
 import { seriesLabels, sliceMasksForViewer } from './label-service';
 import { ExperimentService } from './experiment-service';
 import { RunService } from './run-service';
-import type { SpawnTrainer } from './runs';
+import { getRun, type SpawnTrainer } from './runs';
 import { CONTRACT_VERSION } from '../../shared/contract';
 import { openLibrary } from './db';
 import { checkFolders, removeFolder } from './indexer';
 import { IndexJobs } from './index-job';
 import { cohortCounts, libraryStats, listFolders, listSeries } from './library';
 import type { Database } from './sqlite';
+import { checkUserPath, DROPPED_FILE, FOLDER, LABEL_FILE, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
 import { openVolumeInfo, readSliceBlock } from './viewer';
 
 export interface ServiceOptions {
   mode: 'electron' | 'server';
   dataDir: string;
   dbPath: string;
-  /** Native folder picker (Electron only). */
-  pickFolder?: () => Promise<string | null>;
-  /** Native file picker for label files (Electron only). */
-  pickFiles?: () => Promise<string[]>;
-  /** Native file picker for a weights package (Electron only). */
-  pickPackage?: () => Promise<string | null>;
+  /** Native folder picker (Electron only), over the asking window (its webContents id; null: any). */
+  pickFolder?: (window: number | null) => Promise<string | null>;
+  /** Native file picker for label files (Electron only); what it returns is granted to the window. */
+  pickFiles?: (window: number | null) => Promise<string[]>;
+  /** Native file picker for a weights package (Electron only); what it returns is granted to the window. */
+  pickPackage?: (window: number | null) => Promise<string | null>;
   /** Delivers an event to every connected renderer. */
   emit: <E extends EventName>(event: E, payload: Events[E]) => void;
   /** Path to a better-sqlite3 binding built for this runtime (Electron). */
@@ -38,10 +48,31 @@ export interface ServiceOptions {
 }
 
 export interface Services {
+  /**
+   * The handler table of the default caller: the server bridge (every socket; files are typed
+   * server paths or sent as bytes) and tests. In Electron mode it accepts the files its own pickers
+   * returned, like a window.
+   */
   handlers: Handlers;
+  /** Electron: the handler table of one window (by webContents id), with the files that window's dialogs and drops granted. */
+  forWindow(window: number): Handlers;
+  /** Electron: records a file the user dropped on a window (its path, from the preload); returns its checked real path. */
+  grantDropped(window: number, path: string): string;
+  /** Electron: forgets a closed window's grants. */
+  closeWindow(window: number): void;
   db: Database;
   close(): Promise<void>;
 }
+
+/** Who is asking: an Electron window with its grants, or the default caller. */
+interface Caller {
+  window: number | null;
+  /** Files chosen in this window (dialog, drop); null: typed paths are the user's act (server mode). */
+  grants: PathGrants | null;
+}
+
+/** Label files sent as bytes are kept here, one folder per content hash (re-sending one replaces its labels). */
+const UPLOADED_LABELS = 'labels';
 
 
 export function createServices(opts: ServiceOptions): Services {
@@ -63,7 +94,68 @@ export function createServices(opts: ServiceOptions): Services {
     return jobs.start(checked);
   };
 
-  const handlers: Handlers = {
+  /** A file the caller may import: checked by `rule`; in Electron also chosen in the caller's window. */
+  const chosenFile = (caller: Caller, channel: string, rule: PathRule, path: string, how: string): string => {
+    const real = checkUserPath(channel, rule, path);
+    if (caller.grants && !caller.grants.has(real))
+      throw new ApiError('invalid-argument', `${channel}: ${rule.what} ${path} was not chosen in this window: ${how}`);
+    return real;
+  };
+
+  /** The folder of a run named by id (`where` names the argument in errors). */
+  const runFolder = (channel: string, where: string, id: unknown): string => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new ApiError('invalid-argument', `${channel}: ${where}: a run id, not ${typeof id === 'string' ? 'a path' : JSON.stringify(id)}`);
+    const run = getRun(db, id);
+    if (!run || run.deletedAt) throw new ApiError('not-found', `${channel}: ${where}: no run with id ${id}`);
+    return run.dir;
+  };
+
+  const createRun = (req: Args<'runs.create'>[0]) => {
+    const { init, ...rest } = req as typeof req & { init?: unknown };
+    const config = init === undefined ? rest : { ...rest, init: runFolder('runs.create', 'argument 0.init', init) };
+    return runs.create(config as PretrainConfigInput | FinetuneConfigInput);
+  };
+
+  const startExperiment = (req: Args<'experiments.start'>[0]) => {
+    const inits = (req.inits as unknown[]).map((i, k) => (i === 'random' || i === 'cnn' ? i : runFolder('experiments.start', `argument 0.inits.${k}`, i)));
+    return experiments.start({ ...req, inits });
+  };
+
+  const uploadsRoot = join(opts.dataDir, UPLOADED_LABELS);
+  /** Imports a label file sent as bytes: kind and cap checked from the bytes, then kept under <data>/labels/<hash>/ and imported from there. */
+  const importLabelBytes = async (name: string, bytes: Uint8Array) => {
+    const where = (err: unknown, file: string) => new ApiError('invalid-argument', `labels.importBytes: ${(err as Error).message.split(file).join(name)}`);
+    const safe = name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '_').slice(0, 120) || 'labels';
+    try {
+      checkLabelSize(sniffLabelKind(bytes, name), bytes.length, name);
+    } catch (err) {
+      throw where(err, name);
+    }
+    const file = join(uploadsRoot, createHash('sha256').update(bytes).digest('hex').slice(0, 24), safe);
+    const existed = existsSync(file);
+    if (!existed) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.part`, bytes);
+      renameSync(`${file}.part`, file);
+    }
+    try {
+      return (await importLabels(db, file)) as unknown as Record<string, unknown>;
+    } catch (err) {
+      if (!existed) rmSync(dirname(file), { recursive: true, force: true });
+      throw where(err, file);
+    }
+  };
+
+  /** Removes a label source; a file that came as bytes goes with its last source. */
+  const removeLabels = (id: number): boolean => {
+    const row = db.prepare('SELECT path FROM label_sources WHERE id = ?').get(id) as { path: string } | undefined;
+    const removed = removeLabelSource(db, id);
+    if (row && row.path.startsWith(uploadsRoot + sep) && !db.prepare('SELECT 1 FROM label_sources WHERE path = ?').get(row.path))
+      rmSync(dirname(row.path), { recursive: true, force: true });
+    return removed;
+  };
+
+  const makeHandlers = (caller: Caller): Handlers => ({
     'app.info': () => ({
       name: appMeta().productName,
       version: appMeta().version,
@@ -75,9 +167,12 @@ export function createServices(opts: ServiceOptions): Services {
     }),
     'library.pickFolder': async () => {
       if (!opts.pickFolder) throw new ApiError('unsupported', 'no native folder picker in server mode: type the folder path');
-      return opts.pickFolder();
+      const path = await opts.pickFolder(caller.window);
+      if (path) caller.grants?.add(path);
+      return path;
     },
-    'library.addFolder': (path) => startIndexing([path]),
+    // Picked or typed (an explicit act of the user), checked either way.
+    'library.addFolder': (path) => startIndexing([checkUserPath('library.addFolder', FOLDER, path)]),
     'library.reindex': () => {
       const folders = listFolders(db).map((f) => f.path);
       if (folders.length === 0) throw new ApiError('invalid-argument', 'the library has no folders yet: add one first');
@@ -104,22 +199,26 @@ export function createServices(opts: ServiceOptions): Services {
     'viewer.slices': (seriesId, start, count) => readSliceBlock(db, seriesId, start, count),
     'labels.pickFiles': async () => {
       if (!opts.pickFiles) throw new ApiError('unsupported', 'no native file picker in server mode: type the file path');
-      return opts.pickFiles();
+      const paths = await opts.pickFiles(caller.window);
+      for (const p of paths) caller.grants?.add(p);
+      return paths;
     },
     'labels.import': async (path) => {
+      const file = chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window');
       try {
-        return (await importLabels(db, path)) as unknown as Record<string, unknown>;
+        return (await importLabels(db, file)) as unknown as Record<string, unknown>;
       } catch (err) {
-        throw new ApiError('invalid-argument', (err as Error).message);
+        throw new ApiError('invalid-argument', `labels.import: ${(err as Error).message}`);
       }
     },
+    'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
     'labels.sources': () => listLabelSources(db) as unknown as LabelSource[],
-    'labels.removeSource': (id) => removeLabelSource(db, id),
+    'labels.removeSource': (id) => removeLabels(id),
     'labels.series': (seriesId) => seriesLabels(db, seriesId),
     'labels.masks': (seriesId, index, q) => sliceMasksForViewer(db, seriesId, index, q),
     'system.doctor': () => runs.doctor(),
     'runs.list': () => runs.list(),
-    'runs.create': (config) => runs.create(config),
+    'runs.create': (req) => createRun(req),
     'runs.start': (id) => runs.start(id),
     'runs.pause': (id) => runs.pause(id),
     'runs.resume': (id) => runs.resume(id),
@@ -133,9 +232,9 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.evaluate': (id, o) => runs.evaluate(id, o),
     'runs.evalImages': (id) => runs.evalImages(id),
     'runs.export': (id, o) => runs.exportRun(id, o),
-    'packages.import': (path) => runs.importPackage(path),
+    'packages.import': (path) => runs.importPackage(chosenFile(caller, 'packages.import', PACKAGE_FILE, path, 'choose it with "Import…" or drop it on the window')),
     'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),
-    'experiments.start': (spec) => experiments.start(spec),
+    'experiments.start': (req) => startExperiment(req),
     'experiments.stop': (id) => experiments.stop(id),
     'experiments.resume': (id) => experiments.resume(id),
     'experiments.list': () => experiments.list(),
@@ -161,12 +260,33 @@ export function createServices(opts: ServiceOptions): Services {
     'probe.emptyTrash': (ids) => experiments.emptyProbeTrash(ids),
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
-      return opts.pickPackage();
+      const path = await opts.pickPackage(caller.window);
+      if (path) caller.grants?.add(path);
+      return path;
     },
+  });
+
+  const handlers = makeHandlers({ window: null, grants: opts.mode === 'server' ? null : new PathGrants() });
+  const windows = new Map<number, { handlers: Handlers; grants: PathGrants }>();
+  const windowOf = (id: number) => {
+    let w = windows.get(id);
+    if (!w) {
+      const grants = new PathGrants();
+      w = { grants, handlers: makeHandlers({ window: id, grants }) };
+      windows.set(id, w);
+    }
+    return w;
   };
 
   return {
     handlers,
+    forWindow: (id) => windowOf(id).handlers,
+    grantDropped: (id, path) => {
+      const real = checkUserPath('drop', DROPPED_FILE, path);
+      windowOf(id).grants.add(real);
+      return real;
+    },
+    closeWindow: (id) => void windows.delete(id),
     db,
     async close() {
       await experiments.close();
