@@ -24,7 +24,7 @@ import { open, realpath } from 'node:fs/promises';
 import { pipeline } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { extname, join, resolve, sep } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { dispatch, type Envelope, type EventName, type Events } from '../shared/contract';
 import { decodeMessage, encodeMessage } from '../shared/wire';
@@ -221,6 +221,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const host = hostVerdict(req, port);
     if (host === 'bad') return reply(res, 400, 'bad Host header');
     if (host === 'other') return reply(res, 421, 'wrong host: use 127.0.0.1 or localhost with this port');
+    if (req.httpVersionMajor !== 1) return reply(res, 505, 'HTTP/1.x only');
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
     const length = req.headers['content-length'];
     if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
@@ -267,9 +268,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
   };
 
+  // Node's headersTimeout only runs once a request has begun: a connection that sends nothing must
+  // deliver its first request headers in the same time.
+  const firstRequestTimers = new WeakMap<object, NodeJS.Timeout>();
+  const requestArrived = (socket: object) => clearTimeout(firstRequestTimers.get(socket));
+
   const server = createServer(
     { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: true, connectionsCheckingInterval: 1000 },
     (req, res) => {
+      requestArrived(req.socket);
       try {
         handleRequest(req, res).catch((err: unknown) => internalError(req, res, err));
       } catch (err) {
@@ -277,6 +284,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       }
     },
   );
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
+    timer.unref();
+    firstRequestTimers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
@@ -293,8 +306,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = 408;
     else if (err.code === 'HPE_URI_TOO_LONG') status = 414;
     // a well-formed request line with a method Node's parser does not know
-    else if (err.code === 'HPE_INVALID_METHOD' && /^[A-Za-z]{1,20} \/\S* HTTP\/1\.[01]\r?\n/.test(err.rawPacket?.toString('latin1') ?? '')) status = 405;
+    else if (err.code === 'HPE_INVALID_METHOD' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32} \/\S* HTTP\/1\.[01]\r?\n/.test(err.rawPacket?.toString('latin1') ?? '')) status = 405;
     refuseSocket(socket, status);
+  });
+  // CONNECT (proxy tunnels): nothing to tunnel to
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    requestArrived(req.socket);
+    socket.on('error', () => socket.destroy());
+    refuseSocket(socket, 405);
   });
   server.on('error', (err) => log(`server error: ${forLog(err.message)}`));
 
@@ -381,6 +400,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    requestArrived(req.socket);
     socket.on('error', () => socket.destroy());
     try {
       handleUpgrade(req, socket, head);
