@@ -3,12 +3,12 @@
  * context isolation on, Node off in the renderer, no navigation, no new windows, no network
  * requests (the app makes none), every IPC argument validated against the contract.
  */
-import { app, BrowserWindow, dialog, ipcMain, session, utilityProcess, type WebFrameMain } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, utilityProcess, webContents, type WebFrameMain } from 'electron';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dispatch, type EventName, type Events } from '../shared/contract';
-import { IPC_EVENT, IPC_INVOKE } from '../shared/ipc-names';
+import { dispatch, toEnvelope, userPathSchema, type EventName, type Events } from '../shared/contract';
+import { IPC_EVENT, IPC_GRANT, IPC_INVOKE } from '../shared/ipc-names';
 import { createServices, type Services } from '../core/node/services';
 import { defaultDataDir } from '../core/node/paths';
 import type { TrainerChild } from '../core/node/runs';
@@ -61,6 +61,12 @@ function spawnUtilityTrainer(): TrainerChild {
 let services: Services | null = null;
 let mainWindow: BrowserWindow | null = null;
 
+/** The window whose renderer (webContents id) asked for a dialog; the main window otherwise. */
+function askingWindow(contentsId: number | null): BrowserWindow {
+  const wc = contentsId === null ? undefined : webContents.fromId(contentsId);
+  return (wc && BrowserWindow.fromWebContents(wc)) ?? mainWindow ?? BrowserWindow.getFocusedWindow()!;
+}
+
 function emit<E extends EventName>(event: E, payload: Events[E]) {
   for (const w of BrowserWindow.getAllWindows()) w.webContents.send(IPC_EVENT, event, payload);
 }
@@ -84,6 +90,9 @@ function createWindow(): BrowserWindow {
     },
   });
   win.once('ready-to-show', () => win.show());
+  // The window's grants (files its dialogs returned and the user dropped on it) end with it.
+  const contentsId = win.webContents.id;
+  win.on('closed', () => services?.closeWindow(contentsId));
   win.webContents.setWindowOpenHandler(() => ({ action: 'deny' }));
   win.webContents.on('will-navigate', (e) => e.preventDefault());
   if (devUrl) void win.loadURL(devUrl);
@@ -106,23 +115,24 @@ app.whenReady().then(() => {
     nativeBinding: electronSqliteBinding(),
     spawnTrainer: spawnUtilityTrainer,
     emit,
-    pickFolder: async () => {
-      const res = await dialog.showOpenDialog(mainWindow ?? BrowserWindow.getFocusedWindow()!, {
+    // Each dialog opens over the window that asked; the services grant what it returns to that window.
+    pickFolder: async (id) => {
+      const res = await dialog.showOpenDialog(askingWindow(id), {
         title: 'Add a folder of DICOM studies',
         properties: ['openDirectory'],
       });
       return res.canceled || res.filePaths.length === 0 ? null : res.filePaths[0];
     },
-    pickFiles: async () => {
-      const res = await dialog.showOpenDialog(mainWindow ?? BrowserWindow.getFocusedWindow()!, {
+    pickFiles: async (id) => {
+      const res = await dialog.showOpenDialog(askingWindow(id), {
         title: 'Import labels (LIDC XML, RSNA PE CSV, DICOM SEG, patient attributes CSV)',
         properties: ['openFile', 'multiSelections'],
         filters: [{ name: 'Labels', extensions: ['xml', 'csv', 'dcm', '*'] }],
       });
       return res.canceled ? [] : res.filePaths;
     },
-    pickPackage: async () => {
-      const res = await dialog.showOpenDialog(mainWindow ?? BrowserWindow.getFocusedWindow()!, {
+    pickPackage: async (id) => {
+      const res = await dialog.showOpenDialog(askingWindow(id), {
         title: 'Import a CT SSL Studio weights package',
         properties: ['openFile'],
         filters: [{ name: 'Weights package', extensions: ['zip', 'ctssl'] }],
@@ -130,11 +140,25 @@ app.whenReady().then(() => {
       return res.canceled || res.filePaths.length === 0 ? null : res.filePaths[0];
     },
   });
+  // Requests: each window has its own handler table (the files it was granted).
   ipcMain.handle(IPC_INVOKE, (event, channel: unknown, args: unknown) => {
     if (!isTrustedFrame(event.senderFrame)) {
       return { ok: false, error: { code: 'invalid-argument', message: 'request from an untrusted frame' } };
     }
-    return dispatch(services!.handlers, channel, args);
+    return dispatch(services!.forWindow(event.sender.id), channel, args);
+  });
+  // A file dropped on a window, reported by the preload: checked, then granted to that window.
+  ipcMain.handle(IPC_GRANT, (event, path: unknown) => {
+    if (!isTrustedFrame(event.senderFrame)) {
+      return { ok: false, error: { code: 'invalid-argument', message: 'request from an untrusted frame' } };
+    }
+    try {
+      const checked = userPathSchema.safeParse(path);
+      if (!checked.success) return { ok: false, error: { code: 'invalid-argument', message: `drop: path: ${checked.error.issues[0].message}` } };
+      return { ok: true, value: services!.grantDropped(event.sender.id, checked.data) };
+    } catch (err) {
+      return { ok: false, error: toEnvelope(err) };
+    }
   });
   mainWindow = createWindow();
   app.on('activate', () => {

@@ -4,7 +4,8 @@
  * codes survive the context bridge. Main validates every argument.
  */
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
-import { IPC_EVENT, IPC_INVOKE } from '../shared/ipc-names';
+import type { Envelope } from '../shared/envelope';
+import { IPC_EVENT, IPC_GRANT, IPC_INVOKE } from '../shared/ipc-names';
 
 const api = {
   invoke(channel: string, ...args: unknown[]): Promise<unknown> {
@@ -17,9 +18,16 @@ const api = {
     ipcRenderer.on(IPC_EVENT, handler);
     return () => ipcRenderer.removeListener(IPC_EVENT, handler);
   },
-  /** The path of a dropped file (Electron only; browsers do not reveal paths). */
-  pathForFile(file: File): string {
-    return webUtils.getPathForFile(file);
+  /**
+   * A file the user dropped on the window (or chose in a file input): main records its path as
+   * chosen in this window, after checking it, so that labels.import / packages.import accept it.
+   * Resolves to an envelope with the path. Only a real File from the user has a path: one the page
+   * makes itself has none and is refused.
+   */
+  async grantFile(file: File): Promise<Envelope<string>> {
+    const path = webUtils.getPathForFile(file);
+    if (!path) return { ok: false, error: { code: 'invalid-argument', message: `${file.name}: not a file on this computer` } };
+    return (await ipcRenderer.invoke(IPC_GRANT, path)) as Envelope<string>;
   },
 };
 
