@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { startServer, type RunningServer } from '../src/server/serve';
+import { checkToken, startServer, type RunningServer } from '../src/server/serve';
 import { decodeMessage, encodeMessage } from '../src/shared/wire';
 import { fixtures, tempDir } from './helpers';
 
@@ -61,6 +61,24 @@ describe('ctssl serve', () => {
     expect((await get(server.port, '/%2e%2e/secret.txt')).status).toBe(404);
   });
 
+  it('answers malformed paths with 400 and keeps serving', async () => {
+    const bad = await get(server.port, '/%FF');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toBe('bad request path\n');
+    expect(bad.headers['cache-control']).toBe('no-store');
+    expect((await get(server.port, '/..%5csecret.txt')).status).toBe(400);
+    expect((await get(server.port, '/index.html%00')).status).toBe(400);
+    expect((await get(server.port, '/')).status).toBe(200);
+  });
+
+  it('forbids framing and sniffing', async () => {
+    const res = await get(server.port, '/');
+    expect(String(res.headers['content-security-policy'])).toMatch(/frame-ancestors 'none'/);
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+  });
+
   it('refuses requests for another host name (DNS rebinding)', async () => {
     expect((await get(server.port, '/', 'evil.example:80')).status).toBe(421);
   });
@@ -101,6 +119,26 @@ describe('ctssl serve', () => {
     const series = await call(ws, 4, 'library.series', [{ modality: 'CT' }]);
     expect((series.value as { slices: number }[])[0].slices).toBe(17);
     ws.close();
+  });
+});
+
+describe('ctssl serve tokens', () => {
+  it('refuses a token shorter than 32 characters, empty included, before serving anything', async () => {
+    const tmp = tempDir();
+    try {
+      const renderer = join(tmp.dir, 'renderer');
+      mkdirSync(renderer);
+      writeFileSync(join(renderer, 'index.html'), '<!doctype html><title>t</title>');
+      const start = (token: string) => startServer({ dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), rendererDir: renderer, token });
+      await expect(start('')).rejects.toThrow(/the token is empty: a token must have at least 32 characters/);
+      await expect(start('0123456789')).rejects.toThrow(/too short \(10 characters\)/);
+      await expect(start('a'.repeat(31))).rejects.toThrow(/too short \(31 characters\)/);
+      await expect(start('a'.repeat(32) + ' ')).rejects.toThrow(/may hold only/);
+      expect(checkToken('a'.repeat(32))).toBe('a'.repeat(32));
+      expect(() => checkToken('', 'CTSSL_TOKEN')).toThrow(/^CTSSL_TOKEN is empty/);
+    } finally {
+      tmp.cleanup();
+    }
   });
 });
 

@@ -19,8 +19,8 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { extname, join, resolve, sep } from 'node:path';
@@ -231,7 +231,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (found === 400) return reply(res, 400, 'bad request path');
     if (found === 404) return reply(res, 404, 'not found');
     if (found === 414) return reply(res, 414, 'URL too long');
-    const handle = await open(found, 'r').catch(() => null);
+    // not a FIFO or device (opening one for reading could block); O_NONBLOCK for the same reason
+    if (!(await stat(found).catch(() => null))?.isFile()) return reply(res, 404, 'not found');
+    const handle = await open(found, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
     if (!handle) return reply(res, 404, 'not found');
     try {
       const stat = await handle.stat();
