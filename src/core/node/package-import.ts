@@ -34,8 +34,9 @@
  *    compress about 1.1:1, JSON and Markdown under 20:1; a deflate bomb is about 1000:1);
  *  - entry names: 200 characters, 8 levels; safetensors header: 16 MiB;
  *  - free disk space: the inflated total plus 64 MiB must fit.
- * Peak memory while inflating is bounded by the 16 KiB input slices fed to the inflater (at most
- * about 17 MB of output per slice for deflate's 1032:1 maximum), not by the package.
+ * Peak memory while inflating is bounded by the slices fed to the inflater (sized from the ratio seen
+ * so far for about 1 MiB of output each; at most 4 KiB, so 4 MiB out, before a ratio is known), not
+ * by the package.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
@@ -85,8 +86,16 @@ export type ImportLimits = typeof IMPORT_LIMITS;
 const WEIGHTS = 'weights/model.safetensors';
 const LARGE_ENTRIES = new Set([WEIGHTS, 'tfjs/encoder/weights.bin']);
 const REQUIRED = ['checksums.json', 'config.json', 'ledger.json', 'model-card.json', WEIGHTS];
-/** Compressed bytes fed to the inflater at a time: bounds the output of one step (deflate is at most 1032:1). */
-const SLICE = 16 * KiB;
+/**
+ * Compressed bytes fed to the inflater at a time, which bounds the output of one step (deflate
+ * inflates at most 1032:1): chosen from the ratio seen so far so that a step yields about
+ * 1 MiB (16 KiB slices for weights, which barely compress, so at most 17 MB out even if the
+ * data turns into a bomb; 1 KiB slices once a bomb of zeros is seen).
+ */
+const STEP_OUTPUT = 1 * MiB;
+const MIN_SLICE = 256;
+const MAX_SLICE = 16 * KiB;
+const FIRST_SLICE = 4 * KiB;
 const READ = 256 * KiB;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -405,16 +414,21 @@ function inflateEntry(r: Reader, e: Entry, sink: (chunk: Uint8Array) => boolean 
   };
   const inflater = e.method === 8 ? new Inflate((chunk) => take(chunk)) : null;
   let pos = 0;
+  let slice = FIRST_SLICE;
   try {
     if (e.compSize === 0 && inflater) inflater.push(new Uint8Array(0), true);
     while (pos < e.compSize && !stopped) {
       const buf = r.read(e.dataOffset + pos, Math.min(READ, e.compSize - pos));
       if (buf.length === 0) fail('its data is cut short (truncated zip)');
-      for (let s = 0; s < buf.length && !stopped; s += SLICE) {
-        const slice = buf.subarray(s, Math.min(buf.length, s + SLICE));
-        const last = pos + s + slice.length >= e.compSize;
-        if (inflater) inflater.push(slice, last);
-        else take(slice);
+      for (let s = 0; s < buf.length && !stopped; ) {
+        const piece = buf.subarray(s, Math.min(buf.length, s + slice));
+        const last = pos + s + piece.length >= e.compSize;
+        const before = out;
+        if (inflater) inflater.push(piece, last);
+        else take(piece);
+        s += piece.length;
+        const ratio = (out - before) / piece.length;
+        slice = Math.max(MIN_SLICE, Math.min(MAX_SLICE, Math.floor(STEP_OUTPUT / Math.max(1, ratio))));
       }
       pos += buf.length;
     }
@@ -553,7 +567,7 @@ function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult
   const path = r.label;
   const entries = readEntries(r, limits);
   const files = new Map(entries.filter((e) => !e.dir).map((e) => [e.name, e]));
-  for (const n of REQUIRED) if (!files.has(n)) throw new PackageError(path, `missing ${n}: not a CT SSL Studio weights package`, n);
+  for (const n of REQUIRED) if (!files.has(n)) throw new PackageError(path, `entry ${showName(n)}: missing, so this is not a CT SSL Studio weights package`, n);
   const refuse = (file: string, message: string): never => {
     throw new PackageError(path, `${file}: ${message}`, file);
   };
@@ -588,7 +602,7 @@ function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult
     const why = name.endsWith('/') ? 'a folder name' : unsafeNameReason(name, limits);
     if (why) throw new PackageError(path, `checksums.json lists ${showName(name)}: ${why}`, name);
     if (name === 'checksums.json') throw new PackageError(path, 'checksums.json lists itself', name);
-    if (!files.has(name)) throw new PackageError(path, `entry ${showName(name)} is listed in checksums.json but not in the package (missing ${name})`, name);
+    if (!files.has(name)) throw new PackageError(path, `entry ${showName(name)}: listed in checksums.json but not in the package`, name);
   }
   for (const name of files.keys()) {
     if (name !== 'checksums.json' && !listed.has(name)) throw new PackageError(path, `entry ${showName(name)}: not listed in checksums.json: refused`, name);
@@ -770,19 +784,30 @@ function readPrefix(r: Reader, e: Entry, limits: ImportLimits): { prefix: Uint8A
   const fail = (message: string): never => {
     throw new PackageError(r.label, `${e.name}: ${message}`, e.name);
   };
+  // Copies of the bytes needed only (never a view keeping a large inflated piece alive).
   const parts: Uint8Array[] = [];
   let have = 0;
   let need = 8;
+  let sized = false;
   inflateEntry(r, e, (chunk) => {
-    parts.push(chunk.subarray(0, Math.max(0, Math.min(chunk.length, limits.maxSafetensorsHeaderBytes + 8 - have))));
-    have += chunk.length;
-    if (need === 8 && have >= 8) {
-      const first = Buffer.concat(parts);
-      const len = first.readUInt32LE(0) + first.readUInt32LE(4) * 2 ** 32;
-      if (len > limits.maxSafetensorsHeaderBytes) fail(`a safetensors header of ${len} bytes, more than ${fmtBytes(limits.maxSafetensorsHeaderBytes)}`);
-      need = 8 + len;
+    let off = 0;
+    for (;;) {
+      const n = Math.min(chunk.length - off, need - have);
+      if (n > 0) {
+        parts.push(chunk.slice(off, off + n));
+        have += n;
+        off += n;
+      }
+      if (!sized && have === 8) {
+        const first = Buffer.concat(parts);
+        const len = first.readUInt32LE(0) + first.readUInt32LE(4) * 2 ** 32;
+        if (len > limits.maxSafetensorsHeaderBytes) fail(`a safetensors header of ${len} bytes, more than ${fmtBytes(limits.maxSafetensorsHeaderBytes)}`);
+        need = 8 + len;
+        sized = true;
+        continue;
+      }
+      return have < need;
     }
-    return have < need;
   });
   if (have < need) fail('safetensors: header length exceeds the file (truncated?)');
   const prefix = new Uint8Array(Buffer.concat(parts).subarray(0, need));
