@@ -34,39 +34,54 @@ export function register(program: Command): void {
     .option('--json', 'print a JSON summary on stdout')
     .action(async (folders: string[], o: { db?: string; json?: boolean }) => {
       const { indexFolders } = await import('../../core/node/indexer');
-      await withLibrary(o, async (db, dbPath) => {
-      const line = progressLine();
-      const ac = interruptible(() => line.done('cancelling: finishing the current batch...'));
+      // Should the job ever stop without settling (nothing left to run, its promise pending),
+      // say so and fail instead of exiting silently with Node's code 13.
+      let settled = false;
+      const unsettled = () => {
+        if (settled) return;
+        process.stderr.write('ctssl index: the indexing job stopped without finishing (an internal error); the database keeps what was committed: run the command again\n');
+        process.exit(1);
+      };
+      process.once('beforeExit', unsettled);
       try {
-        const summary = await indexFolders(db, folders, {
-          signal: ac.signal,
-          onProgress: (p) => {
-            if (p.phase === 'scanning') line.update(`scanning: ${p.filesFound} files found`);
-            else if (p.phase === 'parsing')
-              line.update(
-                `${bar(p.filesFound ? p.filesDone / p.filesFound : 0)} ${p.filesDone}/${p.filesFound} files  ${p.filesPerSecond.toFixed(0)} files/s  ETA ${formatEta(p.etaSeconds)}`,
-              );
-            else if (p.phase === 'geometry') line.update('computing series geometry...');
-          },
+        await withLibrary(o, async (db, dbPath) => {
+          const line = progressLine();
+          const ac = interruptible(() => line.done('cancelling: finishing the current batch...'));
+          try {
+            const summary = await indexFolders(db, folders, {
+              signal: ac.signal,
+              onProgress: (p) => {
+                if (p.phase === 'scanning') line.update(`scanning: ${p.filesFound} files found`);
+                else if (p.phase === 'parsing')
+                  line.update(
+                    `${bar(p.filesFound ? p.filesDone / p.filesFound : 0)} ${p.filesDone}/${p.filesFound} files  ${p.filesPerSecond.toFixed(0)} files/s  ETA ${formatEta(p.etaSeconds)}`,
+                  );
+                else if (p.phase === 'geometry') line.update('computing series geometry...');
+              },
+            });
+            line.done();
+            out(!!o.json, summary, () => {
+              const s = summary;
+              const lines = [
+                `${s.cancelled ? 'Cancelled' : 'Indexed'} in ${s.seconds}s: ${s.files} files (${s.parsed} read, ${s.removed} removed)`,
+                `Index holds ${s.patients} patients, ${s.studies} studies, ${s.series} series, ${s.instances} instances, ${s.duplicates} duplicates`,
+              ];
+              if (s.skipped.length) lines.push(`Skipped ${s.skipped.length} files:`, ...s.skipped.slice(0, 20).map((k) => `  ${k.path}: ${k.reason}`));
+              if (s.skipped.length > 20) lines.push(`  ... and ${s.skipped.length - 20} more (--json lists all)`);
+              for (const w of s.warnings) lines.push(`warning: ${w}`);
+              lines.push(`Database: ${dbPath}`);
+              return lines.join('\n');
+            });
+            // Skipped files are not failures: the exit code is 0 unless cancelled (130) or an error (1).
+            if (summary.cancelled) process.exitCode = 130;
+          } finally {
+            line.done();
+          }
         });
-        line.done();
-        out(!!o.json, summary, () => {
-          const s = summary;
-          const lines = [
-            `${s.cancelled ? 'Cancelled' : 'Indexed'} in ${s.seconds}s: ${s.files} files (${s.parsed} read, ${s.removed} removed)`,
-            `Index holds ${s.patients} patients, ${s.studies} studies, ${s.series} series, ${s.instances} instances, ${s.duplicates} duplicates`,
-          ];
-          if (s.skipped.length) lines.push(`Skipped ${s.skipped.length} files:`, ...s.skipped.slice(0, 20).map((k) => `  ${k.path}: ${k.reason}`));
-          if (s.skipped.length > 20) lines.push(`  ... and ${s.skipped.length - 20} more (--json lists all)`);
-          for (const w of s.warnings) lines.push(`warning: ${w}`);
-          lines.push(`Database: ${dbPath}`);
-          return lines.join('\n');
-        });
-        if (summary.cancelled) process.exitCode = 130;
       } finally {
-        line.done();
+        settled = true;
+        process.off('beforeExit', unsettled);
       }
-      });
     });
 
   program

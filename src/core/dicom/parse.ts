@@ -123,9 +123,19 @@ function cappedInflater(headerOnly: boolean, maxOut: number, state: { capped: bo
     const full = new Uint8Array(position + r.bytes.length);
     full.set(arr.subarray(0, position), 0);
     full.set(r.bytes, position);
+    // dicom-parser parses the returned buffer from byte 0, i.e. through the preamble and the file
+    // meta before it reaches the dataset (by luck, on most files). The preamble of this copy
+    // becomes one element whose value spans up to the dataset, so parsing starts where it should.
+    const skip = position - 12;
+    if (skip >= 0) {
+      full.set([0xfc, 0xff, 0xfc, 0xff, 0x4f, 0x42, 0, 0, skip & 0xff, (skip >> 8) & 0xff, (skip >> 16) & 0xff, skip >>> 24], 0);
+    }
     return full;
   };
 }
+
+/** The element cappedInflater puts over the preamble: removed from the parsed dataset. */
+const SKIP_ELEMENT = 'xfffcfffc';
 
 function hasPreamble(bytes: Uint8Array): boolean {
   return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
@@ -228,6 +238,7 @@ export function parseDicom(bytes: Uint8Array, options: ParseOptions = {}): Parse
       dataSet = retryWithSyntax(bytes, untilTag, [IMPLICIT_LE_TS, EXPLICIT_LE_TS]);
       warnings.push('file meta lacks TransferSyntaxUID (0002,0010): read as ' + (dataSet.string('x00020010') ?? '?'));
     }
+    if (dataSet.elements[SKIP_ELEMENT]?.dataOffset === 12) delete dataSet.elements[SKIP_ELEMENT];
     // A capped inflate that happens to end between elements parses, but the header is incomplete.
     if (inflate.capped && !dataSet.elements[PIXEL_DATA]) throw headerBeyondCap();
     const ts = dataSet.string('x00020010') ?? IMPLICIT_LE_TS;

@@ -297,6 +297,8 @@ function scanEntry(p: string, e: Dirent): ScannedFile | null {
     } catch (err) {
       return { path: p, size: 0, mtimeMs, skip: `a symbolic link that cannot be resolved: ${errCode(err)}` };
     }
+    const special = specialEntryReason(st);
+    if (special) return { path: p, size: 0, mtimeMs, skip: `a symbolic link to ${real}, ${special}` };
     const root = pseudoRoot(real);
     if (root) return { path: p, size: st.size, mtimeMs, skip: `a symbolic link to ${real}, a pseudo file under ${root}: never opened` };
     const fs = pseudoFileSystem(real);

@@ -171,8 +171,9 @@ function deflatedInflateCap(fileBytes: Uint8Array, source: string): number | und
 export function openPixelSource(fileBytes: Uint8Array, options: DecodeOptions = {}): PixelSource {
   const source = options.source ?? '<bytes>';
   let parsed: ParsedDicom;
+  const maxInflatedBytes = deflatedInflateCap(fileBytes, source);
   try {
-    parsed = parseDicom(fileBytes, { maxInflatedBytes: deflatedInflateCap(fileBytes, source) });
+    parsed = parseDicom(fileBytes, { maxInflatedBytes });
   } catch (err) {
     if (err instanceof InflateLimitError) throw new PixelDataError(source, DEFLATED_TS, err.message);
     throw diagnoseParseFailure(fileBytes, source, err);
