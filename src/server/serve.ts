@@ -236,15 +236,15 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const handle = await open(found, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
     if (!handle) return reply(res, 404, 'not found');
     try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) {
+      const info = await handle.stat();
+      if (!info.isFile()) {
         await handle.close();
         return reply(res, 404, 'not found');
       }
       res.writeHead(200, {
         ...SECURITY_HEADERS,
         'content-type': MIME[extname(found)] ?? 'application/octet-stream',
-        'content-length': String(stat.size),
+        'content-length': String(info.size),
         'cache-control': 'no-cache',
       });
     } catch (err) {
