@@ -49,7 +49,7 @@ describe('experiments and the bias probe', () => {
       label: 'pe',
       preset: 'tiny',
       size: 32,
-      inits: ['random', 'cnn', pre.dir],
+      inits: ['random', 'cnn', pre.id],
       fractions: [0.5, 1],
       seeds: [1],
       steps: 3,

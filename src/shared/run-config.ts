@@ -71,7 +71,7 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
 export const pretrainConfigSchema = pretrainSchema(runDirSchema, false);
 /** runs.create from the renderer: a pretraining config whose `init` is a run id; unknown keys refused. */
 export const pretrainRequestSchema = pretrainSchema(runIdSchema, true);
-export type PretrainRequest = z.input<typeof pretrainRequestSchema>;
+export type PretrainRequest = z.infer<typeof pretrainRequestSchema>;
 
 export type PretrainConfig = z.infer<typeof pretrainConfigSchema>;
 export type PretrainConfigInput = z.input<typeof pretrainConfigSchema>;
@@ -139,7 +139,7 @@ function finetuneSchema<I extends z.ZodType>(init: I, strict: boolean) {
 export const finetuneConfigSchema = finetuneSchema(runDirSchema, false);
 /** runs.create from the renderer: a fine-tuning config whose `init` is a run id; unknown keys refused. */
 export const finetuneRequestSchema = finetuneSchema(runIdSchema, true);
-export type FinetuneRequest = z.input<typeof finetuneRequestSchema>;
+export type FinetuneRequest = z.infer<typeof finetuneRequestSchema>;
 
 export type FinetuneConfig = z.infer<typeof finetuneConfigSchema>;
 export type FinetuneConfigInput = z.input<typeof finetuneConfigSchema>;
@@ -201,7 +201,7 @@ function experimentSchema<I extends z.ZodType>(init: I) {
 export const experimentSpecSchema = experimentSchema(runDirSchema);
 /** experiments.start from the renderer: `inits` are 'random', 'cnn' or run ids. */
 export const experimentRequestSchema = experimentSchema(runIdSchema);
-export type ExperimentRequest = z.input<typeof experimentRequestSchema>;
+export type ExperimentRequest = z.infer<typeof experimentRequestSchema>;
 
 export type ExperimentSpec = z.infer<typeof experimentSpecSchema>;
 export type ExperimentSpecInput = z.input<typeof experimentSpecSchema>;

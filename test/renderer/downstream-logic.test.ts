@@ -4,7 +4,11 @@
  * formatting, ROC geometry, the SVG check, routes.
  */
 import { describe, expect, it } from 'vitest';
-import { parseExperimentSpec, parseFinetuneConfig } from '../../src/shared/run-config';
+import { parseArgs } from '../../src/shared/contract';
+
+/** What the contract accepts from the renderer (pretrained runs by id). */
+const parseFinetuneConfig = (c: unknown) => parseArgs('runs.create', [c as never])[0];
+const parseExperimentSpec = (s: unknown) => parseArgs('experiments.start', [s as never])[0];
 import type { RunSummary } from '../../src/shared/types';
 import {
   applyInit,
@@ -72,24 +76,24 @@ const runs = [pretrained, imported, unfinished, finetuned];
 describe('fine-tune form', () => {
   it('offers random, the CNN baseline (classification only) and finished pretraining or imported runs', () => {
     const c = initChoices(runs, 'classification');
-    expect(c.map((x) => x.value)).toEqual(['random', 'cnn', '/data/runs/masked', '/data/imported/pkg']);
+    expect(c.map((x) => x.value)).toEqual(['random', 'cnn', '3', '4']);
     expect(c[2]).toMatchObject({ label: '#3 masked 20% · tiny 32px', preset: 'tiny', size: 32, runId: 3 });
     expect(c[3].label).toBe('#4 masked 20% · small (imported)');
     expect(c[3].size).toBeNull();
-    expect(initChoices(runs, 'segmentation').map((x) => x.value)).toEqual(['random', '/data/runs/masked', '/data/imported/pkg']);
+    expect(initChoices(runs, 'segmentation').map((x) => x.value)).toEqual(['random', '3', '4']);
   });
 
   it('derives the model from task and initialisation', () => {
     expect(modelFor('classification', 'random')).toBe('encoder-classifier');
-    expect(modelFor('classification', '/data/runs/masked')).toBe('encoder-classifier');
+    expect(modelFor('classification', '3')).toBe('encoder-classifier');
     expect(modelFor('classification', 'cnn')).toBe('cnn');
-    expect(modelFor('segmentation', '/data/runs/masked')).toBe('unet');
+    expect(modelFor('segmentation', '3')).toBe('unet');
   });
 
   it('takes the preset and size of a pretrained init, and says when they differ', () => {
     const c = initChoices(runs, 'classification');
     const f = applyInit(defaultFinetuneForm(), c[2]);
-    expect(f).toMatchObject({ init: '/data/runs/masked', preset: 'tiny', size: 32 });
+    expect(f).toMatchObject({ init: '3', preset: 'tiny', size: 32 });
     expect(initMismatch(f, c[2])).toBeNull();
     expect(initMismatch({ ...f, size: 64 }, c[2])).toBe('the encoder was trained as tiny at 32 px: use the same preset and size');
     // The window the encoder was trained on comes with it (lung window for the imported one).
@@ -103,7 +107,7 @@ describe('fine-tune form', () => {
     expect(initMismatch(f, c[0])).toBeNull();
     // Segmentation has no CNN baseline.
     expect(applyTask({ ...f, init: 'cnn' }, 'segmentation').init).toBe('random');
-    expect(applyTask(f, 'segmentation').init).toBe('/data/runs/masked');
+    expect(applyTask(f, 'segmentation').init).toBe('3');
   });
 
   it('builds configs the shared schema accepts: classification from a pretrained run', () => {
@@ -116,7 +120,7 @@ describe('fine-tune form', () => {
       task: 'classification',
       model: 'encoder-classifier',
       label: { kind: 'image-label', name: 'pe_present_on_image' },
-      init: '/data/runs/masked',
+      init: 3,
       preset: 'tiny',
       size: 32,
       freezeEpochs: 1,
@@ -230,15 +234,15 @@ describe('experiment form', () => {
     expect(toggleInit(['random'], 'cnn', true)).toEqual(['random', 'cnn']);
     expect(toggleInit(['random', 'cnn'], 'cnn', true)).toEqual(['random', 'cnn']);
     expect(toggleInit(['random', 'cnn'], 'random', false)).toEqual(['cnn']);
-    const f = { ...defaultExperimentForm(), inits: ['random', 'cnn', '/data/runs/masked'], fractions: '0.5, 1', seeds: '1' };
+    const f = { ...defaultExperimentForm(), inits: ['random', 'cnn', '3'], fractions: '0.5, 1', seeds: '1' };
     expect(gridSize(f)).toBe(6);
     expect(gridSize({ ...f, seeds: 'x' })).toBe(0);
   });
 
   it('builds a spec the shared schema accepts (the e2e grid)', () => {
     const choices = experimentInitChoices(runs, 'classification');
-    expect(choices.map((c) => c.value)).toEqual(['random', 'cnn', '/data/runs/masked', '/data/imported/pkg']);
-    const f = { ...defaultExperimentForm(), inits: ['random', 'cnn', '/data/runs/masked'], fractions: '0.5, 1', seeds: '1', steps: 3, batchSize: 4, evalEvery: 3, size: 32 };
+    expect(choices.map((c) => c.value)).toEqual(['random', 'cnn', '3', '4']);
+    const f = { ...defaultExperimentForm(), inits: ['random', 'cnn', '3'], fractions: '0.5, 1', seeds: '1', steps: 3, batchSize: 4, evalEvery: 3, size: 32 };
     expect(experimentFormProblems(f, choices)).toEqual({});
     const spec = toExperimentSpec(f, { filter: { modality: 'CT', labels: 'any' } }, choices);
     expect(spec).toMatchObject({
@@ -247,7 +251,7 @@ describe('experiment form', () => {
       label: 'pe',
       preset: 'tiny',
       size: 32,
-      inits: ['random', 'cnn', '/data/runs/masked'],
+      inits: ['random', 'cnn', 3],
       fractions: [0.5, 1],
       seeds: [1],
       steps: 3,
@@ -281,13 +285,13 @@ describe('experiment form', () => {
     const choices = experimentInitChoices(runs, 'classification');
     const f = { ...defaultExperimentForm(), size: 32 };
     expect(experimentFormProblems({ ...f, inits: [] }, choices).inits).toBe('tick at least one initialisation');
-    expect(experimentFormProblems({ ...f, inits: ['/gone'] }, choices).inits).toBe('not available: /gone');
+    expect(experimentFormProblems({ ...f, inits: ['99'] }, choices).inits).toBe('not available: 99');
     expect(experimentFormProblems({ ...f, task: 'segmentation', inits: ['cnn'] }, experimentInitChoices(runs, 'segmentation')).inits).toBe('the CNN baseline is for classification');
-    expect(experimentFormProblems({ ...f, inits: ['/data/runs/masked'], size: 64 }, choices).inits).toMatch(/trained as tiny at 32 px/);
+    expect(experimentFormProblems({ ...f, inits: ['3'], size: 64 }, choices).inits).toMatch(/trained as tiny at 32 px/);
     expect(experimentFormProblems({ ...f, inits: ['random'], fractions: '0', seeds: '' }, choices)).toMatchObject({ fractions: expect.any(String), seeds: expect.any(String) });
     expect(experimentFormProblems({ ...f, inits: ['random'], label: '' }, choices).label).toBeDefined();
     expect(experimentFormProblems({ ...f, inits: ['random'], task: 'segmentation', diceLevel: 1 }, choices).diceLevel).toBeDefined();
-    expect(defaultExperimentName({ ...f, task: 'segmentation', inits: ['random', '/x'] }, choices)).toBe('nodule segmentation: random vs pretrained');
+    expect(defaultExperimentName({ ...f, task: 'segmentation', inits: ['random', '99'] }, choices)).toBe('nodule segmentation: random vs pretrained');
   });
 });
 

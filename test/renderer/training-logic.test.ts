@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { DoctorInfo, LabelFinding, RunSummary } from '../../src/shared/types';
-import { parsePretrainConfig } from '../../src/shared/run-config';
+import { parseArgs } from '../../src/shared/contract';
+
+/** What the contract accepts from the renderer for runs.create (the pretraining request: init by run id). */
+const parsePretrainConfig = (c: unknown) => {
+  const [r] = parseArgs('runs.create', [c as never]);
+  if (r.kind !== 'pretrain') throw new Error('not a pretraining request');
+  return r;
+};
 import {
   applyPretrainInit,
   canInitFrom,
@@ -49,8 +56,8 @@ const run = (over: Partial<RunSummary>): RunSummary => ({
 });
 
 describe('run form', () => {
-  it('makes a config the services accept, with the cohort filter and only the chosen loss weights', () => {
-    const f = { ...defaultRunForm(), size: 32, steps: 24, batchSize: 4, wSsim: 0.2, init: '/data/runs/prev' };
+  it('makes a request the contract accepts, with the cohort filter, only the chosen loss weights and the init run by id', () => {
+    const f = { ...defaultRunForm(), size: 32, steps: 24, batchSize: 4, wSsim: 0.2, init: '7' };
     const c = toRunConfig(f, { filter: { modality: 'CT', maxThickness: 3 } });
     const parsed = parsePretrainConfig(c);
     expect(parsed.filter).toEqual({ modality: 'CT', maxThickness: 3 });
@@ -58,7 +65,7 @@ describe('run form', () => {
     expect(parsed.steps).toBe(24);
     expect(parsed.epochs).toBeUndefined();
     expect(parsed.size).toBe(32);
-    expect(parsed.init).toBe('/data/runs/prev');
+    expect(parsed.init).toBe(7);
     const byEpochs = parsePretrainConfig(toRunConfig({ ...defaultRunForm(), lengthBy: 'epochs', epochs: 2 }, { seriesIds: [3, 4] }));
     expect(byEpochs.epochs).toBe(2);
     expect(byEpochs.steps).toBeUndefined();
@@ -76,10 +83,10 @@ describe('run form', () => {
   it('continuing from a run takes its window and scaling; random initialisation keeps the form', () => {
     const lung = run({ id: 2, dir: '/data/runs/lung', config: { ...run({}).config, windowLevel: -600, windowWidth: 1500, scaling: 'minmax' } });
     const f = { ...defaultRunForm(), windowLevel: 40, windowWidth: 400 };
-    expect(applyPretrainInit(f, '/data/runs/lung', [run({}), lung])).toMatchObject({ init: '/data/runs/lung', windowLevel: -600, windowWidth: 1500, scaling: 'minmax' });
+    expect(applyPretrainInit(f, '2', [run({}), lung])).toMatchObject({ init: '2', windowLevel: -600, windowWidth: 1500, scaling: 'minmax' });
     expect(applyPretrainInit(f, '', [lung])).toMatchObject({ init: '', windowLevel: 40, windowWidth: 400, scaling: 'fixed' });
     // a run whose config predates the window fields: the form is left as it is
-    expect(applyPretrainInit(f, '/data/runs/r1', [run({})])).toMatchObject({ init: '/data/runs/r1', windowLevel: 40, windowWidth: 400 });
+    expect(applyPretrainInit(f, '1', [run({})])).toMatchObject({ init: '1', windowLevel: 40, windowWidth: 400 });
   });
 
   it('round-trips a run config through the form', () => {
@@ -95,7 +102,7 @@ describe('run form', () => {
     expect([5, 10, 20, 33].map(nextMaskPercent)).toEqual([10, 20, 33, null]);
     const next = nextCurriculumConfig(run({}))!;
     expect(next.maskPercent).toBe(10);
-    expect(next.init).toBe('/data/runs/r1');
+    expect(next.init).toBe(1);
     expect(next.filter).toEqual({ modality: 'CT' });
     expect(parsePretrainConfig(next).task).toBe('masked');
     expect(nextCurriculumConfig(run({ status: 'running' }))).toBeNull();

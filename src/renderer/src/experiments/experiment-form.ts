@@ -5,7 +5,7 @@
  * typed as lists, length, batch, LR, split. Pure (types only from shared); unit-tested, and checked
  * against the shared schema in the tests.
  */
-import type { ExperimentSpec } from '../../../shared/run-config';
+import type { ExperimentRequest, ExperimentSpec } from '../../../shared/run-config';
 import type { CohortFilter, RunSummary } from '../../../shared/types';
 import { canInitFrom, runLabel, type PresetId } from '../runs/run-form';
 import type { DownstreamTask } from '../finetune/finetune-form';
@@ -19,7 +19,7 @@ export interface ExperimentForm {
   consensusK: number | null;
   preset: PresetId;
   size: number | null;
-  /** Ticked initialisations: 'random', 'cnn' and run folders, in the order they were ticked. */
+  /** Ticked initialisations: 'random', 'cnn' and run ids (as text), in the order they were ticked. */
   inits: string[];
   /** Training fractions, typed as a list: "0.1, 0.5, 1" or "10%, 50%, 100%". */
   fractions: string;
@@ -122,7 +122,7 @@ export function experimentInitChoices(runs: readonly RunSummary[], task: Downstr
   if (task === 'classification') out.push({ value: 'cnn', label: 'supervised CNN', hint: 'a standard supervised CNN trained from scratch (the paper’s baseline)' });
   for (const r of runs.filter(canInitFrom))
     out.push({
-      value: r.dir,
+      value: String(r.id),
       label: `#${r.id} ${runLabel(r)}${r.kind === 'imported' ? ' (imported)' : ''}`,
       hint: r.dir,
       preset: r.preset,
@@ -191,14 +191,19 @@ export function defaultExperimentName(f: ExperimentForm, choices: readonly Exper
   return `${what}: ${inits.join(' vs ')}`.slice(0, 200);
 }
 
-/** The spec for experiments.start (validated again by the services). */
-export function toExperimentSpec(f: ExperimentForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }, choices: readonly ExperimentInitChoice[] = []): ExperimentSpec {
-  const spec: ExperimentSpec = {
+/** A ticked initialisation as experiments.start names it: 'random', 'cnn' or a run id. */
+export function initRef(value: string): 'random' | 'cnn' | number {
+  return value === 'random' || value === 'cnn' ? value : Number(value);
+}
+
+/** The request for experiments.start: pretrained inits by run id (the services find their folders and validate again). */
+export function toExperimentSpec(f: ExperimentForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }, choices: readonly ExperimentInitChoice[] = []): ExperimentRequest {
+  const spec: ExperimentRequest = {
     name: f.name.trim() || defaultExperimentName(f, choices),
     task: f.task,
     label: f.task === 'segmentation' ? 'nodule' : f.label.trim(),
     preset: f.preset,
-    inits: [...f.inits],
+    inits: f.inits.map(initRef),
     fractions: parseFractions(f.fractions).values,
     seeds: parseSeeds(f.seeds).values,
     splitSeed: f.splitSeed,
@@ -214,7 +219,7 @@ export function toExperimentSpec(f: ExperimentForm, cohort: { filter?: CohortFil
   if (f.lengthBy === 'steps') spec.steps = f.steps;
   else spec.epochs = f.epochs;
   if (cohort.seriesIds) spec.seriesIds = cohort.seriesIds;
-  else spec.filter = (cohort.filter ?? {}) as Record<string, unknown>;
+  else spec.filter = cohort.filter ?? {};
   return spec;
 }
 

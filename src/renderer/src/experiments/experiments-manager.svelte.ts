@@ -9,7 +9,7 @@
  * when `curveVersion` ticks (at most every FLUSH_MS).
  */
 import type { ApiClient, Events, Results } from '../../../shared/contract';
-import type { ExperimentSpec } from '../../../shared/run-config';
+import type { ExperimentRequest, ExperimentSpec } from '../../../shared/run-config';
 import type { ExperimentSummary } from '../../../shared/types';
 import { noFilters } from '../library/cohort';
 import { toasts } from '../lib/toasts.svelte';
@@ -216,11 +216,15 @@ export class ExperimentsManager {
     return this.curves.get(id);
   }
 
-  /** Starts an experiment; resolves to its summary, or null when it failed (shown in the banner). */
-  async startExperiment(spec: ExperimentSpec): Promise<ExperimentSummary | null> {
+  /**
+   * Starts an experiment; resolves to its summary, or null when it failed (shown in the banner).
+   * `runs` name the run folders of the request's run ids, as the services write them into the spec.
+   */
+  async startExperiment(request: ExperimentRequest, runs: readonly { id: number; dir: string }[]): Promise<ExperimentSummary | null> {
     this.starting = true;
     try {
-      const s = await this.api.invoke('experiments.start', spec);
+      const s = await this.api.invoke('experiments.start', request);
+      const spec = { ...request, inits: request.inits.map((i) => (typeof i === 'number' ? (runs.find((r) => r.id === i)?.dir ?? `#${i}`) : i)) } as ExperimentSpec;
       this.specs.set(s.id, spec);
       // Events may have arrived before this answer: keep what they said.
       const first = cellAt(spec, 0);

@@ -5,7 +5,7 @@
  * fraction, freeze epochs, optimisation, and advanced options. Pure (types only from shared);
  * unit-tested, and checked against the shared schema in the tests.
  */
-import type { FinetuneConfig } from '../../../shared/run-config';
+import type { FinetuneRequest } from '../../../shared/run-config';
 import type { CohortFilter, RunSummary } from '../../../shared/types';
 import { canInitFrom, runLabel, runWindow, type PresetId } from '../runs/run-form';
 
@@ -107,7 +107,7 @@ export function modelFor(task: DownstreamTask, init: string): DownstreamModel {
 }
 
 export interface InitChoice {
-  /** 'random', 'cnn' or a run folder. */
+  /** 'random', 'cnn' or a run id (as text: the select's value). */
   value: string;
   label: string;
   /** Pretrained runs: their preset and input side (the fine-tuned model must match them). */
@@ -131,7 +131,7 @@ export function initChoices(runs: readonly RunSummary[], task: DownstreamTask): 
   const out: InitChoice[] = [{ value: 'random', label: 'random initialisation' }];
   if (task === 'classification') out.push({ value: 'cnn', label: 'supervised CNN baseline (from scratch)' });
   for (const r of runs.filter(canInitFrom))
-    out.push({ value: r.dir, label: `#${r.id} ${runLabel(r)}${r.kind === 'imported' ? ' (imported)' : ''}`, preset: r.preset, size: runSize(r), runId: r.id, window: runWindow(r) });
+    out.push({ value: String(r.id), label: `#${r.id} ${runLabel(r)}${r.kind === 'imported' ? ' (imported)' : ''}`, preset: r.preset, size: runSize(r), runId: r.id, window: runWindow(r) });
   return out;
 }
 
@@ -212,13 +212,13 @@ export function finetuneFormProblems(f: FinetuneForm): FinetuneProblems {
   return p;
 }
 
-/** The fine-tuning config for runs.create (the services fill defaults and validate again). */
-export function toFinetuneConfig(f: FinetuneForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }): FinetuneConfig {
-  const lossWeights: FinetuneConfig['lossWeights'] = {};
+/** The fine-tuning request for runs.create (the services fill defaults, find the init run's folder and validate again). */
+export function toFinetuneConfig(f: FinetuneForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }): FinetuneRequest {
+  const lossWeights: FinetuneRequest['lossWeights'] = {};
   if (f.wDice !== null) lossWeights.dice = f.wDice;
   if (f.wBce !== null) lossWeights.bce = f.wBce;
   const model = modelFor(f.task, f.init);
-  const c: FinetuneConfig = {
+  const c: FinetuneRequest = {
     kind: 'finetune',
     name: f.name.trim(),
     task: f.task,
@@ -245,12 +245,12 @@ export function toFinetuneConfig(f: FinetuneForm, cohort: { filter?: CohortFilte
     useCache: f.useCache,
   };
   if (f.size !== null) c.size = f.size;
-  if (isPretrainedInit(f.init) && model !== 'cnn') c.init = f.init;
+  if (isPretrainedInit(f.init) && model !== 'cnn') c.init = Number(f.init);
   if (f.splitSeed !== null) c.splitSeed = f.splitSeed;
   if (f.lengthBy === 'steps') c.steps = f.steps;
   else c.epochs = f.epochs;
   if (cohort.seriesIds) c.seriesIds = cohort.seriesIds;
-  else c.filter = (cohort.filter ?? {}) as Record<string, unknown>;
+  else c.filter = cohort.filter ?? {};
   return c;
 }
 

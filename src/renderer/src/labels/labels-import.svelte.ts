@@ -1,14 +1,20 @@
 /**
- * Label files in the library: import (native picker in Electron, a typed path anywhere), the
- * import reports, the list of imported sources, removal. One instance for the app's lifetime.
+ * Label files in the library: import (Electron: the native picker or files dropped on the window;
+ * server mode: a typed path on the server, or files dropped or chosen in the browser, sent as
+ * bytes), the import reports, the list of imported sources, removal. One instance for the app's
+ * lifetime.
  */
 import type { ApiClient } from '../../../shared/contract';
 import type { LabelSource } from '../../../shared/types';
+import { grantDroppedFile } from '../lib/api';
 import { describeError } from '../lib/errors';
 import { labelPathProblem } from './labels-import-paths';
 import { toasts } from '../lib/toasts.svelte';
 
 export { labelPathProblem };
+
+/** Largest label file the browser sends over the socket (the server refuses bigger frames): type larger ones' paths. */
+export const MAX_LABEL_SOCKET_BYTES = 16 * 1024 * 1024 - 4096;
 
 export interface ImportOutcome {
   path: string;
@@ -40,13 +46,36 @@ export class LabelsImport {
 
   /** Imports files one by one; each gets its own report or error. */
   async importPaths(paths: string[]): Promise<void> {
-    if (paths.length === 0) return;
+    await this.importEach(paths.map((path) => ({ path, run: () => this.api.invoke('labels.import', path) })));
+  }
+
+  /**
+   * Files dropped or chosen: in Electron each is granted to this window and imported by path; in a
+   * browser its bytes are sent (up to 16 MB; larger files are imported by typing their path).
+   */
+  async importFiles(files: File[]): Promise<void> {
+    await this.importEach(
+      files.map((file) => ({
+        path: file.name,
+        run: async () => {
+          const path = await grantDroppedFile(file);
+          if (path) return this.api.invoke('labels.import', path);
+          if (file.size > MAX_LABEL_SOCKET_BYTES)
+            throw new Error(`${(file.size / 2 ** 20).toFixed(1)} MB is too large to send from the browser (at most 16 MB): type its path on the server instead`);
+          return this.api.invoke('labels.importBytes', file.name, new Uint8Array(await file.arrayBuffer()));
+        },
+      })),
+    );
+  }
+
+  private async importEach(items: { path: string; run: () => Promise<Record<string, unknown>> }[]): Promise<void> {
+    if (items.length === 0) return;
     this.busy = true;
     const out: ImportOutcome[] = [];
     try {
-      for (const path of paths) {
+      for (const { path, run } of items) {
         try {
-          out.push({ path, report: await this.api.invoke('labels.import', path), error: null });
+          out.push({ path, report: await run(), error: null });
         } catch (e) {
           const { message } = describeError(e);
           out.push({ path, report: null, error: message });
@@ -60,7 +89,7 @@ export class LabelsImport {
     this.onChanged();
   }
 
-  /** A typed path (server mode, or Electron without the picker). Returns true when sent. */
+  /** A typed path of a file on the server (server mode). Returns true when sent. */
   async importTyped(raw: string): Promise<boolean> {
     this.pathProblem = labelPathProblem(raw);
     if (this.pathProblem) return false;

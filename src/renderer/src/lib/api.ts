@@ -11,7 +11,8 @@ import { decodeMessage, encodeMessage } from '../../../shared/wire';
 interface Bridge {
   invoke(channel: string, ...args: unknown[]): Promise<Envelope<unknown>>;
   on(event: string, listener: (payload: unknown) => void): () => void;
-  pathForFile(file: File): string;
+  /** Records a dropped file as chosen by the user in this window (main checks it); its path. */
+  grantFile(file: File): Promise<Envelope<string>>;
 }
 
 declare global {
@@ -162,7 +163,11 @@ export function onConnection(listener: ConnectionListener): () => void {
   return socket ? socket.onConnection(listener) : () => undefined;
 }
 
-/** The local path of a dropped file in Electron; null in a browser (send its bytes instead). */
-export function pathForDroppedFile(file: File): string | null {
-  return window.ctsslBridge ? window.ctsslBridge.pathForFile(file) : null;
+/**
+ * Electron: a file the user dropped (or chose in a file input), recorded by main as chosen in this
+ * window so that labels.import / packages.import accept its path; resolves to that path, or throws
+ * the refusal. Null in a browser (send its bytes instead).
+ */
+export async function grantDroppedFile(file: File): Promise<string | null> {
+  return window.ctsslBridge ? unwrap(await window.ctsslBridge.grantFile(file)) : null;
 }

@@ -1,10 +1,11 @@
 /**
- * The pretrain form and its translation to a run config (src/shared/run-config.ts), run names,
+ * The pretrain form and its translation to a runs.create request (src/shared/run-config.ts
+ * `pretrainRequestSchema`: the run to continue from is named by its id), run names,
  * the masked-region curriculum, and batch advice from the doctor. Pure (types only from shared);
  * unit-tested.
  */
 import type { CohortFilter, DoctorInfo, RunSummary } from '../../../shared/types';
-import type { PretrainConfig } from '../../../shared/run-config';
+import type { PretrainRequest } from '../../../shared/run-config';
 
 export const TASKS = [
   { id: 'masked', label: 'Masked region', hint: 'reconstruct a slice with a region set to 0 (composite loss with masked-region MSE)' },
@@ -50,7 +51,7 @@ export interface RunForm {
   evalEvery: number;
   evalBatches: number;
   useCache: boolean;
-  /** Folder of the run whose weights start this one ('' = random initialisation). */
+  /** Id of the run whose weights start this one, as the select's value ('' = random initialisation). */
   init: string;
 }
 
@@ -113,14 +114,14 @@ export function runFormProblems(f: RunForm): Partial<Record<keyof RunForm, strin
   return p;
 }
 
-/** The run config for runs.create (the services fill defaults and validate again). */
-export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }): PretrainConfig {
-  const lossWeights: PretrainConfig['lossWeights'] = {};
+/** The request for runs.create (the services fill defaults, find the init run's folder and validate again). */
+export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesIds?: number[] }): PretrainRequest {
+  const lossWeights: PretrainRequest['lossWeights'] = {};
   if (f.wMse !== null) lossWeights.mse = f.wMse;
   if (f.wMaskedMse !== null) lossWeights.maskedMse = f.wMaskedMse;
   if (f.wVq !== null) lossWeights.vq = f.wVq;
   if (f.wSsim !== null) lossWeights.ssim = f.wSsim;
-  const c: PretrainConfig = {
+  const c: PretrainRequest = {
     kind: 'pretrain',
     name: f.name.trim(),
     task: f.task,
@@ -149,8 +150,8 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
   if (f.lengthBy === 'steps') c.steps = f.steps;
   else c.epochs = f.epochs;
   if (cohort.seriesIds) c.seriesIds = cohort.seriesIds;
-  else c.filter = (cohort.filter ?? {}) as Record<string, unknown>;
-  if (f.init) c.init = f.init;
+  else c.filter = cohort.filter ?? {};
+  if (f.init) c.init = Number(f.init);
   return c;
 }
 
@@ -214,7 +215,7 @@ export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width
  * what the form has.
  */
 export function applyPretrainInit(f: RunForm, init: string, runs: readonly RunSummary[]): RunForm {
-  const w = init ? runWindow(runs.find((r) => r.dir === init) ?? { config: {} }) : null;
+  const w = init ? runWindow(runs.find((r) => String(r.id) === init) ?? { config: {} }) : null;
   return w ? { ...f, init, windowLevel: w.level, windowWidth: w.width, scaling: w.scaling } : { ...f, init };
 }
 
@@ -223,8 +224,8 @@ export function canInitFrom(r: RunSummary): boolean {
   return (r.kind === 'pretrain' || r.kind === 'imported') && (r.status === 'done' || ((r.status === 'stopped' || r.status === 'crashed') && r.step > 0));
 }
 
-/** The config of the next masked-region curriculum stage started from `run`, or null when there is none. */
-export function nextCurriculumConfig(run: RunSummary): PretrainConfig | null {
+/** The request for the next masked-region curriculum stage started from `run` (by id), or null when there is none. */
+export function nextCurriculumConfig(run: RunSummary): PretrainRequest | null {
   const c = run.config;
   if (run.task !== 'masked' || run.status !== 'done') return null;
   const next = nextMaskPercent(Number(c.maskPercent));
@@ -232,7 +233,7 @@ export function nextCurriculumConfig(run: RunSummary): PretrainConfig | null {
   const { name: _name, init: _init, ...rest } = c as Record<string, unknown>;
   void _name;
   void _init;
-  return { ...(rest as PretrainConfig), task: 'masked', maskPercent: next, init: run.dir, name: `${run.name ? run.name + ' → ' : ''}masked ${next}%` };
+  return { ...(rest as PretrainRequest), kind: 'pretrain', task: 'masked', maskPercent: next, init: run.id, name: `${run.name ? run.name + ' → ' : ''}masked ${next}%` };
 }
 
 /** What a run is, in a few words: its name, or task, mask, preset and size. */

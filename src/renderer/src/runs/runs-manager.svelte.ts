@@ -8,7 +8,7 @@
  * images live in plain Maps and the pages redraw when `curvesVersion` / `sampleVersion` tick.
  */
 import type { ApiClient } from '../../../shared/contract';
-import type { FinetuneConfig, PretrainConfig } from '../../../shared/run-config';
+import type { FinetuneRequest, PretrainRequest } from '../../../shared/run-config';
 import type { StepEvent, TrainerEvent } from '../../../shared/trainer-protocol';
 import type { DoctorInfo, RunSummary } from '../../../shared/types';
 import { describeError } from '../lib/errors';
@@ -321,7 +321,7 @@ export class RunsManager {
   }
 
   /** Creates a run and starts it; resolves to the new run, or null when it failed (shown in the banner). */
-  async createAndStart(config: PretrainConfig | FinetuneConfig): Promise<RunSummary | null> {
+  async createAndStart(config: PretrainRequest | FinetuneRequest): Promise<RunSummary | null> {
     this.starting = true;
     try {
       const created = await this.api.invoke('runs.create', config);

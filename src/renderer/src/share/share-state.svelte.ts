@@ -1,10 +1,11 @@
 /**
  * The share page: export a finished run as a weights package (licence required), and import
- * packages (Electron: picker or a dropped file's path; browser: a dropped or chosen file's bytes).
+ * packages (Electron: the picker, or a dropped file granted to the window and imported by path;
+ * browser: a dropped or chosen file's bytes).
  */
 import type { ApiClient, Results } from '../../../shared/contract';
 import { describeError } from '../lib/errors';
-import { pathForDroppedFile } from '../lib/api';
+import { grantDroppedFile } from '../lib/api';
 import type { RunsManager } from '../runs/runs-manager.svelte';
 
 export type ExportResult = Results['runs.export'];
@@ -82,7 +83,13 @@ export class ShareState {
 
   /** A dropped or chosen file: by path in Electron, by bytes in a browser. */
   async importFile(file: File): Promise<void> {
-    const path = pathForDroppedFile(file);
+    let path: string | null;
+    try {
+      path = await grantDroppedFile(file);
+    } catch (e) {
+      this.importError = describeError(e).message;
+      return;
+    }
     if (path) return this.importWith(file.name, () => this.api.invoke('packages.import', path));
     if (file.size > MAX_SOCKET_BYTES) {
       this.importError = `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB: too large to send from the browser (at most 16 MB). Import it on the server with "ctssl import ${file.name}".`;
