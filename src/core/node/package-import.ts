@@ -552,6 +552,9 @@ export function importPackage(source: PackageSource, into: string, opts: ImportO
   const r = openSource(source, limits);
   try {
     return importFrom(r, resolve(into), limits);
+  } catch (err) {
+    if (err instanceof PackageError) throw err;
+    throw new PackageError(r.label, `could not import: ${(err as Error).message}`);
   } finally {
     r.close();
   }
@@ -564,6 +567,26 @@ export function importPackageAsRun(db: Database, source: PackageSource, dataDir:
 }
 
 function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult {
+  return install(r, verify(r, limits), into, limits);
+}
+
+/** What `verify` found: enough to install the package without reading its JSON again. */
+interface Verified {
+  files: Map<string, Entry>;
+  /** checksums.json's digests by entry name. */
+  listed: Map<string, string>;
+  /** Entries already read and verified, written from memory. */
+  kept: Map<string, Uint8Array>;
+  /** The weights' first bytes (the safetensors header) whose tensors were checked. */
+  weightsHead: Uint8Array;
+  runConfig: ReturnType<typeof parsePretrainConfig>;
+  ledger: z.infer<typeof ledgerSchema>;
+  steps: number;
+  result: Omit<ImportResult, 'dir'>;
+}
+
+/** Step 1: everything that can be checked without writing, in bounded memory. */
+function verify(r: Reader, limits: ImportLimits): Verified {
   const path = r.label;
   const entries = readEntries(r, limits);
   const files = new Map(entries.filter((e) => !e.dir).map((e) => [e.name, e]));
@@ -689,9 +712,35 @@ function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult
   } catch (err) {
     return refuse('config.json', (err as Error).message);
   }
-  const describe = (dir: string): ImportResult => ({ dir, name, preset: a.preset, task: config.task.name, size: a.size, tensors: tensors.length, licence });
+  return {
+    files,
+    listed,
+    kept: new Map([
+      ['checksums.json', sumsBytes],
+      ['config.json', configBytes],
+      ['model-card.json', cardBytes],
+      ['ledger.json', ledgerBytes],
+    ]),
+    weightsHead: head.prefix,
+    runConfig,
+    ledger,
+    steps: config.training.steps,
+    result: { name, preset: a.preset, task: config.task.name, size: a.size, tensors: tensors.length, licence },
+  };
+}
 
-  // Everything checkable without the full weights is checked: now write, into staging only.
+/**
+ * Step 2: the package's files into a fresh staging folder (streamed, size- and checksum-checked),
+ * the run's own files beside them, then one rename to a folder name nothing uses yet.
+ */
+function install(r: Reader, v: Verified, into: string, limits: ImportLimits): ImportResult {
+  const path = r.label;
+  const { files, listed } = v;
+  const refuse = (file: string, message: string): never => {
+    throw new PackageError(path, `${file}: ${message}`, file);
+  };
+  const describe = (dir: string): ImportResult => ({ dir, ...v.result });
+  const sumsBytes = v.kept.get('checksums.json')!;
   let total = 0;
   for (const e of files.values()) total += e.size;
   mkdirSync(into, { recursive: true });
@@ -710,24 +759,18 @@ function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult
       if (!p.startsWith(staging + sep)) throw new PackageError(path, `internal: ${showName(parts.join('/'))} resolves outside the staging folder`, parts.join('/'));
       return p;
     };
-    const memory = new Map([
-      ['checksums.json', sumsBytes],
-      ['config.json', configBytes],
-      ['model-card.json', cardBytes],
-      ['ledger.json', ledgerBytes],
-    ]);
     for (const [entryName, e] of [...files].sort(([x], [y]) => (x < y ? -1 : 1))) {
       const dest = entryName === WEIGHTS ? inside('checkpoints', 'step-imported', 'weights.safetensors') : inside('package', ...entryName.split('/'));
       mkdirInside(staging, dest);
       const fd = openSync(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o644);
       try {
-        const kept = memory.get(entryName);
+        const kept = v.kept.get(entryName);
         if (kept) {
           writeAll(fd, kept);
           continue;
         }
         const hash = createHash('sha256');
-        const prefix = entryName === WEIGHTS ? new Uint8Array(head.prefix.length) : null;
+        const prefix = entryName === WEIGHTS ? new Uint8Array(v.weightsHead.length) : null;
         let at = 0;
         inflateEntry(r, e, (chunk) => {
           if (prefix && at < prefix.length) prefix.set(chunk.subarray(0, prefix.length - at), at);
@@ -737,24 +780,24 @@ function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult
         });
         if (hash.digest('hex') !== listed.get(entryName)) refuse(entryName, `checksum mismatch for ${entryName}: the file was altered or damaged`);
         // The bytes written are the bytes whose header was checked (the file cannot change in between).
-        if (prefix && Buffer.compare(Buffer.from(prefix), Buffer.from(head.prefix)) !== 0) refuse(entryName, 'changed while it was being read');
+        if (prefix && Buffer.compare(Buffer.from(prefix), Buffer.from(v.weightsHead)) !== 0) refuse(entryName, 'changed while it was being read');
       } finally {
         closeSync(fd);
       }
     }
     // A run folder the trainer can start from (config.init) and the app can list.
-    writeJsonAtomic(inside('config.json'), runConfig);
+    writeJsonAtomic(inside('config.json'), v.runConfig);
     writeJsonAtomic(inside('checkpoints', 'step-imported', 'state.json'), {
-      step: config.training.steps,
+      step: v.steps,
       epoch: 0,
       batch: 0,
-      configHash: configHash(runConfig),
+      configHash: configHash(v.runConfig),
       manifestHash: '',
       losses: {},
       savedAt: new Date().toISOString(),
     });
-    writeJsonAtomic(inside('checkpoints', 'latest.json'), { step: config.training.steps, dir: 'step-imported' });
-    writeJsonAtomic(inside('run.json'), { ...ledger, importedFrom: cleanText(basename(r.fileName.replace(/\\/g, '/')), 255), importedAt: new Date().toISOString() });
+    writeJsonAtomic(inside('checkpoints', 'latest.json'), { step: v.steps, dir: 'step-imported' });
+    writeJsonAtomic(inside('run.json'), { ...v.ledger, importedFrom: cleanText(basename(r.fileName.replace(/\\/g, '/')), 255), importedAt: new Date().toISOString() });
 
     // Install: a new folder by one rename. The same package again is the run already there;
     // a different folder of that name (another package, a damaged earlier import) is left alone.
@@ -768,7 +811,17 @@ function importFrom(r: Reader, into: string, limits: ImportLimits): ImportResult
         }
         continue;
       }
-      renameSync(staging, final);
+      try {
+        renameSync(staging, final);
+      } catch (err) {
+        // Another import made that folder meanwhile: the same package is that run; else next name.
+        if (!['EEXIST', 'ENOTEMPTY', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '') || !existsSync(final)) throw err;
+        if (samePackage(final, sumsBytes)) {
+          rmSync(staging, { recursive: true, force: true });
+          return describe(final);
+        }
+        continue;
+      }
       return describe(final);
     }
     throw new PackageError(path, `100 folders named ${stem}* already exist in ${into}: refused`);
