@@ -19,6 +19,58 @@ describe('the IPC contract', () => {
     }
   });
 
+  it('bounds every argument of every channel: a tuple of strict objects, bounded strings and arrays, no open records', () => {
+    const problems: string[] = [];
+    // Walks a zod 4 schema; `where` is the path reported for a problem.
+    const walk = (schema: unknown, where: string): void => {
+      const s = schema as { def: Record<string, unknown> & { type: string }; maxLength?: number | null };
+      const def = s.def;
+      const checks = (def.checks ?? []) as { _zod: { def: { check: string } } }[];
+      const has = (check: string) => checks.some((c) => c._zod.def.check === check);
+      switch (def.type) {
+        case 'tuple':
+          (def.items as unknown[]).forEach((x, i) => walk(x, `${where}[${i}]`));
+          if (def.rest) problems.push(`${where}: open tuple`);
+          return;
+        case 'object': {
+          const catchall = def.catchall as { def: { type: string } } | undefined;
+          if (catchall?.def.type !== 'never') problems.push(`${where}: object not strict`);
+          for (const [k, v] of Object.entries(def.shape as Record<string, unknown>)) walk(v, `${where}.${k}`);
+          return;
+        }
+        case 'array':
+          if (!has('max_length')) problems.push(`${where}: array without a maximum length`);
+          walk(def.element, `${where}[]`);
+          return;
+        case 'string':
+          if (!(typeof s.maxLength === 'number' && s.maxLength <= 4096)) problems.push(`${where}: string without a maximum length`);
+          return;
+        case 'union':
+          (def.options as unknown[]).forEach((o, i) => walk(o, `${where}|${i}`));
+          return;
+        case 'optional':
+        case 'nullable':
+        case 'default':
+        case 'prefault':
+          walk(def.innerType, where);
+          return;
+        case 'custom':
+          // z.instanceof(Uint8Array) with a size refinement
+          if (checks.length === 0) problems.push(`${where}: custom type without a bound`);
+          return;
+        case 'number':
+        case 'boolean':
+        case 'literal':
+        case 'enum':
+          return;
+        default:
+          problems.push(`${where}: ${def.type} is not bounded`);
+      }
+    };
+    for (const [name, schema] of Object.entries(channels)) walk(schema, name);
+    expect(problems).toEqual([]);
+  });
+
   it('rejects bad arguments with a message naming the channel and the argument', () => {
     expect(() => parseArgs('viewer.slices', [1, -1, 4])).toThrow(/viewer\.slices: argument 1/);
     expect(() => parseArgs('library.series', [{ maxThickness: 'thin' }])).toThrow(/library\.series: argument 0\.maxThickness/);

@@ -196,11 +196,11 @@ export const channels = {
         runIds: z.array(runIdSchema).max(16),
         seriesIds: seriesIdsSchema.optional(),
         filter: cohortFilterSchema.optional(),
-        attributes: z.array(z.enum(['sex', 'ethnicGroup', 'ageGroup'])).min(1).optional(),
+        attributes: z.array(z.enum(['sex', 'ethnicGroup', 'ageGroup'])).min(1).max(3).optional(),
         folds: z.number().int().min(2).max(20).optional(),
         seed: z.number().int().nonnegative().optional(),
         /** Made by the caller; comes back in this probe's 'probe.progress' events, so a window tells its own probe from another's. */
-        requestId: z.string().regex(/^[\w-]{1,64}$/).optional(),
+        requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional(),
       })
       .strict(),
   ]),

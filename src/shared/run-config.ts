@@ -44,6 +44,7 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
     lossWeights: z
       .object({ mse: z.number(), maskedMse: z.number(), vq: z.number(), ssim: z.number() })
       .partial()
+      .strict()
       .default({}),
     /** VQ-VAE codebook start: 'data' = encoder outputs of the first batch; 'uniform' = the reference's +-1/K. */
     codebookInit: z.enum(['data', 'uniform']).default('data'),
@@ -114,7 +115,7 @@ function finetuneSchema<I extends z.ZodType>(init: I, strict: boolean) {
     epochs: z.number().positive().optional(),
     optimizer: z.enum(['adam', 'radam']).default('adam'),
     lr: z.number().positive().max(1).default(1e-3),
-    lossWeights: z.object({ dice: z.number().min(0), bce: z.number().min(0) }).partial().default({}),
+    lossWeights: z.object({ dice: z.number().min(0), bce: z.number().min(0) }).partial().strict().default({}),
     seed: z.number().int().nonnegative().default(1),
     /** Seed of the patient split (default: seed); an experiment keeps it fixed across runs. */
     splitSeed: z.number().int().nonnegative().optional(),

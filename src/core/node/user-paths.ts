@@ -110,7 +110,7 @@ export function checkUserPath(channel: string, rule: PathRule, raw: string): str
     fail(channel, `${what} not found: ${abs}`);
   }
   const pseudo = onPseudoFs(real);
-  if (pseudo) fail(channel, `${what} ${abs} is on ${pseudo.startsWith('/') ? `a pseudo file system (${pseudo})` : pseudo}: not a file of yours`);
+  if (pseudo) fail(channel, `${what} ${abs} is on ${pseudo.startsWith('/') ? `a pseudo file system (${pseudo})` : pseudo}: kernel and device files are never read`);
   const type = fileType(st!);
   if (rule.type === 'folder') {
     if (!st!.isDirectory()) fail(channel, `${what} ${abs} is ${type}, not a folder`);
