@@ -3,6 +3,8 @@
  * acquisition facts for cohorts, and everything the pixel pipeline and geometry need.
  * Pure: takes a parsed dataset, returns a plain record.
  */
+import type { PhiIdentifier, PhiKind } from '../privacy/phi';
+import { decodeDicomText, latin1 } from './charset';
 import { type DataSet, firstItem, num, nums, type ParsedDicom, PIXEL_DATA, str, u16 } from './parse';
 
 export type Vec3 = [number, number, number];
@@ -69,6 +71,12 @@ export interface InstanceHeader {
   pixelDataLength: number | null;
   /** Per-frame positions of an enhanced multi-frame object (PerFrameFunctionalGroupsSequence). */
   framePositions: Vec3[] | null;
+  /**
+   * Patient identifiers of this object (names decoded with SpecificCharacterSet, IDs, institution,
+   * physicians, UIDs other than the SOP Instance UID, dates), stored per series so that an export
+   * can be checked without the source files. See readIdentifiers.
+   */
+  identifiers: PhiIdentifier[];
   warnings: string[];
 }
 
@@ -207,12 +215,103 @@ export function readHeader(parsed: ParsedDicom): InstanceHeader {
     pixelDataOffset: pixel ? pixel.dataOffset : null,
     pixelDataLength,
     framePositions,
+    identifiers: readIdentifiers(ds),
     warnings,
   };
   if (header.rows !== null && header.columns !== null && (header.rows === 0 || header.columns === 0)) {
     warnings.push('Rows or Columns is 0');
   }
   return header;
+}
+
+/** Elements holding patient identifiers, at any depth (sequences included). */
+const IDENTIFIER_TAGS: Record<string, PhiKind> = {
+  x00100010: 'patient-name',
+  x00101001: 'patient-name', // OtherPatientNames
+  x00101005: 'patient-name', // PatientBirthName
+  x00101060: 'patient-name', // PatientMotherBirthName
+  x00100020: 'patient-id',
+  x00101000: 'other-patient-id', // OtherPatientIDs (retired, still written)
+  x00100021: 'issuer',
+  x00380010: 'other-patient-id', // AdmissionID
+  x00080050: 'accession',
+  x00200010: 'study-id',
+  x00080080: 'institution',
+  x00081040: 'institution', // InstitutionalDepartmentName
+  x00080081: 'institution-address',
+  x00080090: 'physician', // ReferringPhysicianName
+  x00081048: 'physician', // PhysiciansOfRecord
+  x00081050: 'physician', // PerformingPhysicianName
+  x00081060: 'physician', // NameOfPhysiciansReadingStudy
+  x00321032: 'physician', // RequestingPhysician
+  x00081070: 'operator', // OperatorsName
+  x00101040: 'patient-address',
+  x00102154: 'telephone',
+  x00100030: 'birth-date',
+  x00080020: 'study-date',
+  x00080021: 'series-date',
+  x00080022: 'acquisition-date',
+  x00080023: 'content-date',
+  x0008002a: 'acquisition-date', // AcquisitionDateTime (its date part)
+};
+
+/** The object's own SOP Instance UID is in the index and every manifest already. */
+const OWN_UID_TAGS = new Set(['x00080018', 'x00020003']);
+const UID_VALUE = /^[0-9]+(\.[0-9]+){3,}$/;
+/** UIDs of the DICOM standard (SOP classes, transfer syntaxes, ...) identify nobody. */
+const STANDARD_UID = '1.2.840.10008.';
+
+/**
+ * Patient identifiers of a dataset, for the export check: the elements of IDENTIFIER_TAGS (in
+ * sequences too: OtherPatientIDsSequence items give other-patient-id and issuer), text decoded
+ * with the SpecificCharacterSet in force (every plausible reading, see charset.ts), multiple
+ * values split; and every UID-valued element but the object's own SOP Instance UID and the
+ * standard's UIDs. Never throws: an unreadable element is left out.
+ */
+export function readIdentifiers(ds: DataSet): PhiIdentifier[] {
+  const out = new Map<string, PhiIdentifier>();
+  const add = (kind: PhiKind, value: string) => {
+    const v = value.replace(/\u0000/g, '').trim().slice(0, 256);
+    if (v && !out.has(`${kind}\u0000${v}`)) out.set(`${kind}\u0000${v}`, { kind, value: v });
+  };
+  const walk = (d: DataSet, inherited: string[], depth: number) => {
+    const bytes = d.byteArray as Uint8Array;
+    const raw = (tag: string): Uint8Array | null => {
+      const el = d.elements[tag];
+      if (!el || el.dataOffset < 0 || el.length <= 0 || el.length === 0xffffffff || el.items) return null;
+      return bytes.subarray(el.dataOffset, Math.min(bytes.length, el.dataOffset + el.length));
+    };
+    const cs = raw('x00080005');
+    const charsets = cs ? latin1(cs).split('\\').map((s) => s.trim()) : inherited;
+    for (const [tag, el] of Object.entries(d.elements)) {
+      try {
+        if (el.items) {
+          if (depth < 4 && tag !== PIXEL_DATA) for (const it of el.items) if (it.dataSet) walk(it.dataSet, charsets, depth + 1);
+          continue;
+        }
+        const kind = IDENTIFIER_TAGS[tag];
+        const b = raw(tag);
+        if (!b) continue;
+        if (kind) {
+          const k: PhiKind = kind === 'patient-id' && depth > 0 ? 'other-patient-id' : kind;
+          for (const text of decodeDicomText(b, charsets)) for (const v of text.split('\\')) add(k, k.endsWith('-date') ? v.replace(/[^0-9]/g, '').slice(0, 8) : v);
+        } else if (b.length <= 130 && !OWN_UID_TAGS.has(tag) && b.every((c) => (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x5c || c === 0 || c === 0x20)) {
+          for (const v of latin1(b).split('\\')) {
+            const u = v.replace(/[\u0000 ]+$/, '');
+            if (UID_VALUE.test(u) && !u.startsWith(STANDARD_UID)) add('uid', u);
+          }
+        }
+      } catch {
+        /* an element that cannot be read identifies nothing we could check */
+      }
+    }
+  };
+  try {
+    walk(ds, [], 0);
+  } catch {
+    /* keep what was read */
+  }
+  return [...out.values()];
 }
 
 /** Bytes the uncompressed pixel data should occupy, or null when it cannot be known from the header. */

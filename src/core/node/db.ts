@@ -237,6 +237,22 @@ const MIGRATIONS: string[] = [
   ALTER TABLE runs ADD COLUMN deleted_at TEXT NOT NULL DEFAULT '';
   ALTER TABLE runs ADD COLUMN original_dir TEXT NOT NULL DEFAULT '';
   `,
+  /* 5: patient identifiers of each series, read at index time, so that an export is checked
+        against them without the source files (which may be moved or on an unmounted drive).
+        One row per distinct (kind, value) per series; SOP Instance UIDs are in instances already.
+        instances.identifiers_indexed says the instance's identifiers are in; rows indexed before
+        this migration have 0, and export refuses their series until they are re-indexed. Every
+        file's mtime is reset so that the next `ctssl index` re-reads all files (an unchanged
+        file is otherwise never read again) and fills the table. */ `
+  CREATE TABLE phi_identifiers (
+    series_ref INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (series_ref, kind, value)
+  ) WITHOUT ROWID;
+  ALTER TABLE instances ADD COLUMN identifiers_indexed INTEGER NOT NULL DEFAULT 0;
+  UPDATE files SET mtime_ms = -1;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,15 +11,24 @@
  *   metrics/pretext.json          Table II evaluation and final training losses
  *   checksums.json                SHA-256 of every other file
  *
- * Before writing, the package is scanned for the source data's patient IDs, names, UIDs and
- * dates; export refuses, saying what it found where, if any slipped in.
+ * Before writing, every file of the package is scanned for the source data's patient
+ * identifiers and for paths of the user; export refuses, saying what it found where, if any
+ * slipped in. The identifiers are those the indexer stored for each series (phi_identifiers, see
+ * db.ts migration 5), not read from the source files, so a moved or unmounted source cannot skip
+ * the check. When the library cannot vouch for a series of the run (no database, a series that
+ * is no longer indexed, or one indexed before identifiers were stored), export refuses and says
+ * to re-index. What counts as a match is documented in core/privacy/phi.ts.
+ *
+ * The package holds no path: metrics/pretext.json takes only the numbers of eval/table2.json
+ * (not its run folder or sample image paths), the curriculum only tasks and settings.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
-import { parseDicom, str } from '../dicom/parse';
+import { buildMatcher, PHI_KINDS, type PhiFinding, type PhiIdentifier, type PhiKind, scanFiles, shorten, wordsOf } from '../privacy/phi';
 import { buildEncoderModel, layersModelArtifacts, setEncoderWeights } from '../ml/encoder-layers';
 import { classifierPreset } from '../ml/classifier';
 import { encodeSafetensors } from '../ml/safetensors';
@@ -30,6 +39,7 @@ import { initBackend } from './backend';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from './checkpoint';
 import type { Manifest } from './manifest';
 import { modelSize } from './engine';
+import { defaultDataDir } from './paths';
 import { configHash } from './run-hash';
 import type { Database } from './sqlite';
 
@@ -41,31 +51,51 @@ export interface ExportOptions {
   author?: string;
   intendedUse?: string;
   limitations?: string[];
+  /** The app's data folder, never to appear in a package (default: defaultDataDir()). */
+  dataDir?: string;
 }
 
-export interface PrivacyFinding {
-  file: string;
-  kind: 'patient-id' | 'patient-name' | 'uid' | 'date' | 'path';
-  /** The identifier, shortened for display. */
-  excerpt: string;
-}
+export type PrivacyFinding = PhiFinding;
 
+/**
+ * Export refused for privacy: identifiers or paths found in the package (findings), or the
+ * library cannot say which identifiers to look for (no findings, the reason in the message).
+ */
 export class PrivacyError extends Error {
-  constructor(readonly findings: PrivacyFinding[]) {
+  constructor(
+    readonly findings: PrivacyFinding[],
+    reason?: string,
+  ) {
     super(
-      `export refused: the package would contain patient identifiers:\n` +
-        findings
-          .slice(0, 20)
-          .map((f) => `  ${f.file}: ${f.kind} ${f.excerpt}`)
-          .join('\n') +
-        (findings.length > 20 ? `\n  ... and ${findings.length - 20} more` : ''),
+      reason ??
+        `export refused: the package would contain patient identifiers or paths of this computer:\n` +
+          findings
+            .slice(0, 20)
+            .map((f) => `  ${f.file}: ${f.kind} ${f.excerpt}`)
+            .join('\n') +
+          (findings.length > 20 ? `\n  ... and ${findings.length - 20} more` : ''),
     );
     this.name = 'PrivacyError';
   }
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const shorten = (s: string) => (s.length > 12 ? `${s.slice(0, 6)}...${s.slice(-4)}` : s.slice(0, 2) + '***');
+
+/** The folders of the runs this one started from (curriculum), newest first. */
+function initDirs(config: PretrainConfig): string[] {
+  const dirs: string[] = [];
+  let cur = config;
+  for (let i = 0; i < 20 && cur.init; i++) {
+    dirs.push(resolve(cur.init));
+    if (!existsSync(join(cur.init, 'config.json'))) break;
+    try {
+      cur = parsePretrainConfig(JSON.parse(readFileSync(join(cur.init, 'config.json'), 'utf8')));
+    } catch {
+      break;
+    }
+  }
+  return dirs;
+}
 
 /** The chain of runs this one started from (curriculum), oldest first, without paths. */
 function curriculum(config: PretrainConfig): { task: string; maskPercent: number | null; maskDefinition: string | null; steps: number | null; epochs: number | null }[] {
@@ -95,74 +125,107 @@ interface DataSummary {
   studyYears: { from: number | null; to: number | null };
 }
 
-/** Identifiers of the source data, to make sure none leaks into the package. */
-interface Identifiers {
-  values: { value: string; kind: PrivacyFinding['kind'] }[];
+/** Identifiers of the source data and paths of the user, to make sure none leaks into the package. */
+export interface Identifiers {
+  values: { value: string; kind: PhiKind }[];
+  /** Folders of the user (absolute). */
+  paths?: string[];
+}
+
+const KINDS = new Set<string>(PHI_KINDS);
+
+/** Says why the library cannot vouch for the run's data: refuses, saying to re-index. */
+function unverifiable(what: string, folders: string[]): PrivacyError {
+  const where = folders.length ? ` (${folders.slice(0, 3).join(', ')}${folders.length > 3 ? ', ...' : ''})` : '';
+  return new PrivacyError(
+    [],
+    `export refused: cannot check the package for patient identifiers: ${what}${where}. ` +
+      'Re-index the folder(s) of the run\'s data (`ctssl index <folder>`, or Re-index in the app) with this library, then export again.',
+  );
 }
 
 function summarise(db: Database | null, manifest: Manifest): { summary: DataSummary; ids: Identifiers } {
-  const ids: Identifiers = { values: [] };
-  const add = (value: string | null | undefined, kind: PrivacyFinding['kind']) => {
+  const ids: Identifiers = { values: [], paths: [] };
+  const add = (value: string | null | undefined, kind: PhiKind) => {
     const v = (value ?? '').trim();
-    if (v.length >= 4) ids.values.push({ value: v, kind });
+    if (v) ids.values.push({ value: v, kind });
   };
+  const folderOf = (s: Manifest['series'][number]) => (s.slices[0] ? dirname(s.slices[0].path) : '?');
+  if (!db) throw unverifiable('no library database (the identifiers of the training data are stored there at index time)', []);
+  if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'phi_identifiers'`).get()) {
+    throw unverifiable('the library database predates stored identifiers (open it with this version once to upgrade it)', []);
+  }
+  const seriesRow = db.prepare(
+    `SELECT se.id, p.patient_id, p.birth_date, st.study_uid, st.study_id, st.study_date, se.series_date, se.manufacturer, se.model,
+       se.slice_thickness, se.frame_of_reference_uid
+     FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.series_uid = ?`,
+  );
+  const unindexed = db.prepare('SELECT COUNT(*) FROM instances WHERE series_ref = ? AND identifiers_indexed = 0').pluck();
+  const stored = db.prepare('SELECT kind, value FROM phi_identifiers WHERE series_ref = ?');
+  const missing: string[] = [];
+  const notYet: string[] = [];
   const studies = new Set<string>();
   const scanners = new Map<string, { manufacturer: string; model: string; series: number }>();
   let tMin: number | null = null;
   let tMax: number | null = null;
   let yFrom: number | null = null;
   let yTo: number | null = null;
+  const sourceDirs = new Set<string>();
   for (const s of manifest.series) {
     add(s.seriesUid, 'uid');
     add(s.patientKey.startsWith('derived:') ? null : s.patientKey, 'patient-id');
     for (const sl of s.slices) {
       add(sl.sopUid, 'uid');
-      add(dirname(sl.path), 'path');
+      sourceDirs.add(dirname(sl.path));
     }
-    const row = db
-      ?.prepare(
-        `SELECT p.patient_id, p.birth_date, st.study_uid, st.study_date, se.manufacturer, se.model, se.slice_thickness, se.frame_of_reference_uid
-         FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.series_uid = ?`,
-      )
-      .get(s.seriesUid) as
-      | { patient_id: string; birth_date: string; study_uid: string; study_date: string; manufacturer: string; model: string; slice_thickness: number | null; frame_of_reference_uid: string }
-      | undefined;
-    if (row) {
-      add(row.patient_id, 'patient-id');
-      add(row.study_uid, 'uid');
-      add(row.frame_of_reference_uid, 'uid');
-      for (const d of [row.study_date, row.birth_date]) {
-        if (/^\d{8}$/.test(d)) {
-          add(d, 'date');
-          add(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}`, 'date');
+    const row = seriesRow.get(s.seriesUid) as
+      | {
+          id: number;
+          patient_id: string;
+          birth_date: string;
+          study_uid: string;
+          study_id: string;
+          study_date: string;
+          series_date: string;
+          manufacturer: string;
+          model: string;
+          slice_thickness: number | null;
+          frame_of_reference_uid: string;
         }
-      }
-      studies.add(row.study_uid);
-      const key = `${row.manufacturer}|${row.model}`;
-      const sc = scanners.get(key) ?? { manufacturer: row.manufacturer || 'unknown', model: row.model || 'unknown', series: 0 };
-      sc.series++;
-      scanners.set(key, sc);
-      if (row.slice_thickness !== null) {
-        tMin = tMin === null ? row.slice_thickness : Math.min(tMin, row.slice_thickness);
-        tMax = tMax === null ? row.slice_thickness : Math.max(tMax, row.slice_thickness);
-      }
-      const y = Number(row.study_date.slice(0, 4));
-      if (y > 1900) {
-        yFrom = yFrom === null ? y : Math.min(yFrom, y);
-        yTo = yTo === null ? y : Math.max(yTo, y);
-      }
+      | undefined;
+    if (!row) {
+      missing.push(folderOf(s));
+      continue;
     }
-    // Patient names are not kept in the index: read them from one source file per series.
-    const first = s.slices[0]?.path;
-    if (first && existsSync(first)) {
-      try {
-        add(str(parseDicom(new Uint8Array(readFileSync(first)), { headerOnly: true }).dataSet, 'x00100010').replace(/\^+/g, ' ').trim(), 'patient-name');
-        add(str(parseDicom(new Uint8Array(readFileSync(first)), { headerOnly: true }).dataSet, 'x00100010'), 'patient-name');
-      } catch {
-        /* unreadable source: nothing to add */
-      }
+    const rows = stored.all(row.id) as { kind: string; value: string }[];
+    if (rows.length === 0 || (unindexed.get(row.id) as number) > 0) notYet.push(folderOf(s));
+    for (const r of rows) if (KINDS.has(r.kind)) add(r.value, r.kind as PhiKind);
+    add(row.patient_id, 'patient-id');
+    add(row.study_uid, 'uid');
+    add(row.frame_of_reference_uid, 'uid');
+    add(row.study_id, 'study-id');
+    add(row.birth_date, 'birth-date');
+    add(row.study_date, 'study-date');
+    add(row.series_date, 'series-date');
+    studies.add(row.study_uid);
+    const key = `${row.manufacturer}|${row.model}`;
+    const sc = scanners.get(key) ?? { manufacturer: row.manufacturer || 'unknown', model: row.model || 'unknown', series: 0 };
+    sc.series++;
+    scanners.set(key, sc);
+    if (row.slice_thickness !== null) {
+      tMin = tMin === null ? row.slice_thickness : Math.min(tMin, row.slice_thickness);
+      tMax = tMax === null ? row.slice_thickness : Math.max(tMax, row.slice_thickness);
+    }
+    const y = Number(row.study_date.slice(0, 4));
+    if (y > 1900) {
+      yFrom = yFrom === null ? y : Math.min(yFrom, y);
+      yTo = yTo === null ? y : Math.max(yTo, y);
     }
   }
+  if (missing.length) throw unverifiable(`${missing.length} series of the run are not in the library (removed, moved, or indexed in another database)`, missing);
+  if (notYet.length) throw unverifiable(`${notYet.length} series of the run were indexed before identifiers were stored`, notYet);
+  ids.paths!.push(...sourceDirs, ...(db.prepare('SELECT path FROM folders').pluck().all() as string[]));
+  if (db.name && db.name !== ':memory:') ids.paths!.push(dirname(resolve(db.name)));
   const patients = new Set(manifest.series.map((s) => s.patientKey)).size;
   return {
     summary: {
@@ -179,15 +242,21 @@ function summarise(db: Database | null, manifest: Manifest): { summary: DataSumm
   };
 }
 
-/** Finds source identifiers in the package files (text and binary alike). */
-export function scanForIdentifiers(files: Record<string, Uint8Array>, ids: Identifiers): PrivacyFinding[] {
-  const findings: PrivacyFinding[] = [];
-  const unique = new Map(ids.values.map((v) => [v.value, v.kind]));
-  for (const [name, bytes] of Object.entries(files)) {
-    const text = Buffer.from(bytes).toString('latin1');
-    for (const [value, kind] of unique) if (text.includes(value)) findings.push({ file: name, kind, excerpt: shorten(value) });
-  }
-  return findings;
+export interface ScanOptions {
+  /** Words of the package's own text (see phi.ts: a single name component equal to one is not reported). */
+  fixedWords?: ReadonlySet<string>;
+  /** Timestamps the app wrote into the package. */
+  timestamps?: string[];
+}
+
+/** Finds source identifiers and user paths in the package files (text, PNG text chunks and binary). */
+export function scanForIdentifiers(files: Record<string, Uint8Array>, ids: Identifiers, o: ScanOptions = {}): PrivacyFinding[] {
+  const matcher = buildMatcher(ids.values as PhiIdentifier[], ids.paths ?? []);
+  return scanFiles(files, matcher, {
+    fixedWords: o.fixedWords ?? FIXED_WORDS,
+    timestamps: o.timestamps,
+    bytesAsText: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1'),
+  });
 }
 
 function tensorDoc(names: { name: string; shape: number[] }[]): string {
@@ -208,6 +277,22 @@ function tensorDoc(names: { name: string; shape: number[] }[]): string {
     '',
   ].join('\n');
 }
+
+const DEFAULT_INTENDED_USE =
+  'Initialisation of CT image encoders for research on chest CT (slice classification, segmentation). Not a medical device; not for clinical decisions.';
+
+/** The fixed words of what the package says (templates, model card labels): see scanForIdentifiers. */
+const FIXED_TEXT = [
+  'Licence Author Intended use Training data no identifiers patients studies series slices train validation held out split by patient',
+  'Scanners unknown Slice thickness mm Study years Training Task Curriculum Settings Pretext metrics volume volumes not evaluated run ctssl eval ssl',
+  'before exporting Final training losses Downstream results none recorded Known limitations Reproducibility File checksums json SHA 256',
+  'Trained on patient s and slices from scanner model s generalisation to other scanners protocols and populations is untested',
+  'Self supervised features may encode patient attributes sex age ethnic group check with the bias probe before use',
+  'Expects the preprocessing in config json exactly window scaling orientation px',
+  'fixed HU level width clipped to per slice min max after clipping radiological display anterior up patient right on the left from ImageOrientationPatient',
+  'pixel padding treated as air NHWC masked next slice denoise rotation flip area side data uniform',
+  DEFAULT_INTENDED_USE,
+].join('\n');
 
 const README = (name: string, size: number, channels: number) => `# ${name}
 
@@ -238,6 +323,58 @@ Without the safetensors package: an 8-byte little-endian header length, a JSON h
 initialisation for fine-tuning and the bias probe.
 `;
 
+const FIXED_WORDS: ReadonlySet<string> = wordsOf([FIXED_TEXT, README('', 64, 1), tensorDoc([])].join('\n'));
+
+/** The package's own vocabulary: the fixed words, the JSON keys, tensor and layer names. */
+function packageWords(files: Record<string, Uint8Array>): Set<string> {
+  const words = new Set(FIXED_WORDS);
+  const keys: string[] = [];
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) keys.push(k), walk(x);
+  };
+  for (const [name, b] of Object.entries(files)) {
+    if (!name.endsWith('.json')) continue;
+    try {
+      walk(JSON.parse(Buffer.from(b).toString('utf8')));
+    } catch {
+      /* not JSON: no keys */
+    }
+  }
+  // The TF.js model and the tensor list are generated from the architecture alone.
+  const generated = ['tfjs/encoder/model.json', 'weights/TENSORS.md'].map((n) => (files[n] ? Buffer.from(files[n]).toString('utf8') : ''));
+  for (const w of wordsOf([...keys, ...generated].join(' '))) words.add(w);
+  return words;
+}
+
+/** Only the numbers of a Table II evaluation: no run folder, no sample image paths. */
+function pretextMetrics(t: Record<string, unknown> | null): Record<string, unknown> | null {
+  if (!t) return null;
+  const stats = (v: unknown): Record<string, { mean: number; sd: number; n: number }> => {
+    const out: Record<string, { mean: number; sd: number; n: number }> = {};
+    if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v as Record<string, { mean?: unknown; sd?: unknown; n?: unknown }>)) {
+        if (/^[A-Za-z]{1,32}$/.test(k) && x && typeof x === 'object') out[k] = { mean: Number(x.mean), sd: Number(x.sd), n: Number(x.n) };
+      }
+    }
+    return out;
+  };
+  const oneOf = <T extends string>(v: unknown, allowed: readonly T[]): T | null => (allowed.includes(v as T) ? (v as T) : null);
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return {
+    task: oneOf(t.task, ['masked', 'next-slice', 'denoise', 'rotation', 'flip'] as const),
+    maskPercent: num(t.maskPercent),
+    maskDefinition: oneOf(t.maskDefinition, ['area', 'side'] as const),
+    split: oneOf(t.split, ['train', 'val', 'test'] as const),
+    checkpointStep: num(t.checkpointStep),
+    volumes: num(t.volumes),
+    images: num(t.images),
+    perVolume: stats(t.perVolume),
+    perImage: stats(t.perImage),
+    aurocPerClass: Array.isArray(t.aurocPerClass) ? t.aurocPerClass.map(Number) : null,
+  };
+}
+
 export interface ExportResult {
   file: string;
   bytes: number;
@@ -260,8 +397,9 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
     ? { model: 'vqvae' as const, ...vqvaePreset(preset, { size }) }
     : { model: 'classifier' as const, ...classifierPreset(preset, taskClasses(config.task), { size }) };
   const { summary, ids } = summarise(db, manifest);
+  ids.paths!.push(dir, ...initDirs(config), resolve(o.dataDir ?? defaultDataDir()), homedir());
   const evalPath = join(dir, 'eval', 'table2.json');
-  const pretext = existsSync(evalPath) ? (JSON.parse(readFileSync(evalPath, 'utf8')) as Record<string, unknown>) : null;
+  const pretext = pretextMetrics(existsSync(evalPath) ? (JSON.parse(readFileSync(evalPath, 'utf8')) as Record<string, unknown>) : null);
   const backend = await initBackend();
 
   const exportedConfig = {
@@ -314,9 +452,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   const finalLosses = c.state.losses;
   const card = {
     name: config.name || `CT SSL ${config.task}${config.task === 'masked' ? ` ${config.maskPercent}%` : ''} encoder (${preset}, ${size}px)`,
-    intendedUse:
-      o.intendedUse ??
-      'Initialisation of CT image encoders for research on chest CT (slice classification, segmentation). Not a medical device; not for clinical decisions.',
+    intendedUse: o.intendedUse ?? DEFAULT_INTENDED_USE,
     data: summary,
     training: exportedConfig.training,
     task: exportedConfig.task,
@@ -353,7 +489,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   for (const [name, b] of Object.entries(files)) checksums[name] = sha256(b);
   files['checksums.json'] = strToU8(JSON.stringify({ format: PACKAGE_FORMAT, formatVersion: PACKAGE_VERSION, sha256: checksums }, null, 2));
 
-  const findings = scanForIdentifiers(files, ids);
+  const findings = scanForIdentifiers(files, ids, { fixedWords: packageWords(files), timestamps: [ledger.exportedAt, String(c.state.savedAt ?? '')] });
   if (findings.length) throw new PrivacyError(findings);
 
   const zip = zipSync(files, { level: 6 });

@@ -15,7 +15,7 @@ import type { Worker } from 'node:worker_threads';
 import { siblingModule, spawnWorker } from './ts-worker';
 import { pseudoFileSystem, pseudoFolderReason, pseudoRoot, specialEntryReason, unreadableReason } from './file-kind';
 import type { IndexProgress, IndexSummary, SkippedFile } from '../../shared/types';
-import { isImage } from '../dicom/header';
+import { type InstanceHeader, isImage } from '../dicom/header';
 import { resolveIdentity } from '../dicom/identity';
 import type { Database } from './sqlite';
 import { updateDirtyGeometry } from './library';
@@ -402,18 +402,19 @@ function statements(db: Database) {
          contrast_agent = CASE WHEN excluded.contrast_agent != '' THEN excluded.contrast_agent ELSE contrast_agent END
        RETURNING id`,
     ),
+    insertIdentifier: db.prepare(`INSERT OR IGNORE INTO phi_identifiers (series_ref, kind, value) VALUES (?, ?, ?)`),
     instanceBySop: db.prepare(`SELECT id, file_ref, series_ref FROM instances WHERE sop_uid = ?`),
     insertInstance: db.prepare(
       `INSERT INTO instances (sop_uid, series_ref, file_ref, sop_class_uid, instance_number, rows, columns, pixel_spacing,
          slice_thickness, image_position, image_orientation, frame_positions, slice_location, gantry_tilt, rescale_slope,
          rescale_intercept, rescale_type, bits_allocated, bits_stored, high_bit, pixel_representation, photometric,
          samples_per_pixel, transfer_syntax, number_of_frames, pixel_padding_value, pixel_padding_range_limit,
-         window_center, window_width, has_pixel_data, image_type, acquisition_time, uid_derived)
+         window_center, window_width, has_pixel_data, image_type, acquisition_time, uid_derived, identifiers_indexed)
        VALUES (@sop_uid, @series_ref, @file_ref, @sop_class_uid, @instance_number, @rows, @columns, @pixel_spacing,
          @slice_thickness, @image_position, @image_orientation, @frame_positions, @slice_location, @gantry_tilt, @rescale_slope,
          @rescale_intercept, @rescale_type, @bits_allocated, @bits_stored, @high_bit, @pixel_representation, @photometric,
          @samples_per_pixel, @transfer_syntax, @number_of_frames, @pixel_padding_value, @pixel_padding_range_limit,
-         @window_center, @window_width, @has_pixel_data, @image_type, @acquisition_time, @uid_derived)
+         @window_center, @window_width, @has_pixel_data, @image_type, @acquisition_time, @uid_derived, @identifiers_indexed)
        RETURNING id`,
     ),
     deleteInstance: db.prepare(`DELETE FROM instances WHERE id = ?`),
@@ -550,6 +551,19 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
   const buf = new Uint8Array(headChunk);
   const derivedFolders = new Map<string, number>();
   const seriesSeen = new Map<string, number>();
+  // Patient identifiers for the export check: one row per distinct value per series, written
+  // once per job (this job's rows are remembered, the table's primary key ignores older ones).
+  const identifiersSeen = new Map<number, Set<string>>();
+  const recordIdentifiers = (seriesRef: number, ids: InstanceHeader['identifiers']) => {
+    let seen = identifiersSeen.get(seriesRef);
+    if (!seen) identifiersSeen.set(seriesRef, (seen = new Set()));
+    for (const { kind, value } of ids) {
+      const key = `${kind}\u0000${value}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      s.insertIdentifier.run(seriesRef, kind, value);
+    }
+  };
   const applyOne = (file: ScannedFile, folderId: number, read: Map<string, ReadResult>) => {
     const prev = s.fileByPath.get(file.path) as KnownFile | undefined;
     if (prev && prev.size === file.size && prev.mtime_ms === file.mtimeMs) {
@@ -609,6 +623,8 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
       ).id;
       seriesSeen.set(id.seriesUid, seriesRef);
     }
+    // Duplicates too: a copy of an instance may carry other identifiers, and may become its file.
+    if (h.identifiers) recordIdentifiers(seriesRef, h.identifiers);
     const existing = s.instanceBySop.get(id.sopUid) as { id: number; file_ref: number | null; series_ref: number } | undefined;
     const fileWarnings = h.warnings.length ? JSON.stringify(h.warnings) : null;
     if (existing && existing.file_ref !== null && existing.file_ref !== fileId) {
@@ -651,6 +667,7 @@ export async function indexFolders(db: Database, folderArgs: string[], opts: Ind
         image_type: h.imageType,
         acquisition_time: h.acquisitionTime,
         uid_derived: id.derived.includes('instance') ? 1 : 0,
+        identifiers_indexed: h.identifiers ? 1 : 0,
       }) as { id: number }
     ).id;
     s.updateFile.run(file.size, file.mtimeMs, 'indexed', instanceId, fileWarnings, fileId);

@@ -5,7 +5,7 @@
  * renderer as 'run.event'.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
 import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
 import { ApiError, type EventName, type Events } from '../../shared/contract';
@@ -232,9 +232,12 @@ export class RunService {
   async exportRun(id: number, o: { licence: string; author?: string }) {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before exporting`);
-    const name = `${basename(run.dir)}.ctssl.zip`;
+    // Named from the run's id and task, never from its folder (which the user may have named after
+    // anything, a patient included): run-12-masked.ctssl.zip
+    const task = String(run.task || run.kind).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32) || 'run';
+    const name = `run-${Math.trunc(id)}-${task}.ctssl.zip`;
     try {
-      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), o));
+      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), { ...o, dataDir: this.dataDir }));
       return { file: r.file, bytes: r.bytes, sha256: r.sha256, modelCard: r.modelCard };
     } catch (err) {
       throw new ApiError(err instanceof PrivacyError ? 'invalid-argument' : 'internal', (err as Error).message);
