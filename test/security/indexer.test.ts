@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -188,7 +188,7 @@ describe('indexing hostile and odd files beside a real slice', () => {
     for (const name of ['deflate-bomb.dcm', 'sparse-1.9GiB.dcm', 'long-header-1.5MiB.dcm']) {
       const before = process.memoryUsage().rss;
       const t = Date.now();
-      const r = readFileHeader(join(dir, name), 0);
+      const r = readFileHeader(join(dir, name), statSync(join(dir, name)).size);
       expect('skip' in r, name).toBe(true);
       expect(Date.now() - t, name).toBeLessThan(5000);
       expect(process.memoryUsage().rss - before, name).toBeLessThan(200 * MiB);
