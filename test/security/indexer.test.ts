@@ -293,6 +293,24 @@ describe('a failing header worker fails that file, never the job', () => {
     }
   }, 60_000);
 
+  it('cancel right after the start ends the job, even while the worker is still starting', async () => {
+    const dir = join(tmp.dir, 'starting');
+    mkdirSync(dir);
+    copyFileSync(realSlices()[0], join(dir, 'real.dcm'));
+    const db = openLibrary(join(tmp.dir, 'starting.sqlite'));
+    try {
+      const ac = new AbortController();
+      const t = Date.now();
+      const job = indexFolders(db, [dir], { workers: 1, signal: ac.signal });
+      setTimeout(() => ac.abort(), 5);
+      const s = await job;
+      expect(s.cancelled).toBe(true);
+      expect(Date.now() - t).toBeLessThan(5000);
+    } finally {
+      db.close();
+    }
+  });
+
   it('the app service: cancel ends a running job, and a new one may start', async () => {
     const dir = join(tmp.dir, 'many');
     let n = 0;
@@ -317,6 +335,32 @@ describe('a failing header worker fails that file, never the job', () => {
       await services.close();
     }
   }, 60_000);
+});
+
+describe.skipIf(process.platform !== 'linux')('pseudo file systems', () => {
+  it('refuses /proc/self, /sys and /dev as folders to index, naming the folder and why (nothing is read)', async () => {
+    const tmp = tempDir('ctssl-sec-proc-');
+    const db = openLibrary(join(tmp.dir, 'proc.sqlite'));
+    try {
+      const t = Date.now();
+      await expect(indexFolders(db, ['/proc/self'])).rejects.toThrow(/^not a folder of files: \/proc\/self is under \/proc: its entries are pseudo files/);
+      await expect(indexFolders(db, ['/sys'])).rejects.toThrow(/not a folder of files: \/sys is under \/sys/);
+      await expect(indexFolders(db, ['/dev'])).rejects.toThrow(/not a folder of files: \/dev is under \/dev/);
+      expect(Date.now() - t).toBeLessThan(2000);
+      expect(db.prepare('SELECT COUNT(*) FROM files').pluck().get()).toBe(0);
+      // Through the app service: an invalid argument, and no job is left running.
+      const services = createServices({ mode: 'server', dataDir: join(tmp.dir, 'app'), dbPath: join(tmp.dir, 'app.sqlite'), emit: () => {} });
+      try {
+        await expect(Promise.resolve().then(() => services.handlers['library.addFolder']('/proc/self'))).rejects.toThrow(/\/proc\/self/);
+        expect(services.handlers['library.progress']()).toBeNull();
+      } finally {
+        await services.close();
+      }
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
+  });
 });
 
 describe('the pixel decoder refuses deflate bombs', () => {

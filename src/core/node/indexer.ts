@@ -26,7 +26,7 @@ export interface IndexOptions {
   jobId?: string;
   /** Files per transaction. */
   batchSize?: number;
-  /** Bytes read for a header before falling back to the whole file. */
+  /** Bytes read for a header before reading up to 1 MiB (file-header.ts HEADER_LIMIT). */
   headChunk?: number;
   /** Milliseconds between progress events. */
   progressInterval?: number;
@@ -178,13 +178,25 @@ async function headerReader(
       w.postMessage({ id, files: files.map((f) => ({ path: f.path, size: f.size })), headChunk });
     });
 
+  /** A promise, or undefined as soon as the job is cancelled. */
+  const untilAborted = <T>(p: Promise<T>): Promise<T | undefined> =>
+    !signal
+      ? p
+      : signal.aborted
+        ? Promise.resolve(undefined)
+        : new Promise((res, rej) => {
+            const onAbort = () => res(undefined);
+            signal.addEventListener('abort', onAbort, { once: true });
+            p.then(res, rej).finally(() => signal.removeEventListener('abort', onAbort));
+          });
   let queue: Promise<unknown> = Promise.resolve();
   const readNow = async (files: ScannedFile[]): Promise<Map<string, ReadResult>> => {
     const out = new Map<string, ReadResult>();
     let i = 0;
     while (i < files.length) {
       if (signal?.aborted) break;
-      const w = gaveUp ? null : await start();
+      const w = gaveUp ? null : await untilAborted(start());
+      if (signal?.aborted) break; // a starting worker is ended by close()
       if (!w) {
         for (; i < files.length && !signal?.aborted; i++) out.set(files[i].path, readInline(files[i], headChunk, inlineBuf));
         break;
@@ -212,11 +224,19 @@ async function headerReader(
       return p;
     },
     async close() {
-      const w = current ? await current : null;
-      if (!w) return;
+      const pending = current;
       current = null;
-      // A worker stuck in a system call may not end promptly: wait a little, then let it go.
-      await Promise.race([w.terminate().catch(() => {}), new Promise((r) => setTimeout(r, 2000).unref())]);
+      if (!pending) return;
+      // A worker still starting is ended once it has started; one stuck in a system call may not
+      // end promptly: wait 2 s at most, then let it go (unreferenced).
+      const sleep = () => new Promise<null>((r) => setTimeout(() => r(null), 2000).unref());
+      const w = await Promise.race([pending, sleep()]);
+      if (!w) {
+        void pending.then((late) => late && dropWorker(late));
+        return;
+      }
+      const ended = w.terminate().catch(() => {});
+      await Promise.race([ended, sleep()]);
       dropWorker(w);
     },
   };
