@@ -8,7 +8,7 @@
  * (`LABEL_SIZE_CAPS`), and CSVs are streamed in 1 MiB chunks, written in batches, with a cap on the
  * length of one record, so memory does not grow with the file.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -144,16 +144,16 @@ function dropStaleImports(db: Database): void {
   }
 }
 
-async function withProvisionalSource<R extends CsvImportReport>(db: Database, kind: LabelKind, path: string, work: (sourceId: number) => Promise<R>): Promise<R> {
+async function withProvisionalSource<R extends CsvImportReport>(db: Database, kind: LabelKind, path: string, work: (sourceId: number, hash: Hash) => Promise<R>): Promise<R> {
   dropStaleImports(db);
-  const hash = await sha1File(path);
-  const sourceId = newSource(db, kind, `${PROVISIONAL}${process.pid}:${randomUUID()}:${path}`, hash);
+  const hash = createHash('sha1');
+  const sourceId = newSource(db, kind, `${PROVISIONAL}${process.pid}:${randomUUID()}:${path}`, '');
   ownImports.add(sourceId);
   try {
-    const report = await work(sourceId);
+    const report = await work(sourceId, hash);
     db.transaction(() => {
       db.prepare('DELETE FROM label_sources WHERE kind = ? AND path = ? AND id != ?').run(kind, path, sourceId);
-      db.prepare('UPDATE label_sources SET path = ?, imported_at = ? WHERE id = ?').run(path, new Date().toISOString(), sourceId);
+      db.prepare('UPDATE label_sources SET path = ?, sha1 = ?, imported_at = ? WHERE id = ?').run(path, hash.digest('hex'), new Date().toISOString(), sourceId);
       saveReport(db, sourceId, report);
     })();
     return report;
@@ -216,9 +216,10 @@ export function sniffLabelKind(head: Uint8Array, name: string): LabelKind {
     );
   }
   const newline = text.search(/\r?\n/);
-  if (newline < 0 && bytes.length >= SNIFF_BYTES)
-    throw new Error(`${name}: line 1 is longer than ${SNIFF_BYTES} bytes: not a CSV header this app reads (${WHAT_WE_READ})`);
   const firstLine = (newline < 0 ? text : text.slice(0, newline)).toLowerCase();
+  if (firstLine.includes('\0')) throw new Error(`${name}: not a label file this app reads: binary data without the DICOM preamble (DICM at byte 128) (${WHAT_WE_READ})`);
+  if (newline < 0 && bytes.length >= SNIFF_BYTES)
+    throw new Error(`${name}: not a label file this app reads: line 1 is longer than ${SNIFF_BYTES} bytes, no CSV header (${WHAT_WE_READ})`);
   if (firstLine.includes('sopinstanceuid') && firstLine.includes('pe_present_on_image')) return 'rsna-csv';
   if (/(^|,)\s*"?(patient_?id|patientid|study_?instance_?uid|studyinstanceuid|study_?uid)"?\s*(,|$)/.test(firstLine) && /(sex|age|ethnic|race)/.test(firstLine))
     return 'attributes-csv';
@@ -228,10 +229,7 @@ export function sniffLabelKind(head: Uint8Array, name: string): LabelKind {
 /** Refuses a file larger than its kind's cap, naming it. */
 export function checkLabelSize(kind: LabelKind, bytes: number, name: string): void {
   const cap = LABEL_SIZE_CAPS[kind];
-  if (bytes > cap) {
-    const mb = (n: number) => `${(n / MiB).toFixed(n < 10 * MiB ? 1 : 0)} MiB`;
-    throw new Error(`${name}: ${mb(bytes)} is larger than the ${mb(cap)} a ${kindName[kind]} may be`);
-  }
+  if (bytes > cap) throw new Error(`${name}: ${bytes} bytes, over the ${cap / MiB} MiB cap of a ${kindName[kind]}`);
 }
 
 const kindName: Record<LabelKind, string> = {
@@ -410,7 +408,7 @@ export function importLidc(db: Database, path: string): LidcImportReport {
  * MAX_CSV_RECORD is refused naming the file and the line it starts on. Memory: one chunk, one batch
  * and the longest record.
  */
-async function streamCsv(path: string, onHeader: (fields: string[]) => void, onRecords: (records: string[][]) => void): Promise<void> {
+async function streamCsv(path: string, hash: Hash, onHeader: (fields: string[]) => void, onRecords: (records: string[][]) => void): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let pending = '';
   /** Whether the end of `pending` is inside a quoted field. */
@@ -435,6 +433,7 @@ async function streamCsv(path: string, onHeader: (fields: string[]) => void, onR
     if (records.length) onRecords(records);
   };
   for await (const chunk of createReadStream(path, { highWaterMark: MiB })) {
+    hash.update(chunk as Buffer);
     let text = decoder.write(chunk as Buffer);
     if (first) {
       text = text.replace(/^\uFEFF/, '');
@@ -469,6 +468,12 @@ async function streamCsv(path: string, onHeader: (fields: string[]) => void, onR
   parse(pending + decoder.end());
 }
 
+/**
+ * A copy of a field kept past its chunk: fields are slices of the chunk's text, and a kept slice
+ * would keep the whole chunk alive (a 1 MiB string per distinct exam).
+ */
+const own = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
 /** Runs `write` over batches of at most `size` records, each batch in one transaction. */
 function batched(db: Database, write: (records: string[][]) => void, size = 5000) {
   const tx = db.transaction(write);
@@ -484,7 +489,7 @@ const MAX_EXAMS_COUNTED = 100_000;
 export async function importRsnaCsv(db: Database, path: string): Promise<CsvImportReport> {
   checkLabelSize('rsna-csv', readHead(path).size, path);
   const lookup = instanceBySop(db);
-  return withProvisionalSource(db, 'rsna-csv', path, async (sourceId) => {
+  return withProvisionalSource(db, 'rsna-csv', path, async (sourceId, hash) => {
     const unmatched: CsvImportReport['unmatched'] = [];
     const warnings: string[] = [];
     let rows = 0;
@@ -506,24 +511,24 @@ export async function importRsnaCsv(db: Database, path: string): Promise<CsvImpo
         const studyUid = (at(col.study) ?? '').trim();
         const pe = Number(at(col.pe));
         if (!sop || !Number.isFinite(pe)) {
-          if (unmatched.length < MAX_LISTED) unmatched.push({ row: rows, key: sop, reason: 'missing SOPInstanceUID or pe_present_on_image' });
+          if (unmatched.length < MAX_LISTED) unmatched.push({ row: rows, key: own(sop), reason: 'missing SOPInstanceUID or pe_present_on_image' });
           continue;
         }
         const inst = lookup(sop);
         if (!inst) {
-          if (unmatched.length < MAX_LISTED) unmatched.push({ row: rows, key: sop, reason: 'no indexed image has this SOP Instance UID' });
+          if (unmatched.length < MAX_LISTED) unmatched.push({ row: rows, key: own(sop), reason: 'no indexed image has this SOP Instance UID' });
         } else {
           matchedRows++;
           if (seriesUid && inst.series_uid !== seriesUid && warnings.length < 50)
-            warnings.push(`row ${rows}: image ${sop} is in series ${inst.series_uid}, the CSV says ${seriesUid}`);
+            warnings.push(own(`row ${rows}: image ${sop} is in series ${inst.series_uid}, the CSV says ${seriesUid}`));
         }
         insImage.run(sourceId, sop, 'pe_present_on_image', pe);
         if (pe > 0) positives++;
         // Rows of an exam are adjacent in train.csv; exam values are written once per run of rows
         // (INSERT OR REPLACE keeps one row per exam and column whatever the order).
         if (seriesUid !== lastExam) {
-          lastExam = seriesUid;
-          if (exams.size < MAX_EXAMS_COUNTED) exams.add(seriesUid);
+          lastExam = own(seriesUid);
+          if (exams.size < MAX_EXAMS_COUNTED) exams.add(lastExam);
           for (const c of examColumns) {
             const v = Number(r[c.index]);
             if (Number.isFinite(v)) insExam.run(sourceId, studyUid, seriesUid, c.name, v);
@@ -533,10 +538,11 @@ export async function importRsnaCsv(db: Database, path: string): Promise<CsvImpo
     });
     await streamCsv(
       path,
+      hash,
       (h) => {
-        fields = h;
+        fields = h.map(own);
         col = { sop: h.indexOf('SOPInstanceUID'), series: h.indexOf('SeriesInstanceUID'), study: h.indexOf('StudyInstanceUID'), pe: h.indexOf('pe_present_on_image') };
-        examColumns = h.map((name, index) => ({ name, index })).filter((c) => c.name && !RSNA_KEYS.includes(c.name) && c.name !== 'pe_present_on_image').slice(0, 64);
+        examColumns = fields.map((name, index) => ({ name, index })).filter((c) => c.name && !RSNA_KEYS.includes(c.name) && c.name !== 'pe_present_on_image').slice(0, 64);
       },
       write,
     );
@@ -563,7 +569,7 @@ const columnOf = (fields: string[], names: string[]) => fields.findIndex((k) => 
 
 export async function importAttributesCsv(db: Database, path: string): Promise<CsvImportReport> {
   checkLabelSize('attributes-csv', readHead(path).size, path);
-  return withProvisionalSource(db, 'attributes-csv', path, async (sourceId) => {
+  return withProvisionalSource(db, 'attributes-csv', path, async (sourceId, hash) => {
     const unmatched: CsvImportReport['unmatched'] = [];
     const ins = db.prepare('INSERT OR REPLACE INTO patient_attributes (source_ref, key, sex, age_years, ethnic_group) VALUES (?, ?, ?, ?, ?)');
     const byPatient = db.prepare('SELECT 1 FROM patients WHERE patient_id = ?');
@@ -586,11 +592,12 @@ export async function importAttributesCsv(db: Database, path: string): Promise<C
         const age = ageRaw === '' ? null : Number.parseFloat(ageRaw);
         ins.run(sourceId, key, sex, age !== null && Number.isFinite(age) ? age : null, at(col.ethnic));
         if (byPatient.get(key) || byStudy.get(key)) matched++;
-        else if (unmatched.length < MAX_LISTED) unmatched.push({ row, key, reason: 'no indexed patient or study with this key' });
+        else if (unmatched.length < MAX_LISTED) unmatched.push({ row, key: own(key), reason: 'no indexed patient or study with this key' });
       }
     });
     await streamCsv(
       path,
+      hash,
       (h) => {
         col = {
           key: columnOf(h, ['patientid', 'studyinstanceuid', 'studyuid']),

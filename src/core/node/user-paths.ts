@@ -123,7 +123,7 @@ export function checkUserPath(channel: string, rule: PathRule, raw: string): str
     if (!rule.extensions.includes(ext) && !rule.extensions.includes(named))
       fail(channel, `${what} ${abs}: a ${named || 'file without extension'} is not a ${what} (${rule.extensions.map((e) => e || 'no extension').join(', ')})`);
   }
-  if (rule.maxBytes !== undefined && st!.size > rule.maxBytes) fail(channel, `${what} ${abs} is ${size(st!.size)}: larger than the ${size(rule.maxBytes)} a ${what} may be`);
+  if (rule.maxBytes !== undefined && st!.size > rule.maxBytes) fail(channel, `${what} ${abs} is ${st!.size} bytes (${size(st!.size)}): over the ${size(rule.maxBytes)} cap of a ${what}`);
   return real;
 }
 
