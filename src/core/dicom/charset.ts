@@ -63,6 +63,10 @@ function decoder(label: string, fatal = false): Decoder | null {
 
 export function latin1(bytes: Uint8Array): string {
   let s = '';
+  if (bytes.length <= 256) {
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return s;
+  }
   for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
   return s;
 }

@@ -283,13 +283,16 @@ export function readIdentifiers(ds: DataSet): PhiIdentifier[] {
     };
     const cs = raw('x00080005');
     const charsets = cs ? latin1(cs).split('\\').map((s) => s.trim()) : inherited;
-    for (const [tag, el] of Object.entries(d.elements)) {
+    for (const tag in d.elements) {
+      const el = d.elements[tag];
       try {
         if (el.items) {
           if (depth < 4 && tag !== PIXEL_DATA) for (const it of el.items) if (it.dataSet) walk(it.dataSet, charsets, depth + 1);
           continue;
         }
         const kind = IDENTIFIER_TAGS[tag];
+        // Anything else may only be a UID: short, and UI when the VR is known.
+        if (!kind && (el.length > 130 || el.length < 8 || (el.vr !== undefined && el.vr !== 'UI'))) continue;
         const b = raw(tag);
         if (!b) continue;
         if (kind) {

@@ -160,7 +160,9 @@ function summarise(db: Database | null, manifest: Manifest): { summary: DataSumm
        se.slice_thickness, se.frame_of_reference_uid
      FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.series_uid = ?`,
   );
-  const unindexed = db.prepare('SELECT COUNT(*) FROM instances WHERE series_ref = ? AND identifiers_indexed = 0').pluck();
+  // Whether every instance of the series was indexed with its identifiers (a series may have none
+  // at all: fully de-identified data with derived UIDs).
+  const indexedState = db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(identifiers_indexed = 0), 0) AS old FROM instances WHERE series_ref = ?');
   const stored = db.prepare('SELECT kind, value FROM phi_identifiers WHERE series_ref = ?');
   const missing: string[] = [];
   const notYet: string[] = [];
@@ -198,7 +200,9 @@ function summarise(db: Database | null, manifest: Manifest): { summary: DataSumm
       continue;
     }
     const rows = stored.all(row.id) as { kind: string; value: string }[];
-    if (rows.length === 0 || (unindexed.get(row.id) as number) > 0) notYet.push(folderOf(s));
+    const state = indexedState.get(row.id) as { n: number; old: number };
+    if (state.n === 0) missing.push(folderOf(s));
+    else if (state.old > 0) notYet.push(folderOf(s));
     for (const r of rows) if (KINDS.has(r.kind)) add(r.value, r.kind as PhiKind);
     add(row.patient_id, 'patient-id');
     add(row.study_uid, 'uid');

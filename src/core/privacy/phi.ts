@@ -17,8 +17,11 @@
  *    more characters with a letter, 10 or more digits, or any non-ASCII letter (the package's
  *    own text is ASCII);
  *  - otherwise only as whole words: it must start and end where a word does (a space,
- *    punctuation, or a change between letters and digits: "run7hans" holds the word "hans"),
- *    and a number must not be part of a decimal number ("0.0001" does not hold the ID "0001").
+ *    punctuation, or a change between letters and digits: "run7hans" holds the word "hans");
+ *    a number (an ID of digits only) must lie within one word or be written with its own
+ *    punctuation ("12-3456" for 12-3456, not "[12, 34, 56]" for 123456), and must not be part of
+ *    a decimal number ("0.0001" does not hold the ID "0001"). Hashes and UUIDs (hex words of 16
+ *    or more characters, 8-4-4-4-12 groups) are single words: "ab4711cd..." does not hold 4711.
  * Never: needles of fewer than 3 characters (a 2-letter name component such as "Li", the word
  * "CT"), identifiers other than name components under 4 characters, and StudyIDs of fewer than
  * 6 digits (sequence numbers such as "1" or "100", which collide with training settings).
@@ -103,6 +106,9 @@ export interface PhiFinding {
   excerpt: string;
 }
 
+/** Minimum length of a form searched for in binary data. */
+const BINARY_MIN = 6;
+
 const PERSON_KINDS = new Set<PhiKind>(['patient-name', 'physician', 'operator']);
 const DATE_KINDS = new Set<PhiKind>(['birth-date', 'study-date', 'series-date', 'acquisition-date', 'content-date']);
 
@@ -143,6 +149,8 @@ interface Needle {
   shown: string;
   anywhere: boolean;
   numeric: boolean;
+  /** A number written with its punctuation (folded), e.g. "12-3456": found as written too. */
+  written: string | null;
   /** A single name component: not reported inside the package's own words. */
   component: boolean;
 }
@@ -160,7 +168,8 @@ const NOT_A_NAME = new Set(
 function needleOf(key: string, kind: PhiKind, shown: string, component: boolean): Needle {
   const numeric = /^\d+$/.test(key);
   const anywhere = /[^a-z0-9]/.test(key) ? key.length >= 2 : numeric ? key.length >= 10 : key.length >= 6;
-  return { key, kind, shown, anywhere, numeric, component };
+  const written = numeric ? fold(shown).trim() : null;
+  return { key, kind, shown, anywhere, numeric, written: written && written !== key ? written : null, component };
 }
 
 function personNeedles(value: string, kind: PhiKind, add: (n: Needle) => void): void {
@@ -208,6 +217,8 @@ export interface PhiMatcher {
   dates: Map<string, PhiKind[]>;
   /** Folded path forms that must not appear. */
   paths: { form: string; shown: string }[];
+  /** The identifiers as stored (other than dates), searched for as such in binary data. */
+  raw: PhiIdentifier[];
 }
 
 /**
@@ -253,7 +264,8 @@ export function buildMatcher(ids: readonly PhiIdentifier[], paths: readonly stri
     const rootless = f.replace(/^([a-z]:)?[\\/]+/, '');
     if (rootless !== f && rootless.split(/[\\/]/).length >= 2 && rootless.length >= 6) pathForms.push({ form: rootless, shown: p });
   }
-  return { needles: [...byKey.values()], dates, paths: pathForms };
+  const raw = ids.filter((i) => !DATE_KINDS.has(i.kind) && (i.value ?? '').trim().length >= BINARY_MIN);
+  return { needles: [...byKey.values()], dates, paths: pathForms, raw };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,6 +314,18 @@ function prepare(text: string): Prepared {
   }
   if (cur) words.push(cur);
   boundary.push(1);
+  // Hashes and UUIDs are one word each: no boundaries inside them.
+  const hexWords = new Set<number>();
+  words.forEach((w, k) => {
+    if (w.length >= 16 && /^[0-9a-f]+$/.test(w)) hexWords.add(k);
+  });
+  if (hexWords.size) for (let u = 1; u < word.length; u++) if (word[u] === word[u - 1] && hexWords.has(word[u])) boundary[u] = 0;
+  const uuid = /(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])/g;
+  for (const m of folded.matchAll(uuid)) {
+    const a = m.index!;
+    const b = a + m[0].length;
+    for (let u = 0; u < pos.length; u++) if (pos[u] > a && pos[u] < b) boundary[u] = 0;
+  }
   return { folded, joined: joinedUnits.join(''), pos: Int32Array.from(pos), boundary: Uint8Array.from(boundary), word: Int32Array.from(word), words };
 }
 
@@ -413,16 +437,24 @@ export function scanText(name: string, text: string, m: PhiMatcher, o: ScanOptio
       if (hit === undefined) prefixHit.set(pre, (hit = joined.includes(pre)));
       if (!hit) continue;
     }
+    const inDecimal = (a: number, b: number) =>
+      (/[.,]/.test(folded[a - 1] ?? '') && /\d/.test(folded[a - 2] ?? '')) || (/[.,]/.test(folded[b + 1] ?? '') && /\d/.test(folded[b + 2] ?? ''));
+    let hit = false;
+    if (n.written && !n.anywhere) {
+      for (let i = folded.indexOf(n.written); i >= 0 && !hit; i = folded.indexOf(n.written, i + 1)) {
+        const b = i + n.written.length - 1;
+        hit = !/\d/.test(folded[i - 1] ?? '') && !/\d/.test(folded[b + 1] ?? '') && !inDecimal(i, b);
+      }
+    }
+    if (hit) {
+      found(n.kind, shorten(n.shown));
+      continue;
+    }
     for (let i = joined.indexOf(n.key); i >= 0; i = joined.indexOf(n.key, i + 1)) {
       const j = i + n.key.length;
       if (!n.anywhere) {
         if (!boundary[i] || !boundary[j]) continue;
-        if (n.numeric) {
-          const a = pos[i];
-          const b = pos[j - 1];
-          if (/[.,]/.test(folded[a - 1] ?? '') && /\d/.test(folded[a - 2] ?? '')) continue;
-          if (/[.,]/.test(folded[b + 1] ?? '') && /\d/.test(folded[b + 2] ?? '')) continue;
-        }
+        if (n.numeric && (p.word[i] !== p.word[j - 1] || inDecimal(pos[i], pos[j - 1]))) continue;
       }
       if (n.component && o.fixedWords) {
         let own = true;
@@ -471,8 +503,6 @@ const shortenPath = (s: string) => {
 // ---------------------------------------------------------------------------------------------
 // Bytes
 
-/** Minimum length of a form searched for in binary data. */
-const BINARY_MIN = 6;
 
 /** Bytes as one character each (windows-1252: the WHATWG "latin1"), when no faster one is given. */
 let byteDecoder: { decode(b: Uint8Array): string } | null = null;
@@ -495,12 +525,20 @@ function binaryForms(m: PhiMatcher, byteText: (b: Uint8Array) => string): { form
     }
     return res;
   };
+  const addText = (text: string, kind: PhiKind, shown: string) => {
+    if (/^[\x20-\x7e]*$/.test(text)) {
+      // ASCII (UIDs, most IDs): every encoding is the text itself
+      add(text.toLowerCase(), kind, shown);
+      return;
+    }
+    for (const e of encodings(text)) add(e, kind, shown);
+    add(fold(text), kind, shown);
+  };
   for (const n of m.needles) {
     add(n.key, n.kind, n.shown);
-    for (const e of encodings(n.shown)) add(e, n.kind, n.shown);
-    const f = fold(n.shown);
-    add(f, n.kind, n.shown);
+    addText(n.shown, n.kind, n.shown);
   }
+  for (const r of m.raw) addText(r.value.trim(), r.kind, r.value.trim());
   for (const [d, kinds] of m.dates) {
     const [y, mo, dd] = [d.slice(0, 4), d.slice(4, 6), d.slice(6, 8)];
     for (const form of [d, `${y}-${mo}-${dd}`, `${y}/${mo}/${dd}`, `${y}.${mo}.${dd}`, `${dd}.${mo}.${y}`, `${dd}/${mo}/${y}`, `${mo}/${dd}/${y}`, `${dd}-${mo}-${y}`]) {
