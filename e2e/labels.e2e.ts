@@ -250,4 +250,19 @@ test.describe('labels on real LIDC-IDRI-0001', () => {
     await page.screenshot({ path: join(screenshotDir, 'labels-viewer.png') });
     expect(await new AppShell(page).errorMessages()).toEqual([]);
   });
+
+  test('sends label files chosen in the browser as bytes: a file of another kind is refused naming it, the reader XML imports and can be removed', async () => {
+    await new AppShell(page).gotoLibrary();
+    const input = page.getByTestId('label-file');
+    await input.setInputFiles({ name: 'notes.csv', mimeType: 'text/csv', buffer: Buffer.from('hello,world\n1,2\n') });
+    await expect(page.getByTestId('label-report-error')).toContainText('notes.csv: not a label file this app reads');
+    await expect(page.getByTestId('label-source')).toHaveCount(1);
+    await input.setInputFiles(XML);
+    await expect(page.getByTestId('label-report')).toHaveAttribute('data-kind', 'lidc-xml');
+    await expect(page.getByTestId('label-report-headline')).toHaveText('32 of 41 ROIs matched indexed slices');
+    await expect(page.getByTestId('label-source')).toHaveCount(2);
+    await page.getByTestId('label-source').nth(1).getByTestId('remove-label-source').click();
+    await expect(page.getByTestId('label-source')).toHaveCount(1);
+    expect(await new AppShell(page).errorMessages()).toEqual([]);
+  });
 });
