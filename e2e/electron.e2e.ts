@@ -30,9 +30,17 @@ test.describe('the Electron app', () => {
       const prefs = await app.evaluate(({ BrowserWindow }) => (BrowserWindow.getAllWindows()[0].webContents as unknown as { getLastWebPreferences(): object }).getLastWebPreferences());
       expect(prefs).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false });
       expect(await page.evaluate(() => typeof (globalThis as unknown as { require?: unknown }).require)).toBe('undefined');
-      expect(await page.evaluate(() => Object.keys((globalThis as unknown as { ctsslBridge: object }).ctsslBridge).sort())).toEqual(['invoke', 'on', 'pathForFile']);
+      expect(await page.evaluate(() => Object.keys((globalThis as unknown as { ctsslBridge: object }).ctsslBridge).sort())).toEqual(['grantFile', 'invoke', 'on']);
       const env = await page.evaluate(() => (globalThis as unknown as { ctsslBridge: { invoke(c: string, ...a: unknown[]): Promise<unknown> } }).ctsslBridge.invoke('nope'));
       expect(env).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+      // A file path the page makes up is refused: files are imported only when picked or dropped in this window.
+      const typed = await page.evaluate(() => (globalThis as unknown as { ctsslBridge: { invoke(c: string, ...a: unknown[]): Promise<unknown> } }).ctsslBridge.invoke('labels.import', '/etc/passwd'));
+      expect(typed).toMatchObject({ ok: false, error: { code: 'invalid-argument', message: expect.stringMatching(/was not chosen in this window/) } });
+      // and a File the page makes itself has no path to grant
+      const made = await page.evaluate(() =>
+        (globalThis as unknown as { ctsslBridge: { grantFile(f: File): Promise<unknown> } }).ctsslBridge.grantFile(new File(['x'], 'made.csv')),
+      );
+      expect(made).toMatchObject({ ok: false, error: { code: 'invalid-argument', message: expect.stringMatching(/made\.csv: not a file on this computer/) } });
     } finally {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });
