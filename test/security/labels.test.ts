@@ -186,6 +186,27 @@ describe('label import: sniffing, caps and streaming', () => {
     }
   });
 
+  it('reads quoted fields as Papa does across chunks: escaped quotes, line breaks inside quotes, stray quotes as text', async () => {
+    const file = join(tmp.dir, 'attributes.csv');
+    const rows = ['patient_id,sex,age,ethnic_group', 'P1,M,30,"Group ""A"", north"', 'P2,F,40,Group "B" 5"', '"P3",F,"50","multi', 'line"'];
+    // past the first 1 MiB chunk, with a stray quote on every row
+    for (let i = 0; i < 80_000; i++) rows.push(`Q${i},M,${i % 90},Group "x"`);
+    writeFileSync(file, rows.join('\n') + '\n');
+    expect(statSync(file).size).toBeGreaterThan(1.5 * 2 ** 20);
+    const r = (await importLabels(db, file)) as CsvImportReport;
+    expect(r).toMatchObject({ kind: 'attributes-csv', rows: 80_003 });
+    const got = db.prepare('SELECT key, sex, age_years AS age, ethnic_group AS ethnic FROM patient_attributes WHERE source_ref = ? ORDER BY rowid').all(r.sourceId) as {
+      key: string;
+      ethnic: string;
+    }[];
+    expect(got.slice(0, 3)).toEqual([
+      { key: 'P1', sex: 'M', age: 30, ethnic: 'Group "A", north' },
+      { key: 'P2', sex: 'F', age: 40, ethnic: 'Group "B" 5"' },
+      { key: 'P3', sex: 'F', age: 50, ethnic: 'multi\nline' },
+    ]);
+    expect(got.at(-1)).toEqual({ key: 'Q79999', sex: 'M', age: 79999 % 90, ethnic: 'Group "x"' });
+  });
+
   it('a failed streamed import leaves the earlier import of the same file, and nothing of its own', async () => {
     const tmpDb = openLibrary(join(tmp.dir, 'replace.sqlite'));
     try {

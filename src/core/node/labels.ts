@@ -411,19 +411,25 @@ export function importLidc(db: Database, path: string): LidcImportReport {
 async function streamCsv(path: string, hash: Hash, onHeader: (fields: string[]) => void, onRecords: (records: string[][]) => void): Promise<void> {
   const decoder = new StringDecoder('utf8');
   let pending = '';
-  /** Whether the end of `pending` is inside a quoted field. */
+  /**
+   * Quote state at the end of what was scanned, as Papa reads it: a quote opens a quoted field at
+   * the start of a field (or right after a closing quote: "" is an escaped quote); elsewhere it is
+   * a literal character.
+   */
   let quoted = false;
+  let justClosed = false;
+  let prev = 10;
   /** Physical line (1-based) on which `pending` starts, and lines seen so far. */
   let pendingLine = 1;
   let lines = 1;
   let header: string[] | null = null;
   let first = true;
   const tooLong = (line: number): never => {
-    throw new Error(`${path}: line ${line} is longer than ${MAX_CSV_RECORD / MiB} MiB without a line break: not a label CSV`);
+    throw new Error(`${path}: line ${line} is longer than ${MAX_CSV_RECORD / MiB} MiB without a line break (or opens a quote it never closes): not a label CSV`);
   };
   const parse = (text: string) => {
     if (!text) return;
-    const res = Papa.parse<string[]>(text, { skipEmptyLines: true });
+    const res = Papa.parse<string[]>(text, { delimiter: ',', skipEmptyLines: true });
     let records = res.data;
     if (!header && records.length > 0) {
       header = records[0].map((h) => h.trim());
@@ -445,8 +451,20 @@ async function streamCsv(path: string, hash: Hash, onHeader: (fields: string[]) 
     let startLine = pendingLine;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
-      if (c === 34) quoted = !quoted;
-      else if (c === 10) {
+      if (c === 34) {
+        if (quoted) {
+          quoted = false;
+          justClosed = true;
+        } else if (justClosed || prev === 44 || prev === 10 || prev === 13) {
+          quoted = true;
+          justClosed = false;
+        }
+        prev = c;
+        continue;
+      }
+      justClosed = false;
+      prev = c;
+      if (c === 10) {
         lines++;
         if (!quoted) {
           if (i - recordStart + (recordStart === 0 ? pending.length : 0) > MAX_CSV_RECORD) tooLong(startLine);
