@@ -247,7 +247,10 @@ function summarise(db: Database | null, manifest: Manifest): { summary: DataSumm
 }
 
 export interface ScanOptions {
-  /** Words of the package's own text (see phi.ts: a single name component equal to one is not reported). */
+  /**
+   * Words of the package's own text (see phi.ts: a single name component equal to one is not
+   * reported); default: the fixed text, the JSON keys, the TF.js model and the tensor list.
+   */
   fixedWords?: ReadonlySet<string>;
   /** Timestamps the app wrote into the package. */
   timestamps?: string[];
@@ -257,7 +260,7 @@ export interface ScanOptions {
 export function scanForIdentifiers(files: Record<string, Uint8Array>, ids: Identifiers, o: ScanOptions = {}): PrivacyFinding[] {
   const matcher = buildMatcher(ids.values as PhiIdentifier[], ids.paths ?? []);
   return scanFiles(files, matcher, {
-    fixedWords: o.fixedWords ?? FIXED_WORDS,
+    fixedWords: o.fixedWords ?? packageWords(files),
     timestamps: o.timestamps,
     bytesAsText: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1'),
   });
@@ -351,6 +354,9 @@ function packageWords(files: Record<string, Uint8Array>): Set<string> {
   return words;
 }
 
+/** The metrics eval-ssl writes (any other key of a hand-edited table2.json is dropped). */
+const METRIC_NAMES = new Set(['mse', 'maskedMse', 'ssim', 'crossEntropy', 'auroc']);
+
 /** Only the numbers of a Table II evaluation: no run folder, no sample image paths. */
 function pretextMetrics(t: Record<string, unknown> | null): Record<string, unknown> | null {
   if (!t) return null;
@@ -358,7 +364,7 @@ function pretextMetrics(t: Record<string, unknown> | null): Record<string, unkno
     const out: Record<string, { mean: number; sd: number; n: number }> = {};
     if (v && typeof v === 'object') {
       for (const [k, x] of Object.entries(v as Record<string, { mean?: unknown; sd?: unknown; n?: unknown }>)) {
-        if (/^[A-Za-z]{1,32}$/.test(k) && x && typeof x === 'object') out[k] = { mean: Number(x.mean), sd: Number(x.sd), n: Number(x.n) };
+        if (METRIC_NAMES.has(k) && x && typeof x === 'object') out[k] = { mean: Number(x.mean), sd: Number(x.sd), n: Number(x.n) };
       }
     }
     return out;
@@ -493,7 +499,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   for (const [name, b] of Object.entries(files)) checksums[name] = sha256(b);
   files['checksums.json'] = strToU8(JSON.stringify({ format: PACKAGE_FORMAT, formatVersion: PACKAGE_VERSION, sha256: checksums }, null, 2));
 
-  const findings = scanForIdentifiers(files, ids, { fixedWords: packageWords(files), timestamps: [ledger.exportedAt, String(c.state.savedAt ?? '')] });
+  const findings = scanForIdentifiers(files, ids, { timestamps: [ledger.exportedAt, String(c.state.savedAt ?? '')] });
   if (findings.length) throw new PrivacyError(findings);
 
   const zip = zipSync(files, { level: 6 });
