@@ -28,10 +28,13 @@
  *
  * Person names (DICOM PN: family^given^middle^prefix^suffix, and its ideographic and phonetic
  * groups) give the whole name in every order of its components ("Hans Müller", "MULLER HANS",
- * "Müller, Hans", "HansMuller") and each component of 3 or more characters on its own, except
- * titles and placeholder names (Dr, Prof, ANONYMOUS, PATIENT, TEST, PHANTOM...). A single
- * component that is also a word of the package's own fixed text (a surname "Fine" against
- * "fine-tuning") is not reported on its own: the whole name still is.
+ * "Müller, Hans", "HansMuller") and each component of 3 or more characters on its own (and each
+ * part of 4 or more letters of a double-barrelled one), except titles, particles and placeholder
+ * names (Dr, Prof, van, ANONYMOUS, PATIENT, TEST, PHANTOM...). A single component that is also a
+ * word of the package's own text (ScanOptions.fixedWords: its templates, JSON keys, TF.js model
+ * and tensor names; a surname "Fine" against "fine-tuning") is not reported on its own: the whole
+ * name still is. Institutions and addresses are matched as a whole; telephone numbers from 6
+ * digits.
  *
  * Dates (birth, study, series, acquisition, content) are found in their DICOM form (19800128)
  * and written forms: 1980-01-28, 1980/01/28, 28.01.1980, 28/01/1980, 01/28/1980, 28-01-1980,
