@@ -119,6 +119,23 @@ describe('the wire format', () => {
     const bytes = encodeMessage({ d: new Uint8Array(64) });
     expect(() => decodeMessage(bytes.subarray(0, bytes.length - 8))).toThrow(/exceeds/);
   });
+
+  it('treats inherited names and bad offsets in a binary reference as hostile input', () => {
+    const raw = (json: string) => {
+      const j = new TextEncoder().encode(json);
+      const out = new Uint8Array(((4 + j.length + 7) & ~7) + 16);
+      new DataView(out.buffer).setUint32(0, j.length, true);
+      out.set(j, 4);
+      return out;
+    };
+    // An inherited property name is not a typed-array type: the object stays plain data.
+    for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(decodeMessage(raw(`{"x":{"$bin":0,"type":"${type}","offset":0,"length":1}}`))).toEqual({ x: { $bin: 0, type, offset: 0, length: 1 } });
+    }
+    for (const [offset, length] of [[-8, 1], [0.5, 1], [0, -1], [0, 1.5], ['0', 1], [0, 1e300]]) {
+      expect(() => decodeMessage(raw(`{"x":{"$bin":0,"type":"Uint8Array","offset":${JSON.stringify(offset)},"length":${JSON.stringify(length)}}}`))).toThrow(/wire: binary part/);
+    }
+  });
 });
 
 describe('the wire format with Node buffers', () => {

@@ -111,7 +111,7 @@ export const channels = {
   /** Geometry and metadata of one series, ready for the viewer. */
   'viewer.open': z.tuple([id]),
   /** HU voxels of consecutive slices in display orientation. */
-  'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(4096)]),
+  'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(256)]),
   /** Opens the native file picker for label files (Electron only); resolves to the chosen paths. */
   'labels.pickFiles': z.tuple([]),
   /**

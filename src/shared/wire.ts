@@ -34,7 +34,7 @@ type CtorName = keyof typeof ctors;
 function typedName(v: unknown): CtorName | null {
   if (!ArrayBuffer.isView(v) || v instanceof DataView) return null;
   const name = (v as TypedArray).constructor.name as CtorName;
-  return name in ctors ? name : null;
+  return Object.hasOwn(ctors, name) ? name : null;
 }
 
 const align8 = (n: number) => (n + 7) & ~7;
@@ -71,7 +71,8 @@ export function decodeMessage<T = unknown>(data: ArrayBuffer | Uint8Array): T {
   const json = new TextDecoder().decode(bytes.subarray(4, 4 + jsonLen));
   const head = align8(4 + jsonLen);
   return JSON.parse(json, (_key, value) => {
-    if (value && typeof value === 'object' && typeof value.$bin === 'number' && value.type in ctors) {
+    if (value && typeof value === 'object' && typeof value.$bin === 'number' && typeof value.type === 'string' && Object.hasOwn(ctors, value.type)) {
+      if (!Number.isSafeInteger(value.offset) || value.offset < 0 || !Number.isSafeInteger(value.length) || value.length < 0) throw new Error('wire: binary part with a bad offset or length');
       const Ctor = ctors[value.type as CtorName];
       const bytesPer = Ctor.BYTES_PER_ELEMENT;
       const start = head + value.offset;

@@ -274,7 +274,9 @@ export class RunService {
   async close(): Promise<void> {
     const pending = [...this.active.values()];
     for (const h of pending) h.stop();
-    await Promise.race([Promise.all(pending.map((h) => h.done)), new Promise((r) => setTimeout(r, 15000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(pending.map((h) => h.done)), new Promise((r) => (timer = setTimeout(r, 15000)))]);
+    clearTimeout(timer);
     for (const h of this.active.values()) h.child.kill('SIGKILL');
   }
 }
