@@ -10,8 +10,8 @@ export default defineConfig({
           index: resolve(__dirname, 'src/main/index.ts'),
           // The trainer process entry (Electron utility process).
           trainer: resolve(__dirname, 'src/utility/trainer.ts'),
-          // The indexer's header-reading worker thread (spawned by src/core/node/indexer.ts).
-          'index-worker': resolve(__dirname, 'src/core/node/index-worker.ts'),
+          // The indexer's header-reading worker thread (spawned by src/library/indexing/indexer.ts).
+          'index-worker': resolve(__dirname, 'src/library/indexing/index-worker.ts'),
         },
       },
     },

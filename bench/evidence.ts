@@ -123,7 +123,7 @@ if (part === 'ssl' || part === 'all') {
   const ids = series.map((s) => s.id).join(',');
   // Two patients: LIDC-IDRI-0001 (whole series) to train, the LIDC-IDRI-0002 slab held out.
   // The split is seeded; take the first seed that puts 0002 in the held-out split.
-  const { splitPatients } = await import('../src/core/node/manifest');
+  const { splitPatients } = await import('../src/library/runs/manifest');
   let seed = 1;
   while (splitPatients(['LIDC-IDRI-0001', 'LIDC-IDRI-0002'], seed, { train: 0.5, val: 0, test: 0.5 }).get('LIDC-IDRI-0002') !== 'test') seed++;
   const rows: string[] = [];

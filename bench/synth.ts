@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import dcmjs from 'dcmjs';
-import { writeCohort } from '../src/core/node/synth-writer';
+import { writeCohort } from '../src/library/synth/synth-writer';
 import { CT_IMAGE_STORAGE, encodeCtSlice, EXPLICIT_VR_LE, type CtSliceHeader } from '../src/core/synth/dicom';
 import { defaultOptions } from '../src/core/synth/plan';
 import { root, replaceSection } from './common';

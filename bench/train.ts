@@ -74,8 +74,8 @@ async function child(job: Job): Promise<void> {
   const { vqvaePreset, vqvaeParamCount, createVqvae } = await import('../src/core/ml/vqvae');
   const { createOptimizer } = await import('../src/core/ml/optim');
   const { trainStepRecon } = await import('../src/core/ml/train-step');
-  const { initBackend } = await import('../src/core/node/backend');
-  const { TrainPool } = await import('../src/core/node/ml-workers');
+  const { initBackend } = await import('../src/trainer/backend');
+  const { TrainPool } = await import('../src/trainer/pool/ml-workers');
   const cfg = vqvaePreset(job.preset);
   const batch = () => maskedBatch(job.batch, cfg.size, 1);
   const losses: number[] = [];
@@ -269,7 +269,7 @@ async function main(): Promise<void> {
     lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (aim: >= 0.5).`);
     lines.push('');
   }
-  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts, src/core/node/ml-workers.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition), filter gradients a hand-assembled WebAssembly SIMD kernel, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops; the 2-worker rows split each batch over two worker threads, each with its own wasm backend, averaging gradients (BatchNorm statistics per half-batch in the forward pass, as PyTorch DDP without SyncBatchNorm). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595). PyTorch 1.13 with 2 OpenMP threads slows down badly when the other core is busy, hence the separate 1-thread rows.');
+  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts, src/trainer/pool/ml-workers.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition), filter gradients a hand-assembled WebAssembly SIMD kernel, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops; the 2-worker rows split each batch over two worker threads, each with its own wasm backend, averaging gradients (BatchNorm statistics per half-batch in the forward pass, as PyTorch DDP without SyncBatchNorm). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595). PyTorch 1.13 with 2 OpenMP threads slows down badly when the other core is busy, hence the separate 1-thread rows.');
   const body = lines.join('\n');
   process.stdout.write(`${body}\n`);
   if (write) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { channels, dispatch, eventNames, parseArgs } from '../src/shared/contract';
 import { CSP } from '../src/shared/csp';
 import { decodeMessage, encodeMessage } from '../src/shared/wire';
-import { createServices } from '../src/core/node/services';
+import { createServices } from '../src/host/services';
 import { root, tempDir } from './helpers';
 
 describe('the IPC contract', () => {

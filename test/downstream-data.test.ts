@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { importLabels } from '../src/core/node/labels';
-import { buildDownstreamManifest, readMask } from '../src/core/node/downstream-data';
-import { seriesMasks } from '../src/core/node/label-queries';
-import { listSeries } from '../src/core/node/library';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { importLabels } from '../src/library/labels/label-import';
+import { buildDownstreamManifest, readMask } from '../src/library/runs/finetune-manifest';
+import { seriesMasks } from '../src/library/labels/label-queries';
+import { listSeries } from '../src/library/db/catalog';
 import { area } from '../src/core/labels/raster';
 import { fixtures, tempDir } from './helpers';
 import { globSync } from './glob';

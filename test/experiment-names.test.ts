@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cellRunName } from '../src/core/node/experiment';
+import { cellRunName } from '../src/host/experiment';
 import { parseRunConfig } from '../src/shared/run-config';
 
 describe('names of the runs of an experiment grid', () => {

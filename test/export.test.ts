@@ -5,18 +5,18 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { strToU8, unzipSync, zipSync } from 'fflate';
 import { createHash } from 'node:crypto';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { createRun, startRun } from '../src/core/node/runs';
-import { exportRun, PrivacyError, scanForIdentifiers } from '../src/core/node/export-package';
-import { importPackage } from '../src/core/node/package-import';
-import { latestCheckpointDir, readCheckpoint } from '../src/core/node/checkpoint';
-import { initBackend } from '../src/core/node/backend';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { createRun, startRun } from '../src/host/runs';
+import { exportRun, PrivacyError, scanForIdentifiers } from '../src/host/export-package';
+import { importPackage } from '../src/host/package-import';
+import { latestCheckpointDir, readCheckpoint } from '../src/library/runs/checkpoint';
+import { initBackend } from '../src/trainer/backend';
 import { buildEncoderModel, loadLayersModelFromArtifacts, setEncoderWeights } from '../src/core/ml/encoder-layers';
 import { createVqvae, encode, inferenceContext, vqvaePreset } from '../src/core/ml/vqvae';
 import { importWeights } from '../src/core/ml/weights';
 import { decodeSafetensors } from '../src/core/ml/safetensors';
-import type { Database } from '../src/core/node/sqlite';
+import type { Database } from '../src/library/db/sqlite';
 import { fixtures, root, tempDir } from './helpers';
 
 describe('sharing weights: export and import packages', () => {

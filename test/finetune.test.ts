@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { importLabels } from '../src/core/node/labels';
-import { createFinetuneRun, createRun, getRun, isTraining, runMetrics, startRun, summaryResults } from '../src/core/node/runs';
-import { latestCheckpointDir, readCheckpoint } from '../src/core/node/checkpoint';
-import type { Database } from '../src/core/node/sqlite';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { importLabels } from '../src/library/labels/label-import';
+import { createFinetuneRun, createRun, getRun, isTraining, runMetrics, startRun, summaryResults } from '../src/host/runs';
+import { latestCheckpointDir, readCheckpoint } from '../src/library/runs/checkpoint';
+import type { Database } from '../src/library/db/sqlite';
 import type { TrainerEvent } from '../src/shared/trainer-protocol';
 import { fixtures, tempDir } from './helpers';
 import { globSync } from './glob';

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { buildManifest } from '../src/core/node/manifest';
-import { initBackend } from '../src/core/node/backend';
-import { createEngine } from '../src/core/node/engine';
-import { BatchStream, SliceSource } from '../src/core/node/slice-source';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { buildManifest } from '../src/library/runs/manifest';
+import { initBackend } from '../src/trainer/backend';
+import { createEngine } from '../src/trainer/pretrain/pretrain-engine';
+import { BatchStream, SliceSource } from '../src/trainer/pretrain/pretrain-batches';
 import { parsePretrainConfig } from '../src/shared/run-config';
 import { fixtures, root, tempDir } from './helpers';
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { linkSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
 import { fixtures, root, tempDir } from './helpers';
 
 /** Builds a folder of many real files (hard links to the LIDC slab, in subfolders). */

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders, removeFolder } from '../src/core/node/indexer';
-import { cohortCounts, listFolders, listSeries, PAPER_COHORT } from '../src/core/node/library';
-import type { Database } from '../src/core/node/sqlite';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders, removeFolder } from '../src/library/indexing/indexer';
+import { cohortCounts, listFolders, listSeries, PAPER_COHORT } from '../src/library/db/catalog';
+import type { Database } from '../src/library/db/sqlite';
 import type { IndexSummary } from '../src/shared/types';
 import { fixtures, hasSharedData, sharedData, tempDir } from './helpers';
 

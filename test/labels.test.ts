@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { importLabels, type CsvImportReport, type LidcImportReport, type SegImportReport } from '../src/core/node/labels';
-import { findingsForSeries, seriesMasks, sliceLabelSummary, sliceMasks } from '../src/core/node/label-queries';
-import { exportSeriesSeg } from '../src/core/node/label-export';
-import { readSeg } from '../src/core/node/seg';
-import { listSeries } from '../src/core/node/library';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { importLabels, type CsvImportReport, type LidcImportReport, type SegImportReport } from '../src/library/labels/label-import';
+import { findingsForSeries, seriesMasks, sliceLabelSummary, sliceMasks } from '../src/library/labels/label-queries';
+import { exportSeriesSeg } from '../src/library/labels/seg-export';
+import { readSeg } from '../src/library/labels/seg';
+import { listSeries } from '../src/library/db/catalog';
 import { area, consensus, roisToMask, unpackBits } from '../src/core/labels/raster';
-import type { Database } from '../src/core/node/sqlite';
+import type { Database } from '../src/library/db/sqlite';
 import { fixtures, hasSharedData, sharedData, tempDir } from './helpers';
 import { globSync } from './glob';
 
@@ -198,7 +198,7 @@ describe.skipIf(!hasSharedData)('the complete LIDC-IDRI-0001 series and the pydi
 
 describe('patient attributes', () => {
   it('come from headers and are overridden by an imported CSV keyed by PatientID', async () => {
-    const { seriesAttributes } = await import('../src/core/node/attributes');
+    const { seriesAttributes } = await import('../src/library/db/attributes');
     const tmp = tempDir();
     const db = openLibrary(join(tmp.dir, 'lib.sqlite'));
     try {
@@ -222,7 +222,7 @@ describe('patient attributes', () => {
 
 describe('labels through the services (what the app asks)', () => {
   it('lists labelled slices in display order, gives display-oriented masks, and filters series by label kind', async () => {
-    const { createServices } = await import('../src/core/node/services');
+    const { createServices } = await import('../src/host/services');
     const tmp = tempDir();
     const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
     try {
@@ -256,7 +256,7 @@ describe('labels through the services (what the app asks)', () => {
   });
 
   it("counts series whose only masks come from a DICOM SEG under the 'nodule' filter (what segmentation trains on)", async () => {
-    const { createServices } = await import('../src/core/node/services');
+    const { createServices } = await import('../src/host/services');
     const tmp = tempDir();
     // A SEG made from the XML in one library, imported alone into another.
     const first = openLibrary(join(tmp.dir, 'a.sqlite'));
@@ -285,8 +285,8 @@ describe('labels through the services (what the app asks)', () => {
 
 describe('label NIfTI export', () => {
   it('writes a uint8 label volume on the image grid: same affine as the image NIfTI, masks on the right slices', async () => {
-    const { exportSeriesNifti } = await import('../src/core/node/nifti');
-    const { exportSeriesLabelNifti } = await import('../src/core/node/label-nifti');
+    const { exportSeriesNifti } = await import('../src/library/volumes/nifti');
+    const { exportSeriesLabelNifti } = await import('../src/library/labels/nifti-export');
     const { gunzipSync } = await import('node:zlib');
     const tmp = tempDir();
     const db = openLibrary(join(tmp.dir, 'lib.sqlite'));

@@ -1,5 +1,5 @@
 /**
- * NIfTI export (src/core/node/nifti.ts, `ctssl export-nifti`): read back with a small reader of our
+ * NIfTI export (src/library/volumes/nifti.ts, `ctssl export-nifti`): read back with a small reader of our
  * own, and compared with Debian's dcm2niix through nibabel (test/nifti_compare.py): same voxel
  * values in HU and the same affine to 1e-3, on the committed LIDC slab and, when ../shared/data
  * exists, on the whole LIDC-IDRI-0001 series (133 slices). The tilted GE series is refused.
@@ -9,12 +9,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { listSeries } from '../src/core/node/library';
-import { exportSeriesNifti, NiftiExportError } from '../src/core/node/nifti';
-import { readFrameHU } from '../src/core/node/pixels';
-import { seriesLayout } from '../src/core/node/volume';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { listSeries } from '../src/library/db/catalog';
+import { exportSeriesNifti, NiftiExportError } from '../src/library/volumes/nifti';
+import { readFrameHU } from '../src/library/volumes/pixels';
+import { seriesLayout } from '../src/library/volumes/volume';
 import { fixtures, hasSharedData, root, sharedData, tempDir } from './helpers';
 
 const PY = '/usr/bin/python3';

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, type DecodedFrame, frameToHU, openPixelSource, PixelDataError, readFrameHU, readJpegSof, TRANSFER_SYNTAXES } from '../src/core/node/pixels';
+import { decodeFrame, type DecodedFrame, frameToHU, openPixelSource, PixelDataError, readFrameHU, readJpegSof, TRANSFER_SYNTAXES } from '../src/library/volumes/pixels';
 import { fixtures, hasSharedData, sharedData } from './helpers';
 
 interface FrameRef {

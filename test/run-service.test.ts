@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createServices } from '../src/core/node/services';
-import { indexFolders } from '../src/core/node/indexer';
-import { createRun } from '../src/core/node/runs';
+import { createServices } from '../src/host/services';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { createRun } from '../src/host/runs';
 import type { Events } from '../src/shared/contract';
 import { fixtures, tempDir } from './helpers';
 

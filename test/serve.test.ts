@@ -144,8 +144,8 @@ describe('ctssl serve tokens', () => {
 
 describe('viewer requests through the services', () => {
   it('opens a series and reads HU slice blocks in display orientation', async () => {
-    const { createServices } = await import('../src/core/node/services');
-    const { indexFolders } = await import('../src/core/node/indexer');
+    const { createServices } = await import('../src/host/services');
+    const { indexFolders } = await import('../src/library/indexing/indexer');
     const tmp = tempDir();
     const services = createServices({ mode: 'server', dataDir: tmp.dir, dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
     try {

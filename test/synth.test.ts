@@ -13,11 +13,11 @@ import dcmjs from 'dcmjs';
 import { XMLParser } from 'fast-xml-parser';
 import { readHeader } from '../src/core/dicom/header';
 import { parseDicom } from '../src/core/dicom/parse';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { listSeries } from '../src/core/node/library';
-import type { Database } from '../src/core/node/sqlite';
-import { type CohortManifest, writeCohort } from '../src/core/node/synth-writer';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { listSeries } from '../src/library/db/catalog';
+import type { Database } from '../src/library/db/sqlite';
+import { type CohortManifest, writeCohort } from '../src/library/synth/synth-writer';
 import { T } from '../src/core/synth/labels';
 import { buildModel } from '../src/core/synth/model';
 import { makeNoiseField, noiseFieldSize } from '../src/core/synth/noise';
@@ -513,7 +513,7 @@ describe('labels', () => {
   });
 
   it('the label importers read every label of the cohort (LIDC XML, RSNA CSV, DICOM SEG)', async () => {
-    const { importLabels } = await import('../src/core/node/labels');
+    const { importLabels } = await import('../src/library/labels/label-import');
     const db: Database = openLibrary(join(tmp.dir, 'labels.sqlite'));
     try {
       await indexFolders(db, [join(out, 'dicom')]);

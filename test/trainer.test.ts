@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { latestCheckpointDir, readCheckpoint } from '../src/core/node/checkpoint';
-import { createRun, getRun, runMetrics, startRun } from '../src/core/node/runs';
-import type { Database } from '../src/core/node/sqlite';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { latestCheckpointDir, readCheckpoint } from '../src/library/runs/checkpoint';
+import { createRun, getRun, runMetrics, startRun } from '../src/host/runs';
+import type { Database } from '../src/library/db/sqlite';
 import type { TrainerEvent } from '../src/shared/trainer-protocol';
 import { fixtures, tempDir } from './helpers';
 
@@ -110,7 +110,7 @@ describe('the trainer process', () => {
   });
 
   it("evaluates the pretext task as Table II, with sample images", async () => {
-    const { evaluateRun } = await import('../src/core/node/eval-ssl');
+    const { evaluateRun } = await import('../src/trainer/eval-ssl');
     const r = await evaluateRun(join(tmp.dir, 'a'), { maxSlices: 6 });
     expect(r.images).toBe(6);
     expect(r.perImage.mse.n).toBe(6);

@@ -1,13 +1,13 @@
-/** Series volumes in display orientation (src/core/node/volume.ts) over indexed real fixtures. */
+/** Series volumes in display orientation (src/library/volumes/volume.ts) over indexed real fixtures. */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toDisplay } from '../src/core/dicom/geometry';
-import { openLibrary } from '../src/core/node/db';
-import { indexFolders } from '../src/core/node/indexer';
-import { listSeries } from '../src/core/node/library';
-import { readFrameHU } from '../src/core/node/pixels';
-import { loadSeriesVolume, PADDING_SENTINEL, seriesLayout } from '../src/core/node/volume';
+import { openLibrary } from '../src/library/db/schema';
+import { indexFolders } from '../src/library/indexing/indexer';
+import { listSeries } from '../src/library/db/catalog';
+import { readFrameHU } from '../src/library/volumes/pixels';
+import { loadSeriesVolume, PADDING_SENTINEL, seriesLayout } from '../src/library/volumes/volume';
 import { fixtures, tempDir } from './helpers';
 
 const tmp = tempDir();

@@ -1,8 +1,8 @@
 /** Options and output helpers shared by every command. */
 import { InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import type { Database } from '../core/node/sqlite';
-import { defaultDbPath } from '../core/node/paths';
+import type { Database } from '../library/db/sqlite';
+import { defaultDbPath } from '../platform/paths';
 
 export function positiveNumber(v: string): number {
   const n = Number(v);
@@ -29,7 +29,7 @@ export function dbPathOf(o: { db?: string }): string {
 /** Opens the library database named by --db, runs fn, closes it. */
 export async function withLibrary<T>(o: { db?: string }, fn: (db: Database, path: string) => Promise<T> | T): Promise<T> {
   const path = dbPathOf(o);
-  const { openLibrary } = await import('../core/node/db');
+  const { openLibrary } = await import('../library/db/schema');
   const db = openLibrary(path);
   try {
     return await fn(db, path);

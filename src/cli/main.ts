@@ -4,7 +4,7 @@
  * Each command lives in ./commands and registers itself on the program.
  */
 import { Command } from 'commander';
-import { appMeta } from '../core/node/app-meta';
+import { appMeta } from '../platform/app-meta';
 import * as doctor from './commands/doctor';
 import * as downstream from './commands/downstream';
 import * as labels from './commands/labels';

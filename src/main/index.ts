@@ -9,9 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dispatch, toEnvelope, userPathSchema, type EventName, type Events } from '../shared/contract';
 import { IPC_EVENT, IPC_GRANT, IPC_INVOKE } from '../shared/ipc-names';
-import { createServices, type Services } from '../core/node/services';
-import { defaultDataDir } from '../core/node/paths';
-import type { TrainerChild } from '../core/node/runs';
+import { createServices, type Services } from '../host/services';
+import { defaultDataDir } from '../platform/paths';
+import type { TrainerChild } from '../host/runs';
 import type { TrainerEvent } from '../shared/trainer-protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));

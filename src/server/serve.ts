@@ -28,7 +28,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { dispatch, type Envelope, type EventName, type Events } from '../shared/contract';
 import { decodeMessage, encodeMessage } from '../shared/wire';
-import { createServices, type Services } from '../core/node/services';
+import { createServices, type Services } from '../host/services';
 import { CSP } from '../shared/csp';
 
 export interface ServeOptions {

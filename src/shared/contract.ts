@@ -5,7 +5,7 @@
  * schemas below before a service sees it: known keys only, every string and array bounded.
  *
  * Data is named by library ids (series, runs, label sources) and folder ids, never by paths. Three
- * channels take a path the user chose (see src/core/node/user-paths.ts for the policy the services
+ * channels take a path the user chose (see src/host/user-paths.ts for the policy the services
  * apply to each): `library.addFolder` (picked or typed), `labels.import` and `packages.import`
  * (Electron: picked in a native dialog or dropped on the window; server mode: typed server paths).
  * Browsers send files as bytes instead (`labels.importBytes`, `packages.importBytes`).

@@ -31,7 +31,7 @@ export type HostMessage =
   | {
       v: 1;
       type: 'probe';
-      /** Scans with their attributes and slice files (ProbeManifest of src/core/node/bias-probe.ts). */
+      /** Scans with their attributes and slice files (ProbeManifest of src/trainer/bias-probe.ts). */
       manifest: unknown;
       encoders: string[];
       attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];

@@ -6,7 +6,7 @@
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTraining, type TrainerPort } from '../core/node/trainer-loop';
+import { runTraining, type TrainerPort } from '../trainer/pretrain/pretrain-loop';
 
 interface ParentPort {
   postMessage(m: unknown): void;
@@ -52,7 +52,7 @@ onMessage((m) => {
     case 'evaluate':
       if (started) return;
       started = true;
-      import('../core/node/eval-ssl')
+      import('../trainer/eval-ssl')
         .then(({ evaluateRun }) => evaluateRun(m.runDir, { split: m.split, maxSlices: m.maxSlices, cacheDir: m.cacheDir, backend: m.backend }))
         .then((result) => {
           send({ v: 1, type: 'evaluation', result: result as unknown as Record<string, unknown> });
@@ -64,7 +64,7 @@ onMessage((m) => {
         });
       break;
     case 'doctor':
-      import('../core/node/doctor')
+      import('../trainer/doctor')
         .then(({ doctor }) => doctor())
         .then((info) => {
           send({ v: 1, type: 'doctor', info: info as unknown as Record<string, unknown> });
@@ -78,7 +78,7 @@ onMessage((m) => {
     case 'probe':
       if (started) return;
       started = true;
-      import('../core/node/bias-probe')
+      import('../trainer/bias-probe')
         .then(({ computeBiasProbe }) =>
           computeBiasProbe(m.manifest as never, {
             encoders: m.encoders,
@@ -117,7 +117,7 @@ onMessage((m) => {
 /** Pretraining or fine-tuning, by the run's config. */
 function runKind(runDir: string): typeof runTraining {
   const kind = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { kind?: string }).kind;
-  if (kind === 'finetune') return (msg, port) => import('../core/node/finetune-loop').then((f) => f.runFinetune(msg, port));
+  if (kind === 'finetune') return (msg, port) => import('../trainer/finetune/finetune-loop').then((f) => f.runFinetune(msg, port));
   return runTraining;
 }
 

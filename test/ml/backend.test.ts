@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv2d, conv2dTranspose, mulberry32, uniformArray } from '../../src/core/ml/layers';
-import { initBackend, wasmDistDir } from '../../src/core/node/backend';
+import { initBackend, wasmDistDir } from '../../src/trainer/backend';
 
 /** Runs f on the cpu backend and on wasm with the same inputs; returns both outputs as arrays. */
 async function both(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {

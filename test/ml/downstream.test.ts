@@ -12,7 +12,7 @@ import { type ClassBatch, trainStepRecon } from '../../src/core/ml/train-step';
 import { unetEncoderSpecs } from '../../src/core/ml/unet';
 import { createVqvae, disposeContext, encode, inferenceContext, trainingContext, vqvaePreset } from '../../src/core/ml/vqvae';
 import { type WeightEntry, disposeStore, exportWeights } from '../../src/core/ml/weights';
-import { initBackend } from '../../src/core/node/backend';
+import { initBackend } from '../../src/trainer/backend';
 
 // Training runs on the wasm backend; gradients are checked against tf's own ops on the cpu
 // backend in downstream-grad.test.ts.

@@ -5,7 +5,7 @@ import { createOptimizer } from '../../src/core/ml/optim';
 import { type ReconBatch, trainStepClassifier, trainStepRecon } from '../../src/core/ml/train-step';
 import { createVqvae, inferenceContext, initCodebookFromData, trainingContext, disposeContext, vqvaeForward, vqvaeParamCount, vqvaePreset } from '../../src/core/ml/vqvae';
 import { disposeStore, exportWeights, importWeights } from '../../src/core/ml/weights';
-import { initBackend } from '../../src/core/node/backend';
+import { initBackend } from '../../src/trainer/backend';
 
 // Training runs on the wasm backend (the one used on CPUs without libtensorflow); the gradient
 // building blocks are checked against tf's own on the cpu backend in layers.test.ts.

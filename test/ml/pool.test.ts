@@ -5,8 +5,8 @@ import { createOptimizer } from '../../src/core/ml/optim';
 import { type ReconBatch, trainStepRecon } from '../../src/core/ml/train-step';
 import { createVqvae, vqvaePreset } from '../../src/core/ml/vqvae';
 import { disposeStore, exportWeights } from '../../src/core/ml/weights';
-import { initBackend } from '../../src/core/node/backend';
-import { TrainPool, mergeStats, splitCounts } from '../../src/core/node/ml-workers';
+import { initBackend } from '../../src/trainer/backend';
+import { TrainPool, mergeStats, splitCounts } from '../../src/trainer/pool/ml-workers';
 
 const cfg = vqvaePreset('tiny');
 

@@ -14,12 +14,12 @@ import { createServer, type Server } from 'node:net';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync, constants as zc } from 'node:zlib';
-import { openLibrary } from '../../src/core/node/db';
-import { indexFolders } from '../../src/core/node/indexer';
-import { IndexJobs } from '../../src/core/node/index-job';
-import { readFileHeader } from '../../src/core/node/file-header';
-import { openPixelSource } from '../../src/core/node/pixels';
-import { createServices } from '../../src/core/node/services';
+import { openLibrary } from '../../src/library/db/schema';
+import { indexFolders } from '../../src/library/indexing/indexer';
+import { IndexJobs } from '../../src/host/index-job';
+import { readFileHeader } from '../../src/library/indexing/file-header';
+import { openPixelSource } from '../../src/library/volumes/pixels';
+import { createServices } from '../../src/host/services';
 import type { IndexProgress, IndexSummary } from '../../src/shared/types';
 import { fixtures, root, tempDir } from '../helpers';
 

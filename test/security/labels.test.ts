@@ -8,10 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../../src/core/node/db';
-import { importLabels, LABEL_SIZE_CAPS, MAX_CSV_RECORD, SNIFF_BYTES, sniffLabelKind, type CsvImportReport } from '../../src/core/node/labels';
-import { createServices, type Services } from '../../src/core/node/services';
-import type { Database } from '../../src/core/node/sqlite';
+import { openLibrary } from '../../src/library/db/schema';
+import { importLabels, LABEL_SIZE_CAPS, MAX_CSV_RECORD, SNIFF_BYTES, sniffLabelKind, type CsvImportReport } from '../../src/library/labels/label-import';
+import { createServices, type Services } from '../../src/host/services';
+import type { Database } from '../../src/library/db/sqlite';
 import { fixtures, tempDir } from '../helpers';
 import { globSync } from '../glob';
 

@@ -15,15 +15,15 @@ import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { constants as zc, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { strToU8, unzipSync } from 'fflate';
-import { openLibrary } from '../../src/core/node/db';
-import { indexFolders } from '../../src/core/node/indexer';
-import { createRun, listRuns, startRun } from '../../src/core/node/runs';
-import { exportRun } from '../../src/core/node/export-package';
-import { importPackage, packageBaseName, PackageError, showName, unsafeNameReason } from '../../src/core/node/package-import';
-import { RunService } from '../../src/core/node/run-service';
-import { latestCheckpointDir } from '../../src/core/node/checkpoint';
-import { initBackend } from '../../src/core/node/backend';
-import type { Database } from '../../src/core/node/sqlite';
+import { openLibrary } from '../../src/library/db/schema';
+import { indexFolders } from '../../src/library/indexing/indexer';
+import { createRun, listRuns, startRun } from '../../src/host/runs';
+import { exportRun } from '../../src/host/export-package';
+import { importPackage, packageBaseName, PackageError, showName, unsafeNameReason } from '../../src/host/package-import';
+import { RunService } from '../../src/host/run-service';
+import { latestCheckpointDir } from '../../src/library/runs/checkpoint';
+import { initBackend } from '../../src/trainer/backend';
+import type { Database } from '../../src/library/db/sqlite';
 import { fixtures, root, tempDir } from '../helpers';
 
 // ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dispatch, type Envelope, type Handlers } from '../../src/shared/contract';
-import { createServices, type Services } from '../../src/core/node/services';
-import { indexFolders } from '../../src/core/node/indexer';
+import { createServices, type Services } from '../../src/host/services';
+import { indexFolders } from '../../src/library/indexing/indexer';
 import { fixtures, root, tempDir } from '../helpers';
 import { globSync } from '../glob';
 

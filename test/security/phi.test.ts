@@ -14,19 +14,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { unzipSync, zlibSync } from 'fflate';
-import { openLibrary } from '../../src/core/node/db';
-import { openSqlite } from '../../src/core/node/sqlite';
-import { indexFolders, removeFolder } from '../../src/core/node/indexer';
-import { createRun, startRun } from '../../src/core/node/runs';
-import { exportRun, PrivacyError, scanForIdentifiers, type ExportOptions } from '../../src/core/node/export-package';
-import { evaluateRun } from '../../src/core/node/eval-ssl';
-import { initBackend } from '../../src/core/node/backend';
-import { RunService } from '../../src/core/node/run-service';
+import { openLibrary } from '../../src/library/db/schema';
+import { openSqlite } from '../../src/library/db/sqlite';
+import { indexFolders, removeFolder } from '../../src/library/indexing/indexer';
+import { createRun, startRun } from '../../src/host/runs';
+import { exportRun, PrivacyError, scanForIdentifiers, type ExportOptions } from '../../src/host/export-package';
+import { evaluateRun } from '../../src/trainer/eval-ssl';
+import { initBackend } from '../../src/trainer/backend';
+import { RunService } from '../../src/host/run-service';
 import { parseDicom } from '../../src/core/dicom/parse';
 import { readHeader } from '../../src/core/dicom/header';
 import { decodeDicomText } from '../../src/core/dicom/charset';
 import { alnum, buildMatcher, fold, type PhiIdentifier, scanFiles, scanText } from '../../src/core/privacy/phi';
-import type { Database } from '../../src/core/node/sqlite';
+import type { Database } from '../../src/library/db/sqlite';
 import { tempDir } from '../helpers';
 
 // ---------------------------------------------------------------------------------------------

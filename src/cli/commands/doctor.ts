@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .description('Show the compute backends present, the memory, and which model presets and batch sizes fit')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { doctor } = await import('../../core/node/doctor');
+      const { doctor } = await import('../../trainer/doctor');
       const r = await doctor();
       const b = r.backend;
       out(o.json, r, () =>

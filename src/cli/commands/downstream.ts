@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { PAPER_COHORT, PRESETS } from '../../shared/presets';
-import { defaultDataDir } from '../../core/node/paths';
+import { defaultDataDir } from '../../platform/paths';
 import type { FinetuneConfigInput } from '../../shared/run-config';
 import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
 import { bar, formatEta, progressLine } from '../progress';
@@ -62,7 +62,7 @@ export function register(program: Command): void {
           ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
         };
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
-        const { createFinetuneRun, getRun, startRun } = await import('../../core/node/runs');
+        const { createFinetuneRun, getRun, startRun } = await import('../../host/runs');
         const run = createFinetuneRun(db, input, { dataDir, dir: o.out ? String(o.out) : undefined });
         const line = progressLine();
         let total = 0;
@@ -97,7 +97,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (specPath: string, o: { out: string; backend?: string; db?: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');
-      const { runExperiment } = await import('../../core/node/experiment');
+      const { runExperiment } = await import('../../host/experiment');
       let spec: unknown;
       try {
         spec = JSON.parse(readFileSync(resolve(specPath), 'utf8'));
@@ -148,7 +148,7 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--json', 'print JSON')
     .action(async (o: { out: string; encoder?: string[]; series?: string; attributes: string; folds: number; seed: number; db?: string; backend?: string; json?: boolean }) => {
-      const { runBiasProbe } = await import('../../core/node/bias-probe');
+      const { runBiasProbe } = await import('../../trainer/bias-probe');
       await withLibrary(o, async (db) => {
         const line = progressLine();
         const r = await runBiasProbe(db, {

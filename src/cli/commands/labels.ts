@@ -1,7 +1,7 @@
 /** `ctssl labels import|list|export`: annotations in their native formats, with provenance. */
 import { type Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import type { ImportReport } from '../../core/node/labels';
+import type { ImportReport } from '../../library/labels/label-import';
 import { dbOption, out, positiveInt, withLibrary } from '../common';
 
 function describe(r: ImportReport): string {
@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('--json', 'print the import reports as JSON')
     .action(async (files: string[], o: { db?: string; json?: boolean }) => {
       await withLibrary(o, async (db) => {
-        const { importLabels } = await import('../../core/node/labels');
+        const { importLabels } = await import('../../library/labels/label-import');
         const reports: ImportReport[] = [];
         for (const f of files) reports.push(await importLabels(db, f));
         out(o.json, reports.length === 1 ? reports[0] : reports, () => reports.map(describe).join('\n'));
@@ -58,7 +58,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: { db?: string; json?: boolean }) => {
-      const { listLabelSources } = await import('../../core/node/labels');
+      const { listLabelSources } = await import('../../library/labels/label-import');
       await withLibrary(o, (db) => {
         const rows = listLabelSources(db);
         out(o.json, rows, () => rows.map((r) => `${r.id}  ${r.kind.padEnd(14)} ${r.importedAt.slice(0, 19)}  ${r.file}`).join('\n') || 'no labels imported');
@@ -78,16 +78,16 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { format: 'seg' | 'nifti'; series: string; out: string; source?: number; reader?: string; consensus?: number; db?: string; json?: boolean }) => {
       await withLibrary(o, async (db) => {
-        const { findSeriesByUid } = await import('../../core/node/library');
+        const { findSeriesByUid } = await import('../../library/db/catalog');
         const series = findSeriesByUid(db, o.series);
         if (!series) throw new Error(`series not in the index: ${o.series}`);
         const q = { sourceId: o.source, reader: o.reader, consensusK: o.consensus };
         if (o.format === 'seg') {
-          const { exportSeriesSeg } = await import('../../core/node/label-export');
+          const { exportSeriesSeg } = await import('../../library/labels/seg-export');
           const r = exportSeriesSeg(db, series.id, resolve(o.out), q);
           out(o.json, r, () => `wrote ${r.file}: ${r.segments.length} segments, ${r.frames} frames`);
         } else {
-          const { exportSeriesLabelNifti } = await import('../../core/node/label-nifti');
+          const { exportSeriesLabelNifti } = await import('../../library/labels/nifti-export');
           const r = await exportSeriesLabelNifti(db, series.id, resolve(o.out), q);
           out(o.json, r, () => `wrote ${r.file}: ${r.labels.length} label value(s) on ${r.labelledSlices} slices, ${r.voxels} voxels (same grid as ctssl export-nifti)`);
         }

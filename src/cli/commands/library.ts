@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print a JSON summary on stdout')
     .action(async (folders: string[], o: { db?: string; json?: boolean }) => {
-      const { indexFolders } = await import('../../core/node/indexer');
+      const { indexFolders } = await import('../../library/indexing/indexer');
       // Should the job ever stop without settling (nothing left to run, its promise pending),
       // say so and fail instead of exiting silently with Node's code 13.
       let settled = false;
@@ -112,7 +112,7 @@ export function register(program: Command): void {
         text?: string;
         json?: boolean;
       }) => {
-        const { listSeries } = await import('../../core/node/library');
+        const { listSeries } = await import('../../library/db/catalog');
         await withLibrary(o, (db) => {
           const filter: CohortFilter = { ...(o.cohort === 'paper' ? PAPER_COHORT : {}) };
           if (o.modality) filter.modality = o.modality;

@@ -21,8 +21,8 @@ export function register(program: Command): void {
     .action(async (o: { db?: string; series: string; out: string; paddingHu: number; json?: boolean }) => {
       if (!/\.nii\.gz$/i.test(o.out)) throw new Error(`--out must end in .nii.gz, got ${o.out}`);
       await withLibrary(o, async (db) => {
-        const { findSeriesByUid } = await import('../../core/node/library');
-        const { exportSeriesNifti } = await import('../../core/node/nifti');
+        const { findSeriesByUid } = await import('../../library/db/catalog');
+        const { exportSeriesNifti } = await import('../../library/volumes/nifti');
         const series = findSeriesByUid(db, o.series);
         if (!series) throw new Error(`no series with SeriesInstanceUID ${o.series} in the library`);
         const r = await exportSeriesNifti(db, series.id, resolve(o.out), { paddingHU: o.paddingHu });

@@ -1,8 +1,8 @@
 /** `ctssl serve`: the app's renderer and services on http://127.0.0.1 with a token. */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { appMeta } from '../../core/node/app-meta';
-import { defaultDataDir } from '../../core/node/paths';
+import { appMeta } from '../../platform/app-meta';
+import { defaultDataDir } from '../../platform/paths';
 import { dbPathOf, dbOption, nonNegativeInt } from '../common';
 
 /** Signals that stop the server the way Ctrl-C does. (Not SIGHUP: `nohup ctssl serve` must keep running.) */

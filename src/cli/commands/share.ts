@@ -1,7 +1,7 @@
 /** `ctssl export` and `ctssl import`: sharing pretrained weights as one checked file. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { defaultDataDir } from '../../core/node/paths';
+import { defaultDataDir } from '../../platform/paths';
 import { dbOption, out, withLibrary } from '../common';
 
 export function register(program: Command): void {
@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { run: string; out: string; licence: string; author?: string; db?: string; json?: boolean }) => {
       await withLibrary(o, async (db) => {
-        const { exportRun } = await import('../../core/node/export-package');
+        const { exportRun } = await import('../../host/export-package');
         const r = await exportRun(db, resolve(o.run), resolve(o.out), { licence: o.licence, author: o.author });
         out(o.json, r, () => `wrote ${r.file} (${(r.bytes / 2 ** 20).toFixed(1)} MB, sha256 ${r.sha256})\n  ${r.files.join('\n  ')}`);
       });
@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
       // The same verified import as the app's packages.import / packages.importBytes.
-      const { importPackageAsRun } = await import('../../core/node/package-import');
+      const { importPackageAsRun } = await import('../../host/package-import');
       await withLibrary(o, (db) => {
         const { run, ...r } = importPackageAsRun(db, resolve(file), defaultDataDir());
         out(o.json, { ...r, runId: run.id }, () => `imported "${r.name}" (${r.task}, ${r.preset} ${r.size}px, licence ${r.licence}) into ${r.dir}\nuse it with: ctssl pretrain --init ${r.dir} ...`);

@@ -1,6 +1,6 @@
 /** `ctssl synth`: write a labelled synthetic chest CT cohort (DICOM, LIDC XML, DICOM SEG, RSNA CSV, manifest). */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { writeCohort } from '../../core/node/synth-writer';
+import { writeCohort } from '../../library/synth/synth-writer';
 import { defaultOptions, DEFAULT_GROUPS, type SynthOptions, type TraitAttribute } from '../../core/synth/plan';
 import { nonNegativeInt, out, positiveInt, positiveNumber } from '../common';
 import { bar, interruptible, progressLine } from '../progress';

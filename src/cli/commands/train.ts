@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import type { PretrainConfigInput } from '../../shared/run-config';
 import { PAPER_COHORT, PRESETS, TASK_NAMES } from '../../shared/presets';
-import { defaultDataDir } from '../../core/node/paths';
+import { defaultDataDir } from '../../platform/paths';
 import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
 import { bar, formatEta, progressLine } from '../progress';
 
@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .option('--resume <dir>', 'continue the run in this folder from its latest checkpoint')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (o: Record<string, string | number | boolean | undefined> & { db?: string; json?: boolean }) => {
-      const { adoptRun, createRun, getRun, startRun } = await import('../../core/node/runs');
+      const { adoptRun, createRun, getRun, startRun } = await import('../../host/runs');
       await withLibrary(o, async (db) => {
         const dataDir = defaultDataDir();
         let run;
@@ -146,9 +146,9 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--json', 'print JSON')
     .action(async (o: { run: string; db?: string; split: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string; json?: boolean }) => {
-      const { evaluateRun } = await import('../../core/node/eval-ssl');
+      const { evaluateRun } = await import('../../trainer/eval-ssl');
       const r = await evaluateRun(resolve(o.run), { split: o.split, maxSlices: o.maxSlices, backend: o.backend, cacheDir: join(defaultDataDir(), 'cache', 'slices') });
-      const { getRun } = await import('../../core/node/runs');
+      const { getRun } = await import('../../host/runs');
       await withLibrary(o, (db) => {
         const run = getRun(db, resolve(o.run));
         if (run) {
@@ -169,7 +169,7 @@ export function register(program: Command): void {
     .option('--empty-trash', 'delete the runs in the trash for good')
     .option('--json', 'print JSON')
     .action(async (o: { db?: string; json?: boolean; delete?: number; restore?: number; trash?: boolean; emptyTrash?: boolean }) => {
-      const { emptyTrash, listRuns, listTrashedRuns, restoreRun, trashRun } = await import('../../core/node/runs');
+      const { emptyTrash, listRuns, listTrashedRuns, restoreRun, trashRun } = await import('../../host/runs');
       await withLibrary(o, (db) => {
         if (o.delete !== undefined) {
           const r = trashRun(db, o.delete, defaultDataDir());

@@ -3,7 +3,7 @@
  * small custom ops used by the model code.
  *
  * Pure module: imports `@tensorflow/tfjs` only (no Node, no DOM). The Node entry that picks the
- * backend lives in `src/core/node/backend.ts`.
+ * backend lives in `src/trainer/backend.ts`.
  *
  * What the wasm backend (tfjs-backend-wasm 4.22) lacks compared with the cpu backend, and how it is
  * dealt with:

@@ -8,7 +8,7 @@
  * The step is split into {@link reconGradients} / {@link classifierGradients} (forward +
  * backward) and {@link applyUpdate} (optimizer + BatchNorm running statistics) so that a pool of
  * workers can compute gradients on parts of a batch and apply the same averaged update
- * (see src/core/node/ml-workers.ts).
+ * (see src/trainer/pool/ml-workers.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Classifier, classifierForward } from './classifier';

@@ -225,7 +225,7 @@ export function toExperimentSpec(f: ExperimentForm, cohort: { filter?: CohortFil
 
 /**
  * The initialisation, fraction and seed of cell `index` of a grid, in the order the services run
- * them (inits, then fractions, then seeds, as in src/core/node/experiment.ts); null past the end.
+ * them (inits, then fractions, then seeds, as in src/host/experiment.ts); null past the end.
  */
 export function cellAt(spec: Pick<ExperimentSpec, 'inits' | 'fractions' | 'seeds'>, index: number): { init: string; fraction: number; seed: number } | null {
   const nf = spec.fractions.length;

@@ -1,0 +1,300 @@
+/**
+ * The application services behind the IPC contract: one implementation, used by Electron main
+ * (over ipcMain) and by `ctssl serve` (over WebSocket). Holds the library database and the
+ * running indexing job; pushes events through the `emit` callback it is given.
+ *
+ * Paths from the renderer go through one policy here (user-paths.ts) whichever door they came
+ * through: checked as absolute, existing, of the right kind and not special; in Electron a file to
+ * import must also have been chosen in that window (native dialog or drop), recorded per window in
+ * `PathGrants`. Runs are named by id and resolved to their folders here.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { appMeta } from '../platform/app-meta';
+import { ApiError, type Args, type EventName, type Events, type Handlers } from '../shared/contract';
+import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
+import type { LabelSource } from '../shared/types';
+import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind } from '../library/labels/label-import';
+import { seriesLabels, sliceMasksForViewer } from '../library/labels/viewer-labels';
+import { ExperimentService } from './experiment-service';
+import { RunService } from './run-service';
+import { getRun, type SpawnTrainer } from './runs';
+import { CONTRACT_VERSION } from '../shared/contract';
+import { openLibrary } from '../library/db/schema';
+import { checkFolders, removeFolder } from '../library/indexing/indexer';
+import { IndexJobs } from './index-job';
+import { cohortCounts, libraryStats, listFolders, listSeries } from '../library/db/catalog';
+import type { Database } from '../library/db/sqlite';
+import { checkUserPath, DROPPED_FILE, FOLDER, LABEL_FILE, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
+import { openVolumeInfo, readSliceBlock } from '../library/volumes/slice-blocks';
+
+export interface ServiceOptions {
+  mode: 'electron' | 'server';
+  dataDir: string;
+  dbPath: string;
+  /** Native folder picker (Electron only), over the asking window (its webContents id; null: any). */
+  pickFolder?: (window: number | null) => Promise<string | null>;
+  /** Native file picker for label files (Electron only); what it returns is granted to the window. */
+  pickFiles?: (window: number | null) => Promise<string[]>;
+  /** Native file picker for a weights package (Electron only); what it returns is granted to the window. */
+  pickPackage?: (window: number | null) => Promise<string | null>;
+  /** Delivers an event to every connected renderer. */
+  emit: <E extends EventName>(event: E, payload: Events[E]) => void;
+  /** Path to a better-sqlite3 binding built for this runtime (Electron). */
+  nativeBinding?: string;
+  /** Starts a trainer process (Electron: a utility process); default: a Node child process. */
+  spawnTrainer?: SpawnTrainer;
+}
+
+export interface Services {
+  /**
+   * The handler table of the default caller: the server bridge (every socket; files are typed
+   * server paths or sent as bytes) and tests. In Electron mode it accepts the files its own pickers
+   * returned, like a window.
+   */
+  handlers: Handlers;
+  /** Electron: the handler table of one window (by webContents id), with the files that window's dialogs and drops granted. */
+  forWindow(window: number): Handlers;
+  /** Electron: records a file the user dropped on a window (its path, from the preload); returns its checked real path. */
+  grantDropped(window: number, path: string): string;
+  /** Electron: forgets a closed window's grants. */
+  closeWindow(window: number): void;
+  db: Database;
+  close(): Promise<void>;
+}
+
+/** Who is asking: an Electron window with its grants, or the default caller. */
+interface Caller {
+  window: number | null;
+  /** Files chosen in this window (dialog, drop); null: typed paths are the user's act (server mode). */
+  grants: PathGrants | null;
+}
+
+/** Label files sent as bytes are kept here, one folder per content hash (re-sending one replaces its labels). */
+const UPLOADED_LABELS = 'labels';
+
+
+export function createServices(opts: ServiceOptions): Services {
+  const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
+  const runs = new RunService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
+  const experiments = new ExperimentService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
+  // The indexing job (index-job.ts): always ends; a cancel ends it even when the indexer hangs.
+  const jobs = new IndexJobs(db, (p) => opts.emit('index.progress', p));
+
+  const startIndexing = (folders: string[]): { jobId: string } => {
+    if (jobs.busy) throw new ApiError('busy', 'an indexing job is already running: wait for it or cancel it');
+    const checked = (() => {
+      try {
+        return checkFolders(folders);
+      } catch (err) {
+        throw new ApiError('invalid-argument', (err as Error).message);
+      }
+    })();
+    return jobs.start(checked);
+  };
+
+  /** A file the caller may import: checked by `rule`; in Electron also chosen in the caller's window. */
+  const chosenFile = (caller: Caller, channel: string, rule: PathRule, path: string, how: string): string => {
+    const real = checkUserPath(channel, rule, path);
+    if (caller.grants && !caller.grants.has(real))
+      throw new ApiError('invalid-argument', `${channel}: ${rule.what} ${path} was not chosen in this window: ${how}`);
+    return real;
+  };
+
+  /** The folder of a run named by id (`where` names the argument in errors). */
+  const runFolder = (channel: string, where: string, id: unknown): string => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new ApiError('invalid-argument', `${channel}: ${where}: a run id, not ${typeof id === 'string' ? 'a path' : JSON.stringify(id)}`);
+    const run = getRun(db, id);
+    if (!run || run.deletedAt) throw new ApiError('not-found', `${channel}: ${where}: no run with id ${id}`);
+    return run.dir;
+  };
+
+  const createRun = (req: Args<'runs.create'>[0]) => {
+    const { init, ...rest } = req as typeof req & { init?: unknown };
+    const config = init === undefined ? rest : { ...rest, init: runFolder('runs.create', 'argument 0.init', init) };
+    return runs.create(config as PretrainConfigInput | FinetuneConfigInput);
+  };
+
+  const startExperiment = (req: Args<'experiments.start'>[0]) => {
+    const inits = (req.inits as unknown[]).map((i, k) => (i === 'random' || i === 'cnn' ? i : runFolder('experiments.start', `argument 0.inits.${k}`, i)));
+    return experiments.start({ ...req, inits });
+  };
+
+  const uploadsRoot = join(opts.dataDir, UPLOADED_LABELS);
+  /** Imports a label file sent as bytes: kind and cap checked from the bytes, then kept under <data>/labels/<hash>/ and imported from there. */
+  const importLabelBytes = async (name: string, bytes: Uint8Array) => {
+    const where = (err: unknown, file: string) => new ApiError('invalid-argument', `labels.importBytes: ${(err as Error).message.split(file).join(name)}`);
+    const safe = name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '_').slice(0, 120) || 'labels';
+    try {
+      checkLabelSize(sniffLabelKind(bytes, name), bytes.length, name);
+    } catch (err) {
+      throw where(err, name);
+    }
+    const file = join(uploadsRoot, createHash('sha256').update(bytes).digest('hex').slice(0, 24), safe);
+    const existed = existsSync(file);
+    if (!existed) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.part`, bytes);
+      renameSync(`${file}.part`, file);
+    }
+    try {
+      return (await importLabels(db, file)) as unknown as Record<string, unknown>;
+    } catch (err) {
+      if (!existed) rmSync(dirname(file), { recursive: true, force: true });
+      throw where(err, file);
+    }
+  };
+
+  /** Removes a label source; a file that came as bytes goes with its last source. */
+  const removeLabels = (id: number): boolean => {
+    const row = db.prepare('SELECT path FROM label_sources WHERE id = ?').get(id) as { path: string } | undefined;
+    const removed = removeLabelSource(db, id);
+    if (row && row.path.startsWith(uploadsRoot + sep) && !db.prepare('SELECT 1 FROM label_sources WHERE path = ?').get(row.path))
+      rmSync(dirname(row.path), { recursive: true, force: true });
+    return removed;
+  };
+
+  const makeHandlers = (caller: Caller): Handlers => ({
+    'app.info': () => ({
+      name: appMeta().productName,
+      version: appMeta().version,
+      contractVersion: CONTRACT_VERSION,
+      mode: opts.mode,
+      dataDir: opts.dataDir,
+      dbPath: opts.dbPath,
+      nativeDialogs: !!opts.pickFolder,
+    }),
+    'library.pickFolder': async () => {
+      if (!opts.pickFolder) throw new ApiError('unsupported', 'no native folder picker in server mode: type the folder path');
+      const path = await opts.pickFolder(caller.window);
+      if (path) caller.grants?.add(path);
+      return path;
+    },
+    // Picked or typed (an explicit act of the user), checked either way.
+    'library.addFolder': (path) => startIndexing([checkUserPath('library.addFolder', FOLDER, path)]),
+    'library.reindex': () => {
+      const folders = listFolders(db).map((f) => f.path);
+      if (folders.length === 0) throw new ApiError('invalid-argument', 'the library has no folders yet: add one first');
+      return startIndexing(folders);
+    },
+    'library.cancel': (jobId) => {
+      return jobs.cancel(jobId);
+    },
+    'library.progress': () => jobs.progress(),
+    'library.folders': () => listFolders(db),
+    'library.removeFolder': async (folderId) => {
+      if (jobs.busy) throw new ApiError('busy', 'an indexing job is running: wait for it or cancel it');
+      if (!db.prepare('SELECT 1 FROM folders WHERE id = ?').get(folderId)) throw new ApiError('not-found', `no folder with id ${folderId}`);
+      return removeFolder(db, folderId);
+    },
+    'library.stats': () => libraryStats(db, opts.dbPath),
+    'library.series': (filter) => listSeries(db, filter),
+    'library.cohortCounts': (filter) => cohortCounts(db, filter),
+    'library.skipped': (limit) =>
+      db
+        .prepare(`SELECT f.path AS path, s.reason AS reason FROM skipped s JOIN files f ON f.id = s.file_ref ORDER BY f.path LIMIT ?`)
+        .all(limit ?? 1000) as { path: string; reason: string }[],
+    'viewer.open': (seriesId) => openVolumeInfo(db, seriesId),
+    'viewer.slices': (seriesId, start, count) => readSliceBlock(db, seriesId, start, count),
+    'labels.pickFiles': async () => {
+      if (!opts.pickFiles) throw new ApiError('unsupported', 'no native file picker in server mode: type the file path');
+      const paths = await opts.pickFiles(caller.window);
+      for (const p of paths) caller.grants?.add(p);
+      return paths;
+    },
+    'labels.import': async (path) => {
+      const file = chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window');
+      try {
+        return (await importLabels(db, file)) as unknown as Record<string, unknown>;
+      } catch (err) {
+        throw new ApiError('invalid-argument', `labels.import: ${(err as Error).message}`);
+      }
+    },
+    'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
+    'labels.sources': () => listLabelSources(db) as unknown as LabelSource[],
+    'labels.removeSource': (id) => removeLabels(id),
+    'labels.series': (seriesId) => seriesLabels(db, seriesId),
+    'labels.masks': (seriesId, index, q) => sliceMasksForViewer(db, seriesId, index, q),
+    'system.doctor': () => runs.doctor(),
+    'runs.list': () => runs.list(),
+    'runs.create': (req) => createRun(req),
+    'runs.start': (id) => runs.start(id),
+    'runs.pause': (id) => runs.pause(id),
+    'runs.resume': (id) => runs.resume(id),
+    'runs.stop': (id) => runs.stop(id),
+    'runs.metrics': (id) => runs.metrics(id),
+    'runs.delete': (id) => runs.delete(id),
+    'runs.restore': (id) => runs.restore(id),
+    'runs.trash': () => runs.trash(),
+    'runs.emptyTrash': (ids) => runs.emptyTrash(ids),
+    'runs.sample': (id) => runs.sample(id),
+    'runs.evaluate': (id, o) => runs.evaluate(id, o),
+    'runs.evalImages': (id) => runs.evalImages(id),
+    'runs.export': (id, o) => runs.exportRun(id, o),
+    'packages.import': (path) => runs.importPackage(chosenFile(caller, 'packages.import', PACKAGE_FILE, path, 'choose it with "Import…" or drop it on the window')),
+    'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),
+    'experiments.start': (req) => startExperiment(req),
+    'experiments.stop': (id) => experiments.stop(id),
+    'experiments.resume': (id) => experiments.resume(id),
+    'experiments.list': () => experiments.list(),
+    'experiments.report': (id) => experiments.report(id),
+    'experiments.delete': (id) => experiments.delete(id),
+    'experiments.restore': (id) => experiments.restore(id),
+    'experiments.trash': () => experiments.trash(),
+    'experiments.emptyTrash': (ids) => experiments.emptyTrash(ids),
+    'probe.run': (o) => {
+      const dirs = o.runIds.map((rid) => {
+        const r = runs.list().find((x) => x.id === rid);
+        if (!r) throw new ApiError('not-found', `no run with id ${rid}`);
+        return r.dir;
+      });
+      return experiments.probe({ encoders: dirs, seriesIds: o.seriesIds, filter: o.filter, attributes: o.attributes, folds: o.folds, seed: o.seed, requestId: o.requestId });
+    },
+    'probe.cancel': (id) => experiments.cancelProbe(id),
+    'probe.list': () => experiments.listProbes(),
+    'probe.result': (id) => experiments.probeResult(id),
+    'probe.delete': (id) => experiments.deleteProbe(id),
+    'probe.restore': (id) => experiments.restoreProbe(id),
+    'probe.trash': () => experiments.trashedProbes(),
+    'probe.emptyTrash': (ids) => experiments.emptyProbeTrash(ids),
+    'packages.pick': async () => {
+      if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
+      const path = await opts.pickPackage(caller.window);
+      if (path) caller.grants?.add(path);
+      return path;
+    },
+  });
+
+  const handlers = makeHandlers({ window: null, grants: opts.mode === 'server' ? null : new PathGrants() });
+  const windows = new Map<number, { handlers: Handlers; grants: PathGrants }>();
+  const windowOf = (id: number) => {
+    let w = windows.get(id);
+    if (!w) {
+      const grants = new PathGrants();
+      w = { grants, handlers: makeHandlers({ window: id, grants }) };
+      windows.set(id, w);
+    }
+    return w;
+  };
+
+  return {
+    handlers,
+    forWindow: (id) => windowOf(id).handlers,
+    grantDropped: (id, path) => {
+      const real = checkUserPath('drop', DROPPED_FILE, path);
+      windowOf(id).grants.add(real);
+      return real;
+    },
+    closeWindow: (id) => void windows.delete(id),
+    db,
+    async close() {
+      await experiments.close();
+      await runs.close();
+      const running = jobs.progress();
+      if (jobs.busy && running) jobs.cancel(running.jobId);
+      await jobs.idle();
+      db.close();
+    },
+  };
+}

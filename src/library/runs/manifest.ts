@@ -1,0 +1,151 @@
+/**
+ * Training manifests: from a cohort of the index to the exact list of slices a run uses, split by
+ * patient (never one patient on both sides) into train / validation / held-out with a seed. The
+ * manifest is saved with the run and hashed into its ledger; the trainer reads files itself from
+ * the manifest's paths (it never receives pixels through the host).
+ */
+import { createHash } from 'node:crypto';
+import type { CohortFilter } from '../../shared/types';
+import { displayTransform } from '../../core/dicom/geometry';
+import { Rng } from '../../core/ssl/random';
+import { listSeries, PAPER_COHORT, seriesPlanes } from '../db/catalog';
+import type { Database } from '../db/sqlite';
+
+export type Split = 'train' | 'val' | 'test';
+
+export interface ManifestSlice {
+  path: string;
+  frame: number;
+  sopUid: string;
+}
+
+export interface ManifestSeries {
+  seriesId: number;
+  seriesUid: string;
+  patientKey: string;
+  split: Split;
+  rows: number;
+  columns: number;
+  /** Stored pixels -> radiological display orientation. */
+  transform: { transpose: boolean; flipX: boolean; flipY: boolean };
+  /** Slices in display order (axial: superior first). */
+  slices: ManifestSlice[];
+}
+
+export interface SplitCounts {
+  patients: number;
+  series: number;
+  slices: number;
+}
+
+export interface Manifest {
+  version: 1;
+  createdAt: string;
+  seed: number;
+  filter: CohortFilter;
+  fractions: { train: number; val: number; test: number };
+  series: ManifestSeries[];
+  counts: Record<Split, SplitCounts>;
+  /** SHA-256 of the splits and slice lists (not of createdAt): equal data, equal hash. */
+  hash: string;
+}
+
+export interface ManifestOptions {
+  filter?: CohortFilter;
+  /** Explicit series (overrides the filter). */
+  seriesIds?: number[];
+  seed: number;
+  fractions?: { train: number; val: number; test: number };
+  /** Keep every k-th slice (1 = all). */
+  sliceStride?: number;
+}
+
+export const DEFAULT_FRACTIONS = { train: 0.8, val: 0.1, test: 0.1 };
+
+/** Assigns patients to splits: shuffled by the seed, held-out and validation cut first. */
+export function splitPatients(keys: string[], seed: number, f = DEFAULT_FRACTIONS): Map<string, Split> {
+  const sorted = [...new Set(keys)].sort();
+  new Rng(seed).shuffle(sorted);
+  const n = sorted.length;
+  const total = f.train + f.val + f.test;
+  let nTest = Math.round((f.test / total) * n);
+  let nVal = Math.round((f.val / total) * n);
+  if (n >= 3) {
+    if (f.test > 0) nTest = Math.max(1, nTest);
+    if (f.val > 0) nVal = Math.max(1, nVal);
+  }
+  while (nTest + nVal >= n && n > 0 && f.train > 0) {
+    if (nVal >= nTest && nVal > 0) nVal--;
+    else if (nTest > 0) nTest--;
+    else break;
+  }
+  const out = new Map<string, Split>();
+  sorted.forEach((k, i) => out.set(k, i < nTest ? 'test' : i < nTest + nVal ? 'val' : 'train'));
+  return out;
+}
+
+export function buildManifest(db: Database, o: ManifestOptions): Manifest {
+  const filter = o.filter ?? PAPER_COHORT;
+  const fractions = o.fractions ?? DEFAULT_FRACTIONS;
+  const stride = Math.max(1, o.sliceStride ?? 1);
+  const rows = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, filter);
+  if (o.seriesIds) {
+    const missing = o.seriesIds.filter((id) => !rows.some((r) => r.id === id));
+    if (missing.length) throw new Error(`series not in the index: ${missing.join(', ')}`);
+  }
+  const usable = rows.filter((r) => r.slices > 0 && r.rows && r.columns);
+  if (usable.length === 0) throw new Error('the cohort is empty: no indexed series with image slices match the filter');
+  const patientKeyOf = db.prepare(
+    'SELECT p.patient_key FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.id = ?',
+  );
+  const keyed = usable.map((r) => ({ r, key: patientKeyOf.pluck().get(r.id) as string }));
+  const splits = splitPatients(
+    keyed.map((k) => k.key),
+    o.seed,
+    fractions,
+  );
+  const iopOf = db.prepare('SELECT image_orientation FROM instances WHERE id = ?').pluck();
+  const series: ManifestSeries[] = keyed.map(({ r, key }) => {
+    const { geometry, planes } = seriesPlanes(db, r.id);
+    const iop = planes.length ? (iopOf.get(planes[0].instanceId) as string | null) : null;
+    const t = displayTransform(iop ? (JSON.parse(iop) as number[]) : null, geometry.orientation);
+    const sopOf = db.prepare('SELECT sop_uid FROM instances WHERE id = ?').pluck();
+    return {
+      seriesId: r.id,
+      seriesUid: r.seriesInstanceUid,
+      patientKey: key,
+      split: splits.get(key)!,
+      rows: r.rows!,
+      columns: r.columns!,
+      transform: { transpose: t.transpose, flipX: t.flipX, flipY: t.flipY },
+      slices: planes
+        .filter((_, i) => i % stride === 0)
+        .map((p) => ({ path: p.path, frame: p.frame, sopUid: sopOf.get(p.instanceId) as string })),
+    };
+  });
+  const counts = {} as Record<Split, SplitCounts>;
+  for (const s of ['train', 'val', 'test'] as Split[]) {
+    const of = series.filter((x) => x.split === s);
+    counts[s] = { patients: new Set(of.map((x) => x.patientKey)).size, series: of.length, slices: of.reduce((a, x) => a + x.slices.length, 0) };
+  }
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ seed: o.seed, fractions, series: series.map((s) => [s.seriesUid, s.split, s.slices.map((x) => [x.sopUid, x.frame])]) }))
+    .digest('hex');
+  return { version: 1, createdAt: new Date().toISOString(), seed: o.seed, filter, fractions, series, counts, hash };
+}
+
+/** A reference to one slice of the manifest. */
+export interface SliceRef {
+  series: number;
+  slice: number;
+}
+
+/** Every slice of a split (for next-slice, only slices that have a partner `gap` further on). */
+export function sliceRefs(m: Manifest, split: Split, gap = 0): SliceRef[] {
+  const out: SliceRef[] = [];
+  m.series.forEach((s, si) => {
+    if (s.split !== split) return;
+    for (let i = 0; i + gap < s.slices.length; i++) out.push({ series: si, slice: i });
+  });
+  return out;
+}

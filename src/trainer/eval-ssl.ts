@@ -1,0 +1,184 @@
+/**
+ * Evaluation of a pretext task on held-out scans, as the paper's Table II: MSE, SSIM and
+ * masked-region MSE (mean and standard deviation) for the reconstruction tasks; cross-entropy and
+ * one-vs-rest AUROC for rotation and flip. Statistics are given per volume (each scan's mean over
+ * its slices, then mean and sd across scans: the paper's unit) and per image. Sample images
+ * (input / output / target / difference) are written as PNG for the Table II figure.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { aurocOvr, crossEntropy } from '../core/metrics/auroc';
+import { maskedMse, meanSd, mse, ssim } from '../core/metrics/image';
+import { taskClasses } from '../core/ssl/tasks';
+import { encodePngGray } from '../core/synth/png';
+import { initBackend, type BackendChoice } from './backend';
+import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
+import { createEngine } from './pretrain/pretrain-engine';
+import type { Split } from '../library/runs/manifest';
+import { BatchStream, SliceSource } from './pretrain/pretrain-batches';
+import { readRun } from './pretrain/pretrain-loop';
+
+export interface Stat {
+  mean: number;
+  sd: number;
+  n: number;
+}
+
+export interface SslEvaluation {
+  runDir: string;
+  task: string;
+  maskPercent: number | null;
+  maskDefinition: string | null;
+  split: Split;
+  checkpointStep: number;
+  backend: string;
+  volumes: number;
+  images: number;
+  /** Mean and sd across volumes (per-volume means). */
+  perVolume: Record<string, Stat>;
+  /** Mean and sd across images. */
+  perImage: Record<string, Stat>;
+  /** One-vs-rest AUROC per class (classification tasks). */
+  aurocPerClass?: number[];
+  samples: { input: string; output: string; target: string | null; diff: string | null }[];
+  warnings: string[];
+  table: string;
+}
+
+export interface EvalOptions {
+  split?: Split;
+  /** At most this many slices (0 = all). */
+  maxSlices?: number;
+  samples?: number;
+  backend?: string;
+  cacheDir?: string | null;
+  batchSize?: number;
+}
+
+const toGray = (a: ArrayLike<number>) => Uint8Array.from({ length: a.length }, (_, i) => Math.round(Math.min(1, Math.max(0, a[i])) * 255));
+
+/** The Table II row(s) for this evaluation, as Markdown. */
+function tableOf(e: Omit<SslEvaluation, 'table'>): string {
+  const f = (s?: Stat) => (s && Number.isFinite(s.mean) ? `${s.mean.toFixed(4)} ± ${s.sd.toFixed(4)}` : '');
+  const name = e.task === 'masked' ? `masked ${e.maskPercent}% (${e.maskDefinition})` : e.task;
+  const v = e.perVolume;
+  return [
+    '| task | MSE | masked MSE | SSIM | CE | AUROC (one-vs-rest) |',
+    '|---|---|---|---|---|---|',
+    `| ${name} | ${f(v.mse)} | ${f(v.maskedMse)} | ${f(v.ssim)} | ${f(v.crossEntropy)} | ${v.auroc && Number.isFinite(v.auroc.mean) ? v.auroc.mean.toFixed(4) : ''} |`,
+    '',
+    `${e.volumes} held-out volume(s), ${e.images} images, ${e.split} split, checkpoint at step ${e.checkpointStep}; mean ± sd across volumes.`,
+  ].join('\n');
+}
+
+export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<SslEvaluation> {
+  const { config, manifest } = readRun(runDir);
+  const ck = latestCheckpointDir(runDir);
+  if (!ck) throw new Error(`${runDir} has no checkpoint to evaluate`);
+  const warnings: string[] = [];
+  let split: Split = o.split ?? 'test';
+  for (const s of [split, 'val', 'train'] as Split[]) {
+    if (manifest.counts[s].slices > 0) {
+      if (s !== split) warnings.push(`the ${split} split is empty: evaluated on the ${s} split instead (not held out!)`);
+      split = s;
+      break;
+    }
+  }
+  const backend = await initBackend({ force: o.backend as BackendChoice | undefined });
+  const engine = createEngine(config);
+  const c = readCheckpoint(ck);
+  await engine.setWeights(c.weights, true);
+  const size = engine.size;
+  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+  const source = new SliceSource(manifest, spec, o.cacheDir ?? null);
+  const task = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
+  const stream = new BatchStream(source, split, task, o.batchSize ?? config.batchSize, config.seed ^ 0xe7a1, 1, false);
+  const px = size * size;
+  const limit = o.maxSlices && o.maxSlices > 0 ? o.maxSlices : Infinity;
+  const perImage: Record<string, number[]> = {};
+  const perVolumeAcc = new Map<number, Record<string, number[]>>();
+  const probs: number[] = [];
+  const labels: number[] = [];
+  const classes = taskClasses(config.task);
+  const sampleCount = o.samples ?? 4;
+  const outDir = join(runDir, 'eval');
+  mkdirSync(outDir, { recursive: true });
+  const samples: SslEvaluation['samples'] = [];
+  let images = 0;
+  const push = (vol: number, k: string, v: number) => {
+    (perImage[k] ??= []).push(v);
+    const m = perVolumeAcc.get(vol) ?? {};
+    (m[k] ??= []).push(v);
+    perVolumeAcc.set(vol, m);
+  };
+  for (let i = 0; i < stream.batchesPerEpoch && images < limit; i++) {
+    const b = await stream.get(0, i);
+    const out = await engine.predict(b);
+    for (let k = 0; k < b.shape[0] && images < limit; k++, images++) {
+      const vol = b.refs[k].series;
+      const input = b.input.subarray(k * px, (k + 1) * px);
+      if (b.kind === 'recon') {
+        const o2 = out.subarray(k * px, (k + 1) * px);
+        const t = b.target.subarray(k * px, (k + 1) * px);
+        push(vol, 'mse', mse(o2, t));
+        push(vol, 'ssim', ssim(o2, t, size));
+        if (b.mask) push(vol, 'maskedMse', maskedMse(o2, t, b.mask.subarray(k * px, (k + 1) * px)));
+        if (samples.length < sampleCount) {
+          const n = samples.length;
+          const diff = Float32Array.from(o2, (v, j) => Math.min(1, Math.abs(v - t[j]) * 4));
+          const write = (name: string, a: ArrayLike<number>) => {
+            const p = join(outDir, `sample-${n}-${name}.png`);
+            writeFileSync(p, encodePngGray(toGray(a), size, size));
+            return p;
+          };
+          samples.push({ input: write('input', input), output: write('output', o2), target: write('target', t), diff: write('diff', diff) });
+        }
+      } else {
+        const p = Array.from(out.subarray(k * classes, (k + 1) * classes));
+        probs.push(...p);
+        labels.push(b.labels[k]);
+        const lossK = -Math.log(Math.max(1e-12, p[b.labels[k]]));
+        push(vol, 'crossEntropy', lossK);
+        if (samples.length < sampleCount) {
+          const pth = join(outDir, `sample-${samples.length}-input-class${b.labels[k]}-pred${p.indexOf(Math.max(...p))}.png`);
+          writeFileSync(pth, encodePngGray(toGray(input), size, size));
+          samples.push({ input: pth, output: pth, target: null, diff: null });
+        }
+      }
+    }
+  }
+  await engine.dispose();
+  const perImageStats: Record<string, Stat> = {};
+  for (const [k, v] of Object.entries(perImage)) perImageStats[k] = meanSd(v);
+  const perVolume: Record<string, Stat> = {};
+  for (const k of Object.keys(perImage)) perVolume[k] = meanSd([...perVolumeAcc.values()].map((m) => meanSd(m[k] ?? []).mean));
+  let aurocPerClass: number[] | undefined;
+  if (labels.length) {
+    const r = aurocOvr(probs, labels, classes);
+    aurocPerClass = r.perClass;
+    perImageStats.auroc = { mean: r.macro, sd: 0, n: labels.length };
+    perVolume.auroc = { mean: r.macro, sd: 0, n: perVolumeAcc.size };
+    perImageStats.crossEntropy = { ...meanSd(perImage.crossEntropy ?? []), mean: crossEntropy(probs, labels, classes) };
+  }
+  if (perVolumeAcc.size < 2) warnings.push('fewer than 2 held-out volumes: the sd across volumes is not meaningful');
+  const base = {
+    runDir,
+    task: config.task,
+    maskPercent: config.task === 'masked' ? config.maskPercent : null,
+    maskDefinition: config.task === 'masked' ? config.maskDefinition : null,
+    split,
+    checkpointStep: c.state.step,
+    backend: `${backend.package}@${backend.version}`,
+    volumes: perVolumeAcc.size,
+    images,
+    perVolume,
+    perImage: perImageStats,
+    aurocPerClass,
+    samples,
+    warnings,
+  };
+  const result: SslEvaluation = { ...base, table: tableOf(base) };
+  writeJsonAtomic(join(outDir, 'table2.json'), result);
+  writeFileSync(join(outDir, 'table2.md'), result.table + '\n');
+  return result;
+}

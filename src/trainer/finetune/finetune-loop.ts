@@ -1,0 +1,220 @@
+/**
+ * Fine-tuning in the trainer process: the same events, checkpoints, pause/stop and exact resume
+ * as pretraining, on labelled slices. The encoder may start from a pretrained run and stay frozen
+ * for the first epochs; class imbalance is handled by loss weights. At the end the model is
+ * evaluated on the held-out split: AUROC with a bootstrap 95% interval and sensitivity/specificity
+ * at the Youden threshold chosen on validation (classification), Dice and IoU (segmentation).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseFinetuneConfig, type FinetuneConfig } from '../../shared/run-config';
+import type { HostMessage } from '../../shared/trainer-protocol';
+import { aurocBootstrapCi, chooseThreshold, rocCurve, thresholdMetrics } from '../../core/metrics/classification';
+import { auroc } from '../../core/metrics/auroc';
+import { segmentationScores } from '../../core/metrics/segmentation';
+import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
+import { initBackend, type BackendChoice } from '../backend';
+import { latestCheckpointDir, readCheckpoint, writeCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
+import type { DownstreamManifest } from '../../library/runs/finetune-manifest';
+import { createDownstreamEngine, type DownstreamEngine } from './finetune-engine';
+import { DownstreamStream, downstreamSource, type DownstreamBatch } from './finetune-batches';
+import type { Split } from '../../library/runs/manifest';
+import { configHash } from '../../library/runs/run-hash';
+import type { TrainerPort } from '../pretrain/pretrain-loop';
+import { runSteps, truncateMetrics } from '../step-loop';
+
+export function finetuneSize(c: FinetuneConfig): number {
+  return c.size ?? vqvaePreset(c.preset as VqvaePresetName).size;
+}
+
+export function readFinetuneRun(runDir: string): { config: FinetuneConfig; manifest: DownstreamManifest; masks: Uint8Array } {
+  const config = parseFinetuneConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
+  const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as DownstreamManifest;
+  const masks = existsSync(join(runDir, 'masks.bin')) ? new Uint8Array(readFileSync(join(runDir, 'masks.bin'))) : new Uint8Array(0);
+  return { config, manifest, masks };
+}
+
+interface Collected {
+  scores: number[];
+  labels: number[];
+  /** Segmentation: predicted and true masks, flattened per slice. */
+  pred: number[][];
+  truth: number[][];
+}
+
+async function collect(engine: DownstreamEngine, stream: DownstreamStream, maxBatches: number): Promise<Collected> {
+  const n = maxBatches === 0 ? stream.batchesPerEpoch : Math.min(maxBatches, stream.batchesPerEpoch);
+  const out: Collected = { scores: [], labels: [], pred: [], truth: [] };
+  const px = engine.size * engine.size;
+  for (let i = 0; i < n; i++) {
+    const b: DownstreamBatch = await stream.get(0, i);
+    const p = await engine.predict(b);
+    if (b.kind === 'class') {
+      for (let k = 0; k < b.shape[0]; k++) {
+        out.scores.push(p[k * 2 + 1]);
+        out.labels.push(b.labels[k]);
+      }
+    } else {
+      for (let k = 0; k < b.shape[0]; k++) {
+        out.pred.push(Array.from(p.subarray(k * px, (k + 1) * px), (v) => (v >= 0.5 ? 1 : 0)));
+        out.truth.push(Array.from(b.mask.subarray(k * px, (k + 1) * px)));
+      }
+    }
+  }
+  return out;
+}
+
+function segScores(c: Collected, px: number) {
+  const n = c.pred.length;
+  const pred = new Uint8Array(n * px);
+  const truth = new Uint8Array(n * px);
+  c.pred.forEach((p, i) => pred.set(p, i * px));
+  c.truth.forEach((t, i) => truth.set(t, i * px));
+  return segmentationScores(pred, truth, px);
+}
+
+export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
+  const { runDir } = msg;
+  const { config, manifest, masks } = readFinetuneRun(runDir);
+  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
+  port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
+  const size = finetuneSize(config);
+  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+  const source = downstreamSource(manifest, spec, config.useCache ? msg.cacheDir : null);
+  const train = new DownstreamStream(manifest, masks, source, 'train', config.batchSize, config.seed, config.trainFraction);
+  const evalSplit = (want: Split): Split => (manifest.counts[want].slices > 0 ? want : manifest.counts.val.slices > 0 ? 'val' : 'train');
+  const val = new DownstreamStream(manifest, masks, source, evalSplit('val'), config.batchSize, config.seed ^ 0x5a17, 1, false);
+  const [neg, pos] = train.classCounts();
+  const classWeights = config.classWeights === 'balanced' && neg > 0 && pos > 0 ? [(neg + pos) / (2 * neg), (neg + pos) / (2 * pos)] : [1, 1];
+  const engine = await createDownstreamEngine(config, classWeights);
+  const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
+  const cHash = configHash(config);
+
+  let step = 0;
+  let epoch = 0;
+  let batch = 0;
+  let resumedFrom: number | null = null;
+  const ck = msg.resume ? latestCheckpointDir(runDir) : null;
+  if (ck) {
+    const c = readCheckpoint(ck);
+    if (c.state.configHash !== cHash) throw new Error(`the checkpoint in ${ck} was written with a different config`);
+    await engine.setWeights(c.weights);
+    if (c.optimizer) await engine.setOptimizerState(c.optimizer);
+    ({ step, epoch, batch } = c.state);
+    resumedFrom = step;
+  } else if (config.init) {
+    const initDir = latestCheckpointDir(config.init);
+    if (!initDir) throw new Error(`init run ${config.init} has no checkpoint`);
+    try {
+      await engine.loadEncoder(readCheckpoint(initDir).weights);
+    } catch (err) {
+      throw new Error(`init run ${config.init}: ${(err as Error).message}`);
+    }
+  }
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  truncateMetrics(metricsPath, step);
+  port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
+
+  // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a few
+  // fixed training batches before every evaluation (like PyTorch's update_bn).
+  const recalibrate = async (epoch: number) => {
+    const n = Math.min(4, train.batchesPerEpoch);
+    const batches: DownstreamBatch[] = [];
+    for (let i = 0; i < n; i++) batches.push(await train.get(0, i));
+    await engine.recalibrate(batches, { freezeEncoder: epoch < config.freezeEpochs });
+  };
+  const validate = async (epoch: number) => {
+    await recalibrate(epoch);
+    const c = await collect(engine, val, config.evalBatches);
+    const metrics: Record<string, number> = {};
+    if (config.task === 'classification') {
+      metrics.auroc = auroc(c.scores, c.labels);
+    } else {
+      const s = segScores(c, size * size);
+      metrics.dice = s.microDice;
+      metrics.iou = s.microIou;
+      metrics.meanSliceDice = s.meanDice;
+    }
+    return metrics;
+  };
+
+  const { position, stopped, last } = await runSteps<DownstreamBatch>(
+    {
+      port,
+      metricsPath,
+      totalSteps,
+      batchSize: config.batchSize,
+      batchesPerEpoch: train.batchesPerEpoch,
+      evalEvery: config.evalEvery,
+      checkpointEvery: config.checkpointEvery,
+      getBatch: (e, i) => train.get(e, i),
+      step: (b, e) => engine.step(b, { freezeEncoder: e < config.freezeEpochs }),
+      lr: () => engine.lr,
+      numTensors: () => engine.numTensors(),
+      evaluate: (p) => validate(p.epoch),
+      save: async (p, losses) => {
+        const dir = writeCheckpoint(
+          runDir,
+          { ...p, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
+          await engine.getWeights(),
+          await engine.getOptimizerState(),
+        );
+        port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
+      },
+    },
+    { step, epoch, batch },
+  );
+  if (!stopped) {
+    await recalibrate(position.epoch);
+    const results = await finalEvaluation(engine, manifest, masks, source, config, size, evalSplit);
+    writeJsonAtomic(join(runDir, 'results.json'), results);
+    port.send({ v: 1, type: 'results', results });
+  }
+  port.send({ v: 1, type: 'done', step: position.step, stopped, finalLosses: last });
+  await engine.dispose();
+}
+
+async function finalEvaluation(
+  engine: DownstreamEngine,
+  manifest: DownstreamManifest,
+  masks: Uint8Array,
+  source: ReturnType<typeof downstreamSource>,
+  config: FinetuneConfig,
+  size: number,
+  evalSplit: (s: Split) => Split,
+): Promise<Record<string, unknown>> {
+  const testSplit = evalSplit('test');
+  const valSplit = evalSplit('val');
+  const test = new DownstreamStream(manifest, masks, source, testSplit, config.batchSize, config.seed ^ 0x7e57, 1, false);
+  const t = await collect(engine, test, 0);
+  const base = { split: testSplit, slices: t.labels.length || t.pred.length, heldOut: testSplit === 'test' };
+  if (config.task === 'classification') {
+    const v = await collect(engine, new DownstreamStream(manifest, masks, source, valSplit, config.batchSize, config.seed ^ 0x5a17, 1, false), 0);
+    const positives = t.labels.filter((l) => l === 1).length;
+    if (positives === 0 || positives === t.labels.length) {
+      return { ...base, task: 'classification', error: `the ${testSplit} split has only one class: AUROC undefined` };
+    }
+    const ci = aurocBootstrapCi(t.scores, t.labels, { nResamples: 1000, seed: config.seed });
+    const th = chooseThreshold(v.scores, v.labels, { method: 'youden' });
+    const at = thresholdMetrics(t.scores, t.labels, th.threshold);
+    const roc = rocCurve(t.scores, t.labels);
+    return {
+      ...base,
+      task: 'classification',
+      positives,
+      auroc: ci.estimate,
+      aurocCi95: [ci.lower, ci.upper],
+      threshold: { method: 'youden', chosenOn: valSplit, value: th.threshold },
+      sensitivity: at.sensitivity,
+      specificity: at.specificity,
+      ppv: at.ppv,
+      npv: at.npv,
+      roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
+      // Held-out scores, in a fixed order, so an experiment can compare models with DeLong's test.
+      scores: t.scores,
+      labels: t.labels,
+    };
+  }
+  const s = segScores(t, size * size);
+  return { ...base, task: 'segmentation', dice: s.microDice, iou: s.microIou, meanSliceDice: s.meanDice, sdSliceDice: s.sdDice, meanSliceIou: s.meanIou, slicesScored: s.nScored };
+}

@@ -1,0 +1,129 @@
+/**
+ * A model and its optimizer behind one small interface, so the trainer does not care whether
+ * steps run in this thread or in a pool of workers. Built from a run config: a VQ-VAE for the
+ * reconstruction tasks, the encoder-classifier for rotation and flip.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { PretrainConfig } from '../../shared/run-config';
+import { classifierForward, classifierParamCount, classifierPreset, createClassifier, type Classifier } from '../../core/ml/classifier';
+import { createOptimizer, type AdamFamily, type OptimizerState } from '../../core/ml/optim';
+import { trainStepClassifier, trainStepRecon } from '../../core/ml/train-step';
+import { createVqvae, disposeContext, inferenceContext, initCodebookFromData, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../../core/ml/vqvae';
+import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../../core/ml/weights';
+import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
+import { isReconstructionTask, taskClasses } from '../../core/ssl/tasks';
+import type { Batch } from './pretrain-batches';
+
+export interface Engine {
+  readonly kind: 'vqvae' | 'classifier';
+  readonly size: number;
+  readonly params: number;
+  readonly lr: number;
+  step(batch: Batch): Promise<Record<string, number>>;
+  /** Reconstructions (N x S x S) in the model's output range, or class probabilities (N x classes). */
+  predict(batch: Batch): Promise<Float32Array>;
+  /** Re-estimates BatchNorm running statistics from these batches (before evaluating). */
+  recalibrate(batches: Batch[]): Promise<void>;
+  /** Before the first step of a fresh run: data-dependent initialisation (the VQ codebook). */
+  prepare(first: Batch): Promise<void>;
+  getWeights(): Promise<WeightEntry[]>;
+  setWeights(entries: WeightEntry[], strict: boolean): Promise<{ loaded: string[]; missing: string[]; unexpected: string[] }>;
+  getOptimizerState(): Promise<OptimizerState>;
+  setOptimizerState(state: OptimizerState): Promise<void>;
+  numTensors(): number;
+  dispose(): Promise<void>;
+}
+
+export function modelSize(config: PretrainConfig): number {
+  return config.size ?? vqvaePreset(config.preset as VqvaePresetName).size;
+}
+
+export function createEngine(config: PretrainConfig): Engine {
+  const size = modelSize(config);
+  const optimizer: AdamFamily = createOptimizer(config.optimizer, { lr: config.lr });
+  if (isReconstructionTask(config.task)) {
+    const model: Vqvae = createVqvae(vqvaePreset(config.preset as VqvaePresetName, { size }), config.seed);
+    return wrap('vqvae', model, optimizer, size, vqvaeParamCount(model.config), {
+      step: (b) => {
+        if (b.kind !== 'recon') throw new Error('a reconstruction model needs a reconstruction batch');
+        return { ...trainStepRecon(model, optimizer, b, config.lossWeights) };
+      },
+      predict: (b) =>
+        tf.tidy(() => {
+          const ctx = inferenceContext();
+          const out = vqvaeForward(model, tf.tensor4d(b.input, b.shape), ctx);
+          disposeContext(ctx);
+          return out.recon.dataSync() as Float32Array;
+        }),
+      recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void vqvaeForward(model, x, ctx), batches),
+      prepare: (b) => {
+        if (config.codebookInit === 'data') tf.tidy(() => initCodebookFromData(model, tf.tensor4d(b.input, b.shape), config.seed));
+      },
+    });
+  }
+  const classes = taskClasses(config.task);
+  const cfg = classifierPreset(config.preset as VqvaePresetName, classes, { size });
+  const model: Classifier = createClassifier(cfg, config.seed);
+  return wrap('classifier', model, optimizer, size, classifierParamCount(cfg), {
+    step: (b) => {
+      if (b.kind !== 'class') throw new Error('a classifier needs a labelled batch');
+      return { ...trainStepClassifier(model, optimizer, b) };
+    },
+    predict: (b) =>
+      tf.tidy(() => {
+        const ctx = inferenceContext();
+        const logits = classifierForward(model, tf.tensor4d(b.input, b.shape), ctx);
+        disposeContext(ctx);
+        return tf.softmax(logits).dataSync() as Float32Array;
+      }),
+    recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void classifierForward(model, x, ctx), batches),
+    prepare: () => undefined,
+  });
+}
+
+function wrap(
+  kind: Engine['kind'],
+  model: Vqvae | Classifier,
+  optimizer: AdamFamily,
+  size: number,
+  params: number,
+  f: { step: (b: Batch) => Record<string, number>; predict: (b: Batch) => Float32Array; recalibrate: (b: Batch[]) => number; prepare: (b: Batch) => void },
+): Engine {
+  return {
+    kind,
+    size,
+    params,
+    get lr() {
+      return optimizer.lr;
+    },
+    async step(b) {
+      return f.step(b);
+    },
+    async predict(b) {
+      return f.predict(b);
+    },
+    async recalibrate(batches) {
+      f.recalibrate(batches);
+    },
+    async prepare(b) {
+      f.prepare(b);
+    },
+    async getWeights() {
+      return exportWeights(model);
+    },
+    async setWeights(entries, strict) {
+      return importWeights(model, entries, { strict });
+    },
+    async getOptimizerState() {
+      return optimizer.getState();
+    },
+    async setOptimizerState(s) {
+      optimizer.setState(s);
+    },
+    numTensors: () => tf.memory().numTensors,
+    async dispose() {
+      optimizer.dispose();
+      disposeStore(model);
+    },
+  };
+}

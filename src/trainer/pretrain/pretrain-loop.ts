@@ -1,0 +1,166 @@
+/**
+ * The training loop of the trainer process: reads the run folder (config.json, manifest.json),
+ * picks the backend, builds the model, optionally starts from another run's weights (curriculum)
+ * or resumes from the latest checkpoint, then steps through deterministic batches, streaming
+ * events (every loss term, learning rate, slices/s, ETA, memory), evaluating on validation
+ * batches, writing atomic checkpoints, and obeying pause / resume / stop between steps.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
+import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
+import { aurocOvr, crossEntropy } from '../../core/metrics/auroc';
+import { maskedMse, mse, ssim } from '../../core/metrics/image';
+import { taskClasses } from '../../core/ssl/tasks';
+import { initBackend, type BackendChoice } from '../backend';
+import { latestCheckpointDir, readCheckpoint, writeCheckpoint } from '../../library/runs/checkpoint';
+import { createEngine, modelSize, type Engine } from './pretrain-engine';
+import type { Manifest } from '../../library/runs/manifest';
+import { BatchStream, SliceSource, type Batch } from './pretrain-batches';
+import { configHash } from '../../library/runs/run-hash';
+import { runSteps, truncateMetrics } from '../step-loop';
+
+export interface TrainerPort {
+  send(e: TrainerEvent): void;
+  /** Latest control message, checked between steps. */
+  control: { paused: boolean; stop: boolean; wake: (() => void) | null };
+}
+
+export function readRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
+  const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
+  const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as Manifest;
+  return { config, manifest };
+}
+
+/** Validation metrics over a few fixed batches, and one sample for the live panel. */
+async function evaluate(engine: Engine, val: BatchStream, batches: number, config: PretrainConfig) {
+  const n = batches === 0 ? val.batchesPerEpoch : Math.min(batches, val.batchesPerEpoch);
+  const size = engine.size;
+  const px = size * size;
+  const acc: Record<string, number[]> = {};
+  const push = (k: string, v: number) => (acc[k] ??= []).push(v);
+  let sample: Omit<Extract<TrainerEvent, { type: 'sample' }>, 'v' | 'type' | 'step'> | null = null;
+  const probsAll: number[] = [];
+  const labelsAll: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const b: Batch = await val.get(0, i);
+    const out = await engine.predict(b);
+    const count = b.shape[0];
+    if (b.kind === 'recon') {
+      for (let k = 0; k < count; k++) {
+        const o = out.subarray(k * px, (k + 1) * px);
+        const t = b.target.subarray(k * px, (k + 1) * px);
+        push('mse', mse(o, t));
+        push('ssim', ssim(o, t, size));
+        if (b.mask) push('maskedMse', maskedMse(o, t, b.mask.subarray(k * px, (k + 1) * px)));
+        if (!sample) sample = { size, input: b.input.slice(0, px), output: Float32Array.from(o, (v) => Math.min(1, Math.max(0, v))), target: t.slice() };
+      }
+    } else {
+      const classes = taskClasses(config.task);
+      probsAll.push(...out);
+      labelsAll.push(...b.labels);
+      if (!sample) {
+        const p0 = Array.from(out.subarray(0, classes));
+        sample = { size, input: b.input.slice(0, px), output: b.input.slice(0, px), target: null, label: b.labels[0], predicted: p0.indexOf(Math.max(...p0)) };
+      }
+    }
+  }
+  const metrics: Record<string, number> = {};
+  for (const [k, v] of Object.entries(acc)) metrics[k] = v.reduce((a, b) => a + b, 0) / v.length;
+  if (labelsAll.length) {
+    const classes = taskClasses(config.task);
+    metrics.crossEntropy = crossEntropy(probsAll, labelsAll, classes);
+    metrics.auroc = aurocOvr(probsAll, labelsAll, classes).macro;
+    let correct = 0;
+    for (let i = 0; i < labelsAll.length; i++) {
+      const row = probsAll.slice(i * classes, (i + 1) * classes);
+      if (row.indexOf(Math.max(...row)) === labelsAll[i]) correct++;
+    }
+    metrics.accuracy = correct / labelsAll.length;
+  }
+  return { metrics, sample };
+}
+
+export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
+  const { runDir } = msg;
+  const { config, manifest } = readRun(runDir);
+  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
+  port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
+
+  const size = modelSize(config);
+  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+  const source = new SliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
+  const taskOpts = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
+  const train = new BatchStream(source, 'train', taskOpts, config.batchSize, config.seed);
+  // Monitor on validation patients; without any, on held-out ones; without those, on training data.
+  const monitorSplit = manifest.counts.val.slices > 0 ? 'val' : manifest.counts.test.slices > 0 ? 'test' : 'train';
+  const val = new BatchStream(source, monitorSplit, taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
+  const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
+  const engine = createEngine(config);
+  const cHash = configHash(config);
+
+  let step = 0;
+  let epoch = 0;
+  let batch = 0;
+  let resumedFrom: number | null = null;
+  const ck = msg.resume ? latestCheckpointDir(runDir) : null;
+  if (ck) {
+    const c = readCheckpoint(ck);
+    if (c.state.configHash !== cHash) throw new Error(`the checkpoint in ${ck} was written with a different config: start a new run instead`);
+    if (c.state.manifestHash !== manifest.hash) throw new Error(`the checkpoint in ${ck} was written for a different manifest`);
+    await engine.setWeights(c.weights, true);
+    if (c.optimizer) await engine.setOptimizerState(c.optimizer);
+    ({ step, epoch, batch } = c.state);
+    resumedFrom = step;
+  } else if (config.init) {
+    const initDir = latestCheckpointDir(config.init);
+    if (!initDir) throw new Error(`init run ${config.init} has no checkpoint to start from`);
+    const c = readCheckpoint(initDir);
+    const r = await engine.setWeights(c.weights, false);
+    if (r.loaded.length === 0) throw new Error(`init run ${config.init}: no weights match this model (different preset?)`);
+  }
+
+  if (!ck && !config.init) await engine.prepare(await train.get(0, 0));
+  // Metrics of steps after the checkpoint (from a killed run) are replaced by the resumed ones.
+  const metricsPath = join(runDir, 'metrics.jsonl');
+  truncateMetrics(metricsPath, step);
+  port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
+
+  const { position, stopped, last } = await runSteps<Batch>(
+    {
+      port,
+      metricsPath,
+      totalSteps,
+      batchSize: config.batchSize,
+      batchesPerEpoch: train.batchesPerEpoch,
+      evalEvery: config.evalEvery,
+      checkpointEvery: config.checkpointEvery,
+      getBatch: (e, i) => train.get(e, i),
+      step: (b) => engine.step(b),
+      lr: () => engine.lr,
+      numTensors: () => engine.numTensors(),
+      evaluate: async (p) => {
+        // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a
+        // few fixed training batches first, so validation sees the model as it is now.
+        const calib: Batch[] = [];
+        for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) calib.push(await train.get(0, i));
+        await engine.recalibrate(calib);
+        const { metrics, sample } = await evaluate(engine, val, config.evalBatches, config);
+        if (sample) port.send({ v: 1, type: 'sample', step: p.step, ...sample });
+        return metrics;
+      },
+      save: async (p, losses) => {
+        const dir = writeCheckpoint(
+          runDir,
+          { ...p, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
+          await engine.getWeights(),
+          await engine.getOptimizerState(),
+        );
+        port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
+      },
+    },
+    { step, epoch, batch },
+  );
+  port.send({ v: 1, type: 'done', step: position.step, stopped, finalLosses: last });
+  await engine.dispose();
+}

@@ -1,0 +1,105 @@
+/**
+ * The step loop shared by pretraining and fine-tuning in the trainer process: obeys pause /
+ * resume / stop between steps, streams a step event (every loss term, learning rate, slices/s,
+ * ETA, memory), appends metrics.jsonl, evaluates and checkpoints on schedule, and saves on stop.
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { StepEvent } from '../shared/trainer-protocol';
+import type { TrainerPort } from './pretrain/pretrain-loop';
+
+export interface Position {
+  step: number;
+  epoch: number;
+  batch: number;
+}
+
+export interface StepLoop<B extends { shape: number[] }> {
+  port: TrainerPort;
+  metricsPath: string;
+  totalSteps: number;
+  batchSize: number;
+  batchesPerEpoch: number;
+  evalEvery: number;
+  checkpointEvery: number;
+  getBatch(epoch: number, index: number): Promise<B>;
+  /** One optimisation step; `epoch` is the epoch the batch belongs to. */
+  step(batch: B, epoch: number): Promise<Record<string, number>>;
+  lr(): number;
+  numTensors(): number;
+  /** Validation at `step`: returns the metrics to record (and may send its own events). */
+  evaluate(position: Position): Promise<Record<string, number>>;
+  /** Writes a checkpoint at the current position. */
+  save(position: Position, losses: Record<string, number>): Promise<void>;
+}
+
+/** Drops metrics of steps after `step` (a killed run's; the resumed run writes them again). */
+export function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const keep = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l && (JSON.parse(l) as { step: number }).step <= step);
+  writeFileSync(path, keep.map((l) => l + '\n').join(''));
+}
+
+export async function runSteps<B extends { shape: number[] }>(
+  loop: StepLoop<B>,
+  start: Position,
+): Promise<{ position: Position; stopped: boolean; last: Record<string, number> }> {
+  const { port } = loop;
+  const pos = { ...start };
+  let last: Record<string, number> = {};
+  const window: { t: number; n: number }[] = [];
+  let stopped = false;
+  while (pos.step < loop.totalSteps) {
+    // Let the process read its messages (pause, stop) between steps: with prefetched batches a
+    // step may never otherwise yield to the event loop.
+    await new Promise<void>((r) => setImmediate(r));
+    if (port.control.stop) {
+      stopped = true;
+      break;
+    }
+    if (port.control.paused) {
+      port.send({ v: 1, type: 'paused', step: pos.step });
+      await new Promise<void>((r) => (port.control.wake = r));
+      port.control.wake = null;
+      if (port.control.stop) {
+        stopped = true;
+        break;
+      }
+      port.send({ v: 1, type: 'resumed', step: pos.step });
+    }
+    const b = await loop.getBatch(pos.epoch, pos.batch);
+    last = await loop.step(b, pos.epoch);
+    pos.step++;
+    pos.batch++;
+    if (pos.batch >= loop.batchesPerEpoch) {
+      pos.epoch++;
+      pos.batch = 0;
+    }
+    window.push({ t: Date.now(), n: b.shape[0] });
+    while (window.length > 20) window.shift();
+    const span = (window[window.length - 1].t - window[0].t) / 1000;
+    const rate = window.length > 1 && span > 0 ? window.slice(1).reduce((a, w) => a + w.n, 0) / span : 0;
+    const ev: StepEvent = {
+      v: 1,
+      type: 'step',
+      step: pos.step,
+      epoch: pos.epoch,
+      losses: last,
+      lr: loop.lr(),
+      slicesPerSecond: Math.round(rate * 100) / 100,
+      etaSeconds: rate > 0 ? Math.round(((loop.totalSteps - pos.step) * loop.batchSize) / rate) : null,
+      memory: { rssMb: Math.round(process.memoryUsage().rss / 2 ** 20), tensors: loop.numTensors() },
+    };
+    port.send(ev);
+    appendFileSync(loop.metricsPath, JSON.stringify({ step: pos.step, split: 'train', ...last }) + '\n');
+    if (pos.step % loop.evalEvery === 0 || pos.step === loop.totalSteps) {
+      const metrics = await loop.evaluate({ ...pos });
+      port.send({ v: 1, type: 'eval', step: pos.step, split: 'val', metrics });
+      appendFileSync(loop.metricsPath, JSON.stringify({ step: pos.step, split: 'val', ...metrics }) + '\n');
+    }
+    if (pos.step % loop.checkpointEvery === 0 || pos.step === loop.totalSteps) await loop.save({ ...pos }, last);
+  }
+  if (stopped && pos.step > 0) await loop.save({ ...pos }, last);
+  return { position: pos, stopped, last };
+}
