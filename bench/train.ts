@@ -19,8 +19,6 @@ interface Job {
   label: string;
   preset: 'tiny' | 'small' | 'standard';
   backend: 'wasm' | 'cpu';
-  /** 0: in-process; n >= 1: TrainPool with n worker threads. */
-  workers: number;
   batch: number;
   warmup: number;
   steps: number;
@@ -75,43 +73,24 @@ async function child(job: Job): Promise<void> {
   const { createOptimizer } = await import('../src/core/ml/optim');
   const { trainStepRecon } = await import('../src/core/ml/train-step');
   const { initBackend } = await import('../src/trainer/backend');
-  const { TrainPool } = await import('../src/trainer/pool/ml-workers');
   const cfg = vqvaePreset(job.preset);
   const batch = () => maskedBatch(job.batch, cfg.size, 1);
   const losses: number[] = [];
   const counts: number[] = [];
-  let backend = job.backend as string;
-  let run: () => Promise<void>;
-  let close = async () => {};
-  if (job.workers === 0) {
-    const info = await initBackend({ force: job.backend });
-    backend = info.name;
-    const model = createVqvae(cfg, 1);
-    const opt = createOptimizer('adam', { lr: 1e-3 });
-    run = async () => {
-      losses.push(trainStepRecon(model, opt, batch()).loss);
-      counts.push(tf.memory().numTensors);
-    };
-  } else {
-    const pool = await TrainPool.create({ workers: job.workers, backend: job.backend, model: { kind: 'vqvae', config: cfg, seed: 1 }, optimizer: { kind: 'adam', options: { lr: 1e-3 } } });
-    backend = `${pool.backend} x${pool.size} workers`;
-    run = async () => {
-      losses.push((await pool.step(batch())).loss);
-    };
-    close = async () => {
-      const n = await pool.numTensors();
-      counts.push(n.reduce((a, b) => a + b, 0));
-      await pool.close();
-    };
-  }
-  for (let i = 0; i < job.warmup; i++) await run();
+  const info = await initBackend({ force: job.backend });
+  const model = createVqvae(cfg, 1);
+  const opt = createOptimizer('adam', { lr: 1e-3 });
+  const run = () => {
+    losses.push(trainStepRecon(model, opt, batch()).loss);
+    counts.push(tf.memory().numTensors);
+  };
+  for (let i = 0; i < job.warmup; i++) run();
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  for (let i = 0; i < job.steps; i++) await run();
+  for (let i = 0; i < job.steps; i++) run();
   const dt = (performance.now() - t0) / 1000;
   const cu = process.cpuUsage(c0);
-  await close();
-  const stable = job.workers > 0 ? true : new Set(counts.slice(1)).size <= 1;
+  const stable = new Set(counts.slice(1)).size <= 1;
   const result: JobResult = {
     imagesPerSecond: (job.batch * job.steps) / dt,
     msPerStep: (1000 * dt) / job.steps,
@@ -120,7 +99,7 @@ async function child(job: Job): Promise<void> {
     params: vqvaeParamCount(cfg),
     firstLoss: losses[0],
     lastLoss: losses[losses.length - 1],
-    backend,
+    backend: info.name,
     numTensorsStable: stable,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
@@ -188,22 +167,20 @@ async function main(): Promise<void> {
   const s = (n: number) => (quick ? Math.max(2, Math.round(n / 4)) : n);
 
   const runs = quick ? 1 : 3;
-  const tf = (preset: Job['preset'], label: string, backend: Job['backend'], workers: number, batch: number, warmup: number, steps: number): Job =>
-    ({ label, preset, backend, workers, batch, warmup, steps });
+  const tf = (preset: Job['preset'], label: string, backend: Job['backend'], batch: number, warmup: number, steps: number): Job =>
+    ({ label, preset, backend, batch, warmup, steps });
   // The machine may be shared: every configuration runs `runs` times, interleaved with PyTorch,
   // and the best run is kept; CPU time per image is reported too (less sensitive to load).
   const plan: { preset: 'small' | 'tiny'; jobs: Job[]; torchSteps: number }[] = [
     { preset: 'small', torchSteps: s(30), jobs: [
-      tf('small', 'tfjs wasm, 2 worker threads', 'wasm', 2, 8, 2, s(20)),
-      tf('small', 'tfjs wasm, 1 thread', 'wasm', 0, 8, 2, s(10)),
+      tf('small', 'tfjs wasm, 1 thread', 'wasm', 8, 2, s(10)),
     ] },
     { preset: 'tiny', torchSteps: s(60), jobs: [
-      tf('tiny', 'tfjs wasm, 2 worker threads', 'wasm', 2, 8, 3, s(40)),
-      tf('tiny', 'tfjs wasm, 1 thread', 'wasm', 0, 8, 3, s(40)),
-      tf('tiny', 'tfjs cpu (pure JS), 1 thread', 'cpu', 0, 8, 1, s(4)),
+      tf('tiny', 'tfjs wasm, 1 thread', 'wasm', 8, 3, s(40)),
+      tf('tiny', 'tfjs cpu (pure JS), 1 thread', 'cpu', 8, 1, s(4)),
     ] },
   ];
-  const cpuSmall = tf('small', 'tfjs cpu (pure JS), 1 thread, batch 2', 'cpu', 0, 2, 0, 1);
+  const cpuSmall = tf('small', 'tfjs cpu (pure JS), 1 thread, batch 2', 'cpu', 2, 0, 1);
   const better = <T extends { imagesPerSecond: number } | { error: string }>(a: T | undefined, b: T): T =>
     a == null || 'error' in a ? b : 'error' in b ? a : b.imagesPerSecond > a.imagesPerSecond ? b : a;
   const rows: { job: Job; r: JobResult | { error: string } }[] = [];
@@ -229,7 +206,7 @@ async function main(): Promise<void> {
     torch[preset] = { t2: t2!, t1: t1! };
   }
   process.stderr.write(`[bench:train] small ${cpuSmall.label} ...\n`);
-  rows.splice(2, 0, { job: cpuSmall, r: runChild(cpuSmall) });
+  rows.splice(1, 0, { job: cpuSmall, r: runChild(cpuSmall) });
   const load1 = loadavg()[0];
 
   const cpu = cpus();
@@ -269,7 +246,7 @@ async function main(): Promise<void> {
     lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (aim: >= 0.5).`);
     lines.push('');
   }
-  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts, src/trainer/pool/ml-workers.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition), filter gradients a hand-assembled WebAssembly SIMD kernel, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops; the 2-worker rows split each batch over two worker threads, each with its own wasm backend, averaging gradients (BatchNorm statistics per half-batch in the forward pass, as PyTorch DDP without SyncBatchNorm). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595). PyTorch 1.13 with 2 OpenMP threads slows down badly when the other core is busy, hence the separate 1-thread rows.');
+  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition), filter gradients a hand-assembled WebAssembly SIMD kernel, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops. The trainer steps in one thread: a data-parallel pool of worker threads (each batch split over 2 threads with their own wasm backend, gradients averaged) was measured here until 2026-11-26 and removed, since on 2 cores it was slower than one thread (small 5.47 vs 5.67 images/s, tiny 161 vs 236) at more CPU per image and memory, and the trainer never used it. Parameter counts are equal in both engines (small: 342,467; tiny: 13,595). PyTorch 1.13 with 2 OpenMP threads slows down badly when the other core is busy, hence the separate 1-thread rows.');
   const body = lines.join('\n');
   process.stdout.write(`${body}\n`);
   if (write) {

@@ -1,6 +1,6 @@
 /**
  * Training compute engine (pure: imports @tensorflow/tfjs only). NHWC float32 tensors throughout.
- * The Node side (backend choice, worker pool) is in src/trainer/backend.ts and ml-workers.ts.
+ * The Node side (backend choice) is in src/trainer/backend.ts.
  */
 export { FALLBACK_KERNELS, customGradient, registerTrainingKernels, stopGradient } from './backend';
 export * from './classifier';

@@ -6,9 +6,8 @@
  * Batches are Float32Array in NHWC order ([N, H, W, C], C last), values in [0, 1].
  *
  * The step is split into {@link reconGradients} / {@link classifierGradients} (forward +
- * backward) and {@link applyUpdate} (optimizer + BatchNorm running statistics) so that a pool of
- * workers can compute gradients on parts of a batch and apply the same averaged update
- * (see src/trainer/pool/ml-workers.ts).
+ * backward) and {@link applyUpdate} (optimizer + BatchNorm running statistics) so that
+ * fine-tuning (downstream.ts) computes its own gradients and shares the update.
  */
 import * as tf from '@tensorflow/tfjs';
 import { type Classifier, classifierForward } from './classifier';

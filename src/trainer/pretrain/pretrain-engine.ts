@@ -1,7 +1,7 @@
 /**
- * A model and its optimizer behind one small interface, so the trainer does not care whether
- * steps run in this thread or in a pool of workers. Built from a run config: a VQ-VAE for the
- * reconstruction tasks, the encoder-classifier for rotation and flip.
+ * A model and its optimizer behind one small interface, so the pretraining loop and eval-ssl do
+ * not care which model a task trains. Built from a run config: a VQ-VAE for the reconstruction
+ * tasks, the encoder-classifier for rotation and flip.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PretrainConfig } from '../../shared/run-config';
