@@ -57,10 +57,6 @@ const KNOWN: string[] = [
   'tfjs: src/host/export-package.ts -> src/core/ml/vqvae.ts -> @tensorflow/tfjs',
   'tfjs: src/host/export-package.ts -> src/trainer/backend.ts -> @tensorflow/tfjs',
   'tfjs: src/host/export-package.ts -> src/trainer/pretrain/pretrain-engine.ts -> @tensorflow/tfjs',
-  'tfjs: src/host/package-import.ts -> src/core/ml/classifier.ts -> @tensorflow/tfjs',
-  'tfjs: src/host/package-import.ts -> src/core/ml/vqvae.ts -> @tensorflow/tfjs',
-  'tfjs: src/library/runs/checkpoint.ts -> src/core/ml/optim.ts -> @tensorflow/tfjs',
-  'tfjs: src/library/runs/checkpoint.ts -> src/core/ml/weights.ts -> @tensorflow/tfjs',
 ];
 
 const src = join(root, 'src');

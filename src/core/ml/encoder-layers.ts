@@ -7,8 +7,8 @@
  * kernel/stride pairs (4/2 pad 1, 3/1 pad 1, 1/1 pad 0).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { VqvaeConfig } from './vqvae';
-import type { WeightEntry } from './weights';
+import type { VqvaeConfig } from './specs/vqvae';
+import type { WeightEntry } from './specs/params';
 
 type EncoderConfig = Pick<VqvaeConfig, 'size' | 'channels' | 'widths' | 'resBlocks' | 'latent' | 'leak'>;
 

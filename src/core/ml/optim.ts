@@ -1,9 +1,11 @@
 /**
  * Adam and RAdam (PyTorch 1.13 update rules), over named tf.Variables, with state that
  * serialises to plain arrays and restores exactly (checkpoint/resume gives bit-identical steps on
- * the same backend).
+ * the same backend). Kinds, options and the state's shape live without TensorFlow.js in
+ * specs/optimizer.ts (re-exported here).
  */
 import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_OPTIMIZER_OPTIONS, type OptimizerKind, type OptimizerOptions, type OptimizerState } from './specs/optimizer';
 
 /** A non-trainable variable made from `t`, which is disposed. */
 function ownedVariable(t: tf.Tensor): tf.Variable {
@@ -12,28 +14,7 @@ function ownedVariable(t: tf.Tensor): tf.Variable {
   return v;
 }
 
-export type OptimizerKind = 'adam' | 'radam';
-
-export interface OptimizerOptions {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** L2 penalty added to the gradient (PyTorch `weight_decay`), default 0. */
-  weightDecay: number;
-}
-
-export const DEFAULT_OPTIMIZER_OPTIONS: OptimizerOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
-
-/** Serialisable optimizer state. */
-export interface OptimizerState {
-  kind: OptimizerKind;
-  /** Steps taken so far. */
-  step: number;
-  options: OptimizerOptions;
-  /** First and second moments per parameter name. */
-  slots: { name: string; shape: number[]; m: Float32Array; v: Float32Array }[];
-}
+export { type OptimizerKind, type OptimizerOptions, type OptimizerState, DEFAULT_OPTIMIZER_OPTIONS } from './specs/optimizer';
 
 export class AdamFamily {
   readonly kind: OptimizerKind;

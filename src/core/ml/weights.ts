@@ -1,44 +1,18 @@
 /**
- * Parameter stores and weight (de)serialisation to plain lists, for checkpoints and safetensors
- * export written elsewhere.
- *
- * Tensor names are stable and PyTorch-like (`encoder.e1.conv.weight`, `encoder.e1.bn.running_mean`,
- * `vq.codebook`, ...; see vqvae.ts and classifier.ts for the full lists). Shapes are in tfjs layout:
- * conv weights [kh, kw, in, out], transposed-conv weights [kh, kw, out, in], dense [in, out],
- * codebook [codes, dim]. Data is float32, row-major.
+ * Parameter stores (tf.Variables made from specs) and weight (de)serialisation to plain lists, for
+ * checkpoints and safetensors export written elsewhere. The plain types and spec helpers (names,
+ * shapes, layouts) live without TensorFlow.js in specs/params.ts (re-exported here).
  */
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32, uniformArray } from './layers';
+import type { ParamSpec, WeightEntry } from './specs/params';
 
-/** One named tensor as plain data. */
-export interface WeightEntry {
-  name: string;
-  shape: number[];
-  dtype: 'float32';
-  data: Float32Array;
-}
-
-/** Shape and role of one tensor of a model, known before any tensor exists. */
-export interface ParamSpec {
-  name: string;
-  shape: number[];
-  /** Trainable parameter (true) or buffer such as BatchNorm running statistics (false). */
-  trainable: boolean;
-  /** Initialiser: uniform(+-bound), constant, used by {@link createStore}. */
-  init: { kind: 'uniform'; bound: number } | { kind: 'const'; value: number };
-}
+export { type ParamSpec, type WeightEntry, bnSpecs, convSpecs, convTransposeSpecs, countParams, denseSpecs } from './specs/params';
 
 /** Trainable parameters and buffers of a model, by name, in creation order. */
 export interface ParamStore {
   params: Map<string, tf.Variable>;
   buffers: Map<string, tf.Variable>;
-}
-
-/** Number of trainable values in a list of specs. */
-export function countParams(specs: ParamSpec[]): number {
-  let n = 0;
-  for (const s of specs) if (s.trainable) n += s.shape.reduce((a, b) => a * b, 1);
-  return n;
 }
 
 /** Creates the variables of `specs`, initialised deterministically from `seed`. */
@@ -104,41 +78,4 @@ export function importWeights(store: ParamStore, entries: WeightEntry[], opts: {
     throw new Error(`importWeights: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
   }
   return { loaded, missing, unexpected };
-}
-
-// Spec helpers shared by the models ------------------------------------------------------------
-
-/** conv weight [k,k,in,out] (+ bias), PyTorch default init bound 1/sqrt(fan_in). */
-export function convSpecs(prefix: string, k: number, cin: number, cout: number, bias: boolean): ParamSpec[] {
-  const bound = 1 / Math.sqrt(k * k * cin);
-  const s: ParamSpec[] = [{ name: `${prefix}.weight`, shape: [k, k, cin, cout], trainable: true, init: { kind: 'uniform', bound } }];
-  if (bias) s.push({ name: `${prefix}.bias`, shape: [cout], trainable: true, init: { kind: 'uniform', bound } });
-  return s;
-}
-
-/** transposed-conv weight [k,k,out,in] (+ bias [out]); PyTorch's fan_in is out*k*k. */
-export function convTransposeSpecs(prefix: string, k: number, cin: number, cout: number, bias: boolean): ParamSpec[] {
-  const bound = 1 / Math.sqrt(k * k * cout);
-  const s: ParamSpec[] = [{ name: `${prefix}.weight`, shape: [k, k, cout, cin], trainable: true, init: { kind: 'uniform', bound } }];
-  if (bias) s.push({ name: `${prefix}.bias`, shape: [cout], trainable: true, init: { kind: 'uniform', bound } });
-  return s;
-}
-
-/** BatchNorm: weight (gamma) 1, bias (beta) 0, running_mean 0, running_var 1. */
-export function bnSpecs(prefix: string, c: number): ParamSpec[] {
-  return [
-    { name: `${prefix}.weight`, shape: [c], trainable: true, init: { kind: 'const', value: 1 } },
-    { name: `${prefix}.bias`, shape: [c], trainable: true, init: { kind: 'const', value: 0 } },
-    { name: `${prefix}.running_mean`, shape: [c], trainable: false, init: { kind: 'const', value: 0 } },
-    { name: `${prefix}.running_var`, shape: [c], trainable: false, init: { kind: 'const', value: 1 } },
-  ];
-}
-
-/** dense weight [in, out] + bias [out]. */
-export function denseSpecs(prefix: string, cin: number, cout: number): ParamSpec[] {
-  const bound = 1 / Math.sqrt(cin);
-  return [
-    { name: `${prefix}.weight`, shape: [cin, cout], trainable: true, init: { kind: 'uniform', bound } },
-    { name: `${prefix}.bias`, shape: [cout], trainable: true, init: { kind: 'uniform', bound } },
-  ];
 }

@@ -8,8 +8,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '../../core/ml/safetensors';
-import type { OptimizerState } from '../../core/ml/optim';
-import type { WeightEntry } from '../../core/ml/weights';
+import type { OptimizerState } from '../../core/ml/specs/optimizer';
+import type { WeightEntry } from '../../core/ml/specs/params';
 
 export interface CheckpointState {
   step: number;
