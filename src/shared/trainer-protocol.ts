@@ -40,6 +40,14 @@ export type HostMessage =
       outDir: string;
       backend?: string;
     }
+  | {
+      v: 1;
+      type: 'export-encoder';
+      /** Pretraining run folder: the encoder is built from its config.json and latest checkpoint. */
+      runDir: string;
+      /** An existing folder the host made for the files (model.json, weights.bin). */
+      outDir: string;
+    }
   | { v: 1; type: 'pause' }
   | { v: 1; type: 'resume' }
   | { v: 1; type: 'stop' };
@@ -85,4 +93,6 @@ export type TrainerEvent =
   | { v: 1; type: 'doctor'; info: Record<string, unknown> }
   | { v: 1; type: 'probe-progress'; done: number; total: number; what: string }
   | { v: 1; type: 'probe-result'; result: Record<string, unknown> }
+  /** The encoder as a TF.js layers model, written into outDir (answer to 'export-encoder'). */
+  | { v: 1; type: 'encoder-exported'; files: string[]; step: number; backend: { name: string; version: string; package: string } }
   | { v: 1; type: 'error'; message: string };
