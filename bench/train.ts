@@ -13,6 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Rng } from '../src/core/random';
 
 interface Job {
   /** Label in the table. */
@@ -52,11 +53,8 @@ const root = join(here, '..');
 
 function maskedBatch(n: number, s: number, seed: number) {
   const target = new Float32Array(n * s * s);
-  let a = seed >>> 0;
-  for (let i = 0; i < target.length; i++) {
-    a = (a * 1664525 + 1013904223) >>> 0;
-    target[i] = a / 4294967296;
-  }
+  const rng = new Rng(seed);
+  for (let i = 0; i < target.length; i++) target[i] = rng.next();
   const mask = new Float32Array(target.length);
   const input = Float32Array.from(target);
   for (let b = 0; b < n; b++) for (let y = s / 4; y < s / 2; y++) for (let x = s / 4; x < s / 2; x++) {

@@ -35,7 +35,7 @@ import {
   welchTTest,
   wilcoxonSignedRank,
 } from '../src/core/metrics';
-import { Rng } from '../src/core/ssl/random';
+import { Rng } from '../src/core/random';
 import { root } from './helpers';
 
 const PY = '/usr/bin/python3';

@@ -16,7 +16,7 @@ import {
   wilcoxonSignedRank,
   wilsonInterval,
 } from '../src/core/metrics';
-import { Rng } from '../src/core/ssl/random';
+import { Rng } from '../src/core/random';
 
 describe('intervals', () => {
   it('mean and t interval over seeds', () => {

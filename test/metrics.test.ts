@@ -21,7 +21,7 @@ import {
   thresholdMetrics,
   youdenThreshold,
 } from '../src/core/metrics';
-import { Rng } from '../src/core/ssl/random';
+import { Rng } from '../src/core/random';
 
 // The example of sklearn's roc_curve documentation. Sorted by score, descending:
 //   0.8 (pos), 0.4 (neg), 0.35 (pos), 0.1 (neg); P = 2, N = 2.

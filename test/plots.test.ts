@@ -11,7 +11,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { aurocBootstrapCi, iterationsToReach, meanCi, rocCurve, smoothCurve, youdenThreshold } from '../src/core/metrics';
 import { barChart, linePlot, logTicks, niceDomain, niceTicks, rocPlot, svgDataUri } from '../src/core/plots';
-import { Rng } from '../src/core/ssl/random';
+import { Rng } from '../src/core/random';
 import { root } from './helpers';
 
 const artifacts = join(root, 'test', 'artifacts');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crossValidatedProba, fitLogReg, fitStandardizer, predictProba, standardize, stratifiedFolds } from '../src/core/probe/logreg';
 import { aurocOvr, auroc } from '../src/core/metrics/auroc';
-import { Rng } from '../src/core/ssl/random';
+import { Rng } from '../src/core/random';
 
 describe('logistic regression probe', () => {
   it('separates a linearly separable problem and gives calibrated-looking probabilities', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../src/core/ssl/random';
+import { Rng } from '../src/core/random';
 import { applyMask, flipImage, makeExample, maskBox, maskSide, rotate90, saltAndPepper, stackClass, stackRecon } from '../src/core/ssl/tasks';
 import { preprocessSlice, resizeSquare, windowUnit } from '../src/core/ssl/preprocess';
 

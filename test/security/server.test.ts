@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { HEADERS_TIMEOUT_MS } from '../../src/server/serve';
 import { decodeMessage, encodeMessage } from '../../src/shared/wire';
 import { root, tempDir } from '../helpers';
+import { mulberry32 } from '../../src/core/random';
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-RENDERER';
 
@@ -59,17 +60,8 @@ async function startServe(dataDir: string, args: string[], env: Record<string, s
   return { ...info, proc: s.proc, stderr: s.stderr, exited: s.exited };
 }
 
-/** A seeded RNG (mulberry32), so that a failing random case can be reproduced. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded RNG, so that a failing random case can be reproduced. */
+const rng = mulberry32;
 
 interface RawResult {
   /** HTTP status of the first response, or null when the server sent none. */

@@ -12,7 +12,7 @@
  * Labels are 0 (negative) or 1 (positive); an example is called positive at threshold t when its
  * score >= t (sklearn's convention for roc_curve thresholds).
  */
-import { Rng } from '../ssl/random';
+import { Rng } from '../random';
 import { auroc } from './auroc';
 import { checkFinite, checkLevel, checkSameLength, normalQuantile, normalSf, quantileSorted, rankAverage } from './stats';
 

@@ -31,17 +31,8 @@ import { convFilterGradSimd } from './wasm-kernels';
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-/** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The weights' seeded stream (mulberry32, src/core/random.ts), re-exported for the model code. */
+export { mulberry32 } from '../random';
 
 /** Float32Array of `n` values uniform in [-bound, bound) from `rng`. */
 export function uniformArray(n: number, bound: number, rng: () => number): Float32Array {

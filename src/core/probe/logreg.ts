@@ -3,7 +3,7 @@
  * with L2 regularisation on standardised features, fitted by full-batch gradient descent with a
  * step from the Lipschitz bound (no randomness), and stratified k-fold cross-validation.
  */
-import { Rng } from '../ssl/random';
+import { Rng } from '../random';
 
 export interface LogRegOptions {
   /** L2 penalty on the weights (not the bias). */

@@ -11,7 +11,7 @@
  * - rotation: 0/90/180/270 degrees, 4 classes.
  * - flip: none/horizontal/vertical, 3 classes.
  */
-import type { Rng } from './random';
+import type { Rng } from '../random';
 
 export type TaskName = 'masked' | 'next-slice' | 'denoise' | 'rotation' | 'flip';
 export const TASKS: TaskName[] = ['masked', 'next-slice', 'denoise', 'rotation', 'flip'];

@@ -11,7 +11,7 @@
  * varies smoothly along z and between patients, and the lung test used to grow vessel trees and
  * place nodules agrees with the painted slices.
  */
-import type { Rng } from './rng';
+import type { Rng } from '../random';
 
 export type Sex = 'M' | 'F';
 

@@ -7,7 +7,7 @@
 import { type Anatomy, centralArteries, level } from './anatomy';
 import { T } from './labels';
 import { type Canvas, mask } from './paint';
-import type { Rng } from './rng';
+import type { Rng } from '../random';
 import type { LevelCache, P3, TreeSegment } from './vessels';
 
 export type EmbolusSite = 'trunk' | 'right-main' | 'left-main' | 'lobar' | 'segmental';
@@ -79,7 +79,7 @@ export function drawEmboli(rng: Rng, an: Anatomy, levels: LevelCache, segments: 
   });
   let guard = 0;
   while (out.length < count && candidates.length > 0 && guard++ < 50) {
-    const t = candidates[rng.int(0, candidates.length - 1)];
+    const t = candidates[rng.intBetween(0, candidates.length - 1)];
     if (out.some((e) => Math.hypot(e.centre[0] - t.a[0], e.centre[1] - t.a[1], e.centre[2] - t.a[2]) < 15)) continue;
     const f = rng.uniform(0.35, 0.65);
     const c: P3 = [t.a[0] + f * (t.b[0] - t.a[0]), t.a[1] + f * (t.b[1] - t.a[1]), t.a[2] + f * (t.b[2] - t.a[2])];

@@ -7,7 +7,7 @@ import { type Anatomy, hilumArtery, type Level, level, makeAnatomy, type Sex, ty
 import { drawEmboli, type Embolus } from './embolus';
 import { drawNodule, type Nodule, placeNodule } from './nodules';
 import { polarMap, type PolarMap } from './render';
-import { Rng } from './rng';
+import { Rng } from '../random';
 import { bucketSegments, growTree, LevelCache, type P3, sampleLung, type TreeSegment } from './vessels';
 
 export interface ScanOptions {
@@ -94,8 +94,8 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 export function buildModel(input: ModelInput): PatientModel {
   const key = `p${input.patient}`;
   const skey = `${key}/s${input.study}`;
-  const anatomy = makeAnatomy(new Rng(input.seed, `${key}/anatomy`), { sex: input.sex, age: input.age, trait: input.trait });
-  const studyRng = new Rng(input.seed, `${skey}/scan`);
+  const anatomy = makeAnatomy(Rng.keyed(input.seed, `${key}/anatomy`), { sex: input.sex, age: input.age, trait: input.trait });
+  const studyRng = Rng.keyed(input.seed, `${skey}/scan`);
   if (input.study > 1) {
     anatomy.contrast *= studyRng.uniform(0.9, 1.1);
     anatomy.noise = studyRng.uniform(11, 18);
@@ -103,7 +103,7 @@ export function buildModel(input: ModelInput): PatientModel {
   if (input.pe.present && input.pe.rvStrain) anatomy.rvScale = 1.35;
   const o = input.scan;
   // Scan range: the whole chest when the stack is long enough, else centred a little below the hila.
-  const scanRng = new Rng(input.seed, `${key}/range`);
+  const scanRng = Rng.keyed(input.seed, `${key}/range`);
   const extent = o.slices * o.thickness;
   const Lh = anatomy.lungHeight;
   const s0 = extent >= Lh + 40 ? -25 + scanRng.uniform(-5, 5) : 0.56 * Lh + scanRng.uniform(-8, 8) - extent / 2 + o.thickness / 2;
@@ -127,7 +127,7 @@ export function buildModel(input: ModelInput): PatientModel {
   };
   const levels = new LevelCache(anatomy);
   // Vessel trees: arteries from the hila at the bifurcation level, veins towards the left atrium.
-  const treeRng = new Rng(input.seed, `${key}/vessels`);
+  const treeRng = Rng.keyed(input.seed, `${key}/vessels`);
   const segments: TreeSegment[] = [];
   const vs = anatomy.vesselScale;
   for (const side of [-1, 1] as const) {
@@ -145,7 +145,7 @@ export function buildModel(input: ModelInput): PatientModel {
   const sLo = s0 - o.thickness / 2;
   const sHi = s0 + (o.slices - 0.5) * o.thickness;
   // Nodules, the same in every study of the patient (a follow-up sees them grown a little).
-  const nodRng = new Rng(input.seed, `${key}/nodules`);
+  const nodRng = Rng.keyed(input.seed, `${key}/nodules`);
   const candidates = [...sampleLung(nodRng, levels, anatomy, -1, 150, 3), ...sampleLung(nodRng, levels, anatomy, 1, 150, 3)].filter(
     (p) => p[2] > sLo + 2 && p[2] < sHi - 2,
   );
@@ -156,7 +156,7 @@ export function buildModel(input: ModelInput): PatientModel {
     if (placed) nodules.push(placed);
   }
   if (input.study > 1) {
-    const g = new Rng(input.seed, `${skey}/growth`);
+    const g = Rng.keyed(input.seed, `${skey}/growth`);
     for (const n of nodules) {
       const f = g.uniform(0.95, 1.3);
       n.axes = [n.axes[0] * f, n.axes[1] * f, n.axes[2] * f];
@@ -164,10 +164,10 @@ export function buildModel(input: ModelInput): PatientModel {
       n.extent *= f;
     }
   }
-  const peRng = new Rng(input.seed, `${skey}/pe`);
+  const peRng = Rng.keyed(input.seed, `${skey}/pe`);
   const emboli = input.pe.present ? drawEmboli(peRng, anatomy, levels, segments, sLo, sHi, input.pe.chronic) : [];
-  const noiseRng = new Rng(input.seed, `${skey}/noise`);
-  const noiseOffsets: [number, number][] = Array.from({ length: o.slices }, () => [noiseRng.int(0, 4095), noiseRng.int(0, 4095)]);
+  const noiseRng = Rng.keyed(input.seed, `${skey}/noise`);
+  const noiseOffsets: [number, number][] = Array.from({ length: o.slices }, () => [noiseRng.intBetween(0, 4095), noiseRng.intBetween(0, 4095)]);
   return {
     input,
     anatomy,

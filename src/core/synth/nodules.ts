@@ -6,7 +6,7 @@
  */
 import { T } from './labels';
 import { type Canvas, mask } from './paint';
-import type { Rng } from './rng';
+import type { Rng } from '../random';
 import type { LevelCache, P3 } from './vessels';
 
 export type NoduleType = 'solid' | 'part-solid' | 'ground-glass';
@@ -81,7 +81,7 @@ export function drawNodule(rng: Rng, id: number): Omit<Nodule, 'centre'> {
   const lobes = Array.from({ length: 3 }, () => ({ d: rng.unit3(), f: rng.uniform(2.5, 6), amp: lobAmp * rng.uniform(0.5, 1), ph: rng.uniform(0, 2 * Math.PI) }));
   const spiculated = type !== 'ground-glass' && diameter >= 8 && rng.chance(0.35);
   const spicules = spiculated
-    ? Array.from({ length: rng.int(4, 12) }, () => ({ d: rng.unit3(), len: rng.uniform(0.35, 1.0), w: rng.uniform(0.45, 0.8) }))
+    ? Array.from({ length: rng.intBetween(4, 12) }, () => ({ d: rng.unit3(), len: rng.uniform(0.35, 1.0), w: rng.uniform(0.45, 0.8) }))
     : [];
   const solidHu = rng.uniform(10, 55);
   const glassHu = rng.uniform(-690, -520);
@@ -112,7 +112,7 @@ export function drawNodule(rng: Rng, id: number): Omit<Nodule, 'centre'> {
 export function placeNodule(rng: Rng, levels: LevelCache, shape: Omit<Nodule, 'centre'>, candidates: P3[], others: Nodule[], sLo: number, sHi: number): Nodule | null {
   const R = Math.max(...shape.axes);
   for (let attempt = 0; attempt < 60 && candidates.length > 0; attempt++) {
-    const c = candidates[rng.int(0, candidates.length - 1)];
+    const c = candidates[rng.intBetween(0, candidates.length - 1)];
     if (c[2] - shape.extent < sLo || c[2] + shape.extent > sHi) continue;
     if (!levels.inLung(c, Math.min(R, 6) + 1)) continue;
     if (others.some((o) => Math.hypot(o.centre[0] - c[0], o.centre[1] - c[1], o.centre[2] - c[2]) < o.extent + shape.extent + 3)) continue;

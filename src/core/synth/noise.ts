@@ -3,7 +3,7 @@
  * with a 3x3 binomial kernel and rescaled to unit standard deviation), read at a seeded random
  * offset for every slice. Generating it once keeps per-slice cost to one lookup per pixel.
  */
-import { Rng } from './rng';
+import { Rng } from '../random';
 
 export interface NoiseField {
   /** Side, a power of two. */
@@ -20,7 +20,7 @@ export function noiseFieldSize(imageSize: number): number {
 
 export function makeNoiseField(seed: number | string, size = 512): NoiseField {
   if ((size & (size - 1)) !== 0) throw new Error(`noise field size must be a power of two, got ${size}`);
-  const rng = new Rng(seed, 'noise-field');
+  const rng = Rng.keyed(seed, 'noise-field');
   const n = size * size;
   const white = new Float32Array(n);
   for (let i = 0; i < n; i++) white[i] = rng.normal();

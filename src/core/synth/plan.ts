@@ -7,7 +7,7 @@
 import { derivedUid } from '../dicom/header';
 import type { Sex, TraitEffect } from './anatomy';
 import type { ScanOptions } from './model';
-import { Rng } from './rng';
+import { Rng } from '../random';
 
 export type TraitAttribute = 'none' | 'sex' | 'ethnic-group' | 'age';
 
@@ -168,21 +168,21 @@ export function planCohort(o: SynthOptions): PatientPlan[] {
   validateOptions(o);
   const seed = o.seed;
   const traitValue = effectiveTraitValue(o);
-  const pePlans = Array.from({ length: o.studies }, (_, s) => chooseFraction(new Rng(seed, `pe-assign/s${s + 1}`), o.patients, o.peFraction));
+  const pePlans = Array.from({ length: o.studies }, (_, s) => chooseFraction(Rng.keyed(seed, `pe-assign/s${s + 1}`), o.patients, o.peFraction));
   const weights = o.groups.map((g) => g.weight);
   const out: PatientPlan[] = [];
   for (let i = 0; i < o.patients; i++) {
     const n = i + 1;
-    const rng = new Rng(seed, `p${n}/attributes`);
+    const rng = Rng.keyed(seed, `p${n}/attributes`);
     const sex: Sex = rng.chance(0.5) ? 'F' : 'M';
     const age = Math.round(Math.max(22, Math.min(89, rng.gauss(60, 13))));
     const ethnicGroup = o.groups[rng.weighted(weights)].name;
-    const first = Date.UTC(2008, 0, 1) + rng.int(0, 3650) * DAY;
+    const first = Date.UTC(2008, 0, 1) + rng.intBetween(0, 3650) * DAY;
     // Birth date: `age` years and some days before the first study.
     const fd = new Date(first);
-    const birth = Date.UTC(fd.getUTCFullYear() - age, fd.getUTCMonth(), fd.getUTCDate()) - rng.int(0, 360) * DAY;
+    const birth = Date.UTC(fd.getUTCFullYear() - age, fd.getUTCMonth(), fd.getUTCDate()) - rng.intBetween(0, 360) * DAY;
     const birthDate = ymd(birth);
-    const nodules = rng.int(o.nodules[0], o.nodules[1]);
+    const nodules = rng.intBetween(o.nodules[0], o.nodules[1]);
     let traitApplied = false;
     if (o.trait === 'sex') traitApplied = sex === traitValue;
     else if (o.trait === 'ethnic-group') traitApplied = ethnicGroup === traitValue;
@@ -190,8 +190,8 @@ export function planCohort(o: SynthOptions): PatientPlan[] {
     const pid = `SYN${seed}-${String(n).padStart(4, '0')}`;
     const studies: StudyPlan[] = [];
     for (let s = 1; s <= o.studies; s++) {
-      const srng = new Rng(seed, `p${n}/s${s}/plan`);
-      const date = s === 1 ? first : first + srng.int(90, 400) * DAY;
+      const srng = Rng.keyed(seed, `p${n}/s${s}/plan`);
+      const date = s === 1 ? first : first + srng.intBetween(90, 400) * DAY;
       const present = pePlans[s - 1].has(i);
       const chronicDraw = srng.next();
       const studyDate = ymd(date);
@@ -204,7 +204,7 @@ export function planCohort(o: SynthOptions): PatientPlan[] {
         segSeriesUid: synthUid(seed, `${key}/seg-series`),
         segInstanceUid: synthUid(seed, `${key}/seg`),
         studyDate,
-        studyTime: `${String(srng.int(7, 18)).padStart(2, '0')}${String(srng.int(0, 59)).padStart(2, '0')}${String(srng.int(0, 59)).padStart(2, '0')}`,
+        studyTime: `${String(srng.intBetween(7, 18)).padStart(2, '0')}${String(srng.intBetween(0, 59)).padStart(2, '0')}${String(srng.intBetween(0, 59)).padStart(2, '0')}`,
         accession: `A${seed % 100000}${String(n).padStart(5, '0')}${s}`.slice(0, 16),
         studyId: String(s),
         age: yearsBetween(birthDate, studyDate),
@@ -214,7 +214,7 @@ export function planCohort(o: SynthOptions): PatientPlan[] {
           acuteAndChronic: present && chronicDraw >= 0.1 && chronicDraw < 0.15,
           rvStrain: present && srng.chance(0.35),
         },
-        readers: srng.int(o.readers[0], o.readers[1]),
+        readers: srng.intBetween(o.readers[0], o.readers[1]),
       });
     }
     out.push({ index: n, patientId: pid, patientName: `SYNTHETIC^${String(n).padStart(4, '0')}`, sex, birthDate, ethnicGroup, traitApplied, nodules, studies });

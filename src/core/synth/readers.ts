@@ -10,7 +10,7 @@ import { readerMask } from './nodules';
 import type { LidcNoduleOut, LidcReaderOut, LidcRoiOut } from './lidc-xml';
 import { traceContours } from './lidc-xml';
 import type { PatientModel } from './model';
-import { Rng } from './rng';
+import { Rng } from '../random';
 
 export interface SliceRef {
   sopUid: string;
@@ -50,19 +50,19 @@ function jitter(rng: Rng, c: Characteristics): Characteristics {
 }
 
 export function simulateReaders(model: PatientModel, slices: SliceRef[], readers: number, seed: number, key: string): ReadersResult {
-  const rng = new Rng(seed, `${key}/readers`);
+  const rng = Rng.keyed(seed, `${key}/readers`);
   const g = model.scan;
   const marks = new Map<number, ReaderMark[]>();
   // Who marks what: detection falls for small nodules; at least one reader per nodule.
   const detected: boolean[][] = model.nodules.map((n) => {
     const p = Math.min(1, 0.55 + (0.45 * (n.diameter - 3)) / 7);
     const row = Array.from({ length: readers }, () => rng.chance(p));
-    if (!row.some(Boolean)) row[rng.int(0, readers - 1)] = true;
+    if (!row.some(Boolean)) row[rng.intBetween(0, readers - 1)] = true;
     return row;
   });
   const out: LidcReaderOut[] = [];
   for (let r = 0; r < readers; r++) {
-    const radiologistId = String(rng.int(-2147483647, 2147483647));
+    const radiologistId = String(rng.intBetween(-2147483647, 2147483647));
     const order = rng.shuffle(model.nodules.filter((_, i) => detected[i][r]));
     const nodules: LidcNoduleOut[] = [];
     order.forEach((n: Nodule, k: number) => {

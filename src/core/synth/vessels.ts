@@ -8,7 +8,7 @@
  * vessels taper from about 8 mm at the hilum to sub-millimetre twigs at the pleura.
  */
 import { type Anatomy, inLung, type Level, level } from './anatomy';
-import type { Rng } from './rng';
+import type { Rng } from '../random';
 
 /** A point in body-relative millimetres: X (left), Y (posterior), s (below the lung apex). */
 export type P3 = [number, number, number];

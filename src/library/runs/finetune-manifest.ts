@@ -12,7 +12,7 @@ import { deflateSync, inflateSync } from 'fflate';
 import type { CohortFilter } from '../../shared/types';
 import { displayTransform } from '../../core/dicom/geometry';
 import { packBits, unpackBits } from '../../core/labels/raster';
-import { Rng } from '../../core/ssl/random';
+import { Rng } from '../../core/random';
 import { sliceMasks } from '../labels/label-queries';
 import { listSeries, seriesPlanes } from '../db/catalog';
 import { DEFAULT_FRACTIONS, splitPatients, type Manifest, type ManifestSeries, type Split, type SplitCounts } from './manifest';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { CohortFilter } from '../../shared/types';
 import { displayTransform } from '../../core/dicom/geometry';
-import { Rng } from '../../core/ssl/random';
+import { Rng } from '../../core/random';
 import { listSeries, PAPER_COHORT, seriesPlanes } from '../db/catalog';
 import type { Database } from '../db/sqlite';
 

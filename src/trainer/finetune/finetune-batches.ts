@@ -5,7 +5,7 @@
  */
 import { toDisplay } from '../../core/dicom/geometry';
 import { resizeSquare } from '../../core/ssl/preprocess';
-import { Rng } from '../../core/ssl/random';
+import { Rng } from '../../core/random';
 import { readMask, type DownstreamManifest } from '../../library/runs/finetune-manifest';
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { mixSeed, PrefetchQueue, SliceSource } from '../pretrain/pretrain-batches';

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { toDisplay } from '../../core/dicom/geometry';
 import { preprocessSlice, type PreprocessSpec } from '../../core/ssl/preprocess';
-import { Rng } from '../../core/ssl/random';
+import { Rng } from '../../core/random';
 import { isReconstructionTask, makeExample, stackClass, stackRecon, type ClassExample, type ReconExample, type TaskOptions } from '../../core/ssl/tasks';
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { sliceRefs } from '../../library/runs/manifest';
