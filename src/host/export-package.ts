@@ -23,23 +23,20 @@
  * (not its run folder or sample image paths), the curriculum only tasks and settings.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { parsePretrainConfig, type PretrainConfig } from '../shared/run-config';
 import { buildMatcher, PHI_KINDS, type PhiFinding, type PhiIdentifier, type PhiKind, scanFiles, shorten, wordsOf } from '../core/privacy/phi';
-import { buildEncoderModel, layersModelArtifacts, setEncoderWeights } from '../core/ml/encoder-layers';
-import { classifierPreset } from '../core/ml/classifier';
 import { encodeSafetensors } from '../core/ml/safetensors';
-import { vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
-import { isReconstructionTask, taskClasses } from '../core/ssl/tasks';
+import { modelSize, pretrainArchitecture } from '../core/ml/specs/pretrain';
+import type { VqvaePresetName } from '../core/ml/specs/vqvae';
 import { appMeta } from '../platform/app-meta';
-import { initBackend } from '../trainer/backend';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
 import type { Manifest } from '../library/runs/manifest';
-import { modelSize } from '../trainer/pretrain/pretrain-engine';
 import { defaultDataDir } from '../platform/paths';
+import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs';
 import { configHash } from '../library/runs/run-hash';
 import type { Database } from '../library/db/sqlite';
 
@@ -53,6 +50,11 @@ export interface ExportOptions {
   limitations?: string[];
   /** The app's data folder, never to appear in a package (default: defaultDataDir()). */
   dataDir?: string;
+  /**
+   * Starts the trainer process that builds the TF.js encoder (the host never loads tfjs): the
+   * app's utility process, or by default a Node child process.
+   */
+  spawn?: SpawnTrainer;
 }
 
 export type PrivacyFinding = PhiFinding;
@@ -403,14 +405,12 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   const c = readCheckpoint(ck);
   const size = modelSize(config);
   const preset = config.preset as VqvaePresetName;
-  const arch = isReconstructionTask(config.task)
-    ? { model: 'vqvae' as const, ...vqvaePreset(preset, { size }) }
-    : { model: 'classifier' as const, ...classifierPreset(preset, taskClasses(config.task), { size }) };
+  const arch = pretrainArchitecture(config);
   const { summary, ids } = summarise(db, manifest);
   ids.paths!.push(dir, ...initDirs(config), resolve(o.dataDir ?? defaultDataDir()), homedir());
   const evalPath = join(dir, 'eval', 'table2.json');
   const pretext = pretextMetrics(existsSync(evalPath) ? (JSON.parse(readFileSync(evalPath, 'utf8')) as Record<string, unknown>) : null);
-  const backend = await initBackend();
+  const tfjs = await tfjsEncoder(o.spawn ?? (() => spawnNodeTrainer()), dir, c.state.step);
 
   const exportedConfig = {
     format: PACKAGE_FORMAT,
@@ -453,7 +453,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
       appVersion: ledgerIn.appVersion ?? null,
       backend: ((db?.prepare('SELECT backend FROM runs WHERE dir = ?').pluck().get(dir) as string | undefined) ?? '') || null,
     },
-    backendAtExport: `${backend.package}@${backend.version}`,
+    backendAtExport: `${tfjs.backend.package}@${tfjs.backend.version}`,
     seeds: { run: config.seed },
     manifestHash: manifest.hash,
     configHash: configHash(config),
@@ -486,12 +486,8 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   files['ledger.json'] = strToU8(JSON.stringify(ledger, null, 2));
   files['weights/model.safetensors'] = encodeSafetensors(tensors, { format: 'pt-compatible-names', layout: 'tfjs (see TENSORS.md)' });
   files['weights/TENSORS.md'] = strToU8(tensorDoc(tensors));
-  const encoder = buildEncoderModel(arch);
-  setEncoderWeights(encoder, c.weights);
-  const art = await layersModelArtifacts(encoder);
-  encoder.dispose();
-  files['tfjs/encoder/model.json'] = strToU8(art.modelJson);
-  files['tfjs/encoder/weights.bin'] = art.weights;
+  files['tfjs/encoder/model.json'] = tfjs.modelJson;
+  files['tfjs/encoder/weights.bin'] = tfjs.weights;
   files['metrics/pretext.json'] = strToU8(JSON.stringify({ evaluation: pretext, finalTrainingLosses: finalLosses }, null, 2));
   files['model-card.json'] = strToU8(JSON.stringify(card, null, 2));
   files['model-card.md'] = strToU8(modelCardMarkdown(card));
@@ -509,6 +505,25 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   writeFileSync(tmp, zip);
   renameSync(tmp, out);
   return { file: out, bytes: zip.length, sha256: sha256(zip), files: Object.keys(files), modelCard: card };
+}
+
+/**
+ * The run's encoder as a TF.js layers model (model.json, weights.bin), built by a trainer process
+ * from the same checkpoint (`step`) into a temporary folder, read back, and the folder removed.
+ */
+async function tfjsEncoder(spawn: SpawnTrainer, runDir: string, step: number): Promise<{ modelJson: Uint8Array; weights: Uint8Array; backend: { package: string; version: string } }> {
+  const tmp = mkdtempSync(join(tmpdir(), 'ctssl-export-'));
+  try {
+    const e = await trainerRequest(spawn, { v: 1, type: 'export-encoder', runDir, outDir: tmp }, 'encoder-exported');
+    if (e.step !== step) throw new Error(`the run's latest checkpoint changed during the export (step ${step}, then ${e.step}): export again`);
+    const read = (name: string) => {
+      const b = readFileSync(join(tmp, name));
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    };
+    return { modelJson: read('model.json'), weights: read('weights.bin'), backend: e.backend };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function modelCardMarkdown(card: Record<string, unknown> & { data: DataSummary }): string {

@@ -1,0 +1,26 @@
+/**
+ * The model a pretraining run trains, from its config alone: its input size and its architecture
+ * (a VQ-VAE for the reconstruction tasks, the encoder-classifier for rotation and flip). Shared by
+ * the trainer (which builds it) and the host (which describes it in a package), without
+ * TensorFlow.js.
+ */
+import type { PretrainConfig } from '../../../shared/run-config';
+import { isReconstructionTask, taskClasses } from '../../ssl/tasks';
+import { type ClassifierConfig, classifierPreset } from './classifier';
+import { type VqvaeConfig, type VqvaePresetName, vqvaePreset } from './vqvae';
+
+/** Input height = width of a run's model: the config's size, else its preset's. */
+export function modelSize(config: Pick<PretrainConfig, 'size' | 'preset'>): number {
+  return config.size ?? vqvaePreset(config.preset as VqvaePresetName).size;
+}
+
+export type PretrainArchitecture = ({ model: 'vqvae' } & VqvaeConfig) | ({ model: 'classifier' } & ClassifierConfig);
+
+/** The architecture of a pretraining run: its preset at the run's size, for the run's task. */
+export function pretrainArchitecture(config: Pick<PretrainConfig, 'size' | 'preset' | 'task'>): PretrainArchitecture {
+  const size = modelSize(config);
+  const preset = config.preset as VqvaePresetName;
+  return isReconstructionTask(config.task)
+    ? { model: 'vqvae' as const, ...vqvaePreset(preset, { size }) }
+    : { model: 'classifier' as const, ...classifierPreset(preset, taskClasses(config.task), { size }) };
+}
