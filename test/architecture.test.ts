@@ -49,14 +49,6 @@ const KNOWN: string[] = [
   // Being mended (issue 12): the probe's host half (manifest, cancel, folders) apart from its trainer half.
   'src/host/experiment-service.ts -> src/trainer/bias-probe.ts',
   'tfjs: src/host/experiment-service.ts -> src/trainer/bias-probe.ts -> @tensorflow/tfjs',
-  // Being mended (issue 12): export builds the TF.js encoder in the trainer process; model shapes from tfjs-free specs.
-  'src/host/export-package.ts -> src/trainer/backend.ts',
-  'src/host/export-package.ts -> src/trainer/pretrain/pretrain-engine.ts',
-  'tfjs: src/host/export-package.ts -> src/core/ml/encoder-layers.ts -> @tensorflow/tfjs',
-  'tfjs: src/host/export-package.ts -> src/core/ml/classifier.ts -> @tensorflow/tfjs',
-  'tfjs: src/host/export-package.ts -> src/core/ml/vqvae.ts -> @tensorflow/tfjs',
-  'tfjs: src/host/export-package.ts -> src/trainer/backend.ts -> @tensorflow/tfjs',
-  'tfjs: src/host/export-package.ts -> src/trainer/pretrain/pretrain-engine.ts -> @tensorflow/tfjs',
 ];
 
 const src = join(root, 'src');

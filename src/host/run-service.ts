@@ -237,7 +237,7 @@ export class RunService {
     const task = String(run.task || run.kind).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32) || 'run';
     const name = `run-${Math.trunc(id)}-${task}.ctssl.zip`;
     try {
-      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), { ...o, dataDir: this.dataDir }));
+      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), { ...o, dataDir: this.dataDir, spawn: this.spawn }));
       return { file: r.file, bytes: r.bytes, sha256: r.sha256, modelCard: r.modelCard };
     } catch (err) {
       throw new ApiError(err instanceof PrivacyError ? 'invalid-argument' : 'internal', (err as Error).message);

@@ -1,7 +1,8 @@
 /**
  * The trainer process entry: an Electron utility process (`process.parentPort`) or a Node child
  * process (`process.send`). It waits for a 'start' message, runs the training loop, and exits.
- * It also evaluates runs ('evaluate'). It reads its data itself from the run's manifest; the host never sends pixels.
+ * It also evaluates runs ('evaluate') and builds a run's TF.js encoder for export ('export-encoder').
+ * It reads its data itself from the run's manifest; the host never sends pixels.
  */
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
 import { readFileSync } from 'node:fs';
@@ -92,6 +93,20 @@ onMessage((m) => {
         )
         .then((result) => {
           send({ v: 1, type: 'probe-result', result: result as unknown as Record<string, unknown> });
+          exit(0);
+        })
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
+    case 'export-encoder':
+      if (started) return;
+      started = true;
+      import('../trainer/export-encoder')
+        .then(({ exportEncoder }) => exportEncoder(m.runDir, m.outDir))
+        .then(({ files, step, backend }) => {
+          send({ v: 1, type: 'encoder-exported', files, step, backend: { name: backend.name, version: backend.version, package: backend.package } });
           exit(0);
         })
         .catch((err: Error) => {

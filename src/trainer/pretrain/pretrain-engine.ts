@@ -11,6 +11,7 @@ import { trainStepClassifier, trainStepRecon } from '../../core/ml/train-step';
 import { createVqvae, disposeContext, inferenceContext, initCodebookFromData, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../../core/ml/vqvae';
 import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../../core/ml/weights';
 import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
+import { modelSize } from '../../core/ml/specs/pretrain';
 import { isReconstructionTask, taskClasses } from '../../core/ssl/tasks';
 import type { Batch } from './pretrain-batches';
 
@@ -34,9 +35,7 @@ export interface Engine {
   dispose(): Promise<void>;
 }
 
-export function modelSize(config: PretrainConfig): number {
-  return config.size ?? vqvaePreset(config.preset as VqvaePresetName).size;
-}
+export { modelSize };
 
 export function createEngine(config: PretrainConfig): Engine {
   const size = modelSize(config);
