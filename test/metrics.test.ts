@@ -10,6 +10,11 @@ import {
   aurocDelongCi,
   aurocDiffBootstrapCi,
   AurocMetric,
+  MeanMetric,
+  ReconstructionMetric,
+  meanSd,
+  mse,
+  ssim,
   averagePrecision,
   chooseThreshold,
   delongCovariance,
@@ -227,5 +232,57 @@ describe('AurocMetric accumulator', () => {
     for (let b = 0; b < 30; b++) m.update(Float64Array.from({ length: 100 }, (_, i) => i + b), Float64Array.from({ length: 100 }, (_, i) => (i >= 50 ? 1 : 0)));
     expect(m.count).toBe(3000);
     expect(m.compute().auroc).toBeGreaterThan(0.5);
+  });
+});
+
+describe('MeanMetric and ReconstructionMetric (the loops\' image metrics)', () => {
+  it('gives mean and sd per image and over the groups\' means, leaving non-finite values out', () => {
+    const m = new MeanMetric();
+    m.add('a', 1, 7);
+    m.add('a', 3, 7);
+    m.add('b', 10, 7);
+    m.add('a', 8, 2);
+    m.add('a', NaN, 2);
+    const r = m.compute();
+    expect(r.names).toEqual(['a', 'b']);
+    expect(r.groups).toBe(2);
+    expect(r.perItem.a).toEqual(meanSd([1, 3, 8]));
+    expect(r.perGroup.a).toEqual(meanSd([2, 8]));
+    // a group without the name does not count for it
+    expect(r.perGroup.b).toEqual({ mean: 10, sd: 0, n: 1 });
+    m.reset();
+    expect(m.compute()).toEqual({ names: [], perItem: {}, perGroup: {}, groups: 0 });
+  });
+
+  it('scores each image of a batch by MSE, SSIM and masked MSE, grouped by volume', () => {
+    const size = 12;
+    const px = size * size;
+    const rng = new Rng(5);
+    const target = Float32Array.from({ length: 3 * px }, () => rng.next());
+    const pred = Float32Array.from(target, (v) => v * 0.8 + 0.1 * rng.next());
+    const mask = Float32Array.from({ length: 3 * px }, (_, i) => (i % px < px / 2 ? 1 : 0));
+    const m = new ReconstructionMetric(size);
+    m.update(pred.subarray(0, 2 * px), target.subarray(0, 2 * px), { mask: mask.subarray(0, 2 * px), groups: [0, 1] });
+    m.update(pred.subarray(2 * px), target.subarray(2 * px), { mask: mask.subarray(2 * px), groups: [1] });
+    expect(m.count).toBe(3);
+    const r = m.compute();
+    expect(r.names).toEqual(['mse', 'ssim', 'maskedMse']);
+    const img = (a: Float32Array, k: number) => a.subarray(k * px, (k + 1) * px);
+    const mses = [0, 1, 2].map((k) => mse(img(pred, k), img(target, k)));
+    expect(r.perItem.mse).toEqual(meanSd(mses));
+    expect(r.perGroup.mse).toEqual(meanSd([mses[0], (mses[1] + mses[2]) / 2]));
+    expect(r.perItem.ssim.mean).toBeCloseTo(meanSd([0, 1, 2].map((k) => ssim(img(pred, k), img(target, k), size))).mean, 12);
+    expect(() => m.update(pred.subarray(0, 5), target.subarray(0, 5))).toThrow('not a multiple of size x size');
+  });
+
+  it('AurocMetric gives cross-entropy and accuracy for several classes, and NaN for a NaN score', () => {
+    const mc = new AurocMetric({ classes: 3 });
+    mc.update([0.8, 0.1, 0.1, 0.2, 0.3, 0.5], [0, 1]);
+    const r = mc.compute();
+    expect(r.accuracy).toBe(0.5);
+    expect(r.crossEntropy).toBeCloseTo(-(Math.log(0.8) + Math.log(0.3)) / 2, 12);
+    const m = new AurocMetric();
+    m.update([0.1, NaN, 0.7], [0, 1, 1]);
+    expect(m.compute().auroc).toBeNaN();
   });
 });

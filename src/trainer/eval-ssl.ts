@@ -7,8 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { aurocOvr, crossEntropy } from '../core/metrics/auroc';
-import { maskedMse, meanSd, mse, ssim } from '../core/metrics/image';
+import { AurocMetric, MeanMetric, ReconstructionMetric } from '../core/metrics/accumulators';
 import { taskClasses } from '../core/ssl/tasks';
 import { encodePngGray } from '../core/synth/png';
 import { initBackend, type BackendChoice } from './backend';
@@ -95,72 +94,63 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   const stream = new BatchStream(source, split, task, o.batchSize ?? config.batchSize, config.seed ^ 0xe7a1, 1, false);
   const px = size * size;
   const limit = o.maxSlices && o.maxSlices > 0 ? o.maxSlices : Infinity;
-  const perImage: Record<string, number[]> = {};
-  const perVolumeAcc = new Map<number, Record<string, number[]>>();
-  const probs: number[] = [];
-  const labels: number[] = [];
   const classes = taskClasses(config.task);
+  // Reconstruction tasks: image metrics per image and volume. Rotation and flip: AUROC, and each
+  // image's cross-entropy per image and volume.
+  const reconstruction = new ReconstructionMetric(size);
+  const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
+  const imageLoss = new MeanMetric();
   const sampleCount = o.samples ?? 4;
   const outDir = join(runDir, 'eval');
   mkdirSync(outDir, { recursive: true });
   const samples: SslEvaluation['samples'] = [];
   let images = 0;
-  const push = (vol: number, k: string, v: number) => {
-    (perImage[k] ??= []).push(v);
-    const m = perVolumeAcc.get(vol) ?? {};
-    (m[k] ??= []).push(v);
-    perVolumeAcc.set(vol, m);
-  };
   for (let i = 0; i < stream.batchesPerEpoch && images < limit; i++) {
     const b = await stream.get(0, i);
     const out = await engine.predict(b);
-    for (let k = 0; k < b.shape[0] && images < limit; k++, images++) {
-      const vol = b.refs[k].series;
+    const take = Math.min(b.shape[0], limit - images);
+    const volumes = b.refs.slice(0, take).map((r) => r.series);
+    if (b.kind === 'recon') {
+      reconstruction.update(out.subarray(0, take * px), b.target.subarray(0, take * px), { mask: b.mask?.subarray(0, take * px), groups: volumes });
+    } else {
+      probabilities!.update(out.subarray(0, take * classes), b.labels.slice(0, take));
+      for (let k = 0; k < take; k++) imageLoss.add('crossEntropy', -Math.log(Math.max(1e-12, out[k * classes + b.labels[k]])), volumes[k]);
+    }
+    for (let k = 0; k < take && samples.length < sampleCount; k++) {
       const input = b.input.subarray(k * px, (k + 1) * px);
       if (b.kind === 'recon') {
         const o2 = out.subarray(k * px, (k + 1) * px);
         const t = b.target.subarray(k * px, (k + 1) * px);
-        push(vol, 'mse', mse(o2, t));
-        push(vol, 'ssim', ssim(o2, t, size));
-        if (b.mask) push(vol, 'maskedMse', maskedMse(o2, t, b.mask.subarray(k * px, (k + 1) * px)));
-        if (samples.length < sampleCount) {
-          const n = samples.length;
-          const diff = Float32Array.from(o2, (v, j) => Math.min(1, Math.abs(v - t[j]) * 4));
-          const write = (name: string, a: ArrayLike<number>) => {
-            const p = join(outDir, `sample-${n}-${name}.png`);
-            writeFileSync(p, encodePngGray(toGray(a), size, size));
-            return p;
-          };
-          samples.push({ input: write('input', input), output: write('output', o2), target: write('target', t), diff: write('diff', diff) });
-        }
+        const n = samples.length;
+        const diff = Float32Array.from(o2, (v, j) => Math.min(1, Math.abs(v - t[j]) * 4));
+        const write = (name: string, a: ArrayLike<number>) => {
+          const p = join(outDir, `sample-${n}-${name}.png`);
+          writeFileSync(p, encodePngGray(toGray(a), size, size));
+          return p;
+        };
+        samples.push({ input: write('input', input), output: write('output', o2), target: write('target', t), diff: write('diff', diff) });
       } else {
         const p = Array.from(out.subarray(k * classes, (k + 1) * classes));
-        probs.push(...p);
-        labels.push(b.labels[k]);
-        const lossK = -Math.log(Math.max(1e-12, p[b.labels[k]]));
-        push(vol, 'crossEntropy', lossK);
-        if (samples.length < sampleCount) {
-          const pth = join(outDir, `sample-${samples.length}-input-class${b.labels[k]}-pred${p.indexOf(Math.max(...p))}.png`);
-          writeFileSync(pth, encodePngGray(toGray(input), size, size));
-          samples.push({ input: pth, output: pth, target: null, diff: null });
-        }
+        const pth = join(outDir, `sample-${samples.length}-input-class${b.labels[k]}-pred${p.indexOf(Math.max(...p))}.png`);
+        writeFileSync(pth, encodePngGray(toGray(input), size, size));
+        samples.push({ input: pth, output: pth, target: null, diff: null });
       }
     }
+    images += take;
   }
   await engine.dispose();
-  const perImageStats: Record<string, Stat> = {};
-  for (const [k, v] of Object.entries(perImage)) perImageStats[k] = meanSd(v);
-  const perVolume: Record<string, Stat> = {};
-  for (const k of Object.keys(perImage)) perVolume[k] = meanSd([...perVolumeAcc.values()].map((m) => meanSd(m[k] ?? []).mean));
+  const r = (probabilities ? imageLoss : reconstruction).compute();
+  const perImageStats: Record<string, Stat> = { ...r.perItem };
+  const perVolume: Record<string, Stat> = { ...r.perGroup };
   let aurocPerClass: number[] | undefined;
-  if (labels.length) {
-    const r = aurocOvr(probs, labels, classes);
-    aurocPerClass = r.perClass;
-    perImageStats.auroc = { mean: r.macro, sd: 0, n: labels.length };
-    perVolume.auroc = { mean: r.macro, sd: 0, n: perVolumeAcc.size };
-    perImageStats.crossEntropy = { ...meanSd(perImage.crossEntropy ?? []), mean: crossEntropy(probs, labels, classes) };
+  if (probabilities?.count) {
+    const p = probabilities.compute();
+    aurocPerClass = p.perClass;
+    perImageStats.auroc = { mean: p.auroc, sd: 0, n: p.n };
+    perVolume.auroc = { mean: p.auroc, sd: 0, n: r.groups };
+    perImageStats.crossEntropy = { ...perImageStats.crossEntropy, mean: p.crossEntropy! };
   }
-  if (perVolumeAcc.size < 2) warnings.push('fewer than 2 held-out volumes: the sd across volumes is not meaningful');
+  if (r.groups < 2) warnings.push('fewer than 2 held-out volumes: the sd across volumes is not meaningful');
   const base = {
     runDir,
     task: config.task,
@@ -169,7 +159,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     split,
     checkpointStep: c.state.step,
     backend: `${backend.package}@${backend.version}`,
-    volumes: perVolumeAcc.size,
+    volumes: r.groups,
     images,
     perVolume,
     perImage: perImageStats,

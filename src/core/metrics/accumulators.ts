@@ -1,13 +1,17 @@
 /**
- * Metric accumulators for training and evaluation loops (MONAI's Cumulative / DiceMetric pattern):
- * `update(pred, target)` per batch with plain arrays (e.g. `await tensor.data()`), `compute()` at
- * the end, `reset()` to reuse. They keep only what the metric needs: AUROC keeps one score and one
- * label per example in compact typed arrays, Dice keeps three counts per image, never the images.
+ * Metric accumulators, the one way the evaluation loops of the trainer (pretraining's validation
+ * and Table II evaluation, fine-tuning's validation and held-out results) add up their metrics
+ * (MONAI's Cumulative / DiceMetric pattern): `update(pred, target)` per batch with plain arrays
+ * (e.g. `await tensor.data()`), `compute()` at the end, `reset()` to reuse. They keep only what
+ * the metric needs: AUROC keeps one score (or one row of probabilities) and one label per example
+ * in compact typed arrays, Dice keeps three counts per image, image metrics three numbers per
+ * image, never the images.
  */
-import { auroc, aurocOvr } from './auroc';
+import { auroc, aurocOvr, crossEntropy } from './auroc';
 import { aurocBootstrapCi, type BootstrapCi, type BootstrapOptions } from './classification';
+import { maskedMse, meanSd, mse, ssim } from './image';
 import { summarizeOverlap, type EmptyConvention, type OverlapCounts, type SegmentationSummary } from './segmentation';
-import { checkFinite, checkSameLength } from './stats';
+import { checkSameLength } from './stats';
 
 export interface Metric<R> {
   /** Adds one batch. */
@@ -45,6 +49,10 @@ export interface AurocMetricResult {
   auroc: number;
   /** Per-class one-vs-rest AUROC (multi-class only). */
   perClass?: number[];
+  /** Mean cross-entropy of the probability rows against the labels (multi-class only). */
+  crossEntropy?: number;
+  /** Fraction of examples whose largest probability is their label's (multi-class only). */
+  accuracy?: number;
   n: number;
   /** Binary only. */
   nPos?: number;
@@ -57,7 +65,8 @@ export interface AurocMetricResult {
  * Accumulates scores and labels for AUROC.
  * - Binary (default): pred is one score per example, target 0 or 1.
  * - Multi-class (`classes` = C > 2): pred is N x C probabilities row-major, target class indices;
- *   compute() gives the one-vs-rest macro AUROC.
+ *   compute() gives the one-vs-rest macro AUROC, the cross-entropy and the accuracy.
+ * A NaN score (a diverged model) makes the AUROC NaN, as auroc() does.
  */
 export class AurocMetric implements Metric<AurocMetricResult> {
   private scores = new Buffer64();
@@ -83,7 +92,6 @@ export class AurocMetric implements Metric<AurocMetricResult> {
     } else if (pred.length !== target.length * C) {
       throw new Error(`AurocMetric.update: pred has ${pred.length} values, expected target.length x classes = ${target.length} x ${C}`);
     }
-    checkFinite('AurocMetric.update', 'pred', pred);
     for (let i = 0; i < target.length; i++) {
       const y = target[i];
       const ok = C === 2 ? y === 0 || y === 1 : Number.isInteger(y) && y >= 0 && y < C;
@@ -96,9 +104,16 @@ export class AurocMetric implements Metric<AurocMetricResult> {
   compute(): AurocMetricResult {
     const s = this.scores.view();
     const y = this.labels.view();
-    if (this.classes > 2) {
-      const r = aurocOvr(s, y, this.classes);
-      return { auroc: r.macro, perClass: r.perClass, n: y.length };
+    const C = this.classes;
+    if (C > 2) {
+      const r = aurocOvr(s, y, C);
+      let correct = 0;
+      for (let i = 0; i < y.length; i++) {
+        const row = Array.from(s.subarray(i * C, (i + 1) * C));
+        if (row.indexOf(Math.max(...row)) === y[i]) correct++;
+      }
+      const accuracy = y.length ? correct / y.length : NaN;
+      return { auroc: r.macro, perClass: r.perClass, crossEntropy: crossEntropy(s, y, C), accuracy, n: y.length };
     }
     let nPos = 0;
     for (let i = 0; i < y.length; i++) nPos += y[i];
@@ -178,4 +193,121 @@ export class DiceMetric implements Metric<SegmentationSummary> {
     this.fp.clear();
     this.fn.clear();
   }
+}
+
+/** Mean, standard deviation and count (of the finite values). */
+export interface MeanStat {
+  mean: number;
+  sd: number;
+  n: number;
+}
+
+export interface MeanMetricResult {
+  /** Names in the order they were first added. */
+  names: string[];
+  /** Per name: mean and sd over the values (images). */
+  perItem: Record<string, MeanStat>;
+  /** Per name: mean and sd over the groups' means (the groups that have the name). */
+  perGroup: Record<string, MeanStat>;
+  /** Groups seen. */
+  groups: number;
+}
+
+/**
+ * Accumulates named per-image values (MSE, SSIM, a per-image loss), each in a group (a volume;
+ * default: group 0). compute() gives, per name, mean and sd over the images and over the groups'
+ * means (the paper's per-volume statistics). Non-finite values are left out of both (meanSd).
+ */
+export class MeanMetric {
+  private readonly values = new Map<string, { v: Buffer64; g: Buffer64 }>();
+  private readonly groupOrder = new Map<number, number>();
+
+  /** Values added so far, all names together. */
+  get count(): number {
+    let n = 0;
+    for (const { v } of this.values.values()) n += v.length;
+    return n;
+  }
+
+  /** Adds one value of `name` for `group`. */
+  add(name: string, value: number, group = 0): void {
+    let e = this.values.get(name);
+    if (!e) this.values.set(name, (e = { v: new Buffer64(), g: new Buffer64() }));
+    e.v.push(value);
+    e.g.push(group);
+    if (!this.groupOrder.has(group)) this.groupOrder.set(group, this.groupOrder.size);
+  }
+
+  compute(): MeanMetricResult {
+    const perItem: Record<string, MeanStat> = {};
+    const perGroup: Record<string, MeanStat> = {};
+    for (const [name, { v, g }] of this.values) {
+      perItem[name] = meanSd(Array.from(v.view()));
+      const byGroup: number[][] = Array.from({ length: this.groupOrder.size }, () => []);
+      for (let i = 0; i < v.length; i++) byGroup[this.groupOrder.get(g.data[i])!].push(v.data[i]);
+      perGroup[name] = meanSd(byGroup.map((xs) => meanSd(xs).mean));
+    }
+    return { names: [...this.values.keys()], perItem, perGroup, groups: this.groupOrder.size };
+  }
+
+  reset(): void {
+    this.values.clear();
+    this.groupOrder.clear();
+  }
+}
+
+/**
+ * The pretext tasks' image metrics (paper Table II) per image: MSE, SSIM and, when a mask is
+ * given, the masked-region MSE, accumulated by group (volume) in a {@link MeanMetric}. Each update
+ * is a batch of `size` x `size` images.
+ */
+export class ReconstructionMetric {
+  private readonly means = new MeanMetric();
+  private images = 0;
+
+  constructor(private readonly size: number) {
+    if (!(Number.isInteger(size) && size > 0)) throw new Error(`ReconstructionMetric: size must be a positive integer, got ${size}`);
+  }
+
+  /** Images added so far. */
+  get count(): number {
+    return this.images;
+  }
+
+  /**
+   * Adds the images of a batch: pred and target hold N images (N x size x size), mask the same
+   * or nothing; `groups` gives each image's group (default 0).
+   */
+  update(pred: ArrayLike<number>, target: ArrayLike<number>, opts: { mask?: ArrayLike<number>; groups?: ArrayLike<number> } = {}): void {
+    checkSameLength('ReconstructionMetric.update', 'pred', pred, 'target', target);
+    const px = this.size * this.size;
+    if (pred.length % px !== 0) throw new Error(`ReconstructionMetric.update: pred has ${pred.length} values, not a multiple of size x size = ${px}`);
+    if (opts.mask) checkSameLength('ReconstructionMetric.update', 'pred', pred, 'mask', opts.mask);
+    const n = pred.length / px;
+    if (opts.groups && opts.groups.length !== n) throw new Error(`ReconstructionMetric.update: ${opts.groups.length} groups for ${n} images`);
+    for (let k = 0; k < n; k++) {
+      const o = slice(pred, k * px, (k + 1) * px);
+      const t = slice(target, k * px, (k + 1) * px);
+      const g = opts.groups ? opts.groups[k] : 0;
+      this.means.add('mse', mse(o, t), g);
+      this.means.add('ssim', ssim(o, t, this.size), g);
+      if (opts.mask) this.means.add('maskedMse', maskedMse(o, t, slice(opts.mask, k * px, (k + 1) * px)), g);
+      this.images++;
+    }
+  }
+
+  compute(): MeanMetricResult {
+    return this.means.compute();
+  }
+
+  reset(): void {
+    this.means.reset();
+    this.images = 0;
+  }
+}
+
+/** A view of [start, end) of a typed array, or a copy of that range of another array. */
+function slice(a: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
+  const t = a as ArrayLike<number> & { subarray?: (s: number, e: number) => ArrayLike<number> };
+  return typeof t.subarray === 'function' ? t.subarray(start, end) : Array.prototype.slice.call(a, start, end);
 }

@@ -9,9 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFinetuneConfig, type FinetuneConfig } from '../../shared/run-config';
 import type { HostMessage } from '../../shared/trainer-protocol';
-import { aurocBootstrapCi, chooseThreshold, rocCurve, thresholdMetrics } from '../../core/metrics/classification';
-import { auroc } from '../../core/metrics/auroc';
-import { segmentationScores } from '../../core/metrics/segmentation';
+import { AurocMetric, DiceMetric } from '../../core/metrics/accumulators';
+import { chooseThreshold, rocCurve, thresholdMetrics, type BootstrapOptions } from '../../core/metrics/classification';
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
 import { initBackend, type BackendChoice } from '../backend';
 import { latestCheckpointDir, readCheckpoint, writeCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
@@ -34,43 +33,27 @@ export function readFinetuneRun(runDir: string): { config: FinetuneConfig; manif
   return { config, manifest, masks };
 }
 
-interface Collected {
-  scores: number[];
-  labels: number[];
-  /** Segmentation: predicted and true masks, flattened per slice. */
-  pred: number[][];
-  truth: number[][];
+/** The accumulator of a task's held-out metric: AUROC of slice scores, or Dice of slice masks. */
+function taskMetric(config: FinetuneConfig, size: number, bootstrap?: BootstrapOptions): AurocMetric | DiceMetric {
+  return config.task === 'classification' ? new AurocMetric({ bootstrap }) : new DiceMetric({ imageSize: size * size });
 }
 
-async function collect(engine: DownstreamEngine, stream: DownstreamStream, maxBatches: number): Promise<Collected> {
+/**
+ * Adds the model's predictions on a stream's first `maxBatches` batches (0: all) to `metric`: the
+ * positive-class score of each slice (classification), or each slice's mask predicted at p >= 0.5
+ * (segmentation).
+ */
+async function collect<M extends AurocMetric | DiceMetric>(engine: DownstreamEngine, stream: DownstreamStream, maxBatches: number, metric: M): Promise<M> {
   const n = maxBatches === 0 ? stream.batchesPerEpoch : Math.min(maxBatches, stream.batchesPerEpoch);
-  const out: Collected = { scores: [], labels: [], pred: [], truth: [] };
   const px = engine.size * engine.size;
   for (let i = 0; i < n; i++) {
     const b: DownstreamBatch = await stream.get(0, i);
     const p = await engine.predict(b);
-    if (b.kind === 'class') {
-      for (let k = 0; k < b.shape[0]; k++) {
-        out.scores.push(p[k * 2 + 1]);
-        out.labels.push(b.labels[k]);
-      }
-    } else {
-      for (let k = 0; k < b.shape[0]; k++) {
-        out.pred.push(Array.from(p.subarray(k * px, (k + 1) * px), (v) => (v >= 0.5 ? 1 : 0)));
-        out.truth.push(Array.from(b.mask.subarray(k * px, (k + 1) * px)));
-      }
-    }
+    if (b.kind === 'class' && metric instanceof AurocMetric) metric.update(Float64Array.from({ length: b.shape[0] }, (_, k) => p[k * 2 + 1]), b.labels);
+    else if (b.kind === 'seg' && metric instanceof DiceMetric) metric.update(Uint8Array.from(p.subarray(0, b.shape[0] * px), (v) => (v >= 0.5 ? 1 : 0)), b.mask);
+    else throw new Error(`a ${b.kind} batch for the ${metric.constructor.name}`);
   }
-  return out;
-}
-
-function segScores(c: Collected, px: number) {
-  const n = c.pred.length;
-  const pred = new Uint8Array(n * px);
-  const truth = new Uint8Array(n * px);
-  c.pred.forEach((p, i) => pred.set(p, i * px));
-  c.truth.forEach((t, i) => truth.set(t, i * px));
-  return segmentationScores(pred, truth, px);
+  return metric;
 }
 
 export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
@@ -125,12 +108,12 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   };
   const validate = async (epoch: number) => {
     await recalibrate(epoch);
-    const c = await collect(engine, val, config.evalBatches);
+    const c = await collect(engine, val, config.evalBatches, taskMetric(config, size));
     const metrics: Record<string, number> = {};
-    if (config.task === 'classification') {
-      metrics.auroc = auroc(c.scores, c.labels);
+    if (c instanceof AurocMetric) {
+      metrics.auroc = c.compute().auroc;
     } else {
-      const s = segScores(c, size * size);
+      const s = c.compute();
       metrics.dice = s.microDice;
       metrics.iou = s.microIou;
       metrics.meanSliceDice = s.meanDice;
@@ -186,24 +169,23 @@ async function finalEvaluation(
   const testSplit = evalSplit('test');
   const valSplit = evalSplit('val');
   const test = new DownstreamStream(manifest, masks, source, testSplit, config.batchSize, config.seed ^ 0x7e57, 1, false);
-  const t = await collect(engine, test, 0);
-  const base = { split: testSplit, slices: t.labels.length || t.pred.length, heldOut: testSplit === 'test' };
-  if (config.task === 'classification') {
-    const v = await collect(engine, new DownstreamStream(manifest, masks, source, valSplit, config.batchSize, config.seed ^ 0x5a17, 1, false), 0);
-    const positives = t.labels.filter((l) => l === 1).length;
-    if (positives === 0 || positives === t.labels.length) {
-      return { ...base, task: 'classification', error: `the ${testSplit} split has only one class: AUROC undefined` };
-    }
-    const ci = aurocBootstrapCi(t.scores, t.labels, { nResamples: 1000, seed: config.seed });
-    const th = chooseThreshold(v.scores, v.labels, { method: 'youden' });
-    const at = thresholdMetrics(t.scores, t.labels, th.threshold);
-    const roc = rocCurve(t.scores, t.labels);
+  const t = await collect(engine, test, 0, taskMetric(config, size, { nResamples: 1000, seed: config.seed }));
+  const base = { split: testSplit, slices: t.count, heldOut: testSplit === 'test' };
+  if (t instanceof AurocMetric) {
+    const v = await collect(engine, new DownstreamStream(manifest, masks, source, valSplit, config.batchSize, config.seed ^ 0x5a17, 1, false), 0, new AurocMetric());
+    const r = t.compute();
+    if (!r.ci) return { ...base, task: 'classification', error: `the ${testSplit} split has only one class: AUROC undefined` };
+    const { scores, labels } = t.values();
+    const val = v.values();
+    const th = chooseThreshold(val.scores, val.labels, { method: 'youden' });
+    const at = thresholdMetrics(scores, labels, th.threshold);
+    const roc = rocCurve(scores, labels);
     return {
       ...base,
       task: 'classification',
-      positives,
-      auroc: ci.estimate,
-      aurocCi95: [ci.lower, ci.upper],
+      positives: r.nPos!,
+      auroc: r.ci.estimate,
+      aurocCi95: [r.ci.lower, r.ci.upper],
       threshold: { method: 'youden', chosenOn: valSplit, value: th.threshold },
       sensitivity: at.sensitivity,
       specificity: at.specificity,
@@ -211,10 +193,10 @@ async function finalEvaluation(
       npv: at.npv,
       roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
       // Held-out scores, in a fixed order, so an experiment can compare models with DeLong's test.
-      scores: t.scores,
-      labels: t.labels,
+      scores: Array.from(scores),
+      labels: Array.from(labels),
     };
   }
-  const s = segScores(t, size * size);
+  const s = t.compute();
   return { ...base, task: 'segmentation', dice: s.microDice, iou: s.microIou, meanSliceDice: s.meanDice, sdSliceDice: s.sdDice, meanSliceIou: s.meanIou, slicesScored: s.nScored };
 }

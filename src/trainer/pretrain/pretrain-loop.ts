@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
-import { aurocOvr, crossEntropy } from '../../core/metrics/auroc';
-import { maskedMse, mse, ssim } from '../../core/metrics/image';
+import { AurocMetric, ReconstructionMetric } from '../../core/metrics/accumulators';
 import { taskClasses } from '../../core/ssl/tasks';
 import { initBackend, type BackendChoice } from '../backend';
 import { latestCheckpointDir, readCheckpoint, writeCheckpoint } from '../../library/runs/checkpoint';
@@ -37,28 +36,19 @@ async function evaluate(engine: Engine, val: BatchStream, batches: number, confi
   const n = batches === 0 ? val.batchesPerEpoch : Math.min(batches, val.batchesPerEpoch);
   const size = engine.size;
   const px = size * size;
-  const acc: Record<string, number[]> = {};
-  const push = (k: string, v: number) => (acc[k] ??= []).push(v);
+  const classes = taskClasses(config.task);
+  const images = new ReconstructionMetric(size);
+  // Rotation and flip: 4 and 3 classes, rows of class probabilities.
+  const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
   let sample: Omit<Extract<TrainerEvent, { type: 'sample' }>, 'v' | 'type' | 'step'> | null = null;
-  const probsAll: number[] = [];
-  const labelsAll: number[] = [];
   for (let i = 0; i < n; i++) {
     const b: Batch = await val.get(0, i);
     const out = await engine.predict(b);
-    const count = b.shape[0];
     if (b.kind === 'recon') {
-      for (let k = 0; k < count; k++) {
-        const o = out.subarray(k * px, (k + 1) * px);
-        const t = b.target.subarray(k * px, (k + 1) * px);
-        push('mse', mse(o, t));
-        push('ssim', ssim(o, t, size));
-        if (b.mask) push('maskedMse', maskedMse(o, t, b.mask.subarray(k * px, (k + 1) * px)));
-        if (!sample) sample = { size, input: b.input.slice(0, px), output: Float32Array.from(o, (v) => Math.min(1, Math.max(0, v))), target: t.slice() };
-      }
+      images.update(out, b.target, { mask: b.mask });
+      if (!sample) sample = { size, input: b.input.slice(0, px), output: Float32Array.from(out.subarray(0, px), (v) => Math.min(1, Math.max(0, v))), target: b.target.slice(0, px) };
     } else {
-      const classes = taskClasses(config.task);
-      probsAll.push(...out);
-      labelsAll.push(...b.labels);
+      probabilities!.update(out, b.labels);
       if (!sample) {
         const p0 = Array.from(out.subarray(0, classes));
         sample = { size, input: b.input.slice(0, px), output: b.input.slice(0, px), target: null, label: b.labels[0], predicted: p0.indexOf(Math.max(...p0)) };
@@ -66,17 +56,13 @@ async function evaluate(engine: Engine, val: BatchStream, batches: number, confi
     }
   }
   const metrics: Record<string, number> = {};
-  for (const [k, v] of Object.entries(acc)) metrics[k] = v.reduce((a, b) => a + b, 0) / v.length;
-  if (labelsAll.length) {
-    const classes = taskClasses(config.task);
-    metrics.crossEntropy = crossEntropy(probsAll, labelsAll, classes);
-    metrics.auroc = aurocOvr(probsAll, labelsAll, classes).macro;
-    let correct = 0;
-    for (let i = 0; i < labelsAll.length; i++) {
-      const row = probsAll.slice(i * classes, (i + 1) * classes);
-      if (row.indexOf(Math.max(...row)) === labelsAll[i]) correct++;
-    }
-    metrics.accuracy = correct / labelsAll.length;
+  const r = images.compute();
+  for (const k of r.names) metrics[k] = r.perItem[k].mean;
+  if (probabilities?.count) {
+    const c = probabilities.compute();
+    metrics.crossEntropy = c.crossEntropy!;
+    metrics.auroc = c.auroc;
+    metrics.accuracy = c.accuracy!;
   }
   return { metrics, sample };
 }
