@@ -15,7 +15,7 @@ import { packBits, unpackBits } from '../../core/labels/raster';
 import { Rng } from '../../core/random';
 import { sliceMasks } from '../labels/label-queries';
 import { listSeries, seriesPlanes } from '../db/catalog';
-import { DEFAULT_FRACTIONS, splitPatients, type Manifest, type ManifestSeries, type Split, type SplitCounts } from './manifest';
+import { countSplits, DEFAULT_FRACTIONS, splitSeriesByPatient, type Manifest, type ManifestSeries, type Split, type SplitCounts } from './manifest';
 import type { Database } from '../db/sqlite';
 
 /** What the label of a slice is. */
@@ -108,21 +108,12 @@ export function buildDownstreamManifest(db: Database, outDir: string, o: Downstr
         : 'no series in the cohort has nodule annotations: import LIDC XML or DICOM SEG first (ctssl labels import)',
     );
   }
-  const keyOf = db.prepare(
-    'SELECT p.patient_key FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.id = ?',
-  );
-  const keyed = rows.map((r) => ({ r, key: keyOf.pluck().get(r.id) as string }));
-  const splits = splitPatients(
-    keyed.map((k) => k.key),
-    o.seed,
-    fractions,
-  );
   const inst = db.prepare('SELECT sop_uid, rows, columns, image_orientation FROM instances WHERE id = ?');
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const rng = new Rng(o.seed ^ 0x4e6);
   const series: DownstreamSeries[] = [];
-  for (const { r, key } of keyed) {
+  for (const { row: r, patientKey, split } of splitSeriesByPatient(db, rows, o.seed, fractions)) {
     const { geometry, planes } = seriesPlanes(db, r.id);
     const info = planes.map((p) => inst.get(p.instanceId) as { sop_uid: string; rows: number; columns: number; image_orientation: string | null });
     const iop = info[0]?.image_orientation ? (JSON.parse(info[0].image_orientation) as number[]) : null;
@@ -157,8 +148,8 @@ export function buildDownstreamManifest(db: Database, outDir: string, o: Downstr
     series.push({
       seriesId: r.id,
       seriesUid: r.seriesInstanceUid,
-      patientKey: key,
-      split: splits.get(key)!,
+      patientKey,
+      split,
       rows: r.rows!,
       columns: r.columns!,
       transform: { transpose: t.transpose, flipX: t.flipX, flipY: t.flipY },
@@ -172,15 +163,11 @@ export function buildDownstreamManifest(db: Database, outDir: string, o: Downstr
     at += c.length;
   }
   writeFileSync(join(outDir, 'masks.bin'), blob);
+  const base = countSplits(series);
   const counts = {} as DownstreamManifest['counts'];
   for (const sp of ['train', 'val', 'test'] as Split[]) {
-    const of = series.filter((x) => x.split === sp);
-    counts[sp] = {
-      patients: new Set(of.map((x) => x.patientKey)).size,
-      series: of.length,
-      slices: of.reduce((a, x) => a + x.slices.length, 0),
-      positives: of.reduce((a, x) => a + x.slices.filter((s) => s.label === 1).length, 0),
-    };
+    const positives = series.filter((x) => x.split === sp).reduce((a, x) => a + x.slices.filter((s) => s.label === 1).length, 0);
+    counts[sp] = { ...base[sp], positives };
   }
   const hash = createHash('sha256')
     .update(JSON.stringify({ seed: o.seed, fractions, task: o.task, label: o.label, series: series.map((s) => [s.seriesUid, s.split, s.slices.map((x) => [x.sopUid, x.label])]) }))

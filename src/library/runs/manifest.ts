@@ -84,6 +84,33 @@ export function splitPatients(keys: string[], seed: number, f = DEFAULT_FRACTION
   return out;
 }
 
+/**
+ * The patient split of a cohort, the one way both kinds of manifest make it: each series with its
+ * patient's key and that patient's split (splitPatients), in the order given.
+ */
+export function splitSeriesByPatient<R extends { id: number }>(db: Database, rows: R[], seed: number, fractions = DEFAULT_FRACTIONS): { row: R; patientKey: string; split: Split }[] {
+  const keyOf = db
+    .prepare('SELECT p.patient_key FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.id = ?')
+    .pluck();
+  const keyed = rows.map((row) => ({ row, patientKey: keyOf.get(row.id) as string }));
+  const splits = splitPatients(
+    keyed.map((k) => k.patientKey),
+    seed,
+    fractions,
+  );
+  return keyed.map((k) => ({ ...k, split: splits.get(k.patientKey)! }));
+}
+
+/** Patients, series and slices of each split. */
+export function countSplits(series: readonly { split: Split; patientKey: string; slices: readonly unknown[] }[]): Record<Split, SplitCounts> {
+  const counts = {} as Record<Split, SplitCounts>;
+  for (const s of ['train', 'val', 'test'] as Split[]) {
+    const of = series.filter((x) => x.split === s);
+    counts[s] = { patients: new Set(of.map((x) => x.patientKey)).size, series: of.length, slices: of.reduce((a, x) => a + x.slices.length, 0) };
+  }
+  return counts;
+}
+
 export function buildManifest(db: Database, o: ManifestOptions): Manifest {
   const filter = o.filter ?? PAPER_COHORT;
   const fractions = o.fractions ?? DEFAULT_FRACTIONS;
@@ -95,17 +122,9 @@ export function buildManifest(db: Database, o: ManifestOptions): Manifest {
   }
   const usable = rows.filter((r) => r.slices > 0 && r.rows && r.columns);
   if (usable.length === 0) throw new Error('the cohort is empty: no indexed series with image slices match the filter');
-  const patientKeyOf = db.prepare(
-    'SELECT p.patient_key FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE se.id = ?',
-  );
-  const keyed = usable.map((r) => ({ r, key: patientKeyOf.pluck().get(r.id) as string }));
-  const splits = splitPatients(
-    keyed.map((k) => k.key),
-    o.seed,
-    fractions,
-  );
+  const assigned = splitSeriesByPatient(db, usable, o.seed, fractions);
   const iopOf = db.prepare('SELECT image_orientation FROM instances WHERE id = ?').pluck();
-  const series: ManifestSeries[] = keyed.map(({ r, key }) => {
+  const series: ManifestSeries[] = assigned.map(({ row: r, patientKey, split }) => {
     const { geometry, planes } = seriesPlanes(db, r.id);
     const iop = planes.length ? (iopOf.get(planes[0].instanceId) as string | null) : null;
     const t = displayTransform(iop ? (JSON.parse(iop) as number[]) : null, geometry.orientation);
@@ -113,8 +132,8 @@ export function buildManifest(db: Database, o: ManifestOptions): Manifest {
     return {
       seriesId: r.id,
       seriesUid: r.seriesInstanceUid,
-      patientKey: key,
-      split: splits.get(key)!,
+      patientKey,
+      split,
       rows: r.rows!,
       columns: r.columns!,
       transform: { transpose: t.transpose, flipX: t.flipX, flipY: t.flipY },
@@ -123,11 +142,7 @@ export function buildManifest(db: Database, o: ManifestOptions): Manifest {
         .map((p) => ({ path: p.path, frame: p.frame, sopUid: sopOf.get(p.instanceId) as string })),
     };
   });
-  const counts = {} as Record<Split, SplitCounts>;
-  for (const s of ['train', 'val', 'test'] as Split[]) {
-    const of = series.filter((x) => x.split === s);
-    counts[s] = { patients: new Set(of.map((x) => x.patientKey)).size, series: of.length, slices: of.reduce((a, x) => a + x.slices.length, 0) };
-  }
+  const counts = countSplits(series);
   const hash = createHash('sha256')
     .update(JSON.stringify({ seed: o.seed, fractions, series: series.map((s) => [s.seriesUid, s.split, s.slices.map((x) => [x.sopUid, x.frame])]) }))
     .digest('hex');
