@@ -40,12 +40,8 @@ const PURE: Layer[] = ['shared', 'core', 'renderer'];
  */
 const KNOWN: string[] = [
   // Being mended (issue 12): the CLI goes through the host's services, which run tfjs work in the trainer process.
-  'src/cli/commands/doctor.ts -> src/trainer/doctor.ts',
   'src/cli/commands/downstream.ts -> src/trainer/bias-probe.ts',
-  'src/cli/commands/train.ts -> src/trainer/eval-ssl.ts',
-  'tfjs: src/cli/commands/doctor.ts -> src/trainer/doctor.ts -> src/core/ml/memory.ts -> src/core/ml/vqvae.ts -> @tensorflow/tfjs',
   'tfjs: src/cli/commands/downstream.ts -> src/trainer/bias-probe.ts -> @tensorflow/tfjs',
-  'tfjs: src/cli/commands/train.ts -> src/trainer/eval-ssl.ts -> src/trainer/backend.ts -> @tensorflow/tfjs',
   // Being mended (issue 12): the probe's host half (manifest, cancel, folders) apart from its trainer half.
   'src/host/experiment-service.ts -> src/trainer/bias-probe.ts',
   'tfjs: src/host/experiment-service.ts -> src/trainer/bias-probe.ts -> @tensorflow/tfjs',

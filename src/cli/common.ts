@@ -1,8 +1,9 @@
 /** Options and output helpers shared by every command. */
 import { InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import type { Database } from '../library/db/sqlite';
-import { defaultDbPath } from '../platform/paths';
+import type { Services } from '../host/services';
+import { defaultDataDir, defaultDbPath } from '../platform/paths';
+import { ConsoleSink } from './console-sink';
 
 export function positiveNumber(v: string): number {
   const n = Number(v);
@@ -26,16 +27,29 @@ export function dbPathOf(o: { db?: string }): string {
   return o.db ? resolve(o.db) : defaultDbPath();
 }
 
-/** Opens the library database named by --db, runs fn, closes it. */
-export async function withLibrary<T>(o: { db?: string }, fn: (db: Database, path: string) => Promise<T> | T): Promise<T> {
-  const path = dbPathOf(o);
-  const { openLibrary } = await import('../library/db/schema');
-  const db = openLibrary(path);
+/**
+ * The host services in process (the ones Electron main and `ctssl serve` call), over the library
+ * named by --db and the data folder, with their events printed as progress on stderr; closed after
+ * `fn` (a run or job still going is stopped, as when the app quits).
+ */
+export async function withServices<T>(o: { db?: string }, fn: (services: Services, sink: ConsoleSink) => Promise<T> | T): Promise<T> {
+  const { createServices } = await import('../host/services');
+  const sink = new ConsoleSink();
+  const services = createServices({ mode: 'cli', dataDir: defaultDataDir(), dbPath: dbPathOf(o), emit: sink.emit });
   try {
-    return await fn(db, path);
+    return await fn(services, sink);
   } finally {
-    db.close();
+    sink.line.done();
+    await services.close();
   }
+}
+
+/**
+ * The library database of the services (as `withServices`), for the commands with no app
+ * equivalent that use the library directly (src/cli/README.md).
+ */
+export function withLibrary<T>(o: { db?: string }, fn: (db: Services['db'], path: string) => Promise<T> | T): Promise<T> {
+  return withServices(o, (s) => fn(s.db, dbPathOf(o)));
 }
 
 /** Prints JSON (for --json) or the human rendering on stdout. */

@@ -49,3 +49,18 @@ export function interruptible(onFirst?: () => void): AbortController {
   process.on('SIGTERM', handler);
   return ac;
 }
+
+/**
+ * Ctrl-C (and SIGTERM) while long work runs: `first` on the first press (stop cleanly through the
+ * service), `again` on later ones (default: exit 130). Returns the function that stops listening.
+ */
+export function onInterrupt(first: () => void, again: () => void = () => process.exit(130)): () => void {
+  let pressed = 0;
+  const handler = () => (++pressed === 1 ? first() : again());
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

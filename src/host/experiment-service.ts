@@ -5,12 +5,12 @@
  * experiments/<id>/ and probes/<id>/, with their HTML reports.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import { latestCheckpointDir } from '../library/runs/checkpoint';
 import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../shared/run-config';
 import { prepareProbe } from '../trainer/bias-probe';
-import { runExperiment } from './experiment';
+import { runExperiment, type ExperimentReport } from './experiment';
 import { FolderTrash } from './folder-trash';
 import { forgetExperimentRuns, isTraining, moveExperimentRuns, spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
 import type { Database } from '../library/db/sqlite';
@@ -21,7 +21,7 @@ const stamp = () => new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'experiment';
 
 export class ExperimentService {
-  private active = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private active = new Map<string, { ac: AbortController; done: Promise<void>; report: Promise<ExperimentReport> }>();
   private failed = new Map<string, string>();
   private probes = new Map<string, AbortController>();
   private spawn: SpawnTrainer;
@@ -44,7 +44,11 @@ export class ExperimentService {
     return join(this.dataDir, 'experiments');
   }
 
-  start(specInput: ExperimentSpecInput): ExperimentSummary {
+  /**
+   * Starts an experiment grid in a new folder under <data>/experiments, or in `dir` (the CLI's
+   * --out; a folder that holds the grid already continues it); `backend` forces one for its runs.
+   */
+  start(specInput: ExperimentSpecInput, o: { dir?: string; backend?: string } = {}): ExperimentSummary {
     let spec;
     try {
       spec = parseExperimentSpec(specInput);
@@ -57,10 +61,10 @@ export class ExperimentService {
         throw new ApiError('invalid-argument', `experiment spec: inits.${k}: ${init} is not a run folder with a checkpoint`);
     });
     if (this.active.size > 0) throw new ApiError('busy', 'an experiment is already running: wait for it or stop it');
-    const id = `${stamp()}-${slug(spec.name)}`;
-    const dir = join(this.root(), id);
+    const dir = o.dir !== undefined ? resolve(o.dir) : join(this.root(), `${stamp()}-${slug(spec.name)}`);
+    const id = basename(dir);
     mkdirSync(dir, { recursive: true });
-    this.launch(id, dir, spec);
+    this.launch(id, dir, spec, o.backend);
     const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
     return { id, name: spec.name, task: spec.task, status: 'running', cells: total, completed: 0, dir };
   }
@@ -81,14 +85,15 @@ export class ExperimentService {
     return { ...before, status: 'running' };
   }
 
-  private launch(id: string, dir: string, spec: ExperimentSpec): void {
+  private launch(id: string, dir: string, spec: ExperimentSpec, backend?: string): void {
     const ac = new AbortController();
     const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
-    const done = runExperiment(this.db, spec, {
+    const report = runExperiment(this.db, spec, {
       outDir: dir,
       dataDir: this.dataDir,
       cacheDir: join(this.dataDir, 'cache', 'slices'),
       spawn: this.spawn,
+      backend,
       signal: ac.signal,
       onEvent: (c, e) => {
         if (e.type === 'started' || e.type === 'step' || e.type === 'eval' || e.type === 'error')
@@ -96,7 +101,8 @@ export class ExperimentService {
       },
       onCell: (index, t, cell) =>
         this.emit('experiment.event', { id, kind: 'cell', index, total: t, init: cell.init, fraction: cell.fraction, seed: cell.seed, status: cell.status }),
-    })
+    });
+    const done = report
       // No longer active before the last event goes out: whoever reacts to it sees the final status.
       .then(() => {
         this.active.delete(id);
@@ -107,7 +113,14 @@ export class ExperimentService {
         this.failed.set(id, err.message);
         this.emit('experiment.event', { id, kind: 'error', index: 0, total, message: err.message });
       });
-    this.active.set(id, { ac, done });
+    this.active.set(id, { ac, done, report });
+  }
+
+  /** Resolves when a running experiment ends: its report (also when stopped), or rejects with why it failed. */
+  wait(id: string): Promise<ExperimentReport> {
+    const a = this.active.get(id);
+    if (!a) throw new ApiError('invalid-argument', `experiment ${id} is not running`);
+    return a.report;
   }
 
   private dirOf(id: string): string {
@@ -316,6 +329,9 @@ export class ExperimentService {
   async close(): Promise<void> {
     for (const ac of this.probes.values()) ac.abort();
     for (const a of this.active.values()) a.ac.abort();
-    await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), new Promise((r) => setTimeout(r, 15000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all([...this.active.values()].map((a) => a.done)), new Promise((r) => (timer = setTimeout(r, 15000)))]);
+    // Not left pending: a CLI command (or a stopping server) exits as soon as the work has stopped.
+    clearTimeout(timer);
   }
 }

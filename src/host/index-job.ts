@@ -31,6 +31,8 @@ interface Job {
 
 export class IndexJobs {
   private job: Job | null = null;
+  /** The last job that ended (its final progress is `lastFinished`). */
+  private lastJob: Job | null = null;
   private lastFinished: IndexProgress | null = null;
 
   constructor(
@@ -98,6 +100,18 @@ export class IndexJobs {
     await this.job?.whenEnded;
   }
 
+  /**
+   * The final progress of the job with this id (the running job or the last one that ended), once
+   * it has ended: 'done' or 'cancelled' with the indexer's summary, or 'error'/'cancelled' with a
+   * message when it ended without one. For a door that waits for its job (the CLI).
+   */
+  async finished(jobId: string): Promise<IndexProgress> {
+    const job = this.job?.id === jobId ? this.job : this.lastJob?.id === jobId ? this.lastJob : null;
+    if (!job) throw new Error(`no indexing job ${jobId}`);
+    await job.whenEnded;
+    return job.last!;
+  }
+
   /** Ends a job: its final progress (done/cancelled from the indexer, or 'error'/'cancelled' here), and frees the slot. */
   private end(job: Job, phase?: 'error' | 'cancelled', message?: string): void {
     job.ended = true;
@@ -117,6 +131,7 @@ export class IndexJobs {
       this.emit(p);
     }
     if (this.job === job) this.job = null;
+    this.lastJob = job;
     this.lastFinished = job.last;
     job.markEnded();
   }

@@ -5,14 +5,14 @@
  * renderer as 'run.event'.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
 import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../shared/types';
-import { createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { adoptRun, createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from '../library/db/sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -107,22 +107,51 @@ export class RunService {
   }
 
   list(): RunSummary[] {
-    const rows = listRuns(this.db).map((r) => toSummary(r, this.active.has(r.id)));
-    // A run recorded as running that no trainer is working on was interrupted (host killed). One
-    // an experiment grid or another process drives is still running, just not controlled here.
-    return rows.map((r) => ((r.status === 'running' || r.status === 'paused') && !this.active.has(r.id) && !isTraining(r.dir) ? { ...r, status: 'crashed' } : r));
+    return listRuns(this.db).map((r) => this.listed(r));
   }
 
-  create(config: PretrainConfigInput | FinetuneConfigInput): RunSummary {
+  /** One run as `list` shows it. */
+  get(id: number): RunSummary {
+    return this.listed(this.run(id));
+  }
+
+  private listed(r: RunRow): RunSummary {
+    const s = toSummary(r, this.active.has(r.id));
+    // A run recorded as running that no trainer is working on was interrupted (host killed). One
+    // an experiment grid or another process drives is still running, just not controlled here.
+    return (s.status === 'running' || s.status === 'paused') && !this.active.has(s.id) && !isTraining(s.dir) ? { ...s, status: 'crashed' } : s;
+  }
+
+  /**
+   * The run recorded for a run folder (the CLI names runs by folder, the app by id); with `adopt`, a
+   * run folder not yet in the library (copied from another machine) is recorded first.
+   */
+  byDir(dir: string, o: { adopt?: boolean } = {}): RunSummary {
+    const abs = resolve(dir);
+    const r = getRun(this.db, abs);
+    if (r && !r.deletedAt) return this.listed(r);
+    if (r) throw new ApiError('not-found', `run ${r.id} (${abs}) is in the trash: restore it first`);
+    if (!o.adopt) throw new ApiError('not-found', `no run recorded for ${abs}`);
     try {
-      if ((config as { kind?: string }).kind === 'finetune') return toSummary(createFinetuneRun(this.db, config as FinetuneConfigInput, { dataDir: this.dataDir }));
-      return toSummary(createRun(this.db, config as PretrainConfigInput, { dataDir: this.dataDir }));
+      return this.listed(adoptRun(this.db, abs));
     } catch (err) {
       throw new ApiError('invalid-argument', (err as Error).message);
     }
   }
 
-  start(id: number): RunSummary {
+  /** Creates a run; its folder is `dir` when given (the CLI's --out), else one under <data>/runs. */
+  create(config: PretrainConfigInput | FinetuneConfigInput, o: { dir?: string } = {}): RunSummary {
+    const where = { dataDir: this.dataDir, ...(o.dir !== undefined && { dir: o.dir }) };
+    try {
+      if ((config as { kind?: string }).kind === 'finetune') return toSummary(createFinetuneRun(this.db, config as FinetuneConfigInput, where));
+      return toSummary(createRun(this.db, config as PretrainConfigInput, where));
+    } catch (err) {
+      throw new ApiError('invalid-argument', (err as Error).message);
+    }
+  }
+
+  /** Starts or resumes a run in a trainer process (`backend` forces one: the CLI's --backend). */
+  start(id: number, o: { backend?: string } = {}): RunSummary {
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is already running`);
     const run = this.run(id);
     if (run.status === 'done') throw new ApiError('invalid-argument', `run ${id} is finished: create a new run (or chain one with "init")`);
@@ -130,6 +159,7 @@ export class RunService {
     const handle = startRun(this.db, run, {
       resume: true,
       cacheDir: join(this.dataDir, 'cache', 'slices'),
+      backend: o.backend,
       spawn: this.spawn,
       onEvent: (e) => {
         if (e.type === 'sample') this.samples.set(id, e);
@@ -165,6 +195,17 @@ export class RunService {
   stop(id: number): boolean {
     this.handle(id).stop();
     return true;
+  }
+
+  /** Ends a running run's trainer at once (no checkpoint beyond its last one; the run resumes from there). */
+  kill(id: number): boolean {
+    this.handle(id).child.kill('SIGKILL');
+    return true;
+  }
+
+  /** Resolves when a running run's trainer has exited, with how the run ended. */
+  wait(id: number): RunHandle['done'] {
+    return this.handle(id).done;
   }
 
   metrics(id: number): RunMetrics {
@@ -218,18 +259,23 @@ export class RunService {
     }
   }
 
-  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number }): Promise<Record<string, unknown>> {
+  /**
+   * Table II of a run in a trainer process; the result is kept in the run's summary as `eval`,
+   * whichever door asked (`backend` forces one: the CLI's --backend).
+   */
+  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string }): Promise<Record<string, unknown>> {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before evaluating`);
     const e = await this.usingRun(id, () =>
-      this.oneShot({ v: 1, type: 'evaluate', runDir: run.dir, split: o.split, maxSlices: o.maxSlices, cacheDir: join(this.dataDir, 'cache', 'slices') }, 'evaluation'),
+      this.oneShot({ v: 1, type: 'evaluate', runDir: run.dir, split: o.split, maxSlices: o.maxSlices, cacheDir: join(this.dataDir, 'cache', 'slices'), backend: o.backend }, 'evaluation'),
     );
     const summary = { ...run.summary, eval: e.result };
     this.db.prepare('UPDATE runs SET summary = ? WHERE id = ?').run(JSON.stringify(summary), id);
     return e.result;
   }
 
-  async exportRun(id: number, o: { licence: string; author?: string }) {
+  /** Exports a run as a weights package: into <data>/exports/, or to `out` (the CLI's --out). */
+  async exportRun(id: number, { out, ...o }: { licence: string; author?: string; out?: string }) {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before exporting`);
     // Named from the run's id and task, never from its folder (which the user may have named after
@@ -237,8 +283,8 @@ export class RunService {
     const task = String(run.task || run.kind).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32) || 'run';
     const name = `run-${Math.trunc(id)}-${task}.ctssl.zip`;
     try {
-      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, join(this.dataDir, 'exports', name), { ...o, dataDir: this.dataDir, spawn: this.spawn }));
-      return { file: r.file, bytes: r.bytes, sha256: r.sha256, modelCard: r.modelCard };
+      const r = await this.usingRun(id, () => exportRun(this.db, run.dir, out !== undefined ? resolve(out) : join(this.dataDir, 'exports', name), { ...o, dataDir: this.dataDir, spawn: this.spawn }));
+      return { file: r.file, bytes: r.bytes, sha256: r.sha256, files: r.files, modelCard: r.modelCard };
     } catch (err) {
       throw new ApiError(err instanceof PrivacyError ? 'invalid-argument' : 'internal', (err as Error).message);
     }

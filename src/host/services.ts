@@ -1,7 +1,9 @@
 /**
  * The application services behind the IPC contract: one implementation, used by Electron main
- * (over ipcMain) and by `ctssl serve` (over WebSocket). Holds the library database and the
- * running indexing job; pushes events through the `emit` callback it is given.
+ * (over ipcMain), by `ctssl serve` (over WebSocket) and by the CLI (in process: it calls the
+ * service objects returned here, the ones behind the handler table, with a console event sink).
+ * Holds the library database and the running indexing job; pushes events through the `emit`
+ * callback it is given.
  *
  * Paths from the renderer go through one policy here (user-paths.ts) whichever door they came
  * through: checked as absolute, existing, of the right kind and not special; in Electron a file to
@@ -15,7 +17,7 @@ import { appMeta } from '../platform/app-meta';
 import { ApiError, type Args, type EventName, type Events, type Handlers } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { LabelSource } from '../shared/types';
-import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind } from '../library/labels/label-import';
+import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind, type ImportReport } from '../library/labels/label-import';
 import { seriesLabels, sliceMasksForViewer } from '../library/labels/viewer-labels';
 import { ExperimentService } from './experiment-service';
 import { RunService } from './run-service';
@@ -30,7 +32,8 @@ import { checkUserPath, DROPPED_FILE, FOLDER, LABEL_FILE, PACKAGE_FILE, PathGran
 import { openVolumeInfo, readSliceBlock } from '../library/volumes/slice-blocks';
 
 export interface ServiceOptions {
-  mode: 'electron' | 'server';
+  /** The door: Electron main, `ctssl serve`, or the CLI in process (paths typed by the user, like the server's). */
+  mode: 'electron' | 'server' | 'cli';
   dataDir: string;
   dbPath: string;
   /** Native folder picker (Electron only), over the asking window (its webContents id; null: any). */
@@ -60,6 +63,17 @@ export interface Services {
   grantDropped(window: number, path: string): string;
   /** Electron: forgets a closed window's grants. */
   closeWindow(window: number): void;
+  /**
+   * The services behind the handler table, for a door that calls them in process (the CLI, which
+   * names runs by folder and takes options the renderer does not send: a run folder, a backend, a
+   * package path). Their events go to `emit` as the handlers' do.
+   */
+  runs: RunService;
+  experiments: ExperimentService;
+  /** The indexing job: `start` checks the folders as library.addFolder and library.reindex do. */
+  indexing: { start(folders: string[]): { jobId: string }; jobs: IndexJobs };
+  /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
+  labels: { import(file: string): Promise<ImportReport>; sources(): LabelSource[] };
   db: Database;
   close(): Promise<void>;
 }
@@ -146,6 +160,15 @@ export function createServices(opts: ServiceOptions): Services {
     }
   };
 
+  /** Imports a label file from a path (checked by the caller's door); its errors become invalid-argument. */
+  const importLabelFile = async (file: string): Promise<ImportReport> => {
+    try {
+      return await importLabels(db, file);
+    } catch (err) {
+      throw new ApiError('invalid-argument', `labels.import: ${(err as Error).message}`);
+    }
+  };
+
   /** Removes a label source; a file that came as bytes goes with its last source. */
   const removeLabels = (id: number): boolean => {
     const row = db.prepare('SELECT path FROM label_sources WHERE id = ?').get(id) as { path: string } | undefined;
@@ -160,7 +183,8 @@ export function createServices(opts: ServiceOptions): Services {
       name: appMeta().productName,
       version: appMeta().version,
       contractVersion: CONTRACT_VERSION,
-      mode: opts.mode,
+      // The CLI has no renderer to ask this; it is a door of typed paths, as the server is.
+      mode: opts.mode === 'electron' ? 'electron' : 'server',
       dataDir: opts.dataDir,
       dbPath: opts.dbPath,
       nativeDialogs: !!opts.pickFolder,
@@ -203,14 +227,8 @@ export function createServices(opts: ServiceOptions): Services {
       for (const p of paths) caller.grants?.add(p);
       return paths;
     },
-    'labels.import': async (path) => {
-      const file = chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window');
-      try {
-        return (await importLabels(db, file)) as unknown as Record<string, unknown>;
-      } catch (err) {
-        throw new ApiError('invalid-argument', `labels.import: ${(err as Error).message}`);
-      }
-    },
+    'labels.import': async (path) =>
+      (await importLabelFile(chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window'))) as unknown as Record<string, unknown>,
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
     'labels.sources': () => listLabelSources(db) as unknown as LabelSource[],
     'labels.removeSource': (id) => removeLabels(id),
@@ -266,7 +284,8 @@ export function createServices(opts: ServiceOptions): Services {
     },
   });
 
-  const handlers = makeHandlers({ window: null, grants: opts.mode === 'server' ? null : new PathGrants() });
+  // Server and CLI: a typed path is the user's own act; Electron: only files its pickers returned.
+  const handlers = makeHandlers({ window: null, grants: opts.mode === 'electron' ? new PathGrants() : null });
   const windows = new Map<number, { handlers: Handlers; grants: PathGrants }>();
   const windowOf = (id: number) => {
     let w = windows.get(id);
@@ -287,6 +306,10 @@ export function createServices(opts: ServiceOptions): Services {
       return real;
     },
     closeWindow: (id) => void windows.delete(id),
+    runs,
+    experiments,
+    indexing: { start: startIndexing, jobs },
+    labels: { import: importLabelFile, sources: () => listLabelSources(db) as unknown as LabelSource[] },
     db,
     async close() {
       await experiments.close();

@@ -1,6 +1,10 @@
 /** `ctssl doctor`: which compute backends are present, memory, and what preset and batch fit. */
 import type { Command } from 'commander';
-import { out } from '../common';
+import type { DoctorInfo } from '../../shared/types';
+import { out, withServices } from '../common';
+
+/** What the trainer's doctor reports beyond DoctorInfo (src/trainer/doctor.ts). */
+type Doctor = DoctorInfo & { fallbackKernels?: string[]; budgetGb?: number; note?: string };
 
 export function register(program: Command): void {
   program
@@ -8,24 +12,23 @@ export function register(program: Command): void {
     .description('Show the compute backends present, the memory, and which model presets and batch sizes fit')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { doctor } = await import('../../trainer/doctor');
-      const r = await doctor();
+      // The app's system.doctor: asked of a trainer process, the only one that loads TensorFlow.js.
+      const r: Doctor = await withServices({}, (s) => s.runs.doctor());
       const b = r.backend;
       out(o.json, r, () =>
         [
           `Backend: ${b.package}@${b.version} (${b.name}${b.simd ? ', SIMD' : ''}${b.threads ? ', threads' : ''})`,
           ...r.skipped.map((s) => `  not used: ${s.package}: ${s.reason}`),
-          ...(r.fallbackKernels.length ? [`  training kernels added for this backend: ${r.fallbackKernels.join(', ')}`] : []),
+          ...(r.fallbackKernels?.length ? [`  training kernels added for this backend: ${r.fallbackKernels.join(', ')}`] : []),
           `CPU: ${r.cpu.cores} x ${r.cpu.model}`,
-          `Memory: ${r.memory.freeGb} GB free of ${r.memory.totalGb} GB (budget for training ${r.budgetGb} GB)`,
+          `Memory: ${r.memory.freeGb} GB free of ${r.memory.totalGb} GB${r.budgetGb !== undefined ? ` (budget for training ${r.budgetGb} GB)` : ''}`,
           '',
           'preset     size  parameters   activations/image  largest batch that fits',
           ...r.presets.map(
             (p) =>
               `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${p.params.toLocaleString().padEnd(12)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && b.name !== 'tensorflow' ? '  (a GPU job: install tfjs-node-gpu with CUDA)' : ''}`,
           ),
-          '',
-          r.note,
+          ...(r.note ? ['', r.note] : []),
         ].join('\n'),
       );
     });

@@ -2,10 +2,11 @@
 import { type Command, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { PAPER_COHORT, PRESETS } from '../../shared/presets';
-import { defaultDataDir } from '../../platform/paths';
-import type { FinetuneConfigInput } from '../../shared/run-config';
-import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
-import { bar, formatEta, progressLine } from '../progress';
+import type { Events } from '../../shared/contract';
+import type { ExperimentSpecInput, FinetuneConfigInput } from '../../shared/run-config';
+import { dbOption, out, positiveInt, positiveNumber, withLibrary, withServices } from '../common';
+import { onInterrupt, progressLine } from '../progress';
+import { trainToEnd } from './train';
 
 export function register(program: Command): void {
   program
@@ -34,8 +35,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: Record<string, string | number | undefined> & { db?: string; json?: boolean }) => {
-      await withLibrary(o, async (db) => {
-        const dataDir = defaultDataDir();
+      await withServices(o, async ({ runs }, sink) => {
         const task = o.task as 'classification' | 'segmentation';
         const labelArg = String(o.label);
         const input: FinetuneConfigInput = {
@@ -62,25 +62,14 @@ export function register(program: Command): void {
           ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
         };
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
-        const { createFinetuneRun, getRun, startRun } = await import('../../host/runs');
-        const run = createFinetuneRun(db, input, { dataDir, dir: o.out ? String(o.out) : undefined });
-        const line = progressLine();
-        let total = 0;
+        // The app's runs.create and runs.start, waited for; the held-out results come as the app's run.event.
+        const run = runs.create(input, { dir: o.out ? String(o.out) : undefined });
         let results: Record<string, unknown> | null = null;
-        const r = await startRun(db, run, {
-          cacheDir: join(dataDir, 'cache', 'slices'),
-          backend: o.backend as string | undefined,
-          onEvent: (e) => {
-            if (e.type === 'started') total = e.totalSteps;
-            if (e.type === 'step')
-              line.update(`${bar(e.step / Math.max(1, total))} step ${e.step}  ${Object.entries(e.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}  ETA ${formatEta(e.etaSeconds)}`);
-            if (e.type === 'eval') line.done(`step ${e.step} validation: ${Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`);
-            if (e.type === 'results') results = e.results;
-            if (e.type === 'error') line.done(`error: ${e.message}`);
-          },
-        }).done;
-        line.done();
-        const final = getRun(db, run.id)!;
+        const off = sink.on((event, payload) => {
+          const p = payload as Events['run.event'];
+          if (event === 'run.event' && p.runId === run.id && p.event.type === 'results') results = p.event.results;
+        });
+        const { result: r, run: final } = await trainToEnd(runs, sink, run, o.backend as string | undefined, 'stopping after this step (a checkpoint is written)...').finally(off);
         const summary = { run: final.dir, id: final.id, status: r.status, backend: final.backend, steps: r.step, finalLosses: r.finalLosses, results, error: r.error };
         out(o.json, summary, () => `${r.status}: ${final.dir}\n  held-out: ${JSON.stringify(results, (k, v) => (k === 'roc' ? undefined : v))}${r.error ? `\n  ${r.error}` : ''}`);
         if (r.status !== 'done') process.exitCode = 1;
@@ -97,35 +86,21 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (specPath: string, o: { out: string; backend?: string; db?: string; json?: boolean }) => {
       const { readFileSync } = await import('node:fs');
-      const { runExperiment } = await import('../../host/experiment');
       let spec: unknown;
       try {
         spec = JSON.parse(readFileSync(resolve(specPath), 'utf8'));
       } catch (err) {
         throw new Error(`${resolve(specPath)}: ${(err as Error).message}`);
       }
-      await withLibrary(o, async (db) => {
-        const dataDir = defaultDataDir();
-        const line = progressLine();
-        const ac = new AbortController();
-        const onSig = () => {
-          line.done('stopping after the current run step (completed runs are kept; re-run to continue)...');
-          ac.abort();
-        };
-        process.once('SIGINT', onSig);
-        const r = await runExperiment(db, spec as never, {
-          outDir: resolve(o.out),
-          dataDir,
-          cacheDir: join(dataDir, 'cache', 'slices'),
-          backend: o.backend,
-          signal: ac.signal,
-          onEvent: (c, e) => {
-            if (e.type === 'step') line.update(`run ${c.index + 1}/${c.total} (${c.init === 'random' || c.init === 'cnn' ? c.init : 'pretrained'}, ${c.fraction}, seed ${c.seed}): step ${e.step}  loss ${e.losses.loss?.toFixed(4)}`);
-          },
-          onCell: (i, total, cell) => line.done(`run ${i + 1}/${total} ${cell.status}: ${cell.initLabel}, fraction ${cell.fraction}, seed ${cell.seed}: ${cell.results ? JSON.stringify(cell.results, (k, v) => (['roc', 'scores', 'labels'].includes(k) ? undefined : typeof v === 'number' ? +v.toFixed(4) : v)) : 'no results'}`),
+      // The app's experiments.start, in the --out folder (one that holds the grid continues it), waited for.
+      await withServices(o, async ({ experiments }, sink) => {
+        const { id } = experiments.start(spec as ExperimentSpecInput, { dir: resolve(o.out), backend: o.backend });
+        const off = onInterrupt(() => {
+          sink.line.done('stopping after the current run step (completed runs are kept; re-run to continue)...');
+          experiments.stop(id);
         });
-        process.off('SIGINT', onSig);
-        line.done();
+        const r = await experiments.wait(id).finally(off);
+        sink.line.done();
         out(o.json, { ...r, cells: r.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, roc: undefined, scores: undefined, labels: undefined } : null })) }, () =>
           [
             `${r.name}: report ${r.files.html}`,

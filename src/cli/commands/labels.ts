@@ -1,8 +1,10 @@
 /** `ctssl labels import|list|export`: annotations in their native formats, with provenance. */
 import { type Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import type { ImportReport } from '../../library/labels/label-import';
-import { dbOption, out, positiveInt, withLibrary } from '../common';
+import type { Services } from '../../host/services';
+import { dbOption, out, positiveInt, withLibrary, withServices } from '../common';
+
+type ImportReport = Awaited<ReturnType<Services['labels']['import']>>;
 
 function describe(r: ImportReport): string {
   switch (r.kind) {
@@ -44,10 +46,10 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print the import reports as JSON')
     .action(async (files: string[], o: { db?: string; json?: boolean }) => {
-      await withLibrary(o, async (db) => {
-        const { importLabels } = await import('../../library/labels/label-import');
+      // The app's labels.import, for files named by the user in their own shell.
+      await withServices(o, async ({ labels }) => {
         const reports: ImportReport[] = [];
-        for (const f of files) reports.push(await importLabels(db, f));
+        for (const f of files) reports.push(await labels.import(resolve(f)));
         out(o.json, reports.length === 1 ? reports[0] : reports, () => reports.map(describe).join('\n'));
       });
     });
@@ -58,9 +60,9 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: { db?: string; json?: boolean }) => {
-      const { listLabelSources } = await import('../../library/labels/label-import');
-      await withLibrary(o, (db) => {
-        const rows = listLabelSources(db);
+      // The app's labels.sources.
+      await withServices(o, ({ labels }) => {
+        const rows = labels.sources();
         out(o.json, rows, () => rows.map((r) => `${r.id}  ${r.kind.padEnd(14)} ${r.importedAt.slice(0, 19)}  ${r.file}`).join('\n') || 'no labels imported');
       });
     });
@@ -77,6 +79,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: { format: 'seg' | 'nifti'; series: string; out: string; source?: number; reader?: string; consensus?: number; db?: string; json?: boolean }) => {
+      // No app equivalent: the library's writers, called directly.
       await withLibrary(o, async (db) => {
         const { findSeriesByUid } = await import('../../library/db/catalog');
         const series = findSeriesByUid(db, o.series);

@@ -1,9 +1,9 @@
-/** `ctssl index` and `ctssl series`: the DICOM library from the command line. */
+/** `ctssl index` and `ctssl series`: the DICOM library from the command line, through the host's services. */
 import { type Command, Option } from 'commander';
 import type { CohortFilter, SeriesRow } from '../../shared/types';
 import { PAPER_COHORT } from '../../shared/presets';
-import { dbOption, nonNegativeInt, out, positiveNumber, withLibrary } from '../common';
-import { bar, formatEta, interruptible, progressLine } from '../progress';
+import { dbOption, dbPathOf, nonNegativeInt, out, positiveNumber, withServices } from '../common';
+import { onInterrupt } from '../progress';
 
 function seriesTable(rows: SeriesRow[]): string {
   const head = ['id', 'patient', 'mod', 'orient', 'slices', 'size', 'thick', 'spacing', 'uniform', 'tilt', 'description'];
@@ -33,7 +33,6 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print a JSON summary on stdout')
     .action(async (folders: string[], o: { db?: string; json?: boolean }) => {
-      const { indexFolders } = await import('../../library/indexing/indexer');
       // Should the job ever stop without settling (nothing left to run, its promise pending),
       // say so and fail instead of exiting silently with Node's code 13.
       let settled = false;
@@ -44,39 +43,48 @@ export function register(program: Command): void {
       };
       process.once('beforeExit', unsettled);
       try {
-        await withLibrary(o, async (db, dbPath) => {
-          const line = progressLine();
-          const ac = interruptible(() => line.done('cancelling: finishing the current batch...'));
+        // The app's indexing job (library.addFolder, library.reindex): same folder checks, same job, its progress on stderr.
+        await withServices(o, async ({ indexing }, sink) => {
+          const { jobId } = indexing.start(folders);
+          let cancelling = false;
+          const off = onInterrupt(
+            () => {
+              cancelling = true;
+              sink.line.done('cancelling: finishing the current batch...');
+              indexing.jobs.cancel(jobId);
+            },
+            () => process.exit(130),
+          );
+          let end;
           try {
-            const summary = await indexFolders(db, folders, {
-              signal: ac.signal,
-              onProgress: (p) => {
-                if (p.phase === 'scanning') line.update(`scanning: ${p.filesFound} files found`);
-                else if (p.phase === 'parsing')
-                  line.update(
-                    `${bar(p.filesFound ? p.filesDone / p.filesFound : 0)} ${p.filesDone}/${p.filesFound} files  ${p.filesPerSecond.toFixed(0)} files/s  ETA ${formatEta(p.etaSeconds)}`,
-                  );
-                else if (p.phase === 'geometry') line.update('computing series geometry...');
-              },
-            });
-            line.done();
-            out(!!o.json, summary, () => {
-              const s = summary;
-              const lines = [
-                `${s.cancelled ? 'Cancelled' : 'Indexed'} in ${s.seconds}s: ${s.files} files (${s.parsed} read, ${s.removed} removed)`,
-                `Index holds ${s.patients} patients, ${s.studies} studies, ${s.series} series, ${s.instances} instances, ${s.duplicates} duplicates`,
-              ];
-              if (s.skipped.length) lines.push(`Skipped ${s.skipped.length} files:`, ...s.skipped.slice(0, 20).map((k) => `  ${k.path}: ${k.reason}`));
-              if (s.skipped.length > 20) lines.push(`  ... and ${s.skipped.length - 20} more (--json lists all)`);
-              for (const w of s.warnings) lines.push(`warning: ${w}`);
-              lines.push(`Database: ${dbPath}`);
-              return lines.join('\n');
-            });
-            // Skipped files are not failures: the exit code is 0 unless cancelled (130) or an error (1).
-            if (summary.cancelled) process.exitCode = 130;
+            end = await indexing.jobs.finished(jobId);
           } finally {
-            line.done();
+            off();
+            sink.line.done();
           }
+          const summary = end.summary;
+          if (!summary) {
+            const why = end.message ?? `the indexing job ended (${end.phase}) without a summary`;
+            if (!cancelling) throw new Error(why);
+            // Released after a cancel (the indexer did not stop in time): the database keeps what was committed.
+            process.stderr.write(`ctssl index: ${why}\n`);
+            process.exitCode = 130;
+            return;
+          }
+          out(!!o.json, summary, () => {
+            const s = summary;
+            const lines = [
+              `${s.cancelled ? 'Cancelled' : 'Indexed'} in ${s.seconds}s: ${s.files} files (${s.parsed} read, ${s.removed} removed)`,
+              `Index holds ${s.patients} patients, ${s.studies} studies, ${s.series} series, ${s.instances} instances, ${s.duplicates} duplicates`,
+            ];
+            if (s.skipped.length) lines.push(`Skipped ${s.skipped.length} files:`, ...s.skipped.slice(0, 20).map((k) => `  ${k.path}: ${k.reason}`));
+            if (s.skipped.length > 20) lines.push(`  ... and ${s.skipped.length - 20} more (--json lists all)`);
+            for (const w of s.warnings) lines.push(`warning: ${w}`);
+            lines.push(`Database: ${dbPathOf(o)}`);
+            return lines.join('\n');
+          });
+          // Skipped files are not failures: the exit code is 0 unless cancelled (130) or an error (1).
+          if (summary.cancelled) process.exitCode = 130;
         });
       } finally {
         settled = true;
@@ -112,8 +120,7 @@ export function register(program: Command): void {
         text?: string;
         json?: boolean;
       }) => {
-        const { listSeries } = await import('../../library/db/catalog');
-        await withLibrary(o, (db) => {
+        await withServices(o, async ({ handlers }) => {
           const filter: CohortFilter = { ...(o.cohort === 'paper' ? PAPER_COHORT : {}) };
           if (o.modality) filter.modality = o.modality;
           if (o.orientation) filter.orientation = o.orientation;
@@ -123,7 +130,7 @@ export function register(program: Command): void {
           if (o.contrast) filter.contrast = o.contrast;
           if (o.uniform) filter.uniformOnly = true;
           if (o.text) filter.text = o.text;
-          const rows = listSeries(db, filter);
+          const rows = await handlers['library.series'](filter);
           out(!!o.json, rows, () => seriesTable(rows));
         });
       },

@@ -1,8 +1,7 @@
-/** `ctssl export` and `ctssl import`: sharing pretrained weights as one checked file. */
+/** `ctssl export` and `ctssl import`: sharing pretrained weights as one checked file, through the host's run service. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { defaultDataDir } from '../../platform/paths';
-import { dbOption, out, withLibrary } from '../common';
+import { dbOption, out, withServices } from '../common';
 
 export function register(program: Command): void {
   program
@@ -15,9 +14,9 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: { run: string; out: string; licence: string; author?: string; db?: string; json?: boolean }) => {
-      await withLibrary(o, async (db) => {
-        const { exportRun } = await import('../../host/export-package');
-        const r = await exportRun(db, resolve(o.run), resolve(o.out), { licence: o.licence, author: o.author });
+      // The app's runs.export, written to --out instead of <data>/exports.
+      await withServices(o, async ({ runs }) => {
+        const r = await runs.exportRun(runs.byDir(o.run, { adopt: true }).id, { licence: o.licence, author: o.author, out: resolve(o.out) });
         out(o.json, r, () => `wrote ${r.file} (${(r.bytes / 2 ** 20).toFixed(1)} MB, sha256 ${r.sha256})\n  ${r.files.join('\n  ')}`);
       });
     });
@@ -29,10 +28,9 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
-      // The same verified import as the app's packages.import / packages.importBytes.
-      const { importPackageAsRun } = await import('../../host/package-import');
-      await withLibrary(o, (db) => {
-        const { run, ...r } = importPackageAsRun(db, resolve(file), defaultDataDir());
+      // The app's packages.import: the same verified import, for a file named in the user's own shell.
+      await withServices(o, ({ runs }) => {
+        const { run, ...r } = runs.importPackage(resolve(file));
         out(o.json, { ...r, runId: run.id }, () => `imported "${r.name}" (${r.task}, ${r.preset} ${r.size}px, licence ${r.licence}) into ${r.dir}\nuse it with: ctssl pretrain --init ${r.dir} ...`);
       });
     });

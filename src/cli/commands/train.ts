@@ -1,16 +1,19 @@
-/** `ctssl pretrain` and `ctssl runs`: self-supervised pretraining from the command line. */
+/** `ctssl pretrain`, `ctssl eval-ssl` and `ctssl runs`: self-supervised pretraining from the command line, through the host's run service. */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
+import type { Services } from '../../host/services';
 import type { PretrainConfigInput } from '../../shared/run-config';
 import { PAPER_COHORT, PRESETS, TASK_NAMES } from '../../shared/presets';
-import { defaultDataDir } from '../../platform/paths';
-import { dbOption, out, positiveInt, positiveNumber, withLibrary } from '../common';
-import { bar, formatEta, progressLine } from '../progress';
+import type { RunSummary } from '../../shared/types';
+import { dbOption, out, positiveInt, positiveNumber, withServices } from '../common';
+import { type ConsoleSink, fmtLosses } from '../console-sink';
+import { onInterrupt } from '../progress';
 
-function fmtLosses(l: Record<string, number>): string {
-  return Object.entries(l)
-    .map(([k, v]) => `${k} ${Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toFixed(4)}`)
-    .join('  ');
+/** What `eval-ssl` prints of an evaluation (SslEvaluation of src/trainer/eval-ssl.ts). */
+interface SslEvaluationOutput {
+  table: string;
+  warnings: string[];
+  samples: { input: string }[];
 }
 
 export function register(program: Command): void {
@@ -49,12 +52,11 @@ export function register(program: Command): void {
     .option('--resume <dir>', 'continue the run in this folder from its latest checkpoint')
     .option('--json', 'print a JSON summary on stdout')
     .action(async (o: Record<string, string | number | boolean | undefined> & { db?: string; json?: boolean }) => {
-      const { adoptRun, createRun, getRun, startRun } = await import('../../host/runs');
-      await withLibrary(o, async (db) => {
-        const dataDir = defaultDataDir();
+      await withServices(o, async ({ runs }, sink) => {
         let run;
         if (o.resume) {
-          run = getRun(db, String(o.resume)) ?? adoptRun(db, String(o.resume));
+          // The CLI names runs by folder; one copied from another machine is recorded first.
+          run = runs.byDir(String(o.resume), { adopt: true });
         } else {
           if (!o.task) throw new Error('--task is required (or --resume RUN_DIR)');
           if (o.steps === undefined && o.epochs === undefined) throw new Error('give --steps N or --epochs N');
@@ -82,48 +84,15 @@ export function register(program: Command): void {
             useCache: o.cache !== false,
             ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { ...PAPER_COHORT } }),
           };
-          run = createRun(db, input, { dataDir, dir: o.out ? String(o.out) : undefined });
+          run = runs.create(input, { dir: o.out ? String(o.out) : undefined });
         }
-        const line = progressLine();
-        let backend = '';
-        let total = 0;
-        const handle = startRun(db, run, {
-          resume: true,
-          cacheDir: join(dataDir, 'cache', 'slices'),
-          backend: o.backend as string | undefined,
-          onEvent: (e) => {
-            if (e.type === 'ready') backend = `${e.backend.package}@${e.backend.version}`;
-            if (e.type === 'started') {
-              total = e.totalSteps;
-              line.done(`${run.dir}: ${e.params.toLocaleString()} parameters, ${e.totalSteps} steps on ${backend}${e.resumedFrom !== null ? `, resuming at step ${e.resumedFrom}` : ''}`);
-            }
-            if (e.type === 'step')
-              line.update(`${bar(e.step / Math.max(1, total))} step ${e.step}  ${fmtLosses(e.losses)}  ${e.slicesPerSecond} slices/s  ETA ${formatEta(e.etaSeconds)}`);
-            if (e.type === 'eval') line.done(`step ${e.step} validation: ${fmtLosses(e.metrics)}`);
-            if (e.type === 'error') line.done(`error: ${e.message}`);
-          },
-        });
-        let interrupted = 0;
-        const onSig = () => {
-          interrupted++;
-          if (interrupted === 1) {
-            line.done('stopping after this step (a checkpoint is written; resume with --resume)...');
-            handle.stop();
-          } else handle.child.kill('SIGKILL');
-        };
-        process.on('SIGINT', onSig);
-        process.on('SIGTERM', onSig);
-        const res = await handle.done;
-        process.off('SIGINT', onSig);
-        process.off('SIGTERM', onSig);
-        line.done();
-        const final = getRun(db, run.id)!;
+        const { result: res, run: final } = await trainToEnd(runs, sink, run, o.backend as string | undefined, 'stopping after this step (a checkpoint is written; resume with --resume)...');
         const summary = {
           run: final.dir,
           id: final.id,
           status: res.status,
           task: final.task,
-          preset: final.config.preset,
+          preset: final.preset,
           backend: final.backend,
           steps: res.step,
           totalSteps: final.totalSteps,
@@ -146,16 +115,8 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--json', 'print JSON')
     .action(async (o: { run: string; db?: string; split: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string; json?: boolean }) => {
-      const { evaluateRun } = await import('../../trainer/eval-ssl');
-      const r = await evaluateRun(resolve(o.run), { split: o.split, maxSlices: o.maxSlices, backend: o.backend, cacheDir: join(defaultDataDir(), 'cache', 'slices') });
-      const { getRun } = await import('../../host/runs');
-      await withLibrary(o, (db) => {
-        const run = getRun(db, resolve(o.run));
-        if (run) {
-          const summary = { ...run.summary, eval: { split: r.split, perVolume: r.perVolume, perImage: r.perImage, step: r.checkpointStep } };
-          db.prepare('UPDATE runs SET summary = ? WHERE id = ?').run(JSON.stringify(summary), run.id);
-        }
-      });
+      // The app's runs.evaluate: in a trainer process, the result kept in the run's summary as the app keeps it.
+      const r = (await withServices(o, ({ runs }) => runs.evaluate(runs.byDir(o.run, { adopt: true }).id, { split: o.split, maxSlices: o.maxSlices, backend: o.backend }))) as unknown as SslEvaluationOutput;
       out(o.json, r, () => [r.table, ...r.warnings.map((w) => `warning: ${w}`), `samples: ${r.samples.length ? r.samples[0].input.replace(/sample-0.*$/, '') : '-'}`].join('\n'));
     });
 
@@ -169,22 +130,48 @@ export function register(program: Command): void {
     .option('--empty-trash', 'delete the runs in the trash for good')
     .option('--json', 'print JSON')
     .action(async (o: { db?: string; json?: boolean; delete?: number; restore?: number; trash?: boolean; emptyTrash?: boolean }) => {
-      const { emptyTrash, listRuns, listTrashedRuns, restoreRun, trashRun } = await import('../../host/runs');
-      await withLibrary(o, (db) => {
+      // The app's runs.delete, runs.restore, runs.emptyTrash, runs.trash and runs.list.
+      await withServices(o, ({ runs }) => {
         if (o.delete !== undefined) {
-          const r = trashRun(db, o.delete, defaultDataDir());
-          return out(o.json, { id: o.delete, movedTo: r.movedTo }, () => `run ${o.delete} moved to the trash${r.movedTo ? `: ${r.movedTo}` : ` (its folder, outside the data folder, stays where it is: ${r.run.dir})`}; undo with --restore ${o.delete}`);
+          const dir = runs.get(o.delete).dir;
+          const r = runs.delete(o.delete);
+          return out(o.json, r, () => `run ${o.delete} moved to the trash${r.movedTo ? `: ${r.movedTo}` : ` (its folder, outside the data folder, stays where it is: ${dir})`}; undo with --restore ${o.delete}`);
         }
         if (o.restore !== undefined) {
-          const r = restoreRun(db, o.restore);
+          const r = runs.restore(o.restore);
           return out(o.json, { id: r.id, dir: r.dir }, () => `run ${r.id} restored: ${r.dir}`);
         }
         if (o.emptyTrash) {
-          const r = emptyTrash(db);
+          const r = runs.emptyTrash();
           return out(o.json, r, () => [`${r.removed} run(s) deleted for good`, ...r.failed.map((f) => `run ${f.id} kept in the trash: ${f.error}`)].join('\n'));
         }
-        const runs = o.trash ? listTrashedRuns(db) : listRuns(db);
-        out(o.json, runs, () => runs.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.config.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || (o.trash ? 'the trash is empty' : 'no runs'));
+        const list = o.trash ? runs.trash() : runs.list();
+        out(o.json, list, () => list.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || (o.trash ? 'the trash is empty' : 'no runs'));
       });
     });
+}
+
+/**
+ * Starts a run through the run service (as runs.start) and waits for its trainer to end, its
+ * progress printed by the console sink; Ctrl-C stops it at its next step (a checkpoint is
+ * written), a second Ctrl-C ends the trainer at once.
+ */
+export async function trainToEnd(runs: Services['runs'], sink: ConsoleSink, run: RunSummary, backend: string | undefined, stopping: string) {
+  sink.watchRun(run.id, run.dir);
+  runs.start(run.id, { backend });
+  const done = runs.wait(run.id);
+  const off = onInterrupt(
+    () => {
+      sink.line.done(stopping);
+      runs.stop(run.id);
+    },
+    () => runs.kill(run.id),
+  );
+  try {
+    const result = await done;
+    sink.line.done();
+    return { result, run: runs.get(run.id) };
+  } finally {
+    off();
+  }
 }
