@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { channels, dispatch, eventNames, parseArgs } from '../src/shared/contract';
+import { channels, dispatch, eventNames, events, isEventName, parseArgs } from '../src/shared/contract';
 import { CSP } from '../src/shared/csp';
 import { decodeMessage, encodeMessage } from '../src/shared/wire';
 import { createServices } from '../src/host/services';
 import { root, tempDir } from './helpers';
+import { globSync } from './glob';
 
 describe('the IPC contract', () => {
   it('has a handler for every channel, and nothing else', async () => {
@@ -90,8 +91,24 @@ describe('the IPC contract', () => {
     expect(await dispatch(handlers, 'library.addFolder', [42])).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
   });
 
-  it('lists every event name once', () => {
-    expect(new Set(eventNames).size).toBe(eventNames.length);
+  it('derives the event names from one constant, and every event the services emit and the renderer listens to is known', () => {
+    expect(eventNames).toEqual(Object.keys(events));
+    expect(eventNames.every(isEventName)).toBe(true);
+    expect(isEventName('run.evnt')).toBe(false);
+    expect(isEventName('toString')).toBe(false);
+    // Names as they appear in the code: emit('name', ...) in the host, api.on('name', ...) in the renderer.
+    const used = (dir: string, pattern: RegExp) => {
+      const names = new Set<string>();
+      for (const file of globSync(join(root, dir), /\.(ts|svelte)$/)) for (const m of readFileSync(file, 'utf8').matchAll(pattern)) names.add(m[1]);
+      return names;
+    };
+    const emitted = used('src/host', /\bemit\(\s*'([^']+)'/g);
+    const listened = used('src/renderer/src', /\bapi\.on\(\s*'([^']+)'/g);
+    expect([...emitted].filter((n) => !isEventName(n))).toEqual([]);
+    expect([...listened].filter((n) => !isEventName(n))).toEqual([]);
+    // ... and no event is declared that nothing sends or nothing hears.
+    expect([...emitted].sort()).toEqual([...eventNames].sort());
+    expect([...listened].sort()).toEqual([...eventNames].sort());
   });
 });
 

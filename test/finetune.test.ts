@@ -5,6 +5,7 @@ import { openLibrary } from '../src/library/db/schema';
 import { indexFolders } from '../src/library/indexing/indexer';
 import { importLabels } from '../src/library/labels/label-import';
 import { createFinetuneRun, createRun, getRun, isTraining, runMetrics, startRun, summaryResults } from '../src/host/runs';
+import type { ClassificationResults } from '../src/shared/results';
 import { latestCheckpointDir, readCheckpoint } from '../src/library/runs/checkpoint';
 import type { Database } from '../src/library/db/sqlite';
 import type { TrainerEvent } from '../src/shared/trainer-protocol';
@@ -102,7 +103,8 @@ describe('fine-tuning on real LIDC nodule labels', () => {
   it('keeps the numbers and a ROC of at most 256 points in the run summary, not the per-slice scores', () => {
     const n = 1000;
     const fpr = Array.from({ length: n }, (_, i) => i / (n - 1));
-    const r = summaryResults({ task: 'classification', auroc: 0.8, scores: fpr, labels: fpr.map((v) => (v > 0.5 ? 1 : 0)), roc: { fpr, tpr: fpr.map((v) => Math.sqrt(v)), thresholds: fpr } });
+    // Only the fields summaryResults looks at (and a ROC with an extra array, cut the same way).
+    const r = summaryResults({ task: 'classification', auroc: 0.8, scores: fpr, labels: fpr.map((v) => (v > 0.5 ? 1 : 0)), roc: { fpr, tpr: fpr.map((v) => Math.sqrt(v)), thresholds: fpr } } as unknown as ClassificationResults) as Omit<ClassificationResults, 'scores' | 'labels'>;
     expect(r).not.toHaveProperty('scores');
     expect(r).not.toHaveProperty('labels');
     const roc = r.roc as { fpr: number[]; tpr: number[]; thresholds: number[] };
@@ -111,7 +113,7 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     expect([roc.fpr[0], roc.fpr[255], roc.tpr[255]]).toEqual([0, 1, 1]);
     expect(r.auroc).toBe(0.8);
     const small = { task: 'classification', roc: { fpr: [0, 1], tpr: [0, 1] } };
-    expect(summaryResults(small)).toEqual(small);
+    expect(summaryResults(small as unknown as ClassificationResults)).toEqual(small);
   });
 
   it('classifies slices by nodule presence with class weights, from random initialisation', async () => {

@@ -6,7 +6,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { ApiError, type EventName, type Events } from '../shared/contract';
+import { ApiError, type EventName, type Events, type ProbeOutcome } from '../shared/contract';
+import type { BiasProbeResult, SavedExperimentReport } from '../shared/results';
 import { latestCheckpointDir } from '../library/runs/checkpoint';
 import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../shared/run-config';
 import { prepareProbe } from '../trainer/bias-probe';
@@ -203,10 +204,10 @@ export class ExperimentService {
   }
 
   /** The report of an experiment: numbers (report.json) and its SVG plots as text. */
-  report(id: string): { summary: ExperimentSummary; spec: ExperimentSpec; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null } {
+  report(id: string): { summary: ExperimentSummary; spec: ExperimentSpec; report: SavedExperimentReport | null; svgs: Record<string, string>; error: string | null } {
     const dir = this.dirOf(id);
     const spec = parseExperimentSpec(JSON.parse(readFileSync(join(dir, 'spec.json'), 'utf8')));
-    const report = existsSync(join(dir, 'report.json')) ? (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Record<string, unknown>) : null;
+    const report = existsSync(join(dir, 'report.json')) ? (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as SavedExperimentReport) : null;
     const svgs: Record<string, string> = {};
     for (const f of readdirSync(dir).filter((f) => f.endsWith('.svg'))) svgs[f] = readFileSync(join(dir, f), 'utf8');
     return { summary: this.summary(id), spec, report, svgs, error: this.failed.get(id) ?? null };
@@ -221,7 +222,7 @@ export class ExperimentService {
     folds?: number;
     seed?: number;
     requestId?: string;
-  }): Promise<{ id: string; result: Record<string, unknown>; svg: string }> {
+  }): Promise<ProbeOutcome> {
     const requestId = o.requestId ?? null;
     const manifest = prepareProbe(this.db, { seriesIds: o.seriesIds, filter: o.filter });
     let id = `${stamp()}-probe`;
@@ -315,9 +316,9 @@ export class ExperimentService {
   }
 
   /** A finished probe's result and chart. */
-  probeResult(id: string): { id: string; result: Record<string, unknown>; svg: string } {
+  probeResult(id: string): ProbeOutcome {
     const dir = this.probeTrash.liveDir(id);
-    const result = JSON.parse(readFileSync(join(dir, 'bias-probe.json'), 'utf8')) as Record<string, unknown>;
+    const result = JSON.parse(readFileSync(join(dir, 'bias-probe.json'), 'utf8')) as BiasProbeResult;
     const svgPath = join(dir, 'bias-probe.svg');
     return { id, result, svg: existsSync(svgPath) ? readFileSync(svgPath, 'utf8') : '' };
   }

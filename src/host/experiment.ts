@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseExperimentSpec, parseRunConfig, type ExperimentSpec, type ExperimentSpecInput, type FinetuneConfigInput } from '../shared/run-config';
 import type { TrainerEvent } from '../shared/trainer-protocol';
+import type { ExperimentCell, ExperimentReport, FinetuneResults } from '../shared/results';
 import { delongTest } from '../core/metrics/classification';
 import { iterationsToReach } from '../core/metrics/segmentation';
 import { meanCi } from '../core/metrics/stats';
@@ -17,26 +18,8 @@ import { linePlot, rocPlot } from '../core/plots';
 import { createFinetuneRun, getRun, initPreprocessing, runMetrics, startRun, type SpawnTrainer } from './runs';
 import type { Database } from '../library/db/sqlite';
 
-export interface ExperimentCell {
-  init: string;
-  initLabel: string;
-  fraction: number;
-  seed: number;
-  runDir: string;
-  status: string;
-  results: Record<string, unknown> | null;
-}
-
-export interface ExperimentReport {
-  name: string;
-  task: ExperimentSpec['task'];
-  metric: 'auroc' | 'dice';
-  cells: ExperimentCell[];
-  summary: { init: string; fraction: number; n: number; mean: number; lower: number; upper: number }[];
-  delong: { fraction: number; seed: number; pretrained: string; baseline: string; aurocPretrained: number; aurocBaseline: number; difference: number; p: number }[];
-  iterationsToReach: { init: string; fraction: number; level: number; meanIterations: number | null; runsReaching: number; runs: number }[];
-  files: { csv: string; html: string; json: string; svg: string[] };
-}
+/** A grid's cells and report are declared in src/shared/results.ts, where the contract carries them. */
+export type { ExperimentCell, ExperimentReport };
 
 export interface ExperimentOptions {
   outDir: string;
@@ -108,7 +91,7 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
     const resultsPath = join(cell.runDir, 'results.json');
     if (existsSync(resultsPath)) {
       cell.status = 'done';
-      cell.results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>;
+      cell.results = JSON.parse(readFileSync(resultsPath, 'utf8')) as FinetuneResults;
       o.onCell?.(index, total, cell);
       continue;
     }
@@ -154,17 +137,20 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
     const r = await handle.done;
     o.signal?.removeEventListener('abort', onAbort);
     cell.status = r.status;
-    if (existsSync(resultsPath)) cell.results = JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>;
+    if (existsSync(resultsPath)) cell.results = JSON.parse(readFileSync(resultsPath, 'utf8')) as FinetuneResults;
     o.onCell?.(index, total, cell);
   }
   return writeReport(db, spec, cells, outDir);
 }
 
 const pct = (f: number) => `${+(f * 100).toFixed(1)}%`;
+/** A cell's classification results with an AUROC (not segmentation, not a split with one class). */
+const scored = (r: FinetuneResults | null | undefined) => (r && r.task === 'classification' && !('error' in r) ? r : undefined);
+const segmented = (r: FinetuneResults | null | undefined) => (r && r.task === 'segmentation' ? r : undefined);
 
 function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[], outDir: string): ExperimentReport {
   const metric = spec.task === 'classification' ? 'auroc' : 'dice';
-  const value = (c: ExperimentCell) => (c.results ? Number(c.results[metric]) : NaN);
+  const value = (c: ExperimentCell) => Number(metric === 'auroc' ? scored(c.results)?.auroc : segmented(c.results)?.dice);
   const inits = [...new Set(cells.map((c) => c.init))];
   const labelOf = new Map(cells.map((c) => [c.init, c.initLabel]));
   const summary: ExperimentReport['summary'] = [];
@@ -185,11 +171,11 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
       for (const b of baselines)
         for (const fraction of spec.fractions)
           for (const seed of spec.seeds) {
-            const cp = cells.find((c) => c.init === p && c.fraction === fraction && c.seed === seed)?.results;
-            const cb = cells.find((c) => c.init === b && c.fraction === fraction && c.seed === seed)?.results;
-            const sp = cp?.scores as number[] | undefined;
-            const sb = cb?.scores as number[] | undefined;
-            const labels = cp?.labels as number[] | undefined;
+            const cp = scored(cells.find((c) => c.init === p && c.fraction === fraction && c.seed === seed)?.results);
+            const cb = scored(cells.find((c) => c.init === b && c.fraction === fraction && c.seed === seed)?.results);
+            const sp = cp?.scores;
+            const sb = cb?.scores;
+            const labels = cp?.labels;
             if (!sp || !sb || !labels || sp.length !== sb.length || JSON.stringify(labels) !== JSON.stringify(cb?.labels)) continue;
             try {
               const t = delongTest(sp, sb, labels);
@@ -267,8 +253,8 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
   if (spec.task === 'classification') {
     const curves = inits
       .map((init) => {
-        const c = cells.find((x) => x.init === init && x.fraction === maxFraction && x.results?.roc);
-        const r = c?.results as { roc: { fpr: number[]; tpr: number[] }; auroc: number; aurocCi95: [number, number] } | undefined;
+        const c = cells.find((x) => x.init === init && x.fraction === maxFraction && scored(x.results)?.roc);
+        const r = scored(c?.results);
         return r ? { name: `${labelOf.get(init)} (seed ${c!.seed})`, fpr: r.roc.fpr, tpr: r.roc.tpr, auc: r.auroc, ci: r.aurocCi95 } : null;
       })
       .filter((c): c is NonNullable<typeof c> => !!c);

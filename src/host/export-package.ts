@@ -39,6 +39,7 @@ import { defaultDataDir } from '../platform/paths';
 import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs';
 import { configHash } from '../library/runs/run-hash';
 import type { Database } from '../library/db/sqlite';
+import type { DataSummary, ModelCard } from '../shared/results';
 
 export const PACKAGE_FORMAT = 'ct-ssl-studio-weights';
 export const PACKAGE_VERSION = 1;
@@ -114,17 +115,6 @@ function curriculum(config: PretrainConfig): { task: string; maskPercent: number
     steps: c.steps ?? null,
     epochs: c.epochs ?? null,
   }));
-}
-
-interface DataSummary {
-  patients: number;
-  studies: number;
-  series: number;
-  slices: number;
-  bySplit: Manifest['counts'];
-  scanners: { manufacturer: string; model: string; series: number }[];
-  sliceThicknessMm: { min: number | null; max: number | null };
-  studyYears: { from: number | null; to: number | null };
 }
 
 /** Identifiers of the source data and paths of the user, to make sure none leaks into the package. */
@@ -359,8 +349,17 @@ function packageWords(files: Record<string, Uint8Array>): Set<string> {
 /** The metrics eval-ssl writes (any other key of a hand-edited table2.json is dropped). */
 const METRIC_NAMES = new Set(['mse', 'maskedMse', 'ssim', 'crossEntropy', 'auroc']);
 
+/** The Table II numbers a package carries (metrics/pretext.json; the model card keeps some). */
+interface PretextNumbers extends NonNullable<ModelCard['pretextMetrics']> {
+  task: 'masked' | 'next-slice' | 'denoise' | 'rotation' | 'flip' | null;
+  maskPercent: number | null;
+  maskDefinition: 'area' | 'side' | null;
+  checkpointStep: number | null;
+  aurocPerClass: number[] | null;
+}
+
 /** Only the numbers of a Table II evaluation: no run folder, no sample image paths. */
-function pretextMetrics(t: Record<string, unknown> | null): Record<string, unknown> | null {
+function pretextMetrics(t: Record<string, unknown> | null): PretextNumbers | null {
   if (!t) return null;
   const stats = (v: unknown): Record<string, { mean: number; sd: number; n: number }> => {
     const out: Record<string, { mean: number; sd: number; n: number }> = {};
@@ -392,7 +391,7 @@ export interface ExportResult {
   bytes: number;
   sha256: string;
   files: string[];
-  modelCard: Record<string, unknown>;
+  modelCard: ModelCard;
 }
 
 export async function exportRun(db: Database | null, runDir: string, outFile: string, o: ExportOptions): Promise<ExportResult> {
@@ -460,7 +459,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
     checkpoint: { step: c.state.step, savedAt: c.state.savedAt },
   };
   const finalLosses = c.state.losses;
-  const card = {
+  const card: ModelCard = {
     name: config.name || `CT SSL ${config.task}${config.task === 'masked' ? ` ${config.maskPercent}%` : ''} encoder (${preset}, ${size}px)`,
     intendedUse: o.intendedUse ?? DEFAULT_INTENDED_USE,
     data: summary,
@@ -526,21 +525,7 @@ async function tfjsEncoder(spawn: SpawnTrainer, runDir: string, step: number): P
   }
 }
 
-function modelCardMarkdown(card: Record<string, unknown> & { data: DataSummary }): string {
-  const c = card as unknown as {
-    name: string;
-    intendedUse: string;
-    data: DataSummary;
-    training: Record<string, unknown>;
-    task: Record<string, unknown>;
-    curriculum: Record<string, unknown>[];
-    pretextMetrics: { perVolume?: Record<string, { mean: number; sd: number }>; volumes?: number; split?: string } | null;
-    finalTrainingLosses: Record<string, number>;
-    limitations: string[];
-    licence: string;
-    author: string;
-    ledger: Record<string, unknown>;
-  };
+function modelCardMarkdown(c: ModelCard): string {
   const d = c.data;
   const pm = c.pretextMetrics?.perVolume ?? {};
   return [

@@ -12,6 +12,7 @@ import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../shared/types';
+import type { SslEvaluation } from '../shared/results';
 import { adoptRun, createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
 import type { Database } from '../library/db/sqlite';
 
@@ -27,7 +28,7 @@ export function toSummary(r: RunRow, active = false): RunSummary {
     status: r.status,
     dir: r.dir,
     preset: r.config.preset,
-    config: r.config as unknown as Record<string, unknown>,
+    config: r.config,
     backend: r.backend,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
@@ -263,7 +264,7 @@ export class RunService {
    * Table II of a run in a trainer process; the result is kept in the run's summary as `eval`,
    * whichever door asked (`backend` forces one: the CLI's --backend).
    */
-  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string }): Promise<Record<string, unknown>> {
+  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string }): Promise<SslEvaluation> {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before evaluating`);
     const e = await this.usingRun(id, () =>
@@ -314,7 +315,7 @@ export class RunService {
   }
 
   async doctor(): Promise<DoctorInfo> {
-    return (await this.oneShot({ v: 1, type: 'doctor' }, 'doctor')).info as unknown as DoctorInfo;
+    return (await this.oneShot({ v: 1, type: 'doctor' }, 'doctor')).info;
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFinetuneConfig, parsePretrainConfig, parseRunConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../shared/run-config';
 import { buildDownstreamManifest } from '../library/runs/finetune-manifest';
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
+import type { FinetuneResults, RecordedResults, RunRecord } from '../shared/results';
 import { appMeta } from '../platform/app-meta';
 import { latestCheckpointDir, writeJsonAtomic } from '../library/runs/checkpoint';
 import { purgeFolder } from './folder-trash';
@@ -138,7 +139,7 @@ export interface RunRow {
   updatedAt: string;
   step: number;
   totalSteps: number;
-  summary: Record<string, unknown>;
+  summary: RunRecord;
   error: string;
   /** When the run was moved to the trash ('' while it is not). */
   deletedAt: string;
@@ -189,7 +190,7 @@ function toRun(r: RunDbRow): RunRow {
     updatedAt: r.updated_at,
     step: r.step,
     totalSteps: r.total_steps,
-    summary: JSON.parse(r.summary) as Record<string, unknown>,
+    summary: JSON.parse(r.summary) as RunRecord,
     error: r.error,
     deletedAt: r.deleted_at ?? '',
   };
@@ -494,14 +495,14 @@ export interface StartOptions {
  * Held-out results as kept in the run's summary (listed with every run): the numbers and a ROC
  * curve of at most 256 points for the plot; the per-slice scores and labels stay in results.json.
  */
-export function summaryResults(results: Record<string, unknown>): Record<string, unknown> {
+export function summaryResults(results: FinetuneResults): RecordedResults {
+  if (results.task !== 'classification' || 'error' in results) return results;
   const { scores: _scores, labels: _labels, ...rest } = results;
-  const roc = rest.roc as { fpr?: unknown; tpr?: unknown } | undefined;
   const max = 256;
-  if (roc && Array.isArray(roc.fpr) && Array.isArray(roc.tpr) && roc.fpr.length > max && roc.tpr.length === roc.fpr.length) {
-    const n = roc.fpr.length;
+  const n = rest.roc.fpr.length;
+  if (n > max && rest.roc.tpr.length === n) {
     const keep = Array.from({ length: max }, (_, i) => Math.round((i * (n - 1)) / (max - 1)));
-    rest.roc = Object.fromEntries(Object.entries(roc).map(([k, v]) => [k, Array.isArray(v) && v.length === n ? keep.map((i) => v[i] as unknown) : v]));
+    rest.roc = Object.fromEntries(Object.entries(rest.roc).map(([k, v]) => [k, v.length === n ? keep.map((i) => v[i]) : v])) as typeof rest.roc;
   }
   return rest;
 }
@@ -652,7 +653,7 @@ export function startRun(db: Database, run: RunRow, o: StartOptions = {}): RunHa
   let total = run.totalSteps;
   let step = run.step;
   let finalLosses: Record<string, number> = {};
-  let results: Record<string, unknown> | undefined;
+  let results: FinetuneResults | undefined;
   let terminal: { status: RunRow['status']; error?: string } | null = null;
   setStatus.run('running', now(), '', run.id);
   const done = new Promise<Awaited<RunHandle['done']>>((resolveDone) => {

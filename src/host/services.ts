@@ -153,7 +153,7 @@ export function createServices(opts: ServiceOptions): Services {
       renameSync(`${file}.part`, file);
     }
     try {
-      return (await importLabels(db, file)) as unknown as Record<string, unknown>;
+      return await importLabels(db, file);
     } catch (err) {
       if (!existed) rmSync(dirname(file), { recursive: true, force: true });
       throw where(err, file);
@@ -228,9 +228,9 @@ export function createServices(opts: ServiceOptions): Services {
       return paths;
     },
     'labels.import': async (path) =>
-      (await importLabelFile(chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window'))) as unknown as Record<string, unknown>,
+      importLabelFile(chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window')),
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
-    'labels.sources': () => listLabelSources(db) as unknown as LabelSource[],
+    'labels.sources': () => listLabelSources(db),
     'labels.removeSource': (id) => removeLabels(id),
     'labels.series': (seriesId) => seriesLabels(db, seriesId),
     'labels.masks': (seriesId, index, q) => sliceMasksForViewer(db, seriesId, index, q),
@@ -309,7 +309,7 @@ export function createServices(opts: ServiceOptions): Services {
     runs,
     experiments,
     indexing: { start: startIndexing, jobs },
-    labels: { import: importLabelFile, sources: () => listLabelSources(db) as unknown as LabelSource[] },
+    labels: { import: importLabelFile, sources: () => listLabelSources(db) },
     db,
     async close() {
       await experiments.close();

@@ -35,6 +35,7 @@ import { ApiError, type Envelope, toEnvelope } from './envelope';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
+import type { BiasProbeResult, ImportReport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
 export { cohortFilterSchema };
@@ -237,8 +238,8 @@ export interface Results {
   'viewer.open': VolumeInfo;
   'viewer.slices': SliceBlock;
   'labels.pickFiles': string[];
-  'labels.import': Record<string, unknown>;
-  'labels.importBytes': Record<string, unknown>;
+  'labels.import': ImportReport;
+  'labels.importBytes': ImportReport;
   'labels.sources': LabelSource[];
   'labels.removeSource': boolean;
   'labels.series': SeriesLabels;
@@ -256,9 +257,9 @@ export interface Results {
   'runs.trash': RunSummary[];
   'runs.emptyTrash': { removed: number; failed: { id: number; error: string }[] };
   'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
-  'runs.evaluate': Record<string, unknown>;
+  'runs.evaluate': SslEvaluation;
   'runs.evalImages': { samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] };
-  'runs.export': { file: string; bytes: number; sha256: string; modelCard: Record<string, unknown> };
+  'runs.export': { file: string; bytes: number; sha256: string; modelCard: ModelCard };
   'packages.import': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
   'packages.importBytes': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
   'packages.pick': string | null;
@@ -266,43 +267,70 @@ export interface Results {
   'experiments.stop': boolean;
   'experiments.list': ExperimentSummary[];
   'experiments.resume': ExperimentSummary;
-  'experiments.report': { summary: ExperimentSummary; spec: ExperimentSpec; report: Record<string, unknown> | null; svgs: Record<string, string>; error: string | null };
+  'experiments.report': { summary: ExperimentSummary; spec: ExperimentSpec; report: SavedExperimentReport | null; svgs: Record<string, string>; error: string | null };
   'experiments.delete': { id: string };
   'experiments.restore': ExperimentSummary;
   'experiments.trash': ExperimentSummary[];
   'experiments.emptyTrash': { removed: number };
-  'probe.run': { id: string; result: Record<string, unknown>; svg: string };
+  'probe.run': ProbeOutcome;
   'probe.cancel': boolean;
   'probe.list': ProbeSummary[];
-  'probe.result': { id: string; result: Record<string, unknown>; svg: string };
+  'probe.result': ProbeOutcome;
   'probe.delete': { id: string };
   'probe.restore': ProbeSummary;
   'probe.trash': ProbeSummary[];
   'probe.emptyTrash': { removed: number };
 }
 
-/** Events pushed from services to every connected renderer. */
-export interface Events {
-  'index.progress': IndexProgress;
-  /** Every event of every running trainer, tagged with its run. */
-  'run.event': { runId: number; event: TrainerEvent };
-  /** Experiment progress: a run step, a finished cell, or the end. */
-  'experiment.event': {
-    id: string;
-    kind: 'run-event' | 'cell' | 'done' | 'stopped' | 'error';
-    index: number;
-    total: number;
-    init?: string;
-    fraction?: number;
-    seed?: number;
-    status?: string;
-    event?: TrainerEvent;
-    message?: string;
-  };
-  'probe.progress': { id: string; requestId: string | null; done: number; total: number; what: string };
+/** A finished bias probe: its folder id, result and bar chart (SVG text). */
+export interface ProbeOutcome {
+  id: string;
+  result: BiasProbeResult;
+  svg: string;
 }
-export type EventName = keyof Events;
-export const eventNames: EventName[] = ['index.progress', 'run.event', 'experiment.event', 'probe.progress'];
+
+/** Experiment progress: a run step, a finished cell, or the end. */
+export interface ExperimentEvent {
+  id: string;
+  kind: 'run-event' | 'cell' | 'done' | 'stopped' | 'error';
+  index: number;
+  total: number;
+  init?: string;
+  fraction?: number;
+  seed?: number;
+  status?: string;
+  event?: TrainerEvent;
+  message?: string;
+}
+
+/** An event's payload type, carried by its entry in `events` (the value itself is never read). */
+interface Payload<T> {
+  readonly payload?: T;
+}
+const payload = <T>(): Payload<T> => ({});
+
+/**
+ * Events pushed from services to every connected renderer: the one list of event names (the
+ * bridges and the contract test read its keys) with each payload's type.
+ */
+export const events = {
+  /** Progress of the indexing job, a few times a second. */
+  'index.progress': payload<IndexProgress>(),
+  /** Every event of every running trainer, tagged with its run. */
+  'run.event': payload<{ runId: number; event: TrainerEvent }>(),
+  /** Experiment progress: a run step, a finished cell, or the end. */
+  'experiment.event': payload<ExperimentEvent>(),
+  /** Bias probe progress, with the id of the request that started it. */
+  'probe.progress': payload<{ id: string; requestId: string | null; done: number; total: number; what: string }>(),
+} as const;
+
+export type EventName = keyof typeof events;
+export type Events = { [E in EventName]: (typeof events)[E] extends Payload<infer T> ? T : never };
+export const eventNames = Object.keys(events) as EventName[];
+
+export function isEventName(name: unknown): name is EventName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(events, name);
+}
 
 /** What services implement: one async method per channel. */
 export type Handlers = { [C in Channel]: (...args: Args<C>) => Promise<Results[C]> | Results[C] };

@@ -3,6 +3,9 @@
  * trainer process (an Electron utility process or a Node child process: one entry,
  * src/utility/trainer.ts). Messages travel by structured clone, so typed arrays cross as they are.
  */
+import type { BiasProbeResult, FinetuneResults, ProbeAttribute, ProbeManifest, Split, SslEvaluation } from './results';
+import type { DoctorInfo } from './types';
+
 export const TRAINER_PROTOCOL = 1;
 
 export type HostMessage =
@@ -22,7 +25,7 @@ export type HostMessage =
       v: 1;
       type: 'evaluate';
       runDir: string;
-      split?: 'test' | 'val' | 'train';
+      split?: Split;
       maxSlices?: number;
       cacheDir: string | null;
       backend?: string;
@@ -31,10 +34,10 @@ export type HostMessage =
   | {
       v: 1;
       type: 'probe';
-      /** Scans with their attributes and slice files (ProbeManifest of src/trainer/bias-probe.ts). */
-      manifest: unknown;
+      /** Scans with their attributes and slice files, prepared by the host from the library. */
+      manifest: ProbeManifest;
       encoders: string[];
-      attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];
+      attributes?: ProbeAttribute[];
       folds?: number;
       seed?: number;
       outDir: string;
@@ -87,12 +90,15 @@ export type TrainerEvent =
   | { v: 1; type: 'paused'; step: number }
   | { v: 1; type: 'resumed'; step: number }
   | { v: 1; type: 'done'; step: number; stopped: boolean; finalLosses: Record<string, number> }
-  | { v: 1; type: 'evaluation'; result: Record<string, unknown> }
+  /** Table II evaluation of a run (answer to 'evaluate'). */
+  | { v: 1; type: 'evaluation'; result: SslEvaluation }
   /** Fine-tuning: held-out results at the end of a run (also written to results.json). */
-  | { v: 1; type: 'results'; results: Record<string, unknown> }
-  | { v: 1; type: 'doctor'; info: Record<string, unknown> }
+  | { v: 1; type: 'results'; results: FinetuneResults }
+  /** Backends, memory and presets (answer to 'doctor'). */
+  | { v: 1; type: 'doctor'; info: DoctorInfo }
   | { v: 1; type: 'probe-progress'; done: number; total: number; what: string }
-  | { v: 1; type: 'probe-result'; result: Record<string, unknown> }
+  /** The bias probe's result (answer to 'probe'; also written to its folder). */
+  | { v: 1; type: 'probe-result'; result: BiasProbeResult }
   /** The encoder as a TF.js layers model, written into outDir (answer to 'export-encoder'). */
   | { v: 1; type: 'encoder-exported'; files: string[]; step: number; backend: { name: string; version: string; package: string } }
   | { v: 1; type: 'error'; message: string };

@@ -2,6 +2,8 @@
  * Domain types shared by every runtime (core, CLI, server, Electron main, preload, renderer).
  * Pure declarations: nothing here may import Node, DOM or Electron.
  */
+import type { FinetuneConfig, PretrainConfig } from './run-config';
+import type { ImportReport, LabelKind, RunRecord } from './results';
 
 /** One file the indexer could not use, with the reason in words a researcher can act on. */
 export interface SkippedFile {
@@ -169,13 +171,13 @@ export interface AppInfo {
 /** One imported label file. */
 export interface LabelSource {
   id: number;
-  kind: 'lidc-xml' | 'rsna-csv' | 'dicom-seg' | 'attributes-csv';
+  kind: LabelKind;
   file: string;
   name: string;
   importedAt: string;
   seriesInstanceUid: string;
-  /** The import report (counts matched/unmatched, warnings); shape depends on kind. */
-  report: Record<string, unknown>;
+  /** The import report (counts matched/unmatched, warnings), by kind. */
+  report: ImportReport;
 }
 
 /** A labelled finding of a series: a reader's nodule, or a SEG segment. */
@@ -228,7 +230,8 @@ export interface RunSummary {
   active: boolean;
   dir: string;
   preset: string;
-  config: Record<string, unknown>;
+  /** The saved config (an imported run's is a pretraining config). */
+  config: PretrainConfig | FinetuneConfig;
   backend: string;
   createdAt: string;
   updatedAt: string;
@@ -236,7 +239,8 @@ export interface RunSummary {
   totalSteps: number;
   manifestHash: string;
   parentDir: string;
-  summary: Record<string, unknown>;
+  /** What the run recorded when it ended: final losses, fine-tuning results, the last evaluation. */
+  summary: RunRecord;
   error: string;
 }
 
@@ -249,13 +253,19 @@ export interface RunMetrics {
 /** What `ctssl doctor` reports. */
 export interface DoctorInfo {
   backend: { name: string; package: string; version: string; simd: boolean; threads: boolean };
+  /** Better backends that are not used, and why. */
   skipped: { package: string; reason: string }[];
+  /** Training kernels this backend lacks, registered by the app. */
+  fallbackKernels: string[];
   cpu: { cores: number; model: string };
   memory: { totalGb: number; freeGb: number };
+  /** Memory the presets' largest batches are computed for (free memory less 1 GB). */
+  budgetGb: number;
   presets: { preset: string; size: number; params: number; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
+  /** How the memory estimates are made. */
+  note: string;
 }
 
-/** An experiment grid as the app lists it. */
 /** A finished bias probe in the data folder (probes/<id>/), as listed by 'probe.list'. */
 export interface ProbeSummary {
   id: string;
@@ -270,6 +280,7 @@ export interface ProbeSummary {
   dir: string;
 }
 
+/** An experiment grid as the app lists it. */
 export interface ExperimentSummary {
   id: string;
   name: string;

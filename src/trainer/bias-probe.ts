@@ -29,19 +29,10 @@ import { latestCheckpointDir, readCheckpoint } from '../library/runs/checkpoint'
 import { listSeries, seriesPlanes } from '../library/db/catalog';
 import { readFrameHU } from '../library/volumes/pixels';
 import type { Database } from '../library/db/sqlite';
+import type { BiasProbeResult, ProbeAttribute, ProbeManifest, ProbeScore } from '../shared/results';
 
-export type ProbeAttribute = 'sex' | 'ethnicGroup' | 'ageGroup';
-
-/** What the probe needs from the library, so the computation reads files only (trainer process). */
-export interface ProbeManifest {
-  scans: {
-    seriesId: number;
-    seriesUid: string;
-    attrs: Record<ProbeAttribute, string>;
-    planes: { path: string; frame: number }[];
-    transform: { transpose: boolean; flipX: boolean; flipY: boolean };
-  }[];
-}
+/** The probe's manifest and result are declared in src/shared/results.ts, where the protocol and the contract carry them. */
+export type { BiasProbeResult, ProbeAttribute, ProbeManifest, ProbeScore };
 
 export function prepareProbe(db: Database, o: { filter?: CohortFilter; seriesIds?: number[] }): ProbeManifest {
   const rows = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, o.filter ?? { modality: 'CT', orientation: 'axial' });
@@ -72,24 +63,6 @@ export interface BiasProbeOptions {
   outDir: string;
   backend?: string;
   onProgress?: (done: number, total: number, what: string) => void;
-}
-
-export interface ProbeScore {
-  features: string;
-  attribute: ProbeAttribute;
-  classes: string[];
-  n: number;
-  auroc: number;
-  ci95: [number, number] | null;
-  perClass: number[];
-}
-
-export interface BiasProbeResult {
-  scans: number;
-  middleSlices: { seriesUid: string; index: number; slices: number; areaPx: number }[];
-  scores: ProbeScore[];
-  files: { json: string; csv: string; svg: string; html: string };
-  warnings: string[];
 }
 
 interface Scan {

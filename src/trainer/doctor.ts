@@ -10,7 +10,7 @@ import { initBackend } from './backend';
 
 const GB = 2 ** 30;
 
-export async function doctor(): Promise<DoctorInfo & { fallbackKernels: string[]; budgetGb: number; note: string }> {
+export async function doctor(): Promise<DoctorInfo> {
   const backend = await initBackend();
   const budget = Math.max(0, freemem() - 1 * GB); // leave room for the app itself
   const presets = (Object.keys(VQVAE_PRESETS) as VqvaePresetName[]).map((name) => {

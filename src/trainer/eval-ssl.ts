@@ -16,33 +16,7 @@ import { createEngine } from './pretrain/pretrain-engine';
 import type { Split } from '../library/runs/manifest';
 import { BatchStream, SliceSource } from './pretrain/pretrain-batches';
 import { readRun } from './pretrain/pretrain-loop';
-
-export interface Stat {
-  mean: number;
-  sd: number;
-  n: number;
-}
-
-export interface SslEvaluation {
-  runDir: string;
-  task: string;
-  maskPercent: number | null;
-  maskDefinition: string | null;
-  split: Split;
-  checkpointStep: number;
-  backend: string;
-  volumes: number;
-  images: number;
-  /** Mean and sd across volumes (per-volume means). */
-  perVolume: Record<string, Stat>;
-  /** Mean and sd across images. */
-  perImage: Record<string, Stat>;
-  /** One-vs-rest AUROC per class (classification tasks). */
-  aurocPerClass?: number[];
-  samples: { input: string; output: string; target: string | null; diff: string | null }[];
-  warnings: string[];
-  table: string;
-}
+import type { SslEvaluation, Stat } from '../shared/results';
 
 export interface EvalOptions {
   split?: Split;

@@ -56,7 +56,7 @@ onMessage((m) => {
       import('../trainer/eval-ssl')
         .then(({ evaluateRun }) => evaluateRun(m.runDir, { split: m.split, maxSlices: m.maxSlices, cacheDir: m.cacheDir, backend: m.backend }))
         .then((result) => {
-          send({ v: 1, type: 'evaluation', result: result as unknown as Record<string, unknown> });
+          send({ v: 1, type: 'evaluation', result });
           exit(0);
         })
         .catch((err: Error) => {
@@ -68,7 +68,7 @@ onMessage((m) => {
       import('../trainer/doctor')
         .then(({ doctor }) => doctor())
         .then((info) => {
-          send({ v: 1, type: 'doctor', info: info as unknown as Record<string, unknown> });
+          send({ v: 1, type: 'doctor', info });
           exit(0);
         })
         .catch((err: Error) => {
@@ -81,7 +81,7 @@ onMessage((m) => {
       started = true;
       import('../trainer/bias-probe')
         .then(({ computeBiasProbe }) =>
-          computeBiasProbe(m.manifest as never, {
+          computeBiasProbe(m.manifest, {
             encoders: m.encoders,
             attributes: m.attributes,
             folds: m.folds,
@@ -92,7 +92,7 @@ onMessage((m) => {
           }),
         )
         .then((result) => {
-          send({ v: 1, type: 'probe-result', result: result as unknown as Record<string, unknown> });
+          send({ v: 1, type: 'probe-result', result });
           exit(0);
         })
         .catch((err: Error) => {

@@ -10,6 +10,8 @@ import { parseArgs } from '../../src/shared/contract';
 const parseFinetuneConfig = (c: unknown) => parseArgs('runs.create', [c as never])[0];
 const parseExperimentSpec = (s: unknown) => parseArgs('experiments.start', [s as never])[0];
 import type { RunSummary } from '../../src/shared/types';
+import type { BiasProbeResult, ReportedResults, SavedExperimentReport } from '../../src/shared/results';
+import { parseRunConfig } from '../../src/shared/run-config';
 import {
   applyInit,
   applyTask,
@@ -23,7 +25,7 @@ import {
   modelFor,
   toFinetuneConfig,
 } from '../../src/renderer/src/finetune/finetune-form';
-import { operatingPoint, readResults, rocPath, rocXY } from '../../src/renderer/src/finetune/results';
+import { operatingPoint, rocPath, rocXY } from '../../src/renderer/src/finetune/results';
 import {
   cellAt,
   defaultExperimentForm,
@@ -36,9 +38,9 @@ import {
   toExperimentSpec,
   toggleInit,
 } from '../../src/renderer/src/experiments/experiment-form';
-import { cellRows, delongRows, initLabels, orderedSvgs, reachRows, readReport, summaryTable } from '../../src/renderer/src/experiments/report-table';
+import { cellRows, delongRows, initLabels, orderedSvgs, reachRows, summaryTable } from '../../src/renderer/src/experiments/report-table';
 import { initName } from '../../src/renderer/src/experiments/init-label';
-import { probeEncoders, probeProblems, probeRows, readProbe } from '../../src/renderer/src/probe/probe-table';
+import { probeEncoders, probeProblems, probeRows } from '../../src/renderer/src/probe/probe-table';
 import { percent, pValue, signed, withCi } from '../../src/renderer/src/lib/stats-format';
 import { svgDataUrl, svgProblem, svgSize } from '../../src/renderer/src/lib/svg-image';
 import { parseHash, routeHash } from '../../src/renderer/src/lib/routes';
@@ -54,7 +56,7 @@ const run = (over: Partial<RunSummary>): RunSummary => ({
   status: 'done',
   dir: '/data/runs/r1',
   preset: 'tiny',
-  config: { task: 'masked', maskPercent: 20, maskDefinition: 'area', preset: 'tiny', size: 32 },
+  config: parseRunConfig({ task: 'masked', maskPercent: 20, maskDefinition: 'area', preset: 'tiny', size: 32, steps: 2 }),
   backend: '',
   createdAt: '2026-01-01T00:00:00Z',
   updatedAt: '2026-01-01T00:00:00Z',
@@ -68,9 +70,9 @@ const run = (over: Partial<RunSummary>): RunSummary => ({
 });
 
 const pretrained = run({ id: 3, dir: '/data/runs/masked' });
-const imported = run({ id: 4, kind: 'imported', dir: '/data/imported/pkg', preset: 'small', config: { task: 'masked', maskPercent: 20, preset: 'small', windowLevel: -600, windowWidth: 1500 } });
+const imported = run({ id: 4, kind: 'imported', dir: '/data/imported/pkg', preset: 'small', config: parseRunConfig({ task: 'masked', maskPercent: 20, preset: 'small', windowLevel: -600, windowWidth: 1500, steps: 2 }) });
 const unfinished = run({ id: 5, status: 'running', dir: '/data/runs/busy' });
-const finetuned = run({ id: 6, kind: 'finetune', task: 'classification', dir: '/data/runs/ft', config: { model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, trainFraction: 0.5 } });
+const finetuned = run({ id: 6, kind: 'finetune', task: 'classification', dir: '/data/runs/ft', config: parseRunConfig({ kind: 'finetune', task: 'classification', model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, trainFraction: 0.5, steps: 2 }) });
 const runs = [pretrained, imported, unfinished, finetuned];
 
 describe('fine-tune form', () => {
@@ -168,44 +170,13 @@ describe('fine-tune form', () => {
     expect(isExperimentRun('C:\\data\\experiments\\x\\runs\\cnn-f0.5-s1')).toBe(true);
     expect(isExperimentRun('/data/runs/20260101-finetune')).toBe(false);
     expect(finetuneLabel(finetuned)).toBe('PE classification · CNN baseline · 50% · tiny');
-    expect(finetuneLabel({ ...finetuned, config: { model: 'unet', init: '/data/runs/masked/' }, task: 'segmentation' })).toBe('nodule segmentation · from masked · tiny');
+    const unet = parseRunConfig({ kind: 'finetune', task: 'segmentation', model: 'unet', label: { kind: 'nodule' }, init: '/data/runs/masked/', steps: 2 });
+    expect(finetuneLabel({ ...finetuned, config: unet, task: 'segmentation' })).toBe('nodule segmentation · from masked · tiny');
     expect(finetuneLabel({ ...finetuned, name: 'mine' })).toBe('mine');
   });
 });
 
 describe('fine-tune results', () => {
-  const cls = {
-    split: 'test',
-    slices: 16,
-    heldOut: true,
-    task: 'classification',
-    positives: 3,
-    auroc: 0.6153846,
-    aurocCi95: [0.3077, 0.9231],
-    threshold: { method: 'youden', chosenOn: 'val', value: 0.358 },
-    sensitivity: 1,
-    specificity: 0.3846,
-    ppv: 0.27,
-    npv: 1,
-    roc: { fpr: [0, 0, 0.5, 1], tpr: [0, 0.5, 1, 1] },
-  };
-
-  it('reads classification, segmentation and failed results', () => {
-    const r = readResults(cls);
-    expect(r).toMatchObject({ kind: 'classification', auroc: 0.6153846, ci: [0.3077, 0.9231], threshold: 0.358, chosenOn: 'val', positives: 3, roc: { fpr: [0, 0, 0.5, 1] } });
-    expect(readResults({ ...cls, roc: { fpr: [0, 1], tpr: [0] } })).toMatchObject({ roc: null });
-    expect(readResults({ ...cls, aurocCi95: 'x', ppv: null })).toMatchObject({ ci: null, ppv: null });
-    expect(readResults({ task: 'segmentation', split: 'test', dice: 0.41, iou: 0.26, meanSliceDice: 0.3, sdSliceDice: 0.1, slicesScored: 5 })).toMatchObject({
-      kind: 'segmentation',
-      dice: 0.41,
-      iou: 0.26,
-      slicesScored: 5,
-    });
-    expect(readResults({ task: 'classification', error: 'the test split has only one class: AUROC undefined' })).toEqual({ kind: 'error', message: 'the test split has only one class: AUROC undefined' });
-    expect(readResults(null)).toBeNull();
-    expect(readResults({ task: 'classification' })).toBeNull();
-  });
-
   it('places the ROC curve and the operating point', () => {
     const box = { size: 200, pad: 30 };
     expect(rocXY(0, 0, box)).toEqual([30, 230]);
@@ -213,7 +184,7 @@ describe('fine-tune results', () => {
     expect(rocXY(2, -1, box)).toEqual([230, 230]);
     expect(rocPath([0, 0, 0.5, 1], [0, 0.5, 1, 1], box)).toBe('M30,230L30,130L130,30L230,30');
     expect(operatingPoint({ sensitivity: 1, specificity: 0.25 })).toEqual({ fpr: 0.75, tpr: 1 });
-    expect(operatingPoint({ sensitivity: null, specificity: 0.25 })).toBeNull();
+    expect(operatingPoint({ sensitivity: NaN, specificity: 0.25 })).toBeNull();
   });
 });
 
@@ -296,35 +267,60 @@ describe('experiment form', () => {
 });
 
 describe('experiment report', () => {
-  // The shape of report.json as `ctssl experiment` writes it (numbers from a real 6-run grid).
-  const raw = {
-    name: 'e2e grid',
+  const cls = (auroc: number, ci: [number, number], sensitivity: number, specificity: number): ReportedResults => ({
+    split: 'test',
+    slices: 16,
+    heldOut: true,
     task: 'classification',
-    metric: 'auroc',
-    cells: [
-      { init: 'random', initLabel: 'random init', fraction: 0.5, seed: 1, runDir: '/e/runs/random-f0.5-s1', status: 'done', results: { auroc: 0.359, aurocCi95: [0.077, 0.692], sensitivity: 0.333, specificity: 0.308 } },
-      { init: 'random', initLabel: 'random init', fraction: 1, seed: 1, runDir: '/e/runs/random-f1-s1', status: 'done', results: { auroc: 0.4615, aurocCi95: [0, 1], sensitivity: 0.333, specificity: 0.46 } },
-      { init: '/r/masked', initLabel: 'pretrained: masked 20%', fraction: 0.5, seed: 1, runDir: '/e/runs/init-f0.5-s1', status: 'failed', results: null },
-      { init: '/r/masked', initLabel: 'pretrained: masked 20%', fraction: 1, seed: 1, runDir: '/e/runs/init-f1-s1', status: 'done', results: { error: 'the test split has only one class' } },
-      { bad: true },
-    ],
-    summary: [
-      { init: 'random', fraction: 0.5, n: 1, mean: 0.359, lower: 0.359, upper: 0.359 },
-      { init: 'random', fraction: 1, n: 3, mean: 0.4615, lower: 0.3, upper: 0.6 },
-      { init: '/r/masked', fraction: 0.5, n: 0, mean: null, lower: null, upper: null },
-      { init: '/r/masked', fraction: 1, n: 3, mean: 0.55, lower: 0.41, upper: 0.69 },
-      { init: 'cnn', fraction: 1, n: 1, mean: 0.59, lower: 0.59, upper: 0.59 },
-    ],
-    delong: [
-      { fraction: 1, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.4615, aurocBaseline: 0.4615, difference: 0, p: 1 },
-      { fraction: 0.5, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.3077, aurocBaseline: 0.359, difference: -0.0513, p: 0.0004 },
-    ],
-    iterationsToReach: [],
-  };
+    positives: 3,
+    auroc,
+    aurocCi95: ci,
+    threshold: { method: 'youden', chosenOn: 'val', value: 0.5 },
+    sensitivity,
+    specificity,
+    ppv: 0.3,
+    npv: 0.9,
+  });
+  const files = { csv: '/e/results.csv', html: '/e/report.html', json: '/e/report.json', svg: [] };
+  // report.json as `ctssl experiment` writes it (numbers from a real 6-run grid); NaN becomes null in JSON.
+  const raw: SavedExperimentReport = JSON.parse(
+    JSON.stringify({
+      name: 'e2e grid',
+      task: 'classification',
+      metric: 'auroc',
+      cells: [
+        { init: 'random', initLabel: 'random init', fraction: 0.5, seed: 1, runDir: '/e/runs/random-f0.5-s1', status: 'done', results: cls(0.359, [0.077, 0.692], 0.333, 0.308) },
+        { init: 'random', initLabel: 'random init', fraction: 1, seed: 1, runDir: '/e/runs/random-f1-s1', status: 'done', results: cls(0.4615, [0, 1], 0.333, 0.46) },
+        { init: '/r/masked', initLabel: 'pretrained: masked 20%', fraction: 0.5, seed: 1, runDir: '/e/runs/init-f0.5-s1', status: 'failed', results: null },
+        {
+          init: '/r/masked',
+          initLabel: 'pretrained: masked 20%',
+          fraction: 1,
+          seed: 1,
+          runDir: '/e/runs/init-f1-s1',
+          status: 'done',
+          results: { split: 'test', slices: 16, heldOut: true, task: 'classification', error: 'the test split has only one class' },
+        },
+      ],
+      summary: [
+        { init: 'random', fraction: 0.5, n: 1, mean: 0.359, lower: 0.359, upper: 0.359 },
+        { init: 'random', fraction: 1, n: 3, mean: 0.4615, lower: 0.3, upper: 0.6 },
+        { init: '/r/masked', fraction: 0.5, n: 0, mean: NaN, lower: NaN, upper: NaN },
+        { init: '/r/masked', fraction: 1, n: 3, mean: 0.55, lower: 0.41, upper: 0.69 },
+        { init: 'cnn', fraction: 1, n: 1, mean: 0.59, lower: 0.59, upper: 0.59 },
+      ],
+      delong: [
+        { fraction: 1, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.4615, aurocBaseline: 0.4615, difference: 0, p: 1 },
+        { fraction: 0.5, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.3077, aurocBaseline: 0.359, difference: -0.0513, p: 0.0004 },
+        { fraction: 0.5, seed: 2, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.5, aurocBaseline: 0.5, difference: 0, p: NaN },
+      ],
+      iterationsToReach: [],
+      files,
+    } satisfies SavedExperimentReport),
+  );
 
-  it('reads the report and builds the mean [95% CI] table', () => {
-    const r = readReport(raw)!;
-    expect(r.cells).toHaveLength(4);
+  it('builds the mean [95% CI] table', () => {
+    const r = raw;
     expect(initLabels(r)).toEqual([
       { init: 'random', label: 'random init' },
       { init: '/r/masked', label: 'pretrained: masked 20%' },
@@ -339,25 +335,37 @@ describe('experiment report', () => {
     ]);
     expect(t.rows[2].cells[1].best).toBe(true);
     expect(t.rows[0].cells[0].best).toBe(false);
-    expect(readReport(null)).toBeNull();
-    expect(readReport({ task: 'other' })).toBeNull();
   });
 
-  it('formats DeLong tests, iterations to reach and the runs', () => {
-    const r = readReport(raw)!;
+  it('formats DeLong tests (not those without a p-value), iterations to reach and the runs', () => {
+    const r = raw;
     expect(delongRows(r)).toEqual([
       { pretrained: 'pretrained: masked 20%', baseline: 'random init', fraction: '50%', seed: 1, pretrainedAuroc: '0.308', baselineAuroc: '0.359', difference: '−0.051', p: '< 0.001', significant: true },
       { pretrained: 'pretrained: masked 20%', baseline: 'random init', fraction: '100%', seed: 1, pretrainedAuroc: '0.462', baselineAuroc: '0.462', difference: '0.000', p: '1.00', significant: false },
     ]);
-    const seg = readReport({
+    const seg: SavedExperimentReport = {
+      name: 'seg',
       task: 'segmentation',
       metric: 'dice',
+      summary: [],
+      delong: [],
       iterationsToReach: [
         { init: 'random init', fraction: 1, level: 0.5, meanIterations: 122.5, runsReaching: 2, runs: 3 },
         { init: 'pretrained', fraction: 0.1, level: 0.5, meanIterations: null, runsReaching: 0, runs: 3 },
       ],
-      cells: [{ init: 'random', initLabel: 'random init', fraction: 1, seed: 2, status: 'done', results: { dice: 0.41, iou: 0.26 } }],
-    })!;
+      cells: [
+        {
+          init: 'random',
+          initLabel: 'random init',
+          fraction: 1,
+          seed: 2,
+          runDir: '/e/runs/random-f1-s2',
+          status: 'done',
+          results: { split: 'test', slices: 8, heldOut: true, task: 'segmentation', dice: 0.41, iou: 0.26, meanSliceDice: 0.3, sdSliceDice: 0.1, meanSliceIou: 0.2, slicesScored: 5 },
+        },
+      ],
+      files,
+    };
     expect(reachRows(seg)).toEqual([
       { init: 'random init', fraction: '100%', level: '0.5', iterations: '123', reaching: '2 of 3' },
       { init: 'pretrained', fraction: '10%', level: '0.5', iterations: 'not reached', reaching: '0 of 3' },
@@ -392,31 +400,27 @@ describe('experiment report', () => {
 });
 
 describe('bias probe', () => {
-  const raw = {
+  const result: BiasProbeResult = {
     scans: 8,
+    middleSlices: [],
     scores: [
       { features: 'masked 20% (tiny)', attribute: 'sex', classes: ['F', 'M'], n: 8, auroc: 0.5625, ci95: [0, 1], perClass: [0.44, 0.56] },
-      { features: 'raw slice (16x16 px, no pretraining)', attribute: 'sex', classes: ['F', 'M'], n: 8, auroc: 0.59375, ci95: [0.1875, 1] },
-      { features: 'masked 20% (tiny)', attribute: 'ageGroup', classes: ['40-49', '50-59', '60-69'], n: 12, auroc: 0.71, ci95: null },
-      { features: 'raw slice (16x16 px, no pretraining)', attribute: 'ethnicGroup', classes: ['A', 'B'], n: 8, auroc: 0.9, ci95: [0.7, 1] },
-      { attribute: 'sex' },
+      { features: 'raw slice (16x16 px, no pretraining)', attribute: 'sex', classes: ['F', 'M'], n: 8, auroc: 0.59375, ci95: [0.1875, 1], perClass: [] },
+      { features: 'masked 20% (tiny)', attribute: 'ageGroup', classes: ['40-49', '50-59', '60-69'], n: 12, auroc: 0.71, ci95: null, perClass: [] },
+      { features: 'raw slice (16x16 px, no pretraining)', attribute: 'ethnicGroup', classes: ['A', 'B'], n: 8, auroc: 0.9, ci95: [0.7, 1], perClass: [] },
     ],
-    warnings: ['ethnic group: "C" (1) left out: fewer scans than folds', 3],
+    files: { json: '/p/bias-probe.json', csv: '/p/bias-probe.csv', svg: '/p/bias-probe.svg', html: '/p/bias-probe.html' },
+    warnings: ['ethnic group: "C" (1) left out: fewer scans than folds'],
   };
 
-  it('reads the result and groups rows by attribute, baseline first', () => {
-    const v = readProbe(raw)!;
-    expect(v.scans).toBe(8);
-    expect(v.scores).toHaveLength(4);
-    expect(v.warnings).toEqual(['ethnic group: "C" (1) left out: fewer scans than folds']);
-    expect(probeRows(v).map((r) => [r.attribute, r.baseline, r.auroc, r.aboveChance])).toEqual([
+  it('groups rows by attribute, baseline first', () => {
+    expect(probeRows(result).map((r) => [r.attribute, r.baseline, r.auroc, r.aboveChance])).toEqual([
       ['sex', true, '0.594 [0.188, 1.000]', false],
       ['sex', false, '0.563 [0.000, 1.000]', false],
       ['ethnic group', true, '0.900 [0.700, 1.000]', true],
       ['age group', false, '0.710', null],
     ]);
-    expect(probeRows(v)[3].classes).toBe('40-49, 50-59, 60-69');
-    expect(readProbe(null)).toBeNull();
+    expect(probeRows(result)[3].classes).toBe('40-49, 50-59, 60-69');
   });
 
   it('checks settings and offers only encoders with weights', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { DoctorInfo, LabelFinding, RunSummary } from '../../src/shared/types';
+import type { SslEvaluation } from '../../src/shared/results';
 import { parseArgs } from '../../src/shared/contract';
+import { parseRunConfig } from '../../src/shared/run-config';
 
 /** What the contract accepts from the renderer for runs.create (the pretraining request: init by run id). */
 const parsePretrainConfig = (c: unknown) => {
@@ -12,7 +14,6 @@ import {
   applyPretrainInit,
   canInitFrom,
   defaultRunForm,
-  formFromConfig,
   largestBatch,
   nextCurriculumConfig,
   nextMaskPercent,
@@ -42,7 +43,7 @@ const run = (over: Partial<RunSummary>): RunSummary => ({
   status: 'done',
   dir: '/data/runs/r1',
   preset: 'tiny',
-  config: { task: 'masked', maskPercent: 5, maskDefinition: 'area', preset: 'tiny', size: 32, batchSize: 4, steps: 10, lr: 0.001, seed: 3, filter: { modality: 'CT' } },
+  config: parseRunConfig({ task: 'masked', maskPercent: 5, maskDefinition: 'area', preset: 'tiny', size: 32, batchSize: 4, steps: 10, lr: 0.001, seed: 3, filter: { modality: 'CT' } }),
   backend: '',
   createdAt: '2026-01-01T00:00:00Z',
   updatedAt: '2026-01-01T00:00:00Z',
@@ -85,17 +86,8 @@ describe('run form', () => {
     const f = { ...defaultRunForm(), windowLevel: 40, windowWidth: 400 };
     expect(applyPretrainInit(f, '2', [run({}), lung])).toMatchObject({ init: '2', windowLevel: -600, windowWidth: 1500, scaling: 'minmax' });
     expect(applyPretrainInit(f, '', [lung])).toMatchObject({ init: '', windowLevel: 40, windowWidth: 400, scaling: 'fixed' });
-    // a run whose config predates the window fields: the form is left as it is
-    expect(applyPretrainInit(f, '1', [run({})])).toMatchObject({ init: '1', windowLevel: 40, windowWidth: 400 });
-  });
-
-  it('round-trips a run config through the form', () => {
-    const f = formFromConfig(run({}).config);
-    expect(f.maskPercent).toBe(5);
-    expect(f.size).toBe(32);
-    expect(f.seed).toBe(3);
-    expect(f.lengthBy).toBe('steps');
-    expect(f.init).toBe('');
+    // a run that is no longer listed: the form is left as it is
+    expect(applyPretrainInit(f, '9', [run({})])).toMatchObject({ init: '9', windowLevel: 40, windowWidth: 400 });
   });
 
   it('chains the masked-region curriculum 5 -> 10 -> 20 -> 33 from finished runs only', () => {
@@ -107,7 +99,7 @@ describe('run form', () => {
     expect(parsePretrainConfig(next).task).toBe('masked');
     expect(nextCurriculumConfig(run({ status: 'running' }))).toBeNull();
     expect(nextCurriculumConfig(run({ task: 'flip' }))).toBeNull();
-    expect(nextCurriculumConfig(run({ config: { ...run({}).config, maskPercent: 33 } }))).toBeNull();
+    expect(nextCurriculumConfig(run({ config: parseRunConfig({ task: 'masked', maskPercent: 33, steps: 10 }) }))).toBeNull();
   });
 
   it('offers finished, stopped-with-weights and imported runs as initialisations', () => {
@@ -122,7 +114,7 @@ describe('run form', () => {
   it('labels runs and scales the doctor’s batch advice with the input area', () => {
     expect(runLabel(run({}))).toBe('masked 5% · tiny 32px');
     expect(runLabel(run({ name: 'mine' }))).toBe('mine');
-    expect(runLabel(run({ task: 'flip', config: {} }))).toBe('flip · tiny');
+    expect(runLabel(run({ task: 'flip', config: parseRunConfig({ task: 'flip', steps: 10 }) }))).toBe('flip · tiny');
     const doctor = { presets: [{ preset: 'tiny', size: 64, params: 13595, activationsPerImageMb: 1, largestBatch: 40, gpuRecommended: false }] } as unknown as DoctorInfo;
     expect(largestBatch(doctor, 'tiny', null)).toBe(40);
     expect(largestBatch(doctor, 'tiny', 128)).toBe(10);
@@ -183,23 +175,32 @@ describe('sample images', () => {
 
 describe('Table II', () => {
   it('lays out a result as the paper does: mean ± sd across volumes, AUROC as one number', () => {
-    const row = table2Row({
+    const evaluation = (over: Partial<SslEvaluation>): SslEvaluation => ({
+      runDir: '/r',
       task: 'masked',
       maskPercent: 20,
       maskDefinition: 'area',
       split: 'test',
+      checkpointStep: 24,
+      backend: 'wasm',
       volumes: 2,
       images: 29,
-      checkpointStep: 24,
-      perVolume: { mse: { mean: 0.117, sd: 0.0082, n: 2 }, maskedMse: { mean: 0.16, sd: 0.02, n: 2 }, ssim: { mean: 0.5, sd: 0.01, n: 2 } },
+      perVolume: {},
+      perImage: {},
+      samples: [{ input: '/r/eval/sample-0-input.png', output: '/r/eval/sample-0-output.png', target: null, diff: null }],
       warnings: ['w'],
-      samples: [{ input: '/r/eval/sample-0-input.png' }],
+      table: '',
+      ...over,
     });
-    expect(row).toMatchObject({ task: 'masked 20% (area)', mse: '0.1170 ± 0.0082', maskedMse: '0.1600 ± 0.0200', ssim: '0.5000 ± 0.0100', ce: '', auroc: '', volumes: 2, warnings: ['w'] });
-    const cls = table2Row({ task: 'rotation', perVolume: { crossEntropy: { mean: 0.74, sd: 0.001 }, auroc: { mean: 1, sd: 0 } } });
+    const row = table2Row(evaluation({ perVolume: { mse: { mean: 0.117, sd: 0.0082, n: 2 }, maskedMse: { mean: 0.16, sd: 0.02, n: 2 }, ssim: { mean: 0.5, sd: 0.01, n: 2 } } }));
+    expect(row).toEqual({ task: 'masked 20% (area)', mse: '0.1170 ± 0.0082', maskedMse: '0.1600 ± 0.0200', ssim: '0.5000 ± 0.0100', ce: '', auroc: '' });
+    const cls = table2Row(evaluation({ task: 'rotation', maskPercent: null, maskDefinition: null, perVolume: { crossEntropy: { mean: 0.74, sd: 0.001, n: 2 }, auroc: { mean: 1, sd: 0, n: 2 } } }));
     expect(cls).toMatchObject({ task: 'rotation', mse: '', ce: '0.7400 ± 0.0010', auroc: '1.0000' });
-    expect(taskName({ task: 'next-slice' })).toBe('next slice');
-    expect(meanSd(null)).toBe('');
+    expect(taskName({ task: 'next-slice', maskPercent: null, maskDefinition: null })).toBe('next slice');
+    expect(meanSd(undefined)).toBe('');
+    // NaN is written as null in the run summary (JSON): shown as empty, an undefined sd as 0
+    expect(meanSd({ mean: null, sd: null, n: 0 } as unknown as { mean: number; sd: number; n: number })).toBe('');
+    expect(meanSd({ mean: 0.5, sd: NaN, n: 1 })).toBe('0.5000 ± 0.0000');
     expect(PAPER_TABLE2).toHaveLength(8);
   });
 });
@@ -209,6 +210,8 @@ describe('label import reports', () => {
     const v = describeReport({
       kind: 'lidc-xml',
       file: '/d/069.xml',
+      sourceId: 1,
+      seriesInstanceUid: '1.2',
       seriesIndexed: true,
       readers: 4,
       nodules: 13,
@@ -228,10 +231,10 @@ describe('label import reports', () => {
   });
 
   it('summarises CSV and SEG reports', () => {
-    const csv = describeReport({ kind: 'rsna-csv', file: 'train.csv', rows: 1200, matchedRows: 1200, unmatchedRows: 0, unmatched: [], positiveImages: 31, warnings: [] });
+    const csv = describeReport({ kind: 'rsna-csv', file: 'train.csv', sourceId: 2, rows: 1200, matchedRows: 1200, unmatchedRows: 0, unmatched: [], positiveImages: 31, warnings: [] });
     expect(csv.headline).toBe('1,200 of 1,200 rows matched indexed images');
     expect(csv.incomplete).toBe(false);
-    const seg = describeReport({ kind: 'dicom-seg', file: 's.dcm', frames: 4, matchedFrames: 3, segments: [{ number: 1, label: 'N1', frames: 4, areaPx: 120 }], unmatchedFrames: [{ frame: 4, sopUid: '9', reason: 'not indexed' }], warnings: [] });
+    const seg = describeReport({ kind: 'dicom-seg', file: 's.dcm', sourceId: 3, seriesInstanceUid: '1.2', frames: 4, matchedFrames: 3, segments: [{ number: 1, label: 'N1', frames: 4, areaPx: 120 }], unmatchedFrames: [{ frame: 4, sopUid: '9', reason: 'not indexed' }], warnings: [] });
     expect(seg.headline).toBe('3 of 4 frames matched indexed slices');
     expect(seg.facts).toContainEqual(['segment 1: N1', '4 frames, 120 px']);
     expect(seg.unmatched).toHaveLength(1);

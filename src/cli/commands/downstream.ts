@@ -6,6 +6,7 @@ import type { Events } from '../../shared/contract';
 import type { ExperimentSpecInput, FinetuneConfigInput } from '../../shared/run-config';
 import { dbOption, out, positiveInt, positiveNumber, withLibrary, withServices } from '../common';
 import { onInterrupt, progressLine } from '../progress';
+import type { FinetuneResults } from '../../shared/results';
 import { trainToEnd } from './train';
 
 export function register(program: Command): void {
@@ -64,7 +65,7 @@ export function register(program: Command): void {
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
         // The app's runs.create and runs.start, waited for; the held-out results come as the app's run.event.
         const run = runs.create(input, { dir: o.out ? String(o.out) : undefined });
-        let results: Record<string, unknown> | null = null;
+        let results: FinetuneResults | null = null;
         const off = sink.on((event, payload) => {
           const p = payload as Events['run.event'];
           if (event === 'run.event' && p.runId === run.id && p.event.type === 'results') results = p.event.results;

@@ -17,8 +17,11 @@ import { groupNodules, locate, parseLidcXml, type LocatedNodule } from '../../co
 import { area, roisToMask } from '../../core/labels/raster';
 import type { Database } from '../db/sqlite';
 import { readSeg } from './seg';
+import type { CsvImportReport, ImportReport, LabelKind, LidcImportReport, SegImportReport, UnmatchedRoi } from '../../shared/results';
+import type { LabelSource } from '../../shared/types';
 
-export type LabelKind = 'lidc-xml' | 'rsna-csv' | 'dicom-seg' | 'attributes-csv';
+/** The reports are declared in src/shared/results.ts, where the contract carries them. */
+export type { CsvImportReport, ImportReport, LabelKind, LidcImportReport, SegImportReport, UnmatchedRoi };
 
 const MiB = 2 ** 20;
 /** Bytes the kind is told from: nothing past them is read before the size cap is checked. */
@@ -37,60 +40,6 @@ export const LABEL_SIZE_CAPS: Record<LabelKind, number> = {
 };
 /** Longest CSV record (RSNA rows are about 300 bytes): a file without line breaks is refused here. */
 export const MAX_CSV_RECORD = MiB;
-
-export interface UnmatchedRoi {
-  sopUid: string;
-  reader: number;
-  nodule: string;
-  z: number | null;
-  reason: string;
-}
-
-export interface LidcImportReport {
-  kind: 'lidc-xml';
-  file: string;
-  sourceId: number;
-  seriesInstanceUid: string;
-  seriesIndexed: boolean;
-  readers: number;
-  nodules: number;
-  smallNodules: number;
-  nonNodules: number;
-  /** Nodules after grouping the readers' annotations of the same lesion. */
-  groupedNodules: number;
-  rois: number;
-  matchedRois: number;
-  unmatchedRois: UnmatchedRoi[];
-  warnings: string[];
-}
-
-export interface CsvImportReport {
-  kind: 'rsna-csv' | 'attributes-csv';
-  file: string;
-  sourceId: number;
-  rows: number;
-  matchedRows: number;
-  unmatchedRows: number;
-  /** The first unmatched rows, with the reason. */
-  unmatched: { row: number; key: string; reason: string }[];
-  exams?: number;
-  positiveImages?: number;
-  warnings: string[];
-}
-
-export interface SegImportReport {
-  kind: 'dicom-seg';
-  file: string;
-  sourceId: number;
-  seriesInstanceUid: string;
-  segments: { number: number; label: string; frames: number; areaPx: number }[];
-  frames: number;
-  matchedFrames: number;
-  unmatchedFrames: { frame: number; sopUid: string; reason: string }[];
-  warnings: string[];
-}
-
-export type ImportReport = LidcImportReport | CsvImportReport | SegImportReport;
 
 const MAX_LISTED = 200;
 
@@ -721,15 +670,8 @@ export async function importSeg(db: Database, path: string): Promise<SegImportRe
   return report;
 }
 
-export interface LabelSourceRow {
-  id: number;
-  kind: LabelKind;
-  file: string;
-  name: string;
-  importedAt: string;
-  seriesInstanceUid: string;
-  report: ImportReport;
-}
+/** An imported label file as the app lists it. */
+export type LabelSourceRow = LabelSource;
 
 /** Imported label sources (not the ones an import is still writing). */
 export function listLabelSources(db: Database): LabelSourceRow[] {

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFinetuneConfig, type FinetuneConfig } from '../../shared/run-config';
 import type { HostMessage } from '../../shared/trainer-protocol';
+import type { FinetuneResults } from '../../shared/results';
 import { AurocMetric, DiceMetric } from '../../core/metrics/accumulators';
 import { chooseThreshold, rocCurve, thresholdMetrics, type BootstrapOptions } from '../../core/metrics/classification';
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
@@ -165,7 +166,7 @@ async function finalEvaluation(
   config: FinetuneConfig,
   size: number,
   evalSplit: (s: Split) => Split,
-): Promise<Record<string, unknown>> {
+): Promise<FinetuneResults> {
   const testSplit = evalSplit('test');
   const valSplit = evalSplit('val');
   const test = new DownstreamStream(manifest, masks, source, testSplit, config.batchSize, config.seed ^ 0x7e57, 1, false);

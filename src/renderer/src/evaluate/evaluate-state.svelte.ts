@@ -4,6 +4,7 @@
  * or the last one recorded in the run's summary).
  */
 import type { ApiClient } from '../../../shared/contract';
+import type { SslEvaluation } from '../../../shared/results';
 import type { RunSummary } from '../../../shared/types';
 import { describeError } from '../lib/errors';
 import type { RunsManager } from '../runs/runs-manager.svelte';
@@ -16,7 +17,7 @@ export class EvaluateState {
   current = $state<number | null>(null);
   queue = $state.raw<number[]>([]);
   startedAt = $state<number | null>(null);
-  results = $state.raw<Record<number, Record<string, unknown>>>({});
+  results = $state.raw<Record<number, SslEvaluation>>({});
   errors = $state.raw<Record<number, string>>({});
   /** Seconds each finished evaluation took (to estimate the next). */
   took = $state.raw<Record<number, number>>({});
@@ -31,8 +32,8 @@ export class EvaluateState {
   }
 
   /** The newest result of a run: this session's, or the one saved in its summary. */
-  resultOf(r: RunSummary): Record<string, unknown> | null {
-    return this.results[r.id] ?? ((r.summary?.eval as Record<string, unknown> | undefined) || null);
+  resultOf(r: RunSummary): SslEvaluation | null {
+    return this.results[r.id] ?? r.summary.eval ?? null;
   }
 
   get busy(): boolean {

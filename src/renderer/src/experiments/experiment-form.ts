@@ -126,7 +126,7 @@ export function experimentInitChoices(runs: readonly RunSummary[], task: Downstr
       label: `#${r.id} ${runLabel(r)}${r.kind === 'imported' ? ' (imported)' : ''}`,
       hint: r.dir,
       preset: r.preset,
-      size: typeof r.config.size === 'number' ? r.config.size : null,
+      size: r.config.size ?? null,
       runId: r.id,
     });
   return out;

@@ -120,7 +120,7 @@ export interface InitChoice {
 
 /** Input side of a run (its config's, or null for the preset's). */
 function runSize(r: RunSummary): number | null {
-  return typeof r.config.size === 'number' ? r.config.size : null;
+  return r.config.size ?? null;
 }
 
 /**
@@ -259,14 +259,20 @@ export function isExperimentRun(dir: string): boolean {
   return /[\\/]experiments[\\/][^\\/]+[\\/]runs[\\/][^\\/]+[\\/]?$/.test(dir);
 }
 
+/** The last part of an init run's folder (its name). */
+export function initName(dir: string): string | undefined {
+  return dir.split(/[\\/]/).filter(Boolean).pop();
+}
+
 /** A fine-tuning run in a few words: its name, or task, label, init and fraction. */
 export function finetuneLabel(r: Pick<RunSummary, 'name' | 'task' | 'preset' | 'config'>): string {
   if (r.name) return r.name;
   const c = r.config;
-  const label = c.label as { kind?: string; name?: string } | undefined;
-  const what = r.task === 'segmentation' ? 'nodule segmentation' : `${label?.name === PE_LABEL ? 'PE' : (label?.name ?? 'slice')} classification`;
-  const init = c.model === 'cnn' ? 'CNN baseline' : typeof c.init === 'string' && c.init ? `from ${c.init.split(/[\\/]/).filter(Boolean).pop()}` : 'random init';
-  const frac = typeof c.trainFraction === 'number' && c.trainFraction < 1 ? ` · ${+(c.trainFraction * 100).toFixed(1)}%` : '';
+  if (c.kind !== 'finetune') return `${r.task} · ${r.preset}`;
+  const label = c.label.kind === 'image-label' ? (c.label.name === PE_LABEL ? 'PE' : c.label.name) : 'slice';
+  const what = r.task === 'segmentation' ? 'nodule segmentation' : `${label} classification`;
+  const init = c.model === 'cnn' ? 'CNN baseline' : c.init ? `from ${initName(c.init)}` : 'random init';
+  const frac = c.trainFraction < 1 ? ` · ${+(c.trainFraction * 100).toFixed(1)}%` : '';
   return `${what} · ${init}${frac} · ${r.preset}`;
 }
 

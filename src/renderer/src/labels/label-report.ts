@@ -1,9 +1,9 @@
 /**
- * What the import report of a label file says, in rows a researcher can read: a headline, the
- * counts, and every unmatched item with its reason. The services return the report as an open
- * record (its shape depends on the kind of file); this reads the fields it knows and ignores the
- * rest. Pure; unit-tested.
+ * What the import report of a label file (`ImportReport` of src/shared/results.ts, by kind of
+ * file) says, in rows a researcher can read: a headline, the counts, and every unmatched item with
+ * its reason. Pure; unit-tested.
  */
+import type { ImportReport } from '../../../shared/results';
 
 export interface ReportView {
   kind: string;
@@ -31,77 +31,57 @@ export function kindName(kind: string): string {
   return KIND_NAMES[kind] ?? kind;
 }
 
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const str = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v));
-const arr = (v: unknown): Record<string, unknown>[] => (Array.isArray(v) ? (v.filter((x) => x && typeof x === 'object') as Record<string, unknown>[]) : []);
+const n = (v: number) => v.toLocaleString('en-US');
 
-function baseName(path: string): string {
-  const m = /[^/\\]+$/.exec(path);
-  return m ? m[0] : path;
-}
-
-export function describeReport(r: Record<string, unknown>): ReportView {
-  const kind = str(r.kind);
-  const file = str(r.file);
+export function describeReport(r: ImportReport): ReportView {
   const facts: [string, string][] = [];
-  const unmatched: ReportView['unmatched'] = [];
-  const warnings = Array.isArray(r.warnings) ? r.warnings.map(str) : [];
-  const fact = (label: string, v: unknown) => {
-    const n = num(v);
-    if (n !== null) facts.push([label, n.toLocaleString('en-US')]);
+  const fact = (label: string, v: number | undefined) => {
+    if (v !== undefined) facts.push([label, n(v)]);
   };
-  let headline = `${kindName(kind)}: ${baseName(file)}`;
-  let unmatchedCount = 0;
+  const unmatched: ReportView['unmatched'] = [];
+  let headline: string;
+  let unmatchedCount: number;
   let incomplete = false;
 
-  if (kind === 'lidc-xml') {
-    const matched = num(r.matchedRois) ?? 0;
-    const total = num(r.rois) ?? 0;
-    headline = `${matched} of ${total} ROIs matched indexed slices`;
-    if (r.seriesIndexed === false) {
-      headline += ' (the series is not in the library)';
-      incomplete = true;
-    }
-    fact('readers', r.readers);
-    fact('nodules ≥ 3 mm (per reader)', r.nodules);
-    fact('nodules after grouping readers', r.groupedNodules);
-    fact('small nodules < 3 mm', r.smallNodules);
-    fact('non-nodules', r.nonNodules);
-    fact('ROIs', r.rois);
-    fact('matched ROIs', r.matchedRois);
-    for (const u of arr(r.unmatchedRois)) {
-      const z = num(u.z);
-      unmatched.push({
-        what: `reader ${str(u.reader)}, ${str(u.nodule)}${z !== null ? `, z ${z} mm` : ''}, SOP ${str(u.sopUid)}`,
-        reason: str(u.reason),
-      });
-    }
-    unmatchedCount = Math.max(unmatched.length, total - matched);
-  } else if (kind === 'rsna-csv' || kind === 'attributes-csv') {
-    const matched = num(r.matchedRows) ?? 0;
-    const rows = num(r.rows) ?? 0;
-    headline = `${matched.toLocaleString('en-US')} of ${rows.toLocaleString('en-US')} rows matched indexed ${kind === 'rsna-csv' ? 'images' : 'patients or studies'}`;
-    fact('rows', r.rows);
-    fact('matched rows', r.matchedRows);
-    fact('unmatched rows', r.unmatchedRows);
-    fact('exams', r.exams);
-    fact('PE-positive images', r.positiveImages);
-    for (const u of arr(r.unmatched)) unmatched.push({ what: `row ${str(u.row)}: ${str(u.key)}`, reason: str(u.reason) });
-    unmatchedCount = Math.max(unmatched.length, num(r.unmatchedRows) ?? 0);
-  } else if (kind === 'dicom-seg') {
-    const matched = num(r.matchedFrames) ?? 0;
-    const frames = num(r.frames) ?? 0;
-    headline = `${matched} of ${frames} frames matched indexed slices`;
-    const segments = arr(r.segments);
-    facts.push(['segments', String(segments.length)]);
-    for (const s of segments) facts.push([`segment ${str(s.number)}: ${str(s.label)}`, `${num(s.frames) ?? 0} frames, ${(num(s.areaPx) ?? 0).toLocaleString('en-US')} px`]);
-    fact('frames', r.frames);
-    fact('matched frames', r.matchedFrames);
-    for (const u of arr(r.unmatchedFrames)) unmatched.push({ what: `frame ${str(u.frame)}, SOP ${str(u.sopUid)}`, reason: str(u.reason) });
-    unmatchedCount = Math.max(unmatched.length, frames - matched);
-  } else {
-    for (const [k, v] of Object.entries(r)) if (num(v) !== null && k !== 'sourceId') fact(k, v);
+  switch (r.kind) {
+    case 'lidc-xml':
+      headline = `${r.matchedRois} of ${r.rois} ROIs matched indexed slices`;
+      if (!r.seriesIndexed) {
+        headline += ' (the series is not in the library)';
+        incomplete = true;
+      }
+      fact('readers', r.readers);
+      fact('nodules ≥ 3 mm (per reader)', r.nodules);
+      fact('nodules after grouping readers', r.groupedNodules);
+      fact('small nodules < 3 mm', r.smallNodules);
+      fact('non-nodules', r.nonNodules);
+      fact('ROIs', r.rois);
+      fact('matched ROIs', r.matchedRois);
+      for (const u of r.unmatchedRois)
+        unmatched.push({ what: `reader ${u.reader}, ${u.nodule}${u.z !== null ? `, z ${u.z} mm` : ''}, SOP ${u.sopUid}`, reason: u.reason });
+      unmatchedCount = Math.max(unmatched.length, r.rois - r.matchedRois);
+      break;
+    case 'rsna-csv':
+    case 'attributes-csv':
+      headline = `${n(r.matchedRows)} of ${n(r.rows)} rows matched indexed ${r.kind === 'rsna-csv' ? 'images' : 'patients or studies'}`;
+      fact('rows', r.rows);
+      fact('matched rows', r.matchedRows);
+      fact('unmatched rows', r.unmatchedRows);
+      fact('exams', r.exams);
+      fact('PE-positive images', r.positiveImages);
+      for (const u of r.unmatched) unmatched.push({ what: `row ${u.row}: ${u.key}`, reason: u.reason });
+      unmatchedCount = Math.max(unmatched.length, r.unmatchedRows);
+      break;
+    case 'dicom-seg':
+      headline = `${r.matchedFrames} of ${r.frames} frames matched indexed slices`;
+      facts.push(['segments', String(r.segments.length)]);
+      for (const s of r.segments) facts.push([`segment ${s.number}: ${s.label}`, `${s.frames} frames, ${n(s.areaPx)} px`]);
+      fact('frames', r.frames);
+      fact('matched frames', r.matchedFrames);
+      for (const u of r.unmatchedFrames) unmatched.push({ what: `frame ${u.frame}, SOP ${u.sopUid}`, reason: u.reason });
+      unmatchedCount = Math.max(unmatched.length, r.frames - r.matchedFrames);
+      break;
   }
   if (unmatchedCount > 0) incomplete = true;
-  return { kind, file, headline, facts, unmatched, unmatchedCount, warnings, incomplete };
+  return { kind: r.kind, file: r.file, headline, facts, unmatched, unmatchedCount, warnings: r.warnings, incomplete };
 }

@@ -5,6 +5,7 @@
  * lifetime.
  */
 import type { ApiClient } from '../../../shared/contract';
+import type { ImportReport } from '../../../shared/results';
 import type { LabelSource } from '../../../shared/types';
 import { grantDroppedFile } from '../lib/api';
 import { describeError } from '../lib/errors';
@@ -19,7 +20,7 @@ export const MAX_LABEL_SOCKET_BYTES = 16 * 1024 * 1024 - 4096;
 export interface ImportOutcome {
   path: string;
   /** The services' report, or null when the import failed. */
-  report: Record<string, unknown> | null;
+  report: ImportReport | null;
   error: string | null;
 }
 
@@ -68,7 +69,7 @@ export class LabelsImport {
     );
   }
 
-  private async importEach(items: { path: string; run: () => Promise<Record<string, unknown>> }[]): Promise<void> {
+  private async importEach(items: { path: string; run: () => Promise<ImportReport> }[]): Promise<void> {
     if (items.length === 0) return;
     this.busy = true;
     const out: ImportOutcome[] = [];

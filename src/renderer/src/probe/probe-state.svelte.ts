@@ -7,12 +7,13 @@
  * the probe's id, so this page follows (and Cancel names) its own probe, not another window's.
  */
 import type { ApiClient, Results } from '../../../shared/contract';
+import type { ProbeAttribute } from '../../../shared/results';
 import type { ProbeSummary } from '../../../shared/types';
 import { noFilters, toCohortFilter } from '../library/cohort';
 import { describeError } from '../lib/errors';
 import { toasts } from '../lib/toasts.svelte';
 import { CohortQuery } from '../runs/cohort-query.svelte';
-import { probeProblems, readProbe, type ProbeAttribute, type ProbeProblems, type ProbeView } from './probe-table';
+import { probeProblems, type ProbeProblems } from './probe-table';
 
 export type ProbeResponse = Results['probe.run'];
 
@@ -25,8 +26,8 @@ export class ProbeState {
   running = $state(false);
   startedAt = $state<number | null>(null);
   progress = $state.raw<{ done: number; total: number; what: string } | null>(null);
+  /** The probe shown: its id, result and chart. */
   response = $state.raw<ProbeResponse | null>(null);
-  result = $state.raw<ProbeView | null>(null);
   error = $state<string | null>(null);
   /** Id of the probe this page is running, once its first progress event arrived. */
   runningId = $state<string | null>(null);
@@ -70,7 +71,6 @@ export class ProbeState {
     try {
       const res = await this.api.invoke('probe.result', id);
       this.response = res;
-      this.result = readProbe(res.result);
       this.shownId = id;
       this.error = null;
     } catch (e) {
@@ -85,7 +85,6 @@ export class ProbeState {
       if (this.shownId === id) {
         this.shownId = null;
         this.response = null;
-        this.result = null;
       }
       await this.loadHistory(true);
       toasts.notice('Bias probe moved to the trash', id, 12_000, { label: 'Undo', run: () => this.restore(id) });
@@ -157,7 +156,6 @@ export class ProbeState {
         seed: this.seed,
       });
       this.response = res;
-      this.result = readProbe(res.result);
       this.shownId = res.id;
     } catch (e) {
       const err = describeError(e);

@@ -1,14 +1,13 @@
 /**
- * The bias probe's result (carried untyped by the contract) read defensively, and its table:
- * one row per attribute and feature set (raw slices, then each encoder) with AUROC and its 95%
- * interval, how far it is from chance, and the classes. Pure; unit-tested.
+ * The bias probe's result as a table: one row per attribute and feature set (raw slices, then
+ * each encoder) with AUROC and its 95% interval, whether it is above chance, and the classes.
+ * Pure; unit-tested.
  */
+import type { BiasProbeResult, ProbeAttribute } from '../../../shared/results';
 import type { RunSummary } from '../../../shared/types';
 import { NONE } from '../lib/format';
 import { canInitFrom } from '../runs/run-form';
 import { withCi } from '../lib/stats-format';
-
-export type ProbeAttribute = 'sex' | 'ethnicGroup' | 'ageGroup';
 
 export const PROBE_ATTRIBUTES: readonly { id: ProbeAttribute; label: string; hint: string }[] = [
   { id: 'sex', label: 'sex', hint: 'Patient’s Sex (0010,0040) or an imported attributes CSV' },
@@ -18,44 +17,6 @@ export const PROBE_ATTRIBUTES: readonly { id: ProbeAttribute; label: string; hin
 
 export function attributeLabel(a: string): string {
   return PROBE_ATTRIBUTES.find((x) => x.id === a)?.label ?? a;
-}
-
-export interface ProbeScore {
-  features: string;
-  attribute: string;
-  classes: string[];
-  n: number;
-  auroc: number;
-  ci95: [number, number] | null;
-}
-
-export interface ProbeView {
-  scans: number;
-  scores: ProbeScore[];
-  warnings: string[];
-}
-
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-
-export function readProbe(raw: Record<string, unknown> | null | undefined): ProbeView | null {
-  if (!raw || typeof raw !== 'object') return null;
-  const scores: ProbeScore[] = [];
-  for (const s of Array.isArray(raw.scores) ? raw.scores : []) {
-    if (!s || typeof s !== 'object') continue;
-    const r = s as Record<string, unknown>;
-    if (typeof r.features !== 'string' || typeof r.attribute !== 'string') continue;
-    const ci = Array.isArray(r.ci95) && r.ci95.length === 2 && r.ci95.every((v) => num(v) !== null) ? ([r.ci95[0], r.ci95[1]] as [number, number]) : null;
-    scores.push({
-      features: r.features,
-      attribute: r.attribute,
-      classes: Array.isArray(r.classes) ? r.classes.map(String) : [],
-      n: num(r.n) ?? 0,
-      auroc: num(r.auroc) ?? NaN,
-      ci95: ci,
-    });
-  }
-  const warnings = Array.isArray(raw.warnings) ? raw.warnings.filter((w): w is string => typeof w === 'string') : [];
-  return { scans: num(raw.scans) ?? 0, scores, warnings };
 }
 
 export interface ProbeRow {
@@ -71,7 +32,7 @@ export interface ProbeRow {
 }
 
 /** Rows grouped by attribute (in the order of PROBE_ATTRIBUTES), the raw-slice baseline first in each. */
-export function probeRows(v: ProbeView): ProbeRow[] {
+export function probeRows(v: Pick<BiasProbeResult, 'scores'>): ProbeRow[] {
   const order = (a: string) => {
     const i = PROBE_ATTRIBUTES.findIndex((x) => x.id === a);
     return i < 0 ? 99 : i;

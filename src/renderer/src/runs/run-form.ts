@@ -155,58 +155,16 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
   return c;
 }
 
-/** A form filled from an existing run's config (to repeat it or to chain the next stage). */
-export function formFromConfig(config: Record<string, unknown>): RunForm {
-  const d = defaultRunForm();
-  const get = <T>(k: string, fallback: T): T => (config[k] !== undefined && config[k] !== null ? (config[k] as T) : fallback);
-  const w = (config.lossWeights ?? {}) as Record<string, number | undefined>;
-  const steps = config.steps as number | undefined;
-  const epochs = config.epochs as number | undefined;
-  return {
-    ...d,
-    name: '',
-    task: get('task', d.task),
-    maskPercent: get('maskPercent', d.maskPercent),
-    maskDefinition: get('maskDefinition', d.maskDefinition),
-    gap: get('gap', d.gap),
-    noiseFraction: get('noiseFraction', d.noiseFraction),
-    preset: get('preset', d.preset),
-    size: get<number | null>('size', null),
-    batchSize: get('batchSize', d.batchSize),
-    lengthBy: steps !== undefined ? 'steps' : epochs !== undefined ? 'epochs' : d.lengthBy,
-    steps: steps ?? d.steps,
-    epochs: epochs ?? d.epochs,
-    lr: get('lr', d.lr),
-    optimizer: get('optimizer', d.optimizer),
-    seed: get('seed', d.seed),
-    wMse: w.mse ?? null,
-    wMaskedMse: w.maskedMse ?? null,
-    wVq: w.vq ?? null,
-    wSsim: w.ssim ?? null,
-    windowLevel: get('windowLevel', d.windowLevel),
-    windowWidth: get('windowWidth', d.windowWidth),
-    scaling: get('scaling', d.scaling),
-    sliceStride: get('sliceStride', d.sliceStride),
-    checkpointEvery: get('checkpointEvery', d.checkpointEvery),
-    evalEvery: get('evalEvery', d.evalEvery),
-    evalBatches: get('evalBatches', d.evalBatches),
-    useCache: get('useCache', d.useCache),
-    init: '',
-  };
-}
-
 /** The mask size of the next curriculum stage (5 -> 10 -> 20 -> 33), or null after the last. */
 export function nextMaskPercent(p: number): MaskPercent | null {
   const i = MASK_PERCENTS.indexOf(p as MaskPercent);
   return i >= 0 && i < MASK_PERCENTS.length - 1 ? MASK_PERCENTS[i + 1] : null;
 }
 
-/** Input window and scaling of a run's config, or null when it does not say. */
-export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width: number; scaling: 'fixed' | 'minmax' } | null {
-  const c = r.config as { windowLevel?: unknown; windowWidth?: unknown; scaling?: unknown };
-  return typeof c.windowLevel === 'number' && typeof c.windowWidth === 'number'
-    ? { level: c.windowLevel, width: c.windowWidth, scaling: c.scaling === 'minmax' ? 'minmax' : 'fixed' }
-    : null;
+/** Input window and scaling of a run's config. */
+export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width: number; scaling: 'fixed' | 'minmax' } {
+  const c = r.config;
+  return { level: c.windowLevel, width: c.windowWidth, scaling: c.scaling };
 }
 
 /**
@@ -215,8 +173,10 @@ export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width
  * what the form has.
  */
 export function applyPretrainInit(f: RunForm, init: string, runs: readonly RunSummary[]): RunForm {
-  const w = init ? runWindow(runs.find((r) => String(r.id) === init) ?? { config: {} }) : null;
-  return w ? { ...f, init, windowLevel: w.level, windowWidth: w.width, scaling: w.scaling } : { ...f, init };
+  const run = init ? runs.find((r) => String(r.id) === init) : undefined;
+  if (!run) return { ...f, init };
+  const w = runWindow(run);
+  return { ...f, init, windowLevel: w.level, windowWidth: w.width, scaling: w.scaling };
 }
 
 /** True when a run's weights can start another run (finished, or stopped with a checkpoint). */
@@ -227,21 +187,21 @@ export function canInitFrom(r: RunSummary): boolean {
 /** The request for the next masked-region curriculum stage started from `run` (by id), or null when there is none. */
 export function nextCurriculumConfig(run: RunSummary): PretrainRequest | null {
   const c = run.config;
-  if (run.task !== 'masked' || run.status !== 'done') return null;
-  const next = nextMaskPercent(Number(c.maskPercent));
+  if (c.kind !== 'pretrain' || run.task !== 'masked' || run.status !== 'done') return null;
+  const next = nextMaskPercent(c.maskPercent);
   if (next === null) return null;
-  const { name: _name, init: _init, ...rest } = c as Record<string, unknown>;
+  const { name: _name, init: _init, ...rest } = c;
   void _name;
   void _init;
-  return { ...(rest as PretrainRequest), kind: 'pretrain', task: 'masked', maskPercent: next, init: run.id, name: `${run.name ? run.name + ' → ' : ''}masked ${next}%` };
+  return { ...rest, kind: 'pretrain', task: 'masked', maskPercent: next, init: run.id, name: `${run.name ? run.name + ' → ' : ''}masked ${next}%` };
 }
 
 /** What a run is, in a few words: its name, or task, mask, preset and size. */
 export function runLabel(r: Pick<RunSummary, 'id' | 'name' | 'task' | 'preset' | 'config' | 'kind'>): string {
   if (r.name) return r.name;
   const c = r.config;
-  const task = r.task === 'masked' ? `masked ${c.maskPercent ?? '?'}%${c.maskDefinition === 'side' ? ' (side)' : ''}` : r.task;
-  const size = typeof c.size === 'number' ? ` ${c.size}px` : '';
+  const task = r.task === 'masked' && c.kind === 'pretrain' ? `masked ${c.maskPercent}%${c.maskDefinition === 'side' ? ' (side)' : ''}` : r.task;
+  const size = c.size !== undefined ? ` ${c.size}px` : '';
   return `${task} · ${r.preset}${size}`;
 }
 

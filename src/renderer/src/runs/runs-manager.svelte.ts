@@ -10,6 +10,7 @@
 import type { ApiClient } from '../../../shared/contract';
 import type { FinetuneRequest, PretrainRequest } from '../../../shared/run-config';
 import type { StepEvent, TrainerEvent } from '../../../shared/trainer-protocol';
+import type { FinetuneResults, RecordedResults } from '../../../shared/results';
 import type { DoctorInfo, RunSummary } from '../../../shared/types';
 import { describeError } from '../lib/errors';
 import { toasts } from '../lib/toasts.svelte';
@@ -62,7 +63,7 @@ export class RunsManager {
   private curves = new Map<number, CurveSet>();
   private loading = new Map<number, Promise<void>>();
   private samples = new Map<number, Sample>();
-  private results = new Map<number, Record<string, unknown>>();
+  private results = new Map<number, FinetuneResults>();
   private sampleAsked = new Set<number>();
   private started = false;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
@@ -302,9 +303,8 @@ export class RunsManager {
    * Held-out results of a fine-tuning run: as its trainer sent them at the end ('results' event),
    * else as recorded in the finished run's summary, else null.
    */
-  resultsOf(id: number): Record<string, unknown> | null {
-    const recorded = this.run(id)?.summary?.results;
-    return this.results.get(id) ?? (recorded && typeof recorded === 'object' ? (recorded as Record<string, unknown>) : null);
+  resultsOf(id: number): RecordedResults | null {
+    return this.results.get(id) ?? this.run(id)?.summary.results ?? null;
   }
 
   async loadDoctor(force = false): Promise<void> {
