@@ -7,7 +7,7 @@ import type { ApiClient } from '../../../shared/contract';
 import type { SslEvaluation } from '../../../shared/results';
 import type { RunSummary } from '../../../shared/types';
 import { describeError } from '../lib/errors';
-import type { RunsManager } from '../runs/runs-manager.svelte';
+import type { RunsState } from '../runs/runs-state.svelte';
 
 export class EvaluateState {
   selected = $state.raw<number[]>([]);
@@ -24,7 +24,7 @@ export class EvaluateState {
 
   constructor(
     private readonly api: ApiClient,
-    private readonly runs: RunsManager,
+    private readonly runs: RunsState,
   ) {}
 
   toggle(id: number, on: boolean): void {

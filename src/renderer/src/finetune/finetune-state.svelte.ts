@@ -4,16 +4,16 @@
  */
 import type { ApiClient } from '../../../shared/contract';
 import { noFilters } from '../library/cohort';
-import { CohortQuery } from '../runs/cohort-query.svelte';
+import { CohortState } from '../runs/cohort-state.svelte';
 import { applyTask, defaultFinetuneForm, labelsFilterFor, type DownstreamTask, type FinetuneForm } from './finetune-form';
 
 export class FinetuneState {
   form = $state<FinetuneForm>(defaultFinetuneForm());
-  readonly cohort: CohortQuery;
+  readonly cohort: CohortState;
   showExperimentRuns = $state(false);
 
   constructor(api: ApiClient) {
-    this.cohort = new CohortQuery(api, { ...noFilters(), ctOnly: true, labels: labelsFilterFor('classification') });
+    this.cohort = new CohortState(api, { ...noFilters(), ctOnly: true, labels: labelsFilterFor('classification') });
   }
 
   /** Changes the task, and the cohort's labels filter with it (nodules for segmentation). */

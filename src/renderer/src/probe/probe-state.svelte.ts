@@ -12,7 +12,7 @@ import type { ProbeSummary } from '../../../shared/types';
 import { noFilters, toCohortFilter } from '../library/cohort';
 import { describeError } from '../lib/errors';
 import { toasts } from '../lib/toasts.svelte';
-import { CohortQuery } from '../runs/cohort-query.svelte';
+import { CohortState } from '../runs/cohort-state.svelte';
 import { probeProblems, type ProbeProblems } from './probe-table';
 
 export type ProbeResponse = Results['probe.run'];
@@ -22,7 +22,7 @@ export class ProbeState {
   attributes = $state.raw<ProbeAttribute[]>(['sex', 'ethnicGroup', 'ageGroup']);
   folds = $state(5);
   seed = $state(1);
-  readonly cohort: CohortQuery;
+  readonly cohort: CohortState;
   running = $state(false);
   startedAt = $state<number | null>(null);
   progress = $state.raw<{ done: number; total: number; what: string } | null>(null);
@@ -42,7 +42,7 @@ export class ProbeState {
   private requestId: string | null = null;
 
   constructor(private readonly api: ApiClient) {
-    this.cohort = new CohortQuery(api, { ...noFilters(), ctOnly: true, axialOnly: true });
+    this.cohort = new CohortState(api, { ...noFilters(), ctOnly: true, axialOnly: true });
   }
 
   start(): void {

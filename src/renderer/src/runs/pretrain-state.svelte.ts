@@ -1,15 +1,15 @@
 /** What the pretrain page keeps across page switches: the new-run form, its cohort, the runs ticked for comparison. */
 import type { ApiClient } from '../../../shared/contract';
-import { CohortQuery } from './cohort-query.svelte';
+import { CohortState } from './cohort-state.svelte';
 import { defaultRunForm, type RunForm } from './run-form';
 
 export class PretrainState {
   form = $state<RunForm>(defaultRunForm());
-  readonly cohort: CohortQuery;
+  readonly cohort: CohortState;
   compare = $state.raw<number[]>([]);
 
   constructor(api: ApiClient) {
-    this.cohort = new CohortQuery(api);
+    this.cohort = new CohortState(api);
   }
 
   toggleCompare(id: number, on: boolean): void {

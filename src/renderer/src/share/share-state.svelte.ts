@@ -6,7 +6,7 @@
 import type { ApiClient, Results } from '../../../shared/contract';
 import { describeError } from '../lib/errors';
 import { grantDroppedFile } from '../lib/api';
-import type { RunsManager } from '../runs/runs-manager.svelte';
+import type { RunsState } from '../runs/runs-state.svelte';
 
 export type ExportResult = Results['runs.export'];
 export type ImportResult = Results['packages.import'];
@@ -31,7 +31,7 @@ export class ShareState {
 
   constructor(
     private readonly api: ApiClient,
-    private readonly runs: RunsManager,
+    private readonly runs: RunsState,
   ) {}
 
   get licenceProblem(): string | null {

@@ -1,6 +1,6 @@
 /**
  * What the viewer needs from a slice renderer. Declared apart from the vtk.js module so that
- * managers and tests can name the type without loading vtk.js (which touches `window` on import).
+ * view models and tests can name the type without loading vtk.js (which touches `window` on import).
  */
 import type { SliceLayout, ViewTransform } from './slice-geometry';
 import type { WindowLevel } from './window-level';

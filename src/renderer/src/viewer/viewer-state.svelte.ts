@@ -13,7 +13,7 @@ import { toasts } from '../lib/toasts.svelte';
 import { cameraFor, FIT, imageRect, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
 import type { SliceView } from './slice-view';
 import { LoadAborted, VolumeLoader } from './volume-loader';
-import { ViewerLabels } from './viewer-labels.svelte';
+import { ViewerLabelsState } from './viewer-labels-state.svelte';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
@@ -28,7 +28,7 @@ export interface HoverReadout {
 
 export const BLOCK_SIZE = 16;
 
-export class ViewerManager {
+export class ViewerState {
   status = $state<ViewerStatus>('opening');
   info = $state.raw<VolumeInfo | null>(null);
   /** Slice on screen, 0-based. */
@@ -46,7 +46,7 @@ export class ViewerManager {
   volumeMs = $state<number | null>(null);
 
   /** Labels of the series: badges, masks of the slice on screen, overlay style. */
-  readonly labels: ViewerLabels;
+  readonly labels: ViewerLabelsState;
 
   private loader: VolumeLoader | null = null;
   private view: SliceView | null = null;
@@ -65,7 +65,7 @@ export class ViewerManager {
     private readonly api: ApiClient,
     readonly seriesId: number,
   ) {
-    this.labels = new ViewerLabels(api, seriesId, () => this.requestRender());
+    this.labels = new ViewerLabelsState(api, seriesId, () => this.requestRender());
   }
 
   get slices(): number {
@@ -109,7 +109,7 @@ export class ViewerManager {
     }
   }
 
-  /** Hands the manager its renderer (created asynchronously, once vtk.js has loaded). */
+  /** Hands the view model its renderer (created asynchronously, once vtk.js has loaded). */
   attachView(view: SliceView): void {
     this.view = view;
     if (this.info) this.setUpView(view);

@@ -7,7 +7,7 @@ import type { ApiClient } from '../../../shared/contract';
 import type { AppInfo, CohortCounts, FolderRow, IndexProgress, LibraryStats, SeriesRow, SkippedFile } from '../../../shared/types';
 import { toasts } from '../lib/toasts.svelte';
 import { folderPathProblem } from '../lib/paths';
-import { LabelsImport } from '../labels/labels-import.svelte';
+import { LabelsState } from '../labels/labels-state.svelte';
 import { noFilters, paperCohort, toCohortFilter, type FilterForm } from './cohort';
 import { isRunning } from './progress';
 import { sortSeries, type SortDir, type SortKey } from './series-columns';
@@ -15,7 +15,7 @@ import { sortSeries, type SortDir, type SortKey } from './series-columns';
 /** How many skipped files the panel lists. */
 export const SKIPPED_LIMIT = 1000;
 
-export class LibraryManager {
+export class LibraryState {
   info = $state.raw<AppInfo | null>(null);
   folders = $state.raw<FolderRow[]>([]);
   stats = $state.raw<LibraryStats | null>(null);
@@ -45,10 +45,10 @@ export class LibraryManager {
   private started = false;
 
   /** Imported label files; a change re-runs the cohort query (the "Labels" filter depends on it). */
-  readonly labels: LabelsImport;
+  readonly labels: LabelsState;
 
   constructor(private readonly api: ApiClient) {
-    this.labels = new LabelsImport(api, () => void this.runQuery(true));
+    this.labels = new LabelsState(api, () => void this.runQuery(true));
   }
 
   /** Subscribes to indexing progress and loads everything. Safe to call more than once. */

@@ -43,7 +43,7 @@ export function isActive(s: RunStatus): boolean {
   return ACTIVE.includes(s);
 }
 
-export class RunsManager {
+export class RunsState {
   runs = $state.raw<RunSummary[]>([]);
   /** Runs in the trash (deleted, restorable until the trash is emptied). */
   trashed = $state.raw<RunSummary[]>([]);

@@ -24,7 +24,7 @@ export interface ImportOutcome {
   error: string | null;
 }
 
-export class LabelsImport {
+export class LabelsState {
   sources = $state.raw<LabelSource[]>([]);
   /** Reports of the last import action (one per file), newest first. */
   outcomes = $state.raw<ImportOutcome[]>([]);

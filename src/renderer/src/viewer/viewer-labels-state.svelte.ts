@@ -18,7 +18,7 @@ export type ReaderMode = { kind: 'all' } | { kind: 'reader'; reader: string } | 
 
 const CACHE = 48;
 
-export class ViewerLabels {
+export class ViewerLabelsState {
   labels = $state.raw<SeriesLabels | null>(null);
   groups = $state.raw<LabelGroup[]>([]);
   mode = $state.raw<ReaderMode>({ kind: 'all' });
@@ -165,7 +165,7 @@ export class ViewerLabels {
     const key = `${this.queryKey()}/${this.slice}/${this.version}`;
     if (this.composed && this.composed.key === key) return this.composed.image;
     let image: ImageData | null = null;
-    let box: ViewerLabels['drawnBox'] = null;
+    let box: ViewerLabelsState['drawnBox'] = null;
     const onSlice = masks ? masks.groups.filter((g) => g.mask.some((v) => v !== 0)).map((g) => g.group) : [];
     if (masks && this.visible && masks.groups.length > 0) {
       const n = masks.width * masks.height * 4;

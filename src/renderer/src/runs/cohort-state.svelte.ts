@@ -8,7 +8,7 @@ import type { CohortCounts } from '../../../shared/types';
 import { noFilters, paperCohort, toCohortFilter, type CohortSource, type FilterForm } from '../library/cohort';
 import { toasts } from '../lib/toasts.svelte';
 
-export class CohortQuery implements CohortSource {
+export class CohortState implements CohortSource {
   form = $state<FilterForm>(paperCohort());
   counts = $state.raw<CohortCounts | null>(null);
   querying = $state(false);

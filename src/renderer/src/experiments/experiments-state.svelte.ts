@@ -14,8 +14,8 @@ import type { ExperimentSummary } from '../../../shared/types';
 import { noFilters } from '../library/cohort';
 import { toasts } from '../lib/toasts.svelte';
 import { appendPoint, type CurveSet } from '../runs/curves';
-import { CohortQuery } from '../runs/cohort-query.svelte';
-import type { RunsManager } from '../runs/runs-manager.svelte';
+import { CohortState } from '../runs/cohort-state.svelte';
+import type { RunsState } from '../runs/runs-state.svelte';
 import { cellAt, defaultExperimentForm, type ExperimentForm } from './experiment-form';
 
 export type ExperimentEvent = Events['experiment.event'];
@@ -51,9 +51,9 @@ export interface ExperimentProgress {
 
 const FLUSH_MS = 300;
 
-export class ExperimentsManager {
+export class ExperimentsState {
   form = $state<ExperimentForm>(defaultExperimentForm());
-  readonly cohort: CohortQuery;
+  readonly cohort: CohortState;
   list = $state.raw<ExperimentSummary[]>([]);
   /** Experiments in the trash (restorable until the trash is emptied). */
   trashed = $state.raw<ExperimentSummary[]>([]);
@@ -76,9 +76,9 @@ export class ExperimentsManager {
 
   constructor(
     private readonly api: ApiClient,
-    private readonly runs: RunsManager,
+    private readonly runs: RunsState,
   ) {
-    this.cohort = new CohortQuery(api, { ...noFilters(), ctOnly: true, labels: 'any' });
+    this.cohort = new CohortState(api, { ...noFilters(), ctOnly: true, labels: 'any' });
   }
 
   start(): void {
