@@ -19,12 +19,23 @@ const ALLOWED: Record<Layer, Layer[]> = {
   library: ['library', 'platform', 'core', 'shared'],
   trainer: ['trainer', 'library', 'platform', 'core', 'shared'],
   host: ['host', 'library', 'platform', 'core', 'shared'],
-  cli: ['cli', 'server', 'host', 'library', 'platform', 'core', 'shared'],
+  cli: ['cli', 'server', 'host', 'platform', 'core', 'shared'],
   server: ['server', 'host', 'platform', 'shared'],
   main: ['main', 'host', 'platform', 'shared'],
   utility: ['utility', 'trainer', 'shared'],
   preload: ['preload', 'shared'],
   renderer: ['renderer', 'core', 'shared'],
+};
+
+/**
+ * Files that may import one more layer than their own, each for a reason its layer's README gives.
+ * The CLI's commands with no app equivalent use the library directly; every other command goes
+ * through the host's services (src/cli/README.md).
+ */
+const ALSO_ALLOWED: Record<string, Layer[]> = {
+  'src/cli/commands/nifti.ts': ['library'], // export-nifti
+  'src/cli/commands/labels-export.ts': ['library'], // labels export
+  'src/cli/commands/synth.ts': ['library'], // synth
 };
 
 /** Layers whose processes never load TensorFlow.js, not even through another module. */
@@ -110,7 +121,7 @@ describe('the layers of src/', () => {
       const from = layerOf(f)!;
       for (const d of deps) {
         const to = layerOf(d);
-        if (to && !ALLOWED[from].includes(to)) found.push(`${rel(f)} -> ${rel(d)}`);
+        if (to && !ALLOWED[from].includes(to) && !ALSO_ALLOWED[rel(f)]?.includes(to)) found.push(`${rel(f)} -> ${rel(d)}`);
       }
       for (const s of g.external.get(f)!) {
         if (s === 'electron' && !ELECTRON.includes(from)) found.push(`${rel(f)} -> electron`);
