@@ -9,6 +9,7 @@ import type { ExperimentRequest, ExperimentSpec } from '../../../shared/run-conf
 import type { CohortFilter, RunSummary } from '../../../shared/types';
 import { canInitFrom, runLabel, type PresetId } from '../runs/run-form';
 import type { DownstreamTask } from '../finetune/finetune-form';
+import { finite, posInt } from '../lib/form-checks';
 
 export interface ExperimentForm {
   name: string;
@@ -138,9 +139,6 @@ export function toggleInit(inits: readonly string[], value: string, on: boolean)
 }
 
 export type ExperimentProblems = Partial<Record<keyof ExperimentForm | 'split', string>>;
-
-const posInt = (v: unknown, max = Infinity) => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max;
-const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** Problems with the form, by field; `choices` are the initialisations on offer (to check ticked runs still exist and fit). */
 export function experimentFormProblems(f: ExperimentForm, choices: readonly ExperimentInitChoice[]): ExperimentProblems {

@@ -8,6 +8,7 @@
 import type { FinetuneRequest } from '../../../shared/run-config';
 import type { CohortFilter, RunSummary } from '../../../shared/types';
 import { canInitFrom, runLabel, runWindow, type PresetId } from '../runs/run-form';
+import { finite, posInt } from '../lib/form-checks';
 
 export type DownstreamTask = 'classification' | 'segmentation';
 export type DownstreamModel = 'encoder-classifier' | 'cnn' | 'unet';
@@ -172,9 +173,6 @@ export function initMismatch(f: FinetuneForm, choice: InitChoice | undefined): s
   if (choice.preset !== f.preset || (choice.size ?? null) !== f.size) return `the encoder was trained as ${want}: use the same preset and size`;
   return null;
 }
-
-const posInt = (v: unknown, max = Infinity) => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max;
-const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 export type FinetuneProblems = Partial<Record<keyof FinetuneForm | 'split', string>>;
 

@@ -6,6 +6,7 @@
  */
 import type { CohortFilter, DoctorInfo, RunSummary } from '../../../shared/types';
 import type { PretrainRequest } from '../../../shared/run-config';
+import { posInt } from '../lib/form-checks';
 
 export const TASKS = [
   { id: 'masked', label: 'Masked region', hint: 'reconstruct a slice with a region set to 0 (composite loss with masked-region MSE)' },
@@ -87,8 +88,6 @@ export function defaultRunForm(): RunForm {
     init: '',
   };
 }
-
-const posInt = (v: unknown, max = Infinity) => typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max;
 
 /** Problems with the form, by field; Start is disabled while there are any. */
 export function runFormProblems(f: RunForm): Partial<Record<keyof RunForm, string>> {
