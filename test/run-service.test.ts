@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createServices } from '../src/host/services';
 import { indexFolders } from '../src/library/indexing/indexer';
-import { createRun } from '../src/host/runs';
+import { createRun } from '../src/host/runs/create-run';
 import type { Events } from '../src/shared/contract';
 import { fixtures, tempDir } from './helpers';
 

@@ -13,7 +13,9 @@ import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } fr
 import { prepareProbe } from '../trainer/bias-probe';
 import { runExperiment, type ExperimentReport } from './experiment';
 import { FolderTrash } from './folder-trash';
-import { forgetExperimentRuns, isTraining, moveExperimentRuns, spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs';
+import { spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs/trainer-host';
+import { isTraining } from './runs/run-lock';
+import { forgetExperimentRuns, moveExperimentRuns } from './runs/run-trash';
 import type { Database } from '../library/db/sqlite';
 
 import type { CohortFilter, ExperimentSummary, ProbeSummary } from '../shared/types';

@@ -15,7 +15,10 @@ import { delongTest } from '../core/metrics/classification';
 import { iterationsToReach } from '../core/metrics/segmentation';
 import { meanCi } from '../core/metrics/stats';
 import { linePlot, rocPlot } from '../core/plots';
-import { createFinetuneRun, getRun, initPreprocessing, runMetrics, startRun, type SpawnTrainer } from './runs';
+import type { SpawnTrainer } from './runs/trainer-host';
+import { getRun, runMetrics } from './runs/run-store';
+import { createFinetuneRun, initPreprocessing } from './runs/create-run';
+import { startRun } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
 
 /** A grid's cells and report are declared in src/shared/results.ts, where the contract carries them. */

@@ -36,7 +36,7 @@ import { appMeta } from '../platform/app-meta';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
 import type { Manifest } from '../library/runs/manifest';
 import { defaultDataDir } from '../platform/paths';
-import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs';
+import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs/trainer-host';
 import { configHash } from '../library/runs/run-hash';
 import type { Database } from '../library/db/sqlite';
 import type { DataSummary, ModelCard } from '../shared/results';

@@ -50,7 +50,7 @@ import { isReconstructionTask, taskClasses } from '../core/ssl/tasks';
 import { writeJsonAtomic } from '../library/runs/checkpoint';
 import { PACKAGE_FORMAT, PACKAGE_VERSION } from './export-package';
 import { configHash } from '../library/runs/run-hash';
-import { registerImportedRun, type RunRow } from './runs';
+import { registerImportedRun, type RunRow } from './runs/run-store';
 import type { Database } from '../library/db/sqlite';
 
 const KiB = 1024;

@@ -13,7 +13,12 @@ import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-con
 import type { HostMessage, TrainerEvent } from '../shared/trainer-protocol';
 import type { DoctorInfo, RunMetrics, RunSummary } from '../shared/types';
 import type { SslEvaluation } from '../shared/results';
-import { adoptRun, createFinetuneRun, createRun, emptyTrash, getRun, isTraining, listRuns, listTrashedRuns, restoreRun, trashRun, runMetrics, spawnNodeTrainer, startRun, trainerRequest, type RunHandle, type RunRow, type SpawnTrainer } from './runs';
+import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs/trainer-host';
+import { adoptRun, getRun, listRuns, runMetrics, type RunRow } from './runs/run-store';
+import { isTraining } from './runs/run-lock';
+import { emptyTrash, listTrashedRuns, restoreRun, trashRun } from './runs/run-trash';
+import { createFinetuneRun, createRun } from './runs/create-run';
+import { startRun, type RunHandle } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;

@@ -21,7 +21,8 @@ import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, snif
 import { seriesLabels, sliceMasksForViewer } from '../library/labels/viewer-labels';
 import { ExperimentService } from './experiment-service';
 import { RunService } from './run-service';
-import { getRun, type SpawnTrainer } from './runs';
+import type { SpawnTrainer } from './runs/trainer-host';
+import { getRun } from './runs/run-store';
 import { CONTRACT_VERSION } from '../shared/contract';
 import { openLibrary } from '../library/db/schema';
 import { checkFolders, removeFolder } from '../library/indexing/indexer';

@@ -11,7 +11,7 @@ import { dispatch, toEnvelope, userPathSchema, type EventName, type Events } fro
 import { IPC_EVENT, IPC_GRANT, IPC_INVOKE } from '../shared/ipc-names';
 import { createServices, type Services } from '../host/services';
 import { defaultDataDir } from '../platform/paths';
-import type { TrainerChild } from '../host/runs';
+import type { TrainerChild } from '../host/runs/trainer-host';
 import type { TrainerEvent } from '../shared/trainer-protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));

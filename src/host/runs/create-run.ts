@@ -1,0 +1,151 @@
+/**
+ * Creating a run: its configuration (window and scaling inherited from the run it starts from),
+ * the manifest split by patient, the folder with config.json, manifest.json and the ledger
+ * run.json, and its row in the library.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseFinetuneConfig, parsePretrainConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
+import { appMeta } from '../../platform/app-meta';
+import type { Database } from '../../library/db/sqlite';
+import { latestCheckpointDir, writeJsonAtomic } from '../../library/runs/checkpoint';
+import { buildDownstreamManifest } from '../../library/runs/finetune-manifest';
+import { buildManifest } from '../../library/runs/manifest';
+import { configHash } from '../../library/runs/run-hash';
+import { getRun, type RunRow } from './run-store';
+
+export interface CreateRunOptions {
+  /** Run folder; default <dataDir>/runs/<date>-<task>-<short uid>. */
+  dir?: string;
+  dataDir: string;
+}
+
+/** An absolute run folder with a checkpoint (for `init`), or an error naming it. */
+function checkInit(init: string): string {
+  const abs = resolve(init);
+  if (!latestCheckpointDir(abs)) throw new Error(`init ${abs}: not a run folder with a checkpoint`);
+  return abs;
+}
+
+/** A new run folder name under the data folder (or the one asked for), refusing an existing run. */
+function newRunDir(o: CreateRunOptions, label: string, uid: string): string {
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '').replace(/-/g, '');
+  const dir = resolve(o.dir ?? join(o.dataDir, 'runs', `${stamp}-${label}-${uid.slice(0, 8)}`));
+  if (existsSync(join(dir, 'config.json'))) throw new Error(`${dir} already holds a run: use --resume to continue it, or choose another folder`);
+  return dir;
+}
+
+/** Writes config.json, manifest.json and the ledger run.json, and records the run. */
+function recordRun(
+  db: Database,
+  kind: 'pretrain' | 'finetune',
+  uid: string,
+  dir: string,
+  config: PretrainConfig | FinetuneConfig,
+  manifest: { hash: string; counts: unknown },
+  splitSeed: number,
+): RunRow {
+  writeJsonAtomic(join(dir, 'config.json'), config);
+  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+  const now = new Date().toISOString();
+  const ledger = {
+    uid,
+    app: appMeta().productName,
+    appVersion: appMeta().version,
+    createdAt: now,
+    configHash: configHash(config),
+    manifestHash: manifest.hash,
+    seeds: { run: config.seed, split: splitSeed, weights: config.seed },
+    parent: config.init ?? null,
+    counts: manifest.counts,
+  };
+  writeJsonAtomic(join(dir, 'run.json'), ledger);
+  db.prepare(
+    `INSERT INTO runs (uid, name, kind, task, status, dir, config, config_hash, manifest_hash, seed, app_version, parent_dir, created_at, updated_at)
+     VALUES (?, ?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(uid, config.name, kind, config.task, dir, JSON.stringify(config), ledger.configHash, manifest.hash, config.seed, appMeta().version, config.init ?? '', now, now);
+  return getRun(db, dir)!;
+}
+
+/** Builds the manifest and writes the run folder; records the run. */
+export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
+  // A curriculum stage keeps the previous stage's window and scaling unless told otherwise.
+  const config = parsePretrainConfig(withInitPreprocessing(input));
+  if (config.init) config.init = checkInit(config.init);
+  const uid = randomUUID();
+  const dir = newRunDir(o, `${config.task}${config.task === 'masked' ? config.maskPercent : ''}`, uid);
+  const manifest = buildManifest(db, {
+    filter: config.filter,
+    seriesIds: config.seriesIds,
+    seed: config.seed,
+    fractions: config.fractions,
+    sliceStride: config.sliceStride,
+  });
+  if (manifest.counts.train.slices === 0) throw new Error('the training split is empty: the cohort needs more patients');
+  mkdirSync(dir, { recursive: true });
+  return recordRun(db, 'pretrain', uid, dir, config, manifest, config.seed);
+}
+
+/**
+ * The preprocessing (window level and width, scaling) a pretrained run's encoder was trained on,
+ * from its config.json; null when the folder has none. Fine-tuning from that encoder takes it
+ * unless told otherwise: another window would feed the encoder inputs it has never seen.
+ */
+export function initPreprocessing(init: string): { windowLevel: number; windowWidth: number; scaling: 'fixed' | 'minmax' } | null {
+  try {
+    const c = JSON.parse(readFileSync(join(resolve(init), 'config.json'), 'utf8')) as { windowLevel?: unknown; windowWidth?: unknown; scaling?: unknown };
+    if (typeof c.windowLevel !== 'number' || typeof c.windowWidth !== 'number') return null;
+    return { windowLevel: c.windowLevel, windowWidth: c.windowWidth, scaling: c.scaling === 'minmax' ? 'minmax' : 'fixed' };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The input with each of window level, window width and scaling that it leaves unset taken from
+ * its init run (field by field: `--window-level -600` alone keeps the init's width and scaling).
+ */
+export function withInitPreprocessing<T extends { init?: string; windowLevel?: number; windowWidth?: number; scaling?: 'fixed' | 'minmax' }>(input: T): T {
+  const inherited = input.init ? initPreprocessing(input.init) : null;
+  if (!inherited) return input;
+  return {
+    ...input,
+    windowLevel: input.windowLevel ?? inherited.windowLevel,
+    windowWidth: input.windowWidth ?? inherited.windowWidth,
+    scaling: input.scaling ?? inherited.scaling,
+  };
+}
+
+/** Builds the labelled-data manifest (and masks) and the run folder of a fine-tuning run; records it. */
+export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: CreateRunOptions): RunRow {
+  // Window and scaling not given: a pretrained encoder's own (see initPreprocessing).
+  const config = parseFinetuneConfig(withInitPreprocessing(input));
+  if (config.init) config.init = checkInit(config.init);
+  const uid = randomUUID();
+  const dir = newRunDir(o, `finetune-${config.task}`, uid);
+  const existed = existsSync(dir);
+  mkdirSync(dir, { recursive: true });
+  const splitSeed = config.splitSeed ?? config.seed;
+  const fail = (err: unknown): never => {
+    if (!existed) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  };
+  let manifest;
+  try {
+    manifest = buildDownstreamManifest(db, dir, {
+    task: config.task,
+    label: config.label,
+    filter: config.filter,
+    seriesIds: config.seriesIds,
+    seed: splitSeed,
+    fractions: config.fractions,
+    negativesPerPositive: config.negativesPerPositive,
+    sliceStride: config.sliceStride,
+  });
+  } catch (err) {
+    return fail(err);
+  }
+  if (manifest.counts.train.slices === 0) fail(new Error('the training split has no labelled slices: the cohort needs more patients'));
+  return recordRun(db, 'finetune', uid, dir, config, manifest, splitSeed);
+}
