@@ -49,14 +49,7 @@ const PURE: Layer[] = ['shared', 'core', 'renderer'];
  * Arrows that break the rules today, each with the reason it is still there. The test fails when
  * one is added and when one is mended without being removed from this list.
  */
-const KNOWN: string[] = [
-  // Being mended (issue 12): the CLI goes through the host's services, which run tfjs work in the trainer process.
-  'src/cli/commands/downstream.ts -> src/trainer/bias-probe.ts',
-  'tfjs: src/cli/commands/downstream.ts -> src/trainer/bias-probe.ts -> @tensorflow/tfjs',
-  // Being mended (issue 12): the probe's host half (manifest, cancel, folders) apart from its trainer half.
-  'src/host/experiment-service.ts -> src/trainer/bias-probe.ts',
-  'tfjs: src/host/experiment-service.ts -> src/trainer/bias-probe.ts -> @tensorflow/tfjs',
-];
+const KNOWN: string[] = [];
 
 const src = join(root, 'src');
 const layerOf = (file: string): Layer | null => {

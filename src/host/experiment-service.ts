@@ -1,7 +1,7 @@
 /**
  * Experiments and the bias probe as the app sees them. Experiment grids are orchestrated by the
  * host (runs start in trainer processes, one after another); the bias probe is computed in a
- * trainer process from a manifest the host prepares. Results live in the data folder:
+ * trainer process from a manifest the host prepares (probe.ts). Results live in the data folder:
  * experiments/<id>/ and probes/<id>/, with their HTML reports.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,10 +10,10 @@ import { ApiError, type EventName, type Events, type ProbeOutcome } from '../sha
 import type { BiasProbeResult, SavedExperimentReport } from '../shared/results';
 import { latestCheckpointDir } from '../library/runs/checkpoint';
 import { parseExperimentSpec, type ExperimentSpec, type ExperimentSpecInput } from '../shared/run-config';
-import { prepareProbe } from '../trainer/bias-probe';
+import { prepareProbe, runProbe } from './probe';
 import { runExperiment, type ExperimentReport } from './experiment';
 import { FolderTrash } from './folder-trash';
-import { spawnNodeTrainer, trainerRequest, TrainerRequestError, type SpawnTrainer } from './runs/trainer-host';
+import { spawnNodeTrainer, TrainerRequestError, type SpawnTrainer } from './runs/trainer-host';
 import { isTraining } from './runs/run-lock';
 import { forgetExperimentRuns, moveExperimentRuns } from './runs/run-trash';
 import type { Database } from '../library/db/sqlite';
@@ -235,16 +235,17 @@ export class ExperimentService {
     // The first event names the probe, so a renderer can cancel it before the trainer reports.
     this.emit('probe.progress', { id, requestId, done: 0, total: 0, what: 'starting the trainer process' });
     try {
-      // The trainer writes the result into outDir; it is read back from there below.
-      await trainerRequest(
-        this.spawn,
-        { v: 1, type: 'probe', manifest, encoders: o.encoders, attributes: o.attributes, folds: o.folds, seed: o.seed, outDir },
-        'probe-result',
-        (e) => {
-          if (e.type === 'probe-progress') this.emit('probe.progress', { id, requestId, done: e.done, total: e.total, what: e.what });
-        },
-        ac.signal,
-      );
+      // The report is written into outDir; it is read back from there below.
+      await runProbe(manifest, {
+        encoders: o.encoders,
+        attributes: o.attributes,
+        folds: o.folds,
+        seed: o.seed,
+        outDir,
+        spawn: this.spawn,
+        signal: ac.signal,
+        onProgress: (done, total, what) => this.emit('probe.progress', { id, requestId, done, total, what }),
+      });
     } catch (err) {
       if (err instanceof TrainerRequestError && err.cancelled) {
         rmSync(outDir, { recursive: true, force: true });

@@ -8,6 +8,13 @@ import type { DoctorInfo } from './types';
 
 export const TRAINER_PROTOCOL = 1;
 
+/**
+ * What the trainer computes for the bias probe: the result without its files, the feature sets in
+ * order (the raw slice, then each encoder) and the settings used (src/host/probe.ts writes the
+ * report from it).
+ */
+export type ProbeComputation = Omit<BiasProbeResult, 'files'> & { features: string[]; attributes: ProbeAttribute[]; folds: number; seed: number };
+
 export type HostMessage =
   | {
       v: 1;
@@ -40,7 +47,6 @@ export type HostMessage =
       attributes?: ProbeAttribute[];
       folds?: number;
       seed?: number;
-      outDir: string;
       backend?: string;
     }
   | {
@@ -97,8 +103,8 @@ export type TrainerEvent =
   /** Backends, memory and presets (answer to 'doctor'). */
   | { v: 1; type: 'doctor'; info: DoctorInfo }
   | { v: 1; type: 'probe-progress'; done: number; total: number; what: string }
-  /** The bias probe's result (answer to 'probe'; also written to its folder). */
-  | { v: 1; type: 'probe-result'; result: BiasProbeResult }
+  /** The bias probe's numbers (answer to 'probe'); the host writes the report from them. */
+  | { v: 1; type: 'probe-result'; result: ProbeComputation }
   /** The encoder as a TF.js layers model, written into outDir (answer to 'export-encoder'). */
   | { v: 1; type: 'encoder-exported'; files: string[]; step: number; backend: { name: string; version: string; package: string } }
   | { v: 1; type: 'error'; message: string };

@@ -1,56 +1,31 @@
 /**
- * The bias probe (the paper's Figure 6): does an encoder's representation of a scan predict the
- * patient's sex, ethnic group or age group? For each scan, the middle slice (largest body
- * cross-section) is embedded by each encoder (global average of its latent map); a simple
- * classifier (L2 logistic regression, stratified k-fold cross-validation) predicts each
- * attribute; the same classifier on the raw slice (downsampled pixels, no pretraining) is the
- * baseline. AUROC (one-vs-rest macro for several classes) with a bootstrap 95% interval for two
- * classes. Runs where tfjs runs: the CLI or a trainer process, never Electron main.
+ * The bias probe's trainer half (the paper's Figure 6): does an encoder's representation of a
+ * scan predict the patient's sex, ethnic group or age group? For each scan of the manifest, the
+ * middle slice (largest body cross-section) is embedded by each encoder (global average of its
+ * latent map); a simple classifier (L2 logistic regression, stratified k-fold cross-validation)
+ * predicts each attribute; the same classifier on the raw slice (downsampled pixels, no
+ * pretraining) is the baseline. AUROC (one-vs-rest macro for several classes) with a bootstrap 95%
+ * interval for two classes. Runs in a trainer process (the 'probe' message); the host half
+ * (src/host/probe.ts) prepares the manifest from the library and writes the report.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { CohortFilter } from '../shared/types';
 import { parseRunConfig } from '../shared/run-config';
-import { displayTransform, toDisplay } from '../core/dicom/geometry';
-import { readFileSync } from 'node:fs';
+import type { ProbeComputation } from '../shared/trainer-protocol';
+import { toDisplay } from '../core/dicom/geometry';
 import { aurocOvr, auroc } from '../core/metrics/auroc';
 import { aurocBootstrapCi } from '../core/metrics/classification';
-import { encode, inferenceContext, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
+import { encode, encoderSpecs, inferenceContext, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
 import { createStore, disposeStore } from '../core/ml/weights';
-import { encoderSpecs } from '../core/ml/vqvae';
-import { barChart } from '../core/plots';
 import { crossValidatedProba } from '../core/probe/logreg';
+import { PROBE_ATTRIBUTE_LABELS } from '../core/probe/report';
 import { argMax, bodyArea } from '../core/ssl/body';
 import { preprocessSlice } from '../core/ssl/preprocess';
-import { seriesAttributes } from '../library/db/attributes';
 import { initBackend, type BackendChoice } from './backend';
 import { latestCheckpointDir, readCheckpoint } from '../library/runs/checkpoint';
-import { listSeries, seriesPlanes } from '../library/db/catalog';
 import { readFrameHU } from '../library/volumes/pixels';
-import type { Database } from '../library/db/sqlite';
-import type { BiasProbeResult, ProbeAttribute, ProbeManifest, ProbeScore } from '../shared/results';
-
-/** The probe's manifest and result are declared in src/shared/results.ts, where the protocol and the contract carry them. */
-export type { BiasProbeResult, ProbeAttribute, ProbeManifest, ProbeScore };
-
-export function prepareProbe(db: Database, o: { filter?: CohortFilter; seriesIds?: number[] }): ProbeManifest {
-  const rows = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, o.filter ?? { modality: 'CT', orientation: 'axial' });
-  return {
-    scans: rows.map((r) => {
-      const a = seriesAttributes(db, r.id);
-      const { geometry, planes } = seriesPlanes(db, r.id);
-      const t = displayTransform(geometry.planes[0]?.orientation ?? null, geometry.orientation);
-      return {
-        seriesId: r.id,
-        seriesUid: r.seriesInstanceUid,
-        attrs: { sex: a.sex, ethnicGroup: a.ethnicGroup, ageGroup: a.ageGroup },
-        planes: planes.map((p) => ({ path: p.path, frame: p.frame })),
-        transform: { transpose: t.transpose, flipX: t.flipX, flipY: t.flipY },
-      };
-    }),
-  };
-}
+import type { ProbeAttribute, ProbeManifest, ProbeScore } from '../shared/results';
 
 export interface BiasProbeOptions {
   /** Run folders whose encoders are probed. */
@@ -60,7 +35,6 @@ export interface BiasProbeOptions {
   seed?: number;
   /** Side of the raw-slice baseline's downsampled image. */
   rawSize?: number;
-  outDir: string;
   backend?: string;
   onProgress?: (done: number, total: number, what: string) => void;
 }
@@ -111,15 +85,12 @@ function embed(entries: ReturnType<typeof readCheckpoint>['weights'], preset: Vq
   }
 }
 
-const ATTR_LABEL: Record<ProbeAttribute, string> = { sex: 'sex', ethnicGroup: 'ethnic group', ageGroup: 'age group' };
-
-/** The probe from a library: prepares the manifest and computes (CLI; the app splits the two). */
-export async function runBiasProbe(db: Database, o: BiasProbeOptions & { filter?: CohortFilter; seriesIds?: number[] }): Promise<BiasProbeResult> {
-  return computeBiasProbe(prepareProbe(db, o), o);
-}
-
-/** The computation: reads the manifest's files, embeds, cross-validates, writes the report. */
-export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOptions): Promise<BiasProbeResult> {
+/**
+ * The computation: reads the manifest's files, embeds, cross-validates. The answer names the
+ * feature sets in order (the raw slice, then each encoder) and the settings used; the host writes
+ * the report from it.
+ */
+export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOptions): Promise<ProbeComputation> {
   const attributes = o.attributes ?? ['sex', 'ethnicGroup', 'ageGroup'];
   const folds = o.folds ?? 5;
   const seed = o.seed ?? 1;
@@ -169,10 +140,10 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
     for (const [, v] of known) counts.set(v, (counts.get(v) ?? 0) + 1);
     const classes = [...counts.entries()].filter(([, c]) => c >= folds).map(([v]) => v).sort();
     const dropped = [...counts.entries()].filter(([, c]) => c < folds);
-    if (dropped.length) warnings.push(`${ATTR_LABEL[attr]}: ${dropped.map(([v, c]) => `"${v}" (${c})`).join(', ')} left out: fewer scans than folds`);
+    if (dropped.length) warnings.push(`${PROBE_ATTRIBUTE_LABELS[attr]}: ${dropped.map(([v, c]) => `"${v}" (${c})`).join(', ')} left out: fewer scans than folds`);
     const keep = known.filter(([, v]) => classes.includes(v));
     if (classes.length < 2) {
-      warnings.push(`${ATTR_LABEL[attr]}: fewer than 2 classes with ${folds}+ scans: not probed`);
+      warnings.push(`${PROBE_ATTRIBUTE_LABELS[attr]}: fewer than 2 classes with ${folds}+ scans: not probed`);
       continue;
     }
     const y = Int32Array.from(keep.map(([, v]) => classes.indexOf(v)));
@@ -198,60 +169,14 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
     }
   }
 
-  mkdirSync(o.outDir, { recursive: true });
-  const probed = attributes.filter((a) => scores.some((s) => s.attribute === a));
-  const svg = probed.length
-    ? barChart({
-        title: 'Bias probe: AUROC of predicting patient attributes from each representation',
-        groups: probed.map((a) => ATTR_LABEL[a]),
-        series: features.map((f) => {
-          const of = (a: ProbeAttribute) => scores.find((s) => s.attribute === a && s.features === f.name);
-          return {
-            name: f.name,
-            values: probed.map((a) => of(a)?.auroc ?? NaN),
-            lower: probed.map((a) => of(a)?.ci95?.[0] ?? NaN),
-            upper: probed.map((a) => of(a)?.ci95?.[1] ?? NaN),
-          };
-        }),
-        // Headroom above 1 for the value labels of bars at AUROC 1.
-        yDomain: [0, 1.1],
-        yTicks: [0, 0.2, 0.4, 0.6, 0.8, 1],
-        hlines: [{ value: 0.5, label: 'chance' }],
-        yLabel: 'AUROC (cross-validated)',
-        valueLabels: 2,
-      })
-    : '<svg xmlns="http://www.w3.org/2000/svg"/>';
-  const files = {
-    json: join(o.outDir, 'bias-probe.json'),
-    csv: join(o.outDir, 'bias-probe.csv'),
-    svg: join(o.outDir, 'bias-probe.svg'),
-    html: join(o.outDir, 'bias-probe.html'),
-  };
-  const result: BiasProbeResult = {
+  return {
     scans: scans.length,
     middleSlices: scans.map((s) => ({ seriesUid: s.seriesUid, index: s.index, slices: s.slices, areaPx: s.area })),
     scores,
-    files,
     warnings,
+    features: features.map((f) => f.name),
+    attributes,
+    folds,
+    seed,
   };
-  writeFileSync(files.json, JSON.stringify(result, null, 2));
-  writeFileSync(
-    files.csv,
-    ['features,attribute,classes,n,auroc,ci_lower,ci_upper', ...scores.map((s) => [JSON.stringify(s.features), s.attribute, JSON.stringify(s.classes.join('|')), s.n, s.auroc, s.ci95?.[0] ?? '', s.ci95?.[1] ?? ''].join(','))].join('\n') + '\n',
-  );
-  writeFileSync(files.svg, svg);
-  writeFileSync(
-    files.html,
-    `<!doctype html><meta charset="utf-8"><title>Bias probe</title><style>body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>
-<h1>Bias probe</h1><p>${scans.length} scans; middle slice = largest body cross-section; logistic regression, ${folds}-fold cross-validation (seed ${seed}).</p>
-${svg}
-<table><tr><th>representation</th><th>attribute</th><th>classes</th><th>n</th><th>AUROC</th><th>95% CI</th></tr>
-${scores.map((s) => `<tr><td>${escapeHtml(s.features)}</td><td>${ATTR_LABEL[s.attribute]}</td><td>${escapeHtml(s.classes.join(', '))}</td><td>${s.n}</td><td>${s.auroc.toFixed(3)}</td><td>${s.ci95 ? `${s.ci95[0].toFixed(3)}–${s.ci95[1].toFixed(3)}` : ''}</td></tr>`).join('\n')}
-</table>${warnings.length ? `<h2>Notes</h2><ul>${warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : ''}`,
-  );
-  return result;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

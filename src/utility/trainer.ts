@@ -86,7 +86,6 @@ onMessage((m) => {
             attributes: m.attributes,
             folds: m.folds,
             seed: m.seed,
-            outDir: m.outDir,
             backend: m.backend,
             onProgress: (done, total, what) => send({ v: 1, type: 'probe-progress', done, total, what }),
           }),

@@ -124,7 +124,8 @@ export function register(program: Command): void {
     .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--json', 'print JSON')
     .action(async (o: { out: string; encoder?: string[]; series?: string; attributes: string; folds: number; seed: number; db?: string; backend?: string; json?: boolean }) => {
-      const { runBiasProbe } = await import('../../trainer/bias-probe');
+      // The embeddings and cross-validation run in a trainer process; the report is written here.
+      const { runBiasProbe } = await import('../../host/probe');
       await withLibrary(o, async (db) => {
         const line = progressLine();
         const r = await runBiasProbe(db, {
