@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openLibrary } from '../src/library/db/schema';
 import { indexFolders } from '../src/library/indexing/indexer';
 import { importLabels } from '../src/library/labels/label-import';
-import { buildDownstreamManifest, readMask } from '../src/library/runs/finetune-manifest';
+import { buildFinetuneManifest, readMask } from '../src/library/runs/finetune-manifest';
 import { seriesMasks } from '../src/library/labels/label-queries';
 import { listSeries } from '../src/library/db/catalog';
 import { area } from '../src/core/labels/raster';
@@ -19,17 +19,17 @@ describe('labelled data for fine-tuning', () => {
       await indexFolders(db, [join(fixtures, 'lidc-0001'), join(fixtures, 'lidc-small')]);
       await importLabels(db, globSync(join(fixtures, 'lidc-0001'), /069\.xml$/)[0]);
       await importLabels(db, join(fixtures, 'lidc-small', 'xml', '71.xml'));
-      expect(() => buildDownstreamManifest(db, tmp.dir, { task: 'classification', label: { kind: 'image-label', name: 'pe_present_on_image' }, seed: 1 })).toThrow(
+      expect(() => buildFinetuneManifest(db, tmp.dir, { task: 'classification', label: { kind: 'image-label', name: 'pe_present_on_image' }, seed: 1 })).toThrow(
         /no series in the cohort has per-image labels named "pe_present_on_image"/,
       );
-      const cls = buildDownstreamManifest(db, tmp.dir, { task: 'classification', label: { kind: 'nodule', consensusK: 1 }, seed: 1 });
+      const cls = buildFinetuneManifest(db, tmp.dir, { task: 'classification', label: { kind: 'nodule', consensusK: 1 }, seed: 1 });
       expect(cls.series).toHaveLength(2);
       const lidc1 = cls.series.find((s) => s.seriesUid.endsWith('603192'))!;
       expect(lidc1.slices).toHaveLength(17);
       const positives = lidc1.slices.filter((s) => s.label === 1).length;
       const id1 = listSeries(db, { text: 'LIDC-IDRI-0001' })[0].id;
       expect(positives).toBe(seriesMasks(db, id1, { consensusK: 1, kinds: ['nodule', 'segment'] }).size);
-      const seg = buildDownstreamManifest(db, tmp.dir, { task: 'segmentation', label: { kind: 'nodule', consensusK: 2 }, seed: 1, negativesPerPositive: 1 });
+      const seg = buildFinetuneManifest(db, tmp.dir, { task: 'segmentation', label: { kind: 'nodule', consensusK: 2 }, seed: 1, negativesPerPositive: 1 });
       const s1 = seg.series.find((s) => s.seriesUid.endsWith('603192'))!;
       const pos = s1.slices.filter((s) => s.label === 1);
       expect(pos.length).toBeGreaterThan(0);

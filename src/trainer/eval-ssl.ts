@@ -12,10 +12,10 @@ import { taskClasses } from '../core/ssl/tasks';
 import { encodePngGray } from '../core/synth/png';
 import { initBackend, type BackendChoice } from './backend';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
-import { createEngine } from './pretrain/pretrain-engine';
+import { createPretrainEngine } from './pretrain/pretrain-engine';
 import type { Split } from '../library/runs/manifest';
-import { BatchStream, SliceSource } from './pretrain/pretrain-batches';
-import { readRun } from './pretrain/pretrain-loop';
+import { PretrainBatchStream, SliceSource } from './pretrain/pretrain-batches';
+import { readPretrainRun } from './pretrain/pretrain-loop';
 import type { SslEvaluation, Stat } from '../shared/results';
 
 export interface EvalOptions {
@@ -45,7 +45,7 @@ function tableOf(e: Omit<SslEvaluation, 'table'>): string {
 }
 
 export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<SslEvaluation> {
-  const { config, manifest } = readRun(runDir);
+  const { config, manifest } = readPretrainRun(runDir);
   const ck = latestCheckpointDir(runDir);
   if (!ck) throw new Error(`${runDir} has no checkpoint to evaluate`);
   const warnings: string[] = [];
@@ -58,14 +58,14 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     }
   }
   const backend = await initBackend({ force: o.backend as BackendChoice | undefined });
-  const engine = createEngine(config);
+  const engine = createPretrainEngine(config);
   const c = readCheckpoint(ck);
   await engine.setWeights(c.weights, true);
   const size = engine.size;
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
   const source = new SliceSource(manifest, spec, o.cacheDir ?? null);
   const task = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
-  const stream = new BatchStream(source, split, task, o.batchSize ?? config.batchSize, config.seed ^ 0xe7a1, 1, false);
+  const stream = new PretrainBatchStream(source, split, task, o.batchSize ?? config.batchSize, config.seed ^ 0xe7a1, 1, false);
   const px = size * size;
   const limit = o.maxSlices && o.maxSlices > 0 ? o.maxSlices : Infinity;
   const classes = taskClasses(config.task);

@@ -4,8 +4,14 @@
  * ETA, memory), appends metrics.jsonl, evaluates and checkpoints on schedule, and saves on stop.
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { StepEvent } from '../shared/trainer-protocol';
-import type { TrainerPort } from './pretrain/pretrain-loop';
+import type { StepEvent, TrainerEvent } from '../shared/trainer-protocol';
+
+/** Where a training loop sends its events, and the latest control message from the host. */
+export interface TrainerPort {
+  send(e: TrainerEvent): void;
+  /** Latest control message, checked between steps. */
+  control: { paused: boolean; stop: boolean; wake: (() => void) | null };
+}
 
 export interface Position {
   step: number;

@@ -7,7 +7,8 @@
 import { TRAINER_PROTOCOL, type HostMessage, type TrainerEvent } from '../shared/trainer-protocol';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTraining, type TrainerPort } from '../trainer/pretrain/pretrain-loop';
+import { runPretrain } from '../trainer/pretrain/pretrain-loop';
+import type { TrainerPort } from '../trainer/step-loop';
 
 interface ParentPort {
   postMessage(m: unknown): void;
@@ -129,10 +130,10 @@ onMessage((m) => {
 });
 
 /** Pretraining or fine-tuning, by the run's config. */
-function runKind(runDir: string): typeof runTraining {
+function runKind(runDir: string): typeof runPretrain {
   const kind = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { kind?: string }).kind;
   if (kind === 'finetune') return (msg, port) => import('../trainer/finetune/finetune-loop').then((f) => f.runFinetune(msg, port));
-  return runTraining;
+  return runPretrain;
 }
 
 function exit(code: number) {

@@ -10,7 +10,7 @@ import { parseFinetuneConfig, parsePretrainConfig, type FinetuneConfig, type Fin
 import { appMeta } from '../../platform/app-meta';
 import type { Database } from '../../library/db/sqlite';
 import { latestCheckpointDir, writeJsonAtomic } from '../../library/runs/checkpoint';
-import { buildDownstreamManifest } from '../../library/runs/finetune-manifest';
+import { buildFinetuneManifest } from '../../library/runs/finetune-manifest';
 import { buildManifest } from '../../library/runs/manifest';
 import { configHash } from '../../library/runs/run-hash';
 import { getRun, type RunRow } from './run-store';
@@ -133,7 +133,7 @@ export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: C
   };
   let manifest;
   try {
-    manifest = buildDownstreamManifest(db, dir, {
+    manifest = buildFinetuneManifest(db, dir, {
     task: config.task,
     label: config.label,
     filter: config.filter,

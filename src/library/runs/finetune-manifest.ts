@@ -23,7 +23,7 @@ export type LabelSpec =
   | { kind: 'image-label'; name: string; threshold?: number }
   | { kind: 'nodule'; consensusK?: number; minAreaPx?: number; sourceId?: number };
 
-export interface DownstreamSlice {
+export interface FinetuneSlice {
   path: string;
   frame: number;
   sopUid: string;
@@ -33,18 +33,18 @@ export interface DownstreamSlice {
   mask?: [number, number];
 }
 
-export interface DownstreamSeries extends Omit<ManifestSeries, 'slices'> {
-  slices: DownstreamSlice[];
+export interface FinetuneSeries extends Omit<ManifestSeries, 'slices'> {
+  slices: FinetuneSlice[];
 }
 
-export interface DownstreamManifest extends Omit<Manifest, 'series' | 'counts'> {
+export interface FinetuneManifest extends Omit<Manifest, 'series' | 'counts'> {
   task: 'classification' | 'segmentation';
   label: LabelSpec;
-  series: DownstreamSeries[];
+  series: FinetuneSeries[];
   counts: Record<Split, SplitCounts & { positives: number }>;
 }
 
-export interface DownstreamOptions {
+export interface FinetuneManifestOptions {
   task: 'classification' | 'segmentation';
   label: LabelSpec;
   filter?: CohortFilter;
@@ -95,7 +95,7 @@ function labelledSeriesIds(db: Database, spec: LabelSpec): Set<number> {
   return new Set(db.prepare(sql).pluck().all(...args) as number[]);
 }
 
-export function buildDownstreamManifest(db: Database, outDir: string, o: DownstreamOptions): DownstreamManifest {
+export function buildFinetuneManifest(db: Database, outDir: string, o: FinetuneManifestOptions): FinetuneManifest {
   const fractions = o.fractions ?? DEFAULT_FRACTIONS;
   const stride = Math.max(1, o.sliceStride ?? 1);
   const labelled = labelledSeriesIds(db, o.label);
@@ -112,7 +112,7 @@ export function buildDownstreamManifest(db: Database, outDir: string, o: Downstr
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const rng = new Rng(o.seed ^ 0x4e6);
-  const series: DownstreamSeries[] = [];
+  const series: FinetuneSeries[] = [];
   for (const { row: r, patientKey, split } of splitSeriesByPatient(db, rows, o.seed, fractions)) {
     const { geometry, planes } = seriesPlanes(db, r.id);
     const info = planes.map((p) => inst.get(p.instanceId) as { sop_uid: string; rows: number; columns: number; image_orientation: string | null });
@@ -125,10 +125,10 @@ export function buildDownstreamManifest(db: Database, outDir: string, o: Downstr
       idx.map((i) => info[i]),
       o.label,
     );
-    let slices: DownstreamSlice[] = [];
+    let slices: FinetuneSlice[] = [];
     idx.forEach((i, k) => {
       if (labels[k] === null) return; // no ground truth for this slice
-      const s: DownstreamSlice = { path: planes[i].path, frame: planes[i].frame, sopUid: info[i].sop_uid, label: labels[k]! };
+      const s: FinetuneSlice = { path: planes[i].path, frame: planes[i].frame, sopUid: info[i].sop_uid, label: labels[k]! };
       const m = masks[k];
       if (o.task === 'segmentation' && m) {
         const z = deflateSync(packBits(m), { level: 6 });
@@ -164,7 +164,7 @@ export function buildDownstreamManifest(db: Database, outDir: string, o: Downstr
   }
   writeFileSync(join(outDir, 'masks.bin'), blob);
   const base = countSplits(series);
-  const counts = {} as DownstreamManifest['counts'];
+  const counts = {} as FinetuneManifest['counts'];
   for (const sp of ['train', 'val', 'test'] as Split[]) {
     const positives = series.filter((x) => x.split === sp).reduce((a, x) => a + x.slices.filter((s) => s.label === 1).length, 0);
     counts[sp] = { ...base[sp], positives };

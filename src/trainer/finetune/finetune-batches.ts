@@ -6,16 +6,16 @@
 import { toDisplay } from '../../core/dicom/geometry';
 import { resizeSquare } from '../../core/ssl/preprocess';
 import { Rng } from '../../core/random';
-import { readMask, type DownstreamManifest } from '../../library/runs/finetune-manifest';
+import { readMask, type FinetuneManifest } from '../../library/runs/finetune-manifest';
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { mixSeed, PrefetchQueue, SliceSource } from '../pretrain/pretrain-batches';
 
-export type DownstreamBatch =
+export type FinetuneBatch =
   | { kind: 'class'; shape: [number, number, number, number]; input: Float32Array; labels: Int32Array; refs: SliceRef[] }
   | { kind: 'seg'; shape: [number, number, number, number]; input: Float32Array; mask: Float32Array; refs: SliceRef[] };
 
 /** Training refs: a stratified fraction of the split's slices, chosen by the seed. */
-export function downstreamRefs(m: DownstreamManifest, split: Split, fraction: number, seed: number): SliceRef[] {
+export function finetuneSliceRefs(m: FinetuneManifest, split: Split, fraction: number, seed: number): SliceRef[] {
   const pos: SliceRef[] = [];
   const neg: SliceRef[] = [];
   m.series.forEach((s, si) => {
@@ -28,14 +28,14 @@ export function downstreamRefs(m: DownstreamManifest, split: Split, fraction: nu
   return [...take(pos), ...take(neg)];
 }
 
-export class DownstreamStream {
+export class FinetuneBatchStream {
   readonly refs: SliceRef[];
   private source: SliceSource;
   private orders = new Map<number, SliceRef[]>();
-  private prefetcher: PrefetchQueue<DownstreamBatch>;
+  private prefetcher: PrefetchQueue<FinetuneBatch>;
 
   constructor(
-    private manifest: DownstreamManifest,
+    private manifest: FinetuneManifest,
     private masks: Uint8Array,
     source: SliceSource,
     split: Split,
@@ -46,7 +46,7 @@ export class DownstreamStream {
     private prefetch = 2,
   ) {
     this.source = source;
-    this.refs = downstreamRefs(manifest, split, fraction, seed);
+    this.refs = finetuneSliceRefs(manifest, split, fraction, seed);
     if (this.refs.length === 0) throw new Error(`no labelled ${split} slices in the manifest`);
     this.prefetcher = new PrefetchQueue((e, i) => this.build(e, i, this.manifest.task), () => this.batchesPerEpoch, prefetch);
   }
@@ -84,7 +84,7 @@ export class DownstreamStream {
     return r;
   }
 
-  private async build(epoch: number, index: number, task: 'classification' | 'segmentation'): Promise<DownstreamBatch> {
+  private async build(epoch: number, index: number, task: 'classification' | 'segmentation'): Promise<FinetuneBatch> {
     const refs = this.order(epoch).slice(index * this.batchSize, (index + 1) * this.batchSize);
     const size = this.source.spec.size;
     const imgs = await Promise.all(refs.map((r) => this.source.load(r)));
@@ -100,13 +100,13 @@ export class DownstreamStream {
     return { kind: 'seg', shape, input, mask, refs };
   }
 
-  get(epoch: number, index: number): Promise<DownstreamBatch> {
+  get(epoch: number, index: number): Promise<FinetuneBatch> {
     return this.prefetcher.get(epoch, index);
   }
 
 }
 
-/** A slice source over a downstream manifest (same slice layout as pretraining manifests). */
-export function downstreamSource(m: DownstreamManifest, spec: SliceSource['spec'], cacheDir: string | null): SliceSource {
+/** A slice source over a fine-tuning manifest (same slice layout as pretraining manifests). */
+export function finetuneSliceSource(m: FinetuneManifest, spec: SliceSource['spec'], cacheDir: string | null): SliceSource {
   return new SliceSource(m as unknown as Manifest, spec, cacheDir);
 }

@@ -1,6 +1,6 @@
 /**
  * The downstream model (src/core/ml/downstream.ts) and its optimizer behind the small interface
- * the fine-tuning loop uses, like engine.ts does for pretraining.
+ * the fine-tuning loop uses, like pretrain-engine.ts does for pretraining.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FinetuneConfig } from '../../shared/run-config';
@@ -19,17 +19,17 @@ import {
 import { createOptimizer, type OptimizerState } from '../../core/ml/optim';
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
 import type { WeightEntry } from '../../core/ml/weights';
-import type { DownstreamBatch } from './finetune-batches';
+import type { FinetuneBatch } from './finetune-batches';
 
-export interface DownstreamEngine {
+export interface FinetuneEngine {
   readonly size: number;
   readonly params: number;
   readonly lr: number;
-  step(batch: DownstreamBatch, o: { freezeEncoder: boolean }): Promise<Record<string, number>>;
+  step(batch: FinetuneBatch, o: { freezeEncoder: boolean }): Promise<Record<string, number>>;
   /** Class probabilities [N x 2] or mask probabilities [N x S x S], inference mode. */
-  predict(batch: DownstreamBatch): Promise<Float32Array>;
+  predict(batch: FinetuneBatch): Promise<Float32Array>;
   /** Re-estimates BatchNorm running statistics from training batches before evaluating. */
-  recalibrate(batches: DownstreamBatch[], o: { freezeEncoder: boolean }): Promise<void>;
+  recalibrate(batches: FinetuneBatch[], o: { freezeEncoder: boolean }): Promise<void>;
   loadEncoder(entries: WeightEntry[]): Promise<{ loaded: string[] }>;
   getWeights(): Promise<WeightEntry[]>;
   setWeights(entries: WeightEntry[]): Promise<void>;
@@ -39,10 +39,10 @@ export interface DownstreamEngine {
   dispose(): Promise<void>;
 }
 
-const toBatch = (b: DownstreamBatch) =>
+const toBatch = (b: FinetuneBatch) =>
   b.kind === 'class' ? { shape: b.shape, input: b.input, labels: b.labels } : { shape: b.shape, input: b.input, mask: b.mask };
 
-export async function createDownstreamEngine(config: FinetuneConfig, classWeights: number[]): Promise<DownstreamEngine> {
+export async function createFinetuneEngine(config: FinetuneConfig, classWeights: number[]): Promise<FinetuneEngine> {
   const model: DownstreamModel = createDownstreamModel({ kind: config.model, preset: config.preset as VqvaePresetName, size: config.size, classes: 2 }, config.seed);
   const optimizer = createOptimizer(config.optimizer, { lr: config.lr });
   const size = config.size ?? vqvaePreset(config.preset as VqvaePresetName).size;

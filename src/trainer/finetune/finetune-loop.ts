@@ -15,21 +15,20 @@ import { chooseThreshold, rocCurve, thresholdMetrics, type BootstrapOptions } fr
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
 import { initBackend, type BackendChoice } from '../backend';
 import { latestCheckpointDir, readCheckpoint, writeCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
-import type { DownstreamManifest } from '../../library/runs/finetune-manifest';
-import { createDownstreamEngine, type DownstreamEngine } from './finetune-engine';
-import { DownstreamStream, downstreamSource, type DownstreamBatch } from './finetune-batches';
+import type { FinetuneManifest } from '../../library/runs/finetune-manifest';
+import { createFinetuneEngine, type FinetuneEngine } from './finetune-engine';
+import { FinetuneBatchStream, finetuneSliceSource, type FinetuneBatch } from './finetune-batches';
 import type { Split } from '../../library/runs/manifest';
 import { configHash } from '../../library/runs/run-hash';
-import type { TrainerPort } from '../pretrain/pretrain-loop';
-import { runSteps, truncateMetrics } from '../step-loop';
+import { runSteps, truncateMetrics, type TrainerPort } from '../step-loop';
 
 export function finetuneSize(c: FinetuneConfig): number {
   return c.size ?? vqvaePreset(c.preset as VqvaePresetName).size;
 }
 
-export function readFinetuneRun(runDir: string): { config: FinetuneConfig; manifest: DownstreamManifest; masks: Uint8Array } {
+export function readFinetuneRun(runDir: string): { config: FinetuneConfig; manifest: FinetuneManifest; masks: Uint8Array } {
   const config = parseFinetuneConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
-  const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as DownstreamManifest;
+  const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as FinetuneManifest;
   const masks = existsSync(join(runDir, 'masks.bin')) ? new Uint8Array(readFileSync(join(runDir, 'masks.bin'))) : new Uint8Array(0);
   return { config, manifest, masks };
 }
@@ -44,11 +43,11 @@ function taskMetric(config: FinetuneConfig, size: number, bootstrap?: BootstrapO
  * positive-class score of each slice (classification), or each slice's mask predicted at p >= 0.5
  * (segmentation).
  */
-async function collect<M extends AurocMetric | DiceMetric>(engine: DownstreamEngine, stream: DownstreamStream, maxBatches: number, metric: M): Promise<M> {
+async function collect<M extends AurocMetric | DiceMetric>(engine: FinetuneEngine, stream: FinetuneBatchStream, maxBatches: number, metric: M): Promise<M> {
   const n = maxBatches === 0 ? stream.batchesPerEpoch : Math.min(maxBatches, stream.batchesPerEpoch);
   const px = engine.size * engine.size;
   for (let i = 0; i < n; i++) {
-    const b: DownstreamBatch = await stream.get(0, i);
+    const b: FinetuneBatch = await stream.get(0, i);
     const p = await engine.predict(b);
     if (b.kind === 'class' && metric instanceof AurocMetric) metric.update(Float64Array.from({ length: b.shape[0] }, (_, k) => p[k * 2 + 1]), b.labels);
     else if (b.kind === 'seg' && metric instanceof DiceMetric) metric.update(Uint8Array.from(p.subarray(0, b.shape[0] * px), (v) => (v >= 0.5 ? 1 : 0)), b.mask);
@@ -64,13 +63,13 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
   const size = finetuneSize(config);
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
-  const source = downstreamSource(manifest, spec, config.useCache ? msg.cacheDir : null);
-  const train = new DownstreamStream(manifest, masks, source, 'train', config.batchSize, config.seed, config.trainFraction);
+  const source = finetuneSliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
+  const train = new FinetuneBatchStream(manifest, masks, source, 'train', config.batchSize, config.seed, config.trainFraction);
   const evalSplit = (want: Split): Split => (manifest.counts[want].slices > 0 ? want : manifest.counts.val.slices > 0 ? 'val' : 'train');
-  const val = new DownstreamStream(manifest, masks, source, evalSplit('val'), config.batchSize, config.seed ^ 0x5a17, 1, false);
+  const val = new FinetuneBatchStream(manifest, masks, source, evalSplit('val'), config.batchSize, config.seed ^ 0x5a17, 1, false);
   const [neg, pos] = train.classCounts();
   const classWeights = config.classWeights === 'balanced' && neg > 0 && pos > 0 ? [(neg + pos) / (2 * neg), (neg + pos) / (2 * pos)] : [1, 1];
-  const engine = await createDownstreamEngine(config, classWeights);
+  const engine = await createFinetuneEngine(config, classWeights);
   const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
   const cHash = configHash(config);
 
@@ -103,7 +102,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   // fixed training batches before every evaluation (like PyTorch's update_bn).
   const recalibrate = async (epoch: number) => {
     const n = Math.min(4, train.batchesPerEpoch);
-    const batches: DownstreamBatch[] = [];
+    const batches: FinetuneBatch[] = [];
     for (let i = 0; i < n; i++) batches.push(await train.get(0, i));
     await engine.recalibrate(batches, { freezeEncoder: epoch < config.freezeEpochs });
   };
@@ -122,7 +121,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
     return metrics;
   };
 
-  const { position, stopped, last } = await runSteps<DownstreamBatch>(
+  const { position, stopped, last } = await runSteps<FinetuneBatch>(
     {
       port,
       metricsPath,
@@ -159,21 +158,21 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
 }
 
 async function finalEvaluation(
-  engine: DownstreamEngine,
-  manifest: DownstreamManifest,
+  engine: FinetuneEngine,
+  manifest: FinetuneManifest,
   masks: Uint8Array,
-  source: ReturnType<typeof downstreamSource>,
+  source: ReturnType<typeof finetuneSliceSource>,
   config: FinetuneConfig,
   size: number,
   evalSplit: (s: Split) => Split,
 ): Promise<FinetuneResults> {
   const testSplit = evalSplit('test');
   const valSplit = evalSplit('val');
-  const test = new DownstreamStream(manifest, masks, source, testSplit, config.batchSize, config.seed ^ 0x7e57, 1, false);
+  const test = new FinetuneBatchStream(manifest, masks, source, testSplit, config.batchSize, config.seed ^ 0x7e57, 1, false);
   const t = await collect(engine, test, 0, taskMetric(config, size, { nResamples: 1000, seed: config.seed }));
   const base = { split: testSplit, slices: t.count, heldOut: testSplit === 'test' };
   if (t instanceof AurocMetric) {
-    const v = await collect(engine, new DownstreamStream(manifest, masks, source, valSplit, config.batchSize, config.seed ^ 0x5a17, 1, false), 0, new AurocMetric());
+    const v = await collect(engine, new FinetuneBatchStream(manifest, masks, source, valSplit, config.batchSize, config.seed ^ 0x5a17, 1, false), 0, new AurocMetric());
     const r = t.compute();
     if (!r.ci) return { ...base, task: 'classification', error: `the ${testSplit} split has only one class: AUROC undefined` };
     const { scores, labels } = t.values();

@@ -80,7 +80,7 @@ export class SliceSource {
   }
 }
 
-export type Batch =
+export type PretrainBatch =
   | { kind: 'recon'; shape: [number, number, number, number]; input: Float32Array; target: Float32Array; mask?: Float32Array; refs: SliceRef[] }
   | { kind: 'class'; shape: [number, number, number, number]; input: Float32Array; labels: Int32Array; refs: SliceRef[] };
 
@@ -138,11 +138,11 @@ export class PrefetchQueue<T> {
  * randomness by (seed, e, b). So a position (epoch, batch) is all a checkpoint needs to resume
  * with exactly the same data.
  */
-export class BatchStream {
+export class PretrainBatchStream {
   readonly refs: SliceRef[];
   private order: SliceRef[] = [];
   private orderEpoch = -1;
-  private prefetcher: PrefetchQueue<Batch>;
+  private prefetcher: PrefetchQueue<PretrainBatch>;
 
   constructor(
     private source: SliceSource,
@@ -170,7 +170,7 @@ export class BatchStream {
     return this.order;
   }
 
-  private async build(epoch: number, index: number): Promise<Batch> {
+  private async build(epoch: number, index: number): Promise<PretrainBatch> {
     const order = this.epochOrder(epoch);
     const refs = order.slice(index * this.batchSize, (index + 1) * this.batchSize);
     const rng = new Rng(mixSeed(this.seed, epoch, index));
@@ -186,8 +186,11 @@ export class BatchStream {
   }
 
   /** The batch at (epoch, index), with the next `prefetch` batches started in the background. */
-  get(epoch: number, index: number): Promise<Batch> {
+  get(epoch: number, index: number): Promise<PretrainBatch> {
     return this.prefetcher.get(epoch, index);
   }
 
 }
+
+/** The name test/golden.test.ts imports (that test does not change); use PretrainBatchStream. */
+export { PretrainBatchStream as BatchStream };

@@ -13,26 +13,20 @@ import { AurocMetric, ReconstructionMetric } from '../../core/metrics/accumulato
 import { taskClasses } from '../../core/ssl/tasks';
 import { initBackend, type BackendChoice } from '../backend';
 import { latestCheckpointDir, readCheckpoint, writeCheckpoint } from '../../library/runs/checkpoint';
-import { createEngine, modelSize, type Engine } from './pretrain-engine';
+import { createPretrainEngine, modelSize, type PretrainEngine } from './pretrain-engine';
 import type { Manifest } from '../../library/runs/manifest';
-import { BatchStream, SliceSource, type Batch } from './pretrain-batches';
+import { PretrainBatchStream, SliceSource, type PretrainBatch } from './pretrain-batches';
 import { configHash } from '../../library/runs/run-hash';
-import { runSteps, truncateMetrics } from '../step-loop';
+import { runSteps, truncateMetrics, type TrainerPort } from '../step-loop';
 
-export interface TrainerPort {
-  send(e: TrainerEvent): void;
-  /** Latest control message, checked between steps. */
-  control: { paused: boolean; stop: boolean; wake: (() => void) | null };
-}
-
-export function readRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
+export function readPretrainRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
   const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
   const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as Manifest;
   return { config, manifest };
 }
 
 /** Validation metrics over a few fixed batches, and one sample for the live panel. */
-async function evaluate(engine: Engine, val: BatchStream, batches: number, config: PretrainConfig) {
+async function evaluate(engine: PretrainEngine, val: PretrainBatchStream, batches: number, config: PretrainConfig) {
   const n = batches === 0 ? val.batchesPerEpoch : Math.min(batches, val.batchesPerEpoch);
   const size = engine.size;
   const px = size * size;
@@ -42,7 +36,7 @@ async function evaluate(engine: Engine, val: BatchStream, batches: number, confi
   const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
   let sample: Omit<Extract<TrainerEvent, { type: 'sample' }>, 'v' | 'type' | 'step'> | null = null;
   for (let i = 0; i < n; i++) {
-    const b: Batch = await val.get(0, i);
+    const b: PretrainBatch = await val.get(0, i);
     const out = await engine.predict(b);
     if (b.kind === 'recon') {
       images.update(out, b.target, { mask: b.mask });
@@ -67,9 +61,9 @@ async function evaluate(engine: Engine, val: BatchStream, batches: number, confi
   return { metrics, sample };
 }
 
-export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
+export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
   const { runDir } = msg;
-  const { config, manifest } = readRun(runDir);
+  const { config, manifest } = readPretrainRun(runDir);
   const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
   port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
 
@@ -77,12 +71,12 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
   const source = new SliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
   const taskOpts = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
-  const train = new BatchStream(source, 'train', taskOpts, config.batchSize, config.seed);
+  const train = new PretrainBatchStream(source, 'train', taskOpts, config.batchSize, config.seed);
   // Monitor on validation patients; without any, on held-out ones; without those, on training data.
   const monitorSplit = manifest.counts.val.slices > 0 ? 'val' : manifest.counts.test.slices > 0 ? 'test' : 'train';
-  const val = new BatchStream(source, monitorSplit, taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
+  const val = new PretrainBatchStream(source, monitorSplit, taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
   const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
-  const engine = createEngine(config);
+  const engine = createPretrainEngine(config);
   const cHash = configHash(config);
 
   let step = 0;
@@ -112,7 +106,7 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
   truncateMetrics(metricsPath, step);
   port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
 
-  const { position, stopped, last } = await runSteps<Batch>(
+  const { position, stopped, last } = await runSteps<PretrainBatch>(
     {
       port,
       metricsPath,
@@ -128,7 +122,7 @@ export async function runTraining(msg: Extract<HostMessage, { type: 'start' }>, 
       evaluate: async (p) => {
         // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a
         // few fixed training batches first, so validation sees the model as it is now.
-        const calib: Batch[] = [];
+        const calib: PretrainBatch[] = [];
         for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) calib.push(await train.get(0, i));
         await engine.recalibrate(calib);
         const { metrics, sample } = await evaluate(engine, val, config.evalBatches, config);
