@@ -39,7 +39,7 @@ import { defaultDataDir } from '../platform/paths';
 import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs/trainer-host';
 import { configHash } from '../library/runs/run-hash';
 import type { Database } from '../library/db/sqlite';
-import type { DataSummary, ModelCard } from '../shared/results';
+import type { DataSummary, ModelCard, PackageLedger } from '../shared/results';
 
 export const PACKAGE_FORMAT = 'ct-ssl-studio-weights';
 export const PACKAGE_VERSION = 1;
@@ -398,7 +398,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   const dir = resolve(runDir);
   const config = parsePretrainConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
-  const ledgerIn = existsSync(join(dir, 'run.json')) ? (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>) : {};
+  const ledgerIn = existsSync(join(dir, 'run.json')) ? (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { uid?: string; appVersion?: string }) : {};
   const ck = latestCheckpointDir(dir);
   if (!ck) throw new Error(`${dir} has no checkpoint to export`);
   const c = readCheckpoint(ck);
@@ -443,7 +443,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
       fractions: config.fractions,
     },
   };
-  const ledger = {
+  const ledger: PackageLedger = {
     app: appMeta().productName,
     appVersion: appMeta().version,
     exportedAt: new Date().toISOString(),

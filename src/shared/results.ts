@@ -266,6 +266,20 @@ export interface ModelCard {
   limitations: string[];
   licence: string;
   author: string;
-  /** The reproducibility ledger (ledger.json). */
-  ledger: Record<string, unknown>;
+  ledger: PackageLedger;
+}
+
+/** The reproducibility ledger of a weights package (ledger.json, and in the model card). */
+export interface PackageLedger {
+  app: string;
+  appVersion: string;
+  exportedAt: string;
+  /** The exported run's uid and the app version it was trained with (its run.json), when recorded. */
+  runUid: string | null;
+  trainedWith: { appVersion: string | null; backend: string | null };
+  backendAtExport: string;
+  seeds: { run: number };
+  manifestHash: string;
+  configHash: string;
+  checkpoint: { step: number; savedAt: string };
 }

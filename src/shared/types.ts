@@ -190,8 +190,14 @@ export interface LabelFinding {
   key: string;
   /** Findings of the same lesion across readers share a group (e.g. "N1"). */
   group: string;
-  attributes: Record<string, unknown>;
+  attributes: FindingAttributes;
 }
+
+/**
+ * What a finding records: an LIDC reader's ratings of a nodule (1 to 5: malignancy, subtlety,
+ * margin, …) and the reader's radiologistId, or a SEG segment's label, category and type.
+ */
+export type FindingAttributes = { malignancy?: number; radiologistId?: string; label?: string; category?: string; type?: string } & Partial<Record<string, number | string>>;
 
 /** Labels of one series, for the viewer: findings and per-slice badges in display order. */
 export interface SeriesLabels {

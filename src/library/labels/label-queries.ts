@@ -4,6 +4,7 @@
  */
 import { consensus, roisToMask, unpackBits, type Point } from '../../core/labels/raster';
 import type { Database } from '../db/sqlite';
+import type { FindingAttributes } from '../../shared/types';
 
 export interface FindingRow {
   id: number;
@@ -13,7 +14,7 @@ export interface FindingRow {
   reader: string;
   key: string;
   group: string;
-  attributes: Record<string, unknown>;
+  attributes: FindingAttributes;
 }
 
 interface RoiRow {
@@ -71,7 +72,7 @@ export function findingsForSeries(db: Database, seriesId: number): FindingRow[] 
     reader: r.reader,
     key: r.finding_key,
     group: r.group_key,
-    attributes: JSON.parse(r.attributes) as Record<string, unknown>,
+    attributes: JSON.parse(r.attributes) as FindingAttributes,
   }));
 }
 

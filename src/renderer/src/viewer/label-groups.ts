@@ -19,7 +19,7 @@ export function groupFindings(findings: readonly LabelFinding[]): LabelGroup[] {
     const key = `${f.sourceId}:${f.group || 'F' + f.id}`;
     const g = out.get(key) ?? { key, kind: f.kind, sourceKind: f.sourceKind, readers: [], name: f.group || f.key, malignancy: null, mal: [] };
     if (f.reader && !g.readers.includes(f.reader)) g.readers.push(f.reader);
-    const m = Number((f.attributes as { malignancy?: unknown }).malignancy);
+    const m = Number(f.attributes.malignancy);
     if (Number.isFinite(m) && m > 0) g.mal.push(m);
     out.set(key, g);
   }
