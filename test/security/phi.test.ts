@@ -348,6 +348,9 @@ describe('normaliser and matcher', () => {
 // Real files, real index, real training, real export
 
 describe('export refuses to ship patient identifiers (the five leaks of issue 10)', () => {
+  // Each export starts a trainer process for the TF.js encoder (a second or more each on a busy
+  // machine): the tests that export once per spelling get more time.
+  const LOOP_TIMEOUT = 180_000;
   const tmp = tempDir('ctssl-phi-');
   let db: Database;
   let runDir: string;
@@ -431,7 +434,7 @@ describe('export refuses to ship patient identifiers (the five leaks of issue 10
       expect(e.message).toMatch(/model-card\.md: patient-name/);
     }
     expect(existsSync(out('x.ctssl.zip.tmp-' + process.pid))).toBe(false);
-  });
+  }, LOOP_TIMEOUT);
 
   it('(a, d) refuses ß and é names from an ISO_IR 192 source, and physicians and institutions', async () => {
     for (const [author, kind] of [
@@ -444,7 +447,7 @@ describe('export refuses to ship patient identifiers (the five leaks of issue 10
     ]) {
       expect((await refusal(exportWith({ author }))).message, author).toContain(`model-card.json: ${kind}`);
     }
-  });
+  }, LOOP_TIMEOUT);
 
   it('(d) refuses accession numbers, other IDs and dates in written forms', async () => {
     for (const [author, kind] of [
@@ -459,7 +462,7 @@ describe('export refuses to ship patient identifiers (the five leaks of issue 10
     ]) {
       expect((await refusal(exportWith({ author }))).message, author).toContain(`model-card.json: ${kind}`);
     }
-  });
+  }, LOOP_TIMEOUT);
 
   it('does not refuse on 2-letter name components or the word CT', async () => {
     await expect(exportWith({ author: 'Li Lab, CT group (an AI team)' })).resolves.toHaveProperty('bytes');
