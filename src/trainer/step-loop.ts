@@ -4,7 +4,11 @@
  * ETA, memory), appends metrics.jsonl, evaluates and checkpoints on schedule, and saves on stop.
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { StepEvent, TrainerEvent } from '../shared/trainer-protocol';
+import type { HostMessage, StepEvent, TrainerEvent } from '../shared/trainer-protocol';
+import type { OptimizerState } from '../core/ml/optim';
+import type { WeightEntry } from '../core/ml/weights';
+import { writeCheckpoint } from '../library/runs/checkpoint';
+import { initBackend, type BackendChoice, type BackendInfo } from './backend';
 
 /** Where a training loop sends its events, and the latest control message from the host. */
 export interface TrainerPort {
@@ -36,6 +40,34 @@ export interface StepLoop<B extends { shape: number[] }> {
   evaluate(position: Position): Promise<Record<string, number>>;
   /** Writes a checkpoint at the current position. */
   save(position: Position, losses: Record<string, number>): Promise<void>;
+}
+
+/** Starts the backend the host asked for (or the best available) and tells the host which one. */
+export async function startBackend(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<BackendInfo> {
+  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
+  port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
+  return backend;
+}
+
+/**
+ * The `save` of a step loop: writes the model's weights and optimizer state as the run's checkpoint
+ * at the position (atomically, with the hashes that a resume checks), and tells the host.
+ */
+export function checkpointSaver(
+  runDir: string,
+  port: TrainerPort,
+  hashes: { configHash: string; manifestHash: string },
+  engine: { getWeights(): Promise<WeightEntry[]>; getOptimizerState(): Promise<OptimizerState> },
+): StepLoop<never>['save'] {
+  return async (p, losses) => {
+    const dir = writeCheckpoint(
+      runDir,
+      { ...p, configHash: hashes.configHash, manifestHash: hashes.manifestHash, losses, savedAt: new Date().toISOString() },
+      await engine.getWeights(),
+      await engine.getOptimizerState(),
+    );
+    port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
+  };
 }
 
 /** Drops metrics of steps after `step` (a killed run's; the resumed run writes them again). */

@@ -13,14 +13,13 @@ import type { FinetuneResults } from '../../shared/results';
 import { AurocMetric, DiceMetric } from '../../core/metrics/accumulators';
 import { chooseThreshold, rocCurve, thresholdMetrics, type BootstrapOptions } from '../../core/metrics/classification';
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
-import { initBackend, type BackendChoice } from '../backend';
-import { latestCheckpointDir, readCheckpoint, writeCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
+import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
 import type { FinetuneManifest } from '../../library/runs/finetune-manifest';
 import { createFinetuneEngine, type FinetuneEngine } from './finetune-engine';
 import { FinetuneBatchStream, finetuneSliceSource, type FinetuneBatch } from './finetune-batches';
 import type { Split } from '../../library/runs/manifest';
 import { configHash } from '../../library/runs/run-hash';
-import { runSteps, truncateMetrics, type TrainerPort } from '../step-loop';
+import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerPort } from '../step-loop';
 
 export function finetuneSize(c: FinetuneConfig): number {
   return c.size ?? vqvaePreset(c.preset as VqvaePresetName).size;
@@ -59,8 +58,7 @@ async function collect<M extends AurocMetric | DiceMetric>(engine: FinetuneEngin
 export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
   const { runDir } = msg;
   const { config, manifest, masks } = readFinetuneRun(runDir);
-  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
-  port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
+  await startBackend(msg, port);
   const size = finetuneSize(config);
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
   const source = finetuneSliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
@@ -135,15 +133,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
       lr: () => engine.lr,
       numTensors: () => engine.numTensors(),
       evaluate: (p) => validate(p.epoch),
-      save: async (p, losses) => {
-        const dir = writeCheckpoint(
-          runDir,
-          { ...p, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
-          await engine.getWeights(),
-          await engine.getOptimizerState(),
-        );
-        port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
-      },
+      save: checkpointSaver(runDir, port, { configHash: cHash, manifestHash: manifest.hash }, engine),
     },
     { step, epoch, batch },
   );

@@ -11,13 +11,12 @@ import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-confi
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import { AurocMetric, ReconstructionMetric } from '../../core/metrics/accumulators';
 import { taskClasses } from '../../core/ssl/tasks';
-import { initBackend, type BackendChoice } from '../backend';
-import { latestCheckpointDir, readCheckpoint, writeCheckpoint } from '../../library/runs/checkpoint';
+import { latestCheckpointDir, readCheckpoint } from '../../library/runs/checkpoint';
 import { createPretrainEngine, modelSize, type PretrainEngine } from './pretrain-engine';
 import type { Manifest } from '../../library/runs/manifest';
 import { PretrainBatchStream, SliceSource, type PretrainBatch } from './pretrain-batches';
 import { configHash } from '../../library/runs/run-hash';
-import { runSteps, truncateMetrics, type TrainerPort } from '../step-loop';
+import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerPort } from '../step-loop';
 
 export function readPretrainRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
   const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
@@ -64,8 +63,7 @@ async function evaluate(engine: PretrainEngine, val: PretrainBatchStream, batche
 export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
   const { runDir } = msg;
   const { config, manifest } = readPretrainRun(runDir);
-  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
-  port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
+  await startBackend(msg, port);
 
   const size = modelSize(config);
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
@@ -129,15 +127,7 @@ export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, 
         if (sample) port.send({ v: 1, type: 'sample', step: p.step, ...sample });
         return metrics;
       },
-      save: async (p, losses) => {
-        const dir = writeCheckpoint(
-          runDir,
-          { ...p, configHash: cHash, manifestHash: manifest.hash, losses, savedAt: new Date().toISOString() },
-          await engine.getWeights(),
-          await engine.getOptimizerState(),
-        );
-        port.send({ v: 1, type: 'checkpoint', step: p.step, dir });
-      },
+      save: checkpointSaver(runDir, port, { configHash: cHash, manifestHash: manifest.hash }, engine),
     },
     { step, epoch, batch },
   );
