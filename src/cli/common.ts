@@ -2,12 +2,18 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import type { Services } from '../host/services';
+import { backendNames } from '../shared/backends';
 import { defaultDataDir, defaultDbPath } from '../platform/paths';
 import { ConsoleSink } from './console-sink';
 
 export function positiveNumber(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+export function finiteNumber(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
   return n;
 }
 export function nonNegativeInt(v: string): number {
@@ -20,6 +26,9 @@ export function positiveInt(v: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
   return n;
 }
+
+/** `--backend`: one of the registered compute backends (src/shared/backends.ts). */
+export const backendOption = () => new Option('--backend <b>', 'force a compute backend').choices(backendNames());
 
 export const dbOption = () => new Option('--db <file>', 'library database (default: $CTSSL_DB or the app data folder)');
 

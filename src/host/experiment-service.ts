@@ -19,6 +19,7 @@ import { forgetExperimentRuns, moveExperimentRuns } from './runs/run-trash';
 import type { Database } from '../library/db/sqlite';
 
 import type { CohortFilter, ExperimentSummary, ProbeSummary } from '../shared/types';
+import type { BackendName } from '../shared/backends';
 
 const stamp = () => new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'experiment';
@@ -51,7 +52,7 @@ export class ExperimentService {
    * Starts an experiment grid in a new folder under <data>/experiments, or in `dir` (the CLI's
    * --out; a folder that holds the grid already continues it); `backend` forces one for its runs.
    */
-  start(specInput: ExperimentSpecInput, o: { dir?: string; backend?: string } = {}): ExperimentSummary {
+  start(specInput: ExperimentSpecInput, o: { dir?: string; backend?: BackendName } = {}): ExperimentSummary {
     let spec;
     try {
       spec = parseExperimentSpec(specInput);
@@ -88,7 +89,7 @@ export class ExperimentService {
     return { ...before, status: 'running' };
   }
 
-  private launch(id: string, dir: string, spec: ExperimentSpec, backend?: string): void {
+  private launch(id: string, dir: string, spec: ExperimentSpec, backend?: BackendName): void {
     const ac = new AbortController();
     const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
     const report = runExperiment(this.db, spec, {

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseExperimentSpec, parseRunConfig, type ExperimentSpec, type ExperimentSpecInput, type FinetuneConfigInput } from '../shared/run-config';
+import { taskTitle } from '../shared/pretext-tasks';
 import type { TrainerEvent } from '../shared/trainer-protocol';
 import type { ExperimentCell, ExperimentReport, FinetuneResults } from '../shared/results';
 import { delongTest } from '../core/metrics/classification';
@@ -20,6 +21,7 @@ import { getRun, runMetrics } from './runs/run-store';
 import { createFinetuneRun, initPreprocessing } from './runs/create-run';
 import { startRun } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
+import type { BackendName } from '../shared/backends';
 
 /** A grid's cells and report are declared in src/shared/results.ts, where the contract carries them. */
 export type { ExperimentCell, ExperimentReport };
@@ -29,7 +31,7 @@ export interface ExperimentOptions {
   dataDir: string;
   cacheDir: string | null;
   spawn?: SpawnTrainer;
-  backend?: string;
+  backend?: BackendName;
   onEvent?: (cell: { index: number; total: number; init: string; fraction: number; seed: number }, e: TrainerEvent) => void;
   onCell?: (index: number, total: number, cell: ExperimentCell) => void;
   signal?: AbortSignal;
@@ -40,7 +42,7 @@ function initLabel(init: string): string {
   if (init === 'cnn') return 'supervised CNN (scratch)';
   try {
     const c = parseRunConfig(JSON.parse(readFileSync(join(init, 'config.json'), 'utf8')));
-    const what = c.kind === 'pretrain' ? `${c.task}${c.task === 'masked' ? ` ${c.maskPercent}%` : ''}` : c.task;
+    const what = c.kind === 'pretrain' ? taskTitle(c) : c.task;
     return c.name ? c.name : `pretrained: ${what}`;
   } catch {
     return basename(init);

@@ -27,6 +27,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
+import { isPretextTask, taskOption, taskOptionFields, taskTitle, type PretextTaskId } from '../shared/pretext-tasks';
 import { parsePretrainConfig, type PretrainConfig } from '../shared/run-config';
 import { buildMatcher, PHI_KINDS, type PhiFinding, type PhiIdentifier, type PhiKind, scanFiles, shorten, wordsOf } from '../core/privacy/phi';
 import { encodeSafetensors } from '../core/ml/safetensors';
@@ -110,8 +111,8 @@ function curriculum(config: PretrainConfig): { task: string; maskPercent: number
   }
   return chain.map((c) => ({
     task: c.task,
-    maskPercent: c.task === 'masked' ? c.maskPercent : null,
-    maskDefinition: c.task === 'masked' ? c.maskDefinition : null,
+    maskPercent: taskOption(c, 'maskPercent'),
+    maskDefinition: taskOption(c, 'maskDefinition'),
     steps: c.steps ?? null,
     epochs: c.epochs ?? null,
   }));
@@ -351,7 +352,7 @@ const METRIC_NAMES = new Set(['mse', 'maskedMse', 'ssim', 'crossEntropy', 'auroc
 
 /** The Table II numbers a package carries (metrics/pretext.json; the model card keeps some). */
 interface PretextNumbers extends NonNullable<ModelCard['pretextMetrics']> {
-  task: 'masked' | 'next-slice' | 'denoise' | 'rotation' | 'flip' | null;
+  task: PretextTaskId | null;
   maskPercent: number | null;
   maskDefinition: 'area' | 'side' | null;
   checkpointStep: number | null;
@@ -373,7 +374,7 @@ function pretextMetrics(t: Record<string, unknown> | null): PretextNumbers | nul
   const oneOf = <T extends string>(v: unknown, allowed: readonly T[]): T | null => (allowed.includes(v as T) ? (v as T) : null);
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
-    task: oneOf(t.task, ['masked', 'next-slice', 'denoise', 'rotation', 'flip'] as const),
+    task: isPretextTask(t.task) ? t.task : null,
     maskPercent: num(t.maskPercent),
     maskDefinition: oneOf(t.maskDefinition, ['area', 'side'] as const),
     split: oneOf(t.split, ['train', 'val', 'test'] as const),
@@ -425,13 +426,8 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
       padding: 'pixel padding treated as air (-1024 HU)',
       layout: 'NHWC',
     },
-    task: {
-      name: config.task,
-      maskPercent: config.task === 'masked' ? config.maskPercent : null,
-      maskDefinition: config.task === 'masked' ? config.maskDefinition : null,
-      gap: config.task === 'next-slice' ? config.gap : null,
-      noiseFraction: config.task === 'denoise' ? config.noiseFraction : null,
-    },
+    // Every option field of the tasks: the run's value where its task takes it, else null.
+    task: { name: config.task, ...taskOptionFields(config) },
     curriculum: curriculum(config),
     training: {
       optimizer: config.optimizer,
@@ -460,7 +456,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
   };
   const finalLosses = c.state.losses;
   const card: ModelCard = {
-    name: config.name || `CT SSL ${config.task}${config.task === 'masked' ? ` ${config.maskPercent}%` : ''} encoder (${preset}, ${size}px)`,
+    name: config.name || `CT SSL ${taskTitle(config)} encoder (${preset}, ${size}px)`,
     intendedUse: o.intendedUse ?? DEFAULT_INTENDED_USE,
     data: summary,
     training: exportedConfig.training,

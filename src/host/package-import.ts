@@ -43,10 +43,11 @@ import { closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSyn
 import { basename, join, resolve, sep } from 'node:path';
 import { Inflate } from 'fflate';
 import { z } from 'zod';
-import { parsePretrainConfig, PRESETS, TASK_NAMES } from '../shared/run-config';
+import { parsePretrainConfig, pretextTaskSchema, PRESETS, taskOptionSchema } from '../shared/run-config';
+import { allTaskOptions, type TaskOptionValues } from '../shared/pretext-tasks';
 import { classifierPreset, classifierSpecs } from '../core/ml/specs/classifier';
 import { vqvaePreset, vqvaeSpecs, type VqvaePresetName } from '../core/ml/specs/vqvae';
-import { isReconstructionTask, taskClasses } from '../core/ssl/tasks';
+import { isReconstructionTask, taskClasses } from '../shared/pretext-tasks';
 import { writeJsonAtomic } from '../library/runs/checkpoint';
 import { PACKAGE_FORMAT, PACKAGE_VERSION } from './export-package';
 import { configHash } from '../library/runs/run-hash';
@@ -487,12 +488,12 @@ const configSchema = z.object({
     scalingMode: z.enum(['fixed', 'minmax']),
     size: z.number().int(),
   }),
+  // A registered task, and every task option field: the task's value, or null for another task's option.
   task: z.object({
-    name: z.enum(TASK_NAMES),
-    maskPercent: z.union([z.literal(5), z.literal(10), z.literal(20), z.literal(33)]).nullable(),
-    maskDefinition: z.enum(['area', 'side']).nullable(),
-    gap: z.number().int().min(1).max(20).nullable(),
-    noiseFraction: z.number().min(0).max(1).nullable(),
+    name: pretextTaskSchema,
+    ...(Object.fromEntries(allTaskOptions().map((o) => [o.key, taskOptionSchema(o).nullable()])) as unknown as {
+      [K in keyof TaskOptionValues]: z.ZodNullable<z.ZodType<TaskOptionValues[K]>>;
+    }),
   }),
   training: z.object({
     optimizer: z.enum(['adam', 'radam']),
@@ -694,10 +695,7 @@ function verify(r: Reader, limits: ImportLimits): Verified {
     runConfig = parsePretrainConfig({
       name,
       task: config.task.name,
-      ...(config.task.maskPercent ? { maskPercent: config.task.maskPercent } : {}),
-      ...(config.task.maskDefinition ? { maskDefinition: config.task.maskDefinition } : {}),
-      ...(config.task.gap ? { gap: config.task.gap } : {}),
-      ...(config.task.noiseFraction !== null ? { noiseFraction: config.task.noiseFraction } : {}),
+      ...Object.fromEntries(Object.entries(config.task).filter(([k, v]) => k !== 'name' && v !== null)),
       preset: a.preset,
       size: a.size,
       steps: Math.max(1, config.training.steps),

@@ -16,6 +16,7 @@ import { seriesAttributes } from '../library/db/attributes';
 import { listSeries, seriesPlanes } from '../library/db/catalog';
 import type { Database } from '../library/db/sqlite';
 import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs/trainer-host';
+import type { BackendName } from '../shared/backends';
 
 /** The scans to probe (the listed series, else the cohort filter, by default CT axial) as the trainer reads them. */
 export function prepareProbe(db: Database, o: { filter?: CohortFilter; seriesIds?: number[] }): ProbeManifest {
@@ -48,7 +49,7 @@ export interface ProbeOptions {
   /** Folder for the report files (created). */
   outDir: string;
   /** Force the trainer's compute backend. */
-  backend?: string;
+  backend?: BackendName;
   /** Starts the trainer process (the app's utility process; default: a Node child process). */
   spawn?: SpawnTrainer;
   /** Aborting kills the trainer; the probe then rejects, cancelled, once it has exited. */

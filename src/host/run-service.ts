@@ -20,6 +20,7 @@ import { emptyTrash, listTrashedRuns, restoreRun, trashRun } from './runs/run-tr
 import { createFinetuneRun, createRun } from './runs/create-run';
 import { startRun, type RunHandle } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
+import type { BackendName } from '../shared/backends';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
 
@@ -157,7 +158,7 @@ export class RunService {
   }
 
   /** Starts or resumes a run in a trainer process (`backend` forces one: the CLI's --backend). */
-  start(id: number, o: { backend?: string } = {}): RunSummary {
+  start(id: number, o: { backend?: BackendName } = {}): RunSummary {
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is already running`);
     const run = this.run(id);
     if (run.status === 'done') throw new ApiError('invalid-argument', `run ${id} is finished: create a new run (or chain one with "init")`);
@@ -269,7 +270,7 @@ export class RunService {
    * Table II of a run in a trainer process; the result is kept in the run's summary as `eval`,
    * whichever door asked (`backend` forces one: the CLI's --backend).
    */
-  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string }): Promise<SslEvaluation> {
+  async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number; backend?: BackendName }): Promise<SslEvaluation> {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before evaluating`);
     const e = await this.usingRun(id, () =>

@@ -2,7 +2,6 @@
 import type { CohortFilter } from './types';
 
 export const PRESETS = ['paper', 'standard', 'small', 'tiny'] as const;
-export const TASK_NAMES = ['masked', 'next-slice', 'denoise', 'rotation', 'flip'] as const;
 
 /** The paper's pretraining cohort: axial CT with slices no thicker than 3 mm. */
 export const PAPER_COHORT: CohortFilter = { modality: 'CT', orientation: 'axial', maxThickness: 3 };

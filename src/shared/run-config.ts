@@ -5,9 +5,37 @@
 import { z } from 'zod';
 
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
-import { PRESETS, TASK_NAMES } from './presets';
+import { allTaskOptions, pretextTaskIds, type PretextTaskId, type TaskOption, type TaskOptionValues } from './pretext-tasks';
+import { PRESETS } from './presets';
 
-export { PRESETS, TASK_NAMES };
+export { PRESETS };
+
+/**
+ * One of the registered pretext tasks (src/shared/pretext-tasks.ts), checked against the registry
+ * when a config is parsed, so a task registered at run time is accepted; the error lists the
+ * registered ids as an enum's would.
+ */
+export const pretextTaskSchema = z.custom<PretextTaskId>().check((ctx) => {
+  const ids = pretextTaskIds();
+  if (typeof ctx.value !== 'string' || !ids.includes(ctx.value)) ctx.issues.push({ code: 'invalid_value', values: ids, input: ctx.value });
+});
+
+/** The schema of a task option, from its description (numbers in a list as literals, strings as an enum). */
+export function taskOptionSchema(o: TaskOption): z.ZodType<string | number> {
+  if (o.type === 'choice') {
+    if (o.values.every((v) => typeof v === 'string')) return z.enum(o.values as [string, ...string[]]);
+    return z.union(o.values.map((v) => z.literal(v)) as unknown as [z.ZodLiteral<number>, z.ZodLiteral<number>, ...z.ZodLiteral<number>[]]);
+  }
+  const n = o.type === 'int' ? z.number().int() : z.number();
+  return n.min(o.min).max(o.max);
+}
+
+/** The option fields of every task (maskPercent, maskDefinition, gap, noiseFraction), with their defaults. */
+function taskOptionFields() {
+  return Object.fromEntries(allTaskOptions().map((o) => [o.key, taskOptionSchema(o).default(o.default)])) as unknown as {
+    [K in keyof TaskOptionValues]: z.ZodDefault<z.ZodType<TaskOptionValues[K]>>;
+  };
+}
 
 /** A run as the renderer names it: its library id (the services find its folder). */
 export const runIdSchema = z.number().int().nonnegative();
@@ -26,12 +54,9 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
   const o = z.object({
     kind: z.literal('pretrain').default('pretrain'),
     name: z.string().max(120).default(''),
-    task: z.enum(TASK_NAMES),
-    maskPercent: z.union([z.literal(5), z.literal(10), z.literal(20), z.literal(33)]).default(20),
-    /** 'area': the paper (p% of the image area); 'side': the public code (p% of the side). */
-    maskDefinition: z.enum(['area', 'side']).default('area'),
-    gap: z.number().int().min(1).max(20).default(1),
-    noiseFraction: z.number().min(0).max(1).default(0.5),
+    task: pretextTaskSchema,
+    /** The tasks' options (src/shared/pretext-tasks.ts): maskPercent, maskDefinition ('area': the paper, p% of the image area; 'side': the public code, p% of the side), gap, noiseFraction. */
+    ...taskOptionFields(),
     preset: z.enum(PRESETS).default('tiny'),
     /** Input side; defaults to the preset's. */
     size: z.number().int().min(16).max(1024).optional(),

@@ -4,6 +4,7 @@
  * src/utility/trainer.ts). Messages travel by structured clone, so typed arrays cross as they are.
  */
 import type { BiasProbeResult, FinetuneResults, ProbeAttribute, ProbeManifest, Split, SslEvaluation } from './results';
+import type { BackendName } from './backends';
 import type { DoctorInfo } from './types';
 
 export const TRAINER_PROTOCOL = 1;
@@ -25,8 +26,8 @@ export type HostMessage =
       resume: boolean;
       /** Folder of the preprocessed-slice cache, or null for none. */
       cacheDir: string | null;
-      /** Force a backend ('tensorflow' | 'wasm' | 'cpu'); default: the best present. */
-      backend?: string;
+      /** Force a backend (a name of src/shared/backends.ts); default: the best present. */
+      backend?: BackendName;
     }
   | {
       v: 1;
@@ -35,7 +36,7 @@ export type HostMessage =
       split?: Split;
       maxSlices?: number;
       cacheDir: string | null;
-      backend?: string;
+      backend?: BackendName;
     }
   | { v: 1; type: 'doctor' }
   | {
@@ -47,7 +48,7 @@ export type HostMessage =
       attributes?: ProbeAttribute[];
       folds?: number;
       seed?: number;
-      backend?: string;
+      backend?: BackendName;
     }
   | {
       v: 1;

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { taskTitle } from '../shared/pretext-tasks';
 import { parseRunConfig } from '../shared/run-config';
 import type { ProbeComputation } from '../shared/trainer-protocol';
 import { toDisplay } from '../core/dicom/geometry';
@@ -35,7 +36,7 @@ export interface BiasProbeOptions {
   seed?: number;
   /** Side of the raw-slice baseline's downsampled image. */
   rawSize?: number;
-  backend?: string;
+  backend?: BackendChoice;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
@@ -98,7 +99,7 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
   const warnings: string[] = [];
   const rows = manifest.scans;
   if (rows.length < folds * 2) throw new Error(`the cohort has ${rows.length} scans: the probe needs at least ${folds * 2} for ${folds}-fold cross-validation`);
-  await initBackend({ force: o.backend as BackendChoice | undefined });
+  await initBackend({ force: o.backend });
 
   const scans: Scan[] = [];
   for (const [i, r] of rows.entries()) {
@@ -129,7 +130,7 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
     );
     const weights = readCheckpoint(ck).weights;
     const x = embed(weights, preset, size, images, scans.length);
-    const name = `${cfg.name || (cfg.kind === 'pretrain' ? `${cfg.task}${cfg.task === 'masked' ? ` ${cfg.maskPercent}%` : ''}` : cfg.task)} (${preset})`;
+    const name = `${cfg.name || (cfg.kind === 'pretrain' ? taskTitle(cfg) : cfg.task)} (${preset})`;
     features.push({ name, x, d: x.length / scans.length });
   }
 

@@ -1,14 +1,15 @@
 /**
  * Evaluation of a pretext task on held-out scans, as the paper's Table II: MSE, SSIM and
  * masked-region MSE (mean and standard deviation) for the reconstruction tasks; cross-entropy and
- * one-vs-rest AUROC for rotation and flip. Statistics are given per volume (each scan's mean over
- * its slices, then mean and sd across scans: the paper's unit) and per image. Sample images
- * (input / output / target / difference) are written as PNG for the Table II figure.
+ * one-vs-rest AUROC for the classification tasks (rotation, flip). Statistics are given per volume
+ * (each scan's mean over its slices, then mean and sd across scans: the paper's unit) and per
+ * image. Sample images (input / output / target / difference) are written as PNG for the Table II
+ * figure.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AurocMetric, MeanMetric, ReconstructionMetric } from '../core/metrics/accumulators';
-import { taskClasses } from '../core/ssl/tasks';
+import { taskClasses, taskOption, taskOptionsOf, taskTableName } from '../shared/pretext-tasks';
 import { encodePngGray } from '../core/synth/png';
 import { initBackend, type BackendChoice } from './backend';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
@@ -23,7 +24,7 @@ export interface EvalOptions {
   /** At most this many slices (0 = all). */
   maxSlices?: number;
   samples?: number;
-  backend?: string;
+  backend?: BackendChoice;
   cacheDir?: string | null;
   batchSize?: number;
 }
@@ -33,7 +34,7 @@ const toGray = (a: ArrayLike<number>) => Uint8Array.from({ length: a.length }, (
 /** The Table II row(s) for this evaluation, as Markdown. */
 function tableOf(e: Omit<SslEvaluation, 'table'>): string {
   const f = (s?: Stat) => (s && Number.isFinite(s.mean) ? `${s.mean.toFixed(4)} ± ${s.sd.toFixed(4)}` : '');
-  const name = e.task === 'masked' ? `masked ${e.maskPercent}% (${e.maskDefinition})` : e.task;
+  const name = taskTableName(e);
   const v = e.perVolume;
   return [
     '| task | MSE | masked MSE | SSIM | CE | AUROC (one-vs-rest) |',
@@ -57,19 +58,19 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
       break;
     }
   }
-  const backend = await initBackend({ force: o.backend as BackendChoice | undefined });
+  const backend = await initBackend({ force: o.backend });
   const engine = createPretrainEngine(config);
   const c = readCheckpoint(ck);
   await engine.setWeights(c.weights, true);
   const size = engine.size;
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
   const source = new SliceSource(manifest, spec, o.cacheDir ?? null);
-  const task = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
+  const task = taskOptionsOf(config);
   const stream = new PretrainBatchStream(source, split, task, o.batchSize ?? config.batchSize, config.seed ^ 0xe7a1, 1, false);
   const px = size * size;
   const limit = o.maxSlices && o.maxSlices > 0 ? o.maxSlices : Infinity;
   const classes = taskClasses(config.task);
-  // Reconstruction tasks: image metrics per image and volume. Rotation and flip: AUROC, and each
+  // Reconstruction tasks: image metrics per image and volume. Classification tasks: AUROC, and each
   // image's cross-entropy per image and volume.
   const reconstruction = new ReconstructionMetric(size);
   const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
@@ -128,8 +129,8 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   const base = {
     runDir,
     task: config.task,
-    maskPercent: config.task === 'masked' ? config.maskPercent : null,
-    maskDefinition: config.task === 'masked' ? config.maskDefinition : null,
+    maskPercent: taskOption(config, 'maskPercent'),
+    maskDefinition: taskOption(config, 'maskDefinition'),
     split,
     checkpointStep: c.state.step,
     backend: `${backend.package}@${backend.version}`,

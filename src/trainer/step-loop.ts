@@ -8,7 +8,7 @@ import type { HostMessage, StepEvent, TrainerEvent } from '../shared/trainer-pro
 import type { OptimizerState } from '../core/ml/optim';
 import type { WeightEntry } from '../core/ml/weights';
 import { writeCheckpoint } from '../library/runs/checkpoint';
-import { initBackend, type BackendChoice, type BackendInfo } from './backend';
+import { initBackend, type BackendInfo } from './backend';
 
 /** Where a training loop sends its events, and the latest control message from the host. */
 export interface TrainerPort {
@@ -44,7 +44,7 @@ export interface StepLoop<B extends { shape: number[] }> {
 
 /** Starts the backend the host asked for (or the best available) and tells the host which one. */
 export async function startBackend(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<BackendInfo> {
-  const backend = await initBackend({ force: msg.backend as BackendChoice | undefined });
+  const backend = await initBackend({ force: msg.backend });
   port.send({ v: 1, type: 'ready', pid: process.pid, backend: { name: backend.name, version: backend.version, package: backend.package, simd: backend.simd, threads: backend.threads } });
   return backend;
 }

@@ -16,13 +16,13 @@ import {
   defaultRunForm,
   largestBatch,
   nextCurriculumConfig,
-  nextMaskPercent,
   params,
   runFormProblems,
   runLabel,
   toRunConfig,
 } from '../../src/renderer/src/runs/run-form';
 import { alignLines, appendPoint, fromMetrics, mergeCurves, metricNames } from '../../src/renderer/src/runs/curves';
+import { nextCurriculumStage } from '../../src/shared/pretext-tasks';
 import { absDiff, className, diffRgba, diffStats, greyRgba } from '../../src/renderer/src/runs/sample-image';
 import { meanSd, PAPER_TABLE2, table2Row, taskName } from '../../src/renderer/src/evaluate/table2';
 import { describeReport } from '../../src/renderer/src/labels/label-report';
@@ -91,7 +91,7 @@ describe('run form', () => {
   });
 
   it('chains the masked-region curriculum 5 -> 10 -> 20 -> 33 from finished runs only', () => {
-    expect([5, 10, 20, 33].map(nextMaskPercent)).toEqual([10, 20, 33, null]);
+    expect([5, 10, 20, 33].map((maskPercent) => nextCurriculumStage({ task: 'masked', maskPercent })?.value ?? null)).toEqual([10, 20, 33, null]);
     const next = nextCurriculumConfig(run({}))!;
     expect(next.maskPercent).toBe(10);
     expect(next.init).toBe(1);

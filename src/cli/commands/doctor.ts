@@ -1,5 +1,6 @@
 /** `ctssl doctor`: which compute backends are present, memory, and what preset and batch fit. */
 import type { Command } from 'commander';
+import { backendInfo, gpuAdvice } from '../../shared/backends';
 import type { DoctorInfo } from '../../shared/types';
 import { out, withServices } from '../common';
 
@@ -26,7 +27,7 @@ export function register(program: Command): void {
           'preset     size  parameters   activations/image  largest batch that fits',
           ...r.presets.map(
             (p) =>
-              `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${p.params.toLocaleString().padEnd(12)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && b.name !== 'tensorflow' ? '  (a GPU job: install tfjs-node-gpu with CUDA)' : ''}`,
+              `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${p.params.toLocaleString().padEnd(12)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && !backendInfo(b.name)?.gpuJobs ? `  (a GPU job: ${gpuAdvice()})` : ''}`,
           ),
           ...(r.note ? ['', r.note] : []),
         ].join('\n'),

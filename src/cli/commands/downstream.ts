@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { PAPER_COHORT, PRESETS } from '../../shared/presets';
 import type { Events } from '../../shared/contract';
 import type { ExperimentSpecInput, FinetuneConfigInput } from '../../shared/run-config';
-import { dbOption, out, positiveInt, positiveNumber, withLibrary, withServices } from '../common';
+import { backendOption, dbOption, out, positiveInt, positiveNumber, withLibrary, withServices } from '../common';
 import { onInterrupt, progressLine } from '../progress';
 import type { FinetuneResults } from '../../shared/results';
 import { trainToEnd } from './train';
@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option('--window-level <hu>', "input window level (default: the pretrained encoder's, else 50)", Number)
     .option('--window-width <hu>', "input window width (default: the pretrained encoder's, else 350)", positiveNumber)
     .option('--out <dir>', 'run folder')
-    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(backendOption())
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (o: Record<string, string | number | undefined> & { db?: string; json?: boolean }) => {
@@ -82,7 +82,7 @@ export function register(program: Command): void {
     .description('Run an experiment grid (initialisations x training fractions x seeds) and write one report (CSV, SVG plots, offline HTML); re-run to continue')
     .argument('<spec>', 'experiment spec (JSON, see the README)')
     .requiredOption('--out <dir>', 'experiment folder')
-    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(backendOption())
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (specPath: string, o: { out: string; backend?: string; db?: string; json?: boolean }) => {
@@ -121,7 +121,7 @@ export function register(program: Command): void {
     .option('--folds <k>', 'cross-validation folds', positiveInt, 5)
     .option('--seed <n>', 'seed of the folds and bootstrap', positiveInt, 1)
     .addOption(dbOption())
-    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(backendOption())
     .option('--json', 'print JSON')
     .action(async (o: { out: string; encoder?: string[]; series?: string; attributes: string; folds: number; seed: number; db?: string; backend?: string; json?: boolean }) => {
       // The embeddings and cross-validation run in a trainer process; the report is written here.

@@ -3,9 +3,10 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import type { Services } from '../../host/services';
 import type { PretrainConfigInput } from '../../shared/run-config';
-import { PAPER_COHORT, PRESETS, TASK_NAMES } from '../../shared/presets';
+import { allTaskOptions, pretextTaskIds, type TaskOption } from '../../shared/pretext-tasks';
+import { PAPER_COHORT, PRESETS } from '../../shared/presets';
 import type { RunSummary } from '../../shared/types';
-import { dbOption, out, positiveInt, positiveNumber, withServices } from '../common';
+import { backendOption, dbOption, finiteNumber, out, positiveInt, positiveNumber, withServices } from '../common';
 import { type ConsoleSink, fmtLosses } from '../console-sink';
 import { onInterrupt } from '../progress';
 
@@ -16,15 +17,29 @@ interface SslEvaluationOutput {
   samples: { input: string }[];
 }
 
+type FlaggedOption = TaskOption & { cli: NonNullable<TaskOption['cli']> };
+
+/** A task option's flag (src/shared/pretext-tasks.ts): its choices, or a number parser. */
+function taskOptionFlag(o: FlaggedOption): Option {
+  const flag = new Option(o.cli.flag, o.cli.description);
+  if (o.type === 'choice') return flag.choices(o.values.map(String));
+  return flag.argParser(o.type === 'int' && o.min >= 1 ? positiveInt : finiteNumber);
+}
+
+/** A flag's value as the option takes it (a choice among numbers is a number). */
+const taskOptionValue = (o: FlaggedOption, v: unknown) => (o.type === 'choice' && typeof o.default === 'number' ? Number(v) : v);
+
 export function register(program: Command): void {
-  program
+  const taskFlags = allTaskOptions()
+    .filter((o): o is FlaggedOption => o.cli !== undefined)
+    .map((option) => ({ option, flag: taskOptionFlag(option) }));
+  const pretrain = program
     .command('pretrain')
     .description('Self-supervised pretraining on a cohort of the library, in a trainer process (resumable)')
     .addOption(dbOption())
-    .addOption(new Option('--task <task>', 'pretext task').choices([...TASK_NAMES]))
-    .addOption(new Option('--mask <percent>', 'masked region size, % (with --mask-definition)').choices(['5', '10', '20', '33']))
-    .addOption(new Option('--mask-definition <d>', "'area' = the paper (p% of the area), 'side' = the public code (p% of the side)").choices(['area', 'side']))
-    .option('--gap <n>', 'next-slice distance', positiveInt)
+    .addOption(new Option('--task <task>', 'pretext task').choices(pretextTaskIds()));
+  for (const f of taskFlags) pretrain.addOption(f.flag);
+  pretrain
     .option('--init <run>', 'start from the weights of this run folder (curriculum)')
     .addOption(new Option('--preset <name>', 'model preset').choices([...PRESETS]).default('tiny'))
     .option('--size <px>', 'input size (default: the preset\'s)', positiveInt)
@@ -47,7 +62,7 @@ export function register(program: Command): void {
     .option('--window-level <hu>', 'input window level (default: the --init run\'s, else 50, soft tissue as in the paper)', Number)
     .option('--window-width <hu>', 'input window width (default: the --init run\'s, else 350)', positiveNumber)
     .option('--no-cache', 'do not cache preprocessed slices on disk')
-    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(backendOption())
     .option('--out <dir>', 'run folder (default: <data dir>/runs/...)')
     .option('--resume <dir>', 'continue the run in this folder from its latest checkpoint')
     .option('--json', 'print a JSON summary on stdout')
@@ -63,9 +78,10 @@ export function register(program: Command): void {
           const input: PretrainConfigInput = {
             task: o.task as PretrainConfigInput['task'],
             preset: o.preset as PretrainConfigInput['preset'],
-            ...(o.mask !== undefined && { maskPercent: Number(o.mask) as 5 | 10 | 20 | 33 }),
-            ...(o.maskDefinition !== undefined && { maskDefinition: o.maskDefinition as 'area' | 'side' }),
-            ...(o.gap !== undefined && { gap: Number(o.gap) }),
+            // Task options (--mask, --mask-definition, --gap, --noise-fraction): the run config checks their values.
+            ...Object.fromEntries(
+              taskFlags.filter((f) => o[f.flag.attributeName()] !== undefined).map((f) => [f.option.key, taskOptionValue(f.option, o[f.flag.attributeName()])]),
+            ),
             ...(o.init !== undefined && { init: resolve(String(o.init)) }),
             ...(o.size !== undefined && { size: Number(o.size) }),
             ...(o.steps !== undefined && { steps: Number(o.steps) }),
@@ -112,7 +128,7 @@ export function register(program: Command): void {
     .addOption(dbOption())
     .addOption(new Option('--split <s>', 'which split').choices(['test', 'val', 'train']).default('test'))
     .option('--max-slices <n>', 'evaluate at most n slices', positiveInt)
-    .addOption(new Option('--backend <b>', 'force a compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+    .addOption(backendOption())
     .option('--json', 'print JSON')
     .action(async (o: { run: string; db?: string; split: 'test' | 'val' | 'train'; maxSlices?: number; backend?: string; json?: boolean }) => {
       // The app's runs.evaluate: in a trainer process, the result kept in the run's summary as the app keeps it.

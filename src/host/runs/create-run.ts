@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseFinetuneConfig, parsePretrainConfig, type FinetuneConfig, type FinetuneConfigInput, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
+import { taskFolderName } from '../../shared/pretext-tasks';
 import { appMeta } from '../../platform/app-meta';
 import type { Database } from '../../library/db/sqlite';
 import { latestCheckpointDir, writeJsonAtomic } from '../../library/runs/checkpoint';
@@ -74,7 +75,7 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
   const config = parsePretrainConfig(withInitPreprocessing(input));
   if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
-  const dir = newRunDir(o, `${config.task}${config.task === 'masked' ? config.maskPercent : ''}`, uid);
+  const dir = newRunDir(o, taskFolderName(config), uid);
   const manifest = buildManifest(db, {
     filter: config.filter,
     seriesIds: config.seriesIds,

@@ -9,6 +9,7 @@ import { RunEventRecorder, type RunEnd } from './record-events';
 import { lockRunFolder } from './run-lock';
 import type { RunRow } from './run-store';
 import { spawnNodeTrainer, type SpawnTrainer, type TrainerChild } from './trainer-host';
+import type { BackendName } from '../../shared/backends';
 
 export interface RunHandle {
   run: RunRow;
@@ -23,7 +24,7 @@ export interface RunHandle {
 export interface StartOptions {
   resume?: boolean;
   cacheDir?: string | null;
-  backend?: string;
+  backend?: BackendName;
   spawn?: SpawnTrainer;
   onEvent?: (e: TrainerEvent) => void;
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { toDisplay } from '../../core/dicom/geometry';
 import { preprocessSlice, type PreprocessSpec } from '../../core/ssl/preprocess';
 import { Rng } from '../../core/random';
-import { isReconstructionTask, makeExample, stackClass, stackRecon, type ClassExample, type ReconExample, type TaskOptions } from '../../core/ssl/tasks';
+import { isReconstructionTask, makeExample, pairedSliceOffset, stackClass, stackRecon, type ClassExample, type ReconExample, type TaskOptions } from '../../core/ssl/tasks';
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { sliceRefs } from '../../library/runs/manifest';
 import { readFrameHU } from '../../library/volumes/pixels';
@@ -143,6 +143,8 @@ export class PretrainBatchStream {
   private order: SliceRef[] = [];
   private orderEpoch = -1;
   private prefetcher: PrefetchQueue<PretrainBatch>;
+  /** Distance to the second slice each example needs (next slice: the gap), 0 for none. */
+  private paired: number;
 
   constructor(
     private source: SliceSource,
@@ -153,7 +155,8 @@ export class PretrainBatchStream {
     private prefetch = 2,
     private shuffle = true,
   ) {
-    this.refs = sliceRefs(source.manifest, split, task.task === 'next-slice' ? task.gap : 0);
+    this.paired = pairedSliceOffset(task);
+    this.refs = sliceRefs(source.manifest, split, this.paired);
     if (this.refs.length === 0) throw new Error(`no ${split} slices in the manifest for task ${task.task}`);
     this.prefetcher = new PrefetchQueue((e, i) => this.build(e, i), () => this.batchesPerEpoch, prefetch);
   }
@@ -176,8 +179,7 @@ export class PretrainBatchStream {
     const rng = new Rng(mixSeed(this.seed, epoch, index));
     const size = this.source.spec.size;
     const imgs = await Promise.all(refs.map((r) => this.source.load(r)));
-    const nexts =
-      this.task.task === 'next-slice' ? await Promise.all(refs.map((r) => this.source.load({ series: r.series, slice: r.slice + this.task.gap }))) : [];
+    const nexts = this.paired > 0 ? await Promise.all(refs.map((r) => this.source.load({ series: r.series, slice: r.slice + this.paired }))) : [];
     const examples = imgs.map((img, i) => makeExample(this.task, img, size, rng, nexts[i]));
     if (isReconstructionTask(this.task.task)) {
       return { kind: 'recon', ...stackRecon(examples as ReconExample[], size), refs };

@@ -1,7 +1,8 @@
 /**
  * A model and its optimizer behind one small interface, so the pretraining loop and eval-ssl do
  * not care which model a task trains. Built from a run config: a VQ-VAE for the reconstruction
- * tasks, the encoder-classifier for rotation and flip.
+ * tasks, the encoder-classifier for the classification ones (the task's kind and classes in
+ * src/shared/pretext-tasks.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PretrainConfig } from '../../shared/run-config';
@@ -12,7 +13,7 @@ import { createVqvae, disposeContext, inferenceContext, initCodebookFromData, vq
 import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../../core/ml/weights';
 import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
 import { modelSize } from '../../core/ml/specs/pretrain';
-import { isReconstructionTask, taskClasses } from '../../core/ssl/tasks';
+import { isReconstructionTask, taskClasses } from '../../shared/pretext-tasks';
 import type { PretrainBatch } from './pretrain-batches';
 
 export interface PretrainEngine {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 import { AurocMetric, ReconstructionMetric } from '../../core/metrics/accumulators';
-import { taskClasses } from '../../core/ssl/tasks';
+import { taskClasses, taskOptionsOf } from '../../shared/pretext-tasks';
 import { latestCheckpointDir, readCheckpoint } from '../../library/runs/checkpoint';
 import { createPretrainEngine, modelSize, type PretrainEngine } from './pretrain-engine';
 import type { Manifest } from '../../library/runs/manifest';
@@ -31,7 +31,7 @@ async function evaluate(engine: PretrainEngine, val: PretrainBatchStream, batche
   const px = size * size;
   const classes = taskClasses(config.task);
   const images = new ReconstructionMetric(size);
-  // Rotation and flip: 4 and 3 classes, rows of class probabilities.
+  // Classification tasks (rotation: 4 classes, flip: 3): rows of class probabilities.
   const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
   let sample: Omit<Extract<TrainerEvent, { type: 'sample' }>, 'v' | 'type' | 'step'> | null = null;
   for (let i = 0; i < n; i++) {
@@ -68,7 +68,7 @@ export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, 
   const size = modelSize(config);
   const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
   const source = new SliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
-  const taskOpts = { task: config.task, maskPercent: config.maskPercent, maskDefinition: config.maskDefinition, noiseFraction: config.noiseFraction, gap: config.gap };
+  const taskOpts = taskOptionsOf(config);
   const train = new PretrainBatchStream(source, 'train', taskOpts, config.batchSize, config.seed);
   // Monitor on validation patients; without any, on held-out ones; without those, on training data.
   const monitorSplit = manifest.counts.val.slices > 0 ? 'val' : manifest.counts.test.slices > 0 ? 'test' : 'train';

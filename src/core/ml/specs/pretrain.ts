@@ -1,11 +1,12 @@
 /**
  * The model a pretraining run trains, from its config alone: its input size and its architecture
- * (a VQ-VAE for the reconstruction tasks, the encoder-classifier for rotation and flip). Shared by
+ * (a VQ-VAE for the reconstruction tasks, the encoder-classifier with one output per class for the
+ * classification tasks: the task's kind in src/shared/pretext-tasks.ts). Shared by
  * the trainer (which builds it) and the host (which describes it in a package), without
  * TensorFlow.js.
  */
 import type { PretrainConfig } from '../../../shared/run-config';
-import { isReconstructionTask, taskClasses } from '../../ssl/tasks';
+import { isReconstructionTask, taskClasses } from '../../../shared/pretext-tasks';
 import { type ClassifierConfig, classifierPreset } from './classifier';
 import { type VqvaeConfig, type VqvaePresetName, vqvaePreset } from './vqvae';
 

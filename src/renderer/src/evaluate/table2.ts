@@ -3,6 +3,7 @@
  * paper's table: task | MSE | masked MSE | SSIM | CE | AUROC, each mean ± sd across held-out
  * volumes. Pure; unit-tested.
  */
+import { taskTableName } from '../../../shared/pretext-tasks';
 import type { SslEvaluation, Stat } from '../../../shared/results';
 
 export interface Table2Row {
@@ -20,11 +21,9 @@ export function meanSd(s: Stat | undefined, digits = 4): string {
   return `${s.mean.toFixed(digits)} ± ${(Number.isFinite(s.sd) ? s.sd : 0).toFixed(digits)}`;
 }
 
+/** The row's task as the paper names it ('masked 20% (area)', 'next slice', 'denoising'). */
 export function taskName(r: Pick<SslEvaluation, 'task' | 'maskPercent' | 'maskDefinition'>): string {
-  if (r.task === 'masked') return `masked ${r.maskPercent ?? '?'}%${r.maskDefinition ? ` (${r.maskDefinition})` : ''}`;
-  if (r.task === 'next-slice') return 'next slice';
-  if (r.task === 'denoise') return 'denoising';
-  return r.task;
+  return taskTableName(r, { paper: true });
 }
 
 export function table2Row(r: SslEvaluation): Table2Row {

@@ -6,29 +6,29 @@
  */
 import type { CohortFilter, DoctorInfo, RunSummary } from '../../../shared/types';
 import type { PretrainRequest } from '../../../shared/run-config';
+import {
+  allTaskOptions,
+  defaultTaskOptions,
+  nextCurriculumStage,
+  pretextTask,
+  taskLabel,
+  taskTitle,
+  type PretextTaskId,
+  type TaskOptionValues,
+} from '../../../shared/pretext-tasks';
 import { posInt } from '../lib/form-checks';
 
-export const TASKS = [
-  { id: 'masked', label: 'Masked region', hint: 'reconstruct a slice with a region set to 0 (composite loss with masked-region MSE)' },
-  { id: 'next-slice', label: 'Next slice', hint: 'predict slice n + gap of the same series' },
-  { id: 'denoise', label: 'Denoising', hint: 'remove salt-and-pepper noise' },
-  { id: 'rotation', label: 'Rotation', hint: '0/90/180/270 degrees, 4-way classification' },
-  { id: 'flip', label: 'Flip', hint: 'none/horizontal/vertical, 3-way classification' },
-] as const;
-
-export type TaskId = (typeof TASKS)[number]['id'];
-export const MASK_PERCENTS = [5, 10, 20, 33] as const;
-export type MaskPercent = (typeof MASK_PERCENTS)[number];
 export type PresetId = 'paper' | 'standard' | 'small' | 'tiny';
 export const PRESET_IDS: readonly PresetId[] = ['tiny', 'small', 'standard', 'paper'];
 
-export interface RunForm {
+/**
+ * The form: the task (one of src/shared/pretext-tasks.ts, which lists them with their options), the
+ * option fields of every task (maskPercent, maskDefinition, gap, noiseFraction: the chosen task's
+ * are shown and sent), and the rest of a run config.
+ */
+export interface RunForm extends TaskOptionValues {
   name: string;
-  task: TaskId;
-  maskPercent: MaskPercent;
-  maskDefinition: 'area' | 'side';
-  gap: number;
-  noiseFraction: number;
+  task: PretextTaskId;
   preset: PresetId;
   /** Input side override; null = the preset's. */
   size: number | null;
@@ -60,10 +60,7 @@ export function defaultRunForm(): RunForm {
   return {
     name: '',
     task: 'masked',
-    maskPercent: 20,
-    maskDefinition: 'area',
-    gap: 1,
-    noiseFraction: 0.5,
+    ...defaultTaskOptions(),
     preset: 'tiny',
     size: null,
     batchSize: 8,
@@ -98,8 +95,11 @@ export function runFormProblems(f: RunForm): Partial<Record<keyof RunForm, strin
   if (f.lengthBy === 'epochs' && !(typeof f.epochs === 'number' && f.epochs > 0)) p.epochs = 'a number of epochs above 0';
   if (!(typeof f.lr === 'number' && f.lr > 0 && f.lr <= 1)) p.lr = 'a learning rate above 0 and at most 1';
   if (!(Number.isInteger(f.seed) && f.seed >= 0)) p.seed = 'a whole number ≥ 0';
-  if (f.task === 'next-slice' && !posInt(f.gap, 20)) p.gap = 'a gap of 1 to 20 slices';
-  if (f.task === 'denoise' && !(f.noiseFraction >= 0 && f.noiseFraction <= 1)) p.noiseFraction = 'a fraction from 0 to 1';
+  for (const o of pretextTask(f.task).options) {
+    const v = f[o.key as keyof TaskOptionValues];
+    if (o.type === 'choice' ? !o.values.includes(v) : !(typeof v === 'number' && (o.type === 'number' || Number.isInteger(v)) && v >= o.min && v <= o.max))
+      p[o.key as keyof TaskOptionValues] = o.type === 'choice' ? `one of ${o.values.join(', ')}` : o.problem;
+  }
   if (!(typeof f.windowWidth === 'number' && f.windowWidth > 0)) p.windowWidth = 'a width above 0';
   if (typeof f.windowLevel !== 'number' || !Number.isFinite(f.windowLevel)) p.windowLevel = 'a level in HU';
   if (!posInt(f.sliceStride)) p.sliceStride = 'every k-th slice, k ≥ 1';
@@ -124,10 +124,7 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
     kind: 'pretrain',
     name: f.name.trim(),
     task: f.task,
-    maskPercent: f.maskPercent,
-    maskDefinition: f.maskDefinition,
-    gap: f.gap,
-    noiseFraction: f.noiseFraction,
+    ...(Object.fromEntries(allTaskOptions().map((o) => [o.key, f[o.key as keyof TaskOptionValues]])) as TaskOptionValues),
     fractions: { train: 0.8, val: 0.1, test: 0.1 },
     preset: f.preset,
     batchSize: f.batchSize,
@@ -154,12 +151,6 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
   return c;
 }
 
-/** The mask size of the next curriculum stage (5 -> 10 -> 20 -> 33), or null after the last. */
-export function nextMaskPercent(p: number): MaskPercent | null {
-  const i = MASK_PERCENTS.indexOf(p as MaskPercent);
-  return i >= 0 && i < MASK_PERCENTS.length - 1 ? MASK_PERCENTS[i + 1] : null;
-}
-
 /** Input window and scaling of a run's config. */
 export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width: number; scaling: 'fixed' | 'minmax' } {
   const c = r.config;
@@ -183,23 +174,27 @@ export function canInitFrom(r: RunSummary): boolean {
   return (r.kind === 'pretrain' || r.kind === 'imported') && (r.status === 'done' || ((r.status === 'stopped' || r.status === 'crashed') && r.step > 0));
 }
 
-/** The request for the next masked-region curriculum stage started from `run` (by id), or null when there is none. */
+/**
+ * The request for the next stage of a task's curriculum (the masked region's 5 -> 10 -> 20 -> 33 %)
+ * started from `run` (by id), or null when there is none.
+ */
 export function nextCurriculumConfig(run: RunSummary): PretrainRequest | null {
   const c = run.config;
-  if (c.kind !== 'pretrain' || run.task !== 'masked' || run.status !== 'done') return null;
-  const next = nextMaskPercent(c.maskPercent);
+  if (c.kind !== 'pretrain' || run.task !== c.task || run.status !== 'done') return null;
+  const next = nextCurriculumStage(c);
   if (next === null) return null;
   const { name: _name, init: _init, ...rest } = c;
   void _name;
   void _init;
-  return { ...rest, kind: 'pretrain', task: 'masked', maskPercent: next, init: run.id, name: `${run.name ? run.name + ' → ' : ''}masked ${next}%` };
+  const stage = { ...rest, kind: 'pretrain' as const, [next.key]: next.value };
+  return { ...stage, init: run.id, name: `${run.name ? run.name + ' → ' : ''}${taskTitle(stage)}` };
 }
 
 /** What a run is, in a few words: its name, or task, mask, preset and size. */
 export function runLabel(r: Pick<RunSummary, 'id' | 'name' | 'task' | 'preset' | 'config' | 'kind'>): string {
   if (r.name) return r.name;
   const c = r.config;
-  const task = r.task === 'masked' && c.kind === 'pretrain' ? `masked ${c.maskPercent}%${c.maskDefinition === 'side' ? ' (side)' : ''}` : r.task;
+  const task = c.kind === 'pretrain' && c.task === r.task ? taskLabel(c) : r.task;
   const size = c.size !== undefined ? ` ${c.size}px` : '';
   return `${task} · ${r.preset}${size}`;
 }

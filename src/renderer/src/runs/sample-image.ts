@@ -50,11 +50,5 @@ export function diffRgba(d: Float32Array, scale = 0.5, out: Uint8ClampedArray = 
   return out;
 }
 
-export const ROTATION_CLASSES = ['0°', '90°', '180°', '270°'];
-export const FLIP_CLASSES = ['none', 'horizontal', 'vertical'];
-
-export function className(task: string, k: number | undefined): string {
-  if (k === undefined || k === null) return '—';
-  const names = task === 'rotation' ? ROTATION_CLASSES : task === 'flip' ? FLIP_CLASSES : [];
-  return names[k] ?? String(k);
-}
+/** A classification task's class k by name ('90°'): the task's classes in src/shared/pretext-tasks.ts. */
+export { className } from '../../../shared/pretext-tasks';
