@@ -21,6 +21,8 @@ import { getRun, runMetrics } from './runs/run-store';
 import { createFinetuneRun, initPreprocessing } from './runs/create-run';
 import { startRun } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
+import { runSplit } from '../library/runs/lineage';
+import type { RunSplit } from '../shared/types';
 import type { BackendName } from '../shared/backends';
 
 /** A grid's cells and report are declared in src/shared/results.ts, where the contract carries them. */
@@ -73,6 +75,7 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
   const outDir = resolve(o.outDir);
   mkdirSync(join(outDir, 'runs'), { recursive: true });
   const inits = spec.inits.map((i) => (i === 'random' || i === 'cnn' ? i : resolve(i)));
+  const pretrained = inits.filter((i) => i !== 'random' && i !== 'cnn');
   const cells: ExperimentCell[] = [];
   for (const init of inits) for (const fraction of spec.fractions) for (const seed of spec.seeds) {
     const name = `${init === 'random' || init === 'cnn' ? init : 'init-' + slug(basename(init))}-f${fraction}-s${seed}`;
@@ -127,8 +130,10 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
         checkpointEvery: Math.max(spec.evalEvery, 50),
         ...preprocessing,
         ...(spec.seriesIds ? { seriesIds: spec.seriesIds } : { filter: spec.filter ?? { modality: 'CT' } }),
+        ...(spec.allowOverlap && { allowOverlap: true }),
       };
-      run = createFinetuneRun(db, config, { dataDir: o.dataDir, dir: cell.runDir });
+      // One split for the grid: every run keeps the patients any pretrained init trained on in training.
+      run = createFinetuneRun(db, config, { dataDir: o.dataDir, dir: cell.runDir, splitParents: pretrained });
     }
     const handle = startRun(db, run, {
       resume: true,
@@ -266,6 +271,7 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
     if (curves.length) rocSvg = write('roc.svg', rocPlot({ title: `held-out ROC curves (${pct(maxFraction)} of the training set)`, curves }));
   }
 
+  const split = gridSplit(db, cells);
   const csvPath = join(outDir, 'results.csv');
   const head = spec.task === 'classification' ? 'init,fraction,seed,status,auroc,ci_lower,ci_upper,sensitivity,specificity,threshold,test_slices' : 'init,fraction,seed,status,dice,iou,mean_slice_dice,test_slices';
   const rows = cells.map((c) => {
@@ -285,6 +291,7 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}</style>
 <h1>${esc(spec.name)}</h1>
 <p>${spec.task === 'classification' ? 'Slice classification' : 'Nodule segmentation'}, preset ${spec.preset}; initialisations × fractions ${spec.fractions.map(pct).join(', ')} × seeds ${spec.seeds.join(', ')}; one patient split (seed ${spec.splitSeed}) for every run. Completed runs: ${cells.filter((c) => c.results).length} of ${cells.length}.</p>
+${split ? splitHtml(split, esc) : ''}
 <h2>${esc(metricLabel)} (mean, 95% CI over seeds)</h2>
 <table><tr><th>initialisation</th>${spec.fractions.map((f) => `<th>${pct(f)}</th>`).join('')}</tr>
 ${inits.map((i) => `<tr><td>${esc(labelOf.get(i)!)}</td>${spec.fractions.map((f) => {
@@ -304,8 +311,37 @@ ${reach.length ? `<h2>Iterations to reach validation Dice ${spec.diceLevel}</h2>
     summary,
     delong,
     iterationsToReach: reach,
+    split,
     files: { csv: csvPath, html: htmlPath, json: join(outDir, 'report.json'), svg: svgs },
   };
   writeFileSync(report.files.json, JSON.stringify({ ...report, cells: report.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, scores: undefined, labels: undefined, roc: undefined } : null })) }, null, 2));
   return report;
+}
+
+/** The patient split of a grid: every run shares it (one split seed, one set of parents), so the first created run's is shown once. */
+function gridSplit(db: Database, cells: ExperimentCell[]): RunSplit | null {
+  for (const c of cells) {
+    const run = getRun(db, c.runDir);
+    if (run) return runSplit(db, run.id, run.dir);
+  }
+  return null;
+}
+
+/** The report's patient split section: counts per split, what the pretrained inits imply, the patients of each split. */
+function splitHtml(split: RunSplit, esc: (s: string) => string): string {
+  const name = { train: 'training', val: 'validation', test: 'held-out' } as const;
+  const l = split.lineage;
+  const counts = (['train', 'val', 'test'] as const)
+    .map((sp) => {
+      const g = split.splits[sp];
+      return `<tr><td>${name[sp]}</td><td>${g.patients}</td><td>${g.positivePatients ?? ''}</td><td>${g.series}</td><td>${g.slices}</td><td>${g.positives ?? ''}</td></tr>`;
+    })
+    .join('');
+  const lists = (['train', 'val', 'test'] as const)
+    .map((sp) => `<details><summary>${name[sp]}: ${split.splits[sp].patients} patients</summary><p>${split.splits[sp].list.map((p) => `${esc(p.key)}${p.positive ? ' (positive)' : ''}${p.parentTrained ? ' (trained a pretrained init)' : ''}`).join(', ')}</p></details>`)
+    .join('');
+  return `<h2>Patient split</h2>
+<table><tr><th>split</th><th>patients</th><th>positive patients</th><th>series</th><th>slices</th><th>positive slices</th></tr>${counts}</table>
+<p><small>Seed ${split.seed}${l?.stratified ? ', stratified by patient class (any positive slice)' : ''}.${l && l.keptInTrain.length ? ` ${l.keptInTrain.length} patients in training because a pretrained initialisation trained on them (never in validation or held-out).` : ''}${l && l.overlap.length ? ` ${l.overlap.length} patients a pretrained initialisation trained on are in validation or held-out (overlap allowed).` : ''}</small></p>
+${l && l.warnings.length ? `<div class="warnings"><ul>${l.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}${lists}`;
 }

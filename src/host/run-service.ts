@@ -11,7 +11,7 @@ import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../shared/trainer-protocol';
-import type { DoctorInfo, RunMetrics, RunSummary } from '../shared/types';
+import type { DoctorInfo, RunMetrics, RunSplit, RunSummary } from '../shared/types';
 import type { SslEvaluation } from '../shared/results';
 import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs/trainer-host';
 import { adoptRun, getRun, listRuns, runMetrics, type RunRow } from './runs/run-store';
@@ -20,6 +20,7 @@ import { emptyTrash, listTrashedRuns, restoreRun, trashRun } from './runs/run-tr
 import { createFinetuneRun, createRun } from './runs/create-run';
 import { startRun, type RunHandle } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
+import { runSplit } from '../library/runs/lineage';
 import type { BackendName } from '../shared/backends';
 
 type Sample = Extract<TrainerEvent, { type: 'sample' }>;
@@ -213,6 +214,19 @@ export class RunService {
   /** Resolves when a running run's trainer has exited, with how the run ended. */
   wait(id: number): RunHandle['done'] {
     return this.handle(id).done;
+  }
+
+  /**
+   * Which patients and series are in each split of a run (its manifest.json), with the runs it
+   * descends from and what they imply; null for a run without a manifest (an imported encoder).
+   */
+  split(id: number): RunSplit | null {
+    const run = this.run(id);
+    try {
+      return runSplit(this.db, id, run.dir);
+    } catch (err) {
+      throw new ApiError('internal', `run ${id}: cannot read its manifest.json: ${(err as Error).message}`);
+    }
   }
 
   metrics(id: number): RunMetrics {

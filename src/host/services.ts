@@ -243,6 +243,7 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.resume': (id) => runs.resume(id),
     'runs.stop': (id) => runs.stop(id),
     'runs.metrics': (id) => runs.metrics(id),
+    'runs.split': (id) => runs.split(id),
     'runs.delete': (id) => runs.delete(id),
     'runs.restore': (id) => runs.restore(id),
     'runs.trash': () => runs.trash(),

@@ -23,6 +23,7 @@ import type {
   LabelSource,
   LibraryStats,
   RunMetrics,
+  RunSplit,
   RunSummary,
   SeriesLabels,
   SeriesRow,
@@ -148,6 +149,8 @@ export const channels = {
   'runs.stop': z.tuple([id]),
   /** Loss and validation curves recorded for a run. */
   'runs.metrics': z.tuple([id]),
+  /** Which patients and series are in each split of a run, the runs it descends from and the split's warnings; null for an imported encoder. */
+  'runs.split': z.tuple([id]),
   /** Moves a run (not training) to the trash: its folder goes under <data>/trash/runs; undone by runs.restore. */
   'runs.delete': z.tuple([id]),
   'runs.restore': z.tuple([id]),
@@ -252,6 +255,7 @@ export interface Results {
   'runs.resume': boolean;
   'runs.stop': boolean;
   'runs.metrics': RunMetrics;
+  'runs.split': RunSplit | null;
   'runs.delete': { id: number; movedTo: string | null };
   'runs.restore': RunSummary;
   'runs.trash': RunSummary[];

@@ -10,6 +10,8 @@
  */
 
 /** A split of a run's manifest (by patient). */
+import type { RunSplit } from './types';
+
 export type Split = 'train' | 'val' | 'test';
 
 // ---------------------------------------------------------------- label import (labels.import)
@@ -232,6 +234,8 @@ export interface ExperimentReport<R = FinetuneResults> {
   /** Segmentation: iterations to reach the Dice level. */
   iterationsToReach: { init: string; fraction: number; level: number; meanIterations: number | null; runsReaching: number; runs: number }[];
   files: { csv: string; html: string; json: string; svg: string[] };
+  /** The patient split every run of the grid shares (its first created run's); absent in reports written before it was kept. */
+  split?: RunSplit | null;
 }
 
 /** An experiment's report.json. */

@@ -85,6 +85,10 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
     sliceStride: z.number().int().min(1).max(1000).default(1),
     /** Start from another run's weights (curriculum chaining): that run (folder in a config, id in a request). */
     init: init.optional(),
+    /** With init: select the cohort and split it anew (the parent's training patients stay in training) instead of keeping the parent's manifest. */
+    newCohort: z.boolean().optional(),
+    /** Let patients a parent run trained on into validation and held-out (recorded as a warning) instead of refusing a split without clean ones. */
+    allowOverlap: z.boolean().optional(),
     checkpointEvery: z.number().int().positive().default(50),
     evalEvery: z.number().int().positive().default(50),
     /** Validation batches per evaluation (0 = the whole validation split). */
@@ -128,6 +132,8 @@ function finetuneSchema<I extends z.ZodType>(init: I, strict: boolean) {
     size: z.number().int().min(16).max(1024).optional(),
     /** Pretrained run whose encoder initialises the model (folder in a config, id in a request); absent = random initialisation. */
     init: init.optional(),
+    /** Let patients the pretrained run(s) trained on into validation and held-out (recorded as a warning) instead of refusing a split without clean ones. */
+    allowOverlap: z.boolean().optional(),
     /** Epochs during which the encoder stays frozen (0 = train everything from the start). */
     freezeEpochs: z.number().min(0).default(0),
     /** Class imbalance: weight the loss by inverse class frequency, or not. */
@@ -203,6 +209,8 @@ function experimentSchema<I extends z.ZodType>(init: I) {
       fractions: z.array(z.number().gt(0).max(1)).min(1).max(100).default([1]),
       seeds: z.array(z.number().int().nonnegative()).min(1).max(100).default([1]),
       splitSeed: z.number().int().nonnegative().default(1),
+      /** Let patients the pretrained inits trained on into validation and held-out (recorded as a warning) instead of refusing. */
+      allowOverlap: z.boolean().optional(),
       steps: z.number().int().positive().optional(),
       epochs: z.number().positive().optional(),
       batchSize: z.number().int().min(1).max(256).default(8),

@@ -296,3 +296,60 @@ export interface ExperimentSummary {
   completed: number;
   dir: string;
 }
+
+/**
+ * A run a run starts from (its `init`, that run's `init`, …; for an experiment grid every
+ * pretrained initialisation), as its patient split saw it.
+ */
+export interface SplitParent {
+  dir: string;
+  name: string;
+  kind: 'pretrain' | 'finetune' | 'imported' | 'unknown';
+  /** Patients of its training split that are in this run's cohort; null: unknown (no manifest, e.g. an imported encoder). */
+  trainPatients: number | null;
+  /** Why its patients cannot be checked, when they cannot. */
+  note: string;
+}
+
+/**
+ * How a run's patients were split beyond its seed, kept in its manifest.json (`split`): the runs it
+ * descends from, the patients kept in training because one of them trained on them, and what the
+ * user should know. Patients a parent trained on are never in validation or held-out unless the
+ * run was created with `allowOverlap`, and then they are listed in `overlap`.
+ */
+export interface SplitLineage {
+  /** The run whose manifest this one is (a curriculum stage keeps its parent's data and split). */
+  inheritedFrom: string | null;
+  parents: SplitParent[];
+  /** Patient keys kept in the training split because a parent trained on them. */
+  keptInTrain: string[];
+  /** Patient keys a parent trained on that are in validation or held-out all the same (allowOverlap). */
+  overlap: string[];
+  /** Patients with a positive slice and those without were split apart (fine-tuning). */
+  stratified: boolean;
+  /** Patients the validation and held-out splits were due (the seeded split of the whole cohort) and got. */
+  due: { val: number; test: number };
+  warnings: string[];
+}
+
+/** One patient of a split, with its series. */
+export interface SplitPatient {
+  key: string;
+  /** Fine-tuning: whether any of its slices is positive; null for pretraining. */
+  positive: boolean | null;
+  /** A parent run trained on this patient. */
+  parentTrained: boolean;
+  series: { id: number; uid: string; description: string; slices: number; positives: number | null }[];
+}
+
+/** Which patients and series are in each split of a run (runs.split; `split` of pretrain/finetune --json). */
+export interface RunSplit {
+  runId: number;
+  manifestHash: string;
+  seed: number;
+  fractions: { train: number; val: number; test: number };
+  /** Fine-tuning: slices carry labels and patients a class. */
+  labelled: boolean;
+  lineage: SplitLineage | null;
+  splits: Record<'train' | 'val' | 'test', { patients: number; series: number; slices: number; positives: number | null; positivePatients: number | null; list: SplitPatient[] }>;
+}

@@ -2,6 +2,12 @@
  * Creating a run: its configuration (window and scaling inherited from the run it starts from),
  * the manifest split by patient, the folder with config.json, manifest.json and the ledger
  * run.json, and its row in the library.
+ *
+ * Splits never leak (src/library/runs/lineage.ts): a curriculum stage keeps its parent's manifest
+ * (same slices, same split) unless asked for a new cohort; any other run started from others keeps
+ * the patients they trained on in its training split and is refused when that leaves validation
+ * or held-out without patients (unless allowOverlap). Fine-tuning splits are stratified by
+ * patient class and refused when a split lacks positives (splitClassProblems).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -11,8 +17,10 @@ import { taskFolderName } from '../../shared/pretext-tasks';
 import { appMeta } from '../../platform/app-meta';
 import type { Database } from '../../library/db/sqlite';
 import { latestCheckpointDir, writeJsonAtomic } from '../../library/runs/checkpoint';
-import { buildFinetuneManifest } from '../../library/runs/finetune-manifest';
-import { buildManifest } from '../../library/runs/manifest';
+import { buildFinetuneManifest, splitClassProblems } from '../../library/runs/finetune-manifest';
+import { buildManifest, type Manifest } from '../../library/runs/manifest';
+import { ancestors, checkLineage, trainedPatients, type Ancestor } from '../../library/runs/lineage';
+import type { SplitLineage } from '../../shared/types';
 import { configHash } from '../../library/runs/run-hash';
 import { getRun, type RunRow } from './run-store';
 
@@ -20,6 +28,11 @@ export interface CreateRunOptions {
   /** Run folder; default <dataDir>/runs/<date>-<task>-<short uid>. */
   dir?: string;
   dataDir: string;
+  /**
+   * More runs whose training patients stay out of validation and held-out, besides the init chain
+   * (an experiment grid: every pretrained initialisation, so that all its runs share one split).
+   */
+  splitParents?: string[];
 }
 
 /** An absolute run folder with a checkpoint (for `init`), or an error naming it. */
@@ -44,7 +57,7 @@ function recordRun(
   uid: string,
   dir: string,
   config: PretrainConfig | FinetuneConfig,
-  manifest: { hash: string; counts: unknown },
+  manifest: { hash: string; counts: unknown; split?: SplitLineage },
   splitSeed: number,
 ): RunRow {
   writeJsonAtomic(join(dir, 'config.json'), config);
@@ -60,6 +73,17 @@ function recordRun(
     seeds: { run: config.seed, split: splitSeed, weights: config.seed },
     parent: config.init ?? null,
     counts: manifest.counts,
+    // How the split was made (counts only: the patients are listed in manifest.json).
+    split: manifest.split
+      ? {
+          inheritedFrom: manifest.split.inheritedFrom,
+          parents: manifest.split.parents.map((p) => ({ dir: p.dir, kind: p.kind, trainPatients: p.trainPatients })),
+          keptInTrain: manifest.split.keptInTrain.length,
+          overlap: manifest.split.overlap.length,
+          stratified: manifest.split.stratified,
+          warnings: manifest.split.warnings,
+        }
+      : null,
   };
   writeJsonAtomic(join(dir, 'run.json'), ledger);
   db.prepare(
@@ -76,16 +100,54 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
   if (config.init) config.init = checkInit(config.init);
   const uid = randomUUID();
   const dir = newRunDir(o, taskFolderName(config), uid);
-  const manifest = buildManifest(db, {
-    filter: config.filter,
-    seriesIds: config.seriesIds,
-    seed: config.seed,
-    fractions: config.fractions,
-    sliceStride: config.sliceStride,
-  });
+  const parents = splitParents(config.init, o);
+  // A curriculum stage keeps its parent's data and split, and says so in its config.
+  const inherited = config.init && !config.newCohort ? pretrainManifestOf(config.init) : null;
+  if (inherited) Object.assign(config, inherited.data);
+  let manifest: Manifest;
+  if (inherited) manifest = { ...inherited.manifest, createdAt: new Date().toISOString() };
+  else
+    manifest = buildManifest(db, {
+      filter: config.filter,
+      seriesIds: config.seriesIds,
+      seed: config.seed,
+      fractions: config.fractions,
+      sliceStride: config.sliceStride,
+      ...(parents.length && !config.allowOverlap && { keepInTrain: trainedPatients(parents) }),
+    });
+  if (parents.length) manifest.split = lineageOf(manifest, parents, { allowOverlap: !!config.allowOverlap, inheritedFrom: inherited ? config.init! : null, stratified: false });
   if (manifest.counts.train.slices === 0) throw new Error('the training split is empty: the cohort needs more patients');
   mkdirSync(dir, { recursive: true });
-  return recordRun(db, 'pretrain', uid, dir, config, manifest, config.seed);
+  return recordRun(db, 'pretrain', uid, dir, config, manifest, manifest.seed);
+}
+
+/** The runs whose training patients a new run keeps out of validation and held-out: its init chain and the caller's. */
+function splitParents(init: string | undefined, o: CreateRunOptions): Ancestor[] {
+  return ancestors([...(init ? [init] : []), ...(o.splitParents ?? [])]);
+}
+
+/** A pretraining parent's manifest and the config fields that chose its data; null when it has none (an imported encoder). */
+function pretrainManifestOf(dir: string): { manifest: Manifest; data: Pick<PretrainConfig, 'filter' | 'seriesIds' | 'fractions' | 'sliceStride'> } | null {
+  try {
+    const parent = parsePretrainConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+    if (parent.kind !== 'pretrain' || !existsSync(join(dir, 'manifest.json'))) return null;
+    const { split: _split, ...manifest } = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    void _split;
+    return { manifest, data: { filter: parent.filter, seriesIds: parent.seriesIds, fractions: parent.fractions, sliceStride: parent.sliceStride } };
+  } catch {
+    return null;
+  }
+}
+
+/** The checked record of how a manifest's split follows from its parents (refuses a leaking one: checkLineage). */
+function lineageOf(
+  manifest: { series: { patientKey: string; split: 'train' | 'val' | 'test' }[]; counts: Record<'val' | 'test', { patients: number }>; fractions: { val: number; test: number }; split?: SplitLineage },
+  parents: Ancestor[],
+  o: { allowOverlap: boolean; inheritedFrom: string | null; stratified: boolean },
+): SplitLineage {
+  // Due: what the split without parents gives (the builder's record), or what this one got when nothing was held back.
+  const due = manifest.split?.due ?? { val: manifest.counts.val.patients, test: manifest.counts.test.patients };
+  return checkLineage({ parents, series: manifest.series, due, fractions: manifest.fractions, ...o });
 }
 
 /**
@@ -132,21 +194,27 @@ export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: C
     if (!existed) rmSync(dir, { recursive: true, force: true });
     throw err;
   };
+  const parents = splitParents(config.init, o);
   let manifest;
   try {
     manifest = buildFinetuneManifest(db, dir, {
-    task: config.task,
-    label: config.label,
-    filter: config.filter,
-    seriesIds: config.seriesIds,
-    seed: splitSeed,
-    fractions: config.fractions,
-    negativesPerPositive: config.negativesPerPositive,
-    sliceStride: config.sliceStride,
-  });
+      task: config.task,
+      label: config.label,
+      filter: config.filter,
+      seriesIds: config.seriesIds,
+      seed: splitSeed,
+      fractions: config.fractions,
+      negativesPerPositive: config.negativesPerPositive,
+      sliceStride: config.sliceStride,
+      ...(parents.length && !config.allowOverlap && { keepInTrain: trainedPatients(parents) }),
+    });
+    if (parents.length) manifest.split = lineageOf(manifest, parents, { allowOverlap: !!config.allowOverlap, inheritedFrom: null, stratified: true });
   } catch (err) {
     return fail(err);
   }
   if (manifest.counts.train.slices === 0) fail(new Error('the training split has no labelled slices: the cohort needs more patients'));
+  // Stratified by patient class; a split that still lacks one cannot measure anything: refused now, not after training.
+  const problems = splitClassProblems(manifest);
+  if (problems.length) fail(new Error(`${problems.join('; ')}: add labelled patients or change the split fractions`));
   return recordRun(db, 'finetune', uid, dir, config, manifest, splitSeed);
 }

@@ -1,7 +1,9 @@
 /**
  * Labelled data for fine-tuning, from the index and its labels: slice-level binary labels (RSNA
  * pe_present_on_image, any per-image label, or "a nodule is on this slice") and nodule masks
- * (LIDC readers' consensus or SEG segments). Split by patient like pretraining manifests. Masks
+ * (LIDC readers' consensus or SEG segments). Split by patient like pretraining manifests, and
+ * stratified: patients with a positive slice and those without are split apart, so that each split
+ * gets positives once there are 3 positive patients (splitClassProblems says when not). Masks
  * are written next to the manifest (masks.bin, deflated bit-packed in stored pixel order) so the
  * trainer process reads everything from the run folder and never opens the database.
  */
@@ -9,13 +11,13 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'fflate';
-import type { CohortFilter } from '../../shared/types';
+import type { CohortFilter, SplitLineage } from '../../shared/types';
 import { displayTransform } from '../../core/dicom/geometry';
 import { packBits, unpackBits } from '../../core/labels/raster';
 import { Rng } from '../../core/random';
 import { sliceMasks } from '../labels/label-queries';
 import { listSeries, seriesPlanes } from '../db/catalog';
-import { countSplits, DEFAULT_FRACTIONS, splitSeriesByPatient, type Manifest, type ManifestSeries, type Split, type SplitCounts } from './manifest';
+import { countSplits, DEFAULT_FRACTIONS, seriesPatientKeys, splitPatientsConstrained, type Manifest, type ManifestSeries, type Split, type SplitCounts } from './manifest';
 import type { Database } from '../db/sqlite';
 
 /** What the label of a slice is. */
@@ -54,6 +56,10 @@ export interface FinetuneManifestOptions {
   /** Segmentation: negatives kept per positive slice (0 = positives only). */
   negativesPerPositive?: number;
   sliceStride?: number;
+  /** Patients that trained a run this one starts from: kept in the training split. */
+  keepInTrain?: ReadonlySet<string>;
+  /** Split patients with a positive slice and those without apart (default true). */
+  stratify?: boolean;
 }
 
 function labelOfSlices(db: Database, sops: string[], rowsCols: { rows: number; columns: number }[], spec: LabelSpec): { labels: (number | null)[]; masks: (Uint8Array | null)[] } {
@@ -112,8 +118,9 @@ export function buildFinetuneManifest(db: Database, outDir: string, o: FinetuneM
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const rng = new Rng(o.seed ^ 0x4e6);
-  const series: FinetuneSeries[] = [];
-  for (const { row: r, patientKey, split } of splitSeriesByPatient(db, rows, o.seed, fractions)) {
+  // The labelled slices of each series first: a patient's class (any positive slice) decides its split.
+  const labelledSeries: Omit<FinetuneSeries, 'split'>[] = [];
+  for (const { row: r, patientKey } of seriesPatientKeys(db, rows)) {
     const { geometry, planes } = seriesPlanes(db, r.id);
     const info = planes.map((p) => inst.get(p.instanceId) as { sop_uid: string; rows: number; columns: number; image_orientation: string | null });
     const iop = info[0]?.image_orientation ? (JSON.parse(info[0].image_orientation) as number[]) : null;
@@ -145,17 +152,24 @@ export function buildFinetuneManifest(db: Database, outDir: string, o: FinetuneM
       slices = slices.filter((s) => keep.has(s));
     }
     if (slices.length === 0) continue;
-    series.push({
+    labelledSeries.push({
       seriesId: r.id,
       seriesUid: r.seriesInstanceUid,
       patientKey,
-      split,
       rows: r.rows!,
       columns: r.columns!,
       transform: { transpose: t.transpose, flipX: t.flipX, flipY: t.flipY },
       slices,
     });
   }
+  const classes = patientClasses(labelledSeries);
+  const { splits, due } = splitPatientsConstrained(
+    labelledSeries.map((s) => s.patientKey),
+    o.seed,
+    fractions,
+    { keepInTrain: o.keepInTrain, ...(o.stratify !== false && { classes }) },
+  );
+  const series: FinetuneSeries[] = labelledSeries.map((s) => ({ ...s, split: splits.get(s.patientKey)! }));
   const blob = new Uint8Array(offset);
   let at = 0;
   for (const c of chunks) {
@@ -173,7 +187,46 @@ export function buildFinetuneManifest(db: Database, outDir: string, o: FinetuneM
     .update(JSON.stringify({ seed: o.seed, fractions, task: o.task, label: o.label, series: series.map((s) => [s.seriesUid, s.split, s.slices.map((x) => [x.sopUid, x.label])]) }))
     .update(blob)
     .digest('hex');
-  return { version: 1, createdAt: new Date().toISOString(), seed: o.seed, filter: o.filter ?? {}, fractions, task: o.task, label: o.label, series, counts, hash };
+  const split: SplitLineage = { inheritedFrom: null, parents: [], keptInTrain: [], overlap: [], stratified: o.stratify !== false, due, warnings: [] };
+  return { version: 1, createdAt: new Date().toISOString(), seed: o.seed, filter: o.filter ?? {}, fractions, task: o.task, label: o.label, series, counts, hash, split };
+}
+
+/** Each patient's class: 1 when any of its labelled slices is positive. */
+export function patientClasses(series: readonly { patientKey: string; slices: readonly { label: number }[] }[]): Map<string, 0 | 1> {
+  const out = new Map<string, 0 | 1>();
+  for (const s of series) out.set(s.patientKey, out.get(s.patientKey) === 1 || s.slices.some((x) => x.label === 1) ? 1 : 0);
+  return out;
+}
+
+const SPLIT_NAMES: Record<Split, string> = { train: 'training', val: 'validation', test: 'held-out' };
+
+/**
+ * What keeps a fine-tuning manifest's splits from measuring anything: a split with patients but no
+ * positive slice (or, for classification, no negative one), each said with where the positive
+ * patients went. Empty: every split that has patients has both classes. A split without patients
+ * (a cohort too small to hold any out) is not a problem here: the results say they are not held out.
+ */
+export function splitClassProblems(m: Pick<FinetuneManifest, 'series' | 'counts' | 'task' | 'split'>): string[] {
+  const classes = patientClasses(m.series);
+  const positives = [...classes].filter(([, c]) => c === 1).map(([k]) => k);
+  const splitOf = new Map(m.series.map((s) => [s.patientKey, s.split]));
+  const kept = new Set(m.split?.keptInTrain ?? []);
+  const where = (['train', 'val', 'test'] as Split[])
+    .map((sp) => ({ sp, n: positives.filter((k) => splitOf.get(k) === sp).length }))
+    .filter((x) => x.n > 0);
+  const keptPositives = positives.filter((k) => kept.has(k)).length;
+  const spread =
+    positives.length === 0
+      ? 'no patient has a positive slice'
+      : `${positives.length} positive patient${positives.length === 1 ? '' : 's'}: ${where.length === 1 ? `all in ${where[0].sp}` : where.map((x) => `${x.n} in ${x.sp}`).join(', ')}${keptPositives ? `, ${keptPositives} of them kept in train because a parent run trained on them` : ''}`;
+  const out: string[] = [];
+  for (const sp of ['train', 'val', 'test'] as Split[]) {
+    const c = m.counts[sp];
+    if (c.patients === 0) continue;
+    if (c.positives === 0) out.push(`${SPLIT_NAMES[sp]} split has no positive patients (${spread})`);
+    else if (m.task === 'classification' && c.positives === c.slices) out.push(`${SPLIT_NAMES[sp]} split has no negative slices (${c.patients} patient${c.patients === 1 ? '' : 's'}, every labelled slice positive)`);
+  }
+  return out;
 }
 
 /** Reads one slice's mask (stored rows x columns, 0/1) from masks.bin. */
