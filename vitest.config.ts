@@ -16,6 +16,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const UNIT_FOLDERS = ['test/core/', 'test/renderer/'];
 const NOT_UNIT = [
   'test/core/metrics/metrics-reference.test.ts', // runs python3 with sklearn
+  'test/core/metrics/metrics-cluster-reference.test.ts', // runs python3 with numpy and scipy
   'test/core/plots/plots.test.ts', // writes test/artifacts, runs rsvg-convert
 ];
 

@@ -5,10 +5,12 @@
  * (e.g. `await tensor.data()`), `compute()` at the end, `reset()` to reuse. They keep only what
  * the metric needs: AUROC keeps one score (or one row of probabilities) and one label per example
  * in compact typed arrays, Dice keeps three counts per image, image metrics three numbers per
- * image, never the images.
+ * image, never the images. AUROC and Dice also keep, when given, each example's cluster (its
+ * patient) for the patient-level bootstrap of ./cluster.
  */
 import { auroc, aurocOvr, crossEntropy } from './auroc';
 import { aurocBootstrapCi, type BootstrapCi, type BootstrapOptions } from './classification';
+import { aurocClusterCi, type ClusterBootstrapOptions, type ClusterCi } from './cluster';
 import { maskedMse, meanSd, mse, ssim } from './image';
 import { summarizeOverlap, type EmptyConvention, type OverlapCounts, type SegmentationSummary } from './segmentation';
 import { checkSameLength } from './stats';
@@ -57,8 +59,15 @@ export interface AurocMetricResult {
   /** Binary only. */
   nPos?: number;
   nNeg?: number;
-  /** Bootstrap interval (binary, when the bootstrap option is set and both classes are present). */
+  /** Slice-level bootstrap interval (binary, when the bootstrap option is set and both classes are present). */
   ci?: BootstrapCi;
+  /**
+   * Patient-level (cluster) bootstrap interval: binary, when the clusterBootstrap option is set,
+   * every update gave clusters and both classes are present.
+   */
+  clusterCi?: ClusterCi;
+  /** Distinct clusters (patients) given, when every update gave them. */
+  clusters?: number;
 }
 
 /**
@@ -71,22 +80,28 @@ export interface AurocMetricResult {
 export class AurocMetric implements Metric<AurocMetricResult> {
   private scores = new Buffer64();
   private labels = new Buffer64();
+  private clusterIds = new Buffer64();
+  private withoutClusters = 0;
   private readonly classes: number;
   private readonly bootstrap?: BootstrapOptions;
+  private readonly clusterBootstrap?: ClusterBootstrapOptions;
 
-  constructor(opts: { classes?: number; bootstrap?: BootstrapOptions } = {}) {
+  constructor(opts: { classes?: number; bootstrap?: BootstrapOptions; clusterBootstrap?: ClusterBootstrapOptions } = {}) {
     const classes = opts.classes ?? 2;
     if (!(Number.isInteger(classes) && classes >= 2)) throw new Error(`AurocMetric: classes must be an integer >= 2, got ${classes}`);
     this.classes = classes;
     this.bootstrap = opts.bootstrap;
+    this.clusterBootstrap = opts.clusterBootstrap;
   }
 
   get count(): number {
     return this.labels.length;
   }
 
-  update(pred: ArrayLike<number>, target: ArrayLike<number>): void {
+  /** Adds a batch; `clusters` gives each example's cluster (patient) as a number. */
+  update(pred: ArrayLike<number>, target: ArrayLike<number>, clusters?: ArrayLike<number>): void {
     const C = this.classes;
+    if (clusters) checkSameLength('AurocMetric.update', 'clusters', clusters, 'target', target);
     if (C === 2) {
       checkSameLength('AurocMetric.update', 'pred', pred, 'target', target);
     } else if (pred.length !== target.length * C) {
@@ -99,6 +114,12 @@ export class AurocMetric implements Metric<AurocMetricResult> {
     }
     for (let i = 0; i < pred.length; i++) this.scores.push(pred[i]);
     for (let i = 0; i < target.length; i++) this.labels.push(target[i]);
+    if (clusters) for (let i = 0; i < clusters.length; i++) this.clusterIds.push(clusters[i]);
+    else this.withoutClusters += target.length;
+  }
+
+  private hasClusters(): boolean {
+    return this.withoutClusters === 0 && this.clusterIds.length === this.labels.length && this.labels.length > 0;
   }
 
   compute(): AurocMetricResult {
@@ -120,17 +141,24 @@ export class AurocMetric implements Metric<AurocMetricResult> {
     const nNeg = y.length - nPos;
     const out: AurocMetricResult = { auroc: auroc(s, y), n: y.length, nPos, nNeg };
     if (this.bootstrap && nPos > 0 && nNeg > 0) out.ci = aurocBootstrapCi(s, y, this.bootstrap);
+    if (this.hasClusters()) {
+      const ids = this.clusterIds.view();
+      out.clusters = new Set(ids).size;
+      if (this.clusterBootstrap && nPos > 0 && nNeg > 0 && Number.isFinite(out.auroc)) out.clusterCi = aurocClusterCi(s, y, ids, this.clusterBootstrap);
+    }
     return out;
   }
 
   reset(): void {
     this.scores.clear();
     this.labels.clear();
+    this.clusterIds.clear();
+    this.withoutClusters = 0;
   }
 
-  /** Copies of the stored scores and labels (for ROC curves or DeLong after the loop). */
-  values(): { scores: Float64Array; labels: Float64Array } {
-    return { scores: this.scores.view().slice(), labels: this.labels.view().slice() };
+  /** Copies of the stored scores, labels and (when every update gave them) clusters, for ROC curves or paired tests after the loop. */
+  values(): { scores: Float64Array; labels: Float64Array; clusters?: Float64Array } {
+    return { scores: this.scores.view().slice(), labels: this.labels.view().slice(), ...(this.hasClusters() && { clusters: this.clusterIds.view().slice() }) };
   }
 }
 
@@ -143,6 +171,8 @@ export class DiceMetric implements Metric<SegmentationSummary> {
   private tp = new Buffer64();
   private fp = new Buffer64();
   private fn = new Buffer64();
+  private clusterIds = new Buffer64();
+  private withoutClusters = 0;
   private readonly imageSize?: number;
   private readonly threshold: number;
   private readonly emptyEmpty: EmptyConvention;
@@ -160,11 +190,15 @@ export class DiceMetric implements Metric<SegmentationSummary> {
     return this.tp.length;
   }
 
-  update(pred: ArrayLike<number>, target: ArrayLike<number>): void {
+  /** Adds a batch of images; `clusters` gives each image's cluster (patient) as a number. */
+  update(pred: ArrayLike<number>, target: ArrayLike<number>, clusters?: ArrayLike<number>): void {
     checkSameLength('DiceMetric.update', 'pred', pred, 'target', target);
     const size = this.imageSize ?? pred.length;
     if (size === 0) throw new Error('DiceMetric.update: empty batch');
     if (pred.length % size !== 0) throw new Error(`DiceMetric.update: pred has ${pred.length} values, not a multiple of imageSize ${size}`);
+    if (clusters && clusters.length !== pred.length / size) throw new Error(`DiceMetric.update: ${clusters.length} clusters for ${pred.length / size} images`);
+    if (clusters) for (let i = 0; i < clusters.length; i++) this.clusterIds.push(clusters[i]);
+    else this.withoutClusters += pred.length / size;
     for (let s = 0; s < pred.length; s += size) {
       let tp = 0;
       let fp = 0;
@@ -192,6 +226,16 @@ export class DiceMetric implements Metric<SegmentationSummary> {
     this.tp.clear();
     this.fp.clear();
     this.fn.clear();
+    this.clusterIds.clear();
+    this.withoutClusters = 0;
+  }
+
+  /** Each image's counts and (when every update gave them) clusters, for the patient-level bootstrap. */
+  values(): { counts: OverlapCounts[]; clusters?: Float64Array } {
+    const counts: OverlapCounts[] = [];
+    for (let i = 0; i < this.tp.length; i++) counts.push({ tp: this.tp.data[i], fp: this.fp.data[i], fn: this.fn.data[i] });
+    const withClusters = this.withoutClusters === 0 && this.clusterIds.length === this.tp.length && this.tp.length > 0;
+    return { counts, ...(withClusters && { clusters: this.clusterIds.view().slice() }) };
   }
 }
 

@@ -318,8 +318,11 @@ export interface BootstrapCi {
   stratified: boolean;
 }
 
-/** Scores sorted once, with tie groups, so that a resample's AUROC is one linear pass over weights. */
-class WeightedAuroc {
+/**
+ * Scores sorted once, with tie groups, so that a resample's AUROC is one linear pass over weights
+ * (used by the slice-level bootstrap here and the patient-level one in ./cluster).
+ */
+export class WeightedAuroc {
   readonly order: Int32Array;
   /** Index in `order` where each tie group starts (plus a final n). */
   readonly groupStart: number[];

@@ -2,6 +2,7 @@
 export * from './auroc';
 export * from './image';
 export * from './classification';
+export * from './cluster';
 export * from './segmentation';
 export * from './stats';
 export * from './accumulators';
