@@ -39,7 +39,8 @@ describe('experiments and the bias probe', () => {
 
   it('runs a grid of fine-tuning runs and reports AUROC vs fraction with plots', async () => {
     const h = services.handlers;
-    const pre = await h['runs.create']({ task: 'rotation', preset: 'tiny', size: 32, steps: 3, batchSize: 4, useCache: false, filter: { modality: 'CT' } } as never);
+    // Pretrained on 4 of the 10 patients: the grid keeps those in training, and the other 6 are its validation and held-out patients.
+    const pre = await h['runs.create']({ task: 'rotation', preset: 'tiny', size: 32, steps: 3, batchSize: 4, useCache: false, filter: { modality: 'CT' }, fractions: { train: 0.5, val: 0.25, test: 0.25 } } as never);
     await h['runs.start'](pre.id);
     await waitFor(() => events.some((e) => e.name === 'run.event' && (e.payload as Events['run.event']).runId === pre.id && (e.payload as Events['run.event']).event.type === 'done'));
     await new Promise((r) => setTimeout(r, 500));
