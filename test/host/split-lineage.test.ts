@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServices, type Services } from '../../src/host/services';
@@ -11,7 +12,7 @@ import { RSNA_HEADER } from '../../src/core/synth/rsna';
 import type { Database } from '../../src/library/db/sqlite';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../../src/shared/run-config';
 import type { RunSplit, RunSummary, SplitLineage } from '../../src/shared/types';
-import { tempDir } from '../helpers';
+import { root, tempDir } from '../helpers';
 
 /**
  * Splits that never leak, through the services the app and the CLI use, on generated cohorts in
@@ -61,6 +62,10 @@ describe('splits that never leak', () => {
         .all(...ks) as number[];
     return { services, db, keys, positive, seriesOf };
   }
+
+  /** `ctssl` in a process, on a library of this test. */
+  const ctssl = (name: string, ...args: string[]) =>
+    spawnSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), ...args, '--db', join(tmp.dir, `${name}.sqlite`)], { env: { ...process.env, CTSSL_DATA_DIR: join(tmp.dir, name) }, encoding: 'utf8', timeout: 120_000 });
 
   const manifestOf = (r: RunSummary) => JSON.parse(readFileSync(join(r.dir, 'manifest.json'), 'utf8')) as { hash: string; seed: number; series: { seriesUid: string; patientKey: string; split: string }[]; split?: SplitLineage };
   const patientsIn = (r: RunSummary, ...splits: string[]) => new Set(manifestOf(r).series.filter((s) => splits.includes(s.split)).map((s) => s.patientKey));
@@ -138,6 +143,15 @@ describe('splits that never leak', () => {
     expect(view.splits.val.list.every((p) => !p.parentTrained && p.positive === null && p.series.length > 0)).toBe(true);
     expect(view.splits.train.list.filter((p) => p.parentTrained).map((p) => p.key)).toEqual([...trainedByParent].sort());
     expect(view.splits.test.list[0].series[0]).toMatchObject({ uid: expect.stringMatching(/^[\d.]+$/), slices: 8, positives: null });
+
+    // The CLI: the next stage from the parent's folder, its split in --json (and on stderr without it).
+    const cli = ctssl('curriculum', 'pretrain', '--task', 'masked', '--mask', '10', '--init', parent.dir, '--preset', 'tiny', '--size', '32', '--steps', '1', '--batch', '2', '--no-cache', '--out', join(tmp.dir, 'cli-stage'), '--json');
+    expect(cli.status, cli.stderr).toBe(0);
+    const json = JSON.parse(cli.stdout) as { status: string; split: RunSplit };
+    expect(json.status).toBe('done');
+    expect(json.split).toMatchObject({ manifestHash: parent.manifestHash, lineage: { inheritedFrom: parent.dir } });
+    expect(json.split.splits.train.list.map((p) => p.key)).toEqual([...trainedByParent].sort());
+    expect(json.split.splits.test.list[0].series[0].uid).toBe(manifestOf(parent).series.find((x) => x.split === 'test')!.seriesUid);
   }, 180_000);
 
   it('fine-tuning from a pretrained run keeps its training patients out of validation and held-out; stratified', async () => {
@@ -191,6 +205,10 @@ describe('splits that never leak', () => {
     expect(message).toMatch(/the 1 other went to held-out\. Add patients the parent runs never trained on, or allow the overlap/);
     // nothing recorded, no folder left behind
     expect(s.runs.list()).toHaveLength(before);
+    // the CLI refuses the same way
+    const cli = ctssl('refuse', 'finetune', '--task', 'classification', '--label', 'pe', '--init', parent.dir, '--size', '32', '--steps', '1', '--json');
+    expect(cli.status).not.toBe(0);
+    expect(cli.stderr).toMatch(/no clean validation patients: .* 11 of the cohort's 12 patients trained the parent run/);
     // insisting is possible, and recorded
     const insisted = finetune(s, { init: parent.dir, allowOverlap: true });
     expect(manifestOf(insisted).split!.overlap.length).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import type { ExperimentSpecInput, FinetuneConfigInput } from '../../shared/run-
 import { backendOption, dbOption, out, positiveInt, positiveNumber, withLibrary, withServices } from '../common';
 import { onInterrupt, progressLine } from '../progress';
 import type { FinetuneResults } from '../../shared/results';
-import { trainToEnd } from './train';
+import { printSplit, trainToEnd } from './train';
 
 export function register(program: Command): void {
   program
@@ -17,7 +17,8 @@ export function register(program: Command): void {
     .addOption(new Option('--model <m>', 'encoder-classifier (default for classification), cnn (supervised baseline, from scratch), unet (segmentation)').choices(['encoder-classifier', 'cnn', 'unet']))
     .option('--label <spec>', "slice label: 'pe' (RSNA pe_present_on_image), 'nodule' (LIDC/SEG), or an imported per-image label name", 'nodule')
     .option('--consensus <k>', 'nodule label: at least k readers', positiveInt)
-    .option('--init <run>', 'pretrained run folder (its encoder initialises the model); omit for random initialisation')
+    .option('--init <run>', 'pretrained run folder (its encoder initialises the model; its training patients stay in training); omit for random initialisation')
+    .option('--allow-overlap', 'let patients the pretrained run trained on into validation and held-out (recorded as a warning) instead of refusing')
     .addOption(new Option('--preset <name>', 'model preset (must match the pretrained run)').choices([...PRESETS]).default('tiny'))
     .option('--size <px>', 'input size (default: the preset\'s)', positiveInt)
     .option('--fraction <f>', 'fraction of the training slices to use', positiveNumber, 1)
@@ -50,6 +51,7 @@ export function register(program: Command): void {
           preset: o.preset as FinetuneConfigInput['preset'],
           trainFraction: Number(o.fraction),
           ...(o.init !== undefined && { init: resolve(String(o.init)) }),
+          ...(o.allowOverlap !== undefined && { allowOverlap: true }),
           ...(o.size !== undefined && { size: Number(o.size) }),
           ...(o.freezeEpochs !== undefined && { freezeEpochs: Number(o.freezeEpochs) }),
           ...(o.steps !== undefined && { steps: Number(o.steps) }),
@@ -65,13 +67,15 @@ export function register(program: Command): void {
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
         // The app's runs.create and runs.start, waited for; the held-out results come as the app's run.event.
         const run = runs.create(input, { dir: o.out ? String(o.out) : undefined });
+        const split = runs.split(run.id);
+        if (!o.json) printSplit(split);
         let results: FinetuneResults | null = null;
         const off = sink.on((event, payload) => {
           const p = payload as Events['run.event'];
           if (event === 'run.event' && p.runId === run.id && p.event.type === 'results') results = p.event.results;
         });
         const { result: r, run: final } = await trainToEnd(runs, sink, run, o.backend as string | undefined, 'stopping after this step (a checkpoint is written)...').finally(off);
-        const summary = { run: final.dir, id: final.id, status: r.status, backend: final.backend, steps: r.step, finalLosses: r.finalLosses, results, error: r.error };
+        const summary = { run: final.dir, id: final.id, status: r.status, backend: final.backend, steps: r.step, finalLosses: r.finalLosses, results, error: r.error, split };
         out(o.json, summary, () => `${r.status}: ${final.dir}\n  held-out: ${JSON.stringify(results, (k, v) => (k === 'roc' ? undefined : v))}${r.error ? `\n  ${r.error}` : ''}`);
         if (r.status !== 'done') process.exitCode = 1;
       });

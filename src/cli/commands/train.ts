@@ -5,7 +5,7 @@ import type { Services } from '../../host/services';
 import type { PretrainConfigInput } from '../../shared/run-config';
 import { allTaskOptions, pretextTaskIds, type TaskOption } from '../../shared/pretext-tasks';
 import { PAPER_COHORT, PRESETS } from '../../shared/presets';
-import type { RunSummary } from '../../shared/types';
+import type { RunSplit, RunSummary } from '../../shared/types';
 import { backendOption, dbOption, finiteNumber, out, positiveInt, positiveNumber, withServices } from '../common';
 import { type ConsoleSink, fmtLosses } from '../console-sink';
 import { onInterrupt } from '../progress';
@@ -40,7 +40,9 @@ export function register(program: Command): void {
     .addOption(new Option('--task <task>', 'pretext task').choices(pretextTaskIds()));
   for (const f of taskFlags) pretrain.addOption(f.flag);
   pretrain
-    .option('--init <run>', 'start from the weights of this run folder (curriculum)')
+    .option('--init <run>', "start from the weights of this run folder (curriculum): its data and patient split too, unless --new-cohort")
+    .option('--new-cohort', "with --init: select the cohort and split it anew (the parent's training patients stay in training)")
+    .option('--allow-overlap', "let patients a parent run trained on into validation and held-out (recorded as a warning) instead of refusing")
     .addOption(new Option('--preset <name>', 'model preset').choices([...PRESETS]).default('tiny'))
     .option('--size <px>', 'input size (default: the preset\'s)', positiveInt)
     .option('--steps <n>', 'optimisation steps', positiveInt)
@@ -83,6 +85,8 @@ export function register(program: Command): void {
               taskFlags.filter((f) => o[f.flag.attributeName()] !== undefined).map((f) => [f.option.key, taskOptionValue(f.option, o[f.flag.attributeName()])]),
             ),
             ...(o.init !== undefined && { init: resolve(String(o.init)) }),
+            ...(o.newCohort === true && { newCohort: true }),
+            ...(o.allowOverlap === true && { allowOverlap: true }),
             ...(o.size !== undefined && { size: Number(o.size) }),
             ...(o.steps !== undefined && { steps: Number(o.steps) }),
             ...(o.epochs !== undefined && { epochs: Number(o.epochs) }),
@@ -102,6 +106,8 @@ export function register(program: Command): void {
           };
           run = runs.create(input, { dir: o.out ? String(o.out) : undefined });
         }
+        const split = runs.split(run.id);
+        if (!o.json) printSplit(split);
         const { result: res, run: final } = await trainToEnd(runs, sink, run, o.backend as string | undefined, 'stopping after this step (a checkpoint is written; resume with --resume)...');
         const summary = {
           run: final.dir,
@@ -115,6 +121,7 @@ export function register(program: Command): void {
           finalLosses: res.finalLosses,
           files: { config: join(final.dir, 'config.json'), manifest: join(final.dir, 'manifest.json'), ledger: join(final.dir, 'run.json'), metrics: join(final.dir, 'metrics.jsonl'), checkpoints: join(final.dir, 'checkpoints') },
           error: res.error,
+          split,
         };
         out(o.json, summary, () => `${res.status}: ${final.dir} after ${res.step} steps on ${final.backend}\n  final: ${fmtLosses(res.finalLosses)}${res.error ? `\n  ${res.error}` : ''}`);
         if (res.status !== 'done' && res.status !== 'stopped') process.exitCode = 1;
@@ -165,6 +172,30 @@ export function register(program: Command): void {
         out(o.json, list, () => list.map((r) => `${r.id}  ${r.status.padEnd(8)} ${r.task.padEnd(10)} ${r.preset.padEnd(8)} ${r.step}/${r.totalSteps}  ${r.dir}`).join('\n') || (o.trash ? 'the trash is empty' : 'no runs'));
       });
     });
+}
+
+const SPLIT_NAMES = { train: 'training', val: 'validation', test: 'held-out' } as const;
+
+/** A run's patient split in a few lines: counts per split, the parents' patients, warnings (--json carries every patient and series as `split`). */
+export function splitLines(split: RunSplit | null): string[] {
+  if (!split) return [];
+  const l = split.lineage;
+  const parts = (['train', 'val', 'test'] as const).map((sp) => {
+    const g = split.splits[sp];
+    return `${SPLIT_NAMES[sp]} ${g.patients} patient${g.patients === 1 ? '' : 's'} (${g.series} series${g.positivePatients !== null ? `, ${g.positivePatients} positive` : ''})`;
+  });
+  return [
+    `split: ${parts.join(', ')}${l?.stratified ? '; stratified by patient class' : ''}`,
+    ...(l?.inheritedFrom ? [`  the data and split of ${l.inheritedFrom}`] : []),
+    ...(l && l.keptInTrain.length ? [`  ${l.keptInTrain.length} patient(s) kept in training: a parent run trained on them`] : []),
+    ...(l?.warnings ?? []).map((w) => `  warning: ${w}`),
+  ];
+}
+
+/** Prints a run's split on stderr (progress and notes go there; stdout keeps the result). */
+export function printSplit(split: RunSplit | null): void {
+  const lines = splitLines(split);
+  if (lines.length) process.stderr.write(lines.join('\n') + '\n');
 }
 
 /**
