@@ -17,7 +17,9 @@ import { appMeta } from '../platform/app-meta';
 import { ApiError, type Args, type EventName, type Events, type Handlers } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { LabelSource } from '../shared/types';
-import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind, type ImportReport } from '../library/labels/label-import';
+import type { LabelImport } from '../shared/results';
+import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind } from '../library/labels/label-import';
+import { withView } from '../library/labels/label-formats';
 import { seriesLabels, sliceMasksForViewer } from '../library/labels/viewer-labels';
 import { ExperimentService } from './experiment-service';
 import { RunService } from './run-service';
@@ -29,7 +31,7 @@ import { checkFolders, removeFolder } from '../library/indexing/indexer';
 import { IndexJobs } from './index-job';
 import { cohortCounts, libraryStats, listFolders, listSeries } from '../library/db/catalog';
 import type { Database } from '../library/db/sqlite';
-import { checkUserPath, DROPPED_FILE, FOLDER, LABEL_FILE, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
+import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
 import { openVolumeInfo, readSliceBlock } from '../library/volumes/slice-blocks';
 
 export interface ServiceOptions {
@@ -74,7 +76,7 @@ export interface Services {
   /** The indexing job: `start` checks the folders as library.addFolder and library.reindex do. */
   indexing: { start(folders: string[]): { jobId: string }; jobs: IndexJobs };
   /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
-  labels: { import(file: string): Promise<ImportReport>; sources(): LabelSource[] };
+  labels: { import(file: string): Promise<LabelImport>; sources(): LabelSource[] };
   db: Database;
   close(): Promise<void>;
 }
@@ -154,7 +156,7 @@ export function createServices(opts: ServiceOptions): Services {
       renameSync(`${file}.part`, file);
     }
     try {
-      return await importLabels(db, file);
+      return withView(await importLabels(db, file));
     } catch (err) {
       if (!existed) rmSync(dirname(file), { recursive: true, force: true });
       throw where(err, file);
@@ -162,9 +164,9 @@ export function createServices(opts: ServiceOptions): Services {
   };
 
   /** Imports a label file from a path (checked by the caller's door); its errors become invalid-argument. */
-  const importLabelFile = async (file: string): Promise<ImportReport> => {
+  const importLabelFile = async (file: string): Promise<LabelImport> => {
     try {
-      return await importLabels(db, file);
+      return withView(await importLabels(db, file));
     } catch (err) {
       throw new ApiError('invalid-argument', `labels.import: ${(err as Error).message}`);
     }
@@ -229,7 +231,7 @@ export function createServices(opts: ServiceOptions): Services {
       return paths;
     },
     'labels.import': async (path) =>
-      importLabelFile(chosenFile(caller, 'labels.import', LABEL_FILE, path, 'choose it with "Import labels…" or drop it on the window')),
+      importLabelFile(chosenFile(caller, 'labels.import', labelFileRule(), path, 'choose it with "Import labels…" or drop it on the window')),
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
     'labels.sources': () => listLabelSources(db),
     'labels.removeSource': (id) => removeLabels(id),

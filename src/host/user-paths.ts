@@ -22,6 +22,7 @@
 import { realpathSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { extname, isAbsolute, resolve, sep } from 'node:path';
 import { ApiError } from '../shared/envelope';
+import { labelExtensions, labelFormats } from '../library/labels/label-formats';
 
 export interface PathRule {
   /** The argument in words, as messages name it ('folder', 'label file', 'package'). */
@@ -35,12 +36,13 @@ export interface PathRule {
 
 const GiB = 2 ** 30;
 
-/** Largest label file of any kind (labels.ts caps each kind: CSV 1 GiB, XML 50 MiB, SEG 1 GiB). */
-export const MAX_LABEL_FILE_BYTES = GiB;
 export const MAX_PACKAGE_BYTES = 2 * GiB;
 
 export const FOLDER: PathRule = { what: 'folder', type: 'folder' };
-export const LABEL_FILE: PathRule = { what: 'label file', type: 'file', extensions: ['.xml', '.csv', '.dcm', '.dicom', '.seg', ''], maxBytes: MAX_LABEL_FILE_BYTES };
+/** A label file: the extensions of the registered label formats (.xml, .csv, .dcm, .dicom, .seg, none), the largest of their caps. */
+export function labelFileRule(): PathRule {
+  return { what: 'label file', type: 'file', extensions: labelExtensions(), maxBytes: Math.max(...labelFormats().map((f) => f.maxBytes)) };
+}
 export const PACKAGE_FILE: PathRule = { what: 'package', type: 'file', extensions: ['.zip', '.ctssl'], maxBytes: MAX_PACKAGE_BYTES };
 /** A file dropped on a window: its channel (labels or a package) checks it again with its own rule. */
 export const DROPPED_FILE: PathRule = { what: 'dropped file', type: 'file', maxBytes: MAX_PACKAGE_BYTES };

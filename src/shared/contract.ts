@@ -36,7 +36,7 @@ import { ApiError, type Envelope, toEnvelope } from './envelope';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
-import type { BiasProbeResult, ImportReport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
+import type { BiasProbeResult, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
 export { cohortFilterSchema };
@@ -241,8 +241,8 @@ export interface Results {
   'viewer.open': VolumeInfo;
   'viewer.slices': SliceBlock;
   'labels.pickFiles': string[];
-  'labels.import': ImportReport;
-  'labels.importBytes': ImportReport;
+  'labels.import': LabelImport;
+  'labels.importBytes': LabelImport;
   'labels.sources': LabelSource[];
   'labels.removeSource': boolean;
   'labels.series': SeriesLabels;

@@ -16,7 +16,18 @@ export type Split = 'train' | 'val' | 'test';
 
 // ---------------------------------------------------------------- label import (labels.import)
 
-export type LabelKind = 'lidc-xml' | 'rsna-csv' | 'dicom-seg' | 'attributes-csv';
+/** The label formats this app ships with (src/library/labels/label-formats.ts lists every registered one). */
+export type BuiltinLabelKind = 'lidc-xml' | 'rsna-csv' | 'dicom-seg' | 'attributes-csv';
+/** The kind of a label file: a registered format's. */
+export type LabelKind = BuiltinLabelKind | (string & {});
+
+/** What every import report has, whatever its format. */
+export interface LabelImportReport {
+  kind: LabelKind;
+  file: string;
+  sourceId: number;
+  warnings: string[];
+}
 
 /** An LIDC ROI that matched no indexed slice, and why. */
 export interface UnmatchedRoi {
@@ -73,6 +84,32 @@ export interface SegImportReport {
 
 /** What importing a label file matched, what it did not and why; by kind of file. */
 export type ImportReport = LidcImportReport | CsvImportReport | SegImportReport;
+
+/**
+ * What an import report says, in rows a researcher can read (its format's `describe`, in
+ * src/library/labels/formats/): the app's report panel shows it, `ctssl labels import` prints `text`.
+ */
+export interface ReportView {
+  kind: LabelKind;
+  /** The format's name ('LIDC-IDRI XML'). */
+  format: string;
+  file: string;
+  headline: string;
+  /** [label, value] pairs in display order. */
+  facts: [string, string][];
+  /** Items that did not match an indexed image, with the reason. */
+  unmatched: { what: string; reason: string }[];
+  /** How many unmatched items the file had (the list may be cut short by the services). */
+  unmatchedCount: number;
+  warnings: string[];
+  /** True when something did not match or the series is not indexed. */
+  incomplete: boolean;
+  /** The report as the command line prints it. */
+  text: string;
+}
+
+/** What labels.import answers: the report, and what it says. */
+export type LabelImport = ImportReport & { view: ReportView };
 
 // ---------------------------------------------------------------- Table II (runs.evaluate)
 

@@ -176,6 +176,8 @@ export interface LabelSource {
   name: string;
   importedAt: string;
   seriesInstanceUid: string;
+  /** Its format's name ('LIDC-IDRI XML'; the kind when no registered format has it). */
+  format: string;
   /** The import report (counts matched/unmatched, warnings), by kind. */
   report: ImportReport;
 }

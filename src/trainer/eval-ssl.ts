@@ -73,7 +73,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   // Reconstruction tasks: image metrics per image and volume. Classification tasks: AUROC, and each
   // image's cross-entropy per image and volume.
   const reconstruction = new ReconstructionMetric(size);
-  const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
+  const probabilities = classes > 0 ? new AurocMetric({ classes, rows: true }) : null;
   const imageLoss = new MeanMetric();
   const sampleCount = o.samples ?? 4;
   const outDir = join(runDir, 'eval');

@@ -73,8 +73,9 @@ export interface AurocMetricResult {
 /**
  * Accumulates scores and labels for AUROC.
  * - Binary (default): pred is one score per example, target 0 or 1.
- * - Multi-class (`classes` = C > 2): pred is N x C probabilities row-major, target class indices;
- *   compute() gives the one-vs-rest macro AUROC, the cross-entropy and the accuracy.
+ * - Multi-class (`classes` = C > 2, or any C with `rows`): pred is N x C probabilities row-major,
+ *   target class indices; compute() gives the one-vs-rest macro AUROC, the cross-entropy and the
+ *   accuracy (`rows` lets a 2-class classifier's softmax rows be scored so, as a pretext task's are).
  * A NaN score (a diverged model) makes the AUROC NaN, as auroc() does.
  */
 export class AurocMetric implements Metric<AurocMetricResult> {
@@ -83,13 +84,16 @@ export class AurocMetric implements Metric<AurocMetricResult> {
   private clusterIds = new Buffer64();
   private withoutClusters = 0;
   private readonly classes: number;
+  /** Rows of C probabilities per example (always when C > 2). */
+  private readonly rows: boolean;
   private readonly bootstrap?: BootstrapOptions;
   private readonly clusterBootstrap?: ClusterBootstrapOptions;
 
-  constructor(opts: { classes?: number; bootstrap?: BootstrapOptions; clusterBootstrap?: ClusterBootstrapOptions } = {}) {
+  constructor(opts: { classes?: number; rows?: boolean; bootstrap?: BootstrapOptions; clusterBootstrap?: ClusterBootstrapOptions } = {}) {
     const classes = opts.classes ?? 2;
     if (!(Number.isInteger(classes) && classes >= 2)) throw new Error(`AurocMetric: classes must be an integer >= 2, got ${classes}`);
     this.classes = classes;
+    this.rows = classes > 2 || opts.rows === true;
     this.bootstrap = opts.bootstrap;
     this.clusterBootstrap = opts.clusterBootstrap;
   }
@@ -102,15 +106,15 @@ export class AurocMetric implements Metric<AurocMetricResult> {
   update(pred: ArrayLike<number>, target: ArrayLike<number>, clusters?: ArrayLike<number>): void {
     const C = this.classes;
     if (clusters) checkSameLength('AurocMetric.update', 'clusters', clusters, 'target', target);
-    if (C === 2) {
+    if (!this.rows) {
       checkSameLength('AurocMetric.update', 'pred', pred, 'target', target);
     } else if (pred.length !== target.length * C) {
       throw new Error(`AurocMetric.update: pred has ${pred.length} values, expected target.length x classes = ${target.length} x ${C}`);
     }
     for (let i = 0; i < target.length; i++) {
       const y = target[i];
-      const ok = C === 2 ? y === 0 || y === 1 : Number.isInteger(y) && y >= 0 && y < C;
-      if (!ok) throw new Error(`AurocMetric.update: target[${i}] is ${y}; expected ${C === 2 ? '0 or 1' : `a class index in [0, ${C})`}`);
+      const ok = !this.rows ? y === 0 || y === 1 : Number.isInteger(y) && y >= 0 && y < C;
+      if (!ok) throw new Error(`AurocMetric.update: target[${i}] is ${y}; expected ${!this.rows ? '0 or 1' : `a class index in [0, ${C})`}`);
     }
     for (let i = 0; i < pred.length; i++) this.scores.push(pred[i]);
     for (let i = 0; i < target.length; i++) this.labels.push(target[i]);
@@ -126,7 +130,7 @@ export class AurocMetric implements Metric<AurocMetricResult> {
     const s = this.scores.view();
     const y = this.labels.view();
     const C = this.classes;
-    if (C > 2) {
+    if (this.rows) {
       const r = aurocOvr(s, y, C);
       let correct = 0;
       for (let i = 0; i < y.length; i++) {

@@ -2,12 +2,20 @@
  * The library database: schema and migrations. One SQLite file holds the index of DICOM folders
  * (patients > studies > series > instances, files, skipped files) and, in later migrations,
  * labels and runs. Migrations are append-only and tracked by PRAGMA user_version.
+ *
+ * A migration that rebuilds a table (SQLite cannot drop a constraint in place) runs with foreign
+ * keys off, as SQLite's "making other kinds of table schema changes" says: otherwise dropping the old
+ * table would cascade to the rows that refer to it. Before it commits, `foreign_key_check` must
+ * find nothing.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Database, type OpenOptions, openSqlite } from './sqlite';
 
-const MIGRATIONS: string[] = [
+/** SQL, or SQL that rebuilds tables (run with foreign keys off, then checked). */
+type Migration = string | { rebuildsTables: true; sql: string };
+
+const MIGRATIONS: Migration[] = [
   /* 1: the DICOM index */ `
   CREATE TABLE folders (
     id INTEGER PRIMARY KEY,
@@ -253,20 +261,56 @@ const MIGRATIONS: string[] = [
   ALTER TABLE instances ADD COLUMN identifiers_indexed INTEGER NOT NULL DEFAULT 0;
   UPDATE files SET mtime_ms = -1;
   `,
+  /* 6: the kinds of label files are the registered label formats' (src/library/labels/label-formats.ts),
+        checked in code when a source is recorded, so that a format is added without a migration:
+        label_sources is rebuilt without its CHECK on kind (rows, ids and the rows that refer to them
+        kept; the unique index on kind and path recreated). */ {
+    rebuildsTables: true,
+    sql: `
+  CREATE TABLE label_sources_v6 (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha1 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    series_uid TEXT NOT NULL DEFAULT '',
+    report TEXT NOT NULL DEFAULT '{}'
+  );
+  INSERT INTO label_sources_v6 (id, kind, path, sha1, imported_at, series_uid, report)
+    SELECT id, kind, path, sha1, imported_at, series_uid, report FROM label_sources;
+  DROP TABLE label_sources;
+  ALTER TABLE label_sources_v6 RENAME TO label_sources;
+  CREATE UNIQUE INDEX label_sources_path ON label_sources(kind, path);
+  `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database): void {
+/** Brings the schema up to date (or up to version `to`: tests of a migration start from an older schema). */
+export function migrate(db: Database, to = MIGRATIONS.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`database schema version ${current} is newer than this app understands (${MIGRATIONS.length}); update the app`);
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+  for (let v = current; v < Math.min(to, MIGRATIONS.length); v++) {
+    const m = MIGRATIONS[v];
+    const rebuild = typeof m !== 'string';
+    // Foreign keys can only be switched outside a transaction.
+    const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+    if (rebuild) db.pragma('foreign_keys = OFF');
+    try {
+      db.transaction(() => {
+        db.exec(rebuild ? m.sql : m);
+        if (rebuild) {
+          const broken = db.pragma('foreign_key_check') as unknown[];
+          if (broken.length) throw new Error(`migration ${v + 1} would leave ${broken.length} row(s) referring to missing rows: not applied`);
+        }
+        db.pragma(`user_version = ${v + 1}`);
+      })();
+    } finally {
+      if (rebuild) db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`);
+    }
   }
 }
 

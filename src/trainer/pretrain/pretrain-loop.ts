@@ -32,7 +32,7 @@ async function evaluate(engine: PretrainEngine, val: PretrainBatchStream, batche
   const classes = taskClasses(config.task);
   const images = new ReconstructionMetric(size);
   // Classification tasks (rotation: 4 classes, flip: 3): rows of class probabilities.
-  const probabilities = classes > 0 ? new AurocMetric({ classes }) : null;
+  const probabilities = classes > 0 ? new AurocMetric({ classes, rows: true }) : null;
   let sample: Omit<Extract<TrainerEvent, { type: 'sample' }>, 'v' | 'type' | 'step'> | null = null;
   for (let i = 0; i < n; i++) {
     const b: PretrainBatch = await val.get(0, i);

@@ -5,7 +5,7 @@
  * lifetime.
  */
 import type { ApiClient } from '../../../shared/contract';
-import type { ImportReport } from '../../../shared/results';
+import type { LabelImport } from '../../../shared/results';
 import type { LabelSource } from '../../../shared/types';
 import { grantDroppedFile } from '../lib/api';
 import { describeError } from '../lib/errors';
@@ -19,8 +19,8 @@ export const MAX_LABEL_SOCKET_BYTES = 16 * 1024 * 1024 - 4096;
 
 export interface ImportOutcome {
   path: string;
-  /** The services' report, or null when the import failed. */
-  report: ImportReport | null;
+  /** The services' report with what it says, or null when the import failed. */
+  report: LabelImport | null;
   error: string | null;
 }
 
@@ -69,7 +69,7 @@ export class LabelsState {
     );
   }
 
-  private async importEach(items: { path: string; run: () => Promise<ImportReport> }[]): Promise<void> {
+  private async importEach(items: { path: string; run: () => Promise<LabelImport> }[]): Promise<void> {
     if (items.length === 0) return;
     this.busy = true;
     const out: ImportOutcome[] = [];
