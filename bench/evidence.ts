@@ -66,8 +66,10 @@ const metricsOf = (run: string) =>
 
 /** What `ctssl experiment --json` reports, as far as the evidence uses it. */
 interface GridReport {
-  summary: { init: string; fraction: number; n: number; mean: number; lower: number; upper: number }[];
-  delong: { fraction: number; seed: number; pretrained: string; baseline: string; aurocPretrained: number; aurocBaseline: number; difference: number; p: number }[];
+  summary: { init: string; fraction: number; n: number; mean: number; lower: number; upper: number; patientCi95?: [number, number] | null }[];
+  /** Paired comparisons: patient-level p and its Holm adjustment (primary), slice-level DeLong p (secondary). */
+  comparisons: { fraction: number; seed: number | null; seeds: number[]; pretrained: string; baseline: string; difference: number; ci95: [number, number]; p: number; pHolm: number; verdict: string; sliceLevelP: number | null; patients: number }[];
+  warnings: string[];
   iterationsToReach: { init: string; fraction: number; meanIterations: number | null; runsReaching: number; runs: number }[];
   files: { html: string; svg: string[] };
 }
@@ -95,6 +97,18 @@ function gridTable(r: GridReport, metric: string, label: (init: string) => strin
       (i) => `| ${label(i)} | ${r.summary.filter((s) => s.init === i).map((s) => `${metric} ${s.mean.toFixed(3)} [${s.lower.toFixed(3)}, ${s.upper.toFixed(3)}]`).join(' | ')} |`,
     ),
   ];
+}
+
+/** The paired comparisons in words: patient-level and Holm-adjusted p, the verdict, the slice-level DeLong p as secondary; then the warnings. */
+function comparisonsText(r: GridReport): string {
+  const p = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toPrecision(2));
+  const cs = r.comparisons;
+  const lines = cs.length
+    ? `Paired comparisons (pretrained vs baseline, same held-out slices; patient-level test, Holm-adjusted over the report; slice-level DeLong p, which assumes independent slices, in brackets): ${cs
+        .map((d) => `${d.baseline} at ${d.fraction * 100}% ${d.seed === null ? `pooled over ${d.seeds.length} seeds` : `seed ${d.seed}`}: Δ ${d.difference.toFixed(3)} [${d.ci95[0]?.toFixed(3) ?? 'n/a'}, ${d.ci95[1]?.toFixed(3) ?? 'n/a'}], p ${p(d.p)}, Holm ${p(d.pHolm)}${d.sliceLevelP === null ? '' : ` (slice-level ${p(d.sliceLevelP)})`}: ${d.verdict}`)
+        .join('; ')}.`
+    : '';
+  return [lines, ...r.warnings.map((w) => `Warning: ${w}.`)].filter(Boolean).join('\n\n');
 }
 
 /** Pretrained against random at each fraction, in words: which mean is higher and whether the intervals overlap. */
@@ -264,9 +278,7 @@ if (part === 'downstream' || part === 'all') {
       '',
       `![AUROC vs fraction](evidence/grid-pe-auroc-vs-fraction.svg)`,
       '',
-      pe.delong.length
-        ? `DeLong tests (pretrained vs baseline, same held-out slices): ${pe.delong.map((d) => `${d.baseline} at ${d.fraction * 100}% seed ${d.seed}: Δ ${d.difference.toFixed(3)}, p ${d.p.toPrecision(2)}`).join('; ')}.`
-        : '',
+      comparisonsText(pe),
       '',
       '### Nodule segmentation (held-out Dice, lung window, 500 steps)',
       '',
@@ -347,7 +359,7 @@ if (part === 'nodule-cls') {
         ? `Every mean is between 0.4 and 0.6: at this scale (13.6 k parameters, 128 px, a few hundred CPU steps, 24 labelled patients) neither initialisation learns to find nodules on unseen patients. Random initialisation's training loss over the last 50 steps (mean of 3 seeds) is ${lastLoss(0.1).toFixed(2)} with 10% of the data (it fits its few slices without generalising) and ${lastLoss(1).toFixed(2)} with 100% after ${ftSteps} steps. In a pilot (not run by this script), random initialisation at 100% trained for 1500 steps (\`ctssl finetune --task classification --label nodule --preset tiny --size 128 --steps 1500 --batch 8 --eval-every 250 --window-level -600 --window-width 1500 --seed 1\` on the same library) reached validation AUROC 0.65 at best and 0.49 on the held-out patients. This says nothing either way about the paper's result at its scale; it shows the grid, statistics and report working on a task that is hard here.`
         : '',
       '',
-      r.delong.length ? `DeLong tests (pretrained vs random, same held-out slices): ${r.delong.map((d) => `${d.fraction * 100}% seed ${d.seed}: Δ ${d.difference.toFixed(3)}, p ${d.p.toPrecision(2)}`).join('; ')}.` : '',
+      comparisonsText(r),
       '',
       '![AUROC vs fraction](evidence/grid-nodule-cls-auroc-vs-fraction.svg)',
       '',

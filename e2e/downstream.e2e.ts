@@ -126,6 +126,9 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(ft.results).toHaveAttribute('data-kind', 'classification');
     await expect(page.getByTestId('ft-auroc')).toHaveText(/^[01]\.\d{3}$/);
     await expect(page.getByTestId('ft-auroc-ci')).toHaveText(/^95% CI \[[01]\.\d{3}, [01]\.\d{3}\]$/);
+    // The interval is patient-level, and a test split of a few patients says so.
+    await expect(page.getByTestId('ft-ci-method')).toContainText(/patient-level bootstrap 95% interval \(2000 resamples of the \d patients?\)/);
+    await expect(page.getByTestId('ft-warning').first()).toContainText(/the test split has \d patients? \(fewer than 10\)/);
     await expect(page.getByTestId('ft-sensitivity')).toHaveText(/^[01]\.\d{3}$/);
     await expect(page.getByTestId('ft-specificity')).toHaveText(/^[01]\.\d{3}$/);
     await expect(page.getByTestId('ft-threshold')).toContainText('Youden, chosen on val');
@@ -212,11 +215,15 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     const table = await ex.summaryTable();
     expect(table.map((r) => r[0])).toEqual(['random init', 'supervised CNN (scratch)', 'masked tiny 32']);
     for (const r of table) for (const c of r.slice(1)) expect(c).toMatch(/^[01]\.\d{3}$/);
-    // DeLong: the pretrained run against random and against the CNN, at each fraction.
-    await expect(page.getByTestId('ex-delong-row')).toHaveCount(4);
-    await expect(page.getByTestId('ex-delong-row').first()).toContainText('masked tiny 32');
+    // Paired comparisons: the pretrained run against random and against the CNN, at each fraction (one seed: nothing pooled),
+    // each with a patient-level and a Holm-adjusted p, the slice-level DeLong p beside them; the small test split is warned about.
+    await expect(page.getByTestId('ex-comparison-row')).toHaveCount(4);
+    await expect(page.getByTestId('ex-comparison-row').first()).toContainText('masked tiny 32');
+    await expect(page.getByTestId('ex-comparisons-table').locator('thead')).toContainText('slice-level p');
+    await expect(page.getByTestId('ex-statistics-method')).toContainText('Holm');
+    await expect(page.getByTestId('ex-warning').first()).toContainText(/fewer than 10/);
     await page.screenshot({ path: join(screenshotDir, 'experiment-report.png') });
-    await page.getByTestId('ex-delong-table').scrollIntoViewIfNeeded();
+    await page.getByTestId('ex-comparisons-table').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(screenshotDir, 'experiment-tables.png') });
   });
 

@@ -180,6 +180,9 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
     await expect(row.locator('[data-col="maskedMse"]')).toHaveText(/^\d\.\d{4} ± \d\.\d{4}$/);
     await expect(row.locator('[data-col="ssim"]')).toHaveText(/^-?\d\.\d{4} ± \d\.\d{4}$/);
     await expect(row.locator('[data-col="ce"]')).toHaveText('');
+    // The fixtures hold a handful of patients: the row says how many, and warns.
+    await expect(row.getByTestId('table2-data')).toContainText(/^\d patients?, /);
+    await expect(page.getByTestId('table2-warning').filter({ hasText: `#${firstRun}:` }).filter({ hasText: /fewer than 10/ })).toHaveCount(1);
     await expect(page.getByTestId('table2').locator('thead')).toContainText('taskMSEmasked MSESSIMCEAUROC');
     await page.getByTestId('show-paper').check();
     await expect(page.getByTestId('paper-row')).toHaveCount(8);

@@ -1,10 +1,13 @@
 /**
  * The paper's experiment grid: fine-tuning runs over initialisations (random, supervised CNN,
  * pretrained runs) x training fractions x seeds, with one patient split for all, then one report:
- * held-out AUROC (or Dice) against fraction with 95% intervals over seeds, validation curves
- * against iterations, ROC curves, DeLong tests of pretrained vs random at each fraction, and for
- * segmentation the iterations needed to reach a Dice level. CSV, SVG plots and an offline HTML
- * page. Completed runs are kept: re-running the command continues an interrupted experiment.
+ * held-out AUROC (or Dice) against fraction with 95% intervals over seeds (and the patient-level
+ * interval of their mean), validation curves against iterations, ROC curves, patient-level paired
+ * tests of pretrained vs each baseline at each fraction, per seed and pooled over seeds, Holm-
+ * adjusted (./experiment-statistics.ts; slice-level DeLong beside them, labelled as such), the
+ * warnings of a small test split, and for segmentation the iterations needed to reach a Dice
+ * level. CSV, SVG plots and an offline HTML page. Completed runs are kept: re-running the command
+ * continues an interrupted experiment.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -12,7 +15,6 @@ import { parseExperimentSpec, parseRunConfig, type ExperimentSpec, type Experime
 import { taskTitle } from '../shared/pretext-tasks';
 import type { TrainerEvent } from '../shared/trainer-protocol';
 import type { ExperimentCell, ExperimentReport, FinetuneResults } from '../shared/results';
-import { delongTest } from '../core/metrics/classification';
 import { iterationsToReach } from '../core/metrics/segmentation';
 import { meanCi } from '../core/metrics/stats';
 import { linePlot, rocPlot } from '../core/plots';
@@ -23,6 +25,7 @@ import { startRun } from './runs/start-run';
 import type { Database } from '../library/db/sqlite';
 import { runSplit } from '../library/runs/lineage';
 import type { RunSplit } from '../shared/types';
+import { experimentStatistics, summaryKey } from './experiment-statistics';
 import type { BackendName } from '../shared/backends';
 
 /** A grid's cells and report are declared in src/shared/results.ts, where the contract carries them. */
@@ -170,31 +173,14 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
       const m = meanCi(xs);
       // AUROC and Dice live in [0, 1]: clip the t interval (very wide with few seeds) to it.
       const clip = (v: number) => Math.min(1, Math.max(0, v));
-      summary.push({ init, fraction, n: m.n, mean: m.mean, lower: m.n > 1 ? clip(m.lower) : m.mean, upper: m.n > 1 ? clip(m.upper) : m.mean });
+      summary.push({ init, fraction, n: m.n, mean: m.mean, lower: m.n > 1 ? clip(m.lower) : m.mean, upper: m.n > 1 ? clip(m.upper) : m.mean, patientCi95: null });
     }
 
-  // DeLong: each pretrained init against random (and the CNN), same fraction and seed, same test set.
-  const delong: ExperimentReport['delong'] = [];
-  if (spec.task === 'classification') {
-    const baselines = inits.filter((i) => i === 'random' || i === 'cnn');
-    for (const p of inits.filter((i) => i !== 'random' && i !== 'cnn'))
-      for (const b of baselines)
-        for (const fraction of spec.fractions)
-          for (const seed of spec.seeds) {
-            const cp = scored(cells.find((c) => c.init === p && c.fraction === fraction && c.seed === seed)?.results);
-            const cb = scored(cells.find((c) => c.init === b && c.fraction === fraction && c.seed === seed)?.results);
-            const sp = cp?.scores;
-            const sb = cb?.scores;
-            const labels = cp?.labels;
-            if (!sp || !sb || !labels || sp.length !== sb.length || JSON.stringify(labels) !== JSON.stringify(cb?.labels)) continue;
-            try {
-              const t = delongTest(sp, sb, labels);
-              delong.push({ fraction, seed, pretrained: labelOf.get(p)!, baseline: labelOf.get(b)!, aurocPretrained: t.auc1, aurocBaseline: t.auc2, difference: t.diff, p: t.pValue });
-            } catch {
-              /* one class only: no test */
-            }
-          }
-  }
+  // Patient-level statistics: the interval of each mean, the paired tests (classification), Holm, warnings.
+  const stats = experimentStatistics(spec.task === 'classification' ? cells : [], { fractions: spec.fractions, seeds: spec.seeds, labelOf: (i) => labelOf.get(i)! });
+  for (const s of summary) s.patientCi95 = stats.patientCi.get(summaryKey(s.init, s.fraction)) ?? null;
+  const comparisons = stats.comparisons;
+  const warnings = spec.task === 'classification' ? stats.warnings : [...new Set(cells.flatMap((c) => c.results?.warnings ?? []))];
 
   // Validation curves against iterations (mean over seeds), and iterations to reach a Dice level.
   const curveOf = (c: ExperimentCell, name: string) => {
@@ -273,33 +259,45 @@ function writeReport(db: Database, spec: ExperimentSpec, cells: ExperimentCell[]
 
   const split = gridSplit(db, cells);
   const csvPath = join(outDir, 'results.csv');
-  const head = spec.task === 'classification' ? 'init,fraction,seed,status,auroc,ci_lower,ci_upper,sensitivity,specificity,threshold,test_slices' : 'init,fraction,seed,status,dice,iou,mean_slice_dice,test_slices';
+  // ci_unit: 'patient' (patient-level bootstrap) or 'slice' (results written before it).
+  const head =
+    spec.task === 'classification'
+      ? 'init,fraction,seed,status,auroc,ci_lower,ci_upper,ci_unit,sensitivity,specificity,threshold,test_slices,test_patients,test_positives'
+      : 'init,fraction,seed,status,dice,ci_lower,ci_upper,ci_unit,iou,mean_slice_dice,test_slices,test_patients';
   const rows = cells.map((c) => {
     const r = (c.results ?? {}) as Record<string, unknown>;
     const q = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+    const ci = (r.aurocCi95 ?? r.diceCi95) as number[] | undefined;
+    const unit = ci ? ((r.ci as { unit?: string } | undefined)?.unit ?? 'slice') : '';
     return spec.task === 'classification'
-      ? [JSON.stringify(c.initLabel), c.fraction, c.seed, c.status, q(r.auroc), q((r.aurocCi95 as number[] | undefined)?.[0]), q((r.aurocCi95 as number[] | undefined)?.[1]), q(r.sensitivity), q(r.specificity), q((r.threshold as { value?: number } | undefined)?.value), q(r.slices)].join(',')
-      : [JSON.stringify(c.initLabel), c.fraction, c.seed, c.status, q(r.dice), q(r.iou), q(r.meanSliceDice), q(r.slices)].join(',');
+      ? [JSON.stringify(c.initLabel), c.fraction, c.seed, c.status, q(r.auroc), q(ci?.[0]), q(ci?.[1]), unit, q(r.sensitivity), q(r.specificity), q((r.threshold as { value?: number } | undefined)?.value), q(r.slices), q(r.patients), q(r.positives)].join(',')
+      : [JSON.stringify(c.initLabel), c.fraction, c.seed, c.status, q(r.dice), q(ci?.[0]), q(ci?.[1]), unit, q(r.iou), q(r.meanSliceDice), q(r.slices), q(r.patients)].join(',');
   });
   writeFileSync(csvPath, [head, ...rows].join('\n') + '\n');
   const htmlPath = join(outDir, 'report.html');
   const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
   const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
+  const fp = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v < 0.001 ? '&lt; 0.001' : v.toFixed(3));
+  const stat = stats.statistics;
   writeFileSync(
     htmlPath,
     `<!doctype html><meta charset="utf-8"><title>${esc(spec.name)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}</style>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}.warnings{background:#fff4d6;border:1px solid #e0b000;padding:.5em 1em}.secondary{color:#777}small{color:#555}</style>
 <h1>${esc(spec.name)}</h1>
 <p>${spec.task === 'classification' ? 'Slice classification' : 'Nodule segmentation'}, preset ${spec.preset}; initialisations × fractions ${spec.fractions.map(pct).join(', ')} × seeds ${spec.seeds.join(', ')}; one patient split (seed ${spec.splitSeed}) for every run. Completed runs: ${cells.filter((c) => c.results).length} of ${cells.length}.</p>
 ${split ? splitHtml(split, esc) : ''}
+${warnings.length ? `<div class="warnings" id="warnings"><strong>Warnings</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>` : ''}
 <h2>${esc(metricLabel)} (mean, 95% CI over seeds)</h2>
 <table><tr><th>initialisation</th>${spec.fractions.map((f) => `<th>${pct(f)}</th>`).join('')}</tr>
 ${inits.map((i) => `<tr><td>${esc(labelOf.get(i)!)}</td>${spec.fractions.map((f) => {
       const s = summary.find((x) => x.init === i && x.fraction === f)!;
-      return `<td>${f3(s.mean)}${s.n > 1 ? ` [${f3(s.lower)}, ${f3(s.upper)}]` : ''}</td>`;
+      const pc = s.patientCi95;
+      return `<td>${f3(s.mean)}${s.n > 1 ? ` [${f3(s.lower)}, ${f3(s.upper)}]` : ''}${pc ? `<br><small>patients [${f3(pc[0])}, ${f3(pc[1])}]</small>` : ''}</td>`;
     }).join('')}</tr>`).join('\n')}</table>
+<p><small>The interval after the mean is a t interval over seeds (training variability on this test set); “patients” is the patient-level bootstrap 95% interval of the mean (the variability of sampling test patients).</small></p>
 <figure>${fracSvg}</figure><figure>${iterSvg}</figure>${rocSvg ? `<figure>${rocSvg}</figure>` : ''}
-${delong.length ? `<h2>DeLong tests (paired, same held-out slices)</h2><table><tr><th>pretrained</th><th>baseline</th><th>fraction</th><th>seed</th><th>AUROC pretrained</th><th>AUROC baseline</th><th>difference</th><th>p</th></tr>${delong.map((d) => `<tr><td>${esc(d.pretrained)}</td><td>${esc(d.baseline)}</td><td>${pct(d.fraction)}</td><td>${d.seed}</td><td>${f3(d.aurocPretrained)}</td><td>${f3(d.aurocBaseline)}</td><td>${f3(d.difference)}</td><td>${d.p.toPrecision(3)}</td></tr>`).join('')}</table>` : ''}
+${comparisons.length ? `<h2>Paired comparisons (same held-out slices)</h2><table><tr><th>pretrained</th><th>baseline</th><th>fraction</th><th>seed</th><th>AUROC pretrained</th><th>AUROC baseline</th><th>difference [95% CI]</th><th>p (patient-level)</th><th>p Holm</th><th>verdict</th><th class="secondary">p slice-level DeLong (assumes independent slices)</th></tr>${comparisons.map((d) => `<tr><td>${esc(d.pretrained)}</td><td>${esc(d.baseline)}</td><td>${pct(d.fraction)}</td><td>${d.seed === null ? `pooled (${d.seeds.length} seeds)` : d.seed}</td><td>${f3(d.aurocPretrained)}</td><td>${f3(d.aurocBaseline)}</td><td>${f3(d.difference)} [${f3(d.ci95[0])}, ${f3(d.ci95[1])}]</td><td>${fp(d.p)}</td><td><strong>${fp(d.pHolm)}</strong></td><td>${esc(d.verdict)}</td><td class="secondary">${fp(d.sliceLevelP)}</td></tr>`).join('')}</table>
+<p><small>${esc(stat.method)} Held-out split: ${[...new Set(comparisons.map((d) => `${d.patients} patients, ${d.slices} slices, ${d.positives} positive`))].join('; ')}.</small></p>` : ''}
 ${reach.length ? `<h2>Iterations to reach validation Dice ${spec.diceLevel}</h2><table><tr><th>initialisation</th><th>fraction</th><th>mean iterations</th><th>runs reaching it</th></tr>${reach.map((r) => `<tr><td>${esc(r.init)}</td><td>${pct(r.fraction)}</td><td>${r.meanIterations === null ? 'not reached' : r.meanIterations.toFixed(0)}</td><td>${r.runsReaching} of ${r.runs}</td></tr>`).join('')}</table>` : ''}
 <p>Per-run numbers: <a href="results.csv">results.csv</a>; run folders under runs/.</p>`,
   );
@@ -309,12 +307,14 @@ ${reach.length ? `<h2>Iterations to reach validation Dice ${spec.diceLevel}</h2>
     metric,
     cells,
     summary,
-    delong,
+    comparisons,
+    statistics: stats.statistics,
+    warnings,
     iterationsToReach: reach,
     split,
     files: { csv: csvPath, html: htmlPath, json: join(outDir, 'report.json'), svg: svgs },
   };
-  writeFileSync(report.files.json, JSON.stringify({ ...report, cells: report.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, scores: undefined, labels: undefined, roc: undefined } : null })) }, null, 2));
+  writeFileSync(report.files.json, JSON.stringify({ ...report, cells: report.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, scores: undefined, labels: undefined, patientOfSlice: undefined, roc: undefined } : null })) }, null, 2));
   return report;
 }
 

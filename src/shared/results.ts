@@ -129,6 +129,8 @@ export interface SslEvaluation {
   split: Split;
   checkpointStep: number;
   backend: string;
+  /** Patients of the evaluated images (absent in evaluations made before it was counted). */
+  patients?: number;
   volumes: number;
   images: number;
   /** Mean and sd across volumes (per-volume means), by metric: mse, maskedMse, ssim | crossEntropy, auroc. */
@@ -139,6 +141,7 @@ export interface SslEvaluation {
   aurocPerClass?: number[];
   /** Sample PNGs written in the run's eval/ folder. */
   samples: { input: string; output: string; target: string | null; diff: string | null }[];
+  /** Among them: fewer than 10 held-out patients, an evaluation on a split that is not held out. */
   warnings: string[];
   /** The Table II row(s) as Markdown. */
   table: string;
@@ -152,14 +155,37 @@ interface HeldOut {
   slices: number;
   /** False when the numbers are on a split the model trained on. */
   heldOut: boolean;
+  /** Patients in the scored split (absent in results written before patient-level statistics). */
+  patients?: number;
+  /**
+   * What the reader must know about these numbers: a split with fewer than 10 patients or fewer
+   * than 20 positive slices, a bootstrap with many undefined resamples (absent in older results).
+   */
+  warnings?: string[];
+}
+
+/** How an interval was computed: the patient-level (cluster) percentile bootstrap. */
+export interface PatientBootstrap {
+  unit: 'patient';
+  /** Resamples of the patients drawn, and those where the metric is defined. */
+  resamples: number;
+  valid: number;
+  seed: number;
 }
 
 export interface ClassificationResults extends HeldOut {
   task: 'classification';
+  /** Positive slices, and the patients with at least one (absent in older results). */
   positives: number;
+  positivePatients?: number;
   auroc: number;
-  /** Bootstrap 95% interval of the AUROC. */
+  /**
+   * 95% interval of the AUROC: a patient-level (cluster) percentile bootstrap, as `ci` says;
+   * results without `ci` (written before it) hold a slice-level bootstrap, which ignores that
+   * slices of a patient are alike and is too narrow.
+   */
   aurocCi95: [number, number];
+  ci?: PatientBootstrap;
   /** Youden-optimal threshold, chosen on `chosenOn` (validation), applied to the held-out split. */
   threshold: { method: 'youden'; chosenOn: Split; value: number };
   sensitivity: number;
@@ -167,9 +193,14 @@ export interface ClassificationResults extends HeldOut {
   ppv: number;
   npv: number;
   roc: { fpr: number[]; tpr: number[] };
-  /** Held-out scores and labels in a fixed order (for DeLong's test); results.json only. */
+  /** Held-out scores and labels in a fixed order (for the paired tests of an experiment); results.json only. */
   scores: number[];
   labels: number[];
+  /**
+   * Each held-out slice's patient, as an index 0..patients-1 in order of first appearance (no
+   * identifier), for the patient-level tests; results.json only (absent in older results).
+   */
+  patientOfSlice?: number[];
 }
 
 /** Classification whose held-out split has one class only: no AUROC. */
@@ -182,6 +213,14 @@ export interface SegmentationResults extends HeldOut {
   task: 'segmentation';
   /** Dice and IoU over every pixel of the split. */
   dice: number;
+  /**
+   * 95% interval of `dice` by a patient-level percentile bootstrap (the pooled Dice of the drawn
+   * patients' slices), as `ci` says; absent in older results.
+   */
+  diceCi95?: [number, number];
+  ci?: PatientBootstrap;
+  /** Slices with a ground-truth mask (absent in older results). */
+  positives?: number;
   iou: number;
   meanSliceDice: number;
   sdSliceDice: number;
@@ -194,11 +233,14 @@ export type FinetuneResults = ClassificationResults | UndefinedClassificationRes
 
 type Without<T, K extends string> = T extends unknown ? Omit<T, K & keyof T> : never;
 
-/** Results as kept in the run's summary: no per-slice scores and labels, the ROC curve at most 256 points. */
-export type RecordedResults = Without<FinetuneResults, 'scores' | 'labels'>;
+/** The per-slice arrays of results.json. */
+export type PerSliceField = 'scores' | 'labels' | 'patientOfSlice';
 
-/** Results as an experiment's report.json keeps them: no scores, labels or ROC curve. */
-export type ReportedResults = Without<FinetuneResults, 'scores' | 'labels' | 'roc'>;
+/** Results as kept in the run's summary: no per-slice scores, labels and patients, the ROC curve at most 256 points. */
+export type RecordedResults = Without<FinetuneResults, PerSliceField>;
+
+/** Results as an experiment's report.json keeps them: no per-slice arrays or ROC curve. */
+export type ReportedResults = Without<FinetuneResults, PerSliceField | 'roc'>;
 
 /** What a run's summary records once it ended (all absent for a run that never finished). */
 export interface RunRecord {
@@ -259,15 +301,74 @@ export interface ExperimentCell<R = FinetuneResults> {
   results: R | null;
 }
 
+/** What a paired comparison concludes, at Holm-adjusted p < 0.05. */
+export type ComparisonVerdict = 'pretrained higher' | 'baseline higher' | 'no significant difference' | 'not testable';
+
+/**
+ * A pretrained initialisation against a baseline (random init or the supervised CNN) at one
+ * training fraction, on the same held-out slices: for one seed (both runs trained with it), or
+ * pooled over the seeds both have (`seed` null: the mean over seeds of the AUROC difference).
+ */
+export interface PairedComparison {
+  pretrained: string;
+  baseline: string;
+  fraction: number;
+  /** The seed of both runs, or null for the test pooled over `seeds`. */
+  seed: number | null;
+  seeds: number[];
+  /** AUROC of each (the mean over `seeds` when pooled) and their difference, pretrained - baseline. */
+  aurocPretrained: number;
+  aurocBaseline: number;
+  difference: number;
+  /**
+   * Primary, patient-level: the patient (cluster) bootstrap of the difference, its 95% interval
+   * and two-sided p (bootstrap standard error, Student's t with patients - 1 degrees of freedom);
+   * NaN when it cannot be computed (older results without patients, a single patient).
+   */
+  ci95: [number, number];
+  p: number;
+  /** p adjusted by Holm over every patient-level test of the report. */
+  pHolm: number;
+  verdict: ComparisonVerdict;
+  /** The held-out split compared on. */
+  patients: number;
+  slices: number;
+  positives: number;
+  /**
+   * Secondary, per seed only: DeLong's test on slices, which assumes independent slices and is
+   * too confident when a patient contributes many; null when pooled or undefined.
+   */
+  sliceLevelP: number | null;
+}
+
+/** How a report's tests were made, in numbers and words. */
+export interface ReportStatistics {
+  /** Resamples of the patients per bootstrap, and their seed (the same resamples for every comparison). */
+  resamples: number;
+  seed: number;
+  /** Patient-level tests in the Holm family. */
+  family: number;
+  alpha: number;
+  /** One paragraph for the reader. */
+  method: string;
+}
+
 export interface ExperimentReport<R = FinetuneResults> {
   name: string;
   task: 'classification' | 'segmentation';
   metric: 'auroc' | 'dice';
   cells: ExperimentCell<R>[];
-  /** Mean and 95% interval over seeds, per initialisation and fraction. */
-  summary: { init: string; fraction: number; n: number; mean: number; lower: number; upper: number }[];
-  /** Paired DeLong tests of each pretrained init against each baseline. */
-  delong: { fraction: number; seed: number; pretrained: string; baseline: string; aurocPretrained: number; aurocBaseline: number; difference: number; p: number }[];
+  /**
+   * Per initialisation and fraction: mean and 95% t interval over seeds (training variability on
+   * a fixed test set), and the patient-level bootstrap 95% interval of that mean (test-set
+   * sampling; null when the results hold no patients).
+   */
+  summary: { init: string; fraction: number; n: number; mean: number; lower: number; upper: number; patientCi95?: [number, number] | null }[];
+  /** Paired comparisons of each pretrained init against each baseline (classification). */
+  comparisons: PairedComparison[];
+  statistics: ReportStatistics;
+  /** Small held-out split, runs whose results predate patient-level statistics. */
+  warnings: string[];
   /** Segmentation: iterations to reach the Dice level. */
   iterationsToReach: { init: string; fraction: number; level: number; meanIterations: number | null; runsReaching: number; runs: number }[];
   files: { csv: string; html: string; json: string; svg: string[] };

@@ -4,11 +4,12 @@
  * one-vs-rest AUROC for the classification tasks (rotation, flip). Statistics are given per volume
  * (each scan's mean over its slices, then mean and sd across scans: the paper's unit) and per
  * image. Sample images (input / output / target / difference) are written as PNG for the Table II
- * figure.
+ * figure. Fewer than 10 held-out patients give a warning: the numbers then describe those patients.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AurocMetric, MeanMetric, ReconstructionMetric } from '../core/metrics/accumulators';
+import { heldOutWarnings } from '../core/metrics/cluster';
 import { taskClasses, taskOption, taskOptionsOf, taskTableName } from '../shared/pretext-tasks';
 import { encodePngGray } from '../core/synth/png';
 import { initBackend, type BackendChoice } from './backend';
@@ -41,7 +42,8 @@ function tableOf(e: Omit<SslEvaluation, 'table'>): string {
     '|---|---|---|---|---|---|',
     `| ${name} | ${f(v.mse)} | ${f(v.maskedMse)} | ${f(v.ssim)} | ${f(v.crossEntropy)} | ${v.auroc && Number.isFinite(v.auroc.mean) ? v.auroc.mean.toFixed(4) : ''} |`,
     '',
-    `${e.volumes} held-out volume(s), ${e.images} images, ${e.split} split, checkpoint at step ${e.checkpointStep}; mean ± sd across volumes.`,
+    `${e.volumes} held-out volume(s) of ${e.patients} patient(s), ${e.images} images, ${e.split} split, checkpoint at step ${e.checkpointStep}; mean ± sd across volumes.`,
+    ...e.warnings.map((w) => `\nWarning: ${w}.`),
   ].join('\n');
 }
 
@@ -80,11 +82,13 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   mkdirSync(outDir, { recursive: true });
   const samples: SslEvaluation['samples'] = [];
   let images = 0;
+  const patients = new Set<string>();
   for (let i = 0; i < stream.batchesPerEpoch && images < limit; i++) {
     const b = await stream.get(0, i);
     const out = await engine.predict(b);
     const take = Math.min(b.shape[0], limit - images);
     const volumes = b.refs.slice(0, take).map((r) => r.series);
+    for (const v of volumes) patients.add(manifest.series[v].patientKey);
     if (b.kind === 'recon') {
       reconstruction.update(out.subarray(0, take * px), b.target.subarray(0, take * px), { mask: b.mask?.subarray(0, take * px), groups: volumes });
     } else {
@@ -126,6 +130,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     perImageStats.crossEntropy = { ...perImageStats.crossEntropy, mean: p.crossEntropy! };
   }
   if (r.groups < 2) warnings.push('fewer than 2 held-out volumes: the sd across volumes is not meaningful');
+  warnings.push(...heldOutWarnings({ what: `evaluated ${split} split`, patients: patients.size }));
   const base = {
     runDir,
     task: config.task,
@@ -134,6 +139,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     split,
     checkpointStep: c.state.step,
     backend: `${backend.package}@${backend.version}`,
+    patients: patients.size,
     volumes: r.groups,
     images,
     perVolume,

@@ -79,8 +79,27 @@ describe('experiments and the bias probe', () => {
     expect(existsSync(join(rep.summary.dir, 'report.html'))).toBe(true);
     expect(readFileSync(join(rep.summary.dir, 'results.csv'), 'utf8').trim().split('\n')).toHaveLength(7);
     expect((await h['experiments.list']()).map((e) => e.id)).toContain(exp.id);
-    // DeLong tests pair each pretrained run with the baselines on the same held-out slices
-    expect((report as unknown as { delong: unknown[] }).delong.length).toBeGreaterThan(0);
+    // Paired comparisons of the pretrained run with each baseline on the same held-out slices:
+    // patient-level p with its Holm adjustment (primary), slice-level DeLong p beside it; one seed, so nothing pooled.
+    const full = rep.report!;
+    expect(full.comparisons.length).toBeGreaterThan(0);
+    expect(full.comparisons.every((c) => c.seed === 1)).toBe(true);
+    expect(full.statistics).toMatchObject({ resamples: 2000, seed: 1, alpha: 0.05 });
+    expect(full.statistics.family).toBe(full.comparisons.filter((c) => c.p !== null).length);
+    for (const c of full.comparisons) {
+      expect(c.patients).toBeGreaterThan(0);
+      if (c.p !== null) expect(c.pHolm).toBeGreaterThanOrEqual(c.p);
+      expect(['pretrained higher', 'baseline higher', 'no significant difference', 'not testable']).toContain(c.verdict);
+    }
+    // Each run's interval is patient-level; the test split of this 10-patient cohort is small, and every door says so.
+    for (const c of full.cells) if (c.results && !('error' in c.results)) expect(c.results).toMatchObject({ ci: { unit: 'patient', resamples: 2000 } });
+    expect(full.warnings.some((w) => /the test split has \d patients? \(fewer than 10\)/.test(w))).toBe(true);
+    const html = readFileSync(join(rep.summary.dir, 'report.html'), 'utf8');
+    expect(html).toContain('fewer than 10');
+    expect(html).toContain('p slice-level DeLong (assumes independent slices)');
+    expect(readFileSync(join(rep.summary.dir, 'results.csv'), 'utf8').split('\n')[0]).toContain('ci_unit');
+    const runResults = JSON.parse(readFileSync(join(full.cells[0].runDir, 'results.json'), 'utf8'));
+    expect(runResults.patientOfSlice).toHaveLength(runResults.slices);
   });
 
   it('resumes a stopped grid in its folder: the finished run is kept, the rest run, one report', async () => {

@@ -50,6 +50,8 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8'));
     expect(results).toMatchObject({ task: 'segmentation' });
     expect(results.dice).toBeGreaterThanOrEqual(0);
+    expect(results.patients).toBeGreaterThan(0);
+    expect(results.warnings.length).toBeGreaterThan(0);
     expect(seen.some((e) => e.type === 'results')).toBe(true);
     // recorded with the run, so the app shows them after a restart
     expect(getRun(db, run.id)!.summary.results).toEqual(results);
@@ -133,6 +135,18 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     expect(run.config).toMatchObject({ windowLevel: 50, windowWidth: 350 });
     expect(existsSync(join(run.dir, 'results.json'))).toBe(true);
     expect(Object.keys(r.finalLosses).sort()).toEqual(['accuracy', 'loss']);
+    // Patient-level statistics: each held-out slice's patient as a number, the split's patients, and
+    // (two LIDC patients in these fixtures) the warning of a split with fewer than 10 patients.
+    const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8'));
+    expect(results.patients).toBeGreaterThan(0);
+    expect(results.warnings.join('\n')).toMatch(/has \d patients? \(fewer than 10\)/);
+    if (!('error' in results)) {
+      expect(results.patientOfSlice).toHaveLength(results.slices);
+      expect(new Set(results.patientOfSlice).size).toBe(results.patients);
+      expect(results.ci).toEqual({ unit: 'patient', resamples: 2000, valid: expect.any(Number), seed: 1 });
+    }
+    // the run's summary keeps the numbers, not the per-slice arrays
+    expect(getRun(db, run.id)!.summary.results).not.toHaveProperty('patientOfSlice');
   });
 
   it('explains what is missing: labels of another kind, a cnn with an init', () => {

@@ -25,7 +25,7 @@ import {
   modelFor,
   toFinetuneConfig,
 } from '../../src/renderer/src/finetune/finetune-form';
-import { operatingPoint, rocPath, rocXY } from '../../src/renderer/src/finetune/results';
+import { ciNote, operatingPoint, rocPath, rocXY } from '../../src/renderer/src/finetune/results';
 import {
   cellAt,
   defaultExperimentForm,
@@ -38,7 +38,7 @@ import {
   toExperimentSpec,
   toggleInit,
 } from '../../src/renderer/src/experiments/experiment-form';
-import { cellRows, delongRows, initLabels, orderedSvgs, reachRows, summaryTable } from '../../src/renderer/src/experiments/report-table';
+import { cellRows, comparisonRows, initLabels, orderedSvgs, reachRows, reportWarnings, summaryTable } from '../../src/renderer/src/experiments/report-table';
 import { initName } from '../../src/renderer/src/experiments/init-label';
 import { probeEncoders, probeProblems, probeRows } from '../../src/renderer/src/probe/probe-table';
 import { percent, pValue, signed, withCi } from '../../src/renderer/src/lib/stats-format';
@@ -185,6 +185,10 @@ describe('fine-tune results', () => {
     expect(rocPath([0, 0, 0.5, 1], [0, 0.5, 1, 1], box)).toBe('M30,230L30,130L130,30L230,30');
     expect(operatingPoint({ sensitivity: 1, specificity: 0.25 })).toEqual({ fpr: 0.75, tpr: 1 });
     expect(operatingPoint({ sensitivity: NaN, specificity: 0.25 })).toBeNull();
+    // how the held-out interval was made
+    expect(ciNote({ ci: { unit: 'patient', resamples: 2000 }, patients: 12 })).toBe('patient-level bootstrap 95% interval (2000 resamples of the 12 patients)');
+    expect(ciNote({ ci: { unit: 'patient', resamples: 2000 }, patients: 1 })).toMatch(/of the 1 patient\)$/);
+    expect(ciNote({})).toMatch(/^slice-level bootstrap 95% interval \(older result/);
   });
 });
 
@@ -267,7 +271,8 @@ describe('experiment form', () => {
 });
 
 describe('experiment report', () => {
-  const cls = (auroc: number, ci: [number, number], sensitivity: number, specificity: number): ReportedResults => ({
+  // `patients` given: a result with a patient-level interval; without: one written before them (slice-level).
+  const cls = (auroc: number, ci: [number, number], sensitivity: number, specificity: number, patients?: number): ReportedResults => ({
     split: 'test',
     slices: 16,
     heldOut: true,
@@ -275,6 +280,7 @@ describe('experiment report', () => {
     positives: 3,
     auroc,
     aurocCi95: ci,
+    ...(patients !== undefined && { patients, ci: { unit: 'patient' as const, resamples: 2000, valid: 1990, seed: 1 }, warnings: [`the test split has ${patients} patients (fewer than 10)`] }),
     threshold: { method: 'youden', chosenOn: 'val', value: 0.5 },
     sensitivity,
     specificity,
@@ -282,6 +288,7 @@ describe('experiment report', () => {
     npv: 0.9,
   });
   const files = { csv: '/e/results.csv', html: '/e/report.html', json: '/e/report.json', svg: [] };
+  const cmp = { pretrained: 'pretrained: masked 20%', baseline: 'random init', patients: 2, slices: 16, positives: 3 };
   // report.json as `ctssl experiment` writes it (numbers from a real 6-run grid); NaN becomes null in JSON.
   const raw: SavedExperimentReport = JSON.parse(
     JSON.stringify({
@@ -289,7 +296,7 @@ describe('experiment report', () => {
       task: 'classification',
       metric: 'auroc',
       cells: [
-        { init: 'random', initLabel: 'random init', fraction: 0.5, seed: 1, runDir: '/e/runs/random-f0.5-s1', status: 'done', results: cls(0.359, [0.077, 0.692], 0.333, 0.308) },
+        { init: 'random', initLabel: 'random init', fraction: 0.5, seed: 1, runDir: '/e/runs/random-f0.5-s1', status: 'done', results: cls(0.359, [0.077, 0.692], 0.333, 0.308, 2) },
         { init: 'random', initLabel: 'random init', fraction: 1, seed: 1, runDir: '/e/runs/random-f1-s1', status: 'done', results: cls(0.4615, [0, 1], 0.333, 0.46) },
         { init: '/r/masked', initLabel: 'pretrained: masked 20%', fraction: 0.5, seed: 1, runDir: '/e/runs/init-f0.5-s1', status: 'failed', results: null },
         {
@@ -303,17 +310,20 @@ describe('experiment report', () => {
         },
       ],
       summary: [
-        { init: 'random', fraction: 0.5, n: 1, mean: 0.359, lower: 0.359, upper: 0.359 },
+        { init: 'random', fraction: 0.5, n: 1, mean: 0.359, lower: 0.359, upper: 0.359, patientCi95: [0.2, 0.55] },
         { init: 'random', fraction: 1, n: 3, mean: 0.4615, lower: 0.3, upper: 0.6 },
         { init: '/r/masked', fraction: 0.5, n: 0, mean: NaN, lower: NaN, upper: NaN },
         { init: '/r/masked', fraction: 1, n: 3, mean: 0.55, lower: 0.41, upper: 0.69 },
         { init: 'cnn', fraction: 1, n: 1, mean: 0.59, lower: 0.59, upper: 0.59 },
       ],
-      delong: [
-        { fraction: 1, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.4615, aurocBaseline: 0.4615, difference: 0, p: 1 },
-        { fraction: 0.5, seed: 1, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.3077, aurocBaseline: 0.359, difference: -0.0513, p: 0.0004 },
-        { fraction: 0.5, seed: 2, pretrained: 'pretrained: masked 20%', baseline: 'random init', aurocPretrained: 0.5, aurocBaseline: 0.5, difference: 0, p: NaN },
+      comparisons: [
+        { ...cmp, fraction: 1, seed: 1, seeds: [1], aurocPretrained: 0.4615, aurocBaseline: 0.4615, difference: 0, ci95: [0, 0], p: 1, pHolm: 1, verdict: 'no significant difference', sliceLevelP: 1 },
+        { ...cmp, fraction: 0.5, seed: 1, seeds: [1], aurocPretrained: 0.3077, aurocBaseline: 0.359, difference: -0.0513, ci95: [-0.3, 0.21], p: 0.41, pHolm: 0.82, verdict: 'no significant difference', sliceLevelP: 0.0004 },
+        { ...cmp, fraction: 0.5, seed: null, seeds: [1, 2], aurocPretrained: 0.4, aurocBaseline: 0.2, difference: 0.2, ci95: [0.1, 0.3], p: 0.004, pHolm: 0.012, verdict: 'pretrained higher', sliceLevelP: null },
+        { ...cmp, fraction: 0.5, seed: 2, seeds: [2], aurocPretrained: 0.5, aurocBaseline: 0.5, difference: 0, ci95: [NaN, NaN], p: NaN, pHolm: NaN, verdict: 'not testable', sliceLevelP: null },
       ],
+      statistics: { resamples: 2000, seed: 1, family: 3, alpha: 0.05, method: 'Intervals and tests are patient-level.' },
+      warnings: ['the test split has 2 patients (fewer than 10)'],
       iterationsToReach: [],
       files,
     } satisfies SavedExperimentReport),
@@ -333,22 +343,36 @@ describe('experiment report', () => {
       ['—', '0.550 [0.410, 0.690]'],
       ['—', '0.590'],
     ]);
+    // the patient-level interval of the mean, where the report has one
+    expect(t.rows[0].cells.map((c) => c.patientCi)).toEqual(['[0.200, 0.550]', null]);
     expect(t.rows[2].cells[1].best).toBe(true);
     expect(t.rows[0].cells[0].best).toBe(false);
   });
 
-  it('formats DeLong tests (not those without a p-value), iterations to reach and the runs', () => {
+  it('formats the paired comparisons (patient-level p, Holm, verdict, slice-level p as secondary), the warnings, iterations to reach and the runs', () => {
     const r = raw;
-    expect(delongRows(r)).toEqual([
-      { pretrained: 'pretrained: masked 20%', baseline: 'random init', fraction: '50%', seed: 1, pretrainedAuroc: '0.308', baselineAuroc: '0.359', difference: '−0.051', p: '< 0.001', significant: true },
-      { pretrained: 'pretrained: masked 20%', baseline: 'random init', fraction: '100%', seed: 1, pretrainedAuroc: '0.462', baselineAuroc: '0.462', difference: '0.000', p: '1.00', significant: false },
+    const rows = comparisonRows(r);
+    expect(rows.map((x) => [x.fraction, x.seed, x.difference, x.p, x.pHolm, x.verdict, x.significant, x.sliceP])).toEqual([
+      ['50%', '1', '−0.051 [−0.300, +0.210]', '0.410', '0.820', 'no significant difference', false, '< 0.001'],
+      ['50%', '2', '0.000', '—', '—', 'not testable', false, '—'],
+      ['50%', 'pooled (2 seeds)', '+0.200 [+0.100, +0.300]', '0.00400', '0.0120', 'pretrained higher', true, '—'],
+      ['100%', '1', '0.000 [0.000, 0.000]', '1.00', '1.00', 'no significant difference', false, '1.00'],
     ]);
+    expect(rows[2].pooled).toBe(true);
+    expect(rows[0].data).toBe('2 patients, 16 slices, 3 positive');
+    expect(reportWarnings(r)).toEqual(['the test split has 2 patients (fewer than 10)']);
+    // a report.json from before patient-level statistics: no comparisons, and it says so
+    const legacy = { ...r, comparisons: undefined, warnings: undefined, statistics: undefined } as unknown as SavedExperimentReport;
+    expect(comparisonRows(legacy)).toEqual([]);
+    expect(reportWarnings(legacy)[0]).toMatch(/written before patient-level statistics/);
     const seg: SavedExperimentReport = {
       name: 'seg',
       task: 'segmentation',
       metric: 'dice',
       summary: [],
-      delong: [],
+      comparisons: [],
+      statistics: { resamples: 2000, seed: 1, family: 0, alpha: 0.05, method: '' },
+      warnings: [],
       iterationsToReach: [
         { init: 'random init', fraction: 1, level: 0.5, meanIterations: 122.5, runsReaching: 2, runs: 3 },
         { init: 'pretrained', fraction: 0.1, level: 0.5, meanIterations: null, runsReaching: 0, runs: 3 },
@@ -373,7 +397,7 @@ describe('experiment report', () => {
     expect(cellRows(seg)).toEqual([{ init: 'random init', fraction: '100%', seed: 2, status: 'done', metric: '0.410', detail: 'IoU 0.260' }]);
     expect(cellRows(r).map((c) => [c.metric, c.detail])).toEqual([
       ['0.359 [0.077, 0.692]', 'sens 0.333 · spec 0.308'],
-      ['0.462 [0.000, 1.000]', 'sens 0.333 · spec 0.460'],
+      ['0.462 [0.000, 1.000]', 'sens 0.333 · spec 0.460 · slice-level CI'],
       ['—', ''],
       ['n/a', 'the test split has only one class'],
     ]);

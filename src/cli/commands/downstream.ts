@@ -76,7 +76,7 @@ export function register(program: Command): void {
         });
         const { result: r, run: final } = await trainToEnd(runs, sink, run, o.backend as string | undefined, 'stopping after this step (a checkpoint is written)...').finally(off);
         const summary = { run: final.dir, id: final.id, status: r.status, backend: final.backend, steps: r.step, finalLosses: r.finalLosses, results, error: r.error, split };
-        out(o.json, summary, () => `${r.status}: ${final.dir}\n  held-out: ${JSON.stringify(results, (k, v) => (k === 'roc' ? undefined : v))}${r.error ? `\n  ${r.error}` : ''}`);
+        out(o.json, summary, () => [`${r.status}: ${final.dir}`, ...heldOutLines(results), ...(r.error ? [`  ${r.error}`] : [])].join('\n'));
         if (r.status !== 'done') process.exitCode = 1;
       });
     });
@@ -106,10 +106,19 @@ export function register(program: Command): void {
         });
         const r = await experiments.wait(id).finally(off);
         sink.line.done();
-        out(o.json, { ...r, cells: r.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, roc: undefined, scores: undefined, labels: undefined } : null })) }, () =>
+        out(o.json, { ...r, cells: r.cells.map((c) => ({ ...c, results: c.results ? { ...c.results, roc: undefined, scores: undefined, labels: undefined, patientOfSlice: undefined } : null })) }, () =>
           [
             `${r.name}: report ${r.files.html}`,
-            ...r.summary.map((s) => `  ${s.init === 'random' || s.init === 'cnn' ? s.init : 'pretrained ' + s.init}  fraction ${s.fraction}: ${r.metric} ${s.mean.toFixed(3)}${s.n > 1 ? ` [${s.lower.toFixed(3)}, ${s.upper.toFixed(3)}]` : ''} (n=${s.n})`),
+            ...r.warnings.map((w) => `warning: ${w}`),
+            ...r.summary.map(
+              (s) =>
+                `  ${s.init === 'random' || s.init === 'cnn' ? s.init : 'pretrained ' + s.init}  fraction ${s.fraction}: ${r.metric} ${s.mean.toFixed(3)}${s.n > 1 ? ` [${s.lower.toFixed(3)}, ${s.upper.toFixed(3)}]` : ''} (n=${s.n})${s.patientCi95 ? `, patient-level CI [${s.patientCi95[0].toFixed(3)}, ${s.patientCi95[1].toFixed(3)}]` : ''}`,
+            ),
+            ...(r.comparisons.length ? ['paired comparisons (patient-level p, Holm-adjusted over the report; slice-level DeLong p, which assumes independent slices, for reference):'] : []),
+            ...r.comparisons.map(
+              (c) =>
+                `  ${c.pretrained} vs ${c.baseline} at ${c.fraction}, ${c.seed === null ? `pooled over seeds ${c.seeds.join(', ')}` : `seed ${c.seed}`}: difference ${fmt(c.difference)} [${fmt(c.ci95[0])}, ${fmt(c.ci95[1])}], p ${fmtP(c.p)}, Holm ${fmtP(c.pHolm)}${c.sliceLevelP === null ? '' : `, slice-level ${fmtP(c.sliceLevelP)}`}: ${c.verdict}`,
+            ),
           ].join('\n'),
         );
       });
@@ -154,4 +163,21 @@ export function register(program: Command): void {
       });
       void join;
     });
+}
+
+const fmt = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
+const fmtP = (v: number | null) => (v === null || !Number.isFinite(v) ? 'n/a' : v < 0.001 ? '< 0.001' : v.toPrecision(2));
+
+/** A fine-tuning run's held-out results for the terminal: the numbers, how the interval was made, the warnings. */
+function heldOutLines(r: FinetuneResults | null): string[] {
+  if (!r) return ['  held-out: no results'];
+  const where = `${r.slices} slices${r.patients === undefined ? '' : ` of ${r.patients} patient${r.patients === 1 ? '' : 's'}`} on the ${r.split} split${r.heldOut ? '' : ' (not held out: the model trained on it)'}`;
+  const how = !('error' in r) && r.ci ? `patient-level bootstrap, ${r.ci.resamples} resamples` : 'slice-level bootstrap';
+  const lines =
+    'error' in r
+      ? [`  held-out: ${r.error} (${where})`]
+      : r.task === 'classification'
+        ? [`  held-out AUROC ${fmt(r.auroc)}, 95% CI [${fmt(r.aurocCi95[0])}, ${fmt(r.aurocCi95[1])}] (${how}); ${where}, ${r.positives} positive`, `  at the Youden threshold ${fmt(r.threshold.value)} (chosen on ${r.threshold.chosenOn}): sensitivity ${fmt(r.sensitivity)}, specificity ${fmt(r.specificity)}, PPV ${fmt(r.ppv)}, NPV ${fmt(r.npv)}`]
+        : [`  held-out Dice ${fmt(r.dice)}${r.diceCi95 ? `, 95% CI [${fmt(r.diceCi95[0])}, ${fmt(r.diceCi95[1])}] (${how})` : ''}, IoU ${fmt(r.iou)}; ${where}`];
+  return [...lines, ...(r.warnings ?? []).map((w) => `warning: ${w}`)];
 }

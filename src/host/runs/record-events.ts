@@ -13,11 +13,11 @@ import type { RunRow } from './run-store';
 
 /**
  * Held-out results as kept in the run's summary (listed with every run): the numbers and a ROC
- * curve of at most 256 points for the plot; the per-slice scores and labels stay in results.json.
+ * curve of at most 256 points for the plot; the per-slice scores, labels and patients stay in results.json.
  */
 export function summaryResults(results: FinetuneResults): RecordedResults {
   if (results.task !== 'classification' || 'error' in results) return results;
-  const { scores: _scores, labels: _labels, ...rest } = results;
+  const { scores: _scores, labels: _labels, patientOfSlice: _patients, ...rest } = results;
   const max = 256;
   const n = rest.roc.fpr.length;
   if (n > max && rest.roc.tpr.length === n) {

@@ -2,8 +2,10 @@
  * Fine-tuning in the trainer process: the same events, checkpoints, pause/stop and exact resume
  * as pretraining, on labelled slices. The encoder may start from a pretrained run and stay frozen
  * for the first epochs; class imbalance is handled by loss weights. At the end the model is
- * evaluated on the held-out split: AUROC with a bootstrap 95% interval and sensitivity/specificity
- * at the Youden threshold chosen on validation (classification), Dice and IoU (segmentation).
+ * evaluated on the held-out split: AUROC with a patient-level (cluster) bootstrap 95% interval and
+ * sensitivity/specificity at the Youden threshold chosen on validation (classification), Dice
+ * (with the same kind of interval) and IoU (segmentation); a split with fewer than 10 patients or
+ * 20 positive slices carries a warning.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +13,8 @@ import { parseFinetuneConfig, type FinetuneConfig } from '../../shared/run-confi
 import type { HostMessage } from '../../shared/trainer-protocol';
 import type { FinetuneResults } from '../../shared/results';
 import { AurocMetric, DiceMetric } from '../../core/metrics/accumulators';
-import { chooseThreshold, rocCurve, thresholdMetrics, type BootstrapOptions } from '../../core/metrics/classification';
+import { chooseThreshold, rocCurve, thresholdMetrics } from '../../core/metrics/classification';
+import { diceClusterCi, heldOutWarnings, type ClusterBootstrapOptions, type ClusterCi } from '../../core/metrics/cluster';
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
 import type { FinetuneManifest } from '../../library/runs/finetune-manifest';
@@ -32,27 +35,55 @@ export function readFinetuneRun(runDir: string): { config: FinetuneConfig; manif
   return { config, manifest, masks };
 }
 
+/** Resamples of the patients for the held-out intervals. */
+const BOOTSTRAP_RESAMPLES = 2000;
+
 /** The accumulator of a task's held-out metric: AUROC of slice scores, or Dice of slice masks. */
-function taskMetric(config: FinetuneConfig, size: number, bootstrap?: BootstrapOptions): AurocMetric | DiceMetric {
-  return config.task === 'classification' ? new AurocMetric({ bootstrap }) : new DiceMetric({ imageSize: size * size });
+function taskMetric(config: FinetuneConfig, size: number, clusterBootstrap?: ClusterBootstrapOptions): AurocMetric | DiceMetric {
+  return config.task === 'classification' ? new AurocMetric({ clusterBootstrap }) : new DiceMetric({ imageSize: size * size });
+}
+
+/** Each patient key as an index 0, 1, ... in order of first appearance: no identifier leaves the manifest. */
+class PatientNumbers {
+  private readonly ids = new Map<string, number>();
+  of(key: string): number {
+    let i = this.ids.get(key);
+    if (i === undefined) this.ids.set(key, (i = this.ids.size));
+    return i;
+  }
 }
 
 /**
  * Adds the model's predictions on a stream's first `maxBatches` batches (0: all) to `metric`: the
  * positive-class score of each slice (classification), or each slice's mask predicted at p >= 0.5
- * (segmentation).
+ * (segmentation); with `patients`, each slice's patient as a number.
  */
-async function collect<M extends AurocMetric | DiceMetric>(engine: FinetuneEngine, stream: FinetuneBatchStream, maxBatches: number, metric: M): Promise<M> {
+async function collect<M extends AurocMetric | DiceMetric>(
+  engine: FinetuneEngine,
+  stream: FinetuneBatchStream,
+  maxBatches: number,
+  metric: M,
+  patients?: { manifest: FinetuneManifest; numbers: PatientNumbers },
+): Promise<M> {
   const n = maxBatches === 0 ? stream.batchesPerEpoch : Math.min(maxBatches, stream.batchesPerEpoch);
   const px = engine.size * engine.size;
   for (let i = 0; i < n; i++) {
     const b: FinetuneBatch = await stream.get(0, i);
     const p = await engine.predict(b);
-    if (b.kind === 'class' && metric instanceof AurocMetric) metric.update(Float64Array.from({ length: b.shape[0] }, (_, k) => p[k * 2 + 1]), b.labels);
-    else if (b.kind === 'seg' && metric instanceof DiceMetric) metric.update(Uint8Array.from(p.subarray(0, b.shape[0] * px), (v) => (v >= 0.5 ? 1 : 0)), b.mask);
+    const clusters = patients ? Float64Array.from(b.refs.slice(0, b.shape[0]), (r) => patients.numbers.of(patients.manifest.series[r.series].patientKey)) : undefined;
+    if (b.kind === 'class' && metric instanceof AurocMetric) metric.update(Float64Array.from({ length: b.shape[0] }, (_, k) => p[k * 2 + 1]), b.labels, clusters);
+    else if (b.kind === 'seg' && metric instanceof DiceMetric) metric.update(Uint8Array.from(p.subarray(0, b.shape[0] * px), (v) => (v >= 0.5 ? 1 : 0)), b.mask, clusters);
     else throw new Error(`a ${b.kind} batch for the ${metric.constructor.name}`);
   }
   return metric;
+}
+
+/** Warnings about a patient bootstrap whose metric was undefined in many resamples. */
+function bootstrapWarnings(ci: ClusterCi, metric: string): string[] {
+  if (ci.nValid >= 0.9 * ci.nResamples) return [];
+  return [
+    `${metric} was undefined in ${ci.nResamples - ci.nValid} of ${ci.nResamples} resamples of the ${ci.clusters} patients (a resample without both classes${metric === 'Dice' ? ' or without foreground' : ''}): the interval is unreliable`,
+  ];
 }
 
 export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
@@ -159,13 +190,18 @@ async function finalEvaluation(
   const testSplit = evalSplit('test');
   const valSplit = evalSplit('val');
   const test = new FinetuneBatchStream(manifest, masks, source, testSplit, config.batchSize, config.seed ^ 0x7e57, 1, false);
-  const t = await collect(engine, test, 0, taskMetric(config, size, { nResamples: 1000, seed: config.seed }));
-  const base = { split: testSplit, slices: t.count, heldOut: testSplit === 'test' };
+  const bootstrap = { nResamples: BOOTSTRAP_RESAMPLES, seed: config.seed };
+  const t = await collect(engine, test, 0, taskMetric(config, size, bootstrap), { manifest, numbers: new PatientNumbers() });
+  const what = `${testSplit} split`;
   if (t instanceof AurocMetric) {
     const v = await collect(engine, new FinetuneBatchStream(manifest, masks, source, valSplit, config.batchSize, config.seed ^ 0x5a17, 1, false), 0, new AurocMetric());
     const r = t.compute();
-    if (!r.ci) return { ...base, task: 'classification', error: `the ${testSplit} split has only one class: AUROC undefined` };
-    const { scores, labels } = t.values();
+    const { scores, labels, clusters } = t.values();
+    const patients = r.clusters ?? 0;
+    const positivePatients = new Set(clusters?.filter((_, i) => labels[i] === 1)).size;
+    const warnings = [...heldOutWarnings({ what, patients, positives: r.nPos ?? 0, positivePatients })];
+    const base = { split: testSplit, slices: t.count, heldOut: testSplit === 'test', patients };
+    if (!r.clusterCi) return { ...base, task: 'classification', error: `the ${testSplit} split has only one class: AUROC undefined`, warnings };
     const val = v.values();
     const th = chooseThreshold(val.scores, val.labels, { method: 'youden' });
     const at = thresholdMetrics(scores, labels, th.threshold);
@@ -174,19 +210,42 @@ async function finalEvaluation(
       ...base,
       task: 'classification',
       positives: r.nPos!,
-      auroc: r.ci.estimate,
-      aurocCi95: [r.ci.lower, r.ci.upper],
+      positivePatients,
+      auroc: r.clusterCi.estimate,
+      aurocCi95: [r.clusterCi.lower, r.clusterCi.upper],
+      ci: { unit: 'patient', resamples: r.clusterCi.nResamples, valid: r.clusterCi.nValid, seed: bootstrap.seed },
       threshold: { method: 'youden', chosenOn: valSplit, value: th.threshold },
       sensitivity: at.sensitivity,
       specificity: at.specificity,
       ppv: at.ppv,
       npv: at.npv,
       roc: { fpr: Array.from(roc.fpr), tpr: Array.from(roc.tpr) },
-      // Held-out scores, in a fixed order, so an experiment can compare models with DeLong's test.
+      warnings: [...warnings, ...bootstrapWarnings(r.clusterCi, 'the AUROC')],
+      // Held-out scores, labels and patients in a fixed order, for an experiment's paired tests.
       scores: Array.from(scores),
       labels: Array.from(labels),
+      patientOfSlice: Array.from(clusters ?? []),
     };
   }
   const s = t.compute();
-  return { ...base, task: 'segmentation', dice: s.microDice, iou: s.microIou, meanSliceDice: s.meanDice, sdSliceDice: s.sdDice, meanSliceIou: s.meanIou, slicesScored: s.nScored };
+  const { counts, clusters } = t.values();
+  const patients = clusters ? new Set(clusters).size : 0;
+  const positives = manifest.series.reduce((a, sr) => a + (sr.split === testSplit ? sr.slices.filter((x) => x.label === 1).length : 0), 0);
+  const ci = clusters && Number.isFinite(s.microDice) ? diceClusterCi(counts, clusters, bootstrap) : null;
+  return {
+    split: testSplit,
+    slices: t.count,
+    heldOut: testSplit === 'test',
+    patients,
+    task: 'segmentation',
+    dice: s.microDice,
+    ...(ci && { diceCi95: [ci.lower, ci.upper] as [number, number], ci: { unit: 'patient' as const, resamples: ci.nResamples, valid: ci.nValid, seed: bootstrap.seed } }),
+    positives,
+    iou: s.microIou,
+    meanSliceDice: s.meanDice,
+    sdSliceDice: s.sdDice,
+    meanSliceIou: s.meanIou,
+    slicesScored: s.nScored,
+    warnings: [...heldOutWarnings({ what, patients, positives, positivesName: 'slices with a nodule mask' }), ...(ci ? bootstrapWarnings(ci, 'Dice') : [])],
+  };
 }

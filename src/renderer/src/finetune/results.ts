@@ -1,6 +1,6 @@
 /**
  * The geometry of the ROC curve the fine-tune page draws from a run's held-out results
- * (`RecordedResults` of src/shared/results.ts). Pure; unit-tested.
+ * (`RecordedResults` of src/shared/results.ts), and how their interval was made. Pure; unit-tested.
  */
 import type { ClassificationResults } from '../../../shared/results';
 
@@ -32,4 +32,15 @@ export function rocPath(fpr: readonly number[], tpr: readonly number[], box: Roc
 export function operatingPoint(r: Pick<ClassificationResults, 'sensitivity' | 'specificity'>): { fpr: number; tpr: number } | null {
   if (!Number.isFinite(r.sensitivity) || !Number.isFinite(r.specificity)) return null;
   return { fpr: 1 - r.specificity, tpr: r.sensitivity };
+}
+
+/**
+ * How the held-out interval was computed, in words: "patient-level bootstrap (2000 resamples of 12
+ * patients)", or, for results written before it, "slice-level bootstrap (treats slices as
+ * independent: too narrow)".
+ */
+export function ciNote(r: { ci?: { unit: 'patient'; resamples: number }; patients?: number }): string {
+  if (!r.ci) return 'slice-level bootstrap 95% interval (older result: treats slices as independent, too narrow)';
+  const p = r.patients;
+  return `patient-level bootstrap 95% interval (${r.ci.resamples} resamples of the ${p === undefined ? '' : `${p} `}patient${p === 1 ? '' : 's'})`;
 }
