@@ -128,7 +128,7 @@ export function checkLineage(o: {
         throw new SplitLeakError(
           `no clean ${SPLIT_NAMES[sp]} patients: the ${SPLIT_NAMES[sp]} split was due ${plural(o.due[sp], 'patient')}, but ${seen.length} of the cohort's ${plural(cohort.length, 'patient')} trained ${parentsText} ` +
             `and stay in training (${listNames(seen)})${clean ? `, and the ${plural(clean, 'other')} went to ${sp === 'test' ? 'validation' : 'held-out'}` : ''}. ` +
-            'Add patients the parent runs never trained on, or allow the overlap (--allow-overlap; recorded with the run as a warning)',
+            "Add patients the parent runs never trained on, or allow the overlap ('Allow pretraining patients in validation/test' in the split settings, --allow-overlap in the CLI; recorded with the run as a warning)",
         );
       }
       if (got(sp) < o.due[sp]) warnings.push(`${SPLIT_NAMES[sp]} split: ${plural(got(sp), 'patient')} instead of ${o.due[sp]}: ${plural(seen.length, 'patient')} of the cohort trained ${parentsText} and stay in training`);

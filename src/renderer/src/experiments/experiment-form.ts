@@ -37,6 +37,8 @@ export interface ExperimentForm {
   splitTrain: number;
   splitVal: number;
   splitTest: number;
+  /** Let patients the pretrained inits trained on into validation and test (recorded as a warning). */
+  allowOverlap: boolean;
   /** Segmentation: the Dice level of "iterations to reach". */
   diceLevel: number;
 }
@@ -63,6 +65,7 @@ export function defaultExperimentForm(): ExperimentForm {
     splitTrain: 0.6,
     splitVal: 0.2,
     splitTest: 0.2,
+    allowOverlap: false,
     diceLevel: 0.5,
   };
 }
@@ -213,6 +216,7 @@ export function toExperimentSpec(f: ExperimentForm, cohort: { filter?: CohortFil
     diceLevel: f.diceLevel,
   };
   if (f.task === 'segmentation' && f.consensusK !== null) spec.consensusK = f.consensusK;
+  if (f.allowOverlap) spec.allowOverlap = true;
   if (f.size !== null) spec.size = f.size;
   if (f.lengthBy === 'steps') spec.steps = f.steps;
   else spec.epochs = f.epochs;

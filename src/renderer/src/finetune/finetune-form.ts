@@ -52,6 +52,8 @@ export interface FinetuneForm {
   splitTrain: number;
   splitVal: number;
   splitTest: number;
+  /** Let patients the pretrained init trained on into validation and test (recorded as a warning). */
+  allowOverlap: boolean;
   wDice: number | null;
   wBce: number | null;
   windowLevel: number;
@@ -88,6 +90,7 @@ export function defaultFinetuneForm(): FinetuneForm {
     splitTrain: 0.6,
     splitVal: 0.2,
     splitTest: 0.2,
+    allowOverlap: false,
     wDice: null,
     wBce: null,
     windowLevel: 50,
@@ -245,6 +248,7 @@ export function toFinetuneConfig(f: FinetuneForm, cohort: { filter?: CohortFilte
   if (f.size !== null) c.size = f.size;
   if (isPretrainedInit(f.init) && model !== 'cnn') c.init = Number(f.init);
   if (f.splitSeed !== null) c.splitSeed = f.splitSeed;
+  if (f.allowOverlap && c.init !== undefined) c.allowOverlap = true;
   if (f.lengthBy === 'steps') c.steps = f.steps;
   else c.epochs = f.epochs;
   if (cohort.seriesIds) c.seriesIds = cohort.seriesIds;

@@ -183,9 +183,9 @@ export function nextCurriculumConfig(run: RunSummary): PretrainRequest | null {
   if (c.kind !== 'pretrain' || run.task !== c.task || run.status !== 'done') return null;
   const next = nextCurriculumStage(c);
   if (next === null) return null;
-  const { name: _name, init: _init, ...rest } = c;
-  void _name;
-  void _init;
+  // The stage keeps this run's data and patient split (the services copy its manifest): never a new cohort, never an overlap.
+  const { name: _name, init: _init, newCohort: _newCohort, allowOverlap: _allowOverlap, ...rest } = c;
+  void [_name, _init, _newCohort, _allowOverlap];
   const stage = { ...rest, kind: 'pretrain' as const, [next.key]: next.value };
   return { ...stage, init: run.id, name: `${run.name ? run.name + ' → ' : ''}${taskTitle(stage)}` };
 }

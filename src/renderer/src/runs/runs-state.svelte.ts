@@ -11,7 +11,7 @@ import type { ApiClient } from '../../../shared/contract';
 import type { FinetuneRequest, PretrainRequest } from '../../../shared/run-config';
 import type { StepEvent, TrainerEvent } from '../../../shared/trainer-protocol';
 import type { FinetuneResults, RecordedResults } from '../../../shared/results';
-import type { DoctorInfo, RunSummary } from '../../../shared/types';
+import type { DoctorInfo, RunSplit, RunSummary } from '../../../shared/types';
 import { describeError } from '../lib/errors';
 import { toasts } from '../lib/toasts.svelte';
 import { appendPoint, fromMetrics, mergeCurves, type CurveSet } from './curves';
@@ -64,6 +64,8 @@ export class RunsState {
   private loading = new Map<number, Promise<void>>();
   private samples = new Map<number, Sample>();
   private results = new Map<number, FinetuneResults>();
+  /** Each run's patient split, asked once (a run's manifest does not change). */
+  private splits = new Map<number, Promise<RunSplit | null>>();
   private sampleAsked = new Set<number>();
   private started = false;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
@@ -305,6 +307,17 @@ export class RunsState {
    */
   resultsOf(id: number): RecordedResults | null {
     return this.results.get(id) ?? this.run(id)?.summary.results ?? null;
+  }
+
+  /** Which patients and series are in each split of a run (runs.split; null for an imported encoder). */
+  splitOf(id: number): Promise<RunSplit | null> {
+    let p = this.splits.get(id);
+    if (!p) {
+      p = this.api.invoke('runs.split', id);
+      p.catch(() => this.splits.delete(id));
+      this.splits.set(id, p);
+    }
+    return p;
   }
 
   async loadDoctor(force = false): Promise<void> {
