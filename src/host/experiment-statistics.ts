@@ -36,6 +36,10 @@ export interface ExperimentStatistics {
 const scored = (r: FinetuneResults | null | undefined) => (r && r.task === 'classification' && !('error' in r) ? r : undefined);
 const isBaseline = (init: string) => init === 'random' || init === 'cnn';
 export const summaryKey = (init: string, fraction: number) => `${init}\u0000${fraction}`;
+/** A run's warning about its own bootstrap (src/trainer/finetune/finetune-loop.ts). */
+const UNRELIABLE = /was undefined in \d+ of \d+ resamples/;
+/** An interval of an AUROC difference, within the difference's range [-1, 1]. */
+const clipDiff = (lo: number, hi: number): [number, number] => [Math.max(-1, lo), Math.min(1, hi)];
 
 /** The held-out slices a run was scored on, with what the patient-level statistics need. */
 interface TestSet {
@@ -72,7 +76,15 @@ export function experimentStatistics(cells: readonly ExperimentCell[], o: Statis
   const old = cells.filter((c) => scored(c.results) && !setOf.get(c)?.resampler).length;
   if (old) warnings.push(`${old} run${old === 1 ? '' : 's'} hold results from before patient-level statistics (no patient per slice): their intervals are slice-level and they take no part in the patient-level tests; delete their results.json and resume to score them again`);
   if (new Set([...setOf.values()].filter((s) => s.resampler)).size > 1) warnings.push('the runs were not all scored on the same held-out slices: only runs scored on the same slices are compared');
-  for (const c of cells) for (const w of c.results?.warnings ?? []) if (!warnings.includes(w)) warnings.push(w);
+  // The runs' own warnings, once each; those about a run's bootstrap (its numbers differ by run) as one line.
+  let unreliable = 0;
+  for (const c of cells) {
+    const ws = c.results?.warnings ?? [];
+    if (ws.some((w) => UNRELIABLE.test(w))) unreliable++;
+    for (const w of ws) if (!UNRELIABLE.test(w) && !warnings.includes(w)) warnings.push(w);
+  }
+  if (unreliable)
+    warnings.push(`in ${unreliable} run${unreliable === 1 ? '' : 's'} the metric was undefined in more than 10 % of the patient resamples (resamples without both classes): ${unreliable === 1 ? 'its interval is' : 'their intervals are'} unreliable`);
 
   // AUROC of every resample, per cell (computed once, shared by the summary and the tests).
   const reps = new Map<ExperimentCell, Float64Array>();
@@ -138,7 +150,7 @@ export function experimentStatistics(cells: readonly ExperimentCell[], o: Statis
             aurocPretrained: rp.auroc,
             aurocBaseline: rb.auroc,
             difference: rp.auroc - rb.auroc,
-            ci95: test ? [test.lower, test.upper] : [NaN, NaN],
+            ci95: test ? clipDiff(test.lower, test.upper) : [NaN, NaN],
             p: test ? test.pValue : NaN,
             patients: set.patients,
             slices: set.labels.length,
@@ -161,7 +173,7 @@ export function experimentStatistics(cells: readonly ExperimentCell[], o: Statis
             aurocPretrained: ap,
             aurocBaseline: ab,
             difference: ap - ab,
-            ci95: [test.lower, test.upper],
+            ci95: clipDiff(test.lower, test.upper),
             p: test.pValue,
             patients: set.patients,
             slices: set.labels.length,
@@ -181,7 +193,7 @@ export function experimentStatistics(cells: readonly ExperimentCell[], o: Statis
     alpha,
     method: [
       `Intervals and tests are patient-level: the ${patients.length === 1 ? patients[0] : patients.join(' or ')} held-out patients are resampled with replacement ${resamples} times (seed ${seed}; the same resamples for every run) and each AUROC is recomputed on all slices of the drawn patients.`,
-      'A comparison resamples the patients once for both runs and recomputes the difference; its standard error (times √(K/(K−1)) for K patients) and Student’s t with K − 1 degrees of freedom give the 95% interval and the two-sided p, so that a handful of patients cannot give a small p.',
+      'A comparison resamples the patients once for both runs and recomputes the difference; its standard error (times √(K/(K−1)) for K patients) and Student’s t with K − 1 degrees of freedom give the 95% interval (clipped to [−1, 1]) and the two-sided p, so that a handful of patients cannot give a small p.',
       'Pooled rows average the difference over the seeds both initialisations have (the patients drawn once per resample for all seeds).',
       `p-values are adjusted by Holm over the ${family} patient-level test${family === 1 ? '' : 's'} of this report (per seed and pooled together); a verdict needs adjusted p < ${alpha}.`,
       'The slice-level DeLong p assumes independent slices, which slices of one patient are not: it is shown for reference only.',

@@ -322,8 +322,9 @@ export interface PairedComparison {
   difference: number;
   /**
    * Primary, patient-level: the patient (cluster) bootstrap of the difference, its 95% interval
-   * and two-sided p (bootstrap standard error, Student's t with patients - 1 degrees of freedom);
-   * NaN when it cannot be computed (older results without patients, a single patient).
+   * (clipped to [-1, 1]) and two-sided p (bootstrap standard error, Student's t with patients - 1
+   * degrees of freedom); NaN when it cannot be computed (older results without patients, a single
+   * patient).
    */
   ci95: [number, number];
   p: number;

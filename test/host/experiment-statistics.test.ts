@@ -128,6 +128,19 @@ describe('experiment statistics', () => {
     expect(s.warnings[0]).toMatch(/^2 runs hold results from before patient-level statistics/);
   });
 
+  it('gathers the runs’ warnings: each once, the bootstrap ones as one line; difference intervals stay within [-1, 1]', () => {
+    const rng = new Rng(4);
+    const t = testSet(rng, 3, 10);
+    const with_ = (r: ClassificationResults, n: number) => ({ ...r, warnings: [...(r.warnings ?? []), `the AUROC was undefined in ${n} of 2000 resamples of the 3 patients (a resample without both classes): the interval is unreliable`] });
+    const cells = [cell('random', 1, 1, with_(results(rng, t, 0.3), 500)), cell('/pre', 1, 1, with_(results(rng, t, 0.3), 510))];
+    const s = experimentStatistics(cells, { fractions: [1], seeds: [1], labelOf, resamples: 300 });
+    expect(s.warnings.filter((w) => /has 3 patients/.test(w))).toHaveLength(1);
+    expect(s.warnings.filter((w) => /resamples/.test(w))).toEqual(['in 2 runs the metric was undefined in more than 10 % of the patient resamples (resamples without both classes): their intervals are unreliable']);
+    const [lo, hi] = s.comparisons[0].ci95;
+    expect(lo).toBeGreaterThanOrEqual(-1);
+    expect(hi).toBeLessThanOrEqual(1);
+  });
+
   it('2 test patients: where slice-level DeLong says p < 0.05, the patient-level test does not, and the report warns', () => {
     const rng = new Rng(3);
     let found = 0;
