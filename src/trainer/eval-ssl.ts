@@ -43,7 +43,6 @@ function tableOf(e: Omit<SslEvaluation, 'table'>): string {
     `| ${name} | ${f(v.mse)} | ${f(v.maskedMse)} | ${f(v.ssim)} | ${f(v.crossEntropy)} | ${v.auroc && Number.isFinite(v.auroc.mean) ? v.auroc.mean.toFixed(4) : ''} |`,
     '',
     `${e.volumes} held-out volume(s) of ${e.patients} patient(s), ${e.images} images, ${e.split} split, checkpoint at step ${e.checkpointStep}; mean ± sd across volumes.`,
-    ...e.warnings.map((w) => `\nWarning: ${w}.`),
   ].join('\n');
 }
 
