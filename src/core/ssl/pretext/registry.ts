@@ -31,9 +31,9 @@ const behaviours = new Map<string, PretextBehaviour>(Object.entries(BUILTIN));
 /** What the task of this id does; throws naming the known tasks when there is none. */
 export function pretextBehaviour(id: string): PretextBehaviour {
   const b = behaviours.get(id);
-  if (!b) pretextTask(id); // throws: unknown task
-  if (!b) throw new Error(`pretext task '${id}' has no behaviour registered`);
-  return b;
+  if (b) return b;
+  pretextTask(id); // an unknown task: throws naming the known ones
+  throw new Error(`pretext task '${id}' is described but has no behaviour registered`);
 }
 
 /** A task defined in one module: its description and what it does. */
