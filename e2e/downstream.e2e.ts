@@ -78,6 +78,9 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
   test('pretrains a 2-step tiny masked run at 32 px', async () => {
     const pretrain = new PretrainPage(page);
     await pretrain.goto();
+    // On one patient only: the runs started from it keep that patient in training, and the 7 others are split.
+    await page.getByTestId('run-filter-text').fill('SYN3-0002');
+    await expect(page.getByTestId('run-cohort-matching')).toHaveText('1');
     await pretrain.fill({ task: 'masked', maskPercent: 20, preset: 'tiny', size: 32, steps: 2, batch: 4, evalEvery: 1, checkpointEvery: 2, evalBatches: 1, name: 'masked tiny 32' });
     pretrained = await pretrain.start();
     await pretrain.expectStatus('done', 90_000);
@@ -122,6 +125,18 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect.poll(() => ft.chartPoints('loss'), { timeout: 60_000 }).toBeGreaterThan(0);
     await ft.expectStatus('done', 90_000);
     expect(await ft.step()).toEqual([8, 8]);
+    // Its patient split: the pretrained run's patient kept in training, the others stratified (positives in every split).
+    await expect(ft.splitCount('train')).toHaveAttribute('data-patients', '4');
+    await expect(ft.splitCount('val')).toHaveAttribute('data-patients', '2');
+    await expect(ft.splitCount('test')).toHaveAttribute('data-patients', '2');
+    for (const s of ['train', 'val', 'test'] as const) await expect(ft.splitCount(s)).not.toHaveAttribute('data-positive-patients', '0');
+    await expect(ft.split).toContainText('1 patient kept in training because a parent run trained on them');
+    await expect(ft.split.getByTestId('split-list-train').getByTestId('split-patient').filter({ hasText: 'SYN3-0002' })).toContainText('parent');
+    await ft.split.getByTestId('split-list-val').locator('summary').click();
+    await expect(ft.split.getByTestId('split-list-val')).toHaveAttribute('open', '');
+    await expect(ft.split.getByTestId('split-list-val').getByTestId('split-patient').first()).toBeVisible();
+    await ft.split.scrollIntoViewIfNeeded();
+    await ft.split.screenshot({ path: join(screenshotDir, 'finetune-split.png') });
     await expect(ft.chart('auroc')).toContainText('validation');
     await expect(ft.results).toHaveAttribute('data-kind', 'classification');
     await expect(page.getByTestId('ft-auroc')).toHaveText(/^[01]\.\d{3}$/);
@@ -222,6 +237,8 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(page.getByTestId('ex-comparisons-table').locator('thead')).toContainText('slice-level p');
     await expect(page.getByTestId('ex-statistics-method')).toContainText('Holm');
     await expect(page.getByTestId('ex-warning').first()).toContainText(/fewer than 10/);
+    // One patient split for every run, shown once.
+    await expect(page.getByTestId('ex-split')).toContainText('1 patient kept in training because a parent run trained on them');
     await page.screenshot({ path: join(screenshotDir, 'experiment-report.png') });
     await page.getByTestId('ex-comparisons-table').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(screenshotDir, 'experiment-tables.png') });

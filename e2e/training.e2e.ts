@@ -121,14 +121,33 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
     await page.screenshot({ path: join(screenshotDir, 'pretrain-done.png') });
   });
 
-  test('chains the next curriculum stage from a finished masked run in one click', async () => {
+  test('chains the next curriculum stage from a finished masked run after asking, on its data and patient split', async () => {
     await pretrain.select(firstRun);
+    // The run's patient split: the two fixture patients, both in training (too few to hold one out), with their series.
+    await expect(pretrain.splitCount('train')).toHaveAttribute('data-patients', '2');
+    await expect(pretrain.splitCount('val')).toHaveAttribute('data-patients', '0');
+    await expect(pretrain.splitCount('test')).toHaveAttribute('data-patients', '0');
+    await expect(pretrain.splitPatients('train')).toHaveCount(2);
+    await expect(pretrain.splitPatients('train').first()).toContainText('LIDC-IDRI-0001');
     await expect(page.getByTestId('next-stage')).toHaveText('Next curriculum stage: masked 33%');
+    // Asked first, saying what the stage keeps; cancelling starts nothing.
     await page.getByTestId('next-stage').click();
+    await expect(pretrain.dialog).toBeVisible();
+    await expect(pretrain.dialog.getByTestId('next-stage-summary')).toContainText('keeps its data and patient split');
+    await expect(pretrain.dialog.getByTestId('next-stage-summary')).toContainText('training 2, validation 0, held-out 0 patients');
+    await page.screenshot({ path: join(screenshotDir, 'next-stage-confirm.png') });
+    await pretrain.dialog.getByTestId('confirm-cancel').click();
+    await expect(pretrain.dialog).toHaveCount(0);
+    expect(await pretrain.selectedRun()).toBe(firstRun);
+    await page.getByTestId('next-stage').click();
+    await pretrain.dialog.getByTestId('confirm-ok').click();
     await expect.poll(() => pretrain.selectedRun()).toBeGreaterThan(firstRun);
     stageRun = (await pretrain.selectedRun())!;
     await expect(page.getByTestId('run-title')).toContainText('masked 33%');
     await expect(pretrain.detail).toContainText(/from \d+.*-masked20-/);
+    // Its split is its parent's, and says so.
+    await expect(pretrain.splitCount('train')).toHaveAttribute('data-patients', '2');
+    await expect(pretrain.split.getByTestId('split-lineage').first()).toContainText('The data and patient split of the run it continues');
     // Same cohort and settings as the run it starts from (24 steps): it finishes.
     await pretrain.expectStatus('done', 120_000);
     expect(await pretrain.step()).toEqual([24, 24]);

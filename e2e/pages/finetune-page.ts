@@ -105,6 +105,15 @@ export class FinetunePage {
     return [Number(m[1].replace(/,/g, '')), Number(m[2].replace(/,/g, ''))];
   }
 
+  /** The selected run's "Patient split" panel (its counts carry data-patients and data-positive-patients). */
+  get split(): Locator {
+    return this.detail.getByTestId('split-panel');
+  }
+
+  splitCount(split: 'train' | 'val' | 'test'): Locator {
+    return this.split.getByTestId(`split-count-${split}`);
+  }
+
   chart(name: string): Locator {
     return this.detail.getByTestId(`chart-${name}`);
   }

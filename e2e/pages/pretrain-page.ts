@@ -102,6 +102,25 @@ export class PretrainPage {
     return this.detail.getByTestId(`chart-${name}`);
   }
 
+  /** The selected run's "Patient split" panel (its counts carry data-patients). */
+  get split(): Locator {
+    return this.detail.getByTestId('split-panel');
+  }
+
+  splitCount(split: 'train' | 'val' | 'test'): Locator {
+    return this.split.getByTestId(`split-count-${split}`);
+  }
+
+  /** The patients listed under one split (the list is folded, the entries are there). */
+  splitPatients(split: 'train' | 'val' | 'test'): Locator {
+    return this.split.getByTestId(`split-list-${split}`).getByTestId('split-patient');
+  }
+
+  /** The confirmation dialog that is open (the next curriculum stage asks before it starts). */
+  get dialog(): Locator {
+    return this.page.locator('dialog[open]');
+  }
+
   /** Points drawn by a chart (every line together). */
   async chartPoints(name: string): Promise<number> {
     return Number((await this.chart(name).getAttribute('data-points')) ?? 0);
