@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { unzipSync, zlibSync } from 'fflate';
-import { openLibrary } from '../../src/library/db/schema';
+import { openLibrary, SCHEMA_VERSION } from '../../src/library/db/schema';
 import { openSqlite } from '../../src/library/db/sqlite';
 import { indexFolders, removeFolder } from '../../src/library/indexing/indexer';
 import { createRun } from '../../src/host/runs/create-run';
@@ -511,7 +511,7 @@ describe('export refuses to ship patient identifiers (the five leaks of issue 10
     raw.close();
     const old = openLibrary(copy);
     try {
-      expect(old.pragma('user_version', { simple: true })).toBe(5);
+      expect(old.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION); // brought up to date
       expect((await refusal(exportWith({ author: 'Imaging Lab' }, old))).message).toMatch(/indexed before identifiers were stored.*Re-index/s);
       const again = await indexFolders(old, [join(tmp.dir, 'src')]);
       expect(again.parsed).toBe(18); // unchanged files are read again once
