@@ -186,9 +186,9 @@ describe('fine-tune results', () => {
     expect(operatingPoint({ sensitivity: 1, specificity: 0.25 })).toEqual({ fpr: 0.75, tpr: 1 });
     expect(operatingPoint({ sensitivity: NaN, specificity: 0.25 })).toBeNull();
     // how the held-out interval was made
-    expect(ciNote({ ci: { unit: 'patient', resamples: 2000 }, patients: 12 })).toBe('patient-level bootstrap 95% interval (2000 resamples of the 12 patients)');
-    expect(ciNote({ ci: { unit: 'patient', resamples: 2000 }, patients: 1 })).toMatch(/of the 1 patient\)$/);
-    expect(ciNote({})).toMatch(/^slice-level bootstrap 95% interval \(older result/);
+    expect(ciNote({ ci: { unit: 'patient', resamples: 2000 }, patients: 12 })).toBe('patient-level bootstrap, 2000 resamples of the 12 patients');
+    expect(ciNote({ ci: { unit: 'patient', resamples: 2000 }, patients: 1 })).toMatch(/of the 1 patient$/);
+    expect(ciNote({})).toMatch(/^slice-level bootstrap \(older result/);
   });
 });
 

@@ -35,12 +35,12 @@ export function operatingPoint(r: Pick<ClassificationResults, 'sensitivity' | 's
 }
 
 /**
- * How the held-out interval was computed, in words: "patient-level bootstrap (2000 resamples of 12
- * patients)", or, for results written before it, "slice-level bootstrap (treats slices as
- * independent: too narrow)".
+ * How the held-out interval was computed, in words: "patient-level bootstrap, 2000 resamples of the
+ * 12 patients", or, for results written before it, "slice-level bootstrap (older result: treats
+ * slices as independent, too narrow)".
  */
 export function ciNote(r: { ci?: { unit: 'patient'; resamples: number }; patients?: number }): string {
-  if (!r.ci) return 'slice-level bootstrap 95% interval (older result: treats slices as independent, too narrow)';
+  if (!r.ci) return 'slice-level bootstrap (older result: treats slices as independent, too narrow)';
   const p = r.patients;
-  return `patient-level bootstrap 95% interval (${r.ci.resamples} resamples of the ${p === undefined ? '' : `${p} `}patient${p === 1 ? '' : 's'})`;
+  return `patient-level bootstrap, ${r.ci.resamples} resamples of the ${p === undefined ? '' : `${p} `}patient${p === 1 ? '' : 's'}`;
 }
