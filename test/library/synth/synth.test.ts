@@ -75,6 +75,19 @@ describe('determinism', () => {
     for (const [k, v] of a) expect(b.get(k), k).toBe(v);
   });
 
+  it('default lesion controls keep the cohorts written before they existed byte-identical (digests stored at dde3501)', async () => {
+    // One digest over every file's relative path and SHA-256, in walk order.
+    const digest = (dir: string) => {
+      const h = createHash('sha256');
+      for (const [k, v] of hashes(dir)) h.update(`${k} ${v}\n`);
+      return h.digest('hex');
+    };
+    expect(digest(out)).toBe('04d17b8d75910dc5663c47ae36529fe9fd22e7e1060a5793644a4181d7743411');
+    const evidence = join(tmp.dir, 'evidence-like');
+    await writeCohort({ ...defaultOptions(2, 11), slices: 32, size: 128, peFraction: 0.5, nodules: [1, 3], trait: 'ethnic-group', traitStrength: 2 }, evidence, { jobs: 1 });
+    expect(digest(evidence)).toBe('37399d07f09d74505806d54246be945d8b902552e8a8c0c34645313f762b27f8');
+  });
+
   it('another seed gives other pixels and other UIDs', () => {
     const other = planCohort({ ...OPTIONS, seed: OPTIONS.seed + 1 });
     const mine = planCohort(OPTIONS);
