@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServices } from '../src/host/services';
-import { indexFolders } from '../src/library/indexing/indexer';
-import type { RunSummary } from '../src/shared/types';
-import { fixtures, root, tempDir } from './helpers';
+import { createServices } from '../../src/host/services';
+import { indexFolders } from '../../src/library/indexing/indexer';
+import type { RunSummary } from '../../src/shared/types';
+import { fixtures, root, tempDir } from '../helpers';
 
 const keys = (o: object | undefined) => Object.keys(o ?? {}).sort();
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads a safetensors file by its published layout with numpy only and prints, per tensor,
-its shape, the sum of its values and its first value, as JSON. Used by test/export.test.ts."""
+its shape, the sum of its values and its first value, as JSON. Used by test/host/export.test.ts."""
 import json, struct, sys
 
 import numpy as np

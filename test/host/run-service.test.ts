@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createServices } from '../src/host/services';
-import { indexFolders } from '../src/library/indexing/indexer';
-import { createRun } from '../src/host/runs/create-run';
-import type { Events } from '../src/shared/contract';
-import { fixtures, tempDir } from './helpers';
+import { createServices } from '../../src/host/services';
+import { indexFolders } from '../../src/library/indexing/indexer';
+import { createRun } from '../../src/host/runs/create-run';
+import type { Events } from '../../src/shared/contract';
+import { fixtures, tempDir } from '../helpers';
 
 describe('runs through the services (what the app does), with real trainer processes', () => {
   it('creates, starts, streams events, records curves, evaluates, and answers the doctor', async () => {

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crossValidatedProba, fitLogReg, fitStandardizer, predictProba, standardize, stratifiedFolds } from '../src/core/probe/logreg';
-import { probeChart, probeCsv } from '../src/core/probe/report';
-import { defaultOptions } from '../src/core/synth/plan';
-import { prepareProbe, runBiasProbe } from '../src/host/probe';
-import { openLibrary } from '../src/library/db/schema';
-import type { Database } from '../src/library/db/sqlite';
-import { indexFolders } from '../src/library/indexing/indexer';
-import { writeCohort } from '../src/library/synth/synth-writer';
-import { tempDir } from './helpers';
-import { aurocOvr, auroc } from '../src/core/metrics/auroc';
-import { Rng } from '../src/core/random';
+import { crossValidatedProba, fitLogReg, fitStandardizer, predictProba, standardize, stratifiedFolds } from '../../src/core/probe/logreg';
+import { probeChart, probeCsv } from '../../src/core/probe/report';
+import { defaultOptions } from '../../src/core/synth/plan';
+import { prepareProbe, runBiasProbe } from '../../src/host/probe';
+import { openLibrary } from '../../src/library/db/schema';
+import type { Database } from '../../src/library/db/sqlite';
+import { indexFolders } from '../../src/library/indexing/indexer';
+import { writeCohort } from '../../src/library/synth/synth-writer';
+import { tempDir } from '../helpers';
+import { aurocOvr, auroc } from '../../src/core/metrics/auroc';
+import { Rng } from '../../src/core/random';
 
 describe('logistic regression probe', () => {
   it('separates a linearly separable problem and gives calibrated-looking probabilities', () => {

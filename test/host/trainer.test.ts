@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openLibrary } from '../src/library/db/schema';
-import { indexFolders } from '../src/library/indexing/indexer';
-import { latestCheckpointDir, readCheckpoint } from '../src/library/runs/checkpoint';
-import { getRun, runMetrics } from '../src/host/runs/run-store';
-import { createRun } from '../src/host/runs/create-run';
-import { startRun } from '../src/host/runs/start-run';
-import type { Database } from '../src/library/db/sqlite';
-import type { TrainerEvent } from '../src/shared/trainer-protocol';
-import { fixtures, tempDir } from './helpers';
+import { openLibrary } from '../../src/library/db/schema';
+import { indexFolders } from '../../src/library/indexing/indexer';
+import { latestCheckpointDir, readCheckpoint } from '../../src/library/runs/checkpoint';
+import { getRun, runMetrics } from '../../src/host/runs/run-store';
+import { createRun } from '../../src/host/runs/create-run';
+import { startRun } from '../../src/host/runs/start-run';
+import type { Database } from '../../src/library/db/sqlite';
+import type { TrainerEvent } from '../../src/shared/trainer-protocol';
+import { fixtures, tempDir } from '../helpers';
 
 /**
  * Real trainer processes (Node child processes running src/utility/trainer.ts) on real DICOM
@@ -112,7 +112,7 @@ describe('the trainer process', () => {
   });
 
   it("evaluates the pretext task as Table II, with sample images", async () => {
-    const { evaluateRun } = await import('../src/trainer/eval-ssl');
+    const { evaluateRun } = await import('../../src/trainer/eval-ssl');
     const r = await evaluateRun(join(tmp.dir, 'a'), { maxSlices: 6 });
     expect(r.images).toBe(6);
     expect(r.perImage.mse.n).toBe(6);
