@@ -15,6 +15,16 @@ export function intRange(v: string): [number, number] {
   return [lo, hi];
 }
 
+/** "12" or "8-20" (mm, decimals allowed) -> [min, max]. */
+export function numberRange(v: string): [number, number] {
+  const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected a number or a range like 8-20');
+  const lo = Number(m[1]);
+  const hi = m[2] === undefined ? lo : Number(m[2]);
+  if (hi < lo) throw new InvalidArgumentError(`range ${v} is empty`);
+  return [lo, hi];
+}
+
 function fraction(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a fraction in [0, 1]');
@@ -49,7 +59,9 @@ export function register(program: Command): void {
     .option('--size <px>', 'rows = columns', positiveInt, 256)
     .option('--thickness <mm>', 'slice thickness = spacing, mm', positiveNumber, 2.5)
     .option('--pixel-spacing <mm|auto>', 'pixel spacing in mm, or auto to fit the field of view to the body', spacing, 'auto' as number | 'auto')
-    .addOption(new Option('--nodules-per-patient <n|min-max>', 'nodules per patient (each 3-30 mm)').argParser(intRange).default([0, 3], '0-3'))
+    .addOption(new Option('--nodules-per-patient <n|min-max>', 'nodules per patient (diameters: --nodule-size)').argParser(intRange).default([0, 3], '0-3'))
+    .option('--nodule-size <mm|min-max>', 'nodule diameters, mm, log-uniform in the range (default 3-30, within 1-60)', numberRange)
+    .option('--nodule-contrast <k>', "scale of a nodule's attenuation difference from the tissue it replaces: 1 = solid 10-55 HU, ground glass -690 to -520 HU (default); 0.5 = halfway to the lung; in (0, 2]", positiveNumber)
     .option('--pe-fraction <f>', 'fraction of studies with pulmonary emboli', fraction, 0.5)
     .addOption(new Option('--trait <attribute>', 'tie a subtle visual trait (thicker subcutaneous fat, wider body) to a patient attribute').choices(['none', 'sex', 'ethnic-group', 'age']).default('none'))
     .option('--trait-value <v>', 'which value gets the trait: M/F, a group name (default: the second group), or an age in years (default 60: that age and older)')
@@ -70,6 +82,8 @@ export function register(program: Command): void {
         thickness: number;
         pixelSpacing: number | 'auto';
         nodulesPerPatient: [number, number];
+        noduleSize?: [number, number];
+        noduleContrast?: number;
         peFraction: number;
         trait: TraitAttribute;
         traitValue?: string;
@@ -88,6 +102,8 @@ export function register(program: Command): void {
           thickness: o.thickness,
           pixelSpacing: o.pixelSpacing,
           nodules: o.nodulesPerPatient,
+          ...(o.noduleSize !== undefined && { noduleSize: o.noduleSize }),
+          ...(o.noduleContrast !== undefined && { noduleContrast: o.noduleContrast }),
           peFraction: o.peFraction,
           trait: o.trait,
           traitValue: o.traitValue ?? '',

@@ -55,6 +55,10 @@ export interface ModelInput {
   trait: TraitEffect | null;
   scan: ScanOptions;
   nodules: number;
+  /** Nodule diameter range, mm (absent: 3-30). */
+  noduleSize?: [number, number];
+  /** Nodule contrast against the tissue it replaces (absent: 1, see Nodule.contrast). */
+  noduleContrast?: number;
   pe: PeInput;
 }
 
@@ -151,7 +155,8 @@ export function buildModel(input: ModelInput): PatientModel {
   );
   const nodules: Nodule[] = [];
   for (let i = 0; i < input.nodules; i++) {
-    const shape = drawNodule(nodRng, nodules.length + 1);
+    const shape = drawNodule(nodRng, nodules.length + 1, input.noduleSize);
+    if (input.noduleContrast !== undefined && input.noduleContrast !== 1) shape.contrast = input.noduleContrast;
     const placed = placeNodule(nodRng, levels, shape, candidates, nodules, sLo + 1, sHi - 1);
     if (placed) nodules.push(placed);
   }

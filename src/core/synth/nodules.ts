@@ -45,7 +45,16 @@ export interface Nodule {
   characteristics: Characteristics;
   /** Largest distance from the centre to any part, mm (bounding radius). */
   extent: number;
+  /**
+   * Scale of the difference between the nodule's attenuation and the tissue it replaces (absent:
+   * 1, the nodule's own solidHu / glassHu): 0.5 paints a solid nodule halfway between the lung
+   * behind it and its solidHu.
+   */
+  contrast?: number;
 }
+
+/** Diameter range of nodules, mm, when a cohort does not set one: 3-30 mm, log-uniform. */
+export const DEFAULT_NODULE_SIZE: readonly [number, number] = [3, 30];
 
 /** How a simulated reader's outline differs from the truth. */
 export interface ReaderView {
@@ -68,9 +77,12 @@ function rotation(rng: Rng): [P3, P3, P3] {
   return [a, b, c];
 }
 
-/** Draws a nodule's shape, density and LIDC characteristics (without its position). */
-export function drawNodule(rng: Rng, id: number): Omit<Nodule, 'centre'> {
-  const diameter = Math.exp(rng.uniform(Math.log(3), Math.log(30)));
+/**
+ * Draws a nodule's shape, density and LIDC characteristics (without its position); the diameter
+ * is log-uniform in `size` (mm). The default range draws exactly what it always drew.
+ */
+export function drawNodule(rng: Rng, id: number, size: readonly [number, number] = DEFAULT_NODULE_SIZE): Omit<Nodule, 'centre'> {
+  const diameter = Math.exp(rng.uniform(Math.log(size[0]), Math.log(size[1])));
   const type: NoduleType = (['solid', 'part-solid', 'ground-glass'] as const)[rng.weighted([0.62, 0.16, 0.22])];
   const e1 = rng.uniform(0.78, 1);
   const e2 = rng.uniform(0.78, 1);
@@ -179,6 +191,7 @@ export function paintNodules(c: Canvas, model: { nodules: Nodule[] }, s: number,
   const inv = 1 / c.ps;
   const NODULE_L = T.NODULE;
   for (const n of model.nodules) {
+    const k = n.contrast ?? 1;
     const dz = s - n.centre[2];
     if (Math.abs(dz) > n.extent) continue;
     const ext = Math.sqrt(Math.max(0, n.extent * n.extent - dz * dz)) + c.ps;
@@ -200,14 +213,17 @@ export function paintNodules(c: Canvas, model: { nodules: Nodule[] }, s: number,
         if (al <= 0) continue;
         if (al > 1) al = 1;
         const h = c.hu[p];
+        // Contrast 1 (the default) paints exactly the nodule's own attenuation.
+        const solidHu = k === 1 ? n.solidHu : h + k * (n.solidHu - h);
+        const glassHu = k === 1 ? n.glassHu : h + k * (n.glassHu - h);
         let v: number;
-        if (n.type === 'ground-glass') v = Math.max(h, h + (n.glassHu - h) * al);
-        else if (n.type === 'solid') v = h + (n.solidHu - h) * al;
+        if (n.type === 'ground-glass') v = Math.max(h, h + (glassHu - h) * al);
+        else if (n.type === 'solid') v = h + (solidHu - h) * al;
         else {
           const core = bodyDistance(n, dx, dy, dz, n.coreFrac);
           const ac = Math.max(0, Math.min(1, Math.max(core, dsp) * inv + 0.5));
-          const g = Math.max(h, h + (n.glassHu - h) * al);
-          v = g + (n.solidHu - g) * ac;
+          const g = Math.max(h, h + (glassHu - h) * al);
+          v = g + (solidHu - g) * ac;
         }
         c.hu[p] = v;
         if (al >= 0.5) {

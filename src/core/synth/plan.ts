@@ -20,6 +20,16 @@ export interface SynthOptions {
   pixelSpacing: number | 'auto';
   /** Nodules per patient, inclusive range. */
   nodules: [number, number];
+  /**
+   * Nodule diameter range in mm, log-uniform (absent: 3-30 mm). Absent rather than defaulted, so
+   * that a cohort written without it has the same manifest (options) and files as before it existed.
+   */
+  noduleSize?: [number, number];
+  /**
+   * Nodule contrast: the scale of the difference between a nodule's attenuation and the tissue it
+   * replaces (absent: 1, solid 10-55 HU, ground glass -690 to -520 HU; 0.5: halfway to the lung).
+   */
+  noduleContrast?: number;
   /** Fraction of studies with pulmonary emboli. */
   peFraction: number;
   /** Attribute the visual trait is tied to, and which value of it gets the trait. */
@@ -74,6 +84,11 @@ export function validateOptions(o: SynthOptions): void {
   if (o.pixelSpacing !== 'auto' && o.pixelSpacing * o.size < 250) throw new Error(`pixel-spacing x size must cover a chest (>= 250 mm), got ${o.pixelSpacing * o.size} mm`);
   int('nodules (min)', o.nodules[0], 0, 20);
   int('nodules (max)', o.nodules[1], o.nodules[0], 20);
+  if (o.noduleSize !== undefined) {
+    const [lo, hi] = o.noduleSize;
+    if (!(lo >= 1 && hi <= 60 && lo <= hi)) throw new Error(`nodule-size must be a range of diameters within 1-60 mm, got ${lo}-${hi}`);
+  }
+  if (o.noduleContrast !== undefined && !(o.noduleContrast > 0 && o.noduleContrast <= 2)) throw new Error(`nodule-contrast must be in (0, 2], got ${o.noduleContrast}`);
   if (!(o.peFraction >= 0 && o.peFraction <= 1)) throw new Error(`pe-fraction must be in [0, 1], got ${o.peFraction}`);
   int('readers (min)', o.readers[0], 1, 4);
   int('readers (max)', o.readers[1], o.readers[0], 4);
@@ -234,6 +249,8 @@ export function modelInput(o: SynthOptions, p: PatientPlan, s: StudyPlan): impor
     trait: p.traitApplied && o.traitStrength > 0 ? traitEffect(o.traitStrength) : null,
     scan,
     nodules: p.nodules,
+    ...(o.noduleSize !== undefined && { noduleSize: o.noduleSize }),
+    ...(o.noduleContrast !== undefined && { noduleContrast: o.noduleContrast }),
     pe: { present: s.pe.present, chronic: s.pe.chronic || s.pe.acuteAndChronic, rvStrain: s.pe.rvStrain },
   };
 }
