@@ -7,6 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../../platform/ts-worker';
 import { readFileHeader, type ReadResult } from './file-header';
 import type { ScannedFile } from './folder-walk';
+import type { HeaderRequest, HeaderResults } from './header-worker-loop';
 
 export interface HeaderReader {
   read(files: ScannedFile[]): Promise<Map<string, ReadResult>>;
@@ -35,10 +36,12 @@ function dropWorker(w: Worker): void {
 
 /**
  * Reads headers inline, or in a worker thread (falling back to inline if it cannot start).
- * The worker answers file by file, so a failure is pinned on the file being read: when the
- * worker throws, crashes, runs out of memory, sends what cannot be received, or finishes no file
- * for `stallMs`, that file is skipped with the reason and the rest of the batch goes to a new
- * worker. Cancelling (the signal) terminates the worker at once; the pending read resolves with
+ * Requests go to the worker as soon as they are made (it reads the next batch while this
+ * thread records the previous one) and are answered in order, in chunks. The worker announces
+ * each file in a shared progress word before reading it, so a failure is pinned on that file:
+ * when the worker throws, crashes, runs out of memory, sends what cannot be received, or finishes
+ * no file for `stallMs`, that file is skipped with the reason and the rest (files read but not
+ * yet sent included) goes to a new worker, with the requests queued behind it. Cancelling (the signal) terminates the worker at once; the pending read resolves with
  * what it has.
  */
 export async function headerReader(
@@ -63,6 +66,8 @@ export async function headerReader(
   let restarts = 0;
   let gaveUp = false;
   let nextId = 1;
+  /** The worker in use; a failure seen by several requests ends it (and counts) once. */
+  let live: Worker | null = null;
   const start = () =>
     (current ??= (async () => {
       let worker: Worker | null = null;
@@ -82,6 +87,7 @@ export async function headerReader(
           w.on('message', onMessage).on('error', done).on('exit', onExit);
         });
         w.on('error', () => {}); // reported through 'exit' during a read
+        live = w;
         return w;
       } catch (err) {
         if (worker) dropWorker(worker);
@@ -90,8 +96,15 @@ export async function headerReader(
         return null;
       }
     })());
+  /** Requests sent to each worker and not yet answered: a discarded worker sends them again. */
+  const waitingOn = new Map<Worker, Set<() => void>>();
   const discard = (w: Worker) => {
+    const waiting = waitingOn.get(w);
+    waitingOn.delete(w);
+    for (const abandon of waiting ?? []) abandon();
     dropWorker(w);
+    if (live !== w) return;
+    live = null;
     current = null;
     restarts++;
     if (restarts > MAX_WORKER_RESTARTS && !gaveUp) {
@@ -100,49 +113,63 @@ export async function headerReader(
     }
   };
 
+  /** failedAt -1: the worker failed before reaching this request (it is sent again whole). */
   type Outcome = { done: true } | { done: false; failedAt: number; reason: string } | { cancelled: true };
-  /** Sends files to the worker; results arrive in order, `onResult` gets each. */
+  /** Sends files to the worker; results arrive in order, in chunks, and `onResult` gets each. */
   const runOnWorker = (w: Worker, files: ScannedFile[], onResult: (i: number, r: ReadResult) => void): Promise<Outcome> =>
     new Promise((resolve) => {
       const id = nextId++;
+      const progressBuf = new SharedArrayBuffer(8);
+      const progress = new Int32Array(progressBuf);
+      Atomics.store(progress, 0, -1);
       let received = 0;
       let error: Error | null = null;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      /** Whether the worker has reached this request (it takes requests in order). */
+      const started = () => Atomics.load(progress, 0) === id;
+      /** The file the worker is on in this request, or -1 before it reaches it. */
+      const current = () => (started() ? Math.max(received, Atomics.load(progress, 1)) : -1);
+      const abandon = () => finish({ done: false, failedAt: -1, reason: '' });
       const finish = (o: Outcome) => {
+        waitingOn.get(w)?.delete(abandon);
         clearTimeout(timer);
         w.off('message', onMessage).off('messageerror', onMessageError).off('error', onError).off('exit', onExit);
         signal?.removeEventListener('abort', onAbort);
         resolve(o);
       };
+      // A stall: the worker is on this request and finished no file for stallMs (an earlier request
+      // being read is watched by its own timer).
       const arm = () => {
         clearTimeout(timer);
-        timer = setTimeout(
-          () => finish({ done: false, failedAt: received, reason: `reading the header did not finish within ${Math.round(stallMs / 1000)} s (a hung drive or a file that blocks): skipped` }),
-          stallMs,
-        );
+        const seen = current();
+        timer = setTimeout(() => {
+          if (!started() || current() !== seen) return arm();
+          finish({ done: false, failedAt: current(), reason: `reading the header did not finish within ${Math.round(stallMs / 1000)} s (a hung drive or a file that blocks): skipped` });
+        }, stallMs);
       };
-      const onMessage = (m: { type: string; id: number; index: number; result: ReadResult }) => {
-        if (m.type !== 'result' || m.id !== id) return;
-        onResult(m.index, m.result);
-        received = m.index + 1;
+      const onMessage = (m: HeaderResults) => {
+        if (m.type !== 'results' || m.id !== id) return;
+        m.results.forEach((r, k) => onResult(m.start + k, r));
+        received = m.start + m.results.length;
         if (received >= files.length) finish({ done: true });
-        else arm();
       };
       const onMessageError = (err: Error) =>
-        finish({ done: false, failedAt: received, reason: `the header reader's result could not be received: ${err.message}` });
+        finish({ done: false, failedAt: current(), reason: `the header reader's result could not be received: ${err.message}` });
       const onError = (err: Error) => {
         error = err; // 'exit' follows, after the messages sent before the failure
       };
       const onExit = (code: number) => {
         const why = error ? `${(error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'ran out of memory' : 'failed'}: ${error.message}` : `exited with code ${code}`;
-        finish({ done: false, failedAt: received, reason: `the header reader ${why} while reading this file: skipped` });
+        finish({ done: false, failedAt: current(), reason: `the header reader ${why} while reading this file: skipped` });
       };
       const onAbort = () => finish({ cancelled: true });
       w.on('message', onMessage).on('messageerror', onMessageError).on('error', onError).on('exit', onExit);
+      if (!waitingOn.has(w)) waitingOn.set(w, new Set());
+      waitingOn.get(w)!.add(abandon);
       if (signal?.aborted) return finish({ cancelled: true });
       signal?.addEventListener('abort', onAbort, { once: true });
       arm();
-      w.postMessage({ id, files: files.map((f) => ({ path: f.path, size: f.size })), headChunk });
+      w.postMessage({ id, files: files.map((f) => ({ path: f.path, size: f.size })), headChunk, progress: progressBuf } satisfies HeaderRequest);
     });
 
   /** A promise, or undefined as soon as the job is cancelled. */
@@ -156,39 +183,38 @@ export async function headerReader(
             signal.addEventListener('abort', onAbort, { once: true });
             p.then(res, rej).finally(() => signal.removeEventListener('abort', onAbort));
           });
-  let queue: Promise<unknown> = Promise.resolve();
-  const readNow = async (files: ScannedFile[]): Promise<Map<string, ReadResult>> => {
+  const readFiles = async (files: ScannedFile[]): Promise<Map<string, ReadResult>> => {
     const out = new Map<string, ReadResult>();
-    let i = 0;
-    while (i < files.length) {
+    let todo = files;
+    while (todo.length > 0) {
       if (signal?.aborted) break;
       const w = gaveUp ? null : await untilAborted(start());
       if (signal?.aborted) break; // a starting worker is ended by close()
       if (!w) {
-        for (; i < files.length && !signal?.aborted; i++) out.set(files[i].path, readInline(files[i], headChunk, inlineBuf));
+        for (const f of todo) {
+          if (signal?.aborted) break;
+          out.set(f.path, readInline(f, headChunk, inlineBuf));
+        }
         break;
       }
-      const rest = files.slice(i);
-      const base = i;
-      const o = await runOnWorker(w, rest, (k, r) => out.set(rest[k].path, r));
+      const batch = todo;
+      const o = await runOnWorker(w, batch, (k, r) => out.set(batch[k].path, r));
       if ('cancelled' in o) {
         discard(w);
         break;
       }
       if (o.done) break;
-      out.set(rest[o.failedAt].path, { skip: o.reason });
-      i = base + o.failedAt + 1;
+      // The failed file is skipped; the rest, files read but not yet sent included, goes again.
+      if (o.failedAt >= 0) out.set(batch[o.failedAt].path, { skip: o.reason });
+      todo = batch.filter((f) => !out.has(f.path));
       discard(w);
     }
     return out;
   };
   return {
-    // One read at a time (the worker reads in order); the next batch queues behind the current one.
     read(files) {
       if (files.length === 0) return Promise.resolve(new Map());
-      const p = queue.then(() => readNow(files));
-      queue = p.catch(() => {});
-      return p;
+      return readFiles(files);
     },
     async close() {
       const pending = current;

@@ -148,6 +148,7 @@ export class FileRecorder {
   // Patient identifiers for the export check: one row per distinct value per series, written
   // once per job (this job's rows are remembered, the table's primary key ignores older ones).
   private readonly identifiersSeen = new Map<number, Set<string>>();
+  private readonly lastIdentifiers = new Map<number, InstanceHeader['identifiers']>();
   private readonly buf: Uint8Array;
 
   constructor(
@@ -223,6 +224,10 @@ export class FileRecorder {
   }
 
   private recordIdentifiers(seriesRef: number, ids: InstanceHeader['identifiers']): void {
+    // Most files of a series carry the same identifiers as the last one recorded for it.
+    const last = this.lastIdentifiers.get(seriesRef);
+    if (last && last.length === ids.length && last.every((x, i) => x.kind === ids[i].kind && x.value === ids[i].value)) return;
+    this.lastIdentifiers.set(seriesRef, ids);
     let seen = this.identifiersSeen.get(seriesRef);
     if (!seen) this.identifiersSeen.set(seriesRef, (seen = new Set()));
     for (const { kind, value } of ids) {
