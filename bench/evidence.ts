@@ -30,7 +30,9 @@ const db = join(work, 'library.sqlite');
 const commands: string[] = [];
 
 function ctssl(...a: string[]): string {
-  commands.push('ctssl ' + a.map((x) => (x.includes(' ') ? JSON.stringify(x) : x)).join(' '));
+  // Paths in the documented commands are relative to the project (docs never name a machine's folders).
+  const rel = (x: string) => x.split(root + '/').join('');
+  commands.push('ctssl ' + a.map((x) => (x.includes(' ') ? JSON.stringify(rel(x)) : rel(x))).join(' '));
   process.stderr.write(`\n$ ctssl ${a.join(' ')}\n`);
   return execFileSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), ...a], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 2 ** 20 });
 }
