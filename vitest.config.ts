@@ -18,6 +18,7 @@ const NOT_UNIT = [
   'test/core/metrics/metrics-reference.test.ts', // runs python3 with sklearn
   'test/core/metrics/metrics-cluster-reference.test.ts', // runs python3 with numpy and scipy
   'test/core/plots/plots.test.ts', // writes test/artifacts, runs rsvg-convert
+  'test/core/dicom/geometry-lps.test.ts', // indexes real DICOM into SQLite, runs python3 with pydicom
 ];
 
 function testFiles(dir: string): string[] {

@@ -145,8 +145,21 @@ export interface VolumeInfo {
   positions: number[];
   /** HU value used for padding pixels in the voxel buffers (they are kept apart from real air). */
   paddingValue: number;
+  /** Patient coordinates (LPS, mm) of the display voxels; null without ImagePositionPatient/ImageOrientationPatient. */
+  frame: VolumeFrame | null;
   metadata: Record<string, string | number | null>;
   warnings: string[];
+}
+
+/**
+ * Display voxel (x, y) of display slice k lies at origins[k] + x * xStep + y * yStep (LPS mm);
+ * `stored` maps display (x, y) back to the file's column and row (src/core/dicom/patient-geometry.ts).
+ */
+export interface VolumeFrame {
+  origins: [number, number, number][];
+  xStep: [number, number, number];
+  yStep: [number, number, number];
+  stored: { rows: number; columns: number; transpose: boolean; flipX: boolean; flipY: boolean };
 }
 
 /** A run of consecutive slices in display orientation, HU as int16 (padding = VolumeInfo.paddingValue). */
@@ -269,7 +282,8 @@ export interface DoctorInfo {
   memory: { totalGb: number; freeGb: number };
   /** Memory the presets' largest batches are computed for (free memory less 1 GB). */
   budgetGb: number;
-  presets: { preset: string; size: number; params: number; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
+  /** Per VQ-VAE preset; `params` at 1 input channel, `paramsByChannels` the trainable parameters at 1 and 3 (the reference's). */
+  presets: { preset: string; size: number; params: number; paramsByChannels: { '1': number; '3': number }; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
   /** How the memory estimates are made. */
   note: string;
 }

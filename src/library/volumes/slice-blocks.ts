@@ -6,6 +6,7 @@
 import { ApiError } from '../../shared/contract';
 import type { SliceBlock, VolumeInfo } from '../../shared/types';
 import { displayTransform, edgeLabels } from '../../core/dicom/geometry';
+import { volumeFrame } from '../../core/dicom/patient-geometry';
 import { getSeries, seriesPlanes } from '../db/catalog';
 import type { Database } from '../db/sqlite';
 import { loadSeriesVolume, PADDING_SENTINEL } from './volume';
@@ -36,6 +37,14 @@ export function openVolumeInfo(db: Database, seriesId: number): VolumeInfo {
     labels: edgeLabels(t),
     positions: planes.map((p) => Math.round(p.distance * 1000) / 1000),
     paddingValue: PADDING_SENTINEL,
+    frame: volumeFrame(
+      planes.map((p) => p.position),
+      iop ? (JSON.parse(iop) as number[]) : null,
+      series.pixelSpacing ?? null,
+      rows,
+      cols,
+      t,
+    ),
     metadata: {
       'Patient ID': series.patientId,
       Modality: series.modality,
