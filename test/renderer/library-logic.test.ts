@@ -73,11 +73,19 @@ describe('series table', () => {
   });
 
   it('shows every column the issue asks for', () => {
-    expect(columns.map((c) => c.label)).toEqual(['Patient', 'Modality', 'Orientation', 'Slices', 'Matrix', 'Thickness', 'Spacing', 'Uniform', 'Tilt', 'Description']);
-    const r = row({ columns: 512, rows: 400, uniformSpacing: false, gaps: 2, gantryTilt: 12.5, sliceThickness: 1.25 });
+    expect(columns.map((c) => c.label)).toEqual([
+      'Patient', 'Modality', 'Orientation', 'Slices', 'Matrix', 'Thickness', 'Slice spacing', 'Pixel spacing', 'Uniform', 'Tilt', 'Study date', 'Description',
+    ]);
+    const r = row({ columns: 512, rows: 400, uniformSpacing: false, gaps: 2, gantryTilt: 12.5, sliceThickness: 1.25, pixelSpacing: [0.703125, 0.703125], studyDate: '20240131' });
     const text = Object.fromEntries(columns.map((c) => [c.key, c.text(r)]));
     expect(text.matrix).toBe('512 x 400');
     expect(text.uniformSpacing).toBe('no (2 gaps)');
+    expect(columns.find((c) => c.key === 'uniformSpacing')!.text(row({ uniformSpacing: false, gaps: 1 }))).toBe('no (1 gap)');
+    expect(text.pixelSpacing).toBe('0.703');
+    expect(columns.find((c) => c.key === 'pixelSpacing')!.text(row({ pixelSpacing: [0.5, 0.75] }))).toBe('0.5 x 0.75');
+    expect(columns.find((c) => c.key === 'pixelSpacing')!.text(row({ pixelSpacing: null }))).toBe('—');
+    expect(text.studyDate).toBe('2024-01-31');
+    expect(columns.find((c) => c.key === 'studyDate')!.text(row({ studyDate: '' }))).toBe('—');
     expect(text.gantryTilt).toBe('12.5');
     expect(text.sliceThickness).toBe('1.25');
   });

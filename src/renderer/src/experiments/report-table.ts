@@ -6,7 +6,7 @@
  * before patient-level statistics has no comparisons and says so. Pure; unit-tested.
  */
 import type { SavedExperimentReport } from '../../../shared/results';
-import { NONE } from '../lib/format';
+import { NONE, plural } from '../lib/format';
 import { percent, pValue, signed, withCi } from '../lib/stats-format';
 
 /** Initialisation keys in first-seen order with their labels (from the cells; the key itself when unknown). */
@@ -97,7 +97,7 @@ export function comparisonRows(r: SavedExperimentReport): ComparisonRow[] {
       verdict: d.verdict,
       significant: typeof d.pHolm === 'number' && d.pHolm < alpha,
       sliceP: pValue(d.sliceLevelP),
-      data: `${d.patients} patient${d.patients === 1 ? '' : 's'}, ${d.slices} slices, ${d.positives} positive`,
+      data: `${plural(d.patients, 'patient')}, ${plural(d.slices, 'slice')}, ${d.positives} positive`,
     }));
 }
 

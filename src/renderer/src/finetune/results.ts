@@ -3,6 +3,7 @@
  * (`RecordedResults` of src/shared/results.ts), and how their interval was made. Pure; unit-tested.
  */
 import type { ClassificationResults } from '../../../shared/results';
+import { plural } from '../lib/format';
 
 /** Plot box of the ROC chart: a square of `size` px inside `pad` px margins. */
 export interface RocBox {
@@ -42,5 +43,5 @@ export function operatingPoint(r: Pick<ClassificationResults, 'sensitivity' | 's
 export function ciNote(r: { ci?: { unit: 'patient'; resamples: number }; patients?: number }): string {
   if (!r.ci) return 'slice-level bootstrap (older result: treats slices as independent, too narrow)';
   const p = r.patients;
-  return `patient-level bootstrap, ${r.ci.resamples} resamples of the ${p === undefined ? '' : `${p} `}patient${p === 1 ? '' : 's'}`;
+  return `patient-level bootstrap, ${r.ci.resamples} resamples of the ${p === undefined ? 'patients' : plural(p, 'patient')}`;
 }

@@ -50,3 +50,35 @@ export function matrix(columns: number | null, rows: number | null): string {
   if (columns === null && rows === null) return NONE;
   return `${columns ?? '?'} x ${rows ?? '?'}`;
 }
+
+/**
+ * A count with its noun, singular for exactly one: "1 slice", "2 slices", "1,204 files", "0 runs".
+ * `many` for irregular plurals ("1 series", "3 series"). A negative or missing count (never a
+ * real count) shows as `—` rather than "-1 encoders".
+ */
+export function plural(n: number | null | undefined, one: string, many = `${one}s`): string {
+  if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return `${NONE} ${many}`;
+  return `${count(n)} ${Math.round(n) === 1 ? one : many}`;
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * The app's one date format: local time as "YYYY-MM-DD HH:mm" (sorts as it reads, unambiguous in
+ * every locale). Accepts an ISO string, epoch milliseconds or a Date; an unreadable value is shown
+ * as given (or `—` when missing).
+ */
+export function dateTime(v: string | number | Date | null | undefined): string {
+  if (v === null || v === undefined || v === '') return NONE;
+  const d = v instanceof Date ? v : new Date(v);
+  if (Number.isNaN(d.getTime())) return String(v);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** A DICOM date (DA, "YYYYMMDD") as "YYYY-MM-DD"; `—` when missing, as given when malformed. */
+export function dicomDate(da: string | null | undefined): string {
+  const s = (da ?? '').trim();
+  if (s === '') return NONE;
+  const m = /^(\d{4})(\d{2})(\d{2})$/.exec(s) ?? /^(\d{4})\.(\d{2})\.(\d{2})$/.exec(s);
+  return m ? `${m[1]}-${m[2]}-${m[3]}` : s;
+}

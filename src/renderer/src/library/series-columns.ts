@@ -1,6 +1,6 @@
 /** Columns of the series table and how they sort. Pure; unit-tested. */
 import type { SeriesRow } from '../../../shared/types';
-import { compact, fixed, matrix } from '../lib/format';
+import { compact, dicomDate, fixed, matrix, NONE, plural } from '../lib/format';
 
 export type SortKey =
   | 'patientId'
@@ -10,6 +10,8 @@ export type SortKey =
   | 'matrix'
   | 'sliceThickness'
   | 'spacing'
+  | 'pixelSpacing'
+  | 'studyDate'
   | 'uniformSpacing'
   | 'gantryTilt'
   | 'description';
@@ -40,18 +42,33 @@ export const columns: readonly Column[] = [
     value: (r) => (r.columns === null || r.rows === null ? null : r.columns * r.rows),
   },
   { key: 'sliceThickness', label: 'Thickness', title: 'Slice thickness, mm', numeric: true, text: (r) => compact(r.sliceThickness, 3), value: (r) => r.sliceThickness },
-  { key: 'spacing', label: 'Spacing', title: 'Median distance between slices, mm', numeric: true, text: (r) => compact(r.spacing, 3), value: (r) => r.spacing },
+  { key: 'spacing', label: 'Slice spacing', title: 'Slice spacing: median distance between adjacent slices along the slice normal, mm', numeric: true, text: (r) => compact(r.spacing, 3), value: (r) => r.spacing },
+  {
+    key: 'pixelSpacing',
+    label: 'Pixel spacing',
+    title: 'PixelSpacing: row spacing x column spacing within a slice, mm',
+    numeric: true,
+    text: (r) => pixelSpacing(r.pixelSpacing),
+    value: (r) => (r.pixelSpacing ? r.pixelSpacing[0] * r.pixelSpacing[1] : null),
+  },
   {
     key: 'uniformSpacing',
     label: 'Uniform',
     title: 'Even spacing along the stack (gaps counted when a step exceeds 1.5 x the median)',
     numeric: false,
-    text: (r) => (r.uniformSpacing ? 'yes' : r.gaps > 0 ? `no (${r.gaps} gap${r.gaps === 1 ? '' : 's'})` : 'no'),
+    text: (r) => (r.uniformSpacing ? 'yes' : r.gaps > 0 ? `no (${plural(r.gaps, 'gap')})` : 'no'),
     value: (r) => (r.uniformSpacing ? 1 : 0),
   },
   { key: 'gantryTilt', label: 'Tilt', title: 'Gantry tilt, degrees', numeric: true, text: (r) => fixed(r.gantryTilt, 1), value: (r) => r.gantryTilt },
+  { key: 'studyDate', label: 'Study date', title: 'StudyDate (YYYY-MM-DD)', numeric: false, text: (r) => dicomDate(r.studyDate), value: (r) => r.studyDate || null },
   { key: 'description', label: 'Description', title: 'Series description', numeric: false, text: (r) => r.description, value: (r) => r.description },
 ];
+
+/** "0.7 x 0.7" (mm, row x column spacing; one value when both are equal: "0.703"); `—` when unknown. */
+export function pixelSpacing(ps: readonly [number, number] | null): string {
+  if (!ps) return NONE;
+  return ps[0] === ps[1] ? compact(ps[0], 3) : `${compact(ps[0], 3)} x ${compact(ps[1], 3)}`;
+}
 
 const byKey = new Map(columns.map((c) => [c.key, c]));
 

@@ -3,12 +3,12 @@
  * next-stage confirmation: counts per split, what its parent runs imply. Pure (types only from shared).
  */
 import type { RunSplit } from '../../../shared/types';
+import { plural } from '../lib/format';
 
 export const SPLITS = ['train', 'val', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
 export const SPLIT_TITLES: Record<SplitName, string> = { train: 'Training', val: 'Validation', test: 'Held-out' };
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 
 /** "8 patients · 8 series · 64 slices", with positives when the slices are labelled. */
 export function splitCounts(split: RunSplit, name: SplitName): string {
