@@ -679,8 +679,10 @@ function verify(r: Reader, limits: ImportLimits): Verified {
   // The run built from this package uses this app's preset at the package's size: the
   // architecture must be exactly that, or the weights would be loaded into another network.
   if (isReconstructionTask(config.task.name) !== (a.model === 'vqvae')) refuse('config.json', `architecture.model ${a.model} cannot be trained on task ${config.task.name}`);
+  // 1 (grey) or 3 input channels (the reference's); any other count is refused below as a mismatch
+  const channels = a.channels === 3 ? 3 : 1;
   const expected: Record<string, unknown> =
-    a.model === 'vqvae' ? { model: 'vqvae', preset, ...vqvaePreset(preset, { size: a.size }) } : { model: 'classifier', preset, ...classifierPreset(preset, taskClasses(config.task.name), { size: a.size }) };
+    a.model === 'vqvae' ? { model: 'vqvae', preset, ...vqvaePreset(preset, { size: a.size, channels }) } : { model: 'classifier', preset, ...classifierPreset(preset, taskClasses(config.task.name), { size: a.size, channels }) };
   for (const k of new Set([...Object.keys(expected), ...Object.keys(a)])) {
     const got = JSON.stringify((a as Record<string, unknown>)[k]);
     const want = JSON.stringify(expected[k]);
@@ -698,6 +700,7 @@ function verify(r: Reader, limits: ImportLimits): Verified {
       ...Object.fromEntries(Object.entries(config.task).filter(([k, v]) => k !== 'name' && v !== null)),
       preset: a.preset,
       size: a.size,
+      ...(channels === 3 ? { channels } : {}),
       steps: Math.max(1, config.training.steps),
       batchSize: config.training.batchSize,
       optimizer: config.training.optimizer,

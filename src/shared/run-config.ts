@@ -60,6 +60,8 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
     preset: z.enum(PRESETS).default('tiny'),
     /** Input side; defaults to the preset's. */
     size: z.number().int().min(16).max(1024).optional(),
+    /** Input channels of the model: 1 (grey), or 3 (the reference's: the grey slice repeated into 3); absent = 1. */
+    channels: z.union([z.literal(1), z.literal(3)]).optional(),
     batchSize: z.number().int().min(1).max(256).default(8),
     /** Length of training: steps, or epochs over the training split. */
     steps: z.number().int().positive().optional(),

@@ -17,7 +17,7 @@ import type { ProbeComputation } from '../shared/trainer-protocol';
 import { toDisplay } from '../core/dicom/geometry';
 import { aurocOvr, auroc } from '../core/metrics/auroc';
 import { aurocBootstrapCi } from '../core/metrics/classification';
-import { encode, encoderSpecs, inferenceContext, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
+import { encode, encoderSpecs, foldToGreyInput, inferenceContext, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
 import { createStore, disposeStore } from '../core/ml/weights';
 import { crossValidatedProba } from '../core/probe/logreg';
 import { PROBE_ATTRIBUTE_LABELS } from '../core/probe/report';
@@ -73,7 +73,8 @@ function embed(entries: ReturnType<typeof readCheckpoint>['weights'], preset: Vq
   const cfg = vqvaePreset(preset, { size });
   const store = createStore(encoderSpecs(cfg), 0);
   try {
-    const by = new Map(entries.map((e) => [e.name, e]));
+    // grey slices into a 1-channel encoder: a 3-channel run's E1 filter summed over its channels (exact)
+    const by = new Map(foldToGreyInput(entries).map((e) => [e.name, e]));
     for (const [name, v] of [...store.params, ...store.buffers]) {
       const e = by.get(name);
       if (!e) throw new Error(`encoder weights: missing ${name}`);

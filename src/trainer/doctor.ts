@@ -5,7 +5,7 @@
 import { cpus, freemem, totalmem } from 'node:os';
 import type { DoctorInfo } from '../shared/types';
 import { estimateVqvaeMemory, largestBatch } from '../core/ml/memory';
-import { VQVAE_PRESETS, vqvaeParamCount, type VqvaePresetName } from '../core/ml/vqvae';
+import { VQVAE_PRESETS, vqvaeParamCount, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
 import { initBackend } from './backend';
 
 const GB = 2 ** 30;
@@ -21,6 +21,7 @@ export async function doctor(): Promise<DoctorInfo> {
       preset: name,
       size: c.size,
       params,
+      paramsByChannels: { '1': params, '3': vqvaeParamCount(vqvaePreset(name, { channels: 3 })) },
       activationsPerImageMb: Math.round(est.activationsPerImage / 2 ** 20),
       largestBatch: largestBatch(est, budget),
       gpuRecommended: name === 'paper' || name === 'standard',

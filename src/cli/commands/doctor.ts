@@ -24,10 +24,10 @@ export function register(program: Command): void {
           `CPU: ${r.cpu.cores} x ${r.cpu.model}`,
           `Memory: ${r.memory.freeGb} GB free of ${r.memory.totalGb} GB${r.budgetGb !== undefined ? ` (budget for training ${r.budgetGb} GB)` : ''}`,
           '',
-          'preset     size  parameters   activations/image  largest batch that fits',
+          'preset     size  parameters (1 ch / 3 ch)   activations/image  largest batch that fits',
           ...r.presets.map(
             (p) =>
-              `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${p.params.toLocaleString().padEnd(12)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && !backendInfo(b.name)?.gpuJobs ? `  (a GPU job: ${gpuAdvice()})` : ''}`,
+              `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${`${p.paramsByChannels['1'].toLocaleString('en-US')} / ${p.paramsByChannels['3'].toLocaleString('en-US')}`.padEnd(26)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && !backendInfo(b.name)?.gpuJobs ? `  (a GPU job: ${gpuAdvice()})` : ''}`,
           ),
           ...(r.note ? ['', r.note] : []),
         ].join('\n'),

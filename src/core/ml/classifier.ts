@@ -32,8 +32,8 @@ export function createClassifier(config: ClassifierConfig, seed = 0): Classifier
 /** Logits [N, classes]. */
 export function classifierForward(model: Classifier, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
   const c = model.config;
-  if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || x.shape[3] !== c.channels) {
-    throw new Error(`classifierForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}] (got [${x.shape}])`);
+  if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || (x.shape[3] !== c.channels && x.shape[3] !== 1)) {
+    throw new Error(`classifierForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}]${c.channels !== 1 ? ' or a grey [N, S, S, 1]' : ''} (got [${x.shape}])`);
   }
   const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
   let h = encode(model, c, x, ctx);

@@ -32,6 +32,7 @@ import {
 } from './vqvae';
 import { type ParamSpec, type ParamStore, type WeightEntry, countParams, createStore, exportWeights, importWeights } from './weights';
 import { recalibrateRunningStats } from './bn-recalibrate';
+import { foldToGreyInput } from './specs/vqvae';
 
 export type { ClassBatch } from './train-step';
 
@@ -204,6 +205,8 @@ export interface EncoderLoadReport {
  */
 export function loadPretrainedEncoder(model: DownstreamModel, entries: WeightEntry[]): EncoderLoadReport {
   if (!Array.isArray(entries)) throw new Error('loadPretrainedEncoder: entries must be an array of weight entries');
+  // a 3-channel run (the reference's input) into a grey model: its E1 filter summed over the channels, exact for grey slices
+  if ((model.params.get('encoder.e1.conv.weight')?.shape as number[] | undefined)?.[2] === 1) entries = foldToGreyInput(entries);
   const own = [...model.params.keys(), ...model.buffers.keys()].filter(isEncoderName);
   if (own.length === 0) throw new Error(`loadPretrainedEncoder: a '${model.kind}' model has no encoder to load`);
   const ownSet = new Set(own);

@@ -14,7 +14,7 @@ import { type Classifier, classifierForward } from './classifier';
 import type { BatchStats } from './layers';
 import { type CompositeWeights, compositeLoss, crossEntropy } from './losses';
 import type { AdamFamily } from './optim';
-import { type ForwardContext, type Vqvae, disposeContext, trainingContext, updateRunningStats, vqvaeForward } from './vqvae';
+import { type ForwardContext, type Vqvae, disposeContext, expandChannels, trainingContext, updateRunningStats, vqvaeForward } from './vqvae';
 import type { ParamStore } from './weights';
 
 export type Shape4 = [number, number, number, number];
@@ -109,8 +109,9 @@ export function reconGradients(model: Vqvae, batch: ReconBatch, weights: Partial
     model,
     (ctx) => {
       const x = tf.tensor4d(batch.input, batch.shape);
-      const y = tf.tensor4d(batch.target, batch.shape);
-      const mask = batch.mask == null ? null : tf.tensor4d(batch.mask, batch.shape);
+      // a 3-channel model reconstructs the grey target repeated into its channels (the reference's)
+      const y = expandChannels(tf.tensor4d(batch.target, batch.shape), model.config.channels);
+      const mask = batch.mask == null ? null : expandChannels(tf.tensor4d(batch.mask, batch.shape), model.config.channels);
       const out = vqvaeForward(model, x, ctx);
       const t = compositeLoss(out.recon, y, out.vqLoss, mask, weights);
       stacked = () => tf.stack([t.total, t.mse, t.maskedMse, t.vq, t.ssim]);

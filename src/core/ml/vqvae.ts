@@ -23,7 +23,7 @@ import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspos
 import { type ParamStore, createStore } from './weights';
 import { type VqvaeConfig, vqvaeSpecs } from './specs/vqvae';
 
-export { type VqvaeConfig, type VqvaePresetName, VQVAE_PRESETS, encoderSpecs, vqvaeParamCount, vqvaePreset, vqvaeSpecs } from './specs/vqvae';
+export { type VqvaeConfig, type VqvaePresetName, VQVAE_PRESETS, encoderSpecs, foldToGreyInput, presetParamCounts, vqvaeParamCount, vqvaePreset, vqvaeSpecs } from './specs/vqvae';
 
 export interface Vqvae extends ParamStore {
   kind: 'vqvae';
@@ -95,11 +95,38 @@ function resBlock(store: ParamStore, prefix: string, x: tf.Tensor4D, ctx: Forwar
 }
 
 /**
- * Encoder E1-E5: [N, S, S, C] -> latent [N, S/4, S/4, latent]. No gradient flows back into the
- * input images (they are data, not parameters).
+ * A batch with `channels` channels: a grey batch [N, H, W, 1] is repeated into every channel (the
+ * reference's 3-channel input is the grey slice copied three times: shared/docs/reference-model.md),
+ * a batch that has them already is returned as it is; anything else is refused naming both counts.
+ */
+export function expandChannels(x: tf.Tensor4D, channels: number): tf.Tensor4D {
+  const c = x.shape[3];
+  if (c === channels) return x;
+  if (c !== 1) throw new Error(`input has ${c} channels, the model takes ${channels} (or 1, repeated into each)`);
+  return tf.tile(x, [1, 1, 1, channels]);
+}
+
+/** Input channels of a store's encoder (the E1 filter's input depth). */
+export function encoderChannels(store: ParamStore): number {
+  return (p(store, 'encoder.e1.conv.weight').shape as number[])[2];
+}
+
+/**
+ * The grey image of a C-channel reconstruction [N, H, W, C]: the mean of its channels (a model
+ * trained on a grey slice repeated into 3 channels outputs 3 near-equal channels); C = 1 unchanged.
+ */
+export function greyOf(recon: tf.Tensor4D): tf.Tensor4D {
+  return recon.shape[3] === 1 ? recon : (tf.mean(recon, 3, true) as tf.Tensor4D);
+}
+
+/**
+ * Encoder E1-E5: [N, S, S, C] (or a grey [N, S, S, 1], repeated into the C channels) -> latent
+ * [N, S/4, S/4, latent]. No gradient flows back into the input images (they are data, not
+ * parameters).
  */
 export function encode(store: ParamStore, cfg: Pick<VqvaeConfig, 'resBlocks' | 'leak'>, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
+  x = expandChannels(x, encoderChannels(store));
   let h = lr(bn(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx));
   h = lr(bn(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', h, 2, 1), ctx));
   h = lr(bn(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx));
@@ -212,11 +239,15 @@ export interface VqvaeOutput {
   z: tf.Tensor4D;
 }
 
-/** Full forward pass. */
+/**
+ * Full forward pass. The input has the model's C channels, or 1 (repeated into each); the
+ * reconstruction always has C (compare it with a target expanded by {@link expandChannels}, or
+ * take {@link greyOf} it).
+ */
 export function vqvaeForward(model: Vqvae, x: tf.Tensor4D, ctx: ForwardContext): VqvaeOutput {
   const c = model.config;
-  if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || x.shape[3] !== c.channels) {
-    throw new Error(`vqvaeForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}] (got [${x.shape}])`);
+  if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || (x.shape[3] !== c.channels && x.shape[3] !== 1)) {
+    throw new Error(`vqvaeForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}]${c.channels !== 1 ? ' or a grey [N, S, S, 1]' : ''} (got [${x.shape}])`);
   }
   const z = encode(model, c, x, ctx);
   const vq = vectorQuantize(z, p(model, 'vq.codebook') as unknown as tf.Tensor2D, c.commitment);

@@ -9,10 +9,10 @@ import type { PretrainConfig } from '../../shared/run-config';
 import { classifierForward, classifierParamCount, classifierPreset, createClassifier, type Classifier } from '../../core/ml/classifier';
 import { createOptimizer, type AdamFamily, type OptimizerState } from '../../core/ml/optim';
 import { trainStepClassifier, trainStepRecon } from '../../core/ml/train-step';
-import { createVqvae, disposeContext, inferenceContext, initCodebookFromData, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../../core/ml/vqvae';
+import { createVqvae, disposeContext, greyOf, inferenceContext, initCodebookFromData, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../../core/ml/vqvae';
 import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../../core/ml/weights';
 import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
-import { modelSize } from '../../core/ml/specs/pretrain';
+import { modelChannels, modelSize } from '../../core/ml/specs/pretrain';
 import { isReconstructionTask, taskClasses } from '../../shared/pretext-tasks';
 import type { PretrainBatch } from './pretrain-batches';
 
@@ -40,9 +40,10 @@ export { modelSize };
 
 export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
   const size = modelSize(config);
+  const channels = modelChannels(config);
   const optimizer: AdamFamily = createOptimizer(config.optimizer, { lr: config.lr });
   if (isReconstructionTask(config.task)) {
-    const model: Vqvae = createVqvae(vqvaePreset(config.preset as VqvaePresetName, { size }), config.seed);
+    const model: Vqvae = createVqvae(vqvaePreset(config.preset as VqvaePresetName, { size, channels }), config.seed);
     return wrap('vqvae', model, optimizer, size, vqvaeParamCount(model.config), {
       step: (b) => {
         if (b.kind !== 'recon') throw new Error('a reconstruction model needs a reconstruction batch');
@@ -53,7 +54,7 @@ export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
           const ctx = inferenceContext();
           const out = vqvaeForward(model, tf.tensor4d(b.input, b.shape), ctx);
           disposeContext(ctx);
-          return out.recon.dataSync() as Float32Array;
+          return greyOf(out.recon).dataSync() as Float32Array;
         }),
       recalibrate: (batches) => recalibrateRunningStats(model, (x, ctx) => void vqvaeForward(model, x, ctx), batches),
       prepare: (b) => {
@@ -62,7 +63,7 @@ export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
     });
   }
   const classes = taskClasses(config.task);
-  const cfg = classifierPreset(config.preset as VqvaePresetName, classes, { size });
+  const cfg = classifierPreset(config.preset as VqvaePresetName, classes, { size, channels });
   const model: Classifier = createClassifier(cfg, config.seed);
   return wrap('classifier', model, optimizer, size, classifierParamCount(cfg), {
     step: (b) => {

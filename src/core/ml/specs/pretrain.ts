@@ -17,11 +17,17 @@ export function modelSize(config: Pick<PretrainConfig, 'size' | 'preset'>): numb
 
 export type PretrainArchitecture = ({ model: 'vqvae' } & VqvaeConfig) | ({ model: 'classifier' } & ClassifierConfig);
 
-/** The architecture of a pretraining run: its preset at the run's size, for the run's task. */
-export function pretrainArchitecture(config: Pick<PretrainConfig, 'size' | 'preset' | 'task'>): PretrainArchitecture {
+/** Input channels of a run's model: the config's (1 or 3), else 1. */
+export function modelChannels(config: Pick<PretrainConfig, 'channels'>): number {
+  return config.channels ?? 1;
+}
+
+/** The architecture of a pretraining run: its preset at the run's size and channels, for the run's task. */
+export function pretrainArchitecture(config: Pick<PretrainConfig, 'size' | 'preset' | 'task' | 'channels'>): PretrainArchitecture {
   const size = modelSize(config);
+  const channels = modelChannels(config);
   const preset = config.preset as VqvaePresetName;
   return isReconstructionTask(config.task)
-    ? { model: 'vqvae' as const, ...vqvaePreset(preset, { size }) }
-    : { model: 'classifier' as const, ...classifierPreset(preset, taskClasses(config.task), { size }) };
+    ? { model: 'vqvae' as const, ...vqvaePreset(preset, { size, channels }) }
+    : { model: 'classifier' as const, ...classifierPreset(preset, taskClasses(config.task), { size, channels }) };
 }

@@ -15,7 +15,7 @@
  *   decoder.d3.convt.{weight [4,4,w1,w2], bias}    decoder.d3.bn.*
  *   decoder.d4.convt.{weight [4,4,C,w1], bias}     decoder.d4.bn.*
  */
-import { type ParamSpec, bnSpecs, convSpecs, convTransposeSpecs, countParams } from './params';
+import { type ParamSpec, type WeightEntry, bnSpecs, convSpecs, convTransposeSpecs, countParams } from './params';
 
 export interface VqvaeConfig {
   /** Input height = width in pixels (multiple of 4). */
@@ -39,7 +39,7 @@ export interface VqvaeConfig {
 export type VqvaePresetName = 'paper' | 'standard' | 'small' | 'tiny';
 
 /**
- * Presets. `paper`: 512 px, widths 256/512, 18 blocks (about 101.35M parameters at 3 channels);
+ * Presets (1 channel; `vqvaePreset(name, { channels: 3 })` for the reference's 3). `paper`: 512 px, widths 256/512, 18 blocks (101,337,283 parameters at 1 channel, 101,353,673 at 3);
  * `standard`: 256 px, 128/256, 6 blocks (about 9.7M at 3 channels); `small`: 128 px, 32/64,
  * 2 blocks (CPU work; also the benchmark probe); `tiny`: 64 px, 8/16, 1 block (tests).
  */
@@ -104,4 +104,35 @@ export function vqvaeSpecs(c: VqvaeConfig): ParamSpec[] {
 /** Trainable parameter count of a configuration, without allocating it. */
 export function vqvaeParamCount(c: VqvaeConfig): number {
   return countParams(vqvaeSpecs(c));
+}
+
+/**
+ * Encoder weights for a grey (1-channel) input from weights trained on C channels: the E1 filter
+ * [kh, kw, C, w1] summed over its input channels. Exact for inputs that repeat the grey slice into
+ * every channel (the reference's 3-channel input): conv(repeat(x), W) = conv(x, sum_c W[:, :, c, :]).
+ * Fine-tuning and the bias probe, which feed grey slices to a 1-channel encoder, start from a
+ * 3-channel run this way; other entries (and 1-channel weights) are returned unchanged.
+ */
+export function foldToGreyInput(entries: WeightEntry[]): WeightEntry[] {
+  return entries.map((e) => {
+    if (e.name !== 'encoder.e1.conv.weight' || e.shape.length !== 4 || e.shape[2] === 1) return e;
+    const [kh, kw, c, o] = e.shape;
+    const data = new Float32Array(kh * kw * o);
+    for (let k = 0; k < kh * kw; k++) {
+      for (let ch = 0; ch < c; ch++) {
+        const src = (k * c + ch) * o;
+        for (let j = 0; j < o; j++) data[k * o + j] += e.data[src + j];
+      }
+    }
+    return { ...e, shape: [kh, kw, 1, o], data };
+  });
+}
+
+/** Trainable parameter count of each preset at 1 and at 3 input channels (what `ctssl doctor` lists). */
+export function presetParamCounts(): { preset: VqvaePresetName; channels1: number; channels3: number }[] {
+  return (Object.keys(VQVAE_PRESETS) as VqvaePresetName[]).map((preset) => ({
+    preset,
+    channels1: vqvaeParamCount(vqvaePreset(preset, { channels: 1 })),
+    channels3: vqvaeParamCount(vqvaePreset(preset, { channels: 3 })),
+  }));
 }
