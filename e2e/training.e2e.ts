@@ -202,9 +202,17 @@ test.describe('pretraining, evaluation and sharing on the LIDC fixtures', () => 
     // The fixtures hold a handful of patients: the row says how many, and warns.
     await expect(row.getByTestId('table2-data')).toContainText(/^\d patients?, /);
     await expect(page.getByTestId('table2-warning').filter({ hasText: `#${firstRun}:` }).filter({ hasText: /fewer than 10/ })).toHaveCount(1);
-    await expect(page.getByTestId('table2').locator('thead')).toContainText('taskMSEmasked MSESSIMCEAUROC');
+    await expect(page.getByTestId('table2').locator('thead')).toContainText('taskdefinitionsMSEmasked MSESSIMCEAUROC');
+    // The same run in the paper's definitions: masked MSE summed over a batch of 16 (16 x ours).
+    const paperDef = page.locator(`[data-testid="table2-paper-def-row"][data-run="${firstRun}"]`);
+    const ours = Number((await row.locator('[data-col="maskedMse"]').textContent())!.split(' ± ')[0]);
+    const papers = Number((await paperDef.locator('[data-col="maskedMse"]').textContent())!.split(' ± ')[0]);
+    expect(Math.abs(papers - 16 * ours)).toBeLessThanOrEqual(16 * 0.00005 + 0.00005);
+    await expect(page.getByTestId('table2-legend')).toContainText('summed over a batch of 16');
     await page.getByTestId('show-paper').check();
     await expect(page.getByTestId('paper-row')).toHaveCount(8);
+    // The paper's published row for the run's task, beside the run's.
+    await expect(page.locator(`[data-testid="table2-paper-match"][data-run="${firstRun}"]`)).toContainText('0.0988 ± 0.0494');
     // Sample images of the run.
     await expect.poll(() => page.getByTestId('sample-panel').getAttribute('data-step')).toBe('24');
     const input = await canvasStats(page.getByTestId('sample-input'));

@@ -347,8 +347,8 @@ function packageWords(files: Record<string, Uint8Array>): Set<string> {
   return words;
 }
 
-/** The metrics eval-ssl writes (any other key of a hand-edited table2.json is dropped). */
-const METRIC_NAMES = new Set(['mse', 'maskedMse', 'ssim', 'crossEntropy', 'auroc']);
+/** The metrics eval-ssl writes, ours and in the paper's definitions (any other key of a hand-edited table2.json is dropped). */
+const METRIC_NAMES = new Set(['mse', 'maskedMse', 'ssim', 'crossEntropy', 'auroc', 'maskedMseBatchSum', 'crossEntropyDoubleSoftmax']);
 
 /** The Table II numbers a package carries (metrics/pretext.json; the model card keeps some). */
 interface PretextNumbers extends NonNullable<ModelCard['pretextMetrics']> {

@@ -133,7 +133,11 @@ export interface SslEvaluation {
   patients?: number;
   volumes: number;
   images: number;
-  /** Mean and sd across volumes (per-volume means), by metric: mse, maskedMse, ssim | crossEntropy, auroc. */
+  /**
+   * Mean and sd across volumes (per-volume means), by metric: mse, maskedMse, ssim | crossEntropy,
+   * auroc; and in the paper's definitions (src/shared/paper-table2.ts) maskedMseBatchSum |
+   * crossEntropyDoubleSoftmax (absent in evaluations made before them).
+   */
   perVolume: Record<string, Stat>;
   /** Mean and sd across images. */
   perImage: Record<string, Stat>;

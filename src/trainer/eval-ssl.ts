@@ -5,6 +5,9 @@
  * (each scan's mean over its slices, then mean and sd across scans: the paper's unit) and per
  * image. Sample images (input / output / target / difference) are written as PNG for the Table II
  * figure. Fewer than 10 held-out patients give a warning: the numbers then describe those patients.
+ * Masked MSE and cross-entropy are also given in the paper's definitions (batch-summed,
+ * double-softmax: src/shared/paper-table2.ts), and the Markdown table puts the paper's published
+ * row beside them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +22,8 @@ import type { Split } from '../library/runs/manifest';
 import { PretrainBatchStream, SliceSource } from './pretrain/pretrain-batches';
 import { readPretrainRun } from './pretrain/pretrain-loop';
 import type { SslEvaluation, Stat } from '../shared/results';
+import { batchSummedStat, doubleSoftmaxCrossEntropy } from '../core/ssl/paper-metrics';
+import { formatPaperStat, PAPER_TABLE2_SOURCE, REFERENCE_BATCH, TABLE2_DEFINITIONS, paperTable2Row } from '../shared/paper-table2';
 
 export interface EvalOptions {
   split?: Split;
@@ -32,17 +37,30 @@ export interface EvalOptions {
 
 const toGray = (a: ArrayLike<number>) => Uint8Array.from({ length: a.length }, (_, i) => Math.round(Math.min(1, Math.max(0, a[i])) * 255));
 
-/** The Table II row(s) for this evaluation, as Markdown. */
+/**
+ * The Table II rows for this evaluation, as Markdown: the run in our definitions, the run in the
+ * paper's (src/shared/paper-table2.ts), the paper's published row for the task, then what each
+ * column means.
+ */
 function tableOf(e: Omit<SslEvaluation, 'table'>): string {
   const f = (s?: Stat) => (s && Number.isFinite(s.mean) ? `${s.mean.toFixed(4)} ± ${s.sd.toFixed(4)}` : '');
   const name = taskTableName(e);
   const v = e.perVolume;
+  const auroc = v.auroc && Number.isFinite(v.auroc.mean) ? v.auroc.mean.toFixed(4) : '';
+  const cells = (key: (d: (typeof TABLE2_DEFINITIONS)[number]) => string) => TABLE2_DEFINITIONS.map((d) => (d.column === 'auroc' ? auroc : f(v[key(d)]))).join(' | ');
+  const paper = paperTable2Row(e);
+  const paperCells = paper ? TABLE2_DEFINITIONS.map((d) => formatPaperStat(paper.values[d.column])).join(' | ') : '';
   return [
-    '| task | MSE | masked MSE | SSIM | CE | AUROC (one-vs-rest) |',
-    '|---|---|---|---|---|---|',
-    `| ${name} | ${f(v.mse)} | ${f(v.maskedMse)} | ${f(v.ssim)} | ${f(v.crossEntropy)} | ${v.auroc && Number.isFinite(v.auroc.mean) ? v.auroc.mean.toFixed(4) : ''} |`,
+    `| task | definitions | ${TABLE2_DEFINITIONS.map((d) => (d.column === 'auroc' ? 'AUROC (one-vs-rest)' : d.label)).join(' | ')} |`,
+    '|---|---|---|---|---|---|---|',
+    `| ${name} | ours | ${cells((d) => d.ours)} |`,
+    `| ${name} | paper's | ${cells((d) => d.paper)} |`,
+    ...(paper ? [`| ${paper.name} | ${PAPER_TABLE2_SOURCE.replace(/ \(.*\)$/, '')} | ${paperCells} |`] : []),
     '',
     `${e.volumes} held-out volume(s) of ${e.patients} patient(s), ${e.images} images, ${e.split} split, checkpoint at step ${e.checkpointStep}; mean ± sd across volumes.`,
+    ...TABLE2_DEFINITIONS.map((d) =>
+      d.ours === d.paper ? `${d.label}: ${d.oursText} (ours and the paper's).` : `${d.label}: ours, ${d.oursText}; paper's, ${d.paperText}.`,
+    ),
   ].join('\n');
 }
 
@@ -92,7 +110,10 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
       reconstruction.update(out.subarray(0, take * px), b.target.subarray(0, take * px), { mask: b.mask?.subarray(0, take * px), groups: volumes });
     } else {
       probabilities!.update(out.subarray(0, take * classes), b.labels.slice(0, take));
-      for (let k = 0; k < take; k++) imageLoss.add('crossEntropy', -Math.log(Math.max(1e-12, out[k * classes + b.labels[k]])), volumes[k]);
+      for (let k = 0; k < take; k++) {
+        imageLoss.add('crossEntropy', -Math.log(Math.max(1e-12, out[k * classes + b.labels[k]])), volumes[k]);
+        imageLoss.add('crossEntropyDoubleSoftmax', doubleSoftmaxCrossEntropy(out.subarray(k * classes, (k + 1) * classes), b.labels[k]), volumes[k]);
+      }
     }
     for (let k = 0; k < take && samples.length < sampleCount; k++) {
       const input = b.input.subarray(k * px, (k + 1) * px);
@@ -128,6 +149,9 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
     perVolume.auroc = { mean: p.auroc, sd: 0, n: r.groups };
     perImageStats.crossEntropy = { ...perImageStats.crossEntropy, mean: p.crossEntropy! };
   }
+  // The paper's masked MSE: each image's masked MSE summed over a batch of 16 (src/shared/paper-table2.ts).
+  if (perVolume.maskedMse) perVolume.maskedMseBatchSum = batchSummedStat(perVolume.maskedMse, REFERENCE_BATCH);
+  if (perImageStats.maskedMse) perImageStats.maskedMseBatchSum = batchSummedStat(perImageStats.maskedMse, REFERENCE_BATCH);
   if (r.groups < 2) warnings.push('fewer than 2 held-out volumes: the sd across volumes is not meaningful');
   warnings.push(...heldOutWarnings({ what: `evaluated ${split} split`, patients: patients.size }));
   const base = {

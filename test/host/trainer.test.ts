@@ -119,7 +119,13 @@ describe('the trainer process', () => {
     expect(r.perImage.mse.mean).toBeGreaterThan(0);
     expect(r.perImage.ssim.mean).toBeLessThanOrEqual(1);
     expect(r.perImage.maskedMse.mean).toBeGreaterThan(0);
-    expect(r.table).toMatch(/\| masked 20% \(area\) \| \d\.\d{4} ± \d\.\d{4} \|/);
+    expect(r.table).toMatch(/\| masked 20% \(area\) \| ours \| \d\.\d{4} ± \d\.\d{4} \|/);
+    // The paper's definitions beside ours: masked MSE summed over a batch of 16, and the paper's published row.
+    expect(r.perVolume.maskedMseBatchSum.mean).toBeCloseTo(16 * r.perVolume.maskedMse.mean, 10);
+    expect(r.perImage.maskedMseBatchSum.sd).toBeCloseTo(16 * r.perImage.maskedMse.sd, 10);
+    expect(r.table).toMatch(/\| masked 20% \(area\) \| paper's \| \d\.\d{4} ± \d\.\d{4} \|/);
+    expect(r.table).toContain('| masked 20% | paper, Table II: 128 held-out volumes, 512 px | 0.0029 ± 0.0002 | 0.0988 ± 0.0494 | 0.8527 ± 0.0115 |  |  |');
+    expect(r.table).toMatch(/masked MSE: ours, mean of \(output − target\)² over the masked pixels of an image; paper's, each image's masked MSE summed over a batch of 16/);
     expect(r.samples[0].diff).toMatch(/sample-0-diff\.png$/);
     expect(readFileSync(r.samples[0].input).subarray(1, 4).toString()).toBe('PNG');
   });

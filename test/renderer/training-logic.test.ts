@@ -24,7 +24,7 @@ import {
 import { alignLines, appendPoint, fromMetrics, mergeCurves, metricNames } from '../../src/renderer/src/runs/curves';
 import { nextCurriculumStage } from '../../src/shared/pretext-tasks';
 import { absDiff, className, diffRgba, diffStats, greyRgba } from '../../src/renderer/src/runs/sample-image';
-import { meanSd, PAPER_TABLE2, table2Row, taskName } from '../../src/renderer/src/evaluate/table2';
+import { meanSd, PAPER_TABLE2, paperRowFor, TABLE2_LEGEND, table2Row, taskName } from '../../src/renderer/src/evaluate/table2';
 import { labelPathProblem } from '../../src/renderer/src/labels/labels-import-paths';
 import { composeOverlay, hexToRgb, nextLabelled } from '../../src/renderer/src/viewer/label-overlay';
 import { groupFindings } from '../../src/renderer/src/viewer/label-groups';
@@ -201,6 +201,22 @@ describe('Table II', () => {
     expect(meanSd({ mean: null, sd: null, n: 0 } as unknown as { mean: number; sd: number; n: number })).toBe('');
     expect(meanSd({ mean: 0.5, sd: NaN, n: 1 })).toBe('0.5000 ± 0.0000');
     expect(PAPER_TABLE2).toHaveLength(8);
+  });
+
+  it("gives a row in the paper's definitions and the paper's published row for the task", () => {
+    const base = { runDir: '/r', task: 'masked', maskPercent: 20, maskDefinition: 'side', split: 'test' as const, checkpointStep: 24, backend: 'wasm', volumes: 2, images: 29, perImage: {}, samples: [], warnings: [], table: '' };
+    const masked: SslEvaluation = { ...base, perVolume: { mse: { mean: 0.003, sd: 0.0002, n: 2 }, maskedMse: { mean: 0.006, sd: 0.003, n: 2 }, maskedMseBatchSum: { mean: 0.096, sd: 0.048, n: 2 }, ssim: { mean: 0.85, sd: 0.01, n: 2 } } };
+    expect(table2Row(masked, 'paper')).toMatchObject({ mse: '0.0030 ± 0.0002', maskedMse: '0.0960 ± 0.0480', ssim: '0.8500 ± 0.0100' });
+    expect(table2Row(masked).maskedMse).toBe('0.0060 ± 0.0030');
+    expect(paperRowFor(masked)).toEqual({ task: 'masked 20%', mse: '0.0029 ± 0.0002', maskedMse: '0.0988 ± 0.0494', ssim: '0.8527 ± 0.0115', ce: '', auroc: '' });
+    const rotation: SslEvaluation = { ...base, task: 'rotation', maskPercent: null, maskDefinition: null, perVolume: { crossEntropy: { mean: 0.001, sd: 0.0005, n: 2 }, crossEntropyDoubleSoftmax: { mean: 0.7437, sd: 0.0001, n: 2 }, auroc: { mean: 1, sd: 0, n: 2 } } };
+    expect(table2Row(rotation, 'paper')).toMatchObject({ ce: '0.7437 ± 0.0001', auroc: '1.0000' });
+    expect(paperRowFor(rotation)).toMatchObject({ ce: '0.7436 ± 0.0001', auroc: '1.0' });
+    // An evaluation made before the paper's definitions has nothing in those columns.
+    expect(table2Row({ ...rotation, perVolume: { crossEntropy: { mean: 0.001, sd: 0, n: 2 } } }, 'paper').ce).toBe('');
+    expect(paperRowFor({ task: 'masked', maskPercent: 15 })).toBeNull();
+    expect(TABLE2_LEGEND.map((d) => d.label)).toEqual(['MSE', 'masked MSE', 'SSIM', 'CE', 'AUROC']);
+    expect(TABLE2_LEGEND.find((d) => d.column === 'crossEntropy')!.text).toMatch(/^ours: .*paper's: softmax applied again/);
   });
 });
 

@@ -1,9 +1,11 @@
 /**
- * A Table II evaluation (runs.evaluate, also kept in the run's summary as `eval`) as a row of the
+ * A Table II evaluation (runs.evaluate, also kept in the run's summary as `eval`) as rows of the
  * paper's table: task | MSE | masked MSE | SSIM | CE | AUROC, each mean ± sd across held-out
- * volumes. Pure; unit-tested.
+ * volumes, in our definitions and in the paper's, and the paper's published rows
+ * (src/shared/paper-table2.ts). Pure; unit-tested.
  */
 import { taskTableName } from '../../../shared/pretext-tasks';
+import { PAPER_TABLE2 as PAPER_ROWS, paperTable2Row, TABLE2_DEFINITIONS, formatPaperStat, type PaperTable2Row, type Table2Column } from '../../../shared/paper-table2';
 import type { SslEvaluation, Stat } from '../../../shared/results';
 
 export interface Table2Row {
@@ -26,28 +28,49 @@ export function taskName(r: Pick<SslEvaluation, 'task' | 'maskPercent' | 'maskDe
   return taskTableName(r, { paper: true });
 }
 
-export function table2Row(r: SslEvaluation): Table2Row {
+/**
+ * The row of an evaluation in our definitions ('ours') or the paper's ('paper': masked MSE summed
+ * over a batch of 16, cross-entropy of the softmax outputs through softmax again; the others
+ * alike; src/shared/paper-table2.ts). A column the evaluation did not compute (an evaluation made
+ * before the paper's definitions were added) is ''.
+ */
+export function table2Row(r: SslEvaluation, definitions: 'ours' | 'paper' = 'ours'): Table2Row {
   const pv = r.perVolume;
+  const key = (c: Table2Column) => {
+    const d = TABLE2_DEFINITIONS.find((x) => x.column === c)!;
+    return definitions === 'ours' ? d.ours : d.paper;
+  };
   const auroc = pv.auroc;
   return {
     task: taskName(r),
-    mse: meanSd(pv.mse),
-    maskedMse: meanSd(pv.maskedMse),
-    ssim: meanSd(pv.ssim),
-    ce: meanSd(pv.crossEntropy),
+    mse: meanSd(pv[key('mse')]),
+    maskedMse: meanSd(pv[key('maskedMse')]),
+    ssim: meanSd(pv[key('ssim')]),
+    ce: meanSd(pv[key('crossEntropy')]),
     // One AUROC over all held-out images (the sd across volumes is not defined for it).
     auroc: auroc && Number.isFinite(auroc.mean) ? auroc.mean.toFixed(4) : '',
   };
 }
 
+
+/** A row of the paper's published Table II as the page shows it. */
+export function paperTable2Cells(p: PaperTable2Row): Table2Row {
+  const v = p.values;
+  return { task: p.name, mse: formatPaperStat(v.mse), maskedMse: formatPaperStat(v.maskedMse), ssim: formatPaperStat(v.ssim), ce: formatPaperStat(v.crossEntropy), auroc: formatPaperStat(v.auroc) };
+}
+
 /** The paper's Table II (128 held-out volumes), for reference next to this machine's numbers. */
-export const PAPER_TABLE2: readonly Table2Row[] = [
-  { task: 'next slice', mse: '0.0233 ± 0.0033', maskedMse: '', ssim: '0.6950 ± 0.0290', ce: '', auroc: '' },
-  { task: 'masked 5%', mse: '0.0073 ± 0.0009', maskedMse: '0.1333 ± 0.0722', ssim: '0.744 ± 0.0143', ce: '', auroc: '' },
-  { task: 'masked 10%', mse: '0.0044 ± 0.0002', maskedMse: '0.1226 ± 0.0557', ssim: '0.7903 ± 0.0107', ce: '', auroc: '' },
-  { task: 'masked 20%', mse: '0.0029 ± 0.0002', maskedMse: '0.0988 ± 0.0494', ssim: '0.8527 ± 0.0115', ce: '', auroc: '' },
-  { task: 'masked 33%', mse: '0.0045 ± 0.0003', maskedMse: '0.1000 ± 0.1142', ssim: '0.8307 ± 0.0117', ce: '', auroc: '' },
-  { task: 'denoising', mse: '0.0029 ± 0.0011', maskedMse: '', ssim: '0.8756 ± 0.0269', ce: '', auroc: '' },
-  { task: 'rotation', mse: '', maskedMse: '', ssim: '', ce: '0.7436 ± 0.0001', auroc: '1.0' },
-  { task: 'flip', mse: '', maskedMse: '', ssim: '', ce: '0.7533 ± 0.0599', auroc: '0.85' },
-];
+export const PAPER_TABLE2: readonly Table2Row[] = PAPER_ROWS.map(paperTable2Cells);
+
+/** The paper's published row for an evaluation's task (masked: same percent), or null. */
+export function paperRowFor(r: Pick<SslEvaluation, 'task' | 'maskPercent'>): Table2Row | null {
+  const p = paperTable2Row(r);
+  return p ? paperTable2Cells(p) : null;
+}
+
+/** Each column's definition, ours and the paper's, for the table's legend and header titles. */
+export const TABLE2_LEGEND = TABLE2_DEFINITIONS.map((d) => ({
+  column: d.column,
+  label: d.label,
+  text: d.ours === d.paper ? `${d.oursText} (ours and the paper's)` : `ours: ${d.oursText}; paper's: ${d.paperText}`,
+}));
