@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
+import { checkLicence } from '../core/licence';
 import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
@@ -297,6 +298,10 @@ export class RunService {
 
   /** Exports a run as a weights package: into <data>/exports/, or to `out` (the CLI's --out). */
   async exportRun(id: number, { out, ...o }: { licence: string; author?: string; out?: string }) {
+    // The licence is an SPDX identifier or expression (src/core/licence.ts), checked before any work.
+    const licence = checkLicence(o.licence);
+    if (!licence.ok) throw new ApiError('invalid-argument', licence.message);
+    o = { ...o, licence: licence.licence };
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before exporting`);
     // Named from the run's id and task, never from its folder (which the user may have named after

@@ -6,6 +6,7 @@
 import type { ApiClient, Results } from '../../../shared/contract';
 import { describeError } from '../lib/errors';
 import { grantDroppedFile } from '../lib/api';
+import { checkLicence, COMMON_LICENCES } from '../../../core/licence';
 import type { RunsState } from '../runs/runs-state.svelte';
 
 export type ExportResult = Results['runs.export'];
@@ -14,7 +15,8 @@ export type ImportResult = Results['packages.import'];
 /** Largest package the browser sends over the socket (the server refuses bigger frames). */
 export const MAX_SOCKET_BYTES = 16 * 1024 * 1024 - 4096;
 
-export const LICENCES = ['CC-BY-4.0', 'CC-BY-SA-4.0', 'CC-BY-NC-4.0', 'CC0-1.0', 'MIT', 'Apache-2.0'] as const;
+/** Suggested in the licence field; any SPDX identifier or expression is accepted (checkLicence). */
+export const LICENCES = COMMON_LICENCES;
 
 export class ShareState {
   runId = $state<number | null>(null);
@@ -34,11 +36,10 @@ export class ShareState {
     private readonly runs: RunsState,
   ) {}
 
+  /** Why the licence cannot be used (the export service's own check, src/core/licence.ts), or null. */
   get licenceProblem(): string | null {
-    const l = this.licence.trim();
-    if (l === '') return 'Choose the licence the weights are shared under.';
-    if (l.length > 100) return 'At most 100 characters.';
-    return null;
+    const c = checkLicence(this.licence);
+    return c.ok ? null : c.message;
   }
 
   async exportRun(): Promise<void> {
