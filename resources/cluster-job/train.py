@@ -451,8 +451,8 @@ def run(args):
             if leave:
                 stopped = True
                 break
-            if position['batch'] == 0:
-                break  # the epoch is over: a new loader for the next one
+            if step >= total or position['batch'] == 0:
+                break  # done, or the epoch is over: a new loader for the next one
         if stopped:
             if rank == 0:
                 log('stopped at step %d with a checkpoint; run the same command again to continue' % position['step'])

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { appMeta } from '../platform/app-meta';
 import * as doctor from './commands/doctor';
 import * as downstream from './commands/downstream';
+import * as job from './commands/job';
 import * as labels from './commands/labels';
 import * as library from './commands/library';
 import * as nifti from './commands/nifti';
@@ -16,7 +17,7 @@ import * as synth from './commands/synth';
 import * as train from './commands/train';
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library, labels, nifti, train, downstream, share, synth, doctor, serve];
+const commands: { register(program: Command): void }[] = [library, labels, nifti, train, downstream, share, job, synth, doctor, serve];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -1,7 +1,9 @@
 /** `ctssl export` and `ctssl import`: sharing pretrained weights as one checked file, through the host's run service. */
 import type { Command } from 'commander';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dbOption, out, withServices } from '../common';
+import { clusterJobs, describeJobImport } from './job';
 
 export function register(program: Command): void {
   program
@@ -23,11 +25,18 @@ export function register(program: Command): void {
 
   program
     .command('import')
-    .description('Import a weights package: checksums and compatibility checked; the encoder becomes available as an initialisation')
-    .argument('<file>', 'package file')
+    .description('Import a weights package (checksums and compatibility checked; the encoder becomes available as an initialisation), or a cluster job\'s output folder (a run with its curves)')
+    .argument('<file>', 'package file, or the output folder of a cluster job')
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
+      // A folder: a cluster job's output (ctssl job export), installed as a run with its curves.
+      if (statSync(resolve(file), { throwIfNoEntry: false })?.isDirectory()) {
+        return withServices(o, ({ db }) => {
+          const { run, ...r } = clusterJobs(db).import(resolve(file));
+          out(o.json, { ...r, runId: run.id }, () => describeJobImport(r));
+        });
+      }
       // The app's packages.import: the same verified import, for a file named in the user's own shell.
       await withServices(o, ({ runs }) => {
         const { run, ...r } = runs.importPackage(resolve(file));

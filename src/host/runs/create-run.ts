@@ -93,13 +93,15 @@ function recordRun(
   return getRun(db, dir)!;
 }
 
-/** Builds the manifest and writes the run folder; records the run. */
-export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
+/**
+ * The config and manifest a pretraining run of `input` gets (window inherited from its init, the
+ * split clean of its parents', a curriculum stage on its parent's manifest), without writing
+ * anything: createRun records them as a run, a cluster job (src/host/cluster-job) exports them.
+ */
+export function planPretrainRun(db: Database, input: PretrainConfigInput, o: { splitParents?: string[] } = {}): { config: PretrainConfig; manifest: Manifest } {
   // A curriculum stage keeps the previous stage's window and scaling unless told otherwise.
   const config = parsePretrainConfig(withInitPreprocessing(input));
   if (config.init) config.init = checkInit(config.init);
-  const uid = randomUUID();
-  const dir = newRunDir(o, taskFolderName(config), uid);
   const parents = splitParents(config.init, o);
   // A curriculum stage keeps its parent's data and split, and says so in its config.
   const inherited = config.init && !config.newCohort ? pretrainManifestOf(config.init) : null;
@@ -117,12 +119,20 @@ export function createRun(db: Database, input: PretrainConfigInput, o: CreateRun
     });
   if (parents.length) manifest.split = lineageOf(manifest, parents, { allowOverlap: !!config.allowOverlap, inheritedFrom: inherited ? config.init! : null, stratified: false });
   if (manifest.counts.train.slices === 0) throw new Error('the training split is empty: the cohort needs more patients');
+  return { config, manifest };
+}
+
+/** Builds the manifest and writes the run folder; records the run. */
+export function createRun(db: Database, input: PretrainConfigInput, o: CreateRunOptions): RunRow {
+  const { config, manifest } = planPretrainRun(db, input, o);
+  const uid = randomUUID();
+  const dir = newRunDir(o, taskFolderName(config), uid);
   mkdirSync(dir, { recursive: true });
   return recordRun(db, 'pretrain', uid, dir, config, manifest, manifest.seed);
 }
 
 /** The runs whose training patients a new run keeps out of validation and held-out: its init chain and the caller's. */
-function splitParents(init: string | undefined, o: CreateRunOptions): Ancestor[] {
+function splitParents(init: string | undefined, o: { splitParents?: string[] }): Ancestor[] {
   return ancestors([...(init ? [init] : []), ...(o.splitParents ?? [])]);
 }
 
