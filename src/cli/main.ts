@@ -11,13 +11,14 @@ import * as job from './commands/job';
 import * as labels from './commands/labels';
 import * as library from './commands/library';
 import * as nifti from './commands/nifti';
+import * as predict from './commands/predict';
 import * as serve from './commands/serve';
 import * as share from './commands/share';
 import * as synth from './commands/synth';
 import * as train from './commands/train';
 
 /** Command modules, in the order `ctssl --help` lists them. */
-const commands: { register(program: Command): void }[] = [library, labels, nifti, train, downstream, share, job, synth, doctor, serve];
+const commands: { register(program: Command): void }[] = [library, labels, nifti, train, downstream, predict, share, job, synth, doctor, serve];
 
 export function buildProgram(): Command {
   const program = new Command();

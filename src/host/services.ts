@@ -33,6 +33,8 @@ import { cohortCounts, libraryStats, listFolders, listSeries } from '../library/
 import type { Database } from '../library/db/sqlite';
 import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
 import { openVolumeInfo, readSliceBlock } from '../library/volumes/slice-blocks';
+import { PredictService } from './predict';
+import { spawnNodeTrainer } from './runs/trainer-host';
 
 export interface ServiceOptions {
   /** The door: Electron main, `ctssl serve`, or the CLI in process (paths typed by the user, like the server's). */
@@ -73,6 +75,8 @@ export interface Services {
    */
   runs: RunService;
   experiments: ExperimentService;
+  /** Inference of fine-tuned runs on series (predict.run and its exports). */
+  predict: PredictService;
   /** The indexing job: `start` checks the folders as library.addFolder and library.reindex do. */
   indexing: { start(folders: string[]): { jobId: string }; jobs: IndexJobs };
   /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
@@ -96,6 +100,7 @@ export function createServices(opts: ServiceOptions): Services {
   const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
   const runs = new RunService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
   const experiments = new ExperimentService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
+  const predict = new PredictService(db, opts.emit, opts.spawnTrainer ?? (() => spawnNodeTrainer()));
   // The indexing job (index-job.ts): always ends; a cancel ends it even when the indexer hangs.
   const jobs = new IndexJobs(db, (p) => opts.emit('index.progress', p));
 
@@ -280,6 +285,10 @@ export function createServices(opts: ServiceOptions): Services {
     'probe.restore': (id) => experiments.restoreProbe(id),
     'probe.trash': () => experiments.trashedProbes(),
     'probe.emptyTrash': (ids) => experiments.emptyProbeTrash(ids),
+    'predict.run': (o) => predict.run(o),
+    'predict.cancel': (requestId) => predict.cancel(requestId),
+    'predict.get': (runId, seriesId) => predict.summary(runId, seriesId),
+    'predict.mask': (runId, seriesId, index) => predict.mask(runId, seriesId, index),
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
       const path = await opts.pickPackage(caller.window);
@@ -312,10 +321,12 @@ export function createServices(opts: ServiceOptions): Services {
     closeWindow: (id) => void windows.delete(id),
     runs,
     experiments,
+    predict,
     indexing: { start: startIndexing, jobs },
     labels: { import: importLabelFile, sources: () => listLabelSources(db) },
     db,
     async close() {
+      predict.close();
       await experiments.close();
       await runs.close();
       const running = jobs.progress();

@@ -37,6 +37,7 @@ import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
 import type { BiasProbeResult, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
+import type { PredictionSummary, PredictProgress } from './predict';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
 export { cohortFilterSchema };
@@ -219,6 +220,19 @@ export const channels = {
   'probe.restore': z.tuple([probeId]),
   'probe.trash': z.tuple([]),
   'probe.emptyTrash': z.tuple([z.array(probeId).max(10000).optional()]),
+  /**
+   * Runs a fine-tuned run's model on a series in a trainer process (src/host/predict.ts): per-slice
+   * scores, a U-Net's masks; kept with the run. Progress as 'predict.progress' with `requestId`.
+   */
+  'predict.run': z.tuple([
+    z.object({ runId: id, seriesId: id, threshold: z.number().gt(0).lt(1).optional(), requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional() }).strict(),
+  ]),
+  /** Cancels a running prediction by its request id. */
+  'predict.cancel': z.tuple([z.string().max(64)]),
+  /** The kept prediction of a run on a series, or null. */
+  'predict.get': z.tuple([id, id]),
+  /** The predicted mask of one slice (display index) in display orientation, as labels.masks gives label masks. */
+  'predict.mask': z.tuple([id, id, z.number().int().nonnegative()]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -284,6 +298,10 @@ export interface Results {
   'probe.restore': ProbeSummary;
   'probe.trash': ProbeSummary[];
   'probe.emptyTrash': { removed: number };
+  'predict.run': PredictionSummary;
+  'predict.cancel': boolean;
+  'predict.get': PredictionSummary | null;
+  'predict.mask': SliceMasks;
 }
 
 /** A finished bias probe: its folder id, result and bar chart (SVG text). */
@@ -326,6 +344,8 @@ export const events = {
   'experiment.event': payload<ExperimentEvent>(),
   /** Bias probe progress, with the id of the request that started it. */
   'probe.progress': payload<{ id: string; requestId: string | null; done: number; total: number; what: string }>(),
+  /** Prediction progress (slices done), with the id of the request that started it. */
+  'predict.progress': payload<PredictProgress>(),
 } as const;
 
 export type EventName = keyof typeof events;

@@ -6,6 +6,7 @@
 import type { BiasProbeResult, FinetuneResults, ProbeAttribute, ProbeManifest, Split, SslEvaluation } from './results';
 import type { BackendName } from './backends';
 import type { DoctorInfo } from './types';
+import type { PredictionComputation, PredictSeries } from './predict';
 
 export const TRAINER_PROTOCOL = 1;
 
@@ -58,6 +59,17 @@ export type HostMessage =
       /** An existing folder the host made for the files (model.json, weights.bin). */
       outDir: string;
     }
+  | {
+      v: 1;
+      type: 'predict';
+      /** Fine-tuning run folder: the model is built from its config.json and latest checkpoint. */
+      runDir: string;
+      /** The series, its slices in display order, prepared by the host from the library. */
+      series: PredictSeries;
+      /** Segmentation: foreground where the probability is at least this (default 0.5). */
+      threshold?: number;
+      backend?: BackendName;
+    }
   | { v: 1; type: 'pause' }
   | { v: 1; type: 'resume' }
   | { v: 1; type: 'stop' };
@@ -108,4 +120,7 @@ export type TrainerEvent =
   | { v: 1; type: 'probe-result'; result: ProbeComputation }
   /** The encoder as a TF.js layers model, written into outDir (answer to 'export-encoder'). */
   | { v: 1; type: 'encoder-exported'; files: string[]; step: number; backend: { name: string; version: string; package: string } }
+  /** Inference on a series: slices done (answer to 'predict' comes as 'prediction'). */
+  | { v: 1; type: 'predict-progress'; done: number; total: number }
+  | { v: 1; type: 'prediction'; result: PredictionComputation }
   | { v: 1; type: 'error'; message: string };

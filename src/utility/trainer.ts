@@ -114,6 +114,27 @@ onMessage((m) => {
           exit(1);
         });
       break;
+    case 'predict':
+      if (started) return;
+      started = true;
+      import('../trainer/predict')
+        .then(({ predictSeries }) =>
+          predictSeries(m.runDir, m.series, {
+            backend: m.backend,
+            threshold: m.threshold,
+            shouldStop: () => control.stop,
+            onProgress: (done, total) => send({ v: 1, type: 'predict-progress', done, total }),
+          }),
+        )
+        .then((result) => {
+          send({ v: 1, type: 'prediction', result });
+          exit(0);
+        })
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
     case 'pause':
       control.paused = true;
       break;

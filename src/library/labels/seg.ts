@@ -126,9 +126,11 @@ export interface WriteSegOptions {
   pixelSpacing: [number, number];
   sliceThickness: number;
   orientation: number[];
-  segments: { label: string; masks: Map<string, Uint8Array> }[];
+  segments: { label: string; masks: Map<string, Uint8Array>; algorithm?: { name: string; version?: string } }[];
   sources: SegSource[];
   seriesDescription?: string;
+  /** ContentLabel (a DICOM CS: upper case, digits, space, underscore; at most 16). */
+  contentLabel?: string;
   deflate?: boolean;
 }
 
@@ -171,7 +173,7 @@ export function writeSeg(outPath: string, o: WriteSegOptions): { sopInstanceUid:
     InstanceNumber: 1,
     ContentDate: date,
     ContentTime: time,
-    ContentLabel: 'LABELS',
+    ContentLabel: o.contentLabel ?? 'LABELS',
     ContentDescription: 'Exported by CT SSL Studio',
     ContentCreatorName: '',
     Manufacturer: 'CT SSL Studio',
@@ -213,7 +215,8 @@ export function writeSeg(outPath: string, o: WriteSegOptions): { sopInstanceUid:
     SegmentSequence: o.segments.map((s, i) => ({
       SegmentNumber: i + 1,
       SegmentLabel: s.label,
-      SegmentAlgorithmType: 'MANUAL',
+      SegmentAlgorithmType: s.algorithm ? 'AUTOMATIC' : 'MANUAL',
+      ...(s.algorithm && { SegmentAlgorithmName: s.algorithm.name }),
       SegmentedPropertyCategoryCodeSequence: [code('M-01000', 'SRT', 'Morphologically Altered Structure')],
       SegmentedPropertyTypeCodeSequence: [code('M-03010', 'SRT', 'Nodule')],
     })),

@@ -47,6 +47,9 @@ export class ViewerState {
 
   /** Labels of the series: badges, masks of the slice on screen, overlay style. */
   readonly labels: ViewerLabelsState;
+  /** Pictures drawn under the label masks in step with the slice (a model's predicted mask, PredictionState): each gives a slice's picture, or null. */
+  readonly overlayLayers: ((slice: number) => ImageData | null)[] = [];
+  private layerCanvas: HTMLCanvasElement | null = null;
 
   private loader: VolumeLoader | null = null;
   private view: SliceView | null = null;
@@ -188,6 +191,7 @@ export class ViewerState {
     if (!ctx) return;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, W, H);
+    this.drawOverlayLayers(ctx, width, height, dpr);
     const img = this.labels.image();
     if (!img) return;
     if (img !== this.overlayImage || !this.overlaySrc) {
@@ -202,6 +206,25 @@ export class ViewerState {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.overlaySrc, r.x, r.y, r.width, r.height);
+  }
+
+  /** Draws the overlay layers (see overlayLayers) into the slice's rectangle. */
+  private drawOverlayLayers(ctx: CanvasRenderingContext2D, width: number, height: number, dpr: number): void {
+    const l = this.layout;
+    if (!l) return;
+    for (const layer of this.overlayLayers) {
+      const img = layer(this.slice);
+      if (!img) continue;
+      const src = this.layerCanvas ?? (this.layerCanvas = document.createElement('canvas'));
+      src.width = img.width;
+      src.height = img.height;
+      src.getContext('2d')!.putImageData(img, 0, 0);
+      const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(src, r.x, r.y, r.width, r.height);
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+    }
   }
 
   /** Jumps to the next (dir 1) or previous (dir -1) slice with labels; false when there is none. */
