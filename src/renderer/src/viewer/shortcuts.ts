@@ -72,6 +72,7 @@ export const shortcutHelp: readonly { keys: string[]; what: string }[] = [
   { keys: ['N', ']'], what: 'next slice with labels' },
   { keys: ['P', '['], what: 'previous slice with labels' },
   { keys: ['O'], what: 'show / hide label overlays' },
+  { keys: ['T', 'Shift+T'], what: 'next / previous top-scoring slice of the model (after Predict)' },
   { keys: ['?'], what: 'this help' },
   { keys: ['Esc'], what: 'close help' },
 ];
