@@ -32,7 +32,7 @@ import { IndexJobs } from './index-job';
 import { cohortCounts, libraryStats, listFolders, listSeries } from '../library/db/catalog';
 import type { Database } from '../library/db/sqlite';
 import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
-import { openVolumeInfo, readSliceBlock } from '../library/volumes/slice-blocks';
+import { ViewerBlocks } from './viewer-blocks';
 import { PredictService } from './predict';
 import { spawnNodeTrainer } from './runs/trainer-host';
 
@@ -103,6 +103,8 @@ export function createServices(opts: ServiceOptions): Services {
   const predict = new PredictService(db, opts.emit, opts.spawnTrainer ?? (() => spawnNodeTrainer()));
   // The indexing job (index-job.ts): always ends; a cancel ends it even when the indexer hangs.
   const jobs = new IndexJobs(db, (p) => opts.emit('index.progress', p));
+  // The viewer's warm cache of decoded slices and their wire form (one per library, every door).
+  const viewerBlocks = new ViewerBlocks(db);
 
   const startIndexing = (folders: string[]): { jobId: string } => {
     if (jobs.busy) throw new ApiError('busy', 'an indexing job is already running: wait for it or cancel it');
@@ -227,8 +229,9 @@ export function createServices(opts: ServiceOptions): Services {
       db
         .prepare(`SELECT f.path AS path, s.reason AS reason FROM skipped s JOIN files f ON f.id = s.file_ref ORDER BY f.path LIMIT ?`)
         .all(limit ?? 1000) as { path: string; reason: string }[],
-    'viewer.open': (seriesId) => openVolumeInfo(db, seriesId),
-    'viewer.slices': (seriesId, start, count) => readSliceBlock(db, seriesId, start, count),
+    'viewer.open': (seriesId) => viewerBlocks.open(seriesId),
+    'viewer.slices': async (seriesId, start, count) => ({ seriesId, ...(await viewerBlocks.slices(seriesId, start, count)) }),
+    'viewer.packed': (seriesId, start, count, encoding) => viewerBlocks.packed(seriesId, start, count, encoding),
     'labels.pickFiles': async () => {
       if (!opts.pickFiles) throw new ApiError('unsupported', 'no native file picker in server mode: type the file path');
       const paths = await opts.pickFiles(caller.window);
@@ -326,6 +329,7 @@ export function createServices(opts: ServiceOptions): Services {
     labels: { import: importLabelFile, sources: () => listLabelSources(db) },
     db,
     async close() {
+      viewerBlocks.clear();
       predict.close();
       await experiments.close();
       await runs.close();

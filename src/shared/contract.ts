@@ -28,6 +28,7 @@ import type {
   SeriesLabels,
   SeriesRow,
   SkippedFile,
+  PackedSlices,
   SliceBlock,
   SliceMasks,
   VolumeInfo,
@@ -115,6 +116,8 @@ export const channels = {
   'viewer.open': z.tuple([id]),
   /** HU voxels of consecutive slices in display orientation. */
   'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(256)]),
+  /** The same slices in a compact lossless wire form (src/shared/slice-packing.ts), for the viewer's worker. */
+  'viewer.packed': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(256), z.enum(['int16', 'deflate'])]),
   /** Opens the native file picker for label files (Electron only); resolves to the chosen paths. */
   'labels.pickFiles': z.tuple([]),
   /**
@@ -254,6 +257,7 @@ export interface Results {
   'library.skipped': SkippedFile[];
   'viewer.open': VolumeInfo;
   'viewer.slices': SliceBlock;
+  'viewer.packed': PackedSlices;
   'labels.pickFiles': string[];
   'labels.import': LabelImport;
   'labels.importBytes': LabelImport;

@@ -170,6 +170,18 @@ export interface SliceBlock {
   data: Int16Array;
 }
 
+/** Consecutive slices in a wire form of src/shared/slice-packing.ts: `sizes[k]` bytes for slice start + k. */
+export interface PackedSlices {
+  seriesId: number;
+  start: number;
+  count: number;
+  width: number;
+  height: number;
+  encoding: 'int16' | 'deflate';
+  sizes: number[];
+  bytes: Uint8Array;
+}
+
 export interface AppInfo {
   name: string;
   version: string;
