@@ -1,0 +1,52 @@
+/**
+ * The authors' PyTorch checkpoints as this app's VQ-VAE weights: open (checkpoint.ts: zip +
+ * pickle, nothing executed), match the state dict to the reference model's keys and shapes
+ * (reference-names.ts), read the tensors and put them in our layout.
+ */
+import type { WeightEntry } from '../ml/specs/params';
+import { openTorchCheckpoint, readFloat32Tensor, TORCH_LIMITS, type TorchCheckpoint, type TorchCheckpointLimits } from './checkpoint';
+import { matchStateDict, permute2310, type MatchedStateDict } from './reference-names';
+import type { RandomAccess } from './zip';
+import { PDict, POpaque } from './pickle';
+
+export { openTorchCheckpoint, readFloat32Tensor, TORCH_LIMITS, type TorchCheckpoint, type TorchCheckpointLimits } from './checkpoint';
+export { inferReferenceArch, matchStateDict, presetOf, referenceKeys, type KeyMapping, type MatchedStateDict, type ReferenceArch } from './reference-names';
+export { ALLOWED_CALLABLES, readPickle, PDict, PGlobal, POpaque, PStorage, PTensor, PTuple, type PValue } from './pickle';
+export { crc32, readTorchZip, sniffTorchFile, TorchFormatError, type RandomAccess } from './zip';
+
+export interface ReferenceWeights {
+  checkpoint: TorchCheckpoint;
+  matched: MatchedStateDict;
+  /** Our tensors, in specs order of the mapping (names and layouts of src/core/ml/specs/vqvae.ts). */
+  weights: WeightEntry[];
+}
+
+/**
+ * Reads a reference VQ-VAE checkpoint into our tensors. Every key is checked (unknown, missing,
+ * mis-shaped: refused naming it) before any tensor data is read. `size`: the run's input side.
+ */
+export function readReferenceCheckpoint(r: RandomAccess, o: { size?: number; limits?: TorchCheckpointLimits } = {}): ReferenceWeights {
+  const limits = o.limits ?? TORCH_LIMITS;
+  const checkpoint = openTorchCheckpoint(r, limits);
+  const shapes = new Map(checkpoint.tensors.map((t) => [t.key, t.shape]));
+  const matched = matchStateDict(shapes, o.size);
+  const byKey = new Map(checkpoint.tensors.map((t) => [t.key, t]));
+  const cache = new Map<string, Float32Array>();
+  const weights: WeightEntry[] = [];
+  for (const m of matched.mapping) {
+    if (m.ours === null) continue;
+    const t = byKey.get(m.torch)!;
+    const data = readFloat32Tensor(r, checkpoint, t, cache, limits);
+    const w = m.permute ? permute2310(data, t.shape) : { data, shape: t.shape };
+    weights.push({ name: m.ours, shape: w.shape, dtype: 'float32', data: w.data });
+  }
+  return { checkpoint, matched, weights };
+}
+
+/** An optional positive integer `img_size` recorded on the pickled module (the authors' `'model'` entry), read as data. */
+export function moduleImageSize(ck: TorchCheckpoint): number | null {
+  const model = ck.root instanceof PDict ? ck.root.map.get('model') : null;
+  const state = model instanceof POpaque ? model.state : null;
+  const v = state instanceof PDict ? state.map.get('img_size') : null;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 16 && v <= 1024 && v % 4 === 0 ? v : null;
+}
