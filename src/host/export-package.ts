@@ -22,6 +22,7 @@
  * The package holds no path: metrics/pretext.json takes only the numbers of eval/table2.json
  * (not its run folder or sample image paths), the curriculum only tasks and settings.
  */
+import { CARD_WORDS, modelCardMarkdown } from '../shared/model-card';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -291,6 +292,7 @@ const FIXED_TEXT = [
   'Expects the preprocessing in config json exactly window scaling orientation px',
   'fixed HU level width clipped to per slice min max after clipping radiological display anterior up patient right on the left from ImageOrientationPatient',
   'pixel padding treated as air NHWC masked next slice denoise rotation flip area side data uniform',
+  CARD_WORDS,
   DEFAULT_INTENDED_USE,
 ].join('\n');
 
@@ -519,48 +521,4 @@ async function tfjsEncoder(spawn: SpawnTrainer, runDir: string, step: number): P
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-function modelCardMarkdown(c: ModelCard): string {
-  const d = c.data;
-  const pm = c.pretextMetrics?.perVolume ?? {};
-  return [
-    `# ${c.name}`,
-    '',
-    `Licence: ${c.licence}${c.author ? ` · Author: ${c.author}` : ''}`,
-    '',
-    '## Intended use',
-    c.intendedUse,
-    '',
-    '## Training data (no identifiers)',
-    `- ${d.patients} patients, ${d.studies} studies, ${d.series} series, ${d.slices} slices (train ${d.bySplit.train.slices} / validation ${d.bySplit.val.slices} / held-out ${d.bySplit.test.slices} slices, split by patient)`,
-    `- Scanners: ${d.scanners.map((s) => `${s.manufacturer} ${s.model} (${s.series})`).join(', ') || 'unknown'}`,
-    `- Slice thickness: ${d.sliceThicknessMm.min ?? '?'}–${d.sliceThicknessMm.max ?? '?'} mm`,
-    `- Study years: ${d.studyYears.from ?? '?'}–${d.studyYears.to ?? '?'}`,
-    '',
-    '## Training',
-    `- Task: ${JSON.stringify(c.task)}`,
-    `- Curriculum: ${c.curriculum.map((s) => `${s.task}${s.maskPercent ? ` ${s.maskPercent}%` : ''}`).join(' → ')}`,
-    `- Settings: ${JSON.stringify(c.training)}`,
-    '',
-    '## Pretext metrics',
-    Object.keys(pm).length
-      ? [`${c.pretextMetrics?.volumes ?? '?'} ${c.pretextMetrics?.split ?? ''} volume(s):`, ...Object.entries(pm).map(([k, v]) => `- ${k}: ${v.mean.toFixed(4)} ± ${v.sd.toFixed(4)}`)].join('\n')
-      : '- not evaluated (run `ctssl eval-ssl` before exporting)',
-    `- Final training losses: ${Object.entries(c.finalTrainingLosses).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`,
-    '',
-    '## Downstream results',
-    '- none recorded',
-    '',
-    '## Known limitations',
-    ...c.limitations.map((l) => `- ${l}`),
-    '',
-    '## Reproducibility',
-    '```json',
-    JSON.stringify(c.ledger, null, 2),
-    '```',
-    '',
-    'File checksums: checksums.json (SHA-256).',
-    '',
-  ].join('\n');
 }

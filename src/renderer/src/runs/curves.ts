@@ -144,3 +144,13 @@ export function tickLabels(splits: readonly number[]): string[] {
   }
   return splits.map((v) => (Number.isFinite(v) ? (zero(v) ? 0 : v).toFixed(digits) : ''));
 }
+
+/**
+ * Width in px a chart's y axis needs so that no tick label is cut: the widest label, measured by
+ * `measure` (the canvas's own text metrics in the chart), plus the tick and gaps; at least `min`.
+ */
+export function axisWidth(labels: readonly (string | null | undefined)[], measure: (s: string) => number, min = 40): number {
+  let widest = 0;
+  for (const l of labels) if (l) widest = Math.max(widest, measure(l));
+  return Math.max(min, Math.ceil(widest) + 18);
+}
