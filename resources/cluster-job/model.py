@@ -308,17 +308,31 @@ def ssim(a, b, size=11, sigma=1.5, k1=0.01, k2=0.03, data_range=1.0):
 DEFAULT_WEIGHTS = {'mse': 0.2, 'maskedMse': 0.2, 'vq': 0.8, 'ssim': 0.1}
 
 
-def composite_loss(out, target, vq_loss, mask, weights):
-    """w.mse * MSE + w.maskedMse * masked MSE + w.vq * VQ - w.ssim * SSIM (src/core/ml/losses.ts)."""
+def min_max_per_image(x):
+    """Each image of a batch scaled to [0, 1] (a constant image to 0), differentiable."""
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    return (x - lo) / torch.clamp(hi - lo, min=1e-8)
+
+
+def composite_loss(out, target, vq_loss, mask, weights, recipe='ours'):
+    """
+    w.mse * MSE + w.maskedMse * masked MSE + w.vq * VQ - w.ssim * SSIM (src/core/ml/losses.ts).
+    The reference recipe (src/shared/recipes.ts) sums each image's masked MSE over the batch and
+    takes SSIM of the output min-max scaled per image, as the public code does.
+    """
     w = dict(DEFAULT_WEIGHTS)
     w.update(weights or {})
+    reference = recipe == 'reference'
     zero = out.new_zeros(())
     m = F.mse_loss(out, target)
-    if mask is not None:
-        mm = ((out - target) ** 2 * mask).sum() / torch.clamp(mask.sum(), min=1.0)
-    else:
+    if mask is None:
         mm = zero
-    s = ssim(out, target) if w['ssim'] != 0 else zero
+    elif reference:
+        mm = (((out - target) ** 2 * mask).sum(dim=(1, 2, 3)) / torch.clamp(mask.sum(dim=(1, 2, 3)), min=1.0)).sum()
+    else:
+        mm = ((out - target) ** 2 * mask).sum() / torch.clamp(mask.sum(), min=1.0)
+    s = ssim(min_max_per_image(out) if reference else out, target) if w['ssim'] != 0 else zero
     total = m * w['mse'] + vq_loss * w['vq']
     if mask is not None and w['maskedMse'] != 0:
         total = total + mm * w['maskedMse']
@@ -330,10 +344,11 @@ def composite_loss(out, target, vq_loss, mask, weights):
 class TaskModel(nn.Module):
     """The model with its task's loss, so that DistributedDataParallel wraps one forward."""
 
-    def __init__(self, model, loss_weights):
+    def __init__(self, model, loss_weights, recipe='ours'):
         super().__init__()
         self.model = model
         self.loss_weights = loss_weights or {}
+        self.recipe = recipe or 'ours'
 
     def forward(self, x, target=None, mask=None, labels=None):
         if self.model.kind == 'vqvae':
@@ -341,7 +356,7 @@ class TaskModel(nn.Module):
             c = self.model.arch['channels']
             target = expand_channels(target, c)
             mask = None if mask is None else expand_channels(mask, c)
-            total, terms = composite_loss(out, target, vq_loss, mask, self.loss_weights)
+            total, terms = composite_loss(out, target, vq_loss, mask, self.loss_weights, self.recipe)
             return total, {'loss': total, **terms}, idx
         logits = self.model(x)
         loss = F.cross_entropy(logits, labels)

@@ -387,7 +387,7 @@ def run(args):
     if rank == 0:
         truncate_metrics(metrics_path, position['step'])
 
-    task_model = M.TaskModel(net, config.get('lossWeights') or {})
+    task_model = M.TaskModel(net, config.get('lossWeights') or {}, config.get('recipe', 'ours'))
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(task_model, device_ids=[device.index] if device.type == 'cuda' else None)
     else:
@@ -487,7 +487,7 @@ def check_step(folder):
             batch[k] = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
     if os.path.exists(os.path.join(folder, 'labels.npy')):
         batch['labels'] = torch.from_numpy(np.load(os.path.join(folder, 'labels.npy')).astype(np.int64))
-    task_model = M.TaskModel(net, config.get('lossWeights') or {})
+    task_model = M.TaskModel(net, config.get('lossWeights') or {}, config.get('recipe', 'ours'))
     terms = train_step(task_model, optimizer, batch)
     M.write_safetensors(os.path.join(folder, 'after.safetensors'), M.model_tensors(net))
     write_json_atomic(os.path.join(folder, 'losses.json'), {k: float(v) for k, v in terms.items()})

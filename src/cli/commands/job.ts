@@ -30,11 +30,11 @@ export function register(program: Command): void {
     .option('--config <file>', 'a pretraining config as JSON (the fields of ctssl pretrain; a run folder\'s config.json works)')
     .option('--run <dir>', 'export an existing pretraining run\'s config and data instead')
     .requiredOption('--out <dir>', 'job folder to write (new or empty; an interrupted export of the same job is completed)')
-    .addOption(new Option('--dtype <type>', 'shard values: int16 (x 32767) or uint8 (x 255, half the size)').choices(['int16', 'uint8']).default('int16'))
+    .addOption(new Option('--dtype <type>', 'shard values: int16 (x 32767; the default) or uint8 (x 255, half the size; the reference recipe\'s 8-bit slices)').choices(['int16', 'uint8']))
     .option('--shard-mb <n>', 'megabytes of slices per shard', positiveInt, 256)
     .addOption(dbOption())
     .option('--json', 'print JSON')
-    .action(async (o: { config?: string; run?: string; out: string; dtype: 'int16' | 'uint8'; shardMb: number; db?: string; json?: boolean }) => {
+    .action(async (o: { config?: string; run?: string; out: string; dtype?: 'int16' | 'uint8'; shardMb: number; db?: string; json?: boolean }) => {
       if (!!o.config === !!o.run) throw new Error('give --config FILE or --run DIR (one of them)');
       let from: { config: PretrainConfigInput } | { runDir: string };
       if (o.config) {

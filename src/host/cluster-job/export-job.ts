@@ -10,7 +10,8 @@
  *                      series as {split, patient number, slices, first index row}: no UIDs, no
  *                      patient identifiers, no paths
  *   data/index.npy     int32 [N, 4]: series number, position in the series, shard, row
- *   data/shard-NNNNN.npy  int16 (or uint8) [n, S, S]: windowed, resized slices x scale
+ *   data/shard-NNNNN.npy  int16 (or uint8) [n, S, S]: windowed, resized slices x scale (the
+ *                      reference recipe's 8-bit slices: uint8, exactly)
  *
  * Only the training and validation splits are exported: held-out patients stay home, where
  * `ctssl eval-ssl` measures the imported run on them. The run's own manifest (paths, patient keys)
@@ -135,7 +136,10 @@ export async function exportClusterJob(db: Database, from: { config: PretrainCon
   const t0 = Date.now();
   const { config, manifest } = jobSource(db, from);
   const out = resolve(o.out);
-  const dtype: ShardDtype = o.dtype ?? 'int16';
+  // The reference recipe (src/shared/recipes.ts) trains on 8-bit slices: uint8 shards hold exactly them.
+  const eightBit = (config as { recipe?: string }).recipe === 'reference';
+  if (eightBit && o.dtype === 'int16') throw new Error('the reference recipe trains on 8-bit slices: export it with --dtype uint8 (its default)');
+  const dtype: ShardDtype = o.dtype ?? (eightBit ? 'uint8' : 'int16');
   if (!(dtype in SHARD_SCALE)) throw new Error(`--dtype must be int16 or uint8 (got ${String(dtype)})`);
   const draft = jobDescription(config, manifest.hash, randomUUID());
   const previous = prepareOut(out, draft);
