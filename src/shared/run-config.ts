@@ -138,6 +138,8 @@ function finetuneSchema<I extends z.ZodType>(init: I, strict: boolean) {
     allowOverlap: z.boolean().optional(),
     /** Epochs during which the encoder stays frozen (0 = train everything from the start). */
     freezeEpochs: z.number().min(0).default(0),
+    /** Encoder-classifier head pooling: 'mean' (the paper's, default) or 'mean-max' (keeps small findings; see ClassifierConfig.pool). */
+    pool: z.enum(['mean', 'mean-max']).optional(),
     /** Class imbalance: weight the loss by inverse class frequency, or not. */
     classWeights: z.enum(['balanced', 'none']).default('balanced'),
     /** Fraction of the training slices used (the paper's training-set fractions). */

@@ -7,7 +7,7 @@ import type { ExperimentSpecInput, FinetuneConfigInput } from '../../shared/run-
 import { backendOption, dbOption, out, positiveInt, positiveNumber, withLibrary, withServices } from '../common';
 import { onInterrupt, progressLine } from '../progress';
 import type { FinetuneResults } from '../../shared/results';
-import { printSplit, trainToEnd } from './train';
+import { printSplit, splitFractions, trainToEnd } from './train';
 
 export function register(program: Command): void {
   program
@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .addOption(new Option('--model <m>', 'encoder-classifier (default for classification), cnn (supervised baseline, from scratch), unet (segmentation)').choices(['encoder-classifier', 'cnn', 'unet']))
     .option('--label <spec>', "slice label: 'pe' (RSNA pe_present_on_image), 'nodule' (LIDC/SEG), or an imported per-image label name", 'nodule')
     .option('--consensus <k>', 'nodule label: at least k readers', positiveInt)
+    .option('--min-area <px>', "nodule label: a slice is positive from this nodule area (stored pixels); slices showing less of a nodule (its cap) are left out, not counted as negatives (default 1)", positiveInt)
     .option('--init <run>', 'pretrained run folder (its encoder initialises the model; its training patients stay in training); omit for random initialisation')
     .option('--allow-overlap', 'let patients the pretrained run trained on into validation and held-out (recorded as a warning) instead of refusing')
     .addOption(new Option('--preset <name>', 'model preset (must match the pretrained run)').choices([...PRESETS]).default('tiny'))
@@ -29,6 +30,7 @@ export function register(program: Command): void {
     .option('--lr <x>', 'learning rate', positiveNumber)
     .option('--seed <n>', 'seed of splits, subsets, weights and batches', (v) => Number(v))
     .option('--series <ids>', 'comma-separated series ids (default: every CT series with such labels)')
+    .option('--split <fractions>', 'patient split train,validation,held-out (default 0.6,0.2,0.2)', splitFractions)
     .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
     .option('--window-level <hu>', "input window level (default: the pretrained encoder's, else 50)", Number)
     .option('--window-width <hu>', "input window width (default: the pretrained encoder's, else 350)", positiveNumber)
@@ -46,7 +48,7 @@ export function register(program: Command): void {
           model: (o.model as FinetuneConfigInput['model']) ?? (task === 'segmentation' ? 'unet' : 'encoder-classifier'),
           label:
             labelArg === 'nodule'
-              ? { kind: 'nodule', ...(o.consensus !== undefined && { consensusK: Number(o.consensus) }) }
+              ? { kind: 'nodule', ...(o.consensus !== undefined && { consensusK: Number(o.consensus) }), ...(o.minArea !== undefined && { minAreaPx: Number(o.minArea) }) }
               : { kind: 'image-label', name: labelArg === 'pe' ? 'pe_present_on_image' : labelArg },
           preset: o.preset as FinetuneConfigInput['preset'],
           trainFraction: Number(o.fraction),
@@ -62,6 +64,7 @@ export function register(program: Command): void {
           ...(o.evalEvery !== undefined && { evalEvery: Number(o.evalEvery) }),
           ...(o.windowLevel !== undefined && { windowLevel: Number(o.windowLevel) }),
           ...(o.windowWidth !== undefined && { windowWidth: Number(o.windowWidth) }),
+          ...(o.split !== undefined && { fractions: { train: (o.split as unknown as number[])[0], val: (o.split as unknown as number[])[1], test: (o.split as unknown as number[])[2] } }),
           ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
         };
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');

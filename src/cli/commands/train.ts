@@ -5,6 +5,7 @@ import type { Services } from '../../host/services';
 import type { PretrainConfigInput } from '../../shared/run-config';
 import { allTaskOptions, pretextTaskIds, type TaskOption } from '../../shared/pretext-tasks';
 import { PAPER_COHORT, PRESETS } from '../../shared/presets';
+import { RECIPES, type Recipe } from '../../shared/recipes';
 import type { RunSplit, RunSummary } from '../../shared/types';
 import { backendOption, dbOption, finiteNumber, out, positiveInt, positiveNumber, withServices } from '../common';
 import { type ConsoleSink, fmtLosses } from '../console-sink';
@@ -29,6 +30,13 @@ function taskOptionFlag(o: FlaggedOption): Option {
 /** A flag's value as the option takes it (a choice among numbers is a number). */
 const taskOptionValue = (o: FlaggedOption, v: unknown) => (o.type === 'choice' && typeof o.default === 'number' ? Number(v) : v);
 
+/** `--split 0.8,0.1,0.1`: the patient split's train, validation and held-out fractions. */
+export function splitFractions(v: string): number[] {
+  const f = v.split(',').map(Number);
+  if (f.length !== 3 || f.some((x) => !Number.isFinite(x) || x < 0) || f[0] <= 0) throw new InvalidArgumentError('expected three fractions like 0.8,0.1,0.1');
+  return f;
+}
+
 export function register(program: Command): void {
   const taskFlags = allTaskOptions()
     .filter((o): o is FlaggedOption => o.cli !== undefined)
@@ -43,6 +51,9 @@ export function register(program: Command): void {
     .option('--init <run>', "start from the weights of this run folder (curriculum): its data and patient split too, unless --new-cohort")
     .option('--new-cohort', "with --init: select the cohort and split it anew (the parent's training patients stay in training)")
     .option('--allow-overlap', "let patients a parent run trained on into validation and held-out (recorded as a warning) instead of refusing")
+    .addOption(
+      new Option('--recipe <r>', "'ours' (default) or 'reference': everything as the authors' public code (batch 16, side mask, masked term summed over the batch, uniform codebook, per-slice min-max to 8 bits, SSIM on min-max-scaled output, RAdam 1e-3, 3 channels); a flag that contradicts it is refused").choices([...RECIPES]),
+    )
     .addOption(new Option('--preset <name>', 'model preset').choices([...PRESETS]).default('tiny'))
     .option('--size <px>', 'input size (default: the preset\'s)', positiveInt)
     .option('--steps <n>', 'optimisation steps', positiveInt)
@@ -54,11 +65,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of splits, weights and batches', (v) => Number(v))
     .option('--series <ids>', 'comma-separated series ids (default: the paper cohort: CT, axial, <= 3 mm)')
     .option('--slice-stride <k>', 'use every k-th slice', positiveInt)
-    .option('--split <fractions>', 'patient split train,validation,held-out (default 0.8,0.1,0.1)', (v) => {
-      const f = v.split(',').map(Number);
-      if (f.length !== 3 || f.some((x) => !Number.isFinite(x) || x < 0) || f[0] <= 0) throw new InvalidArgumentError('expected three fractions like 0.8,0.1,0.1');
-      return f;
-    })
+    .option('--split <fractions>', 'patient split train,validation,held-out (default 0.8,0.1,0.1)', splitFractions)
     .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt)
     .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
     .option('--window-level <hu>', 'input window level (default: the --init run\'s, else 50, soft tissue as in the paper)', Number)
@@ -84,6 +91,7 @@ export function register(program: Command): void {
             ...Object.fromEntries(
               taskFlags.filter((f) => o[f.flag.attributeName()] !== undefined).map((f) => [f.option.key, taskOptionValue(f.option, o[f.flag.attributeName()])]),
             ),
+            ...(o.recipe !== undefined && { recipe: o.recipe as Recipe }),
             ...(o.init !== undefined && { init: resolve(String(o.init)) }),
             ...(o.newCohort === true && { newCohort: true }),
             ...(o.allowOverlap === true && { allowOverlap: true }),

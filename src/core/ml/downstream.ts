@@ -55,6 +55,10 @@ export interface DownstreamConfig {
   classes?: number;
   /** Input channels (default: the preset's, 1). */
   channels?: number;
+  /** Encoder-classifier only: width of the head's convolutions (default: the preset's latent). */
+  headWidth?: number;
+  /** Encoder-classifier only: the head's pooling (default 'mean'; see ClassifierConfig.pool). */
+  pool?: 'mean' | 'mean-max';
 }
 
 /** Architecture behind a downstream configuration. */
@@ -79,7 +83,15 @@ export function resolveDownstreamConfig(config: DownstreamConfig): DownstreamArc
   const over: { size?: number; channels?: number } = {};
   if (config.size != null) over.size = config.size;
   if (config.channels != null) over.channels = config.channels;
-  if (config.kind === 'encoder-classifier') return { kind: config.kind, config: classifierPreset(config.preset, classes, over) };
+  if (config.kind !== 'encoder-classifier' && (config.headWidth != null || config.pool != null)) {
+    throw new Error(`downstream config.headWidth and config.pool apply to the encoder-classifier only (got kind '${config.kind}')`);
+  }
+  if (config.kind === 'encoder-classifier') {
+    const head: { headWidth?: number; pool?: 'mean' | 'mean-max' } = {};
+    if (config.headWidth != null) head.headWidth = config.headWidth;
+    if (config.pool != null) head.pool = config.pool;
+    return { kind: config.kind, config: classifierPreset(config.preset, classes, { ...over, ...head }) };
+  }
   if (config.kind === 'cnn') return { kind: config.kind, config: cnnPreset(config.preset, classes, over) };
   return { kind: config.kind, config: unetPreset(config.preset, over) };
 }
@@ -164,7 +176,8 @@ function classifierHead(net: Classifier, h: tf.Tensor4D, ctx: ForwardContext): t
   const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
   h = lr(bn(net, 'head.c1.bn', convLayer(net, 'head.c1.conv', h, 2, 1), ctx));
   h = lr(bn(net, 'head.c2.bn', convLayer(net, 'head.c2.conv', h, 2, 1), ctx));
-  const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  const mean = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  const pooled = c.pool === 'mean-max' ? (tf.concat([mean, tf.max(h, [1, 2]) as tf.Tensor2D], 1) as tf.Tensor2D) : mean;
   return dense(pooled, net.params.get('head.fc.weight') as unknown as tf.Tensor2D, net.params.get('head.fc.bias') as unknown as tf.Tensor1D);
 }
 
@@ -600,13 +613,19 @@ export interface Embeddings {
  * The number of residual blocks is read from the tensor names; LeakyReLU slope from the
  * configuration (default 0.01).
  */
-export function embedding(model: EncoderSource, x: ImageInput, opts: { batchSize?: number } = {}): Embeddings {
+export function embedding(model: EncoderSource, x: ImageInput, opts: { batchSize?: number; pool?: 'mean' | 'mean-max' } = {}): Embeddings {
+  const meanMax = opts.pool === 'mean-max';
+  if (opts.pool != null && opts.pool !== 'mean' && !meanMax) throw new Error(`embedding: pool must be 'mean' or 'mean-max' (got '${String(opts.pool)}')`);
+  // 'mean-max': the average and the maximum over positions side by side (2 x dim), so a finding
+  // covering a few positions is not averaged away (a linear probe's features for small lesions).
+  const pooled = (h: tf.Tensor4D) => (meanMax ? tf.concat([tf.mean(h, [1, 2]), tf.max(h, [1, 2])], 1) : tf.mean(h, [1, 2]));
   if (model == null || !(model.params instanceof Map)) throw new Error('embedding: model must be a parameter store');
   const dm = model as DownstreamModel;
   let dim: number;
   let f: (t: tf.Tensor4D) => tf.Tensor;
   const cnn = dm.net?.kind === 'cnn' ? dm.net : (model as Partial<Cnn>).kind === 'cnn' ? (model as Cnn) : null;
   if (cnn != null) {
+    if (meanMax) throw new Error("embedding: pool 'mean-max' applies to encoders (the CNN baseline's features are pooled by the CNN)");
     dim = cnn.config.widths[cnn.config.widths.length - 1];
     f = (t) => cnnFeatures(cnn, t, inferenceContext());
   } else {
@@ -620,14 +639,15 @@ export function embedding(model: EncoderSource, x: ImageInput, opts: { batchSize
     const channels = (e1.shape as number[])[2];
     if (e5 != null) {
       dim = (e5.shape as number[])[3];
-      f = (t) => tf.mean(encode(model, { resBlocks, leak }, checkChannels(t, channels), inferenceContext()), [1, 2]);
+      f = (t) => pooled(encode(model, { resBlocks, leak }, checkChannels(t, channels), inferenceContext()));
     } else {
       const e2 = model.params.get('encoder.e2.conv.weight');
       if (e2 == null) throw new Error('embedding: the model has no encoder.e2.conv.weight');
       dim = (e2.shape as number[])[3];
-      f = (t) => tf.mean(encodeDown(model, { resBlocks, leak }, checkChannels(t, channels), inferenceContext()).bottom, [1, 2]);
+      f = (t) => pooled(encodeDown(model, { resBlocks, leak }, checkChannels(t, channels), inferenceContext()).bottom);
     }
   }
+  if (meanMax) dim *= 2;
   const data = chunked(x, opts.batchSize ?? 16, (k) => k * dim, f, 'embedding');
   return { shape: [data.length / dim, dim], data };
 }

@@ -23,7 +23,13 @@ import type { Database } from '../db/sqlite';
 /** What the label of a slice is. */
 export type LabelSpec =
   | { kind: 'image-label'; name: string; threshold?: number }
-  | { kind: 'nodule'; consensusK?: number; minAreaPx?: number; sourceId?: number };
+  | {
+      kind: 'nodule';
+      consensusK?: number;
+      /** Nodule area (pixels, stored resolution) from which a slice is positive; slices with a smaller non-zero area are left out (default 1). */
+      minAreaPx?: number;
+      sourceId?: number;
+    };
 
 export interface FinetuneSlice {
   path: string;
@@ -71,8 +77,9 @@ function labelOfSlices(db: Database, sops: string[], rowsCols: { rows: number; c
     });
     return { labels, masks: sops.map(() => null) };
   }
-  const labels: number[] = [];
+  const labels: (number | null)[] = [];
   const masks: (Uint8Array | null)[] = [];
+  const minArea = Math.max(1, spec.minAreaPx ?? 1);
   sops.forEach((sop, i) => {
     const { rows, columns } = rowsCols[i];
     const groups = sliceMasks(db, sop, rows, columns, { consensusK: spec.consensusK, sourceId: spec.sourceId, kinds: ['nodule', 'segment'] });
@@ -83,7 +90,14 @@ function labelOfSlices(db: Database, sops: string[], rowsCols: { rows: number; c
     }
     let area = 0;
     if (m) for (let k = 0; k < m.length; k++) area += m[k];
-    const positive = area >= Math.max(1, spec.minAreaPx ?? 1);
+    // A slice that shows only a sliver of a nodule (area below minAreaPx, the cap of a sphere) is
+    // neither a clear positive nor a negative: it is left out, not counted as a negative.
+    if (area > 0 && area < minArea) {
+      labels.push(null);
+      masks.push(null);
+      return;
+    }
+    const positive = area >= minArea;
     labels.push(positive ? 1 : 0);
     masks.push(positive ? m : null);
   });

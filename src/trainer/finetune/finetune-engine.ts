@@ -43,12 +43,13 @@ const toBatch = (b: FinetuneBatch) =>
   b.kind === 'class' ? { shape: b.shape, input: b.input, labels: b.labels } : { shape: b.shape, input: b.input, mask: b.mask };
 
 export async function createFinetuneEngine(config: FinetuneConfig, classWeights: number[]): Promise<FinetuneEngine> {
-  const model: DownstreamModel = createDownstreamModel({ kind: config.model, preset: config.preset as VqvaePresetName, size: config.size, classes: 2 }, config.seed);
+  const arch = { kind: config.model, preset: config.preset as VqvaePresetName, size: config.size, classes: 2, ...(config.pool && config.model === 'encoder-classifier' && { pool: config.pool }) };
+  const model: DownstreamModel = createDownstreamModel(arch, config.seed);
   const optimizer = createOptimizer(config.optimizer, { lr: config.lr });
   const size = config.size ?? vqvaePreset(config.preset as VqvaePresetName).size;
   return {
     size,
-    params: downstreamParamCount({ kind: config.model, preset: config.preset as VqvaePresetName, size: config.size, classes: 2 }).total,
+    params: downstreamParamCount(arch).total,
     get lr() {
       return optimizer.lr;
     },

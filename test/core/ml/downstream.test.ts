@@ -105,6 +105,25 @@ describe('configurations and parameter counts', () => {
     });
   });
 
+  it("the encoder-classifier's head pools by mean (default) or by mean and max (2 x head width into the dense layer)", () => {
+    const base = downstreamParamCount({ kind: 'encoder-classifier', preset: 'tiny', size: S });
+    const mm = downstreamParamCount({ kind: 'encoder-classifier', preset: 'tiny', size: S, pool: 'mean-max' });
+    // head.fc: [8, 2] -> [16, 2]
+    expect(mm.total - base.total).toBe(8 * 2);
+    expect(mm.encoder).toBe(base.encoder);
+    const wide = downstreamParamCount({ kind: 'encoder-classifier', preset: 'tiny', size: S, headWidth: 16 });
+    expect(wide.encoder).toBe(base.encoder);
+    const m = createDownstreamModel({ kind: 'encoder-classifier', preset: 'tiny', size: S, pool: 'mean-max' }, 1);
+    expect(m.params.get('head.fc.weight')!.shape).toEqual([16, 2]);
+    const x = disks(3, 4);
+    const out = tf.tidy(() => downstreamForward(m, tf.tensor4d(x.input, x.shape), inferenceContext()).arraySync() as number[][]);
+    expect(out).toHaveLength(3);
+    expect(out.flat().every(Number.isFinite)).toBe(true);
+    disposeDownstreamModel(m);
+    expect(() => createDownstreamModel({ kind: 'unet', preset: 'tiny', size: S, pool: 'mean-max' })).toThrow(/encoder-classifier only/);
+    expect(() => createDownstreamModel({ kind: 'encoder-classifier', preset: 'tiny', size: S, pool: 'max' as never })).toThrow(/pool must be/);
+  });
+
   it('rejects bad configurations naming the argument', () => {
     expect(() => createDownstreamModel({ kind: 'resnet' as 'cnn', preset: 'tiny' })).toThrow(/config\.kind/);
     expect(() => createDownstreamModel({ kind: 'cnn', preset: 'huge' as 'tiny' })).toThrow(/config\.preset/);
@@ -423,6 +442,18 @@ describe('weights, predictions, embeddings', () => {
     expect(embedding(unet, test).shape).toEqual([5, 16]);
     const cnn = createDownstreamModel({ kind: 'cnn', preset: 'tiny', size: S }, 1);
     expect(embedding(cnn, test).shape).toEqual([5, 32]);
+    // 'mean-max': the mean then the maximum over positions of the same latent.
+    const mm = embedding(vq, test, { pool: 'mean-max' });
+    expect(mm.shape).toEqual([5, 16]);
+    const max = tf.tidy(() => tf.max(encode(vq, vq.config, tf.tensor4d(test.input, test.shape), inferenceContext()), [1, 2]).dataSync());
+    for (let i = 0; i < 5; i++) {
+      for (let k = 0; k < 8; k++) {
+        expect(mm.data[i * 16 + k]).toBeCloseTo(ref[i * 8 + k], 5);
+        expect(mm.data[i * 16 + 8 + k]).toBeCloseTo(max[i * 8 + k], 5);
+      }
+    }
+    expect(embedding(unet, test, { pool: 'mean-max' }).shape).toEqual([5, 32]);
+    expect(() => embedding(cnn, test, { pool: 'mean-max' })).toThrow(/CNN baseline/);
     disposeDownstreamModel(unet);
     disposeDownstreamModel(cnn);
     expect(() => embedding({ params: new Map(), buffers: new Map() }, test)).toThrow(/no encoder/);

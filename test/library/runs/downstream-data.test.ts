@@ -29,6 +29,18 @@ describe('labelled data for fine-tuning', () => {
       const positives = lidc1.slices.filter((s) => s.label === 1).length;
       const id1 = listSeries(db, { text: 'LIDC-IDRI-0001' })[0].id;
       expect(positives).toBe(seriesMasks(db, id1, { consensusK: 1, kinds: ['nodule', 'segment'] }).size);
+      // minAreaPx: slices whose nodule area is below it are left out (not negatives), the others keep their label.
+      const masks1 = seriesMasks(db, id1, { consensusK: 1, kinds: ['nodule', 'segment'] });
+      const areas = [...masks1.values()].map((m) => area(m)).sort((a, b) => a - b);
+      const cut = areas[Math.floor(areas.length / 2)];
+      const small = [...masks1.entries()].filter(([, m]) => area(m) < cut).map(([sop]) => sop);
+      expect(small.length).toBeGreaterThan(0);
+      const big = buildFinetuneManifest(db, tmp.dir, { task: 'classification', label: { kind: 'nodule', consensusK: 1, minAreaPx: cut }, seed: 1 });
+      const b1 = big.series.find((s) => s.seriesUid.endsWith('603192'))!;
+      expect(b1.slices).toHaveLength(17 - small.length);
+      expect(b1.slices.filter((s) => s.label === 1)).toHaveLength(positives - small.length);
+      for (const sop of small) expect(b1.slices.some((s) => s.sopUid === sop)).toBe(false);
+      expect(b1.slices.filter((s) => s.label === 0)).toHaveLength(17 - positives);
       const seg = buildFinetuneManifest(db, tmp.dir, { task: 'segmentation', label: { kind: 'nodule', consensusK: 2 }, seed: 1, negativesPerPositive: 1 });
       const s1 = seg.series.find((s) => s.seriesUid.endsWith('603192'))!;
       const pos = s1.slices.filter((s) => s.label === 1);

@@ -16,6 +16,13 @@ export interface ClassifierConfig extends Omit<VqvaeConfig, 'codes' | 'commitmen
   classes: number;
   /** Width of the compression convolutions (default: latent). */
   headWidth: number;
+  /**
+   * How the head pools its feature map before the dense layer (default 'mean', the paper's
+   * global average). 'mean-max' concatenates the average and the maximum over positions, so that
+   * a small finding (a nodule, an embolus) covering a few cells is not averaged away; the dense
+   * layer then takes 2 x headWidth inputs.
+   */
+  pool?: 'mean' | 'mean-max';
 }
 
 /** A classifier with the encoder of a VQ-VAE preset. */
@@ -30,12 +37,14 @@ export function classifierPreset(name: VqvaePresetName, classes: number, overrid
 
 export function classifierSpecs(c: ClassifierConfig): ParamSpec[] {
   if (!Number.isInteger(c.classes) || c.classes < 2) throw new Error(`ClassifierConfig.classes must be an integer >= 2 (got ${c.classes})`);
+  if (c.pool != null && c.pool !== 'mean' && c.pool !== 'mean-max') throw new Error(`ClassifierConfig.pool must be 'mean' or 'mean-max' (got '${String(c.pool)}')`);
+  if (!Number.isInteger(c.headWidth) || c.headWidth < 1) throw new Error(`ClassifierConfig.headWidth must be a positive integer (got ${c.headWidth})`);
   if (c.size % 16 !== 0) throw new Error(`ClassifierConfig.size must be a multiple of 16 (got ${c.size})`);
   return [
     ...encoderSpecs(c),
     ...convSpecs('head.c1.conv', 4, c.latent, c.headWidth, true), ...bnSpecs('head.c1.bn', c.headWidth),
     ...convSpecs('head.c2.conv', 4, c.headWidth, c.headWidth, true), ...bnSpecs('head.c2.bn', c.headWidth),
-    ...denseSpecs('head.fc', c.headWidth, c.classes),
+    ...denseSpecs('head.fc', c.pool === 'mean-max' ? 2 * c.headWidth : c.headWidth, c.classes),
   ];
 }
 
