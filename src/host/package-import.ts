@@ -130,7 +130,7 @@ export class PackageError extends Error {
 /** A package file, or the bytes of one (an upload) with the name it came with. */
 export type PackageSource = string | { name: string; bytes: Uint8Array };
 
-interface Reader {
+export interface Reader {
   /** Shown in messages: the resolved path, or the upload's name. */
   label: string;
   /** The file name the installed folder is named after. */
@@ -140,7 +140,7 @@ interface Reader {
   close(): void;
 }
 
-function openSource(source: PackageSource, limits: ImportLimits): Reader {
+export function openSource(source: PackageSource, limits: Pick<ImportLimits, 'maxPackageBytes'>): Reader {
   if (typeof source !== 'string') {
     const label = JSON.stringify(String(source.name).slice(0, 255));
     if (source.bytes.length > limits.maxPackageBytes) throw new PackageError(label, `the package is ${source.bytes.length} bytes, more than the ${fmtBytes(limits.maxPackageBytes)} a package may have`);
@@ -803,34 +803,44 @@ function install(r: Reader, v: Verified, into: string, limits: ImportLimits): Im
     // Install: a new folder by one rename. The same package again is the run already there;
     // a different folder of that name (another package, a damaged earlier import) is left alone.
     const stem = `${packageBaseName(r.fileName)}-${listed.get(WEIGHTS)!.slice(0, 16)}`;
-    for (let k = 1; k <= 100; k++) {
-      const final = join(into, k === 1 ? stem : `${stem}-${k}`);
-      if (existsSync(final) || isLink(final)) {
-        if (samePackage(final, sumsBytes)) {
-          rmSync(staging, { recursive: true, force: true });
-          return describe(final);
-        }
-        continue;
-      }
-      try {
-        renameSync(staging, final);
-      } catch (err) {
-        // Another import made that folder meanwhile: the same package is that run; else next name.
-        if (!['EEXIST', 'ENOTEMPTY', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '') || !existsSync(final)) throw err;
-        if (samePackage(final, sumsBytes)) {
-          rmSync(staging, { recursive: true, force: true });
-          return describe(final);
-        }
-        continue;
-      }
-      return describe(final);
-    }
-    throw new PackageError(path, `100 folders named ${stem}* already exist in ${into}: refused`);
+    return describe(installStaged(staging, into, stem, (dir) => samePackage(dir, sumsBytes), path));
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     if (err instanceof PackageError) throw err;
     throw new PackageError(path, `could not install: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Installs a filled staging folder (inside `into`) by one rename to `<into>/<stem>`, else
+ * `<stem>-2`... (an existing folder is never written into). When a folder of that name already is
+ * this same import (`same`), the staging folder is removed and that folder returned. The one
+ * installation step of package and checkpoint imports (checkpoint-import.ts).
+ */
+export function installStaged(staging: string, into: string, stem: string, same: (dir: string) => boolean, label: string): string {
+  for (let k = 1; k <= 100; k++) {
+    const final = join(into, k === 1 ? stem : `${stem}-${k}`);
+    if (existsSync(final) || isLink(final)) {
+      if (same(final)) {
+        rmSync(staging, { recursive: true, force: true });
+        return final;
+      }
+      continue;
+    }
+    try {
+      renameSync(staging, final);
+    } catch (err) {
+      // Another import made that folder meanwhile: the same import is that run; else next name.
+      if (!['EEXIST', 'ENOTEMPTY', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '') || !existsSync(final)) throw err;
+      if (same(final)) {
+        rmSync(staging, { recursive: true, force: true });
+        return final;
+      }
+      continue;
+    }
+    return final;
+  }
+  throw new PackageError(label, `100 folders named ${stem}* already exist in ${into}: refused`);
 }
 
 /** The safetensors header of the weights, inflating only as far as it goes. */
@@ -941,7 +951,7 @@ function samePackage(dir: string, sums: Uint8Array): boolean {
 }
 
 /** Staging folders of imports that died (a killed process) a day or more ago. */
-function removeStaleStaging(into: string): void {
+export function removeStaleStaging(into: string): void {
   const dayAgo = Date.now() - 24 * 3600 * 1000;
   for (const name of readdirSync(into)) {
     if (!/^\.import-[A-Za-z0-9]{6}$/.test(name)) continue;

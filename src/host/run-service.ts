@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
 import { checkLicence } from '../core/licence';
 import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
+import { importCheckpointAsRun, importKind } from './checkpoint-import';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../shared/trainer-protocol';
@@ -330,9 +331,10 @@ export class RunService {
     return this.importFrom({ name: String(name).slice(0, 255), bytes });
   }
 
+  /** A weights package or the authors' PyTorch checkpoint (told from its bytes: checkpoint-import.ts). */
   private importFrom(source: PackageSource) {
     try {
-      const { run, ...r } = importPackageAsRun(this.db, source, this.dataDir);
+      const { run, ...r } = importKind(source) === 'checkpoint' ? importCheckpointAsRun(this.db, source, this.dataDir) : importPackageAsRun(this.db, source, this.dataDir);
       return { ...r, run: toSummary(run) };
     } catch (err) {
       throw new ApiError('invalid-argument', (err as Error).message);

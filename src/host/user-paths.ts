@@ -43,7 +43,8 @@ export const FOLDER: PathRule = { what: 'folder', type: 'folder' };
 export function labelFileRule(): PathRule {
   return { what: 'label file', type: 'file', extensions: labelExtensions(), maxBytes: Math.max(...labelFormats().map((f) => f.maxBytes)) };
 }
-export const PACKAGE_FILE: PathRule = { what: 'package', type: 'file', extensions: ['.zip', '.ctssl'], maxBytes: MAX_PACKAGE_BYTES };
+/** A weights package (.ctssl.zip) or the authors' PyTorch checkpoint (.pth.tar, .pth, .pt), told apart by their bytes. */
+export const PACKAGE_FILE: PathRule = { what: 'package', type: 'file', extensions: ['.zip', '.ctssl', '.tar', '.pth', '.pt'], maxBytes: MAX_PACKAGE_BYTES };
 /** A file dropped on a window: its channel (labels or a package) checks it again with its own rule. */
 export const DROPPED_FILE: PathRule = { what: 'dropped file', type: 'file', maxBytes: MAX_PACKAGE_BYTES };
 
