@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServices, type Services } from '../../src/host/services';
@@ -9,7 +9,7 @@ import { writeCohort } from '../../src/library/synth/synth-writer';
 import { defaultOptions } from '../../src/core/synth/plan';
 import { decodeSafetensors, encodeSafetensors } from '../../src/core/ml/safetensors';
 import { runMetrics } from '../../src/host/runs/run-store';
-import { tempDir } from '../helpers';
+import { root, tempDir } from '../helpers';
 
 /**
  * A cluster job end to end, on a generated cohort in a real library: `job export` writes the
@@ -43,6 +43,17 @@ describe.skipIf(!hasTorch)('cluster job: export, 2-process DDP on CPU, import, e
     tmp.cleanup();
   });
 
+  /** `ctssl ... --json` in a process of its own, on this library and data folder. */
+  function ctssl(...args: string[]): unknown {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), ...args, '--db', join(tmp.dir, 'lib.sqlite'), '--json'], {
+      env: { ...process.env, CTSSL_DATA_DIR: join(tmp.dir, 'data') },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, `ctssl ${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return JSON.parse(r.stdout) as unknown;
+  }
+
   function train(args: string[]) {
     const r = spawnSync(PYTHON, [join(jobDir, 'train.py'), '--spawn', '2', '--device', 'cpu', '--workers', '0', ...args], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
     if (r.status !== 0) throw new Error(`train.py failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
@@ -50,15 +61,13 @@ describe.skipIf(!hasTorch)('cluster job: export, 2-process DDP on CPU, import, e
   }
 
   it('exports, trains 20 steps in 2 processes (stopped at 12, resumed), imports and evaluates', async () => {
-    let progress = 0;
-    const exported = await jobs.export(
-      { config: { task: 'masked', preset: 'tiny', steps: 20, batchSize: 4, evalEvery: 10, checkpointEvery: 10, evalBatches: 2, seed: 2, filter: { modality: 'CT' }, fractions: { train: 0.5, val: 0.17, test: 0.33 } } },
-      { out: jobDir, onProgress: (p) => (progress = p.done) },
-    );
+    // through the CLI, as a user would: ctssl job export, later ctssl import
+    const config = join(tmp.dir, 'pretrain.json');
+    writeFileSync(config, JSON.stringify({ task: 'masked', preset: 'tiny', steps: 20, batchSize: 4, evalEvery: 10, checkpointEvery: 10, evalBatches: 2, seed: 2, filter: { modality: 'CT' }, fractions: { train: 0.5, val: 0.17, test: 0.33 } }));
+    const exported = ctssl('job', 'export', '--config', config, '--out', jobDir) as { slices: { train: number; val: number }; heldOut: number; seconds: number; jobId: string };
     expect(exported.slices.train).toBeGreaterThan(0);
     expect(exported.slices.val).toBeGreaterThan(0);
     expect(exported.heldOut).toBeGreaterThan(0);
-    expect(progress).toBe(exported.slices.train + exported.slices.val);
     for (const f of ['train.py', 'model.py', 'README.md', 'slurm.sbatch', 'config.json', 'job.json', 'init.safetensors', 'data/manifest.json', 'data/index.npy', 'data/shard-00000.npy']) expect(existsSync(join(jobDir, f)), f).toBe(true);
     // the data carries no identifiers or paths of the library
     const dataManifest = readFileSync(join(jobDir, 'data', 'manifest.json'), 'utf8');
@@ -95,21 +104,22 @@ print(json.dumps({'n': int(idx.shape[0]), 'shape': list(a.shape), 'dtype': str(a
     expect(lines.every((l) => l.split !== 'train' || Number.isFinite(l.loss))).toBe(true);
 
     // home: the output folder alone is a run of the library, with its curves
-    const r = jobs.import(join(jobDir, 'output'));
+    const r = ctssl('import', join(jobDir, 'output')) as { existing: boolean; step: number; runId: number; run: never };
     expect(r.existing).toBe(false);
     expect(r.step).toBe(20);
-    expect(r.run.status).toBe('done');
-    expect(r.run.kind).toBe('pretrain');
-    const curve = runMetrics(services.db, r.run.id);
+    const run = services.runs.get(r.runId);
+    expect(run.status).toBe('done');
+    expect(run.kind).toBe('pretrain');
+    const curve = runMetrics(services.db, r.runId);
     expect(curve.filter((p) => p.split === 'train' && p.name === 'loss').map((p) => p.step)).toEqual(trainSteps);
     expect(curve.some((p) => p.split === 'val' && p.name === 'ssim')).toBe(true);
     // the same output again is the same run
     const again = jobs.import(jobDir);
     expect(again.existing).toBe(true);
-    expect(again.run.id).toBe(r.run.id);
+    expect(again.run.id).toBe(r.runId);
 
     // eval-ssl on the held-out patients, in a trainer process, as the app does
-    const ev = await services.runs.evaluate(r.run.id, { split: 'test', backend: 'wasm' });
+    const ev = await services.runs.evaluate(r.runId, { split: 'test', backend: 'wasm' });
     expect(ev.task).toBe('masked');
     expect(ev.checkpointStep).toBe(20);
     expect(ev.images).toBeGreaterThan(0);
@@ -145,8 +155,42 @@ print(json.dumps({'n': int(idx.shape[0]), 'shape': list(a.shape), 'dtype': str(a
     cpSync(join(jobDir, 'output'), messy, { recursive: true });
     writeFileSync(join(messy, 'metrics.jsonl'), readFileSync(join(messy, 'metrics.jsonl'), 'utf8') + 'not json\n{"step": 999, "split": "train", "loss": 1}\n{"step": 3, "split": "train", "loss": "x", "__proto__": 5}\n');
     rmSync(join(tmp.dir, 'data', 'runs', readdirSync(join(tmp.dir, 'data', 'runs')).find((n) => n.startsWith('cluster-'))!), { recursive: true });
-    services.db.prepare('DELETE FROM runs WHERE id = ?').run(r.run.id);
+    services.db.prepare('DELETE FROM runs WHERE id = ?').run(r.runId);
     const m = jobs.import(messy);
     expect(m.metrics.skippedLines).toBe(2);
   }, 300_000);
+
+  it('resumes after kill -9 to the same weights as a run that was never killed (one process)', async () => {
+    const killJob = join(tmp.dir, 'kill-job');
+    let progress = 0;
+    const e = await jobs.export({ config: { task: 'rotation', preset: 'tiny', steps: 30, batchSize: 4, evalEvery: 1000, checkpointEvery: 5, seed: 4, filter: { modality: 'CT' }, fractions: { train: 0.5, val: 0.17, test: 0.33 } } }, { out: killJob, dtype: 'uint8', onProgress: (p) => (progress = p.done) });
+    expect(progress).toBe(e.slices.train + e.slices.val);
+    const args = (out: string) => [join(killJob, 'train.py'), '--device', 'cpu', '--workers', '0', '--out', out];
+    const env = { ...process.env, OMP_NUM_THREADS: '1' };
+    const whole = spawnSync(PYTHON, args(join(tmp.dir, 'whole')), { encoding: 'utf8', env, timeout: 120_000 });
+    expect(whole.status, whole.stderr).toBe(0);
+    // the same job, killed (SIGKILL, no chance to save) once its first checkpoint is there
+    const killedOut = join(tmp.dir, 'killed');
+    const child = spawn(PYTHON, args(killedOut), { env, stdio: 'ignore' });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const latest = join(killedOut, 'checkpoints', 'latest.json');
+    let killedAt = -1;
+    for (let i = 0; i < 3000 && killedAt < 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      if (existsSync(latest)) {
+        child.kill('SIGKILL');
+        killedAt = JSON.parse(readFileSync(latest, 'utf8')).step as number;
+      }
+    }
+    await exited;
+    expect(killedAt).toBeGreaterThanOrEqual(5);
+    expect(killedAt).toBeLessThan(30);
+    const resumed = spawnSync(PYTHON, args(killedOut), { encoding: 'utf8', env, timeout: 120_000 });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/resuming from/);
+    const weights = (out: string) => readFileSync(join(out, 'checkpoints', 'step-0000030', 'weights.safetensors'));
+    expect(Buffer.compare(weights(killedOut), weights(join(tmp.dir, 'whole')))).toBe(0);
+    const steps = readFileSync(join(killedOut, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; split: string }).filter((l) => l.split === 'train').map((l) => l.step);
+    expect(steps).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  }, 240_000);
 });
