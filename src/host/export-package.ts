@@ -292,6 +292,7 @@ const FIXED_TEXT = [
   'Expects the preprocessing in config json exactly window scaling orientation px',
   'fixed HU level width clipped to per slice min max after clipping radiological display anterior up patient right on the left from ImageOrientationPatient',
   'pixel padding treated as air NHWC masked next slice denoise rotation flip area side data uniform',
+  'recipe ours reference',
   CARD_WORDS,
   DEFAULT_INTENDED_USE,
 ].join('\n');
@@ -432,6 +433,7 @@ export async function exportRun(db: Database | null, runDir: string, outFile: st
     task: { name: config.task, ...taskOptionFields(config) },
     curriculum: curriculum(config),
     training: {
+      recipe: config.recipe ?? 'ours',
       optimizer: config.optimizer,
       lr: config.lr,
       batchSize: config.batchSize,

@@ -403,7 +403,8 @@ export interface ModelCard {
   name: string;
   intendedUse: string;
   data: DataSummary;
-  training: { optimizer: string; lr: number; batchSize: number; steps: number; lossWeights: Partial<Record<string, number>>; seed: number; fractions: Record<Split, number> };
+  /** recipe: 'ours' or 'reference' (the authors' public code, src/shared/recipes.ts); absent in cards written before recipes. */
+  training: { recipe?: string; optimizer: string; lr: number; batchSize: number; steps: number; lossWeights: Partial<Record<string, number>>; seed: number; fractions: Record<Split, number> };
   task: { name: string; maskPercent: number | null; maskDefinition: string | null; gap: number | null; noiseFraction: number | null };
   /** The chain of runs the encoder was trained through, oldest first. */
   curriculum: { task: string; maskPercent: number | null; maskDefinition: string | null; steps: number | null; epochs: number | null }[];

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { allTaskOptions, pretextTaskIds, type PretextTaskId, type TaskOption, type TaskOptionValues } from './pretext-tasks';
 import { PRESETS } from './presets';
+import { RECIPE_FIELDS, RECIPES, type Recipe, type RecipeFields } from './recipes';
 
 export { PRESETS };
 
@@ -57,29 +58,39 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
     task: pretextTaskSchema,
     /** The tasks' options (src/shared/pretext-tasks.ts): maskPercent, maskDefinition ('area': the paper, p% of the image area; 'side': the public code, p% of the side), gap, noiseFraction. */
     ...taskOptionFields(),
+    /**
+     * 'ours' or 'reference': everything as the authors' public code (src/shared/recipes.ts); absent
+     * = 'ours' (configs written before recipes; a new run records it). The fields a recipe fixes
+     * (batchSize, maskDefinition, codebookInit, scaling, optimizer, lr, channels) take its values
+     * when left out; with 'reference' a different given value is refused.
+     */
+    recipe: z.enum(RECIPES).optional(),
+    /** The task option, left out = the recipe's ('area' ours, 'side' reference). */
+    maskDefinition: z.enum(['area', 'side']).optional(),
     preset: z.enum(PRESETS).default('tiny'),
     /** Input side; defaults to the preset's. */
     size: z.number().int().min(16).max(1024).optional(),
     /** Input channels of the model: 1 (grey), or 3 (the reference's: the grey slice repeated into 3); absent = 1. */
     channels: z.union([z.literal(1), z.literal(3)]).optional(),
-    batchSize: z.number().int().min(1).max(256).default(8),
+    /** Left out = the recipe's (8 ours, 16 reference). */
+    batchSize: z.number().int().min(1).max(256).optional(),
     /** Length of training: steps, or epochs over the training split. */
     steps: z.number().int().positive().optional(),
     epochs: z.number().positive().optional(),
-    optimizer: z.enum(['adam', 'radam']).default('radam'),
-    lr: z.number().positive().max(1).default(1e-3),
+    optimizer: z.enum(['adam', 'radam']).optional(),
+    lr: z.number().positive().max(1).optional(),
     lossWeights: z
       .object({ mse: z.number(), maskedMse: z.number(), vq: z.number(), ssim: z.number() })
       .partial()
       .strict()
       .default({}),
     /** VQ-VAE codebook start: 'data' = encoder outputs of the first batch; 'uniform' = the reference's +-1/K. */
-    codebookInit: z.enum(['data', 'uniform']).default('data'),
+    codebookInit: z.enum(['data', 'uniform']).optional(),
     seed: z.number().int().nonnegative().default(1),
     /** Window and scaling of the input. */
     windowLevel: z.number().default(50),
     windowWidth: z.number().positive().default(350),
-    scaling: z.enum(['fixed', 'minmax']).default('fixed'),
+    scaling: z.enum(['fixed', 'minmax']).optional(),
     /** Cohort: series ids, or the filter of the library page. */
     seriesIds: seriesIdsSchema.optional(),
     filter: cohortFilterSchema.optional(),
@@ -97,7 +108,47 @@ function pretrainSchema<I extends z.ZodType>(init: I, strict: boolean) {
     evalBatches: z.number().int().nonnegative().default(4),
     useCache: z.boolean().default(true),
   });
-  return (strict ? o.strict() : o).refine(...needsLength);
+  // The filled fields in the schema's key order, as a config read back from config.json has them (its hash checks resumes).
+  const order = Object.keys(o.shape);
+  return (strict ? o.strict() : o)
+    .refine(...needsLength)
+    .superRefine(recipeConflicts)
+    .transform((c) => inKeyOrder(withRecipe(c), order));
+}
+
+/** The object with `order`'s keys first, in that order. */
+function inKeyOrder<T extends object>(c: T, order: string[]): T {
+  const out: Record<string, unknown> = {};
+  for (const k of order) if (k in c) out[k] = (c as Record<string, unknown>)[k];
+  for (const [k, v] of Object.entries(c)) if (!(k in out)) out[k] = v;
+  return out as T;
+}
+
+const RECIPE_KEYS = Object.keys(RECIPE_FIELDS.ours) as (keyof RecipeFields)[];
+
+/** A value given for a field the reference recipe fixes that differs from the recipe's: refused, naming the field. */
+function recipeConflicts(c: { recipe?: Recipe } & Partial<RecipeFields>, ctx: z.RefinementCtx): void {
+  if (c.recipe !== 'reference') return;
+  for (const k of RECIPE_KEYS) {
+    const want = RECIPE_FIELDS.reference[k];
+    if (c[k] !== undefined && c[k] !== want)
+      ctx.addIssue({ code: 'custom', path: [k], message: `the reference recipe uses ${k} ${want} (got ${String(c[k])}): leave it out, or use recipe 'ours'` });
+  }
+}
+
+/** The fields left out, from the config's recipe (channels: only the reference recipe writes it; absent = 1). */
+function withRecipe<T extends { recipe?: Recipe } & Partial<RecipeFields>>(c: T) {
+  const r = RECIPE_FIELDS[c.recipe ?? 'ours'];
+  return {
+    ...c,
+    batchSize: c.batchSize ?? r.batchSize,
+    maskDefinition: c.maskDefinition ?? r.maskDefinition,
+    codebookInit: c.codebookInit ?? r.codebookInit,
+    scaling: c.scaling ?? r.scaling,
+    optimizer: c.optimizer ?? r.optimizer,
+    lr: c.lr ?? r.lr,
+    ...(c.recipe === 'reference' && { channels: c.channels ?? r.channels }),
+  };
 }
 
 export const pretrainConfigSchema = pretrainSchema(runDirSchema, false);

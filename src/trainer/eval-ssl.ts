@@ -19,7 +19,7 @@ import { initBackend, type BackendChoice } from './backend';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
 import { createPretrainEngine } from './pretrain/pretrain-engine';
 import type { Split } from '../library/runs/manifest';
-import { PretrainBatchStream, SliceSource } from './pretrain/pretrain-batches';
+import { PretrainBatchStream, runPreprocessSpec, SliceSource } from './pretrain/pretrain-batches';
 import { readPretrainRun } from './pretrain/pretrain-loop';
 import type { SslEvaluation, Stat } from '../shared/results';
 import { batchSummedStat, doubleSoftmaxCrossEntropy } from '../core/ssl/paper-metrics';
@@ -82,7 +82,7 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
   const c = readCheckpoint(ck);
   await engine.setWeights(c.weights, true);
   const size = engine.size;
-  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+  const spec = runPreprocessSpec(config, size);
   const source = new SliceSource(manifest, spec, o.cacheDir ?? null);
   const task = taskOptionsOf(config);
   const stream = new PretrainBatchStream(source, split, task, o.batchSize ?? config.batchSize, config.seed ^ 0xe7a1, 1, false);

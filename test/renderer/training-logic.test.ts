@@ -12,6 +12,7 @@ const parsePretrainConfig = (c: unknown) => {
 };
 import {
   applyPretrainInit,
+  applyRecipe,
   canInitFrom,
   defaultRunForm,
   largestBatch,
@@ -71,6 +72,20 @@ describe('run form', () => {
     expect(byEpochs.steps).toBeUndefined();
     expect(byEpochs.seriesIds).toEqual([3, 4]);
     expect(byEpochs.size).toBeUndefined();
+  });
+
+  it("the reference recipe: choosing it sets the fields it fixes, a change to one is a problem, and the request says 'reference'", () => {
+    const ref = applyRecipe(defaultRunForm(), 'reference');
+    expect(ref).toMatchObject({ recipe: 'reference', batchSize: 16, maskDefinition: 'side', scaling: 'minmax', optimizer: 'radam', lr: 1e-3 });
+    expect(runFormProblems(ref)).toEqual({});
+    const parsed = parsePretrainConfig(toRunConfig(ref, { filter: {} }));
+    expect(parsed).toMatchObject({ recipe: 'reference', batchSize: 16, codebookInit: 'uniform', scaling: 'minmax', channels: 3 });
+    expect(runFormProblems({ ...ref, batchSize: 8 })).toEqual({ batchSize: 'the reference recipe uses batch 16' });
+    expect(Object.keys(runFormProblems({ ...ref, scaling: 'fixed', maskDefinition: 'area' })).sort()).toEqual(['maskDefinition', 'scaling']);
+    // back to ours: our values, and the request is ours
+    const ours = applyRecipe(ref, 'ours');
+    expect(ours).toMatchObject({ recipe: 'ours', batchSize: 8, maskDefinition: 'area', scaling: 'fixed' });
+    expect(parsePretrainConfig(toRunConfig(ours, { filter: {} }))).toMatchObject({ recipe: 'ours', codebookInit: 'data' });
   });
 
   it('names the fields that are wrong', () => {

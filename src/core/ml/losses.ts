@@ -1,7 +1,9 @@
 /**
  * Losses of the reference model (NHWC tensors): MSE, masked-region MSE, SSIM (Gaussian window 11,
  * sigma 1.5, k1 0.01, k2 0.03, data range 1, no padding), cross-entropy, and the composite
- * reconstruction loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM (weights as options).
+ * reconstruction loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM (weights as options; the
+ * public code's masked term summed over the batch and SSIM on the min-max-scaled output as
+ * CompositeOptions, for the reference recipe).
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
@@ -20,6 +22,27 @@ export function maskedMse(a: tf.Tensor, b: tf.Tensor, mask: tf.Tensor): tf.Scala
     const m = mask.shape.length === a.shape.length && mask.size === a.size ? mask : tf.mul(tf.onesLike(a), mask);
     const num = tf.sum(tf.mul(tf.squaredDifference(a, b), m));
     return tf.div(num, tf.maximum(tf.sum(m), 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * The public code's masked term: each image's masked-region MSE (over its masked values) summed
+ * over the batch, i.e. N x the mean per-image masked MSE; an image without a mask adds 0.
+ */
+export function maskedMseBatchSum(a: tf.Tensor4D, b: tf.Tensor4D, mask: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const m = mask.shape.length === a.shape.length && mask.size === a.size ? mask : tf.mul(tf.onesLike(a), mask);
+    const num = tf.sum(tf.mul(tf.squaredDifference(a, b), m), [1, 2, 3]);
+    return tf.sum(tf.div(num, tf.maximum(tf.sum(m, [1, 2, 3]), 1))) as tf.Scalar;
+  });
+}
+
+/** Each image of an NHWC batch min-max scaled to [0, 1] (a constant image to 0); differentiable. */
+export function minMaxScalePerImage(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const lo = tf.min(x, [1, 2, 3], true);
+    const hi = tf.max(x, [1, 2, 3], true);
+    return tf.div(tf.sub(x, lo), tf.maximum(tf.sub(hi, lo), 1e-8)) as tf.Tensor4D;
   });
 }
 
@@ -152,17 +175,25 @@ export interface CompositeTerms {
   ssim: tf.Scalar;
 }
 
+/** How two terms are taken: ours (default) or the public code's (the reference recipe, src/shared/recipes.ts). */
+export interface CompositeOptions {
+  /** 'mean': over the batch's masked values (ours); 'batch-sum': each image's masked MSE summed over the batch (public code). */
+  maskedMse?: 'mean' | 'batch-sum';
+  /** 'raw': SSIM of the output as it is (ours); 'minmax': of the output min-max scaled per image (public code). */
+  ssimOutput?: 'raw' | 'minmax';
+}
+
 /**
  * Composite loss. Without a mask (next-slice, denoising) the masked term is 0 and not computed.
  */
 export function compositeLoss(
   output: tf.Tensor4D, target: tf.Tensor4D, vqLoss: tf.Scalar, mask: tf.Tensor | null,
-  weights: Partial<CompositeWeights> = {},
+  weights: Partial<CompositeWeights> = {}, options: CompositeOptions = {},
 ): CompositeTerms {
   const w = { ...DEFAULT_COMPOSITE_WEIGHTS, ...weights };
   const m = mse(output, target);
-  const mm = mask == null ? tf.scalar(0) : maskedMse(output, target, mask);
-  const s = w.ssim === 0 ? tf.scalar(0) : ssim(output, target);
+  const mm = mask == null ? tf.scalar(0) : options.maskedMse === 'batch-sum' ? maskedMseBatchSum(output, target, mask) : maskedMse(output, target, mask);
+  const s = w.ssim === 0 ? tf.scalar(0) : ssim(options.ssimOutput === 'minmax' ? minMaxScalePerImage(output) : output, target);
   let total = tf.add(tf.mul(m, w.mse), tf.mul(vqLoss, w.vq));
   if (mask != null && w.maskedMse !== 0) total = tf.add(total, tf.mul(mm, w.maskedMse));
   if (w.ssim !== 0) total = tf.sub(total, tf.mul(s, w.ssim));

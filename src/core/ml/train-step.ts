@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { type Classifier, classifierForward } from './classifier';
 import type { BatchStats } from './layers';
-import { type CompositeWeights, compositeLoss, crossEntropy } from './losses';
+import { type CompositeOptions, type CompositeWeights, compositeLoss, crossEntropy } from './losses';
 import type { AdamFamily } from './optim';
 import { type ForwardContext, type Vqvae, disposeContext, expandChannels, trainingContext, updateRunningStats, vqvaeForward } from './vqvae';
 import type { ParamStore } from './weights';
@@ -101,7 +101,7 @@ function runGradients<L>(store: ParamStore, f: (ctx: ForwardContext) => tf.Scala
 }
 
 /** Forward and backward of the composite reconstruction loss on a batch. */
-export function reconGradients(model: Vqvae, batch: ReconBatch, weights: Partial<CompositeWeights> = {}): GradientResult<ReconLosses> {
+export function reconGradients(model: Vqvae, batch: ReconBatch, weights: Partial<CompositeWeights> = {}, options: CompositeOptions = {}): GradientResult<ReconLosses> {
   const [n, h, w, c] = batch.shape;
   checkBatch(batch.shape, [['input', batch.input, n * h * w * c], ['target', batch.target, n * h * w * c], ['mask', batch.mask, n * h * w * c]]);
   let stacked: () => tf.Tensor = () => tf.zeros([5]);
@@ -113,7 +113,7 @@ export function reconGradients(model: Vqvae, batch: ReconBatch, weights: Partial
       const y = expandChannels(tf.tensor4d(batch.target, batch.shape), model.config.channels);
       const mask = batch.mask == null ? null : expandChannels(tf.tensor4d(batch.mask, batch.shape), model.config.channels);
       const out = vqvaeForward(model, x, ctx);
-      const t = compositeLoss(out.recon, y, out.vqLoss, mask, weights);
+      const t = compositeLoss(out.recon, y, out.vqLoss, mask, weights, options);
       stacked = () => tf.stack([t.total, t.mse, t.maskedMse, t.vq, t.ssim]);
       return t.total;
     },
@@ -165,8 +165,8 @@ export function applyUpdate(model: ParamStore, optimizer: AdamFamily, grads: Map
 }
 
 /** One optimisation step of a VQ-VAE on a reconstruction batch. */
-export function trainStepRecon(model: Vqvae, optimizer: AdamFamily, batch: ReconBatch, weights: Partial<CompositeWeights> = {}): ReconLosses {
-  const r = reconGradients(model, batch, weights);
+export function trainStepRecon(model: Vqvae, optimizer: AdamFamily, batch: ReconBatch, weights: Partial<CompositeWeights> = {}, options: CompositeOptions = {}): ReconLosses {
+  const r = reconGradients(model, batch, weights, options);
   applyUpdate(model, optimizer, r.grads, r.stats);
   return r.losses;
 }

@@ -1,7 +1,8 @@
 /**
  * From HU to model input, pure: soft-tissue window (level 50, width 350 by default, i.e. clip to
  * [-125, 225] HU), scaling to [0, 1] (the reproducible fixed map (HU - lo) / width, or the public
- * code's per-slice min-max), padding treated as air, and a square bilinear resize.
+ * code's per-slice min-max), padding treated as air, a square bilinear resize, and optionally
+ * 8-bit quantisation (the public code's slices).
  */
 export interface PreprocessSpec {
   level: number;
@@ -10,6 +11,8 @@ export interface PreprocessSpec {
   size: number;
   /** 'fixed': (HU - (level - width/2)) / width, clipped; 'minmax': per-slice min-max after clipping (public code). */
   scaling: 'fixed' | 'minmax';
+  /** Quantise the [0, 1] result to 2^bits levels (the public code's 8-bit slices: the reference recipe); absent = none. */
+  bits?: 8;
 }
 
 export const DEFAULT_PREPROCESS: PreprocessSpec = { level: 50, width: 350, size: 256, scaling: 'fixed' };
@@ -91,7 +94,15 @@ export function resizeSquare(src: Float32Array, width: number, height: number, s
   return out;
 }
 
+/** Rounds [0, 1] values to the nearest of 2^bits evenly spaced levels (k / (2^bits - 1)), in place. */
+export function quantizeUnit(x: Float32Array, bits: number): Float32Array {
+  const levels = 2 ** bits - 1;
+  for (let i = 0; i < x.length; i++) x[i] = Math.round(Math.min(1, Math.max(0, x[i])) * levels) / levels;
+  return x;
+}
+
 /** HU slice (display orientation, NaN padding) to the model's [0, 1] square input. */
 export function preprocessSlice(hu: ArrayLike<number>, width: number, height: number, spec: PreprocessSpec): Float32Array {
-  return resizeSquare(windowUnit(hu, spec), width, height, spec.size, 0);
+  const out = resizeSquare(windowUnit(hu, spec), width, height, spec.size, 0);
+  return spec.bits ? quantizeUnit(out, spec.bits) : out;
 }

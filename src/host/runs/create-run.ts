@@ -99,8 +99,8 @@ function recordRun(
  * anything: createRun records them as a run, a cluster job (src/host/cluster-job) exports them.
  */
 export function planPretrainRun(db: Database, input: PretrainConfigInput, o: { splitParents?: string[] } = {}): { config: PretrainConfig; manifest: Manifest } {
-  // A curriculum stage keeps the previous stage's window and scaling unless told otherwise.
-  const config = parsePretrainConfig(withInitPreprocessing(input));
+  // A curriculum stage keeps the previous stage's window, scaling and recipe unless told otherwise.
+  const config = parsePretrainConfig(withInitRecipe(withInitPreprocessing(input)));
   if (config.init) config.init = checkInit(config.init);
   const parents = splitParents(config.init, o);
   // A curriculum stage keeps its parent's data and split, and says so in its config.
@@ -188,6 +188,21 @@ export function withInitPreprocessing<T extends { init?: string; windowLevel?: n
     windowWidth: input.windowWidth ?? inherited.windowWidth,
     scaling: input.scaling ?? inherited.scaling,
   };
+}
+
+/**
+ * A new pretraining run records its recipe: the one given, else its init run's (a reference run's
+ * next stage stays 'reference'), else 'ours'.
+ */
+function withInitRecipe<T extends { init?: string; recipe?: 'ours' | 'reference' }>(input: T): T {
+  if (input.recipe !== undefined) return input;
+  let parent: unknown;
+  try {
+    if (input.init) parent = (JSON.parse(readFileSync(join(resolve(input.init), 'config.json'), 'utf8')) as { recipe?: unknown }).recipe;
+  } catch {
+    /* no readable config: checkInit names the folder */
+  }
+  return { ...input, recipe: parent === 'reference' ? 'reference' : 'ours' };
 }
 
 /** Builds the labelled-data manifest (and masks) and the run folder of a fine-tuning run; records it. */

@@ -15,6 +15,7 @@ import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
 import { modelChannels, modelSize } from '../../core/ml/specs/pretrain';
 import { isReconstructionTask, taskClasses } from '../../shared/pretext-tasks';
 import type { PretrainBatch } from './pretrain-batches';
+import { ssimOnMinMaxOutput, sumsMaskedMseOverBatch } from '../../shared/recipes';
 
 export interface PretrainEngine {
   readonly kind: 'vqvae' | 'classifier';
@@ -43,11 +44,13 @@ export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
   const channels = modelChannels(config);
   const optimizer: AdamFamily = createOptimizer(config.optimizer, { lr: config.lr });
   if (isReconstructionTask(config.task)) {
+    // The reference recipe takes the masked term and the SSIM term as the public code does (src/shared/recipes.ts).
+    const lossOptions = { maskedMse: sumsMaskedMseOverBatch(config) ? ('batch-sum' as const) : ('mean' as const), ssimOutput: ssimOnMinMaxOutput(config) ? ('minmax' as const) : ('raw' as const) };
     const model: Vqvae = createVqvae(vqvaePreset(config.preset as VqvaePresetName, { size, channels }), config.seed);
     return wrap('vqvae', model, optimizer, size, vqvaeParamCount(model.config), {
       step: (b) => {
         if (b.kind !== 'recon') throw new Error('a reconstruction model needs a reconstruction batch');
-        return { ...trainStepRecon(model, optimizer, b, config.lossWeights) };
+        return { ...trainStepRecon(model, optimizer, b, config.lossWeights, lossOptions) };
       },
       predict: (b) =>
         tf.tidy(() => {

@@ -14,7 +14,7 @@ import { taskClasses, taskOptionsOf } from '../../shared/pretext-tasks';
 import { latestCheckpointDir, readCheckpoint } from '../../library/runs/checkpoint';
 import { createPretrainEngine, modelSize, type PretrainEngine } from './pretrain-engine';
 import type { Manifest } from '../../library/runs/manifest';
-import { PretrainBatchStream, SliceSource, type PretrainBatch } from './pretrain-batches';
+import { PretrainBatchStream, runPreprocessSpec, SliceSource, type PretrainBatch } from './pretrain-batches';
 import { configHash } from '../../library/runs/run-hash';
 import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerPort } from '../step-loop';
 
@@ -66,7 +66,7 @@ export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, 
   await startBackend(msg, port);
 
   const size = modelSize(config);
-  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+  const spec = runPreprocessSpec(config, size);
   const source = new SliceSource(manifest, spec, config.useCache ? msg.cacheDir : null);
   const taskOpts = taskOptionsOf(config);
   const train = new PretrainBatchStream(source, 'train', taskOpts, config.batchSize, config.seed);

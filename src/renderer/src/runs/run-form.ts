@@ -17,6 +17,7 @@ import {
   type TaskOptionValues,
 } from '../../../shared/pretext-tasks';
 import { posInt } from '../lib/form-checks';
+import { RECIPE_FIELDS, type Recipe } from '../../../shared/recipes';
 
 export type PresetId = 'paper' | 'standard' | 'small' | 'tiny';
 export const PRESET_IDS: readonly PresetId[] = ['tiny', 'small', 'standard', 'paper'];
@@ -29,6 +30,8 @@ export const PRESET_IDS: readonly PresetId[] = ['tiny', 'small', 'standard', 'pa
 export interface RunForm extends TaskOptionValues {
   name: string;
   task: PretextTaskId;
+  /** 'ours' or 'reference' (the authors' public code: src/shared/recipes.ts); choosing one sets the fields it fixes. */
+  recipe: Recipe;
   preset: PresetId;
   /** Input side override; null = the preset's. */
   size: number | null;
@@ -60,6 +63,7 @@ export function defaultRunForm(): RunForm {
   return {
     name: '',
     task: 'masked',
+    recipe: 'ours',
     ...defaultTaskOptions(),
     preset: 'tiny',
     size: null,
@@ -105,6 +109,12 @@ export function runFormProblems(f: RunForm): Partial<Record<keyof RunForm, strin
   if (!posInt(f.sliceStride)) p.sliceStride = 'every k-th slice, k ≥ 1';
   if (!posInt(f.checkpointEvery)) p.checkpointEvery = 'steps ≥ 1';
   if (!posInt(f.evalEvery)) p.evalEvery = 'steps ≥ 1';
+  if (f.recipe === 'reference') {
+    // The reference recipe fixes these: a run that says 'reference' is the public code's.
+    const r = RECIPE_FIELDS.reference;
+    for (const k of ['batchSize', 'maskDefinition', 'scaling', 'optimizer', 'lr'] as const)
+      if (f[k] !== r[k]) p[k] = `the reference recipe uses ${k === 'batchSize' ? 'batch' : k} ${r[k]}`;
+  }
   if (!(Number.isInteger(f.evalBatches) && f.evalBatches >= 0)) p.evalBatches = 'batches ≥ 0 (0 = the whole validation split)';
   for (const k of ['wMse', 'wMaskedMse', 'wVq', 'wSsim'] as const) {
     const v = f[k];
@@ -124,6 +134,7 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
     kind: 'pretrain',
     name: f.name.trim(),
     task: f.task,
+    recipe: f.recipe,
     ...(Object.fromEntries(allTaskOptions().map((o) => [o.key, f[o.key as keyof TaskOptionValues]])) as TaskOptionValues),
     fractions: { train: 0.8, val: 0.1, test: 0.1 },
     preset: f.preset,
@@ -132,7 +143,7 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
     lr: f.lr,
     seed: f.seed,
     lossWeights,
-    codebookInit: 'data',
+    codebookInit: RECIPE_FIELDS[f.recipe].codebookInit,
     windowLevel: f.windowLevel,
     windowWidth: f.windowWidth,
     scaling: f.scaling,
@@ -149,6 +160,12 @@ export function toRunConfig(f: RunForm, cohort: { filter?: CohortFilter; seriesI
   else c.filter = cohort.filter ?? {};
   if (f.init) c.init = Number(f.init);
   return c;
+}
+
+/** The form with a recipe chosen: the fields the recipe fixes set to its values (batch, mask definition, scaling, optimizer, learning rate). */
+export function applyRecipe(f: RunForm, recipe: Recipe): RunForm {
+  const r = RECIPE_FIELDS[recipe];
+  return { ...f, recipe, batchSize: r.batchSize, maskDefinition: r.maskDefinition, scaling: r.scaling, optimizer: r.optimizer, lr: r.lr };
 }
 
 /** Input window and scaling of a run's config. */
