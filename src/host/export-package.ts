@@ -390,6 +390,12 @@ function pretextMetrics(t: Record<string, unknown> | null): PretextNumbers | nul
   };
 }
 
+/** The empty manifest of a run trained elsewhere (no series of this library). */
+function importedManifest(seed: number): Manifest {
+  const none = { patients: 0, series: 0, slices: 0 };
+  return { version: 1, createdAt: '', seed, filter: {}, fractions: { train: 0, val: 0, test: 0 }, series: [], counts: { train: none, val: none, test: none }, hash: '' };
+}
+
 export interface ExportResult {
   file: string;
   bytes: number;
@@ -401,7 +407,9 @@ export interface ExportResult {
 export async function exportRun(db: Database | null, runDir: string, outFile: string, o: ExportOptions): Promise<ExportResult> {
   const dir = resolve(runDir);
   const config = parsePretrainConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+  // An imported run (a package, the authors' PyTorch checkpoint) was trained elsewhere: no manifest,
+  // no data of this library to describe or check.
+  const manifest = existsSync(join(dir, 'manifest.json')) ? (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest) : importedManifest(config.seed);
   const ledgerIn = existsSync(join(dir, 'run.json')) ? (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { uid?: string; appVersion?: string }) : {};
   const ck = latestCheckpointDir(dir);
   if (!ck) throw new Error(`${dir} has no checkpoint to export`);

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLibrary } from '../../src/library/db/schema';
 import { RunService } from '../../src/host/run-service';
 import { importKind } from '../../src/host/checkpoint-import';
+import { exportRun } from '../../src/host/export-package';
 import { listRuns } from '../../src/host/runs/run-store';
 import { latestCheckpointDir, readCheckpoint } from '../../src/library/runs/checkpoint';
 import { parsePretrainConfig } from '../../src/shared/run-config';
@@ -170,6 +171,20 @@ describe('PyTorch checkpoint import', () => {
       disposeDownstreamModel(ft);
     }
   });
+
+  it('export takes the imported run (trained elsewhere: no manifest), and its package imports back with 3 channels', async () => {
+    const pkg = join(tmp.dir, 'authors.ctssl.zip');
+    const e = await exportRun(db, dir, pkg, { licence: 'CC-BY-NC-ND-4.0', author: 'Test' });
+    expect(e.files).toContain('tfjs/encoder/model.json');
+    expect(importKind(pkg)).toBe('package');
+    const back = runs.importPackage(pkg);
+    expect(back.dir).not.toBe(dir);
+    const config = JSON.parse(readFileSync(join(back.dir, 'config.json'), 'utf8'));
+    expect([config.preset, config.size, config.channels]).toEqual(['tiny', 32, 3]);
+    const a = readCheckpoint(latestCheckpointDir(dir)!).weights;
+    const b = new Map(readCheckpoint(latestCheckpointDir(back.dir)!).weights.map((w) => [w.name, w]));
+    for (const w of a) expect(Array.from(b.get(w.name)!.data), w.name).toEqual(Array.from(w.data));
+  }, 180_000);
 
   it('the same file again (a path or uploaded bytes) is the run already installed', () => {
     const before = installed();
