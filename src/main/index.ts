@@ -133,9 +133,9 @@ app.whenReady().then(() => {
     },
     pickPackage: async (id) => {
       const res = await dialog.showOpenDialog(askingWindow(id), {
-        title: 'Import a CT SSL Studio weights package',
+        title: 'Import a CT SSL Studio weights package or a PyTorch checkpoint',
         properties: ['openFile'],
-        filters: [{ name: 'Weights package', extensions: ['zip', 'ctssl'] }],
+        filters: [{ name: 'Weights package or PyTorch checkpoint', extensions: ['zip', 'ctssl', 'tar', 'pth', 'pt'] }],
       });
       return res.canceled || res.filePaths.length === 0 ? null : res.filePaths[0];
     },
