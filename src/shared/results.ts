@@ -38,6 +38,26 @@ export interface UnmatchedRoi {
   reason: string;
 }
 
+/** A folder of label files imported (labels.importFolder, `ctssl labels import FOLDER`): what happened to every file. */
+export interface LabelFolderImport {
+  folder: string;
+  /** Regular files looked at. */
+  files: number;
+  /** Paths relative to the folder. */
+  imported: { file: string; kind: LabelKind; format: string; sourceId: number; headline: string; incomplete: boolean; warnings: number }[];
+  /** Not label files (or not looked into), and why. */
+  skipped: { file: string; reason: string }[];
+  /** Label files whose import failed, and the error. */
+  failed: { file: string; kind: LabelKind; error: string }[];
+  /** Imported files per kind. */
+  byKind: Record<string, number>;
+  /** Files not reached because the import was cancelled. */
+  notStarted: number;
+  cancelled: boolean;
+  warnings: string[];
+  seconds: number;
+}
+
 export interface LidcImportReport {
   kind: 'lidc-xml';
   file: string;

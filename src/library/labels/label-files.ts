@@ -118,6 +118,26 @@ export function instanceBySop(db: Database) {
   return (sop: string) => q.get(sop) as InstanceLookup | undefined;
 }
 
+/**
+ * The Media Storage SOP Class UID of a DICOM file's meta group (explicit VR little endian, as Part
+ * 10 requires), from its first bytes; null when it is not there.
+ */
+export function metaSopClass(bytes: Uint8Array): string | null {
+  for (let i = 132; i + 8 <= bytes.length; ) {
+    const group = bytes[i] | (bytes[i + 1] << 8);
+    if (group !== 0x0002) return null;
+    const element = bytes[i + 2] | (bytes[i + 3] << 8);
+    const vr = String.fromCharCode(bytes[i + 4], bytes[i + 5]);
+    const long = vr === 'OB' || vr === 'OW' || vr === 'UN' || vr === 'SQ' || vr === 'UT';
+    const len = long ? (i + 12 <= bytes.length ? bytes[i + 8] | (bytes[i + 9] << 8) | (bytes[i + 10] << 16) | (bytes[i + 11] << 24) : -1) : bytes[i + 6] | (bytes[i + 7] << 8);
+    const start = i + (long ? 12 : 8);
+    if (len < 0 || start + len > bytes.length) return null;
+    if (element === 0x0002) return String.fromCharCode(...bytes.subarray(start, start + len)).replace(/[\0 ]+$/, '');
+    i = start + len;
+  }
+  return null;
+}
+
 /** The XML root element's name from the start of a document (after a BOM, declaration, comments, doctype), or null. */
 export function xmlRoot(text: string): string | null {
   let t = text.replace(/^\uFEFF/, '');
@@ -141,6 +161,8 @@ export interface LabelFileHead {
   bytes: Uint8Array;
   /** `DICM` at byte 128 (a DICOM file). */
   dicom: boolean;
+  /** A DICOM file's Media Storage SOP Class UID (0002,0002) when its file meta holds it within the first bytes, else null. */
+  dicomSopClass?: string | null;
   /** Not DICOM, and the text starts with '<' (after a BOM and white space): an XML document. */
   xml: boolean;
   /** The XML root element's local name, or null. */
@@ -158,7 +180,7 @@ export function labelFileHead(head: Uint8Array): LabelFileHead {
   const bytes = head.subarray(0, SNIFF_BYTES);
   const latin = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   const none = { bytes, xml: false, xmlRoot: null, binary: false, longLine: false, csvHeader: null };
-  if (bytes.length >= 132 && latin.slice(128, 132) === 'DICM') return { ...none, dicom: true };
+  if (bytes.length >= 132 && latin.slice(128, 132) === 'DICM') return { ...none, dicom: true, dicomSopClass: metaSopClass(bytes) };
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8').replace(/^\uFEFF/, '');
   if (/^\s*</.test(text)) return { ...none, dicom: false, xml: true, xmlRoot: xmlRoot(text) };
   const newline = text.search(/\r?\n/);

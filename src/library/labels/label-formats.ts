@@ -88,6 +88,10 @@ export function sniffLabelKind(head: Uint8Array, name: string): LabelKind {
         ? `${name}: an XML file whose root element is <${h.xmlRoot}>, not an LIDC-IDRI <LidcReadMessage>: not a label file this app reads (${reads})`
         : `${name}: no XML root element in its first ${SNIFF_BYTES} bytes: not a label file this app reads (${reads})`,
     );
+  if (h.dicom)
+    throw new Error(
+      `${name}: a DICOM object of SOP class ${h.dicomSopClass ?? 'unknown'}${h.dicomSopClass?.startsWith('1.2.840.10008.5.1.4.1.1.2') ? ' (CT image)' : ''}, not a DICOM SEG: images are added to the library by indexing their folder (${reads})`,
+    );
   if (h.binary) throw new Error(`${name}: not a label file this app reads: binary data without the DICOM preamble (DICM at byte 128) (${reads})`);
   if (h.longLine) throw new Error(`${name}: not a label file this app reads: line 1 is longer than ${SNIFF_BYTES} bytes, no CSV header (${reads})`);
   throw new Error(`${name}: not a label file this app reads (${reads})`);

@@ -6,7 +6,7 @@
 import type { SegImportReport } from '../../../shared/results';
 import type { Database } from '../../db/sqlite';
 import { checkSize, instanceBySop, MAX_LISTED, MiB, newSource, readHead, saveReport, sha1File } from '../label-files';
-import { readSeg } from '../seg';
+import { readSeg, SEG_SOP_CLASS } from '../seg';
 import type { LabelFormat } from './format';
 
 const n = (v: number) => v.toLocaleString('en-US');
@@ -19,7 +19,8 @@ export const dicomSeg: LabelFormat<SegImportReport> = {
   extensions: ['.dcm', '.dicom', '.seg', ''],
   // Read whole: 1 GiB holds a bit-packed SEG of 100 segments over 300 slices of 512 x 512.
   maxBytes: 1024 * MiB,
-  sniff: (h) => h.dicom,
+  // A DICOM file whose meta names another SOP class (a CT image) is not a SEG.
+  sniff: (h) => h.dicom && (h.dicomSopClass == null || h.dicomSopClass === SEG_SOP_CLASS),
   import: importSeg,
   describe(r) {
     const facts: [string, string][] = [['segments', String(r.segments.length)]];

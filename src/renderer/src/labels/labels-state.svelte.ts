@@ -5,7 +5,7 @@
  * lifetime.
  */
 import type { ApiClient } from '../../../shared/contract';
-import type { LabelImport } from '../../../shared/results';
+import type { LabelFolderImport, LabelImport } from '../../../shared/results';
 import type { LabelSource } from '../../../shared/types';
 import { grantDroppedFile } from '../lib/api';
 import { describeError } from '../lib/errors';
@@ -30,12 +30,118 @@ export class LabelsState {
   outcomes = $state.raw<ImportOutcome[]>([]);
   busy = $state(false);
   pathProblem = $state<string | null>(null);
+  /** The last folder import's summary (every file: imported, skipped or failed, and why). */
+  folder = $state.raw<LabelFolderImport | null>(null);
+  /** A folder import in progress: files done of total, the file being imported. */
+  folderProgress = $state.raw<{ done: number; total: number; file: string } | null>(null);
+  private folderRequest: string | null = null;
+  private folderAbort: AbortController | null = null;
 
   constructor(
     private readonly api: ApiClient,
     /** Called after labels changed (the cohort counts depend on them). */
     private readonly onChanged: () => void,
-  ) {}
+  ) {
+    api.on('labels.folderProgress', (p) => {
+      if (p.requestId !== null && p.requestId === this.folderRequest) this.folderProgress = { done: p.done, total: p.total, file: p.file };
+    });
+  }
+
+  /** A folder on the machine of the services (Electron: picked in the native dialog; server mode: typed): every label file under it. */
+  async importFolder(path: string): Promise<void> {
+    if (this.busy) return;
+    const requestId = `folder-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    this.folderRequest = requestId;
+    this.busy = true;
+    this.folder = null;
+    this.folderProgress = { done: 0, total: 0, file: '' };
+    try {
+      this.folder = await this.api.invoke('labels.importFolder', path, { requestId });
+    } catch (e) {
+      toasts.error('Import a folder of labels', e);
+    } finally {
+      this.folderRequest = null;
+      this.folderProgress = null;
+      this.busy = false;
+    }
+    await this.refresh();
+    this.onChanged();
+  }
+
+  /** Electron: the native folder picker, then import the folder. */
+  async pickFolderAndImport(): Promise<void> {
+    try {
+      const path = await this.api.invoke('library.pickFolder');
+      if (path) await this.importFolder(path);
+    } catch (e) {
+      toasts.error('Import a folder of labels', e);
+    }
+  }
+
+  /** A typed server folder (server mode). Returns true when sent. */
+  async importTypedFolder(raw: string): Promise<boolean> {
+    this.pathProblem = labelPathProblem(raw)?.replace('of a label file', 'of a folder of label files') ?? null;
+    if (this.pathProblem) return false;
+    await this.importFolder(raw.trim());
+    return true;
+  }
+
+  /** Stops the folder import in progress after the file being imported (what was imported stays). */
+  async cancelFolder(): Promise<void> {
+    this.folderAbort?.abort();
+    if (!this.folderRequest) return;
+    try {
+      await this.api.invoke('labels.cancelFolder', this.folderRequest);
+    } catch (e) {
+      toasts.error('Cancel', e);
+    }
+  }
+
+  /**
+   * Folders dropped in a browser: their files are read here and the label files among them sent one
+   * by one (as dropped files are); the summary says what happened to every file, as a server folder's does.
+   */
+  async importDroppedFolder(name: string, files: { path: string; file: File }[]): Promise<void> {
+    if (this.busy) return;
+    const t0 = performance.now();
+    const ac = new AbortController();
+    this.folderAbort = ac;
+    this.busy = true;
+    this.folder = null;
+    const summary: LabelFolderImport = { folder: name, files: files.length, imported: [], skipped: [], failed: [], byKind: {}, notStarted: 0, cancelled: false, warnings: [], seconds: 0 };
+    try {
+      for (const [k, { path, file }] of files.entries()) {
+        if (ac.signal.aborted) {
+          summary.cancelled = true;
+          summary.notStarted = files.length - k;
+          break;
+        }
+        this.folderProgress = { done: k, total: files.length, file: path };
+        const why = await notLabelReason(file);
+        if (why) {
+          summary.skipped.push({ file: path, reason: why });
+          continue;
+        }
+        try {
+          const r = await this.api.invoke('labels.importBytes', file.name, new Uint8Array(await file.arrayBuffer()));
+          summary.imported.push({ file: path, kind: r.kind, format: r.view.format, sourceId: r.sourceId, headline: r.view.headline, incomplete: r.view.incomplete, warnings: r.warnings.length });
+          summary.byKind[r.kind] = (summary.byKind[r.kind] ?? 0) + 1;
+        } catch (e) {
+          const { message } = describeError(e);
+          if (/not a label file/.test(message)) summary.skipped.push({ file: path, reason: message.replace(/^labels\.importBytes: /, '') });
+          else summary.failed.push({ file: path, kind: 'unknown', error: message.replace(/^labels\.importBytes: /, '') });
+        }
+      }
+    } finally {
+      summary.seconds = (performance.now() - t0) / 1000;
+      this.folder = summary;
+      this.folderProgress = null;
+      this.folderAbort = null;
+      this.busy = false;
+    }
+    await this.refresh();
+    this.onChanged();
+  }
 
   async refresh(): Promise<void> {
     try {
@@ -121,5 +227,45 @@ export class LabelsState {
 
   dismissReports(): void {
     this.outcomes = [];
+    this.folder = null;
   }
+}
+
+/** SEG's SOP Class UID, as it appears in a SEG file's meta header. */
+const SEG_UID = '1.2.840.10008.5.1.4.1.1.66.4';
+
+/**
+ * Why a file from a dropped folder is not sent (a CT image, a file of another kind, too large), or
+ * null when it may be a label file: .xml and .csv by name, DICOM only when its first KiB names the
+ * SEG SOP class. The services tell the kind again from the bytes.
+ */
+export async function notLabelReason(file: File): Promise<string | null> {
+  const lower = file.name.toLowerCase();
+  if (file.size > MAX_LABEL_SOCKET_BYTES) return `${(file.size / 2 ** 20).toFixed(1)} MB: too large to send from the browser (at most 16 MB): type the folder's path on the server instead`;
+  if (lower.endsWith('.xml') || lower.endsWith('.csv')) return null;
+  const head = new Uint8Array(await file.slice(0, 1024).arrayBuffer());
+  const text = String.fromCharCode(...head);
+  if (text.slice(128, 132) !== 'DICM') return 'not a label file (not .xml, .csv or DICOM)';
+  return text.includes(SEG_UID) ? null : 'a DICOM image, not a DICOM SEG: images are added to the library by indexing their folder';
+}
+
+/** The files under dropped entries (folders read recursively), with their paths; at most `max`. */
+export async function filesOfEntries(entries: FileSystemEntry[], max = 50_000): Promise<{ path: string; file: File }[]> {
+  const out: { path: string; file: File }[] = [];
+  const visit = async (e: FileSystemEntry): Promise<void> => {
+    if (out.length >= max) return;
+    if (e.isFile) {
+      const file = await new Promise<File>((res, rej) => (e as FileSystemFileEntry).file(res, rej));
+      out.push({ path: e.fullPath.replace(/^\//, ''), file });
+    } else if (e.isDirectory) {
+      const reader = (e as FileSystemDirectoryEntry).createReader();
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+        if (batch.length === 0) break;
+        for (const c of batch) await visit(c);
+      }
+    }
+  };
+  for (const e of entries) await visit(e);
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
