@@ -4,7 +4,8 @@
  */
 import { cpus, freemem, totalmem } from 'node:os';
 import type { DoctorInfo } from '../shared/types';
-import { estimateVqvaeMemory, largestBatch } from '../core/ml/memory';
+import { estimateVqvaeMemory, gpuBatchAdvice, largestBatch } from '../core/ml/memory';
+import { RECIPE_FIELDS, RECIPES, ssimOnMinMaxOutput } from '../shared/recipes';
 import { VQVAE_PRESETS, vqvaeParamCount, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
 import { initBackend } from './backend';
 
@@ -36,5 +37,22 @@ export async function doctor(): Promise<DoctorInfo> {
     budgetGb: +(budget / GB).toFixed(1),
     presets,
     note: 'Memory per preset is an estimate of activations kept for backpropagation (float32) plus parameters, gradients and Adam moments; GPU memory applies with tfjs-node-gpu.',
+    gpu: paperOnGpus(),
+  };
+}
+
+/** The paper preset's largest batch per GPU memory size, for each recipe (an estimate: see the note). */
+export function paperOnGpus(): NonNullable<DoctorInfo['gpu']> {
+  const MB = 2 ** 20;
+  return {
+    preset: 'paper',
+    recipes: RECIPES.map((recipe) => {
+      const r = RECIPE_FIELDS[recipe];
+      const c = vqvaePreset('paper', { channels: r.channels });
+      const a = gpuBatchAdvice(estimateVqvaeMemory(c, vqvaeParamCount(c), { ssimOnMinMax: ssimOnMinMaxOutput({ recipe }) }), r.batchSize);
+      return { recipe, channels: r.channels, batch: r.batchSize, perImageMb: Math.round(a.perImage / MB), fixedMb: Math.round(a.fixed / MB), byGpu: a.byGpu, gpusFor: a.gpusFor };
+    }),
+    note:
+      'An estimate, not a measurement: per image, the float32 feature maps a training step keeps for the backward pass (every conv, BatchNorm and activation output of the 512 px model, the inputs, targets, masks and SSIM maps); plus, once, weights, gradients and two Adam moments (4 x parameters x 4 bytes). A GPU is taken to offer 90 % of its memory less 1 GiB (the rest for the CUDA context, cuDNN workspaces and fragmentation). Batches beyond one GPU split data parallel (ctssl job).',
   };
 }

@@ -7,6 +7,20 @@ import { out, withServices } from '../common';
 /** What the trainer's doctor reports beyond DoctorInfo (src/trainer/doctor.ts). */
 type Doctor = DoctorInfo & { fallbackKernels?: string[]; budgetGb?: number; note?: string };
 
+/** The paper preset per GPU memory size, per recipe (DoctorInfo.gpu). */
+function gpuLines(g: NonNullable<DoctorInfo['gpu']>): string[] {
+  const sizes = g.recipes[0]?.byGpu.map((x) => x.gb) ?? [];
+  return [
+    `The ${g.preset} preset on a GPU: largest batch per GPU (estimate)`,
+    `recipe     channels  batch  per image  fixed    ${sizes.map((gb) => `${gb} GB`.padEnd(7)).join('')} the recipe's batch takes`,
+    ...g.recipes.map(
+      (x) =>
+        `${x.recipe.padEnd(10)} ${String(x.channels).padEnd(9)} ${String(x.batch).padEnd(6)} ${`${(x.perImageMb / 1024).toFixed(1)} GB`.padEnd(10)} ${`${(x.fixedMb / 1024).toFixed(1)} GB`.padEnd(8)} ${x.byGpu.map((b) => String(b.largestBatch).padEnd(7)).join('')} ${x.gpusFor.map((f) => `${f.gpus ?? '-'} x ${f.gb} GB`).join(', ')}`,
+    ),
+    g.note,
+  ];
+}
+
 export function register(program: Command): void {
   program
     .command('doctor')
@@ -30,6 +44,7 @@ export function register(program: Command): void {
               `${p.preset.padEnd(10)} ${String(p.size).padEnd(5)} ${`${p.paramsByChannels['1'].toLocaleString('en-US')} / ${p.paramsByChannels['3'].toLocaleString('en-US')}`.padEnd(26)} ${(p.activationsPerImageMb + ' MB').padEnd(18)} ${p.largestBatch}${p.gpuRecommended && !backendInfo(b.name)?.gpuJobs ? `  (a GPU job: ${gpuAdvice()})` : ''}`,
           ),
           ...(r.note ? ['', r.note] : []),
+          ...(r.gpu ? ['', ...gpuLines(r.gpu)] : []),
         ].join('\n'),
       );
     });
