@@ -124,7 +124,8 @@ export function openTorchCheckpoint(r: RandomAccess, limits: TorchCheckpointLimi
 
 /**
  * A float32 tensor's values in row-major order (its view of the storage: offset and strides), read
- * from the file with the storage's CRC checked. `cache` keeps storages shared by several tensors.
+ * from the file with the storage's CRC checked. `cache` keeps storages shared by several tensors
+ * (the caller drops them when done). A tensor that is its whole storage is that storage's array.
  */
 export function readFloat32Tensor(r: RandomAccess, ck: TorchCheckpoint, t: StateTensor, cache: Map<string, Float32Array> = new Map(), limits: TorchCheckpointLimits = TORCH_LIMITS): Float32Array {
   if (t.dtype !== 'float32') throw new TorchFormatError(`${ck.stateKey}: key ${JSON.stringify(t.key)} is ${t.dtype}; weights are read as float32 only`);
@@ -140,18 +141,15 @@ export function readFloat32Tensor(r: RandomAccess, ck: TorchCheckpoint, t: State
   }
   const { shape, stride, offset } = t.tensor;
   const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  if (n === 0) return out;
+  if (n === 0) return new Float32Array(0);
   // contiguous: one copy; otherwise walk the strides
   let contiguous = true;
   for (let i = shape.length - 1, want = 1; i >= 0; i--) {
     if (shape[i] !== 1 && stride[i] !== want) contiguous = false;
     want *= shape[i];
   }
-  if (contiguous) {
-    out.set(all.subarray(offset, offset + n));
-    return out;
-  }
+  if (contiguous) return offset === 0 && n === all.length ? all : all.slice(offset, offset + n);
+  const out = new Float32Array(n);
   const idx = new Array<number>(shape.length).fill(0);
   for (let k = 0; k < n; k++) {
     let at = offset;

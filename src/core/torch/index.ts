@@ -31,12 +31,19 @@ export function readReferenceCheckpoint(r: RandomAccess, o: { size?: number; lim
   const shapes = new Map(checkpoint.tensors.map((t) => [t.key, t.shape]));
   const matched = matchStateDict(shapes, o.size);
   const byKey = new Map(checkpoint.tensors.map((t) => [t.key, t]));
+  // storages are kept only while a tensor still to be read uses them (bounded memory: the weights once)
+  const uses = new Map<string, number>();
+  for (const m of matched.mapping) if (m.ours !== null) uses.set(byKey.get(m.torch)!.tensor.storage.key, (uses.get(byKey.get(m.torch)!.tensor.storage.key) ?? 0) + 1);
   const cache = new Map<string, Float32Array>();
   const weights: WeightEntry[] = [];
   for (const m of matched.mapping) {
     if (m.ours === null) continue;
     const t = byKey.get(m.torch)!;
     const data = readFloat32Tensor(r, checkpoint, t, cache, limits);
+    const key = t.tensor.storage.key;
+    const left = uses.get(key)! - 1;
+    uses.set(key, left);
+    if (left === 0) cache.delete(key);
     const w = m.permute ? permute2310(data, t.shape) : { data, shape: t.shape };
     weights.push({ name: m.ours, shape: w.shape, dtype: 'float32', data: w.data });
   }
