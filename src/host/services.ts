@@ -17,9 +17,8 @@ import { appMeta } from '../platform/app-meta';
 import { ApiError, type Args, type EventName, type Events, type Handlers } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { LabelSource } from '../shared/types';
-import type { LabelFolderImport, LabelImport } from '../shared/results';
+import type { LabelImport } from '../shared/results';
 import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind } from '../library/labels/label-import';
-import { importLabelFolder } from '../library/labels/label-folder';
 import { withView } from '../library/labels/label-formats';
 import { seriesLabels, sliceMasksForViewer } from '../library/labels/viewer-labels';
 import { ExperimentService } from './experiment-service';
@@ -36,6 +35,7 @@ import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathG
 import { ViewerBlocks } from './viewer-blocks';
 import { PredictService } from './predict';
 import { spawnNodeTrainer } from './runs/trainer-host';
+import { listFolder } from './folder-browser';
 
 export interface ServiceOptions {
   /** The door: Electron main, `ctssl serve`, or the CLI in process (paths typed by the user, like the server's). */
@@ -81,7 +81,7 @@ export interface Services {
   /** The indexing job: `start` checks the folders as library.addFolder and library.reindex do. */
   indexing: { start(folders: string[]): { jobId: string }; jobs: IndexJobs };
   /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
-  labels: { import(file: string): Promise<LabelImport>; importFolder(folder: string, o?: { signal?: AbortSignal; onProgress?: (p: { done: number; total: number; file: string }) => void }): Promise<LabelFolderImport>; sources(): LabelSource[] };
+  labels: { import(file: string): Promise<LabelImport>; sources(): LabelSource[] };
   db: Database;
   close(): Promise<void>;
 }
@@ -180,27 +180,6 @@ export function createServices(opts: ServiceOptions): Services {
     }
   };
 
-  /** Folder imports running, by request id (labels.cancelFolder aborts one between files). */
-  const folderImports = new Map<string, AbortController>();
-  /** Imports every label file under a folder (checked by the caller's door), with progress and cancel. */
-  const importLabelDir = async (folder: string, requestId: string | null, signal?: AbortSignal, onProgress?: (p: { done: number; total: number; file: string }) => void): Promise<LabelFolderImport> => {
-    const key = requestId ?? `folder-${Date.now()}`;
-    if (folderImports.has(key)) throw new ApiError('busy', `labels.importFolder: import ${key} is already running`);
-    const ac = new AbortController();
-    signal?.addEventListener('abort', () => ac.abort(), { once: true });
-    folderImports.set(key, ac);
-    try {
-      return await importLabelFolder(db, folder, { signal: ac.signal, onProgress: (p) => {
-          onProgress?.(p);
-          opts.emit('labels.folderProgress', { requestId, ...p });
-        } });
-    } catch (err) {
-      throw new ApiError('invalid-argument', `labels.importFolder: ${(err as Error).message}`);
-    } finally {
-      folderImports.delete(key);
-    }
-  };
-
   /** Removes a label source; a file that came as bytes goes with its last source. */
   const removeLabels = (id: number): boolean => {
     const row = db.prepare('SELECT path FROM label_sources WHERE id = ?').get(id) as { path: string } | undefined;
@@ -229,6 +208,7 @@ export function createServices(opts: ServiceOptions): Services {
     },
     // Picked or typed (an explicit act of the user), checked either way.
     'library.addFolder': (path) => startIndexing([checkUserPath('library.addFolder', FOLDER, path)]),
+    'files.listFolder': async (path) => listFolder(path),
     'library.reindex': () => {
       const folders = listFolders(db).map((f) => f.path);
       if (folders.length === 0) throw new ApiError('invalid-argument', 'the library has no folders yet: add one first');
@@ -263,16 +243,6 @@ export function createServices(opts: ServiceOptions): Services {
     'labels.import': async (path) =>
       importLabelFile(chosenFile(caller, 'labels.import', labelFileRule(), path, 'choose it with "Import labels…" or drop it on the window')),
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
-    'labels.importFolder': (path, o) => {
-      const folder = checkUserPath('labels.importFolder', FOLDER, path);
-      if (caller.grants && !caller.grants.has(folder)) throw new ApiError('invalid-argument', `labels.importFolder: folder ${path} was not chosen in this window: choose it with "Import a folder…"`);
-      return importLabelDir(folder, o.requestId ?? null);
-    },
-    'labels.cancelFolder': (requestId) => {
-      const ac = folderImports.get(requestId);
-      ac?.abort();
-      return !!ac;
-    },
     'labels.sources': () => listLabelSources(db),
     'labels.removeSource': (id) => removeLabels(id),
     'labels.series': (seriesId) => seriesLabels(db, seriesId),
@@ -358,7 +328,7 @@ export function createServices(opts: ServiceOptions): Services {
     experiments,
     predict,
     indexing: { start: startIndexing, jobs },
-    labels: { import: importLabelFile, importFolder: (folder, o) => importLabelDir(folder, null, o?.signal, o?.onProgress), sources: () => listLabelSources(db) },
+    labels: { import: importLabelFile, sources: () => listLabelSources(db) },
     db,
     async close() {
       viewerBlocks.clear();

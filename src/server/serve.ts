@@ -16,20 +16,30 @@
  *   time out; every socket has an error listener; a WebSocket message over MAX_MESSAGE_BYTES closes
  *   that socket with 1009; undecodable or invalid messages get an error envelope; a client that
  *   does not read its replies is paused, then dropped, instead of being buffered for without bound.
+ * - files between the browser and the server (server mode as a full client) go through /files/
+ *   only, with the token (a query parameter for downloads, which a link cannot send as a header;
+ *   `Authorization: Bearer` for uploads) and this server's Origin when one is sent:
+ *   `GET /files/exports/NAME` streams a finished export package from <data>/exports (a plain file
+ *   name, resolved inside that folder, symlinks leading out refused) as an attachment;
+ *   `POST /files/packages?name=NAME` streams a package of a declared Content-Length (at most 2 GiB,
+ *   two at a time, never more bytes than declared) to a fresh folder under <data>/uploads and
+ *   imports it through the packages.import handler, the app's own hardened import, then deletes it.
+ *   Every other request with a body is refused.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants, existsSync } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream';
+import { constants, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, open, realpath, rm, stat } from 'node:fs/promises';
+import { pipeline, Transform } from 'node:stream';
 import type { Duplex } from 'node:stream';
-import { extname, join, resolve, sep } from 'node:path';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { dispatch, type Envelope, type EventName, type Events } from '../shared/contract';
 import { decodeMessage, encodeMessage } from '../shared/wire';
 import { createServices, type Services } from '../host/services';
 import { CSP } from '../shared/csp';
+import { MAX_PACKAGE_BYTES } from '../host/user-paths';
 
 export interface ServeOptions {
   port?: number;
@@ -61,9 +71,17 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Request line and headers together (Node's parser answers 431 above). */
 const MAX_HEADER_BYTES = 16 * 1024;
 const MAX_URL_LENGTH = 4096;
-/** Time for a client to send its request headers; the whole request (there are no bodies). */
+/** Time for a client to send its request headers. */
 export const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Time for a whole request: only uploads have bodies, and a 2 GiB package over a slow tunnel takes
+ * a while; a stalled one is dropped sooner by the idle timeout (server.timeout).
+ */
+const REQUEST_TIMEOUT_MS = 2 * 60 * 60_000;
+/** Uploads received at once. */
+const MAX_UPLOADS = 2;
+/** A file name in /files/ URLs: a plain name, no separators, not hidden. */
+const FILE_NAME_RE = /^[\w][\w.+-]{0,199}$/;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const MAX_CONNECTIONS = 256;
 const MAX_API_SOCKETS = 64;
@@ -222,6 +240,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (host === 'bad') return reply(res, 400, 'bad Host header');
     if (host === 'other') return reply(res, 421, 'wrong host: use 127.0.0.1 or localhost with this port');
     if (req.httpVersionMajor !== 1) return reply(res, 505, 'HTTP/1.x only');
+    if ((req.url ?? '').startsWith('/files/')) return handleFiles(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
     const length = req.headers['content-length'];
     if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
@@ -259,6 +278,127 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     pipeline(handle.createReadStream(), res, (err) => {
       if (err && !res.destroyed) res.destroy();
     });
+  };
+
+  /** The token of a /files/ request: `Authorization: Bearer` or the `token` query parameter. */
+  const filesAuthorised = (req: IncomingMessage, query: URLSearchParams): boolean => {
+    const auth = req.headers.authorization;
+    const given = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : (query.get('token') ?? '');
+    const origin = req.headers.origin;
+    const okOrigin = origin === undefined || origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`;
+    return okOrigin && sameToken(given, token);
+  };
+
+  const exportsDir = join(resolve(opts.dataDir), 'exports');
+  const uploadsDir = join(resolve(opts.dataDir), 'uploads');
+  let uploads = 0;
+
+  /** GET /files/exports/NAME (download) and POST /files/packages?name=NAME (upload and import). */
+  const handleFiles = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const rawUrl = req.url ?? '';
+    if (rawUrl.length > MAX_URL_LENGTH) return reply(res, 414, 'URL too long');
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    if (!filesAuthorised(req, query)) return reply(res, 403, 'forbidden: the token is missing or wrong (open the address ctssl serve printed)');
+    if (path.startsWith('/files/exports/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+      if (hasBody) return reply(res, 413, 'request bodies are not accepted here');
+      let name: string;
+      try {
+        name = decodeURIComponent(path.slice('/files/exports/'.length));
+      } catch {
+        return reply(res, 400, 'bad file name');
+      }
+      if (!FILE_NAME_RE.test(name) || name.includes('..')) return reply(res, 400, 'bad file name: a package name such as run-3-masked.ctssl.zip');
+      return downloadExport(req, res, name);
+    }
+    if (path === '/files/packages') {
+      if (req.method !== 'POST') return reply(res, 405, 'method not allowed', { allow: 'POST' });
+      return uploadPackage(req, res, query.get('name') ?? '');
+    }
+    return reply(res, 404, 'not found');
+  };
+
+  /** Streams <data>/exports/NAME as an attachment named NAME. */
+  const downloadExport = async (req: IncomingMessage, res: ServerResponse, name: string): Promise<void> => {
+    const realDir = await realpath(exportsDir).catch(() => null);
+    const real = realDir ? await realpath(join(exportsDir, name)).catch(() => null) : null;
+    if (!realDir || !real || dirname(real) !== realDir) return reply(res, 404, `no export package named ${name}: export the run first`);
+    const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
+    if (!handle) return reply(res, 404, `no export package named ${name}`);
+    let size: number;
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        return reply(res, 404, `no export package named ${name}`);
+      }
+      size = info.size;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/zip',
+      'content-length': String(size),
+      'content-disposition': `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+      'cache-control': 'no-store',
+    });
+    if (req.method === 'HEAD') {
+      await handle.close();
+      res.end();
+      return;
+    }
+    pipeline(handle.createReadStream(), res, (err) => {
+      if (err && !res.destroyed) res.destroy();
+    });
+  };
+
+  /** Receives a package (bounded by its declared length) into a fresh folder, imports it as packages.import does, deletes it. */
+  const uploadPackage = async (req: IncomingMessage, res: ServerResponse, rawName: string): Promise<void> => {
+    const name = rawName.replace(/[^\w.+-]+/g, '_').replace(/^[._]+/, '').slice(0, 200);
+    if (!name || !FILE_NAME_RE.test(name)) return reply(res, 400, 'name: the package file name is missing (?name=encoder.ctssl.zip)');
+    if (req.headers['transfer-encoding'] !== undefined) return reply(res, 411, 'send the package with a Content-Length (no chunked encoding)');
+    const lengthHeader = req.headers['content-length'];
+    if (lengthHeader === undefined || !/^\d{1,15}$/.test(lengthHeader)) return reply(res, 411, 'send the package with a Content-Length');
+    const length = Number(lengthHeader);
+    if (length === 0) return reply(res, 400, `${name} is empty`);
+    if (length > MAX_PACKAGE_BYTES) return reply(res, 413, `${name} is ${(length / 2 ** 30).toFixed(2)} GiB: a package may have at most ${MAX_PACKAGE_BYTES / 2 ** 30} GiB`);
+    if (uploads >= MAX_UPLOADS) return reply(res, 503, `${MAX_UPLOADS} uploads are in progress: try again when one has finished`, { 'retry-after': '10' });
+    uploads++;
+    const folder = join(uploadsDir, randomBytes(12).toString('hex'));
+    const file = join(folder, name);
+    try {
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      let received = 0;
+      const bounded = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          received += chunk.length;
+          done(received > length ? new Error(`more bytes than the declared ${length}`) : null, chunk);
+        },
+      });
+      const ok = await new Promise<boolean>((resolveWrite) => {
+        pipeline(req, bounded, createWriteStream(file, { flags: 'wx', mode: 0o600 }), (err) => resolveWrite(!err));
+      });
+      if (!ok || received !== length) return reply(res, 400, `${name}: the upload was cut off (${received} of ${length} bytes received)`);
+      const envelope = await dispatch(services.handlers, 'packages.import', [file]);
+      const body = JSON.stringify(envelope.ok ? envelope : { ok: false, error: { ...envelope.error, message: envelope.error.message.split(file).join(name).split(folder).join('the upload') } });
+      // Imported (copied into <data>/imported) or refused: the upload is not kept either way.
+      await rm(folder, { recursive: true, force: true }).catch(() => undefined);
+      res.writeHead(envelope.ok ? 200 : 400, {
+        ...SECURITY_HEADERS,
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        'cache-control': 'no-store',
+      });
+      res.end(body);
+    } finally {
+      uploads--;
+      await rm(folder, { recursive: true, force: true }).catch(() => undefined);
+    }
   };
 
   const internalError = (req: IncomingMessage, res: ServerResponse, err: unknown) => {

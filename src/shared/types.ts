@@ -298,17 +298,6 @@ export interface DoctorInfo {
   presets: { preset: string; size: number; params: number; paramsByChannels: { '1': number; '3': number }; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
   /** How the memory estimates are made. */
   note: string;
-  /**
-   * The `paper` preset on a GPU workstation, per recipe (ours: 1 channel, batch 8; reference: 3
-   * channels, batch 16): the largest batch per GPU of 24, 48 and 80 GB and the GPUs (data
-   * parallel) the recipe's batch takes, from the memory estimate (src/core/ml/memory.ts); `note`
-   * says how it is computed. Absent from doctors before it.
-   */
-  gpu?: {
-    preset: string;
-    recipes: { recipe: 'ours' | 'reference'; channels: number; batch: number; perImageMb: number; fixedMb: number; byGpu: { gb: number; largestBatch: number }[]; gpusFor: { gb: number; gpus: number | null }[] }[];
-    note: string;
-  };
 }
 
 /** A finished bias probe in the data folder (probes/<id>/), as listed by 'probe.list'. */
@@ -391,4 +380,22 @@ export interface RunSplit {
   labelled: boolean;
   lineage: SplitLineage | null;
   splits: Record<'train' | 'val' | 'test', { patients: number; series: number; slices: number; positives: number | null; positivePatients: number | null; list: SplitPatient[] }>;
+}
+
+/** A folder of the server's file system as the folder picker lists it (files.listFolder): its sub-folders. */
+export interface FolderListing {
+  /** The folder, absolute, as asked (symbolic links in it kept). */
+  path: string;
+  /** Where it really is (links followed). */
+  real: string;
+  /** The folder above, or null at the root. */
+  parent: string | null;
+  /** Sub-folders, sorted by name; links to folders with their target. */
+  entries: { name: string; path: string; link: string | null; hidden: boolean; problem: string | null }[];
+  /** Files in the folder (counted, not listed). */
+  files: number;
+  /** Sub-folders beyond the listing's cap. */
+  more: number;
+  /** The server user's home folder. */
+  home: string;
 }

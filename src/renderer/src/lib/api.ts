@@ -45,7 +45,7 @@ class SocketClient implements ApiClient {
   private retries = 0;
   private up = true;
 
-  constructor(private token: string) {}
+  constructor(readonly token: string) {}
 
   onConnection(listener: ConnectionListener): () => void {
     this.connectionListeners.add(listener);
@@ -170,4 +170,56 @@ export function onConnection(listener: ConnectionListener): () => void {
  */
 export async function grantDroppedFile(file: File): Promise<string | null> {
   return window.ctsslBridge ? unwrap(await window.ctsslBridge.grantFile(file)) : null;
+}
+
+/** Server mode: the token the page was opened with (sent with /files/ requests); null in Electron. */
+export function serverToken(): string | null {
+  return socket ? socket.token : null;
+}
+
+/**
+ * Server mode: the address that downloads a finished export package (written by runs.export to
+ * <data>/exports) to the browser, as an attachment with its own name; null in Electron (the file
+ * is on this machine already) or for a file elsewhere.
+ */
+export function exportDownloadUrl(file: string): string | null {
+  if (!socket) return null;
+  const name = file.split(/[\\/]/).pop() ?? '';
+  if (!/^[\w][\w.+-]{0,199}$/.test(name) || !/[\\/]exports[\\/][^\\/]+$/.test(file)) return null;
+  return `/files/exports/${encodeURIComponent(name)}?token=${encodeURIComponent(socket.token)}`;
+}
+
+/**
+ * Server mode: sends a package file from the browser's machine to the server as a stream (an HTTP
+ * upload, not a socket message, so its size is bounded only by the package cap), where the
+ * packages.import service imports it; `onProgress` gets the bytes sent. Resolves to the import's
+ * result or throws its refusal.
+ */
+export function uploadPackage(file: File, onProgress: (sent: number, total: number) => void): Promise<Results['packages.import']> {
+  const token = serverToken();
+  if (token === null) return Promise.reject(new Error('uploads are for server mode: in the desktop app the file is imported by its path'));
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/files/packages?name=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onerror = () => reject(new Error(`${file.name}: the upload failed (connection to the server lost)`));
+    xhr.onload = () => {
+      let envelope: Envelope<Results['packages.import']> | null = null;
+      try {
+        envelope = JSON.parse(xhr.responseText) as Envelope<Results['packages.import']>;
+      } catch {
+        // a plain-text refusal (too large, forbidden, cut off)
+      }
+      if (envelope && typeof envelope === 'object' && 'ok' in envelope) {
+        try {
+          resolve(unwrap(envelope));
+        } catch (err) {
+          reject(err);
+        }
+      } else reject(new Error(`${file.name}: ${xhr.responseText.trim() || `the server answered ${xhr.status}`}`));
+    };
+    xhr.send(file);
+  });
 }

@@ -5,15 +5,13 @@
  */
 import type { ApiClient, Results } from '../../../shared/contract';
 import { describeError } from '../lib/errors';
-import { grantDroppedFile } from '../lib/api';
+import { exportDownloadUrl, grantDroppedFile, uploadPackage } from '../lib/api';
 import { checkLicence, COMMON_LICENCES } from '../../../core/licence';
 import type { RunsState } from '../runs/runs-state.svelte';
 
 export type ExportResult = Results['runs.export'];
 export type ImportResult = Results['packages.import'];
 
-/** Largest package the browser sends over the socket (the server refuses bigger frames). */
-export const MAX_SOCKET_BYTES = 16 * 1024 * 1024 - 4096;
 
 /** Suggested in the licence field; any SPDX identifier or expression is accepted (checkLicence). */
 export const LICENCES = COMMON_LICENCES;
@@ -28,6 +26,8 @@ export class ShareState {
   exportError = $state.raw<{ message: string; privacy: boolean } | null>(null);
 
   importing = $state<string | null>(null);
+  /** Bytes of the package sent so far while it uploads (server mode), or null. */
+  uploaded = $state.raw<{ sent: number; total: number } | null>(null);
   imported = $state.raw<ImportResult | null>(null);
   importError = $state<string | null>(null);
 
@@ -82,7 +82,12 @@ export class ShareState {
     }
   }
 
-  /** A dropped or chosen file: by path in Electron, by bytes in a browser. */
+  /** Server mode: where the browser downloads the last exported package; null in Electron. */
+  get downloadUrl(): string | null {
+    return this.exported ? exportDownloadUrl(this.exported.file) : null;
+  }
+
+  /** A dropped or chosen file: by path in Electron; streamed to the server and imported there in a browser. */
   async importFile(file: File): Promise<void> {
     let path: string | null;
     try {
@@ -92,10 +97,11 @@ export class ShareState {
       return;
     }
     if (path) return this.importWith(file.name, () => this.api.invoke('packages.import', path));
-    if (file.size > MAX_SOCKET_BYTES) {
-      this.importError = `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB: too large to send from the browser (at most 16 MB). Import it on the server with "ctssl import ${file.name}".`;
-      return;
+    this.uploaded = { sent: 0, total: file.size };
+    try {
+      await this.importWith(file.name, () => uploadPackage(file, (sent, total) => (this.uploaded = { sent, total })));
+    } finally {
+      this.uploaded = null;
     }
-    return this.importWith(file.name, async () => this.api.invoke('packages.importBytes', file.name, new Uint8Array(await file.arrayBuffer())));
   }
 }
