@@ -231,7 +231,12 @@ export interface SeriesLabels {
   seriesId: number;
   findings: LabelFinding[];
   readers: string[];
-  /** One entry per labelled slice (display index). */
+  /**
+   * Point markers that are not lesions (LIDC non-nodules), in display coordinates of their slice:
+   * drawn as small crosses, not counted as labelled slices (N/P skip them).
+   */
+  marks?: { index: number; sopUid: string; x: number; y: number; reader: string; key: string }[];
+  /** One entry per labelled slice (display index); slices with only marks are not listed. */
   slices: {
     index: number;
     sopUid: string;

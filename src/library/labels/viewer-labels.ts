@@ -25,6 +25,8 @@ export function seriesLabels(db: Database, seriesId: number): SeriesLabels {
   rows.forEach((r, index) => {
     const s = summary.get(r.sop_uid);
     if (!s) return;
+    // A slice with nothing but non-nodule markers is not a labelled slice: its markers are marks.
+    if (s.findings.nodule + s.findings['small-nodule'] + s.findings.segment === 0 && Object.keys(s.image).length === 0) return;
     slices.push({
       index,
       sopUid: r.sop_uid,
@@ -35,7 +37,41 @@ export function seriesLabels(db: Database, seriesId: number): SeriesLabels {
       image: s.image,
     });
   });
-  return { seriesId, findings, readers: [...new Set(findings.map((f) => f.reader).filter(Boolean))].sort(), slices };
+  return { seriesId, findings, readers: [...new Set(findings.map((f) => f.reader).filter(Boolean))].sort(), slices, marks: seriesMarks(db, seriesId) };
+}
+
+/** Non-nodule point markers of a series in display coordinates (their slice's display transform). */
+export function seriesMarks(db: Database, seriesId: number): NonNullable<SeriesLabels['marks']> {
+  const { geometry, rows } = planeSops(db, seriesId);
+  const indexOf = new Map(rows.map((r, i) => [r.sop_uid, i]));
+  const points = db
+    .prepare(
+      `SELECT r.sop_uid, r.contour, f.reader, f.finding_key FROM rois r JOIN findings f ON f.id = r.finding_ref
+       JOIN instances i ON i.sop_uid = r.sop_uid WHERE i.series_ref = ? AND f.kind = 'non-nodule' AND r.contour IS NOT NULL ORDER BY r.id`,
+    )
+    .all(seriesId) as { sop_uid: string; contour: string; reader: string; finding_key: string }[];
+  const out: NonNullable<SeriesLabels['marks']> = [];
+  for (const p of points) {
+    const index = indexOf.get(p.sop_uid);
+    if (index === undefined) continue;
+    const r = rows[index];
+    let pt: unknown;
+    try {
+      pt = (JSON.parse(p.contour) as unknown[])[0];
+    } catch {
+      continue;
+    }
+    if (!Array.isArray(pt) || pt.length < 2 || !pt.every((v) => typeof v === 'number' && Number.isFinite(v))) continue;
+    const [c, rr] = pt as [number, number];
+    const t = displayTransform(r.image_orientation ? (JSON.parse(r.image_orientation) as number[]) : null, geometry.orientation);
+    const width = t.transpose ? r.rows : r.columns;
+    const height = t.transpose ? r.columns : r.rows;
+    // toDisplay's inverse for one point: stored (row, column) -> display (x, y).
+    const sx = t.transpose ? rr : c;
+    const sy = t.transpose ? c : rr;
+    out.push({ index, sopUid: p.sop_uid, x: t.flipX ? width - 1 - sx : sx, y: t.flipY ? height - 1 - sy : sy, reader: p.reader, key: p.finding_key });
+  }
+  return out;
 }
 
 export function sliceMasksForViewer(db: Database, seriesId: number, index: number, q: MaskQuery): SliceMasks {
