@@ -1,5 +1,5 @@
 /**
- * `npm run evidence [-- --part ssl|downstream|all] [--steps N]`: the evidence runs of the
+ * `npm run evidence [-- --part ssl|downstream|label-efficiency|all] [--steps N]`: the evidence runs of the
  * pretraining and downstream issues, with the exact CLI commands, written to docs/evidence.md.
  *
  * ssl: each of the five pretext tasks on the real LIDC-IDRI data in ../shared/data (small preset,
@@ -7,6 +7,9 @@
  *      reconstructions early vs late.
  * downstream: a synthetic labelled cohort (`ctssl synth`), masked-region pretraining on it, then
  *      the experiment grids (PE slice classification; nodule segmentation) and the bias probe.
+ * label-efficiency: pretrained vs random init over labelled fractions down to 1%, full fine-tuning,
+ *      frozen encoder and linear probe, the five pretext tasks (bench/label-efficiency.ts says
+ *      how); `--cohort-seed N` for another cohort, `--quick` for a small check of the pipeline.
  * Work files go to bench/.work/evidence (kept; delete to start over). `--report-only` rewrites the
  * ssl section from the runs already there, without training again.
  */
@@ -370,5 +373,12 @@ if (part === 'nodule-cls') {
       ...commandsBlock(),
     ].join('\n'),
   );
+}
+// -------------------------------------------------------------------------------------------
+if (part === 'label-efficiency') {
+  const { labelEfficiency } = await import('./label-efficiency');
+  // A command over many files is documented with a shell glob instead of every name.
+  const documentAs = (shown: string) => (commands[commands.length - 1] = shown);
+  await labelEfficiency({ root, work, imgDir, ctssl, section, machine, commandsBlock, documentAs, args });
 }
 console.log(`wrote ${docFile}`);

@@ -1,0 +1,489 @@
+/**
+ * The label-efficiency benchmark (issue 15, item 1): `npm run evidence -- --part label-efficiency
+ * [--cohort-seed N] [--quick]`. Does a self-supervised encoder, pretrained on a pool of unlabelled
+ * patients, beat random initialisation when few labelled slices are available?
+ *
+ * Design (a study, not a demo):
+ * - Labelled cohort L: `ctssl synth` patients (cohort seed S) with 1-3 nodules of 20-40 mm, 32
+ *   slices of 128 px; the slice label is "a nodule cross-section of at least MIN_AREA_PX pixels"
+ *   (slices showing only a nodule's cap are left out), split by patient, stratified.
+ * - Unlabelled pool U: other `ctssl synth` patients (seed S + 1000, the same generator options,
+ *   disjoint patient IDs), the real LIDC-IDRI series in ../shared/data (or the committed fixture)
+ *   and the images of L's training patients (not their labels). Pretraining never sees L's
+ *   validation or held-out patients: checked and recorded in the JSON.
+ * - Encoders: the five pretext tasks pretrained on U by `ctssl pretrain` (tiny preset, 128 px,
+ *   lung window), same steps and seed; checkpoints along the way for the steps ablation.
+ * - Downstream, per training fraction (down to 1-2 % of L's training slices) and seed (3): full
+ *   fine-tuning and a frozen encoder (head trained) from each init, through the product's
+ *   fine-tuning engine and batch stream (src/trainer/finetune), the whole test split scored; and a
+ *   linear probe (L2 logistic regression on the frozen encoder's mean- and max-pooled latent) for
+ *   every encoder, which is cheap enough to cover all five tasks and the ablations.
+ * - Statistics: per init and fraction the held-out AUROC per seed, the mean over seeds with a
+ *   patient-level cluster-bootstrap 95 % interval (the same patients drawn for every seed), and
+ *   paired patient-level tests of each pretrained init against random init (per seed and pooled),
+ *   Holm-adjusted over the whole report.
+ * - Segmentation: the supervised ceiling (random init, all labels) and the masked-pretrained U-Net
+ *   beside it, by `ctssl finetune --task segmentation` (held-out Dice with its patient-level
+ *   interval).
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { initBackend } from '../src/trainer/backend';
+import { createFinetuneEngine } from '../src/trainer/finetune/finetune-engine';
+import { FinetuneBatchStream, finetuneSliceRefs, finetuneSliceSource, type FinetuneBatch } from '../src/trainer/finetune/finetune-batches';
+import { latestCheckpointDir, readCheckpoint } from '../src/library/runs/checkpoint';
+import { buildFinetuneManifest, type FinetuneManifest } from '../src/library/runs/finetune-manifest';
+import { openLibrary } from '../src/library/db/schema';
+import { finetuneConfigSchema } from '../src/shared/run-config';
+import { createDownstreamModel, disposeDownstreamModel, embedding, loadPretrainedEncoder } from '../src/core/ml/downstream';
+import { fitLogReg, fitStandardizer, predictProba, standardize } from '../src/core/probe/logreg';
+import { auroc } from '../src/core/metrics/auroc';
+import { ClusterResampler, aurocDiffClusterTest, holmAdjust, percentileClusterCi } from '../src/core/metrics/cluster';
+import { WeightedAuroc } from '../src/core/metrics/classification';
+import { linePlot } from '../src/core/plots/line';
+import type { SliceRef } from '../src/library/runs/manifest';
+
+export interface EvidenceContext {
+  root: string;
+  work: string;
+  imgDir: string;
+  ctssl: (...a: string[]) => string;
+  section: (title: string, body: string) => void;
+  machine: () => string;
+  commandsBlock: () => string[];
+  /** Replaces how the last ctssl command is documented (e.g. a glob for many files). */
+  documentAs: (shown: string) => void;
+  args: string[];
+}
+
+// The recipe. Chosen from the pilot sweep recorded in the section (and not retuned per cohort seed).
+const RECIPE = {
+  labelledPatients: 80,
+  poolPatients: 240,
+  slices: 32,
+  /** Stored slices (synth) and the network's input (downsampled, like any run's --size). */
+  synthSize: 128,
+  size: 64,
+  noduleSize: '20-40',
+  nodulesPerPatient: '1-3',
+  minAreaPx: 30,
+  split: { train: 0.5, val: 0.15, test: 0.35 },
+  window: { level: -600, width: 1500 },
+  preset: 'tiny' as const,
+  pretrainSteps: 1000,
+  pretrainBatch: 8,
+  checkpointEvery: 250,
+  tasks: ['masked', 'next-slice', 'denoise', 'rotation', 'flip'] as const,
+  fractions: [0.01, 0.02, 0.1, 1],
+  seeds: [1, 2, 3],
+  finetuneSteps: 400,
+  finetuneBatch: 8,
+  lr: 1e-3,
+  segSteps: 600,
+  segLr: 3e-3,
+};
+type Task = (typeof RECIPE.tasks)[number];
+const QUICK = { labelledPatients: 40, poolPatients: 40, pretrainSteps: 200, checkpointEvery: 100, finetuneSteps: 100, segSteps: 100, fractions: [0.02, 1], seeds: [1, 2] };
+
+interface Arm {
+  /** 'random' or a pretext task (optionally with a step, for the ablation). */
+  init: string;
+  mode: 'full' | 'frozen' | 'linear';
+  fraction: number;
+  seed: number;
+  auroc: number;
+  /** Probability of the positive class for every test slice (test order). */
+  scores: Float64Array;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const r3 = (v: number) => Math.round(v * 1000) / 1000;
+
+export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
+  const { args, ctssl } = ctx;
+  const cohortSeed = args.includes('--cohort-seed') ? Number(args[args.indexOf('--cohort-seed') + 1]) : 1;
+  const quick = args.includes('--quick');
+  const R = { ...RECIPE, ...(quick ? QUICK : {}) };
+  const t0 = Date.now();
+  const dir = join(ctx.work, `label-efficiency-${cohortSeed}${quick ? '-quick' : ''}`);
+  mkdirSync(dir, { recursive: true });
+  const db = join(dir, 'library.sqlite');
+  const env = { windowArgs: ['--window-level', String(R.window.level), '--window-width', String(R.window.width)] };
+  const synthArgs = ['--slices', String(R.slices), '--size', String(R.synthSize), '--nodule-size', R.noduleSize, '--nodules-per-patient', R.nodulesPerPatient];
+  const timings: Record<string, number> = {};
+  const lap = (k: string, since: number) => (timings[k] = Math.round((Date.now() - since) / 1000));
+
+  // 1. Cohorts and the library.
+  let t = Date.now();
+  const labelled = join(dir, 'labelled');
+  const pool = join(dir, 'pool');
+  if (!existsSync(join(labelled, 'manifest.json'))) {
+    rmSync(labelled, { recursive: true, force: true });
+    ctssl('synth', '--out', labelled, '--patients', String(R.labelledPatients), '--seed', String(cohortSeed), ...synthArgs, '--json');
+  }
+  if (!existsSync(join(pool, 'manifest.json'))) {
+    rmSync(pool, { recursive: true, force: true });
+    ctssl('synth', '--out', pool, '--patients', String(R.poolPatients), '--seed', String(cohortSeed + 1000), ...synthArgs, '--json');
+  }
+  const realLidc = [join(ctx.root, '..', 'shared', 'data', 'lidc-c2c-full'), join(ctx.root, 'test', 'fixtures', 'dicom', 'lidc-0001')].find((p) => existsSync(p))!;
+  rmSync(db, { force: true });
+  ctssl('index', labelled, pool, realLidc, '--db', db, '--json');
+  const segs = readdirSync(join(labelled, 'seg')).filter((f) => f.endsWith('.dcm')).map((f) => join(labelled, 'seg', f));
+  ctssl('labels', 'import', ...segs, '--db', db, '--json');
+  ctx.documentAs(`ctssl labels import ${join(labelled, 'seg').split(ctx.root + '/').join('')}/*.dcm --db ${db.split(ctx.root + '/').join('')} --json`);
+  const series = JSON.parse(ctssl('series', '--db', db, '--json')) as { id: number; patientId: string; modality: string; slices: number }[];
+  // Synthetic patient IDs carry the cohort seed (SYN<seed>-<n>): the labelled cohort's are SYN<S>-*.
+  const isLabelled = (s: { patientId: string }) => s.patientId.split('-')[0] === `SYN${cohortSeed}`;
+  const ct = series.filter((s) => s.modality === 'CT');
+  const poolSeries = ct.filter((s) => !isLabelled(s));
+  const labelledSeries = ct.filter(isLabelled);
+  lap('cohorts and index', t);
+
+  // 2. The labelled manifest: one patient split for every downstream run, made first so that
+  // pretraining can use the labelled training patients' images (not their labels) and never the others.
+  const ftDir = join(dir, 'finetune');
+  mkdirSync(ftDir, { recursive: true });
+  const lib = openLibrary(db);
+  const manifest: FinetuneManifest = buildFinetuneManifest(lib, ftDir, {
+    task: 'classification',
+    label: { kind: 'nodule', minAreaPx: R.minAreaPx },
+    seriesIds: labelledSeries.map((s) => s.id),
+    seed: cohortSeed,
+    fractions: R.split,
+  });
+  lib.close();
+  writeFileSync(join(ftDir, 'manifest.json'), JSON.stringify(manifest));
+  // 3. Pretraining on the pool and the labelled training patients' images, each task, the same steps and seed.
+  const pretrainSeries = [...poolSeries.map((s) => s.id), ...manifest.series.filter((s) => s.split === 'train').map((s) => s.seriesId)];
+  t = Date.now();
+  const pre = (task: Task) => join(dir, `pretrain-${task}`);
+  for (const task of R.tasks) {
+    const out = pre(task);
+    if (existsSync(join(out, 'checkpoints', 'latest.json'))) continue;
+    rmSync(out, { recursive: true, force: true });
+    ctssl(
+      'pretrain', '--db', db, '--task', task, ...(task === 'masked' ? ['--mask', '20'] : []), '--preset', R.preset, '--size', String(R.size),
+      '--steps', String(R.pretrainSteps), '--batch', String(R.pretrainBatch), '--eval-every', String(R.checkpointEvery), '--checkpoint-every', String(R.checkpointEvery),
+      '--series', pretrainSeries.join(','), '--split', '0.9,0.1,0', '--seed', '1', ...env.windowArgs, '--out', out, '--json',
+    );
+    ctx.documentAs(`ctssl pretrain ... --series POOL ... --out ${out.split(ctx.root + '/').join('')} --json   # POOL: the ${pretrainSeries.length} CT series of the pool (patients other than SYN${cohortSeed}-*) and of the labelled training patients; the other options as in bench/label-efficiency.ts`);
+  }
+  lap('pretraining', t);
+  const pretrainPatients = new Set<string>();
+  for (const task of R.tasks) {
+    const m = JSON.parse(readFileSync(join(pre(task), 'manifest.json'), 'utf8')) as { series: { patientKey: string }[] };
+    for (const s of m.series) pretrainPatients.add(s.patientKey);
+  }
+
+  t = Date.now();
+  await initBackend({ force: 'wasm' });
+  // The lineage rule, checked: no validation or held-out patient of the labelled cohort was pretrained on.
+  const overlap = manifest.series.filter((s) => s.split !== 'train' && pretrainPatients.has(s.patientKey)).map((s) => s.patientKey);
+  if (overlap.length) throw new Error(`pretraining saw ${overlap.length} labelled validation/held-out patients (${overlap.slice(0, 3).join(', ')})`);
+
+  const spec = { level: R.window.level, width: R.window.width, size: R.size, scaling: 'fixed' as const };
+  const source = finetuneSliceSource(manifest, spec, null);
+  const memo = new Map<string, Promise<Float32Array>>();
+  const cached = {
+    spec: source.spec,
+    load: (r: SliceRef) => {
+      const k = `${r.series}:${r.slice}`;
+      let v = memo.get(k);
+      if (!v) memo.set(k, (v = source.load(r)));
+      return v;
+    },
+  } as unknown as typeof source;
+  const testStream = new FinetuneBatchStream(manifest, new Uint8Array(0), cached, 'test', 64, 0, 1, false);
+  const testRefs = testStream.refs;
+  const testBatches: FinetuneBatch[] = [];
+  for (let i = 0; i < testStream.batchesPerEpoch; i++) testBatches.push(await testStream.get(0, i));
+  const labels = Int32Array.from(testRefs.map((r) => manifest.series[r.series].slices[r.slice].label));
+  const patients = testRefs.map((r) => manifest.series[r.series].patientKey);
+  const resampler = new ClusterResampler(patients, { nResamples: 2000, seed: cohortSeed });
+  const trainSlices = (f: number, seed: number) => finetuneSliceRefs(manifest, 'train', f, seed);
+
+  // 4. Full fine-tuning and frozen encoder, through the product's engine.
+  const arms: Arm[] = [];
+  const encoderOf = (init: string) => {
+    if (init === 'random') return null;
+    const [task, step] = init.split('@');
+    const d = step ? join(pre(task as Task), 'checkpoints', `step-${step.padStart(7, '0')}`) : latestCheckpointDir(pre(task as Task))!;
+    return readCheckpoint(d).weights;
+  };
+  async function finetune(init: string, mode: 'full' | 'frozen', fraction: number, seed: number): Promise<void> {
+    const config = finetuneConfigSchema.parse({
+      kind: 'finetune', task: 'classification', model: 'encoder-classifier', label: { kind: 'nodule', minAreaPx: R.minAreaPx },
+      preset: R.preset, size: R.size, batchSize: R.finetuneBatch, steps: R.finetuneSteps, lr: R.lr, seed,
+      freezeEpochs: mode === 'frozen' ? 1e9 : 0, windowLevel: R.window.level, windowWidth: R.window.width, trainFraction: fraction,
+    });
+    const train = new FinetuneBatchStream(manifest, new Uint8Array(0), cached, 'train', config.batchSize, seed, fraction);
+    const [neg, pos] = train.classCounts();
+    const engine = await createFinetuneEngine(config, neg > 0 && pos > 0 ? [(neg + pos) / (2 * neg), (neg + pos) / (2 * pos)] : [1, 1]);
+    const enc = encoderOf(init);
+    if (enc) await engine.loadEncoder(enc);
+    const freezeEncoder = mode === 'frozen';
+    for (let s = 0; s < config.steps!; s++) await engine.step(await train.get(Math.floor(s / train.batchesPerEpoch), s % train.batchesPerEpoch), { freezeEncoder });
+    const cal: FinetuneBatch[] = [];
+    for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) cal.push(await train.get(0, i));
+    await engine.recalibrate(cal, { freezeEncoder });
+    const scores = new Float64Array(labels.length);
+    let at = 0;
+    for (const b of testBatches) {
+      const p = await engine.predict(b);
+      for (let k = 0; k < b.shape[0]; k++) scores[at++] = p[k * 2 + 1];
+    }
+    await engine.dispose();
+    arms.push({ init, mode, fraction, seed, auroc: auroc(scores, labels), scores });
+    process.stderr.write(`  ${init} ${mode} ${fraction * 100}% seed ${seed}: AUROC ${auroc(scores, labels).toFixed(3)}\n`);
+  }
+
+  // 5. Linear probe on the frozen encoders' pooled latent (every task, and the steps ablation).
+  const trainAll = finetuneSliceRefs(manifest, 'train', 1, 1);
+  const trainInput = async (refs: SliceRef[]) => {
+    const px = R.size * R.size;
+    const input = new Float32Array(refs.length * px);
+    for (const [i, r] of refs.entries()) input.set(await cached.load(r), i * px);
+    return { shape: [refs.length, R.size, R.size, 1] as [number, number, number, number], input };
+  };
+  const trainX = await trainInput(trainAll);
+  const testX = await trainInput(testRefs);
+  const key = (r: SliceRef) => `${r.series}:${r.slice}`;
+  const trainIndex = new Map(trainAll.map((r, i) => [key(r), i]));
+  function linearProbe(init: string, seeds: number[]) {
+    const model = createDownstreamModel({ kind: 'encoder-classifier', preset: R.preset, size: R.size, classes: 2 }, 1);
+    const enc = encoderOf(init);
+    if (enc) loadPretrainedEncoder(model, enc);
+    const fe = embedding(model, trainX, { pool: 'mean-max' });
+    const te = embedding(model, testX, { pool: 'mean-max' });
+    disposeDownstreamModel(model);
+    const d = fe.shape[1];
+    for (const fraction of R.fractions) {
+      for (const seed of seeds) {
+        const refs = trainSlices(fraction, seed);
+        const x = new Float64Array(refs.length * d);
+        const y = new Int32Array(refs.length);
+        refs.forEach((r, i) => {
+          const j = trainIndex.get(key(r))!;
+          for (let k = 0; k < d; k++) x[i * d + k] = fe.data[j * d + k];
+          y[i] = manifest.series[r.series].slices[r.slice].label;
+        });
+        const st = fitStandardizer(x, refs.length, d);
+        const m = fitLogReg(standardize(x, refs.length, d, st), y, refs.length, d, 2);
+        const xt = standardize(Float64Array.from(te.data), te.shape[0], d, st);
+        const p = predictProba(m, xt, te.shape[0]);
+        const scores = Float64Array.from({ length: te.shape[0] }, (_, k) => p[k * 2 + 1]);
+        arms.push({ init, mode: 'linear', fraction, seed, auroc: auroc(scores, labels), scores });
+      }
+      const got = arms.filter((a) => a.init === init && a.mode === 'linear' && a.fraction === fraction).map((a) => a.auroc.toFixed(3));
+      process.stderr.write(`  ${init} linear probe ${fraction * 100}%: AUROC ${got.join(', ')}\n`);
+    }
+  }
+  const inits = ['random', ...R.tasks];
+  for (const init of inits) linearProbe(init, R.seeds);
+  // The steps ablation: the masked encoder's earlier checkpoints (every checkpointEvery steps).
+  const stepsAblation = [...new Set([R.checkpointEvery, R.pretrainSteps / 2])]
+    .filter((s) => s < R.pretrainSteps && existsSync(join(pre('masked'), 'checkpoints', `step-${String(s).padStart(7, '0')}`)))
+    .map((s) => `masked@${s}`);
+  for (const init of stepsAblation) linearProbe(init, R.seeds);
+  lap('linear probes', t);
+
+  t = Date.now();
+  for (const mode of ['full', 'frozen'] as const)
+    for (const fraction of R.fractions) for (const seed of R.seeds) for (const init of ['random', 'masked']) await finetune(init, mode, fraction, seed);
+  lap('fine-tuning (random, masked)', t);
+  t = Date.now();
+  const small = R.fractions.slice(0, 2);
+  for (const fraction of small) for (const seed of R.seeds) for (const init of R.tasks.filter((x) => x !== 'masked')) await finetune(init, 'frozen', fraction, seed);
+  lap('fine-tuning (other tasks, frozen, smallest fractions)', t);
+
+  // 6. Segmentation: the supervised ceiling and the masked-pretrained U-Net, by the CLI.
+  t = Date.now();
+  const seg: Record<string, { dice: number; ci: [number, number] | null; patients: number }> = {};
+  for (const init of ['random', 'masked']) {
+    for (const fraction of [0.1, 1]) {
+      const out = join(dir, `seg-${init}-${fraction}`);
+      rmSync(out, { recursive: true, force: true });
+      const r = JSON.parse(
+        ctssl(
+          'finetune', '--db', db, '--task', 'segmentation', '--label', 'nodule', '--preset', R.preset, '--size', String(R.size), '--steps', String(R.segSteps),
+          '--batch', '8', '--lr', String(R.segLr), '--fraction', String(fraction), '--series', labelledSeries.map((s) => s.id).join(','),
+          '--split', `${R.split.train},${R.split.val},${R.split.test}`, '--seed', '1', ...env.windowArgs, ...(init === 'random' ? [] : ['--init', pre('masked')]),
+          '--eval-every', String(R.segSteps), '--out', out, '--json',
+        ),
+      ) as { results?: { dice?: number; diceCi95?: [number, number] | null; patients?: number } };
+      seg[`${init}@${fraction}`] = { dice: r.results?.dice ?? NaN, ci: r.results?.diceCi95 ?? null, patients: r.results?.patients ?? 0 };
+    }
+  }
+  lap('segmentation', t);
+
+  // 7. Statistics.
+  const groups = new Map<string, Arm[]>();
+  for (const a of arms) {
+    const k = `${a.init}|${a.mode}|${a.fraction}`;
+    groups.set(k, [...(groups.get(k) ?? []), a]);
+  }
+  const summary = [...groups.values()].map((g) => {
+    const was = g.map((a) => new WeightedAuroc(a.scores));
+    const reps = resampler.replicate((w) => mean(was.map((wa) => wa.value(w, labels))));
+    const ci = percentileClusterCi(mean(g.map((a) => a.auroc)), reps, resampler.clusters);
+    return { init: g[0].init, mode: g[0].mode, fraction: g[0].fraction, slices: trainSlices(g[0].fraction, 1).length, auroc: g.map((a) => r3(a.auroc)), seeds: g.map((a) => a.seed), mean: r3(ci.estimate), ci95: [r3(ci.lower), r3(ci.upper)] as [number, number] };
+  });
+  const comparisons: { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }[] = [];
+  for (const g of summary) {
+    if (g.init === 'random') continue;
+    const base = groups.get(`random|${g.mode}|${g.fraction}`);
+    const mine = groups.get(`${g.init}|${g.mode}|${g.fraction}`)!;
+    if (!base) continue;
+    const pairs = mine.map((a) => ({ a, b: base.find((x) => x.seed === a.seed)! })).filter((p) => p.b);
+    for (const { a, b } of pairs) {
+      const d = aurocDiffClusterTest([{ a: a.scores, b: b.scores }], labels, resampler);
+      comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: a.seed, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
+    }
+    const d = aurocDiffClusterTest(pairs.map(({ a, b }) => ({ a: a.scores, b: b.scores })), labels, resampler);
+    comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: null, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
+  }
+  const adj = holmAdjust(comparisons.map((c) => c.p));
+  comparisons.forEach((c, i) => ((c.pHolm = adj[i]), (c.p = Number(c.p.toPrecision(3)))));
+
+  const minutes = (Date.now() - t0) / 60000;
+  const out = {
+    generated: new Date().toISOString(),
+    command: `npm run evidence -- --part label-efficiency --cohort-seed ${cohortSeed}${quick ? ' --quick' : ''}`,
+    minutes: Math.round(minutes * 10) / 10,
+    timingsSeconds: timings,
+    recipe: R,
+    cohort: {
+      seed: cohortSeed,
+      labelledPatients: new Set(manifest.series.map((s) => s.patientKey)).size,
+      counts: manifest.counts,
+      poolSeries: poolSeries.length,
+      pretrainPatients: pretrainPatients.size,
+      labelledTrainingPatientsInPretraining: manifest.series.filter((s) => s.split === 'train' && pretrainPatients.has(s.patientKey)).length,
+      heldOutPatientsSeenInPretraining: overlap.length,
+      testPatients: resampler.clusters,
+      testPositives: labels.reduce((a, b) => a + b, 0),
+      testSlices: labels.length,
+    },
+    summary,
+    comparisons,
+    segmentation: seg,
+  };
+  const jsonName = quick ? `label-efficiency-${cohortSeed}-quick.json` : cohortSeed === 1 ? 'label-efficiency.json' : `label-efficiency-seed${cohortSeed}.json`;
+  writeFileSync(join(ctx.imgDir, jsonName), JSON.stringify(out, null, 1) + '\n');
+  writeReport(ctx, out, jsonName);
+}
+
+type Report = {
+  recipe: typeof RECIPE;
+  cohort: { seed: number; labelledPatients: number; counts: FinetuneManifest['counts']; poolSeries: number; pretrainPatients: number; testPatients: number; testPositives: number; testSlices: number };
+  summary: { init: string; mode: string; fraction: number; slices: number; auroc: number[]; mean: number; ci95: [number, number] }[];
+  comparisons: { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }[];
+  segmentation: Record<string, { dice: number; ci: [number, number] | null; patients: number }>;
+  minutes: number;
+  command: string;
+};
+
+const TASK_NAMES: Record<string, string> = { random: 'random init', masked: 'masked region 20%', 'next-slice': 'next slice', denoise: 'salt-and-pepper denoising', rotation: 'rotation', flip: 'flip' };
+const nameOf = (init: string) => (init.includes('@') ? `${TASK_NAMES[init.split('@')[0]]} after ${init.split('@')[1]} steps` : TASK_NAMES[init] ?? init);
+const MODES: Record<string, string> = { full: 'full fine-tuning', frozen: 'frozen encoder, head trained', linear: 'linear probe on the frozen latent (mean and max pooled)' };
+const pct = (f: number) => `${+(f * 100).toFixed(1)}%`;
+const fp = (p: number | undefined) => (p === undefined || !Number.isFinite(p) ? 'n/a' : p < 0.001 ? '<0.001' : p.toFixed(3));
+
+/** The verdict at one fraction and mode: intervals apart, and per-seed Holm-adjusted p < 0.05. */
+function verdictOf(r: Report, init: string, mode: string, f: number) {
+  const a = r.summary.find((s) => s.init === init && s.mode === mode && s.fraction === f);
+  const b = r.summary.find((s) => s.init === 'random' && s.mode === mode && s.fraction === f);
+  if (!a || !b) return null;
+  const perSeed = r.comparisons.filter((c) => c.init === init && c.mode === mode && c.fraction === f && c.seed !== null);
+  const better = perSeed.filter((c) => c.difference > 0 && (c.pHolm ?? 1) < 0.05).length;
+  const worse = perSeed.filter((c) => c.difference < 0 && (c.pHolm ?? 1) < 0.05).length;
+  const apart = a.ci95[0] > b.ci95[1];
+  return { a, b, better, worse, seeds: perSeed.length, apart, met: apart || better >= 2 };
+}
+
+function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
+  const R = r.recipe;
+  const c = r.cohort;
+  const plots: string[] = [];
+  for (const mode of ['full', 'frozen', 'linear']) {
+    const inits = [...new Set(r.summary.filter((s) => s.mode === mode && !s.init.includes('@')).map((s) => s.init))];
+    const series = inits.map((init) => {
+      const rows = r.summary.filter((s) => s.mode === mode && s.init === init).sort((x, y) => x.fraction - y.fraction);
+      return { name: nameOf(init), x: rows.map((s) => s.fraction * 100), y: rows.map((s) => s.mean), lower: rows.map((s) => s.ci95[0]), upper: rows.map((s) => s.ci95[1]), interval: 'bars' as const, dash: init === 'random' };
+    });
+    if (!series.length) continue;
+    const file = `label-efficiency-${c.seed}-${mode}.svg`;
+    writeFileSync(
+      join(ctx.imgDir, file),
+      linePlot({
+        title: `Held-out nodule-slice AUROC vs labelled fraction: ${MODES[mode]}`,
+        subtitle: `cohort seed ${c.seed}; mean of ${R.seeds.length} seeds, 95% patient-level bootstrap interval (${c.testPatients} test patients)`,
+        xLabel: 'labelled training slices (%)',
+        yLabel: 'held-out AUROC',
+        xLog: true,
+        xTicks: R.fractions.map((f) => f * 100),
+        xTickFormat: (v) => `${v}`,
+        yDomain: [0.3, 1],
+        hlines: [{ value: 0.5, label: 'chance', dash: true }],
+        legend: 'bottom',
+        width: 720,
+        height: 460,
+        series,
+      }),
+    );
+    plots.push(`![${MODES[mode]}](evidence/${file})`);
+  }
+  const table = (mode: string) => {
+    const rows = r.summary.filter((s) => s.mode === mode);
+    const inits = [...new Set(rows.map((s) => s.init))];
+    const fr = [...new Set(rows.map((s) => s.fraction))].sort((a, b) => a - b);
+    return [
+      `| ${MODES[mode]} | ${fr.map((f) => `${pct(f)} (${rows.find((s) => s.fraction === f)?.slices} slices)`).join(' | ')} |`,
+      `|---|${fr.map(() => '---').join('|')}|`,
+      ...inits.map((i) => `| ${nameOf(i)} | ${fr.map((f) => { const s = rows.find((x) => x.init === i && x.fraction === f); return s ? `${s.mean.toFixed(3)} [${s.ci95[0].toFixed(3)}, ${s.ci95[1].toFixed(3)}]` : ''; }).join(' | ')} |`),
+    ];
+  };
+  const verdicts = (['full', 'frozen', 'linear'] as const).flatMap((mode) =>
+    R.fractions.map((f) => {
+      const v = verdictOf(r, 'masked', mode, f);
+      return v ? `- ${MODES[mode]}, ${pct(f)}: masked ${v.a.mean.toFixed(3)} [${v.a.ci95[0].toFixed(3)}, ${v.a.ci95[1].toFixed(3)}] vs random ${v.b.mean.toFixed(3)} [${v.b.ci95[0].toFixed(3)}, ${v.b.ci95[1].toFixed(3)}]; intervals ${v.apart ? 'apart' : 'overlap'}; better with Holm p < 0.05 in ${v.better} of ${v.seeds} seeds${v.worse ? `, worse in ${v.worse}` : ''} → ${v.met ? '**target met**' : 'target not met'}` : '';
+    }),
+  ).filter(Boolean);
+  const tests = r.comparisons
+    .filter((x) => x.seed === null)
+    .map((x) => `| ${nameOf(x.init)} | ${x.mode} | ${pct(x.fraction)} | ${x.difference.toFixed(3)} [${x.ci95[0].toFixed(3)}, ${x.ci95[1].toFixed(3)}] | ${fp(x.p)} | ${fp(x.pHolm)} |`);
+  const seg = Object.entries(r.segmentation).map(([k, v]) => `| ${nameOf(k.split('@')[0])} | ${pct(Number(k.split('@')[1]))} | ${Number.isFinite(v.dice) ? v.dice.toFixed(3) : 'n/a'}${v.ci ? ` [${v.ci[0].toFixed(3)}, ${v.ci[1].toFixed(3)}]` : ''} | ${v.patients} |`);
+  ctx.section(
+    `Label efficiency, cohort seed ${c.seed} (issue 15)`,
+    [
+      `Made ${ctx.machine()} by \`${r.command}\` in ${r.minutes} minutes. Numbers: [docs/evidence/${jsonName}](evidence/${jsonName}) (AUROC per seed, means, intervals, every paired test).`,
+      '',
+      `**Design.** Labelled cohort: ${c.labelledPatients} synthetic patients (\`ctssl synth\`, cohort seed ${c.seed}, ${R.slices} slices of ${R.synthSize} px, ${R.nodulesPerPatient} nodules of ${R.noduleSize} mm), split by patient ${R.split.train}/${R.split.val}/${R.split.test} (stratified): ${c.counts.train.patients} training patients (${c.counts.train.slices} slices), ${c.testPatients} held-out patients (${c.testSlices} slices, ${c.testPositives} positive). A slice is positive when it cuts a nodule over at least ${R.minAreaPx} pixels (about 6 px across at ${R.synthSize} px); slices that show only a nodule's cap are left out (\`ctssl finetune --min-area ${R.minAreaPx}\`). Unlabelled pool for pretraining: ${R.poolPatients} other synthetic patients (seed ${c.seed} + 1000), the real LIDC-IDRI series, and the images (not the labels) of the labelled training patients: ${c.pretrainPatients} patients; no validation or held-out patient of the labelled cohort is pretrained on (checked, and the fine-tuning split rule would refuse it). Encoders: each pretext task pretrained on the pool, \`${R.preset}\` preset at ${R.size} px input, lung window (${R.window.level}, ${R.window.width}), ${R.pretrainSteps} steps of batch ${R.pretrainBatch}, seed 1. Downstream: ${R.finetuneSteps} steps of batch ${R.finetuneBatch}, Adam ${R.lr}, balanced class weights, BatchNorm re-estimated before testing (the product's fine-tuning engine and batches); ${R.seeds.length} seeds (subset, head and batches); fractions of the labelled training slices stratified by class. Intervals: patient-level cluster bootstrap (2000 resamples of the held-out patients, the same for every seed and model) of the mean over seeds. Paired tests: patient-level bootstrap of the AUROC difference on the same held-out slices, per seed and pooled over seeds, Holm-adjusted over all ${r.comparisons.length} tests.`,
+      '',
+      '**Verdict (masked region against random init).**',
+      '',
+      ...verdicts,
+      '',
+      ...plots.flatMap((p) => [p, '']),
+      ...table('full'),
+      '',
+      ...table('frozen'),
+      '',
+      ...table('linear'),
+      '',
+      'Paired differences (pooled over seeds), each pretrained encoder minus random init:',
+      '',
+      '| encoder | mode | fraction | ΔAUROC [95% CI] | p | p Holm |',
+      '|---|---|---|---|---|---|',
+      ...tests,
+      '',
+      `Nodule segmentation (U-Net on the encoder; ${R.segSteps} steps, lr ${R.segLr}, seed 1; held-out Dice with its patient-level interval):`,
+      '',
+      '| init | fraction | Dice [95% CI] | test patients |',
+      '|---|---|---|---|',
+      ...seg,
+      '',
+      ...ctx.commandsBlock(),
+    ].join('\n'),
+  );
+}
