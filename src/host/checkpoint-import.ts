@@ -26,6 +26,7 @@ import { moduleImageSize, readReferenceCheckpoint, sniffTorchFile, TORCH_LIMITS,
 import { readTorchZip } from '../core/torch/zip';
 import { vqvaePreset, vqvaeSpecs } from '../core/ml/specs/vqvae';
 import { configHash } from '../library/runs/run-hash';
+import { buildManifest } from '../library/runs/manifest';
 import { writeCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
 import { parsePretrainConfig } from '../shared/run-config';
 import type { Database } from '../library/db/sqlite';
@@ -200,6 +201,21 @@ export function importCheckpoint(source: PackageSource, into: string, o: Checkpo
   } finally {
     r.close();
   }
+}
+
+/**
+ * The cohort eval-ssl evaluates a run trained elsewhere on (an imported package or checkpoint has
+ * no manifest): this library's cohort by the run's filter (the paper's rule by default), every
+ * patient held out since none trained it, written as `<run>/eval/manifest.json`, which the trainer
+ * reads in place of the run's manifest (readPretrainRun). Returns the path.
+ */
+export function writeEvaluationCohort(db: Database, runDir: string): string {
+  const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
+  const manifest = buildManifest(db, { filter: config.filter, seriesIds: config.seriesIds, seed: config.seed, fractions: { train: 0, val: 0, test: 1 }, sliceStride: config.sliceStride });
+  mkdirSync(join(runDir, 'eval'), { recursive: true });
+  const path = join(runDir, 'eval', 'manifest.json');
+  writeJsonAtomic(path, manifest);
+  return path;
 }
 
 /** Imports a checkpoint and records it in the library: the one path for the CLI and the app. */

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
 import { checkLicence } from '../core/licence';
 import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
-import { importCheckpointAsRun, importKind } from './checkpoint-import';
+import { importCheckpointAsRun, importKind, writeEvaluationCohort } from './checkpoint-import';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../shared/trainer-protocol';
@@ -289,6 +289,15 @@ export class RunService {
   async evaluate(id: number, o: { split?: 'test' | 'val' | 'train'; maxSlices?: number; backend?: BackendName }): Promise<SslEvaluation> {
     const run = this.run(id);
     if (this.active.has(id)) throw new ApiError('busy', `run ${id} is training: stop it before evaluating`);
+    // A run trained elsewhere (an imported package or PyTorch checkpoint) has no manifest: it is
+    // evaluated on this library's cohort, every patient held out.
+    if (!existsSync(join(run.dir, 'manifest.json'))) {
+      try {
+        writeEvaluationCohort(this.db, run.dir);
+      } catch (err) {
+        throw new ApiError('invalid-argument', `run ${id} was trained elsewhere and is evaluated on this library's cohort: ${(err as Error).message}`);
+      }
+    }
     const e = await this.usingRun(id, () =>
       this.oneShot({ v: 1, type: 'evaluate', runDir: run.dir, split: o.split, maxSlices: o.maxSlices, cacheDir: join(this.dataDir, 'cache', 'slices'), backend: o.backend }, 'evaluation'),
     );

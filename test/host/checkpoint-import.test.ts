@@ -31,7 +31,8 @@ import type { Database } from '../../src/library/db/sqlite';
 import { readNpy } from '../core/torch/npy';
 import { fakeCheckpoint, type FakeTensor } from '../core/torch/torch-writer';
 import { openTorchCheckpoint, readFloat32Tensor } from '../../src/core/torch';
-import { root, tempDir } from '../helpers';
+import { fixtures, root, tempDir } from '../helpers';
+import { indexFolders } from '../../src/library/indexing/indexer';
 
 const fx = join(root, 'test', 'fixtures', 'torch');
 const TOL = 1e-4;
@@ -184,6 +185,20 @@ describe('PyTorch checkpoint import', () => {
     const a = readCheckpoint(latestCheckpointDir(dir)!).weights;
     const b = new Map(readCheckpoint(latestCheckpointDir(back.dir)!).weights.map((w) => [w.name, w]));
     for (const w of a) expect(Array.from(b.get(w.name)!.data), w.name).toEqual(Array.from(w.data));
+  }, 180_000);
+
+  it("eval-ssl evaluates the imported run on this library's cohort, every patient held out (it has no manifest)", async () => {
+    await indexFolders(db, [join(fixtures, 'lidc-0001'), join(fixtures, 'lidc-small')]);
+    const id = listRuns(db).find((x) => x.dir === dir)!.id;
+    const e = await runs.evaluate(id, { maxSlices: 6, backend: 'wasm' });
+    expect(e.task).toBe('masked');
+    expect(e.split).toBe('test');
+    expect(e.images).toBe(6);
+    expect(Number.isFinite(e.perImage.mse.mean) && Number.isFinite(e.perImage.ssim.mean)).toBe(true);
+    expect(existsSync(join(dir, 'manifest.json'))).toBe(false); // the run stays one trained elsewhere
+    const cohort = JSON.parse(readFileSync(join(dir, 'eval', 'manifest.json'), 'utf8'));
+    expect(cohort.counts.train.patients + cohort.counts.val.patients).toBe(0);
+    expect(cohort.counts.test.patients).toBeGreaterThan(0);
   }, 180_000);
 
   it('the same file again (a path or uploaded bytes) is the run already installed', () => {

@@ -5,7 +5,7 @@
  * events (every loss term, learning rate, slices/s, ETA, memory), evaluating on validation
  * batches, writing atomic checkpoints, and obeying pause / resume / stop between steps.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
@@ -20,7 +20,9 @@ import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerP
 
 export function readPretrainRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
   const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
-  const manifest = JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as Manifest;
+  // a run trained elsewhere (imported) has none: the cohort the host chose to evaluate it on
+  const own = join(runDir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(existsSync(own) ? own : join(runDir, 'eval', 'manifest.json'), 'utf8')) as Manifest;
   return { config, manifest };
 }
 
