@@ -1,7 +1,7 @@
 /**
  * Point markers that are not lesions (LIDC non-nodules) as small crosses over the slice: an RGBA
  * picture the size of the slice (one pixel per voxel), drawn as an overlay layer of the viewer
- * (ViewerState.overlayLayers) so it follows zoom and pan. Pure (no DOM but ImageData at the end);
+ * (ViewerState.overlayLayers) so it follows zoom and pan. Pure (no DOM: the viewer makes the ImageData);
  * the cross is `arm` voxels each way, in white with a dark edge so it shows on lung and bone alike.
  */
 
@@ -45,9 +45,14 @@ export function paintMarks(marks: readonly Mark[], index: number, width: number,
   return drawn;
 }
 
-/** An overlay layer of the marks of a series: the picture of a slice, or null when it has none. */
-export function marksLayer(marks: () => readonly Mark[], size: () => { width: number; height: number } | null, visible: () => boolean): (slice: number) => ImageData | null {
-  let cache: { slice: number; marks: readonly Mark[]; image: ImageData | null } | null = null;
+/** An overlay layer of the marks of a series: the picture of a slice (made by `make`, an ImageData in the viewer), or null when it has none. */
+export function marksLayer<T>(
+  marks: () => readonly Mark[],
+  size: () => { width: number; height: number } | null,
+  visible: () => boolean,
+  make: (rgba: Uint8ClampedArray<ArrayBuffer>, width: number, height: number) => T,
+): (slice: number) => T | null {
+  let cache: { slice: number; marks: readonly Mark[]; image: T | null } | null = null;
   return (slice) => {
     const ms = marks();
     const dims = size();
@@ -55,7 +60,7 @@ export function marksLayer(marks: () => readonly Mark[], size: () => { width: nu
     if (cache && cache.slice === slice && cache.marks === ms) return cache.image;
     const rgba = new Uint8ClampedArray(dims.width * dims.height * 4);
     const n = paintMarks(ms, slice, dims.width, dims.height, rgba, Math.max(3, Math.round(Math.max(dims.width, dims.height) / 128)));
-    const image = n ? new ImageData(rgba, dims.width, dims.height) : null;
+    const image = n ? make(rgba, dims.width, dims.height) : null;
     cache = { slice, marks: ms, image };
     return image;
   };
