@@ -12,6 +12,8 @@ export default defineConfig({
           trainer: resolve(__dirname, 'src/utility/trainer.ts'),
           // The indexer's header-reading worker thread (spawned by src/library/indexing/indexer.ts).
           'index-worker': resolve(__dirname, 'src/library/indexing/index-worker.ts'),
+          // The cluster-job export's slice-decoding worker thread (src/host/cluster-job/slice-pool.ts).
+          'slice-worker': resolve(__dirname, 'src/host/cluster-job/slice-worker.ts'),
         },
       },
     },

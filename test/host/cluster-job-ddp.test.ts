@@ -163,8 +163,12 @@ print(json.dumps({'n': int(idx.shape[0]), 'shape': list(a.shape), 'dtype': str(a
   it('resumes after kill -9 to the same weights as a run that was never killed (one process)', async () => {
     const killJob = join(tmp.dir, 'kill-job');
     let progress = 0;
-    const e = await jobs.export({ config: { task: 'rotation', preset: 'tiny', steps: 30, batchSize: 4, evalEvery: 1000, checkpointEvery: 5, seed: 4, filter: { modality: 'CT' }, fractions: { train: 0.5, val: 0.17, test: 0.33 } } }, { out: killJob, dtype: 'uint8', onProgress: (p) => (progress = p.done) });
+    const e = await jobs.export({ config: { task: 'rotation', preset: 'tiny', steps: 30, batchSize: 4, evalEvery: 1000, checkpointEvery: 5, seed: 4, filter: { modality: 'CT' }, fractions: { train: 0.5, val: 0.17, test: 0.33 } } }, { out: killJob, dtype: 'uint8', workers: 2, onProgress: (p) => (progress = p.done) });
     expect(progress).toBe(e.slices.train + e.slices.val);
+    // the worker threads write the shards the main thread writes, byte for byte
+    const inProcess = join(tmp.dir, 'kill-job-inline');
+    await jobs.export({ config: JSON.parse(readFileSync(join(killJob, 'config.json'), 'utf8')) }, { out: inProcess, dtype: 'uint8', workers: 0 });
+    for (const f of ['shard-00000.npy', 'index.npy']) expect(Buffer.compare(readFileSync(join(killJob, 'data', f)), readFileSync(join(inProcess, 'data', f))), f).toBe(0);
     const args = (out: string) => [join(killJob, 'train.py'), '--device', 'cpu', '--workers', '0', '--out', out];
     const env = { ...process.env, OMP_NUM_THREADS: '1' };
     const whole = spawnSync(PYTHON, args(join(tmp.dir, 'whole')), { encoding: 'utf8', env, timeout: 120_000 });

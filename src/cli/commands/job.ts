@@ -6,7 +6,7 @@ import type { PretrainConfigInput } from '../../shared/run-config';
 import { defaultDataDir } from '../../platform/paths';
 import { ClusterJobService } from '../../host/cluster-job/service';
 import type { JobImportResult } from '../../host/cluster-job/import-job';
-import { dbOption, out, positiveInt, withServices } from '../common';
+import { dbOption, nonNegativeInt, out, positiveInt, withServices } from '../common';
 import { bar, interruptible, progressLine } from '../progress';
 
 /** The cluster-job service over the CLI's library and data folder. */
@@ -32,9 +32,10 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'job folder to write (new or empty; an interrupted export of the same job is completed)')
     .addOption(new Option('--dtype <type>', 'shard values: int16 (x 32767; the default) or uint8 (x 255, half the size; the reference recipe\'s 8-bit slices)').choices(['int16', 'uint8']))
     .option('--shard-mb <n>', 'megabytes of slices per shard', positiveInt, 256)
+    .option('--workers <n>', 'threads decoding slices (default: the cores less one, at most 8; none on 2 cores)', nonNegativeInt)
     .addOption(dbOption())
     .option('--json', 'print JSON')
-    .action(async (o: { config?: string; run?: string; out: string; dtype?: 'int16' | 'uint8'; shardMb: number; db?: string; json?: boolean }) => {
+    .action(async (o: { config?: string; run?: string; out: string; dtype?: 'int16' | 'uint8'; shardMb: number; workers?: number; db?: string; json?: boolean }) => {
       if (!!o.config === !!o.run) throw new Error('give --config FILE or --run DIR (one of them)');
       let from: { config: PretrainConfigInput } | { runDir: string };
       if (o.config) {
@@ -53,6 +54,7 @@ export function register(program: Command): void {
           out: resolve(o.out),
           dtype: o.dtype,
           shardBytes: o.shardMb * 2 ** 20,
+          workers: o.workers,
           signal: ac.signal,
           onProgress: (p) => line.update(`${bar(p.done / p.total)} ${p.done}/${p.total} slices`),
         });

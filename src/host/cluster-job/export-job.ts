@@ -21,21 +21,20 @@
  * same job continues where it stopped (existing shards of the right size are kept).
  */
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
-import { toDisplay } from '../../core/dicom/geometry';
-import { preprocessSlice } from '../../core/ssl/preprocess';
 import { modelSize } from '../../core/ml/specs/pretrain';
 import { encodeSafetensors } from '../../core/ml/safetensors';
 import type { WeightEntry } from '../../core/ml/specs/params';
 import type { Database } from '../../library/db/sqlite';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
 import type { Manifest, Split } from '../../library/runs/manifest';
-import { readFrameHU } from '../../library/volumes/pixels';
 import { planPretrainRun } from '../runs/create-run';
 import { architectureSpecs, initialWeights, JOB_DATA_FORMAT, JOB_FORMAT, jobDescription, PROGRAM_FILES, programDir, type JobDescription } from './job-files';
 import { encodeNpy, npyHeader, type NpyDtype } from './npy';
+import { slicePool } from './slice-pool';
 
 export type ShardDtype = 'int16' | 'uint8';
 
@@ -50,6 +49,8 @@ export interface ExportJobOptions {
   dtype?: ShardDtype;
   /** Bytes of slices per shard (default 256 MiB). */
   shardBytes?: number;
+  /** Worker threads decoding slices (default: the machine's cores less one, at most 8, none on 2 cores; 0 = in process). */
+  workers?: number;
   onProgress?: (p: { done: number; total: number }) => void;
   signal?: AbortSignal;
 }
@@ -195,48 +196,61 @@ export async function exportClusterJob(db: Database, from: { config: PretrainCon
     cp++;
     return r;
   };
-  for (let sh = 0; sh < shardCount; sh++) {
-    const from0 = sh * perShard;
-    const count = Math.min(perShard, total - from0);
-    const file = `shard-${String(sh).padStart(5, '0')}.npy`;
-    shards.push({ file, slices: count });
-    const refs = Array.from({ length: count }, (_, r) => {
-      const ref = next();
-      index.set([ref.series, ref.position, sh, r], (from0 + r) * 4);
-      return ref;
-    });
-    const header = npyHeader(dtype as NpyDtype, [count, size, size]);
-    const expected = header.length + count * size * size * itemBytes;
-    const path = join(dataDir, file);
-    if (existsSync(path) && statSync(path).size === expected) {
-      done += count;
-      o.onProgress?.({ done, total });
-      continue;
-    }
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, header);
-      for (let r = 0; r < count; r++) {
-        if (o.signal?.aborted) throw new Error('cancelled');
-        const ref = refs[r];
-        const f = await readFrameHU(ref.slice.path, ref.slice.frame);
-        const disp = new Float32Array(f.hu.length);
-        const { width, height } = toDisplay(f.hu, f.rows, f.columns, ref.transform, disp);
-        const x = preprocessSlice(disp, width, height, spec);
-        const q = dtype === 'int16' ? new Int16Array(x.length) : new Uint8Array(x.length);
-        for (let i = 0; i < x.length; i++) q[i] = Math.round(Math.min(1, Math.max(0, x[i])) * scale);
-        writeSync(fd, new Uint8Array(q.buffer, q.byteOffset, q.byteLength));
-        done++;
-        if (done % 16 === 0 || done === total) o.onProgress?.({ done, total });
+  // Decoding in worker threads pays on a workstation's cores; on 2 cores the main thread does it.
+  const workers = o.workers ?? (availableParallelism() > 2 ? Math.min(8, availableParallelism() - 1) : 0);
+  const pool = slicePool(workers);
+  const window = Math.max(4, 4 * workers);
+  try {
+    for (let sh = 0; sh < shardCount; sh++) {
+      const from0 = sh * perShard;
+      const count = Math.min(perShard, total - from0);
+      const file = `shard-${String(sh).padStart(5, '0')}.npy`;
+      shards.push({ file, slices: count });
+      const refs = Array.from({ length: count }, (_, r) => {
+        const ref = next();
+        index.set([ref.series, ref.position, sh, r], (from0 + r) * 4);
+        return ref;
+      });
+      const header = npyHeader(dtype as NpyDtype, [count, size, size]);
+      const expected = header.length + count * size * size * itemBytes;
+      const path = join(dataDir, file);
+      if (existsSync(path) && statSync(path).size === expected) {
+        done += count;
+        o.onProgress?.({ done, total });
+        continue;
       }
-    } catch (err) {
+      const tmp = `${path}.tmp-${process.pid}`;
+      const fd = openSync(tmp, 'w');
+      // Converted by the pool's workers in order of submission, written in order, a bounded window ahead.
+      const inflight: Promise<Uint8Array>[] = [];
+      const submit = (r: number) => {
+        const ref = refs[r];
+        const p = pool.convert({ path: ref.slice.path, frame: ref.slice.frame, transform: ref.transform, spec, dtype, scale });
+        p.catch(() => undefined); // surfaced when awaited
+        inflight.push(p);
+      };
+      try {
+        writeSync(fd, header);
+        let sent = 0;
+        for (let r = 0; r < count; r++) {
+          while (sent < count && inflight.length < window) submit(sent++);
+          if (o.signal?.aborted) throw new Error('cancelled');
+          const bytes = await inflight.shift()!;
+          writeSync(fd, bytes);
+          done++;
+          if (done % 16 === 0 || done === total) o.onProgress?.({ done, total });
+        }
+      } catch (err) {
+        await Promise.allSettled(inflight);
+        closeSync(fd);
+        rmSync(tmp, { force: true });
+        throw err;
+      }
       closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw err;
+      renameSync(tmp, path);
     }
-    closeSync(fd);
-    renameSync(tmp, path);
+  } finally {
+    await pool.close();
   }
   writeFileSync(join(dataDir, 'index.npy'), encodeNpy('int32', [total, 4], index));
   const counts = { train: 0, val: 0 };
