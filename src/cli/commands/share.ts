@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dbOption, out, withServices } from '../common';
+import type { CheckpointImportResult } from '../../host/checkpoint-import';
 import { clusterJobs, describeJobImport } from './job';
 
 export function register(program: Command): void {
@@ -25,8 +26,10 @@ export function register(program: Command): void {
 
   program
     .command('import')
-    .description('Import a weights package (checksums and compatibility checked; the encoder becomes available as an initialisation), or a cluster job\'s output folder (a run with its curves)')
-    .argument('<file>', 'package file, or the output folder of a cluster job')
+    .description(
+      "Import a weights package (checksums and compatibility checked; the encoder becomes available as an initialisation), the authors' PyTorch checkpoint (.pth.tar, read without Python; installed as a run), or a cluster job's output folder (a run with its curves)",
+    )
+    .argument('<file>', "package file, PyTorch checkpoint, or the output folder of a cluster job")
     .addOption(dbOption())
     .option('--json', 'print JSON')
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
@@ -37,10 +40,13 @@ export function register(program: Command): void {
           out(o.json, { ...r, runId: run.id }, () => describeJobImport(r));
         });
       }
-      // The app's packages.import: the same verified import, for a file named in the user's own shell.
+      // The app's packages.import: the same verified import (a package or a PyTorch checkpoint, told
+      // apart by the host from the bytes), for a file named in the user's own shell.
       await withServices(o, ({ runs }) => {
         const { run, ...r } = runs.importPackage(resolve(file));
-        out(o.json, { ...r, runId: run.id }, () => `imported "${r.name}" (${r.task}, ${r.preset} ${r.size}px, licence ${r.licence}) into ${r.dir}\nuse it with: ctssl pretrain --init ${r.dir} ...`);
+        const ck = (r as Partial<CheckpointImportResult>).kind === 'pytorch-checkpoint' ? (r as CheckpointImportResult) : null;
+        const what = ck ? `${r.preset} at ${ck.channels} channel${ck.channels === 1 ? '' : 's'}, ${r.size}px, ${r.tensors} tensors from ${ck.stateKey}${ck.epoch !== null ? `, epoch ${ck.epoch}` : ''}; not used: ${ck.ignored.join(', ') || 'nothing'}` : `${r.task}, ${r.preset} ${r.size}px, licence ${r.licence}`;
+        out(o.json, { ...r, runId: run.id }, () => `imported "${r.name}" (${what}) into ${r.dir}\nuse it with: ctssl finetune --init ${r.dir} ..., ctssl eval-ssl --run ${r.dir}, ctssl pretrain --init ${r.dir} ...`);
       });
     });
 }
