@@ -519,7 +519,7 @@ def parse_args(argv):
     p.add_argument('--max-steps', type=int, default=None, help='leave (with a checkpoint) after this many steps of this invocation')
     p.add_argument('--log-every', type=int, default=10)
     p.add_argument('--spawn', type=int, default=0, help='start N local processes (torch.multiprocessing) instead of using torchrun')
-    p.add_argument('--check-step', default=None, help=argparse.SUPPRESS)
+    p.add_argument('--check-step', nargs='+', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -527,7 +527,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.check_step:
-        return check_step(args.check_step)
+        for folder in args.check_step:
+            check_step(folder)
+        return
     if args.spawn and args.spawn > 0 and 'RANK' not in os.environ:
         rest = []
         skip = False

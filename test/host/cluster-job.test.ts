@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { createClassifier } from '../../src/core/ml/classifier';
 import { createVqvae, initCodebookFromData } from '../../src/core/ml/vqvae';
 import { createOptimizer } from '../../src/core/ml/optim';
 import { trainStepClassifier, trainStepRecon } from '../../src/core/ml/train-step';
-import { exportWeights, importWeights } from '../../src/core/ml/weights';
+import { disposeStore, exportWeights, type WeightEntry } from '../../src/core/ml/weights';
 import { decodeSafetensors, encodeSafetensors } from '../../src/core/ml/safetensors';
 import { classifierSpecs } from '../../src/core/ml/specs/classifier';
 import { vqvaeSpecs } from '../../src/core/ml/specs/vqvae';
@@ -75,92 +75,106 @@ function relUpdate(after: Float32Array, ref: Float32Array, before: Float32Array)
   return n === 0 ? Math.sqrt(d) : Math.sqrt(d / n);
 }
 
+interface Prepared {
+  dir: string;
+  config: PretrainConfig;
+  before: WeightEntry[];
+  after: WeightEntry[];
+  losses: Record<string, number>;
+}
+
+/** One app step of a task from the seeded weights on a batch made by the app's transforms; the program's inputs written to `dir`. */
+function prepare(task: (typeof TASKS)[number], dir: string): Prepared {
+  const config: PretrainConfig = parsePretrainConfig({ task, preset: 'tiny', steps: 1, batchSize: 4, seed: 5, maskPercent: 20, noiseFraction: 0.2, lr: 1e-3, optimizer: task === 'denoise' ? 'adam' : 'radam' });
+  const job = jobDescription(config, 'test', 'equivalence');
+  const arch = job.architecture;
+  const rng = new Rng(11);
+  const opts = taskOptionsOf(config);
+  const examples = [0, 1, 2, 3].map((k) => makeExample(opts, image(k), SIZE, rng, image(k + 1)));
+  mkdirSync(dir);
+  const { model: _m, ...c } = arch;
+  void _m;
+  const model = arch.model === 'vqvae' ? createVqvae(c as Parameters<typeof createVqvae>[0], config.seed) : createClassifier(c as Parameters<typeof createClassifier>[0], config.seed);
+  // the host's initial weights (what a job starts from) are the app's createStore, value for value
+  const host = initialWeights(arch.model === 'vqvae' ? vqvaeSpecs(c as Parameters<typeof vqvaeSpecs>[0]) : classifierSpecs(c as Parameters<typeof classifierSpecs>[0]), config.seed);
+  const app = exportWeights(model);
+  expect(host.map((e) => e.name)).toEqual(app.map((e) => e.name));
+  for (let i = 0; i < app.length; i++) expect(Buffer.from(host[i].data.buffer).equals(Buffer.from(app[i].data.buffer)), app[i].name).toBe(true);
+
+  const optimizer = createOptimizer(config.optimizer, { lr: config.lr });
+  let losses: Record<string, number>;
+  let before: WeightEntry[];
+  if (arch.model === 'vqvae') {
+    const batch = stackRecon(examples as ReconExample[], SIZE);
+    const vq = model as ReturnType<typeof createVqvae>;
+    // codes spread over the data (the app's data start), so nearest codes are not near-ties
+    tf.tidy(() => initCodebookFromData(vq, tf.tensor4d(batch.input, batch.shape), config.seed));
+    writeFileSync(join(dir, 'input.npy'), encodeNpy('float32', batch.shape, batch.input));
+    writeFileSync(join(dir, 'target.npy'), encodeNpy('float32', batch.shape, batch.target));
+    if (batch.mask) writeFileSync(join(dir, 'mask.npy'), encodeNpy('float32', batch.shape, batch.mask));
+    before = exportWeights(model);
+    losses = { ...trainStepRecon(vq, optimizer, batch, config.lossWeights) };
+  } else {
+    const batch = stackClass(examples as ClassExample[], SIZE);
+    writeFileSync(join(dir, 'input.npy'), encodeNpy('float32', batch.shape, batch.input));
+    writeFileSync(join(dir, 'labels.npy'), encodeNpy('int32', [batch.labels.length], batch.labels));
+    before = exportWeights(model);
+    losses = { ...trainStepClassifier(model as ReturnType<typeof createClassifier>, optimizer, batch) };
+  }
+  writeFileSync(join(dir, 'init.safetensors'), encodeSafetensors(before));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
+  const after = exportWeights(model);
+  optimizer.dispose();
+  disposeStore(model);
+  return { dir, config, before, after, losses };
+}
+
 describe.skipIf(!hasTorch)('cluster job: the PyTorch program equals the app', () => {
-  it.each(TASKS)('one step of %s (tiny preset): same losses (1e-4) and weights (1e-3 relative)', async (task) => {
+  const tmp = tempDir();
+  const prepared = new Map<string, Prepared>();
+
+  beforeAll(async () => {
     await initBackend({ force: 'wasm' });
-    const tmp = tempDir();
-    try {
-      const config: PretrainConfig = parsePretrainConfig({ task, preset: 'tiny', steps: 1, batchSize: 4, seed: 5, maskPercent: 20, noiseFraction: 0.2, lr: 1e-3, optimizer: task === 'denoise' ? 'adam' : 'radam' });
-      const job = jobDescription(config, 'test', 'equivalence');
-      const arch = job.architecture;
-      // the batch, made by the app's task transforms
-      const rng = new Rng(11);
-      const opts = taskOptionsOf(config);
-      const examples = [0, 1, 2, 3].map((k) => makeExample(opts, image(k), SIZE, rng, image(k + 1)));
-      const dir = join(tmp.dir, task);
-      mkdirSync(dir);
-      const { model: _m, ...c } = arch;
-      void _m;
-      const model = arch.model === 'vqvae' ? createVqvae(c as Parameters<typeof createVqvae>[0], config.seed) : createClassifier(c as Parameters<typeof createClassifier>[0], config.seed);
-      // the host's initial weights are the app's createStore, value for value
-      const host = initialWeights(arch.model === 'vqvae' ? vqvaeSpecs(c as Parameters<typeof vqvaeSpecs>[0]) : classifierSpecs(c as Parameters<typeof classifierSpecs>[0]), config.seed);
-      const app = exportWeights(model);
-      expect(host.map((e) => e.name)).toEqual(app.map((e) => e.name));
-      for (let i = 0; i < app.length; i++) expect(Buffer.from(host[i].data.buffer).equals(Buffer.from(app[i].data.buffer)), app[i].name).toBe(true);
+    for (const task of TASKS) prepared.set(task, prepare(task, join(tmp.dir, task)));
+    // one Python process steps every task (torch starts once)
+    python([join(programDir(), 'train.py'), '--check-step', ...TASKS.map((t) => join(tmp.dir, t))]);
+  }, 180_000);
 
-      let batch;
-      if (arch.model === 'vqvae') {
-        batch = stackRecon(examples as ReconExample[], SIZE);
-        // codes spread over the data (the app's data start), so nearest codes are not near-ties
-        tf.tidy(() => initCodebookFromData(model as ReturnType<typeof createVqvae>, tf.tensor4d(batch!.input, batch!.shape), config.seed));
-        writeFileSync(join(dir, 'input.npy'), encodeNpy('float32', batch.shape, batch.input));
-        writeFileSync(join(dir, 'target.npy'), encodeNpy('float32', batch.shape, batch.target));
-        if (batch.mask) writeFileSync(join(dir, 'mask.npy'), encodeNpy('float32', batch.shape, batch.mask));
-      } else {
-        const b = stackClass(examples as ClassExample[], SIZE);
-        writeFileSync(join(dir, 'input.npy'), encodeNpy('float32', b.shape, b.input));
-        writeFileSync(join(dir, 'labels.npy'), encodeNpy('int32', [b.labels.length], b.labels));
-        batch = b;
-      }
-      const before = exportWeights(model);
-      writeFileSync(join(dir, 'init.safetensors'), encodeSafetensors(before));
-      writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-      writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
+  afterAll(() => tmp.cleanup());
 
-      const optimizer = createOptimizer(config.optimizer, { lr: config.lr });
-      const losses: Record<string, number> =
-        arch.model === 'vqvae'
-          ? { ...trainStepRecon(model as ReturnType<typeof createVqvae>, optimizer, batch as ReturnType<typeof stackRecon>, config.lossWeights) }
-          : { ...trainStepClassifier(model as ReturnType<typeof createClassifier>, optimizer, batch as ReturnType<typeof stackClass>) };
-      const after = exportWeights(model);
-      optimizer.dispose();
-
-      python([join(programDir(), 'train.py'), '--check-step', dir]);
-      const torchLosses = JSON.parse(readFileSync(join(dir, 'losses.json'), 'utf8')) as Record<string, number>;
-      const torchAfter = new Map(decodeSafetensors(new Uint8Array(readFileSync(join(dir, 'after.safetensors')))).tensors.map((t) => [t.name, t]));
-
-      for (const [k, v] of Object.entries(losses)) {
-        expect(torchLosses[k], `loss term ${k}`).toBeDefined();
-        expect(Math.abs(torchLosses[k] - v), `${task} ${k}: torch ${torchLosses[k]} vs app ${v}`).toBeLessThan(1e-4);
-      }
-      const worst = { weights: 0, update: 0, name: '' };
-      const names = new Set(after.map((e) => e.name));
-      for (let i = 0; i < after.length; i++) {
-        const name = after[i].name;
-        const t = torchAfter.get(name);
-        expect(t, `tensor ${name} in the program's checkpoint`).toBeDefined();
-        expect(t!.shape).toEqual(after[i].shape);
-        const r = relMax(t!.data, after[i].data);
-        // A convolution's bias followed by BatchNorm has a zero gradient in exact arithmetic (the
-        // normalisation removes it): both engines move it by rounding noise, which Adam scales up to
-        // +-lr. Such biases may differ by at most the two steps' size; every other tensor is compared.
-        if (/\.(conv|convt)\.bias$/.test(name) && names.has(name.replace(/\.(conv|convt)\.bias$/, '.bn.weight'))) {
-          const limit = 2 * config.lr * 1.001;
-          for (let j = 0; j < t!.data.length; j++) expect(Math.abs(t!.data[j] - after[i].data[j]), `${task} ${name}[${j}]`).toBeLessThanOrEqual(limit);
-          continue;
-        }
-        const u = relUpdate(t!.data, after[i].data, before[i].data);
-        if (u > worst.update) Object.assign(worst, { update: u, name });
-        worst.weights = Math.max(worst.weights, r);
-        expect(r, `${task} ${name}: weights differ by ${r} (relative)`).toBeLessThan(1e-3);
-        // and the step itself (weights move by about lr): the updates agree, so a wrong gradient fails
-        expect(u, `${task} ${name}: update differs by ${u} (relative L2)`).toBeLessThan(1e-2);
-      }
-      console.log(`[cluster-job] ${task}: losses ${JSON.stringify(losses)}; worst weight difference ${worst.weights.toExponential(2)}, worst update difference ${worst.update.toExponential(2)} (${worst.name})`);
-      // the weights the program wrote load into the app's model as they are (names and layout)
-      importWeights(model, [...torchAfter.values()].map((t) => ({ ...t, dtype: 'float32' as const })), { strict: true });
-    } finally {
-      tmp.cleanup();
+  it.each(TASKS)('one step of %s (tiny preset): same losses (1e-4) and weights (1e-3 relative)', (task) => {
+    const { dir, config, before, after, losses } = prepared.get(task)!;
+    const torchLosses = JSON.parse(readFileSync(join(dir, 'losses.json'), 'utf8')) as Record<string, number>;
+    const torchAfter = new Map(decodeSafetensors(new Uint8Array(readFileSync(join(dir, 'after.safetensors')))).tensors.map((t) => [t.name, t]));
+    for (const [k, v] of Object.entries(losses)) {
+      expect(torchLosses[k], `loss term ${k}`).toBeDefined();
+      expect(Math.abs(torchLosses[k] - v), `${task} ${k}: torch ${torchLosses[k]} vs app ${v}`).toBeLessThan(1e-4);
     }
-  }, 120_000);
+    const worst = { weights: 0, update: 0, name: '', loss: 0 };
+    for (const [k, v] of Object.entries(losses)) worst.loss = Math.max(worst.loss, Math.abs(torchLosses[k] - v));
+    const names = new Set(after.map((e) => e.name));
+    expect(new Set(torchAfter.keys())).toEqual(names);
+    for (let i = 0; i < after.length; i++) {
+      const name = after[i].name;
+      const t = torchAfter.get(name)!;
+      expect(t.shape).toEqual(after[i].shape);
+      const r = relMax(t.data, after[i].data);
+      // A convolution's bias followed by BatchNorm has a zero gradient in exact arithmetic (the
+      // normalisation removes it): both engines move it by rounding noise, which Adam scales up to
+      // +-lr. Such biases may differ by at most the two steps' size; every other tensor is compared.
+      if (/\.(conv|convt)\.bias$/.test(name) && names.has(name.replace(/\.(conv|convt)\.bias$/, '.bn.weight'))) {
+        const limit = 2 * config.lr * 1.001;
+        for (let j = 0; j < t.data.length; j++) expect(Math.abs(t.data[j] - after[i].data[j]), `${task} ${name}[${j}]`).toBeLessThanOrEqual(limit);
+        continue;
+      }
+      const u = relUpdate(t.data, after[i].data, before[i].data);
+      if (u > worst.update) Object.assign(worst, { update: u, name });
+      worst.weights = Math.max(worst.weights, r);
+      expect(r, `${task} ${name}: weights differ by ${r} (relative)`).toBeLessThan(1e-3);
+      // and the step itself (weights move by about lr): the updates agree, so a wrong gradient fails
+      expect(u, `${task} ${name}: update differs by ${u} (relative L2)`).toBeLessThan(1e-2);
+    }
+    console.log(`[cluster-job] ${task}: worst loss difference ${worst.loss.toExponential(2)}, weight difference ${worst.weights.toExponential(2)}, update difference ${worst.update.toExponential(2)} (${worst.name})`);
+  });
 });
