@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IndexProgress } from '../shared/types';
 import { type IndexOptions, indexFolders } from '../library/indexing/indexer';
+import { attachIndexedSegs } from '../library/labels/seg-attach';
 import type { Database } from '../library/db/sqlite';
 
 export interface IndexJobOptions {
@@ -66,6 +67,8 @@ export class IndexJobs {
             this.emit(p);
           },
         });
+        // SEG objects found are attached to the series they segment (imported as labels).
+        if (!job.ac.signal.aborted) await attachIndexedSegs(this.db, { signal: job.ac.signal });
       } catch (err) {
         if (!job.ended) this.end(job, 'error', (err as Error)?.message ?? String(err));
         return;

@@ -221,7 +221,8 @@ export { PAPER_COHORT } from '../../shared/presets';
 export function listSeries(db: Database, filter: CohortFilter = {}): SeriesRow[] {
   updateDirtyGeometry(db);
   const clauses = filterClauses(filter);
-  const where = clauses.length ? ' WHERE ' + clauses.map((c) => c.sql).join(' AND ') : '';
+  // DICOM SEG objects are not image series: they are attached to the series they segment (labels/seg-attach.ts).
+  const where = ' WHERE ' + ["se.modality != 'SEG'", ...clauses.map((c) => c.sql)].join(' AND ');
   const rows = db
     .prepare(SERIES_SELECT + where + ' ORDER BY p.patient_id, st.study_date, st.study_uid, se.series_number, se.id')
     .all(...clauses.flatMap((c) => c.params)) as SeriesDbRow[];
