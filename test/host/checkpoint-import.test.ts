@@ -33,6 +33,10 @@ import { fakeCheckpoint, type FakeTensor } from '../core/torch/torch-writer';
 import { openTorchCheckpoint, readFloat32Tensor } from '../../src/core/torch';
 import { fixtures, root, tempDir } from '../helpers';
 import { indexFolders } from '../../src/library/indexing/indexer';
+import { importLabels } from '../../src/library/labels/label-import';
+import { createFinetuneRun } from '../../src/host/runs/create-run';
+import { startRun } from '../../src/host/runs/start-run';
+import { globSync } from '../glob';
 
 const fx = join(root, 'test', 'fixtures', 'torch');
 const TOL = 1e-4;
@@ -200,6 +204,32 @@ describe('PyTorch checkpoint import', () => {
     expect(cohort.counts.train.patients + cohort.counts.val.patients).toBe(0);
     expect(cohort.counts.test.patients).toBeGreaterThan(0);
   }, 180_000);
+
+  it('fine-tuning starts from the imported run: its encoder loaded (the 3-channel filter folded for grey slices), its window and scaling taken', async () => {
+    await importLabels(db, globSync(join(fixtures, 'lidc-0001'), /069\.xml$/)[0]);
+    await importLabels(db, join(fixtures, 'lidc-small', 'xml', '71.xml'));
+    const run = createFinetuneRun(
+      db,
+      { kind: 'finetune', task: 'classification', model: 'encoder-classifier', label: { kind: 'nodule' }, preset: 'tiny', size: 32, init: dir, steps: 2, batchSize: 2, useCache: false, filter: { modality: 'CT' } },
+      { dataDir: data, dir: join(tmp.dir, 'ft') },
+    );
+    expect(run.config).toMatchObject({ scaling: 'minmax', windowLevel: 50, windowWidth: 350 });
+    const events: string[] = [];
+    const done = await startRun(db, run, { backend: 'wasm', onEvent: (e) => void events.push(JSON.stringify(e).slice(0, 300)) }).done;
+    expect(done.status, events.filter((e) => /error|fail/i.test(e)).join('\n')).toBe('done');
+    // the fine-tuned encoder started from the import: E3's filter (not touched by the fold) moved from it, by little in 2 steps
+    const before = readCheckpoint(latestCheckpointDir(dir)!).weights.find((w) => w.name === 'encoder.e3.conv.weight')!.data;
+    const after = readCheckpoint(latestCheckpointDir(run.dir)!).weights.find((w) => w.name === 'encoder.e3.conv.weight')!.data;
+    let diff = 0;
+    let norm = 0;
+    for (let i = 0; i < before.length; i++) {
+      diff += (after[i] - before[i]) ** 2;
+      norm += before[i] ** 2;
+    }
+    expect(Math.sqrt(diff / norm)).toBeLessThan(0.2);
+    const split = JSON.parse(readFileSync(join(run.dir, 'manifest.json'), 'utf8')).split;
+    expect(split.parents[0]).toMatchObject({ kind: 'imported', trainPatients: null });
+  }, 300_000);
 
   it('the same file again (a path or uploaded bytes) is the run already installed', () => {
     const before = installed();
