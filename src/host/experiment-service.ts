@@ -224,6 +224,8 @@ export class ExperimentService {
     attributes?: ('sex' | 'ethnicGroup' | 'ageGroup')[];
     folds?: number;
     seed?: number;
+    /** Probe the scans the encoders trained or validated on too (default: left out). */
+    includeTrainingScans?: boolean;
     requestId?: string;
   }): Promise<ProbeOutcome> {
     const requestId = o.requestId ?? null;
@@ -242,6 +244,7 @@ export class ExperimentService {
         attributes: o.attributes,
         folds: o.folds,
         seed: o.seed,
+        includeTrainingScans: o.includeTrainingScans,
         outDir,
         spawn: this.spawn,
         signal: ac.signal,

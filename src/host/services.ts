@@ -281,7 +281,7 @@ export function createServices(opts: ServiceOptions): Services {
         if (!r) throw new ApiError('not-found', `no run with id ${rid}`);
         return r.dir;
       });
-      return experiments.probe({ encoders: dirs, seriesIds: o.seriesIds, filter: o.filter, attributes: o.attributes, folds: o.folds, seed: o.seed, requestId: o.requestId });
+      return experiments.probe({ encoders: dirs, seriesIds: o.seriesIds, filter: o.filter, attributes: o.attributes, folds: o.folds, seed: o.seed, includeTrainingScans: o.includeTrainingScans, requestId: o.requestId });
     },
     'probe.cancel': (id) => experiments.cancelProbe(id),
     'probe.list': () => experiments.listProbes(),

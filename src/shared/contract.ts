@@ -214,6 +214,8 @@ export const channels = {
         attributes: z.array(z.enum(['sex', 'ethnicGroup', 'ageGroup'])).min(1).max(3).optional(),
         folds: z.number().int().min(2).max(20).optional(),
         seed: z.number().int().nonnegative().optional(),
+        /** Probe the scans the encoders trained or validated on too (default: left out, from their run manifests). */
+        includeTrainingScans: z.boolean().optional(),
         /** Made by the caller; comes back in this probe's 'probe.progress' events, so a window tells its own probe from another's. */
         requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional(),
       })

@@ -302,12 +302,27 @@ export interface ProbeScore {
   perClass: number[];
 }
 
+/** The scans a bias probe left out: those a probed encoder (or a run it started from) trained or validated on. */
+export interface ProbeExclusion {
+  /** Scans left out in all. */
+  scans: number;
+  /** Per encoder checked (its run folder's name): the scans of the cohort it trained or validated on. */
+  byEncoder: { encoder: string; scans: number }[];
+  /** Encoders without a run manifest (imported): not checked, nothing left out for them. */
+  unchecked: string[];
+  /** True when asked to include them (nothing left out: not held out). */
+  training: boolean;
+}
+
 export interface BiasProbeResult {
   scans: number;
   middleSlices: { seriesUid: string; index: number; slices: number; areaPx: number }[];
+  /** Per attribute: the CNN trained from scratch on raw slices (the paper's baseline), the logistic regression on raw 16x16 slices, then each encoder. */
   scores: ProbeScore[];
   files: { json: string; csv: string; svg: string; html: string };
   warnings: string[];
+  /** What was left out as seen by an encoder (absent in probes before it). */
+  excluded?: ProbeExclusion;
 }
 
 // ---------------------------------------------------------------- experiments (experiments.report)

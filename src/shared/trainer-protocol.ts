@@ -50,6 +50,8 @@ export type HostMessage =
       folds?: number;
       seed?: number;
       backend?: BackendName;
+      /** The CNN baseline's settings (src/trainer/bias-probe.ts DEFAULT_CNN_BASELINE for the rest). */
+      cnn?: { preset?: 'paper' | 'standard' | 'small' | 'tiny'; size?: number; steps?: number; batch?: number; lr?: number };
     }
   | {
       v: 1;

@@ -3,9 +3,12 @@
  * scan predict the patient's sex, ethnic group or age group? For each scan of the manifest, the
  * middle slice (largest body cross-section) is embedded by each encoder (global average of its
  * latent map); a simple classifier (L2 logistic regression, stratified k-fold cross-validation)
- * predicts each attribute; the same classifier on the raw slice (downsampled pixels, no
- * pretraining) is the baseline. AUROC (one-vs-rest macro for several classes) with a bootstrap 95%
- * interval for two classes. Runs in a trainer process (the 'probe' message); the host half
+ * predicts each attribute. The baseline is the paper's: a CNN trained from scratch on the raw
+ * middle slices (the encoder-classifier architecture, tiny preset at 64 px, random weights, 150
+ * steps per fold: small enough for a CPU),
+ * cross-validated on the same folds (its out-of-fold probabilities); the logistic regression on
+ * the raw slice's 16x16 pixels stays as an extra row. AUROC (one-vs-rest macro for several
+ * classes) with a bootstrap 95% interval for two classes. Runs in a trainer process (the 'probe' message); the host half
  * (src/host/probe.ts) prepares the manifest from the library and writes the report.
  */
 import { readFileSync } from 'node:fs';
@@ -19,7 +22,13 @@ import { aurocOvr, auroc } from '../core/metrics/auroc';
 import { aurocBootstrapCi } from '../core/metrics/classification';
 import { encode, encoderSpecs, foldToGreyInput, inferenceContext, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
 import { createStore, disposeStore } from '../core/ml/weights';
-import { crossValidatedProba } from '../core/probe/logreg';
+import { crossValidatedProba, stratifiedFolds } from '../core/probe/logreg';
+import { classifierForward, classifierPreset, createClassifier } from '../core/ml/classifier';
+import { createOptimizer } from '../core/ml/optim';
+import { trainStepClassifier } from '../core/ml/train-step';
+import { recalibrateRunningStats } from '../core/ml/bn-recalibrate';
+import { Rng } from '../core/random';
+import { runPreprocessSpec } from './pretrain/pretrain-batches';
 import { PROBE_ATTRIBUTE_LABELS } from '../core/probe/report';
 import { argMax, bodyArea } from '../core/ssl/body';
 import { preprocessSlice } from '../core/ssl/preprocess';
@@ -34,8 +43,10 @@ export interface BiasProbeOptions {
   attributes?: ProbeAttribute[];
   folds?: number;
   seed?: number;
-  /** Side of the raw-slice baseline's downsampled image. */
+  /** Side of the raw slice's downsampled image for the extra logistic-regression row. */
   rawSize?: number;
+  /** The CNN baseline (trained from scratch on raw slices): input side, steps per fold, batch, learning rate. */
+  cnn?: Partial<CnnBaselineOptions>;
   backend?: BackendChoice;
   onProgress?: (done: number, total: number, what: string) => void;
 }
@@ -66,6 +77,73 @@ async function middleSlice(scan: ProbeManifest['scans'][number]): Promise<Omit<S
   const hu = new Float32Array(f.hu.length);
   const { width, height } = toDisplay(f.hu, f.rows, f.columns, t, hu);
   return { hu, width, height, index, slices: planes.length, area: areas[index] };
+}
+
+export interface CnnBaselineOptions {
+  /** The encoder-classifier's architecture (a preset's widths and blocks). */
+  preset: VqvaePresetName;
+  /** Input side of the raw slices (multiple of 16). */
+  size: number;
+  /** Optimisation steps per fold. */
+  steps: number;
+  batch: number;
+  lr: number;
+}
+
+export const DEFAULT_CNN_BASELINE: CnnBaselineOptions = { preset: 'tiny', size: 64, steps: 150, batch: 16, lr: 1e-3 };
+
+/** What the CNN baseline is, in the report's words. */
+export function cnnBaselineName(o: CnnBaselineOptions): string {
+  return `raw slice: CNN from scratch (encoder-classifier, ${o.preset} preset, ${o.size}x${o.size} px)`;
+}
+
+/**
+ * The paper's baseline: a classifier trained from random weights on the raw middle slices, one per
+ * fold of the same stratified k-fold split as the embeddings' logistic regression (a fresh
+ * encoder-classifier, Adam, class-balanced batches, BatchNorm statistics re-estimated on the
+ * training fold), predicting its held-out fold. Returns the out-of-fold class probabilities
+ * [n, classes]. `images` are n windowed [0, 1] slices of size x size.
+ */
+export function cnnCrossValidatedProba(images: Float32Array, size: number, y: Int32Array, n: number, classes: number, k: number, seed: number, o: CnnBaselineOptions): Float64Array {
+  const folds = stratifiedFolds(y, k, seed);
+  const out = new Float64Array(n * classes);
+  const px = size * size;
+  const stack = (ids: number[]) => {
+    const input = new Float32Array(ids.length * px);
+    ids.forEach((id, r) => input.set(images.subarray(id * px, (id + 1) * px), r * px));
+    return { shape: [ids.length, size, size, 1] as [number, number, number, number], input, labels: Int32Array.from(ids, (id) => y[id]) };
+  };
+  for (let f = 0; f < k; f++) {
+    const tr: number[] = [];
+    const te: number[] = [];
+    for (let i = 0; i < n; i++) (folds[i] === f ? te : tr).push(i);
+    if (te.length === 0 || tr.length === 0) continue;
+    const model = createClassifier(classifierPreset(o.preset, classes, { size }), seed * 1000 + f);
+    const optimizer = createOptimizer('adam', { lr: o.lr });
+    try {
+      // Class-balanced batches: each example a class drawn uniformly, then a training scan of it.
+      const byClass = Array.from({ length: classes }, (_, c) => tr.filter((i) => y[i] === c));
+      const rng = new Rng(seed * 7919 + f);
+      for (let step = 0; step < o.steps; step++) {
+        const ids = Array.from({ length: o.batch }, () => {
+          const pool = byClass[rng.int(classes)];
+          return pool.length ? pool[rng.int(pool.length)] : tr[rng.int(tr.length)];
+        });
+        trainStepClassifier(model, optimizer, stack(ids));
+      }
+      const chunks = (ids: number[]) => Array.from({ length: Math.ceil(ids.length / o.batch) }, (_, c) => ids.slice(c * o.batch, (c + 1) * o.batch));
+      recalibrateRunningStats(model, (x, ctx) => void classifierForward(model, x, ctx), chunks(tr).filter((c) => c.length > 1).map(stack));
+      for (const ids of chunks(te)) {
+        const b = stack(ids);
+        const p = tf.tidy(() => tf.softmax(classifierForward(model, tf.tensor4d(b.input, b.shape), inferenceContext())).dataSync());
+        ids.forEach((id, r) => out.set(p.subarray(r * classes, (r + 1) * classes), id * classes));
+      }
+    } finally {
+      optimizer.dispose();
+      disposeStore(model);
+    }
+  }
+  return out;
 }
 
 /** Global-average-pooled encoder output of each image: [n, latent]. */
@@ -110,13 +188,17 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
   }
   o.onProgress?.(rows.length, rows.length, 'embedding');
 
-  // Feature sets: the raw slice, then each encoder.
+  // Feature sets: the raw slice (its 16x16 pixels, for the logistic regression), then each
+  // encoder; the CNN baseline is trained per attribute below, on the raw slices at its own size.
+  const cnn: CnnBaselineOptions = { ...DEFAULT_CNN_BASELINE, ...o.cnn };
+  const cnnImages = new Float32Array(scans.length * cnn.size * cnn.size);
+  scans.forEach((s, i) => cnnImages.set(preprocessSlice(s.hu, s.width, s.height, { level: 50, width: 350, size: cnn.size, scaling: 'fixed' }), i * cnn.size * cnn.size));
   const features: { name: string; x: Float64Array; d: number }[] = [];
   {
     const d = rawSize * rawSize;
     const x = new Float64Array(scans.length * d);
     scans.forEach((s, i) => x.set(preprocessSlice(s.hu, s.width, s.height, { level: 50, width: 350, size: rawSize, scaling: 'fixed' }), i * d));
-    features.push({ name: `raw slice (${rawSize}x${rawSize} px, no pretraining)`, x, d });
+    features.push({ name: `raw slice: logistic regression (${rawSize}x${rawSize} px)`, x, d });
   }
   for (const dir of o.encoders) {
     const abs = resolve(dir);
@@ -127,7 +209,8 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
     const size = cfg.size ?? vqvaePreset(preset).size;
     const images = new Float32Array(scans.length * size * size);
     scans.forEach((s, i) =>
-      images.set(preprocessSlice(s.hu, s.width, s.height, { level: cfg.windowLevel, width: cfg.windowWidth, size, scaling: cfg.scaling }), i * size * size),
+      // as the run's own slices were made (its window and scaling; a reference run's 8 bits)
+      images.set(preprocessSlice(s.hu, s.width, s.height, runPreprocessSpec(cfg, size)), i * size * size),
     );
     const weights = readCheckpoint(ck).weights;
     const x = embed(weights, preset, size, images, scans.length);
@@ -149,10 +232,21 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
       continue;
     }
     const y = Int32Array.from(keep.map(([, v]) => classes.indexOf(v)));
-    for (const f of features) {
-      const x = new Float64Array(keep.length * f.d);
-      keep.forEach(([i], r) => x.set(f.x.subarray(i * f.d, (i + 1) * f.d), r * f.d));
-      const p = crossValidatedProba(x, y, keep.length, f.d, classes.length, folds, seed);
+    const px = cnn.size * cnn.size;
+    const cnnX = new Float32Array(keep.length * px);
+    keep.forEach(([i], r) => cnnX.set(cnnImages.subarray(i * px, (i + 1) * px), r * px));
+    o.onProgress?.(scans.length, scans.length, `training the CNN baseline (${PROBE_ATTRIBUTE_LABELS[attr]}, ${folds} folds)`);
+    const baseline = { name: cnnBaselineName(cnn), proba: () => cnnCrossValidatedProba(cnnX, cnn.size, y, keep.length, classes.length, folds, seed, cnn) };
+    const linear = features.map((f) => ({
+      name: f.name,
+      proba: () => {
+        const x = new Float64Array(keep.length * f.d);
+        keep.forEach(([i], r) => x.set(f.x.subarray(i * f.d, (i + 1) * f.d), r * f.d));
+        return crossValidatedProba(x, y, keep.length, f.d, classes.length, folds, seed);
+      },
+    }));
+    for (const f of [baseline, ...linear]) {
+      const p = f.proba();
       let score: number;
       let ci: [number, number] | null = null;
       let perClass: number[];
@@ -176,7 +270,7 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
     middleSlices: scans.map((s) => ({ seriesUid: s.seriesUid, index: s.index, slices: s.slices, areaPx: s.area })),
     scores,
     warnings,
-    features: features.map((f) => f.name),
+    features: [cnnBaselineName(cnn), ...features.map((f) => f.name)],
     attributes,
     folds,
     seed,

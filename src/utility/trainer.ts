@@ -88,6 +88,7 @@ onMessage((m) => {
             folds: m.folds,
             seed: m.seed,
             backend: m.backend,
+            cnn: m.cnn,
             onProgress: (done, total, what) => send({ v: 1, type: 'probe-progress', done, total, what }),
           }),
         )

@@ -129,17 +129,18 @@ export function register(program: Command): void {
 
   program
     .command('bias-probe')
-    .description("Probe embeddings of each scan's middle slice for sex, ethnic group and age group (cross-validated AUROC), against raw slices")
+    .description("Probe embeddings of each scan's middle slice for sex, ethnic group and age group (cross-validated AUROC), against a CNN trained from scratch on raw slices, on scans the encoders did not train on")
     .requiredOption('--out <dir>', 'folder for bias-probe.{json,csv,svg,html}')
     .option('--encoder <runs...>', 'run folders whose encoders are probed (pretrained or imported)')
     .option('--series <ids>', 'comma-separated series ids (default: CT, axial)')
     .addOption(new Option('--attributes <list>', 'comma-separated: sex, ethnicGroup, ageGroup').default('sex,ethnicGroup,ageGroup'))
     .option('--folds <k>', 'cross-validation folds', positiveInt, 5)
     .option('--seed <n>', 'seed of the folds and bootstrap', positiveInt, 1)
+    .option('--include-training-scans', "also probe the scans a probed encoder trained or validated on (default: left out, from its run manifest, as the paper probes held-out exams)")
     .addOption(dbOption())
     .addOption(backendOption())
     .option('--json', 'print JSON')
-    .action(async (o: { out: string; encoder?: string[]; series?: string; attributes: string; folds: number; seed: number; db?: string; backend?: string; json?: boolean }) => {
+    .action(async (o: { out: string; encoder?: string[]; series?: string; attributes: string; folds: number; seed: number; includeTrainingScans?: boolean; db?: string; backend?: string; json?: boolean }) => {
       // The embeddings and cross-validation run in a trainer process; the report is written here.
       const { runBiasProbe } = await import('../../host/probe');
       await withLibrary(o, async (db) => {
@@ -151,6 +152,7 @@ export function register(program: Command): void {
           attributes: o.attributes.split(',').map((a) => a.trim()) as ('sex' | 'ethnicGroup' | 'ageGroup')[],
           folds: o.folds,
           seed: o.seed,
+          includeTrainingScans: o.includeTrainingScans === true,
           outDir: resolve(o.out),
           backend: o.backend,
           onProgress: (done, total, what) => line.update(`${what}: ${done}/${total}`),
@@ -158,7 +160,7 @@ export function register(program: Command): void {
         line.done();
         out(o.json, r, () =>
           [
-            `${r.scans} scans probed; report: ${r.files.html}`,
+            `${r.scans} scans probed${r.excluded && !r.excluded.training ? ` (${r.excluded.scans} left out: in a probed encoder's training or validation split)` : ''}; report: ${r.files.html}`,
             ...r.scores.map((s) => `  ${s.attribute.padEnd(12)} ${s.features.padEnd(48)} AUROC ${s.auroc.toFixed(3)}${s.ci95 ? ` [${s.ci95[0].toFixed(3)}, ${s.ci95[1].toFixed(3)}]` : ''} (n=${s.n}, ${s.classes.length} classes)`),
             ...r.warnings.map((w) => `warning: ${w}`),
           ].join('\n'),

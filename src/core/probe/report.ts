@@ -46,7 +46,7 @@ export function probeCsv(scores: ProbeScore[]): string {
 export function probeHtml(c: Pick<ProbeComputation, 'scans' | 'scores' | 'warnings' | 'folds' | 'seed'>, svg: string): string {
   const { scores, warnings } = c;
   return `<!doctype html><meta charset="utf-8"><title>Bias probe</title><style>body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>
-<h1>Bias probe</h1><p>${c.scans} scans; middle slice = largest body cross-section; logistic regression, ${c.folds}-fold cross-validation (seed ${c.seed}).</p>
+<h1>Bias probe</h1><p>${c.scans} scans; middle slice = largest body cross-section; logistic regression, ${c.folds}-fold cross-validation (seed ${c.seed}). Baseline (the paper's): a CNN trained from scratch on the raw middle slices, on the same folds; the logistic regression on the raw slice's pixels is an extra row.</p>
 ${svg}
 <table><tr><th>representation</th><th>attribute</th><th>classes</th><th>n</th><th>AUROC</th><th>95% CI</th></tr>
 ${scores.map((s) => `<tr><td>${escapeHtml(s.features)}</td><td>${PROBE_ATTRIBUTE_LABELS[s.attribute]}</td><td>${escapeHtml(s.classes.join(', '))}</td><td>${s.n}</td><td>${s.auroc.toFixed(3)}</td><td>${s.ci95 ? `${s.ci95[0].toFixed(3)}–${s.ci95[1].toFixed(3)}` : ''}</td></tr>`).join('\n')}

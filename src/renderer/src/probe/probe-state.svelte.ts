@@ -22,6 +22,8 @@ export class ProbeState {
   attributes = $state.raw<ProbeAttribute[]>(['sex', 'ethnicGroup', 'ageGroup']);
   folds = $state(5);
   seed = $state(1);
+  /** Probe the scans the encoders trained or validated on too (default off: they are left out, as the paper probes held-out exams). */
+  includeTrainingScans = $state(false);
   readonly cohort: CohortState;
   running = $state(false);
   startedAt = $state<number | null>(null);
@@ -154,6 +156,7 @@ export class ProbeState {
         attributes: [...this.attributes],
         folds: this.folds,
         seed: this.seed,
+        ...(this.includeTrainingScans && { includeTrainingScans: true }),
       });
       this.response = res;
       this.shownId = res.id;
