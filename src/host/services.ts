@@ -17,8 +17,9 @@ import { appMeta } from '../platform/app-meta';
 import { ApiError, type Args, type EventName, type Events, type Handlers } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
 import type { LabelSource } from '../shared/types';
-import type { LabelImport } from '../shared/results';
+import type { LabelFolderImport, LabelImport } from '../shared/results';
 import { checkLabelSize, importLabels, listLabelSources, removeLabelSource, sniffLabelKind } from '../library/labels/label-import';
+import { importLabelFolder } from '../library/labels/label-folder';
 import { withView } from '../library/labels/label-formats';
 import { seriesLabels, sliceMasksForViewer } from '../library/labels/viewer-labels';
 import { ExperimentService } from './experiment-service';
@@ -81,7 +82,7 @@ export interface Services {
   /** The indexing job: `start` checks the folders as library.addFolder and library.reindex do. */
   indexing: { start(folders: string[]): { jobId: string }; jobs: IndexJobs };
   /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
-  labels: { import(file: string): Promise<LabelImport>; sources(): LabelSource[] };
+  labels: { import(file: string): Promise<LabelImport>; importFolder(folder: string, o?: { signal?: AbortSignal; onProgress?: (p: { done: number; total: number; file: string }) => void }): Promise<LabelFolderImport>; sources(): LabelSource[] };
   db: Database;
   close(): Promise<void>;
 }
@@ -180,6 +181,27 @@ export function createServices(opts: ServiceOptions): Services {
     }
   };
 
+  /** Folder imports running, by request id (labels.cancelFolder aborts one between files). */
+  const folderImports = new Map<string, AbortController>();
+  /** Imports every label file under a folder (checked by the caller's door), with progress and cancel. */
+  const importLabelDir = async (folder: string, requestId: string | null, signal?: AbortSignal, onProgress?: (p: { done: number; total: number; file: string }) => void): Promise<LabelFolderImport> => {
+    const key = requestId ?? `folder-${Date.now()}`;
+    if (folderImports.has(key)) throw new ApiError('busy', `labels.importFolder: import ${key} is already running`);
+    const ac = new AbortController();
+    signal?.addEventListener('abort', () => ac.abort(), { once: true });
+    folderImports.set(key, ac);
+    try {
+      return await importLabelFolder(db, folder, { signal: ac.signal, onProgress: (p) => {
+          onProgress?.(p);
+          opts.emit('labels.folderProgress', { requestId, ...p });
+        } });
+    } catch (err) {
+      throw new ApiError('invalid-argument', `labels.importFolder: ${(err as Error).message}`);
+    } finally {
+      folderImports.delete(key);
+    }
+  };
+
   /** Removes a label source; a file that came as bytes goes with its last source. */
   const removeLabels = (id: number): boolean => {
     const row = db.prepare('SELECT path FROM label_sources WHERE id = ?').get(id) as { path: string } | undefined;
@@ -243,6 +265,16 @@ export function createServices(opts: ServiceOptions): Services {
     'labels.import': async (path) =>
       importLabelFile(chosenFile(caller, 'labels.import', labelFileRule(), path, 'choose it with "Import labels…" or drop it on the window')),
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
+    'labels.importFolder': (path, o) => {
+      const folder = checkUserPath('labels.importFolder', FOLDER, path);
+      if (caller.grants && !caller.grants.has(folder)) throw new ApiError('invalid-argument', `labels.importFolder: folder ${path} was not chosen in this window: choose it with "Import a folder…"`);
+      return importLabelDir(folder, o.requestId ?? null);
+    },
+    'labels.cancelFolder': (requestId) => {
+      const ac = folderImports.get(requestId);
+      ac?.abort();
+      return !!ac;
+    },
     'labels.sources': () => listLabelSources(db),
     'labels.removeSource': (id) => removeLabels(id),
     'labels.series': (seriesId) => seriesLabels(db, seriesId),
@@ -328,7 +360,7 @@ export function createServices(opts: ServiceOptions): Services {
     experiments,
     predict,
     indexing: { start: startIndexing, jobs },
-    labels: { import: importLabelFile, sources: () => listLabelSources(db) },
+    labels: { import: importLabelFile, importFolder: (folder, o) => importLabelDir(folder, null, o?.signal, o?.onProgress), sources: () => listLabelSources(db) },
     db,
     async close() {
       viewerBlocks.clear();

@@ -38,7 +38,7 @@ import { ApiError, type Envelope, toEnvelope } from './envelope';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
-import type { BiasProbeResult, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
+import type { BiasProbeResult, LabelFolderImport, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
 import type { PredictionSummary, PredictProgress } from './predict';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
@@ -138,6 +138,15 @@ export const channels = {
     uploadName,
     z.instanceof(Uint8Array).refine((b) => b.length <= MAX_LABEL_UPLOAD_BYTES, 'label file larger than 1 GiB'),
   ]),
+  /**
+   * Imports every label file under a folder (recursively), each as labels.import would; resolves to
+   * what happened to every file (imported, skipped and why, failed and why). Electron: a folder
+   * picked with library.pickFolder; server mode: a typed server path. Progress as
+   * 'labels.folderProgress' with `requestId`; labels.cancelFolder stops it between files.
+   */
+  'labels.importFolder': z.tuple([userPathSchema, z.object({ requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional() }).strict()]),
+  /** Cancels a folder import by its request id (files imported so far stay). */
+  'labels.cancelFolder': z.tuple([z.string().max(64)]),
   'labels.sources': z.tuple([]),
   'labels.removeSource': z.tuple([id]),
   /** Findings and per-slice label badges of a series. */
@@ -271,6 +280,8 @@ export interface Results {
   'labels.pickFiles': string[];
   'labels.import': LabelImport;
   'labels.importBytes': LabelImport;
+  'labels.importFolder': LabelFolderImport;
+  'labels.cancelFolder': boolean;
   'labels.sources': LabelSource[];
   'labels.removeSource': boolean;
   'labels.series': SeriesLabels;
@@ -358,6 +369,8 @@ export const events = {
   'experiment.event': payload<ExperimentEvent>(),
   /** Bias probe progress, with the id of the request that started it. */
   'probe.progress': payload<{ id: string; requestId: string | null; done: number; total: number; what: string }>(),
+  /** Progress of a folder of label files (files done of total, the file being imported). */
+  'labels.folderProgress': payload<{ requestId: string | null; done: number; total: number; file: string }>(),
   /** Prediction progress (slices done), with the id of the request that started it. */
   'predict.progress': payload<PredictProgress>(),
 } as const;

@@ -303,6 +303,17 @@ export interface DoctorInfo {
   presets: { preset: string; size: number; params: number; paramsByChannels: { '1': number; '3': number }; activationsPerImageMb: number; largestBatch: number; gpuRecommended: boolean }[];
   /** How the memory estimates are made. */
   note: string;
+  /**
+   * The `paper` preset on a GPU workstation, per recipe (ours: 1 channel, batch 8; reference: 3
+   * channels, batch 16): the largest batch per GPU of 24, 48 and 80 GB and the GPUs (data
+   * parallel) the recipe's batch takes, from the memory estimate (src/core/ml/memory.ts); `note`
+   * says how it is computed. Absent from doctors before it.
+   */
+  gpu?: {
+    preset: string;
+    recipes: { recipe: 'ours' | 'reference'; channels: number; batch: number; perImageMb: number; fixedMb: number; byGpu: { gb: number; largestBatch: number }[]; gpusFor: { gb: number; gpus: number | null }[] }[];
+    note: string;
+  };
 }
 
 /** A finished bias probe in the data folder (probes/<id>/), as listed by 'probe.list'. */
