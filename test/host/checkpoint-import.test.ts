@@ -37,6 +37,9 @@ import { importLabels } from '../../src/library/labels/label-import';
 import { createFinetuneRun } from '../../src/host/runs/create-run';
 import { startRun } from '../../src/host/runs/start-run';
 import { globSync } from '../glob';
+import { writeCohort } from '../../src/library/synth/synth-writer';
+import { defaultOptions } from '../../src/core/synth/plan';
+import { runBiasProbe } from '../../src/host/probe';
 
 const fx = join(root, 'test', 'fixtures', 'torch');
 const TOL = 1e-4;
@@ -229,6 +232,25 @@ describe('PyTorch checkpoint import', () => {
     expect(Math.sqrt(diff / norm)).toBeLessThan(0.2);
     const split = JSON.parse(readFileSync(join(run.dir, 'manifest.json'), 'utf8')).split;
     expect(split.parents[0]).toMatchObject({ kind: 'imported', trainPatients: null });
+  }, 300_000);
+
+  it('the bias probe embeds scans with the imported 3-channel encoder (its own library: a synthetic cohort with a sex trait)', async () => {
+    const cohort = join(tmp.dir, 'cohort');
+    await writeCohort({ ...defaultOptions(10, 5), slices: 8, size: 64, trait: 'sex', traitValue: 'F', traitStrength: 4 }, cohort, { jobs: 1 });
+    const db2 = openLibrary(join(tmp.dir, 'probe.sqlite'));
+    try {
+      await indexFolders(db2, [cohort]);
+      // a short CNN baseline: this test is about the encoder's row
+      const opts = { encoders: [dir], attributes: ['sex'], folds: 2, outDir: join(tmp.dir, 'probe'), backend: 'wasm', cnn: { steps: 5 } };
+      const r = await runBiasProbe(db2, opts as Parameters<typeof runBiasProbe>[1]);
+      const row = r.scores.find((x) => x.features.endsWith('(tiny)'));
+      expect(row, JSON.stringify(r.scores.map((x) => x.features))).toBeDefined();
+      expect(row!.n).toBe(10);
+      expect(row!.auroc).toBeGreaterThanOrEqual(0);
+      expect(row!.auroc).toBeLessThanOrEqual(1);
+    } finally {
+      db2.close();
+    }
   }, 300_000);
 
   it('the same file again (a path or uploaded bytes) is the run already installed', () => {
