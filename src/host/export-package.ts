@@ -292,7 +292,7 @@ const FIXED_TEXT = [
   'Expects the preprocessing in config json exactly window scaling orientation px',
   'fixed HU level width clipped to per slice min max after clipping radiological display anterior up patient right on the left from ImageOrientationPatient',
   'pixel padding treated as air NHWC masked next slice denoise rotation flip area side data uniform',
-  'recipe ours reference',
+  'recipe ours reference the authors public code',
   CARD_WORDS,
   DEFAULT_INTENDED_USE,
 ].join('\n');

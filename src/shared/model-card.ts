@@ -73,6 +73,7 @@ export function modelCardSections(c: ModelCard): CardSection[] {
       kind: 'table',
       head: ['setting', 'value'],
       rows: [
+        ...(t.recipe ? [['recipe', t.recipe === 'reference' ? "reference (the authors' public code)" : 'ours']] : []),
         ['optimizer', t.optimizer],
         ['lr', text(t.lr)],
         ['batchSize', text(t.batchSize)],

@@ -69,6 +69,7 @@ describe('the reference recipe', () => {
     const files = unzipSync(new Uint8Array(readFileSync(pkg)));
     const card = JSON.parse(Buffer.from(files['model-card.json']).toString()) as { training: { recipe: string; batchSize: number } };
     expect(card.training).toMatchObject({ recipe: 'reference', batchSize: 16 });
+    expect(Buffer.from(files['model-card.md']).toString()).toMatch(/\| recipe \| reference \(the authors' public code\) \|/);
   }, 300_000);
 
   it('is refused by ctssl pretrain with a flag that contradicts it, naming the field', () => {
