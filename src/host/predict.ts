@@ -18,7 +18,7 @@ import type { BackendName } from '../shared/backends';
 import { displayTransform } from '../core/dicom/geometry';
 import { fromDisplay } from '../core/labels/mask-resample';
 import { unpackBits } from '../core/labels/raster';
-import { getSeries, seriesPlanes } from '../library/db/catalog';
+import { findSeriesByUid, getSeries, seriesPlanes } from '../library/db/catalog';
 import type { Database } from '../library/db/sqlite';
 import { latestCheckpointDir } from '../library/runs/checkpoint';
 import { segSeriesContext } from '../library/labels/seg-export';
@@ -58,6 +58,8 @@ export class PredictService {
     private readonly db: Database,
     private readonly emit: <E extends EventName>(event: E, payload: Events[E]) => void,
     private readonly spawn: SpawnTrainer,
+    /** The data folder: predict.export writes into its exports/ (the server's downloads). */
+    private readonly dataDir?: string,
   ) {}
 
   /** The run's folder, checked to be a fine-tuning run with a checkpoint. */
@@ -67,6 +69,13 @@ export class PredictService {
     if (run.kind !== 'finetune') throw new ApiError('invalid-argument', `run ${runId} is a ${run.kind} run: predictions need a fine-tuned classifier or U-Net`);
     if (!latestCheckpointDir(run.dir)) throw new ApiError('invalid-argument', `run ${runId} (${run.dir}) has no checkpoint yet: train it first`);
     return { dir: run.dir };
+  }
+
+  /** The library id of an indexed series named by its Series Instance UID (the CLI's --series). */
+  seriesIdOf(uid: string): number {
+    const row = findSeriesByUid(this.db, uid);
+    if (!row) throw new ApiError('not-found', `no indexed series with UID ${uid} (ctssl series lists them)`);
+    return row.id;
   }
 
   /** The series as the trainer reads it: slices in display order with their files. */
@@ -268,6 +277,18 @@ export class PredictService {
       }
     }
     return { file, format, slices: p.slices, maskSlices: p.maskSlices.length };
+  }
+
+  /**
+   * The app's export (predict.export): a kept prediction written into <data>/exports as
+   * prediction-run<id>-series<id>.<ext> (in server mode, downloaded from there by the browser).
+   */
+  async exportToExports(runId: number, seriesId: number, format: PredictFormat) {
+    if (!this.dataDir) throw new ApiError('unsupported', 'predict.export: no data folder');
+    const ext = { json: 'json', csv: 'csv', nifti: 'nii.gz', seg: 'dcm' }[format];
+    const dir = join(this.dataDir, 'exports');
+    mkdirSync(dir, { recursive: true });
+    return this.exportTo(runId, seriesId, join(dir, `prediction-run${Math.trunc(runId)}-series${Math.trunc(seriesId)}.${ext}`), format);
   }
 
   close(): void {

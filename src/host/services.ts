@@ -102,7 +102,7 @@ export function createServices(opts: ServiceOptions): Services {
   const db = openLibrary(opts.dbPath, { nativeBinding: opts.nativeBinding });
   const runs = new RunService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
   const experiments = new ExperimentService(db, opts.dataDir, opts.emit, opts.spawnTrainer);
-  const predict = new PredictService(db, opts.emit, opts.spawnTrainer ?? (() => spawnNodeTrainer()));
+  const predict = new PredictService(db, opts.emit, opts.spawnTrainer ?? (() => spawnNodeTrainer()), opts.dataDir);
   // The indexing job (index-job.ts): always ends; a cancel ends it even when the indexer hangs.
   const jobs = new IndexJobs(db, (p) => opts.emit('index.progress', p));
   // The viewer's warm cache of decoded slices and their wire form (one per library, every door).
@@ -326,6 +326,7 @@ export function createServices(opts: ServiceOptions): Services {
     'predict.cancel': (requestId) => predict.cancel(requestId),
     'predict.get': (runId, seriesId) => predict.summary(runId, seriesId),
     'predict.mask': (runId, seriesId, index) => predict.mask(runId, seriesId, index),
+    'predict.export': (runId, seriesId, format) => predict.exportToExports(runId, seriesId, format),
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
       const path = await opts.pickPackage(caller.window);

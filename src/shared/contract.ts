@@ -254,6 +254,8 @@ export const channels = {
   'predict.get': z.tuple([id, id]),
   /** The predicted mask of one slice (display index) in display orientation, as labels.masks gives label masks. */
   'predict.mask': z.tuple([id, id, z.number().int().nonnegative()]),
+  /** Writes a kept prediction into <data>/exports: scores as JSON or CSV, a U-Net's mask as NIfTI or DICOM SEG. */
+  'predict.export': z.tuple([id, id, z.enum(['json', 'csv', 'nifti', 'seg'])]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -327,6 +329,7 @@ export interface Results {
   'predict.cancel': boolean;
   'predict.get': PredictionSummary | null;
   'predict.mask': SliceMasks;
+  'predict.export': { file: string; format: 'json' | 'csv' | 'nifti' | 'seg'; slices: number; maskSlices: number };
 }
 
 /** A finished bias probe: its folder id, result and bar chart (SVG text). */

@@ -107,6 +107,11 @@ describe('predict: fine-tuned runs on a series', () => {
     expect(Number(lines[3].split(',')[2])).toBeCloseTo(j.slices[2].score, 10);
     await expect(services.predict.exportTo(clsRun.id, seriesId, join(tmp.dir, 'x.nii.gz'))).rejects.toThrow(/classifier.*\.json or \.csv/);
     await expect(services.predict.exportTo(clsRun.id, seriesId, join(tmp.dir, 'x.png'))).rejects.toThrow(/x\.png: name the output/);
+    // the app's export: into <data>/exports, named from the ids (the server's downloads come from there)
+    const app = await services.handlers['predict.export'](clsRun.id, seriesId, 'csv');
+    expect(app.file).toBe(join(tmp.dir, 'exports', `prediction-run${clsRun.id}-series${seriesId}.csv`));
+    expect(readFileSync(app.file, 'utf8')).toBe(readFileSync(csv, 'utf8'));
+    await expect(Promise.resolve().then(() => services.handlers['predict.export'](clsRun.id, seriesId, 'seg'))).rejects.toThrow(/classifier/);
   });
 
   it('a U-Net gives masks, drawn per slice in display orientation and exported as NIfTI on the export-nifti grid and as a DICOM SEG', async () => {

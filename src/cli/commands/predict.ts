@@ -5,8 +5,6 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import { findSeriesByUid } from '../../library/db/catalog';
-import { ApiError } from '../../shared/contract';
 import type { BackendName } from '../../shared/backends';
 import { backendOption, dbOption, out, withServices } from '../common';
 import { bar, onInterrupt, progressLine } from '../progress';
@@ -32,8 +30,7 @@ export function register(program: Command): void {
       // Refuse a bad output name before the model runs.
       const format = o.out ? (o.format ?? predictFormatOf(o.out)) : undefined;
       const r = await withServices(o, async (s) => {
-        const series = findSeriesByUid(s.db, o.series);
-        if (!series) throw new ApiError('not-found', `no indexed series with UID ${o.series} (ctssl series lists them)`);
+        const series = { id: s.predict.seriesIdOf(o.series) };
         const run = s.runs.byDir(o.run, { adopt: true });
         const line = progressLine();
         const ac = new AbortController();

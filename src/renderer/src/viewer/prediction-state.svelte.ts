@@ -111,6 +111,18 @@ export class PredictionState {
     }
   }
 
+  /** Writes the prediction into the data folder's exports (server mode: then downloaded by the browser). */
+  async exportAs(format: 'json' | 'csv' | 'nifti' | 'seg'): Promise<string | null> {
+    if (this.runId === null || !this.result) return null;
+    try {
+      const r = await this.api.invoke('predict.export', this.runId, this.seriesId, format);
+      return r.file;
+    } catch (e) {
+      toasts.error('Export prediction', e);
+      return null;
+    }
+  }
+
   async cancel(): Promise<void> {
     if (!this.requestId) return;
     try {
