@@ -266,9 +266,8 @@ export function createServices(opts: ServiceOptions): Services {
       importLabelFile(chosenFile(caller, 'labels.import', labelFileRule(), path, 'choose it with "Import labels…" or drop it on the window')),
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
     'labels.importFolder': (path, o) => {
-      const folder = checkUserPath('labels.importFolder', FOLDER, path);
-      if (caller.grants && !caller.grants.has(folder)) throw new ApiError('invalid-argument', `labels.importFolder: folder ${path} was not chosen in this window: choose it with "Import a folder…"`);
-      return importLabelDir(folder, o.requestId ?? null);
+      // Picked or typed, as library.addFolder: checked either way (reading label files is no more than indexing does).
+      return importLabelDir(checkUserPath('labels.importFolder', FOLDER, path), o.requestId ?? null);
     },
     'labels.cancelFolder': (requestId) => {
       const ac = folderImports.get(requestId);
