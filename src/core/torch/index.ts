@@ -28,9 +28,12 @@ export interface ReferenceWeights {
 export function readReferenceCheckpoint(r: RandomAccess, o: { size?: number; limits?: TorchCheckpointLimits } = {}): ReferenceWeights {
   const limits = o.limits ?? TORCH_LIMITS;
   const checkpoint = openTorchCheckpoint(r, limits);
-  const shapes = new Map(checkpoint.tensors.map((t) => [t.key, t.shape]));
+  // a model wrapped in nn.DataParallel saves every key under 'module.'
+  const wrapped = checkpoint.tensors.length > 0 && checkpoint.tensors.every((t) => t.key.startsWith('module.'));
+  const keyOf = (k: string) => (wrapped ? k.slice('module.'.length) : k);
+  const shapes = new Map(checkpoint.tensors.map((t) => [keyOf(t.key), t.shape]));
   const matched = matchStateDict(shapes, o.size);
-  const byKey = new Map(checkpoint.tensors.map((t) => [t.key, t]));
+  const byKey = new Map(checkpoint.tensors.map((t) => [keyOf(t.key), t]));
   // storages are kept only while a tensor still to be read uses them (bounded memory: the weights once)
   const uses = new Map<string, number>();
   for (const m of matched.mapping) if (m.ours !== null) uses.set(byKey.get(m.torch)!.tensor.storage.key, (uses.get(byKey.get(m.torch)!.tensor.storage.key) ?? 0) + 1);

@@ -5,7 +5,8 @@
  * - REDUCE calls only an allow-list, each implemented here on plain data:
  *   `collections.OrderedDict` (a dict), `torch._utils._rebuild_tensor_v2` (a tensor view of a
  *   storage), `torch._utils._rebuild_parameter` / `_rebuild_parameter_with_state` (the tensor),
- *   `builtins.set` / `frozenset` (a list). A REDUCE of anything else is refused, naming it.
+ *   `builtins.set` / `frozenset` (a list), `torch.device` (kept as an opaque value). A REDUCE of
+ *   anything else is refused, naming it.
  * - NEWOBJ of any class makes an opaque object (`POpaque`: the class's name and arguments) that is
  *   never constructed; BUILD stores its state in it. This is how a pickled module (`'model'` of
  *   the authors' checkpoint, classes from a package we do not have) is read without running it.
@@ -118,6 +119,7 @@ export const ALLOWED_CALLABLES = [
   'builtins.set',
   '__builtin__.frozenset',
   'builtins.frozenset',
+  'torch.device',
 ] as const;
 
 /** What the reader met that is worth reporting: the classes kept opaque. */
@@ -296,6 +298,13 @@ export function readPickle(bytes: Uint8Array, o: { limits?: Partial<PickleLimits
         const l = made([] as PValue[]);
         for (const x of (a[0] as PValue[] | undefined) ?? []) append(l, x);
         return l;
+      }
+      case 'torch.device': {
+        // a module attribute such as self.device = torch.device('cuda'): kept as data
+        if (a.length < 1 || a.length > 2 || typeof a[0] !== 'string' || (a.length === 2 && typeof a[1] !== 'number')) return fail('torch.device with arguments other than a name and an index');
+        const d = made(new POpaque(fn, args));
+        nest(d, args);
+        return d;
       }
       default:
         return fail(`REDUCE would call ${fn.qualified}, which is not an allowed callable: refused (allowed: ${ALLOWED_CALLABLES.join(', ')})`);

@@ -125,6 +125,13 @@ describe('hostile pickles', () => {
     expect(report.opaqueClasses).toEqual(['os.system']);
   });
 
+  it("keeps torch.device (a module's attribute) as data", () => {
+    const bytes = p().global('torch', 'device').str('cuda').int(0).op(0x86, 0x52, 0x2e).bytes();
+    const d = readPickle(bytes).value as POpaque;
+    expect(d.cls.qualified).toBe('torch.device');
+    expect(refusal(() => readPickle(p().global('torch', 'device').op(0x5d, 0x85, 0x52, 0x2e).bytes()))).toMatch(/torch\.device with arguments other than a name/);
+  });
+
   it('refuses REDUCE on a callable off the allow-list, naming it', () => {
     for (const [mod, name] of [['os', 'system'], ['builtins', 'exec'], ['builtins', 'eval'], ['subprocess', 'Popen'], ['torch', 'load']]) {
       const bytes = p().global(mod, name).str('touch /tmp/pwned').op(0x85, 0x52, 0x2e).bytes();
@@ -184,6 +191,13 @@ describe('hostile archives and state dicts', () => {
     const short = t.map(([k, v], j): [string, FakeTensor] => [k, j === i ? { shape: [16], data: new Float32Array(16), numel: 8, bytes: new Uint8Array(32) } : v]);
     expect(refusal(() => openTorchCheckpoint(access(fakeCheckpoint(short))))).toMatch(/a tensor of size \[16\] at offset 0 with stride \[1\] reaches element 15 of a storage of 8/);
     expect(refusal(() => readReferenceCheckpoint(access(fakeCheckpoint(t, { badCrc: `archive/data/${i}` }))))).toBe(`zip entry "archive/data/${i}": CRC-32 mismatch (the file is damaged)`);
+  });
+
+  it("reads a state dict saved from nn.DataParallel (every key under 'module.')", () => {
+    const t = realTensors().map(([k, v]): [string, FakeTensor] => [`module.${k}`, v]);
+    const { matched, weights } = readReferenceCheckpoint(access(fakeCheckpoint(t)));
+    expect(matched.preset).toBe('tiny');
+    expect(weights.find((w) => w.name === 'encoder.e1.conv.weight')!.shape).toEqual([4, 4, 3, 8]);
   });
 
   it('refuses a missing, an unknown and a mis-shaped key, naming it', () => {
