@@ -37,6 +37,8 @@ import { ViewerBlocks } from './viewer-blocks';
 import { PredictService } from './predict';
 import { spawnNodeTrainer } from './runs/trainer-host';
 import { listFolder } from './folder-browser';
+import { FirstMinute } from './first-minute';
+import { HeldOutService } from './held-out';
 
 export interface ServiceOptions {
   /** The door: Electron main, `ctssl serve`, or the CLI in process (paths typed by the user, like the server's). */
@@ -119,6 +121,11 @@ export function createServices(opts: ServiceOptions): Services {
     })();
     return jobs.start(checked);
   };
+
+  // The Evaluate page's held-out browser (held-out.ts): images computed in a trainer process.
+  const heldOut = new HeldOutService(opts.spawnTrainer ?? (() => spawnNodeTrainer()), join(opts.dataDir, 'cache', 'slices'));
+  // "Try it on a synthetic cohort" (first-minute.ts): writes, indexes and labels a small cohort.
+  const firstMinute = new FirstMinute({ db, dataDir: opts.dataDir, jobs, startIndexing, emit: (p) => opts.emit('library.synthProgress', p) });
 
   /** A file the caller may import: checked by `rule`; in Electron also chosen in the caller's window. */
   const chosenFile = (caller: Caller, channel: string, rule: PathRule, path: string, how: string): string => {
@@ -231,6 +238,8 @@ export function createServices(opts: ServiceOptions): Services {
     // Picked or typed (an explicit act of the user), checked either way.
     'library.addFolder': (path) => startIndexing([checkUserPath('library.addFolder', FOLDER, path)]),
     'files.listFolder': async (path) => listFolder(path),
+    'library.synthCohort': (o) => firstMinute.run(o.requestId ?? null),
+    'library.cancelSynth': (requestId) => firstMinute.cancel(requestId),
     'library.reindex': () => {
       const folders = listFolders(db).map((f) => f.path);
       if (folders.length === 0) throw new ApiError('invalid-argument', 'the library has no folders yet: add one first');
@@ -294,6 +303,8 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.sample': (id) => runs.sample(id),
     'runs.evaluate': (id, o) => runs.evaluate(id, o),
     'runs.evalImages': (id) => runs.evalImages(id),
+    'runs.heldOutList': (id) => heldOut.list(runFolder('runs.heldOutList', 'argument 0', id)),
+    'runs.heldOut': (id, series) => heldOut.images(runFolder('runs.heldOut', 'argument 0', id), series),
     'runs.export': (id, o) => runs.exportRun(id, o),
     'packages.import': (path) => runs.importPackage(chosenFile(caller, 'packages.import', PACKAGE_FILE, path, 'choose it with "Import…" or drop it on the window')),
     'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),

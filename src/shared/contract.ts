@@ -18,6 +18,9 @@ import type {
   ExperimentSummary,
   ProbeSummary,
   FolderListing,
+  HeldOutList,
+  HeldOutSeriesImages,
+  SyntheticCohortResult,
   FolderRow,
   IndexProgress,
   IndexSummary,
@@ -104,6 +107,14 @@ export const channels = {
    * pseudo file systems refused (src/host/folder-browser.ts).
    */
   'files.listFolder': z.tuple([userPathSchema.optional()]),
+  /**
+   * "Try it on a synthetic cohort": writes a small labelled synthetic cohort into
+   * <data>/synthetic/cohort-N, indexes it and imports its labels (src/host/first-minute.ts);
+   * resolves when all is done. Progress as 'library.synthProgress' with `requestId`.
+   */
+  'library.synthCohort': z.tuple([z.object({ requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional() }).strict()]),
+  /** Cancels the synthetic cohort being made, by its request id (what is written stays). */
+  'library.cancelSynth': z.tuple([z.string().max(64)]),
   /** Re-indexes every library folder (incremental); resolves to the job id. */
   'library.reindex': z.tuple([]),
   /** Cancels the running indexing job; what was committed stays. */
@@ -182,6 +193,14 @@ export const channels = {
   'runs.sample': z.tuple([id]),
   /** The sample PNGs of a run's last Table II evaluation (files in <run>/eval/), as bytes. */
   'runs.evalImages': z.tuple([id]),
+  /** The held-out patients of a pretraining run and their series (the split the evaluation uses), for the Evaluate page's browser. */
+  'runs.heldOutList': z.tuple([id]),
+  /**
+   * Every slice of one held-out series of a pretraining run through its latest checkpoint: input,
+   * output, target and difference as PNG bytes (a trainer process computes them; cached per run,
+   * checkpoint and series).
+   */
+  'runs.heldOut': z.tuple([id, z.number().int().nonnegative().max(1_000_000)]),
   /** Table II evaluation on held-out scans (runs in a trainer process). */
   'runs.evaluate': z.tuple([id, z.object({ split: z.enum(['test', 'val', 'train']).optional(), maxSlices: z.number().int().positive().max(1_000_000).optional() }).strict()]),
   /** Exports a run as a weights package into the data folder's exports/ (refuses if identifiers would leak). */
@@ -267,6 +286,8 @@ export interface Results {
   'library.pickFolder': string | null;
   'library.addFolder': { jobId: string };
   'files.listFolder': FolderListing;
+  'library.synthCohort': SyntheticCohortResult;
+  'library.cancelSynth': boolean;
   'library.reindex': { jobId: string };
   'library.cancel': boolean;
   'library.progress': IndexProgress | null;
@@ -303,6 +324,8 @@ export interface Results {
   'runs.emptyTrash': { removed: number; failed: { id: number; error: string }[] };
   'runs.sample': Extract<TrainerEvent, { type: 'sample' }> | null;
   'runs.evaluate': SslEvaluation;
+  'runs.heldOutList': HeldOutList;
+  'runs.heldOut': HeldOutSeriesImages;
   'runs.evalImages': { samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] };
   'runs.export': { file: string; bytes: number; sha256: string; modelCard: ModelCard };
   'packages.import': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
@@ -366,6 +389,8 @@ const payload = <T>(): Payload<T> => ({});
 export const events = {
   /** Progress of the indexing job, a few times a second. */
   'index.progress': payload<IndexProgress>(),
+  /** Making the synthetic cohort: writing patients, indexing, importing label files; then done, error or cancelled. */
+  'library.synthProgress': payload<{ requestId: string | null; phase: 'writing' | 'indexing' | 'labels' | 'done' | 'error' | 'cancelled'; done: number; total: number; message: string }>(),
   /** Every event of every running trainer, tagged with its run. */
   'run.event': payload<{ runId: number; event: TrainerEvent }>(),
   /** Experiment progress: a run step, a finished cell, or the end. */

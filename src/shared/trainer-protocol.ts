@@ -3,6 +3,7 @@
  * trainer process (an Electron utility process or a Node child process: one entry,
  * src/utility/trainer.ts). Messages travel by structured clone, so typed arrays cross as they are.
  */
+import type { HeldOutSeriesImages } from './types';
 import type { BiasProbeResult, FinetuneResults, ProbeAttribute, ProbeManifest, Split, SslEvaluation } from './results';
 import type { BackendName } from './backends';
 import type { DoctorInfo } from './types';
@@ -36,6 +37,16 @@ export type HostMessage =
       runDir: string;
       split?: Split;
       maxSlices?: number;
+      cacheDir: string | null;
+      backend?: BackendName;
+    }
+  | {
+      v: 1;
+      type: 'held-out';
+      /** Pretraining run folder: every slice of one series of its held-out split through its latest checkpoint. */
+      runDir: string;
+      /** The series' index in the run's manifest. */
+      series: number;
       cacheDir: string | null;
       backend?: BackendName;
     }
@@ -113,6 +124,7 @@ export type TrainerEvent =
   | { v: 1; type: 'done'; step: number; stopped: boolean; finalLosses: Record<string, number> }
   /** Table II evaluation of a run (answer to 'evaluate'). */
   | { v: 1; type: 'evaluation'; result: SslEvaluation }
+  | { v: 1; type: 'held-out-images'; result: HeldOutSeriesImages }
   /** Fine-tuning: held-out results at the end of a run (also written to results.json). */
   | { v: 1; type: 'results'; results: FinetuneResults }
   /** Backends, memory and presets (answer to 'doctor'). */

@@ -415,3 +415,51 @@ export interface FolderListing {
   /** The server user's home folder. */
   home: string;
 }
+
+/** What "Try it on a synthetic cohort" made (library.synthCohort). */
+export interface SyntheticCohortResult {
+  /** The cohort's folder, under <data>/synthetic. */
+  folder: string;
+  patients: number;
+  /** Files written (DICOM, SEG, label files, manifest). */
+  files: number;
+  nodules: number;
+  /** PE-positive slices in its train.csv. */
+  peSlices: number;
+  /** Label files imported (LIDC XML per series, the RSNA-style train.csv). */
+  labelFiles: number;
+  seconds: number;
+}
+
+/** One slice of a run's held-out browser: grey PNG bytes (never paths). */
+export interface HeldOutSliceImages {
+  /** Slice index in the series' display order. */
+  slice: number;
+  input: Uint8Array;
+  /** Reconstruction tasks: the model's output, the target and |output - target| x 4; null for classification tasks. */
+  output: Uint8Array | null;
+  target: Uint8Array | null;
+  diff: Uint8Array | null;
+  /** Mean squared error of this slice (reconstruction tasks). */
+  mse: number | null;
+  /** Classification tasks: the true and the predicted class. */
+  label: number | null;
+  predicted: number | null;
+}
+
+/** Every slice of one held-out series of a run, through its latest checkpoint (runs.heldOut). */
+export interface HeldOutSeriesImages {
+  split: 'train' | 'val' | 'test';
+  /** The series' index in the run's manifest. */
+  series: number;
+  size: number;
+  kind: 'recon' | 'class';
+  checkpointStep: number;
+  slices: HeldOutSliceImages[];
+}
+
+/** The held-out patients of a run and their series, for the Evaluate page's browser (runs.heldOutList). */
+export interface HeldOutList {
+  split: 'train' | 'val' | 'test';
+  patients: { patient: string; series: { index: number; seriesUid: string; slices: number }[] }[];
+}

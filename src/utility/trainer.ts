@@ -65,6 +65,20 @@ onMessage((m) => {
           exit(1);
         });
       break;
+    case 'held-out':
+      if (started) return;
+      started = true;
+      import('../trainer/held-out')
+        .then(({ heldOutImages }) => heldOutImages(m.runDir, { series: m.series, cacheDir: m.cacheDir, backend: m.backend }))
+        .then((result) => {
+          send({ v: 1, type: 'held-out-images', result });
+          exit(0);
+        })
+        .catch((err: Error) => {
+          send({ v: 1, type: 'error', message: err.message });
+          exit(1);
+        });
+      break;
     case 'doctor':
       import('../trainer/doctor')
         .then(({ doctor }) => doctor())

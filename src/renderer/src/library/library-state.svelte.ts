@@ -8,6 +8,7 @@ import type { AppInfo, CohortCounts, FolderRow, IndexProgress, LibraryStats, Ser
 import { toasts } from '../lib/toasts.svelte';
 import { folderPathProblem } from '../lib/paths';
 import { LabelsState } from '../labels/labels-state.svelte';
+import { FirstMinuteState } from './first-minute-state.svelte';
 import { noFilters, paperCohort, toCohortFilter, type FilterForm } from './cohort';
 import { isRunning } from './progress';
 import { sortSeries, type SortDir, type SortKey } from './series-columns';
@@ -46,9 +47,12 @@ export class LibraryState {
 
   /** Imported label files; a change re-runs the cohort query (the "Labels" filter depends on it). */
   readonly labels: LabelsState;
+  /** "Try it on a synthetic cohort" on an empty library (kept across page switches while it runs). */
+  readonly firstMinute: FirstMinuteState;
 
   constructor(private readonly api: ApiClient) {
     this.labels = new LabelsState(api, () => void this.runQuery(true));
+    this.firstMinute = new FirstMinuteState(api);
   }
 
   /** Subscribes to indexing progress and loads everything. Safe to call more than once. */
