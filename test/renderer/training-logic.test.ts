@@ -102,6 +102,12 @@ describe('run form', () => {
     expect(applyPretrainInit(f, '', [lung])).toMatchObject({ init: '', windowLevel: 40, windowWidth: 400, scaling: 'fixed' });
     // a run that is no longer listed: the form is left as it is
     expect(applyPretrainInit(f, '9', [run({})])).toMatchObject({ init: '9', windowLevel: 40, windowWidth: 400 });
+    // a reference run's next stage is a reference run: the recipe and its values
+    const ref = run({ id: 3, config: { ...run({}).config, recipe: 'reference', batchSize: 16, scaling: 'minmax', maskDefinition: 'side' } as RunSummary['config'] });
+    const stage = applyPretrainInit(f, '3', [ref]);
+    expect(stage).toMatchObject({ init: '3', recipe: 'reference', batchSize: 16, maskDefinition: 'side', scaling: 'minmax' });
+    expect(runFormProblems(stage)).toEqual({});
+    expect(applyPretrainInit(f, '2', [lung]).recipe).toBe('ours');
   });
 
   it('chains the masked-region curriculum 5 -> 10 -> 20 -> 33 from finished runs only', () => {

@@ -176,14 +176,16 @@ export function runWindow(r: Pick<RunSummary, 'config'>): { level: number; width
 
 /**
  * Choosing the run a pretraining run continues from (a curriculum stage) takes that run's window
- * and scaling: the encoder goes on seeing inputs windowed as before. Random initialisation keeps
- * what the form has.
+ * and scaling (and a reference run's recipe): the encoder goes on seeing inputs windowed as before.
+ * Random initialisation keeps what the form has.
  */
 export function applyPretrainInit(f: RunForm, init: string, runs: readonly RunSummary[]): RunForm {
   const run = init ? runs.find((r) => String(r.id) === init) : undefined;
   if (!run) return { ...f, init };
+  // A reference run's next stage is a reference run too (as `ctssl pretrain --init` does).
+  const base = run.config.kind === 'pretrain' && run.config.recipe === 'reference' ? applyRecipe(f, 'reference') : f;
   const w = runWindow(run);
-  return { ...f, init, windowLevel: w.level, windowWidth: w.width, scaling: w.scaling };
+  return { ...base, init, windowLevel: w.level, windowWidth: w.width, scaling: w.scaling };
 }
 
 /** True when a run's weights can start another run (finished, or stopped with a checkpoint). */
