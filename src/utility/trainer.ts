@@ -142,8 +142,12 @@ onMessage((m) => {
           }),
         )
         .then((result) => {
-          send({ v: 1, type: 'prediction', result });
-          exit(0);
+          // A prediction can be megabytes of masks: leave only once the message has gone.
+          const msg: TrainerEvent = { v: 1, type: 'prediction', result };
+          if (parentPort || !process.send) {
+            send(msg);
+            exit(0);
+          } else process.send(msg, () => exit(0));
         })
         .catch((err: Error) => {
           send({ v: 1, type: 'error', message: err.message });
