@@ -117,14 +117,14 @@ test.describe('viewer on real DICOM (LIDC-IDRI-0001 through ctssl serve)', () =>
   });
 });
 
-/** Records the `viewer.slices` requests the page sends (start, count), read from the socket's frames. */
+/** Records the slice requests the page and its volume worker send (start, count), read from the sockets' frames. */
 function recordSliceRequests(page: Page): [number, number][] {
   const calls: [number, number][] = [];
   page.on('websocket', (ws) => {
     ws.on('framesent', (f) => {
       if (typeof f.payload === 'string') return;
       const m = decodeMessage<{ channel?: string; args?: unknown[] }>(new Uint8Array(f.payload));
-      if (m.channel === 'viewer.slices') calls.push([m.args![1] as number, m.args![2] as number]);
+      if (m.channel === 'viewer.slices' || m.channel === 'viewer.packed') calls.push([m.args![1] as number, m.args![2] as number]);
     });
   });
   return calls;
@@ -239,8 +239,12 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
     const c = await screenOf(48, 32);
     await viewer.hover(c.x, c.y);
     await expect(viewer.huReadout).toContainText('119 HU');
-    await expect(viewer.huReadout).toContainText('x 48 y 32');
+    // Voxel indices as stored (column, row, slice) and patient coordinates (LPS, mm) from
+    // ImagePositionPatient (0, 0, -2.5 k), identity orientation, PixelSpacing 1.5 (rows) x 1.0 (columns).
+    await expect(viewer.huReadout).toContainText('i 48 j 32 k 19');
+    await expect(viewer.huReadout).toContainText('LPS 48.0, 48.0, -47.5 mm');
     await expect(viewer.huReadout).toContainText('slice 20');
+    await expect(viewer.page.getByTestId('position-readout')).toHaveText('z -47.50 mm');
     await viewer.page.keyboard.press('ArrowDown');
     await viewer.expectSlice(21, 40);
     await expect(viewer.huReadout).toContainText('120 HU');
@@ -250,7 +254,8 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
     const t = await screenOf(3, 2);
     await viewer.hover(t.x, t.y);
     await expect(viewer.huReadout).toContainText('1000 HU');
-    await expect(viewer.huReadout).toContainText('x 3 y 2');
+    await expect(viewer.huReadout).toContainText('i 3 j 2 k 20');
+    await expect(viewer.huReadout).toContainText('LPS 3.0, 3.0, -50.0 mm');
     await viewer.hover(2, 2); // outside the slice (letterbox)
     await expect(viewer.huReadout).toContainText('HU —');
   });
@@ -308,7 +313,7 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
   test('Ctrl+wheel zooms about the pointer, Shift+drag pans, R resets', async ({ page }) => {
     const column = async (x: number, y: number) => {
       await viewer.hover(x, y);
-      const m = /x (\d+) y (\d+)/.exec((await viewer.huReadout.textContent()) ?? '');
+      const m = /i (\d+) j (\d+)/.exec((await viewer.huReadout.textContent()) ?? '');
       return m ? [Number(m[1]), Number(m[2])] : null;
     };
     const c = await screenOf(48, 32);
@@ -363,6 +368,9 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
     // answers to blocks of slices wait until the test has jumped to the end.
     const page = await browser.newPage();
     const errs = trackPageErrors(page);
+    // Blocks over the page's own socket (the volume worker only decodes them, as in Electron), so
+    // that the route below can hold them back; the worker's own socket is not routable.
+    await page.addInitScript("localStorage.setItem('ctssl-viewer-transport', 'page')");
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const starts: number[] = [];
@@ -372,7 +380,7 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
       ws.onMessage((m) => {
         if (typeof m !== 'string') {
           const msg = decodeMessage<{ id: number; channel: string; args: unknown[] }>(new Uint8Array(m));
-          if (msg.channel === 'viewer.slices') {
+          if (msg.channel === 'viewer.slices' || msg.channel === 'viewer.packed') {
             starts.push(msg.args[1] as number);
             if ((msg.args[2] as number) > 1) blocks.add(msg.id);
           }

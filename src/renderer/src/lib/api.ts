@@ -158,6 +158,16 @@ const socket = window.ctsslBridge ? null : new SocketClient(tokenFromLocation())
 /** The app-wide client. */
 export const api: ApiClient = window.ctsslBridge ? new ElectronClient(window.ctsslBridge) : socket!;
 
+/**
+ * In a browser, the URL of the server's API socket with the token (for a worker that opens its own
+ * connection, e.g. the viewer's volume worker); null in Electron.
+ */
+export function socketUrl(): string | null {
+  if (!socket) return null;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/api?token=${encodeURIComponent(socket.token)}`;
+}
+
 /** Calls `listener(false)` when the connection to `ctssl serve` drops and `listener(true)` once it is back. */
 export function onConnection(listener: ConnectionListener): () => void {
   return socket ? socket.onConnection(listener) : () => undefined;

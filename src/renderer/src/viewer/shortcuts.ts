@@ -13,6 +13,7 @@ export type ViewerAction =
   | { kind: 'interpolation' }
   | { kind: 'label'; dir: 1 | -1 }
   | { kind: 'overlay' }
+  | { kind: 'layout' }
   | { kind: 'help' }
   | { kind: 'close' };
 
@@ -48,6 +49,9 @@ export function actionFor(key: string): ViewerAction | null {
     case 'o':
     case 'O':
       return { kind: 'overlay' };
+    case 'l':
+    case 'L':
+      return { kind: 'layout' };
     case '?':
       return { kind: 'help' };
     case 'Escape':
@@ -72,6 +76,8 @@ export const shortcutHelp: readonly { keys: string[]; what: string }[] = [
   { keys: ['N', ']'], what: 'next slice with labels' },
   { keys: ['P', '['], what: 'previous slice with labels' },
   { keys: ['O'], what: 'show / hide label overlays' },
+  { keys: ['L'], what: 'one view / three views (axial, coronal, sagittal) with a linked crosshair' },
+  { keys: ['Click'], what: 'in three views: move the crosshair there (the other views follow)' },
   { keys: ['T', 'Shift+T'], what: 'next / previous top-scoring slice of the model (after Predict)' },
   { keys: ['?'], what: 'this help' },
   { keys: ['Esc'], what: 'close help' },

@@ -16,7 +16,8 @@ export type { LabelGroup };
 
 export type ReaderMode = { kind: 'all' } | { kind: 'reader'; reader: string } | { kind: 'consensus'; k: number };
 
-const CACHE = 48;
+/** Slices of masks kept (the reformat views need every labelled slice's). */
+const CACHE = 512;
 
 export class ViewerLabelsState {
   labels = $state.raw<SeriesLabels | null>(null);
@@ -153,6 +154,38 @@ export class ViewerLabelsState {
   setHidden(group: string, hidden: boolean): void {
     this.hidden = { ...this.hidden, [group]: hidden };
     this.bump();
+  }
+
+  /** The masks of slice `index` for the chosen readers, if loaded (see ensureAll). */
+  masksAt(index: number): SliceMasks | undefined {
+    return this.cache.get(`${this.queryKey()}/${index}`);
+  }
+
+  /** Loads the masks of every labelled slice (for the reformat views), a few requests at a time. */
+  async ensureAll(): Promise<void> {
+    const todo = this.indices.filter((k) => !this.cache.has(`${this.queryKey()}/${k}`)).slice(0, CACHE);
+    const m = this.mode;
+    const q = m.kind === 'all' ? {} : m.kind === 'reader' ? { reader: m.reader } : { consensusK: m.k };
+    const key = this.queryKey();
+    const next = async (): Promise<void> => {
+      for (let k = todo.shift(); k !== undefined && !this.disposed; k = todo.shift()) {
+        if (this.inflight.has(`${key}/${k}`)) continue;
+        try {
+          const masks = await this.api.invoke('labels.masks', this.seriesId, k, q);
+          if (this.disposed || key !== this.queryKey()) return;
+          this.cache.set(`${key}/${k}`, masks);
+        } catch (e) {
+          if (!this.disposed) toasts.error('Label masks', e);
+          return;
+        }
+      }
+    };
+    await Promise.all([next(), next(), next()]);
+    if (!this.disposed) this.bump();
+  }
+
+  overlayStyle(): OverlayStyle {
+    return this.style();
   }
 
   private style(): OverlayStyle {

@@ -13,17 +13,25 @@ import { toasts } from '../lib/toasts.svelte';
 import { cameraFor, FIT, imageRect, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
 import type { SliceView } from './slice-view';
 import { LoadAborted, VolumeLoader } from './volume-loader';
+import { VolumeFetcher } from './volume-fetcher';
+import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
+import type { VolumePoint } from './reformat';
+import { displayToStored, voxelToPatient } from '../../../core/dicom/patient-geometry';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
 
 export interface HoverReadout {
-  /** Column and row of the voxel under the pointer. */
+  /** Display column and row of the voxel under the pointer (x right, y down on screen). */
   i: number;
   j: number;
   /** HU, or why there is none. */
   hu: number | 'padding' | 'loading';
+  /** Voxel indices as the file has them: column, row, and the slice's index in the stack (0-based). */
+  voxel: { i: number; j: number; k: number } | null;
+  /** Patient coordinates of the voxel centre (LPS, mm); null without IPP/IOP. */
+  lps: [number, number, number] | null;
 }
 
 export const BLOCK_SIZE = 16;
@@ -47,11 +55,19 @@ export class ViewerState {
 
   /** Labels of the series: badges, masks of the slice on screen, overlay style. */
   readonly labels: ViewerLabelsState;
+
+  /** One view (the acquired plane) or three (acquired, row plane, column plane: axial, coronal, sagittal). */
+  layoutMode = $state<'1x1' | '1x3'>('1x1');
+  /** The crosshair's display column and row (its slice is `slice`); every view shows it in 1x3. */
+  cross = $state.raw<{ x: number; y: number }>({ x: 0, y: 0 });
+  /** The two reformat views (row plane, column plane), drawn when their canvases are attached. */
+  readonly panes: ReformatPane[] = [new ReformatPane(this, 'row'), new ReformatPane(this, 'column')];
   /** Pictures drawn under the label masks in step with the slice (a model's predicted mask, PredictionState): each gives a slice's picture, or null. */
   readonly overlayLayers: ((slice: number) => ImageData | null)[] = [];
   private layerCanvas: HTMLCanvasElement | null = null;
 
   private loader: VolumeLoader | null = null;
+  private fetcher: VolumeFetcher | null = null;
   private view: SliceView | null = null;
   private overlay: HTMLCanvasElement | null = null;
   private overlaySrc: HTMLCanvasElement | null = null;
@@ -71,6 +87,11 @@ export class ViewerState {
     this.labels = new ViewerLabelsState(api, seriesId, () => this.requestRender());
   }
 
+  /** The voxels loaded so far (null before `viewer.open` answered). */
+  get volume(): VolumeLoader | null {
+    return this.loader;
+  }
+
   get slices(): number {
     return this.info?.dims[2] ?? 0;
   }
@@ -86,14 +107,19 @@ export class ViewerState {
       const info = await this.api.invoke('viewer.open', this.seriesId);
       if (this.disposed) return;
       this.info = info;
+      const fetcher = new VolumeFetcher(this.api, this.seriesId);
+      this.fetcher = fetcher;
       const loader = new VolumeLoader({
         dims: info.dims,
         blockSize: BLOCK_SIZE,
-        fetch: (start, count) => this.api.invoke('viewer.slices', this.seriesId, start, count),
+        fetch: (start, count) => fetcher.fetch(start, count),
+        fetchFirst: (start, count) => fetcher.fetchNow(start, count),
         onSlices: (start, count) => this.onSlices(start, count),
       });
       this.loader = loader;
       this.slice = Math.floor((info.dims[2] - 1) / 2);
+      this.cross = { x: Math.floor(info.dims[0] / 2), y: Math.floor(info.dims[1] / 2) };
+      for (const p of this.panes) p.setUp();
       this.status = 'loading';
       this.labels.ensure(this.slice);
       void this.labels.load();
@@ -143,6 +169,7 @@ export class ViewerState {
   private onSlices(start: number, count: number): void {
     if (this.disposed || !this.loader) return;
     this.loaded = this.loader.loadedCount;
+    if (this.layoutMode === '1x3') for (const p of this.panes) p.invalidate();
     if (this.slice >= start && this.slice < start + count) {
       this.sliceDirty = true;
       this.requestRender();
@@ -151,6 +178,7 @@ export class ViewerState {
 
   /** Draws on the next animation frame (many wheel events per frame collapse into one draw). */
   requestRender(): void {
+    if (this.layoutMode === '1x3') for (const p of this.panes) p.requestRender();
     if (this.frame || !this.view || this.disposed) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
@@ -193,19 +221,37 @@ export class ViewerState {
     ctx.clearRect(0, 0, W, H);
     this.drawOverlayLayers(ctx, width, height, dpr);
     const img = this.labels.image();
-    if (!img) return;
-    if (img !== this.overlayImage || !this.overlaySrc) {
-      const src = this.overlaySrc ?? document.createElement('canvas');
-      if (src.width !== img.width) src.width = img.width;
-      if (src.height !== img.height) src.height = img.height;
-      src.getContext('2d')!.putImageData(img, 0, 0);
-      this.overlaySrc = src;
-      this.overlayImage = img;
-    }
     const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(this.overlaySrc, r.x, r.y, r.width, r.height);
+    if (img) {
+      if (img !== this.overlayImage || !this.overlaySrc) {
+        const src = this.overlaySrc ?? document.createElement('canvas');
+        if (src.width !== img.width) src.width = img.width;
+        if (src.height !== img.height) src.height = img.height;
+        src.getContext('2d')!.putImageData(img, 0, 0);
+        this.overlaySrc = src;
+        this.overlayImage = img;
+      }
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(this.overlaySrc!, r.x, r.y, r.width, r.height);
+    }
+    if (this.layoutMode === '1x3') {
+      // The crosshair: where the row plane (horizontal line) and the column plane (vertical) cut this slice.
+      const px = r.x + ((this.cross.x + 0.5) / l.columns) * r.width;
+      const py = r.y + ((this.cross.y + 0.5) / l.rows) * r.height;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = CROSS_COLOURS[1];
+      ctx.beginPath();
+      ctx.moveTo(r.x, py);
+      ctx.lineTo(r.x + r.width, py);
+      ctx.stroke();
+      ctx.strokeStyle = CROSS_COLOURS[2];
+      ctx.beginPath();
+      ctx.moveTo(px, r.y);
+      ctx.lineTo(px, r.y + r.height);
+      ctx.stroke();
+    }
   }
 
   /** Draws the overlay layers (see overlayLayers) into the slice's rectangle. */
@@ -225,6 +271,42 @@ export class ViewerState {
       ctx.drawImage(src, r.x, r.y, r.width, r.height);
       ctx.setTransform(1, 0, 0, 1, 0, 0);
     }
+  }
+
+  /** Moves the crosshair to a volume point: the acquired view goes to its slice, the reformats to its row and column. */
+  setCross(p: VolumePoint): void {
+    const i = this.info;
+    if (!i) return;
+    const x = Math.min(i.dims[0] - 1, Math.max(0, Math.round(p.x)));
+    const y = Math.min(i.dims[1] - 1, Math.max(0, Math.round(p.y)));
+    if (x !== this.cross.x || y !== this.cross.y) {
+      this.cross = { x, y };
+      for (const pane of this.panes) pane.invalidate();
+    }
+    this.setSlice(p.k);
+    this.requestRender();
+  }
+
+  /** A click on the acquired view at CSS pixel (x, y): the crosshair moves there. */
+  clickAt(x: number, y: number): void {
+    const l = this.layout;
+    if (!l || !this.view) return;
+    const { width, height } = this.view.size();
+    const v = screenToVoxel(l, cameraFor(l, width, height, this.transform), width, height, x, y);
+    if (v) this.setCross({ x: v.i, y: v.j, k: this.slice });
+  }
+
+  /** Switches between one view and three (acquired, row and column planes). */
+  setLayoutMode(mode: '1x1' | '1x3'): void {
+    if (mode === this.layoutMode) return;
+    this.layoutMode = mode;
+    if (mode === '1x3') for (const p of this.panes) p.invalidate();
+    this.sliceDirty = true;
+    this.requestRender();
+  }
+
+  toggleLayout(): void {
+    this.setLayoutMode(this.layoutMode === '1x1' ? '1x3' : '1x1');
   }
 
   /** Jumps to the next (dir 1) or previous (dir -1) slice with labels; false when there is none. */
@@ -343,15 +425,26 @@ export class ViewerState {
     const value = this.loader.value(this.slice, v.i, v.j);
     const hu = value === null ? 'loading' : value === this.info.paddingValue ? 'padding' : value;
     const h = this.hover;
-    if (h && h.i === v.i && h.j === v.j && h.hu === hu) return;
-    this.hover = { i: v.i, j: v.j, hu };
+    if (h && h.i === v.i && h.j === v.j && h.hu === hu && h.voxel?.k === this.slice) return;
+    const f = this.info.frame;
+    const stored = f ? displayToStored(f.stored, v.i, v.j) : null;
+    this.hover = {
+      i: v.i,
+      j: v.j,
+      hu,
+      voxel: stored ? { ...stored, k: this.slice } : null,
+      lps: f ? voxelToPatient(f, v.i, v.j, this.slice) : null,
+    };
   }
 
   dispose(): void {
     this.disposed = true;
     this.loader?.abort();
     this.loader = null;
+    this.fetcher?.dispose();
+    this.fetcher = null;
     this.labels.dispose();
+    for (const p of this.panes) p.dispose();
     this.overlay = null;
     this.overlaySrc = null;
     this.detachView();

@@ -18,6 +18,8 @@ export interface VolumeLoaderOptions {
   /** [columns, rows, slices]. */
   dims: [number, number, number];
   fetch: FetchSlices;
+  /** Fetches the first slice (default: `fetch`), e.g. over a path with no start-up cost. */
+  fetchFirst?: FetchSlices;
   /** Slices per request after the first one; default 16. */
   blockSize?: number;
   /** Requests in flight at once; default 2 (one decoding while the other travels). */
@@ -134,7 +136,7 @@ export class VolumeLoader {
   async loadFirst(k: number): Promise<void> {
     this.focus = k;
     if (this.state[k] !== 0) return;
-    await this.request(k, 1);
+    await this.request(k, 1, this.opts.fetchFirst);
   }
 
   /** Loads every missing slice, nearest to the focus first; resolves when the volume is complete. */
@@ -158,11 +160,11 @@ export class VolumeLoader {
     if (failure) throw (failure as { err: unknown }).err;
   }
 
-  private async request(start: number, count: number): Promise<void> {
+  private async request(start: number, count: number, fetch: FetchSlices = this.opts.fetch): Promise<void> {
     this.state.fill(1, start, start + count);
     let block: Block;
     try {
-      block = await this.opts.fetch(start, count);
+      block = await fetch(start, count);
     } catch (err) {
       this.state.fill(0, start, start + count);
       throw err;

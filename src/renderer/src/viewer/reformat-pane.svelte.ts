@@ -1,0 +1,246 @@
+/**
+ * One reformat view of the open series (the plane of a display row or column across the stack:
+ * coronal and sagittal for an axial series), beside the acquired view in the 1x3 layout. It owns
+ * its vtk.js view (through the SliceView interface), its overlay canvas (label masks and the
+ * crosshair) and its readout; the volume, window, interpolation and crosshair are the ViewerState's,
+ * so every view follows them. Reactive fields are the readout only.
+ *
+ * Pointer: a click (or drag) moves the crosshair to the point (the other views follow); the wheel
+ * moves this view's plane (its fixed row or column) one voxel per notch.
+ */
+import { composeOverlay } from './label-overlay';
+import { displayToStored, voxelToPatient } from '../../../core/dicom/patient-geometry';
+import { extractReformat, reformatLayout, reformatToVolume, volumeToReformat, type ReformatPlane } from './reformat';
+import { cameraFor, FIT, imageRect, screenToVoxel, type SliceLayout } from './slice-geometry';
+import type { SliceView } from './slice-view';
+import type { HoverReadout, ViewerState } from './viewer-state.svelte';
+
+/** Crosshair colours, one per view (acquired, row plane, column plane), as the lines of that view's plane. */
+export const CROSS_COLOURS = ['#56b4e9', '#e69f00', '#009e73'] as const;
+
+export class ReformatPane {
+  hover = $state.raw<HoverReadout | null>(null);
+
+  private view: SliceView | null = null;
+  private overlay: HTMLCanvasElement | null = null;
+  private buffer: Int16Array | null = null;
+  private frame = 0;
+  private dirty = true;
+  private pointer: { x: number; y: number } | null = null;
+  private maskCanvas: HTMLCanvasElement | null = null;
+  private rgba: Uint8ClampedArray | null = null;
+
+  constructor(
+    private readonly viewer: ViewerState,
+    readonly plane: ReformatPlane,
+  ) {}
+
+  get layout(): SliceLayout | null {
+    const i = this.viewer.info;
+    return i ? reformatLayout(i.dims, i.spacing, this.plane) : null;
+  }
+
+  /** This view's fixed row (row plane) or column (column plane). */
+  get index(): number {
+    return this.plane === 'row' ? this.viewer.cross.y : this.viewer.cross.x;
+  }
+
+  /** How many planes this view can step through. */
+  get planes(): number {
+    const i = this.viewer.info;
+    return i ? (this.plane === 'row' ? i.dims[1] : i.dims[0]) : 0;
+  }
+
+  attachView(view: SliceView): void {
+    this.view = view;
+    this.setUp();
+  }
+
+  detachView(): void {
+    this.view = null;
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+  }
+
+  attachOverlay(c: HTMLCanvasElement | null): void {
+    this.overlay = c;
+    this.requestRender();
+  }
+
+  /** (Re)configures the view for the open series; called when the view or the series arrives. */
+  setUp(): void {
+    const view = this.view;
+    const l = this.layout;
+    if (!view || !l || !this.viewer.info) return;
+    view.setLayout(l, this.viewer.info.paddingValue);
+    view.setWindow(this.viewer.window);
+    view.setInterpolation(this.viewer.interpolation);
+    view.setTransform(FIT);
+    this.buffer = new Int16Array(l.columns * l.rows);
+    this.invalidate();
+  }
+
+  /** The picture must be resliced (new voxels, another plane). */
+  invalidate(): void {
+    this.dirty = true;
+    this.requestRender();
+  }
+
+  requestRender(): void {
+    if (this.frame || !this.view) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  resized(): void {
+    this.view?.resize();
+    this.requestRender();
+  }
+
+  private draw(): void {
+    const view = this.view;
+    const info = this.viewer.info;
+    const loader = this.viewer.volume;
+    if (!view || !info || !loader || !this.buffer) return;
+    if (this.dirty) {
+      extractReformat(loader.voxels, info.dims, (k) => loader.isLoaded(k), this.plane, this.index, info.paddingValue, this.buffer);
+      view.showSlice(this.buffer);
+      this.dirty = false;
+      this.updateHover();
+    }
+    view.setWindow(this.viewer.window);
+    view.setInterpolation(this.viewer.interpolation);
+    view.render();
+    this.drawOverlay();
+  }
+
+  /** Label masks resliced like the picture, and the crosshair lines of the other two views. */
+  private drawOverlay(): void {
+    const c = this.overlay;
+    const l = this.layout;
+    const info = this.viewer.info;
+    if (!c || !this.view || !l || !info) return;
+    const { width, height } = this.view.size();
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.max(1, Math.floor(width * dpr));
+    const H = Math.max(1, Math.floor(height * dpr));
+    if (c.width !== W) c.width = W;
+    if (c.height !== H) c.height = H;
+    const ctx = c.getContext('2d');
+    if (!ctx) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    const r = imageRect(l, cameraFor(l, width, height, FIT), width, height);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const masks = this.maskPicture(l);
+    if (masks) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(masks, r.x, r.y, r.width, r.height);
+    }
+    // Crosshair: where the acquired slice (horizontal line) and the other plane (vertical) cut this one.
+    const { u, v } = volumeToReformat(this.plane, { x: this.viewer.cross.x, y: this.viewer.cross.y, k: this.viewer.slice });
+    const px = r.x + ((u + 0.5) / l.columns) * r.width;
+    const py = r.y + ((v + 0.5) / l.rows) * r.height;
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = CROSS_COLOURS[0];
+    ctx.beginPath();
+    ctx.moveTo(r.x, py);
+    ctx.lineTo(r.x + r.width, py);
+    ctx.stroke();
+    ctx.strokeStyle = CROSS_COLOURS[this.plane === 'row' ? 2 : 1];
+    ctx.beginPath();
+    ctx.moveTo(px, r.y);
+    ctx.lineTo(px, r.y + r.height);
+    ctx.stroke();
+  }
+
+  /** The label masks of every labelled slice cut along this plane, as a canvas of the picture's size. */
+  private maskPicture(l: SliceLayout): HTMLCanvasElement | null {
+    const labels = this.viewer.labels;
+    const info = this.viewer.info!;
+    if (!labels.visible || labels.indices.length === 0) return null;
+    const [w, h] = info.dims;
+    const groups = new Map<string, Uint8Array>();
+    for (const k of labels.indices) {
+      const m = labels.masksAt(k);
+      if (!m || m.width !== w || m.height !== h) continue;
+      for (const g of m.groups) {
+        let dst = groups.get(g.group);
+        if (!dst) groups.set(g.group, (dst = new Uint8Array(l.columns * l.rows)));
+        if (this.plane === 'row') {
+          const y = this.index;
+          for (let x = 0; x < w; x++) if (g.mask[y * w + x]) dst[k * l.columns + x] = 1;
+        } else {
+          const x = this.index;
+          for (let y = 0; y < h; y++) if (g.mask[y * w + x]) dst[k * l.columns + y] = 1;
+        }
+      }
+    }
+    if (groups.size === 0) return null;
+    const n = l.columns * l.rows * 4;
+    if (!this.rgba || this.rgba.length !== n) this.rgba = new Uint8ClampedArray(n);
+    const box = composeOverlay(
+      [...groups].map(([key, mask]) => ({ key, mask })),
+      l.columns,
+      l.rows,
+      labels.overlayStyle(),
+      this.rgba,
+    );
+    if (!box) return null;
+    const c = this.maskCanvas ?? (this.maskCanvas = document.createElement('canvas'));
+    c.width = l.columns;
+    c.height = l.rows;
+    c.getContext('2d')!.putImageData(new ImageData(this.rgba as Uint8ClampedArray<ArrayBuffer>, l.columns, l.rows), 0, 0);
+    return c;
+  }
+
+  /** The volume point under CSS pixel (x, y) of this view, or null outside the picture. */
+  private pointAt(x: number, y: number): { x: number; y: number; k: number } | null {
+    const l = this.layout;
+    if (!l || !this.view) return null;
+    const { width, height } = this.view.size();
+    const v = screenToVoxel(l, cameraFor(l, width, height, FIT), width, height, x, y);
+    return v ? reformatToVolume(this.plane, this.index, v.i, v.j) : null;
+  }
+
+  /** A click or drag at (x, y): the crosshair moves there, and every view follows. */
+  clickAt(x: number, y: number): void {
+    const p = this.pointAt(x, y);
+    if (p) this.viewer.setCross(p);
+  }
+
+  /** Moves this view's plane by `delta` rows or columns (the wheel; linked: the others' crosshair moves). */
+  step(delta: number): void {
+    const c = this.viewer.cross;
+    const next = Math.min(this.planes - 1, Math.max(0, this.index + delta));
+    this.viewer.setCross(this.plane === 'row' ? { x: c.x, y: next, k: this.viewer.slice } : { x: next, y: c.y, k: this.viewer.slice });
+  }
+
+  pointerAt(x: number | null, y: number | null): void {
+    this.pointer = x === null || y === null ? null : { x, y };
+    this.updateHover();
+  }
+
+  private updateHover(): void {
+    const info = this.viewer.info;
+    const loader = this.viewer.volume;
+    const p = this.pointer ? this.pointAt(this.pointer.x, this.pointer.y) : null;
+    if (!p || !info || !loader) {
+      if (this.hover !== null) this.hover = null;
+      return;
+    }
+    const value = loader.value(p.k, p.x, p.y);
+    const hu = value === null ? 'loading' : value === info.paddingValue ? 'padding' : value;
+    const f = info.frame;
+    const stored = f ? displayToStored(f.stored, p.x, p.y) : null;
+    this.hover = { i: p.x, j: p.y, hu, voxel: stored ? { ...stored, k: p.k } : null, lps: f ? voxelToPatient(f, p.x, p.y, p.k) : null };
+  }
+
+  dispose(): void {
+    this.detachView();
+    this.overlay = null;
+    this.maskCanvas = null;
+  }
+}

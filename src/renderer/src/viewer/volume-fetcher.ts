@@ -1,0 +1,121 @@
+/**
+ * Where the viewer's slice blocks come from (the `fetch` of a VolumeLoader). Blocks travel in a
+ * compact lossless wire form (`viewer.packed`, src/shared/slice-packing.ts) and are decoded in the
+ * volume worker (volume-worker.ts), which in a browser also receives them on its own socket: the
+ * page's thread only copies the finished Int16Array into the volume. The first slice comes over
+ * the page's own connection, already open, uncompressed (no worker start-up before the first paint).
+ *
+ * Encoding: 'deflate' unless localStorage 'ctssl-viewer-encoding' says 'int16' (the benchmark
+ * measures both). Without a worker (it failed to start) blocks are decoded on the page's thread.
+ */
+import type { ApiClient } from '../../../shared/contract';
+import { ApiError } from '../../../shared/envelope';
+import { SLICE_ENCODINGS, type SliceEncoding } from '../../../shared/slice-packing';
+import { socketUrl } from '../lib/api';
+import { browserInflate, unpackSlices } from './packed-slices';
+import type { Block } from './volume-loader';
+import type { WorkerReply, WorkerRequest } from './volume-worker';
+
+export function chosenEncoding(): SliceEncoding {
+  try {
+    const v = localStorage.getItem('ctssl-viewer-encoding');
+    if (v && (SLICE_ENCODINGS as readonly string[]).includes(v)) return v as SliceEncoding;
+  } catch {
+    // no storage: the default
+  }
+  return 'deflate';
+}
+
+/**
+ * Where blocks travel in a browser: 'worker' (its own socket, the default) or 'page' (the page's
+ * connection, the worker only decodes: the path Electron takes), from localStorage
+ * 'ctssl-viewer-transport'; an e2e test uses 'page' to hold blocks back at the page's socket.
+ */
+export function chosenTransport(): 'worker' | 'page' {
+  try {
+    if (localStorage.getItem('ctssl-viewer-transport') === 'page') return 'page';
+  } catch {
+    // no storage: the default
+  }
+  return 'worker';
+}
+
+export class VolumeFetcher {
+  readonly encoding: SliceEncoding;
+  private worker: Worker | null = null;
+  private viaSocket = false;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (b: Block) => void; reject: (e: Error) => void }>();
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly seriesId: number,
+    encoding: SliceEncoding = chosenEncoding(),
+  ) {
+    this.encoding = encoding;
+    try {
+      this.worker = new Worker(new URL('./volume-worker.ts', import.meta.url), { type: 'module', name: 'ctssl-volume' });
+      this.worker.onmessage = (e: MessageEvent<WorkerReply>) => this.settle(e.data);
+      this.worker.onerror = (e) => this.failAll(new Error(`the volume worker stopped: ${e.message || 'unknown error'}`));
+      const url = socketUrl();
+      if (url && chosenTransport() === 'worker') {
+        this.post({ type: 'connect', url });
+        this.viaSocket = true;
+      }
+    } catch {
+      this.worker = null;
+    }
+  }
+
+  /** One slice (or a few) over the page's connection, uncompressed: the fastest first paint. */
+  async fetchNow(start: number, count: number): Promise<Block> {
+    const p = await this.api.invoke('viewer.packed', this.seriesId, start, count, 'int16');
+    return { start: p.start, count: p.count, data: await unpackSlices(p, browserInflate) };
+  }
+
+  /** A block, decoded off the page's thread where possible. */
+  async fetch(start: number, count: number): Promise<Block> {
+    const w = this.worker;
+    if (!w) {
+      const p = await this.api.invoke('viewer.packed', this.seriesId, start, count, this.encoding);
+      return { start: p.start, count: p.count, data: await unpackSlices(p, browserInflate) };
+    }
+    const id = this.nextId++;
+    const done = new Promise<Block>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    if (this.viaSocket) {
+      this.post({ type: 'fetch', id, seriesId: this.seriesId, start, count, encoding: this.encoding });
+    } else {
+      try {
+        const packed = await this.api.invoke('viewer.packed', this.seriesId, start, count, this.encoding);
+        this.post({ type: 'unpack', id, packed }, [packed.bytes.buffer as ArrayBuffer]);
+      } catch (err) {
+        this.pending.delete(id);
+        throw err;
+      }
+    }
+    return done;
+  }
+
+  dispose(): void {
+    this.failAll(new Error('the viewer was closed'));
+    this.worker?.terminate();
+    this.worker = null;
+  }
+
+  private post(m: WorkerRequest, transfer: Transferable[] = []): void {
+    this.worker?.postMessage(m, transfer);
+  }
+
+  private settle(r: WorkerReply): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    if ('error' in r) p.reject(new ApiError(r.error.code as ApiError['code'], r.error.message));
+    else p.resolve({ start: r.start, count: r.count, data: r.data });
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
