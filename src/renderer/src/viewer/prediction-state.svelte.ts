@@ -73,6 +73,7 @@ export class PredictionState {
 
   private setResult(r: PredictionSummary | null): void {
     this.result = r;
+    this.topCursor = -1;
     this.status = r ? 'done' : 'idle';
     this.cache.clear();
     this.bump();
@@ -137,13 +138,18 @@ export class PredictionState {
     return this.result?.top ?? [];
   }
 
-  /** The next top slice after `current` in score order (cycling), for the T shortcut. */
+  private topCursor = -1;
+
+  /**
+   * The T shortcut: the best-scoring slice first; pressed again on the slice it went to, the next
+   * best (Shift: the one before), cycling. From any other slice it starts again at the best.
+   */
   nextTop(current: number, dir: 1 | -1 = 1): number | null {
     const t = this.top;
     if (t.length === 0) return null;
-    const k = t.indexOf(current);
-    if (k < 0) return t[0];
-    return t[(k + dir + t.length) % t.length];
+    const k = this.topCursor >= 0 && this.topCursor < t.length && t[this.topCursor] === current ? (this.topCursor + dir + t.length) % t.length : 0;
+    this.topCursor = k;
+    return t[k];
   }
 
   /** Loads the mask of `index` (U-Net predictions) and redraws when it arrives. */
