@@ -238,6 +238,8 @@ export class ViewerBlocks {
       for (const b of d === 0 ? [first] : [first + d * WARM_BLOCK, first - d * WARM_BLOCK]) if (b >= 0 && b < n) blocks.push(b);
     }
     try {
+      // The slice the viewer shows first, alone: its request must not wait for a whole block.
+      await this.decode(e, from, Math.min(n, from + 1));
       for (const b of blocks) {
         if (e.dropped) return;
         const end = Math.min(n, b + WARM_BLOCK);
