@@ -19,7 +19,7 @@ const card: ModelCard = {
   training: { optimizer: 'radam', lr: 0.001, batchSize: 2, steps: 30, lossWeights: { mse: 1, vq: 1 }, seed: 1, fractions: { train: 0.8, val: 0.1, test: 0.1 } },
   task: { name: 'masked', maskPercent: 20, maskDefinition: 'area', gap: null, noiseFraction: null },
   curriculum: [{ task: 'masked', maskPercent: 20, maskDefinition: 'area', steps: 30, epochs: null }],
-  pretextMetrics: { split: 'test', perVolume: { mse: { mean: 0.41234567, sd: 0.01 } }, perImage: {}, volumes: 1, images: 4 },
+  pretextMetrics: { split: 'test', perVolume: { mse: { mean: 0.41234567, sd: 0.01, n: 1 } }, perImage: {}, volumes: 1, images: 4 },
   finalTrainingLosses: { loss: 0.35926, mse: 0.4 },
   downstream: null,
   limitations: ['Trained on 2 patients.'],
