@@ -15,6 +15,7 @@ import type { PredictionComputation, PredictSeries } from '../shared/predict';
 import { initBackend, type BackendChoice } from './backend';
 import { createFinetuneEngine } from './finetune/finetune-engine';
 import { finetuneSize, readFinetuneRun } from './finetune/finetune-loop';
+import { runPreprocessSpec } from './pretrain/pretrain-batches';
 
 export interface PredictOptions {
   backend?: BackendChoice;
@@ -36,7 +37,8 @@ export async function predictSeries(runDir: string, series: PredictSeries, o: Pr
   try {
     await engine.setWeights(c.weights);
     const size = finetuneSize(config);
-    const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
+    // The run's own preprocessing (window, scaling, size; a reference recipe's 8 bits), as every reader of a run's slices.
+    const spec = runPreprocessSpec(config, size);
     const width = series.transform.transpose ? series.rows : series.columns;
     const height = series.transform.transpose ? series.columns : series.rows;
     const total = series.slices.length;
