@@ -4,9 +4,9 @@
  * the renderer are all typed from this table, and main/server validate every argument with the
  * schemas below before a service sees it: known keys only, every string and array bounded.
  *
- * Data is named by library ids (series, runs, label sources) and folder ids, never by paths. Three
+ * Data is named by library ids (series, runs, label sources) and folder ids, never by paths. Four
  * channels take a path the user chose (see src/host/user-paths.ts for the policy the services
- * apply to each): `library.addFolder` (picked or typed), `labels.import` and `packages.import`
+ * apply to each): `library.addFolder` and `labels.importFolder` (picked or typed), `labels.import` and `packages.import`
  * (Electron: picked in a native dialog or dropped on the window; server mode: typed server paths).
  * Browsers send files as bytes instead (`labels.importBytes`, `packages.importBytes`).
  */
