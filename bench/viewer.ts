@@ -271,6 +271,8 @@ const lines = [
     return `| **${e}, best warm** | **${r0(best(w, (o) => o.first))}** | **${r0(best(w, (o) => o.volume))}** | **${keys.length ? r0(Math.min(...w.filter((o) => o.keys.length).map((o) => Math.max(...o.keys)))) : '-'}** | **${r0(best(w, (o) => o.longMax))}** | |`;
   }),
   '',
+  `Against the floor of the same run (${r0(floorResult.ms)} ms): Node client warm ${ENCODINGS.map((e) => `${e} ${(node[e].warm / floorResult.ms).toFixed(2)}x`).join(', ')}; browser whole volume, best warm, ${ENCODINGS.map((e) => `${e} ${(best(warmOpens(e), (o) => o.volume) / floorResult.ms).toFixed(2)}x`).join(', ')}. On a loaded machine every column slows together; these ratios are what compares across runs.`,
+  '',
   'Targets (issue 13): first slice < 300 ms, whole volume < 5 s, key-to-paint < 100 ms while loading, no main-thread task > 200 ms. In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode (not measurable here: no Electron binary).',
 ];
 replaceSection('Opening a series', lines.join('\n'));
