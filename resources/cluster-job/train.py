@@ -325,6 +325,14 @@ def pick_device(choice, local_rank):
     return torch.device('cuda', local_rank % torch.cuda.device_count())
 
 
+def default_signals(_worker_id=None):
+    """Data loader workers leave SIGTERM and SIGUSR1 to their defaults (the training process's
+    handler, inherited through fork, breaks the loader's worker bookkeeping)."""
+    for s in (signal.SIGTERM, getattr(signal, 'SIGUSR1', None)):
+        if s is not None:
+            signal.signal(s, signal.SIG_DFL)
+
+
 class Stop:
     """SIGTERM / SIGUSR1 (Slurm's warning before a time limit or preemption): save and leave at the next step."""
 
@@ -408,7 +416,8 @@ def run(args):
         epoch = position['epoch']
         keys = [[(epoch, (b * world + rank) * bs + j) for j in range(bs)] for b in range(position['batch'], batches_per_epoch)]
         loader = torch.utils.data.DataLoader(train_ds, batch_sampler=keys, collate_fn=collate, num_workers=workers,
-                                             pin_memory=device.type == 'cuda', persistent_workers=False)
+                                             pin_memory=device.type == 'cuda', persistent_workers=False,
+                                             worker_init_fn=default_signals if workers > 0 else None)
         stopped = False
         for batch in loader:
             for g in optimizer.param_groups:
