@@ -38,7 +38,7 @@ test.describe('server mode as a full client', () => {
 
   test('adds a folder chosen in the folder picker that browses the server', async () => {
     await page.getByTestId('browse-folder').click();
-    const picker = page.getByTestId('folder-picker');
+    const picker = page.getByTestId('folder-picker').filter({ hasText: 'Add a folder of CT studies' });
     await expect(picker).toBeVisible();
     // starts at the home folder; go to the fixtures by the location field, then pick by clicking
     await picker.getByTestId('picker-location').fill(fixtures);
@@ -62,6 +62,21 @@ test.describe('server mode as a full client', () => {
     await library.waitForIndexing();
     await expect(library.folder(join(fixtures, 'lidc-0001'))).toHaveCount(1);
     await expect(library.rows).not.toHaveCount(0);
+  });
+
+  test('imports the label files of a folder chosen in the folder picker', async () => {
+    await page.getByTestId('browse-label-folder').click();
+    const picker = page.getByTestId('folder-picker').filter({ hasText: 'label file' });
+    await expect(picker).toBeVisible();
+    await picker.getByTestId('picker-location').fill(join(fixtures, 'lidc-0001'));
+    await picker.getByTestId('picker-go').click();
+    await expect(picker.getByTestId('picker-location')).toHaveValue(join(fixtures, 'lidc-0001'));
+    await picker.getByTestId('picker-choose').click();
+    await expect(picker).toBeHidden();
+    const summary = page.getByTestId('folder-summary');
+    await expect(summary).toBeVisible({ timeout: 60_000 });
+    await expect(summary).toHaveAttribute('data-imported', /^[1-9]/);
+    await expect(summary).toHaveAttribute('data-failed', '0');
   });
 
   test('downloads an exported package to the browser', async () => {
