@@ -6,14 +6,16 @@
  *  - the coronal and sagittal views, with pixel aspect from the spacing (a click lands on the voxel
  *    computed from 1.0 x 2.5 mm pixels) and the crosshair linked across views (a click in one view
  *    moves the others; the wheel in a reformat moves its plane and the crosshair in the others);
- *  - the LPS and voxel readouts in the reformats and the slice position (IPP z).
+ *  - the LPS and voxel readouts in the reformats and the slice position (IPP z);
+ *  - on the real LIDC-IDRI-0001 slab with its reader XML imported, the nodule's label masks drawn in
+ *    the coronal and sagittal views once the crosshair is on the nodule.
  * Screenshots of both layouts are kept in e2e/artifacts/screenshots.
  */
 import { join } from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Locator, Page } from '@playwright/test';
-import { test, expect, screenshotDir, startServe, stopServe, type Served } from './fixtures';
+import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Served } from './fixtures';
 import { LibraryPage } from './pages/library-page';
 import { ViewerPage } from './pages/viewer-page';
 import * as synth from './support/synthetic';
@@ -153,5 +155,64 @@ test.describe('reformats, crosshair and patient coordinates (synthetic series, r
     await sagittal.hover({ position: await pixelOf(sagittal, SAGITTAL, 10, 0) });
     await expect(page.getByTestId('reformat-readout-column')).toContainText('i 48 j 10 k 0');
     await expect(page.getByTestId('reformat-readout-column')).toContainText('LPS 48.0, 15.0, 0.0 mm');
+  });
+});
+
+/** The LIDC reader XML beside the committed slab. */
+function findXml(dir: string): string {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const f = findXml(p);
+      if (f) return f;
+    } else if (e.name === '069.xml') return p;
+  }
+  return '';
+}
+
+test.describe('label masks in the reformats (real LIDC-IDRI-0001 slab and reader XML)', () => {
+  let served: Served;
+  let dataDir: string;
+  test.beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-reformat-labels-'));
+    served = await startServe(dataDir);
+  });
+  test.afterAll(async () => {
+    await stopServe(served);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('the nodule under the crosshair is drawn in the coronal and sagittal views', async ({ page }) => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const lidc = join(fixtures, 'lidc-0001');
+    await page.goto(served.openUrl);
+    const library = new LibraryPage(page);
+    await library.addFolder(lidc);
+    await page.getByTestId('label-path').fill(findXml(lidc));
+    await page.getByTestId('import-labels').click();
+    await expect(page.getByTestId('label-source')).toContainText('069.xml');
+    await page.getByTestId('series-row').first().dblclick();
+    const v = new ViewerPage(page);
+    await v.waitForSlice();
+    await v.waitForVolume();
+    await page.getByTestId('layout-1x3').click();
+    // To the first labelled slice, then a click on the centre of the drawn mask.
+    await v.stage.focus();
+    await page.keyboard.press('n');
+    const overlay = page.getByTestId('label-overlay');
+    await expect(overlay).not.toHaveAttribute('data-box', '');
+    const [i0, j0, i1, j1] = ((await overlay.getAttribute('data-box')) ?? '').split(',').map(Number);
+    const square: SliceLayout = { columns: 512, rows: 512, sx: 1, sy: 1 };
+    await v.canvas.click({ position: await pixelOf(v.canvas, square, Math.round((i0 + i1) / 2), Math.round((j0 + j1) / 2)) });
+    await expect(page.getByTestId('reformat-column')).toHaveAttribute('data-plane-index', String(Math.round((i0 + i1) / 2)));
+    await expect.poll(async () => Number(await page.getByTestId('reformat-row').getAttribute('data-mask-pixels'))).toBeGreaterThan(0);
+    await expect.poll(async () => Number(await page.getByTestId('reformat-column').getAttribute('data-mask-pixels'))).toBeGreaterThan(0);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(screenshotDir, 'viewer-reformat-labels.png') });
+    // Hidden labels (key O) leave the reformats empty too.
+    await page.keyboard.press('o');
+    await expect(page.getByTestId('reformat-row')).toHaveAttribute('data-mask-pixels', '0');
+    expect(errors).toEqual([]);
   });
 });

@@ -20,6 +20,8 @@ export const CROSS_COLOURS = ['#56b4e9', '#e69f00', '#009e73'] as const;
 
 export class ReformatPane {
   hover = $state.raw<HoverReadout | null>(null);
+  /** Label voxels drawn in this view's picture (for tests and the status line). */
+  maskPixels = $state(0);
 
   private view: SliceView | null = null;
   private overlay: HTMLCanvasElement | null = null;
@@ -160,7 +162,7 @@ export class ReformatPane {
   private maskPicture(l: SliceLayout): HTMLCanvasElement | null {
     const labels = this.viewer.labels;
     const info = this.viewer.info!;
-    if (!labels.visible || labels.indices.length === 0) return null;
+    if (!labels.visible || labels.indices.length === 0) return this.noMasks();
     const [w, h] = info.dims;
     const groups = new Map<string, Uint8Array>();
     for (const k of labels.indices) {
@@ -178,7 +180,10 @@ export class ReformatPane {
         }
       }
     }
-    if (groups.size === 0) return null;
+    if (groups.size === 0) return this.noMasks();
+    let drawn = 0;
+    for (const m of groups.values()) for (let i = 0; i < m.length; i++) drawn += m[i];
+    if (drawn !== this.maskPixels) this.maskPixels = drawn;
     const n = l.columns * l.rows * 4;
     if (!this.rgba || this.rgba.length !== n) this.rgba = new Uint8ClampedArray(n);
     const box = composeOverlay(
@@ -194,6 +199,11 @@ export class ReformatPane {
     c.height = l.rows;
     c.getContext('2d')!.putImageData(new ImageData(this.rgba as Uint8ClampedArray<ArrayBuffer>, l.columns, l.rows), 0, 0);
     return c;
+  }
+
+  private noMasks(): null {
+    if (this.maskPixels !== 0) this.maskPixels = 0;
+    return null;
   }
 
   /** The volume point under CSS pixel (x, y) of this view, or null outside the picture. */
