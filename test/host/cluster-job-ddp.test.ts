@@ -55,7 +55,7 @@ describe.skipIf(!hasTorch)('cluster job: export, 2-process DDP on CPU, import, e
   }
 
   function train(args: string[]) {
-    const r = spawnSync(PYTHON, [join(jobDir, 'train.py'), '--spawn', '2', '--device', 'cpu', '--workers', '0', ...args], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    const r = spawnSync(PYTHON, [join(jobDir, 'train.py'), '--spawn', '2', '--device', 'cpu', ...args], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
     if (r.status !== 0) throw new Error(`train.py failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   }
@@ -91,10 +91,10 @@ print(json.dumps({'n': int(idx.shape[0]), 'shape': list(a.shape), 'dtype': str(a
     expect(info.max).toBeGreaterThan(info.min);
 
     // 2 processes, gloo; leave after 12 steps (a checkpoint), then continue to 20
-    const first = train(['--max-steps', '12']);
+    const first = train(['--workers', '0', '--max-steps', '12']);
     expect(first).toMatch(/2 process\(es\) on cpu/);
     expect(JSON.parse(readFileSync(join(jobDir, 'output', 'checkpoints', 'latest.json'), 'utf8')).step).toBe(12);
-    const second = train([]);
+    const second = train(['--workers', '1']); // and data loader worker processes
     expect(second).toMatch(/resuming from .*step-0000012/);
     expect(second).toMatch(/done: 20 steps/);
     const lines = readFileSync(join(jobDir, 'output', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; split: string; loss?: number; ssim?: number });
