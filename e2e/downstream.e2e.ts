@@ -312,25 +312,30 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(page.getByTestId('probe-empty')).toBeVisible();
     await probe.choose({ encoders: [pretrained], attributes: ['sex'], folds: 2 });
     await expect(page.getByTestId('probe-cohort-matching')).toHaveText('8');
+    // The scan the encoder trained on (its one patient, from its run manifest) is left out, as the paper probes held-out exams.
+    test.setTimeout(400_000);
     await probe.run();
-    await expect(probe.result).toBeVisible({ timeout: 90_000 });
-    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(probe.result).toBeVisible({ timeout: 300_000 });
+    await expect(probe.result).toHaveAttribute('data-scans', '7');
+    await expect(page.getByTestId('probe-excluded')).toHaveAttribute('data-excluded', '1');
+    await expect(page.getByTestId('probe-excluded')).toContainText("1 scan left out: in a chosen encoder’s training or validation split");
     await expect(probe.chart).toHaveAttribute('data-ok', 'true');
     await expect(probe.chart).toHaveAttribute('data-loaded', 'true');
-    // The raw-slice baseline and the encoder, for sex.
-    await expect(probe.rows).toHaveCount(2);
-    await expect(probe.rows.first()).toContainText('raw slice');
-    await expect(probe.rows.nth(1)).toContainText('masked tiny 32');
-    for (let i = 0; i < 2; i++) await expect(probe.rows.nth(i).locator('td').nth(2)).toHaveText(/^[01]\.\d{3}( \[[01]\.\d{3}, [01]\.\d{3}\])?$/);
+    // The paper's baseline (a CNN from scratch on raw slices), the raw 16x16 logistic regression, then the encoder, for sex.
+    await expect(probe.rows).toHaveCount(3);
+    await expect(probe.rows.first()).toContainText('raw slice: CNN from scratch');
+    await expect(probe.rows.nth(1)).toContainText('raw slice: logistic regression');
+    await expect(probe.rows.nth(2)).toContainText('masked tiny 32');
+    for (let i = 0; i < 3; i++) await expect(probe.rows.nth(i).locator('td').nth(2)).toHaveText(/^[01]\.\d{3}( \[[01]\.\d{3}, [01]\.\d{3}\])?$/);
     await page.screenshot({ path: join(screenshotDir, 'bias-probe.png') });
     // Listed among the earlier probes, and shown again after a reload.
     await expect(probe.historySelect.locator('option')).toHaveCount(1);
     const shown = await probe.historySelect.inputValue();
     await page.reload();
     await probe.goto();
-    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(probe.result).toHaveAttribute('data-scans', '7');
     await expect(probe.historySelect).toHaveValue(shown);
-    await expect(probe.rows).toHaveCount(2);
+    await expect(probe.rows).toHaveCount(3);
   });
 
   test('cancels a running bias probe: no error, the earlier result stays, nothing new is listed', async () => {
@@ -342,8 +347,8 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await page.getByTestId('probe-cancel').click();
     await expect(page.getByTestId('probe-progress')).toBeHidden({ timeout: 30_000 });
     await expect(page.getByTestId('probe-error')).toHaveCount(0);
-    await expect(probe.result).toHaveAttribute('data-scans', '8');
-    await expect(probe.rows).toHaveCount(2);
+    await expect(probe.result).toHaveAttribute('data-scans', '7');
+    await expect(probe.rows).toHaveCount(3);
     await expect(probe.historySelect.locator('option')).toHaveCount(1);
     await expect(probe.form.getByTestId('probe-run')).toBeEnabled();
   });
@@ -358,7 +363,7 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(page.getByTestId('probe-trash-count')).toHaveText('1 bias probe in the trash');
     await page.getByTestId('toast-notice').filter({ hasText: 'Bias probe moved to the trash' }).getByTestId('toast-action').click();
     await expect(probe.historySelect).toHaveValue(shown);
-    await expect(probe.result).toHaveAttribute('data-scans', '8');
+    await expect(probe.result).toHaveAttribute('data-scans', '7');
     await expect(page.getByTestId('probe-trash')).toHaveCount(0);
     await page.getByTestId('probe-delete').click();
     await page.getByTestId('probe-empty-trash').click();
