@@ -21,6 +21,11 @@ export function register(program: Command): void {
     .option('--renderer <dir>', 'built renderer folder', join(appMeta().root, 'out', 'renderer'))
     .option('--json', 'print {url, openUrl, token, port} as JSON on one line')
     .action(async (o: { port?: number; db?: string; dataDir?: string; renderer: string; json?: boolean }) => {
+      // Listen for the stop signals before anything starts: a SIGTERM sent as soon as the URL is
+      // printed (a supervisor, a test) must stop the server cleanly, never kill it mid-start.
+      let stopRequested: NodeJS.Signals | null = null;
+      const early = (signal: NodeJS.Signals) => void (stopRequested ??= signal);
+      for (const s of STOP_SIGNALS) process.on(s, early);
       const { checkToken, startServer } = await import('../../server/serve');
       // Set but empty is not "unset": an empty or short token is refused, never taken as "no authentication".
       const envToken = process.env.CTSSL_TOKEN;
@@ -55,7 +60,11 @@ export function register(program: Command): void {
             },
           );
         };
-        for (const s of STOP_SIGNALS) process.on(s, stop);
+        for (const s of STOP_SIGNALS) {
+          process.on(s, stop);
+          process.off(s, early);
+        }
+        if (stopRequested) stop(stopRequested);
       });
       process.stderr.write('ctssl serve: stopped\n');
       // Everything the server started is closed; a leftover timer (a trainer stop deadline) must not
