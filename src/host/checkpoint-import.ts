@@ -125,7 +125,9 @@ export function importCheckpoint(source: PackageSource, into: string, o: Checkpo
       maskDefinition: 'side',
       preset: matched.preset,
       size: matched.config.size,
-      ...(matched.config.channels === 3 ? { channels: 3 } : {}),
+      // The authors' checkpoint (3 channels) was trained by the public code: the reference recipe,
+      // whose fields below it matches; a 1-channel state dict keeps the same fields under 'ours'.
+      ...(matched.config.channels === 3 ? { channels: 3, recipe: 'reference' as const } : {}),
       steps: 1,
       batchSize: 16,
       optimizer: 'radam',
