@@ -55,6 +55,11 @@ describe('the IPC contract', () => {
         case 'prefault':
           walk(def.innerType, where);
           return;
+        case 'pipe':
+          // .transform() after validation (e.g. a run config filling in its recipe's fields): the
+          // input side is what checks the argument.
+          walk(def.in, where);
+          return;
         case 'custom':
           // z.instanceof(Uint8Array) with a size refinement
           if (checks.length === 0) problems.push(`${where}: custom type without a bound`);
