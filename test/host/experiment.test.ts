@@ -180,16 +180,20 @@ describe('experiments and the bias probe', () => {
   it('probes the middle-slice representation for sex and finds the synthetic trait in raw slices', async () => {
     const r = await services.handlers['probe.run']({ runIds: [], attributes: ['sex'], folds: 2, seed: 1 });
     const scores = (r.result as { scores: { features: string; auroc: number; attribute: string }[] }).scores;
-    expect(scores).toHaveLength(1);
-    expect(scores[0].attribute).toBe('sex');
-    expect(scores[0].auroc).toBeGreaterThan(0.7); // the generator ties a strong trait to female patients
+    // The paper's baseline (a CNN trained from scratch on the raw slices) and the extra 16x16 row.
+    expect(scores).toHaveLength(2);
+    expect(scores.every((s) => s.attribute === 'sex' && s.auroc >= 0 && s.auroc <= 1)).toBe(true);
+    const raw16 = scores.find((s) => /^raw slice: logistic regression/.test(s.features))!;
+    expect(scores.some((s) => /^raw slice: CNN from scratch/.test(s.features))).toBe(true);
+    expect(raw16.auroc).toBeGreaterThan(0.7); // the generator ties a strong trait to female patients
     expect(r.svg).toMatch(/^<svg/);
     expect(events.some((e) => e.name === 'probe.progress')).toBe(true);
     // kept in the data folder: listed with its settings, and its result read back as returned
     const list = await services.handlers['probe.list']();
     expect(list.map((p) => p.id)).toEqual([r.id]);
     expect(list[0]).toMatchObject({ attributes: ['sex'], folds: 2, seed: 1, scans: 10 });
-    expect(list[0].features).toEqual([expect.stringMatching(/^raw slice/)]);
+    expect(list[0].features).toEqual(expect.arrayContaining([expect.stringMatching(/^raw slice: CNN/), expect.stringMatching(/^raw slice: logistic/)]));
+    expect(list[0].features).toHaveLength(2);
     expect(await services.handlers['probe.result'](r.id)).toEqual(r);
     await expect(Promise.resolve().then(() => services.handlers['probe.result']('nope'))).rejects.toThrow(/no finished bias probe nope/);
     // Delete moves it to the trash; restore brings it back; empty deletes the listed ones.
