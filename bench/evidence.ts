@@ -16,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { root } from './common';
 
 const args = process.argv.slice(2);
@@ -34,7 +34,7 @@ const commands: string[] = [];
 
 function ctssl(...a: string[]): string {
   // Paths in the documented commands are relative to the project (docs never name a machine's folders).
-  const rel = (x: string) => x.split(root + '/').join('');
+  const rel = (x: string) => x.split(root + '/').join('').split(dirname(root) + '/').join('../');
   commands.push('ctssl ' + a.map((x) => (x.includes(' ') ? JSON.stringify(rel(x)) : rel(x))).join(' '));
   process.stderr.write(`\n$ ctssl ${a.join(' ')}\n`);
   return execFileSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), ...a], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 2 ** 20 });
