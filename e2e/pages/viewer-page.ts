@@ -142,7 +142,8 @@ export class ViewerPage {
   async voxelAt(x: number, y: number): Promise<{ i: number; j: number } | null> {
     await this.hover(x, y);
     await this.page.waitForTimeout(50);
-    const m = /x (\d+) y (\d+)/.exec((await this.huReadout.textContent()) ?? '');
+    // The readout gives the stored voxel indices (i column, j row, k slice); x/y where no geometry maps them.
+    const m = /(?:\bi|\bx) (\d+) (?:j|y) (\d+)/.exec((await this.huReadout.textContent()) ?? '');
     return m ? { i: Number(m[1]), j: Number(m[2]) } : null;
   }
 

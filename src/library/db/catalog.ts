@@ -246,8 +246,9 @@ export function cohortCounts(db: Database, filter: CohortFilter): CohortCounts {
   const count = (cs: typeof clauses) =>
     db
       .prepare(
-        `SELECT COUNT(*) FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref` +
-          (cs.length ? ' WHERE ' + cs.map((c) => c.sql).join(' AND ') : ''),
+        // The same series listSeries lists: DICOM SEG objects are labels of other series, not counted.
+        `SELECT COUNT(*) FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE ` +
+          ["se.modality != 'SEG'", ...cs.map((c) => c.sql)].join(' AND '),
       )
       .pluck()
       .get(...cs.flatMap((c) => c.params)) as number;
