@@ -133,17 +133,24 @@ describe('patient coordinates of displayed voxels', () => {
     });
     expect(worst, 'largest difference from pydicom, mm').toBeLessThan(1e-3);
     // The stored pixel (0, 0) of each sampled slice is its ImagePositionPatient (as pydicom reads it).
+    let origins = 0;
     samples.forEach((s, n) => {
-      if (s.i === 0 && s.j === 0) for (let a = 0; a < 3; a++) expect(s.lps[a]).toBeCloseTo(ref[n].ipp[a], 3);
+      if (s.i === 0 && s.j === 0) {
+        origins++;
+        for (let a = 0; a < 3; a++) expect(s.lps[a]).toBeCloseTo(ref[n].ipp[a], 3);
+      }
     });
+    expect(origins, 'samples at the stored pixel (0, 0)').toBeGreaterThan(0);
   });
 });
 
 describe('readouts and the inverse', () => {
   it('the slice position of an axial series is ImagePositionPatient z (superior first), not its negative', () => {
+    let checked = 0;
     for (const s of listSeries(db)) {
       const info = openVolumeInfo(db, s.id);
       if (info.orientation !== 'axial' || !info.frame || info.dims[2] < 2) continue;
+      checked++;
       const { planes } = seriesPlanes(db, s.id);
       const first = slicePosition(info.frame, 0);
       const last = slicePosition(info.frame, info.dims[2] - 1);
@@ -155,18 +162,22 @@ describe('readouts and the inverse', () => {
       expect(info.frame.xStep[0]).toBeGreaterThan(0);
       expect(info.frame.yStep[1]).toBeGreaterThan(0);
     }
+    expect(checked, 'axial series of more than one slice').toBeGreaterThan(0);
   });
 
   it('patientToVoxel inverts voxelToPatient on every sample', async () => {
+    let checked = 0;
     for (const s of listSeries(db)) {
       const info = openVolumeInfo(db, s.id);
       if (!info.frame) continue;
       for (const smp of samples.filter((x) => x.series === s.seriesInstanceUid)) {
+        checked++;
         const v = patientToVoxel(info.frame, smp.lps);
         expect(v.k).toBe(smp.k);
         expect(v.x).toBeCloseTo(smp.x, 6);
         expect(v.y).toBeCloseTo(smp.y, 6);
       }
     }
+    expect(checked).toBe(samples.length);
   });
 });
