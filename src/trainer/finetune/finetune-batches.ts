@@ -62,6 +62,22 @@ export class FinetuneBatchStream {
     return [this.refs.length - p, p];
   }
 
+  /** Loss weights of the classes: inverse frequency ('balanced', when both occur), else [1, 1]. */
+  classWeights(mode: 'balanced' | 'none'): number[] {
+    const [neg, pos] = this.classCounts();
+    return mode === 'balanced' && neg > 0 && pos > 0 ? [(neg + pos) / (2 * neg), (neg + pos) / (2 * pos)] : [1, 1];
+  }
+
+  /**
+   * The fixed batches BatchNorm running statistics are re-estimated from before an evaluation
+   * (like PyTorch's update_bn): the first `n` of epoch 0.
+   */
+  async calibrationBatches(n = 4): Promise<FinetuneBatch[]> {
+    const out: FinetuneBatch[] = [];
+    for (let i = 0; i < Math.min(n, this.batchesPerEpoch); i++) out.push(await this.get(0, i));
+    return out;
+  }
+
   private order(epoch: number): SliceRef[] {
     let o = this.orders.get(epoch);
     if (!o) {

@@ -96,9 +96,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   const train = new FinetuneBatchStream(manifest, masks, source, 'train', config.batchSize, config.seed, config.trainFraction);
   const evalSplit = (want: Split): Split => (manifest.counts[want].slices > 0 ? want : manifest.counts.val.slices > 0 ? 'val' : 'train');
   const val = new FinetuneBatchStream(manifest, masks, source, evalSplit('val'), config.batchSize, config.seed ^ 0x5a17, 1, false);
-  const [neg, pos] = train.classCounts();
-  const classWeights = config.classWeights === 'balanced' && neg > 0 && pos > 0 ? [(neg + pos) / (2 * neg), (neg + pos) / (2 * pos)] : [1, 1];
-  const engine = await createFinetuneEngine(config, classWeights);
+  const engine = await createFinetuneEngine(config, train.classWeights(config.classWeights));
   const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
   const cHash = configHash(config);
 
@@ -130,10 +128,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a few
   // fixed training batches before every evaluation (like PyTorch's update_bn).
   const recalibrate = async (epoch: number) => {
-    const n = Math.min(4, train.batchesPerEpoch);
-    const batches: FinetuneBatch[] = [];
-    for (let i = 0; i < n; i++) batches.push(await train.get(0, i));
-    await engine.recalibrate(batches, { freezeEncoder: epoch < config.freezeEpochs });
+    await engine.recalibrate(await train.calibrationBatches(), { freezeEncoder: epoch < config.freezeEpochs });
   };
   const validate = async (epoch: number) => {
     await recalibrate(epoch);
