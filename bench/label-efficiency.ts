@@ -38,7 +38,7 @@ import { finetuneConfigSchema } from '../src/shared/run-config';
 import { createDownstreamModel, disposeDownstreamModel, embedding, loadPretrainedEncoder } from '../src/core/ml/downstream';
 import { fitLogReg, fitStandardizer, predictProba, standardize } from '../src/core/probe/logreg';
 import { auroc } from '../src/core/metrics/auroc';
-import { ClusterResampler, aurocDiffClusterTest, holmAdjust, percentileClusterCi } from '../src/core/metrics/cluster';
+import { ClusterResampler, clusterDiffTest, holmAdjust, meanDifference, percentileClusterCi } from '../src/core/metrics/cluster';
 import { WeightedAuroc } from '../src/core/metrics/classification';
 import { linePlot } from '../src/core/plots/line';
 import type { SliceRef } from '../src/library/runs/manifest';
@@ -114,7 +114,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   const dir = join(ctx.work, `label-efficiency-${cohortSeed}${quick ? '-quick' : `-L${R.labelledPatients}`}`);
   mkdirSync(dir, { recursive: true });
   const db = join(dir, 'library.sqlite');
-  const env = { windowArgs: ['--window-level', String(R.window.level), '--window-width', String(R.window.width)] };
+  const windowArgs = ['--window-level', String(R.window.level), '--window-width', String(R.window.width)];
   const synthArgs = ['--slices', String(R.slices), '--size', String(R.synthSize), '--nodule-size', R.noduleSize, '--nodules-per-patient', R.nodulesPerPatient];
   const timings: Record<string, number> = {};
   const lap = (k: string, since: number) => (timings[k] = Math.round((Date.now() - since) / 1000));
@@ -175,7 +175,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
     ctssl(
       'pretrain', '--db', db, '--task', task, ...(task === 'masked' ? ['--mask', '20'] : []), '--preset', R.preset, '--size', String(R.size),
       '--steps', String(R.pretrainSteps), '--batch', String(R.pretrainBatch), '--eval-every', String(R.checkpointEvery), '--checkpoint-every', String(R.checkpointEvery),
-      '--series', pretrainSeries.join(','), '--split', '0.9,0.1,0', '--seed', '1', ...env.windowArgs, '--out', out, '--json',
+      '--series', pretrainSeries.join(','), '--split', '0.9,0.1,0', '--seed', '1', ...windowArgs, '--out', out, '--json',
     );
     ctx.documentAs(`ctssl pretrain ... --series POOL ... --out ${out.split(ctx.root + '/').join('')} --json   # POOL: the ${pretrainSeries.length} CT series of the pool (patients other than SYN${cohortSeed}-*) and of the labelled training patients; the other options as in bench/label-efficiency.ts`);
   }
@@ -215,12 +215,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
 
   // 4. Full fine-tuning and frozen encoder, through the product's engine.
   const arms: Arm[] = [];
-  const encoderOf = (init: string) => {
-    if (init === 'random') return null;
-    const [task, step] = init.split('@');
-    const d = step ? join(pre(task as Task), 'checkpoints', `step-${step.padStart(7, '0')}`) : latestCheckpointDir(pre(task as Task))!;
-    return readCheckpoint(d).weights;
-  };
+  const encoderOf = (init: string) => (init === 'random' ? null : readCheckpoint(latestCheckpointDir(pre(init as Task))!).weights);
   async function finetune(init: string, mode: 'full' | 'frozen', fraction: number, seed: number): Promise<void> {
     const config = finetuneConfigSchema.parse({
       kind: 'finetune', task: 'classification', model: 'encoder-classifier', label: { kind: 'nodule', minAreaPx: R.minAreaPx },
@@ -228,15 +223,12 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
       freezeEpochs: mode === 'frozen' ? 1e9 : 0, windowLevel: R.window.level, windowWidth: R.window.width, trainFraction: fraction,
     });
     const train = new FinetuneBatchStream(manifest, new Uint8Array(0), cached, 'train', config.batchSize, seed, fraction);
-    const [neg, pos] = train.classCounts();
-    const engine = await createFinetuneEngine(config, neg > 0 && pos > 0 ? [(neg + pos) / (2 * neg), (neg + pos) / (2 * pos)] : [1, 1]);
+    const engine = await createFinetuneEngine(config, train.classWeights(config.classWeights));
     const enc = encoderOf(init);
     if (enc) await engine.loadEncoder(enc);
     const freezeEncoder = mode === 'frozen';
     for (let s = 0; s < config.steps!; s++) await engine.step(await train.get(Math.floor(s / train.batchesPerEpoch), s % train.batchesPerEpoch), { freezeEncoder });
-    const cal: FinetuneBatch[] = [];
-    for (let i = 0; i < Math.min(4, train.batchesPerEpoch); i++) cal.push(await train.get(0, i));
-    await engine.recalibrate(cal, { freezeEncoder });
+    await engine.recalibrate(await train.calibrationBatches(), { freezeEncoder });
     const scores = new Float64Array(labels.length);
     let at = 0;
     for (const b of testBatches) {
@@ -248,7 +240,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
     process.stderr.write(`  ${init} ${mode} ${fraction * 100}% seed ${seed}: AUROC ${auroc(scores, labels).toFixed(3)}\n`);
   }
 
-  // 5. Linear probe on the frozen encoders' pooled latent (every task, and the steps ablation).
+  // 5. Linear probe on the frozen encoders' pooled latent (every task).
   const trainAll = finetuneSliceRefs(manifest, 'train', 1, 1);
   const trainInput = async (refs: SliceRef[]) => {
     const px = R.size * R.size;
@@ -289,13 +281,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
       process.stderr.write(`  ${init} linear probe ${fraction * 100}%: AUROC ${got.join(', ')}\n`);
     }
   }
-  const inits = ['random', ...R.tasks];
-  for (const init of inits) linearProbe(init, R.seeds);
-  // The steps ablation: the masked encoder's earlier checkpoints (every checkpointEvery steps).
-  const stepsAblation = [...new Set([R.checkpointEvery, R.pretrainSteps / 2])]
-    .filter((s) => s < R.pretrainSteps && existsSync(join(pre('masked'), 'checkpoints', `step-${String(s).padStart(7, '0')}`)))
-    .map((s) => `masked@${s}`);
-  for (const init of stepsAblation) linearProbe(init, R.seeds);
+  for (const init of ['random', ...R.tasks]) linearProbe(init, R.seeds);
   lap('linear probes', t);
 
   t = Date.now();
@@ -318,7 +304,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
         ctssl(
           'finetune', '--db', db, '--task', 'segmentation', '--label', 'nodule', '--preset', R.preset, '--size', String(R.size), '--steps', String(R.segSteps),
           '--batch', '8', '--lr', String(R.segLr), '--fraction', String(fraction), '--series', labelledSeries.map((s) => s.id).join(','),
-          '--split', `${R.split.train},${R.split.val},${R.split.test}`, '--seed', '1', ...env.windowArgs, ...(init === 'random' ? [] : ['--init', pre('masked')]),
+          '--split', `${R.split.train},${R.split.val},${R.split.test}`, '--seed', '1', ...windowArgs, ...(init === 'random' ? [] : ['--init', pre('masked')]),
           '--eval-every', String(R.segSteps), '--out', out, '--json',
         ),
       ) as { results?: { dice?: number; diceCi95?: [number, number] | null; patients?: number } };
@@ -333,10 +319,15 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
     const k = `${a.init}|${a.mode}|${a.fraction}`;
     groups.set(k, [...(groups.get(k) ?? []), a]);
   }
+  // Each arm's AUROC on every resample of the held-out patients, computed once: the means over
+  // seeds and the paired differences below are averages of these on the same resamples.
+  const replicates = new Map<Arm, Float64Array>(arms.map((a) => {
+    const wa = new WeightedAuroc(a.scores);
+    return [a, resampler.replicate((w) => wa.value(w, labels))];
+  }));
+  const meanOver = (xs: Float64Array[]) => Float64Array.from(xs[0], (_, b) => mean(xs.map((x) => x[b])));
   const summary = [...groups.values()].map((g) => {
-    const was = g.map((a) => new WeightedAuroc(a.scores));
-    const reps = resampler.replicate((w) => mean(was.map((wa) => wa.value(w, labels))));
-    const ci = percentileClusterCi(mean(g.map((a) => a.auroc)), reps, resampler.clusters);
+    const ci = percentileClusterCi(mean(g.map((a) => a.auroc)), meanOver(g.map((a) => replicates.get(a)!)), resampler.clusters);
     return { init: g[0].init, mode: g[0].mode, fraction: g[0].fraction, slices: trainSlices(g[0].fraction, 1).length, auroc: g.map((a) => r3(a.auroc)), seeds: g.map((a) => a.seed), mean: r3(ci.estimate), ci95: [r3(ci.lower), r3(ci.upper)] as [number, number] };
   });
   const comparisons: { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }[] = [];
@@ -346,11 +337,15 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
     const mine = groups.get(`${g.init}|${g.mode}|${g.fraction}`)!;
     if (!base) continue;
     const pairs = mine.map((a) => ({ a, b: base.find((x) => x.seed === a.seed)! })).filter((p) => p.b);
-    for (const { a, b } of pairs) {
-      const d = aurocDiffClusterTest([{ a: a.scores, b: b.scores }], labels, resampler);
-      comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: a.seed, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
+    // The same test as aurocDiffClusterTest (per seed, and pooled: each resample averages the
+    // seeds' differences), on the replicates computed once above.
+    const test = (ps: typeof pairs) =>
+      clusterDiffTest(mean(ps.map(({ a }) => a.auroc)) - mean(ps.map(({ b }) => b.auroc)), meanDifference(ps.map(({ a, b }) => ({ a: replicates.get(a)!, b: replicates.get(b)! }))), resampler.clusters);
+    for (const pair of pairs) {
+      const d = test([pair]);
+      comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: pair.a.seed, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
     }
-    const d = aurocDiffClusterTest(pairs.map(({ a, b }) => ({ a: a.scores, b: b.scores })), labels, resampler);
+    const d = test(pairs);
     comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: null, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
   }
   const adj = holmAdjust(comparisons.map((c) => c.p));
@@ -392,25 +387,13 @@ type Report = {
   segmentation: Record<string, { dice: number; ci: [number, number] | null; patients: number }>;
   minutes: number;
   command: string;
-  /** The section's closing block of ctssl commands (absent in JSON written before it was kept). */
-  commands?: string[];
+  /** The section's closing block of ctssl commands. */
+  commands: string[];
 };
 
-/** The commands block of the section already in docs/evidence.md (for JSON without commands). */
-function existingCommands(ctx: EvidenceContext, title: string): string[] {
-  const file = join(ctx.root, 'docs', 'evidence.md');
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file, 'utf8');
-  const at = text.indexOf(`## ${title}\n`);
-  if (at < 0) return [];
-  const end = text.indexOf('\n## ', at + 3);
-  const sec = text.slice(at, end < 0 ? undefined : end);
-  const k = sec.indexOf('Commands:');
-  return k < 0 ? [] : sec.slice(k).trimEnd().split('\n');
-}
 
 const TASK_NAMES: Record<string, string> = { random: 'random init', masked: 'masked region 20%', 'next-slice': 'next slice', denoise: 'salt-and-pepper denoising', rotation: 'rotation', flip: 'flip' };
-const nameOf = (init: string) => (init.includes('@') ? `${TASK_NAMES[init.split('@')[0]]} after ${init.split('@')[1]} steps` : TASK_NAMES[init] ?? init);
+const nameOf = (init: string) => TASK_NAMES[init] ?? init;
 const MODES: Record<string, string> = { full: 'full fine-tuning', frozen: 'frozen encoder, head trained', linear: 'linear probe on the frozen latent (mean and max pooled)' };
 const pct = (f: number) => `${+(f * 100).toFixed(1)}%`;
 const fp = (p: number | undefined) => (p === undefined || !Number.isFinite(p) ? 'n/a' : p < 0.001 ? '<0.001' : p.toFixed(3));
@@ -432,7 +415,7 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
   const c = r.cohort;
   const plots: string[] = [];
   for (const mode of ['full', 'frozen', 'linear']) {
-    const inits = [...new Set(r.summary.filter((s) => s.mode === mode && !s.init.includes('@')).map((s) => s.init))];
+    const inits = [...new Set(r.summary.filter((s) => s.mode === mode).map((s) => s.init))];
     const series = inits.map((init) => {
       const rows = r.summary.filter((s) => s.mode === mode && s.init === init).sort((x, y) => x.fraction - y.fraction);
       return { name: nameOf(init), x: rows.map((s) => s.fraction * 100), y: rows.map((s) => s.mean), lower: rows.map((s) => s.ci95[0]), upper: rows.map((s) => s.ci95[1]), interval: 'bars' as const, dash: init === 'random' };
@@ -512,7 +495,7 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
       '|---|---|---|---|',
       ...seg,
       '',
-      ...(r.commands ?? existingCommands(ctx, title)),
+      ...r.commands,
     ].join('\n'),
   );
 }
