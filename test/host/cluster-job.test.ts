@@ -10,14 +10,14 @@ import { createOptimizer } from '../../src/core/ml/optim';
 import { trainStepClassifier, trainStepRecon } from '../../src/core/ml/train-step';
 import { disposeStore, exportWeights, type WeightEntry } from '../../src/core/ml/weights';
 import { decodeSafetensors, encodeSafetensors } from '../../src/core/ml/safetensors';
-import { classifierSpecs } from '../../src/core/ml/specs/classifier';
-import { vqvaeSpecs } from '../../src/core/ml/specs/vqvae';
+import { initialWeights } from '../../src/core/ml/specs/params';
+import { architectureSpecs } from '../../src/core/ml/specs/pretrain';
 import { makeExample, stackClass, stackRecon, type ClassExample, type ReconExample } from '../../src/core/ssl/tasks';
 import { Rng } from '../../src/core/random';
 import { parsePretrainConfig, type PretrainConfig } from '../../src/shared/run-config';
 import { taskOptionsOf } from '../../src/shared/pretext-tasks';
 import { encodeNpy } from '../../src/host/cluster-job/npy';
-import { initialWeights, jobDescription, programDir } from '../../src/host/cluster-job/job-files';
+import { jobDescription, programDir } from '../../src/host/cluster-job/job-files';
 import { tempDir } from '../helpers';
 
 /**
@@ -96,7 +96,7 @@ function prepare(task: (typeof TASKS)[number], dir: string): Prepared {
   void _m;
   const model = arch.model === 'vqvae' ? createVqvae(c as Parameters<typeof createVqvae>[0], config.seed) : createClassifier(c as Parameters<typeof createClassifier>[0], config.seed);
   // the host's initial weights (what a job starts from) are the app's createStore, value for value
-  const host = initialWeights(arch.model === 'vqvae' ? vqvaeSpecs(c as Parameters<typeof vqvaeSpecs>[0]) : classifierSpecs(c as Parameters<typeof classifierSpecs>[0]), config.seed);
+  const host = initialWeights(architectureSpecs(arch), config.seed);
   const app = exportWeights(model);
   expect(host.map((e) => e.name)).toEqual(app.map((e) => e.name));
   for (let i = 0; i < app.length; i++) expect(Buffer.from(host[i].data.buffer).equals(Buffer.from(app[i].data.buffer)), app[i].name).toBe(true);

@@ -4,10 +4,9 @@
  * shapes, layouts) live without TensorFlow.js in specs/params.ts (re-exported here).
  */
 import * as tf from '@tensorflow/tfjs';
-import { mulberry32, uniformArray } from './layers';
-import type { ParamSpec, WeightEntry } from './specs/params';
+import { initialWeights, type ParamSpec, type WeightEntry } from './specs/params';
 
-export { type ParamSpec, type WeightEntry, bnSpecs, convSpecs, convTransposeSpecs, countParams, denseSpecs } from './specs/params';
+export { type ParamSpec, type WeightEntry, bnSpecs, convSpecs, convTransposeSpecs, countParams, denseSpecs, initialWeights } from './specs/params';
 
 /** Trainable parameters and buffers of a model, by name, in creation order. */
 export interface ParamStore {
@@ -15,18 +14,16 @@ export interface ParamStore {
   buffers: Map<string, tf.Variable>;
 }
 
-/** Creates the variables of `specs`, initialised deterministically from `seed`. */
+/** Creates the variables of `specs`, initialised deterministically from `seed` ({@link initialWeights}). */
 export function createStore(specs: ParamSpec[], seed: number): ParamStore {
-  const rng = mulberry32(seed);
+  const trainable = new Set(specs.filter((s) => s.trainable).map((s) => s.name));
   const params = new Map<string, tf.Variable>();
   const buffers = new Map<string, tf.Variable>();
-  for (const s of specs) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const data = s.init.kind === 'uniform' ? uniformArray(n, s.init.bound, rng) : new Float32Array(n).fill(s.init.value);
-    const t = tf.tensor(data, s.shape, 'float32');
-    const v = tf.variable(t, s.trainable); // unnamed: tfjs variable names are global
+  for (const w of initialWeights(specs, seed)) {
+    const t = tf.tensor(w.data, w.shape, 'float32');
+    const v = tf.variable(t, trainable.has(w.name)); // unnamed: tfjs variable names are global
     t.dispose();
-    (s.trainable ? params : buffers).set(s.name, v);
+    (trainable.has(w.name) ? params : buffers).set(w.name, v);
   }
   return { params, buffers };
 }

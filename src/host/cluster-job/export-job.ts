@@ -25,14 +25,14 @@ import { availableParallelism } from 'node:os';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
-import { modelSize } from '../../core/ml/specs/pretrain';
+import { architectureSpecs, modelSize } from '../../core/ml/specs/pretrain';
 import { encodeSafetensors } from '../../core/ml/safetensors';
-import type { WeightEntry } from '../../core/ml/specs/params';
+import { initialWeights, type WeightEntry } from '../../core/ml/specs/params';
 import type { Database } from '../../library/db/sqlite';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
 import type { Manifest, Split } from '../../library/runs/manifest';
 import { planPretrainRun } from '../runs/create-run';
-import { architectureSpecs, initialWeights, JOB_DATA_FORMAT, JOB_FORMAT, jobDescription, PROGRAM_FILES, programDir, type JobDescription } from './job-files';
+import { JOB_DATA_FORMAT, JOB_FORMAT, jobDescription, PROGRAM_FILES, programDir, type JobDescription } from './job-files';
 import { encodeNpy, npyHeader, type NpyDtype } from './npy';
 import { slicePool } from './slice-pool';
 

@@ -23,6 +23,7 @@ import { z } from 'zod';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
 import { appMeta } from '../../platform/app-meta';
 import { decodeSafetensors } from '../../core/ml/safetensors';
+import { architectureSpecs } from '../../core/ml/specs/pretrain';
 import type { Database } from '../../library/db/sqlite';
 import { writeJsonAtomic } from '../../library/runs/checkpoint';
 import type { Manifest } from '../../library/runs/manifest';
@@ -30,7 +31,7 @@ import { configHash } from '../../library/runs/run-hash';
 import { backfillMetrics } from '../runs/record-events';
 import { getRun, type RunRow } from '../runs/run-store';
 import { jobHome } from './export-job';
-import { architectureSpecs, JOB_FORMAT, type JobDescription } from './job-files';
+import { JOB_FORMAT, type JobDescription } from './job-files';
 
 const MiB = 2 ** 20;
 export const JOB_IMPORT_LIMITS = { jsonBytes: 1 * MiB, tensorsBytes: 2 * 2 ** 30, headerBytes: 16 * MiB, metricsBytes: 256 * MiB };

@@ -8,6 +8,7 @@
  * layout: conv weights [kh, kw, in, out], transposed-conv weights [kh, kw, out, in], dense
  * [in, out], codebook [codes, dim]. Data is float32, row-major.
  */
+import { mulberry32 } from '../../random';
 
 /** One named tensor as plain data. */
 export interface WeightEntry {
@@ -23,8 +24,28 @@ export interface ParamSpec {
   shape: number[];
   /** Trainable parameter (true) or buffer such as BatchNorm running statistics (false). */
   trainable: boolean;
-  /** Initialiser: uniform(+-bound), constant, used by `createStore` (../weights.ts). */
+  /** Initialiser: uniform(+-bound) or constant, applied by {@link initialWeights}. */
   init: { kind: 'uniform'; bound: number } | { kind: 'const'; value: number };
+}
+
+/**
+ * A model's initial weights: one mulberry32 stream seeded by `seed`, drawn uniform(+-bound) or
+ * filled constant per spec in spec order; parameters then buffers. The one initialisation:
+ * `createStore` (../weights.ts) makes its variables from it, and the host (a cluster job's
+ * init.safetensors) takes it without TensorFlow.js.
+ */
+export function initialWeights(specs: ParamSpec[], seed: number): WeightEntry[] {
+  const rng = mulberry32(seed);
+  const params: WeightEntry[] = [];
+  const buffers: WeightEntry[] = [];
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (s.init.kind === 'uniform') for (let i = 0; i < n; i++) data[i] = (rng() * 2 - 1) * s.init.bound;
+    else data.fill(s.init.value);
+    (s.trainable ? params : buffers).push({ name: s.name, shape: [...s.shape], dtype: 'float32', data });
+  }
+  return [...params, ...buffers];
 }
 
 /** Number of trainable values in a list of specs. */

@@ -7,8 +7,9 @@
  */
 import type { PretrainConfig } from '../../../shared/run-config';
 import { isReconstructionTask, taskClasses } from '../../../shared/pretext-tasks';
-import { type ClassifierConfig, classifierPreset } from './classifier';
-import { type VqvaeConfig, type VqvaePresetName, vqvaePreset } from './vqvae';
+import { type ClassifierConfig, classifierPreset, classifierSpecs } from './classifier';
+import type { ParamSpec } from './params';
+import { type VqvaeConfig, type VqvaePresetName, vqvaePreset, vqvaeSpecs } from './vqvae';
 
 /** Input height = width of a run's model: the config's size, else its preset's. */
 export function modelSize(config: Pick<PretrainConfig, 'size' | 'preset'>): number {
@@ -30,4 +31,9 @@ export function pretrainArchitecture(config: Pick<PretrainConfig, 'size' | 'pres
   return isReconstructionTask(config.task)
     ? { model: 'vqvae' as const, ...vqvaePreset(preset, { size, channels }) }
     : { model: 'classifier' as const, ...classifierPreset(preset, taskClasses(config.task), { size, channels }) };
+}
+
+/** Every tensor of an architecture, in the app's order (the model the trainer builds from it has these). */
+export function architectureSpecs(a: PretrainArchitecture): ParamSpec[] {
+  return a.model === 'vqvae' ? vqvaeSpecs(a) : classifierSpecs(a);
 }
