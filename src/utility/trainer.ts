@@ -54,49 +54,24 @@ onMessage((m) => {
     case 'evaluate':
       if (started) return;
       started = true;
-      import('../trainer/eval-ssl')
-        .then(({ evaluateRun }) => evaluateRun(m.runDir, { split: m.split, maxSlices: m.maxSlices, cacheDir: m.cacheDir, backend: m.backend }))
-        .then((result) => {
-          send({ v: 1, type: 'evaluation', result });
-          exit(0);
-        })
-        .catch((err: Error) => {
-          send({ v: 1, type: 'error', message: err.message });
-          exit(1);
-        });
+      reply(import('../trainer/eval-ssl').then(async ({ evaluateRun }) => ({ v: 1, type: 'evaluation', result: await evaluateRun(m.runDir, { split: m.split, maxSlices: m.maxSlices, cacheDir: m.cacheDir, backend: m.backend }) })));
       break;
     case 'held-out':
       if (started) return;
       started = true;
-      import('../trainer/held-out')
-        .then(({ heldOutImages }) => heldOutImages(m.runDir, { series: m.series, cacheDir: m.cacheDir, backend: m.backend }))
-        .then((result) => {
-          send({ v: 1, type: 'held-out-images', result });
-          exit(0);
-        })
-        .catch((err: Error) => {
-          send({ v: 1, type: 'error', message: err.message });
-          exit(1);
-        });
+      reply(import('../trainer/held-out').then(async ({ heldOutImages }) => ({ v: 1, type: 'held-out-images', result: await heldOutImages(m.runDir, { series: m.series, cacheDir: m.cacheDir, backend: m.backend }) })));
       break;
     case 'doctor':
-      import('../trainer/doctor')
-        .then(({ doctor }) => doctor())
-        .then((info) => {
-          send({ v: 1, type: 'doctor', info });
-          exit(0);
-        })
-        .catch((err: Error) => {
-          send({ v: 1, type: 'error', message: err.message });
-          exit(1);
-        });
+      reply(import('../trainer/doctor').then(async ({ doctor }) => ({ v: 1, type: 'doctor', info: await doctor() })));
       break;
     case 'probe':
       if (started) return;
       started = true;
-      import('../trainer/bias-probe')
-        .then(({ computeBiasProbe }) =>
-          computeBiasProbe(m.manifest, {
+      reply(
+        import('../trainer/bias-probe').then(async ({ computeBiasProbe }) => ({
+          v: 1,
+          type: 'probe-result',
+          result: await computeBiasProbe(m.manifest, {
             encoders: m.encoders,
             attributes: m.attributes,
             folds: m.folds,
@@ -105,54 +80,34 @@ onMessage((m) => {
             cnn: m.cnn,
             onProgress: (done, total, what) => send({ v: 1, type: 'probe-progress', done, total, what }),
           }),
-        )
-        .then((result) => {
-          send({ v: 1, type: 'probe-result', result });
-          exit(0);
-        })
-        .catch((err: Error) => {
-          send({ v: 1, type: 'error', message: err.message });
-          exit(1);
-        });
+        })),
+      );
       break;
     case 'export-encoder':
       if (started) return;
       started = true;
-      import('../trainer/export-encoder')
-        .then(({ exportEncoder }) => exportEncoder(m.runDir, m.outDir))
-        .then(({ files, step, backend }) => {
-          send({ v: 1, type: 'encoder-exported', files, step, backend: { name: backend.name, version: backend.version, package: backend.package } });
-          exit(0);
-        })
-        .catch((err: Error) => {
-          send({ v: 1, type: 'error', message: err.message });
-          exit(1);
-        });
+      reply(
+        import('../trainer/export-encoder').then(async ({ exportEncoder }) => {
+          const { files, step, backend } = await exportEncoder(m.runDir, m.outDir);
+          return { v: 1, type: 'encoder-exported', files, step, backend: { name: backend.name, version: backend.version, package: backend.package } };
+        }),
+      );
       break;
     case 'predict':
       if (started) return;
       started = true;
-      import('../trainer/predict')
-        .then(({ predictSeries }) =>
-          predictSeries(m.runDir, m.series, {
+      reply(
+        import('../trainer/predict').then(async ({ predictSeries }) => ({
+          v: 1,
+          type: 'prediction',
+          result: await predictSeries(m.runDir, m.series, {
             backend: m.backend,
             threshold: m.threshold,
             shouldStop: () => control.stop,
             onProgress: (done, total) => send({ v: 1, type: 'predict-progress', done, total }),
           }),
-        )
-        .then((result) => {
-          // A prediction can be megabytes of masks: leave only once the message has gone.
-          const msg: TrainerEvent = { v: 1, type: 'prediction', result };
-          if (parentPort || !process.send) {
-            send(msg);
-            exit(0);
-          } else process.send(msg, () => exit(0));
-        })
-        .catch((err: Error) => {
-          send({ v: 1, type: 'error', message: err.message });
-          exit(1);
-        });
+        })),
+      );
       break;
     case 'pause':
       control.paused = true;
@@ -174,6 +129,26 @@ function runKind(runDir: string): typeof runPretrain {
   const kind = (JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as { kind?: string }).kind;
   if (kind === 'finetune') return (msg, port) => import('../trainer/finetune/finetune-loop').then((f) => f.runFinetune(msg, port));
   return runPretrain;
+}
+
+/**
+ * The one answer of a one-shot request (evaluate, held-out, doctor, probe, export-encoder,
+ * predict), then exit: its result event, or an error event. Results can be megabytes (masks,
+ * images): over a Node IPC channel the process leaves only once the message has gone.
+ */
+function reply(work: Promise<TrainerEvent>): void {
+  work.then(
+    (msg) => {
+      if (parentPort || !process.send) {
+        send(msg);
+        exit(0);
+      } else process.send(msg, () => exit(0));
+    },
+    (err: Error) => {
+      send({ v: 1, type: 'error', message: err.message });
+      exit(1);
+    },
+  );
 }
 
 function exit(code: number) {
