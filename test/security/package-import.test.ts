@@ -13,7 +13,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { constants as zc, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants as zc, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { strToU8, unzipSync } from 'fflate';
 import { openLibrary } from '../../src/library/db/schema';
 import { indexFolders } from '../../src/library/indexing/indexer';
@@ -30,17 +30,6 @@ import { fixtures, root, tempDir } from '../helpers';
 
 // ---------------------------------------------------------------------------------------------
 // A zip writer that writes whatever it is told (names, sizes, attributes), like an attacker's.
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 interface RawEntry {
   name: string;

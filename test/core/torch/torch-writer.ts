@@ -4,6 +4,8 @@
  * under `archive/`. What it writes is told explicitly (storage sizes, extra pickle bytes), so a
  * test can make each lie on purpose. The real torch-written files are in test/fixtures/torch.
  */
+import { crc32 } from 'node:zlib'; // zlib's CRC-32, independent of the reader's (src/core/torch/zip.ts)
+
 export interface FakeTensor {
   shape: number[];
   data?: Float32Array;
@@ -55,17 +57,6 @@ export function statePickle(tensors: [string, FakeTensor][]): Uint8Array {
     p.int(0).tuple(t.shape).tuple(stride).op(0x89).global('collections', 'OrderedDict').op(0x29, 0x52).op(0x74, 0x52);
   });
   return p.op(0x75, 0x75, 0x2e).bytes();
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** A stored zip of these entries (names as given), CRCs right unless `badCrc` names one. */
