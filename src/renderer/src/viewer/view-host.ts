@@ -1,0 +1,82 @@
+/**
+ * What the acquired view (SliceCanvas) and the reformat views (ReformatCanvas) share around their
+ * view model: the vtk.js view created on demand in a host element and disposed with it, the overlay
+ * canvas, the resize observer, a wheel listener that may cancel the page's scroll, the wheel's
+ * notch-to-step accumulation and pointer coordinates relative to the host.
+ */
+import type { SliceView } from './slice-view';
+
+/** A view model a canvas hosts: ViewerState (the acquired plane) or a ReformatPane. */
+export interface HostedView {
+  attachView(view: SliceView): void;
+  detachView(): void;
+  /** The 2D canvas over the picture (null to detach). */
+  attachOverlay(canvas: HTMLCanvasElement | null): void;
+  /** The host changed size. */
+  resized(): void;
+}
+
+/**
+ * Mounts `model`'s view: attaches the overlay, loads vtk.js and creates the view in `host`, observes
+ * the host's size and listens to the wheel on `stage` (not passive: Svelte's onwheel is, and the
+ * handlers cancel the page's scroll and zoom). `onFail` gets the message when no view can start.
+ * Returns the teardown (for onMount).
+ */
+export function mountSliceView(
+  model: HostedView,
+  els: { host: HTMLElement; stage: HTMLElement; overlay: HTMLCanvasElement },
+  wheel: (e: WheelEvent) => void,
+  onFail: (message: string) => void,
+): () => void {
+  let view: SliceView | null = null;
+  let gone = false;
+  const ro = new ResizeObserver(() => model.resized());
+  els.stage.addEventListener('wheel', wheel, { passive: false });
+  model.attachOverlay(els.overlay);
+  import('./vtk-slice-view')
+    .then(({ createSliceView }) => {
+      if (gone) return;
+      view = createSliceView(els.host);
+      model.attachView(view);
+      ro.observe(els.host);
+    })
+    .catch((err: Error) => onFail(`The slice renderer could not start (WebGL2 needed): ${err.message}`));
+  return () => {
+    gone = true;
+    els.stage.removeEventListener('wheel', wheel);
+    ro.disconnect();
+    model.attachOverlay(null);
+    model.detachView();
+    view?.dispose();
+    view = null;
+  };
+}
+
+/** The point of a mouse event in CSS pixels from the top-left corner of `el`. */
+export function localPoint(el: HTMLElement, e: MouseEvent): { x: number; y: number } {
+  const r = el.getBoundingClientRect();
+  return { x: e.clientX - r.left, y: e.clientY - r.top };
+}
+
+/** A wheel event's vertical delta in pixels (line and page modes converted). */
+export function wheelPixels(e: WheelEvent): number {
+  return e.deltaMode === 1 ? e.deltaY * 33 : e.deltaMode === 2 ? e.deltaY * 400 : e.deltaY;
+}
+
+/** Wheel deltas to steps: a mouse notch (~100 px) is one step; touchpad deltas add up to one. */
+export class WheelSteps {
+  private acc = 0;
+
+  /** The step (-1, 0 or 1) a delta of `dy` pixels makes. */
+  next(dy: number): number {
+    if (Math.abs(dy) >= 50) {
+      this.acc = 0;
+      return Math.sign(dy);
+    }
+    this.acc += dy;
+    if (Math.abs(this.acc) < 50) return 0;
+    const s = Math.sign(this.acc);
+    this.acc = 0;
+    return s;
+  }
+}
