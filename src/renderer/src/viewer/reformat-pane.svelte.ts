@@ -9,11 +9,11 @@
  * moves this view's plane (its fixed row or column) one voxel per notch.
  */
 import { composeOverlay } from './label-overlay';
-import { displayToStored, voxelToPatient } from '../../../core/dicom/patient-geometry';
 import { extractReformat, reformatLayout, reformatToVolume, volumeToReformat, type ReformatPlane } from './reformat';
 import { cameraFor, FIT, imageRect, screenToVoxel, type SliceLayout } from './slice-geometry';
 import type { SliceView } from './slice-view';
-import type { HoverReadout, ViewerState } from './viewer-state.svelte';
+import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
+import type { ViewerState } from './viewer-state.svelte';
 
 /** Crosshair colours, one per view (acquired, row plane, column plane), as the lines of that view's plane. */
 export const CROSS_COLOURS = ['#56b4e9', '#e69f00', '#009e73'] as const;
@@ -125,37 +125,14 @@ export class ReformatPane {
     const info = this.viewer.info;
     if (!c || !this.view || !l || !info) return;
     const { width, height } = this.view.size();
-    const dpr = window.devicePixelRatio || 1;
-    const W = Math.max(1, Math.floor(width * dpr));
-    const H = Math.max(1, Math.floor(height * dpr));
-    if (c.width !== W) c.width = W;
-    if (c.height !== H) c.height = H;
-    const ctx = c.getContext('2d');
+    const ctx = clearOverlay(c, width, height);
     if (!ctx) return;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, W, H);
     const r = imageRect(l, cameraFor(l, width, height, FIT), width, height);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const masks = this.maskPicture(l);
-    if (masks) {
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(masks, r.x, r.y, r.width, r.height);
-    }
+    if (masks) drawPicture(ctx, masks, r);
     // Crosshair: where the acquired slice (horizontal line) and the other plane (vertical) cut this one.
     const { u, v } = volumeToReformat(this.plane, { x: this.viewer.cross.x, y: this.viewer.cross.y, k: this.viewer.slice });
-    const px = r.x + ((u + 0.5) / l.columns) * r.width;
-    const py = r.y + ((v + 0.5) / l.rows) * r.height;
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = CROSS_COLOURS[0];
-    ctx.beginPath();
-    ctx.moveTo(r.x, py);
-    ctx.lineTo(r.x + r.width, py);
-    ctx.stroke();
-    ctx.strokeStyle = CROSS_COLOURS[this.plane === 'row' ? 2 : 1];
-    ctx.beginPath();
-    ctx.moveTo(px, r.y);
-    ctx.lineTo(px, r.y + r.height);
-    ctx.stroke();
+    drawCrosshair(ctx, r, l, u, v, CROSS_COLOURS[0], CROSS_COLOURS[this.plane === 'row' ? 2 : 1]);
   }
 
   /** The label masks of every labelled slice cut along this plane, as a canvas of the picture's size. */
@@ -194,11 +171,7 @@ export class ReformatPane {
       this.rgba,
     );
     if (!box) return null;
-    const c = this.maskCanvas ?? (this.maskCanvas = document.createElement('canvas'));
-    c.width = l.columns;
-    c.height = l.rows;
-    c.getContext('2d')!.putImageData(new ImageData(this.rgba as Uint8ClampedArray<ArrayBuffer>, l.columns, l.rows), 0, 0);
-    return c;
+    return pictureCanvas((this.maskCanvas ??= document.createElement('canvas')), new ImageData(this.rgba as Uint8ClampedArray<ArrayBuffer>, l.columns, l.rows));
   }
 
   private noMasks(): null {
@@ -241,11 +214,8 @@ export class ReformatPane {
       if (this.hover !== null) this.hover = null;
       return;
     }
-    const value = loader.value(p.k, p.x, p.y);
-    const hu = value === null ? 'loading' : value === info.paddingValue ? 'padding' : value;
-    const f = info.frame;
-    const stored = f ? displayToStored(f.stored, p.x, p.y) : null;
-    this.hover = { i: p.x, j: p.y, hu, voxel: stored ? { ...stored, k: p.k } : null, lps: f ? voxelToPatient(f, p.x, p.y, p.k) : null };
+    const next = hoverReadout(info, loader, p.x, p.y, p.k, this.hover);
+    if (next !== this.hover) this.hover = next;
   }
 
   dispose(): void {

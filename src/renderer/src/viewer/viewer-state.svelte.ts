@@ -16,23 +16,13 @@ import { LoadAborted, VolumeLoader } from './volume-loader';
 import { VolumeFetcher } from './volume-fetcher';
 import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
 import type { VolumePoint } from './reformat';
-import { displayToStored, voxelToPatient } from '../../../core/dicom/patient-geometry';
+import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
 
-export interface HoverReadout {
-  /** Display column and row of the voxel under the pointer (x right, y down on screen). */
-  i: number;
-  j: number;
-  /** HU, or why there is none. */
-  hu: number | 'padding' | 'loading';
-  /** Voxel indices as the file has them: column, row, and the slice's index in the stack (0-based). */
-  voxel: { i: number; j: number; k: number } | null;
-  /** Patient coordinates of the voxel centre (LPS, mm); null without IPP/IOP. */
-  lps: [number, number, number] | null;
-}
+export type { HoverReadout } from './view-overlay';
 
 export const BLOCK_SIZE = 16;
 
@@ -202,75 +192,33 @@ export class ViewerState {
   }
 
   /**
-   * Draws the label masks of the slice on screen into the overlay canvas, into the rectangle the
-   * slice occupies under the current zoom and pan (the same camera as the vtk.js view).
+   * Draws the overlay layers and the label masks of the slice on screen into the overlay canvas,
+   * into the rectangle the slice occupies under the current zoom and pan (the same camera as the
+   * vtk.js view), and in 1x3 the crosshair.
    */
   private drawOverlay(): void {
     const c = this.overlay;
     const l = this.layout;
     if (!c || !this.view || !l) return;
     const { width, height } = this.view.size();
-    const dpr = window.devicePixelRatio || 1;
-    const W = Math.max(1, Math.floor(width * dpr));
-    const H = Math.max(1, Math.floor(height * dpr));
-    if (c.width !== W) c.width = W;
-    if (c.height !== H) c.height = H;
-    const ctx = c.getContext('2d');
+    const ctx = clearOverlay(c, width, height);
     if (!ctx) return;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, W, H);
-    this.drawOverlayLayers(ctx, width, height, dpr);
-    const img = this.labels.image();
     const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
-    if (img) {
-      if (img !== this.overlayImage || !this.overlaySrc) {
-        const src = this.overlaySrc ?? document.createElement('canvas');
-        if (src.width !== img.width) src.width = img.width;
-        if (src.height !== img.height) src.height = img.height;
-        src.getContext('2d')!.putImageData(img, 0, 0);
-        this.overlaySrc = src;
-        this.overlayImage = img;
-      }
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(this.overlaySrc!, r.x, r.y, r.width, r.height);
-    }
-    if (this.layoutMode === '1x3') {
-      // The crosshair: where the row plane (horizontal line) and the column plane (vertical) cut this slice.
-      const px = r.x + ((this.cross.x + 0.5) / l.columns) * r.width;
-      const py = r.y + ((this.cross.y + 0.5) / l.rows) * r.height;
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.lineWidth = 1;
-      ctx.strokeStyle = CROSS_COLOURS[1];
-      ctx.beginPath();
-      ctx.moveTo(r.x, py);
-      ctx.lineTo(r.x + r.width, py);
-      ctx.stroke();
-      ctx.strokeStyle = CROSS_COLOURS[2];
-      ctx.beginPath();
-      ctx.moveTo(px, r.y);
-      ctx.lineTo(px, r.y + r.height);
-      ctx.stroke();
-    }
-  }
-
-  /** Draws the overlay layers (see overlayLayers) into the slice's rectangle. */
-  private drawOverlayLayers(ctx: CanvasRenderingContext2D, width: number, height: number, dpr: number): void {
-    const l = this.layout;
-    if (!l) return;
     for (const layer of this.overlayLayers) {
       const img = layer(this.slice);
-      if (!img) continue;
-      const src = this.layerCanvas ?? (this.layerCanvas = document.createElement('canvas'));
-      src.width = img.width;
-      src.height = img.height;
-      src.getContext('2d')!.putImageData(img, 0, 0);
-      const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(src, r.x, r.y, r.width, r.height);
-      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      if (img) drawPicture(ctx, pictureCanvas((this.layerCanvas ??= document.createElement('canvas')), img), r);
     }
+    const img = this.labels.image();
+    if (img) {
+      // The label picture changes only with the slice, the masks or the style: put it into its canvas once.
+      if (img !== this.overlayImage || !this.overlaySrc) {
+        this.overlaySrc = pictureCanvas(this.overlaySrc ?? document.createElement('canvas'), img);
+        this.overlayImage = img;
+      }
+      drawPicture(ctx, this.overlaySrc, r);
+    }
+    // The crosshair: where the row plane (horizontal line) and the column plane (vertical) cut this slice.
+    if (this.layoutMode === '1x3') drawCrosshair(ctx, r, l, this.cross.x, this.cross.y, CROSS_COLOURS[1], CROSS_COLOURS[2]);
   }
 
   /** Moves the crosshair to a volume point: the acquired view goes to its slice, the reformats to its row and column. */
@@ -289,10 +237,7 @@ export class ViewerState {
 
   /** A click on the acquired view at CSS pixel (x, y): the crosshair moves there. */
   clickAt(x: number, y: number): void {
-    const l = this.layout;
-    if (!l || !this.view) return;
-    const { width, height } = this.view.size();
-    const v = screenToVoxel(l, cameraFor(l, width, height, this.transform), width, height, x, y);
+    const v = this.voxelAt(x, y);
     if (v) this.setCross({ x: v.i, y: v.j, k: this.slice });
   }
 
@@ -411,30 +356,17 @@ export class ViewerState {
   }
 
   private updateHover(): void {
+    const v = this.pointer ? this.voxelAt(this.pointer.x, this.pointer.y) : null;
+    const next = v && this.loader && this.info ? hoverReadout(this.info, this.loader, v.i, v.j, this.slice, this.hover) : null;
+    if (next !== this.hover) this.hover = next;
+  }
+
+  /** The display voxel under CSS pixel (x, y) of the acquired view, or null outside the slice. */
+  private voxelAt(x: number, y: number): { i: number; j: number } | null {
     const l = this.layout;
-    if (!this.pointer || !l || !this.view || !this.loader || !this.info) {
-      if (this.hover !== null) this.hover = null;
-      return;
-    }
+    if (!l || !this.view) return null;
     const { width, height } = this.view.size();
-    const v = screenToVoxel(l, cameraFor(l, width, height, this.transform), width, height, this.pointer.x, this.pointer.y);
-    if (!v) {
-      if (this.hover !== null) this.hover = null;
-      return;
-    }
-    const value = this.loader.value(this.slice, v.i, v.j);
-    const hu = value === null ? 'loading' : value === this.info.paddingValue ? 'padding' : value;
-    const h = this.hover;
-    if (h && h.i === v.i && h.j === v.j && h.hu === hu && h.voxel?.k === this.slice) return;
-    const f = this.info.frame;
-    const stored = f ? displayToStored(f.stored, v.i, v.j) : null;
-    this.hover = {
-      i: v.i,
-      j: v.j,
-      hu,
-      voxel: stored ? { ...stored, k: this.slice } : null,
-      lps: f ? voxelToPatient(f, v.i, v.j, this.slice) : null,
-    };
+    return screenToVoxel(l, cameraFor(l, width, height, this.transform), width, height, x, y);
   }
 
   dispose(): void {
