@@ -31,7 +31,7 @@ import { writeCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
 import { parsePretrainConfig } from '../shared/run-config';
 import type { Database } from '../library/db/sqlite';
 import { appMeta } from '../platform/app-meta';
-import { type ImportResult, installStaged, openSource, PackageError, packageBaseName, type PackageSource, type Reader, removeStaleStaging } from './package-import';
+import { cleanText as clean, type ImportResult, installStaged, openSource, PackageError, packageBaseName, type PackageSource, type Reader, removeStaleStaging } from './package-import';
 import { registerImportedRun, type RunRow } from './runs/run-store';
 
 const GiB = 2 ** 30;
@@ -88,11 +88,6 @@ function sha256Of(r: Reader): string {
   for (let at = 0; at < r.size; at += step) h.update(r.read(at, Math.min(step, r.size - at)));
   return h.digest('hex');
 }
-
-/** Display text from an untrusted string: control and bidi characters dropped, length capped. */
-const clean = (s: string, max: number) =>
-  // eslint-disable-next-line no-control-regex
-  Array.from(s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ').trim()).slice(0, max).join('').trim();
 
 /** Verifies a checkpoint and installs it as a run folder under `into`. */
 export function importCheckpoint(source: PackageSource, into: string, o: CheckpointImportOptions = {}): CheckpointImportResult {

@@ -528,8 +528,8 @@ const safetensorsHeaderSchema = z.record(
   ]),
 );
 
-/** Display text from an untrusted string: control and bidi-override characters dropped, length capped. */
-function cleanText(s: string, max: number): string {
+/** Display text from an untrusted string: control and bidi-override characters dropped, length capped (also checkpoint-import.ts). */
+export function cleanText(s: string, max: number): string {
   // eslint-disable-next-line no-control-regex
   const chars = Array.from(s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ').trim());
   return chars.slice(0, max).join('').trim();
