@@ -28,10 +28,9 @@ import { createOptimizer } from '../core/ml/optim';
 import { trainStepClassifier } from '../core/ml/train-step';
 import { recalibrateRunningStats } from '../core/ml/bn-recalibrate';
 import { Rng } from '../core/random';
-import { runPreprocessSpec } from './pretrain/pretrain-batches';
 import { PROBE_ATTRIBUTE_LABELS } from '../core/probe/report';
 import { argMax, bodyArea } from '../core/ssl/body';
-import { preprocessSlice } from '../core/ssl/preprocess';
+import { DEFAULT_PREPROCESS, preprocessSlice, runPreprocessSpec } from '../core/ssl/preprocess';
 import { initBackend, type BackendChoice } from './backend';
 import { latestCheckpointDir, readCheckpoint } from '../library/runs/checkpoint';
 import { readFrameHU } from '../library/volumes/pixels';
@@ -192,12 +191,12 @@ export async function computeBiasProbe(manifest: ProbeManifest, o: BiasProbeOpti
   // encoder; the CNN baseline is trained per attribute below, on the raw slices at its own size.
   const cnn: CnnBaselineOptions = { ...DEFAULT_CNN_BASELINE, ...o.cnn };
   const cnnImages = new Float32Array(scans.length * cnn.size * cnn.size);
-  scans.forEach((s, i) => cnnImages.set(preprocessSlice(s.hu, s.width, s.height, { level: 50, width: 350, size: cnn.size, scaling: 'fixed' }), i * cnn.size * cnn.size));
+  scans.forEach((s, i) => cnnImages.set(preprocessSlice(s.hu, s.width, s.height, { ...DEFAULT_PREPROCESS, size: cnn.size }), i * cnn.size * cnn.size));
   const features: { name: string; x: Float64Array; d: number }[] = [];
   {
     const d = rawSize * rawSize;
     const x = new Float64Array(scans.length * d);
-    scans.forEach((s, i) => x.set(preprocessSlice(s.hu, s.width, s.height, { level: 50, width: 350, size: rawSize, scaling: 'fixed' }), i * d));
+    scans.forEach((s, i) => x.set(preprocessSlice(s.hu, s.width, s.height, { ...DEFAULT_PREPROCESS, size: rawSize }), i * d));
     features.push({ name: `raw slice: logistic regression (${rawSize}x${rawSize} px)`, x, d });
   }
   for (const dir of o.encoders) {

@@ -17,7 +17,8 @@ import { sliceRefs } from '../library/runs/manifest';
 import { latestCheckpointDir, readCheckpoint } from '../library/runs/checkpoint';
 import { initBackend, type BackendChoice } from './backend';
 import { createPretrainEngine } from './pretrain/pretrain-engine';
-import { mixSeed, runPreprocessSpec, SliceSource } from './pretrain/pretrain-batches';
+import { mixSeed, SliceSource } from './pretrain/pretrain-batches';
+import { runPreprocessSpec } from '../core/ssl/preprocess';
 import { readPretrainRun } from './pretrain/pretrain-loop';
 
 const toGray = (a: ArrayLike<number>) => Uint8Array.from({ length: a.length }, (_, i) => Math.round(Math.min(1, Math.max(0, a[i])) * 255));

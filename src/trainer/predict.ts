@@ -7,7 +7,7 @@
  */
 import { readFrameHU } from '../library/volumes/pixels';
 import { toDisplay } from '../core/dicom/geometry';
-import { preprocessSlice } from '../core/ssl/preprocess';
+import { preprocessSlice, runPreprocessSpec } from '../core/ssl/preprocess';
 import { modelMaskToDisplay } from '../core/labels/mask-resample';
 import { packBits } from '../core/labels/raster';
 import { latestCheckpointDir, readCheckpoint } from '../library/runs/checkpoint';
@@ -15,7 +15,6 @@ import type { PredictionComputation, PredictSeries } from '../shared/predict';
 import { initBackend, type BackendChoice } from './backend';
 import { createFinetuneEngine } from './finetune/finetune-engine';
 import { finetuneSize, readFinetuneRun } from './finetune/finetune-loop';
-import { runPreprocessSpec } from './pretrain/pretrain-batches';
 
 export interface PredictOptions {
   backend?: BackendChoice;

@@ -4,6 +4,8 @@
  * code's per-slice min-max), padding treated as air, a square bilinear resize, and optionally
  * 8-bit quantisation (the public code's slices).
  */
+import { inputBits, type Recipe } from '../../shared/recipes';
+
 export interface PreprocessSpec {
   level: number;
   width: number;
@@ -16,6 +18,16 @@ export interface PreprocessSpec {
 }
 
 export const DEFAULT_PREPROCESS: PreprocessSpec = { level: 50, width: 350, size: 256, scaling: 'fixed' };
+
+/**
+ * How a run's slices become model input: its window, scaling and size, and for the reference
+ * recipe the public code's 8-bit quantisation (src/shared/recipes.ts). Pretraining, eval-ssl, the
+ * bias probe, prediction and the cluster job's shards read a run's slices through it.
+ */
+export function runPreprocessSpec(config: { windowLevel: number; windowWidth: number; scaling: 'fixed' | 'minmax'; recipe?: Recipe }, size: number): PreprocessSpec {
+  const bits = inputBits(config);
+  return { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling, ...(bits !== null && { bits }) };
+}
 
 /** HU used for padding pixels (NaN in the HU buffers): air. */
 export const PADDING_HU = -1024;

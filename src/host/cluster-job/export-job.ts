@@ -27,6 +27,7 @@ import { join, resolve } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
 import { architectureSpecs, modelSize } from '../../core/ml/specs/pretrain';
 import { encodeSafetensors } from '../../core/ml/safetensors';
+import { runPreprocessSpec } from '../../core/ssl/preprocess';
 import { initialWeights, type WeightEntry } from '../../core/ml/specs/params';
 import type { Database } from '../../library/db/sqlite';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
@@ -137,8 +138,11 @@ export async function exportClusterJob(db: Database, from: { config: PretrainCon
   const t0 = Date.now();
   const { config, manifest } = jobSource(db, from);
   const out = resolve(o.out);
-  // The reference recipe (src/shared/recipes.ts) trains on 8-bit slices: uint8 shards hold exactly them.
-  const eightBit = (config as { recipe?: string }).recipe === 'reference';
+  // The slices as the run's trainer reads them (src/core/ssl/preprocess.ts runPreprocessSpec); a
+  // recipe of 8-bit slices (the reference's) is held exactly by uint8 shards.
+  const size = modelSize(config);
+  const spec = runPreprocessSpec(config, size);
+  const eightBit = spec.bits === 8;
   if (eightBit && o.dtype === 'int16') throw new Error('the reference recipe trains on 8-bit slices: export it with --dtype uint8 (its default)');
   const dtype: ShardDtype = o.dtype ?? (eightBit ? 'uint8' : 'int16');
   if (!(dtype in SHARD_SCALE)) throw new Error(`--dtype must be int16 or uint8 (got ${String(dtype)})`);
@@ -160,8 +164,6 @@ export async function exportClusterJob(db: Database, from: { config: PretrainCon
   for (const f of PROGRAM_FILES) writeFileSync(join(out, f), readFileSync(join(program, f)));
 
   // The slices: training and validation series, in manifest order, each series' slices contiguous.
-  const size = modelSize(config);
-  const spec = { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling };
   const scale = SHARD_SCALE[dtype];
   const exported = manifest.series.map((s, i) => ({ s, i })).filter(({ s }) => s.split === 'train' || s.split === 'val');
   const patients = new Map<string, number>();

@@ -14,17 +14,6 @@ import { isReconstructionTask, makeExample, pairedSliceOffset, stackClass, stack
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { sliceRefs } from '../../library/runs/manifest';
 import { readFrameHU } from '../../library/volumes/pixels';
-import { inputBits, type Recipe } from '../../shared/recipes';
-
-/**
- * How a run's slices become model input: its window, scaling and size, and for the reference
- * recipe the public code's 8-bit quantisation (src/shared/recipes.ts). Pretraining, eval-ssl and
- * the bias probe read a run's slices through it.
- */
-export function runPreprocessSpec(config: { windowLevel: number; windowWidth: number; scaling: 'fixed' | 'minmax'; recipe?: Recipe }, size: number): PreprocessSpec {
-  const bits = inputBits(config);
-  return { level: config.windowLevel, width: config.windowWidth, size, scaling: config.scaling, ...(bits !== null && { bits }) };
-}
 
 export class SliceSource {
   private cacheDir: string | null;

@@ -14,7 +14,8 @@ import { taskClasses, taskOptionsOf } from '../../shared/pretext-tasks';
 import { latestCheckpointDir, readCheckpoint } from '../../library/runs/checkpoint';
 import { createPretrainEngine, modelSize, type PretrainEngine } from './pretrain-engine';
 import type { Manifest } from '../../library/runs/manifest';
-import { PretrainBatchStream, runPreprocessSpec, SliceSource, type PretrainBatch } from './pretrain-batches';
+import { PretrainBatchStream, SliceSource, type PretrainBatch } from './pretrain-batches';
+import { runPreprocessSpec } from '../../core/ssl/preprocess';
 import { configHash } from '../../library/runs/run-hash';
 import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerPort } from '../step-loop';
 
