@@ -60,10 +60,13 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     // 8 CT series; the 2 DICOM SEG objects (the nodule masks) are not image series: indexing
     // attaches them to the series they reference, as label sources.
     await library.expectCounts(8, 8);
+    // The job's end event comes after it attached them: the list read on it shows both.
+    await expect(page.locator('[data-testid="label-source"][data-kind="dicom-seg"]')).toHaveCount(2);
     await page.getByTestId('label-path').fill(join(cohort, 'train.csv'));
     await page.getByTestId('import-labels').click();
     await expect(page.getByTestId('label-report')).toHaveAttribute('data-kind', 'rsna-csv');
     await expect(page.locator('[data-testid="label-source"][data-kind="rsna-csv"]')).toHaveCount(1);
+    await expect(page.getByTestId('label-source')).toHaveCount(3);
     // The fine-tune page's own cohort: CT series with labels.
     const ft = new FinetunePage(page);
     await ft.goto();
@@ -167,8 +170,9 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
       await page.getByTestId('import-labels').click();
       // Importing a SEG the indexer attached already replaces that source (same file).
       await expect(page.getByTestId('label-report')).toHaveAttribute('data-kind', 'dicom-seg');
+      await expect(page.getByTestId('label-source')).toHaveCount(3);
     }
-    await expect.poll(() => page.locator('[data-testid="label-source"][data-kind="dicom-seg"]').count()).toBeGreaterThanOrEqual(2);
+    await expect(page.locator('[data-testid="label-source"][data-kind="dicom-seg"]')).toHaveCount(2);
     const ft = new FinetunePage(page);
     await ft.goto();
     await ft.fill({ task: 'segmentation' });

@@ -56,6 +56,9 @@ export class IndexJobs {
     const job: Job = { id, ac: new AbortController(), folders, last: null, done: Promise.resolve(), ended: false, whenEnded, markEnded };
     this.job = job;
     job.done = (async () => {
+      // The indexer's final event (done/cancelled, with its summary) is held back until the SEG
+      // objects are attached: the end event every door sees comes after the label sources changed.
+      let final: IndexProgress | null = null;
       try {
         await indexFolders(this.db, folders, {
           ...this.options.index,
@@ -63,17 +66,20 @@ export class IndexJobs {
           signal: job.ac.signal,
           onProgress: (p) => {
             if (job.ended) return; // released after a cancel: late events are not this job's any more
-            job.last = p;
-            this.emit(p);
+            if (p.phase === 'done' || p.phase === 'cancelled') final = p;
+            else {
+              job.last = p;
+              this.emit(p);
+            }
           },
         });
         // SEG objects found are attached to the series they segment (imported as labels).
         if (!job.ac.signal.aborted) await attachIndexedSegs(this.db, { signal: job.ac.signal });
       } catch (err) {
-        if (!job.ended) this.end(job, 'error', (err as Error)?.message ?? String(err));
+        if (!job.ended) this.fail(job, 'error', (err as Error)?.message ?? String(err));
         return;
       }
-      if (!job.ended) this.end(job);
+      if (!job.ended) this.end(job, final);
     })();
     return { jobId: id };
   }
@@ -86,7 +92,7 @@ export class IndexJobs {
     job.ac.abort();
     const grace = this.options.cancelGraceMs ?? 10_000;
     const t = setTimeout(() => {
-      if (!job.ended) this.end(job, 'cancelled', `the indexing job did not stop within ${Math.round(grace / 1000)} s of the cancel: released`);
+      if (!job.ended) this.fail(job, 'cancelled', `the indexing job did not stop within ${Math.round(grace / 1000)} s of the cancel: released`);
     }, grace);
     t.unref?.();
     void job.done.finally(() => clearTimeout(t));
@@ -115,23 +121,27 @@ export class IndexJobs {
     return job.last!;
   }
 
-  /** Ends a job: its final progress (done/cancelled from the indexer, or 'error'/'cancelled' here), and frees the slot. */
-  private end(job: Job, phase?: 'error' | 'cancelled', message?: string): void {
+  /** Ends a job here ('error', or 'cancelled' when released), with a final progress made from its last one. */
+  private fail(job: Job, phase: 'error' | 'cancelled', message: string): void {
+    this.end(job, {
+      jobId: job.id,
+      phase,
+      folders: job.folders,
+      filesFound: job.last?.filesFound ?? 0,
+      filesDone: job.last?.filesDone ?? 0,
+      filesPerSecond: 0,
+      etaSeconds: null,
+      skipped: job.last?.skipped ?? 0,
+      message,
+    });
+  }
+
+  /** Ends a job: its final progress (done/cancelled from the indexer, or one made by `fail`) is sent, and the slot freed. */
+  private end(job: Job, final: IndexProgress | null): void {
     job.ended = true;
-    if (phase) {
-      const p: IndexProgress = {
-        jobId: job.id,
-        phase,
-        folders: job.folders,
-        filesFound: job.last?.filesFound ?? 0,
-        filesDone: job.last?.filesDone ?? 0,
-        filesPerSecond: 0,
-        etaSeconds: null,
-        skipped: job.last?.skipped ?? 0,
-        message,
-      };
-      job.last = p;
-      this.emit(p);
+    if (final) {
+      job.last = final;
+      this.emit(final);
     }
     if (this.job === job) this.job = null;
     this.lastJob = job;

@@ -9,6 +9,7 @@ import { exportSeriesSeg } from '../../../src/library/labels/seg-export';
 import { listSeries } from '../../../src/library/db/catalog';
 import { fixtures, tempDir } from '../../helpers';
 import { globSync } from '../../glob';
+import type { IndexProgress } from '../../../src/shared/types';
 
 /** A DICOM SEG found by indexing is attached to the series it segments, not listed as an image series. */
 describe('DICOM SEG attached to its series', () => {
@@ -16,6 +17,8 @@ describe('DICOM SEG attached to its series', () => {
   const segDir = join(tmp.dir, 'segs');
   let services: Services;
   let frames = 0;
+  /** Each end event of an index job as sent to the doors, with the label sources the library held when it was sent. */
+  const ends: { phase: string; sources: number }[] = [];
   beforeAll(async () => {
     mkdirSync(segDir);
     const scratch = openLibrary(join(tmp.dir, 'scratch.sqlite'));
@@ -23,7 +26,11 @@ describe('DICOM SEG attached to its series', () => {
     await importLabels(scratch, globSync(join(fixtures, 'lidc-0001'), /069\.xml$/)[0]);
     frames = exportSeriesSeg(scratch, listSeries(scratch)[0].id, join(segDir, 'nodule-seg.dcm'), { consensusK: 2 }).frames;
     scratch.close();
-    services = createServices({ mode: 'cli', dataDir: join(tmp.dir, 'data'), dbPath: join(tmp.dir, 'lib.sqlite'), emit: () => {} });
+    services = createServices({ mode: 'cli', dataDir: join(tmp.dir, 'data'), dbPath: join(tmp.dir, 'lib.sqlite'), emit: (name, p) => {
+      if (name !== 'index.progress') return;
+      const { phase } = p as IndexProgress;
+      if (phase === 'done' || phase === 'cancelled' || phase === 'error') ends.push({ phase, sources: services.db.prepare('SELECT COUNT(*) FROM label_sources').pluck().get() as number });
+    } });
   });
   afterAll(async () => {
     await services?.close();
@@ -32,8 +39,11 @@ describe('DICOM SEG attached to its series', () => {
 
   const index = async (folder: string) => {
     const { jobId } = services.indexing.start([folder]);
+    const before = ends.length;
     const p = await services.indexing.jobs.finished(jobId);
     expect(p.phase).toBe('done');
+    // one end event, sent after the SEG objects were attached (a page that reads the label sources on it sees them all)
+    expect(ends.slice(before)).toEqual([{ phase: 'done', sources: (await services.handlers['labels.sources']()).length }]);
   };
 
   it('indexed before its images: attached at once, its frames matched once the images are indexed; never an image series', async () => {

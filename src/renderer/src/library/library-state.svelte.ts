@@ -78,13 +78,12 @@ export class LibraryState {
 
   private onProgress(p: IndexProgress): void {
     this.progress = p;
-    // A job attaches the DICOM SEG objects it found to their series (as label sources) after its
-    // last file, so the label sources are read again on every end event, the job's own included.
-    if (!isRunning(p)) void this.labels.refresh();
     if (!isRunning(p) && this.refreshedJob !== p.jobId) {
       this.refreshedJob = p.jobId;
       if (p.phase === 'error') toasts.error('Indexing', new Error(p.message ?? 'indexing failed'));
       void this.refreshAll();
+      // The job sends its end event after attaching the DICOM SEG objects it found (label sources).
+      void this.labels.refresh();
     }
   }
 
