@@ -26,7 +26,7 @@
  *   imports it through the packages.import handler, the app's own hardened import, then deletes it.
  *   Every other request with a body is refused.
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, realpath, rm, stat } from 'node:fs/promises';
@@ -252,20 +252,27 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (found === 414) return reply(res, 414, 'URL too long');
     // not a FIFO or device (opening one for reading could block); O_NONBLOCK for the same reason
     if (!(await stat(found).catch(() => null))?.isFile()) return reply(res, 404, 'not found');
-    const handle = await open(found, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
-    if (!handle) return reply(res, 404, 'not found');
+    return sendFile(req, res, found, 'not found', (size) => ({
+      'content-type': MIME[extname(found)] ?? 'application/octet-stream',
+      'content-length': String(size),
+      'cache-control': 'no-cache',
+    }));
+  };
+
+  /**
+   * Streams a regular file with the headers made from its size (HEAD: the headers only). Opened
+   * O_NONBLOCK, then checked on the handle: a FIFO, device or folder is answered 404 `notFound`.
+   */
+  const sendFile = async (req: IncomingMessage, res: ServerResponse, path: string, notFound: string, headers: (size: number) => OutgoingHttpHeaders): Promise<void> => {
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
+    if (!handle) return reply(res, 404, notFound);
     try {
       const info = await handle.stat();
       if (!info.isFile()) {
         await handle.close();
-        return reply(res, 404, 'not found');
+        return reply(res, 404, notFound);
       }
-      res.writeHead(200, {
-        ...SECURITY_HEADERS,
-        'content-type': MIME[extname(found)] ?? 'application/octet-stream',
-        'content-length': String(info.size),
-        'cache-control': 'no-cache',
-      });
+      res.writeHead(200, { ...SECURITY_HEADERS, ...headers(info.size) });
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;
@@ -326,35 +333,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const realDir = await realpath(exportsDir).catch(() => null);
     const real = realDir ? await realpath(join(exportsDir, name)).catch(() => null) : null;
     if (!realDir || !real || dirname(real) !== realDir) return reply(res, 404, `no export package named ${name}: export the run first`);
-    const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
-    if (!handle) return reply(res, 404, `no export package named ${name}`);
-    let size: number;
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) {
-        await handle.close();
-        return reply(res, 404, `no export package named ${name}`);
-      }
-      size = info.size;
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      throw err;
-    }
-    res.writeHead(200, {
-      ...SECURITY_HEADERS,
+    return sendFile(req, res, real, `no export package named ${name}`, (size) => ({
       'content-type': 'application/zip',
       'content-length': String(size),
       'content-disposition': `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(name)}`,
       'cache-control': 'no-store',
-    });
-    if (req.method === 'HEAD') {
-      await handle.close();
-      res.end();
-      return;
-    }
-    pipeline(handle.createReadStream(), res, (err) => {
-      if (err && !res.destroyed) res.destroy();
-    });
+    }));
   };
 
   /** Receives a package (bounded by its declared length) into a fresh folder, imports it as packages.import does, deletes it. */
