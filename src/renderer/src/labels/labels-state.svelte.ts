@@ -9,6 +9,7 @@ import type { LabelFolderImport, LabelImport } from '../../../shared/results';
 import type { LabelSource } from '../../../shared/types';
 import { grantDroppedFile } from '../lib/api';
 import { describeError } from '../lib/errors';
+import { folderPathProblem } from '../lib/paths';
 import { labelPathProblem } from './labels-import-paths';
 import { toasts } from '../lib/toasts.svelte';
 
@@ -80,7 +81,7 @@ export class LabelsState {
 
   /** A typed server folder (server mode). Returns true when sent. */
   async importTypedFolder(raw: string): Promise<boolean> {
-    this.pathProblem = labelPathProblem(raw)?.replace('of a label file', 'of a folder of label files') ?? null;
+    this.pathProblem = folderPathProblem(raw);
     if (this.pathProblem) return false;
     await this.importFolder(raw.trim());
     return true;
