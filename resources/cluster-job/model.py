@@ -33,11 +33,15 @@ def _uniform_(t, bound):
 class Conv(nn.Module):
     """Conv2d(k, stride, pad) whose weight is stored [k, k, in, out] (the app's layout)."""
 
+    transposed = False
+
     def __init__(self, k, cin, cout, bias, stride, pad):
         super().__init__()
         self.stride, self.pad = stride, pad
-        self.weight = nn.Parameter(torch.empty(k, k, cin, cout))
-        bound = 1 / math.sqrt(k * k * cin)
+        # conv [k, k, in, out], fan_in k*k*in; transposed [k, k, out, in], PyTorch's fan_in k*k*out
+        shape = (k, k, cout, cin) if self.transposed else (k, k, cin, cout)
+        bound = 1 / math.sqrt(k * k * shape[2])
+        self.weight = nn.Parameter(torch.empty(*shape))
         _uniform_(self.weight, bound)
         if bias:
             self.bias = nn.Parameter(torch.empty(cout))
@@ -46,27 +50,15 @@ class Conv(nn.Module):
             self.register_parameter('bias', None)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight.permute(3, 2, 0, 1), self.bias, self.stride, self.pad)
+        # [kh, kw, in, out] -> [out, in, kh, kw]; transposed [kh, kw, out, in] -> PyTorch's [in, out, kh, kw]
+        f = F.conv_transpose2d if self.transposed else F.conv2d
+        return f(x, self.weight.permute(3, 2, 0, 1), self.bias, self.stride, self.pad)
 
 
-class ConvT(nn.Module):
+class ConvT(Conv):
     """ConvTranspose2d(k, stride, pad) whose weight is stored [k, k, out, in] (the app's layout)."""
 
-    def __init__(self, k, cin, cout, bias, stride, pad):
-        super().__init__()
-        self.stride, self.pad = stride, pad
-        self.weight = nn.Parameter(torch.empty(k, k, cout, cin))
-        bound = 1 / math.sqrt(k * k * cout)
-        _uniform_(self.weight, bound)
-        if bias:
-            self.bias = nn.Parameter(torch.empty(cout))
-            _uniform_(self.bias, bound)
-        else:
-            self.register_parameter('bias', None)
-
-    def forward(self, x):
-        # [kh, kw, out, in] -> PyTorch's [in, out, kh, kw]
-        return F.conv_transpose2d(x, self.weight.permute(3, 2, 0, 1), self.bias, self.stride, self.pad)
+    transposed = True
 
 
 class BN(nn.Module):
