@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
+import { ssimOnMinMaxOutput, sumsMaskedMseOverBatch, type Recipe } from '../../shared/recipes';
 
 /** Mean squared error over all elements. */
 export function mse(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
@@ -181,6 +182,11 @@ export interface CompositeOptions {
   maskedMse?: 'mean' | 'batch-sum';
   /** 'raw': SSIM of the output as it is (ours); 'minmax': of the output min-max scaled per image (public code). */
   ssimOutput?: 'raw' | 'minmax';
+}
+
+/** The options a run's recipe takes: ours, or the public code's masked and SSIM terms (the reference recipe). */
+export function recipeLossOptions(c: { recipe?: Recipe }): CompositeOptions {
+  return { maskedMse: sumsMaskedMseOverBatch(c) ? 'batch-sum' : 'mean', ssimOutput: ssimOnMinMaxOutput(c) ? 'minmax' : 'raw' };
 }
 
 /**

@@ -9,13 +9,13 @@ import type { PretrainConfig } from '../../shared/run-config';
 import { classifierForward, classifierParamCount, classifierPreset, createClassifier, type Classifier } from '../../core/ml/classifier';
 import { createOptimizer, type AdamFamily, type OptimizerState } from '../../core/ml/optim';
 import { trainStepClassifier, trainStepRecon } from '../../core/ml/train-step';
+import { recipeLossOptions } from '../../core/ml/losses';
 import { createVqvae, disposeContext, greyOf, inferenceContext, initCodebookFromData, vqvaeForward, vqvaeParamCount, vqvaePreset, type Vqvae, type VqvaePresetName } from '../../core/ml/vqvae';
 import { disposeStore, exportWeights, importWeights, type WeightEntry } from '../../core/ml/weights';
 import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
 import { modelChannels, modelSize } from '../../core/ml/specs/pretrain';
 import { isReconstructionTask, taskClasses } from '../../shared/pretext-tasks';
 import type { PretrainBatch } from './pretrain-batches';
-import { ssimOnMinMaxOutput, sumsMaskedMseOverBatch } from '../../shared/recipes';
 
 export interface PretrainEngine {
   readonly kind: 'vqvae' | 'classifier';
@@ -45,7 +45,7 @@ export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
   const optimizer: AdamFamily = createOptimizer(config.optimizer, { lr: config.lr });
   if (isReconstructionTask(config.task)) {
     // The reference recipe takes the masked term and the SSIM term as the public code does (src/shared/recipes.ts).
-    const lossOptions = { maskedMse: sumsMaskedMseOverBatch(config) ? ('batch-sum' as const) : ('mean' as const), ssimOutput: ssimOnMinMaxOutput(config) ? ('minmax' as const) : ('raw' as const) };
+    const lossOptions = recipeLossOptions(config);
     const model: Vqvae = createVqvae(vqvaePreset(config.preset as VqvaePresetName, { size, channels }), config.seed);
     return wrap('vqvae', model, optimizer, size, vqvaeParamCount(model.config), {
       step: (b) => {
