@@ -12,7 +12,7 @@ import { PDict, POpaque } from './pickle';
 export { openTorchCheckpoint, readFloat32Tensor, TORCH_LIMITS, type TorchCheckpoint, type TorchCheckpointLimits } from './checkpoint';
 export { inferReferenceArch, matchStateDict, presetOf, referenceKeys, type KeyMapping, type MatchedStateDict, type ReferenceArch } from './reference-names';
 export { ALLOWED_CALLABLES, readPickle, PDict, PGlobal, POpaque, PStorage, PTensor, PTuple, type PValue } from './pickle';
-export { crc32, readTorchZip, sniffTorchFile, TorchFormatError, type RandomAccess } from './zip';
+export { readTorchZip, sniffTorchFile, TorchFormatError, type RandomAccess } from './zip';
 
 export interface ReferenceWeights {
   checkpoint: TorchCheckpoint;

@@ -7,6 +7,7 @@
  * directory (torch writes data descriptors, so local headers carry none), ZIP64 records included
  * (torch writes them even for small files). Nothing is inflated: a compressed entry is refused.
  */
+import { crc32 } from '../crc32';
 
 /** Random access to the file's bytes (a file descriptor, or bytes in memory). */
 export interface RandomAccess {
@@ -183,23 +184,6 @@ export function readTorchZip(r: RandomAccess, limits: TorchZipLimits): TorchZip 
   spans.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < spans.length; i++) if (spans[i][0] < spans[i - 1][1]) throw new TorchFormatError(`zip entry ${JSON.stringify(spans[i][2])} overlaps ${JSON.stringify(spans[i - 1][2])}`);
   return { prefix, entries };
-}
-
-let crcTable: Uint32Array | null = null;
-/** CRC-32 (zip's), continued from `crc` (0 to start). */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  const t = crcTable;
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** An entry's bytes, CRC-checked against the central directory. */
