@@ -45,6 +45,9 @@ test.describe('a first minute that teaches', () => {
     await expect(page.getByTestId('first-minute-result')).toContainText('6 patients');
     await expect(page.getByTestId('first-minute-result')).toContainText('7 label files');
     await expect(library.rows).toHaveCount(6);
+    // the Labels panel lists the label files imported after the indexing job ended, too
+    await expect(page.locator('[data-testid="label-source"][data-kind="lidc-xml"]')).toHaveCount(6);
+    await expect(page.locator('[data-testid="label-source"][data-kind="rsna-csv"]')).toHaveCount(1);
     // labelled: the Labels filter keeps all six for nodules
     await page.getByTestId('filter-labels').selectOption('nodule');
     await expect(library.rows).toHaveCount(6);

@@ -73,7 +73,6 @@ export class LibraryState {
       (e) => toasts.error('Indexing progress', e),
     );
     void this.refreshAll();
-    void this.labels.refresh();
   }
 
   private onProgress(p: IndexProgress): void {
@@ -81,14 +80,14 @@ export class LibraryState {
     if (!isRunning(p) && this.refreshedJob !== p.jobId) {
       this.refreshedJob = p.jobId;
       if (p.phase === 'error') toasts.error('Indexing', new Error(p.message ?? 'indexing failed'));
+      // (The job sends its end event after attaching the DICOM SEG objects it found as label sources.)
       void this.refreshAll();
-      // The job sends its end event after attaching the DICOM SEG objects it found (label sources).
-      void this.labels.refresh();
     }
   }
 
+  /** Everything the services may have changed: folders, counts, the series query and the label sources. */
   async refreshAll(): Promise<void> {
-    await Promise.all([this.refreshFolders(), this.runQuery(true)]);
+    await Promise.all([this.refreshFolders(), this.runQuery(true), this.labels.refresh()]);
   }
 
   async refreshFolders(): Promise<void> {
