@@ -26,7 +26,8 @@ import { chromium, type Page } from '@playwright/test';
 import { root, replaceSection } from './common';
 import { startServe, stopServe, type Served } from '../e2e/fixtures';
 import { parseDicom, PIXEL_DATA, str } from '../src/core/dicom/parse';
-import { deltaDecodeInPlace, type SliceEncoding } from '../src/shared/slice-packing';
+import type { SliceEncoding } from '../src/shared/slice-packing';
+import { unpackSlices } from '../src/renderer/src/viewer/packed-slices';
 import type { PackedSlices, VolumeInfo } from '../src/shared/types';
 
 const args = process.argv.slice(2);
@@ -114,14 +115,8 @@ async function nodeLoad(served: Served, seriesId: number, encoding: SliceEncodin
       next += BLOCK;
       const p = await c.call<PackedSlices>('viewer.packed', [seriesId, start, Math.min(BLOCK, n - start), encoding]);
       wireBytes += p.bytes.length;
-      if (encoding === 'deflate') {
-        let o = 0;
-        for (const size of p.sizes) {
-          const raw = inflateRawSync(p.bytes.subarray(o, o + size));
-          o += size;
-          deltaDecodeInPlace(new Int16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2));
-        }
-      }
+      // The viewer's own reader (its worker's), with node:zlib as the inflater.
+      await unpackSlices(p, async (b) => inflateRawSync(b));
     }
   };
   await Promise.all([worker(), worker()]);
