@@ -9,7 +9,7 @@
  * series' images).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { PredictionComputation, PredictionSummary, PredictSeries } from '../shared/predict';
@@ -196,14 +196,22 @@ export class PredictService {
     return summaryOf(stored);
   }
 
-  private stored(runId: number, seriesId: number): { p: StoredPrediction; masks: Uint8Array } | null {
+  /** The kept prediction's folder and prediction.json (not its masks), or null when there is none. */
+  private kept(runId: number, seriesId: number): { folder: string; p: StoredPrediction } | null {
     const run = getRun(this.db, runId);
     if (!run || run.deletedAt) throw new ApiError('not-found', `no run with id ${runId}`);
     const row = getSeries(this.db, seriesId);
     if (!row) throw new ApiError('not-found', `no series with id ${seriesId}`);
     const folder = this.folder(run.dir, row.seriesInstanceUid);
     if (!existsSync(join(folder, 'prediction.json'))) return null;
-    const p = JSON.parse(readFileSync(join(folder, 'prediction.json'), 'utf8')) as StoredPrediction;
+    return { folder, p: JSON.parse(readFileSync(join(folder, 'prediction.json'), 'utf8')) as StoredPrediction };
+  }
+
+  /** The kept prediction with all its packed masks (exports). */
+  private stored(runId: number, seriesId: number): { p: StoredPrediction; masks: Uint8Array } | null {
+    const k = this.kept(runId, seriesId);
+    if (!k) return null;
+    const { folder, p } = k;
     const masks = new Uint8Array(readFileSync(join(folder, 'masks.bin')));
     if (masks.length !== p.maskSlices.length * p.maskBytes) throw new ApiError('internal', `${folder}/masks.bin: ${masks.length} bytes, expected ${p.maskSlices.length * p.maskBytes}`);
     return { p, masks };
@@ -211,18 +219,33 @@ export class PredictService {
 
   /** The kept prediction of a run on a series, or null when there is none. */
   summary(runId: number, seriesId: number): PredictionSummary | null {
-    const s = this.stored(runId, seriesId);
-    return s ? summaryOf(s.p) : null;
+    const k = this.kept(runId, seriesId);
+    return k ? summaryOf(k.p) : null;
   }
 
-  /** The predicted mask of one slice (display index), in display orientation, as the viewer's label masks. */
+  /**
+   * The predicted mask of one slice (display index), in display orientation, as the viewer's label
+   * masks. The viewer asks slice by slice: only that slice's bytes of masks.bin are read.
+   */
   mask(runId: number, seriesId: number, index: number): SliceMasks {
-    const s = this.stored(runId, seriesId);
+    const s = this.kept(runId, seriesId);
     if (!s) throw new ApiError('not-found', `run ${runId} has no prediction for series ${seriesId}: predict first`);
-    const { p, masks } = s;
+    const { folder, p } = s;
     if (index >= p.slices) throw new ApiError('invalid-argument', `slice ${index} is outside the series (${p.slices} slices)`);
     const k = p.maskSlices.indexOf(index);
-    const mask = k < 0 ? new Uint8Array(p.width * p.height) : unpackBits(masks.subarray(k * p.maskBytes, (k + 1) * p.maskBytes), p.width * p.height);
+    let mask: Uint8Array = new Uint8Array(p.width * p.height);
+    if (k >= 0) {
+      const fd = openSync(join(folder, 'masks.bin'), 'r');
+      try {
+        const size = fstatSync(fd).size;
+        if (size !== p.maskSlices.length * p.maskBytes) throw new ApiError('internal', `${folder}/masks.bin: ${size} bytes, expected ${p.maskSlices.length * p.maskBytes}`);
+        const packed = new Uint8Array(p.maskBytes);
+        if (readSync(fd, packed, 0, p.maskBytes, k * p.maskBytes) !== p.maskBytes) throw new ApiError('internal', `${folder}/masks.bin: cut short at slice ${index}`);
+        mask = unpackBits(packed, p.width * p.height);
+      } finally {
+        closeSync(fd);
+      }
+    }
     return { seriesId, index, width: p.width, height: p.height, groups: [{ group: 'prediction', kind: 'prediction', sourceId: -1, readers: [], mask }] };
   }
 
