@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { AurocMetric, MeanMetric, ReconstructionMetric } from '../core/metrics/accumulators';
 import { heldOutWarnings } from '../core/metrics/cluster';
 import { taskClasses, taskOption, taskOptionsOf, taskTableName } from '../shared/pretext-tasks';
-import { encodePngGray } from '../core/synth/png';
+import { greyPng, reconstructionPngs } from './sample-png';
 import { initBackend, type BackendChoice } from './backend';
 import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../library/runs/checkpoint';
 import { createPretrainEngine } from './pretrain/pretrain-engine';
@@ -35,8 +35,6 @@ export interface EvalOptions {
   cacheDir?: string | null;
   batchSize?: number;
 }
-
-const toGray = (a: ArrayLike<number>) => Uint8Array.from({ length: a.length }, (_, i) => Math.round(Math.min(1, Math.max(0, a[i])) * 255));
 
 /**
  * The Table II rows for this evaluation, as Markdown: the run in our definitions, the run in the
@@ -122,17 +120,17 @@ export async function evaluateRun(runDir: string, o: EvalOptions = {}): Promise<
         const o2 = out.subarray(k * px, (k + 1) * px);
         const t = b.target.subarray(k * px, (k + 1) * px);
         const n = samples.length;
-        const diff = Float32Array.from(o2, (v, j) => Math.min(1, Math.abs(v - t[j]) * 4));
-        const write = (name: string, a: ArrayLike<number>) => {
+        const png = reconstructionPngs(input, o2, t, size);
+        const write = (name: keyof typeof png) => {
           const p = join(outDir, `sample-${n}-${name}.png`);
-          writeFileSync(p, encodePngGray(toGray(a), size, size));
+          writeFileSync(p, png[name]);
           return p;
         };
-        samples.push({ input: write('input', input), output: write('output', o2), target: write('target', t), diff: write('diff', diff) });
+        samples.push({ input: write('input'), output: write('output'), target: write('target'), diff: write('diff') });
       } else {
         const p = Array.from(out.subarray(k * classes, (k + 1) * classes));
         const pth = join(outDir, `sample-${samples.length}-input-class${b.labels[k]}-pred${p.indexOf(Math.max(...p))}.png`);
-        writeFileSync(pth, encodePngGray(toGray(input), size, size));
+        writeFileSync(pth, greyPng(input, size));
         samples.push({ input: pth, output: pth, target: null, diff: null });
       }
     }

@@ -7,7 +7,6 @@
  * true and predicted class for classification tasks. Never written anywhere: the host hands the
  * bytes to the renderer through the bridge.
  */
-import { encodePngGray } from '../core/synth/png';
 import { Rng } from '../core/random';
 import { isReconstructionTask, makeExample, pairedSliceOffset, stackClass, stackRecon, type ClassExample, type ReconExample } from '../core/ssl/tasks';
 import { taskClasses, taskOptionsOf } from '../shared/pretext-tasks';
@@ -20,8 +19,7 @@ import { createPretrainEngine } from './pretrain/pretrain-engine';
 import { mixSeed, SliceSource } from './pretrain/pretrain-batches';
 import { runPreprocessSpec } from '../core/ssl/preprocess';
 import { readPretrainRun } from './pretrain/pretrain-loop';
-
-const toGray = (a: ArrayLike<number>) => Uint8Array.from({ length: a.length }, (_, i) => Math.round(Math.min(1, Math.max(0, a[i])) * 255));
+import { greyPng, reconstructionPngs } from './sample-png';
 
 /** The split the browser shows: held-out, or the evaluation's fallback when it is empty. */
 export function browsedSplit(counts: Record<Split, { slices: number }>): Split {
@@ -65,22 +63,16 @@ export async function heldOutImages(runDir: string, o: { series: number; cacheDi
           const t = b.target.subarray(k * px, (k + 1) * px);
           let se = 0;
           for (let j = 0; j < px; j++) se += (y[j] - t[j]) ** 2;
-          // The difference of the images as shown (each clipped to 0-1), amplified 4 times.
-          const clip = (v: number) => Math.min(1, Math.max(0, v));
-          const diff = Float32Array.from(y, (v, j) => Math.min(1, Math.abs(clip(v) - clip(t[j])) * 4));
           slices.push({
             slice: chunk[k].slice,
-            input: encodePngGray(toGray(input), size, size),
-            output: encodePngGray(toGray(y), size, size),
-            target: encodePngGray(toGray(t), size, size),
-            diff: encodePngGray(toGray(diff), size, size),
+            ...reconstructionPngs(input, y, t, size),
             mse: se / px,
             label: null,
             predicted: null,
           });
         } else {
           const p = Array.from(out.subarray(k * classes, (k + 1) * classes));
-          slices.push({ slice: chunk[k].slice, input: encodePngGray(toGray(input), size, size), output: null, target: null, diff: null, mse: null, label: b.labels[k], predicted: p.indexOf(Math.max(...p)) });
+          slices.push({ slice: chunk[k].slice, input: greyPng(input, size), output: null, target: null, diff: null, mse: null, label: b.labels[k], predicted: p.indexOf(Math.max(...p)) });
         }
       }
     }
