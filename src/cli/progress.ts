@@ -37,17 +37,17 @@ export function formatEta(seconds: number | null): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** An AbortController wired to Ctrl-C: the first press cancels cleanly, the second exits. */
-export function interruptible(onFirst?: () => void): AbortController {
+/**
+ * An AbortController wired to Ctrl-C (and SIGTERM): the first press calls `onFirst` and aborts, the
+ * second exits. `off()` stops listening (a command that goes on after the cancellable work).
+ */
+export function interruptible(onFirst?: () => void): AbortController & { off: () => void } {
   const ac = new AbortController();
-  const handler = () => {
-    if (ac.signal.aborted) process.exit(130);
+  const off = onInterrupt(() => {
     onFirst?.();
     ac.abort();
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return ac;
+  });
+  return Object.assign(ac, { off });
 }
 
 /**

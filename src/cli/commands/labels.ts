@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Services } from '../../host/services';
 import type { LabelFolderImport } from '../../shared/results';
 import { dbOption, out, withServices } from '../common';
-import { bar, onInterrupt, progressLine } from '../progress';
+import { bar, interruptible, progressLine } from '../progress';
 import { registerExport } from './labels-export';
 
 type LabelImport = Awaited<ReturnType<Services['labels']['import']>>;
@@ -54,18 +54,14 @@ export function register(program: Command): void {
             continue;
           }
           const line = progressLine();
-          const ac = new AbortController();
-          const stop = onInterrupt(() => {
-            process.stderr.write('\ncancelling after the file being imported…\n');
-            ac.abort();
-          });
+          const ac = interruptible(() => process.stderr.write('\ncancelling after the file being imported…\n'));
           try {
             const r = await labels.importFolder(p, { signal: ac.signal, onProgress: (x) => line.update(`${bar(x.total ? x.done / x.total : 0)} ${x.done}/${x.total} files  ${x.file}`) });
             line.done();
             results.push(r);
             text.push(folderText(r));
           } finally {
-            stop();
+            ac.off();
           }
         }
         // JSON: the reports as stored (a folder: its summary); text: what each says.

@@ -7,7 +7,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import type { BackendName } from '../../shared/backends';
 import { backendOption, dbOption, out, withServices } from '../common';
-import { bar, onInterrupt, progressLine } from '../progress';
+import { bar, interruptible, progressLine } from '../progress';
 
 export function register(program: Command): void {
   program
@@ -33,11 +33,7 @@ export function register(program: Command): void {
         const series = { id: s.predict.seriesIdOf(o.series) };
         const run = s.runs.byDir(o.run, { adopt: true });
         const line = progressLine();
-        const ac = new AbortController();
-        const stop = onInterrupt(() => {
-          process.stderr.write('\ncancelling…\n');
-          ac.abort();
-        });
+        const ac = interruptible(() => process.stderr.write('\ncancelling…\n'));
         try {
           const summary = await s.predict.run({
             runId: run.id,
@@ -51,7 +47,7 @@ export function register(program: Command): void {
           const written = o.out ? await s.predict.exportTo(run.id, series.id, resolve(o.out), format) : null;
           return { ...summary, written };
         } finally {
-          stop();
+          ac.off();
         }
       });
       out(o.json, r, () => {
