@@ -6,7 +6,7 @@ import { cpus, freemem, totalmem } from 'node:os';
 import type { DoctorInfo } from '../shared/types';
 import { estimateVqvaeMemory, gpuBatchAdvice, largestBatch } from '../core/ml/memory';
 import { RECIPE_FIELDS, RECIPES, ssimOnMinMaxOutput } from '../shared/recipes';
-import { VQVAE_PRESETS, vqvaeParamCount, vqvaePreset, type VqvaePresetName } from '../core/ml/vqvae';
+import { presetParamCounts, VQVAE_PRESETS, vqvaeParamCount, vqvaePreset } from '../core/ml/vqvae';
 import { initBackend } from './backend';
 
 const GB = 2 ** 30;
@@ -14,15 +14,14 @@ const GB = 2 ** 30;
 export async function doctor(): Promise<DoctorInfo> {
   const backend = await initBackend();
   const budget = Math.max(0, freemem() - 1 * GB); // leave room for the app itself
-  const presets = (Object.keys(VQVAE_PRESETS) as VqvaePresetName[]).map((name) => {
+  const presets = presetParamCounts().map(({ preset: name, channels1: params, channels3 }) => {
     const c = VQVAE_PRESETS[name];
-    const params = vqvaeParamCount(c);
     const est = estimateVqvaeMemory(c, params);
     return {
       preset: name,
       size: c.size,
       params,
-      paramsByChannels: { '1': params, '3': vqvaeParamCount(vqvaePreset(name, { channels: 3 })) },
+      paramsByChannels: { '1': params, '3': channels3 },
       activationsPerImageMb: Math.round(est.activationsPerImage / 2 ** 20),
       largestBatch: largestBatch(est, budget),
       gpuRecommended: name === 'paper' || name === 'standard',
