@@ -85,6 +85,8 @@ describe('viewer shortcuts', () => {
     expect(actionFor('End')).toEqual({ kind: 'last' });
     expect(actionFor('2')).toEqual({ kind: 'preset', key: '2' });
     expect(actionFor('?')).toEqual({ kind: 'help' });
+    expect(actionFor('t')).toEqual({ kind: 'top' });
+    expect(actionFor('T')).toEqual({ kind: 'top' });
     expect(actionFor('x')).toBeNull();
     expect(shortcutHelp.some((r) => r.what.startsWith('Bone window (W 1800 L 400)'))).toBe(true);
   });

@@ -14,6 +14,8 @@ export type ViewerAction =
   | { kind: 'label'; dir: 1 | -1 }
   | { kind: 'overlay' }
   | { kind: 'layout' }
+  /** The next top-scoring slice of the model's prediction (Shift: the previous). */
+  | { kind: 'top' }
   | { kind: 'help' }
   | { kind: 'close' };
 
@@ -52,6 +54,9 @@ export function actionFor(key: string): ViewerAction | null {
     case 'l':
     case 'L':
       return { kind: 'layout' };
+    case 't':
+    case 'T':
+      return { kind: 'top' };
     case '?':
       return { kind: 'help' };
     case 'Escape':
