@@ -77,7 +77,7 @@ export class PredictionState {
     this.status = r ? 'done' : 'idle';
     this.cache.clear();
     this.bump();
-    if (r && this.slice >= 0) this.ensure(this.slice);
+    if (this.slice >= 0) this.fetchMask(this.slice);
   }
 
   get running(): boolean {
@@ -152,19 +152,14 @@ export class PredictionState {
     return t[k];
   }
 
-  /** Loads the mask of `index` (U-Net predictions) and redraws when it arrives. */
-  ensure(index: number): void {
-    this.slice = index;
+  /**
+   * Loads the mask of `index` when the prediction has one there (a U-Net's) and it is not cached;
+   * redraws when it arrives. Nothing to redraw before: image() is asked during the draw.
+   */
+  private fetchMask(index: number): void {
     const r = this.result;
-    if (!r || r.task !== 'segmentation' || this.runId === null || !r.maskSlices.includes(index)) {
-      this.bump();
-      return;
-    }
-    if (this.cache.has(index)) {
-      this.bump();
-      return;
-    }
-    if (this.inflight.has(index)) return;
+    if (!r || r.task !== 'segmentation' || this.runId === null || !r.maskSlices.includes(index)) return;
+    if (this.cache.has(index) || this.inflight.has(index)) return;
     this.inflight.add(index);
     const runId = this.runId;
     this.api.invoke('predict.mask', runId, this.seriesId, index).then(
@@ -193,9 +188,15 @@ export class PredictionState {
     this.redraw();
   }
 
-  /** The predicted mask of `slice` as an ImageData (one pixel per voxel), or null. */
+  /**
+   * The predicted mask of `slice` as an ImageData (one pixel per voxel), or null; asked by the
+   * viewer's draw, so a new slice only starts loading its mask (the composed picture is keyed by slice).
+   */
   image(slice: number): ImageData | null {
-    if (slice !== this.slice) this.ensure(slice);
+    if (slice !== this.slice) {
+      this.slice = slice;
+      this.fetchMask(slice);
+    }
     const m = this.visible ? this.cache.get(slice) : undefined;
     const key = `${slice}/${this.version}`;
     if (this.composed?.key === key) return this.composed.image;
