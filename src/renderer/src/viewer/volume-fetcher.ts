@@ -68,18 +68,13 @@ export class VolumeFetcher {
   }
 
   /** One slice (or a few) over the page's connection, uncompressed: the fastest first paint. */
-  async fetchNow(start: number, count: number): Promise<Block> {
-    const p = await this.api.invoke('viewer.packed', this.seriesId, start, count, 'int16');
-    return { start: p.start, count: p.count, data: await unpackSlices(p, browserInflate) };
+  fetchNow(start: number, count: number): Promise<Block> {
+    return this.fetchHere(start, count, 'int16');
   }
 
   /** A block, decoded off the page's thread where possible. */
   async fetch(start: number, count: number): Promise<Block> {
-    const w = this.worker;
-    if (!w) {
-      const p = await this.api.invoke('viewer.packed', this.seriesId, start, count, this.encoding);
-      return { start: p.start, count: p.count, data: await unpackSlices(p, browserInflate) };
-    }
+    if (!this.worker) return this.fetchHere(start, count, this.encoding);
     const id = this.nextId++;
     const done = new Promise<Block>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     if (this.viaSocket) {
@@ -94,6 +89,12 @@ export class VolumeFetcher {
       }
     }
     return done;
+  }
+
+  /** A block over the page's connection, decoded on the page's thread. */
+  private async fetchHere(start: number, count: number, encoding: SliceEncoding): Promise<Block> {
+    const p = await this.api.invoke('viewer.packed', this.seriesId, start, count, encoding);
+    return { start: p.start, count: p.count, data: await unpackSlices(p, browserInflate) };
   }
 
   dispose(): void {
