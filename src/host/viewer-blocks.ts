@@ -157,8 +157,7 @@ export class ViewerBlocks {
 
   /** Makes sure slices [start, start + count) are decoded; the entry. */
   private async range(seriesId: number, start: number, count: number): Promise<Entry> {
-    const total = (this.db.prepare('SELECT slices FROM series WHERE id = ?').pluck().get(seriesId) as number | undefined) ?? undefined;
-    if (total === undefined) throw new ApiError('not-found', `no series with id ${seriesId}`);
+    if (this.db.prepare('SELECT 1 FROM series WHERE id = ?').pluck().get(seriesId) === undefined) throw new ApiError('not-found', `no series with id ${seriesId}`);
     const e = this.entry(seriesId);
     if (start >= e.slices.length) throw new ApiError('invalid-argument', `slice ${start} is outside the series (${e.slices.length} slices)`);
     const end = Math.min(e.slices.length, start + count);
