@@ -37,7 +37,14 @@ test.describe('server mode as a full client', () => {
   });
 
   test('adds a folder chosen in the folder picker that browses the server', async () => {
+    // The page holds two pickers (folders, label folders): each dialog is named by its own heading.
+    await page.getByTestId('browse-label-folder').click();
+    const labelPicker = page.getByRole('dialog', { name: 'Import every label file under a folder on the server' });
+    await expect(labelPicker).toBeVisible();
+    await labelPicker.getByTestId('picker-cancel').click();
+    await expect(labelPicker).toBeHidden();
     await page.getByTestId('browse-folder').click();
+    await expect(page.getByRole('dialog', { name: 'Add a folder of CT studies on the server' })).toBeVisible();
     const picker = page.getByTestId('folder-picker').filter({ hasText: 'Add a folder of CT studies' });
     await expect(picker).toBeVisible();
     // starts at the home folder; go to the fixtures by the location field, then pick by clicking
