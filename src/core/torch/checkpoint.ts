@@ -135,8 +135,9 @@ export function readFloat32Tensor(r: RandomAccess, ck: TorchCheckpoint, t: State
     const e = ck.zip.entries.get(`data/${s.key}`)!;
     if (e.size > limits.maxStorageBytes) throw new TorchFormatError(`storage ${s.key} is ${e.size} bytes, more than the ${limits.maxStorageBytes} read`);
     const bytes = readTorchEntry(r, e, ck.zip.prefix);
-    all = new Float32Array(s.numel);
-    new Uint8Array(all.buffer).set(bytes); // little-endian, as torch writes and every supported platform is
+    // little-endian, as torch writes and every supported platform is; the bytes read are the array
+    // (a view: the storage is not copied again) unless they are not 4-byte aligned
+    all = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, s.numel) : new Float32Array(bytes.slice().buffer, 0, s.numel);
     cache.set(s.key, all);
   }
   const { shape, stride, offset } = t.tensor;
