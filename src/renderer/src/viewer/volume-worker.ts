@@ -8,7 +8,7 @@
  * Messages in: {type:'connect', url} | {type:'fetch', id, seriesId, start, count, encoding} |
  * {type:'unpack', id, packed}. Out: {id, start, count, data} | {id, error: {code, message}}.
  */
-import type { Envelope } from '../../../shared/envelope';
+import { unwrap, type Envelope } from '../../../shared/envelope';
 import type { SliceEncoding } from '../../../shared/slice-packing';
 import type { PackedSlices } from '../../../shared/types';
 import { decodeMessage, encodeMessage } from '../../../shared/wire';
@@ -60,8 +60,7 @@ async function invoke<T>(channel: string, args: unknown[]): Promise<T> {
     ws.send(encodeMessage({ id, channel, args }) as Uint8Array<ArrayBuffer>);
   });
   if (result instanceof Error) throw result;
-  if (!result.ok) throw Object.assign(new Error(result.error.message), { code: result.error.code });
-  return result.value as T;
+  return unwrap(result as Envelope<T>);
 }
 
 async function reply(id: number, packed: PackedSlices): Promise<void> {
