@@ -149,6 +149,12 @@ print(json.dumps({'n': int(idx.shape[0]), 'shape': list(a.shape), 'dtype': str(a
       const j = JSON.parse(readFileSync(join(d, 'job.json'), 'utf8'));
       writeFileSync(join(d, 'job.json'), JSON.stringify({ ...j, jobId: '00000000-0000-4000-8000-000000000000' }));
     }, /was not exported from this library's data folder/);
+    const optimizerJson = (d: string) => join(d, 'checkpoints', ck, 'optimizer.json');
+    refused('optimizer-name', (d) => {
+      const o = JSON.parse(readFileSync(optimizerJson(d), 'utf8'));
+      writeFileSync(optimizerJson(d), JSON.stringify({ ...o, names: [...o.names, 'evil.payload'] }));
+    }, /optimizer\.json names "evil\.payload", not a parameter of the model/);
+    refused('optimizer-not-json', (d) => writeFileSync(optimizerJson(d), '{"kind": "radam",'), /optimizer\.json is not JSON/);
     refused('path-in-latest', (d) => writeFileSync(join(d, 'checkpoints', 'latest.json'), JSON.stringify({ step: 20, dir: '../../../etc' })), /latest\.json: dir/);
     // garbage lines in metrics.jsonl are left out, not trusted
     const messy = join(tmp.dir, 'messy');

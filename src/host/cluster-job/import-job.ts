@@ -113,11 +113,15 @@ function readCapped(fail: (m: string) => never, path: string, what: string, max:
 }
 
 function readJson<T>(fail: (m: string) => never, path: string, what: string, schema: z.ZodType<T>): T {
+  return parseJson(fail, readCapped(fail, path, what, JOB_IMPORT_LIMITS.jsonBytes), what, schema);
+}
+
+/** Bytes read once, checked by a schema: what is checked is what gets installed. */
+function parseJson<T>(fail: (m: string) => never, bytes: Buffer, what: string, schema: z.ZodType<T>): T {
   let raw: unknown;
   try {
-    raw = JSON.parse(readCapped(fail, path, what, JOB_IMPORT_LIMITS.jsonBytes).toString('utf8'));
+    raw = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    if (err instanceof JobImportError) throw err;
     return fail(`${what} is not JSON (${(err as Error).message})`);
   }
   const r = schema.safeParse(raw);
@@ -258,7 +262,7 @@ export function importJobOutput(db: Database, folder: string, dataDir: string): 
   let optimizer: { meta: Buffer; tensors: Buffer } | null = null;
   if (existsSync(join(ckDir, 'optimizer.json'))) {
     const metaBuf = readCapped(fail, join(ckDir, 'optimizer.json'), 'optimizer.json', JOB_IMPORT_LIMITS.jsonBytes);
-    const meta = readJson(fail, join(ckDir, 'optimizer.json'), 'optimizer.json', optimizerSchema);
+    const meta = parseJson(fail, metaBuf, 'optimizer.json', optimizerSchema);
     const trainable = new Map(specs.filter((s) => s.trainable).map((s) => [s.name, s.shape]));
     const unknown = meta.names.find((n) => !trainable.has(n));
     if (unknown !== undefined) fail(`optimizer.json names ${JSON.stringify(unknown.slice(0, 120))}, not a parameter of the model`);
