@@ -1,12 +1,11 @@
 /**
- * One slice of a cluster job's shards: the DICOM frame read and decoded, in HU, turned to the
- * display orientation, windowed, scaled and resized as the trainer feeds its models
- * (src/trainer/pretrain/pretrain-batches.ts SliceSource), then quantised to the shard's dtype.
+ * One slice of a cluster job's shards: read as the trainer feeds its models (the same
+ * readModelSlice as src/trainer/pretrain/pretrain-batches.ts SliceSource), then quantised to the
+ * shard's dtype.
  * Used in process and by the export's worker threads (slice-worker.ts).
  */
-import { toDisplay } from '../../core/dicom/geometry';
-import { preprocessSlice, type PreprocessSpec } from '../../core/ssl/preprocess';
-import { readFrameHU } from '../../library/volumes/pixels';
+import type { PreprocessSpec } from '../../core/ssl/preprocess';
+import { readModelSlice } from '../../library/volumes/model-slice';
 
 export interface SliceRequest {
   path: string;
@@ -19,10 +18,7 @@ export interface SliceRequest {
 
 /** The slice's shard bytes (little-endian int16 or uint8, size x size). */
 export async function sliceBytes(r: SliceRequest): Promise<Uint8Array> {
-  const f = await readFrameHU(r.path, r.frame);
-  const disp = new Float32Array(f.hu.length);
-  const { width, height } = toDisplay(f.hu, f.rows, f.columns, r.transform, disp);
-  const x = preprocessSlice(disp, width, height, r.spec);
+  const x = await readModelSlice(r.path, r.frame, r.transform, r.spec);
   const q = r.dtype === 'int16' ? new Int16Array(x.length) : new Uint8Array(x.length);
   for (let i = 0; i < x.length; i++) q[i] = Math.round(Math.min(1, Math.max(0, x[i])) * r.scale);
   return new Uint8Array(q.buffer, q.byteOffset, q.byteLength);

@@ -7,13 +7,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toDisplay } from '../../core/dicom/geometry';
-import { preprocessSlice, type PreprocessSpec } from '../../core/ssl/preprocess';
+import type { PreprocessSpec } from '../../core/ssl/preprocess';
 import { Rng } from '../../core/random';
 import { isReconstructionTask, makeExample, pairedSliceOffset, stackClass, stackRecon, type ClassExample, type ReconExample, type TaskOptions } from '../../core/ssl/tasks';
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { sliceRefs } from '../../library/runs/manifest';
-import { readFrameHU } from '../../library/volumes/pixels';
+import { readModelSlice } from '../../library/volumes/model-slice';
 
 export class SliceSource {
   private cacheDir: string | null;
@@ -62,10 +61,7 @@ export class SliceSource {
       }
     }
     this.misses++;
-    const f = await readFrameHU(sl.path, sl.frame);
-    const disp = new Float32Array(f.hu.length);
-    const { width, height } = toDisplay(f.hu, f.rows, f.columns, s.transform, disp);
-    const out = preprocessSlice(disp, width, height, this.spec);
+    const out = await readModelSlice(sl.path, sl.frame, s.transform, this.spec);
     if (cp) {
       const u16 = new Uint16Array(out.length);
       for (let i = 0; i < out.length; i++) u16[i] = Math.round(Math.min(1, Math.max(0, out[i])) * 65535);
