@@ -591,7 +591,8 @@ def js_round(x):
 
 def mask_side(size, percent, definition):
     f = percent / 100.0
-    return max(1, js_round(math.sqrt(f) * size if definition == 'area' else f * size))
+    # 'side' truncates as the public code's int() does (the app's maskSide, src/core/ssl/transforms.ts)
+    return max(1, js_round(math.sqrt(f) * size) if definition == 'area' else int(math.floor(f * size + 1e-9)))
 
 
 def masked_example(img, o, rng):

@@ -23,7 +23,8 @@ export interface MaskBox {
 /** Side of the masked square, in pixels, for an image of `size`. */
 export function maskSide(size: number, percent: number, definition: MaskDefinition): number {
   const f = percent / 100;
-  return Math.max(1, Math.round(definition === 'area' ? Math.sqrt(f) * size : f * size));
+  // 'side' is the public code's int(): truncated (5 % of 512 is 25 px, 0.24 % of the area, not 26).
+  return Math.max(1, definition === 'area' ? Math.round(Math.sqrt(f) * size) : Math.floor(f * size + 1e-9));
 }
 
 /** Where the square may go: the public code keeps it off the bottom and right 100 px (of 512). */

@@ -43,8 +43,12 @@ describe('masked region', () => {
     expect(maskSide(512, 20, 'area')).toBe(Math.round(Math.sqrt(0.2) * 512)); // 229 px: 20% of the area
     expect(maskSide(512, 20, 'side')).toBe(102); // 3.97% of the area
     const areaPct = (p: number) => (maskSide(512, p, 'side') ** 2 / 512 ** 2) * 100;
-    expect(areaPct(5)).toBeCloseTo(0.24, 1);
-    expect(areaPct(33)).toBeCloseTo(10.8, 0);
+    // the public code's int(): 25, 51, 102, 168 px at 512 (rounding would give 26 and 169)
+    expect([5, 10, 20, 33].map((p) => maskSide(512, p, 'side'))).toEqual([25, 51, 102, 168]);
+    expect(areaPct(5)).toBeCloseTo(0.24, 2);
+    expect(areaPct(10)).toBeCloseTo(0.99, 2);
+    expect(areaPct(20)).toBeCloseTo(3.97, 2);
+    expect(areaPct(33)).toBeCloseTo(10.8, 1);
   });
 
   it('never masks the bottom and right 100 px (at 512) with the side definition', () => {
