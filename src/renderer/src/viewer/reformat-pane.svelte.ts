@@ -31,6 +31,8 @@ export class ReformatPane {
   private pointer: { x: number; y: number } | null = null;
   private maskCanvas: HTMLCanvasElement | null = null;
   private rgba: Uint8ClampedArray | null = null;
+  /** The mask picture of the last draw and what it was made of (plane index, labels.masksKey()). */
+  private masks: { key: string; picture: HTMLCanvasElement | null } | null = null;
 
   constructor(
     private readonly viewer: ViewerState,
@@ -135,8 +137,18 @@ export class ReformatPane {
     drawCrosshair(ctx, r, l, u, v, CROSS_COLOURS[0], CROSS_COLOURS[this.plane === 'row' ? 2 : 1]);
   }
 
-  /** The label masks of every labelled slice cut along this plane, as a canvas of the picture's size. */
+  /**
+   * The label masks of every labelled slice cut along this plane, as a canvas of the picture's size;
+   * made again only when the plane or the masks changed, not on every draw (window drags, the
+   * crosshair moving along this plane).
+   */
   private maskPicture(l: SliceLayout): HTMLCanvasElement | null {
+    const key = `${this.index}/${this.viewer.labels.masksKey()}`;
+    if (this.masks?.key !== key) this.masks = { key, picture: this.resliceMasks(l) };
+    return this.masks.picture;
+  }
+
+  private resliceMasks(l: SliceLayout): HTMLCanvasElement | null {
     const labels = this.viewer.labels;
     const info = this.viewer.info!;
     if (!labels.visible || labels.indices.length === 0) return this.noMasks();
@@ -222,5 +234,6 @@ export class ReformatPane {
     this.detachView();
     this.overlay = null;
     this.maskCanvas = null;
+    this.masks = null;
   }
 }

@@ -44,6 +44,8 @@ export class ViewerLabelsState {
   private disposed = false;
   private rgba: Uint8ClampedArray | null = null;
   private composed: { key: string; image: ImageData | null } | null = null;
+  /** Ticks whenever the mask cache changes (a slice's masks arrive, or it is cleared). */
+  private cacheTicks = 0;
 
   constructor(
     private readonly api: ApiClient,
@@ -62,6 +64,7 @@ export class ViewerLabelsState {
       this.groups.forEach((g, n) => (colours[g.key] = PALETTE[n % PALETTE.length]));
       this.colours = colours;
       this.cache.clear();
+      this.cacheTicks++;
       if (this.slice >= 0) this.ensure(this.slice);
     } catch (e) {
       toasts.error('Labels', e);
@@ -106,6 +109,7 @@ export class ViewerLabelsState {
         this.inflight.delete(key);
         if (this.disposed) return;
         this.cache.set(key, masks);
+        this.cacheTicks++;
         while (this.cache.size > CACHE) this.cache.delete(this.cache.keys().next().value!);
         if (this.slice === index && key === `${this.queryKey()}/${index}`) this.bump();
       },
@@ -174,6 +178,7 @@ export class ViewerLabelsState {
           const masks = await this.api.invoke('labels.masks', this.seriesId, k, q);
           if (this.disposed || key !== this.queryKey()) return;
           this.cache.set(`${key}/${k}`, masks);
+          this.cacheTicks++;
         } catch (e) {
           if (!this.disposed) toasts.error('Label masks', e);
           return;
@@ -182,6 +187,14 @@ export class ViewerLabelsState {
     };
     await Promise.all([next(), next(), next()]);
     if (!this.disposed) this.bump();
+  }
+
+  /**
+   * Changes whenever a picture made of the masks may change: the readers, the loaded masks, the
+   * style or visibility (the reformat views keep their picture while it stays the same).
+   */
+  masksKey(): string {
+    return `${this.queryKey()}/${this.version}/${this.cacheTicks}`;
   }
 
   overlayStyle(): OverlayStyle {
