@@ -10,6 +10,8 @@
  * label-efficiency: pretrained vs random init over labelled fractions down to 1%, full fine-tuning,
  *      frozen encoder and linear probe, the five pretext tasks (bench/label-efficiency.ts says
  *      how); `--cohort-seed N` for another cohort, `--quick` for a small check of the pipeline.
+ * label-efficiency-ablation: pretraining steps and pool size around the study's masked encoder, on
+ *      one cohort seed (default 2) after the study has run on it (bench/label-efficiency-ablation.ts).
  * Work files go to bench/.work/evidence (kept; delete to start over). `--report-only` rewrites the
  * ssl section from the runs already there, without training again.
  */
@@ -380,5 +382,10 @@ if (part === 'label-efficiency') {
   // A command over many files is documented with a shell glob instead of every name.
   const documentAs = (shown: string) => (commands[commands.length - 1] = shown);
   await labelEfficiency({ root, work, imgDir, ctssl, section, machine, commandsBlock, documentAs, args });
+}
+if (part === 'label-efficiency-ablation') {
+  const { labelEfficiencyAblation } = await import('./label-efficiency-ablation');
+  const documentAs = (shown: string) => (commands[commands.length - 1] = shown);
+  await labelEfficiencyAblation({ root, work, imgDir, ctssl, section, machine, commandsBlock, documentAs, args });
 }
 console.log(`wrote ${docFile}`);

@@ -57,7 +57,7 @@ export interface EvidenceContext {
 }
 
 // The recipe. Chosen from the pilot sweep recorded in the section (and not retuned per cohort seed).
-const RECIPE = {
+export const RECIPE = {
   labelledPatients: 120,
   poolPatients: 240,
   slices: 32,
@@ -82,10 +82,11 @@ const RECIPE = {
   segSteps: 400,
   segLr: 3e-3,
 };
-type Task = (typeof RECIPE.tasks)[number];
+export type Task = (typeof RECIPE.tasks)[number];
+export type Recipe = typeof RECIPE;
 const QUICK = { labelledPatients: 40, poolPatients: 40, pretrainSteps: 200, checkpointEvery: 100, finetuneSteps: 100, segSteps: 100, fractions: [0.02, 1], seeds: [1, 2] };
 
-interface Arm {
+export interface Arm {
   /** 'random' or a pretext task (optionally with a step, for the ablation). */
   init: string;
   mode: 'full' | 'frozen' | 'linear';
@@ -99,58 +100,34 @@ interface Arm {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
-export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
-  const { args, ctssl } = ctx;
-  const cohortSeed = args.includes('--cohort-seed') ? Number(args[args.indexOf('--cohort-seed') + 1]) : 1;
-  const quick = args.includes('--quick');
-  const R = { ...RECIPE, ...(quick ? QUICK : {}) };
-  const jsonName = quick ? `label-efficiency-${cohortSeed}-quick.json` : cohortSeed === 1 ? 'label-efficiency.json' : `label-efficiency-seed${cohortSeed}.json`;
-  if (args.includes('--report-only')) {
-    // Rewrites the section from the JSON a run wrote, without training again.
-    writeReport(ctx, JSON.parse(readFileSync(join(ctx.imgDir, jsonName), 'utf8')) as Report, jsonName);
-    return;
-  }
-  const t0 = Date.now();
-  const dir = join(ctx.work, `label-efficiency-${cohortSeed}${quick ? '-quick' : `-L${R.labelledPatients}`}`);
-  mkdirSync(dir, { recursive: true });
-  const db = join(dir, 'library.sqlite');
-  const windowArgs = ['--window-level', String(R.window.level), '--window-width', String(R.window.width)];
-  const synthArgs = ['--slices', String(R.slices), '--size', String(R.synthSize), '--nodule-size', R.noduleSize, '--nodules-per-patient', R.nodulesPerPatient];
-  const timings: Record<string, number> = {};
-  const lap = (k: string, since: number) => (timings[k] = Math.round((Date.now() - since) / 1000));
+/** The study's work folder for a cohort seed (library, cohorts, pretrainings, fine-tuning manifest). */
+export const studyDir = (work: string, cohortSeed: number, R: Pick<Recipe, 'labelledPatients'>, quick = false) =>
+  join(work, `label-efficiency-${cohortSeed}${quick ? '-quick' : `-L${R.labelledPatients}`}`);
+export const windowArgs = (R: Pick<Recipe, 'window'>) => ['--window-level', String(R.window.level), '--window-width', String(R.window.width)];
+export const synthArgs = (R: Pick<Recipe, 'slices' | 'synthSize' | 'noduleSize' | 'nodulesPerPatient'>) => ['--slices', String(R.slices), '--size', String(R.synthSize), '--nodule-size', R.noduleSize, '--nodules-per-patient', R.nodulesPerPatient];
+/** The real LIDC-IDRI series of the pool: the shared data set, else the committed fixture. */
+export const realLidcDir = (root: string) => [join(root, '..', 'shared', 'data', 'lidc-c2c-full'), join(root, 'test', 'fixtures', 'dicom', 'lidc-0001')].find((p) => existsSync(p))!;
 
-  // 1. Cohorts and the library.
-  let t = Date.now();
-  const labelled = join(dir, 'labelled');
-  const pool = join(dir, 'pool');
-  if (!existsSync(join(labelled, 'manifest.json'))) {
-    rmSync(labelled, { recursive: true, force: true });
-    ctssl('synth', '--out', labelled, '--patients', String(R.labelledPatients), '--seed', String(cohortSeed), ...synthArgs, '--json');
-  }
-  if (!existsSync(join(pool, 'manifest.json'))) {
-    rmSync(pool, { recursive: true, force: true });
-    ctssl('synth', '--out', pool, '--patients', String(R.poolPatients), '--seed', String(cohortSeed + 1000), ...synthArgs, '--json');
-  }
-  const realLidc = [join(ctx.root, '..', 'shared', 'data', 'lidc-c2c-full'), join(ctx.root, 'test', 'fixtures', 'dicom', 'lidc-0001')].find((p) => existsSync(p))!;
-  rmSync(db, { force: true });
-  ctssl('index', labelled, pool, realLidc, '--db', db, '--json');
-  const segs = readdirSync(join(labelled, 'seg')).filter((f) => f.endsWith('.dcm')).map((f) => join(labelled, 'seg', f));
-  ctssl('labels', 'import', ...segs, '--db', db, '--json');
-  ctx.documentAs(`ctssl labels import ${join(labelled, 'seg').split(ctx.root + '/').join('')}/*.dcm --db ${db.split(ctx.root + '/').join('')} --json`);
-  const series = JSON.parse(ctssl('series', '--db', db, '--json')) as { id: number; patientId: string; modality: string; slices: number }[];
+export interface LibrarySeries {
+  id: number;
+  patientId: string;
+  modality: string;
+  slices: number;
+}
+/** A library's CT series, split into the labelled cohort's (SYN<cohort seed>-*) and the rest (the pool). */
+export function studySeries(ctssl: EvidenceContext['ctssl'], db: string, cohortSeed: number): { labelledSeries: LibrarySeries[]; poolSeries: LibrarySeries[] } {
+  const series = JSON.parse(ctssl('series', '--db', db, '--json')) as LibrarySeries[];
   // Synthetic patient IDs carry the cohort seed (SYN<seed>-<n>): the labelled cohort's are SYN<S>-*.
   const isLabelled = (s: { patientId: string }) => s.patientId.split('-')[0] === `SYN${cohortSeed}`;
   const ct = series.filter((s) => s.modality === 'CT');
-  const poolSeries = ct.filter((s) => !isLabelled(s));
-  const labelledSeries = ct.filter(isLabelled);
-  lap('cohorts and index', t);
+  return { labelledSeries: ct.filter(isLabelled), poolSeries: ct.filter((s) => !isLabelled(s)) };
+}
 
-  // 2. The labelled manifest: one patient split for every downstream run, made first so that
-  // pretraining can use the labelled training patients' images (not their labels) and never the others.
-  const ftDir = join(dir, 'finetune');
+/** The labelled cohort's manifest: one patient split (stratified, by the cohort seed) for every downstream run. */
+export function labelledManifest(db: string, ftDir: string, labelledSeries: LibrarySeries[], cohortSeed: number, R: Pick<Recipe, 'minAreaPx' | 'split'>): FinetuneManifest {
   mkdirSync(ftDir, { recursive: true });
   const lib = openLibrary(db);
-  const manifest: FinetuneManifest = buildFinetuneManifest(lib, ftDir, {
+  const manifest = buildFinetuneManifest(lib, ftDir, {
     task: 'classification',
     label: { kind: 'nodule', minAreaPx: R.minAreaPx },
     seriesIds: labelledSeries.map((s) => s.id),
@@ -159,39 +136,58 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   });
   lib.close();
   writeFileSync(join(ftDir, 'manifest.json'), JSON.stringify(manifest));
-  // 3. Pretraining on the pool and the labelled training patients' images, each task, the same steps and seed.
-  const pretrainSeries = [...poolSeries.map((s) => s.id), ...manifest.series.filter((s) => s.split === 'train').map((s) => s.seriesId)];
-  t = Date.now();
-  const pre = (task: Task) => join(dir, `pretrain-${task}`);
-  for (const task of R.tasks) {
-    const out = pre(task);
-    const latest = join(out, 'checkpoints', 'latest.json');
-    if (existsSync(latest)) {
-      // A pretraining cut off earlier continues from its last checkpoint.
-      if ((JSON.parse(readFileSync(latest, 'utf8')) as { step: number }).step < R.pretrainSteps) ctssl('pretrain', '--db', db, '--resume', out, '--json');
-      continue;
-    }
-    rmSync(out, { recursive: true, force: true });
-    ctssl(
-      'pretrain', '--db', db, '--task', task, ...(task === 'masked' ? ['--mask', '20'] : []), '--preset', R.preset, '--size', String(R.size),
-      '--steps', String(R.pretrainSteps), '--batch', String(R.pretrainBatch), '--eval-every', String(R.checkpointEvery), '--checkpoint-every', String(R.checkpointEvery),
-      '--series', pretrainSeries.join(','), '--split', '0.9,0.1,0', '--seed', '1', ...windowArgs, '--out', out, '--json',
-    );
-    ctx.documentAs(`ctssl pretrain ... --series POOL ... --out ${out.split(ctx.root + '/').join('')} --json   # POOL: the ${pretrainSeries.length} CT series of the pool (patients other than SYN${cohortSeed}-*) and of the labelled training patients; the other options as in bench/label-efficiency.ts`);
-  }
-  lap('pretraining', t);
-  const pretrainPatients = new Set<string>();
-  for (const task of R.tasks) {
-    const m = JSON.parse(readFileSync(join(pre(task), 'manifest.json'), 'utf8')) as { series: { patientKey: string }[] };
-    for (const s of m.series) pretrainPatients.add(s.patientKey);
-  }
+  return manifest;
+}
 
-  t = Date.now();
+/**
+ * One pretraining by `ctssl pretrain`, the study's options (batch, seed, split 0.9/0.1, lung
+ * window): made if absent, resumed from its last checkpoint if cut off, kept if done. A folder made
+ * with other options (task, preset, steps, series) is an error rather than a silent reuse.
+ * Returns what it did.
+ */
+export function pretrainRun(
+  ctx: Pick<EvidenceContext, 'ctssl'>,
+  R: Pick<Recipe, 'size' | 'pretrainBatch' | 'checkpointEvery' | 'window'>,
+  o: { db: string; task: string; steps: number; series: number[]; out: string; preset: string },
+): 'made' | 'resumed' | 'kept' {
+  const latest = join(o.out, 'checkpoints', 'latest.json');
+  if (existsSync(latest)) {
+    const c = JSON.parse(readFileSync(join(o.out, 'config.json'), 'utf8')) as { task: string; preset: string; steps: number; size: number; seriesIds: number[] };
+    const same = (a: number[], b: number[]) => a.length === b.length && [...a].sort((x, y) => x - y).every((v, i) => v === [...b].sort((x, y) => x - y)[i]);
+    if (c.task !== o.task || c.preset !== o.preset || c.steps !== o.steps || c.size !== R.size || !same(c.seriesIds, o.series))
+      throw new Error(`${join(o.out, 'config.json')}: made with other options (task ${c.task}, preset ${c.preset}, ${c.steps} steps, size ${c.size}, ${c.seriesIds.length} series; wanted ${o.task}, ${o.preset}, ${o.steps}, ${R.size}, ${o.series.length}); delete the folder to make it again`);
+    // A pretraining cut off earlier continues from its last checkpoint.
+    if ((JSON.parse(readFileSync(latest, 'utf8')) as { step: number }).step >= o.steps) return 'kept';
+    ctx.ctssl('pretrain', '--db', o.db, '--resume', o.out, '--json');
+    return 'resumed';
+  }
+  rmSync(o.out, { recursive: true, force: true });
+  ctx.ctssl(
+    'pretrain', '--db', o.db, '--task', o.task, ...(o.task === 'masked' ? ['--mask', '20'] : []), '--preset', o.preset, '--size', String(R.size),
+    '--steps', String(o.steps), '--batch', String(R.pretrainBatch), '--eval-every', String(R.checkpointEvery), '--checkpoint-every', String(R.checkpointEvery),
+    '--series', o.series.join(','), '--split', '0.9,0.1,0', '--seed', '1', ...windowArgs(R), '--out', o.out, '--json',
+  );
+  return 'made';
+}
+
+/** The patients a pretraining run trained or validated on (its manifest's patient keys). */
+export const pretrainedPatients = (runDir: string) =>
+  new Set((JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) as { series: { patientKey: string }[] }).series.map((s) => s.patientKey));
+
+/** A pretraining run's encoder weights (its latest checkpoint). */
+export const encoderWeights = (runDir: string) => {
+  const d = latestCheckpointDir(runDir);
+  if (!d) throw new Error(`${runDir}: no checkpoint (pretraining not run?)`);
+  return readCheckpoint(d).weights;
+};
+
+/**
+ * The downstream side of the study on one labelled manifest: the held-out slices (scored whole by
+ * every model), their patients' bootstrap resamples, the training subsets per fraction and seed, and
+ * full fine-tuning / frozen encoder through the product's engine and batch stream.
+ */
+export async function downstreamHarness(manifest: FinetuneManifest, R: Pick<Recipe, 'window' | 'size' | 'preset' | 'minAreaPx' | 'finetuneBatch' | 'finetuneSteps' | 'lr'>, cohortSeed: number) {
   await initBackend({ force: 'wasm' });
-  // The lineage rule, checked: no validation or held-out patient of the labelled cohort was pretrained on.
-  const overlap = manifest.series.filter((s) => s.split !== 'train' && pretrainPatients.has(s.patientKey)).map((s) => s.patientKey);
-  if (overlap.length) throw new Error(`pretraining saw ${overlap.length} labelled validation/held-out patients (${overlap.slice(0, 3).join(', ')})`);
-
   const spec = { level: R.window.level, width: R.window.width, size: R.size, scaling: 'fixed' as const };
   const source = finetuneSliceSource(manifest, spec, null);
   const memo = new Map<string, Promise<Float32Array>>();
@@ -213,19 +209,16 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   const resampler = new ClusterResampler(patients, { nResamples: 2000, seed: cohortSeed });
   const trainSlices = (f: number, seed: number) => finetuneSliceRefs(manifest, 'train', f, seed);
 
-  // 4. Full fine-tuning and frozen encoder, through the product's engine.
-  const arms: Arm[] = [];
-  const encoderOf = (init: string) => (init === 'random' ? null : readCheckpoint(latestCheckpointDir(pre(init as Task))!).weights);
-  async function finetune(init: string, mode: 'full' | 'frozen', fraction: number, seed: number): Promise<void> {
+  /** One fine-tuning run (`init` names the encoder in the results; `encoder` null is random init); the whole test split scored. */
+  async function finetune(init: string, encoder: ReturnType<typeof encoderWeights> | null, mode: 'full' | 'frozen', fraction: number, seed: number, preset: string = R.preset): Promise<Arm> {
     const config = finetuneConfigSchema.parse({
       kind: 'finetune', task: 'classification', model: 'encoder-classifier', label: { kind: 'nodule', minAreaPx: R.minAreaPx },
-      preset: R.preset, size: R.size, batchSize: R.finetuneBatch, steps: R.finetuneSteps, lr: R.lr, seed,
+      preset, size: R.size, batchSize: R.finetuneBatch, steps: R.finetuneSteps, lr: R.lr, seed,
       freezeEpochs: mode === 'frozen' ? 1e9 : 0, windowLevel: R.window.level, windowWidth: R.window.width, trainFraction: fraction,
     });
     const train = new FinetuneBatchStream(manifest, new Uint8Array(0), cached, 'train', config.batchSize, seed, fraction);
     const engine = await createFinetuneEngine(config, train.classWeights(config.classWeights));
-    const enc = encoderOf(init);
-    if (enc) await engine.loadEncoder(enc);
+    if (encoder) await engine.loadEncoder(encoder);
     const freezeEncoder = mode === 'frozen';
     for (let s = 0; s < config.steps!; s++) await engine.step(await train.get(Math.floor(s / train.batchesPerEpoch), s % train.batchesPerEpoch), { freezeEncoder });
     await engine.recalibrate(await train.calibrationBatches(), { freezeEncoder });
@@ -236,9 +229,129 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
       for (let k = 0; k < b.shape[0]; k++) scores[at++] = p[k * 2 + 1];
     }
     await engine.dispose();
-    arms.push({ init, mode, fraction, seed, auroc: auroc(scores, labels), scores });
-    process.stderr.write(`  ${init} ${mode} ${fraction * 100}% seed ${seed}: AUROC ${auroc(scores, labels).toFixed(3)}\n`);
+    const arm: Arm = { init, mode, fraction, seed, auroc: auroc(scores, labels), scores };
+    process.stderr.write(`  ${init} ${mode} ${fraction * 100}% seed ${seed}: AUROC ${arm.auroc.toFixed(3)}\n`);
+    return arm;
   }
+  return { cached, testRefs, labels, resampler, trainSlices, finetune };
+}
+export type DownstreamHarness = Awaited<ReturnType<typeof downstreamHarness>>;
+
+export interface ArmSummary { init: string; mode: string; fraction: number; slices: number; auroc: number[]; seeds: number[]; mean: number; ci95: [number, number] }
+export interface Comparison { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }
+
+/**
+ * The statistics of a set of arms: per init, mode and fraction the mean AUROC over seeds with its
+ * patient-level bootstrap interval; each init against `baseline` (same mode, fraction), per seed and
+ * pooled over seeds, by the patient-level bootstrap of the AUROC difference; Holm over all of them.
+ */
+export function armStatistics(arms: Arm[], h: Pick<DownstreamHarness, 'resampler' | 'labels' | 'trainSlices'>, baseline: (init: string) => string | null = (i) => (i === 'random' ? null : 'random')): { summary: ArmSummary[]; comparisons: (Comparison & { baseline: string })[] } {
+  const { resampler, labels } = h;
+  const groups = new Map<string, Arm[]>();
+  for (const a of arms) {
+    const k = `${a.init}|${a.mode}|${a.fraction}`;
+    groups.set(k, [...(groups.get(k) ?? []), a]);
+  }
+  // Each arm's AUROC on every resample of the held-out patients, computed once: the means over
+  // seeds and the paired differences below are averages of these on the same resamples.
+  const replicates = new Map<Arm, Float64Array>(arms.map((a) => {
+    const wa = new WeightedAuroc(a.scores);
+    return [a, resampler.replicate((w) => wa.value(w, labels))];
+  }));
+  const meanOver = (xs: Float64Array[]) => Float64Array.from(xs[0], (_, b) => mean(xs.map((x) => x[b])));
+  const summary = [...groups.values()].map((g) => {
+    const ci = percentileClusterCi(mean(g.map((a) => a.auroc)), meanOver(g.map((a) => replicates.get(a)!)), resampler.clusters);
+    return { init: g[0].init, mode: g[0].mode, fraction: g[0].fraction, slices: h.trainSlices(g[0].fraction, 1).length, auroc: g.map((a) => r3(a.auroc)), seeds: g.map((a) => a.seed), mean: r3(ci.estimate), ci95: [r3(ci.lower), r3(ci.upper)] as [number, number] };
+  });
+  const comparisons: (Comparison & { baseline: string })[] = [];
+  for (const g of summary) {
+    const ref = baseline(g.init);
+    if (ref === null) continue;
+    const base = groups.get(`${ref}|${g.mode}|${g.fraction}`);
+    const mine = groups.get(`${g.init}|${g.mode}|${g.fraction}`)!;
+    if (!base) continue;
+    const pairs = mine.map((a) => ({ a, b: base.find((x) => x.seed === a.seed)! })).filter((p) => p.b);
+    // The same test as aurocDiffClusterTest (per seed, and pooled: each resample averages the
+    // seeds' differences), on the replicates computed once above.
+    const test = (ps: typeof pairs) =>
+      clusterDiffTest(mean(ps.map(({ a }) => a.auroc)) - mean(ps.map(({ b }) => b.auroc)), meanDifference(ps.map(({ a, b }) => ({ a: replicates.get(a)!, b: replicates.get(b)! }))), resampler.clusters);
+    for (const pair of pairs) {
+      const d = test([pair]);
+      comparisons.push({ init: g.init, baseline: ref, mode: g.mode, fraction: g.fraction, seed: pair.a.seed, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
+    }
+    const d = test(pairs);
+    comparisons.push({ init: g.init, baseline: ref, mode: g.mode, fraction: g.fraction, seed: null, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
+  }
+  const adj = holmAdjust(comparisons.map((c) => c.p));
+  comparisons.forEach((c, i) => ((c.pHolm = adj[i]), (c.p = Number(c.p.toPrecision(3)))));
+  return { summary, comparisons };
+}
+
+export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
+  const { args, ctssl } = ctx;
+  const cohortSeed = args.includes('--cohort-seed') ? Number(args[args.indexOf('--cohort-seed') + 1]) : 1;
+  const quick = args.includes('--quick');
+  const R = { ...RECIPE, ...(quick ? QUICK : {}) };
+  const jsonName = quick ? `label-efficiency-${cohortSeed}-quick.json` : cohortSeed === 1 ? 'label-efficiency.json' : `label-efficiency-seed${cohortSeed}.json`;
+  if (args.includes('--report-only')) {
+    // Rewrites the section from the JSON a run wrote, without training again.
+    writeReport(ctx, JSON.parse(readFileSync(join(ctx.imgDir, jsonName), 'utf8')) as Report, jsonName);
+    return;
+  }
+  const t0 = Date.now();
+  const dir = studyDir(ctx.work, cohortSeed, R, quick);
+  mkdirSync(dir, { recursive: true });
+  const db = join(dir, 'library.sqlite');
+  const timings: Record<string, number> = {};
+  const lap = (k: string, since: number) => (timings[k] = Math.round((Date.now() - since) / 1000));
+
+  // 1. Cohorts and the library.
+  let t = Date.now();
+  const labelled = join(dir, 'labelled');
+  const pool = join(dir, 'pool');
+  if (!existsSync(join(labelled, 'manifest.json'))) {
+    rmSync(labelled, { recursive: true, force: true });
+    ctssl('synth', '--out', labelled, '--patients', String(R.labelledPatients), '--seed', String(cohortSeed), ...synthArgs(R), '--json');
+  }
+  if (!existsSync(join(pool, 'manifest.json'))) {
+    rmSync(pool, { recursive: true, force: true });
+    ctssl('synth', '--out', pool, '--patients', String(R.poolPatients), '--seed', String(cohortSeed + 1000), ...synthArgs(R), '--json');
+  }
+  rmSync(db, { force: true });
+  ctssl('index', labelled, pool, realLidcDir(ctx.root), '--db', db, '--json');
+  const segs = readdirSync(join(labelled, 'seg')).filter((f) => f.endsWith('.dcm')).map((f) => join(labelled, 'seg', f));
+  ctssl('labels', 'import', ...segs, '--db', db, '--json');
+  ctx.documentAs(`ctssl labels import ${join(labelled, 'seg').split(ctx.root + '/').join('')}/*.dcm --db ${db.split(ctx.root + '/').join('')} --json`);
+  const { labelledSeries, poolSeries } = studySeries(ctssl, db, cohortSeed);
+  lap('cohorts and index', t);
+
+  // 2. The labelled manifest: one patient split for every downstream run, made first so that
+  // pretraining can use the labelled training patients' images (not their labels) and never the others.
+  const manifest = labelledManifest(db, join(dir, 'finetune'), labelledSeries, cohortSeed, R);
+  // 3. Pretraining on the pool and the labelled training patients' images, each task, the same steps and seed.
+  const pretrainSeries = [...poolSeries.map((s) => s.id), ...manifest.series.filter((s) => s.split === 'train').map((s) => s.seriesId)];
+  t = Date.now();
+  const pre = (task: Task) => join(dir, `pretrain-${task}`);
+  for (const task of R.tasks) {
+    const out = pre(task);
+    if (pretrainRun(ctx, R, { db, task, steps: R.pretrainSteps, series: pretrainSeries, out, preset: R.preset }) === 'made')
+      ctx.documentAs(`ctssl pretrain ... --series POOL ... --out ${out.split(ctx.root + '/').join('')} --json   # POOL: the ${pretrainSeries.length} CT series of the pool (patients other than SYN${cohortSeed}-*) and of the labelled training patients; the other options as in bench/label-efficiency.ts`);
+  }
+  lap('pretraining', t);
+  const pretrainPatients = new Set<string>();
+  for (const task of R.tasks) for (const k of pretrainedPatients(pre(task))) pretrainPatients.add(k);
+
+  t = Date.now();
+  // The lineage rule, checked: no validation or held-out patient of the labelled cohort was pretrained on.
+  const overlap = manifest.series.filter((s) => s.split !== 'train' && pretrainPatients.has(s.patientKey)).map((s) => s.patientKey);
+  if (overlap.length) throw new Error(`pretraining saw ${overlap.length} labelled validation/held-out patients (${overlap.slice(0, 3).join(', ')})`);
+  const h = await downstreamHarness(manifest, R, cohortSeed);
+  const { cached, testRefs, labels, resampler, trainSlices } = h;
+
+  // 4. Full fine-tuning and frozen encoder, through the product's engine.
+  const arms: Arm[] = [];
+  const encoderOf = (init: string) => (init === 'random' ? null : encoderWeights(pre(init as Task)));
+  const finetune = async (init: string, mode: 'full' | 'frozen', fraction: number, seed: number) => void arms.push(await h.finetune(init, encoderOf(init), mode, fraction, seed));
 
   // 5. Linear probe on the frozen encoders' pooled latent (every task).
   const trainAll = finetuneSliceRefs(manifest, 'train', 1, 1);
@@ -304,7 +417,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
         ctssl(
           'finetune', '--db', db, '--task', 'segmentation', '--label', 'nodule', '--preset', R.preset, '--size', String(R.size), '--steps', String(R.segSteps),
           '--batch', '8', '--lr', String(R.segLr), '--fraction', String(fraction), '--series', labelledSeries.map((s) => s.id).join(','),
-          '--split', `${R.split.train},${R.split.val},${R.split.test}`, '--seed', '1', ...windowArgs, ...(init === 'random' ? [] : ['--init', pre('masked')]),
+          '--split', `${R.split.train},${R.split.val},${R.split.test}`, '--seed', '1', ...windowArgs(R), ...(init === 'random' ? [] : ['--init', pre('masked')]),
           '--eval-every', String(R.segSteps), '--out', out, '--json',
         ),
       ) as { results?: { dice?: number; diceCi95?: [number, number] | null; patients?: number } };
@@ -314,42 +427,9 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   lap('segmentation', t);
 
   // 7. Statistics.
-  const groups = new Map<string, Arm[]>();
-  for (const a of arms) {
-    const k = `${a.init}|${a.mode}|${a.fraction}`;
-    groups.set(k, [...(groups.get(k) ?? []), a]);
-  }
-  // Each arm's AUROC on every resample of the held-out patients, computed once: the means over
-  // seeds and the paired differences below are averages of these on the same resamples.
-  const replicates = new Map<Arm, Float64Array>(arms.map((a) => {
-    const wa = new WeightedAuroc(a.scores);
-    return [a, resampler.replicate((w) => wa.value(w, labels))];
-  }));
-  const meanOver = (xs: Float64Array[]) => Float64Array.from(xs[0], (_, b) => mean(xs.map((x) => x[b])));
-  const summary = [...groups.values()].map((g) => {
-    const ci = percentileClusterCi(mean(g.map((a) => a.auroc)), meanOver(g.map((a) => replicates.get(a)!)), resampler.clusters);
-    return { init: g[0].init, mode: g[0].mode, fraction: g[0].fraction, slices: trainSlices(g[0].fraction, 1).length, auroc: g.map((a) => r3(a.auroc)), seeds: g.map((a) => a.seed), mean: r3(ci.estimate), ci95: [r3(ci.lower), r3(ci.upper)] as [number, number] };
-  });
-  const comparisons: { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }[] = [];
-  for (const g of summary) {
-    if (g.init === 'random') continue;
-    const base = groups.get(`random|${g.mode}|${g.fraction}`);
-    const mine = groups.get(`${g.init}|${g.mode}|${g.fraction}`)!;
-    if (!base) continue;
-    const pairs = mine.map((a) => ({ a, b: base.find((x) => x.seed === a.seed)! })).filter((p) => p.b);
-    // The same test as aurocDiffClusterTest (per seed, and pooled: each resample averages the
-    // seeds' differences), on the replicates computed once above.
-    const test = (ps: typeof pairs) =>
-      clusterDiffTest(mean(ps.map(({ a }) => a.auroc)) - mean(ps.map(({ b }) => b.auroc)), meanDifference(ps.map(({ a, b }) => ({ a: replicates.get(a)!, b: replicates.get(b)! }))), resampler.clusters);
-    for (const pair of pairs) {
-      const d = test([pair]);
-      comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: pair.a.seed, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
-    }
-    const d = test(pairs);
-    comparisons.push({ init: g.init, mode: g.mode, fraction: g.fraction, seed: null, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
-  }
-  const adj = holmAdjust(comparisons.map((c) => c.p));
-  comparisons.forEach((c, i) => ((c.pHolm = adj[i]), (c.p = Number(c.p.toPrecision(3)))));
+  const stats = armStatistics(arms, h);
+  const summary = stats.summary;
+  const comparisons = stats.comparisons.map(({ baseline: _, ...c }) => c);
 
   const minutes = (Date.now() - t0) / 60000;
   const out = {
