@@ -11,7 +11,7 @@
  * `PathGrants`. Runs are named by id and resolved to their folders here.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { appMeta } from '../platform/app-meta';
 import { ApiError, type Args, type EventName, type Events, type Handlers } from '../shared/contract';
@@ -39,14 +39,16 @@ import { spawnNodeTrainer } from './runs/trainer-host';
 import { listFolder } from './folder-browser';
 import { FirstMinute } from './first-minute';
 import { HeldOutService } from './held-out';
+import { ClusterJobService } from './cluster-job/service';
+import { toSummary } from './run-service';
 
 export interface ServiceOptions {
   /** The door: Electron main, `ctssl serve`, or the CLI in process (paths typed by the user, like the server's). */
   mode: 'electron' | 'server' | 'cli';
   dataDir: string;
   dbPath: string;
-  /** Native folder picker (Electron only), over the asking window (its webContents id; null: any). */
-  pickFolder?: (window: number | null) => Promise<string | null>;
+  /** Native folder picker (Electron only), over the asking window (its webContents id; null: any), titled for its purpose. */
+  pickFolder?: (window: number | null, purpose: FolderPurpose) => Promise<string | null>;
   /** Native file picker for label files (Electron only); what it returns is granted to the window. */
   pickFiles?: (window: number | null) => Promise<string[]>;
   /** Native file picker for a weights package (Electron only); what it returns is granted to the window. */
@@ -58,6 +60,9 @@ export interface ServiceOptions {
   /** Starts a trainer process (Electron: a utility process); default: a Node child process. */
   spawnTrainer?: SpawnTrainer;
 }
+
+/** What a picked folder is for (the native dialog's title): studies to add, labels, where a cluster job goes, a job's output. */
+export type FolderPurpose = NonNullable<Args<'library.pickFolder'>[0]>;
 
 export interface Services {
   /**
@@ -81,6 +86,8 @@ export interface Services {
   experiments: ExperimentService;
   /** Inference of fine-tuned runs on series (predict.run and its exports). */
   predict: PredictService;
+  /** Cluster jobs: export a pretraining job for PyTorch DDP, import its output as a run (jobs.export, jobs.import). */
+  clusterJobs: ClusterJobService;
   /** The indexing job: `start` checks the folders as library.addFolder and library.reindex do. */
   indexing: { start(folders: string[]): { jobId: string }; jobs: IndexJobs };
   /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
@@ -107,6 +114,8 @@ export function createServices(opts: ServiceOptions): Services {
   const predict = new PredictService(db, opts.emit, opts.spawnTrainer ?? (() => spawnNodeTrainer()), opts.dataDir);
   // The indexing job (index-job.ts): always ends; a cancel ends it even when the indexer hangs.
   const jobs = new IndexJobs(db, (p) => opts.emit('index.progress', p));
+  // Cluster jobs for PyTorch DDP (cluster-job/): the export's folders and the import of their output.
+  const clusterJobs = new ClusterJobService(db, opts.dataDir);
   // The viewer's warm cache of decoded slices and their wire form (one per library, every door).
   const viewerBlocks = new ViewerBlocks(db);
 
@@ -147,6 +156,27 @@ export function createServices(opts: ServiceOptions): Services {
     const { init, ...rest } = req as typeof req & { init?: unknown };
     const config = init === undefined ? rest : { ...rest, init: runFolder('runs.create', 'argument 0.init', init) };
     return runs.create(config as PretrainConfigInput | FinetuneConfigInput);
+  };
+
+  /** jobs.export: the form's request as runs.create takes it (init by run id), written as a job folder. */
+  const exportJob = (req: Args<'jobs.export'>[0]) => {
+    const { init, ...rest } = req.request as typeof req.request & { init?: unknown };
+    const config = init === undefined ? rest : { ...rest, init: runFolder('jobs.export', 'argument 0.request.init', init) };
+    // Picked or typed, as library.addFolder: the job's folder is made inside it.
+    const parent = req.folder === undefined ? undefined : checkUserPath('jobs.export', { ...FOLDER, what: 'folder for the job' }, req.folder);
+    const requestId = req.requestId ?? null;
+    return clusterJobs.exportInto(config as PretrainConfigInput, {
+      parent,
+      dtype: req.dtype,
+      requestId,
+      onProgress: (p) => opts.emit('jobs.exportProgress', { requestId, ...p }),
+    });
+  };
+
+  /** jobs.import: the output folder (picked, dropped or typed; checked by the service) as a run with its curves. */
+  const importJob = (folder: string) => {
+    const { run, ...r } = clusterJobs.import(folder);
+    return { ...r, run: toSummary(run) };
   };
 
   const startExperiment = (req: Args<'experiments.start'>[0]) => {
@@ -229,9 +259,9 @@ export function createServices(opts: ServiceOptions): Services {
       dbPath: opts.dbPath,
       nativeDialogs: !!opts.pickFolder,
     }),
-    'library.pickFolder': async () => {
+    'library.pickFolder': async (purpose) => {
       if (!opts.pickFolder) throw new ApiError('unsupported', 'no native folder picker in server mode: type the folder path');
-      const path = await opts.pickFolder(caller.window);
+      const path = await opts.pickFolder(caller.window, purpose ?? 'studies');
       if (path) caller.grants?.add(path);
       return path;
     },
@@ -337,6 +367,9 @@ export function createServices(opts: ServiceOptions): Services {
     'predict.get': (runId, seriesId) => predict.summary(runId, seriesId),
     'predict.mask': (runId, seriesId, index) => predict.mask(runId, seriesId, index),
     'predict.export': (runId, seriesId, format) => predict.exportToExports(runId, seriesId, format),
+    'jobs.export': (req) => exportJob(req),
+    'jobs.cancelExport': (requestId) => clusterJobs.cancelExport(requestId),
+    'jobs.import': (folder) => importJob(folder),
     'packages.pick': async () => {
       if (!opts.pickPackage) throw new ApiError('unsupported', 'no native file picker in server mode: drop the file on the page');
       const path = await opts.pickPackage(caller.window);
@@ -362,7 +395,15 @@ export function createServices(opts: ServiceOptions): Services {
     handlers,
     forWindow: (id) => windowOf(id).handlers,
     grantDropped: (id, path) => {
-      const real = checkUserPath('drop', DROPPED_FILE, path);
+      // A dropped folder (a cluster job's output) is checked as a folder; its channel checks it again.
+      const folder = (() => {
+        try {
+          return statSync(path).isDirectory();
+        } catch {
+          return false;
+        }
+      })();
+      const real = checkUserPath('drop', folder ? { ...FOLDER, what: 'dropped folder' } : DROPPED_FILE, path);
       windowOf(id).grants.add(real);
       return real;
     },
@@ -370,12 +411,14 @@ export function createServices(opts: ServiceOptions): Services {
     runs,
     experiments,
     predict,
+    clusterJobs,
     indexing: { start: startIndexing, jobs },
     labels: { import: importLabelFile, importFolder: (folder, o) => importLabelDir(folder, null, o?.signal, o?.onProgress), sources: () => listLabelSources(db) },
     db,
     async close() {
       viewerBlocks.clear();
       predict.close();
+      clusterJobs.cancelAll();
       await experiments.close();
       await runs.close();
       const running = jobs.progress();

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dispatch, toEnvelope, userPathSchema, type EventName, type Events } from '../shared/contract';
 import { IPC_EVENT, IPC_GRANT, IPC_INVOKE } from '../shared/ipc-names';
-import { createServices, type Services } from '../host/services';
+import { createServices, type FolderPurpose, type Services } from '../host/services';
 import { defaultDataDir } from '../platform/paths';
 import type { TrainerChild } from '../host/runs/trainer-host';
 import type { TrainerEvent } from '../shared/trainer-protocol';
@@ -57,6 +57,14 @@ function spawnUtilityTrainer(): TrainerChild {
     kill: () => void child.kill(),
   };
 }
+
+/** The native folder dialog's title for each purpose of library.pickFolder. */
+const FOLDER_TITLES: Record<FolderPurpose, string> = {
+  studies: 'Add a folder of DICOM studies',
+  labels: 'Import every label file under a folder',
+  'job-parent': 'Where to write the cluster job (a new folder is made inside)',
+  'job-output': "Import a cluster job's output folder (or the job folder holding output/)",
+};
 
 let services: Services | null = null;
 let mainWindow: BrowserWindow | null = null;
@@ -116,10 +124,10 @@ app.whenReady().then(() => {
     spawnTrainer: spawnUtilityTrainer,
     emit,
     // Each dialog opens over the window that asked; the services grant what it returns to that window.
-    pickFolder: async (id) => {
+    pickFolder: async (id, purpose) => {
       const res = await dialog.showOpenDialog(askingWindow(id), {
-        title: 'Add a folder of DICOM studies',
-        properties: ['openDirectory'],
+        title: FOLDER_TITLES[purpose],
+        properties: purpose === 'job-parent' ? ['openDirectory', 'createDirectory'] : ['openDirectory'],
       });
       return res.canceled || res.filePaths.length === 0 ? null : res.filePaths[0];
     },

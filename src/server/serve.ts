@@ -24,6 +24,8 @@
  *   `POST /files/packages?name=NAME` streams a package of a declared Content-Length (at most 2 GiB,
  *   two at a time, never more bytes than declared) to a fresh folder under <data>/uploads and
  *   imports it through the packages.import handler, the app's own hardened import, then deletes it.
+ *   `GET /files/jobs/<jobId>.tar` streams a cluster job folder written by jobs.export as one tar,
+ *   made while it is sent from the files the job's home record names (src/host/cluster-job/job-archive.ts).
  *   Every other request with a body is refused.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
@@ -40,6 +42,7 @@ import { decodeMessage, encodeMessage } from '../shared/wire';
 import { createServices, type Services } from '../host/services';
 import { CSP } from '../shared/csp';
 import { MAX_PACKAGE_BYTES } from '../host/user-paths';
+import { jobArchive, packJobArchive, type JobArchive } from '../host/cluster-job/job-archive';
 
 export interface ServeOptions {
   port?: number;
@@ -321,6 +324,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!FILE_NAME_RE.test(name) || name.includes('..')) return reply(res, 400, 'bad file name: a package name such as run-3-masked.ctssl.zip');
       return downloadExport(req, res, name);
     }
+    if (path.startsWith('/files/jobs/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
+      if (hasBody) return reply(res, 413, 'request bodies are not accepted here');
+      const m = /^\/files\/jobs\/([0-9a-f-]{36})\.tar$/.exec(path);
+      if (!m) return reply(res, 400, 'bad job name: /files/jobs/<job id>.tar');
+      return downloadJob(req, res, m[1]);
+    }
     if (path === '/files/packages') {
       if (req.method !== 'POST') return reply(res, 405, 'method not allowed', { allow: 'POST' });
       return uploadPackage(req, res, query.get('name') ?? '');
@@ -339,6 +349,33 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       'content-disposition': `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(name)}`,
       'cache-control': 'no-store',
     }));
+  };
+
+  /** Streams a cluster job folder as <folder name>.tar (its length known before the first byte). */
+  const downloadJob = async (req: IncomingMessage, res: ServerResponse, jobId: string): Promise<void> => {
+    let archive: JobArchive;
+    try {
+      archive = jobArchive(opts.dataDir, jobId);
+    } catch (err) {
+      return reply(res, 404, `cluster job ${jobId}: ${(err as Error).message}`);
+    }
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/x-tar',
+      'content-length': String(archive.bytes),
+      'content-disposition': `attachment; filename="${archive.fileName}"; filename*=UTF-8''${encodeURIComponent(archive.fileName)}`,
+      'cache-control': 'no-store',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    pipeline(packJobArchive(archive), res, (err) => {
+      if (err) {
+        if (!res.destroyed) res.destroy();
+        log(`cluster job ${jobId}: the download stopped: ${forLog(err.message)}`);
+      }
+    });
   };
 
   /** Receives a package (bounded by its declared length) into a fresh folder, imports it as packages.import does, deletes it. */

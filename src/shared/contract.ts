@@ -4,9 +4,10 @@
  * the renderer are all typed from this table, and main/server validate every argument with the
  * schemas below before a service sees it: known keys only, every string and array bounded.
  *
- * Data is named by library ids (series, runs, label sources) and folder ids, never by paths. Four
+ * Data is named by library ids (series, runs, label sources) and folder ids, never by paths. Six
  * channels take a path the user chose (see src/host/user-paths.ts for the policy the services
- * apply to each): `library.addFolder` and `labels.importFolder` (picked or typed), `labels.import` and `packages.import`
+ * apply to each): `library.addFolder`, `labels.importFolder`, `jobs.export` (its folder) and
+ * `jobs.import` (picked or typed), `labels.import` and `packages.import`
  * (Electron: picked in a native dialog or dropped on the window; server mode: typed server paths).
  * Browsers send files as bytes instead (`labels.importBytes`, `packages.importBytes`).
  */
@@ -41,7 +42,7 @@ import { ApiError, type Envelope, toEnvelope } from './envelope';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
-import type { BiasProbeResult, LabelFolderImport, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
+import type { BiasProbeResult, ClusterJobExport, ClusterJobImport, LabelFolderImport, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
 import type { PredictionSummary, PredictProgress } from './predict';
 
 export { ApiError, type Envelope, type ErrorEnvelope, toEnvelope, unwrap } from './envelope';
@@ -93,8 +94,11 @@ export const maskQuerySchema = z
 export const channels = {
   /** Application name, version, mode and where its data lives. */
   'app.info': z.tuple([]),
-  /** Opens the native folder picker (Electron only); resolves to the chosen path or null. */
-  'library.pickFolder': z.tuple([]),
+  /**
+   * Opens the native folder picker (Electron only) over the asking window, titled for what the folder
+   * is for (default 'studies': a folder of DICOM studies to add); resolves to the chosen path or null.
+   */
+  'library.pickFolder': z.tuple([z.enum(['studies', 'labels', 'job-parent', 'job-output']).optional()]),
   /**
    * Adds a folder to the library and starts indexing it; resolves to the job id at once. The path
    * was picked in the native dialog or typed in the add-folder field; the services refuse it unless
@@ -275,6 +279,33 @@ export const channels = {
   'predict.mask': z.tuple([id, id, z.number().int().nonnegative()]),
   /** Writes a kept prediction into <data>/exports: scores as JSON or CSV, a U-Net's mask as NIfTI or DICOM SEG. */
   'predict.export': z.tuple([id, id, z.enum(['json', 'csv', 'nifti', 'seg'])]),
+  /**
+   * Exports a pretraining configuration (the pretrain form's request, as runs.create takes it; the
+   * cohort and patient split planned as for a new run) as a cluster job for PyTorch DDP
+   * (src/host/cluster-job/): a new folder job-<task>-<preset>-<time> under `folder` (a folder picked
+   * or typed, checked as library.addFolder's; default <data>/jobs). Long (every slice decoded):
+   * progress as 'jobs.exportProgress' with `requestId`; jobs.cancelExport stops it and removes the
+   * folder. Server mode: the folder downloads as one tar from GET /files/jobs/<jobId>.tar.
+   */
+  'jobs.export': z.tuple([
+    z
+      .object({
+        request: pretrainRequestSchema,
+        folder: userPathSchema.optional(),
+        dtype: z.enum(['int16', 'uint8']).optional(),
+        requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional(),
+      })
+      .strict(),
+  ]),
+  /** Cancels a cluster job export by its request id (its folder is removed). */
+  'jobs.cancelExport': z.tuple([z.string().max(64)]),
+  /**
+   * Imports a cluster job's output (the job folder holding output/, or the output folder) as a
+   * pretraining run with its curves: picked (Electron: library.pickFolder or a folder dropped on the
+   * window) or typed (server mode: a server path), checked as library.addFolder's folder; the
+   * output itself is checked as hostile by src/host/cluster-job/import-job.ts.
+   */
+  'jobs.import': z.tuple([userPathSchema]),
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -353,6 +384,9 @@ export interface Results {
   'predict.get': PredictionSummary | null;
   'predict.mask': SliceMasks;
   'predict.export': { file: string; format: 'json' | 'csv' | 'nifti' | 'seg'; slices: number; maskSlices: number };
+  'jobs.export': ClusterJobExport;
+  'jobs.cancelExport': boolean;
+  'jobs.import': ClusterJobImport & { run: RunSummary };
 }
 
 /** A finished bias probe: its folder id, result and bar chart (SVG text). */
@@ -401,6 +435,8 @@ export const events = {
   'labels.folderProgress': payload<{ requestId: string | null; done: number; total: number; file: string }>(),
   /** Prediction progress (slices done), with the id of the request that started it. */
   'predict.progress': payload<PredictProgress>(),
+  /** Cluster job export progress (slices written of the training and validation slices), with the id of the request that started it. */
+  'jobs.exportProgress': payload<{ requestId: string | null; done: number; total: number }>(),
 } as const;
 
 export type EventName = keyof typeof events;

@@ -466,3 +466,42 @@ export interface PackageLedger {
   configHash: string;
   checkpoint: { step: number; savedAt: string };
 }
+
+/**
+ * A cluster job written for PyTorch DDP (src/host/cluster-job/export-job.ts), as `ctssl job
+ * export --json` prints it and the app shows it.
+ */
+export interface ClusterJobExport {
+  /** The job folder. */
+  dir: string;
+  jobId: string;
+  task: string;
+  preset: string;
+  size: number;
+  dtype: 'int16' | 'uint8';
+  slices: { train: number; val: number };
+  /** Held-out slices that stay home (for eval-ssl after the import). */
+  heldOut: number;
+  shards: number;
+  bytes: number;
+  seconds: number;
+  /** Files and folders of the job, relative to it. */
+  files: string[];
+  /** How to run it (the job README's commands) and bring it home. */
+  commands: { oneNode: string; oneProcess: string; slurm: string; importBack: string };
+}
+
+/** A cluster job's output brought home as a run (src/host/cluster-job/import-job.ts). */
+export interface ClusterJobImport {
+  /** The run folder made for it. */
+  dir: string;
+  jobId: string;
+  task: string;
+  preset: string;
+  step: number;
+  totalSteps: number;
+  /** Curve points recorded from metrics.jsonl, and the lines left out (malformed or past the checkpoint). */
+  metrics: { points: number; skippedLines: number };
+  /** True when this checkpoint had been imported before (the existing run is returned). */
+  existing: boolean;
+}

@@ -64,8 +64,8 @@ export function register(program: Command): void {
             `wrote cluster job ${r.jobId} to ${r.dir}`,
             `  ${r.task}, ${r.preset} (${r.size} px): ${r.slices.train} training and ${r.slices.val} validation slices as ${r.dtype} in ${r.shards} shard(s), ${(r.bytes / 2 ** 20).toFixed(1)} MB, ${r.seconds.toFixed(1)} s`,
             `  ${r.heldOut} held-out slices stay here for ctssl eval-ssl after the import`,
-            `run it: cd ${r.dir} && torchrun --nproc_per_node=N train.py   (README.md: several nodes, Slurm)`,
-            `bring it home: ctssl import ${r.dir}/output`,
+            `run it: ${r.commands.oneNode}   (README.md: several nodes, Slurm)`,
+            `bring it home: ${r.commands.importBack}`,
           ].join('\n'),
         );
       });

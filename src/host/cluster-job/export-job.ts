@@ -25,6 +25,7 @@ import { availableParallelism } from 'node:os';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePretrainConfig, type PretrainConfig, type PretrainConfigInput } from '../../shared/run-config';
+import type { ClusterJobExport } from '../../shared/results';
 import { architectureSpecs, modelSize } from '../../core/ml/specs/pretrain';
 import { encodeSafetensors } from '../../core/ml/safetensors';
 import { runPreprocessSpec } from '../../core/ssl/preprocess';
@@ -56,21 +57,21 @@ export interface ExportJobOptions {
   signal?: AbortSignal;
 }
 
-export interface ExportJobResult {
-  dir: string;
-  jobId: string;
-  task: string;
-  preset: string;
-  size: number;
-  dtype: ShardDtype;
-  slices: { train: number; val: number };
-  /** Held-out slices that stay home (for eval-ssl after the import). */
-  heldOut: number;
-  shards: number;
-  bytes: number;
-  seconds: number;
-  /** Files and folders of the job, relative to it. */
-  files: string[];
+/** What an export wrote (src/shared/results.ts ClusterJobExport). */
+export type ExportJobResult = ClusterJobExport;
+
+/** A path as a POSIX shell word (quoted when it holds anything but plain characters). */
+const shellWord = (p: string): string => (/^[\w./:@%+=,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
+
+/** The job README's commands for a job folder (one node, one process, Slurm) and the way home. */
+export function jobCommands(dir: string): ClusterJobExport['commands'] {
+  const cd = `cd ${shellWord(dir)} && `;
+  return {
+    oneNode: `${cd}torchrun --nproc_per_node=N train.py`,
+    oneProcess: `${cd}python3 train.py`,
+    slurm: `${cd}sbatch --nodes=2 --gres=gpu:4 slurm.sbatch`,
+    importBack: `ctssl import ${shellWord(`${dir}/output`)}`,
+  };
 }
 
 /** Where a job's home record (config, manifest with paths, job.json) is kept. */
@@ -284,6 +285,7 @@ export async function exportClusterJob(db: Database, from: { config: PretrainCon
     bytes,
     seconds: (Date.now() - t0) / 1000,
     files: [...PROGRAM_FILES, 'config.json', 'job.json', 'init.safetensors', 'data/manifest.json', 'data/index.npy', `data/shard-*.npy (${shards.length})`],
+    commands: jobCommands(out),
   };
 }
 

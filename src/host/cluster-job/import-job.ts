@@ -21,6 +21,7 @@ import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, op
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
+import type { ClusterJobImport } from '../../shared/results';
 import { appMeta } from '../../platform/app-meta';
 import { decodeSafetensors } from '../../core/ml/safetensors';
 import { architectureSpecs } from '../../core/ml/specs/pretrain';
@@ -45,18 +46,9 @@ export class JobImportError extends Error {
   }
 }
 
-export interface JobImportResult {
+/** The imported run (the library's row) and what was imported (src/shared/results.ts ClusterJobImport). */
+export interface JobImportResult extends ClusterJobImport {
   run: RunRow;
-  dir: string;
-  jobId: string;
-  task: string;
-  preset: string;
-  step: number;
-  totalSteps: number;
-  /** Curve points recorded from metrics.jsonl, and the lines left out (malformed or past the checkpoint). */
-  metrics: { points: number; skippedLines: number };
-  /** True when this checkpoint had been imported before (the existing run is returned). */
-  existing: boolean;
 }
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);

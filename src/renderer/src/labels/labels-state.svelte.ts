@@ -72,7 +72,7 @@ export class LabelsState {
   /** Electron: the native folder picker, then import the folder. */
   async pickFolderAndImport(): Promise<void> {
     try {
-      const path = await this.api.invoke('library.pickFolder');
+      const path = await this.api.invoke('library.pickFolder', 'labels');
       if (path) await this.importFolder(path);
     } catch (e) {
       toasts.error('Import a folder of labels', e);

@@ -200,6 +200,15 @@ export function exportDownloadUrl(file: string): string | null {
 }
 
 /**
+ * Server mode: the address that downloads a cluster job folder (written by jobs.export on the
+ * server) to the browser as one tar; null in Electron (the folder is on this machine already).
+ */
+export function jobDownloadUrl(jobId: string): string | null {
+  if (!socket || !/^[0-9a-f-]{36}$/.test(jobId)) return null;
+  return `/files/jobs/${jobId}.tar?token=${encodeURIComponent(socket.token)}`;
+}
+
+/**
  * Server mode: sends a package file from the browser's machine to the server as a stream (an HTTP
  * upload, not a socket message, so its size is bounded only by the package cap), where the
  * packages.import service imports it; `onProgress` gets the bytes sent. Resolves to the import's

@@ -1,7 +1,9 @@
 /**
- * The share page: export a finished run as a weights package (licence required), and import
+ * The share page: export a finished run as a weights package (licence required), import
  * packages (Electron: the picker, or a dropped file granted to the window and imported by path;
- * browser: a dropped or chosen file's bytes).
+ * browser: a dropped or chosen file's bytes), and bring a cluster job's output home as a run
+ * (jobs.import: Electron: the folder picker or a dropped folder; browser: a folder on the server,
+ * typed or chosen in the server's folder picker, since a browser cannot send a folder's path).
  */
 import type { ApiClient, Results } from '../../../shared/contract';
 import { describeError } from '../lib/errors';
@@ -11,6 +13,7 @@ import type { RunsState } from '../runs/runs-state.svelte';
 
 export type ExportResult = Results['runs.export'];
 export type ImportResult = Results['packages.import'];
+export type JobImportResult = Results['jobs.import'];
 
 
 /** Suggested in the licence field; any SPDX identifier or expression is accepted (checkLicence). */
@@ -30,6 +33,13 @@ export class ShareState {
   uploaded = $state.raw<{ sent: number; total: number } | null>(null);
   imported = $state.raw<ImportResult | null>(null);
   importError = $state<string | null>(null);
+
+  /** Server mode: the typed path of a cluster job's output folder on the server. */
+  jobPath = $state('');
+  /** The folder whose job output is being imported, or null. */
+  importingJob = $state<string | null>(null);
+  jobImported = $state.raw<JobImportResult | null>(null);
+  jobImportError = $state<string | null>(null);
 
   constructor(
     private readonly api: ApiClient,
@@ -85,6 +95,49 @@ export class ShareState {
   /** Server mode: where the browser downloads the last exported package; null in Electron. */
   get downloadUrl(): string | null {
     return this.exported ? exportDownloadUrl(this.exported.file) : null;
+  }
+
+  /** Imports a cluster job's output folder (or the job folder holding output/) as a run with its curves. */
+  async importJob(folder: string): Promise<boolean> {
+    const path = folder.trim();
+    if (!path || this.importingJob) return false;
+    this.importingJob = path;
+    this.jobImported = null;
+    this.jobImportError = null;
+    try {
+      this.jobImported = await this.api.invoke('jobs.import', path);
+      await this.runs.refresh();
+      return true;
+    } catch (e) {
+      this.jobImportError = describeError(e).message;
+      return false;
+    } finally {
+      this.importingJob = null;
+    }
+  }
+
+  /** Electron: the native folder picker, then the import. */
+  async pickJobAndImport(): Promise<void> {
+    try {
+      const path = await this.api.invoke('library.pickFolder', 'job-output');
+      if (path) await this.importJob(path);
+    } catch (e) {
+      this.jobImportError = describeError(e).message;
+    }
+  }
+
+  /** A folder dropped on the import zone: a cluster job's output, by its path (Electron); a browser has no path to send. */
+  async importDroppedFolder(file: File): Promise<void> {
+    let path: string | null;
+    try {
+      path = await grantDroppedFile(file);
+    } catch (e) {
+      this.jobImportError = describeError(e).message;
+      return;
+    }
+    if (path) await this.importJob(path);
+    else
+      this.jobImportError = `${file.name} is a folder: a browser cannot send a folder's path. Choose the job's output folder on the server below (Browse…), or type its path.`;
   }
 
   /** A dropped or chosen file: by path in Electron; streamed to the server and imported there in a browser. */
