@@ -5,6 +5,8 @@
  * 8-bit quantisation (the public code's slices).
  */
 import { inputBits, type Recipe } from '../../shared/recipes';
+import { toDisplay } from '../dicom/geometry';
+import { paddingTest, storedToHU, storedValueFn, type PixelArray, type RescaleParams } from '../dicom/hu';
 
 export interface PreprocessSpec {
   level: number;
@@ -117,4 +119,137 @@ export function quantizeUnit(x: Float32Array, bits: number): Float32Array {
 export function preprocessSlice(hu: ArrayLike<number>, width: number, height: number, spec: PreprocessSpec): Float32Array {
   const out = resizeSquare(windowUnit(hu, spec), width, height, spec.size, 0);
   return spec.bits ? quantizeUnit(out, spec.bits) : out;
+}
+
+/** Stored pixels -> radiological display orientation (as src/core/dicom/geometry.ts toDisplay). */
+export interface DisplayOrientation {
+  transpose: boolean;
+  flipX: boolean;
+  flipY: boolean;
+}
+
+/**
+ * Stored values of one greyscale frame (rows x columns, as decoded) to the model's [0, 1] square
+ * input: HU by RescaleSlope/Intercept (padding as air), display orientation, window, resize,
+ * quantisation. Bit for bit what preprocessSlice(toDisplay(storedToHU(values, p).hu)) gives.
+ *
+ * The pretraining pipeline's hot path (bench/pipeline.ts measures it): for 8- and 16-bit pixels, a
+ * square image, the fixed scaling and a whole-block resize (512 -> 256 or 128 px; the same size),
+ * each stored value is windowed through a table over every possible container value (the same
+ * float32 roundings as storedToHU then windowUnit, computed once per rescale and window) and
+ * summed straight into its output block in display order, so no HU, display or windowed image is
+ * allocated. Anything else (float pixels, min-max scaling, non-square or bilinear resizes) takes
+ * the three steps in turn.
+ */
+export function preprocessStored(values: PixelArray, rows: number, columns: number, p: RescaleParams, t: DisplayOrientation, spec: PreprocessSpec): Float32Array {
+  const width = t.transpose ? rows : columns;
+  const height = t.transpose ? columns : rows;
+  const size = spec.size;
+  const scale = width / size;
+  const k = Math.round(scale);
+  const lut = width === height && k >= 1 && Math.abs(scale - k) < 1e-9 && spec.scaling === 'fixed' && values.length === rows * columns ? windowTable(values, p, spec) : null;
+  if (!lut) {
+    const hu = storedToHU(values, p).hu;
+    const disp = new Float32Array(hu.length);
+    const d = toDisplay(hu, rows, columns, t, disp);
+    return preprocessSlice(disp, d.width, d.height, spec);
+  }
+  // Display (X, Y) is stored index base + X * sx + Y * sy (toDisplay's mapping).
+  let base = 0;
+  let sx: number;
+  let sy: number;
+  if (!t.transpose) {
+    sx = t.flipX ? -1 : 1;
+    sy = t.flipY ? -columns : columns;
+    if (t.flipX) base += width - 1;
+    if (t.flipY) base += (height - 1) * columns;
+  } else {
+    sx = t.flipX ? -columns : columns;
+    sy = t.flipY ? -1 : 1;
+    if (t.flipX) base += (width - 1) * columns;
+    if (t.flipY) base += height - 1;
+  }
+  const out = blockMean(values, lut.table, lut.offset, base, sx, sy, size, k);
+  return spec.bits ? quantizeUnit(out, spec.bits) : out;
+}
+
+/**
+ * out[y, x] = mean of table[v + offset] over the k x k display block starting at display (k x, k y),
+ * summed row by row from 0 in double precision as resizeSquare sums (so the float32 results are
+ * the same); k = 1, 2 and 4 (512 px to 512, 256, 128) unrolled.
+ */
+function blockMean(v: PixelArray, t: Float32Array, o: number, base: number, sx: number, sy: number, size: number, k: number): Float32Array {
+  const out = new Float32Array(size * size);
+  const bx = k * sx;
+  const by = k * sy;
+  if (k === 1) {
+    for (let y = 0, j = 0; y < size; y++) for (let x = 0, r = base + y * by; x < size; x++, r += bx, j++) out[j] = t[v[r] + o];
+  } else if (k === 2) {
+    for (let y = 0, j = 0; y < size; y++)
+      for (let x = 0, r = base + y * by; x < size; x++, r += bx, j++) {
+        const r1 = r + sy;
+        out[j] = (0 + t[v[r] + o] + t[v[r + sx] + o] + t[v[r1] + o] + t[v[r1 + sx] + o]) * 0.25;
+      }
+  } else if (k === 4) {
+    const sx2 = 2 * sx;
+    const sx3 = 3 * sx;
+    for (let y = 0, j = 0; y < size; y++)
+      for (let x = 0, r = base + y * by; x < size; x++, r += bx, j++) {
+        let s = 0;
+        for (let dy = 0, i = r; dy < 4; dy++, i += sy) s = s + t[v[i] + o] + t[v[i + sx] + o] + t[v[i + sx2] + o] + t[v[i + sx3] + o];
+        out[j] = s * 0.0625;
+      }
+  } else {
+    const inv = 1 / (k * k);
+    for (let y = 0, j = 0; y < size; y++)
+      for (let x = 0, r = base + y * by; x < size; x++, r += bx, j++) {
+        let s = 0;
+        for (let dy = 0, i = r; dy < k; dy++, i += sy) for (let dx = 0, q = i; dx < k; dx++, q += sx) s += t[v[q] + o];
+        out[j] = s * inv;
+      }
+  }
+  return out;
+}
+
+interface WindowTable {
+  key: string;
+  table: Float32Array;
+  offset: number;
+}
+const tables: WindowTable[] = [];
+
+/**
+ * The windowed [0, 1] value of every container value of an 8- or 16-bit integer array (index:
+ * value + offset), or null for other pixel types and invalid rescale parameters (the three-step
+ * path then reports them). Each entry is computed as storedToHU then windowUnit compute it.
+ * The last few tables are kept: a series shares one rescale, a run one window.
+ */
+function windowTable(values: PixelArray, p: RescaleParams, spec: PreprocessSpec): { table: Float32Array; offset: number } | null {
+  const bits = values instanceof Int16Array || values instanceof Uint16Array ? 16 : values instanceof Int8Array || values instanceof Uint8Array ? 8 : 0;
+  if (bits === 0 || p.floatingPoint || (p.bitsAllocated !== 8 && p.bitsAllocated !== 16)) return null;
+  const bitsStored = p.bitsStored ?? p.bitsAllocated;
+  if (!Number.isInteger(bitsStored) || bitsStored < 1 || bitsStored > p.bitsAllocated) return null;
+  if (!Number.isFinite(p.rescaleSlope) || p.rescaleSlope === 0 || !Number.isFinite(p.rescaleIntercept)) return null;
+  const typeSigned = values instanceof Int16Array || values instanceof Int8Array;
+  const offset = typeSigned ? 2 ** (bits - 1) : 0;
+  const key = [bits, offset, bitsStored, p.signed, p.rescaleSlope, p.rescaleIntercept, p.pixelPaddingValue, p.pixelPaddingRangeLimit, spec.level, spec.width].join('|');
+  const hit = tables.find((x) => x.key === key);
+  if (hit) return hit;
+  const n = 2 ** bits;
+  const hu = new Float32Array(n);
+  const container = typeSigned ? (bits === 16 ? new Int16Array(n) : new Int8Array(n)) : bits === 16 ? new Uint16Array(n) : new Uint8Array(n);
+  for (let i = 0; i < n; i++) container[i] = i - offset;
+  const stored = storedValueFn(bitsStored, p.signed);
+  const isPad = paddingTest(p);
+  const slope = p.rescaleSlope;
+  const intercept = p.rescaleIntercept;
+  for (let i = 0; i < n; i++) {
+    const s = stored(container[i]);
+    hu[i] = isPad && isPad(s) ? NaN : s * slope + intercept;
+  }
+  const table = windowUnit(hu, spec);
+  const entry = { key, table, offset };
+  tables.unshift(entry);
+  if (tables.length > 8) tables.pop();
+  return entry;
 }

@@ -4,13 +4,9 @@
  * (src/core/ssl/preprocess.ts). The trainer's SliceSource and the cluster job's shards both read
  * slices through it, so a job trains on exactly what the app would.
  */
-import { toDisplay } from '../../core/dicom/geometry';
-import { preprocessSlice, type PreprocessSpec } from '../../core/ssl/preprocess';
-import { readFrameHU } from './pixels';
+import { preprocessStored, type PreprocessSpec } from '../../core/ssl/preprocess';
+import { withFrameStored } from './pixels';
 
 export async function readModelSlice(path: string, frame: number, transform: { transpose: boolean; flipX: boolean; flipY: boolean }, spec: PreprocessSpec): Promise<Float32Array> {
-  const f = await readFrameHU(path, frame);
-  const disp = new Float32Array(f.hu.length);
-  const { width, height } = toDisplay(f.hu, f.rows, f.columns, transform, disp);
-  return preprocessSlice(disp, width, height, spec);
+  return withFrameStored(path, frame, (f) => preprocessStored(f.pixels, f.rows, f.columns, f.rescale, transform, spec));
 }
