@@ -92,6 +92,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
   const { args, ctssl } = ctx;
   const cohortSeed = args.includes('--cohort-seed') ? Number(args[args.indexOf('--cohort-seed') + 1]) : 2;
   const jsonName = `label-efficiency-ablation-seed${cohortSeed}.json`;
+  const skip = args.includes('--skip') ? args[args.indexOf('--skip') + 1].split(',') : [];
   if (args.includes('--report-only')) {
     writeAblationReport(ctx, JSON.parse(readFileSync(join(ctx.imgDir, jsonName), 'utf8')) as AblationReport, jsonName);
     return;
@@ -137,23 +138,39 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
   lap('library and pools', t);
 
   // 3. The encoders, one factor changed at a time (the 1000-step encoder on the study's pool is the study's own).
-  const specs: { init: string; axes: Encoder['axes']; steps: number; pool: Encoder['pool']; db: string; series: number[]; out: string }[] = [
+  // In the order of what they tell (the pool's extremes and the steps first); `--skip a,b` leaves encoders out (recorded in the JSON).
+  const specs = ([
     { init: 'study', axes: ['steps', 'pool'], steps: 1000, pool: 'study', db: sdb, series: studyPool, out: studyRun },
-    { init: 'steps-250', axes: ['steps'], steps: 250, pool: 'study', db: sdb, series: studyPool, out: join(dir, 'pretrain-masked-steps250') },
     { init: 'pool-train', axes: ['pool'], steps: 1000, pool: 'train', db: sdb, series: trainIds, out: join(dir, 'pretrain-masked-pool-train') },
+    { init: 'steps-250', axes: ['steps'], steps: 250, pool: 'study', db: sdb, series: studyPool, out: join(dir, 'pretrain-masked-steps250') },
+    { init: 'steps-4000', axes: ['steps'], steps: 4000, pool: 'study', db: sdb, series: studyPool, out: join(dir, 'pretrain-masked-steps4000') },
     { init: 'pool-3x', axes: ['pool'], steps: 1000, pool: 'study-3x', db: adb, series: bigPool, out: join(dir, 'pretrain-masked-pool-3x') },
     { init: 'pool-train-lidc', axes: ['pool'], steps: 1000, pool: 'train+lidc', db: sdb, series: [...lidcIds, ...trainIds], out: join(dir, 'pretrain-masked-pool-train-lidc') },
-    { init: 'steps-4000', axes: ['steps'], steps: 4000, pool: 'study', db: sdb, series: studyPool, out: join(dir, 'pretrain-masked-steps4000') },
-  ];
+  ] as { init: string; axes: Encoder['axes']; steps: number; pool: Encoder['pool']; db: string; series: number[]; out: string }[]).filter((s) => !skip.includes(s.init));
   const heldOut = new Set(manifest.series.filter((s) => s.split !== 'train').map((s) => s.patientKey));
   const h = await downstreamHarness(manifest, R, cohortSeed);
   const arms: Arm[] = [];
-  const grid = async (init: string, encoder: ReturnType<typeof encoderWeights> | null) => {
+  // Each arm's held-out scores are kept (bench/.work), so a run cut off continues where it was.
+  const armDir = join(dir, 'arms');
+  mkdirSync(armDir, { recursive: true });
+  const grid = async (init: string, encoder: () => ReturnType<typeof encoderWeights> | null) => {
     const t1 = Date.now();
-    for (const mode of MODES) for (const fraction of FRACTIONS) for (const seed of R.seeds) arms.push(await h.finetune(init, encoder, mode, fraction, seed));
+    for (const mode of MODES)
+      for (const fraction of FRACTIONS)
+        for (const seed of R.seeds) {
+          const file = join(armDir, `${init}-${mode}-${fraction}-${seed}.json`);
+          const kept = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { manifest: string; auroc: number; scores: number[] }) : null;
+          if (kept && kept.manifest === manifest.hash && kept.scores.length === h.labels.length) {
+            arms.push({ init, mode, fraction, seed, auroc: kept.auroc, scores: Float64Array.from(kept.scores) });
+            continue;
+          }
+          const a = await h.finetune(init, encoder(), mode, fraction, seed);
+          writeFileSync(file, JSON.stringify({ manifest: manifest.hash, auroc: a.auroc, scores: [...a.scores] }));
+          arms.push(a);
+        }
     lap('fine-tuning', t1);
   };
-  await grid('random', null);
+  await grid('random', () => null);
   const encoders: Encoder[] = [];
   for (const s of specs) {
     const t1 = Date.now();
@@ -172,7 +189,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
       labelledTrainingPatients: [...seen].filter((k) => trainKeys.has(k)).length,
       pretextVal: val ? { step: val.step, ssim: Number(val.ssim!.toFixed(4)), maskedMse: Number(val.maskedMse!.toFixed(4)) } : null,
     });
-    await grid(s.init, encoderWeights(s.out));
+    await grid(s.init, () => encoderWeights(s.out));
   }
 
   // 4. Statistics, Holm over this ablation's tests.
@@ -203,7 +220,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
     encoders,
     summary: stats.summary,
     comparisons: stats.comparisons.map(({ baseline: _, ...c }) => c),
-    skipped: SKIPPED,
+    skipped: [...skip.map((i) => `${i}: left out by --skip`), ...SKIPPED],
   };
   // A reading written by hand into an earlier JSON of this ablation is kept only when the numbers are the same.
   const before = existsSync(join(ctx.imgDir, jsonName)) ? (JSON.parse(readFileSync(join(ctx.imgDir, jsonName), 'utf8')) as AblationReport) : null;
