@@ -34,6 +34,8 @@ interface NodeJob {
   cacheDir: string | null;
   /** Untimed passes first (fill the slice cache, warm the page cache). */
   warm: boolean;
+  /** Timed epochs (default 1). */
+  epochs?: number;
   /** RSS sampling every 250 ms (the long pass). */
   sampleRss?: boolean;
   /** Preprocessed slices of the first N files in manifest order, for the equivalence check. */
@@ -89,20 +91,24 @@ async function child(job: NodeJob): Promise<void> {
     process.stdout.write(`RESULT ${JSON.stringify({ dumped: refs.length })}\n`);
     return;
   }
-  const pass = async (epoch: number) => {
-    const s = stream();
+  // One stream for the timed epochs, as the trainer has one: its prefetch runs on into the next epoch.
+  const pass = async (s: ReturnType<typeof stream>, epoch: number) => {
     let n = 0;
     for (let i = 0; i < s.batchesPerEpoch; i++) n += (await s.get(epoch, i)).refs.length;
     return n;
   };
-  if (job.warm) await pass(0);
+  if (job.warm) await pass(stream(), 0);
+  // Let the warm pass's prefetches into the next epoch finish outside the timed part.
+  await new Promise((r) => setTimeout(r, 300));
   source.hits = 0;
   source.misses = 0;
   const rss: [number, number][] = [];
   const t0 = performance.now();
   const timer = job.sampleRss ? setInterval(() => rss.push([(performance.now() - t0) / 1000, process.memoryUsage.rss() / 2 ** 20]), 250) : null;
   const c0 = process.cpuUsage();
-  const slices = await pass(1);
+  let slices = 0;
+  const timed = stream();
+  for (let e = 1; e <= (job.epochs ?? 1); e++) slices += await pass(timed, e);
   const seconds = (performance.now() - t0) / 1000;
   const cu = process.cpuUsage(c0);
   if (timer) clearInterval(timer);
@@ -128,7 +134,7 @@ function runNode(job: NodeJob, extraArgs: string[] = []): Result<NodeResult> {
 }
 
 function runTorch(python: string, list: string, size: number, workers: number, maskPercent: number, extra: string[] = []): Result<TorchResult> {
-  const r = spawnSync(python, [join(root, 'bench', 'pipeline_torch.py'), '--list', list, '--size', String(size), '--batch', String(BATCH), '--workers', String(workers), '--mask-percent', String(maskPercent), '--seed', String(SEED), ...extra], {
+  const r = spawnSync(python, [join(root, 'bench', 'pipeline_torch.py'), '--list', list, '--size', String(size), '--batch', String(BATCH), '--workers', String(workers), '--mask-percent', String(maskPercent), '--seed', String(SEED), '--warm', ...extra], {
     encoding: 'utf8', timeout: 20 * 60 * 1000, maxBuffer: 64 << 20,
   });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).split('\n').slice(-4).join(' ') };
@@ -242,12 +248,13 @@ async function main(): Promise<void> {
       const cacheDir = join(work, `cache-${c.name}`);
       rmSync(cacheDir, { recursive: true, force: true });
       const best: Record<string, Result<NodeResult | TorchResult> | undefined> = {};
+      const epochs = Math.max(1, Math.ceil((quick ? 200 : 600) / c.slices));
       for (let rep = 0; rep < runs; rep++) {
         const jobs: [string, () => Result<NodeResult | TorchResult>][] = [
-          ['app, no slice cache', () => runNode({ manifest: c.manifest, size, cacheDir: null, warm: true })],
-          ['app, slice cache', () => runNode({ manifest: c.manifest, size, cacheDir, warm: true })],
-          ['PyTorch DataLoader, num_workers 0', () => runTorch(python, c.list, size, 0, maskPercent)],
-          ['PyTorch DataLoader, num_workers 1', () => runTorch(python, c.list, size, 1, maskPercent)],
+          ['app, no slice cache', () => runNode({ manifest: c.manifest, size, cacheDir: null, warm: true, epochs })],
+          ['app, slice cache', () => runNode({ manifest: c.manifest, size, cacheDir, warm: true, epochs })],
+          ['PyTorch DataLoader, num_workers 0', () => runTorch(python, c.list, size, 0, maskPercent, ['--epochs', String(epochs)])],
+          ['PyTorch DataLoader, num_workers 1', () => runTorch(python, c.list, size, 1, maskPercent, ['--epochs', String(epochs)])],
         ];
         for (const [engine, run] of jobs) {
           log(`${c.name} ${size} px: ${engine} (run ${rep + 1}/${runs}) ...`);
@@ -297,7 +304,7 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push(`Load average (1 / 5 / 15 min) at start ${load0.map((x) => x.toFixed(2)).join(' / ')}, at end ${load1.map((x) => x.toFixed(2)).join(' / ')}. **The machine was shared** with other engineers' builds, tests and benchmarks: absolute rates are low and noisy; each row is the best of ${runs} run(s), interleaved with PyTorch, and the per-core rate (slices per CPU second, all threads and worker processes) is less sensitive to load.`);
   lines.push('');
-  lines.push(`What is timed: one shuffled epoch of the trainer's own code (src/trainer/pretrain/pretrain-batches.ts: \`SliceSource\` -> readModelSlice: read, decode, HU, display orientation, window ${'level 50 / width 350'}, square resize; the masked-region transform at ${maskPercent} % of the area; \`PretrainBatchStream\` batches of ${BATCH} with its prefetch queue), each configuration in its own process after one untimed pass (the OS page cache is warm; with the slice cache, the pass filled it, so the timed pass reads only cached 16-bit slices). PyTorch: bench/pipeline_torch.py, a \`torch.utils.data.DataLoader\` (shuffled, batch ${BATCH}, torch 1 thread) over the same files in the same manifest order: \`pydicom.dcmread\`, \`pixel_array\` x RescaleSlope + RescaleIntercept, the manifest's display transform, clamp and scale, \`F.interpolate\` (mode area: the same k x k block mean as the app), the same masked square, default collate. CPU time: \`process.cpuUsage()\` for the app, \`getrusage\` of the process and its reaped workers for PyTorch.`);
+  lines.push(`What is timed: shuffled epochs (at least 600 slices) of the trainer's own code (src/trainer/pretrain/pretrain-batches.ts: \`SliceSource\` -> readModelSlice: read, decode, HU, display orientation, window ${'level 50 / width 350'}, square resize; the masked-region transform at ${maskPercent} % of the area; \`PretrainBatchStream\` batches of ${BATCH} with its prefetch queue), each configuration in its own process after one untimed pass (the OS page cache is warm; with the slice cache, the pass filled it, so the timed passes read only cached 16-bit slices; PyTorch too reads every file once untimed). PyTorch: bench/pipeline_torch.py, a \`torch.utils.data.DataLoader\` (shuffled, batch ${BATCH}, torch 1 thread) over the same files in the same manifest order: \`pydicom.dcmread\`, \`pixel_array\` x RescaleSlope + RescaleIntercept, the manifest's display transform, clamp and scale, \`F.interpolate\` (mode area: the same k x k block mean as the app), the same masked square, default collate. CPU time: \`process.cpuUsage()\` for the app, \`getrusage\` of the process and its reaped workers for PyTorch.`);
   lines.push('');
   if (skipped) lines.push(skipped, '');
   lines.push(`Same pixels: ${equivalence.join('; ')}.`);

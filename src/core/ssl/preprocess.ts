@@ -139,9 +139,10 @@ export interface DisplayOrientation {
  * float32 roundings as storedToHU then windowUnit, computed once per rescale and window) and
  * summed straight into its output block in display order, so no HU, display or windowed image is
  * allocated. Anything else (float pixels, min-max scaling, non-square or bilinear resizes) takes
- * the three steps in turn.
+ * the three steps in turn. `out` (size x size), when given, receives the result.
  */
-export function preprocessStored(values: PixelArray, rows: number, columns: number, p: RescaleParams, t: DisplayOrientation, spec: PreprocessSpec): Float32Array {
+export function preprocessStored(values: PixelArray, rows: number, columns: number, p: RescaleParams, t: DisplayOrientation, spec: PreprocessSpec, out?: Float32Array): Float32Array {
+  if (out && out.length !== spec.size * spec.size) throw new Error(`out has ${out.length} elements, expected ${spec.size * spec.size}`);
   const width = t.transpose ? rows : columns;
   const height = t.transpose ? columns : rows;
   const size = spec.size;
@@ -152,7 +153,10 @@ export function preprocessStored(values: PixelArray, rows: number, columns: numb
     const hu = storedToHU(values, p).hu;
     const disp = new Float32Array(hu.length);
     const d = toDisplay(hu, rows, columns, t, disp);
-    return preprocessSlice(disp, d.width, d.height, spec);
+    const r = preprocessSlice(disp, d.width, d.height, spec);
+    if (!out) return r;
+    out.set(r);
+    return out;
   }
   // Display (X, Y) is stored index base + X * sx + Y * sy (toDisplay's mapping).
   let base = 0;
@@ -169,8 +173,8 @@ export function preprocessStored(values: PixelArray, rows: number, columns: numb
     if (t.flipX) base += (width - 1) * columns;
     if (t.flipY) base += height - 1;
   }
-  const out = blockMean(values, lut.table, lut.offset, base, sx, sy, size, k);
-  return spec.bits ? quantizeUnit(out, spec.bits) : out;
+  const res = blockMean(values, lut.table, lut.offset, base, sx, sy, size, k, out ?? new Float32Array(size * size));
+  return spec.bits ? quantizeUnit(res, spec.bits) : res;
 }
 
 /**
@@ -178,8 +182,7 @@ export function preprocessStored(values: PixelArray, rows: number, columns: numb
  * summed row by row from 0 in double precision as resizeSquare sums (so the float32 results are
  * the same); k = 1, 2 and 4 (512 px to 512, 256, 128) unrolled.
  */
-function blockMean(v: PixelArray, t: Float32Array, o: number, base: number, sx: number, sy: number, size: number, k: number): Float32Array {
-  const out = new Float32Array(size * size);
+function blockMean(v: PixelArray, t: Float32Array, o: number, base: number, sx: number, sy: number, size: number, k: number, out: Float32Array): Float32Array {
   const bx = k * sx;
   const by = k * sy;
   if (k === 1) {

@@ -22,6 +22,25 @@ export function makeExample(o: TaskOptions, img: Float32Array, size: number, rng
   return pretextBehaviour(o.task).example(o, img, size, rng, next);
 }
 
+/**
+ * A reconstruction task's batch from its slices: stackRecon of makeExample of each, in order (the
+ * same random draws), written in place when the task's module can (exampleInto).
+ */
+export function reconBatch(o: TaskOptions, imgs: Float32Array[], size: number, rng: Rng, nexts: (Float32Array | undefined)[] = []) {
+  const b = pretextBehaviour(o.task);
+  if (!b.exampleInto) return stackRecon(imgs.map((img, i) => b.example(o, img, size, rng, nexts[i]) as ReconExample), size);
+  const n = imgs.length;
+  const px = size * size;
+  const input = new Float32Array(n * px);
+  const target = new Float32Array(n * px);
+  const mask: Float32Array | undefined = new Float32Array(n * px);
+  imgs.forEach((img, i) => {
+    const at = (a: Float32Array) => a.subarray(i * px, (i + 1) * px);
+    b.exampleInto!(o, img, size, rng, { input: at(input), target: at(target), mask: at(mask) }, nexts[i]);
+  });
+  return { shape: [n, size, size, 1] as [number, number, number, number], input, target, mask };
+}
+
 /** Distance to the second slice the task's examples need (the next-slice gap); 0 for none. */
 export function pairedSliceOffset(o: TaskOptions): number {
   return pretextBehaviour(o.task).pairedSlice?.(o) ?? 0;

@@ -38,12 +38,17 @@ export function maskBox(size: number, percent: number, definition: MaskDefinitio
 export function applyMask(img: Float32Array, size: number, box: MaskBox): { input: Float32Array; mask: Float32Array } {
   const input = img.slice();
   const mask = new Float32Array(size * size);
+  maskInPlace(input, mask, size, box);
+  return { input, mask };
+}
+
+/** Sets the box to 0 in `input` (a copy of the slice) and to 1 in `mask` (zero-filled). */
+export function maskInPlace(input: Float32Array, mask: Float32Array, size: number, box: MaskBox): void {
   for (let y = box.y; y < Math.min(size, box.y + box.side); y++)
     for (let x = box.x; x < Math.min(size, box.x + box.side); x++) {
       input[y * size + x] = 0;
       mask[y * size + x] = 1;
     }
-  return { input, mask };
 }
 
 /** Salt-and-pepper noise on `fraction` of the pixels: half of them set to 1, half to 0. */

@@ -7,6 +7,7 @@
 import { preprocessStored, type PreprocessSpec } from '../../core/ssl/preprocess';
 import { withFrameStored } from './pixels';
 
-export async function readModelSlice(path: string, frame: number, transform: { transpose: boolean; flipX: boolean; flipY: boolean }, spec: PreprocessSpec): Promise<Float32Array> {
-  return withFrameStored(path, frame, (f) => preprocessStored(f.pixels, f.rows, f.columns, f.rescale, transform, spec));
+/** `out` (spec.size squared), when given, receives the slice and is returned. */
+export async function readModelSlice(path: string, frame: number, transform: { transpose: boolean; flipX: boolean; flipY: boolean }, spec: PreprocessSpec, out?: Float32Array): Promise<Float32Array> {
+  return withFrameStored(path, frame, (f) => preprocessStored(f.pixels, f.rows, f.columns, f.rescale, transform, spec, out));
 }

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import type { PreprocessSpec } from '../../core/ssl/preprocess';
 import { Rng } from '../../core/random';
-import { isReconstructionTask, makeExample, pairedSliceOffset, stackClass, stackRecon, type ClassExample, type ReconExample, type TaskOptions } from '../../core/ssl/tasks';
+import { isReconstructionTask, makeExample, pairedSliceOffset, reconBatch, stackClass, type ClassExample, type TaskOptions } from '../../core/ssl/tasks';
 import type { Manifest, SliceRef, Split } from '../../library/runs/manifest';
 import { sliceRefs } from '../../library/runs/manifest';
 import { readModelSlice } from '../../library/volumes/model-slice';
@@ -41,18 +41,19 @@ export class SliceSource {
     return join(this.cacheDir, key.slice(0, 2), key + '.u16');
   }
 
-  /** One slice as a size x size Float32Array in [0, 1]. */
-  async load(ref: SliceRef): Promise<Float32Array> {
+  /** One slice as a size x size Float32Array in [0, 1]; written into `into` (and returned) when given. */
+  async load(ref: SliceRef, into?: Float32Array): Promise<Float32Array> {
     const s = this.manifest.series[ref.series];
     const sl = s.slices[ref.slice];
     const size = this.spec.size;
     const cp = this.cachePath(sl.path, sl.frame);
     if (cp) {
       try {
-        const u16 = new Uint16Array(new Uint8Array(readFileSync(cp)).buffer);
-        if (u16.length === size * size) {
+        const bytes = readFileSync(cp);
+        if (bytes.length === 2 * size * size) {
           this.hits++;
-          const out = new Float32Array(u16.length);
+          const u16 = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, size * size) : new Uint16Array(new Uint8Array(bytes).buffer);
+          const out = into ?? new Float32Array(u16.length);
           for (let i = 0; i < u16.length; i++) out[i] = u16[i] / 65535;
           return out;
         }
@@ -61,7 +62,7 @@ export class SliceSource {
       }
     }
     this.misses++;
-    const out = await readModelSlice(sl.path, sl.frame, s.transform, this.spec);
+    const out = await readModelSlice(sl.path, sl.frame, s.transform, this.spec, into);
     if (cp) {
       const u16 = new Uint16Array(out.length);
       for (let i = 0; i < out.length; i++) u16[i] = Math.round(Math.min(1, Math.max(0, out[i])) * 65535);
@@ -136,6 +137,8 @@ export class PrefetchQueue<T> {
  */
 export class PretrainBatchStream {
   readonly refs: SliceRef[];
+  /** Buffers the slices of a batch are read into, reused by later batches (nothing in them outlives build). */
+  private scratch: Float32Array[] = [];
   private order: SliceRef[] = [];
   private orderEpoch = -1;
   private prefetcher: PrefetchQueue<PretrainBatch>;
@@ -174,13 +177,26 @@ export class PretrainBatchStream {
     const refs = order.slice(index * this.batchSize, (index + 1) * this.batchSize);
     const rng = new Rng(mixSeed(this.seed, epoch, index));
     const size = this.source.spec.size;
-    const imgs = await Promise.all(refs.map((r) => this.source.load(r)));
-    const nexts = this.paired > 0 ? await Promise.all(refs.map((r) => this.source.load({ series: r.series, slice: r.slice + this.paired }))) : [];
-    const examples = imgs.map((img, i) => makeExample(this.task, img, size, rng, nexts[i]));
-    if (isReconstructionTask(this.task.task)) {
-      return { kind: 'recon', ...stackRecon(examples as ReconExample[], size), refs };
+    const px = size * size;
+    // The slices go into a reused buffer: a fresh one per slice costs more (allocation, page
+    // faults, garbage collection) than reading and preprocessing it (bench/pipeline.ts). The
+    // examples are stacked into new batch arrays, so nothing returned refers to the buffer.
+    const need = refs.length * (this.paired > 0 ? 2 : 1) * px;
+    const at = this.scratch.findIndex((b) => b.length >= need);
+    const buf = at >= 0 ? this.scratch.splice(at, 1)[0] : new Float32Array(need);
+    let done = false;
+    try {
+      const slot = (i: number) => buf.subarray(i * px, (i + 1) * px);
+      const imgs = await Promise.all(refs.map((r, i) => this.source.load(r, slot(i))));
+      const nexts = this.paired > 0 ? await Promise.all(refs.map((r, i) => this.source.load({ series: r.series, slice: r.slice + this.paired }, slot(refs.length + i)))) : [];
+      done = true;
+      if (isReconstructionTask(this.task.task)) return { kind: 'recon', ...reconBatch(this.task, imgs, size, rng, nexts), refs };
+      const examples = imgs.map((img, i) => makeExample(this.task, img, size, rng, nexts[i]));
+      return { kind: 'class', ...stackClass(examples as ClassExample[], size), refs };
+    } finally {
+      // After a failed read other reads of the batch may still be writing: that buffer is dropped.
+      if (done && this.scratch.length < this.prefetch + 2) this.scratch.push(buf);
     }
-    return { kind: 'class', ...stackClass(examples as ClassExample[], size), refs };
   }
 
   /** The batch at (epoch, index), with the next `prefetch` batches started in the background. */

@@ -27,6 +27,12 @@ export interface PretextBehaviour {
    * classification task. `next` is slice n + `pairedSlice(o)` when the task asks for one.
    */
   example(o: TaskOptions, img: Float32Array, size: number, rng: Rng, next?: Float32Array): ReconExample | ClassExample;
+  /**
+   * A reconstruction task may also write the same example (same random draws) straight into its
+   * slots of a batch (input, target, mask: size x size each, zero-filled), which saves the
+   * per-example arrays and their copies (src/core/ssl/tasks.ts reconBatch).
+   */
+  exampleInto?(o: TaskOptions, img: Float32Array, size: number, rng: Rng, out: { input: Float32Array; target: Float32Array; mask: Float32Array }, next?: Float32Array): void;
   /** Distance to the second slice an example needs (next slice: the gap); absent = none. */
   pairedSlice?(o: TaskOptions): number;
 }
