@@ -3,16 +3,9 @@ import { type Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PretrainConfigInput } from '../../shared/run-config';
-import { defaultDataDir } from '../../platform/paths';
-import { ClusterJobService } from '../../host/cluster-job/service';
 import type { JobImportResult } from '../../host/cluster-job/import-job';
 import { dbOption, nonNegativeInt, out, positiveInt, withServices } from '../common';
 import { bar, interruptible, progressLine } from '../progress';
-
-/** The cluster-job service over the CLI's library and data folder. */
-export function clusterJobs(db: ConstructorParameters<typeof ClusterJobService>[0]): ClusterJobService {
-  return new ClusterJobService(db, defaultDataDir());
-}
 
 /** What `ctssl import` prints for a job output folder. */
 export function describeJobImport(r: Omit<JobImportResult, 'run'>): string {
@@ -47,10 +40,11 @@ export function register(program: Command): void {
         }
         from = { config: { ...(raw as PretrainConfigInput), init: (raw as { init?: string }).init ? resolve((raw as { init: string }).init) : undefined } };
       } else from = { runDir: resolve(o.run!) };
-      await withServices(o, async ({ db }) => {
+      // The services' cluster-job service: the one the app's jobs.export calls.
+      await withServices(o, async ({ clusterJobs }) => {
         const line = progressLine();
         const ac = interruptible(() => process.stderr.write('\ncancelling the export (run it again to continue)…\n'));
-        const r = await clusterJobs(db).export(from, {
+        const r = await clusterJobs.export(from, {
           out: resolve(o.out),
           dtype: o.dtype,
           shardBytes: o.shardMb * 2 ** 20,

@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dbOption, out, withServices } from '../common';
 import type { CheckpointImportResult } from '../../host/checkpoint-import';
-import { clusterJobs, describeJobImport } from './job';
+import { describeJobImport } from './job';
 
 export function register(program: Command): void {
   program
@@ -35,8 +35,8 @@ export function register(program: Command): void {
     .action(async (file: string, o: { db?: string; json?: boolean }) => {
       // A folder: a cluster job's output (ctssl job export), installed as a run with its curves.
       if (statSync(resolve(file), { throwIfNoEntry: false })?.isDirectory()) {
-        return withServices(o, ({ db }) => {
-          const { run, ...r } = clusterJobs(db).import(resolve(file));
+        return withServices(o, ({ clusterJobs }) => {
+          const { run, ...r } = clusterJobs.import(resolve(file));
           out(o.json, { ...r, runId: run.id }, () => describeJobImport(r));
         });
       }
