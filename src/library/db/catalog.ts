@@ -218,15 +218,21 @@ function filterClauses(f: CohortFilter): { name: string; sql: string; params: un
 
 export { PAPER_COHORT } from '../../shared/presets';
 
-export function listSeries(db: Database, filter: CohortFilter = {}): SeriesRow[] {
-  updateDirtyGeometry(db);
+/** The SQL and parameters of the series list for a filter (listSeries runs it; the benchmark's references run the same). */
+export function seriesQuery(filter: CohortFilter = {}): { sql: string; params: unknown[] } {
   const clauses = filterClauses(filter);
   // DICOM SEG objects are not image series: they are attached to the series they segment (labels/seg-attach.ts).
   const where = ' WHERE ' + ["se.modality != 'SEG'", ...clauses.map((c) => c.sql)].join(' AND ');
-  const rows = db
-    .prepare(SERIES_SELECT + where + ' ORDER BY p.patient_id, st.study_date, st.study_uid, se.series_number, se.id')
-    .all(...clauses.flatMap((c) => c.params)) as SeriesDbRow[];
-  return rows.map(toRow);
+  return {
+    sql: SERIES_SELECT + where + ' ORDER BY p.patient_id, st.study_date, st.study_uid, se.series_number, se.id',
+    params: clauses.flatMap((c) => c.params),
+  };
+}
+
+export function listSeries(db: Database, filter: CohortFilter = {}): SeriesRow[] {
+  updateDirtyGeometry(db);
+  const { sql, params } = seriesQuery(filter);
+  return (db.prepare(sql).all(...params) as SeriesDbRow[]).map(toRow);
 }
 
 export function getSeries(db: Database, id: number): SeriesRow | null {
