@@ -1,6 +1,6 @@
 /**
  * The authors' PyTorch checkpoint dropped on the Share page of the real app (`ctssl serve`,
- * Chromium): sent as bytes to packages.importBytes, the same host service as `ctssl import`,
+ * Chromium): uploaded to the server (POST /files/packages), then the same host service as `ctssl import`,
  * which tells it from a weights package and installs it as a run; the legacy format is refused
  * with its message.
  */

@@ -70,6 +70,24 @@ test.describe('labels by the folder', () => {
     await page.screenshot({ path: join(screenshotDir, 'labels-folder-page.png') });
   });
 
+  test('a folder chosen in the browser: its label files sent, every other file named with the reason the services give', async () => {
+    await page.getByTestId('nav-library').click();
+    await expect(page.getByTestId('choose-label-folder')).toBeVisible();
+    // what a user's pick of the folder gives the page (Playwright sets the directory's files with their relative paths)
+    await page.getByTestId('label-folder-input').setInputFiles(folder);
+    const summary = page.getByTestId('folder-summary');
+    await expect(summary).toHaveAttribute('data-imported', '2', { timeout: 60_000 });
+    await expect(summary).toHaveAttribute('data-failed', '0');
+    await summary.getByTestId('folder-skipped').locator('summary').click();
+    const skipped = page.getByTestId('folder-skipped-row');
+    await expect(skipped.filter({ hasText: 'notes.txt' })).toContainText('not a label file');
+    await expect(skipped.filter({ hasText: '.dcm' }).first()).toContainText('(CT image), not a DICOM SEG');
+    expect(await skipped.filter({ hasText: '.dcm' }).count()).toBe(17);
+    // sent copies are sources of their own (kept under the data folder), beside the two imported by server path
+    await expect(page.getByTestId('label-source')).toHaveCount(4);
+    await page.getByTestId('labels-panel').screenshot({ path: join(screenshotDir, 'labels-folder-from-browser.png') });
+  });
+
   test('the labelled slices of the folder import in the viewer, N/P between them', async () => {
     await library.showAll();
     await library.open(library.rowByPatient('LIDC-IDRI-0001'));

@@ -5,8 +5,8 @@
  * executing anything in the file (src/core/torch: the zip, a pickle reader that keeps unknown
  * classes opaque and calls only an allow-list, the reference model's naming rule).
  *
- * The one path for `ctssl import FILE.pth.tar`, `packages.import` and `packages.importBytes` (drop
- * or upload in the app): `importKind` tells a checkpoint from a weights package, and RunService
+ * The one path for `ctssl import FILE.pth.tar`, `packages.import` (a drop,
+ * a pick or a server upload in the app): `importKind` tells a checkpoint from a weights package, and RunService
  * sends each to its importer. Like a package (package-import.ts): everything is checked before a
  * byte is written (every key of the state dict known, none missing, each of its shape, every
  * storage's size and CRC), then the run is written into a fresh staging folder and installed by

@@ -2,8 +2,8 @@
  * Installing a weights package made by `export-package.ts` (ours or a stranger's) as a run that
  * can initialise fine-tuning. The package is hostile until verified.
  *
- * How (one function, `importPackage`, for `ctssl import`, `packages.import` and
- * `packages.importBytes`):
+ * How (one function, `importPackage`, for `ctssl import` and `packages.import`
+ * (a path, or the file a server upload wrote; the bytes of a file are accepted too):
  *  1. Read, without writing anything: the zip's central directory (parsed here, never trusting a
  *     library to pick file names), every entry name checked (relative, canonical, no `..`/`.`/empty
  *     segments, no drive letters, backslashes, colons, control characters; letters, digits and

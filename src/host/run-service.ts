@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exportRun, PrivacyError } from './export-package';
 import { checkLicence } from '../core/licence';
-import { IMPORT_LIMITS, importPackageAsRun, type PackageSource } from './package-import';
+import { importPackageAsRun, type PackageSource } from './package-import';
 import { importCheckpointAsRun, importKind, writeEvaluationCohort } from './checkpoint-import';
 import { ApiError, type EventName, type Events } from '../shared/contract';
 import type { FinetuneConfigInput, PretrainConfigInput } from '../shared/run-config';
@@ -329,15 +329,6 @@ export class RunService {
   /** Imports a package file (verified before anything is written; see package-import.ts). */
   importPackage(path: string) {
     return this.importFrom(path);
-  }
-
-  /**
-   * Imports an uploaded package from its bytes, without writing them anywhere first; `name` (the
-   * client's file name) only names the installed folder, sanitised by the import.
-   */
-  importPackageBytes(name: string, bytes: Uint8Array) {
-    if (bytes.length > IMPORT_LIMITS.maxPackageBytes) throw new ApiError('invalid-argument', `the package is ${bytes.length} bytes, more than the ${IMPORT_LIMITS.maxPackageBytes / 2 ** 30} GiB a package may have`);
-    return this.importFrom({ name: String(name).slice(0, 255), bytes });
   }
 
   /** A weights package or the authors' PyTorch checkpoint (told from its bytes: checkpoint-import.ts). */

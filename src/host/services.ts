@@ -304,6 +304,13 @@ export function createServices(opts: ServiceOptions): Services {
     'labels.import': async (path) =>
       importLabelFile(chosenFile(caller, 'labels.import', labelFileRule(), path, 'choose it with "Import labels…" or drop it on the window')),
     'labels.importBytes': (name, bytes) => importLabelBytes(name, bytes),
+    'labels.sniff': (name, head) => {
+      try {
+        return { kind: sniffLabelKind(head, name), reason: null };
+      } catch (err) {
+        return { kind: null, reason: (err as Error).message.replace(`${name}: `, '') };
+      }
+    },
     'labels.importFolder': (path, o) => {
       // Picked or typed, as library.addFolder: checked either way (reading label files is no more than indexing does).
       return importLabelDir(checkUserPath('labels.importFolder', FOLDER, path), o.requestId ?? null);
@@ -337,7 +344,6 @@ export function createServices(opts: ServiceOptions): Services {
     'runs.heldOut': (id, series) => heldOut.images(runFolder('runs.heldOut', 'argument 0', id), series),
     'runs.export': (id, o) => runs.exportRun(id, o),
     'packages.import': (path) => runs.importPackage(chosenFile(caller, 'packages.import', PACKAGE_FILE, path, 'choose it with "Import…" or drop it on the window')),
-    'packages.importBytes': (name, bytes) => runs.importPackageBytes(name, bytes),
     'experiments.start': (req) => startExperiment(req),
     'experiments.stop': (id) => experiments.stop(id),
     'experiments.resume': (id) => experiments.resume(id),

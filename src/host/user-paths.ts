@@ -10,7 +10,7 @@
  *   act of the user and is accepted without a grant.
  * - Server mode: no dialogs and no local files in the browser. Folders and label files are typed as
  *   paths on the server (where the data of a headless GPU box lives); files on the browser's machine
- *   are sent as bytes (`labels.importBytes`, `packages.importBytes`).
+ *   are sent as bytes (`labels.importBytes`) or uploaded over HTTP (packages: src/server).
  * - Every path, in both doors: absolute (relative paths would resolve against a working folder the
  *   user cannot see), no NUL, existing, of the right kind (a directory to add; a regular file with
  *   the channel's extension and under its size cap to import), and not on a pseudo file system

@@ -9,7 +9,8 @@
  * apply to each): `library.addFolder`, `labels.importFolder`, `jobs.export` (its folder) and
  * `jobs.import` (picked or typed), `labels.import` and `packages.import`
  * (Electron: picked in a native dialog or dropped on the window; server mode: typed server paths).
- * Browsers send files as bytes instead (`labels.importBytes`, `packages.importBytes`).
+ * Browsers send label files as bytes instead (`labels.importBytes`; `labels.sniff` asks first
+ * whether a file is one) and packages by an HTTP upload (src/server).
  */
 import { z } from 'zod';
 import type {
@@ -154,6 +155,11 @@ export const channels = {
     z.instanceof(Uint8Array).refine((b) => b.length <= MAX_LABEL_UPLOAD_BYTES, 'label file larger than 1 GiB'),
   ]),
   /**
+   * Whether a file is a label file this app reads, from its name and first KiB (the same rule every
+   * import applies): its kind, or why not. A browser asks before sending the files of a dropped folder.
+   */
+  'labels.sniff': z.tuple([uploadName, z.instanceof(Uint8Array).refine((b) => b.length <= 1024, 'more than the first KiB')]),
+  /**
    * Imports every label file under a folder (recursively), each as labels.import would; resolves to
    * what happened to every file (imported, skipped and why, failed and why). Electron: a folder
    * picked with library.pickFolder; server mode: a typed server path. Progress as
@@ -215,7 +221,6 @@ export const channels = {
    */
   'packages.import': z.tuple([userPathSchema]),
   /** Imports a weights package sent as bytes (server mode: a file dropped in the browser). */
-  'packages.importBytes': z.tuple([uploadName, z.instanceof(Uint8Array).refine((b) => b.length <= 2 ** 31, 'package larger than 2 GB')]),
   /** Opens the native file picker for a weights package (Electron only). */
   'packages.pick': z.tuple([]),
   /**
@@ -334,6 +339,7 @@ export interface Results {
   'labels.pickFiles': string[];
   'labels.import': LabelImport;
   'labels.importBytes': LabelImport;
+  'labels.sniff': { kind: string; reason: null } | { kind: null; reason: string };
   'labels.importFolder': LabelFolderImport;
   'labels.cancelFolder': boolean;
   'labels.sources': LabelSource[];
@@ -360,7 +366,6 @@ export interface Results {
   'runs.evalImages': { samples: { input: Uint8Array; output: Uint8Array; target: Uint8Array | null; diff: Uint8Array | null }[] };
   'runs.export': { file: string; bytes: number; sha256: string; modelCard: ModelCard };
   'packages.import': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
-  'packages.importBytes': { dir: string; name: string; preset: string; task: string; size: number; licence: string; run: RunSummary };
   'packages.pick': string | null;
   'experiments.start': ExperimentSummary;
   'experiments.stop': boolean;

@@ -1,7 +1,7 @@
 /**
  * The authors' PyTorch checkpoint through the real host service into a real library folder
- * (RunService.importPackage: the path of `ctssl import`, `packages.import` and
- * `packages.importBytes`), then our model built from the installed run compared with PyTorch's
+ * (RunService.importPackage: the path of `ctssl import` and `packages.import`, which a server
+ * upload reaches too), then our model built from the installed run compared with PyTorch's
  * outputs on the same input (test/fixtures/torch, written by Debian's python3-torch; max abs
  * difference <= 1e-4), the run accepted where runs start from (the pretraining engine of
  * eval-ssl, a fine-tuning model's encoder), hostile files refused with nothing installed, and
@@ -10,7 +10,7 @@
  * elsewhere) and checks the committed ones are what make.py writes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -253,10 +253,16 @@ describe('PyTorch checkpoint import', () => {
     }
   }, 300_000);
 
-  it('the same file again (a path or uploaded bytes) is the run already installed', () => {
+  it('the same file again (its path, or a copy in another folder, as a server upload writes it) is the run already installed', () => {
     const before = installed();
     expect(runs.importPackage(join(fx, 'last.pth.tar')).dir).toBe(dir);
-    expect(runs.importPackageBytes('last.pth.tar', new Uint8Array(readFileSync(join(fx, 'last.pth.tar')))).dir).toBe(dir);
+    const upload = tempDir('upload');
+    try {
+      copyFileSync(join(fx, 'last.pth.tar'), join(upload.dir, 'last.pth.tar'));
+      expect(runs.importPackage(join(upload.dir, 'last.pth.tar')).dir).toBe(dir);
+    } finally {
+      upload.cleanup();
+    }
     expect(installed()).toEqual(before);
   });
 

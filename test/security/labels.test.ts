@@ -17,6 +17,7 @@ import { globSync } from '../glob';
 
 const MB = 1e6;
 const xml069 = globSync(join(fixtures, 'lidc-0001'), /069\.xml$/)[0];
+const ctSlice = globSync(join(fixtures, 'lidc-0001'), /\.dcm$/)[0];
 const RSNA_HEADER = 'StudyInstanceUID,SeriesInstanceUID,SOPInstanceUID,pe_present_on_image,negative_exam_for_pe\n';
 
 /** Bytes this process has read so far (Linux /proc/self/io), or null elsewhere. */
@@ -256,5 +257,19 @@ describe('label import: sniffing, caps and streaming', () => {
     expect(await h['labels.sources']()).toHaveLength(1);
     expect(await h['labels.removeSource'](sources[0].id)).toBe(true);
     expect(existsSync(kept)).toBe(false);
+  });
+
+  it('labels.sniff: a browser asks of the first KiB of a file whether it is a label file, by the rule every import applies', async () => {
+    const h = services.handlers;
+    const head = (p: string) => new Uint8Array(readFileSync(p)).subarray(0, 1024);
+    expect(await h['labels.sniff']('069.xml', head(xml069))).toEqual({ kind: 'lidc-xml', reason: null });
+    expect(await h['labels.sniff']('train.csv', new TextEncoder().encode(RSNA_HEADER))).toEqual({ kind: 'rsna-csv', reason: null });
+    const ct = await h['labels.sniff']('1-001.dcm', head(ctSlice));
+    expect(ct.kind).toBeNull();
+    expect(ct.reason).toMatch(/^a DICOM object of SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.2 \(CT image\), not a DICOM SEG/);
+    expect((await h['labels.sniff']('notes.xml', new TextEncoder().encode('<?xml version="1.0"?><notes/>'))).reason).toMatch(/root element is <notes>/);
+    expect((await h['labels.sniff']('a.bin', new Uint8Array([0, 1, 2, 255]))).reason).toMatch(/not a label file/);
+    // nothing recorded
+    expect(await h['labels.sources']()).toHaveLength(0);
   });
 });

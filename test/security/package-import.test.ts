@@ -235,9 +235,9 @@ describe('package import: hostile packages are refused and nothing outside stagi
       expect(err.message.includes(`entry ${showName(entry)}: `) || err.message.includes(`: ${entry}: `), err.message).toBe(true);
     } else expect(err.message).toMatch(entry);
     expect(err.message).toMatch(why);
-    // the app's two routes, through the same function
+    // the app's route (a path: picked, dropped, or the file a server upload wrote), and the bytes, through the same function
     expect(() => runs.importPackage(file)).toThrow(err.message);
-    expect(() => runs.importPackageBytes(basename(file), new Uint8Array(readFileSync(file)))).toThrow(why);
+    expect(() => importPackage({ name: basename(file), bytes: new Uint8Array(readFileSync(file)) }, into)).toThrow(why);
     expect(snapshot(world)).toEqual(before);
     expect(listRuns(db).length).toBe(runsBefore);
     expect(readdirSync(into).filter((n) => n.startsWith('.import-'))).toEqual([]);
@@ -487,7 +487,7 @@ describe('package import: hostile packages are refused and nothing outside stagi
     expect(packageBaseName('a'.repeat(500) + '.zip').length).toBeLessThanOrEqual(64);
     const bytes = new Uint8Array(readFileSync(pkg));
     for (const name of ['../../../../evil.ctssl.zip', '..\\..\\evil.ctssl.zip', '/etc/evil.ctssl.zip', '..', '']) {
-      const r = runs.importPackageBytes(name, bytes);
+      const r = importPackage({ name, bytes }, into);
       expect(dirname(r.dir)).toBe(into);
       expect(basename(r.dir)).toMatch(/^(evil\.ctssl|package)-[0-9a-f]{16}$/);
     }

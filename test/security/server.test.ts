@@ -553,10 +553,10 @@ describe('ctssl serve survives hostile requests (a real process)', () => {
       ['deeply nested JSON', [bin(wire(`{"id":1,"channel":"app.info","args":${deep}}`))]],
       ['$bin of type __proto__', [bin(wire('{"id":1,"channel":"viewer.open","args":[{"$bin":0,"type":"__proto__","offset":0,"length":1}]}', Buffer.alloc(8)))]],
       ['$bin of type constructor', [bin(wire('{"id":1,"channel":"viewer.open","args":[{"$bin":0,"type":"constructor","offset":0,"length":1}]}', Buffer.alloc(8)))]],
-      ['$bin past the end', [bin(wire('{"id":1,"channel":"packages.importBytes","args":["x.ctssl.zip",{"$bin":0,"type":"Uint8Array","offset":0,"length":100000}]}'))]],
-      ['$bin negative length', [bin(wire('{"id":1,"channel":"packages.importBytes","args":["x.ctssl.zip",{"$bin":0,"type":"Float64Array","offset":-8,"length":-1}]}', Buffer.alloc(8)))]],
-      ['$bin odd offset', [bin(wire('{"id":1,"channel":"packages.importBytes","args":["x.ctssl.zip",{"$bin":0,"type":"Float64Array","offset":3,"length":1}]}', Buffer.alloc(16)))]],
-      ['package bytes that are no zip', [bin(wire('{"id":1,"channel":"packages.importBytes","args":["x.ctssl.zip",{"$bin":0,"type":"Uint8Array","offset":0,"length":8}]}', Buffer.alloc(8, 0x41)))]],
+      ['$bin past the end', [bin(wire('{"id":1,"channel":"labels.importBytes","args":["x.xml",{"$bin":0,"type":"Uint8Array","offset":0,"length":100000}]}'))]],
+      ['$bin negative length', [bin(wire('{"id":1,"channel":"labels.importBytes","args":["x.xml",{"$bin":0,"type":"Float64Array","offset":-8,"length":-1}]}', Buffer.alloc(8)))]],
+      ['$bin odd offset', [bin(wire('{"id":1,"channel":"labels.importBytes","args":["x.xml",{"$bin":0,"type":"Float64Array","offset":3,"length":1}]}', Buffer.alloc(16)))]],
+      ['label bytes that are no label file', [bin(wire('{"id":1,"channel":"labels.importBytes","args":["x.xml",{"$bin":0,"type":"Uint8Array","offset":0,"length":8}]}', Buffer.alloc(8, 0x41)))]],
     ];
     const closeResults = await limited(4, closes.map(([, frames]) => () => rawWs(s.port, t, frames)));
     const envResults = await limited(4, envelopes.map(([, frames]) => () => rawWs(s.port, t, frames, { untilReplies: 1, waitMs: 20_000 })));

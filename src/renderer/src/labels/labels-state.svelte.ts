@@ -118,7 +118,7 @@ export class LabelsState {
           break;
         }
         this.folderProgress = { done: k, total: files.length, file: path };
-        const why = await notLabelReason(file);
+        const why = await notLabelReason(this.api, file);
         if (why) {
           summary.skipped.push({ file: path, reason: why });
           continue;
@@ -232,22 +232,28 @@ export class LabelsState {
   }
 }
 
-/** SEG's SOP Class UID, as it appears in a SEG file's meta header. */
-const SEG_UID = '1.2.840.10008.5.1.4.1.1.66.4';
-
 /**
- * Why a file from a dropped folder is not sent (a CT image, a file of another kind, too large), or
- * null when it may be a label file: .xml and .csv by name, DICOM only when its first KiB names the
- * SEG SOP class. The services tell the kind again from the bytes.
+ * Why a file from a folder dropped or chosen in the browser is not sent, or null when it is a label
+ * file: too large for the socket, or what the services say of its name and first KiB
+ * (`labels.sniff`: the rule every import applies, so a CT image or a stray file is named as a server
+ * folder's import names it), without sending the rest of its bytes.
  */
-export async function notLabelReason(file: File): Promise<string | null> {
-  const lower = file.name.toLowerCase();
+export async function notLabelReason(api: ApiClient, file: File): Promise<string | null> {
   if (file.size > MAX_LABEL_SOCKET_BYTES) return `${(file.size / 2 ** 20).toFixed(1)} MB: too large to send from the browser (at most 16 MB): type the folder's path on the server instead`;
-  if (lower.endsWith('.xml') || lower.endsWith('.csv')) return null;
   const head = new Uint8Array(await file.slice(0, 1024).arrayBuffer());
-  const text = String.fromCharCode(...head);
-  if (text.slice(128, 132) !== 'DICM') return 'not a label file (not .xml, .csv or DICOM)';
-  return text.includes(SEG_UID) ? null : 'a DICOM image, not a DICOM SEG: images are added to the library by indexing their folder';
+  return (await api.invoke('labels.sniff', uploadName(file.name), head)).reason;
+}
+
+/** A browser file's name as the services accept one (a base name, at most 255 characters). */
+function uploadName(name: string): string {
+  const base = name.replace(/[\/\0]/g, '_').slice(-255);
+  return /^\.*$/.test(base) ? 'file' : base;
+}
+
+/** The files of a folder chosen with `<input webkitdirectory>`, with their paths inside it. */
+export function filesOfChosenFolder(files: FileList | File[]): { name: string; files: { path: string; file: File }[] } {
+  const list = [...files].map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+  return { name: list[0]?.path.split('/')[0] ?? 'folder', files: list };
 }
 
 /** The files under dropped entries (folders read recursively), with their paths; at most `max`. */
