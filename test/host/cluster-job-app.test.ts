@@ -128,4 +128,18 @@ describe('cluster job from the app: jobs.export, cancel, the tar download, jobs.
     expect(JSON.stringify(await call('jobs.import', join(tmp.dir, 'lib.sqlite')))).toMatch(/not a folder/);
     expect(statSync(dataDir).isDirectory()).toBe(true);
   });
+
+  it('Electron: a folder dropped on a window is granted as a folder (a job output), files as before, pseudo file systems refused', async () => {
+    const electron = createServices({ mode: 'electron', dataDir: join(tmp.dir, 'edata'), dbPath: join(tmp.dir, 'e.sqlite'), emit: () => {} });
+    try {
+      expect(electron.grantDropped(7, cohort)).toBe(cohort);
+      expect(electron.grantDropped(7, join(tmp.dir, 'lib.sqlite'))).toBe(join(tmp.dir, 'lib.sqlite'));
+      expect(() => electron.grantDropped(7, '/proc/self')).toThrow(/drop: dropped folder \/proc\/self is on a pseudo file system/);
+      // the dropped folder reaches jobs.import of that window, which checks it as a job output
+      const env = await dispatch(electron.forWindow(7), 'jobs.import', [cohort]);
+      expect(JSON.stringify(env)).toMatch(/no checkpoint/);
+    } finally {
+      await electron.close();
+    }
+  });
 });
