@@ -139,6 +139,46 @@ test.describe('reformats, crosshair and patient coordinates (synthetic series, r
     await page.screenshot({ path: join(screenshotDir, 'viewer-crosshair-linked.png') });
   });
 
+  test('each reformat zooms at the pointer and pans on its own; R fits them all again', async ({ page }) => {
+    await open(page);
+    await page.getByTestId('layout-1x3').click();
+    const coronal = page.getByTestId('reformat-canvas-row');
+    const stage = page.getByTestId('reformat-row');
+    const readout = page.getByTestId('reformat-readout-row');
+    await expect(stage).toHaveAttribute('data-zoom', '1.000');
+    const p = await pixelOf(coronal, CORONAL, 48, 19);
+    await coronal.hover({ position: p });
+    await expect(readout).toContainText('i 48 j 32 k 19');
+    // Ctrl+wheel zooms in at the pointer: the voxel under it stays where it was
+    await page.keyboard.down('Control');
+    await page.mouse.wheel(0, -200);
+    await page.mouse.wheel(0, -200);
+    await page.keyboard.up('Control');
+    await expect.poll(async () => Number(await stage.getAttribute('data-zoom'))).toBeGreaterThan(1.5);
+    await coronal.hover({ position: { x: p.x + 2, y: p.y } });
+    await coronal.hover({ position: p });
+    await expect(readout).toContainText('i 48 j 32 k 19');
+    await expect(page.getByTestId('reformat-column')).toHaveAttribute('data-zoom', '1.000');
+    // Shift+drag pans: 60 CSS pixels to the right brings voxels from the left under the pointer
+    const box = (await coronal.boundingBox())!;
+    await page.keyboard.down('Shift');
+    await page.mouse.move(box.x + p.x, box.y + p.y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + p.x + 60, box.y + p.y, { steps: 4 });
+    await page.mouse.up();
+    await page.keyboard.up('Shift');
+    await coronal.hover({ position: p });
+    await expect.poll(async () => Number(/i (\d+) j 32/.exec((await readout.textContent()) ?? '')?.[1] ?? NaN)).toBeLessThan(48);
+    // the crosshair did not move: a pan is not a click
+    await expect(page.getByTestId('reformat-row')).toHaveAttribute('data-plane-index', '32');
+    await page.keyboard.press('r');
+    await expect(stage).toHaveAttribute('data-zoom', '1.000');
+    await coronal.hover({ position: { x: p.x + 2, y: p.y } });
+    await coronal.hover({ position: p });
+    await expect(readout).toContainText('i 48 j 32 k 19');
+    await page.screenshot({ path: join(screenshotDir, 'viewer-reformat-zoom.png') });
+  });
+
   test('reformat readouts give voxel indices and LPS millimetres', async ({ page }) => {
     await open(page);
     await page.getByTestId('layout-1x3').click();

@@ -6,11 +6,13 @@
  * so every view follows them. Reactive fields are the readout only.
  *
  * Pointer: a click (or drag) moves the crosshair to the point (the other views follow); the wheel
- * moves this view's plane (its fixed row or column) one voxel per notch.
+ * moves this view's plane (its fixed row or column) one voxel per notch; Ctrl+wheel zooms at the
+ * pointer and Shift/middle-drag pans, as in the acquired view (each view keeps its own zoom; the
+ * viewer's reset, R, fits them all again).
  */
 import { composeOverlay } from './label-overlay';
 import { extractReformat, reformatLayout, reformatToVolume, volumeToReformat, type ReformatPlane } from './reformat';
-import { cameraFor, FIT, imageRect, screenToVoxel, type SliceLayout } from './slice-geometry';
+import { cameraFor, FIT, imageRect, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
 import type { SliceView } from './slice-view';
 import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
 import type { ViewerState } from './viewer-state.svelte';
@@ -31,6 +33,9 @@ export class ReformatPane {
   private pointer: { x: number; y: number } | null = null;
   private maskCanvas: HTMLCanvasElement | null = null;
   private rgba: Uint8ClampedArray | null = null;
+  /** This view's zoom and pan over "fit to the view", and the transform a pan drag started from. */
+  private transform = $state.raw<ViewTransform>(FIT);
+  private panStart: ViewTransform | null = null;
   /** The mask picture of the last draw and what it was made of (plane index, labels.masksKey()). */
   private masks: { key: string; picture: HTMLCanvasElement | null } | null = null;
 
@@ -79,6 +84,7 @@ export class ReformatPane {
     view.setLayout(l, this.viewer.info.paddingValue);
     view.setWindow(this.viewer.window);
     view.setInterpolation(this.viewer.interpolation);
+    this.transform = FIT;
     view.setTransform(FIT);
     this.buffer = new Int16Array(l.columns * l.rows);
     this.invalidate();
@@ -129,7 +135,7 @@ export class ReformatPane {
     const { width, height } = this.view.size();
     const ctx = clearOverlay(c, width, height);
     if (!ctx) return;
-    const r = imageRect(l, cameraFor(l, width, height, FIT), width, height);
+    const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
     const masks = this.maskPicture(l);
     if (masks) drawPicture(ctx, masks, r);
     // Crosshair: where the acquired slice (horizontal line) and the other plane (vertical) cut this one.
@@ -196,7 +202,7 @@ export class ReformatPane {
     const l = this.layout;
     if (!l || !this.view) return null;
     const { width, height } = this.view.size();
-    const v = screenToVoxel(l, cameraFor(l, width, height, FIT), width, height, x, y);
+    const v = screenToVoxel(l, cameraFor(l, width, height, this.transform), width, height, x, y);
     return v ? reformatToVolume(this.plane, this.index, v.i, v.j) : null;
   }
 
@@ -204,6 +210,47 @@ export class ReformatPane {
   clickAt(x: number, y: number): void {
     const p = this.pointAt(x, y);
     if (p) this.viewer.setCross(p);
+  }
+
+  /** Zooms by `factor` keeping the point under (x, y) in place (Ctrl+wheel). */
+  zoom(factor: number, x: number, y: number): void {
+    const l = this.layout;
+    if (!l || !this.view) return;
+    const { width, height } = this.view.size();
+    this.setTransform(zoomAt(l, this.transform, width, height, x, y, factor));
+  }
+
+  beginPan(): void {
+    this.panStart = this.transform;
+  }
+
+  /** A pan drag by (dx, dy) CSS pixels from where it began. */
+  panDrag(dx: number, dy: number): void {
+    const l = this.layout;
+    if (!l || !this.view || !this.panStart) return;
+    const { width, height } = this.view.size();
+    this.setTransform(panBy(l, this.panStart, width, height, dx, dy));
+  }
+
+  endPan(): void {
+    this.panStart = null;
+  }
+
+  /** Fit to the view again (the viewer's reset). */
+  fit(): void {
+    this.setTransform(FIT);
+  }
+
+  /** This view's zoom (1 = fit), for the readout and tests. */
+  get zoomFactor(): number {
+    return this.transform.zoom;
+  }
+
+  private setTransform(t: ViewTransform): void {
+    this.transform = t;
+    this.view?.setTransform(t);
+    this.updateHover();
+    this.requestRender();
   }
 
   /** Moves this view's plane by `delta` rows or columns (the wheel; linked: the others' crosshair moves). */

@@ -326,6 +326,7 @@ export class ViewerState {
   /** Fit the slice and go back to the soft-tissue window. */
   resetView(): void {
     this.setTransform(FIT);
+    for (const p of this.panes) p.fit();
     this.setWindow(DEFAULT_PRESET);
   }
 
