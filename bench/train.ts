@@ -20,6 +20,8 @@ interface Job {
   label: string;
   preset: 'tiny' | 'small' | 'standard';
   backend: 'wasm' | 'cpu';
+  /** wasm: threads of the threaded build (1: the single-threaded SIMD build). */
+  threads?: number;
   batch: number;
   warmup: number;
   steps: number;
@@ -35,6 +37,10 @@ interface JobResult {
   firstLoss: number;
   lastLoss: number;
   backend: string;
+  /** Threads the backend computed with (wasm: its pool's size). */
+  threadCount: number;
+  /** Why the threaded build was not used, when it was asked for and fell back. */
+  fallback?: string;
   numTensorsStable: boolean;
 }
 
@@ -75,7 +81,7 @@ async function child(job: Job): Promise<void> {
   const batch = () => maskedBatch(job.batch, cfg.size, 1);
   const losses: number[] = [];
   const counts: number[] = [];
-  const info = await initBackend({ force: job.backend });
+  const info = await initBackend({ force: job.backend, wasmThreads: job.threads ?? 1 });
   const model = createVqvae(cfg, 1);
   const opt = createOptimizer('adam', { lr: 1e-3 });
   const run = () => {
@@ -98,6 +104,8 @@ async function child(job: Job): Promise<void> {
     firstLoss: losses[0],
     lastLoss: losses[losses.length - 1],
     backend: info.name,
+    threadCount: info.threadCount,
+    fallback: info.skipped.find((x) => x.package.includes('threaded'))?.reason,
     numTensorsStable: stable,
   };
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);

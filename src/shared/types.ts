@@ -290,7 +290,8 @@ export interface RunMetrics {
 
 /** What `ctssl doctor` reports. */
 export interface DoctorInfo {
-  backend: { name: string; package: string; version: string; simd: boolean; threads: boolean };
+  /** `threadCount`: the threads the backend computes with (wasm: its pool's size, 1 single-threaded; native: 0, libtensorflow decides). */
+  backend: { name: string; package: string; version: string; simd: boolean; threads: boolean; threadCount?: number };
   /** Better backends that are not used, and why. */
   skipped: { package: string; reason: string }[];
   /** Training kernels this backend lacks, registered by the app. */

@@ -4,7 +4,9 @@
  *
  * Order: 'tensorflow' (`@tensorflow/tfjs-node-gpu`, CUDA, then `@tensorflow/tfjs-node`, libtensorflow
  * on the CPU), 'wasm' (XNNPACK, SIMD; its .wasm files are located on disk under
- * node_modules/@tensorflow/tfjs-backend-wasm/dist), then the pure-JS 'cpu' backend.
+ * node_modules/@tensorflow/tfjs-backend-wasm/dist; its threaded build with `wasmThreads` > 1 or
+ * CTSSL_WASM_THREADS, see wasm-threads.ts, falling back to one thread when threads fail), then the
+ * pure-JS 'cpu' backend.
  * `CTSSL_BACKEND=<name>` (or the `force` option) picks one; a forced backend that cannot load is an
  * error. After initialisation the training fallback kernels of `src/core/ml/backend.ts` are
  * registered for the chosen backend.
@@ -14,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { registerTrainingKernels } from '../core/ml/backend';
+import { installThreadsShim, threadedWasmFiles, threadsUnsupportedReason } from './wasm-threads';
 import {
   backendNames,
   isBackendName,
@@ -36,8 +39,10 @@ export interface BackendInfo {
   package: string;
   /** wasm: SIMD build in use; native backends: true; cpu: false. */
   simd: boolean;
-  /** wasm: threads in use (always false in Node); native: true; cpu: false. */
+  /** wasm: more than one thread in use; native: true; cpu: false. */
   threads: boolean;
+  /** Threads the backend computes with: wasm its pool's size (1: single-threaded); cpu 1; native 0 (libtensorflow decides). */
+  threadCount: number;
   /** Why better backends were not used (package absent, failed to load...). */
   skipped: { package: string; reason: string }[];
   /** Fallback kernels registered for training (see src/core/ml/backend.ts). */
@@ -47,6 +52,8 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Force a backend (a name of src/shared/backends.ts); default: env CTSSL_BACKEND, else the best present. */
   force?: BackendChoice;
+  /** Threads for the wasm backend (default: env CTSSL_WASM_THREADS, else {@link DEFAULT_WASM_THREADS}); falls back to 1 when threads fail. */
+  wasmThreads?: number;
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -77,8 +84,10 @@ export function wasmDistDir(): string {
 export interface BackendProbe {
   /** wasm: SIMD build in use; native backends: true; cpu: false. */
   simd: boolean;
-  /** wasm: threads in use (always false in Node); native: true; cpu: false. */
+  /** wasm: more than one thread in use; native: true; cpu: false. */
   threads: boolean;
+  /** Threads the backend computes with: wasm its pool's size (1: single-threaded); cpu 1; native 0 (libtensorflow decides). */
+  threadCount: number;
 }
 
 /**
@@ -89,8 +98,8 @@ export interface ComputeBackend {
   readonly name: string;
   /** Packages that provide it, tried in order (the first that loads is used). */
   readonly packages: readonly string[];
-  /** Loads `pkg` and makes it tfjs's backend, or throws saying why it cannot. */
-  probe(pkg: string): Promise<BackendProbe>;
+  /** Loads `pkg` and makes it tfjs's backend, or throws saying why it cannot; `opts.wasmThreads`: the threads asked for. */
+  probe(pkg: string, opts: { wasmThreads: number }): Promise<BackendProbe>;
   /** The error when this backend was forced and none of its packages loads (default: the last package's error). */
   unavailable?(skipped: { package: string; reason: string }[]): string;
 }
@@ -104,26 +113,101 @@ async function probeNative(pkg: string): Promise<BackendProbe> {
   const ok = await tf.setBackend('tensorflow');
   if (!ok) throw new Error('setBackend(tensorflow) returned false');
   await tf.ready();
-  return { simd: true, threads: true };
+  return { simd: true, threads: true, threadCount: 0 };
 }
 
-async function probeWasm(): Promise<BackendProbe> {
+/** The wasm backend's thread count: the `wasmThreads` option, else CTSSL_WASM_THREADS, else {@link DEFAULT_WASM_THREADS}. */
+export function wasmThreadCount(opt?: number): number {
+  if (opt != null) {
+    if (!Number.isInteger(opt) || opt < 1) throw new Error(`wasm threads must be a whole number >= 1 (got ${opt})`);
+    return Math.min(opt, 8);
+  }
+  const v = process.env.CTSSL_WASM_THREADS;
+  if (v == null || v === '') return DEFAULT_WASM_THREADS;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`CTSSL_WASM_THREADS must be a whole number >= 1 (got '${v}')`);
+  return Math.min(n, 8); // the build pre-creates 8 pthread workers
+}
+
+/**
+ * Threads the wasm backend uses unless told otherwise. One: see docs/benchmarks.md, Training
+ * throughput, for the threaded build measured against it.
+ */
+export const DEFAULT_WASM_THREADS = 1;
+
+/** How long the threaded build may take to start its workers before the single-threaded one is used. */
+const THREADED_INIT_TIMEOUT_MS = 60_000;
+
+type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
+
+/** Starts the threaded SIMD build with `threads` threads; throws (workers cleaned up) when it cannot. */
+async function initThreadedWasm(wasm: WasmModule, dist: string, threads: number): Promise<number> {
+  const unsupported = threadsUnsupportedReason();
+  if (unsupported != null) throw new Error(unsupported);
+  const shim = installThreadsShim(threadedWasmFiles(dist), threads);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    wasm.setThreadsCount(threads);
+    const timeout = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => resolve(new Error(`workers did not start within ${THREADED_INIT_TIMEOUT_MS / 1000} s`)), THREADED_INIT_TIMEOUT_MS);
+    });
+    const r = await Promise.race([tf.setBackend('wasm'), shim.failed, timeout]);
+    if (r instanceof Error) throw r;
+    if (!r) throw new Error('setBackend(wasm) returned false');
+    await tf.ready();
+    const failure = shim.failure();
+    if (failure) throw failure;
+    if (!(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) throw new Error('no SIMD');
+    const n = wasm.getThreadsCount();
+    if (n < 2) throw new Error(`the threaded build started ${n} thread(s)`);
+    return n;
+  } catch (e) {
+    shim.terminate();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    shim.uninstall();
+  }
+}
+
+/** Why the last wasm probe ran single-threaded although more threads were asked for, or null. */
+let threadsFallback: string | null = null;
+
+async function probeWasm(threads: number): Promise<BackendProbe> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  wasm.setWasmPaths(wasmDistDir());
-  // The threaded build needs a browser-style worker setup; Node runs the SIMD build.
+  const dist = wasmDistDir();
+  wasm.setWasmPaths(dist);
+  threadsFallback = null;
+  if (tf.findBackend('wasm') != null) {
+    // already initialised in this process (with the threads it started with)
+    if (!(await tf.setBackend('wasm'))) throw new Error('setBackend(wasm) returned false');
+    const n = wasm.getThreadsCount();
+    if (n < threads) threadsFallback = `${threads} wasm threads asked for, running ${n}: the backend was already started with ${n}`;
+    return { simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')), threads: n > 1, threadCount: n };
+  }
+  if (threads > 1) {
+    try {
+      const n = await initThreadedWasm(wasm, dist, threads);
+      return { simd: true, threads: true, threadCount: n };
+    } catch (e) {
+      // fall back to the single-threaded SIMD build, saying why
+      threadsFallback = `${threads} wasm threads asked for, running 1: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    }
+  }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   const ok = await tf.setBackend('wasm');
   if (!ok) throw new Error('setBackend(wasm) returned false');
   await tf.ready();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-  return { simd, threads: false };
+  return { simd, threads: false, threadCount: 1 };
 }
 
 async function probeCpu(): Promise<BackendProbe> {
   const ok = await tf.setBackend('cpu');
   if (!ok) throw new Error('cannot initialise the cpu backend');
   await tf.ready();
-  return { simd: false, threads: false };
+  return { simd: false, threads: false, threadCount: 1 };
 }
 
 /** The built-in backends' probes, one per name of src/shared/backends.ts. */
@@ -134,7 +218,7 @@ const BUILTIN = {
     probe: probeNative,
     unavailable: (skipped) => `CTSSL_BACKEND=tensorflow but no native backend loads: ${skipped.map((s) => `${s.package}: ${s.reason}`).join('; ')}`,
   },
-  wasm: { name: 'wasm', packages: ['@tensorflow/tfjs-backend-wasm'], probe: probeWasm },
+  wasm: { name: 'wasm', packages: ['@tensorflow/tfjs-backend-wasm'], probe: (_pkg, opts) => probeWasm(opts.wasmThreads) },
   cpu: { name: 'cpu', packages: ['@tensorflow/tfjs-backend-cpu'], probe: probeCpu },
 } satisfies Record<BuiltinBackendName, ComputeBackend>;
 
@@ -181,6 +265,7 @@ export function currentBackend(): BackendInfo | null {
 export async function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
   const force = opts.force ?? parseChoice(process.env.CTSSL_BACKEND);
   const skipped: { package: string; reason: string }[] = [];
+  const wasmThreads = wasmThreadCount(opts.wasmThreads);
   // Forced: that backend or an error. Otherwise the registered ones best first; cpu, last, always loads.
   const tried = force != null ? [computeBackend(force)] : backendNames().map(computeBackend);
   let error: unknown = null;
@@ -188,9 +273,10 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     const from = skipped.length;
     for (const pkg of b.packages) {
       try {
-        const probe = await b.probe(pkg);
+        const probe = await b.probe(pkg, { wasmThreads });
         const info = { name: tf.getBackend(), version: packageVersion(pkg), package: pkg, ...probe };
         const fallbackKernels = registerTrainingKernels(info.name);
+        if (info.name === 'wasm' && threadsFallback != null) skipped.push({ package: `${pkg} (threaded build)`, reason: threadsFallback });
         current = { ...info, skipped, fallbackKernels };
         return current;
       } catch (e) {

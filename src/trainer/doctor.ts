@@ -28,7 +28,7 @@ export async function doctor(): Promise<DoctorInfo> {
     };
   });
   return {
-    backend: { name: backend.name, package: backend.package, version: backend.version, simd: backend.simd, threads: backend.threads },
+    backend: { name: backend.name, package: backend.package, version: backend.version, simd: backend.simd, threads: backend.threads, threadCount: backend.threadCount },
     skipped: backend.skipped,
     fallbackKernels: backend.fallbackKernels,
     cpu: { cores: cpus().length, model: cpus()[0]?.model ?? 'unknown' },

@@ -32,7 +32,7 @@ export function register(program: Command): void {
       const b = r.backend;
       out(o.json, r, () =>
         [
-          `Backend: ${b.package}@${b.version} (${b.name}${b.simd ? ', SIMD' : ''}${b.threads ? ', threads' : ''})`,
+          `Backend: ${b.package}@${b.version} (${b.name}${b.simd ? ', SIMD' : ''}${threadsText(b)})`,
           ...r.skipped.map((s) => `  not used: ${s.package}: ${s.reason}`),
           ...(r.fallbackKernels?.length ? [`  training kernels added for this backend: ${r.fallbackKernels.join(', ')}`] : []),
           `CPU: ${r.cpu.cores} x ${r.cpu.model}`,
@@ -48,4 +48,10 @@ export function register(program: Command): void {
         ].join('\n'),
       );
     });
+}
+
+/** The backend's threads as the doctor prints them: a count when known. */
+function threadsText(b: Doctor['backend']): string {
+  if (b.threadCount != null && b.threadCount >= 1) return `, ${b.threadCount} thread${b.threadCount === 1 ? '' : 's'}`;
+  return b.threads ? ', threads' : '';
 }
