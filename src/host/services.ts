@@ -158,14 +158,17 @@ export function createServices(opts: ServiceOptions): Services {
     return runs.create(config as PretrainConfigInput | FinetuneConfigInput);
   };
 
-  /** jobs.export: the form's request as runs.create takes it (init by run id), written as a job folder. */
+  /** jobs.export: the form's request as runs.create takes it (init by run id), or an existing run, written as a job folder. */
   const exportJob = (req: Args<'jobs.export'>[0]) => {
-    const { init, ...rest } = req.request as typeof req.request & { init?: unknown };
-    const config = init === undefined ? rest : { ...rest, init: runFolder('jobs.export', 'argument 0.request.init', init) };
+    const from = (() => {
+      if (req.runId !== undefined) return { runDir: runFolder('jobs.export', 'argument 0.runId', req.runId) };
+      const { init, ...rest } = req.request as NonNullable<typeof req.request> & { init?: unknown };
+      return { config: (init === undefined ? rest : { ...rest, init: runFolder('jobs.export', 'argument 0.request.init', init) }) as PretrainConfigInput };
+    })();
     // Picked or typed, as library.addFolder: the job's folder is made inside it.
     const parent = req.folder === undefined ? undefined : checkUserPath('jobs.export', { ...FOLDER, what: 'folder for the job' }, req.folder);
     const requestId = req.requestId ?? null;
-    return clusterJobs.exportInto(config as PretrainConfigInput, {
+    return clusterJobs.exportInto(from, {
       parent,
       dtype: req.dtype,
       requestId,

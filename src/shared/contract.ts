@@ -285,22 +285,25 @@ export const channels = {
   /** Writes a kept prediction into <data>/exports: scores as JSON or CSV, a U-Net's mask as NIfTI or DICOM SEG. */
   'predict.export': z.tuple([id, id, z.enum(['json', 'csv', 'nifti', 'seg'])]),
   /**
-   * Exports a pretraining configuration (the pretrain form's request, as runs.create takes it; the
-   * cohort and patient split planned as for a new run) as a cluster job for PyTorch DDP
-   * (src/host/cluster-job/): a new folder job-<task>-<preset>-<time> under `folder` (a folder picked
-   * or typed, checked as library.addFolder's; default <data>/jobs). Long (every slice decoded):
+   * Exports a pretraining configuration as a cluster job for PyTorch DDP (src/host/cluster-job/):
+   * either `request`, the pretrain form's request as runs.create takes it (the cohort and patient
+   * split planned as for a new run), or `runId`, an existing pretraining run (its config, data and
+   * split). A new folder job-<task>-<preset>-<time> is made under `folder` (a folder picked or
+   * typed, checked as library.addFolder's; default <data>/jobs). Long (every slice decoded):
    * progress as 'jobs.exportProgress' with `requestId`; jobs.cancelExport stops it and removes the
    * folder. Server mode: the folder downloads as one tar from GET /files/jobs/<jobId>.tar.
    */
   'jobs.export': z.tuple([
     z
       .object({
-        request: pretrainRequestSchema,
+        request: pretrainRequestSchema.optional(),
+        runId: id.optional(),
         folder: userPathSchema.optional(),
         dtype: z.enum(['int16', 'uint8']).optional(),
         requestId: z.string().max(64).regex(/^[\w-]{1,64}$/).optional(),
       })
-      .strict(),
+      .strict()
+      .refine((o) => (o.request === undefined) !== (o.runId === undefined), 'give request (a configuration) or runId (an existing run), one of them'),
   ]),
   /** Cancels a cluster job export by its request id (its folder is removed). */
   'jobs.cancelExport': z.tuple([z.string().max(64)]),

@@ -95,6 +95,22 @@ describe('cluster job from the app: jobs.export, cancel, the tar download, jobs.
     expect(() => jobArchive(dataDir, '00000000-0000-4000-8000-000000000000')).toThrow(/record of job 00000000-0000-4000-8000-000000000000 is missing/);
   }, 120_000);
 
+  it('exports an existing run with its own config and split (runId); request and runId are one or the other', async () => {
+    const created = await call('runs.create', { ...request, name: 'to the cluster' });
+    expect(created.ok, JSON.stringify(created)).toBe(true);
+    const run = (created as { value: { id: number; dir: string } }).value;
+    const env = await call('jobs.export', { runId: run.id, requestId: 'r1' });
+    expect(env.ok, JSON.stringify(env)).toBe(true);
+    const r = (env as { value: import('../../src/shared/results').ClusterJobExport }).value;
+    const job = JSON.parse(readFileSync(join(r.dir, 'job.json'), 'utf8')) as { manifestHash: string };
+    const manifest = JSON.parse(readFileSync(join(run.dir, 'manifest.json'), 'utf8')) as { hash: string };
+    expect(job.manifestHash).toBe(manifest.hash);
+    expect(JSON.parse(readFileSync(join(r.dir, 'config.json'), 'utf8')).name).toBe('to the cluster');
+    expect(JSON.stringify(await call('jobs.export', { request, runId: run.id }))).toMatch(/jobs\.export: argument 0: give request \(a configuration\) or runId/);
+    expect(JSON.stringify(await call('jobs.export', {}))).toMatch(/give request \(a configuration\) or runId/);
+    expect(JSON.stringify(await call('jobs.export', { runId: 9999 }))).toMatch(/jobs\.export: argument 0\.runId: no run with id 9999/);
+  }, 120_000);
+
   it('a cancelled export leaves no folder; bad arguments are refused naming the field', async () => {
     const parent = join(tmp.dir, 'jobs-here');
     const before = existsSync(parent) ? readdirSync(parent).length : 0;

@@ -19,6 +19,16 @@ export function jobFolderName(config: { task?: unknown; preset?: unknown }, now 
   return `job-${word(config.task, 'masked')}-${word(config.preset, 'tiny')}-${stamp}`;
 }
 
+/** A run folder's config.json for naming its job (an unreadable one names nothing: the export says why). */
+function readRunConfig(runDir: string): { task?: unknown; preset?: unknown } {
+  try {
+    const c = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')) as unknown;
+    return c && typeof c === 'object' ? (c as { task?: unknown; preset?: unknown }) : {};
+  } catch {
+    return {};
+  }
+}
+
 export class ClusterJobService {
   private exporting = false;
   /** The app's exports running, by request id (cancelExport aborts one). */
@@ -44,21 +54,24 @@ export class ClusterJobService {
   }
 
   /**
-   * The app's export (jobs.export): a new folder under `parent` (default <data>/jobs), named by
+   * The app's export (jobs.export) of a configuration or an existing run: a new folder under `parent` (default <data>/jobs), named by
    * jobFolderName; progress to `onProgress`, cancelled by `cancelExport(requestId)`. A cancelled or
    * failed export leaves nothing: its new folder and home record are removed.
    */
-  async exportInto(config: PretrainConfigInput, o: { parent?: string; dtype?: ExportJobOptions['dtype']; requestId: string | null; onProgress?: ExportJobOptions['onProgress'] }): Promise<ExportJobResult> {
+  async exportInto(from: { config: PretrainConfigInput } | { runDir: string }, o: { parent?: string; dtype?: ExportJobOptions['dtype']; requestId: string | null; onProgress?: ExportJobOptions['onProgress'] }): Promise<ExportJobResult> {
+    // Named by the task and preset (the run's config.json for a run; checked by the export itself).
+    const config: { task?: unknown; preset?: unknown } = 'config' in from ? from.config : readRunConfig(from.runDir);
     const parent = o.parent ?? join(this.dataDir, 'jobs');
     mkdirSync(parent, { recursive: true });
-    let out = join(parent, jobFolderName(config));
-    for (let k = 2; existsSync(out); k++) out = join(parent, `${jobFolderName(config)}-${k}`);
+    const name = jobFolderName(config);
+    let out = join(parent, name);
+    for (let k = 2; existsSync(out); k++) out = join(parent, `${name}-${k}`);
     const key = o.requestId ?? `export-${Date.now()}`;
     if (this.running.has(key)) throw new ApiError('busy', `jobs.export: export ${key} is already running`);
     const ac = new AbortController();
     this.running.set(key, ac);
     try {
-      return await this.export({ config }, { out, dtype: o.dtype, signal: ac.signal, onProgress: o.onProgress });
+      return await this.export(from, { out, dtype: o.dtype, signal: ac.signal, onProgress: o.onProgress });
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 'busy')) this.discard(out);
       throw err;

@@ -12,6 +12,8 @@ import { jobDownloadUrl } from '../lib/api';
 export type JobExport = Results['jobs.export'];
 
 export class JobExportState {
+  /** What to export: '' = the new-run form's configuration, else the id of an existing pretraining run (its config, data and split). */
+  source = $state('');
   /** Folder the job's folder is made in ('' = the data folder's jobs/). */
   folder = $state('');
   dtype = $state<'int16' | 'uint8' | ''>('');
@@ -29,7 +31,7 @@ export class JobExportState {
     });
   }
 
-  /** Exports the form's request (the pretrain form's runs.create request, unchanged). */
+  /** Exports the form's request (the pretrain form's runs.create request, unchanged), or the chosen run. */
   async export(request: PretrainRequest): Promise<void> {
     if (this.exporting) return;
     const requestId = `job-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -42,7 +44,7 @@ export class JobExportState {
     try {
       const folder = this.folder.trim();
       this.result = await this.api.invoke('jobs.export', {
-        request,
+        ...(this.source ? { runId: Number(this.source) } : { request }),
         ...(folder ? { folder } : {}),
         ...(this.dtype ? { dtype: this.dtype } : {}),
         requestId,
