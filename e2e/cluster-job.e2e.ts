@@ -136,6 +136,15 @@ test.describe('a cluster job exported from the pretrain form and brought home on
     await share.importFolder(join(jobDir, 'output'));
     await expect(share.result).toContainText('Already imported');
     await expect(share.result).toHaveAttribute('data-run', String(runId));
+
+    // the imported run goes back out as a job of its own config, data and split
+    await new PretrainPage(page).goto();
+    const panel = new ClusterJobExportPanel(page);
+    await panel.root.getByTestId('job-source').selectOption(String(runId));
+    const again = await panel.export();
+    expect(again).not.toBe(jobDir);
+    const hash = (d: string) => (JSON.parse(readFileSync(join(d, 'job.json'), 'utf8')) as { manifestHash: string }).manifestHash;
+    expect(hash(again)).toBe(hash(jobDir));
     expect(await new AppShell(page).errorMessages()).toEqual([]);
   });
 });

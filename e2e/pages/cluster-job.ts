@@ -39,9 +39,12 @@ export class ClusterJobExportPanel {
 
   /** Exports the form's configuration and waits for the result; returns the job folder. */
   async export(): Promise<string> {
+    const before = (await this.result.count()) ? await this.result.getAttribute('data-job') : null;
     await this.root.getByTestId('job-export').click();
     await expect(this.result.or(this.error)).toBeVisible({ timeout: 120_000 });
     await expect(this.error).toHaveCount(0);
+    // a new job, not the result of the previous export still on screen
+    await expect.poll(() => this.result.getAttribute('data-job')).not.toBe(before);
     return (await this.result.getByTestId('job-dir').textContent())!.trim();
   }
 }
