@@ -30,7 +30,7 @@ import { CONTRACT_VERSION } from '../shared/contract';
 import { openLibrary } from '../library/db/schema';
 import { checkFolders, removeFolder } from '../library/indexing/indexer';
 import { IndexJobs } from './index-job';
-import { cohortCounts, libraryStats, listFolders, listSeries } from '../library/db/catalog';
+import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped } from '../library/db/catalog';
 import type { Database } from '../library/db/sqlite';
 import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
 import { ViewerBlocks } from './viewer-blocks';
@@ -291,10 +291,7 @@ export function createServices(opts: ServiceOptions): Services {
     'library.stats': () => libraryStats(db, opts.dbPath),
     'library.series': (filter) => listSeries(db, filter),
     'library.cohortCounts': (filter) => cohortCounts(db, filter),
-    'library.skipped': (limit) =>
-      db
-        .prepare(`SELECT f.path AS path, s.reason AS reason FROM skipped s JOIN files f ON f.id = s.file_ref ORDER BY f.path LIMIT ?`)
-        .all(limit ?? 1000) as { path: string; reason: string }[],
+    'library.skipped': (limit) => listSkipped(db, limit ?? 1000),
     'viewer.open': (seriesId) => viewerBlocks.open(seriesId),
     'viewer.slices': async (seriesId, start, count) => ({ seriesId, ...(await viewerBlocks.slices(seriesId, start, count)) }),
     'viewer.packed': (seriesId, start, count, encoding) => viewerBlocks.packed(seriesId, start, count, encoding),

@@ -276,6 +276,13 @@ export function listFolders(db: Database): FolderRow[] {
   ).map((r) => ({ id: r.id, path: r.path, addedAt: r.added_at, lastIndexedAt: r.last_indexed_at, files: r.files, skipped: r.skipped }));
 }
 
+/** Skipped files with their reasons, by path (the Library page's skipped panel): from the skipped table, never a walk of every file's path. */
+export function listSkipped(db: Database, limit: number): { path: string; reason: string }[] {
+  return db
+    .prepare(`SELECT f.path AS path, s.reason AS reason FROM skipped s CROSS JOIN files f ON f.id = s.file_ref ORDER BY f.path LIMIT ?`)
+    .all(limit) as { path: string; reason: string }[];
+}
+
 export function libraryStats(db: Database, dbPath: string): LibraryStats {
   const one = (sql: string) => db.prepare(sql).pluck().get() as number;
   return {

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { openLibrary } from '../../../src/library/db/schema';
 import type { Database } from '../../../src/library/db/sqlite';
-import { cohortCounts, libraryStats, listFolders, listSeries, PAPER_COHORT } from '../../../src/library/db/catalog';
+import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped, PAPER_COHORT } from '../../../src/library/db/catalog';
 import { skippedUnder } from '../../../src/library/indexing/indexer';
 import { FileRecorder, statements } from '../../../src/library/indexing/index-records';
 import type { ReadResult } from '../../../src/library/indexing/file-header';
@@ -100,6 +100,15 @@ describe('Library page queries at scale: query plans', () => {
     const plan = planOf(plans, 'FROM skipped s');
     expect(plan.split('\n')[0]).toBe('SCAN s');
     expect(plan).toMatch(/SEARCH f USING INTEGER PRIMARY KEY/);
+    expect(plan).not.toMatch(/SCAN f/);
+    expect(skipped).toEqual([{ path: `${FOLDER}/notes.txt`, reason: 'not a DICOM file' }]);
+  });
+
+  it("lists the library's skipped files (the skipped panel) from the skipped table", () => {
+    let skipped!: ReturnType<typeof listSkipped>;
+    const plans = plansOf(db, () => (skipped = listSkipped(db, 1000)));
+    const plan = planOf(plans, 'FROM skipped s');
+    expect(plan.split('\n')[0]).toBe('SCAN s');
     expect(plan).not.toMatch(/SCAN f/);
     expect(skipped).toEqual([{ path: `${FOLDER}/notes.txt`, reason: 'not a DICOM file' }]);
   });

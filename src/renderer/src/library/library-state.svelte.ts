@@ -85,9 +85,12 @@ export class LibraryState {
     }
   }
 
-  /** Everything the services may have changed: folders, counts, the series query and the label sources. */
+  /**
+   * Everything the services may have changed: the series query first (the services answer in the
+   * order asked, and the table is what the page is for), then folders, counts and label sources.
+   */
   async refreshAll(): Promise<void> {
-    await Promise.all([this.refreshFolders(), this.runQuery(true), this.labels.refresh()]);
+    await Promise.all([this.runQuery(true), this.refreshFolders(), this.labels.refresh()]);
   }
 
   async refreshFolders(): Promise<void> {
