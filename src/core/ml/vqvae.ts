@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient, stopGradient } from './backend';
 import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, mulberry32, relu, tanh } from './layers';
+import { readValues } from './wasm-kernels';
 import { type ParamStore, createStore } from './weights';
 import { type VqvaeConfig, vqvaeSpecs } from './specs/vqvae';
 
@@ -157,8 +158,7 @@ export function nearestCode(z: tf.Tensor2D, codebook: tf.Tensor2D): tf.Tensor1D 
     const et = tf.transpose(codebook); // [d, k]; matMul(., transposeB) is slow on wasm
     return tf.sub(tf.sum(tf.square(codebook), 1), tf.mul(tf.matMul(z, et as tf.Tensor2D), 2));
   });
-  const dv = dist.dataSync() as Float32Array;
-  dist.dispose();
+  const dv = readValues(dist) as Float32Array;
   const idx = new Int32Array(m);
   for (let r = 0; r < m; r++) {
     const o = r * k;
@@ -173,6 +173,7 @@ export function nearestCode(z: tf.Tensor2D, codebook: tf.Tensor2D): tf.Tensor1D 
     }
     idx[r] = best;
   }
+  dist.dispose(); // after the loop: dv may be a view of the backend's memory
   return tf.tensor1d(idx, 'int32');
 }
 
@@ -199,16 +200,16 @@ export function vectorQuantize(z: tf.Tensor4D, codebook: tf.Tensor2D, commitment
   const lookup = customGradient((zz: tf.Tensor, e: tf.Tensor) => {
     const idx = nearestCode(zz as tf.Tensor2D, e as tf.Tensor2D);
     indices = tf.keep(idx);
-    const ids = idx.dataSync() as Int32Array;
+    const ids = Int32Array.from(readValues(idx));
     // gather and its gradient (a segment sum) as plain loops: the indices are on the JS side
     // already, and the wasm GatherV2 kernel is slow for this shape
-    const ev = e.dataSync() as Float32Array;
+    const ev = readValues(e) as Float32Array;
     const qv = new Float32Array(m * d);
     for (let r = 0; r < m; r++) qv.set(ev.subarray(ids[r] * d, ids[r] * d + d), r * d);
     return {
       value: tf.tensor2d(qv, [m, d]),
       gradFunc: (dy: tf.Tensor) => {
-        const g = dy.dataSync() as Float32Array;
+        const g = readValues(dy) as Float32Array;
         const de = new Float32Array(k * d);
         for (let r = 0; r < m; r++) {
           const o = ids[r] * d;

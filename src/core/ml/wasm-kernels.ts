@@ -209,6 +209,19 @@ function getInstance(): WasmInstance | null {
   return instance;
 }
 
+/**
+ * The values of a float32 or int32 tensor without a copy where the backend allows it (the wasm
+ * backend's heap view; `dataSync()` there copies into a new buffer), else `dataSync()`. The view is
+ * valid until the backend next allocates: read it at once, never keep it.
+ */
+export function readValues(t: tf.Tensor): Float32Array | Int32Array {
+  const be = tf.backend() as unknown as { typedArrayFromHeap?: (info: { shape: number[]; dtype: string; dataId: object }) => Float32Array | Int32Array };
+  if (tf.getBackend() === 'wasm' && typeof be.typedArrayFromHeap === 'function' && (t.dtype === 'float32' || t.dtype === 'int32')) {
+    return be.typedArrayFromHeap({ shape: t.shape, dtype: t.dtype, dataId: t.dataId });
+  }
+  return t.dataSync() as Float32Array | Int32Array;
+}
+
 /** True when the SIMD filter-gradient kernel can run here. */
 export function wasmKernelAvailable(): boolean {
   return getInstance() != null;
@@ -250,7 +263,7 @@ export function convFilterGradSimd(x: tf.Tensor4D, dy: tf.Tensor4D, stride: numb
     }
   }
   const heap = new Float32Array(mem.buffer);
-  const xv = x.dataSync() as Float32Array;
+  const xv = readValues(x) as Float32Array;
   // padded copy of x, row by row
   heap.fill(0, 0, xpLen);
   const rowLen = w * ci;
@@ -263,7 +276,7 @@ export function convFilterGradSimd(x: tf.Tensor4D, dy: tf.Tensor4D, stride: numb
       heap.set(xv.subarray(src, src + Math.min(rowLen, (wp - pad) * ci)), dst);
     }
   }
-  heap.set(dy.dataSync() as Float32Array, dyOff / 4);
+  heap.set(readValues(dy) as Float32Array, dyOff / 4);
   heap.fill(0, outOff / 4, outOff / 4 + outLen);
   inst.exports.dw(xpOff, dyOff, outOff, n, hp, wp, ci, oh, ow, co, stride, kh, kw);
   const out = new Float32Array(mem.buffer, outOff, outLen).slice();
