@@ -14,7 +14,7 @@ num_workers 0 or 1, shuffled.
 Prints one JSON object: slices, seconds (wall), cpuSeconds (this process and its reaped worker
 children, resource.getrusage), peakRssMB (largest of this process and its children).
 
-usage: pipeline_torch.py --list FILES.json --size 256 --batch 8 --workers 0 [--mask-percent 10]
+usage: pipeline_torch.py --list FILES.json --size 256 --batch 8 --workers 0 [--mask-percent 10] [--mask-definition area]
                          [--epochs 1] [--warm] [--dump OUT.f32 --dump-count 3]
 """
 import argparse
@@ -74,9 +74,13 @@ def preprocess(hu, level, width, size):
 
 
 class Slices(Dataset):
-    def __init__(self, items, level, width, size, mask_percent, seed):
+    def __init__(self, items, level, width, size, mask_percent, mask_definition, seed):
         self.items, self.level, self.width, self.size = items, level, width, size
-        self.side = max(1, round(math.sqrt(mask_percent / 100.0) * size))
+        f = mask_percent / 100.0
+        # src/core/ssl/transforms.ts maskSide / maskBox: 'area' rounds sqrt(f) x size; 'side' truncates
+        # f x size and keeps the square off the bottom and right 100/512 of the image
+        self.side = max(1, math.floor(math.sqrt(f) * size + 0.5) if mask_definition == 'area' else math.floor(f * size + 1e-9))
+        self.margin = math.floor(100 / 512 * size + 0.5) if mask_definition == 'side' else 0
         self.seed = seed
 
     def __len__(self):
@@ -87,7 +91,7 @@ class Slices(Dataset):
         ds = pydicom.dcmread(it['path'])
         img = preprocess(display(hu_of(ds), it['transform']), self.level, self.width, self.size)
         g = torch.Generator().manual_seed(self.seed * 1000003 + i)
-        room = self.size - self.side
+        room = max(0, self.size - self.margin - self.side)
         y, x = (int(v) for v in torch.randint(0, room + 1, (2,), generator=g))
         mask = torch.zeros(self.size, self.size)
         mask[y:y + self.side, x:x + self.side] = 1
@@ -110,6 +114,7 @@ def main():
     ap.add_argument('--level', type=float, default=50)
     ap.add_argument('--width', type=float, default=350)
     ap.add_argument('--mask-percent', type=float, default=10)
+    ap.add_argument('--mask-definition', choices=['area', 'side'], default='area')
     ap.add_argument('--epochs', type=int, default=1)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--warm', action='store_true', help='read every file once, untimed (warm OS page cache, as the app gets)')
@@ -125,7 +130,7 @@ def main():
         out.tofile(a.dump)
         print(json.dumps({'dumped': int(out.shape[0])}))
         return
-    data = Slices(items, a.level, a.width, a.size, a.mask_percent, a.seed)
+    data = Slices(items, a.level, a.width, a.size, a.mask_percent, a.mask_definition, a.seed)
     if a.warm:
         for it in items:
             with open(it['path'], 'rb') as f:

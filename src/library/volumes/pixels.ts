@@ -140,15 +140,12 @@ export interface PixelSource {
 /** Trailing elements allowed after the pixel data when a deflated dataset is inflated. */
 const INFLATE_SLACK = 1 << 20;
 
+const DEFLATED_TS_BYTES = Buffer.from(DEFLATED_TS, 'latin1');
+
 /** Whether the file meta names the deflated transfer syntax (a byte search of its first 4 KiB). */
 function namesDeflatedSyntax(bytes: Uint8Array): boolean {
-  const head = bytes.subarray(0, 4096);
-  const uid = DEFLATED_TS;
-  outer: for (let i = 0; i + uid.length <= head.length; i++) {
-    for (let k = 0; k < uid.length; k++) if (head[i + k] !== uid.charCodeAt(k)) continue outer;
-    return true;
-  }
-  return false;
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(4096, bytes.length));
+  return head.indexOf(DEFLATED_TS_BYTES) >= 0;
 }
 
 /**
