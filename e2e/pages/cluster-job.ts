@@ -9,6 +9,9 @@ import { expect, type Locator, type Page } from '@playwright/test';
 export async function chooseServerFolder(page: Page, path: string): Promise<void> {
   const picker = page.getByTestId('folder-picker');
   await expect(picker).toBeVisible();
+  // the folder it opens on has loaded (it sets the location field), then go where we want
+  await expect(picker.getByTestId('picker-summary')).toBeVisible();
+  await expect(picker.getByTestId('picker-entries')).toHaveAttribute('aria-busy', 'false');
   await picker.getByTestId('picker-location').fill(path);
   await picker.getByTestId('picker-go').click();
   await expect(picker.getByTestId('picker-location')).toHaveValue(path);
