@@ -22,7 +22,7 @@
  *
  * Options: --instances N (default 1000000), --repeats N (default 5), --reuse (keep a library and
  * CSV already built for the same N), --skip-browser, --skip-labels, --renderer DIR (a built
- * renderer; default out/renderer, as `ctssl serve`), --no-doc.
+ * renderer; default out/renderer, as `ctssl serve`), --no-doc. Default --repeats 3 (labels: at most 2 runs): about 10 minutes on 2 shared cores.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -40,7 +40,7 @@ import type { Services } from '../src/host/services';
 const args = process.argv.slice(2);
 const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const instances = Number(opt('--instances') ?? 1_000_000);
-const repeats = Number(opt('--repeats') ?? 5);
+const repeats = Number(opt('--repeats') ?? 3);
 const reuse = args.includes('--reuse');
 const skipBrowser = args.includes('--skip-browser');
 const skipLabels = args.includes('--skip-labels');

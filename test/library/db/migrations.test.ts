@@ -42,7 +42,7 @@ describe('migration 6: label kinds checked in code instead of a CHECK constraint
 
       migrate(db);
       expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-      expect(SCHEMA_VERSION).toBe(7);
+      expect(SCHEMA_VERSION).toBe(8);
       // Same rows, same ids, same answers.
       expect(listLabelSources(db)).toEqual(before.sources);
       expect(seriesLabels(db, seriesId)).toEqual(before.labels);

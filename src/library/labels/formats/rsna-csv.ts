@@ -5,7 +5,7 @@
  */
 import type { CsvImportReport } from '../../../shared/results';
 import type { Database } from '../../db/sqlite';
-import { batched, checkSize, instanceBySop, MAX_LISTED, MiB, own, readHead, streamCsv, withProvisionalSource } from '../label-files';
+import { batched, checkSize, MAX_LISTED, MiB, own, readHead, streamCsv, withProvisionalSource } from '../label-files';
 import type { LabelFormat } from './format';
 
 const n = (v: number) => v.toLocaleString('en-US');
@@ -56,7 +56,18 @@ const MAX_EXAMS_COUNTED = 100_000;
 
 export async function importRsnaCsv(db: Database, path: string): Promise<CsvImportReport> {
   checkSize(rsnaCsv, readHead(path).size, path);
-  const lookup = instanceBySop(db);
+  // The instance's series by its SOP Instance UID (the unique index), its UID from a per-series cache:
+  // one index look-up per row, nothing else read (rows of a million images).
+  const seriesOfSop = db.prepare('SELECT series_ref FROM instances WHERE sop_uid = ?').pluck();
+  const seriesUidOf = db.prepare('SELECT series_uid FROM series WHERE id = ?').pluck();
+  const seriesUids = new Map<number, string>();
+  const lookup = (sop: string): string | undefined => {
+    const ref = seriesOfSop.get(sop) as number | undefined;
+    if (ref === undefined) return undefined;
+    let uid = seriesUids.get(ref);
+    if (uid === undefined) seriesUids.set(ref, (uid = seriesUidOf.get(ref) as string));
+    return uid;
+  };
   return withProvisionalSource(db, 'rsna-csv', path, async (sourceId, hash) => {
     const unmatched: CsvImportReport['unmatched'] = [];
     const warnings: string[] = [];
@@ -82,13 +93,13 @@ export async function importRsnaCsv(db: Database, path: string): Promise<CsvImpo
           if (unmatched.length < MAX_LISTED) unmatched.push({ row: rows, key: own(sop), reason: 'missing SOPInstanceUID or pe_present_on_image' });
           continue;
         }
-        const inst = lookup(sop);
-        if (!inst) {
+        const indexedSeries = lookup(sop);
+        if (indexedSeries === undefined) {
           if (unmatched.length < MAX_LISTED) unmatched.push({ row: rows, key: own(sop), reason: 'no indexed image has this SOP Instance UID' });
         } else {
           matchedRows++;
-          if (seriesUid && inst.series_uid !== seriesUid && warnings.length < 50)
-            warnings.push(own(`row ${rows}: image ${sop} is in series ${inst.series_uid}, the CSV says ${seriesUid}`));
+          if (seriesUid && indexedSeries !== seriesUid && warnings.length < 50)
+            warnings.push(own(`row ${rows}: image ${sop} is in series ${indexedSeries}, the CSV says ${seriesUid}`));
         }
         insImage.run(sourceId, sop, 'pe_present_on_image', pe);
         if (pe > 0) positives++;
