@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { linePlot } from '../src/core/plots/line';
+import { PALETTE } from '../src/core/plots/svg';
 import { openLibrary } from '../src/library/db/schema';
 import { seriesPatientKeys } from '../src/library/runs/manifest';
 import {
@@ -36,7 +37,9 @@ const STEPS = [250, 1000, 4000];
 interface Encoder {
   /** The init's name in the results. */
   init: string;
-  axes: ('steps' | 'pool')[];
+  axes: ('steps' | 'pool' | 'preset')[];
+  /** The encoder's size (the study's `tiny`, or `small` with --small), fine-tuned against random init of the same preset. */
+  preset: string;
   steps: number;
   pool: 'train' | 'train+lidc' | 'study' | 'study-3x';
   /** The pretraining run (relative to the project in the JSON). */
@@ -85,7 +88,8 @@ const POOL_NAMES: Record<Encoder['pool'], string> = {
 const nameOf = (r: AblationReport, init: string) => {
   if (init === 'random') return 'random init';
   const e = r.encoders.find((x) => x.init === init)!;
-  return `masked, ${e.steps} steps, ${POOL_NAMES[e.pool]} (${e.pretrainPatients} patients)`;
+  if (init === 'small-random') return 'random init, `small` preset';
+  return `masked${e.preset === RECIPE.preset ? '' : `, \`${e.preset}\` preset`}, ${e.steps} steps, ${POOL_NAMES[e.pool]} (${e.pretrainPatients} patients)`;
 };
 
 export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<void> {
@@ -93,6 +97,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
   const cohortSeed = args.includes('--cohort-seed') ? Number(args[args.indexOf('--cohort-seed') + 1]) : 2;
   const jsonName = `label-efficiency-ablation-seed${cohortSeed}.json`;
   const skip = args.includes('--skip') ? args[args.indexOf('--skip') + 1].split(',') : [];
+  const small = args.includes('--small');
   if (args.includes('--report-only')) {
     writeAblationReport(ctx, JSON.parse(readFileSync(join(ctx.imgDir, jsonName), 'utf8')) as AblationReport, jsonName);
     return;
@@ -146,14 +151,16 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
     { init: 'steps-4000', axes: ['steps'], steps: 4000, pool: 'study', db: sdb, series: studyPool, out: join(dir, 'pretrain-masked-steps4000') },
     { init: 'pool-3x', axes: ['pool'], steps: 1000, pool: 'study-3x', db: adb, series: bigPool, out: join(dir, 'pretrain-masked-pool-3x') },
     { init: 'pool-train-lidc', axes: ['pool'], steps: 1000, pool: 'train+lidc', db: sdb, series: [...lidcIds, ...trainIds], out: join(dir, 'pretrain-masked-pool-train-lidc') },
-  ] as { init: string; axes: Encoder['axes']; steps: number; pool: Encoder['pool']; db: string; series: number[]; out: string }[]).filter((s) => !skip.includes(s.init));
+    // (c), with --small: the `small` preset's 64-channel latent, 1000 steps on the study's pool, against `small` random init.
+    ...(small ? [{ init: 'small', axes: ['preset'], preset: 'small', steps: 1000, pool: 'study', db: sdb, series: studyPool, out: join(dir, 'pretrain-masked-small') }] : []),
+  ] as { init: string; axes: Encoder['axes']; preset?: string; steps: number; pool: Encoder['pool']; db: string; series: number[]; out: string }[]).filter((s) => !skip.includes(s.init));
   const heldOut = new Set(manifest.series.filter((s) => s.split !== 'train').map((s) => s.patientKey));
   const h = await downstreamHarness(manifest, R, cohortSeed);
   const arms: Arm[] = [];
   // Each arm's held-out scores are kept (bench/.work), so a run cut off continues where it was.
   const armDir = join(dir, 'arms');
   mkdirSync(armDir, { recursive: true });
-  const grid = async (init: string, encoder: () => ReturnType<typeof encoderWeights> | null) => {
+  const grid = async (init: string, encoder: () => ReturnType<typeof encoderWeights> | null, preset: string = R.preset) => {
     const t1 = Date.now();
     for (const mode of MODES)
       for (const fraction of FRACTIONS)
@@ -164,7 +171,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
             arms.push({ init, mode, fraction, seed, auroc: kept.auroc, scores: Float64Array.from(kept.scores) });
             continue;
           }
-          const a = await h.finetune(init, encoder(), mode, fraction, seed);
+          const a = await h.finetune(init, encoder(), mode, fraction, seed, preset);
           writeFileSync(file, JSON.stringify({ manifest: manifest.hash, auroc: a.auroc, scores: [...a.scores] }));
           arms.push(a);
         }
@@ -174,7 +181,8 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
   const encoders: Encoder[] = [];
   for (const s of specs) {
     const t1 = Date.now();
-    const did = pretrainRun(ctx, R, { db: s.db, task: 'masked', steps: s.steps, series: s.series, out: s.out, preset: R.preset });
+    const preset = s.preset ?? R.preset;
+    const did = pretrainRun(ctx, R, { db: s.db, task: 'masked', steps: s.steps, series: s.series, out: s.out, preset });
     lap('pretraining', t1);
     const seen = pretrainedPatients(s.out);
     // The lineage rule, checked for every encoder: no validation or held-out patient was pretrained on.
@@ -183,17 +191,18 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
     const ledger = JSON.parse(readFileSync(join(s.out, 'run.json'), 'utf8')) as { counts: Record<'train' | 'val', { slices: number }> };
     const val = readFileSync(join(s.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; split: string; ssim?: number; maskedMse?: number }).filter((m) => m.split === 'val').pop();
     encoders.push({
-      init: s.init, axes: s.axes, steps: s.steps, pool: s.pool, run: rel(s.out), pretraining: did, series: s.series,
-      command: `ctssl pretrain --db ${rel(s.db)} --task masked --mask 20 --preset ${R.preset} --size ${R.size} --steps ${s.steps} --batch ${R.pretrainBatch} --eval-every ${R.checkpointEvery} --checkpoint-every ${R.checkpointEvery} --series POOL --split 0.9,0.1,0 --seed 1 --window-level ${R.window.level} --window-width ${R.window.width} --out ${rel(s.out)} --json   # POOL: ${POOL_NAMES[s.pool]}, ${s.series.length} CT series`,
+      init: s.init, axes: s.axes, preset, steps: s.steps, pool: s.pool, run: rel(s.out), pretraining: did, series: s.series,
+      command: `ctssl pretrain --db ${rel(s.db)} --task masked --mask 20 --preset ${preset} --size ${R.size} --steps ${s.steps} --batch ${R.pretrainBatch} --eval-every ${R.checkpointEvery} --checkpoint-every ${R.checkpointEvery} --series POOL --split 0.9,0.1,0 --seed 1 --window-level ${R.window.level} --window-width ${R.window.width} --out ${rel(s.out)} --json   # POOL: ${POOL_NAMES[s.pool]}, ${s.series.length} CT series`,
       pretrainPatients: seen.size, pretrainSlices: ledger.counts.train.slices + ledger.counts.val.slices,
       labelledTrainingPatients: [...seen].filter((k) => trainKeys.has(k)).length,
       pretextVal: val ? { step: val.step, ssim: Number(val.ssim!.toFixed(4)), maskedMse: Number(val.maskedMse!.toFixed(4)) } : null,
     });
-    await grid(s.init, () => encoderWeights(s.out));
+    if (preset !== R.preset) await grid(`${preset}-random`, () => null, preset);
+    await grid(s.init, () => encoderWeights(s.out), preset);
   }
 
   // 4. Statistics, Holm over this ablation's tests.
-  const stats = armStatistics(arms, h);
+  const stats = armStatistics(arms, h, (i) => (i.endsWith('random') ? null : i === 'small' ? 'small-random' : 'random'));
   ctx.commandsBlock(); // (the ctssl calls of this invocation; the JSON lists every command that makes the ablation, run now or before)
   const out: AblationReport = {
     command: `npm run evidence -- --part label-efficiency-ablation --cohort-seed ${cohortSeed}`,
@@ -220,7 +229,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
     encoders,
     summary: stats.summary,
     comparisons: stats.comparisons.map(({ baseline: _, ...c }) => c),
-    skipped: [...skip.map((i) => `${i}: left out by --skip`), ...SKIPPED],
+    skipped: [...skip.map((i) => `${i}: left out by --skip`), ...(small ? [] : SKIPPED)],
   };
   // A reading written by hand into an earlier JSON of this ablation is kept only when the numbers are the same.
   const before = existsSync(join(ctx.imgDir, jsonName)) ? (JSON.parse(readFileSync(join(ctx.imgDir, jsonName), 'utf8')) as AblationReport) : null;
@@ -234,37 +243,44 @@ const fp = (p: number | undefined) => (p === undefined || !Number.isFinite(p) ? 
 const ci = (s: { mean: number; ci95: [number, number] }) => `${s.mean.toFixed(3)} [${s.ci95[0].toFixed(3)}, ${s.ci95[1].toFixed(3)}]`;
 
 function writeAblationReport(ctx: EvidenceContext, r: AblationReport, jsonName: string) {
+  for (const e of r.encoders) e.preset ??= RECIPE.preset; // (JSON written before --small existed)
   const c = r.cohort;
   const row = (init: string, mode: string, f: number) => r.summary.find((s) => s.init === init && s.mode === mode && s.fraction === f);
   const pooled = (init: string, mode: string, f: number) => r.comparisons.find((x) => x.init === init && x.mode === mode && x.fraction === f && x.seed === null);
   const plots: string[] = [];
   for (const axis of ['pool', 'steps'] as const) {
     const encs = r.encoders.filter((e) => e.axes.includes(axis)).sort((a, b) => (axis === 'pool' ? a.pretrainPatients - b.pretrainPatients : a.steps - b.steps));
-    const xs = encs.map((e) => (axis === 'pool' ? e.pretrainPatients : e.steps));
+    // Categorical x (one slot per encoder, labelled with its pool size or steps; 58 and 59 patients
+    // would sit on top of each other on a number line), 1 % and 2 % side by side in each slot.
+    const slots = encs.map((_, i) => i + 1);
+    const label = (e: Encoder) => (axis === 'pool' ? `${e.pretrainPatients} (${{ train: 'train only', 'train+lidc': '+ LIDC', study: 'study', 'study-3x': '3x synthetic' }[e.pool]})` : `${e.steps}`);
     for (const mode of MODES) {
-      const series = FRACTIONS.flatMap((f) => {
+      const series = FRACTIONS.flatMap((f, k) => {
         const rows = encs.map((e) => row(e.init, mode, f)!);
         const base = row('random', mode, f)!;
+        // Four positions per slot: masked 1 %, random 1 %, masked 2 %, random 2 %.
+        const at = (j: number) => slots.map((v) => v + (2 * k + j - 1.5) * 0.09);
+        const color = PALETTE[k === 0 ? 0 : 2];
         return [
-          { name: `masked, ${pct(f)} of labels`, x: xs, y: rows.map((s) => s.mean), lower: rows.map((s) => s.ci95[0]), upper: rows.map((s) => s.ci95[1]), interval: 'bars' as const },
-          { name: `random init, ${pct(f)} (same for every x)`, x: xs, y: xs.map(() => base.mean), lower: xs.map(() => base.ci95[0]), upper: xs.map(() => base.ci95[1]), interval: 'band' as const, dash: true },
+          { name: `masked, ${pct(f)} of labels`, x: at(0), y: rows.map((s) => s.mean), lower: rows.map((s) => s.ci95[0]), upper: rows.map((s) => s.ci95[1]), interval: 'bars' as const, color, marker: 'circle' as const },
+          { name: `random init, ${pct(f)} (same at every x)`, x: at(1), y: slots.map(() => base.mean), lower: slots.map(() => base.ci95[0]), upper: slots.map(() => base.ci95[1]), interval: 'bars' as const, dash: true, color, marker: 'square' as const },
         ];
       });
       const file = `label-efficiency-ablation-${c.seed}-${axis}-${mode}.svg`;
       writeFileSync(
         join(ctx.imgDir, file),
         linePlot({
-          title: `Held-out AUROC vs ${axis === 'pool' ? 'pretraining pool size' : 'pretraining steps'}: ${mode === 'full' ? 'full fine-tuning' : 'frozen encoder, head trained'}`,
+          title: `Held-out AUROC vs ${axis === 'pool' ? 'pretraining pool' : 'pretraining steps'}: ${mode === 'full' ? 'full fine-tuning' : 'frozen encoder, head trained'}`,
           subtitle: `cohort seed ${c.seed}; mean of ${r.recipe.seeds.length} fine-tuning seeds, 95% patient-level bootstrap interval (${c.testPatients} test patients)`,
-          xLabel: axis === 'pool' ? 'patients in the pretraining pool (log scale)' : 'pretraining steps of batch 8 (log scale)',
+          xLabel: axis === 'pool' ? 'patients in the pretraining pool (1000 steps)' : "pretraining steps of batch 8 (the study's pool, 299 patients)",
           yLabel: 'held-out AUROC',
-          xLog: true,
-          xTicks: xs,
-          xTickFormat: (v) => `${v}`,
+          xDomain: [0.5, slots.length + 0.5],
+          xTicks: slots,
+          xTickFormat: (v) => (Number.isInteger(v) && encs[v - 1] ? label(encs[v - 1]) : ''),
           yDomain: [0.4, 0.8],
           hlines: [{ value: 0.5, label: 'chance', dash: true }],
           legend: 'bottom',
-          width: 720,
+          width: 760,
           height: 460,
           series,
         }),
@@ -272,14 +288,17 @@ function writeAblationReport(ctx: EvidenceContext, r: AblationReport, jsonName: 
       plots.push(`![${axis} ${mode}](evidence/${file})`);
     }
   }
-  const encRows = [...r.encoders].sort((a, b) => (a.axes[0] === b.axes[0] ? a.pretrainPatients - b.pretrainPatients || a.steps - b.steps : a.axes[0] < b.axes[0] ? 1 : -1));
+  // The pool's rows by size (the study's encoder among them), then the other step counts, then other presets.
+  const group = (e: Encoder) => (e.axes.includes('pool') ? 0 : e.axes.includes('steps') ? 1 : 2);
+  const encRows = [...r.encoders].sort((a, b) => group(a) - group(b) || a.pretrainPatients - b.pretrainPatients || a.steps - b.steps);
+  const baseRow = (init: string, name: string) => (r.summary.some((x) => x.init === init) ? [`| ${name} | – | – | ${MODES.flatMap((m) => FRACTIONS.map((f) => ci(row(init, m, f)!))).join(' | ')} |`] : []);
   const table = [
     `| encoder | pretraining patients (slices) | pretext val. SSIM / masked MSE | ${MODES.flatMap((m) => FRACTIONS.map((f) => `${m} ${pct(f)}: AUROC, Δ vs random (Holm p)`)).join(' | ')} |`,
     `|---|---|---|${MODES.flatMap(() => FRACTIONS.map(() => '---')).join('|')}|`,
-    `| random init | – | – | ${MODES.flatMap((m) => FRACTIONS.map((f) => ci(row('random', m, f)!))).join(' | ')} |`,
+    ...baseRow('random', 'random init'),
     ...encRows.map(
       (e) =>
-        `| ${e.steps} steps, ${POOL_NAMES[e.pool]} | ${e.pretrainPatients} (${e.pretrainSlices}) | ${e.pretextVal ? `${e.pretextVal.ssim.toFixed(3)} / ${e.pretextVal.maskedMse.toFixed(3)}` : 'n/a'} | ${MODES.flatMap((m) =>
+        `| ${e.preset === RECIPE.preset ? '' : `\`${e.preset}\`, `}${e.steps} steps, ${POOL_NAMES[e.pool]}${e.init === 'study' ? " (the study's encoder)" : ''} | ${e.pretrainPatients} (${e.pretrainSlices}) | ${e.pretextVal ? `${e.pretextVal.ssim.toFixed(3)} / ${e.pretextVal.maskedMse.toFixed(3)}` : 'n/a'} | ${MODES.flatMap((m) =>
           FRACTIONS.map((f) => {
             const s = row(e.init, m, f)!;
             const d = pooled(e.init, m, f)!;
@@ -287,6 +306,7 @@ function writeAblationReport(ctx: EvidenceContext, r: AblationReport, jsonName: 
           }),
         ).join(' | ')} |`,
     ),
+    ...baseRow('small-random', 'random init, `small` preset (the baseline of the `small` row)'),
   ];
   const perSeed = r.comparisons.filter((x) => x.seed !== null);
   const sig = r.comparisons.filter((x) => (x.pHolm ?? 1) < 0.05);
