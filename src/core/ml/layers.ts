@@ -26,7 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
-import { convFilterGradSimd } from './wasm-kernels';
+import { convFilterGradSimd, readValues } from './wasm-kernels';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -72,6 +72,18 @@ export function channelSum(x: tf.Tensor): tf.Tensor1D {
 
 /** Spatial flip and in/out channel swap of a conv filter [kh,kw,a,b] -> [kh,kw,b,a] flipped. */
 export function flipTranspose(w: tf.Tensor4D): tf.Tensor4D {
+  if (inMemoryBackend() && w.dtype === 'float32') {
+    // a filter is small: one loop instead of the gather and transpose kernels (slow on wasm)
+    const [kh, kw, a, b] = w.shape;
+    const src = readValues(w);
+    const out = new Float32Array(w.size);
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+      const from = ((kh - 1 - i) * kw + (kw - 1 - j)) * a * b;
+      const to = (i * kw + j) * b * a;
+      for (let p = 0; p < a; p++) for (let q = 0; q < b; q++) out[to + q * a + p] = src[from + p * b + q];
+    }
+    return tf.tensor4d(out, [kh, kw, b, a]);
+  }
   return tf.tidy(() => {
     const [kh, kw, a, b] = w.shape;
     const rev = new Int32Array(kh * kw);
@@ -132,6 +144,54 @@ function phaseTapIndices(): tf.Tensor1D[] {
   return phaseIndex;
 }
 
+/** True on the backends whose tensors live in this process's memory (a small loop beats a kernel call there). */
+function inMemoryBackend(): boolean {
+  const b = tf.getBackend();
+  return b === 'wasm' || b === 'cpu';
+}
+
+/**
+ * The four 2x2 filters [2, 2, co, ci] of the sub-pixel decomposition of a 4x4 filter w
+ * [4, 4, ci, co], phase (a, b) at index a * 2 + b: f[u, v, o, c] = w[PHASE_TAPS[a][u], PHASE_TAPS[b][v], c, o].
+ */
+function phaseFilters(w: tf.Tensor4D): tf.Tensor4D[] {
+  const [, , ci, co] = w.shape;
+  const src = readValues(w);
+  const outs: Float32Array[] = [];
+  for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
+    const out = new Float32Array(4 * co * ci);
+    for (let u = 0; u < 2; u++) for (let v = 0; v < 2; v++) {
+      const from = (PHASE_TAPS[a][u] * 4 + PHASE_TAPS[b][v]) * ci * co;
+      const to = (u * 2 + v) * co * ci;
+      for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) out[to + o * ci + c] = src[from + c * co + o];
+    }
+    outs.push(out);
+  }
+  // tensors made after every read: a view of the backend's memory is valid until it allocates
+  return outs.map((o) => tf.tensor4d(o, [2, 2, co, ci]));
+}
+
+/** out[n, 2i + a, 2j + b, c] = phases[a * 2 + b][n, i, j, c], as one loop (the stack and transpose kernels copy twice). */
+function interleavePhases(phases: tf.Tensor4D[], shape: [number, number, number, number]): tf.Tensor4D {
+  const [n, h, w, c] = shape;
+  const oh = h / 2, ow = w / 2;
+  const out = new Float32Array(n * h * w * c);
+  const src = phases.map((p) => readValues(p));
+  for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
+    const ph = src[a * 2 + b];
+    for (let b0 = 0; b0 < n; b0++) for (let i = 0; i < oh; i++) {
+      const rowOut = ((b0 * h + 2 * i + a) * w + b) * c;
+      const rowIn = (b0 * oh + i) * ow * c;
+      for (let j = 0; j < ow; j++) {
+        const o = rowOut + 2 * j * c;
+        const s0 = rowIn + j * c;
+        for (let k = 0; k < c; k++) out[o + k] = ph[s0 + k];
+      }
+    }
+  }
+  return tf.tensor4d(out, shape);
+}
+
 /**
  * Gradient of `convForward(x, w, stride, pad)` with respect to x, given dy; equivalently the
  * transposed convolution of dy with w. `xShape` is the shape of x (resolves the ambiguity of
@@ -149,10 +209,10 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
     }
     if (stride === 2 && kh === 4 && kw === 4 && pad === 1 && h === 2 * oh && wd === 2 * ow) {
       const co = w.shape[3];
-      const wt = tf.transpose(w, [0, 1, 3, 2]).reshape([16, co * ci]);
+      const wt = () => tf.transpose(w, [0, 1, 3, 2]).reshape([16, co * ci]);
       if (ci <= 8) {
         // few output channels: one 3x3 convolution producing the four phases
-        const f = tf.matMul(subpixelSelection(), wt).reshape([3, 3, 2, 2, co, ci]).transpose([0, 1, 4, 2, 3, 5]).reshape([3, 3, co, 4 * ci]) as tf.Tensor4D;
+        const f = tf.matMul(subpixelSelection(), wt()).reshape([3, 3, 2, 2, co, ci]).transpose([0, 1, 4, 2, 3, 5]).reshape([3, 3, co, 4 * ci]) as tf.Tensor4D;
         const ph = tf.conv2d(dy, f, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]);
         return ph.reshape([n, oh, ow, 2, 2, ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([n, h, wd, ci]) as tf.Tensor4D;
       }
@@ -160,10 +220,12 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
       // transpose: ~2x faster on wasm than one 3x3 convolution producing all phases
       const idx = phaseTapIndices();
       const phases: tf.Tensor4D[] = [];
+      const filters = inMemoryBackend() && w.dtype === 'float32' ? phaseFilters(w) : null;
       for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) {
-        const f = tf.gather(wt, idx[a * 2 + b]).reshape([2, 2, co, ci]) as tf.Tensor4D;
+        const f = filters != null ? filters[a * 2 + b] : tf.gather(wt(), idx[a * 2 + b]).reshape([2, 2, co, ci]) as tf.Tensor4D;
         phases.push(tf.conv2d(dy, f, 1, [[0, 0], PHASE_PADS[a], PHASE_PADS[b], [0, 0]]));
       }
+      if (filters != null) return interleavePhases(phases, [n, h, wd, ci]);
       // [n, oh, ow, (a, b), ci] -> [n, oh, a, ow, b, ci]
       return tf.stack(phases, 3).reshape([n, oh, ow, 2, 2, ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([n, h, wd, ci]) as tf.Tensor4D;
     }

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_OPTIMIZER_OPTIONS, type OptimizerKind, type OptimizerOptions, type OptimizerState } from './specs/optimizer';
+import { readValues } from './wasm-kernels';
 
 /** A non-trainable variable made from `t`, which is disposed. */
 function ownedVariable(t: tf.Tensor): tf.Variable {
@@ -15,6 +16,12 @@ function ownedVariable(t: tf.Tensor): tf.Variable {
 }
 
 export { type OptimizerKind, type OptimizerOptions, type OptimizerState, DEFAULT_OPTIMIZER_OPTIONS } from './specs/optimizer';
+
+let loopEnabled = true;
+/** Turns the per-parameter loop of wasm and cpu off/on (tests compare it with the tensor version). */
+export function setOptimizerLoopEnabled(on: boolean): void {
+  loopEnabled = on;
+}
 
 export class AdamFamily {
   readonly kind: OptimizerKind;
@@ -59,11 +66,19 @@ export class AdamFamily {
     const rhoInf = 2 / (1 - beta2) - 1;
     const rhoT = rhoInf - (2 * t * beta2 ** t) / bc2;
     const rect = rhoT > 5 ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT)) : 0;
+    const backend = tf.getBackend();
+    const inMemory = loopEnabled && (backend === 'wasm' || backend === 'cpu');
     for (const [name, p] of params) {
       const grad = g.get(name);
       if (grad == null) continue;
       const m = this.slot(this.m, name, p.shape);
       const v = this.slot(this.v, name, p.shape);
+      if (inMemory && grad.dtype === 'float32' && p.dtype === 'float32') {
+        // one loop instead of ~13 kernels per parameter (the kernels' per-call cost dominates on
+        // wasm and cpu, whose tensors live in this process's memory anyway); same float32 results
+        this.applyLoop(p, grad, m, v, bc1, bc2, rhoT, rect);
+        continue;
+      }
       tf.tidy(() => {
         const gr = weightDecay !== 0 ? tf.add(grad, tf.mul(p, weightDecay)) : grad;
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(gr, 1 - beta1));
@@ -82,6 +97,44 @@ export class AdamFamily {
         }
         p.assign(tf.sub(p, update));
       });
+    }
+  }
+
+  /**
+   * The update of {@link apply} for one parameter as a loop over its values, rounding to float32
+   * after every operation exactly where the tensor version's kernels do (IEEE float32 +, -, *, /
+   * and sqrt; a float64 result rounded once to float32 is the float32 result), so both give the
+   * same bits.
+   */
+  private applyLoop(p: tf.Variable, grad: tf.Tensor, m: tf.Variable, v: tf.Variable, bc1: number, bc2: number, rhoT: number, rect: number): void {
+    const f = Math.fround;
+    const { lr, beta1, beta2, eps, weightDecay } = this.options;
+    const b1 = f(beta1), c1 = f(1 - beta1), b2 = f(beta2), c2 = f(1 - beta2), e = f(eps), wd = f(weightDecay);
+    // the scalars the tensor version multiplies or divides by (each a float32 scalar tensor there)
+    const adamScale = f(lr / bc1), sqrtBc2 = f(Math.sqrt(bc2));
+    const radamScale = f((lr * rect * Math.sqrt(bc2)) / bc1);
+    const mode = this.kind === 'adam' ? 0 : rhoT > 5 ? 1 : 2;
+    const n = p.size;
+    const pNew = new Float32Array(n), mNew = new Float32Array(n), vNew = new Float32Array(n);
+    // views of the backend's memory (wasm): read them all before allocating anything
+    const gv = readValues(grad), pv = readValues(p), mv = readValues(m), vv = readValues(v);
+    for (let i = 0; i < n; i++) {
+      const pi = pv[i];
+      const gr = weightDecay !== 0 ? f(gv[i] + f(pi * wd)) : gv[i];
+      const mi = f(f(mv[i] * b1) + f(gr * c1));
+      const vi = f(f(vv[i] * b2) + f(f(gr * gr) * c2));
+      mNew[i] = mi;
+      vNew[i] = vi;
+      let u: number;
+      if (mode === 0) u = f(f(mi * adamScale) / f(f(f(Math.sqrt(vi)) / sqrtBc2) + e));
+      else if (mode === 1) u = f(f(mi * radamScale) / f(f(Math.sqrt(vi)) + e));
+      else u = f(mi * adamScale);
+      pNew[i] = f(pi - u);
+    }
+    for (const [variable, values] of [[m, mNew], [v, vNew], [p, pNew]] as const) {
+      const t = tf.tensor(values, variable.shape, 'float32');
+      variable.assign(t);
+      t.dispose();
     }
   }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createOptimizer } from '../../../src/core/ml/optim';
+import { createOptimizer, setOptimizerLoopEnabled } from '../../../src/core/ml/optim';
+import { initBackend } from '../../../src/trainer/backend';
 import reference from './reference_numbers.json';
 
 beforeAll(async () => {
@@ -55,4 +56,48 @@ describe('Adam and RAdam follow PyTorch 1.13 (reference_numbers.py)', () => {
     expect(() => createOptimizer('sgd' as 'adam')).toThrow(/optimizer kind/);
     expect(() => createOptimizer('adam', { lr: 0 })).toThrow(/lr/);
   });
+});
+
+describe('the update loop of the wasm and cpu backends', () => {
+  // Float32 values spanning magnitudes, zeros and negative numbers, from a fixed generator.
+  const values = (n: number, seed: number, scale: number) => {
+    let s = seed >>> 0;
+    return Float32Array.from({ length: n }, (_, i) => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return i % 97 === 0 ? 0 : ((s / 2 ** 32) * 2 - 1) * scale * 10 ** ((i % 7) - 3);
+    });
+  };
+  const run = (kind: 'adam' | 'radam', weightDecay: number, loop: boolean) => {
+    setOptimizerLoopEnabled(loop);
+    try {
+      const p = tf.variable(tf.tensor(values(1500, 1, 1), [10, 150]));
+      const opt = createOptimizer(kind, { lr: 3e-3, weightDecay });
+      for (let t = 0; t < 8; t++) {
+        const g = tf.tensor(values(1500, 10 + t, 0.5), [10, 150]);
+        opt.apply(new Map([['p', p]]), new Map([['p', g]]));
+        g.dispose();
+      }
+      const state = opt.getState();
+      const out = { p: Array.from(p.dataSync()), m: Array.from(state.slots[0].m), v: Array.from(state.slots[0].v) };
+      opt.dispose();
+      p.dispose();
+      return out;
+    } finally {
+      setOptimizerLoopEnabled(true);
+    }
+  };
+  for (const backend of ['cpu', 'wasm'] as const) {
+    for (const [kind, wd] of [['adam', 0], ['adam', 0.01], ['radam', 0], ['radam', 0.01]] as const) {
+      it(`${kind}, weight decay ${wd}, on ${backend}: the same bits as the tensor version`, async () => {
+        if (backend === 'wasm') await initBackend({ force: 'wasm', wasmThreads: 1 });
+        else await tf.setBackend('cpu');
+        const a = run(kind, wd, true);
+        const b = run(kind, wd, false);
+        expect(a.p).toEqual(b.p);
+        expect(a.m).toEqual(b.m);
+        expect(a.v).toEqual(b.v);
+        expect(a.p).not.toEqual(Array.from(values(1500, 1, 1))); // it did update
+      });
+    }
+  }
 });
