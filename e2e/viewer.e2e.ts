@@ -127,6 +127,11 @@ function recordSliceRequests(page: Page): [number, number][] {
       if (m.channel === 'viewer.slices' || m.channel === 'viewer.packed') calls.push([m.args![1] as number, m.args![2] as number]);
     });
   });
+  // blocks the volume worker fetches over HTTP (the default transport)
+  page.context().on('request', (r) => {
+    const u = new URL(r.url());
+    if (/^\/files\/series\/\d+\/packed$/.test(u.pathname)) calls.push([Number(u.searchParams.get('start')), Number(u.searchParams.get('count'))]);
+  });
   return calls;
 }
 

@@ -26,6 +26,8 @@
  *   imports it through the packages.import handler, the app's own hardened import, then deletes it.
  *   `GET /files/jobs/<jobId>.tar` streams a cluster job folder written by jobs.export as one tar,
  *   made while it is sent from the files the job's home record names (src/host/cluster-job/job-archive.ts).
+ *   `GET /files/series/ID/packed?start=&count=&encoding=` answers the `viewer.packed` call (the
+ *   viewer's worker fetches slice blocks there) with the reply a socket would carry.
  *   Every other request with a body is refused.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
@@ -303,7 +305,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const uploadsDir = join(resolve(opts.dataDir), 'uploads');
   let uploads = 0;
 
-  /** GET /files/exports/NAME (download) and POST /files/packages?name=NAME (upload and import). */
+  /** GET /files/exports/NAME and /files/jobs/ID.tar (downloads), GET /files/series/ID/packed (viewer blocks), POST /files/packages?name=NAME (upload and import). */
   const handleFiles = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const rawUrl = req.url ?? '';
     if (rawUrl.length > MAX_URL_LENGTH) return reply(res, 414, 'URL too long');
@@ -331,11 +333,38 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!m) return reply(res, 400, 'bad job name: /files/jobs/<job id>.tar');
       return downloadJob(req, res, m[1]);
     }
+    if (path.startsWith('/files/series/')) {
+      if (req.method !== 'GET') return reply(res, 405, 'method not allowed', { allow: 'GET' });
+      if (hasBody) return reply(res, 413, 'request bodies are not accepted here');
+      const m = /^\/files\/series\/(\d{1,15})\/packed$/.exec(path);
+      if (!m) return reply(res, 400, 'bad address: /files/series/<series id>/packed?start=&count=&encoding=');
+      return sendPacked(res, Number(m[1]), query);
+    }
     if (path === '/files/packages') {
       if (req.method !== 'POST') return reply(res, 405, 'method not allowed', { allow: 'POST' });
       return uploadPackage(req, res, query.get('name') ?? '');
     }
     return reply(res, 404, 'not found');
+  };
+
+  /**
+   * GET /files/series/ID/packed?start=&count=&encoding=: a block of the viewer's slices, the same
+   * `viewer.packed` call as over the socket (arguments checked by its schema), its reply envelope
+   * encoded as a socket reply's is. The viewer's worker fetches blocks here: a browser receives large
+   * binary bodies faster over HTTP than as WebSocket messages.
+   */
+  const sendPacked = async (res: ServerResponse, seriesId: number, query: URLSearchParams): Promise<void> => {
+    const num = (k: string) => (/^\d{1,9}$/.test(query.get(k) ?? '') ? Number(query.get(k)) : NaN);
+    const envelope = await dispatch(services.handlers, 'viewer.packed', [seriesId, num('start'), num('count'), query.get('encoding') ?? '']);
+    const body = encodeMessage({ id: null, envelope });
+    if (res.destroyed) return;
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'application/octet-stream',
+      'content-length': String(body.byteLength),
+      'cache-control': 'no-store',
+    });
+    res.end(body);
   };
 
   /** Streams <data>/exports/NAME as an attachment named NAME. */

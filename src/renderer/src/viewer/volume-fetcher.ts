@@ -1,7 +1,7 @@
 /**
  * Where the viewer's slice blocks come from (the `fetch` of a VolumeLoader). Blocks travel in a
  * compact lossless wire form (`viewer.packed`, src/shared/slice-packing.ts) and are decoded in the
- * volume worker (volume-worker.ts), which in a browser also receives them on its own socket: the
+ * volume worker (volume-worker.ts), which in a browser also receives them itself (HTTP or its own socket): the
  * page's thread only copies the finished Int16Array into the volume. The first slice comes over
  * the page's own connection, already open, uncompressed (no worker start-up before the first paint).
  *
@@ -11,7 +11,7 @@
 import type { ApiClient } from '../../../shared/contract';
 import { ApiError } from '../../../shared/envelope';
 import { SLICE_ENCODINGS, type SliceEncoding } from '../../../shared/slice-packing';
-import { socketUrl } from '../lib/api';
+import { serverToken, socketUrl } from '../lib/api';
 import { browserInflate, unpackSlices } from './packed-slices';
 import type { Block } from './volume-loader';
 import type { WorkerReply, WorkerRequest } from './volume-worker';
@@ -26,24 +26,30 @@ export function chosenEncoding(): SliceEncoding {
   return 'deflate';
 }
 
+export const TRANSPORTS = ['http', 'worker', 'page'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
 /**
- * Where blocks travel in a browser: 'worker' (its own socket, the default) or 'page' (the page's
- * connection, the worker only decodes: the path Electron takes), from localStorage
- * 'ctssl-viewer-transport'; an e2e test uses 'page' to hold blocks back at the page's socket.
+ * Where blocks travel in a browser: 'http' (the worker fetches them over HTTP, the default),
+ * 'worker' (the worker's own socket) or 'page' (the page's connection, the worker only decodes: the
+ * path Electron takes), from localStorage 'ctssl-viewer-transport' (the benchmark measures them; an
+ * e2e test uses 'page' to hold blocks back at the page's socket).
  */
-export function chosenTransport(): 'worker' | 'page' {
+export function chosenTransport(): Transport {
   try {
-    if (localStorage.getItem('ctssl-viewer-transport') === 'page') return 'page';
+    const v = localStorage.getItem('ctssl-viewer-transport');
+    if (v && (TRANSPORTS as readonly string[]).includes(v)) return v as Transport;
   } catch {
     // no storage: the default
   }
-  return 'worker';
+  return 'http';
 }
 
 export class VolumeFetcher {
   readonly encoding: SliceEncoding;
   private worker: Worker | null = null;
-  private viaSocket = false;
+  /** Blocks are fetched by the worker itself (HTTP or its socket), not handed to it by the page. */
+  private byWorker = false;
   private nextId = 1;
   private pending = new Map<number, { resolve: (b: Block) => void; reject: (e: Error) => void }>();
 
@@ -58,9 +64,14 @@ export class VolumeFetcher {
       this.worker.onmessage = (e: MessageEvent<WorkerReply>) => this.settle(e.data);
       this.worker.onerror = (e) => this.failAll(new Error(`the volume worker stopped: ${e.message || 'unknown error'}`));
       const url = socketUrl();
-      if (url && chosenTransport() === 'worker') {
+      const token = serverToken();
+      const transport = chosenTransport();
+      if (url && token !== null && transport === 'http') {
+        this.post({ type: 'http', token });
+        this.byWorker = true;
+      } else if (url && transport !== 'page') {
         this.post({ type: 'connect', url });
-        this.viaSocket = true;
+        this.byWorker = true;
       }
     } catch {
       this.worker = null;
@@ -77,7 +88,7 @@ export class VolumeFetcher {
     if (!this.worker) return this.fetchHere(start, count, this.encoding);
     const id = this.nextId++;
     const done = new Promise<Block>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    if (this.viaSocket) {
+    if (this.byWorker) {
       this.post({ type: 'fetch', id, seriesId: this.seriesId, start, count, encoding: this.encoding });
     } else {
       try {
