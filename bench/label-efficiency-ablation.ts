@@ -20,7 +20,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { linePlot } from '../src/core/plots/line';
 import { PALETTE } from '../src/core/plots/svg';
 import { openLibrary } from '../src/library/db/schema';
@@ -76,7 +76,7 @@ interface AblationReport {
 
 /** Part (c) of the ablation plan, not in this script: why. */
 const SKIPPED = [
-  "the `small` preset (64-channel latent) pretrained 1000 steps at 64 px on the same grid: its fine-tuning alone costs about 7 times `tiny`'s per step (the ceiling runs on this cohort: `small` 600 steps in 69 s, `tiny` 2400 steps in 41 s) and its pretraining more, which with the machine shared by five engineers did not fit the session beside (a) and (b)",
+  "the `small` preset (64-channel latent) pretrained 1000 steps at 64 px on the same grid: its fine-tuning alone costs about 7 times `tiny`'s per step (the ceiling runs on this cohort: `small` 600 steps in 69 s, `tiny` 2400 steps in 41 s) and its pretraining more, which with the machine shared by five engineers did not fit the session beside the steps and pool ablations",
 ];
 
 const POOL_NAMES: Record<Encoder['pool'], string> = {
@@ -107,7 +107,8 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
   const timings: Record<string, number> = {};
   const lap = (k: string, since: number) => (timings[k] = (timings[k] ?? 0) + Math.round((Date.now() - since) / 1000));
   const R = RECIPE;
-  const rel = (p: string) => p.split(ctx.root + '/').join('');
+  // Documented paths are relative to the project (../shared/data for the shared data sets).
+  const rel = (p: string) => p.split(ctx.root + '/').join('').split(dirname(ctx.root) + '/').join('../');
 
   // 1. The study's library, patient split and masked encoder (made by --part label-efficiency).
   const sdir = studyDir(ctx.work, cohortSeed, R);
