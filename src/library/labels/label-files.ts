@@ -244,8 +244,9 @@ export async function streamCsv(path: string, hash: Hash, onHeader: (fields: str
   };
   const parse = (text: string) => {
     if (!text) return;
-    const res = Papa.parse<string[]>(text, { delimiter: ',', skipEmptyLines: true });
-    let records = res.data;
+    // Complete records without a quote or CR (RSNA's train.csv has none) are split at line breaks
+    // and commas, as Papa would split them; anything else goes through Papa.
+    let records = text.indexOf('"') < 0 && text.indexOf('\r') < 0 ? splitPlain(text) : Papa.parse<string[]>(text, { delimiter: ',', skipEmptyLines: true }).data;
     if (!header && records.length > 0) {
       header = records[0].map((h) => h.trim());
       onHeader(header);
@@ -259,6 +260,27 @@ export async function streamCsv(path: string, hash: Hash, onHeader: (fields: str
     if (first) {
       text = text.replace(/^\uFEFF/, '');
       first = false;
+    }
+    if (!quoted && text.indexOf('"') < 0) {
+      // No quote open and none in the chunk: every line break ends a record (found with indexOf,
+      // not character by character), each checked against the record cap.
+      let start = 0;
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
+        if (i - start + (start === 0 ? pending.length : 0) > MAX_CSV_RECORD) tooLong(start === 0 ? pendingLine : lines);
+        lines++;
+        start = i + 1;
+      }
+      if (text.length > 0) prev = text.charCodeAt(text.length - 1);
+      justClosed = false;
+      if (start === 0) {
+        pending += text;
+      } else {
+        parse(pending + text.slice(0, start));
+        pending = text.slice(start);
+        pendingLine = lines;
+      }
+      if (pending.length > MAX_CSV_RECORD) tooLong(pendingLine);
+      continue;
     }
     // The last line break outside quotes ends the complete records of this chunk.
     let boundary = -1;
@@ -299,6 +321,20 @@ export async function streamCsv(path: string, hash: Hash, onHeader: (fields: str
     if (pending.length > MAX_CSV_RECORD) tooLong(pendingLine);
   }
   parse(pending + decoder.end());
+}
+
+/** Records of CSV text holding no quote and no CR: lines (empty ones skipped, as Papa's skipEmptyLines) split at commas. */
+function splitPlain(text: string): string[][] {
+  const out: string[][] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    if (line !== '') out.push(line.split(','));
+    start = end + 1;
+  }
+  return out;
 }
 
 /**

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { openLibrary } from '../../../src/library/db/schema';
 import type { Database } from '../../../src/library/db/sqlite';
 import { importLabels, type CsvImportReport } from '../../../src/library/labels/label-import';
+import { streamCsv } from '../../../src/library/labels/label-files';
+import { createHash } from 'node:crypto';
+import Papa from 'papaparse';
 import { buildLibrary, writeRsnaCsv } from '../../../bench/index-scale-library';
 import { tempDir } from '../../helpers';
 
@@ -72,5 +75,23 @@ describe('RSNA CSV matching at scale', () => {
     expect(report.warnings[0]).toMatch(/the CSV says 1\.2\.3\.4\.5$/);
     expect(db.prepare("SELECT COUNT(*) FROM label_sources WHERE kind = 'rsna-csv'").pluck().get()).toBe(1);
     expect(db.prepare('SELECT COUNT(*) FROM image_labels').pluck().get()).toBe(N);
+  });
+
+  it('a file without quotes is split as Papa splits it, across 1 MiB chunks; a long line is still refused by its number', async () => {
+    const lines = ['a,b,c'];
+    for (let i = 0; i < 60_000; i++) lines.push(i % 997 === 0 ? '' : `${i}, x${i} ,${'y'.repeat(i % 40)},,`);
+    const text = lines.join('\n') + '\n';
+    const path = join(tmp.dir, 'plain.csv');
+    writeFileSync(path, text);
+    const got: string[][] = [];
+    let header: string[] = [];
+    await streamCsv(path, createHash('sha1'), (h) => (header = h), (r) => got.push(...r));
+    const papa = Papa.parse<string[]>(text, { delimiter: ',', skipEmptyLines: true }).data;
+    expect(header).toEqual(papa[0]);
+    expect(got).toEqual(papa.slice(1));
+
+    const long = join(tmp.dir, 'long.csv');
+    writeFileSync(long, `a,b\n1,2\n${'x'.repeat(1.5 * 2 ** 20)}\n3,4\n`);
+    await expect(streamCsv(long, createHash('sha1'), () => {}, () => {})).rejects.toThrow(/line 3 is longer than 1 MiB/);
   });
 });
