@@ -4,7 +4,7 @@
  * server and downloaded to the browser, and the same package uploaded back from the browser and
  * imported through the app's checked import.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
@@ -117,5 +117,25 @@ test.describe('server mode as a full client', () => {
     await page.getByTestId('package-file').setInputFiles({ name: 'notes.ctssl.zip', mimeType: 'application/zip', buffer: Buffer.from('not a zip at all') });
     await expect(page.getByTestId('import-error')).toContainText('notes.ctssl.zip');
     await expect(page.getByTestId('imported-row')).toHaveCount(1);
+  });
+
+  test('cancels an upload in progress: nothing imported, nothing kept on the server', async () => {
+    // a slow link (Chromium's network emulation: 256 KiB/s up) so that the upload is still going
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+    try {
+      await page.getByTestId('package-file').setInputFiles({ name: 'big.ctssl.zip', mimeType: 'application/zip', buffer: Buffer.alloc(8 * 2 ** 20, 7) });
+      await expect(page.getByTestId('upload-progress')).toBeVisible();
+      await page.getByTestId('cancel-upload').click();
+      await expect(page.getByTestId('import-error')).toContainText('big.ctssl.zip: upload cancelled; nothing was imported');
+      await expect(page.getByTestId('cancel-upload')).toHaveCount(0);
+    } finally {
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      await cdp.detach();
+    }
+    await expect(page.getByTestId('imported-row')).toHaveCount(1);
+    // the server removed the part it received (a cut-off upload is not kept)
+    await expect.poll(() => (existsSync(join(dataDir, 'uploads')) ? readdirSync(join(dataDir, 'uploads')).length : 0), { timeout: 30_000 }).toBe(0);
   });
 });

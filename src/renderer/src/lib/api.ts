@@ -212,9 +212,9 @@ export function jobDownloadUrl(jobId: string): string | null {
  * Server mode: sends a package file from the browser's machine to the server as a stream (an HTTP
  * upload, not a socket message, so its size is bounded only by the package cap), where the
  * packages.import service imports it; `onProgress` gets the bytes sent. Resolves to the import's
- * result or throws its refusal.
+ * result or throws its refusal; `signal` stops the upload (the server keeps nothing of a cut-off one).
  */
-export function uploadPackage(file: File, onProgress: (sent: number, total: number) => void): Promise<Results['packages.import']> {
+export function uploadPackage(file: File, onProgress: (sent: number, total: number) => void, signal?: AbortSignal): Promise<Results['packages.import']> {
   const token = serverToken();
   if (token === null) return Promise.reject(new Error('uploads are for server mode: in the desktop app the file is imported by its path'));
   return new Promise((resolve, reject) => {
@@ -224,6 +224,9 @@ export function uploadPackage(file: File, onProgress: (sent: number, total: numb
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onerror = () => reject(new Error(`${file.name}: the upload failed (connection to the server lost)`));
+    xhr.onabort = () => reject(new Error(`${file.name}: upload cancelled; nothing was imported`));
+    if (signal?.aborted) return reject(new Error(`${file.name}: upload cancelled; nothing was imported`));
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.onload = () => {
       let envelope: Envelope<Results['packages.import']> | null = null;
       try {

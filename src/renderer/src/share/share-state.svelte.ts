@@ -31,6 +31,7 @@ export class ShareState {
   importing = $state<string | null>(null);
   /** Bytes of the package sent so far while it uploads (server mode), or null. */
   uploaded = $state.raw<{ sent: number; total: number } | null>(null);
+  private uploadAbort: AbortController | null = null;
   imported = $state.raw<ImportResult | null>(null);
   importError = $state<string | null>(null);
 
@@ -151,10 +152,17 @@ export class ShareState {
     }
     if (path) return this.importWith(file.name, () => this.api.invoke('packages.import', path));
     this.uploaded = { sent: 0, total: file.size };
+    const abort = (this.uploadAbort = new AbortController());
     try {
-      await this.importWith(file.name, () => uploadPackage(file, (sent, total) => (this.uploaded = { sent, total })));
+      await this.importWith(file.name, () => uploadPackage(file, (sent, total) => (this.uploaded = { sent, total }), abort.signal));
     } finally {
       this.uploaded = null;
+      this.uploadAbort = null;
     }
+  }
+
+  /** Stops the upload in progress (server mode); the server keeps nothing of it. */
+  cancelUpload(): void {
+    this.uploadAbort?.abort();
   }
 }
