@@ -49,6 +49,21 @@ export class LabelsState {
   }
 
   /** A folder on the machine of the services (Electron: picked in the native dialog; server mode: typed): every label file under it. */
+  /**
+   * Electron: folders dropped on the panel, each granted to this window by its path (the preload
+   * resolves it) and imported as a picked folder is, one after the other.
+   */
+  async importDroppedFolders(folders: File[]): Promise<void> {
+    for (const f of folders) {
+      try {
+        const path = await grantDroppedFile(f);
+        if (path) await this.importFolder(path);
+      } catch (e) {
+        toasts.error('Import labels', e);
+      }
+    }
+  }
+
   async importFolder(path: string): Promise<void> {
     if (this.busy) return;
     const requestId = `folder-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
