@@ -58,6 +58,36 @@ export function localPoint(el: HTMLElement, e: MouseEvent): { x: number; y: numb
   return { x: e.clientX - r.left, y: e.clientY - r.top };
 }
 
+/**
+ * The wheel on a view, alike in every view: Ctrl (or Cmd) + wheel zooms at the pointer, the wheel
+ * alone steps (slices in the acquired view, the plane in a reformat).
+ */
+export function viewWheel(e: WheelEvent, host: HTMLElement, steps: WheelSteps, target: { zoom(factor: number, x: number, y: number): void; step(delta: number): void }): void {
+  e.preventDefault();
+  const dy = wheelPixels(e);
+  if (e.ctrlKey || e.metaKey) {
+    const p = localPoint(host, e);
+    target.zoom(Math.exp(-dy / 500), p.x, p.y);
+    return;
+  }
+  const s = steps.next(dy);
+  if (s) target.step(s);
+}
+
+/**
+ * A press on a view's stage, alike in every view: the left or middle button captures the pointer
+ * and focuses the stage; 'pan' for the middle button or Shift + left, 'primary' for the left alone,
+ * null for any other button (left to the browser).
+ */
+export function viewPress(e: PointerEvent): 'pan' | 'primary' | null {
+  if (e.button !== 0 && e.button !== 1) return null;
+  e.preventDefault();
+  const el = e.currentTarget as HTMLElement;
+  el.setPointerCapture(e.pointerId);
+  el.focus();
+  return e.button === 1 || e.shiftKey ? 'pan' : 'primary';
+}
+
 /** A wheel event's vertical delta in pixels (line and page modes converted). */
 export function wheelPixels(e: WheelEvent): number {
   return e.deltaMode === 1 ? e.deltaY * 33 : e.deltaMode === 2 ? e.deltaY * 400 : e.deltaY;
