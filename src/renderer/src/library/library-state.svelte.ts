@@ -38,6 +38,10 @@ export class LibraryState {
   sorted = $derived(sortSeries(this.series, this.sortKey, this.sortDir));
   running = $derived(isRunning(this.progress));
 
+  /** Settles once the first series query has answered (or failed): the app waits for it before warming the viewer's chunk. */
+  readonly firstList: Promise<void>;
+  private firstListDone: () => void = () => {};
+
   private querySeq = 0;
   private inFlight = 0;
   private lastQuery = '';
@@ -51,6 +55,7 @@ export class LibraryState {
   readonly firstMinute: FirstMinuteState;
 
   constructor(private readonly api: ApiClient) {
+    this.firstList = new Promise((r) => (this.firstListDone = r));
     this.labels = new LabelsState(api, () => void this.runQuery(true));
     this.firstMinute = new FirstMinuteState(api);
   }
@@ -143,6 +148,7 @@ export class LibraryState {
     } finally {
       this.inFlight--;
       if (seq === this.querySeq && !this.queryTimer) this.querying = false;
+      this.firstListDone();
     }
   }
 
