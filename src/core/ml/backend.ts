@@ -15,6 +15,8 @@
  *   `DepthwiseConv2dNativeBackpropFilter`: registered as fallbacks that run the cpu backend's
  *   kernel on a copy of the data (correct, not fast; the model code does not need them on its
  *   hot path).
+ * - `Identity` copies its input on wasm (the cpu and webgl backends share it by reference count),
+ *   and the engine clones every tensor a gradient saves: replaced on wasm by a sharing one.
  *
  * The model code itself (layers.ts) does not rely on any of these: its convolutions carry their
  * own gradients written as forward convolutions (see `conv2d` in layers.ts), which is much faster
