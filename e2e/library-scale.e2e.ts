@@ -37,11 +37,14 @@ test.afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** The focused series row's index in the sorted list and its patient, or null (evaluated in the page). */
 const focused = (p: Page) =>
-  p.evaluate(() => {
-    const el = document.activeElement as HTMLElement | null;
-    return el?.dataset.testid === 'series-row' ? { index: Number(el.dataset.index), patient: el.querySelector('[data-col="patientId"]')?.textContent?.trim() } : null;
-  });
+  p.evaluate(`(() => {
+    const el = document.activeElement;
+    return el && el.dataset.testid === 'series-row'
+      ? { index: Number(el.dataset.index), patient: el.querySelector('[data-col="patientId"]')?.textContent?.trim() }
+      : null;
+  })()`) as Promise<{ index: number; patient?: string } | null>;
 
 test('the series table draws the rows on screen, not every series, and the keyboard reaches them all', async () => {
   const { matching } = await library.counts();
@@ -54,7 +57,7 @@ test('the series table draws the rows on screen, not every series, and the keybo
   // The scroll height holds every series (the spacer rows stand for the rows not drawn).
   const { scrollHeight, rowHeight } = await page.getByTestId('series-table-wrap').evaluate((w) => ({
     scrollHeight: w.scrollHeight,
-    rowHeight: (w.querySelector('tr[data-testid="series-row"]') as HTMLElement).getBoundingClientRect().height,
+    rowHeight: w.querySelector('tr[data-testid="series-row"]')!.getBoundingClientRect().height,
   }));
   expect(scrollHeight).toBeGreaterThan(matching * rowHeight * 0.95);
 
