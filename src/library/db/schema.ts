@@ -287,10 +287,10 @@ const MIGRATIONS: Migration[] = [
         library of a million instances (bench/index-scale.ts): the series whose geometry is to be
         recomputed (asked before every series query), and the skipped and duplicate files (the
         library's counts, each folder's skipped count, the skipped list), as partial indexes that
-        hold only those rows. */ `
-  CREATE INDEX series_geometry_dirty ON series(id) WHERE geometry_dirty = 1;
-  CREATE INDEX files_skipped ON files(folder_ref) WHERE status = 'skipped';
-  CREATE INDEX files_duplicate ON files(folder_ref) WHERE status = 'duplicate';
+        hold only those rows (IF NOT EXISTS: a library whose user_version was set back runs it again). */ `
+  CREATE INDEX IF NOT EXISTS series_geometry_dirty ON series(id) WHERE geometry_dirty = 1;
+  CREATE INDEX IF NOT EXISTS files_skipped ON files(folder_ref) WHERE status = 'skipped';
+  CREATE INDEX IF NOT EXISTS files_duplicate ON files(folder_ref) WHERE status = 'duplicate';
   `,
   /* 8: per-image labels (an RSNA train.csv: a row per image, 1.8 M in the real file) kept in their
         primary key's b-tree (WITHOUT ROWID) instead of a rowid table plus that key as an index:
