@@ -15,6 +15,7 @@
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceHeader } from '../src/core/dicom/header';
+import { RSNA_COLUMNS, RSNA_HEADER } from '../src/core/synth/rsna';
 import type { Database } from '../src/library/db/sqlite';
 import { updateDirtyGeometry } from '../src/library/db/catalog';
 import type { ReadResult } from '../src/library/indexing/file-header';
@@ -308,21 +309,8 @@ export function buildLibrary(db: Database, o: { instances: number; folder: strin
   return { instances: n, series, patients, paperSeries, skipped: recorder.skipped, recordSeconds: (t1 - t0) / 1000, geometrySeconds: (t2 - t1) / 1000 };
 }
 
-const RSNA_EXAM_COLUMNS = [
-  'negative_exam_for_pe',
-  'qa_motion',
-  'qa_contrast',
-  'flow_artifact',
-  'rv_lv_ratio_gte_1',
-  'rv_lv_ratio_lt_1',
-  'leftsided_pe',
-  'chronic_pe',
-  'true_filling_defect_not_pe',
-  'rightsided_pe',
-  'acute_and_chronic_pe',
-  'central_pe',
-  'indeterminate',
-];
+/** The exam-level columns of the RSNA file, after the image columns (the column list of src/core/synth/rsna.ts). */
+const RSNA_EXAM_COLUMNS = RSNA_COLUMNS.slice(4);
 
 /**
  * Writes an RSNA STR PE `train.csv` for the cohort: one row per instance (the real file's columns
@@ -342,7 +330,7 @@ export async function writeRsnaCsv(path: string, o: { instances: number; seed?: 
       chunk = '';
     }
   };
-  await put(['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID', 'pe_present_on_image', ...RSNA_EXAM_COLUMNS].join(',') + '\n');
+  await put(RSNA_HEADER + '\n');
   const r = prng((o.seed ?? 1) + 7919);
   let rows = 0;
   for (const p of cohortPlan(o.instances, o.seed ?? 1)) {

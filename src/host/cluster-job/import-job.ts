@@ -17,7 +17,7 @@
  *    the same checkpoint imported again is the run already there.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parsePretrainConfig, type PretrainConfig } from '../../shared/run-config';
@@ -33,6 +33,7 @@ import { backfillMetrics } from '../runs/record-events';
 import { getRun, type RunRow } from '../runs/run-store';
 import { jobHome } from './export-job';
 import { JOB_FORMAT, type JobDescription } from './job-files';
+import { readRegularCapped } from './regular-file';
 
 const MiB = 2 ** 20;
 export const JOB_IMPORT_LIMITS = { jsonBytes: 1 * MiB, tensorsBytes: 2 * 2 ** 30, headerBytes: 16 * MiB, metricsBytes: 256 * MiB };
@@ -76,31 +77,12 @@ const optimizerSchema = z
   })
   .strict();
 
-/** A regular file (not a link, FIFO or device) of at most `max` bytes, read whole. */
+/** A regular file (not a link, FIFO or device) of at most `max` bytes, read whole; refused through `fail`. */
 function readCapped(fail: (m: string) => never, path: string, what: string, max: number): Buffer {
-  let st;
   try {
-    st = lstatSync(path);
-  } catch {
-    return fail(`${what} is missing (${path})`);
-  }
-  if (st.isSymbolicLink()) fail(`${what} is a symbolic link: refused (${path})`);
-  if (!st.isFile()) fail(`${what} is not a regular file (${path})`);
-  if (st.size > max) fail(`${what} is ${st.size} bytes, over its ${max}-byte cap (${path})`);
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size > max) fail(`${what} grew over its cap while being read (${path})`);
-    const buf = Buffer.alloc(size);
-    let at = 0;
-    while (at < size) {
-      const n = readSync(fd, buf, at, size - at, at);
-      if (n === 0) break;
-      at += n;
-    }
-    return buf.subarray(0, at);
-  } finally {
-    closeSync(fd);
+    return readRegularCapped(path, what, max);
+  } catch (err) {
+    return fail((err as Error).message);
   }
 }
 

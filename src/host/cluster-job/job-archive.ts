@@ -14,12 +14,13 @@
  * and must be a regular file; the shard names come from data/manifest.json and must be
  * shard-NNNNN.npy; the folder's job.json must name the same job.
  */
-import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, lstatSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { jobHome } from './export-job';
 import { PROGRAM_FILES } from './job-files';
+import { openRegular, readRegularCapped } from './regular-file';
 
 export interface JobArchiveEntry {
   /** Name inside the archive: the top folder, then the path in the job folder. */
@@ -45,39 +46,12 @@ const BLOCK = 512;
 const USTAR_MAX = 8 ** 11 - 1;
 const JSON_CAP = 64 * 2 ** 20;
 
-/** A regular file (not a link), opened without following links: its fd and size. */
-function openRegular(path: string, what: string): { fd: number; size: number; mtime: Date } {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${what} is missing (${path}): was the export finished?` : code === 'ELOOP' ? `${what} is a symbolic link: refused (${path})` : `${what}: ${(err as Error).message}`);
-  }
-  const st = fstatSync(fd);
-  if (!st.isFile()) {
-    closeSync(fd);
-    throw new Error(`${what} is not a regular file (${path})`);
-  }
-  return { fd, size: st.size, mtime: st.mtime };
-}
-
 function readJsonCapped(path: string, what: string): unknown {
-  const { fd, size } = openRegular(path, what);
+  const buf = readRegularCapped(path, what, JSON_CAP);
   try {
-    if (size > JSON_CAP) throw new Error(`${what} is ${size} bytes, over its ${JSON_CAP}-byte cap (${path})`);
-    const buf = Buffer.alloc(size);
-    let at = 0;
-    while (at < size) {
-      const n = readSync(fd, buf, at, size - at, at);
-      if (n === 0) break;
-      at += n;
-    }
-    return JSON.parse(buf.subarray(0, at).toString('utf8')) as unknown;
+    return JSON.parse(buf.toString('utf8')) as unknown;
   } catch (err) {
     throw new Error(`${what}: ${(err as Error).message}`);
-  } finally {
-    closeSync(fd);
   }
 }
 
