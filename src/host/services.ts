@@ -30,7 +30,7 @@ import { CONTRACT_VERSION } from '../shared/contract';
 import { openLibrary } from '../library/db/schema';
 import { checkFolders, removeFolder } from '../library/indexing/indexer';
 import { IndexJobs } from './index-job';
-import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped } from '../library/db/catalog';
+import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped, seriesPage } from '../library/db/catalog';
 import type { Database } from '../library/db/sqlite';
 import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
 import { ViewerBlocks } from './viewer-blocks';
@@ -290,6 +290,7 @@ export function createServices(opts: ServiceOptions): Services {
     },
     'library.stats': () => libraryStats(db, opts.dbPath),
     'library.series': (filter) => listSeries(db, filter),
+    'library.seriesPage': (req) => seriesPage(db, req),
     'library.cohortCounts': (filter) => cohortCounts(db, filter),
     'library.skipped': (limit) => listSkipped(db, limit ?? 1000),
     'viewer.open': (seriesId) => viewerBlocks.open(seriesId),

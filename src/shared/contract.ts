@@ -41,6 +41,7 @@ import type {
 } from './types';
 import { ApiError, type Envelope, toEnvelope } from './envelope';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
+import { seriesPageRequestSchema, type SeriesPage } from './series-page';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
 import type { BiasProbeResult, ClusterJobExport, ClusterJobImport, LabelFolderImport, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
@@ -132,6 +133,11 @@ export const channels = {
   'library.stats': z.tuple([]),
   /** Series matching a cohort filter. */
   'library.series': z.tuple([cohortFilterSchema]),
+  /**
+   * One page of the series matching a cohort filter, sorted by a column, and how many match: the
+   * Library page asks for the rows it shows (sorted and cut in SQL) instead of every series.
+   */
+  'library.seriesPage': z.tuple([seriesPageRequestSchema]),
   /** Counts of series per filter, for the "what qualifies" panel. */
   'library.cohortCounts': z.tuple([cohortFilterSchema]),
   'library.skipped': z.tuple([z.number().int().positive().max(100000).optional()]),
@@ -334,6 +340,7 @@ export interface Results {
   'library.removeFolder': IndexSummary;
   'library.stats': LibraryStats;
   'library.series': SeriesRow[];
+  'library.seriesPage': SeriesPage;
   'library.cohortCounts': CohortCounts;
   'library.skipped': SkippedFile[];
   'viewer.open': VolumeInfo;

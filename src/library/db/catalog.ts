@@ -6,6 +6,7 @@ import type { CohortCounts, CohortFilter, FolderRow, LibraryStats, SeriesRow, Sl
 import { computeGeometry, type Plane, type SeriesGeometry } from '../../core/dicom/geometry';
 import type { Vec3 } from '../../core/dicom/header';
 import type { Database } from './sqlite';
+import { naturalKey, type SeriesPage, type SeriesPageRequest, type SeriesSortKey } from '../../shared/series-page';
 
 interface InstanceGeomRow {
   id: number;
@@ -218,21 +219,96 @@ function filterClauses(f: CohortFilter): { name: string; sql: string; params: un
 
 export { PAPER_COHORT } from '../../shared/presets';
 
-/** The SQL and parameters of the series list for a filter (listSeries runs it; the benchmark's references run the same). */
-export function seriesQuery(filter: CohortFilter = {}): { sql: string; params: unknown[] } {
-  const clauses = filterClauses(filter);
+/** The list's own order: ties of any sort keep it. */
+const LIST_ORDER = 'p.patient_id, st.study_date, st.study_uid, se.series_number, se.id';
+
+/**
+ * Each sortable column as SQL: the value the series table shows (SeriesRow's field, as
+ * src/renderer/src/library/series-columns.ts's `value`), and whether it is text (compared by its
+ * natural key) or a number.
+ */
+const SORT_SQL: Record<SeriesSortKey, { expr: string; text: boolean }> = {
+  patientId: { expr: "COALESCE(NULLIF(p.patient_id, ''), p.patient_key)", text: true },
+  modality: { expr: 'se.modality', text: true },
+  orientation: { expr: 'se.orientation', text: true },
+  slices: { expr: 'se.slices', text: false },
+  matrix: { expr: 'se.columns * se.rows', text: false },
+  sliceThickness: { expr: 'se.slice_thickness', text: false },
+  spacing: { expr: 'ROUND(se.spacing, 4)', text: false },
+  pixelSpacing: { expr: 'se.pixel_spacing_row * se.pixel_spacing_col', text: false },
+  studyDate: { expr: 'st.study_date', text: true },
+  uniformSpacing: { expr: 'se.uniform_spacing', text: false },
+  gantryTilt: { expr: 'se.gantry_tilt', text: false },
+  description: { expr: 'se.description', text: true },
+};
+
+/** ORDER BY of a sort: missing values last in both directions, then the value, then the list's order. */
+function orderBy(sort: SeriesPageRequest['sort'] | undefined): string {
+  if (!sort) return LIST_ORDER;
+  const { expr, text } = SORT_SQL[sort.key];
+  const dir = sort.dir === 'desc' ? 'DESC' : 'ASC';
+  return text
+    ? `(${expr} IS NULL OR ${expr} = '') ASC, ctssl_natural(${expr}) ${dir}, ${LIST_ORDER}`
+    : `(${expr} IS NULL) ASC, ${expr} ${dir}, ${LIST_ORDER}`;
+}
+
+/** Connections that have the natural sort key function (a deterministic SQL function, registered once per connection). */
+const withNatural = new WeakSet<Database>();
+function ensureNatural(db: Database): void {
+  if (withNatural.has(db)) return;
+  db.function('ctssl_natural', { deterministic: true }, (s: unknown) => (typeof s === 'string' ? naturalKey(s) : s));
+  withNatural.add(db);
+}
+
+/** The WHERE of the series list (and of its counts) for filter clauses. */
+function whereOf(clauses: { sql: string }[]): string {
   // DICOM SEG objects are not image series: they are attached to the series they segment (labels/seg-attach.ts).
-  const where = ' WHERE ' + ["se.modality != 'SEG'", ...clauses.map((c) => c.sql)].join(' AND ');
-  return {
-    sql: SERIES_SELECT + where + ' ORDER BY p.patient_id, st.study_date, st.study_uid, se.series_number, se.id',
-    params: clauses.flatMap((c) => c.params),
-  };
+  return ' WHERE ' + ["se.modality != 'SEG'", ...clauses.map((c) => c.sql)].join(' AND ');
+}
+
+const SERIES_FROM = ' FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref';
+
+/**
+ * The SQL and parameters of the series list for a filter: every matching series in the list's
+ * order (listSeries; the benchmark's references run the same), or one page of them in a sort
+ * (seriesPage). One builder for both, so a page is exactly a slice of the sorted list.
+ */
+export function seriesQuery(
+  filter: CohortFilter = {},
+  sort?: SeriesPageRequest['sort'],
+  page?: { offset: number; limit: number },
+): { sql: string; params: unknown[] } {
+  const clauses = filterClauses(filter);
+  const params = clauses.flatMap((c) => c.params);
+  let sql = SERIES_SELECT + whereOf(clauses) + ' ORDER BY ' + orderBy(sort);
+  if (page) {
+    sql += ' LIMIT ? OFFSET ?';
+    params.push(page.limit, page.offset);
+  }
+  return { sql, params };
 }
 
 export function listSeries(db: Database, filter: CohortFilter = {}): SeriesRow[] {
   updateDirtyGeometry(db);
   const { sql, params } = seriesQuery(filter);
   return (db.prepare(sql).all(...params) as SeriesDbRow[]).map(toRow);
+}
+
+/** How many series match a filter's clauses (the list's own WHERE). */
+function countMatching(db: Database, clauses: ReturnType<typeof filterClauses>): number {
+  return db
+    .prepare('SELECT COUNT(*)' + SERIES_FROM + whereOf(clauses))
+    .pluck()
+    .get(...clauses.flatMap((c) => c.params)) as number;
+}
+
+/** One page of the series list in a sort, and how many series match (the Library page's table). */
+export function seriesPage(db: Database, req: SeriesPageRequest): SeriesPage {
+  updateDirtyGeometry(db);
+  ensureNatural(db);
+  const { sql, params } = seriesQuery(req.filter, req.sort, req);
+  const rows = (db.prepare(sql).all(...params) as SeriesDbRow[]).map(toRow);
+  return { rows, offset: req.offset, total: countMatching(db, filterClauses(req.filter)) };
 }
 
 export function getSeries(db: Database, id: number): SeriesRow | null {
@@ -249,15 +325,8 @@ export function findSeriesByUid(db: Database, uid: string): SeriesRow | null {
 export function cohortCounts(db: Database, filter: CohortFilter): CohortCounts {
   updateDirtyGeometry(db);
   const clauses = filterClauses(filter);
-  const count = (cs: typeof clauses) =>
-    db
-      .prepare(
-        // The same series listSeries lists: DICOM SEG objects are labels of other series, not counted.
-        `SELECT COUNT(*) FROM series se JOIN studies st ON st.id = se.study_ref JOIN patients p ON p.id = st.patient_ref WHERE ` +
-          ["se.modality != 'SEG'", ...cs.map((c) => c.sql)].join(' AND '),
-      )
-      .pluck()
-      .get(...cs.flatMap((c) => c.params)) as number;
+  // The same series listSeries lists: DICOM SEG objects are labels of other series, not counted.
+  const count = (cs: typeof clauses) => countMatching(db, cs);
   const byFilter: Record<string, number> = {};
   for (const c of clauses) byFilter[c.name] = count([c]);
   return { total: count([]), matching: count(clauses), byFilter };

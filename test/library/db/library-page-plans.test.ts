@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { openLibrary } from '../../../src/library/db/schema';
 import type { Database } from '../../../src/library/db/sqlite';
-import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped, PAPER_COHORT } from '../../../src/library/db/catalog';
+import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped, PAPER_COHORT, seriesPage } from '../../../src/library/db/catalog';
 import { skippedUnder } from '../../../src/library/indexing/indexer';
 import { FileRecorder, statements } from '../../../src/library/indexing/index-records';
 import type { ReadResult } from '../../../src/library/indexing/file-header';
@@ -127,6 +127,22 @@ describe('Library page queries at scale: query plans', () => {
     expect(list).not.toMatch(/instances|files/);
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.modality === 'CT' && r.orientation === 'axial' && (r.sliceThickness ?? 99) <= 3)).toBe(true);
+  });
+
+  it("reads one page of the series table from the series, their studies and patients, never the instances", () => {
+    let page!: ReturnType<typeof seriesPage>;
+    const plans = plansOf(db, () => (page = seriesPage(db, { filter: PAPER_COHORT, sort: { key: 'patientId', dir: 'asc' }, offset: 0, limit: 10 })));
+    const list = planOf(plans, 'LIMIT ? OFFSET ?');
+    // One pass over the series rows (a few thousand at a million instances), each study and patient by
+    // primary key; the sort keeps only the page (LIMIT), and nothing reads instances or files.
+    expect(list.split('\n')[0]).toBe('SCAN se');
+    expect(list).toMatch(/SEARCH st USING INTEGER PRIMARY KEY/);
+    expect(list).toMatch(/SEARCH p USING INTEGER PRIMARY KEY/);
+    expect(list).not.toMatch(/instances|files/);
+    const count = planOf(plans, 'SELECT COUNT(*)');
+    expect(count).not.toMatch(/instances|files/);
+    expect(page.rows).toHaveLength(10);
+    expect(page.total).toBe(listSeries(db, PAPER_COHORT).length);
   });
 
   it('recomputes the geometry of a series marked stale (the index holds it until then)', () => {
