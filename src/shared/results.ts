@@ -173,7 +173,27 @@ export interface SslEvaluation {
 
 // ---------------------------------------------------------------- fine-tuning (results.json, 'results')
 
+/**
+ * Early stopping of a fine-tuning run (its `earlyStopPatience`): the validation metric it watched,
+ * the evaluation whose weights were kept (and scored on the held-out split), and where it stopped.
+ */
+export interface EarlyStopRecord {
+  /** Validation evaluations in a row without a gain before the run stops. */
+  patience: number;
+  metric: 'auroc' | 'dice';
+  /** Steps between evaluations. */
+  evalEvery: number;
+  evaluations: number;
+  /** Step of the best validation value, whose weights the run kept (-1: no defined value, the last weights kept). */
+  bestStep: number;
+  bestValue: number;
+  /** Step at which the run stopped early; null when it trained all its steps. */
+  stoppedAtStep: number | null;
+}
+
 interface HeldOut {
+  /** Present when the run watched validation to stop early (`earlyStopPatience`): which weights these numbers are of. */
+  earlyStop?: EarlyStopRecord;
   /** The split scored: 'test', or another when the cohort is too small for a test split. */
   split: Split;
   slices: number;

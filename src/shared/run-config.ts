@@ -210,11 +210,19 @@ function finetuneSchema<I extends z.ZodType>(init: I, strict: boolean) {
     scaling: z.enum(['fixed', 'minmax']).default('fixed'),
     seriesIds: seriesIdsSchema.optional(),
     filter: cohortFilterSchema.optional(),
+    /** Labelled series added to the training split only, after the cohort (seriesIds or filter) is split: more training patients, the same validation and held-out ones. */
+    trainSeriesIds: seriesIdsSchema.optional(),
     fractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).strict().default({ train: 0.6, val: 0.2, test: 0.2 }),
     sliceStride: z.number().int().min(1).max(1000).default(1),
     checkpointEvery: z.number().int().positive().default(50),
     evalEvery: z.number().int().positive().default(25),
     evalBatches: z.number().int().nonnegative().default(0),
+    /**
+     * Early stopping: stop after this many validation evaluations (every `evalEvery` steps) in a
+     * row without a gain in validation AUROC (classification) or Dice (segmentation), and keep the
+     * weights of the best evaluation as the run's result; absent = train every step, keep the last.
+     */
+    earlyStopPatience: z.number().int().positive().max(10_000).optional(),
     useCache: z.boolean().default(true),
   });
   return (strict ? o.strict() : o)

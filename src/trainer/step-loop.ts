@@ -40,6 +40,8 @@ export interface StepLoop<B extends { shape: number[] }> {
   evaluate(position: Position): Promise<Record<string, number>>;
   /** Writes a checkpoint at the current position. */
   save(position: Position, losses: Record<string, number>): Promise<void>;
+  /** Asked after each evaluation: true ends training there (early stopping), as if all steps were done. */
+  stopAfterEvaluation?(): boolean;
 }
 
 /** Starts the backend the host asked for (or the best available) and tells the host which one. */
@@ -82,7 +84,7 @@ export function truncateMetrics(path: string, step: number): void {
 export async function runSteps<B extends { shape: number[] }>(
   loop: StepLoop<B>,
   start: Position,
-): Promise<{ position: Position; stopped: boolean; last: Record<string, number> }> {
+): Promise<{ position: Position; stopped: boolean; last: Record<string, number>; endedEarly?: boolean }> {
   const { port } = loop;
   const pos = { ...start };
   let last: Record<string, number> = {};
@@ -135,6 +137,10 @@ export async function runSteps<B extends { shape: number[] }>(
       const metrics = await loop.evaluate({ ...pos });
       port.send({ v: 1, type: 'eval', step: pos.step, split: 'val', metrics });
       appendFileSync(loop.metricsPath, JSON.stringify({ step: pos.step, split: 'val', ...metrics }) + '\n');
+      if (loop.stopAfterEvaluation?.()) {
+        await loop.save({ ...pos }, last);
+        return { position: pos, stopped: false, last, endedEarly: true };
+      }
     }
     if (pos.step % loop.checkpointEvery === 0 || pos.step === loop.totalSteps) await loop.save({ ...pos }, last);
   }

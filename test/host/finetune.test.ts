@@ -149,6 +149,31 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     expect(getRun(db, run.id)!.summary.results).not.toHaveProperty('patientOfSlice');
   });
 
+  it('stops early on validation Dice and keeps, checkpoints and scores the best evaluation\'s weights', async () => {
+    const run = createFinetuneRun(
+      db,
+      { kind: 'finetune', task: 'segmentation', model: 'unet', label: { kind: 'nodule', consensusK: 1 }, preset: 'tiny', size: 32, steps: 60, batchSize: 4, lr: 0.03, evalEvery: 2, earlyStopPatience: 2, useCache: false, windowLevel: -600, windowWidth: 1500, filter: { modality: 'CT' } },
+      { dataDir: tmp.dir, dir: join(tmp.dir, 'early') },
+    );
+    const r = await startRun(db, run).done;
+    expect(r.status).toBe('done');
+    const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8'));
+    const dice = runMetrics(db, run.id, 'val').filter((m) => m.name === 'dice');
+    const es = results.earlyStop;
+    expect(es).toMatchObject({ patience: 2, metric: 'dice', evalEvery: 2, evaluations: dice.length });
+    // it stopped before the 60 steps, two evaluations after its best one, the best being the largest validation Dice
+    expect(es.stoppedAtStep).toBeLessThan(60);
+    expect(r.step).toBe(es.stoppedAtStep);
+    expect(es.stoppedAtStep - es.bestStep).toBe(2 * 2);
+    expect(es.bestValue).toBe(Math.max(...dice.map((m) => m.value)));
+    expect(dice.find((m) => m.value === es.bestValue)!.step).toBe(es.bestStep);
+    // the run's last checkpoint holds the best evaluation's weights, not the last step's
+    const best = readCheckpoint(latestCheckpointDir(join(run.dir, 'early-stop'))!);
+    expect(best.state.step).toBe(es.bestStep);
+    const last = new Map(readCheckpoint(latestCheckpointDir(run.dir)!).weights.map((w) => [w.name, w.data]));
+    expect(best.weights.every((w) => Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength).equals(Buffer.from(last.get(w.name)!.buffer, last.get(w.name)!.byteOffset, last.get(w.name)!.byteLength)))).toBe(true);
+  }, 120_000);
+
   it('explains what is missing: labels of another kind, a cnn with an init', () => {
     expect(() =>
       createFinetuneRun(db, { kind: 'finetune', task: 'classification', model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, steps: 1 }, { dataDir: tmp.dir }),

@@ -261,4 +261,25 @@ describe('splits that never leak', () => {
     );
     expect(existsSync(dir)).toBe(false);
   }, 180_000);
+
+  it('adds training-only series to training and leaves validation and held-out as the cohort alone splits them', async () => {
+    const lib = await library('train-only', 4);
+    const cohortKeys = lib.keys.slice(0, 9);
+    const extraKeys = lib.keys.slice(9);
+    const cohort = lib.seriesOf(cohortKeys);
+    const extra = lib.seriesOf(extraKeys);
+    const alone = finetune(lib.services, { seriesIds: cohort, filter: undefined, splitSeed: 3 });
+    const more = finetune(lib.services, { seriesIds: cohort, trainSeriesIds: extra, filter: undefined, splitSeed: 3 });
+    for (const sp of ['val', 'test']) expect(patientsIn(more, sp)).toEqual(patientsIn(alone, sp));
+    expect(patientsIn(alone, 'val').size + patientsIn(alone, 'test').size).toBeGreaterThan(0);
+    expect(patientsIn(more, 'train')).toEqual(new Set([...patientsIn(alone, 'train'), ...extraKeys]));
+    // the CLI's flag is the same field
+    const cli = ctssl('train-only', 'finetune', '--task', 'classification', '--label', 'pe', '--preset', 'tiny', '--size', '32', '--steps', '1', '--batch', '2', '--split', '0.6,0.2,0.2', '--split-seed', '3', '--series', cohort.join(','), '--train-series', extra.join(','), '--json');
+    expect(cli.status, cli.stderr).toBe(0);
+    const viaCli = JSON.parse(cli.stdout) as { run: string };
+    const cliManifest = JSON.parse(readFileSync(join(viaCli.run, 'manifest.json'), 'utf8')) as { series: { patientKey: string; split: string }[] };
+    expect(new Set(cliManifest.series.filter((x) => x.split === 'test').map((x) => x.patientKey))).toEqual(patientsIn(alone, 'test'));
+    // a series given twice, or a patient of the cohort given as training-only, is refused naming the series
+    expect(() => finetune(lib.services, { seriesIds: cohort, trainSeriesIds: [cohort[0]], filter: undefined })).toThrow(new RegExp(`^series ${cohort[0]} is in the cohort and among the training-only series`));
+  }, 180_000);
 });

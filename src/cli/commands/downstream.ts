@@ -29,9 +29,12 @@ export function register(program: Command): void {
     .option('--batch <n>', 'batch size', positiveInt)
     .option('--lr <x>', 'learning rate', positiveNumber)
     .option('--seed <n>', 'seed of splits, subsets, weights and batches', (v) => Number(v))
+    .option('--split-seed <n>', 'seed of the patient split alone (default: --seed): other seeds on the same patients', (v) => Number(v))
     .option('--series <ids>', 'comma-separated series ids (default: every CT series with such labels)')
     .option('--split <fractions>', 'patient split train,validation,held-out (default 0.6,0.2,0.2)', splitFractions)
+    .option('--train-series <ids>', 'comma-separated labelled series added to the training split only, after the cohort is split (more training patients, the same validation and held-out ones)')
     .option('--eval-every <n>', 'steps between validation evaluations', positiveInt)
+    .option('--early-stop <patience>', 'stop after this many validation evaluations in a row without a gain in validation AUROC or Dice, and keep the best evaluation\'s weights (results.json: earlyStop)', positiveInt)
     .option('--window-level <hu>', "input window level (default: the pretrained encoder's, else 50)", Number)
     .option('--window-width <hu>', "input window width (default: the pretrained encoder's, else 350)", positiveNumber)
     .option('--out <dir>', 'run folder')
@@ -61,10 +64,13 @@ export function register(program: Command): void {
           ...(o.batch !== undefined && { batchSize: Number(o.batch) }),
           ...(o.lr !== undefined && { lr: Number(o.lr) }),
           ...(o.seed !== undefined && { seed: Number(o.seed) }),
+          ...(o.splitSeed !== undefined && { splitSeed: Number(o.splitSeed) }),
           ...(o.evalEvery !== undefined && { evalEvery: Number(o.evalEvery) }),
+          ...(o.earlyStop !== undefined && { earlyStopPatience: Number(o.earlyStop) }),
           ...(o.windowLevel !== undefined && { windowLevel: Number(o.windowLevel) }),
           ...(o.windowWidth !== undefined && { windowWidth: Number(o.windowWidth) }),
           ...(o.split !== undefined && { fractions: { train: (o.split as unknown as number[])[0], val: (o.split as unknown as number[])[1], test: (o.split as unknown as number[])[2] } }),
+          ...(o.trainSeries !== undefined && { trainSeriesIds: String(o.trainSeries).split(',').map((x) => Number(x.trim())) }),
           ...(o.series ? { seriesIds: String(o.series).split(',').map((x) => Number(x.trim())) } : { filter: { modality: 'CT' } }),
         };
         if (input.steps === undefined && input.epochs === undefined) throw new Error('give --steps N or --epochs N');
@@ -184,5 +190,9 @@ function heldOutLines(r: FinetuneResults | null): string[] {
       : r.task === 'classification'
         ? [`  held-out AUROC ${fmt(r.auroc)}, 95% CI [${fmt(r.aurocCi95[0])}, ${fmt(r.aurocCi95[1])}] (${how}); ${where}, ${r.positives} positive`, `  at the Youden threshold ${fmt(r.threshold.value)} (chosen on ${r.threshold.chosenOn}): sensitivity ${fmt(r.sensitivity)}, specificity ${fmt(r.specificity)}, PPV ${fmt(r.ppv)}, NPV ${fmt(r.npv)}`]
         : [`  held-out Dice ${fmt(r.dice)}${r.diceCi95 ? `, 95% CI [${fmt(r.diceCi95[0])}, ${fmt(r.diceCi95[1])}] (${how})` : ''}, IoU ${fmt(r.iou)}; ${where}`];
-  return [...lines, ...(r.warnings ?? []).map((w) => `warning: ${w}`)];
+  const es = r.earlyStop;
+  const early = es
+    ? [`  early stopping (patience ${es.patience} evaluations of validation ${es.metric}): ${es.stoppedAtStep === null ? 'trained every step' : `stopped at step ${es.stoppedAtStep}`}; scored the weights of step ${es.bestStep} (validation ${es.metric} ${fmt(es.bestValue)})`]
+    : [];
+  return [...lines, ...early, ...(r.warnings ?? []).map((w) => `warning: ${w}`)];
 }

@@ -227,6 +227,7 @@ export function createFinetuneRun(db: Database, input: FinetuneConfigInput, o: C
       label: config.label,
       filter: config.filter,
       seriesIds: config.seriesIds,
+      ...(config.trainSeriesIds && { trainOnlySeriesIds: config.trainSeriesIds }),
       seed: splitSeed,
       fractions: config.fractions,
       negativesPerPositive: config.negativesPerPositive,

@@ -66,6 +66,12 @@ export interface FinetuneManifestOptions {
   keepInTrain?: ReadonlySet<string>;
   /** Split patients with a positive slice and those without apart (default true). */
   stratify?: boolean;
+  /**
+   * Labelled series whose patients go to the training split only, added after the cohort is split:
+   * more labelled training patients with the same validation and held-out patients (a study of the
+   * labelled cohort's size). None may be in the cohort or of one of its patients.
+   */
+  trainOnlySeriesIds?: number[];
 }
 
 function labelOfSlices(db: Database, sops: string[], rowsCols: { rows: number; columns: number }[], spec: LabelSpec): { labels: (number | null)[]; masks: (Uint8Array | null)[] } {
@@ -119,7 +125,16 @@ export function buildFinetuneManifest(db: Database, outDir: string, o: FinetuneM
   const fractions = o.fractions ?? DEFAULT_FRACTIONS;
   const stride = Math.max(1, o.sliceStride ?? 1);
   const labelled = labelledSeriesIds(db, o.label);
-  const candidates = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, o.filter ?? {});
+  const cohort = o.seriesIds ? listSeries(db).filter((s) => o.seriesIds!.includes(s.id)) : listSeries(db, o.filter ?? {});
+  const trainOnly = new Set(o.trainOnlySeriesIds ?? []);
+  const both = cohort.find((s) => trainOnly.has(s.id));
+  if (both) throw new Error(`series ${both.id} is in the cohort and among the training-only series: give it once`);
+  const extra = trainOnly.size ? listSeries(db).filter((s) => trainOnly.has(s.id)) : [];
+  const missing = [...trainOnly].find((id) => !extra.some((s) => s.id === id));
+  if (missing !== undefined) throw new Error(`training-only series ${missing} is not in the library`);
+  const unlabelled = extra.find((s) => !labelled.has(s.id));
+  if (unlabelled) throw new Error(`training-only series ${unlabelled.id} has no labels of this kind`);
+  const candidates = [...cohort, ...extra];
   const rows = candidates.filter((s) => labelled.has(s.id) && s.slices > 0 && s.rows && s.columns);
   if (rows.length === 0) {
     throw new Error(
@@ -176,14 +191,19 @@ export function buildFinetuneManifest(db: Database, outDir: string, o: FinetuneM
       slices,
     });
   }
-  const classes = patientClasses(labelledSeries);
+  // The cohort is split as if the training-only series were not there; their patients then join training.
+  const inCohort = labelledSeries.filter((s) => !trainOnly.has(s.seriesId));
+  const cohortPatients = new Set(inCohort.map((s) => s.patientKey));
+  const shared = labelledSeries.find((s) => trainOnly.has(s.seriesId) && cohortPatients.has(s.patientKey));
+  if (shared) throw new Error(`training-only series ${shared.seriesId} is of a patient in the cohort: a patient's series go to one split, so give it with the cohort`);
+  const classes = patientClasses(inCohort);
   const { splits, due } = splitPatientsConstrained(
-    labelledSeries.map((s) => s.patientKey),
+    inCohort.map((s) => s.patientKey),
     o.seed,
     fractions,
     { keepInTrain: o.keepInTrain, ...(o.stratify !== false && { classes }) },
   );
-  const series: FinetuneSeries[] = labelledSeries.map((s) => ({ ...s, split: splits.get(s.patientKey)! }));
+  const series: FinetuneSeries[] = labelledSeries.map((s) => ({ ...s, split: trainOnly.has(s.seriesId) ? 'train' : splits.get(s.patientKey)! }));
   const blob = new Uint8Array(offset);
   let at = 0;
   for (const c of chunks) {

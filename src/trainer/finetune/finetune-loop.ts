@@ -5,9 +5,11 @@
  * evaluated on the held-out split: AUROC with a patient-level (cluster) bootstrap 95% interval and
  * sensitivity/specificity at the Youden threshold chosen on validation (classification), Dice
  * (with the same kind of interval) and IoU (segmentation); a split with fewer than 10 patients or
- * 20 positive slices carries a warning.
+ * 20 positive slices carries a warning. With early stopping (`earlyStopPatience`) the run ends once
+ * validation has not gained for that many evaluations, and the weights of the best evaluation
+ * (kept in `early-stop/` so a resumed run has them) are its last checkpoint and what is scored.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFinetuneConfig, type FinetuneConfig } from '../../shared/run-config';
 import type { HostMessage } from '../../shared/trainer-protocol';
@@ -16,13 +18,15 @@ import { AurocMetric, DiceMetric } from '../../core/metrics/accumulators';
 import { chooseThreshold, rocCurve, thresholdMetrics } from '../../core/metrics/classification';
 import { diceClusterCi, heldOutWarnings, type ClusterBootstrapOptions, type ClusterCi } from '../../core/metrics/cluster';
 import { vqvaePreset, type VqvaePresetName } from '../../core/ml/vqvae';
-import { latestCheckpointDir, readCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
+import { latestCheckpointDir, readCheckpoint, writeCheckpoint, writeJsonAtomic } from '../../library/runs/checkpoint';
+import type { WeightEntry } from '../../core/ml/weights';
 import type { FinetuneManifest } from '../../library/runs/finetune-manifest';
 import { createFinetuneEngine, type FinetuneEngine } from './finetune-engine';
 import { FinetuneBatchStream, finetuneSliceSource, type FinetuneBatch } from './finetune-batches';
 import type { Split } from '../../library/runs/manifest';
 import { configHash } from '../../library/runs/run-hash';
-import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerPort } from '../step-loop';
+import { checkpointSaver, runSteps, startBackend, truncateMetrics, type Position, type TrainerPort } from '../step-loop';
+import { EarlyStopping } from './early-stop';
 
 export function finetuneSize(c: FinetuneConfig): number {
   return c.size ?? vqvaePreset(c.preset as VqvaePresetName).size;
@@ -123,6 +127,27 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   }
   const metricsPath = join(runDir, 'metrics.jsonl');
   truncateMetrics(metricsPath, step);
+
+  // Early stopping: the tracker replays the validations a resumed run already made; the best
+  // weights so far live in early-stop/ (written at each gain).
+  const early = config.earlyStopPatience ? new EarlyStopping(config.earlyStopPatience, config.task === 'classification' ? 'auroc' : 'dice', config.evalEvery) : null;
+  const bestDir = join(runDir, 'early-stop');
+  let best: { weights: WeightEntry[]; position: Position } | null = null;
+  let endNow = false;
+  if (early) {
+    if (!ck) rmSync(bestDir, { recursive: true, force: true });
+    else {
+      for (const line of existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n') : []) {
+        const m = line ? (JSON.parse(line) as Record<string, number | string>) : null;
+        if (m?.split === 'val') early.update(Number(m.step), Number(m[early.metric]));
+      }
+      const b = latestCheckpointDir(bestDir);
+      if (b && early.best.step >= 0) {
+        const c = readCheckpoint(b);
+        if (c.state.step === early.best.step && c.state.configHash === cHash) best = { weights: c.weights, position: { step: c.state.step, epoch: c.state.epoch, batch: c.state.batch } };
+      }
+    }
+  }
   port.send({ v: 1, type: 'started', step, totalSteps, batchesPerEpoch: train.batchesPerEpoch, params: engine.params, resumedFrom });
 
   // BatchNorm running statistics lag behind fast-moving weights: re-estimate them from a few
@@ -145,6 +170,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
     return metrics;
   };
 
+  const save = checkpointSaver(runDir, port, { configHash: cHash, manifestHash: manifest.hash }, engine);
   const { position, stopped, last } = await runSteps<FinetuneBatch>(
     {
       port,
@@ -158,14 +184,33 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
       step: (b, e) => engine.step(b, { freezeEncoder: e < config.freezeEpochs }),
       lr: () => engine.lr,
       numTensors: () => engine.numTensors(),
-      evaluate: (p) => validate(p.epoch),
-      save: checkpointSaver(runDir, port, { configHash: cHash, manifestHash: manifest.hash }, engine),
+      evaluate: async (p) => {
+        const metrics = await validate(p.epoch);
+        if (early) {
+          const verdict = early.update(p.step, metrics[early.metric]);
+          if (verdict === 'improved') {
+            best = { weights: await engine.getWeights(), position: { ...p } };
+            writeCheckpoint(bestDir, { ...p, configHash: cHash, manifestHash: manifest.hash, losses: metrics, savedAt: new Date().toISOString() }, best.weights, null, 1);
+          }
+          endNow = verdict === 'stop';
+        }
+        return metrics;
+      },
+      save,
+      stopAfterEvaluation: () => endNow,
     },
     { step, epoch, batch },
   );
   if (!stopped) {
-    await recalibrate(position.epoch);
-    const results = await finalEvaluation(engine, manifest, masks, source, config, size, evalSplit);
+    // With early stopping, the best validation's weights are the run's: its last checkpoint holds them.
+    const kept = early ? (best as { weights: WeightEntry[]; position: Position } | null) : null;
+    if (kept) {
+      await engine.setWeights(kept.weights);
+      await save(position, last);
+    }
+    await recalibrate(kept ? kept.position.epoch : position.epoch);
+    const scored = await finalEvaluation(engine, manifest, masks, source, config, size, evalSplit);
+    const results = early ? { ...scored, earlyStop: early.record() } : scored;
     writeJsonAtomic(join(runDir, 'results.json'), results);
     port.send({ v: 1, type: 'results', results });
   }
