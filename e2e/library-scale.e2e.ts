@@ -1,9 +1,10 @@
 /**
  * The Library page over a library of hundreds of series (a small version of bench/index-scale.ts's
  * million instances, written through the indexer's own write path): the series table draws only
- * the rows on screen and a margin (virtualised), holds every matching series in its scroll height,
- * and the keyboard reaches every one of them (End, Home, PageDown, arrows), drawing the rows it
- * moves to.
+ * the rows on screen and a margin (virtualised), asks the server only for the pages it draws
+ * (`library.seriesPage`, watched on the WebSocket), sorts in SQL when a header is clicked, holds
+ * every matching series in its scroll height, and the keyboard reaches every one of them (End,
+ * Home, PageDown, arrows), loading and drawing the rows it moves to.
  */
 import { test, expect, type Page } from '@playwright/test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,21 +13,46 @@ import { join } from 'node:path';
 import { startServe, stopServe, type Served } from './fixtures';
 import { LibraryPage } from './pages/library-page';
 import { openLibrary } from '../src/library/db/schema';
+import { listSeries } from '../src/library/db/catalog';
+import { PAPER_COHORT } from '../src/shared/presets';
+import type { SeriesPageRequest } from '../src/shared/series-page';
 import { buildLibrary } from '../bench/index-scale-library';
 
 let dataDir: string;
 let served: Served;
 let page: Page;
 let library: LibraryPage;
+/** The paper cohort's series ids in the list's own order (from the library file, not the page). */
+let listed: { id: number; slices: number }[];
+/** Every library.seriesPage request the page sent, in order. */
+const pageRequests: SeriesPageRequest[] = [];
+
+/** A request frame of the WebSocket bridge (src/shared/wire.ts: u32 JSON length, JSON, binary tail), when it is one. */
+function requestOf(payload: string | Buffer): { channel: string; args: unknown[] } | null {
+  if (typeof payload === 'string' || payload.length < 4) return null;
+  const n = payload.readUInt32LE(0);
+  try {
+    return JSON.parse(payload.subarray(4, 4 + n).toString('utf8')) as { channel: string; args: unknown[] };
+  } catch {
+    return null;
+  }
+}
 
 test.beforeAll(async ({ browser }) => {
   dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-scale-'));
   const db = openLibrary(join(dataDir, 'library.sqlite'));
   const built = buildLibrary(db, { instances: 60_000, folder: join(dataDir, 'dicom') });
+  listed = listSeries(db, PAPER_COHORT).map((r) => ({ id: r.id, slices: r.slices }));
   db.close();
   expect(built.paperSeries).toBeGreaterThan(200);
   served = await startServe(dataDir);
   page = await browser.newPage();
+  page.on('websocket', (ws) =>
+    ws.on('framesent', (f) => {
+      const req = requestOf(f.payload);
+      if (req?.channel === 'library.seriesPage') pageRequests.push(req.args[0] as SeriesPageRequest);
+    }),
+  );
   await page.goto(served.openUrl);
   library = new LibraryPage(page);
 });
@@ -45,6 +71,55 @@ const focused = (p: Page) =>
       ? { index: Number(el.dataset.index), patient: el.querySelector('[data-col="patientId"]')?.textContent?.trim() }
       : null;
   })()`) as Promise<{ index: number; patient?: string } | null>;
+
+test('the table asks for the first screenful, then the pages scrolled to, and sorts by a header in SQL', async () => {
+  const { matching } = await library.counts();
+  expect(matching).toBe(listed.length);
+  await expect(page.getByTestId('series-table')).toHaveAttribute('data-rows', String(matching));
+  await expect(library.rows.first()).toBeVisible();
+  // The first request is the first page of the paper cohort by patient; nothing beyond the drawn rows was asked for.
+  expect(pageRequests[0]).toEqual({ filter: PAPER_COHORT, sort: { key: 'patientId', dir: 'asc' }, offset: 0, limit: 100 });
+  const drawnTo = Math.max(...(await library.rows.evaluateAll((rs) => rs.map((r) => Number((r as unknown as { dataset: Record<string, string> }).dataset.index)))));
+  expect(drawnTo).toBeLessThan(100);
+  expect(pageRequests.every((r) => r.offset === 0)).toBe(true);
+  const ids = () => library.rows.evaluateAll((rs) => rs.map((r) => Number((r as unknown as { dataset: Record<string, string> }).dataset.seriesId)));
+  expect((await ids()).slice(0, 20)).toEqual(listed.slice(0, 20).map((s) => s.id));
+
+  // Scrolled to row 150: its page is asked for and drawn, with the list's row 150 in it.
+  const wrap = page.getByTestId('series-table-wrap');
+  await wrap.evaluate((w) => (w.scrollTop = 150 * w.querySelector('tr[data-testid="series-row"]')!.getBoundingClientRect().height));
+  const at150 = page.locator('[data-testid="series-row"][data-index="150"]');
+  await expect(at150).toHaveAttribute('data-series-id', String(listed[150].id));
+  expect(pageRequests.some((r) => r.offset === 100)).toBe(true);
+  expect(pageRequests.some((r) => r.offset >= 300)).toBe(false);
+
+  // A row selected stays selected (by series) across a sort.
+  await at150.click();
+  await expect(at150).toHaveClass(/selected/);
+  const selectedId = listed[150].id;
+
+  // Sorted by slices: asked of the server, the drawn rows are the list stably sorted by slices.
+  await wrap.evaluate((w) => (w.scrollTop = 0));
+  await library.sortBy('slices');
+  await expect(page.getByTestId('col-slices')).toHaveAttribute('aria-sort', 'ascending');
+  expect(pageRequests.at(-1)).toMatchObject({ sort: { key: 'slices', dir: 'asc' }, offset: 0 });
+  const bySlices = [...listed].sort((a, b) => a.slices - b.slices).map((s) => s.id);
+  await expect.poll(async () => (await ids()).slice(0, 30)).toEqual(bySlices.slice(0, 30));
+  await library.sortBy('slices');
+  await expect(page.getByTestId('col-slices')).toHaveAttribute('aria-sort', 'descending');
+  const bySlicesDesc = [...listed].sort((a, b) => b.slices - a.slices).map((s) => s.id);
+  await expect.poll(async () => (await ids()).slice(0, 30)).toEqual(bySlicesDesc.slice(0, 30));
+  const k = bySlicesDesc.indexOf(selectedId);
+  await wrap.evaluate((w, k) => (w.scrollTop = Math.max(0, (k - 5) * w.querySelector('tr[data-testid="series-row"]')!.getBoundingClientRect().height)), k);
+  await expect(page.locator(`[data-testid="series-row"][data-index="${k}"]`)).toHaveAttribute('data-series-id', String(selectedId));
+  await expect(page.locator(`[data-testid="series-row"][data-series-id="${selectedId}"]`)).toHaveClass(/selected/);
+
+  // Back to the patient order for the next test.
+  await wrap.evaluate((w) => (w.scrollTop = 0));
+  await library.sortBy('patientId');
+  await expect(page.getByTestId('col-patientId')).toHaveAttribute('aria-sort', 'ascending');
+  await expect.poll(async () => (await ids()).slice(0, 20)).toEqual(listed.slice(0, 20).map((s) => s.id));
+});
 
 test('the series table draws the rows on screen, not every series, and the keyboard reaches them all', async () => {
   const { matching } = await library.counts();

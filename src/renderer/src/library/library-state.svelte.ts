@@ -2,30 +2,40 @@
  * State of the library page: folders, the running indexing job, the series table with its cohort
  * filter, counts and skipped files. One instance for the app's lifetime (kept across page
  * switches, so the filters stay). Lists are `$state.raw`: replaced whole, never deeply proxied.
+ * The series table's rows come a page at a time, sorted in SQL (`library.seriesPage`).
  */
 import type { ApiClient } from '../../../shared/contract';
 import type { AppInfo, CohortCounts, FolderRow, IndexProgress, LibraryStats, SeriesRow, SkippedFile } from '../../../shared/types';
+import type { SeriesPageRequest, SeriesSortKey, SortDir } from '../../../shared/series-page';
 import { toasts } from '../lib/toasts.svelte';
 import { folderPathProblem } from '../lib/paths';
 import { LabelsState } from '../labels/labels-state.svelte';
 import { FirstMinuteState } from './first-minute-state.svelte';
 import { noFilters, paperCohort, toCohortFilter, type FilterForm } from './cohort';
 import { isRunning } from './progress';
-import { sortSeries, type SortDir, type SortKey } from './series-columns';
 
 /** How many skipped files the panel lists. */
 export const SKIPPED_LIMIT = 1000;
+
+/** Rows of the series table asked for at a time (the first page holds the first screenful and its margin). */
+export const SERIES_PAGE = 100;
 
 export class LibraryState {
   info = $state.raw<AppInfo | null>(null);
   folders = $state.raw<FolderRow[]>([]);
   stats = $state.raw<LibraryStats | null>(null);
-  series = $state.raw<SeriesRow[]>([]);
+  /**
+   * The rows of the sorted series list loaded so far, by their index in it (a sparse array of
+   * `total` entries: the table asks for the pages it draws, `library.seriesPage`, sorted in SQL).
+   */
+  rows = $state.raw<(SeriesRow | undefined)[]>([]);
+  /** How many series match the filter (the sorted list's length). */
+  total = $state(0);
   counts = $state.raw<CohortCounts | null>(null);
   skipped = $state.raw<SkippedFile[]>([]);
   progress = $state.raw<IndexProgress | null>(null);
   form = $state<FilterForm>(paperCohort());
-  sortKey = $state<SortKey>('patientId');
+  sortKey = $state<SeriesSortKey>('patientId');
   sortDir = $state<SortDir>('asc');
   selectedId = $state<number | null>(null);
   /** A request that changes the library is on its way (buttons disable). */
@@ -35,7 +45,6 @@ export class LibraryState {
   /** Why the typed folder path cannot be sent (shown under the field). */
   pathProblem = $state<string | null>(null);
 
-  sorted = $derived(sortSeries(this.series, this.sortKey, this.sortDir));
   running = $derived(isRunning(this.progress));
 
   /** Settles once the first series query has answered (or failed): the app waits for it before warming the viewer's chunk. */
@@ -43,6 +52,9 @@ export class LibraryState {
   private firstListDone: () => void = () => {};
 
   private querySeq = 0;
+  /** The filter and sort of the list in `rows`, and the pages asked for (by page index) in this query. */
+  private listRequest: Omit<SeriesPageRequest, 'offset' | 'limit'> | null = null;
+  private pages = new Map<number, Promise<void>>();
   private inFlight = 0;
   private lastQuery = '';
   private queryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -123,10 +135,15 @@ export class LibraryState {
     }, 150);
   }
 
-  /** Runs the series and counts queries; answers to older queries are dropped. */
+  /**
+   * Runs the series and counts queries: the first page of the sorted list first (the services
+   * answer in the order asked, and its rows are what the page is for), then the counts; answers to
+   * older queries are dropped. The rows already shown stay until the new first page replaces them.
+   */
   async runQuery(force: boolean): Promise<void> {
     const filter = toCohortFilter(this.form);
-    const key = JSON.stringify(filter);
+    const request = { filter, sort: { key: this.sortKey, dir: this.sortDir } };
+    const key = JSON.stringify(request);
     if (!force && key === this.lastQuery) {
       if (!this.queryTimer && this.inFlight === 0) this.querying = false;
       return;
@@ -136,9 +153,17 @@ export class LibraryState {
     const seq = ++this.querySeq;
     this.querying = true;
     try {
-      const [series, counts] = await Promise.all([this.api.invoke('library.series', filter), this.api.invoke('library.cohortCounts', filter)]);
+      const [page, counts] = await Promise.all([
+        this.api.invoke('library.seriesPage', { ...request, offset: 0, limit: SERIES_PAGE }),
+        this.api.invoke('library.cohortCounts', filter),
+      ]);
       if (seq !== this.querySeq) return;
-      this.series = series;
+      this.listRequest = request;
+      this.pages = new Map([[0, Promise.resolve()]]);
+      const rows = new Array<SeriesRow | undefined>(page.total);
+      page.rows.forEach((r, i) => (rows[i] = r));
+      this.rows = rows;
+      this.total = page.total;
       this.counts = counts;
     } catch (e) {
       if (seq === this.querySeq) {
@@ -152,6 +177,45 @@ export class LibraryState {
     }
   }
 
+  /** Asks for the pages of rows `from` to `to - 1` not loaded or asked for yet (the table calls it with the rows it draws). */
+  want(from: number, to: number): void {
+    const last = Math.min(to, this.total) - 1;
+    for (let p = Math.floor(Math.max(0, from) / SERIES_PAGE); p * SERIES_PAGE <= last; p++) void this.loadPage(p);
+  }
+
+  /** Row `i` of the sorted list, loading its page when needed; undefined when the list changed meanwhile or has no such row. */
+  async rowAt(i: number): Promise<SeriesRow | undefined> {
+    if (i < 0 || i >= this.total) return undefined;
+    if (!this.rows[i]) await this.loadPage(Math.floor(i / SERIES_PAGE));
+    return this.rows[i];
+  }
+
+  private loadPage(p: number): Promise<void> {
+    const request = this.listRequest;
+    if (!request) return Promise.resolve();
+    const pending = this.pages.get(p);
+    if (pending) return pending;
+    const seq = this.querySeq;
+    const done = this.api.invoke('library.seriesPage', { ...request, offset: p * SERIES_PAGE, limit: SERIES_PAGE }).then(
+      (page) => {
+        if (seq !== this.querySeq || this.listRequest !== request) return;
+        const rows = this.rows.slice();
+        rows.length = page.total;
+        page.rows.forEach((r, i) => (rows[page.offset + i] = r));
+        this.rows = rows;
+        this.total = page.total;
+      },
+      (e) => {
+        if (seq === this.querySeq) {
+          this.pages.delete(p);
+          toasts.error('Series', e);
+        }
+      },
+    );
+    this.pages.set(p, done);
+    return done;
+  }
+
   resetToPaperCohort(): void {
     this.form = paperCohort();
   }
@@ -160,12 +224,14 @@ export class LibraryState {
     this.form = noFilters();
   }
 
-  sortBy(key: SortKey): void {
+  /** Sorts the table by a column (again: the other way), in SQL: the list is asked for again. */
+  sortBy(key: SeriesSortKey): void {
     if (this.sortKey === key) this.sortDir = this.sortDir === 'asc' ? 'desc' : 'asc';
     else {
       this.sortKey = key;
       this.sortDir = 'asc';
     }
+    void this.runQuery(false);
   }
 
   /** Adds a typed folder path (server mode, or Electron without the picker). Returns true when indexing started. */
