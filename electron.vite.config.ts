@@ -14,6 +14,8 @@ export default defineConfig({
           'index-worker': resolve(__dirname, 'src/library/indexing/index-worker.ts'),
           // The cluster-job export's slice-decoding worker thread (src/host/cluster-job/slice-pool.ts).
           'slice-worker': resolve(__dirname, 'src/host/cluster-job/slice-worker.ts'),
+          // The data-parallel training helper thread (spawned by src/trainer/data-parallel.ts).
+          'grad-worker': resolve(__dirname, 'src/trainer/grad-worker.ts'),
         },
       },
     },

@@ -16,6 +16,7 @@ import { recalibrateRunningStats } from '../../core/ml/bn-recalibrate';
 import { modelChannels, modelSize } from '../../core/ml/specs/pretrain';
 import { isReconstructionTask, taskClasses } from '../../shared/pretext-tasks';
 import type { PretrainBatch } from './pretrain-batches';
+import { GradientHelper, ShardedStep, type ShardModelSpec } from '../data-parallel';
 
 export interface PretrainEngine {
   readonly kind: 'vqvae' | 'classifier';
@@ -34,12 +35,28 @@ export interface PretrainEngine {
   getOptimizerState(): Promise<OptimizerState>;
   setOptimizerState(state: OptimizerState): Promise<void>;
   numTensors(): number;
+  /** Data parallelism (src/trainer/data-parallel.ts): 2 shards a batch, in a helper thread or not; null without. */
+  readonly sharding: ShardedStep | null;
   dispose(): Promise<void>;
+}
+
+export interface PretrainEngineOptions {
+  /**
+   * Split each batch into 2 shards as data-parallel training does (BatchNorm per shard): 'parallel'
+   * computes the second in a helper thread with its own wasm backend, 'sequential' both here
+   * (the same numbers, bit for bit). Default: the whole batch at once.
+   */
+  dataParallel?: 'parallel' | 'sequential';
 }
 
 export { modelSize };
 
-export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
+function sharding(opts: PretrainEngineOptions, spec: ShardModelSpec): ShardedStep | null {
+  if (opts.dataParallel == null) return null;
+  return new ShardedStep(2, opts.dataParallel === 'parallel' ? () => GradientHelper.start({ model: spec }) : null);
+}
+
+export function createPretrainEngine(config: PretrainConfig, opts: PretrainEngineOptions = {}): PretrainEngine {
   const size = modelSize(config);
   const channels = modelChannels(config);
   const optimizer: AdamFamily = createOptimizer(config.optimizer, { lr: config.lr });
@@ -47,9 +64,11 @@ export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
     // The reference recipe takes the masked term and the SSIM term as the public code does (src/shared/recipes.ts).
     const lossOptions = recipeLossOptions(config);
     const model: Vqvae = createVqvae(vqvaePreset(config.preset as VqvaePresetName, { size, channels }), config.seed);
-    return wrap('vqvae', model, optimizer, size, vqvaeParamCount(model.config), {
+    const sharded = sharding(opts, { kind: 'vqvae', config: model.config });
+    return wrap('vqvae', model, optimizer, size, vqvaeParamCount(model.config), sharded, {
       step: (b) => {
         if (b.kind !== 'recon') throw new Error('a reconstruction model needs a reconstruction batch');
+        if (sharded != null) return sharded.step(model, optimizer, b, { weights: config.lossWeights, options: lossOptions });
         return { ...trainStepRecon(model, optimizer, b, config.lossWeights, lossOptions) };
       },
       predict: (b) =>
@@ -68,9 +87,11 @@ export function createPretrainEngine(config: PretrainConfig): PretrainEngine {
   const classes = taskClasses(config.task);
   const cfg = classifierPreset(config.preset as VqvaePresetName, classes, { size, channels });
   const model: Classifier = createClassifier(cfg, config.seed);
-  return wrap('classifier', model, optimizer, size, classifierParamCount(cfg), {
+  const sharded = sharding(opts, { kind: 'classifier', config: cfg });
+  return wrap('classifier', model, optimizer, size, classifierParamCount(cfg), sharded, {
     step: (b) => {
       if (b.kind !== 'class') throw new Error('a classifier needs a labelled batch');
+      if (sharded != null) return sharded.step(model, optimizer, b);
       return { ...trainStepClassifier(model, optimizer, b) };
     },
     predict: (b) =>
@@ -91,7 +112,8 @@ function wrap(
   optimizer: AdamFamily,
   size: number,
   params: number,
-  f: { step: (b: PretrainBatch) => Record<string, number>; predict: (b: PretrainBatch) => Float32Array; recalibrate: (b: PretrainBatch[]) => number; prepare: (b: PretrainBatch) => void },
+  sharded: ShardedStep | null,
+  f: { step: (b: PretrainBatch) => Record<string, number> | Promise<Record<string, number>>; predict: (b: PretrainBatch) => Float32Array; recalibrate: (b: PretrainBatch[]) => number; prepare: (b: PretrainBatch) => void },
 ): PretrainEngine {
   return {
     kind,
@@ -125,7 +147,9 @@ function wrap(
       optimizer.setState(s);
     },
     numTensors: () => tf.memory().numTensors,
+    sharding: sharded,
     async dispose() {
+      await sharded?.close();
       optimizer.dispose();
       disposeStore(model);
     },
