@@ -146,6 +146,11 @@ describe('fine-tune form', () => {
     expect(() => parseFinetuneConfig(seg)).not.toThrow();
     const plain = toFinetuneConfig({ ...defaultFinetuneForm(), task: 'segmentation' }, {});
     expect(plain.label).toEqual({ kind: 'nodule' });
+    expect(plain.earlyStopPatience).toBeUndefined();
+    // early stopping: the same config field as `ctssl finetune --early-stop`
+    const early = toFinetuneConfig({ ...defaultFinetuneForm(), earlyStopPatience: 8 }, {});
+    expect(parseFinetuneConfig(early).earlyStopPatience).toBe(8);
+    expect(finetuneFormProblems({ ...defaultFinetuneForm(), earlyStopPatience: 0 }).earlyStopPatience).toMatch(/validations ≥ 1/);
   });
 
   it('names what is wrong before anything is sent', () => {

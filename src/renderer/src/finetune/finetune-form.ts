@@ -63,6 +63,8 @@ export interface FinetuneForm {
   checkpointEvery: number;
   evalEvery: number;
   evalBatches: number;
+  /** Early stopping: validations without a gain before the run stops and keeps its best weights; null = off. */
+  earlyStopPatience: number | null;
   useCache: boolean;
 }
 
@@ -100,6 +102,7 @@ export function defaultFinetuneForm(): FinetuneForm {
     checkpointEvery: 50,
     evalEvery: 25,
     evalBatches: 0,
+    earlyStopPatience: null,
     useCache: true,
   };
 }
@@ -210,6 +213,7 @@ export function finetuneFormProblems(f: FinetuneForm): FinetuneProblems {
   if (!posInt(f.checkpointEvery)) p.checkpointEvery = 'steps ≥ 1';
   if (!posInt(f.evalEvery)) p.evalEvery = 'steps ≥ 1';
   if (!(Number.isInteger(f.evalBatches) && f.evalBatches >= 0)) p.evalBatches = 'batches ≥ 0 (0 = the whole validation split)';
+  if (f.earlyStopPatience !== null && !posInt(f.earlyStopPatience)) p.earlyStopPatience = 'validations ≥ 1, or empty to train every step';
   return p;
 }
 
@@ -248,6 +252,7 @@ export function toFinetuneConfig(f: FinetuneForm, cohort: { filter?: CohortFilte
   if (f.size !== null) c.size = f.size;
   if (isPretrainedInit(f.init) && model !== 'cnn') c.init = Number(f.init);
   if (f.splitSeed !== null) c.splitSeed = f.splitSeed;
+  if (f.earlyStopPatience !== null) c.earlyStopPatience = f.earlyStopPatience;
   if (f.allowOverlap && c.init !== undefined) c.allowOverlap = true;
   if (f.lengthBy === 'steps') c.steps = f.steps;
   else c.epochs = f.epochs;
