@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { siblingModule, spawnWorker } from '../platform/ts-worker';
@@ -29,6 +30,7 @@ import type { AdamFamily } from '../core/ml/optim';
 import { applyUpdate, classifierGradients, reconGradients, type ClassBatch, type GradientResult, type ReconBatch } from '../core/ml/train-step';
 import type { Vqvae, VqvaeConfig } from '../core/ml/vqvae';
 import { exportWeights, type WeightEntry } from '../core/ml/weights';
+import type { BackendInfo } from './backend';
 
 /** What the helper builds its replica from (its weights come with every shard). */
 export type ShardModelSpec = { kind: 'vqvae'; config: VqvaeConfig } | { kind: 'classifier'; config: ClassifierConfig };
@@ -151,6 +153,19 @@ export function applyShards(model: Vqvae | Classifier, optimizer: AdamFamily, r:
   [...model.params.entries()].forEach(([name, p], i) => grads.set(name, tf.tensor(r.grads[i], p.shape, 'float32')));
   for (const s of r.stats) stats.set(s.name, { mean: tf.tensor1d(s.mean), variance: tf.tensor1d(s.variance), count: s.count });
   applyUpdate(model, optimizer, grads, stats);
+}
+
+/**
+ * How pretraining on this backend splits its batches: on wasm with CTSSL_WASM_THREADS unset, 2
+ * shards, the second in a helper thread where there are 2 cores or more ('parallel'), else both in
+ * this thread ('sequential': the same numbers, so a run does not depend on the machine's cores);
+ * with CTSSL_WASM_THREADS set (1: one thread, N: the threaded build), and on other backends, the
+ * whole batch at once (undefined). Why data parallelism is the default: docs/benchmarks.md,
+ * Training throughput.
+ */
+export function wasmDataParallel(backend: Pick<BackendInfo, 'name'>, wasmThreadsEnv = process.env.CTSSL_WASM_THREADS, cores = availableParallelism()): 'parallel' | 'sequential' | undefined {
+  if (backend.name !== 'wasm' || (wasmThreadsEnv != null && wasmThreadsEnv !== '')) return undefined;
+  return cores >= 2 ? 'parallel' : 'sequential';
 }
 
 // --- the helper thread -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import { createVqvae, vqvaePreset } from '../../src/core/ml/vqvae';
 import { exportWeights } from '../../src/core/ml/weights';
 import { Rng } from '../../src/core/random';
 import { initBackend } from '../../src/trainer/backend';
-import { GradientHelper, ShardedStep, mergeStats, splitCounts } from '../../src/trainer/data-parallel';
+import { GradientHelper, ShardedStep, mergeStats, splitCounts, wasmDataParallel } from '../../src/trainer/data-parallel';
 
 function reconBatch(n: number, s: number, seed: number): ReconBatch {
   const rng = new Rng(seed);
@@ -109,6 +109,16 @@ describe('data-parallel training (wasm)', () => {
     expect(splitCounts(5, 2)).toEqual([3, 2]);
     expect(splitCounts(1, 2)).toEqual([1]);
     expect(() => new ShardedStep(3, () => Promise.reject(new Error('x')))).toThrow('a helper thread computes the second of 2 shards (got 3 shards)');
+  });
+
+  it('pretraining on wasm shards by default (a helper thread with 2 cores or more); CTSSL_WASM_THREADS and other backends train the whole batch', () => {
+    expect(wasmDataParallel({ name: 'wasm' }, undefined, 2)).toBe('parallel');
+    expect(wasmDataParallel({ name: 'wasm' }, '', 8)).toBe('parallel');
+    expect(wasmDataParallel({ name: 'wasm' }, undefined, 1)).toBe('sequential');
+    expect(wasmDataParallel({ name: 'wasm' }, '1', 2)).toBeUndefined();
+    expect(wasmDataParallel({ name: 'wasm' }, '2', 2)).toBeUndefined();
+    expect(wasmDataParallel({ name: 'tensorflow' }, undefined, 2)).toBeUndefined();
+    expect(wasmDataParallel({ name: 'cpu' }, undefined, 2)).toBeUndefined();
   });
 
   it('when the helper cannot start, both shards run here with the reason, and the numbers are the same', async () => {

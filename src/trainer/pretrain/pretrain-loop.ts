@@ -18,6 +18,7 @@ import { PretrainBatchStream, SliceSource, type PretrainBatch } from './pretrain
 import { runPreprocessSpec } from '../../core/ssl/preprocess';
 import { configHash } from '../../library/runs/run-hash';
 import { checkpointSaver, runSteps, startBackend, truncateMetrics, type TrainerPort } from '../step-loop';
+import { wasmDataParallel } from '../data-parallel';
 
 export function readPretrainRun(runDir: string): { config: PretrainConfig; manifest: Manifest } {
   const config = parsePretrainConfig(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8')));
@@ -66,7 +67,7 @@ async function evaluate(engine: PretrainEngine, val: PretrainBatchStream, batche
 export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, port: TrainerPort): Promise<void> {
   const { runDir } = msg;
   const { config, manifest } = readPretrainRun(runDir);
-  await startBackend(msg, port);
+  const backend = await startBackend(msg, port);
 
   const size = modelSize(config);
   const spec = runPreprocessSpec(config, size);
@@ -77,7 +78,8 @@ export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, 
   const monitorSplit = manifest.counts.val.slices > 0 ? 'val' : manifest.counts.test.slices > 0 ? 'test' : 'train';
   const val = new PretrainBatchStream(source, monitorSplit, taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
   const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
-  const engine = createPretrainEngine(config);
+  const engine = createPretrainEngine(config, { dataParallel: wasmDataParallel(backend) });
+  let toldFallback = false;
   const cHash = configHash(config);
 
   let step = 0;
@@ -117,7 +119,14 @@ export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, 
       evalEvery: config.evalEvery,
       checkpointEvery: config.checkpointEvery,
       getBatch: (e, i) => train.get(e, i),
-      step: (b) => engine.step(b),
+      step: async (b) => {
+        const r = await engine.step(b);
+        if (!toldFallback && engine.sharding?.fallback != null) {
+          toldFallback = true;
+          process.stderr.write(`${engine.sharding.fallback}\n`);
+        }
+        return r;
+      },
       lr: () => engine.lr,
       numTensors: () => engine.numTensors(),
       evaluate: async (p) => {
