@@ -46,11 +46,14 @@ const loadAtStart = loadavg();
 const BLOCK = 16;
 const ENCODINGS: SliceEncoding[] = ['int16', 'deflate'];
 /** Browser modes: wire form and how the volume worker gets blocks ('http': GET /files/series/ID/packed; 'worker': its own socket). */
-const MODES: { enc: SliceEncoding; transport: 'http' | 'worker' }[] = [
+const ALL_MODES: { enc: SliceEncoding; transport: 'http' | 'worker' }[] = [
   { enc: 'deflate', transport: 'http' },
   { enc: 'int16', transport: 'http' },
   { enc: 'deflate', transport: 'worker' },
 ];
+/** `--modes int16-http,deflate-worker`: only those browser modes, and no floor or Node client (a quick look while developing; writes no doc). */
+const modesArg = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : null;
+const MODES = modesArg ? ALL_MODES.filter((m) => modesArg.includes(`${m.enc}-${m.transport}`)) : ALL_MODES;
 const modeName = (m: { enc: SliceEncoding; transport: string }) => `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'}`;
 
 function walk(dir: string, out: string[] = []): string[] {
@@ -133,7 +136,11 @@ async function nodeLoad(served: Served, seriesId: number, encoding: SliceEncodin
   return { ms, wireBytes };
 }
 
+/** Median ms of each step of a block's way (the viewer's `ctssl-block:*` measures, volume-fetcher.ts), and of the server's own time. */
+type Phases = Record<string, number>;
+
 interface Open {
+  phases: Phases;
   first: number;
   volume: number;
   keys: number[];
@@ -191,7 +198,19 @@ async function openInBrowser(page: Page, served: Served, encoding: SliceEncoding
     return Number(t.replace(/[^\d.]/g, '')) * (t.includes(' s') ? 1000 : 1);
   };
   const { long, keys } = (await page.evaluate('({ long: window.__long, keys: window.__keys })')) as { long: number[]; keys: number[] };
+  const measures = (await page.evaluate(
+    `performance.getEntriesByType('measure').filter((m) => m.name.startsWith('ctssl-block')).map((m) => ({ name: m.name, ms: m.duration, server: m.detail && m.detail.serverMs }))`,
+  )) as { name: string; ms: number; server?: number }[];
+  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
+  const phases: Phases = {};
+  for (const name of new Set(measures.map((m) => m.name))) phases[name.replace('ctssl-block:', '').replace('ctssl-block', 'total')] = median(measures.filter((m) => m.name === name).map((m) => m.ms));
+  // Steps of the open (viewer-state.svelte.ts' marks), from the open request.
+  const marks = (await page.evaluate(`performance.getEntriesByType('mark').filter((m) => m.name.startsWith('ctssl-viewer:')).map((m) => ({ name: m.name, t: m.startTime }))`)) as { name: string; t: number }[];
+  const openAt = marks.find((m) => m.name === 'ctssl-viewer:open')?.t ?? 0;
+  for (const m of marks) if (m.name !== 'ctssl-viewer:open') phases[`@${m.name.replace('ctssl-viewer:', '')}`] = m.t - openAt;
+  phases.serverOwn = median(measures.filter((m) => m.name === 'ctssl-block:server' && typeof m.server === 'number').map((m) => m.server!));
   return {
+    phases,
     first: await ms('time-first-slice'),
     volume: await ms('time-volume'),
     keys,
@@ -237,14 +256,14 @@ try {
       slices = info.dims[2];
     }
   }
-  floorResult = floor(seriesUid);
-  for (const enc of ENCODINGS) {
+  if (!modesArg) floorResult = floor(seriesUid);
+  for (const enc of modesArg ? [...new Set(MODES.map((m) => m.enc))] : ENCODINGS) {
     const times: number[] = [];
     for (let r = 0; r < 4; r++) times.push(await fetchAllInPage(page, served, seriesId, slices, enc));
     fetchFloor[enc] = Math.min(...times.slice(1));
     console.log(`browser fetch floor ${enc}: ${times.map(Math.round).join(' / ')} ms`);
   }
-  for (const enc of ENCODINGS) {
+  for (const enc of modesArg ? [] : ENCODINGS) {
     await stopServe(served);
     served = await startServe(dataDir);
     const cold = await nodeLoad(served, seriesId, enc);
@@ -264,6 +283,7 @@ try {
       const o = await openInBrowser(p, served, mode.enc, mode.transport, seriesId);
       opens[key].push(o);
       console.log(`browser ${key} open ${r + 1}: first ${Math.round(o.first)} ms, volume ${Math.round(o.volume)} ms, keys ${o.keys.map(Math.round).join('/')} ms, long tasks ${o.longCount} (max ${Math.round(o.longMax)} ms)`);
+      console.log(`  per block (median ms): ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
     }
     await p.close();
   }
@@ -273,6 +293,7 @@ try {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
+if (modesArg) process.exit(0);
 const r0 = (v: number) => Math.round(v);
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 const best = (xs: Open[], f: (o: Open) => number) => Math.min(...xs.map(f));

@@ -195,8 +195,12 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
     return luminance(img, p.x, p.y);
   }
 
-  test('loads the middle slice first, then blocks of at most 16, every slice once', async () => {
+  test('loads the middle slice first, then blocks of at most 16, every slice once', async ({ page }) => {
     await viewer.waitForVolume();
+    // Cross-origin isolated: the worker writes the blocks into a volume it shares with the page.
+    expect(await page.evaluate('crossOriginIsolated')).toBe(true);
+    // Each block's way is measured (volume-fetcher.ts; the benchmark reads them).
+    expect(await page.evaluate("performance.getEntriesByName('ctssl-block').length")).toBe(sliceCalls.length - 1);
     expect(sliceCalls[0]).toEqual([19, 1]);
     const seen = new Array<number>(synth.SLICES).fill(0);
     for (const [start, count] of sliceCalls) {

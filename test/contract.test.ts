@@ -137,6 +137,21 @@ describe('the wire format', () => {
     expect([...back.a.f]).toEqual([0.5, -1]);
   });
 
+  it('gives views into the message instead of copies when asked, where aligned', () => {
+    const bytes = encodeMessage({ d: Int16Array.from([1, -2, 3]), f: Float64Array.from([0.25]) });
+    const back = decodeMessage<{ d: Int16Array; f: Float64Array }>(bytes, { views: true });
+    expect(back.d.buffer).toBe(bytes.buffer);
+    expect([...back.d]).toEqual([1, -2, 3]);
+    bytes[bytes.length - 16] = 9; // the Int16Array's first byte
+    expect(back.d[0]).toBe(9);
+    // One byte off the 8-byte alignment: a Float64Array cannot view it, so it is a copy.
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const off = decodeMessage<{ d: Int16Array; f: Float64Array }>(shifted.subarray(1), { views: true });
+    expect(off.f.buffer).not.toBe(shifted.buffer);
+    expect([...off.f]).toEqual([0.25]);
+  });
+
   it('refuses a message whose parts exceed its length', () => {
     const bytes = encodeMessage({ d: new Uint8Array(64) });
     expect(() => decodeMessage(bytes.subarray(0, bytes.length - 8))).toThrow(/exceeds/);

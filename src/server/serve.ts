@@ -118,6 +118,9 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
+  // With COOP, makes the page cross-origin isolated: the viewer's worker may then write slices into
+  // a SharedArrayBuffer the page reads (src/renderer/src/viewer/volume-fetcher.ts). Every resource is this origin's.
+  'cross-origin-embedder-policy': 'require-corp',
 };
 
 /**
@@ -355,11 +358,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
    */
   const sendPacked = async (res: ServerResponse, seriesId: number, query: URLSearchParams): Promise<void> => {
     const num = (k: string) => (/^\d{1,9}$/.test(query.get(k) ?? '') ? Number(query.get(k)) : NaN);
+    const t0 = performance.now();
     const envelope = await dispatch(services.handlers, 'viewer.packed', [seriesId, num('start'), num('count'), query.get('encoding') ?? '']);
     const body = encodeMessage({ id: null, envelope });
     if (res.destroyed) return;
     res.writeHead(200, {
       ...SECURITY_HEADERS,
+      // The server's time for the block (the worker reports it beside its own timings).
+      'server-timing': `block;dur=${(performance.now() - t0).toFixed(1)}`,
       'content-type': 'application/octet-stream',
       'content-length': String(body.byteLength),
       'cache-control': 'no-store',

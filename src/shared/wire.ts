@@ -62,7 +62,12 @@ export function encodeMessage(message: unknown): Uint8Array {
   return out;
 }
 
-export function decodeMessage<T = unknown>(data: ArrayBuffer | Uint8Array): T {
+/**
+ * `views`: typed arrays are views into `data` instead of copies (no copy of large parts; they keep
+ * `data` alive and see changes to it), where the part's place in the buffer is aligned for its type;
+ * copies where it is not.
+ */
+export function decodeMessage<T = unknown>(data: ArrayBuffer | Uint8Array, opts: { views?: boolean } = {}): T {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   if (bytes.length < 4) throw new Error('wire: message shorter than its header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -78,6 +83,7 @@ export function decodeMessage<T = unknown>(data: ArrayBuffer | Uint8Array): T {
       const start = head + value.offset;
       const end = start + value.length * bytesPer;
       if (end > bytes.length) throw new Error('wire: binary part exceeds message');
+      if (opts.views && (bytes.byteOffset + start) % bytesPer === 0) return new Ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset + start, value.length);
       // Copy so the result is aligned and owns its memory. (Not bytes.slice: on a Node Buffer that
       // is a view into a shared pool, and .buffer would then start at the pool's first byte.)
       const copy = new Uint8Array(bytes.subarray(start, end));

@@ -45,6 +45,21 @@ describe('packed slices', () => {
     });
   }
 
+  for (const encoding of ['int16', 'deflate'] as const) {
+    it(`${encoding}: writes into the slices' place in a shared volume, and nowhere else`, async () => {
+      const w = 8;
+      const h = 5;
+      const slices = [randomSlice(w * h, 4), randomSlice(w * h, 5)];
+      const volume = new Int16Array(new SharedArrayBuffer(4 * w * h * 2)).fill(7);
+      const place = volume.subarray(1 * w * h, 3 * w * h);
+      expect(await unpackSlices(pack(slices, w, h, encoding), inflate, place)).toBe(place);
+      expect(Array.from(volume.subarray(w * h, 2 * w * h))).toEqual(Array.from(slices[0]));
+      expect(Array.from(volume.subarray(2 * w * h, 3 * w * h))).toEqual(Array.from(slices[1]));
+      expect(volume.subarray(0, w * h).every((v) => v === 7) && volume.subarray(3 * w * h).every((v) => v === 7)).toBe(true);
+      await expect(unpackSlices(pack(slices, w, h, encoding), inflate, volume.subarray(0, w * h))).rejects.toThrow(/room for 40 voxels, the slices have 80/);
+    });
+  }
+
   it('deflate of row differences is smaller than of raw values on smooth data', () => {
     const w = 256;
     const s = new Int16Array(w * w);

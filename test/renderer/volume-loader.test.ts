@@ -85,6 +85,25 @@ describe('VolumeLoader', () => {
     expect(loader.value(0, -1, 0)).toBeNull();
   });
 
+  it('fills a buffer it is given; a block without data is one the fetch wrote there itself', async () => {
+    const voxels = new Int16Array(new SharedArrayBuffer(C * R * N * 2));
+    // As the volume worker does: the slices written into their place, the answer without data.
+    const fetch = async (start: number, count: number): Promise<Block> => {
+      voxels.set(block(start, count).data!, start * C * R);
+      return { start, count };
+    };
+    const loader = new VolumeLoader({ dims: [C, R, N], voxels, fetch });
+    expect(loader.voxels).toBe(voxels);
+    await loader.loadFirst(3);
+    await loader.loadAll();
+    expect(loader.complete).toBe(true);
+    for (let k = 0; k < N; k++) expect(loader.value(k, 4, 3)).toBe(hu(4, 3, k));
+    // Without a buffer of the caller's, a block without data is refused.
+    const own = new VolumeLoader({ dims: [C, R, N], fetch: async (s, c) => ({ start: s, count: c }) });
+    await expect(own.loadFirst(0)).rejects.toThrow(/returned slices 0\.\.0 with no Int16Array; expected 20 voxels/);
+    expect(() => new VolumeLoader({ dims: [C, R, N], voxels: new Int16Array(5), fetch })).toThrow('the volume buffer holds 5 voxels, expected 740 (5 x 4 x 37)');
+  });
+
   it('keeps at most `concurrency` requests in flight', async () => {
     const server = fakeServer({ delay: 5 });
     const loader = new VolumeLoader({ dims: [C, R, N], fetch: server.fetch, blockSize: 4, concurrency: 2 });
@@ -92,6 +111,27 @@ describe('VolumeLoader', () => {
     await loader.loadAll();
     expect(server.maxInFlight()).toBe(2);
     expect(loader.complete).toBe(true);
+  });
+
+  it('background requests take only blocks far from the focus; near it, `concurrency` alone', async () => {
+    // 200 slices in blocks of 4: background requests start far away at once.
+    const server = fakeServer({ delay: 5 });
+    const loader = new VolumeLoader({ dims: [C, R, 200], fetch: server.fetch, blockSize: 4, concurrency: 2, background: 2 });
+    await loader.loadFirst(100);
+    await loader.loadAll();
+    expect(server.maxInFlight()).toBe(4);
+    expect(loader.complete).toBe(true);
+    // 40 slices in blocks of 16, focus 19 (the e2e series): every other block is within two blocks of it, so 2 in flight only.
+    const small = fakeServer({ delay: 5 });
+    const l2 = new VolumeLoader({ dims: [C, R, 40], fetch: small.fetch, concurrency: 2, background: 2 });
+    await l2.loadFirst(19);
+    await l2.loadAll();
+    expect(small.maxInFlight()).toBe(2);
+    expect(small.calls.map(([st]) => st)).toEqual([19, 20, 16, 0, 32]);
+    // A failure ends background requests too.
+    const failing = new VolumeLoader({ dims: [C, R, 200], fetch: fakeServer({ delay: 2, failAt: 150 }).fetch, blockSize: 4, background: 2 });
+    await failing.loadFirst(100);
+    await expect(failing.loadAll()).rejects.toThrow('cannot decode slice 150');
   });
 
   it('follows the focus: after a jump to the end, the last block comes before the start', async () => {

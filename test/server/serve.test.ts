@@ -77,6 +77,9 @@ describe('ctssl serve', () => {
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['referrer-policy']).toBe('no-referrer');
+    // Cross-origin isolated (the viewer's worker shares the volume with the page).
+    expect(res.headers['cross-origin-opener-policy']).toBe('same-origin');
+    expect(res.headers['cross-origin-embedder-policy']).toBe('require-corp');
   });
 
   it('refuses requests for another host name (DNS rebinding)', async () => {

@@ -16,16 +16,21 @@ export const browserInflate: Inflate = async (bytes) => {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 };
 
-export async function unpackSlices(p: PackedSlices, inflate: Inflate): Promise<Int16Array> {
+/**
+ * The slices' HU voxels, written into `out` when given (count x width x height voxels, e.g. their
+ * place in a shared volume) or into a new Int16Array.
+ */
+export async function unpackSlices(p: PackedSlices, inflate: Inflate, into?: Int16Array): Promise<Int16Array> {
   const plane = p.width * p.height;
   if (!Number.isInteger(plane) || plane <= 0) throw new Error(`packed slices ${p.start}..: bad size ${p.width} x ${p.height}`);
   if (p.sizes.length !== p.count) throw new Error(`packed slices ${p.start}..: ${p.sizes.length} sizes for ${p.count} slices`);
   const total = p.sizes.reduce((a, b) => a + b, 0);
   if (total !== p.bytes.length) throw new Error(`packed slices ${p.start}..: sizes add up to ${total} bytes, the message has ${p.bytes.length}`);
-  const out = new Int16Array(plane * p.count);
+  if (into && into.length !== plane * p.count) throw new Error(`packed slices ${p.start}..: room for ${into.length} voxels, the slices have ${plane * p.count}`);
+  const out = into ?? new Int16Array(plane * p.count);
   if (p.encoding === 'int16') {
     if (total !== out.byteLength) throw new Error(`packed slices ${p.start}..: ${total} bytes for ${p.count} slices of ${plane} voxels`);
-    new Uint8Array(out.buffer).set(p.bytes);
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(p.bytes);
     return out;
   }
   let o = 0;
@@ -37,8 +42,8 @@ export async function unpackSlices(p: PackedSlices, inflate: Inflate): Promise<I
   const inflated = await Promise.all(parts.map((b) => inflate(b)));
   inflated.forEach((raw, k) => {
     if (raw.byteLength !== plane * 2) throw new Error(`packed slice ${p.start + k} inflates to ${raw.byteLength} bytes, expected ${plane * 2}`);
-    const d = new Int16Array(out.buffer, k * plane * 2, plane);
-    new Uint8Array(out.buffer, k * plane * 2, plane * 2).set(raw);
+    const d = new Int16Array(out.buffer, out.byteOffset + k * plane * 2, plane);
+    new Uint8Array(out.buffer, out.byteOffset + k * plane * 2, plane * 2).set(raw);
     deltaDecodeInPlace(d);
   });
   return out;

@@ -26,6 +26,18 @@ export type { HoverReadout } from './view-overlay';
 
 export const BLOCK_SIZE = 16;
 
+/**
+ * Steps of an open as User Timing marks (`ctssl-viewer:open`, `:info` (viewer.open answered),
+ * `:first-slice-data`, `:view` (vtk.js loaded, view made), `:first-paint`); the benchmark reads them.
+ */
+function mark(name: string): void {
+  try {
+    performance.mark(`ctssl-viewer:${name}`);
+  } catch {
+    // no User Timing
+  }
+}
+
 export class ViewerState {
   status = $state<ViewerStatus>('opening');
   info = $state.raw<VolumeInfo | null>(null);
@@ -93,14 +105,17 @@ export class ViewerState {
 
   async open(): Promise<void> {
     this.t0 = performance.now();
+    mark('open');
     try {
       const info = await this.api.invoke('viewer.open', this.seriesId);
+      mark('info');
       if (this.disposed) return;
       this.info = info;
       const fetcher = new VolumeFetcher(this.api, this.seriesId);
       this.fetcher = fetcher;
       const loader = new VolumeLoader({
         dims: info.dims,
+        voxels: fetcher.sharedVolume(info.dims),
         blockSize: BLOCK_SIZE,
         fetch: (start, count) => fetcher.fetch(start, count),
         fetchFirst: (start, count) => fetcher.fetchNow(start, count),
@@ -115,6 +130,7 @@ export class ViewerState {
       void this.labels.load();
       if (this.view) this.setUpView(this.view);
       await loader.loadFirst(this.slice);
+      mark('first-slice-data');
       await loader.loadAll();
       if (this.disposed) return;
       this.volumeMs = performance.now() - this.t0;
@@ -130,6 +146,7 @@ export class ViewerState {
 
   /** Hands the view model its renderer (created asynchronously, once vtk.js has loaded). */
   attachView(view: SliceView): void {
+    mark('view');
     this.view = view;
     if (this.info) this.setUpView(view);
   }
@@ -164,6 +181,7 @@ export class ViewerState {
       this.sliceDirty = true;
       this.requestRender();
     }
+    this.fetcher?.inserted(start, count);
   }
 
   /** Draws on the next animation frame (many wheel events per frame collapse into one draw). */
@@ -188,7 +206,10 @@ export class ViewerState {
     }
     view.render();
     this.drawOverlay();
-    if (this.sliceReady && this.firstSliceMs === null) this.firstSliceMs = performance.now() - this.t0;
+    if (this.sliceReady && this.firstSliceMs === null) {
+      this.firstSliceMs = performance.now() - this.t0;
+      mark('first-paint');
+    }
   }
 
   /**

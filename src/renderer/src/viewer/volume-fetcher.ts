@@ -14,7 +14,31 @@ import { SLICE_ENCODINGS, type SliceEncoding } from '../../../shared/slice-packi
 import { serverToken, socketUrl } from '../lib/api';
 import { browserInflate, unpackSlices } from './packed-slices';
 import type { Block } from './volume-loader';
-import type { WorkerReply, WorkerRequest } from './volume-worker';
+import type { BlockTiming, WorkerReply, WorkerRequest } from './volume-worker';
+
+/**
+ * Each block's way to the page as User Timing measures (DevTools' Timings track; the benchmark reads
+ * them): `ctssl-block:to-worker` (the page asked, the worker got it), `:server` (request sent to
+ * response headers), `:body`, `:decode`, `:to-page` (transfer back and the page's turn),
+ * `:insert` (copy into the volume and the view's update), and `ctssl-block` from the ask to the
+ * insert; `detail` holds the block's first slice, its count and the server's own time.
+ */
+function measureBlock(asked: number, t: BlockTiming, received: number, start: number, count: number): void {
+  const o = performance.timeOrigin;
+  const detail = { start, count, serverMs: t.serverMs };
+  const steps: [string, number, number | undefined][] = [
+    ['to-worker', asked, t.got],
+    ['server', t.got, t.headers],
+    ['body', t.headers ?? t.got, t.body],
+    ['decode', t.body ?? t.got, t.decoded],
+    ['to-page', t.decoded, received],
+  ];
+  try {
+    for (const [name, a, b] of steps) if (b !== undefined && b >= a) performance.measure(`ctssl-block:${name}`, { start: a - o, end: b - o, detail });
+  } catch {
+    // no User Timing: nothing to record
+  }
+}
 
 export function chosenEncoding(): SliceEncoding {
   try {
@@ -51,7 +75,9 @@ export class VolumeFetcher {
   /** Blocks are fetched by the worker itself (HTTP or its socket), not handed to it by the page. */
   private byWorker = false;
   private nextId = 1;
-  private pending = new Map<number, { resolve: (b: Block) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { resolve: (b: Block) => void; reject: (e: Error) => void; asked: number }>();
+  /** When each block (by first slice) was asked for and reached the page, for `inserted`. */
+  private times = new Map<number, { asked: number; received: number }>();
 
   constructor(
     private readonly api: ApiClient,
@@ -78,6 +104,22 @@ export class VolumeFetcher {
     }
   }
 
+  /**
+   * The volume's buffer shared with the worker (a SharedArrayBuffer: the worker writes each block
+   * into its place, the page copies nothing), when the page is cross-origin isolated (`ctssl serve`
+   * sends COOP and COEP) and the worker runs; otherwise undefined (blocks are transferred and copied).
+   */
+  sharedVolume(dims: [number, number, number]): Int16Array | undefined {
+    if (!this.worker || typeof SharedArrayBuffer !== 'function' || !globalThis.crossOriginIsolated) return undefined;
+    try {
+      const buffer = new SharedArrayBuffer(dims[0] * dims[1] * dims[2] * 2);
+      this.post({ type: 'volume', buffer, sliceLength: dims[0] * dims[1] });
+      return new Int16Array(buffer);
+    } catch {
+      return undefined; // no memory for it: the transferred path
+    }
+  }
+
   /** One slice (or a few) over the page's connection, uncompressed: the fastest first paint. */
   fetchNow(start: number, count: number): Promise<Block> {
     return this.fetchHere(start, count, 'int16');
@@ -87,7 +129,8 @@ export class VolumeFetcher {
   async fetch(start: number, count: number): Promise<Block> {
     if (!this.worker) return this.fetchHere(start, count, this.encoding);
     const id = this.nextId++;
-    const done = new Promise<Block>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const asked = performance.timeOrigin + performance.now();
+    const done = new Promise<Block>((resolve, reject) => this.pending.set(id, { resolve, reject, asked }));
     if (this.byWorker) {
       this.post({ type: 'fetch', id, seriesId: this.seriesId, start, count, encoding: this.encoding });
     } else {
@@ -108,6 +151,20 @@ export class VolumeFetcher {
     return { start: p.start, count: p.count, data: await unpackSlices(p, browserInflate) };
   }
 
+  /** Slices from `start` are in the volume and the view knows: the block's last measures. */
+  inserted(start: number, count: number): void {
+    const t = this.times.get(start);
+    if (!t) return;
+    this.times.delete(start);
+    const o = performance.timeOrigin;
+    try {
+      performance.measure('ctssl-block:insert', { start: t.received - o, detail: { start, count } });
+      performance.measure('ctssl-block', { start: t.asked - o, detail: { start, count } });
+    } catch {
+      // no User Timing
+    }
+  }
+
   dispose(): void {
     this.failAll(new Error('the viewer was closed'));
     this.worker?.terminate();
@@ -123,7 +180,12 @@ export class VolumeFetcher {
     if (!p) return;
     this.pending.delete(r.id);
     if ('error' in r) p.reject(new ApiError(r.error.code as ApiError['code'], r.error.message));
-    else p.resolve({ start: r.start, count: r.count, data: r.data });
+    else {
+      const received = performance.timeOrigin + performance.now();
+      measureBlock(p.asked, r.timing, received, r.start, r.count);
+      this.times.set(r.start, { asked: p.asked, received });
+      p.resolve({ start: r.start, count: r.count, data: r.data });
+    }
   }
 
   private failAll(err: Error): void {

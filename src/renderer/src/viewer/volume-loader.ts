@@ -8,7 +8,8 @@
 export interface Block {
   start: number;
   count: number;
-  data: Int16Array;
+  /** The slices' voxels; absent when the fetch wrote them into the loader's `voxels` itself (a shared buffer, see VolumeLoaderOptions.voxels). */
+  data?: Int16Array;
 }
 
 /** Fetches `count` slices from `start` (the `viewer.slices` channel). */
@@ -22,8 +23,20 @@ export interface VolumeLoaderOptions {
   fetchFirst?: FetchSlices;
   /** Slices per request after the first one; default 16. */
   blockSize?: number;
-  /** Requests in flight at once; default 2 (one decoding while the other travels). */
+  /** Requests in flight for the slices near the focus; default 2 (one decoding while the other travels). */
   concurrency?: number;
+  /**
+   * Further requests in flight that fill in the rest of the volume, each only for a block more than
+   * two blocks from the focus (default 0): more requests keep the connection busy, while the slices
+   * near the one on screen stay with the first `concurrency`, so a jump still reorders what comes next.
+   */
+  background?: number;
+  /**
+   * The buffer to hold the volume (columns x rows x slices voxels), e.g. on a SharedArrayBuffer that
+   * the volume worker writes into directly; default: a new Int16Array. Only with it may a fetch
+   * answer a Block without `data`.
+   */
+  voxels?: Int16Array;
   /** Called after slices [start, start + count) have landed in the buffer. */
   onSlices?: (start: number, count: number) => void;
 }
@@ -78,6 +91,10 @@ export class VolumeLoader {
   private aborted = false;
   private readonly blockSize: number;
   private readonly concurrency: number;
+  private readonly background: number;
+  /** Wakes background requests waiting for a far block (a request ended, the focus moved, abort). */
+  private wake: (() => void) | null = null;
+  private changed: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: VolumeLoaderOptions) {
     const [c, r, n] = opts.dims;
@@ -92,10 +109,22 @@ export class VolumeLoader {
     this.rows = r;
     this.slices = n;
     this.sliceLength = c * r;
-    this.voxels = new Int16Array(c * r * n);
+    if (opts.voxels && opts.voxels.length !== c * r * n) throw new Error(`the volume buffer holds ${opts.voxels.length} voxels, expected ${c * r * n} (${c} x ${r} x ${n})`);
+    this.voxels = opts.voxels ?? new Int16Array(c * r * n);
     this.state = new Uint8Array(n);
     this.blockSize = Math.max(1, opts.blockSize ?? 16);
     this.concurrency = Math.max(1, opts.concurrency ?? 2);
+    this.background = Math.max(0, Math.floor(opts.background ?? 0));
+    this.rearm();
+  }
+
+  private rearm(): void {
+    this.changed = new Promise((r) => (this.wake = r));
+  }
+
+  private signal(): void {
+    this.wake?.();
+    this.rearm();
   }
 
   get loadedCount(): number {
@@ -125,11 +154,13 @@ export class VolumeLoader {
   /** Moves the loading priority to slice k (the one on screen). */
   setFocus(k: number): void {
     this.focus = k;
+    this.signal();
   }
 
   /** Stops issuing requests; pending `load*` promises reject with LoadAborted. */
   abort(): void {
     this.aborted = true;
+    this.signal();
   }
 
   /** Loads slice k alone (fast first paint). */
@@ -155,7 +186,32 @@ export class VolumeLoader {
         }
       }
     };
-    await Promise.all(Array.from({ length: this.concurrency }, worker));
+    // A background request: only for a block more than two blocks from the focus; else it waits for a change.
+    const far = async () => {
+      while (!this.aborted && !failure) {
+        const next = planNext(this.state, this.focus, this.blockSize);
+        if (!next) return;
+        const f = Math.round(this.focus);
+        const gap = next[0] > f ? next[0] - f : f - (next[0] + next[1] - 1);
+        if (gap <= 2 * this.blockSize) {
+          await this.changed;
+          continue;
+        }
+        try {
+          await this.request(next[0], next[1]);
+        } catch (err) {
+          failure ??= { err };
+          this.signal();
+          return;
+        }
+      }
+    };
+    const near = async () => {
+      await worker();
+      // Done or failed: let waiting background requests see it.
+      this.signal();
+    };
+    await Promise.all([...Array.from({ length: this.concurrency }, near), ...Array.from({ length: this.background }, far)]);
     if (this.aborted) throw new LoadAborted();
     if (failure) throw (failure as { err: unknown }).err;
   }
@@ -171,7 +227,9 @@ export class VolumeLoader {
     }
     if (this.aborted) throw new LoadAborted();
     const expected = count * this.sliceLength;
-    if (block.start !== start || block.count !== count || !(block.data instanceof Int16Array) || block.data.length !== expected) {
+    // Written in place: only into a buffer the caller gave (one a worker can write into).
+    const inPlace = block.data === undefined && this.opts.voxels !== undefined;
+    if (block.start !== start || block.count !== count || (!inPlace && (!(block.data instanceof Int16Array) || block.data.length !== expected))) {
       this.state.fill(0, start, start + count);
       const got = block.data instanceof Int16Array ? `${block.data.length} Int16 voxels` : 'no Int16Array';
       throw new Error(
@@ -179,11 +237,12 @@ export class VolumeLoader {
           `expected ${expected} voxels (${this.columns} x ${this.rows} x ${count})`,
       );
     }
-    this.voxels.set(block.data, start * this.sliceLength);
+    if (block.data) this.voxels.set(block.data, start * this.sliceLength);
     let fresh = 0;
     for (let k = start; k < start + count; k++) if (this.state[k] !== 2) fresh++;
     this.state.fill(2, start, start + count);
     this.loaded += fresh;
+    this.signal();
     this.opts.onSlices?.(start, count);
   }
 }
