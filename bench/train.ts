@@ -22,6 +22,8 @@ interface Job {
   backend: 'wasm' | 'cpu';
   /** wasm: threads of the threaded build (1: the single-threaded SIMD build). */
   threads?: number;
+  /** Data-parallel: each batch in 2 shards, the second in a helper thread (src/trainer/data-parallel.ts). */
+  dataParallel?: boolean;
   batch: number;
   warmup: number;
   steps: number;
@@ -77,6 +79,7 @@ async function child(job: Job): Promise<void> {
   const { createOptimizer } = await import('../src/core/ml/optim');
   const { trainStepRecon } = await import('../src/core/ml/train-step');
   const { initBackend } = await import('../src/trainer/backend');
+  const { GradientHelper, ShardedStep } = await import('../src/trainer/data-parallel');
   const cfg = vqvaePreset(job.preset);
   const batch = () => maskedBatch(job.batch, cfg.size, 1);
   const losses: number[] = [];
@@ -84,14 +87,15 @@ async function child(job: Job): Promise<void> {
   const info = await initBackend({ force: job.backend, wasmThreads: job.threads ?? 1 });
   const model = createVqvae(cfg, 1);
   const opt = createOptimizer('adam', { lr: 1e-3 });
-  const run = () => {
-    losses.push(trainStepRecon(model, opt, batch()).loss);
+  const sharded = job.dataParallel ? new ShardedStep(2, await GradientHelper.start({ model: { kind: 'vqvae', config: cfg } })) : null;
+  const run = async () => {
+    losses.push(sharded != null ? (await sharded.step(model, opt, batch())).loss : trainStepRecon(model, opt, batch()).loss);
     counts.push(tf.memory().numTensors);
   };
-  for (let i = 0; i < job.warmup; i++) run();
+  for (let i = 0; i < job.warmup; i++) await run();
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  for (let i = 0; i < job.steps; i++) run();
+  for (let i = 0; i < job.steps; i++) await run();
   const dt = (performance.now() - t0) / 1000;
   const cu = process.cpuUsage(c0);
   const stable = new Set(counts.slice(1)).size <= 1;
@@ -104,10 +108,11 @@ async function child(job: Job): Promise<void> {
     firstLoss: losses[0],
     lastLoss: losses[losses.length - 1],
     backend: info.name,
-    threadCount: info.threadCount,
+    threadCount: sharded != null ? 2 : info.threadCount,
     fallback: info.skipped.find((x) => x.package.includes('threaded'))?.reason,
     numTensorsStable: stable,
   };
+  await sharded?.close();
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }
 
@@ -126,9 +131,15 @@ const TORCH_ARGS: Record<string, string[]> = {
   standard: ['--size', '256', '--w1', '128', '--w2', '256', '--blocks', '6', '--latent', '64', '--codes', '512'],
 };
 
-function runTorch(python: string, preset: string, batch: number, steps: number, threads: number): TorchResult | { error: string } {
+/**
+ * `threads`: torch.set_num_threads (OpenMP). `blasThreads`: OPENBLAS_NUM_THREADS; unset, Debian's
+ * OpenBLAS (pthreads build) starts one thread per core whatever torch's setting, and runs the
+ * matrix products (the VQ distances) and the im2col convolutions (transposed ones) on them.
+ */
+function runTorch(python: string, preset: string, batch: number, steps: number, threads: number, blasThreads?: number): TorchResult | { error: string } {
   try {
-    const out = execFileSync(python, [join(here, 'train_torch.py'), ...TORCH_ARGS[preset], '--batch', String(batch), '--steps', String(steps), '--warmup', '3', '--threads', String(threads), '--optim', 'adam'], { encoding: 'utf8', timeout: 15 * 60 * 1000 });
+    const env = blasThreads == null ? process.env : { ...process.env, OPENBLAS_NUM_THREADS: String(blasThreads) };
+    const out = execFileSync(python, [join(here, 'train_torch.py'), ...TORCH_ARGS[preset], '--batch', String(batch), '--steps', String(steps), '--warmup', '3', '--threads', String(threads), '--optim', 'adam'], { encoding: 'utf8', timeout: 15 * 60 * 1000, env });
     return JSON.parse(out.trim().split('\n').pop()!) as TorchResult;
   } catch (e) {
     return { error: e instanceof Error ? e.message.split('\n')[0] : String(e) };
@@ -173,18 +184,21 @@ async function main(): Promise<void> {
   const s = (n: number) => (quick ? Math.max(2, Math.round(n / 4)) : n);
 
   const runs = quick ? 1 : 3;
-  const tf = (preset: Job['preset'], label: string, backend: Job['backend'], batch: number, warmup: number, steps: number, threads = 1): Job =>
-    ({ label, preset, backend, threads, batch, warmup, steps });
+  const tf = (preset: Job['preset'], label: string, backend: Job['backend'], batch: number, warmup: number, steps: number, threads = 1, dataParallel = false): Job =>
+    ({ label, preset, backend, threads, batch, warmup, steps, ...(dataParallel ? { dataParallel } : {}) });
+  const DP = 'tfjs wasm, 2 threads (data-parallel: 2 shards of 4)';
   // The machine may be shared: every configuration runs `runs` times, interleaved with PyTorch,
   // and the best run is kept; CPU time per image is reported too (less sensitive to load).
   const plan: { preset: 'small' | 'tiny'; jobs: Job[]; torchSteps: number }[] = [
     { preset: 'small', torchSteps: s(30), jobs: [
       tf('small', 'tfjs wasm, 1 thread', 'wasm', 8, 2, s(10)),
       tf('small', 'tfjs wasm, 2 threads (threaded build)', 'wasm', 8, 2, s(10), 2),
+      tf('small', DP, 'wasm', 8, 2, s(10), 1, true),
     ] },
     { preset: 'tiny', torchSteps: s(60), jobs: [
       tf('tiny', 'tfjs wasm, 1 thread', 'wasm', 8, 3, s(40)),
       tf('tiny', 'tfjs wasm, 2 threads (threaded build)', 'wasm', 8, 3, s(40), 2),
+      tf('tiny', DP, 'wasm', 8, 3, s(40), 1, true),
       tf('tiny', 'tfjs cpu (pure JS), 1 thread', 'cpu', 8, 1, s(4)),
     ] },
   ];
@@ -192,12 +206,14 @@ async function main(): Promise<void> {
   const better = <T extends { imagesPerSecond: number } | { error: string }>(a: T | undefined, b: T): T =>
     a == null || 'error' in a ? b : 'error' in b ? a : b.imagesPerSecond > a.imagesPerSecond ? b : a;
   const rows: { job: Job; r: JobResult | { error: string } }[] = [];
-  const torch: Record<string, { t2: TorchResult | { error: string }; t1: TorchResult | { error: string } }> = {};
+  type TorchRun = TorchResult | { error: string };
+  const torch: Record<string, { t2: TorchRun; t1: TorchRun; t1s: TorchRun }> = {};
   const load0 = loadavg();
   for (const { preset, jobs, torchSteps } of plan) {
     const best = new Map<Job, JobResult | { error: string }>();
     let t2: TorchResult | { error: string } | undefined;
     let t1: TorchResult | { error: string } | undefined;
+    let t1s: TorchResult | { error: string } | undefined;
     for (let rep = 0; rep < runs; rep++) {
       for (const job of jobs) {
         process.stderr.write(`[bench:train] ${preset} ${job.label} (run ${rep + 1}/${runs}) ...\n`);
@@ -208,10 +224,11 @@ async function main(): Promise<void> {
       process.stderr.write(`[bench:train] PyTorch ${preset} (run ${rep + 1}/${runs}) ...\n`);
       t2 = better(t2, runTorch(python, preset, 8, torchSteps, 2));
       t1 = better(t1, runTorch(python, preset, 8, torchSteps, 1));
-      process.stderr.write(`[bench:train]   ${JSON.stringify({ t2, t1 })}\n`);
+      t1s = better(t1s, runTorch(python, preset, 8, torchSteps, 1, 1));
+      process.stderr.write(`[bench:train]   ${JSON.stringify({ t2, t1, t1s })}\n`);
     }
     for (const job of jobs) rows.push({ job, r: best.get(job)! });
-    torch[preset] = { t2: t2!, t1: t1! };
+    torch[preset] = { t2: t2!, t1: t1!, t1s: t1s! };
   }
   process.stderr.write(`[bench:train] small ${cpuSmall.label} ...\n`);
   rows.splice(1, 0, { job: cpuSmall, r: runChild(cpuSmall) });
@@ -231,7 +248,7 @@ async function main(): Promise<void> {
   for (const preset of ['small', 'tiny']) {
     const ref = torch[preset].t2;
     const refIps = 'error' in ref ? NaN : ref.imagesPerSecond;
-    const bestIps = Math.max(...[torch[preset].t2, torch[preset].t1].map((t) => ('error' in t ? NaN : t.imagesPerSecond)).filter(Number.isFinite));
+    const bestIps = Math.max(...[torch[preset].t2, torch[preset].t1, torch[preset].t1s].map((t) => ('error' in t ? NaN : t.imagesPerSecond)).filter(Number.isFinite));
     const rel = (v: number, to: number) => (Number.isFinite(to) ? fmt(v / to, 2) : 'n/a');
     for (const { job, r } of rows.filter((x) => x.job.preset === preset)) {
       if ('error' in r) {
@@ -241,7 +258,7 @@ async function main(): Promise<void> {
       const label = r.fallback ? `${job.label}: fell back to 1 thread (${r.fallback})` : (job.threads ?? 1) > 1 && r.threadCount !== job.threads ? `${job.label}: ran ${r.threadCount}` : job.label;
       lines.push(`| ${preset} | ${label} | ${fmt(r.imagesPerSecond, 2)} | ${fmt(r.msPerStep, 0)} | ${fmt(r.cpuMsPerImage, 0)} | ${fmt(r.peakRssMB, 0)} | ${rel(r.imagesPerSecond, refIps)} | ${rel(r.imagesPerSecond, bestIps)} |`);
     }
-    for (const [name, t] of [['PyTorch CPU, 2 threads', torch[preset].t2], ['PyTorch CPU, 1 thread', torch[preset].t1]] as const) {
+    for (const [name, t] of [['PyTorch CPU, 2 threads', torch[preset].t2], ['PyTorch CPU, 1 thread (OpenBLAS: 2)', torch[preset].t1], ['PyTorch CPU, 1 thread, OPENBLAS_NUM_THREADS=1', torch[preset].t1s]] as const) {
       if ('error' in t) lines.push(`| ${preset} | ${name} | failed: ${t.error} | | | | | |`);
       else lines.push(`| ${preset} | ${name} (torch ${t.torch}) | ${fmt(t.imagesPerSecond, 2)} | ${fmt(t.msPerStep, 0)} | ${fmt(t.cpuMsPerImage, 0)} | ${fmt(t.peakRssMB, 0)} | ${rel(t.imagesPerSecond, refIps)} | ${rel(t.imagesPerSecond, bestIps)} |`);
     }
@@ -250,25 +267,39 @@ async function main(): Promise<void> {
   const tfBest = Math.max(...rows.filter((x) => x.job.preset === 'small' && x.job.backend === 'wasm').map((x) => ('error' in x.r ? NaN : x.r.imagesPerSecond)).filter(Number.isFinite));
   const t2 = torch.small.t2;
   const t1 = torch.small.t1;
+  const t1s = torch.small.t1s;
   if (Number.isFinite(tfBest) && !('error' in t2)) {
-    const ptBest = Math.max(t2.imagesPerSecond, 'error' in t1 ? 0 : t1.imagesPerSecond);
+    const ptBest = Math.max(t2.imagesPerSecond, 'error' in t1 ? 0 : t1.imagesPerSecond, 'error' in t1s ? 0 : t1s.imagesPerSecond);
     const verdict = tfBest >= ptBest ? 'parity reached against both' : tfBest >= t2.imagesPerSecond ? 'parity reached against PyTorch with 2 threads, not against its best' : 'parity not reached';
     lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (issue 14's target: >= 1.0; ${verdict} in this run).`);
     lines.push('');
   }
-  lines.push('How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts, optim.ts, backend.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition whose filters and phase interleave are plain loops), filter gradients a hand-assembled WebAssembly SIMD kernel reading the activations as views of the wasm heap, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops, Adam one float32-exact loop per parameter, and the wasm Identity kernel (the engine clones every tensor a gradient saves) shares data instead of copying it. The 2-thread rows run tfjs-backend-wasm\'s threaded SIMD build (XNNPACK with a 2-thread pool) in Node through src/trainer/wasm-threads.ts; only XNNPACK\'s kernels use the second thread (the filter-gradient kernel, the loops and the engine stay on one), and it trains the same losses bit for bit (test/trainer/wasm-threads.test.ts). The trainer uses 1 thread unless CTSSL_WASM_THREADS says otherwise. A data-parallel pool of worker threads (each batch split over 2 threads with their own wasm backend, gradients averaged) was measured here until 2026-11-26 and removed: on 2 cores it was slower than one thread (small 5.47 vs 5.67 images/s, tiny 161 vs 236). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595). PyTorch 1.13 with 2 OpenMP threads slows down badly when the other core is busy, hence the separate 1-thread rows.');
+  const smallRow = (pred: (j: Job) => boolean) => {
+    const r = rows.find((x) => x.job.preset === 'small' && x.job.backend === 'wasm' && pred(x.job))?.r;
+    return r == null || 'error' in r ? null : r;
+  };
+  const w1 = smallRow((j) => (j.threads ?? 1) === 1 && !j.dataParallel);
+  const wt = smallRow((j) => (j.threads ?? 1) > 1);
+  const wdp = smallRow((j) => j.dataParallel === true);
+  const tfFastest = rows.filter((x) => x.job.preset === 'small' && x.job.backend === 'wasm' && !('error' in x.r)).sort((x, y) => (y.r as JobResult).imagesPerSecond - (x.r as JobResult).imagesPerSecond)[0];
+  const ok = <T extends object>(t: T | { error: string }): T | null => ('error' in t ? null : (t as T));
+  const pt1 = ok(t1);
+  const pt1s = ok(t1s);
+  lines.push(`How the tfjs numbers are obtained (src/core/ml/layers.ts, wasm-kernels.ts, optim.ts, backend.ts, src/trainer/data-parallel.ts): convolution input gradients and transposed convolutions are forward convolutions (XNNPACK; 4x4 stride 2 by a sub-pixel decomposition whose filters and phase interleave are plain loops), filter gradients a hand-assembled WebAssembly SIMD kernel reading the activations as views of the wasm heap, BatchNorm and bias reductions global average pools, LeakyReLU x * step(x, a), the VQ arg-min/gather/scatter plain loops, Adam one float32-exact loop per parameter, and the wasm Identity kernel (the engine clones every tensor a gradient saves) shares data instead of copying it. The 2-thread rows use the second core in two ways. The threaded build: tfjs-backend-wasm's threaded SIMD build (XNNPACK with a 2-thread pool) in Node through src/trainer/wasm-threads.ts; only XNNPACK's kernels use the second thread (the filter-gradient kernel, the loops and the engine stay on one); same losses bit for bit as one thread (test/trainer/wasm-threads.test.ts). Data-parallel, as PyTorch DistributedDataParallel on two processes: each batch of 8 is split into 2 shards of 4, this thread computes the first while a helper worker thread with its own single-threaded wasm backend computes the second (it gets the weights with each shard), the gradients are averaged and Adam applied once; BatchNorm normalises each shard by its own statistics, as DDP without SyncBatchNorm does, so its losses are not those of the whole-batch rows; they equal bit for bit the same 2 shards computed one after the other in one thread (test/trainer/data-parallel.test.ts). **The trainer pretrains data-parallel by default on wasm** (2 shards, in one thread on a one-core machine, so a run's numbers do not depend on the machine's cores); \`CTSSL_WASM_THREADS=1\` trains the whole batch in one thread, \`CTSSL_WASM_THREADS=N\` with the threaded build's N threads; fine-tuning trains the whole batch as before. The fastest tfjs row of the small preset in this run: ${tfFastest == null ? 'none' : tfFastest.job.label}${wdp != null && w1 != null ? ` (data-parallel at ${fmt(wdp.imagesPerSecond / w1.imagesPerSecond, 2)}x one thread${wt != null ? `, the threaded build at ${fmt(wt.imagesPerSecond / w1.imagesPerSecond, 2)}x` : ''})` : ''}. A first data-parallel pool, before the per-step work below, was measured on 2026-11-26 on a loaded machine and removed (small 5.47 vs 5.67 images/s for one thread, tiny 161 vs 236). Parameter counts are equal in both engines (small: 342,467; tiny: 13,595).`);
+  lines.push('');
+  lines.push(`The PyTorch rows: \`torch.set_num_threads(N)\` sets its OpenMP threads, but Debian's torch hands matrix products and im2col convolutions to OpenBLAS (its pthreads build), which starts a thread per core whatever torch's setting and keeps them spinning between calls: in torch's profiler of this step, aten::mm (the VQ distances), slow_conv_transpose2d (the transposed convolutions) and _slow_conv2d run there. So "1 thread (OpenBLAS: 2)" uses both cores${pt1 != null ? ` (small: ${fmt(pt1.cpuMsPerImage, 0)} CPU ms per image at ${fmt(1000 / pt1.imagesPerSecond, 0)} ms of wall time per image in this run)` : ''}, and \`OPENBLAS_NUM_THREADS=1\` is PyTorch on one core${pt1s != null ? ` (${fmt(pt1s.cpuMsPerImage, 0)} CPU ms per image)` : ''}; 2 OpenMP threads plus OpenBLAS's 2 oversubscribe 2 cores and slow down most when the machine is busy. The target is against the best of the three.`);
   lines.push('');
   lines.push('What was tried on 2026-12-05 for the parity target (issue 14: small preset >= 1.0x PyTorch on the CPU in the same run; on a quiet machine before this work, 18.2 against PyTorch\'s 26.3 images/s with 2 threads), each measured interleaved with its baseline on this shared machine:');
   lines.push('');
-  lines.push('1. tfjs-backend-wasm\'s threaded SIMD build in Node (the 2-thread rows). It runs: the package\'s own Emscripten pthread worker under worker_threads, with a shim for what tfjs hands it in browser form (a blob: worker URL and a Blob main script) and for the backend\'s C++ capping its pool at half the logical CPUs (one thread on a 2-vCPU machine); same losses bit for bit as one thread. On this 2-core machine shared with other work it did not beat one thread on the small preset in either of today\'s runs (best of 3: 9.6 against 11.6 images/s at load 9.3 -> 5.6, 10.3 against 14.2 at load 3.8 -> 4.6; tiny 87 against 245, then 278 against 236): a spinning pool thread competes with the other processes for the second core, as PyTorch\'s second OpenMP thread does, so the trainer keeps 1 thread by default and `CTSSL_WASM_THREADS=2` opts in; where threads fail to start the trainer falls back to one thread and `ctssl doctor` says why. Its benefit on a quiet machine, where PyTorch\'s 2 threads scale, is not measured here.');
-  lines.push('2. Threading our own filter-gradient SIMD kernel with a shared-memory worker: not tried (time). Its share of a small step is about 15 % of CPU (node --cpu-prof), so even a perfect second thread would take at most that off a step, and only on a quiet machine.');
+  lines.push('1. tfjs-backend-wasm\'s threaded SIMD build in Node (the "threaded build" rows). It runs: the package\'s own Emscripten pthread worker under worker_threads, with a shim for what tfjs hands it in browser form (a blob: worker URL and a Blob main script) and for the backend\'s C++ capping its pool at half the logical CPUs (one thread on a 2-vCPU machine); same losses bit for bit as one thread. On the quiet machine at 15:19 it gave 20.3 against 14.7 images/s for one thread (small; 1.38x): only the convolutions are split, everything else waits on one core. Where threads fail to start the trainer falls back to one thread and `ctssl doctor` says why.');
+  lines.push('2. Data parallelism over 2 threads (the "data-parallel" rows, src/trainer/data-parallel.ts): both cores run the whole step, each on half the batch, so only the gradient average, Adam and the weights sent to the helper (1.4 MB a step for small) are serial. Split in 2 shards computed in one thread, a small step costs what the whole batch costs (82-87 against 85-87 CPU ms/image, interleaved pairs at load 7-13); with the helper thread 103-112 under that load (two threads of one process contending with a dozen others). Under load it gains only when the second core is free often enough: at load 9 -> 16 (one run each, --quick) 5.7 images/s against 3.9 for one thread and 2.5 for the threaded build, but at load 6 -> 13 (two interleaved rounds) 3.2 and 2.8 against 4.3 and 3.6; tiny, whose steps are short, lost at load 9 -> 16 (39 against 53). No quiet-machine figure was measured before it became the trainer\'s default: the run above is that measurement (the default is one constant, DEFAULT_WASM_DATA_PARALLEL in src/trainer/data-parallel.ts).');
   lines.push('3. Per-step overheads, from node --cpu-prof and per-kernel timing of the small step: the engine clones every tensor a gradient saves and the wasm Identity kernel copied them (190 copies a step); the filter-gradient kernel and the VQ loops read tensors through dataSync\'s fresh copies; Adam ran ~13 kernels per parameter (~500 kernel calls a step); flipping filters used the wasm Gather and Transpose kernels (2-5 ms each for a 3x3x64x64 filter). Identity now shares data (as the cpu and webgl backends\' does), tensors are read as views of the wasm heap, Adam is one float32-exact loop per parameter (same bits as the kernels, tested), and filters are flipped and split into sub-pixel phases by loops. Interleaved pairs before/after on this machine: small 105-124 -> 81-91 CPU ms/image (-15 to -32 %), tiny 5.8 -> 5.0, losses identical bit for bit.');
+  lines.push('4. Threading our own filter-gradient SIMD kernel (and the VQ and Adam loops) with a shared-memory worker: not done. With data parallelism each core already runs them on its own shard; within the threaded build they are about 15 % of a small step\'s CPU (node --cpu-prof), so a perfect second thread would take at most that off.');
   lines.push('');
-  const w1 = rows.find((x) => x.job.preset === 'small' && x.job.backend === 'wasm' && (x.job.threads ?? 1) === 1)?.r;
-  const cpuCompare = w1 == null || 'error' in w1 || 'error' in t1
+  const cpuCompare = w1 == null || pt1s == null
     ? 'not available in this run'
-    : `one wasm thread ${fmt(w1.cpuMsPerImage, 0)} against one PyTorch thread ${fmt(t1.cpuMsPerImage, 0)} CPU ms per image in the run above (wasm at ${fmt(t1.cpuMsPerImage / w1.cpuMsPerImage, 2)}x PyTorch's efficiency)`;
-  lines.push(`Why this is short of a clean parity claim: the images/s ratios above are best-of-3 on a loaded machine and move with the load (a wasm run at a quiet moment against PyTorch runs at busier ones helps either side: the same day\'s 13:30 run, at load 9.3 -> 5.6, had small wasm 1 thread 11.6 images/s against PyTorch 10.3 with 1 thread and 2.6 with 2, 1.13x its best); CPU ms/image is the steadier comparison: ${cpuCompare}. What remains is compute: XNNPACK's convolutions on 4-wide WebAssembly SIMD without fused multiply-add against oneDNN on the CPU's native vector units (the 3x3 64->64 convolutions alone are about half of the step). On a quiet machine where PyTorch's 2 threads scale, single-threaded wasm would stay below it; the threaded build is the remaining lever, and only a quiet-machine run can say how far it goes. Never a GPU figure here: no GPU on this machine.`);
+    : `one wasm thread ${fmt(w1.cpuMsPerImage, 0)} against PyTorch on one core (OPENBLAS_NUM_THREADS=1) ${fmt(pt1s.cpuMsPerImage, 0)} CPU ms per image in this run: PyTorch does ${fmt(w1.cpuMsPerImage / pt1s.cpuMsPerImage, 2)}x the work per CPU second`;
+  lines.push(`What limits parity: CPU time per image, ${cpuCompare}. That is compute: XNNPACK's convolutions on 4-wide WebAssembly SIMD without fused multiply-add against oneDNN's AVX2 kernels (the 3x3 64->64 convolutions are about half of the step). At equal cores, matching PyTorch's best therefore needs tfjs to keep both cores busy with the whole step, which only data parallelism does; how close it comes is the ratio above, measured in the same run, and moves with the machine's load (the rows are best-of-${runs}; CPU ms/image is the steadier figure). Never a GPU figure here: no GPU on this machine.`);
   const body = lines.join('\n');
   process.stdout.write(`${body}\n`);
   if (write) {

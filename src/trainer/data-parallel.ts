@@ -155,6 +155,9 @@ export function applyShards(model: Vqvae | Classifier, optimizer: AdamFamily, r:
   applyUpdate(model, optimizer, grads, stats);
 }
 
+/** Whether pretraining on wasm is data-parallel unless CTSSL_WASM_THREADS says otherwise (see {@link wasmDataParallel}). */
+export const DEFAULT_WASM_DATA_PARALLEL = true;
+
 /**
  * How pretraining on this backend splits its batches: on wasm with CTSSL_WASM_THREADS unset, 2
  * shards, the second in a helper thread where there are 2 cores or more ('parallel'), else both in
@@ -164,7 +167,7 @@ export function applyShards(model: Vqvae | Classifier, optimizer: AdamFamily, r:
  * Training throughput.
  */
 export function wasmDataParallel(backend: Pick<BackendInfo, 'name'>, wasmThreadsEnv = process.env.CTSSL_WASM_THREADS, cores = availableParallelism()): 'parallel' | 'sequential' | undefined {
-  if (backend.name !== 'wasm' || (wasmThreadsEnv != null && wasmThreadsEnv !== '')) return undefined;
+  if (!DEFAULT_WASM_DATA_PARALLEL || backend.name !== 'wasm' || (wasmThreadsEnv != null && wasmThreadsEnv !== '')) return undefined;
   return cores >= 2 ? 'parallel' : 'sequential';
 }
 
