@@ -149,7 +149,7 @@ describe('fine-tune form', () => {
     expect(plain.earlyStopPatience).toBeUndefined();
     // early stopping: the same config field as `ctssl finetune --early-stop`
     const early = toFinetuneConfig({ ...defaultFinetuneForm(), earlyStopPatience: 8 }, {});
-    expect(parseFinetuneConfig(early).earlyStopPatience).toBe(8);
+    expect(parseFinetuneConfig(early)).toMatchObject({ earlyStopPatience: 8 });
     expect(finetuneFormProblems({ ...defaultFinetuneForm(), earlyStopPatience: 0 }).earlyStopPatience).toMatch(/validations ≥ 1/);
   });
 

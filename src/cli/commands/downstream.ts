@@ -22,6 +22,7 @@ export function register(program: Command): void {
     .option('--allow-overlap', 'let patients the pretrained run trained on into validation and held-out (recorded as a warning) instead of refusing')
     .addOption(new Option('--preset <name>', 'model preset (must match the pretrained run)').choices([...PRESETS]).default('tiny'))
     .option('--size <px>', 'input size (default: the preset\'s)', positiveInt)
+    .addOption(new Option('--pool <p>', "classifier head pooling: mean (the paper's, default) or mean-max (keeps small findings)").choices(['mean', 'mean-max']))
     .option('--fraction <f>', 'fraction of the training slices to use', positiveNumber, 1)
     .option('--freeze-epochs <n>', 'epochs with the encoder frozen', positiveNumber)
     .option('--steps <n>', 'optimisation steps', positiveInt)
@@ -58,6 +59,7 @@ export function register(program: Command): void {
           ...(o.init !== undefined && { init: resolve(String(o.init)) }),
           ...(o.allowOverlap !== undefined && { allowOverlap: true }),
           ...(o.size !== undefined && { size: Number(o.size) }),
+          ...(o.pool !== undefined && { pool: o.pool as 'mean' | 'mean-max' }),
           ...(o.freezeEpochs !== undefined && { freezeEpochs: Number(o.freezeEpochs) }),
           ...(o.steps !== undefined && { steps: Number(o.steps) }),
           ...(o.epochs !== undefined && { epochs: Number(o.epochs) }),
