@@ -59,9 +59,9 @@ export interface SeriesPage {
  * comparison of the keys (SQLite compares them with BINARY).
  */
 export function naturalKey(s: string): string {
-  return s
-    .normalize('NFD')
-    .replace(/[\u0300-\u036f]/g, '')
+  // eslint-disable-next-line no-control-regex
+  const plain = /^[\u0000-\u007f]*$/.test(s) ? s : s.normalize('NFD').replace(/[\u0300-\u036f]/g, '');
+  return plain
     .toLowerCase()
     .replace(/\d+/g, (d) => {
       const t = d.replace(/^0+(?=\d)/, '');

@@ -252,11 +252,25 @@ function orderBy(sort: SeriesPageRequest['sort'] | undefined): string {
     : `(${expr} IS NULL) ASC, ${expr} ${dir}, ${LIST_ORDER}`;
 }
 
-/** Connections that have the natural sort key function (a deterministic SQL function, registered once per connection). */
+/**
+ * Connections that have the natural sort key function (a deterministic SQL function, registered
+ * once per connection). Its keys are remembered (up to 100,000 texts, then forgotten at once): a
+ * sort by patient computes each key once, not on every page.
+ */
 const withNatural = new WeakSet<Database>();
 function ensureNatural(db: Database): void {
   if (withNatural.has(db)) return;
-  db.function('ctssl_natural', { deterministic: true }, (s: unknown) => (typeof s === 'string' ? naturalKey(s) : s));
+  const keys = new Map<string, string>();
+  db.function('ctssl_natural', { deterministic: true }, (s: unknown) => {
+    if (typeof s !== 'string') return s;
+    let k = keys.get(s);
+    if (k === undefined) {
+      if (keys.size >= 100_000) keys.clear();
+      k = naturalKey(s);
+      keys.set(s, k);
+    }
+    return k;
+  });
   withNatural.add(db);
 }
 

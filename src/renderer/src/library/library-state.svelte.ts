@@ -52,6 +52,8 @@ export class LibraryState {
   private firstListDone: () => void = () => {};
 
   private querySeq = 0;
+  /** Settles when the latest series query's first page has been answered (or failed). */
+  private rowsShown: Promise<void> = Promise.resolve();
   /** The filter and sort of the list in `rows`, and the pages asked for (by page index) in this query. */
   private listRequest: Omit<SeriesPageRequest, 'offset' | 'limit'> | null = null;
   private pages = new Map<number, Promise<void>>();
@@ -103,11 +105,15 @@ export class LibraryState {
   }
 
   /**
-   * Everything the services may have changed: the series query first (the services answer in the
-   * order asked, and the table is what the page is for), then folders, counts and label sources.
+   * Everything the services may have changed: the series query first, and the folders, stats,
+   * skipped files and label sources once its first rows are here (the services run requests that
+   * arrive together back to back before answering, and counting a million files' folders takes
+   * longer than the first page: the table is what the page is for).
    */
   async refreshAll(): Promise<void> {
-    await Promise.all([this.runQuery(true), this.refreshFolders(), this.labels.refresh()]);
+    const query = this.runQuery(true);
+    await this.rowsShown;
+    await Promise.all([query, this.refreshFolders(), this.labels.refresh()]);
   }
 
   async refreshFolders(): Promise<void> {
@@ -136,9 +142,8 @@ export class LibraryState {
   }
 
   /**
-   * Runs the series and counts queries: the first page of the sorted list first (the services
-   * answer in the order asked, and its rows are what the page is for), then the counts; answers to
-   * older queries are dropped. The rows already shown stay until the new first page replaces them.
+   * Runs the series and counts queries: the first page of the sorted list, then the counts; answers
+   * to older queries are dropped. The rows already shown stay until the new first page replaces them.
    */
   async runQuery(force: boolean): Promise<void> {
     const filter = toCohortFilter(this.form);
@@ -152,11 +157,12 @@ export class LibraryState {
     this.inFlight++;
     const seq = ++this.querySeq;
     this.querying = true;
+    let shown: () => void = () => {};
+    this.rowsShown = new Promise((r) => (shown = r));
     try {
-      const [page, counts] = await Promise.all([
-        this.api.invoke('library.seriesPage', { ...request, offset: 0, limit: SERIES_PAGE }),
-        this.api.invoke('library.cohortCounts', filter),
-      ]);
+      // The first page alone, then the counts: the services run the requests that arrive together
+      // back to back before answering, so the rows would wait for the counts (each filter counted alone).
+      const page = await this.api.invoke('library.seriesPage', { ...request, offset: 0, limit: SERIES_PAGE }).finally(shown);
       if (seq !== this.querySeq) return;
       this.listRequest = request;
       this.pages = new Map([[0, Promise.resolve()]]);
@@ -164,6 +170,9 @@ export class LibraryState {
       page.rows.forEach((r, i) => (rows[i] = r));
       this.rows = rows;
       this.total = page.total;
+      this.firstListDone();
+      const counts = await this.api.invoke('library.cohortCounts', filter);
+      if (seq !== this.querySeq) return;
       this.counts = counts;
     } catch (e) {
       if (seq === this.querySeq) {
