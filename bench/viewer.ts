@@ -44,17 +44,21 @@ if (!folderArg && !existsSync(join(folder, 'manifest.json'))) {
 }
 const loadAtStart = loadavg();
 const BLOCK = 16;
-const ENCODINGS: SliceEncoding[] = ['int16', 'deflate'];
+const ENCODINGS: SliceEncoding[] = ['int16', 'delta8', 'deflate'];
 /** Browser modes: wire form and how the volume worker gets blocks ('http': GET /files/series/ID/packed; 'worker': its own socket). */
-const ALL_MODES: { enc: SliceEncoding; transport: 'http' | 'worker' }[] = [
-  { enc: 'deflate', transport: 'http' },
+type Mode = { enc: SliceEncoding; transport: 'http' | 'worker'; background?: number };
+const ALL_MODES: Mode[] = [
+  { enc: 'delta8', transport: 'http' },
+  { enc: 'delta8', transport: 'http', background: 0 },
   { enc: 'int16', transport: 'http' },
-  { enc: 'deflate', transport: 'worker' },
+  { enc: 'deflate', transport: 'http' },
 ];
 /** `--modes int16-http,deflate-worker`: only those browser modes, and no floor or Node client (a quick look while developing; writes no doc). */
 const modesArg = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : null;
-const MODES = modesArg ? ALL_MODES.filter((m) => modesArg.includes(`${m.enc}-${m.transport}`)) : ALL_MODES;
-const modeName = (m: { enc: SliceEncoding; transport: string }) => `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'}`;
+const MODES = modesArg ? ALL_MODES.filter((m) => modesArg.includes(`${m.enc}-${m.transport}${m.background === undefined ? '' : `-bg${m.background}`}`)) : ALL_MODES;
+/** 2 requests near the slice on screen and `background` more (the viewer's default: 2, i.e. 4 in flight). */
+const inFlight = (m: Mode) => 2 + (m.background ?? 2);
+const modeName = (m: Mode) => `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight`;
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -169,9 +173,11 @@ async function fetchAllInPage(page: Page, served: Served, seriesId: number, slic
   })()`)) as number;
 }
 
-async function openInBrowser(page: Page, served: Served, encoding: SliceEncoding, transport: 'http' | 'worker', seriesId: number): Promise<Open> {
+async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: number): Promise<Open> {
   await page.goto(`${served.url}#/library`);
-  await page.evaluate(`localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(encoding)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(transport)})`);
+  await page.evaluate(
+    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 2}')`,
+  );
   await page.reload();
   await page.getByTestId('series-row').first().waitFor();
   // Long tasks and key-to-paint, recorded in the page (a string: this file has no DOM types).
@@ -280,7 +286,7 @@ try {
     const key = modeName(mode);
     opens[key] = [];
     for (let r = 0; r < repeats; r++) {
-      const o = await openInBrowser(p, served, mode.enc, mode.transport, seriesId);
+      const o = await openInBrowser(p, served, mode, seriesId);
       opens[key].push(o);
       console.log(`browser ${key} open ${r + 1}: first ${Math.round(o.first)} ms, volume ${Math.round(o.volume)} ms, keys ${o.keys.map(Math.round).join('/')} ms, long tasks ${o.longCount} (max ${Math.round(o.longMax)} ms)`);
       console.log(`  per block (median ms): ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
@@ -308,7 +314,7 @@ const lines = [
   '',
   '| Node client (WebSocket, 16-slice blocks, 2 in flight, decoded in Node) | wire MB | cold server (ms) | warm cache (ms) |',
   '|---|---|---|---|',
-  ...ENCODINGS.map((e) => `| ${e === 'int16' ? "'int16' (raw)" : "'deflate' (row deltas + raw DEFLATE level 1)"} | ${mb(node[e].wireBytes)} | ${r0(node[e].cold)} | ${r0(node[e].warm)} |`),
+  ...ENCODINGS.map((e) => `| ${e === 'int16' ? "'int16' (raw)" : e === 'delta8' ? "'delta8' (row deltas, a byte each where they fit)" : "'deflate' (row deltas + raw DEFLATE level 1)"} | ${mb(node[e].wireBytes)} | ${r0(node[e].cold)} | ${r0(node[e].warm)} |`),
   '',
   '| browser, wire form · transport | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
   '|---|---|---|---|---|---|',

@@ -7,8 +7,8 @@
  *   slice outward, as the viewer asks), a block at a time, yielding between blocks.
  * - `packed(seriesId, start, count, encoding)`: slices [start, start + count) in the wire form of
  *   src/shared/slice-packing.ts ('int16': raw little-endian; 'deflate': row deltas, deflate-raw level 1
- *   per slice, compressed on libuv's thread pool). A request for slices the warm-up has not reached
- *   decodes them at once.
+ *   per slice, compressed on libuv's thread pool; 'delta8': byte differences, made on request and kept).
+ *   A request for slices the warm-up has not reached decodes them at once.
  * - `slices(...)`: the same slices as one Int16Array (the `viewer.slices` channel, the CLI, tests).
  *
  * The cache holds whole series, least recently used first out, up to CTSSL_VIEWER_CACHE_MB
@@ -18,7 +18,7 @@
 import { deflateRaw } from 'node:zlib';
 import { promisify } from 'node:util';
 import { ApiError } from '../shared/contract';
-import { deltaEncodeSlice, type SliceEncoding } from '../shared/slice-packing';
+import { delta8EncodeSlice, deltaEncodeSlice, type SliceEncoding } from '../shared/slice-packing';
 import type { PackedSlices, VolumeInfo } from '../shared/types';
 import type { Database } from '../library/db/sqlite';
 import { openVolumeInfo } from '../library/volumes/slice-blocks';
@@ -37,12 +37,15 @@ interface Entry {
   height: number;
   slices: (Int16Array | undefined)[];
   deflated: (Uint8Array | undefined)[];
+  delta8: (Uint8Array | undefined)[];
   /** Decodes in progress, by first slice. */
   pending: Map<number, Promise<void>>;
   bytes: number;
   warming: boolean;
   /** A client asked for 'deflate': the warm-up deflates too. */
   wantDeflate: boolean;
+  /** A client asked for 'delta8': the warm-up makes it too. */
+  wantDelta8: boolean;
   dropped: boolean;
 }
 
@@ -68,11 +71,13 @@ export class ViewerBlocks {
   async packed(seriesId: number, start: number, count: number, encoding: SliceEncoding): Promise<PackedSlices> {
     const e = await this.range(seriesId, start, count);
     if (encoding === 'deflate') e.wantDeflate = true;
+    if (encoding === 'delta8') e.wantDelta8 = true;
     const n = Math.min(count, e.slices.length - start);
     const parts: Uint8Array[] = [];
     for (let k = start; k < start + n; k++) {
       const s = e.slices[k]!;
       if (encoding === 'int16') parts.push(new Uint8Array(s.buffer, s.byteOffset, s.byteLength));
+      else if (encoding === 'delta8') parts.push(e.delta8[k] ?? this.delta8Slice(e, k));
       else parts.push(e.deflated[k] ?? (await this.deflateSlice(e, k)));
     }
     const total = parts.reduce((a, p) => a + p.length, 0);
@@ -126,10 +131,12 @@ export class ViewerBlocks {
         height,
         slices: new Array(layout.planes.length),
         deflated: new Array(layout.planes.length),
+        delta8: new Array(layout.planes.length),
         pending: new Map(),
         bytes: 0,
         warming: false,
         wantDeflate: false,
+        wantDelta8: false,
         dropped: false,
       };
     }
@@ -227,6 +234,13 @@ export class ViewerBlocks {
     return out;
   }
 
+  private delta8Slice(e: Entry, k: number): Uint8Array {
+    const out = delta8EncodeSlice(e.slices[k]!);
+    e.delta8[k] = out;
+    e.bytes += out.length;
+    return out;
+  }
+
   /** Decodes (and deflates) the whole series from `from` outward, a block at a time. */
   private async warm(e: Entry, from: number): Promise<void> {
     e.warming = true;
@@ -244,6 +258,7 @@ export class ViewerBlocks {
         const end = Math.min(n, b + WARM_BLOCK);
         await this.decode(e, b, end);
         if (e.wantDeflate) for (let k = b; k < end; k++) if (!e.deflated[k] && e.slices[k]) await this.deflateSlice(e, k);
+        if (e.wantDelta8) for (let k = b; k < end; k++) if (!e.delta8[k] && e.slices[k]) this.delta8Slice(e, k);
         // Let requests in between.
         await new Promise((r) => setImmediate(r));
       }

@@ -42,6 +42,7 @@ import type {
 import { ApiError, type Envelope, toEnvelope } from './envelope';
 import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { seriesPageRequestSchema, type SeriesPage } from './series-page';
+import { SLICE_ENCODINGS } from './slice-packing';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
 import type { TrainerEvent } from './trainer-protocol';
 import type { BiasProbeResult, ClusterJobExport, ClusterJobImport, LabelFolderImport, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
@@ -146,7 +147,7 @@ export const channels = {
   /** HU voxels of consecutive slices in display orientation. */
   'viewer.slices': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(256)]),
   /** The same slices in a compact lossless wire form (src/shared/slice-packing.ts), for the viewer's worker. */
-  'viewer.packed': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(256), z.enum(['int16', 'deflate'])]),
+  'viewer.packed': z.tuple([id, z.number().int().nonnegative(), z.number().int().positive().max(256), z.enum(SLICE_ENCODINGS)]),
   /** Opens the native file picker for label files (Electron only); resolves to the chosen paths. */
   'labels.pickFiles': z.tuple([]),
   /**

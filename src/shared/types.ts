@@ -177,7 +177,7 @@ export interface PackedSlices {
   count: number;
   width: number;
   height: number;
-  encoding: 'int16' | 'deflate';
+  encoding: 'int16' | 'deflate' | 'delta8';
   sizes: number[];
   bytes: Uint8Array;
 }

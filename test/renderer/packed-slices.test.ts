@@ -6,14 +6,16 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { deltaEncodeSlice } from '../../src/shared/slice-packing';
+import { delta8EncodeSlice, deltaEncodeSlice } from '../../src/shared/slice-packing';
 import type { PackedSlices } from '../../src/shared/types';
 import { unpackSlices } from '../../src/renderer/src/viewer/packed-slices';
 
 const inflate = async (b: Uint8Array) => new Uint8Array(inflateRawSync(b));
 
-function pack(slices: Int16Array[], width: number, height: number, encoding: 'int16' | 'deflate'): PackedSlices {
-  const parts = slices.map((s) => (encoding === 'int16' ? new Uint8Array(s.buffer.slice(0)) : new Uint8Array(deflateRawSync(deltaEncodeSlice(s), { level: 1 }))));
+function pack(slices: Int16Array[], width: number, height: number, encoding: 'int16' | 'deflate' | 'delta8'): PackedSlices {
+  const parts = slices.map((s) =>
+    encoding === 'int16' ? new Uint8Array(s.buffer.slice(0)) : encoding === 'delta8' ? delta8EncodeSlice(s) : new Uint8Array(deflateRawSync(deltaEncodeSlice(s), { level: 1 })),
+  );
   const bytes = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -34,7 +36,7 @@ function randomSlice(n: number, seed: number): Int16Array {
 }
 
 describe('packed slices', () => {
-  for (const encoding of ['int16', 'deflate'] as const) {
+  for (const encoding of ['int16', 'deflate', 'delta8'] as const) {
     it(`${encoding}: decodes to the same voxels, extremes included`, async () => {
       const w = 37;
       const h = 23;
@@ -45,7 +47,7 @@ describe('packed slices', () => {
     });
   }
 
-  for (const encoding of ['int16', 'deflate'] as const) {
+  for (const encoding of ['int16', 'deflate', 'delta8'] as const) {
     it(`${encoding}: writes into the slices' place in a shared volume, and nowhere else`, async () => {
       const w = 8;
       const h = 5;
@@ -59,6 +61,24 @@ describe('packed slices', () => {
       await expect(unpackSlices(pack(slices, w, h, encoding), inflate, volume.subarray(0, w * h))).rejects.toThrow(/room for 40 voxels, the slices have 80/);
     });
   }
+
+  it('delta8: one byte for a small difference, three for a large one; bytes that end early or are left over are refused', async () => {
+    const s = Int16Array.from([5, 7, 300, 299, -32768, 32767, 32767, 0, -127]);
+    const b = delta8EncodeSlice(s);
+    // 5, 2, [300], -1, [-32768], [32767], 0, [0]: 32767 - (-32768) wraps, so it is written whole.
+    expect(b.length).toBe(1 + 1 + 3 + 1 + 3 + 3 + 1 + 3 + 1);
+    const p = pack([s], 9, 1, 'delta8');
+    expect(Array.from(await unpackSlices(p, inflate))).toEqual(Array.from(s));
+    // Smooth data: one byte a voxel.
+    const smooth = new Int16Array(4096).map((_, i) => Math.round(300 * Math.sin(i / 50)) - 400);
+    expect(delta8EncodeSlice(smooth).length).toBe(4096 + 2); // the first voxel (-400) whole
+    // Hostile: cut short, inside a whole value, bytes left over.
+    await expect(unpackSlices({ ...p, bytes: p.bytes.subarray(0, 3), sizes: [3] }, inflate)).rejects.toThrow(/packed slice 5: delta8 slice: the bytes end inside voxel 2 of 9/);
+    await expect(unpackSlices({ ...p, bytes: p.bytes.subarray(0, 2), sizes: [2] }, inflate)).rejects.toThrow(/the bytes end at voxel 2 of 9/);
+    const extra = new Uint8Array(p.bytes.length + 2);
+    extra.set(p.bytes);
+    await expect(unpackSlices({ ...p, bytes: extra, sizes: [extra.length] }, inflate)).rejects.toThrow(/2 bytes left over after 9 voxels/);
+  });
 
   it('deflate of row differences is smaller than of raw values on smooth data', () => {
     const w = 256;

@@ -52,9 +52,9 @@ describe('viewer blocks over HTTP', () => {
     tmp.cleanup();
   });
 
-  it('answers a block, raw or deflated, with the voxels loadSeriesVolume reads', async () => {
+  it('answers a block, raw, deflated or as byte differences, with the voxels loadSeriesVolume reads', async () => {
     const reference = await loadSeriesVolume(server.services.db, seriesId, { start: 3, count: 9 });
-    for (const encoding of ['int16', 'deflate'] as const) {
+    for (const encoding of ['int16', 'deflate', 'delta8'] as const) {
       const r = await get(server.port, `/files/series/${seriesId}/packed?start=3&count=9&encoding=${encoding}`, auth());
       expect(r.status).toBe(200);
       const e = envelope(r.body);

@@ -4,7 +4,7 @@
  * DecompressionStream in the worker, node:zlib in tests); runs in the volume worker, or on the main
  * thread where no worker can start.
  */
-import { deltaDecodeInPlace } from '../../../shared/slice-packing';
+import { delta8DecodeSlice, deltaDecodeInPlace } from '../../../shared/slice-packing';
 import type { PackedSlices } from '../../../shared/types';
 
 /** Inflates one raw-DEFLATE stream (RFC 1951). */
@@ -31,6 +31,18 @@ export async function unpackSlices(p: PackedSlices, inflate: Inflate, into?: Int
   if (p.encoding === 'int16') {
     if (total !== out.byteLength) throw new Error(`packed slices ${p.start}..: ${total} bytes for ${p.count} slices of ${plane} voxels`);
     new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(p.bytes);
+    return out;
+  }
+  if (p.encoding === 'delta8') {
+    let at = 0;
+    p.sizes.forEach((n, k) => {
+      try {
+        delta8DecodeSlice(p.bytes.subarray(at, at + n), out.subarray(k * plane, (k + 1) * plane));
+      } catch (err) {
+        throw new Error(`packed slice ${p.start + k}: ${(err as Error).message}`);
+      }
+      at += n;
+    });
     return out;
   }
   let o = 0;

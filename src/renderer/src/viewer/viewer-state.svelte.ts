@@ -13,7 +13,7 @@ import { toasts } from '../lib/toasts.svelte';
 import { cameraFor, FIT, imageRect, panBy, screenToVoxel, zoomAt, type SliceLayout, type ViewTransform } from './slice-geometry';
 import type { SliceView } from './slice-view';
 import { LoadAborted, VolumeLoader } from './volume-loader';
-import { VolumeFetcher } from './volume-fetcher';
+import { chosenBackground, VolumeFetcher } from './volume-fetcher';
 import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
 import type { VolumePoint } from './reformat';
 import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
@@ -117,6 +117,9 @@ export class ViewerState {
         dims: info.dims,
         voxels: fetcher.sharedVolume(info.dims),
         blockSize: BLOCK_SIZE,
+        // 2 requests for the slices near the one on screen, 2 more filling in far from it (volume-loader.ts).
+        concurrency: 2,
+        background: chosenBackground(),
         fetch: (start, count) => fetcher.fetch(start, count),
         fetchFirst: (start, count) => fetcher.fetchNow(start, count),
         onSlices: (start, count) => this.onSlices(start, count),

@@ -5,8 +5,10 @@
  * page's thread only copies the finished Int16Array into the volume. The first slice comes over
  * the page's own connection, already open, uncompressed (no worker start-up before the first paint).
  *
- * Encoding: 'deflate' unless localStorage 'ctssl-viewer-encoding' says 'int16' (the benchmark
- * measures both). Without a worker (it failed to start) blocks are decoded on the page's thread.
+ * Encoding: 'delta8' (byte differences: about half the bytes of 'int16', read back by a plain loop)
+ * unless localStorage 'ctssl-viewer-encoding' says 'int16' or 'deflate' (the benchmark measures
+ * them; inflating costs the worker more time than the bytes it saves on loopback). Without a worker
+ * (it failed to start) blocks are decoded on the page's thread.
  */
 import type { ApiClient } from '../../../shared/contract';
 import { ApiError } from '../../../shared/envelope';
@@ -47,7 +49,7 @@ export function chosenEncoding(): SliceEncoding {
   } catch {
     // no storage: the default
   }
-  return 'deflate';
+  return 'delta8';
 }
 
 export const TRANSPORTS = ['http', 'worker', 'page'] as const;
@@ -67,6 +69,20 @@ export function chosenTransport(): Transport {
     // no storage: the default
   }
   return 'http';
+}
+
+/**
+ * Background requests beside the 2 near the slice on screen (VolumeLoader's `background`): 2, or
+ * localStorage 'ctssl-viewer-background' (0-6; the benchmark compares).
+ */
+export function chosenBackground(): number {
+  try {
+    const v = Number(localStorage.getItem('ctssl-viewer-background') ?? '');
+    if (localStorage.getItem('ctssl-viewer-background') !== null && Number.isInteger(v) && v >= 0 && v <= 6) return v;
+  } catch {
+    // no storage: the default
+  }
+  return 2;
 }
 
 export class VolumeFetcher {
