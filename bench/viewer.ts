@@ -5,14 +5,19 @@
  * - floor: reading the same files' pixel data with a plain loop (readFileSync, find Pixel Data,
  *   copy the int16 voxels into one volume), no server, no decoding to HU, no transfer;
  * - Node client: the same server's `viewer.packed` blocks (16 slices) over its WebSocket, cold (a
- *   fresh server process) and warm, per wire form ('int16' raw, 'deflate' row deltas + raw DEFLATE),
- *   decoded in Node;
- * - browser: per wire form and transport (the worker fetching blocks over HTTP, the default, or over
- *   its own WebSocket), a fresh server process, then `--repeats` opens of the series in a fresh
- *   page (the first cold, the others warm): first slice on screen and whole volume as the viewer
- *   measures them (from the open request), key-to-paint latency of PageDown presses while the
- *   volume loads (keydown's timeStamp to the first task after the next animation frame, i.e. after
- *   the frame is painted), and main-thread long tasks (PerformanceObserver 'longtask') during the load.
+ *   fresh server process) and warm, per wire form ('int16' raw, 'delta8' byte differences,
+ *   'deflate' row deltas + raw DEFLATE), decoded in Node;
+ * - the browser's fetch floor: the page fetching every block over HTTP and doing nothing with it;
+ * - browser: per mode (wire form, requests in flight; the worker fetches over HTTP), a fresh server
+ *   process, then `--repeats` opens of the series in a fresh page (the first cold, the others warm):
+ *   first slice on screen and whole volume as the viewer measures them (from the open request),
+ *   key-to-paint latency of PageDown presses while the volume loads (keydown's timeStamp to the
+ *   first task after the next animation frame, i.e. after the frame is painted), main-thread long
+ *   tasks (PerformanceObserver 'longtask') during the load, and the medians of each block's steps
+ *   (the viewer's User Timing measures).
+ *
+ * `--modes delta8-http,int16-http-bg0,...` runs only those browser modes (and no floor or Node
+ * client) and writes nothing: a quick look while developing.
  *
  * The series is generated (275 slices, `ctssl synth`) unless --folder names one. Writes the
  * "Opening a series" section of docs/benchmarks.md (date, machine, load average; best of the warm
@@ -305,10 +310,28 @@ const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 const best = (xs: Open[], f: (o: Open) => number) => Math.min(...xs.map(f));
 const warmOpens = (enc: string) => (opens[enc].length > 1 ? opens[enc].slice(1) : opens[enc]);
 const volumeMb = (slices * 512 * 512 * 2) / 2 ** 20;
+const loadEnd = loadavg();
+const quiet = Math.max(loadAtStart[0], loadEnd[0]) <= cpus().length / 2;
+const def = modeName(MODES[0]);
+const defWarm = warmOpens(def);
+const defBest = {
+  first: best(defWarm, (o) => o.first),
+  volume: best(defWarm, (o) => o.volume),
+  keys: Math.min(...defWarm.filter((o) => o.keys.length).map((o) => Math.max(...o.keys))),
+  long: best(defWarm, (o) => o.longMax),
+};
+const verdict = (v: number, target: number, unit = 'ms') => `${r0(v)} ${unit} against ${target} ${unit}: ${v < target ? 'met' : '**not met**'}`;
+/** The steps of a block, medians of the warm open with the best whole volume. */
+const stepsOf = (e: string) => {
+  const o = warmOpens(e).reduce((a, b) => (b.volume < a.volume ? b : a));
+  const ph = o.phases;
+  const f = (k: string) => (Number.isFinite(ph[k]) ? `${r0(ph[k])}` : '-');
+  return `| ${e} | ${f('to-worker')} | ${f('server')} (${f('serverOwn')}) | ${f('body')} | ${f('decode')} | ${f('to-page')} | ${Number.isFinite(ph.insert) ? ph.insert.toFixed(1) : '-'} | ${f('total')} | ${f('@info')} / ${f('@first-slice-data')} / ${f('@first-paint')} |`;
+};
 const lines = [
-  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average ${loadAtStart.map((v) => v.toFixed(2)).join(' / ')} at the start, ${loadavg().map((v) => v.toFixed(2)).join(' / ')} at the end. **The machine is shared with other engineers' builds and tests and was loaded**: numbers are the best of the warm runs, and every run is listed. Headless Debian Chromium, vtk.js on SwiftShader (software WebGL), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average ${loadAtStart.map((v) => v.toFixed(2)).join(' / ')} at the start, ${loadEnd.map((v) => v.toFixed(2)).join(' / ')} at the end. ${quiet ? 'The machine was quiet (1-minute load at most half the cores).' : "**The machine is shared with other engineers' builds and tests and was loaded** (1-minute load above half the cores): every column is slower than on a quiet machine."} Numbers are the best of the warm opens, and every open is listed. Headless Debian Chromium, vtk.js on SwiftShader (software WebGL), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
   '',
-  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed; the rest in blocks of 16 nearest to the slice on screen, 2 in flight, fetched and decoded by a Web Worker (over HTTP, \`GET /files/series/ID/packed\`, the default, or over its own socket), a transferable Int16Array to the page. The server keeps a warm cache of decoded slices and of their packed form, filled from the middle outward as soon as the series is opened.`,
+  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas (vtk.js draws nothing before it, and takes over on the next task); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests for the slices near it and 2 more for blocks far from it, fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
   '',
   `Floor (same run): reading the ${floorResult.files} files' pixel data with a plain loop (readFileSync, locate Pixel Data, copy ${mb(floorResult.bytes)} MB of int16 into one volume): **${r0(floorResult.ms)} ms**. The browser's own floor, the page fetching every block over HTTP (2 in flight) and doing nothing with it, best of 3 warm: ${ENCODINGS.map((e) => `${e} **${r0(fetchFloor[e])} ms**`).join(', ')}.`,
   '',
@@ -316,7 +339,7 @@ const lines = [
   '|---|---|---|---|',
   ...ENCODINGS.map((e) => `| ${e === 'int16' ? "'int16' (raw)" : e === 'delta8' ? "'delta8' (row deltas, a byte each where they fit)" : "'deflate' (row deltas + raw DEFLATE level 1)"} | ${mb(node[e].wireBytes)} | ${r0(node[e].cold)} | ${r0(node[e].warm)} |`),
   '',
-  '| browser, wire form · transport | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
+  '| browser, wire form · transport · requests | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
   '|---|---|---|---|---|---|',
   ...MODES.map(modeName).flatMap((e) =>
     opens[e].map(
@@ -330,9 +353,15 @@ const lines = [
     return `| **${e}, best warm** | **${r0(best(w, (o) => o.first))}** | **${r0(best(w, (o) => o.volume))}** | **${keys.length ? r0(Math.min(...w.filter((o) => o.keys.length).map((o) => Math.max(...o.keys)))) : '-'}** | **${r0(best(w, (o) => o.longMax))}** | |`;
   }),
   '',
-  `Against the floor of the same run (${r0(floorResult.ms)} ms): Node client warm ${ENCODINGS.map((e) => `${e} ${(node[e].warm / floorResult.ms).toFixed(2)}x`).join(', ')}; browser whole volume, best warm, ${MODES.map(modeName).map((e) => `${e} ${(best(warmOpens(e), (o) => o.volume) / floorResult.ms).toFixed(2)}x`).join(', ')}. On a loaded machine every column slows together; these ratios are what compares across runs.`,
+  "Where a block's time goes (ms, medians over the blocks of the warm open with the best whole volume; the viewer's User Timing measures, `ctssl-block:*` in src/renderer/src/viewer/volume-fetcher.ts): to the worker (the page asks, the worker starts), server (request to response headers; in brackets the server's own time, its Server-Timing header), body (headers to the last byte), decode (into the shared volume), to the page (the worker's reply reaches the page), insert (the page's thread: copy and view update), the whole way; and the open's steps from the click's request (viewer.open answered / first slice's voxels in / first slice on screen):",
   '',
-  'Targets (issue 13): first slice < 300 ms, whole volume < 5 s, key-to-paint < 100 ms while loading, no main-thread task > 200 ms. In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode (not measurable here: no Electron binary).',
+  '| mode | to worker | server (own) | body | decode | to page | insert | block, whole way | open: info / first slice data / first paint |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...MODES.map(modeName).map(stepsOf),
+  '',
+  `Against the floor of the same run (${r0(floorResult.ms)} ms): Node client warm ${ENCODINGS.map((e) => `${e} ${(node[e].warm / floorResult.ms).toFixed(2)}x`).join(', ')}; browser whole volume, best warm, ${MODES.map(modeName).map((e) => `${e} ${(best(warmOpens(e), (o) => o.volume) / floorResult.ms).toFixed(2)}x`).join(', ')}; against the browser's own fetch floor of the same wire form: ${MODES.map((m) => `${modeName(m)} ${(best(warmOpens(modeName(m)), (o) => o.volume) / fetchFloor[m.enc]).toFixed(2)}x`).join(', ')}. On a loaded machine every column slows together; these ratios are what compares across runs.`,
+  '',
+  `Targets (issue 13), the default (${def}), best warm open of this run: first slice on screen ${verdict(defBest.first, 300)}; whole volume ${verdict(defBest.volume, 5000)}; key-to-paint while loading ${verdict(defBest.keys, 100)}; longest main-thread task ${verdict(defBest.long, 200)}. In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode, transferred rather than shared (its file:// page is not cross-origin isolated; not measurable here: no Electron binary).`,
 ];
 replaceSection('Opening a series', lines.join('\n'));
 console.log(lines.join('\n'));

@@ -16,7 +16,7 @@ import { LoadAborted, VolumeLoader } from './volume-loader';
 import { chosenBackground, VolumeFetcher } from './volume-fetcher';
 import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
 import type { VolumePoint } from './reformat';
-import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
+import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, windowedPicture, type HoverReadout } from './view-overlay';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
 
@@ -81,6 +81,10 @@ export class ViewerState {
   private dragStart: WindowLevel | null = null;
   private panStart: ViewTransform | null = null;
   private t0 = 0;
+  /** The first slice drawn on the 2D overlay, until vtk.js has drawn it (see draw). */
+  private preview: { slice: number; window: WindowLevel; canvas: HTMLCanvasElement } | null = null;
+  /** vtk.js waits for the task after the first paint. */
+  private holdVtk = false;
 
   constructor(
     private readonly api: ApiClient,
@@ -200,6 +204,33 @@ export class ViewerState {
   private draw(): void {
     const view = this.view;
     if (!view || !this.info || !this.loader) return;
+    if (this.firstSliceMs === null) {
+      // vtk.js draws nothing before the first slice has arrived: its first render compiles its
+      // shaders, a long task on software WebGL that would hold the slice's arrival back. The slice is
+      // then drawn at once on the 2D overlay, and vtk.js takes over on the next task.
+      const data = this.loader.slice(this.slice);
+      if (!data) {
+        this.drawOverlay();
+        return;
+      }
+      const [columns, rows] = this.info.dims;
+      this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(document.createElement('canvas'), windowedPicture(data, columns, rows, this.window)) };
+      this.sliceReady = true;
+      this.updateHover();
+      this.drawOverlay();
+      this.firstSliceMs = performance.now() - this.t0;
+      mark('first-paint');
+      this.holdVtk = true;
+      setTimeout(() => {
+        this.holdVtk = false;
+        this.requestRender();
+      }, 0);
+      return;
+    }
+    if (this.holdVtk) {
+      this.drawOverlay();
+      return;
+    }
     if (this.sliceDirty) {
       const data = this.loader.slice(this.slice);
       view.showSlice(data);
@@ -208,11 +239,8 @@ export class ViewerState {
       this.updateHover();
     }
     view.render();
+    this.preview = null;
     this.drawOverlay();
-    if (this.sliceReady && this.firstSliceMs === null) {
-      this.firstSliceMs = performance.now() - this.t0;
-      mark('first-paint');
-    }
   }
 
   /**
@@ -228,6 +256,8 @@ export class ViewerState {
     const ctx = clearOverlay(c, width, height);
     if (!ctx) return;
     const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
+    const p = this.preview;
+    if (p && p.slice === this.slice && p.window === this.window) drawPicture(ctx, p.canvas, r);
     for (const layer of this.overlayLayers) {
       const img = layer(this.slice);
       if (img) drawPicture(ctx, pictureCanvas((this.layerCanvas ??= document.createElement('canvas')), img), r);
