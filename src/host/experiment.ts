@@ -130,6 +130,7 @@ export async function runExperiment(db: Database, specInput: ExperimentSpecInput
         splitSeed: spec.splitSeed,
         fractions: spec.splitFractions,
         evalEvery: spec.evalEvery,
+        ...(spec.earlyStopPatience !== undefined && { earlyStopPatience: spec.earlyStopPatience }),
         checkpointEvery: Math.max(spec.evalEvery, 50),
         ...preprocessing,
         ...(spec.seriesIds ? { seriesIds: spec.seriesIds } : { filter: spec.filter ?? { modality: 'CT' } }),

@@ -280,6 +280,8 @@ function experimentSchema<I extends z.ZodType>(init: I) {
       lr: z.number().positive().max(1).default(1e-3),
       freezeEpochs: z.number().min(0).default(0),
       evalEvery: z.number().int().positive().default(25),
+      /** Every run stops early on validation and keeps its best weights (the fine-tuning config's earlyStopPatience); absent = every step. */
+      earlyStopPatience: z.number().int().positive().max(10_000).optional(),
       splitFractions: z.object({ train: z.number().min(0), val: z.number().min(0), test: z.number().min(0) }).strict().default({ train: 0.6, val: 0.2, test: 0.2 }),
       seriesIds: seriesIdsSchema.optional(),
       filter: cohortFilterSchema.optional(),

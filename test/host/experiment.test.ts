@@ -106,7 +106,7 @@ describe('experiments and the bias probe', () => {
     const h = services.handlers;
     const before = events.length;
     const mine = () => events.slice(before).filter((e) => e.name === 'experiment.event').map((e) => e.payload as Events['experiment.event']);
-    const exp = await h['experiments.start']({ name: 'resumable', task: 'classification', label: 'pe', preset: 'tiny', size: 32, inits: ['random'], fractions: [0.5, 1], seeds: [1], steps: 3, batchSize: 4, evalEvery: 3, splitFractions: { train: 0.5, val: 0.25, test: 0.25 } } as never);
+    const exp = await h['experiments.start']({ name: 'resumable', task: 'classification', label: 'pe', preset: 'tiny', size: 32, inits: ['random'], fractions: [0.5, 1], seeds: [1], steps: 3, batchSize: 4, evalEvery: 3, earlyStopPatience: 2, splitFractions: { train: 0.5, val: 0.25, test: 0.25 } } as never);
     await waitFor(() => mine().some((e) => e.id === exp.id && e.kind === 'cell' && e.index === 0));
     await h['experiments.stop'](exp.id);
     await waitFor(() => mine().some((e) => e.id === exp.id && (e.kind === 'stopped' || e.kind === 'done')));
@@ -129,6 +129,11 @@ describe('experiments and the bias probe', () => {
     expect((rep.report as { cells: unknown[] }).cells).toHaveLength(2);
     // the first run was not trained again: its results are byte-identical
     expect(readFileSync(firstResults, 'utf8')).toBe(kept);
+    // the spec's early stopping reaches every run (config and results)
+    for (const cell of ['random-f0.5-s1', 'random-f1-s1']) {
+      expect(JSON.parse(readFileSync(join(exp.dir, 'runs', cell, 'config.json'), 'utf8'))).toMatchObject({ earlyStopPatience: 2 });
+      expect(JSON.parse(readFileSync(join(exp.dir, 'runs', cell, 'results.json'), 'utf8')).earlyStop).toMatchObject({ patience: 2, evalEvery: 3, stoppedAtStep: null });
+    }
     const stepsAfter = events.slice(mark).filter((e) => e.name === 'experiment.event' && (e.payload as Events['experiment.event']).kind === 'run-event' && (e.payload as Events['experiment.event']).index === 0);
     expect(stepsAfter).toHaveLength(0);
     // the second run's 'started' reaches the app (its length, and where it resumed)
