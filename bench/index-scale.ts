@@ -517,7 +517,7 @@ lines.push(
 lines.push(
   "- The Library page received every matching series at once: the 4,171 rows of the paper cohort as one message of about 2.5 MB of SeriesRow JSON, built on the server's event loop, then decoded and sorted in the page. It asks for pages now: `library.seriesPage` (src/shared/series-page.ts) sorts by the clicked column and cuts the page in SQL, from the same query builder as `library.series` (`seriesQuery`), and the table asks for the first 100 rows, then the pages it scrolls or keys to (`test/library/db/series-page.test.ts` checks every page against the whole sorted list; `e2e/library-scale.e2e.ts` watches the page's requests).",
   "- The page's first requests arrived together, and the services run requests that arrive together back to back before answering, so the rows waited for the folder counts (a count of a million files) and the library stats. The page asks for its first rows alone, and for the counts, folders, stats and labels once they are here; the other pages' state, and their first requests, wait until the browser is idle after the first rows.",
-  "- The page's shell parsed and ran the whole app first: one unminified chunk of every page (960 KB). Every page but the Library is a chunk of its own, loaded on first visit (src/renderer/src/App.svelte), and the renderer is minified (electron.vite.config.ts).",
+  "- The page's shell parsed and ran the whole app first: one unminified chunk of every page (960 KB). Every page but the Library is a chunk of its own, loaded on first visit (src/renderer/src/App.svelte; `test/renderer/first-chunk.test.ts`), and the renderer is minified (electron.vite.config.ts).",
 );
 if (browser) {
   const shellWarm = median(browser.warm.map((p) => p.shell));
