@@ -194,7 +194,7 @@ function heldOutLines(r: FinetuneResults | null): string[] {
         : [`  held-out Dice ${fmt(r.dice)}${r.diceCi95 ? `, 95% CI [${fmt(r.diceCi95[0])}, ${fmt(r.diceCi95[1])}] (${how})` : ''}, IoU ${fmt(r.iou)}; ${where}`];
   const es = r.earlyStop;
   const early = es
-    ? [`  early stopping (patience ${es.patience} evaluations of validation ${es.metric}): ${es.stoppedAtStep === null ? 'trained every step' : `stopped at step ${es.stoppedAtStep}`}; scored the weights of step ${es.bestStep} (validation ${es.metric} ${fmt(es.bestValue)})`]
+    ? [`  early stopping (patience ${es.patience} evaluations of validation ${es.metric}): ${es.stoppedAtStep === null ? 'trained every step' : `stopped at step ${es.stoppedAtStep}`}; ${es.bestStep >= 0 ? `scored the weights of step ${es.bestStep} (validation ${es.metric} ${fmt(es.bestValue)})` : `validation ${es.metric} was never defined: scored the last weights`}`]
     : [];
   return [...lines, ...early, ...(r.warnings ?? []).map((w) => `warning: ${w}`)];
 }
