@@ -34,26 +34,6 @@ export function drawPicture(ctx: CanvasRenderingContext2D, src: CanvasImageSourc
   ctx.drawImage(src, r.x, r.y, r.width, r.height);
 }
 
-/**
- * The slice as grey levels under the window, one pixel a voxel (level - width/2 black, level +
- * width/2 white, linear between, as vtk.js maps them): the first paint, before vtk.js has drawn.
- */
-export function windowedPicture(hu: Int16Array, columns: number, rows: number, w: { level: number; width: number }): ImageData {
-  const img = new ImageData(columns, rows);
-  const px = img.data;
-  const lo = w.level - w.width / 2;
-  const scale = 255 / w.width;
-  for (let i = 0; i < columns * rows; i++) {
-    const g = (hu[i] - lo) * scale;
-    const v = g <= 0 ? 0 : g >= 255 ? 255 : g;
-    px[4 * i] = v;
-    px[4 * i + 1] = v;
-    px[4 * i + 2] = v;
-    px[4 * i + 3] = 255;
-  }
-  return img;
-}
-
 /** Puts `img` into the scratch canvas `src` (resized to it) and returns it, ready for drawPicture. */
 export function pictureCanvas(src: HTMLCanvasElement, img: ImageData): HTMLCanvasElement {
   if (src.width !== img.width) src.width = img.width;

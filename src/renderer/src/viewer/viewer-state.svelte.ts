@@ -16,9 +16,9 @@ import { LoadAborted, VolumeLoader } from './volume-loader';
 import { chosenBackground, VolumeFetcher } from './volume-fetcher';
 import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
 import type { VolumePoint } from './reformat';
-import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, windowedPicture, type HoverReadout } from './view-overlay';
+import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
-import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
+import { clampWindow, DEFAULT_PRESET, dragWindow, presets, windowedGrey, type WindowLevel } from './window-level';
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
 
@@ -121,7 +121,7 @@ export class ViewerState {
         dims: info.dims,
         voxels: fetcher.sharedVolume(info.dims),
         blockSize: BLOCK_SIZE,
-        // 2 requests for the slices near the one on screen, 2 more filling in far from it (volume-loader.ts).
+        // 2 requests for the slices near the one on screen (and background ones far from it, when asked for: volume-fetcher.ts).
         concurrency: 2,
         background: chosenBackground(),
         fetch: (start, count) => fetcher.fetch(start, count),
@@ -214,7 +214,9 @@ export class ViewerState {
         return;
       }
       const [columns, rows] = this.info.dims;
-      this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(document.createElement('canvas'), windowedPicture(data, columns, rows, this.window)) };
+      const picture = new ImageData(columns, rows);
+      windowedGrey(data, this.window, picture.data);
+      this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(document.createElement('canvas'), picture) };
       this.sliceReady = true;
       this.updateHover();
       this.drawOverlay();

@@ -72,8 +72,9 @@ export function chosenTransport(): Transport {
 }
 
 /**
- * Background requests beside the 2 near the slice on screen (VolumeLoader's `background`): 2, or
- * localStorage 'ctssl-viewer-background' (0-6; the benchmark compares).
+ * Background requests beside the 2 near the slice on screen (VolumeLoader's `background`): none, or
+ * localStorage 'ctssl-viewer-background' (0-6). The benchmark compares 2 and 4 in flight: with the
+ * CPU shared, 4 gave no faster volume and slower keys (docs/benchmarks.md, Opening a series).
  */
 export function chosenBackground(): number {
   try {
@@ -82,7 +83,7 @@ export function chosenBackground(): number {
   } catch {
     // no storage: the default
   }
-  return 2;
+  return 0;
 }
 
 export class VolumeFetcher {

@@ -54,3 +54,23 @@ export function dragWindow(start: WindowLevel, dx: number, dy: number): WindowLe
 export function windowText(w: WindowLevel): string {
   return `W ${w.width} L ${w.level}`;
 }
+
+/**
+ * The slice as an RGBA picture of grey levels under the window, one pixel a voxel (level - width/2
+ * black, level + width/2 white, linear between, as vtk.js maps them), into `rgba` (4 bytes a voxel,
+ * e.g. an ImageData's data): the viewer's first paint, before vtk.js has drawn.
+ */
+export function windowedGrey(hu: Int16Array, w: WindowLevel, rgba: Uint8ClampedArray): Uint8ClampedArray {
+  if (rgba.length !== hu.length * 4) throw new Error(`the picture has room for ${rgba.length / 4} pixels, the slice has ${hu.length} voxels`);
+  const lo = w.level - w.width / 2;
+  const scale = 255 / w.width;
+  for (let i = 0; i < hu.length; i++) {
+    const g = (hu[i] - lo) * scale;
+    const v = g <= 0 ? 0 : g >= 255 ? 255 : g;
+    rgba[4 * i] = v;
+    rgba[4 * i + 1] = v;
+    rgba[4 * i + 2] = v;
+    rgba[4 * i + 3] = 255;
+  }
+  return rgba;
+}
