@@ -14,7 +14,7 @@ import { createVqvae, vqvaePreset } from '../../src/core/ml/vqvae';
 import { exportWeights } from '../../src/core/ml/weights';
 import { Rng } from '../../src/core/random';
 import { initBackend } from '../../src/trainer/backend';
-import { GradientHelper, ShardedStep, mergeStats, splitCounts, wasmDataParallel } from '../../src/trainer/data-parallel';
+import { DEFAULT_WASM_DATA_PARALLEL, GradientHelper, ShardedStep, mergeStats, splitCounts, wasmDataParallel } from '../../src/trainer/data-parallel';
 
 function reconBatch(n: number, s: number, seed: number): ReconBatch {
   const rng = new Rng(seed);
@@ -112,9 +112,10 @@ describe('data-parallel training (wasm)', () => {
   });
 
   it('pretraining on wasm shards by default (a helper thread with 2 cores or more); CTSSL_WASM_THREADS and other backends train the whole batch', () => {
-    expect(wasmDataParallel({ name: 'wasm' }, undefined, 2)).toBe('parallel');
-    expect(wasmDataParallel({ name: 'wasm' }, '', 8)).toBe('parallel');
-    expect(wasmDataParallel({ name: 'wasm' }, undefined, 1)).toBe('sequential');
+    // DEFAULT_WASM_DATA_PARALLEL false (the whole batch by default) turns the first three off
+    expect(wasmDataParallel({ name: 'wasm' }, undefined, 2)).toBe(DEFAULT_WASM_DATA_PARALLEL ? 'parallel' : undefined);
+    expect(wasmDataParallel({ name: 'wasm' }, '', 8)).toBe(DEFAULT_WASM_DATA_PARALLEL ? 'parallel' : undefined);
+    expect(wasmDataParallel({ name: 'wasm' }, undefined, 1)).toBe(DEFAULT_WASM_DATA_PARALLEL ? 'sequential' : undefined);
     expect(wasmDataParallel({ name: 'wasm' }, '1', 2)).toBeUndefined();
     expect(wasmDataParallel({ name: 'wasm' }, '2', 2)).toBeUndefined();
     expect(wasmDataParallel({ name: 'tensorflow' }, undefined, 2)).toBeUndefined();
