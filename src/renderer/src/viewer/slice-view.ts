@@ -16,6 +16,12 @@ export interface SliceView {
   /** Call after the host element changed size. */
   resize(): void;
   render(): void;
+  /**
+   * Readies the renderer without drawing a slice, a step per task (the WebGL context, then a render
+   * of a 1 x 1 image that compiles the shaders): on software WebGL each step is a long task, and
+   * together they were one of over 300 ms. Resolves once done (at once on later calls).
+   */
+  warmUp(): Promise<void>;
   /** The host element's size in CSS pixels, as last measured. */
   size(): { width: number; height: number };
   /** Deletes every vtk.js object and removes the canvas. */

@@ -83,7 +83,7 @@ export class ViewerState {
   private t0 = 0;
   /** The first slice drawn on the 2D overlay, until vtk.js has drawn it (see draw). */
   private preview: { slice: number; window: WindowLevel; canvas: HTMLCanvasElement } | null = null;
-  /** vtk.js waits for the task after the first paint. */
+  /** vtk.js waits until it has got ready after the first paint (view.warmUp); the 2D overlay shows the slice meanwhile. */
   private holdVtk = false;
 
   constructor(
@@ -207,7 +207,8 @@ export class ViewerState {
     if (this.firstSliceMs === null) {
       // vtk.js draws nothing before the first slice has arrived: its first render compiles its
       // shaders, a long task on software WebGL that would hold the slice's arrival back. The slice is
-      // then drawn at once on the 2D overlay, and vtk.js takes over on the next task.
+      // then drawn at once on the 2D overlay, and vtk.js takes over once it has got ready a step per
+      // task (view.warmUp: its WebGL context, then its shaders), instead of in one task of over 300 ms.
       const data = this.loader.slice(this.slice);
       if (!data) {
         this.drawOverlay();
@@ -223,13 +224,30 @@ export class ViewerState {
       this.firstSliceMs = performance.now() - this.t0;
       mark('first-paint');
       this.holdVtk = true;
-      setTimeout(() => {
-        this.holdVtk = false;
-        this.requestRender();
-      }, 0);
+      void view
+        .warmUp()
+        .catch(() => undefined)
+        .then(() => {
+          this.holdVtk = false;
+          this.requestRender();
+        });
       return;
     }
     if (this.holdVtk) {
+      // vtk.js is still getting ready (warmUp: its context, then its shaders, a task each): the
+      // slice on screen stays on the 2D overlay, redrawn when the slice or the window changes.
+      const p = this.preview;
+      if (!p || p.slice !== this.slice || p.window !== this.window) {
+        const data = this.loader.slice(this.slice);
+        this.sliceReady = data !== null;
+        if (data) {
+          const [columns, rows] = this.info.dims;
+          const picture = new ImageData(columns, rows);
+          windowedGrey(data, this.window, picture.data);
+          this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(p?.canvas ?? document.createElement('canvas'), picture) };
+        }
+        this.updateHover();
+      }
       this.drawOverlay();
       return;
     }

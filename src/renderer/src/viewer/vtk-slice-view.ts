@@ -24,6 +24,22 @@ import { DEFAULT_PRESET, type WindowLevel } from './window-level';
 
 const INT16_RANGE = { min: -32768, max: 32767 };
 
+/** vtk.js' WebGL2 context options (vtkOpenGLRenderWindow.get3DContext's defaults), without multisampling. */
+const CONTEXT_OPTIONS: WebGLContextAttributes = { preserveDrawingBuffer: false, depth: true, alpha: true, powerPreference: 'high-performance', antialias: false };
+
+/** The next task (a macrotask, so that the page can paint and handle input in between). */
+const nextTask = () => new Promise<void>((r) => setTimeout(r, 0));
+
+function timed(name: string, f: () => void): void {
+  const t = performance.now();
+  f();
+  try {
+    performance.measure(`ctssl-vtk:${name}`, { start: t, end: performance.now() });
+  } catch {
+    // no User Timing
+  }
+}
+
 export function createSliceView(host: HTMLElement): SliceView {
   const renderWindow = vtkRenderWindow.newInstance();
   const renderer = vtkRenderer.newInstance({ background: [0, 0, 0] });
@@ -83,6 +99,54 @@ export function createSliceView(host: HTMLElement): SliceView {
     pixels = null;
   };
 
+  /** Creates the canvas' context with CONTEXT_OPTIONS before vtk.js asks for one (a no-op once made). */
+  let contextMade = false;
+  const makeContext = () => {
+    if (contextMade) return;
+    contextMade = true;
+    glWindow.getCanvas()?.getContext('webgl2', { ...CONTEXT_OPTIONS });
+  };
+  let warm: Promise<void> | null = null;
+  const warmUp = async () => {
+    await nextTask();
+    if (disposed) return;
+    // The context first, made here with vtk.js' own options but without multisampling (vtk.js asks
+    // for none, so WebGL's default applies): on SwiftShader, in a bare page, creating it took
+    // 136-230 ms with multisampling against 43-73 ms without, and a slice drawn as one axis-aligned
+    // textured quad has no edges to smooth. vtk.js' initialize() then gets this same context from the canvas.
+    timed('context', makeContext);
+    await nextTask();
+    if (disposed) return;
+    timed('initialize', () => glWindow.initialize());
+    await nextTask();
+    if (disposed) return;
+    // A 1 x 1 int16 image through a mapper and actor like the slice's: vtk.js compiles the same
+    // shader program (kept in the context's shader cache), without uploading a whole slice.
+    const px = vtkDataArray.newInstance({ numberOfComponents: 1, values: new Int16Array(1) });
+    px.setRange(INT16_RANGE, 0);
+    const img = vtkImageData.newInstance();
+    img.setDimensions(1, 1, 1);
+    img.getPointData().setScalars(px);
+    const m = vtkImageMapper.newInstance();
+    m.setInputData(img);
+    m.setKSlice(0);
+    const a = vtkImageSlice.newInstance();
+    a.setMapper(m);
+    a.getProperty().setInterpolationTypeToNearest();
+    a.getProperty().setColorWindow(window_.width);
+    a.getProperty().setColorLevel(window_.level);
+    const shown = image !== null;
+    if (shown) renderer.removeViewProp(actor);
+    renderer.addViewProp(a);
+    timed('shaders', () => renderWindow.render());
+    renderer.removeViewProp(a);
+    if (shown) renderer.addViewProp(actor);
+    a.delete();
+    m.delete();
+    img.delete();
+    px.delete();
+  };
+
   const view: SliceView = {
     setLayout(l, paddingValue) {
       dropImage();
@@ -137,7 +201,12 @@ export function createSliceView(host: HTMLElement): SliceView {
       applyCamera();
     },
     render() {
-      if (!disposed) renderWindow.render();
+      if (disposed) return;
+      makeContext();
+      renderWindow.render();
+    },
+    warmUp() {
+      return (warm ??= warmUp());
     },
     size() {
       return { width, height };
