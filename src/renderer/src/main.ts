@@ -1,7 +1,16 @@
 import { mount } from 'svelte';
 import App from './App.svelte';
+import { api, connected } from './lib/api';
+import { LibraryState } from './library/library-state.svelte';
 import './app.css';
 
-const app = mount(App, { target: document.getElementById('app')! });
+// The Library's state starts, and so asks for its first rows, before the app is mounted, and the
+// mount waits (at most 100 ms) for the socket to open, so that the server reads the rows while the
+// page builds itself: otherwise the mount's long task, then the socket's opening, then the query
+// ran one after another (bench/index-scale.ts: first rows at a million instances).
+const library = new LibraryState(api);
+library.start();
+
+const app = connected(100).then(() => mount(App, { target: document.getElementById('app')!, props: { library } }));
 
 export default app;

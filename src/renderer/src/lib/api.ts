@@ -47,6 +47,11 @@ class SocketClient implements ApiClient {
 
   constructor(readonly token: string) {}
 
+  /** Whether the socket is up (or not known to be down yet). */
+  get isUp(): boolean {
+    return this.up;
+  }
+
   onConnection(listener: ConnectionListener): () => void {
     this.connectionListeners.add(listener);
     return () => this.connectionListeners.delete(listener);
@@ -116,6 +121,11 @@ class SocketClient implements ApiClient {
     return this.opening;
   }
 
+  /** Settles when the socket is open; rejects when it cannot be opened. */
+  async ready(): Promise<void> {
+    await this.connect();
+  }
+
   async invoke<C extends Channel>(channel: C, ...args: Args<C>): Promise<Results[C]> {
     const ws = await this.connect();
     const id = this.nextId++;
@@ -154,9 +164,31 @@ function tokenFromLocation(): string {
 }
 
 const socket = window.ctsslBridge ? null : new SocketClient(tokenFromLocation());
+const client: ApiClient = window.ctsslBridge ? new ElectronClient(window.ctsslBridge) : socket!;
+
+/**
+ * Settles once the socket to `ctssl serve` is open (or failed to open), or after `maxMs`; at once in
+ * Electron. Requests asked for before are on their way by then.
+ */
+export function connected(maxMs: number): Promise<void> {
+  if (!socket) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, maxMs);
+    socket.ready().then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
+}
 
 /** The app-wide client. */
-export const api: ApiClient = window.ctsslBridge ? new ElectronClient(window.ctsslBridge) : socket!;
+export const api: ApiClient = client;
 
 /**
  * In a browser, the URL of the server's API socket with the token (for a worker that opens its own
@@ -166,6 +198,11 @@ export function socketUrl(): string | null {
   if (!socket) return null;
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${proto}//${location.host}/api?token=${encodeURIComponent(socket.token)}`;
+}
+
+/** Whether the renderer can reach the services now (false once a connection to `ctssl serve` failed or dropped, until it is back). */
+export function connectionUp(): boolean {
+  return socket ? socket.isUp : true;
 }
 
 /** Calls `listener(false)` when the connection to `ctssl serve` drops and `listener(true)` once it is back. */
