@@ -7,14 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifierPreset, createClassifier } from '../../src/core/ml/classifier';
+import { classifierPreset, createClassifier, type Classifier } from '../../src/core/ml/classifier';
 import { createOptimizer } from '../../src/core/ml/optim';
 import { trainStepRecon, type ClassBatch, type ReconBatch } from '../../src/core/ml/train-step';
-import { createVqvae, vqvaePreset } from '../../src/core/ml/vqvae';
+import { createVqvae, vqvaePreset, type Vqvae } from '../../src/core/ml/vqvae';
 import { exportWeights } from '../../src/core/ml/weights';
 import { Rng } from '../../src/core/random';
 import { initBackend } from '../../src/trainer/backend';
-import { DEFAULT_WASM_DATA_PARALLEL, GradientHelper, ShardedStep, mergeStats, splitCounts, wasmDataParallel } from '../../src/trainer/data-parallel';
+import { DEFAULT_WASM_DATA_PARALLEL, GradientHelper, ShardedStep, mergeStats, splitCounts, wasmDataParallel, type ShardBatch, type ShardModelSpec } from '../../src/trainer/data-parallel';
 
 function reconBatch(n: number, s: number, seed: number): ReconBatch {
   const rng = new Rng(seed);
@@ -35,6 +35,32 @@ function classBatch(n: number, s: number, seed: number): ClassBatch {
 
 const bits = (entries: { name: string; data: Float32Array }[]) => entries.map((e) => [e.name, Array.from(new Uint32Array(e.data.buffer, e.data.byteOffset, e.data.length))]);
 
+/**
+ * Three Adam steps on 2 shards, sequential then with a helper thread (handed over `started`, or
+ * started `at-first-step`); asserts both runs train the same losses and weights, bit for bit, and
+ * returns the sequential run's.
+ */
+async function parallelEqualsSequential(spec: ShardModelSpec, create: () => Vqvae | Classifier, batch: (i: number) => ShardBatch, helper: 'started' | 'at-first-step') {
+  const run = async (parallel: boolean) => {
+    const model = create();
+    const opt = createOptimizer('adam', { lr: 1e-3 });
+    const start = () => GradientHelper.start({ model: spec });
+    const step = new ShardedStep(2, !parallel ? null : helper === 'started' ? await start() : start);
+    if (helper === 'started') expect(step.parallel).toBe(parallel);
+    const losses: Record<string, number>[] = [];
+    for (let i = 0; i < 3; i++) losses.push(await step.step(model, opt, batch(i + 1)));
+    expect(step.parallel).toBe(parallel);
+    expect(step.fallback).toBeNull();
+    await step.close();
+    return { losses, weights: bits(exportWeights(model)) };
+  };
+  const seq = await run(false);
+  const par = await run(true);
+  expect(par.losses).toEqual(seq.losses);
+  expect(par.weights).toEqual(seq.weights);
+  return seq;
+}
+
 describe('data-parallel training (wasm)', () => {
   beforeAll(async () => {
     await initBackend({ force: 'wasm', wasmThreads: 1 });
@@ -43,40 +69,13 @@ describe('data-parallel training (wasm)', () => {
 
   it('a helper thread computing the second shard trains the same losses and weights as both shards here, bit for bit (VQ-VAE)', async () => {
     const cfg = vqvaePreset('tiny');
-    const run = async (parallel: boolean) => {
-      const model = createVqvae(cfg, 7);
-      const opt = createOptimizer('adam', { lr: 1e-3 });
-      const step = new ShardedStep(2, parallel ? await GradientHelper.start({ model: { kind: 'vqvae', config: cfg } }) : null);
-      expect(step.parallel).toBe(parallel);
-      const losses: Record<string, number>[] = [];
-      for (let i = 0; i < 3; i++) losses.push(await step.step(model, opt, reconBatch(6, cfg.size, i + 1)));
-      await step.close();
-      return { losses, weights: bits(exportWeights(model)) };
-    };
-    const seq = await run(false);
-    const par = await run(true);
-    expect(par.losses).toEqual(seq.losses);
-    expect(par.weights).toEqual(seq.weights);
+    const seq = await parallelEqualsSequential({ kind: 'vqvae', config: cfg }, () => createVqvae(cfg, 7), (i) => reconBatch(6, cfg.size, i), 'started');
     expect(seq.losses[2].loss).not.toBe(seq.losses[0].loss);
   }, 120_000);
 
   it('the same for the encoder-classifier, with an odd batch (shards of 3 and 2)', async () => {
     const cfg = classifierPreset('tiny', 4, { size: 32 });
-    const run = async (parallel: boolean) => {
-      const model = createClassifier(cfg, 3);
-      const opt = createOptimizer('adam', { lr: 1e-3 });
-      const step = new ShardedStep(2, parallel ? () => GradientHelper.start({ model: { kind: 'classifier', config: cfg } }) : null);
-      const losses: Record<string, number>[] = [];
-      for (let i = 0; i < 3; i++) losses.push(await step.step(model, opt, classBatch(5, 32, i + 1)));
-      expect(step.parallel).toBe(parallel);
-      expect(step.fallback).toBeNull();
-      await step.close();
-      return { losses, weights: bits(exportWeights(model)) };
-    };
-    const seq = await run(false);
-    const par = await run(true);
-    expect(par.losses).toEqual(seq.losses);
-    expect(par.weights).toEqual(seq.weights);
+    await parallelEqualsSequential({ kind: 'classifier', config: cfg }, () => createClassifier(cfg, 3), (i) => classBatch(5, 32, i), 'at-first-step');
   }, 120_000);
 
   it('one shard is the unsharded step, bit for bit; two shards normalise each half by its own statistics', async () => {
