@@ -132,7 +132,8 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   // weights so far live in early-stop/ (written at each gain).
   const early = config.earlyStopPatience ? new EarlyStopping(config.earlyStopPatience, config.task === 'classification' ? 'auroc' : 'dice', config.evalEvery) : null;
   const bestDir = join(runDir, 'early-stop');
-  let best: { weights: WeightEntry[]; position: Position } | null = null;
+  // (typed by assertion: TypeScript would narrow a `null` initialiser and miss the closure's writes)
+  let best = null as { weights: WeightEntry[]; position: Position } | null;
   let endNow = false;
   if (early) {
     if (!ck) rmSync(bestDir, { recursive: true, force: true });
@@ -203,7 +204,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   );
   if (!stopped) {
     // With early stopping, the best validation's weights are the run's: its last checkpoint holds them.
-    const kept = early ? (best as { weights: WeightEntry[]; position: Position } | null) : null;
+    const kept = best; // set only with early stopping
     if (kept) {
       await engine.setWeights(kept.weights);
       await save(position, last);
