@@ -29,8 +29,8 @@ export class LibraryState {
    * `total` entries: the table asks for the pages it draws, `library.seriesPage`, sorted in SQL).
    */
   rows = $state.raw<(SeriesRow | undefined)[]>([]);
-  /** How many series match the filter (the sorted list's length). */
-  total = $state(0);
+  /** How many series match the filter (the sorted list's length: `rows` holds that many entries). */
+  total = $derived(this.rows.length);
   counts = $state.raw<CohortCounts | null>(null);
   skipped = $state.raw<SkippedFile[]>([]);
   progress = $state.raw<IndexProgress | null>(null);
@@ -169,7 +169,6 @@ export class LibraryState {
       const rows = new Array<SeriesRow | undefined>(page.total);
       page.rows.forEach((r, i) => (rows[i] = r));
       this.rows = rows;
-      this.total = page.total;
       this.firstListDone();
       const counts = await this.api.invoke('library.cohortCounts', filter);
       if (seq !== this.querySeq) return;
@@ -212,7 +211,6 @@ export class LibraryState {
         rows.length = page.total;
         page.rows.forEach((r, i) => (rows[page.offset + i] = r));
         this.rows = rows;
-        this.total = page.total;
       },
       (e) => {
         if (seq === this.querySeq) {
