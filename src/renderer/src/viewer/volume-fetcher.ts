@@ -78,8 +78,9 @@ export function chosenTransport(): Transport {
  */
 export function chosenBackground(): number {
   try {
-    const v = Number(localStorage.getItem('ctssl-viewer-background') ?? '');
-    if (localStorage.getItem('ctssl-viewer-background') !== null && Number.isInteger(v) && v >= 0 && v <= 6) return v;
+    const s = localStorage.getItem('ctssl-viewer-background');
+    const v = Number(s);
+    if (s && Number.isInteger(v) && v >= 0 && v <= 6) return v;
   } catch {
     // no storage: the default
   }
