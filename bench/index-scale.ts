@@ -31,7 +31,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from '@playwright/test';
-import { root, replaceSection } from './common';
+import { busyBefore, loadSentence, root, replaceSection } from './common';
 import { buildLibrary, writeRsnaCsv, type BuildResult } from './index-scale-library';
 import { startServe, stopServe } from '../e2e/fixtures';
 import { openLibrary } from '../src/library/db/schema';
@@ -63,6 +63,7 @@ const csvPath = join(work, `train-${instances}.csv`);
 const buildRecord = join(work, 'build.json');
 const ctssl = join(root, 'bin', 'ctssl.mjs');
 mkdirSync(work, { recursive: true });
+const busyAtStart = await busyBefore();
 const loadAtStart = loadavg();
 const startedAt = new Date();
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -492,7 +493,7 @@ const importMedian = labels ? median(labels.ours.map((r) => r.ms)) / 1000 : NaN;
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 
 const lines = [
-  `Measured ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, SQLite ${sqliteVersion()} (better-sqlite3); load average ${loadAtStart.map((v) => v.toFixed(2)).join(' / ')} at the start, ${loadAtEnd.map((v) => v.toFixed(2)).join(' / ')} at the end. **The machine was shared** with other engineers' builds, tests and trainings on its 2 cores, so every figure is a median / max of ${repeats} runs, and each reference ran in the same run, interleaved. Command: \`npm run bench:index-scale${instances !== 1_000_000 ? ` -- --instances ${instances}` : ''}\` (bench/index-scale.ts; \`--instances N\` for a quicker run).`,
+  `Measured ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, SQLite ${sqliteVersion()} (better-sqlite3). ${loadSentence(loadAtStart, loadAtEnd, busyAtStart)} Every figure is a median / max of ${repeats} runs, and each reference ran in the same run, interleaved. Command: \`npm run bench:index-scale${instances !== 1_000_000 ? ` -- --instances ${instances}` : ''}\` (bench/index-scale.ts; \`--instances N\` for a quicker run).`,
   '',
   `The library: ${n(built.instances)} instances in ${n(built.series)} series of ${n(built.patients)} patients (one study each: a thin axial CT of 100-300 slices, and for about half of them a 5 mm axial CT, a coronal reformat or a PET series, for 30 % a localizer), from synthetic headers recorded through the indexer's own write path (\`FileRecorder\`, 500 files per transaction, then its geometry pass; no pixel files), so schema, indexes and rows are a real library's. The paper's rule (CT, axial, <= 3 mm) keeps ${n(built.paperSeries)} series.`,
   '',

@@ -9,11 +9,12 @@
  * usage: node --import tsx bench/train.ts [--quick] [--no-write] [--python /usr/bin/python3]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/core/random';
+import { busyBefore, loadSentence, QUIET_BUSY, replaceSection } from './common';
 
 interface Job {
   /** Label in the table. */
@@ -154,21 +155,6 @@ function pkgVersion(name: string): string {
   }
 }
 
-function replaceSection(doc: string, heading: string, body: string): string {
-  const lines = doc.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  if (start < 0) return `${doc.trimEnd()}${doc.trim() ? '\n\n' : ''}${heading}\n\n${body.trimEnd()}\n`;
-  let end = lines.length;
-  for (let i = start + 1; i < lines.length; i++) {
-    if (/^## /.test(lines[i])) {
-      end = i;
-      break;
-    }
-  }
-  const before = lines.slice(0, start).join('\n');
-  const after = lines.slice(end).join('\n');
-  return `${before}${before ? '\n' : ''}${heading}\n\n${body.trimEnd()}\n${after ? `\n${after}` : ''}`;
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -208,6 +194,8 @@ async function main(): Promise<void> {
   const rows: { job: Job; r: JobResult | { error: string } }[] = [];
   type TorchRun = TorchResult | { error: string };
   const torch: Record<string, { t2: TorchRun; t1: TorchRun; t1s: TorchRun }> = {};
+  const busy0 = await busyBefore();
+  const quiet = busy0 != null && busy0 < QUIET_BUSY;
   const load0 = loadavg();
   for (const { preset, jobs, torchSteps } of plan) {
     const best = new Map<Job, JobResult | { error: string }>();
@@ -241,7 +229,7 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push('Task: masked-region VQ-VAE step (composite loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM), Adam lr 1e-3, batch 8, 1 input channel, random images; each configuration in its own process (peak RSS is that process\'s). `small` is the probe configuration of issue 4 (128x128, widths 32/64, 2 residual blocks, latent 64, 512 codes); `tiny` is 64x64, widths 8/16, 1 block, latent 8, 32 codes. PyTorch: bench/train_torch.py, same modules, loss and optimiser, `/usr/bin/python3` (Debian python3-torch).');
   lines.push('');
-  lines.push(`Load average (1 / 5 / 15 min) at start ${load0.map((v) => fmt(v, 2)).join(' / ')}, at end ${load1.map((v) => fmt(v, 2)).join(' / ')}${load0[0] > 1.5 || load1[0] > 1.5 ? ` — **the machine (${cpus().length} cores) was shared with other work**, so absolute numbers are low and noisy and multi-threaded engines lose most: each row is the best of ${runs} run(s) interleaved with PyTorch, and CPU ms/image (all threads) is less sensitive to load` : ''}.`);
+  lines.push(`${loadSentence(load0, load1, busy0)} Each row is the best of ${runs} run(s) interleaved with PyTorch; CPU ms/image (all threads) is less sensitive to load.`);
   lines.push('');
   lines.push('| preset | engine | images/s | ms/step | CPU ms/image | peak RSS MB | images/s vs PyTorch 2 threads | vs best PyTorch |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
@@ -271,7 +259,7 @@ async function main(): Promise<void> {
   if (Number.isFinite(tfBest) && !('error' in t2)) {
     const ptBest = Math.max(t2.imagesPerSecond, 'error' in t1 ? 0 : t1.imagesPerSecond, 'error' in t1s ? 0 : t1s.imagesPerSecond);
     const verdict = tfBest >= ptBest ? 'parity reached against both' : tfBest >= t2.imagesPerSecond ? 'parity reached against PyTorch with 2 threads, not against its best' : 'parity not reached';
-    lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (issue 14's target: >= 1.0; ${verdict} in this run${load0[0] > 1.5 || load1[0] > 1.5 ? ', on a machine under load, where each row\'s best run may have met a quieter moment than the others: no parity claim; a run on a quiet machine decides' : ''}).`);
+    lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (issue 14's target: >= 1.0; ${verdict} in this run${!quiet ? ', on a machine under load, where each row\'s best run may have met a quieter moment than the others: no parity claim; a run on a quiet machine decides' : ''}).`);
     lines.push('');
   }
   const smallRow = (pred: (j: Job) => boolean) => {
@@ -292,7 +280,7 @@ async function main(): Promise<void> {
   lines.push('What was tried on 2026-12-05 for the parity target (issue 14: small preset >= 1.0x PyTorch on the CPU in the same run; on a quiet machine before this work, 18.2 against PyTorch\'s 26.3 images/s with 2 threads), each measured interleaved with its baseline on this shared machine:');
   lines.push('');
   lines.push('1. tfjs-backend-wasm\'s threaded SIMD build in Node (the "threaded build" rows). It runs: the package\'s own Emscripten pthread worker under worker_threads, with a shim for what tfjs hands it in browser form (a blob: worker URL and a Blob main script) and for the backend\'s C++ capping its pool at half the logical CPUs (one thread on a 2-vCPU machine); same losses bit for bit as one thread. On the quiet machine at 15:19 it gave 20.3 against 14.7 images/s for one thread (small; 1.38x): only the convolutions are split, everything else waits on one core. Where threads fail to start the trainer falls back to one thread and `ctssl doctor` says why.');
-  lines.push(`2. Data parallelism over 2 threads (the "data-parallel" rows, src/trainer/data-parallel.ts): both cores run the whole step, each on half the batch, so only the gradient average, Adam and the weights sent to the helper (1.4 MB a step for small) are serial. Split in 2 shards computed in one thread, a small step costs what the whole batch costs (82-87 against 85-87 CPU ms/image, interleaved pairs at load 7-13); with the helper thread 103-112 under that load (two threads of one process contending with a dozen others). Under load it gains only when the second core is free often enough: at load 9 -> 16 (one run each, --quick) 5.7 images/s against 3.9 for one thread and 2.5 for the threaded build, but at load 6 -> 13 (two interleaved rounds) 3.2 and 2.8 against 4.3 and 3.6; tiny, whose steps are short, lost at load 9 -> 16 (39 against 53). No quiet-machine figure was measured before it became the trainer\'s default: ${load0[0] > 1.5 || load1[0] > 1.5 ? 'the run above, under load, is not one either; a run on a quiet machine decides' : 'the run above is that measurement'} (the default is one constant, DEFAULT_WASM_DATA_PARALLEL in src/trainer/data-parallel.ts).`);
+  lines.push(`2. Data parallelism over 2 threads (the "data-parallel" rows, src/trainer/data-parallel.ts): both cores run the whole step, each on half the batch, so only the gradient average, Adam and the weights sent to the helper (1.4 MB a step for small) are serial. Split in 2 shards computed in one thread, a small step costs what the whole batch costs (82-87 against 85-87 CPU ms/image, interleaved pairs at load 7-13); with the helper thread 103-112 under that load (two threads of one process contending with a dozen others). Under load it gains only when the second core is free often enough: at load 9 -> 16 (one run each, --quick) 5.7 images/s against 3.9 for one thread and 2.5 for the threaded build, but at load 6 -> 13 (two interleaved rounds) 3.2 and 2.8 against 4.3 and 3.6; tiny, whose steps are short, lost at load 9 -> 16 (39 against 53). No quiet-machine figure was measured before it became the trainer\'s default: ${!quiet ? 'the run above, under load, is not one either; a run on a quiet machine decides' : 'the run above is that measurement'} (the default is one constant, DEFAULT_WASM_DATA_PARALLEL in src/trainer/data-parallel.ts).`);
   lines.push('3. Per-step overheads, from node --cpu-prof and per-kernel timing of the small step: the engine clones every tensor a gradient saves and the wasm Identity kernel copied them (190 copies a step); the filter-gradient kernel and the VQ loops read tensors through dataSync\'s fresh copies; Adam ran ~13 kernels per parameter (~500 kernel calls a step); flipping filters used the wasm Gather and Transpose kernels (2-5 ms each for a 3x3x64x64 filter). Identity now shares data (as the cpu and webgl backends\' does), tensors are read as views of the wasm heap, Adam is one float32-exact loop per parameter (same bits as the kernels, tested), and filters are flipped and split into sub-pixel phases by loops. Interleaved pairs before/after on this machine: small 105-124 -> 81-91 CPU ms/image (-15 to -32 %), tiny 5.8 -> 5.0, losses identical bit for bit.');
   lines.push('4. Threading our own filter-gradient SIMD kernel (and the VQ and Adam loops) with a shared-memory worker: not done. With data parallelism each core already runs them on its own shard; within the threaded build they are about 15 % of a small step\'s CPU (node --cpu-prof), so a perfect second thread would take at most that off.');
   lines.push('');
@@ -303,10 +291,8 @@ async function main(): Promise<void> {
   const body = lines.join('\n');
   process.stdout.write(`${body}\n`);
   if (write) {
-    const docPath = join(root, 'docs', 'benchmarks.md');
-    const doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
-    writeFileSync(docPath, replaceSection(doc, '## Training throughput', body));
-    process.stderr.write(`[bench:train] wrote ${docPath}\n`);
+    replaceSection('Training throughput', body);
+    process.stderr.write('[bench:train] wrote docs/benchmarks.md\n');
   }
 }
 
