@@ -3,14 +3,11 @@
  * keys: src/library/db/catalog.ts holds each column's sort value). Pure; unit-tested.
  */
 import type { SeriesRow } from '../../../shared/types';
-import type { SeriesSortKey, SortDir } from '../../../shared/series-page';
+import type { SeriesSortKey } from '../../../shared/series-page';
 import { compact, dicomDate, fixed, matrix, NONE, plural } from '../lib/format';
 
-export type SortKey = SeriesSortKey;
-export type { SortDir };
-
 export interface Column {
-  key: SortKey;
+  key: SeriesSortKey;
   label: string;
   /** Header tooltip. */
   title: string;
