@@ -191,6 +191,14 @@ export class ViewerState {
     this.fetcher?.inserted(start, count);
   }
 
+  /** The slice on screen, windowed, as the 2D overlay's picture until vtk.js draws (reusing the last preview's canvas). */
+  private setPreview(data: Int16Array): void {
+    const [columns, rows] = this.info!.dims;
+    const picture = new ImageData(columns, rows);
+    windowedGrey(data, this.window, picture.data);
+    this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(this.preview?.canvas ?? document.createElement('canvas'), picture) };
+  }
+
   /** Draws on the next animation frame (many wheel events per frame collapse into one draw). */
   requestRender(): void {
     if (this.layoutMode === '1x3') for (const p of this.panes) p.requestRender();
@@ -214,10 +222,7 @@ export class ViewerState {
         this.drawOverlay();
         return;
       }
-      const [columns, rows] = this.info.dims;
-      const picture = new ImageData(columns, rows);
-      windowedGrey(data, this.window, picture.data);
-      this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(document.createElement('canvas'), picture) };
+      this.setPreview(data);
       this.sliceReady = true;
       this.updateHover();
       this.drawOverlay();
@@ -240,12 +245,7 @@ export class ViewerState {
       if (!p || p.slice !== this.slice || p.window !== this.window) {
         const data = this.loader.slice(this.slice);
         this.sliceReady = data !== null;
-        if (data) {
-          const [columns, rows] = this.info.dims;
-          const picture = new ImageData(columns, rows);
-          windowedGrey(data, this.window, picture.data);
-          this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(p?.canvas ?? document.createElement('canvas'), picture) };
-        }
+        if (data) this.setPreview(data);
         this.updateHover();
       }
       this.drawOverlay();
