@@ -13,8 +13,9 @@ const app = readFileSync(join(root, 'src/renderer/src/App.svelte'), 'utf8');
 const script = app.slice(app.indexOf('<script'), app.indexOf('</script>'));
 
 /** Modules App.svelte imports at load (not `import type`, not `import(...)`). */
-const staticImports = [...script.matchAll(/^\s*import\s+(?!type\b)[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm)].map((m) => m[1] ?? m[2]);
-const dynamicImports = [...app.matchAll(/import\('([^']+)'\)/g)].map((m) => m[1]);
+// Either quote: a double-quoted specifier must not slip past the check.
+const staticImports = [...script.matchAll(/^\s*import\s+(?!type\b)[^'"]*?from\s+(['"])([^'"]+)\1|^\s*import\s+(['"])([^'"]+)\3/gm)].map((m) => m[2] ?? m[4]);
+const dynamicImports = [...app.matchAll(/import\(\s*(['"])([^'"]+)\1\s*\)/g)].map((m) => m[2]);
 
 describe("the app's first chunk", () => {
   it('imports the Library page and the shell statically, nothing of the other pages', () => {
