@@ -164,7 +164,6 @@ function tokenFromLocation(): string {
 }
 
 const socket = window.ctsslBridge ? null : new SocketClient(tokenFromLocation());
-const client: ApiClient = window.ctsslBridge ? new ElectronClient(window.ctsslBridge) : socket!;
 
 /**
  * Settles once the socket to `ctssl serve` is open (or failed to open), or after `maxMs`; at once in
@@ -174,21 +173,16 @@ export function connected(maxMs: number): Promise<void> {
   if (!socket) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, maxMs);
-    socket.ready().then(
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    );
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    socket.ready().then(done, done);
   });
 }
 
 /** The app-wide client. */
-export const api: ApiClient = client;
+export const api: ApiClient = window.ctsslBridge ? new ElectronClient(window.ctsslBridge) : socket!;
 
 /**
  * In a browser, the URL of the server's API socket with the token (for a worker that opens its own
