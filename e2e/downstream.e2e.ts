@@ -107,8 +107,9 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await ft.fill({ size: 32 });
     await expect(ft.form.getByTestId('ft-init-mismatch')).toHaveCount(0);
 
-    // A long run to drive the controls.
-    await ft.fill({ steps: 400, batch: 4, evalEvery: 5, name: 'controls' });
+    // A long run to drive the controls: long enough that it cannot end before Stop on a slow, loaded machine
+    // (400 steps once did on CI: the Stop button went with the run's end and the click waited for it).
+    await ft.fill({ steps: 100_000, batch: 4, evalEvery: 5, name: 'controls' });
     const long = await ft.start();
     await expect.poll(async () => (await ft.step())[0], { timeout: 60_000 }).toBeGreaterThan(1);
     await ft.detail.getByTestId('pause-run').click();
@@ -255,7 +256,7 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     const ex = new ExperimentsPage(page);
     await ex.goto();
     const first = await ex.rows.first().getAttribute('data-id');
-    await ex.fill({ name: 'stopped grid', inits: ['random'], fractions: '1', seeds: '1, 2', steps: 500, evalEvery: 50 });
+    await ex.fill({ name: 'stopped grid', inits: ['random'], fractions: '1', seeds: '1, 2', steps: 50_000, evalEvery: 50 });
     expect(await ex.gridCells()).toBe(2);
     const id = await ex.start();
     await expect.poll(async () => Number(await page.getByTestId('ex-live-chart').getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(0);
@@ -285,7 +286,7 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     await expect(ex.form.getByTestId('ex-start')).toBeDisabled();
     await expect(page.getByTestId('ex-resume')).toBeDisabled();
     // The cut-off run continues (its curve comes back), then Stop again leaves it incomplete.
-    await expect(page.getByTestId('ex-step')).toContainText(/step \d+ \/ 500/, { timeout: 60_000 });
+    await expect(page.getByTestId('ex-step')).toContainText(/step [\d,]+ \/ 50,000/, { timeout: 60_000 });
     await expect(ex.rows).toHaveCount(2);
     await page.getByTestId('ex-stop').click();
     await expect(ex.progress).toHaveAttribute('data-state', 'stopped', { timeout: 30_000 });
