@@ -174,6 +174,36 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     expect(best.weights.every((w) => Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength).equals(Buffer.from(last.get(w.name)!.buffer, last.get(w.name)!.byteOffset, last.get(w.name)!.byteLength)))).toBe(true);
   }, 120_000);
 
+  it('stops early exactly as if it had not been killed: resumed after kill -9, the same best step, weights and held-out Dice', async () => {
+    const cfg = { kind: 'finetune', task: 'segmentation', model: 'unet', label: { kind: 'nodule', consensusK: 1 }, preset: 'tiny', size: 32, steps: 60, batchSize: 4, lr: 0.03, evalEvery: 2, checkpointEvery: 2, earlyStopPatience: 2, useCache: false, windowLevel: -600, windowWidth: 1500, filter: { modality: 'CT' } } as const;
+    const a = createFinetuneRun(db, cfg, { dataDir: tmp.dir, dir: join(tmp.dir, 'early-a') });
+    const ra = await startRun(db, a).done;
+    expect(ra.status).toBe('done');
+    const esA = JSON.parse(readFileSync(join(a.dir, 'results.json'), 'utf8')).earlyStop;
+    // it stopped early, after the point where the other run is killed
+    expect(esA.stoppedAtStep).toBeLessThan(60);
+    expect(esA.stoppedAtStep).toBeGreaterThan(4);
+    // Killed right after the checkpoint of its second evaluation (the tracker's history and the best weights so far on disk), then resumed.
+    const b = createFinetuneRun(db, cfg, { dataDir: tmp.dir, dir: join(tmp.dir, 'early-b') });
+    const hb = startRun(db, b, {
+      onEvent: (e: TrainerEvent) => {
+        if (e.type === 'checkpoint' && e.step === 4) hb.child.kill('SIGKILL');
+      },
+    });
+    expect((await hb.done).status).toBe('crashed');
+    expect(existsSync(join(b.dir, 'results.json'))).toBe(false);
+    expect(latestCheckpointDir(join(b.dir, 'early-stop'))).not.toBeNull();
+    const rb = await startRun(db, getRun(db, b.id)!, { resume: true }).done;
+    expect(rb.status).toBe('done');
+    expect(rb.step).toBe(ra.step);
+    const resultsA = JSON.parse(readFileSync(join(a.dir, 'results.json'), 'utf8'));
+    const resultsB = JSON.parse(readFileSync(join(b.dir, 'results.json'), 'utf8'));
+    expect(resultsB.earlyStop).toEqual(esA);
+    expect(resultsB.dice).toBe(resultsA.dice);
+    const bytes = (dir: string) => readFileSync(join(latestCheckpointDir(dir)!, 'weights.safetensors'));
+    expect(bytes(b.dir).equals(bytes(a.dir))).toBe(true);
+  }, 240_000);
+
   it('explains what is missing: labels of another kind, a cnn with an init', () => {
     expect(() =>
       createFinetuneRun(db, { kind: 'finetune', task: 'classification', model: 'cnn', label: { kind: 'image-label', name: 'pe_present_on_image' }, steps: 1 }, { dataDir: tmp.dir }),
