@@ -1,6 +1,24 @@
 /** The display helpers every page shares: one date format, plurals, DICOM dates. */
-import { describe, expect, it } from 'vitest';
-import { dateTime, dicomDate, plural } from '../../src/renderer/src/lib/format';
+import { describe, expect, it, vi } from 'vitest';
+import { count, dateTime, dicomDate, plural } from '../../src/renderer/src/lib/format';
+
+describe('count', () => {
+  it("writes what toLocaleString('en-US') writes, without calling it (its first call sets up ICU: 60-140 ms before the Library's first rows)", () => {
+    const values = [0, -0, 1, 9, 10, 999, 1000, 1001, 12_345, 999_999, 1_000_000, 1_234_567, 7290, 1_116_626_944, Number.MAX_SAFE_INTEGER, -1, -1000, -1_234_567, 0.4, 0.5, 1.5, 999.5, -0.4, -2.5, 123_456.789];
+    const expected = values.map((v) => Math.round(v).toLocaleString('en-US'));
+    const spy = vi.spyOn(Number.prototype, 'toLocaleString');
+    try {
+      expect(values.map((v) => count(v))).toEqual(expected);
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    for (let v = -2100; v <= 2100; v += 7) expect(count(v * 997)).toBe((v * 997).toLocaleString('en-US'));
+    expect(count(null)).toBe('—');
+    expect(count(Number.NaN)).toBe('—');
+    expect(count(Number.POSITIVE_INFINITY)).toBe('—');
+  });
+});
 
 describe('plural', () => {
   it('says "1 slice" and "2 slices", with thousands separators and irregular plurals', () => {

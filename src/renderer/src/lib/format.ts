@@ -18,10 +18,21 @@ export function compact(v: number | null | undefined, digits = 3): string {
   return String(Number(v.toFixed(digits)));
 }
 
-/** An integer with thousands separators (1,234,567). */
+/**
+ * An integer with thousands separators (1,234,567): the same text as `toLocaleString('en-US')`,
+ * grouped by hand, because the first call of toLocaleString in a page sets up the browser's number
+ * formatting (ICU), 60-140 ms on the Library page's first start, which shows counts before its
+ * first rows (bench/index-scale.ts).
+ */
 export function count(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return NONE;
-  return Math.round(n).toLocaleString('en-US');
+  const r = Math.round(n);
+  // Beyond 2^53 String() switches to exponent notation; those are never counts of ours.
+  if (!Number.isSafeInteger(r)) return r.toLocaleString('en-US');
+  const digits = String(Math.abs(r));
+  let out = '';
+  for (let end = digits.length; end > 0; end -= 3) out = digits.slice(Math.max(0, end - 3), end) + (out ? ',' + out : '');
+  return (r < 0 || Object.is(r, -0) ? '-' : '') + out;
 }
 
 /** Seconds as "45 s", "3 min 05 s", "2 h 07 min"; `—` when unknown. */
