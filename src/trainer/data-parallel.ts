@@ -159,15 +159,25 @@ export function applyShards(model: Vqvae | Classifier, optimizer: AdamFamily, r:
 export const DEFAULT_WASM_DATA_PARALLEL = true;
 
 /**
- * How pretraining on this backend splits its batches: on wasm with CTSSL_WASM_THREADS unset, 2
- * shards, the second in a helper thread where there are 2 cores or more ('parallel'), else both in
- * this thread ('sequential': the same numbers, so a run does not depend on the machine's cores);
- * with CTSSL_WASM_THREADS set (1: one thread, N: the threaded build), and on other backends, the
- * whole batch at once (undefined). Why data parallelism is the default: docs/benchmarks.md,
- * Training throughput.
+ * Presets pretrained on wasm with the whole batch in one thread even by default: their steps are
+ * too short for the helper thread to pay (the weights sent with each shard, the gradients sent
+ * back, the thread hand-offs). Measured by `npm run bench:train` on a quiet machine
+ * (docs/benchmarks.md, Training throughput): tiny 343 images/s in one thread against 286
+ * data-parallel; small 13.6 against 22.7 (standard's steps are longer still).
  */
-export function wasmDataParallel(backend: Pick<BackendInfo, 'name'>, wasmThreadsEnv = process.env.CTSSL_WASM_THREADS, cores = availableParallelism()): 'parallel' | 'sequential' | undefined {
+export const WHOLE_BATCH_PRESETS: readonly string[] = ['tiny'];
+
+/**
+ * How pretraining on this backend splits its batches: on wasm with CTSSL_WASM_THREADS unset and
+ * a preset not in {@link WHOLE_BATCH_PRESETS}, 2 shards, the second in a helper thread where there
+ * are 2 cores or more ('parallel'), else both in this thread ('sequential': the same numbers, so a
+ * run does not depend on the machine's cores); with CTSSL_WASM_THREADS set (1: one thread, N: the
+ * threaded build), for the presets of {@link WHOLE_BATCH_PRESETS} and on other backends, the
+ * whole batch at once (undefined). Why: docs/benchmarks.md, Training throughput.
+ */
+export function wasmDataParallel(backend: Pick<BackendInfo, 'name'>, preset: string, wasmThreadsEnv = process.env.CTSSL_WASM_THREADS, cores = availableParallelism()): 'parallel' | 'sequential' | undefined {
   if (!DEFAULT_WASM_DATA_PARALLEL || backend.name !== 'wasm' || (wasmThreadsEnv != null && wasmThreadsEnv !== '')) return undefined;
+  if (WHOLE_BATCH_PRESETS.includes(preset)) return undefined;
   return cores >= 2 ? 'parallel' : 'sequential';
 }
 

@@ -78,7 +78,7 @@ export async function runPretrain(msg: Extract<HostMessage, { type: 'start' }>, 
   const monitorSplit = manifest.counts.val.slices > 0 ? 'val' : manifest.counts.test.slices > 0 ? 'test' : 'train';
   const val = new PretrainBatchStream(source, monitorSplit, taskOpts, config.batchSize, config.seed ^ 0x5a17, 1, false);
   const totalSteps = config.steps ?? Math.max(1, Math.ceil((config.epochs ?? 1) * train.batchesPerEpoch));
-  const engine = createPretrainEngine(config, { dataParallel: wasmDataParallel(backend) });
+  const engine = createPretrainEngine(config, { dataParallel: wasmDataParallel(backend, config.preset) });
   let toldFallback = false;
   const cHash = configHash(config);
 
