@@ -37,7 +37,7 @@ import { startServe, stopServe } from '../e2e/fixtures';
 import { openLibrary } from '../src/library/db/schema';
 import { seriesQuery } from '../src/library/db/catalog';
 import type { SeriesPageRequest } from '../src/shared/series-page';
-import { PAPER_COHORT } from '../src/shared/presets';
+import { FIRST_SERIES_PAGE, PAPER_COHORT } from '../src/shared/presets';
 import type { Services } from '../src/host/services';
 
 const args = process.argv.slice(2);
@@ -178,8 +178,8 @@ async function services(): Promise<Services> {
   return createServices({ mode: 'cli', dataDir, dbPath, emit: () => {} });
 }
 
-/** The Library page's first request: the first page of the paper cohort, by patient (src/renderer/src/library/library-state.svelte.ts). */
-const FIRST_PAGE: SeriesPageRequest = { filter: PAPER_COHORT, sort: { key: 'patientId', dir: 'asc' }, offset: 0, limit: 100 };
+/** The Library page's first request: the first page of the paper cohort, by patient (src/shared/presets.ts). */
+const FIRST_PAGE: SeriesPageRequest = FIRST_SERIES_PAGE;
 
 /** The host service in process: library.series, and the Library page's library.seriesPage (its first page) and library.cohortCounts. */
 async function serviceTimes(mode: Mode): Promise<{ series: number[]; seriesCpu: number[]; page: number[]; counts: number[]; rows: number }> {

@@ -14,7 +14,7 @@ import { startServe, stopServe, type Served } from './fixtures';
 import { LibraryPage } from './pages/library-page';
 import { openLibrary } from '../src/library/db/schema';
 import { listSeries } from '../src/library/db/catalog';
-import { PAPER_COHORT } from '../src/shared/presets';
+import { FIRST_SERIES_PAGE, PAPER_COHORT } from '../src/shared/presets';
 import type { SeriesPageRequest } from '../src/shared/series-page';
 import { buildLibrary } from '../bench/index-scale-library';
 
@@ -77,8 +77,10 @@ test('the table asks for the first screenful, then the pages scrolled to, and so
   expect(matching).toBe(listed.length);
   await expect(page.getByTestId('series-table')).toHaveAttribute('data-rows', String(matching));
   await expect(library.rows.first()).toBeVisible();
-  // The first request is the first page of the paper cohort by patient; nothing beyond the drawn rows was asked for.
+  // The first request is the first page of the paper cohort by patient, the one `ctssl serve` reads
+  // ahead at start (FIRST_SERIES_PAGE); nothing beyond the drawn rows was asked for.
   expect(pageRequests[0]).toEqual({ filter: PAPER_COHORT, sort: { key: 'patientId', dir: 'asc' }, offset: 0, limit: 100 });
+  expect(pageRequests[0]).toEqual(FIRST_SERIES_PAGE);
   const drawnTo = Math.max(...(await library.rows.evaluateAll((rs) => rs.map((r) => Number((r as unknown as { dataset: Record<string, string> }).dataset.index)))));
   expect(drawnTo).toBeLessThan(100);
   expect(pageRequests.every((r) => r.offset === 0)).toBe(true);

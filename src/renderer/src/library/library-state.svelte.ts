@@ -7,6 +7,7 @@
 import type { ApiClient } from '../../../shared/contract';
 import type { AppInfo, CohortCounts, FolderRow, IndexProgress, LibraryStats, SeriesRow, SkippedFile } from '../../../shared/types';
 import type { SeriesPageRequest, SeriesSortKey, SortDir } from '../../../shared/series-page';
+import { FIRST_SERIES_PAGE } from '../../../shared/presets';
 import { toasts } from '../lib/toasts.svelte';
 import { folderPathProblem } from '../lib/paths';
 import { LabelsState } from '../labels/labels-state.svelte';
@@ -17,8 +18,11 @@ import { isRunning } from './progress';
 /** How many skipped files the panel lists. */
 export const SKIPPED_LIMIT = 1000;
 
-/** Rows of the series table asked for at a time (the first page holds the first screenful and its margin). */
-export const SERIES_PAGE = 100;
+/**
+ * Rows of the series table asked for at a time (the first page holds the first screenful and its
+ * margin); the first request is FIRST_SERIES_PAGE's, whose pages `ctssl serve` reads at start.
+ */
+export const SERIES_PAGE = FIRST_SERIES_PAGE.limit;
 
 export class LibraryState {
   info = $state.raw<AppInfo | null>(null);
@@ -35,8 +39,8 @@ export class LibraryState {
   skipped = $state.raw<SkippedFile[]>([]);
   progress = $state.raw<IndexProgress | null>(null);
   form = $state<FilterForm>(paperCohort());
-  sortKey = $state<SeriesSortKey>('patientId');
-  sortDir = $state<SortDir>('asc');
+  sortKey = $state<SeriesSortKey>(FIRST_SERIES_PAGE.sort.key);
+  sortDir = $state<SortDir>(FIRST_SERIES_PAGE.sort.dir);
   selectedId = $state<number | null>(null);
   /** A request that changes the library is on its way (buttons disable). */
   pending = $state(false);
