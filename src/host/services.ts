@@ -31,7 +31,6 @@ import { openLibrary } from '../library/db/schema';
 import { checkFolders, removeFolder } from '../library/indexing/indexer';
 import { IndexJobs } from './index-job';
 import { cohortCounts, libraryStats, listFolders, listSeries, listSkipped, seriesPage, warmSeriesPage, type SeriesPageWarmth } from '../library/db/catalog';
-import type { SeriesPageRequest } from '../shared/series-page';
 import type { Database } from '../library/db/sqlite';
 import { checkUserPath, DROPPED_FILE, FOLDER, labelFileRule, PACKAGE_FILE, PathGrants, type PathRule } from './user-paths';
 import { ViewerBlocks } from './viewer-blocks';
@@ -94,8 +93,8 @@ export interface Services {
   /** Label files: import (as labels.import, for a path the caller has checked) and the imported sources. */
   labels: { import(file: string): Promise<LabelImport>; importFolder(folder: string, o?: { signal?: AbortSignal; onProgress?: (p: { done: number; total: number; file: string }) => void }): Promise<LabelFolderImport>; sources(): LabelSource[] };
   db: Database;
-  /** Reads ahead, within `budgetMs`, what a first library.seriesPage request for `req` reads (a server's start: warmSeriesPage). */
-  warmSeriesPage(req: SeriesPageRequest, budgetMs: number): SeriesPageWarmth;
+  /** Reads ahead, within `budgetMs`, the library pages a first library.seriesPage request reads (a server's start: warmSeriesPage). */
+  warmSeriesPage(budgetMs: number): SeriesPageWarmth;
   close(): Promise<void>;
 }
 
@@ -425,7 +424,7 @@ export function createServices(opts: ServiceOptions): Services {
     indexing: { start: startIndexing, jobs },
     labels: { import: importLabelFile, importFolder: (folder, o) => importLabelDir(folder, null, o?.signal, o?.onProgress), sources: () => listLabelSources(db) },
     db,
-    warmSeriesPage: (req, budgetMs) => warmSeriesPage(db, req, budgetMs),
+    warmSeriesPage: (budgetMs) => warmSeriesPage(db, budgetMs),
     async close() {
       viewerBlocks.clear();
       predict.close();

@@ -325,24 +325,24 @@ export function seriesPage(db: Database, req: SeriesPageRequest): SeriesPage {
   return { rows, offset: req.offset, total: countMatching(db, filterClauses(req.filter)) };
 }
 
-/** What `warmSeriesPage` did: the rows it read, whether it read every row of the tables and then answered the page, and how long it took. */
+/** What `warmSeriesPage` did: the rows it read, whether it read every row of the tables, whether the page may be asked for now, and how long it took. */
 export interface SeriesPageWarmth {
   rowsRead: number;
   complete: boolean;
-  pageAnswered: boolean;
+  /** Every row read before the deadline, and no series geometry to bring up to date (a write, left to the first request). */
+  pageReady: boolean;
   ms: number;
 }
 
 /**
- * Reads, within `budgetMs`, what a first `seriesPage(db, req)` reads, so that it finds its pages in
- * memory: every row of the series, studies and patients tables (the list scans the series and looks
- * up each one's study and patient), a row at a time, stopping at the deadline; then, with time
- * left and no series geometry to bring up to date (a write, left to the first request), the page
- * itself (its statements prepared, the natural sort key registered). `ctssl serve` calls it before
- * it prints its address: on a fresh server the Library page's first request read these pages from
- * the disk (bench/index-scale.ts, a million instances: 110-270 ms of its first rows).
+ * Reads, within `budgetMs`, the pages a first `seriesPage` reads, so that it finds them in memory:
+ * every row of the series, studies and patients tables (the list scans the series and looks up
+ * each one's study and patient), a row at a time, stopping at the deadline. Writes nothing.
+ * `ctssl serve` calls it before it prints its address, then, when `pageReady`, answers the page
+ * itself (src/server/serve.ts): on a fresh server the Library page's first request read these
+ * pages from the disk (bench/index-scale.ts, a million instances: 110-270 ms of its first rows).
  */
-export function warmSeriesPage(db: Database, req: SeriesPageRequest, budgetMs: number, now: () => number = () => performance.now()): SeriesPageWarmth {
+export function warmSeriesPage(db: Database, budgetMs: number, now: () => number = () => performance.now()): SeriesPageWarmth {
   const start = now();
   const deadline = start + budgetMs;
   let rowsRead = 0;
@@ -356,12 +356,8 @@ export function warmSeriesPage(db: Database, req: SeriesPageRequest, budgetMs: n
       }
     }
   }
-  let pageAnswered = false;
-  if (complete && now() < deadline && db.prepare('SELECT 1 FROM series WHERE geometry_dirty = 1 LIMIT 1').get() === undefined) {
-    seriesPage(db, req);
-    pageAnswered = true;
-  }
-  return { rowsRead, complete, pageAnswered, ms: now() - start };
+  const pageReady = complete && now() < deadline && db.prepare('SELECT 1 FROM series WHERE geometry_dirty = 1 LIMIT 1').get() === undefined;
+  return { rowsRead, complete, pageReady, ms: now() - start };
 }
 
 export function getSeries(db: Database, id: number): SeriesRow | null {

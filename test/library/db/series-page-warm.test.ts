@@ -2,15 +2,14 @@
  * warmSeriesPage: what `ctssl serve` reads before it prints its address, so that the Library page's
  * first request (FIRST_SERIES_PAGE) finds its pages in memory on a fresh server. On a real library
  * file (bench/index-scale-library.ts's synthetic headers through the indexer's write path): it reads
- * every row of the tables the first page reads, then answers the page itself; it stops at its
- * deadline; it writes nothing (stale geometry is left to the first request).
+ * every row of the tables the first page reads and says the page may be asked for; it stops at its
+ * deadline; it writes nothing (stale geometry is left to the first request, and the page with it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { openLibrary } from '../../../src/library/db/schema';
 import type { Database } from '../../../src/library/db/sqlite';
 import { warmSeriesPage } from '../../../src/library/db/catalog';
-import { FIRST_SERIES_PAGE } from '../../../src/shared/presets';
 import { buildLibrary } from '../../../bench/index-scale-library';
 import { tempDir } from '../../helpers';
 
@@ -31,19 +30,19 @@ afterAll(() => {
 });
 
 describe('warmSeriesPage', () => {
-  it('reads every row of the series, studies and patients tables, then answers the first page', () => {
+  it('reads every row of the series, studies and patients tables, and the first page may then be asked for', () => {
     expect(tableRows).toBeGreaterThan(64 * 3);
-    const w = warmSeriesPage(db, FIRST_SERIES_PAGE, 60_000);
-    expect(w).toMatchObject({ rowsRead: tableRows, complete: true, pageAnswered: true });
+    const w = warmSeriesPage(db, 60_000);
+    expect(w).toMatchObject({ rowsRead: tableRows, complete: true, pageReady: true });
     expect(w.ms).toBeGreaterThan(0);
   });
 
-  it('stops at its deadline, a clock check every 64 rows, and then does not answer the page', () => {
+  it('stops at its deadline, a clock check every 64 rows, and then the page is not ready', () => {
     let t = 0;
     // A clock that moves 1 ms per look: a budget of 3 ms ends at the third check.
-    const w = warmSeriesPage(db, FIRST_SERIES_PAGE, 3, () => t++);
-    expect(w).toMatchObject({ rowsRead: 3 * 64, complete: false, pageAnswered: false });
-    expect(warmSeriesPage(db, FIRST_SERIES_PAGE, 0, () => 0)).toMatchObject({ rowsRead: 64, complete: false, pageAnswered: false });
+    const w = warmSeriesPage(db, 3, () => t++);
+    expect(w).toMatchObject({ rowsRead: 3 * 64, complete: false, pageReady: false });
+    expect(warmSeriesPage(db, 0, () => 0)).toMatchObject({ rowsRead: 64, complete: false, pageReady: false });
   });
 
   it('writes nothing: a series with stale geometry leaves the page (and its geometry update) to the first request', () => {
@@ -51,8 +50,8 @@ describe('warmSeriesPage', () => {
     db.prepare('UPDATE series SET geometry_dirty = 1 WHERE id = ?').run(id);
     const changes = db.prepare('SELECT total_changes()').pluck();
     const before = changes.get();
-    const w = warmSeriesPage(db, FIRST_SERIES_PAGE, 60_000);
-    expect(w).toMatchObject({ rowsRead: tableRows, complete: true, pageAnswered: false });
+    const w = warmSeriesPage(db, 60_000);
+    expect(w).toMatchObject({ rowsRead: tableRows, complete: true, pageReady: false });
     expect(changes.get()).toBe(before);
     expect(db.prepare('SELECT geometry_dirty FROM series WHERE id = ?').pluck().get(id)).toBe(1);
   });
