@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/core/random';
 import { busyBefore, loadSentence, QUIET_BUSY, replaceSection } from './common';
+import { profileTable, type StepProfile } from './train-profile';
 
 interface Job {
   /** Label in the table. */
@@ -117,6 +118,16 @@ async function child(job: Job): Promise<void> {
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
 }
 
+/** The small step on one wasm thread by kernel and by what runs outside the kernels (bench/train-profile.ts), in a child. */
+function runProfile(): StepProfile | { error: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--profile-child'], {
+    cwd: root, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('PROFILE '));
+  if (line == null) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).split('\n').slice(-5).join(' ') };
+  return JSON.parse(line.slice(8)) as StepProfile;
+}
+
 function runChild(job: Job): JobResult | { error: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
     cwd: root, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20,
@@ -161,6 +172,11 @@ async function main(): Promise<void> {
   const ci = args.indexOf('--child');
   if (ci >= 0) {
     await child(JSON.parse(args[ci + 1]) as Job);
+    return;
+  }
+  if (args.includes('--profile-child')) {
+    const { profileStep } = await import('./train-profile');
+    process.stdout.write(`PROFILE ${JSON.stringify(await profileStep('small', 5))}\n`);
     return;
   }
   const quick = args.includes('--quick');
@@ -220,6 +236,8 @@ async function main(): Promise<void> {
   }
   process.stderr.write(`[bench:train] small ${cpuSmall.label} ...\n`);
   rows.splice(1, 0, { job: cpuSmall, r: runChild(cpuSmall) });
+  process.stderr.write('[bench:train] small: profile of one wasm thread ...\n');
+  const profile = runProfile();
   const load1 = loadavg();
 
   const cpu = cpus();
@@ -262,6 +280,21 @@ async function main(): Promise<void> {
     lines.push(`Probe configuration (small): best tfjs ${fmt(tfBest, 1)} images/s; PyTorch 2 threads ${fmt(t2.imagesPerSecond, 1)} images/s (best PyTorch ${fmt(ptBest, 1)}); ratio tfjs/PyTorch(2 threads) = ${fmt(tfBest / t2.imagesPerSecond, 2)}, tfjs/best PyTorch = ${fmt(tfBest / ptBest, 2)} (issue 14's target: >= 1.0; ${verdict} in this run${!quiet ? ', on a machine under load, where each row\'s best run may have met a quieter moment than the others: no parity claim; a run on a quiet machine decides' : ''}).`);
     lines.push('');
   }
+  if ('error' in profile) lines.push(`Where a step's CPU goes: the profile failed (${profile.error}).`);
+  else {
+    const k = (name: string) => profile.kernels.find((x) => x.name === name)?.ms ?? 0;
+    const o = (re: RegExp) => profile.outside.filter((x) => re.test(x.part)).reduce((a, x) => a + x.ms, 0);
+    const conv = k('Conv2D');
+    const fg = o(/filter gradient/);
+    const elementwise = ['Multiply', 'Add', 'Sub', 'AvgPool', 'Step', 'Square', 'Rsqrt', 'Relu', 'SquaredDifference', 'RealDiv', 'Neg', 'Sigmoid', 'Mean', 'Sum', 'Maximum'].reduce((a, n) => a + k(n), 0);
+    const pct = (ms: number) => `${((100 * ms) / profile.cpuMsPerStep).toFixed(0)} %`;
+    lines.push(`Where a step's CPU goes (\`npm run bench:train-profile\`, bench/train-profile.ts, run by this benchmark: the small step, batch 8, on one wasm thread, ${profile.steps} steps in one process; each tfjs kernel wrapped to add up its CPU time, the rest split by V8's sampling profiler; ${profile.cpuMsPerStep.toFixed(0)} CPU ms per step in this run, the wrappers and the sampler included):`);
+    lines.push('');
+    lines.push(...profileTable(profile));
+    lines.push('');
+    lines.push(`So the convolutions' arithmetic is ${pct(conv + fg)} of the step: XNNPACK's (forward convolutions, and input gradients as forward convolutions) ${pct(conv)}, our filter-gradient kernel ${pct(fg)}. Everything else together is ${pct(profile.cpuMsPerStep - conv - fg)}: element-wise kernels and channel sums ${pct(elementwise)} (BatchNorm, LeakyReLU, biases, losses), matrix products ${pct(k('BatchMatMul'))} (VQ distances and the SSIM blur), the engine, garbage collection, and our loops (VQ, Adam, sub-pixel phases). tfjs-backend-wasm's own \`Conv2DBackpropInput\` (a scalar C++ loop, not XNNPACK) and its missing \`Conv2DBackpropFilter\` never run in this step (no such kernel above): the layers' hand-written gradients replace both. Even with everything but the convolutions removed, one wasm thread would still spend more CPU per image on the convolutions alone than PyTorch on one core on its whole step.`);
+    lines.push('');
+  }
   const smallRow = (pred: (j: Job) => boolean) => {
     const r = rows.find((x) => x.job.preset === 'small' && x.job.backend === 'wasm' && pred(x.job))?.r;
     return r == null || 'error' in r ? null : r;
@@ -283,11 +316,12 @@ async function main(): Promise<void> {
   lines.push(`2. Data parallelism over 2 threads (the "data-parallel" rows, src/trainer/data-parallel.ts): both cores run the whole step, each on half the batch, so only the gradient average, Adam and the weights sent to the helper (1.4 MB a step for small) are serial. Split in 2 shards computed in one thread, a small step costs what the whole batch costs (82-87 against 85-87 CPU ms/image, interleaved pairs at load 7-13); with the helper thread 103-112 under that load (two threads of one process contending with a dozen others). Under load it gains only when the second core is free often enough: at load 9 -> 16 (one run each, --quick) 5.7 images/s against 3.9 for one thread and 2.5 for the threaded build, but at load 6 -> 13 (two interleaved rounds) 3.2 and 2.8 against 4.3 and 3.6; tiny, whose steps are short, lost at load 9 -> 16 (39 against 53). No quiet-machine figure was measured before it became the trainer\'s default: ${!quiet ? 'the run above, under load, is not one either; a run on a quiet machine decides' : 'the run above is that measurement'} (the default is one constant, DEFAULT_WASM_DATA_PARALLEL in src/trainer/data-parallel.ts).`);
   lines.push('3. Per-step overheads, from node --cpu-prof and per-kernel timing of the small step: the engine clones every tensor a gradient saves and the wasm Identity kernel copied them (190 copies a step); the filter-gradient kernel and the VQ loops read tensors through dataSync\'s fresh copies; Adam ran ~13 kernels per parameter (~500 kernel calls a step); flipping filters used the wasm Gather and Transpose kernels (2-5 ms each for a 3x3x64x64 filter). Identity now shares data (as the cpu and webgl backends\' does), tensors are read as views of the wasm heap, Adam is one float32-exact loop per parameter (same bits as the kernels, tested), and filters are flipped and split into sub-pixel phases by loops. Interleaved pairs before/after on this machine: small 105-124 -> 81-91 CPU ms/image (-15 to -32 %), tiny 5.8 -> 5.0, losses identical bit for bit.');
   lines.push('4. Threading our own filter-gradient SIMD kernel (and the VQ and Adam loops) with a shared-memory worker: not done. With data parallelism each core already runs them on its own shard; within the threaded build they are about 15 % of a small step\'s CPU (node --cpu-prof), so a perfect second thread would take at most that off.');
+  lines.push('5. After the profile above (2026-12-05, evening, on the shared machine under load; each compared in interleaved runs): (a) the filter-gradient kernel broadcast its x values by one load and 4 lane shuffles, which compete with the multiplies and adds for the same execution ports; a splatting load (\`v128.load32_splat\`, vbroadcastss) per value instead: 3x3 64->64 on 8x32x32 from 16.4-16.7 to 13.7-13.8 CPU ms (36 -> 44 GFLOPS, XNNPACK\'s forward convolution of the same size 16.7), the small step 86 -> 81 and 77 -> 74 CPU ms per image in two interleaved pairs, the same arithmetic in the same order (losses identical bit for bit). (b) The same register block (4 output pixels x 8 output channels, splatting loads) as a forward convolution to replace XNNPACK\'s: bit for bit equal to XNNPACK (it sums in the same order) but not faster (3x3 64->64: 24 against 22 CPU ms with our copies in and out, the kernel alone about equal), so not used: XNNPACK\'s convolutions are already at what 4-wide SIMD gives here. (c) WebAssembly relaxed SIMD: Node 20 (V8 11.3) validates \`f32x4.relaxed_madd\` only with \`--experimental-wasm-relaxed-simd\` (also settable at run time by v8.setFlagsFromString); tfjs-backend-wasm 4.22 ships a plain, a SIMD and a threaded SIMD build, none using relaxed SIMD (XNNPACK\'s relaxed kernels would need the backend built from source). Our filter-gradient kernel with \`relaxed_madd\` (fused multiply-add on this CPU) in place of multiply + add: 13.6-14.1 against 13.7-14.1 CPU ms, no gain: 4-wide multiplies and adds already issue on separate pipes, so fusing them halves the instructions, not the cycles; what PyTorch has over us is the width (8 lanes with AVX2), not the fusion. Not adopted (it would also make the numbers depend on the CPU). (d) The \`tiny\` preset pretrains the whole batch in one thread by default (src/trainer/data-parallel.ts, WHOLE_BATCH_PRESETS): data-parallel lost there on the quiet machine (286 against 343 images/s).');
   lines.push('');
   const cpuCompare = w1 == null || pt1s == null
     ? 'not available in this run'
     : `one wasm thread ${fmt(w1.cpuMsPerImage, 0)} against PyTorch on one core (OPENBLAS_NUM_THREADS=1) ${fmt(pt1s.cpuMsPerImage, 0)} CPU ms per image in this run: PyTorch does ${fmt(w1.cpuMsPerImage / pt1s.cpuMsPerImage, 2)}x the work per CPU second`;
-  lines.push(`What limits parity: CPU time per image, ${cpuCompare}. That is compute: XNNPACK's convolutions on 4-wide WebAssembly SIMD without fused multiply-add against oneDNN's AVX2 kernels (the 3x3 64->64 convolutions are about half of the step). At equal cores, matching PyTorch's best therefore needs tfjs to keep both cores busy with the whole step, which only data parallelism does; how close it comes is the ratio above, measured in the same run, and moves with the machine's load (the rows are best-of-${runs}; CPU ms/image is the steadier figure). Never a GPU figure here: no GPU on this machine.`);
+  lines.push(`What limits parity: CPU time per image, ${cpuCompare}. That is compute: the convolutions on 4-wide WebAssembly SIMD (XNNPACK's and our filter-gradient kernel, both at 35-45 GFLOPS per core here) against im2col and OpenBLAS's 8-wide AVX2 matrix products in PyTorch (its \`_slow_conv2d\` and \`slow_conv_transpose2d\`, see the profile above and the PyTorch rows). At equal cores, matching PyTorch's best therefore needs tfjs to keep both cores busy with the whole step, which only data parallelism does; how close it comes is the ratio above, measured in the same run, and moves with the machine's load (the rows are best-of-${runs}; CPU ms/image is the steadier figure). Never a GPU figure here: no GPU on this machine.`);
   const body = lines.join('\n');
   process.stdout.write(`${body}\n`);
   if (write) {
