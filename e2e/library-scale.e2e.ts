@@ -15,6 +15,7 @@ import { LibraryPage } from './pages/library-page';
 import { openLibrary } from '../src/library/db/schema';
 import { listSeries } from '../src/library/db/catalog';
 import { FIRST_SERIES_PAGE, PAPER_COHORT } from '../src/shared/presets';
+import { ROW_HEIGHT } from '../src/renderer/src/library/series-columns';
 import type { SeriesPageRequest } from '../src/shared/series-page';
 import { buildLibrary } from '../bench/index-scale-library';
 
@@ -175,4 +176,28 @@ test('the series table draws the rows on screen, not every series, and the keybo
   // Scrolled to the bottom, the last rows are drawn.
   await page.getByTestId('series-table-wrap').evaluate((w) => (w.scrollTop = w.scrollHeight));
   await expect(library.cell(library.rows.last(), 'patientId')).toHaveText('SCALE-000000');
+});
+
+test('the first rows are drawn alone, at one fixed height, and the side panels come in the frames after', async ({ browser }) => {
+  // A new page on the same server, watched from its first byte: what the page holds when its first row appears.
+  const fresh = await browser.newPage();
+  await fresh.addInitScript(`(() => {
+    new MutationObserver((_, o) => {
+      const row = document.querySelector('[data-testid="series-row"]');
+      if (!row) return;
+      o.disconnect();
+      window.__atFirstRow = { folders: !!document.querySelector('[data-testid="folders-panel"]'), skipped: !!document.querySelector('[data-testid="skipped-panel"]'), height: row.getBoundingClientRect().height };
+    }).observe(document, { subtree: true, childList: true });
+  })()`);
+  await fresh.goto(served.openUrl);
+  const lib = new LibraryPage(fresh);
+  await expect(lib.rows.first()).toBeVisible();
+  expect(await fresh.evaluate('window.__atFirstRow')).toEqual({ folders: false, skipped: false, height: ROW_HEIGHT });
+  // Then the side panels, and every drawn row (the margin drawn after the first frame too) at the table's one height.
+  await expect(fresh.getByTestId('folders-panel')).toBeVisible();
+  await expect(lib.skippedPanel).toBeAttached();
+  await expect.poll(() => lib.rows.count()).toBeGreaterThan(40);
+  const heights = await lib.rows.evaluateAll((rs) => [...new Set(rs.map((r) => r.getBoundingClientRect().height))]);
+  expect(heights).toEqual([ROW_HEIGHT]);
+  await fresh.close();
 });

@@ -6,6 +6,12 @@ import type { SeriesRow } from '../../../shared/types';
 import type { SeriesSortKey } from '../../../shared/series-page';
 import { compact, dicomDate, fixed, matrix, NONE, plural } from '../lib/format';
 
+/**
+ * The series table's row height, CSS pixels: fixed in its CSS (one line of 13 px text, the
+ * description cut with an ellipsis), so that the virtualised table never measures a row.
+ */
+export const ROW_HEIGHT = 26;
+
 export interface Column {
   key: SeriesSortKey;
   label: string;
