@@ -24,7 +24,9 @@
  *
  * Options: --instances N (default 1000000), --repeats N (default 5), --reuse (keep a library and
  * CSV already built for the same N), --skip-browser, --skip-labels, --renderer DIR (a built
- * renderer; default out/renderer, as `ctssl serve`), --no-doc. Default --repeats 3 (labels: at most 2 runs): about 10 minutes on 2 shared cores.
+ * renderer; default out/renderer, as `ctssl serve`), --before-renderer DIR (an earlier build's
+ * renderer, loaded in turn with it as the reference) and --before-ctssl FILE (that build's
+ * bin/ctssl.mjs, which serves it), --no-doc. Default --repeats 3 (labels: at most 2 runs): about 10 minutes on 2 shared cores.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -327,19 +329,36 @@ interface PageLoad {
   firstRowPaint: number;
   rowsInDom: number;
   longMax: number;
+  /** The app's User Timing marks (ms from navigation; null in a renderer without them): its script evaluated, the shell mounted, the first page asked for and answered. */
+  script: number | null;
+  mounted: number | null;
+  asked: number | null;
+  answered: number | null;
+  /** `ctssl serve` from its spawn to its address (it reads the first page's library pages first); the fresh server's loads only. */
+  serverStart?: number;
 }
 
+/**
+ * Watches the page from its first byte (no script of Playwright's runs in it before the first rows:
+ * waiting for an element would inject one and poll): the shell, the first row, the frame after it
+ * (painted), long tasks; tells the bench through one console message.
+ */
 const FIRST_ROW_PROBE = `(() => {
-  window.__first = null;
-  window.__paint = null;
-  window.__shell = null;
-  window.__long = [];
-  try { new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({ type: 'longtask', buffered: true }); } catch {}
+  let shell = null, first = null;
+  const long = [];
+  try { new PerformanceObserver((l) => { for (const e of l.getEntries()) long.push(e.duration); }).observe({ type: 'longtask', buffered: true }); } catch {}
+  const mark = (name) => performance.getEntriesByName(name, 'mark')[0]?.startTime ?? null;
   const check = () => {
-    if (window.__shell === null && document.querySelector('[data-testid="library-page"]')) window.__shell = performance.now();
-    if (window.__first === null && document.querySelector('[data-testid="series-row"]')) {
-      window.__first = performance.now();
-      requestAnimationFrame(() => { window.__paint = performance.now(); });
+    if (shell === null && document.querySelector('[data-testid="library-page"]')) shell = performance.now();
+    if (first === null && document.querySelector('[data-testid="series-row"]')) {
+      first = performance.now();
+      requestAnimationFrame(() => {
+        const paint = performance.now();
+        setTimeout(() => console.debug('ctssl-bench:' + JSON.stringify({ shell, first, paint, long,
+          rows: document.querySelectorAll('[data-testid="series-row"]').length,
+          script: mark('ctssl-library:script'), mounted: mark('ctssl-library:mounted'),
+          asked: mark('ctssl-library:first-page-asked'), answered: mark('ctssl-library:first-page-answered') })), 0);
+      });
     }
   };
   new MutationObserver(check).observe(document, { subtree: true, childList: true });
@@ -349,23 +368,25 @@ async function pageLoad(browser: Browser, url: string): Promise<PageLoad> {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await ctx.newPage();
   await page.addInitScript(FIRST_ROW_PROBE);
+  const reported = page.waitForEvent('console', { predicate: (m) => m.text().startsWith('ctssl-bench:'), timeout: 120_000 });
   await page.goto(url);
-  await page.getByTestId('series-row').first().waitFor({ timeout: 120_000 });
-  await page.waitForFunction('window.__paint !== null');
-  const r = (await page.evaluate(`({ shell: window.__shell, first: window.__first, paint: window.__paint, rows: document.querySelectorAll('[data-testid="series-row"]').length, long: window.__long })`)) as {
+  const r = JSON.parse((await reported).text().slice('ctssl-bench:'.length)) as {
     shell: number;
     first: number;
     paint: number;
     rows: number;
     long: number[];
+    script: number | null;
+    mounted: number | null;
+    asked: number | null;
+    answered: number | null;
   };
   await ctx.close();
-  return { shell: r.shell, firstRowDom: r.first, firstRowPaint: r.paint, rowsInDom: r.rows, longMax: Math.max(0, ...r.long) };
+  return { shell: r.shell, firstRowDom: r.first, firstRowPaint: r.paint, rowsInDom: r.rows, longMax: Math.max(0, ...r.long), script: r.script, mounted: r.mounted, asked: r.asked, answered: r.answered };
 }
 
 /** The built renderer's JavaScript: the entry chunk index.html loads first, and all chunks together (bytes). */
-function rendererJs(): { first: number; all: number } {
-  const dir = process.env.CTSSL_E2E_RENDERER ?? join(root, 'out', 'renderer');
+function rendererJs(dir = process.env.CTSSL_E2E_RENDERER ?? join(root, 'out', 'renderer')): { first: number; all: number } {
   const html = readFileSync(join(dir, 'index.html'), 'utf8');
   const entry = /<script[^>]*src="\.\/(assets\/[^"]+\.js)"/.exec(html)?.[1];
   if (!entry) throw new Error(`no entry script in ${join(dir, 'index.html')}`);
@@ -375,26 +396,49 @@ function rendererJs(): { first: number; all: number } {
   return { first: statSync(join(dir, entry)).size, all };
 }
 
-async function browserBench(): Promise<{ cold: PageLoad[]; warm: PageLoad[]; js: { first: number; all: number } }> {
+interface BrowserResult {
+  cold: PageLoad[];
+  warm: PageLoad[];
+  js: { first: number; all: number };
+  /** --before-renderer: the same loads of an earlier build, interleaved with these (the reference). */
+  before: { cold: PageLoad[]; warm: PageLoad[]; js: { first: number; all: number }; dir: string; bin: string | null } | null;
+}
+
+async function browserBench(): Promise<BrowserResult> {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
-  const cold: PageLoad[] = [];
-  const warm: PageLoad[] = [];
+  const current = process.env.CTSSL_E2E_RENDERER;
+  const beforeDir = opt('--before-renderer');
+  const beforeBin = opt('--before-ctssl');
+  const runs = [
+    { dir: current, bin: undefined as string | undefined, cold: [] as PageLoad[], warm: [] as PageLoad[] },
+    ...(beforeDir ? [{ dir: beforeDir, bin: beforeBin, cold: [] as PageLoad[], warm: [] as PageLoad[] }] : []),
+  ];
   try {
     for (let i = 0; i < repeats; i++) {
-      evict();
-      const served = await startServe(dataDir);
-      try {
-        cold.push(await pageLoad(browser, served.openUrl));
-        warm.push(await pageLoad(browser, served.openUrl));
-      } finally {
-        await stopServe(served);
+      // Interleaved, each repeat in the other order: neither build always meets the same moment of a busy machine.
+      for (const r of i % 2 ? [...runs].reverse() : runs) {
+        if (r.dir === undefined) delete process.env.CTSSL_E2E_RENDERER;
+        else process.env.CTSSL_E2E_RENDERER = r.dir;
+        evict();
+        const t = performance.now();
+        const served = await startServe(dataDir, { bin: r.bin });
+        const serverStart = performance.now() - t;
+        try {
+          r.cold.push({ ...(await pageLoad(browser, served.openUrl)), serverStart });
+          r.warm.push(await pageLoad(browser, served.openUrl));
+        } finally {
+          await stopServe(served);
+        }
+        log(`Library page${r === runs[0] ? '' : ' (before)'}: fresh server ${ms(r.cold[i].firstRowPaint)} ms, reload ${ms(r.warm[i].firstRowPaint)} ms to the first rows (server start ${ms(serverStart)} ms)`);
       }
-      log(`Library page: fresh server ${ms(cold[i].firstRowPaint)} ms, reload ${ms(warm[i].firstRowPaint)} ms to the first rows`);
     }
   } finally {
     await browser.close();
+    if (current === undefined) delete process.env.CTSSL_E2E_RENDERER;
+    else process.env.CTSSL_E2E_RENDERER = current;
   }
-  return { cold, warm, js: rendererJs() };
+  const before = beforeDir ? { cold: runs[1].cold, warm: runs[1].warm, js: rendererJs(beforeDir), dir: beforeDir, bin: beforeBin ?? null } : null;
+  return { cold: runs[0].cold, warm: runs[0].warm, js: rendererJs(), before };
 }
 
 // ---------- 3. label matching ----------
@@ -523,7 +567,10 @@ lines.push(
 if (browser) {
   const shellWarm = median(browser.warm.map((p) => p.shell));
   const afterShell = median(browser.warm.map((p) => p.firstRowPaint - p.shell));
-  const js = `The page's first JavaScript chunk is ${(browser.js.first / 1024).toFixed(0)} KB (of ${(browser.js.all / 1024).toFixed(0)} KB in all its chunks).`;
+  const before = browser.before
+    ? ` In the same run, interleaved, the renderer of the earlier build (--before-renderer) showed them ${ms(median(browser.before.cold.map((p) => p.firstRowPaint)))} ms from navigation on a fresh server and ${ms(median(browser.before.warm.map((p) => p.firstRowPaint)))} ms on a reload (medians), this one ${ms(pageCold)} and ${ms(median(browser.warm.map((p) => p.firstRowPaint)))} ms (table 2).`
+    : '';
+  const js = `The page's first JavaScript chunk is ${(browser.js.first / 1024).toFixed(0)} KB (of ${(browser.js.all / 1024).toFixed(0)} KB in all its chunks).${before}`;
   lines.push(
     '',
     pageMax < 1000
@@ -565,18 +612,20 @@ if (series) {
   );
 }
 if (browser) {
+  const statOf = (xs: (number | null | undefined)[]) => (xs.some((x) => x === null || x === undefined) ? 'n/a' : stat(xs as number[]));
+  const row = (label: string, loads: PageLoad[], fresh: boolean) =>
+    `| ${label} | ${fresh ? statOf(loads.map((p) => p.serverStart)) : '—'} | ${statOf(loads.map((p) => p.script))} | ${stat(loads.map((p) => p.shell))} | ${statOf(loads.map((p) => p.asked))} | ${statOf(loads.map((p) => p.answered))} | ${stat(loads.map((p) => p.firstRowDom))} | ${stat(loads.map((p) => p.firstRowPaint))} | ${loads[0].rowsInDom} of ${n(series?.results[0].rows ?? built.paperSeries)} | ${stat(loads.map((p) => p.longMax))} |`;
   lines.push(
     '',
     '### 2. The Library page in Chromium',
     '',
-    `\`ctssl serve\` on the library, headless /usr/bin/chromium (1400 x 900), a fresh browser context per load; milliseconds from navigation start to the first series row in the DOM and to the next animation frame (painted), median / max of ${repeats}. Fresh server: the database dropped from the page cache, the server started, the page opened; reload: the same server, a new page.`,
+    `\`ctssl serve\` on the library, headless /usr/bin/chromium (1400 x 900), a fresh browser context per load; milliseconds from navigation start, median / max of ${repeats}. Fresh server: the database dropped from the page cache, the server started (the time to its address includes Node's start-up, tsx compiling the CLI, and the read of the first page's library pages), the page opened; reload: the same server, a new page. The page's own User Timing marks: the app's chunk evaluated (\`ctssl-library:script\`), its first page asked for and answered; the shell is the page's element (the app started, no data), the first row the first series row in the DOM, painted the next animation frame. No script of the benchmark's runs in the page before its first rows (it reports them in a console message).${browser.before ? ` Before: the renderer of an earlier build (first chunk ${(browser.before.js.first / 1024).toFixed(0)} KB)${browser.before.bin ? ' served by that build\'s own `ctssl serve`' : ' on this build\'s server'}, loaded in turn with this one in each repeat.` : ''}`,
     '',
-    '| | the page\'s shell (reference: the app started, no data) | first row in the DOM | first rows painted | first rows after the shell | rows in the DOM | longest main-thread task |',
-    '|---|---|---|---|---|---|---|',
-    ...(['cold', 'warm'] as const).map((k) => {
-      const loads = browser[k];
-      return `| ${k === 'cold' ? 'fresh server (cold)' : 'reload (warm)'} | ${stat(loads.map((p) => p.shell))} | ${stat(loads.map((p) => p.firstRowDom))} | ${stat(loads.map((p) => p.firstRowPaint))} | ${stat(loads.map((p) => p.firstRowPaint - p.shell))} | ${loads[0].rowsInDom} of ${n(series?.results[0].rows ?? built.paperSeries)} | ${stat(loads.map((p) => p.longMax))} |`;
-    }),
+    '| | server start | script run | shell | first page asked | first page answered | first row in the DOM | first rows painted | rows in the DOM | longest main-thread task |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    row('fresh server (cold)', browser.cold, true),
+    row('reload (warm)', browser.warm, false),
+    ...(browser.before ? [row('before: fresh server (cold)', browser.before.cold, true), row('before: reload (warm)', browser.before.warm, false)] : []),
   );
 }
 if (labels) {

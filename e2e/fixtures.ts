@@ -24,12 +24,12 @@ export interface Served {
 }
 
 /** Starts `ctssl serve` on a data folder; a fixed port and token let a test restart the same server. */
-export async function startServe(dataDir: string, opts: { port?: number; token?: string } = {}): Promise<Served> {
+export async function startServe(dataDir: string, opts: { port?: number; token?: string; /** Another checkout's bin/ctssl.mjs (a benchmark's earlier build). */ bin?: string } = {}): Promise<Served> {
   // CTSSL_E2E_RENDERER: a renderer built elsewhere (electron-vite build --outDir DIR -> DIR/renderer),
   // so that a build running in the shared tree cannot swap the assets under a test.
   const renderer = process.env.CTSSL_E2E_RENDERER ? ['--renderer', process.env.CTSSL_E2E_RENDERER] : [];
   const port = opts.port !== undefined ? ['--port', String(opts.port)] : [];
-  const proc = spawn(process.execPath, [join(root, 'bin', 'ctssl.mjs'), 'serve', '--json', '--data-dir', dataDir, ...port, ...renderer], {
+  const proc = spawn(process.execPath, [opts.bin ?? join(root, 'bin', 'ctssl.mjs'), 'serve', '--json', '--data-dir', dataDir, ...port, ...renderer], {
     cwd: root,
     env: { ...process.env, CTSSL_DB: '', CTSSL_DATA_DIR: dataDir, ...(opts.token ? { CTSSL_TOKEN: opts.token } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
