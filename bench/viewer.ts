@@ -8,13 +8,16 @@
  *   fresh server process) and warm, per wire form ('int16' raw, 'delta8' byte differences,
  *   'deflate' row deltas + raw DEFLATE), decoded in Node;
  * - the browser's fetch floor: the page fetching every block over HTTP and doing nothing with it;
- * - browser: per mode (wire form, requests in flight; the worker fetches over HTTP), a fresh server
- *   process, then `--repeats` opens of the series in a fresh page (the first cold, the others warm):
- *   first slice on screen and whole volume as the viewer measures them (from the open request),
- *   key-to-paint latency of PageDown presses while the volume loads (keydown's timeStamp to the
- *   first task after the next animation frame, i.e. after the frame is painted), main-thread long
- *   tasks (PerformanceObserver 'longtask') during the load, and the medians of each block's steps
- *   (the viewer's User Timing measures).
+ * - browser: per mode (wire form, requests in flight, how vtk.js is readied; the worker fetches over
+ *   HTTP), `--repeats` opens of the series, the modes interleaved on one fresh server (only the very
+ *   first open finds its caches cold): first slice on screen and whole volume as the viewer measures
+ *   them (from the open request), key-to-paint latency of PageDown/PageUp presses from the first
+ *   paint until the volume is in (KEY_GAPS apart; keydown's timeStamp to the first task after the
+ *   next animation frame, i.e. after the page's thread has drawn the frame, and Event Timing's
+ *   duration to the frame presented), main-thread long tasks (PerformanceObserver 'longtask') from
+ *   the open until vtk.js has taken over, and the medians of each block's steps (the viewer's User
+ *   Timing measures). The console also gets, per open, what the keys met: the vtk.js warm-up steps,
+ *   each key's input delay / processing / rest, the long tasks and the long animation frames' scripts.
  *
  * `--modes delta8-http,int16-http-bg0,...` runs only those browser modes (and no floor or Node
  * client) and writes nothing: a quick look while developing.
@@ -51,20 +54,36 @@ const busyAtStart = await busyBefore();
 const loadAtStart = loadavg();
 const BLOCK = 16;
 const ENCODINGS: SliceEncoding[] = ['int16', 'delta8', 'deflate'];
-/** Browser modes: wire form and how the volume worker gets blocks ('http': GET /files/series/ID/packed; 'worker': its own socket). */
-type Mode = { enc: SliceEncoding; transport: 'http' | 'worker'; background?: number };
+/**
+ * Browser modes: wire form, how the volume worker gets blocks ('http': GET /files/series/ID/packed;
+ * 'worker': its own socket), background requests, and how vtk.js is readied: `quiet` ms of quiet
+ * input before each warm-up step (default 400, 0: at once, localStorage ctssl-viewer-warmup-quiet)
+ * and whether the WebGL context is made while the page waits for the first slice (`early`, default
+ * true, ctssl-viewer-early-context).
+ */
+type Mode = { id: string; enc: SliceEncoding; transport: 'http' | 'worker'; background?: number; quiet?: number; early?: boolean };
 const ALL_MODES: Mode[] = [
-  { enc: 'delta8', transport: 'http' },
-  { enc: 'delta8', transport: 'http', background: 2 },
-  { enc: 'int16', transport: 'http' },
-  { enc: 'deflate', transport: 'http' },
+  { id: 'delta8-http', enc: 'delta8', transport: 'http' },
+  // vtk.js readied as before: a step per task right after the first paint, keys or not.
+  { id: 'delta8-http-atonce', enc: 'delta8', transport: 'http', quiet: 0, early: false },
+  { id: 'delta8-http-bg2', enc: 'delta8', transport: 'http', background: 2 },
+  { id: 'int16-http', enc: 'int16', transport: 'http' },
+  { id: 'deflate-http', enc: 'deflate', transport: 'http' },
+  // Only with --modes: either half of the change alone.
+  { id: 'delta8-http-late', enc: 'delta8', transport: 'http', early: false },
+  { id: 'delta8-http-early', enc: 'delta8', transport: 'http', quiet: 0 },
+  { id: 'delta8-http-2d', enc: 'delta8', transport: 'http', quiet: 5000 },
 ];
-/** `--modes int16-http,deflate-worker`: only those browser modes, and no floor or Node client (a quick look while developing; writes no doc). */
+const DOC_MODES = ['delta8-http', 'delta8-http-atonce', 'delta8-http-bg2', 'int16-http', 'deflate-http'];
+/** `--modes int16-http,delta8-http-atonce`: only those browser modes, and no floor or Node client (a quick look while developing; writes no doc). */
 const modesArg = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : null;
-const MODES = modesArg ? ALL_MODES.filter((m) => modesArg.includes(`${m.enc}-${m.transport}${m.background === undefined ? '' : `-bg${m.background}`}`)) : ALL_MODES;
+const MODES = ALL_MODES.filter((m) => (modesArg ? modesArg.includes(m.id) : DOC_MODES.includes(m.id)));
 /** 2 requests near the slice on screen and `background` more (the viewer's default: none). */
 const inFlight = (m: Mode) => 2 + (m.background ?? 0);
-const modeName = (m: Mode) => `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight`;
+const modeName = (m: Mode) =>
+  `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight${m.quiet === 0 ? ' · vtk.js readied at once' : ''}${m.quiet === 0 && m.early === false ? ' (before)' : ''}${m.early === false && m.quiet !== 0 ? ' · no early context' : ''}${m.early !== false && m.quiet === 0 ? ' · early context' : ''}${m.quiet && m.quiet !== 400 ? ` · warm-up after ${m.quiet} ms quiet` : ''}`;
+/** Gaps between the keys pressed while the volume loads (ms, in turn): short ones as in a quick scroll, long ones that let the warm-up steps run. */
+const KEY_GAPS = [120, 250, 500, 800];
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -150,10 +169,17 @@ async function nodeLoad(served: Served, seriesId: number, encoding: SliceEncodin
 type Phases = Record<string, number>;
 
 interface Open {
+  /** What happened around the keys, for the console (not the doc). */
+  trace: string[];
+  /** The first open of the series on a fresh server (its caches cold). */
+  cold: boolean;
   phases: Phases;
   first: number;
   volume: number;
+  /** Key-to-paint of each key pressed while the volume loaded: keydown's timeStamp to the first task after the next animation frame. */
   keys: number[];
+  /** The same keys to the next paint presented (Event Timing's duration: multiples of 8 ms; keys under 16 ms count as 16). */
+  presented: number[];
   longMax: number;
   longTotal: number;
   longCount: number;
@@ -182,7 +208,7 @@ async function fetchAllInPage(page: Page, served: Served, seriesId: number, slic
 async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: number): Promise<Open> {
   await page.goto(`${served.url}#/library`);
   await page.evaluate(
-    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 0}')`,
+    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 0}'); localStorage.setItem('ctssl-viewer-warmup-quiet', '${mode.quiet ?? 400}'); localStorage.setItem('ctssl-viewer-early-context', '${mode.early === false ? 0 : 1}')`,
   );
   await page.reload();
   await page.getByTestId('series-row').first().waitFor();
@@ -190,26 +216,47 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
   await page.evaluate(`(() => {
     window.__long = [];
     window.__keys = [];
-    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({ type: 'longtask' });
+    window.__events = [];
+    window.__loaf = [];
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push({ t: e.startTime, ms: e.duration }); }).observe({ type: 'longtask' });
+    // Event Timing: each keydown's input delay (waiting for the main thread), processing, and the rest to the next paint.
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.name === 'keydown') window.__events.push({ t: e.startTime, delay: e.processingStart - e.startTime, processing: e.processingEnd - e.processingStart, duration: e.duration }); }).observe({ type: 'event', durationThreshold: 16 });
+    // Long animation frames with the scripts that ran in them (what a long task was).
+    try {
+      new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__loaf.push({ t: e.startTime, ms: e.duration, scripts: e.scripts.map((s) => ({ ms: s.duration, what: (s.invoker || '') + ' ' + (s.sourceFunctionName || '') + ' ' + String(s.sourceURL || '').split('/').pop() + ':' + s.sourceCharPosition })) }); }).observe({ type: 'long-animation-frame' });
+    } catch {}
     window.addEventListener('keydown', (e) => {
       const t0 = e.timeStamp;
-      requestAnimationFrame(() => setTimeout(() => window.__keys.push(performance.now() - t0), 0));
+      requestAnimationFrame(() => setTimeout(() => window.__keys.push({ t: t0, ms: performance.now() - t0 }), 0));
     }, { capture: true });
   })()`);
   await page.locator(`[data-testid="series-row"][data-series-id="${seriesId}"]`).dblclick();
   await page.getByTestId('time-first-slice').filter({ hasText: /\d/ }).waitFor({ timeout: 600_000 });
-  // Keys while the volume loads (the series opens on its middle slice; PageDown moves 10 slices).
-  for (let i = 0; i < 4; i++) {
-    if ((await page.getByTestId('time-volume').textContent())?.match(/\d/)) break;
+  // Keys until the volume has loaded (the series opens on its middle slice; PageDown moves 10 slices), gaps in turn from KEY_GAPS.
+  for (let i = 0; !(await page.getByTestId('time-volume').textContent())?.match(/\d/); i++) {
     await page.keyboard.press(i % 2 ? 'PageUp' : 'PageDown');
-    await page.waitForTimeout(120);
+    await page.waitForTimeout(KEY_GAPS[i % KEY_GAPS.length]);
   }
-  await page.getByTestId('time-volume').filter({ hasText: /\d/ }).waitFor({ timeout: 600_000 });
+  // Long tasks count until vtk.js has taken over (its warm-up may end after the volume).
+  await page
+    .locator('[data-testid="viewer-stage"][data-renderer="vtk"]')
+    .waitFor({ timeout: 60_000 })
+    .catch((e: Error) => console.log(`  (vtk.js has not taken over: ${e.message.split('\n')[0]})`));
+  await page.waitForTimeout(300);
   const ms = async (id: string) => {
     const t = (await page.getByTestId(id).textContent()) ?? '';
     return Number(t.replace(/[^\d.]/g, '')) * (t.includes(' s') ? 1000 : 1);
   };
-  const { long, keys } = (await page.evaluate('({ long: window.__long, keys: window.__keys })')) as { long: number[]; keys: number[] };
+  type At = { t: number; ms: number };
+  const raw = (await page.evaluate('({ long: window.__long, keys: window.__keys, events: window.__events, loaf: window.__loaf })')) as {
+    long: At[];
+    keys: At[];
+    events: { t: number; delay: number; processing: number; duration: number }[];
+    loaf: { t: number; ms: number; scripts: { ms: number; what: string }[] }[];
+  };
+  const long = raw.long.map((l) => l.ms);
+  const keys = raw.keys.map((k) => k.ms);
+  const presented = raw.keys.map((k) => raw.events.find((e) => Math.abs(e.t - k.t) < 1)?.duration ?? 16);
   const measures = (await page.evaluate(
     `performance.getEntriesByType('measure').filter((m) => m.name.startsWith('ctssl-block')).map((m) => ({ name: m.name, ms: m.duration, server: m.detail && m.detail.serverMs }))`,
   )) as { name: string; ms: number; server?: number }[];
@@ -221,7 +268,24 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
   const openAt = marks.find((m) => m.name === 'ctssl-viewer:open')?.t ?? 0;
   for (const m of marks) if (m.name !== 'ctssl-viewer:open') phases[`@${m.name.replace('ctssl-viewer:', '')}`] = m.t - openAt;
   phases.serverOwn = median(measures.filter((m) => m.name === 'ctssl-block:server' && typeof m.server === 'number').map((m) => m.server!));
+  // What the keys met (ms from the first paint): the vtk.js steps (ctssl-vtk:*), long tasks, each key's wait.
+  const paintAt = marks.find((m) => m.name === 'ctssl-viewer:first-paint')?.t ?? openAt;
+  const vtk = (await page.evaluate(`performance.getEntriesByType('measure').filter((m) => m.name.startsWith('ctssl-vtk:')).map((m) => ({ name: m.name, t: m.startTime, ms: m.duration }))`)) as { name: string; t: number; ms: number }[];
+  const at = (t: number) => Math.round(t - paintAt);
+  const trace = [
+    `vtk ${vtk.map((v) => `${v.name.replace('ctssl-vtk:', '')} @${at(v.t)} ${Math.round(v.ms)}`).join(', ') || '-'}`,
+    `vtk-ready @${at(marks.find((m) => m.name === 'ctssl-viewer:vtk-ready')?.t ?? NaN)}`,
+    `keys ${raw.keys.map((k) => `@${at(k.t)} ${Math.round(k.ms)}`).join(', ') || '-'}`,
+    `key events (delay/processing/to paint) ${raw.events.map((e) => `@${at(e.t)} ${Math.round(e.delay)}/${Math.round(e.processing)}/${Math.round(e.duration - e.processing - e.delay)}`).join(', ') || '-'}`,
+    `long tasks ${raw.long.map((l) => `@${at(l.t)} ${Math.round(l.ms)}`).join(', ') || '-'}`,
+    ...raw.loaf
+      .filter((f) => f.ms > 100)
+      .map((f) => `frame @${at(f.t)} ${Math.round(f.ms)}: ${f.scripts.filter((x) => x.ms > 10).map((x) => `${x.what} ${Math.round(x.ms)}`).join('; ')}`),
+  ];
   return {
+    trace,
+    cold: false,
+    presented,
     phases,
     first: await ms('time-first-slice'),
     volume: await ms('time-volume'),
@@ -284,21 +348,29 @@ try {
     node[enc] = { cold: cold.ms, warm, wireBytes: cold.wireBytes };
     console.log(`node ${enc}: cold ${Math.round(cold.ms)} ms, warm ${Math.round(warm)} ms, ${(cold.wireBytes / 2 ** 20).toFixed(1)} MB`);
   }
+  // The modes interleaved (open 1 of each, then open 2 of each, ...) on one fresh server, so that a
+  // change in the machine's load meets every mode alike; the very first open finds the server's caches cold.
+  await stopServe(served);
+  served = await startServe(dataDir);
+  const pages = new Map<string, Page>();
   for (const mode of MODES) {
-    await stopServe(served);
-    served = await startServe(dataDir);
     const p = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await p.goto(served.openUrl);
-    const key = modeName(mode);
-    opens[key] = [];
-    for (let r = 0; r < repeats; r++) {
-      const o = await openInBrowser(p, served, mode, seriesId);
-      opens[key].push(o);
-      console.log(`browser ${key} open ${r + 1}: first ${Math.round(o.first)} ms, volume ${Math.round(o.volume)} ms, keys ${o.keys.map(Math.round).join('/')} ms, long tasks ${o.longCount} (max ${Math.round(o.longMax)} ms)`);
-      console.log(`  per block (median ms): ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
-    }
-    await p.close();
+    pages.set(mode.id, p);
+    opens[modeName(mode)] = [];
   }
+  for (let r = 0; r < repeats; r++) {
+    for (const mode of MODES) {
+      const key = modeName(mode);
+      const o = await openInBrowser(pages.get(mode.id)!, served, mode, seriesId);
+      o.cold = r === 0 && mode === MODES[0];
+      opens[key].push(o);
+      console.log(`browser ${key} open ${r + 1}${o.cold ? ' (cold server)' : ''}: first ${Math.round(o.first)} ms, volume ${Math.round(o.volume)} ms, keys ${o.keys.map(Math.round).join('/')} ms (presented ${o.presented.map(Math.round).join('/')}), long tasks ${o.longCount} (max ${Math.round(o.longMax)} ms)`);
+      console.log(`  per block (median ms): ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+      for (const l of o.trace) console.log(`  ${l}`);
+    }
+  }
+  for (const p of pages.values()) await p.close();
 } finally {
   await browser.close();
   await stopServe(served);
@@ -309,16 +381,22 @@ if (modesArg) process.exit(0);
 const r0 = (v: number) => Math.round(v);
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 const best = (xs: Open[], f: (o: Open) => number) => Math.min(...xs.map(f));
-const warmOpens = (enc: string) => (opens[enc].length > 1 ? opens[enc].slice(1) : opens[enc]);
+const warmOpens = (enc: string) => (opens[enc].some((o) => !o.cold) ? opens[enc].filter((o) => !o.cold) : opens[enc]);
+const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
+/** Median / worst of some keys' latencies ('-' without keys). */
+const keyStats = (xs: number[]) => (xs.length ? `${r0(median(xs))} / ${r0(Math.max(...xs))} (${xs.length})` : '-');
 const volumeMb = (slices * 512 * 512 * 2) / 2 ** 20;
 const loadEnd = loadavg();
 const def = modeName(MODES[0]);
 const defWarm = warmOpens(def);
+const defKeys = defWarm.flatMap((o) => o.keys);
 const defBest = {
   first: best(defWarm, (o) => o.first),
   volume: best(defWarm, (o) => o.volume),
-  keys: Math.min(...defWarm.filter((o) => o.keys.length).map((o) => Math.max(...o.keys))),
+  keyMedian: median(defKeys),
+  keyWorst: Math.max(...defKeys),
   long: best(defWarm, (o) => o.longMax),
+  longWorst: Math.max(...defWarm.map((o) => o.longMax)),
 };
 const verdict = (v: number, target: number, unit = 'ms') => `${r0(v)} ${unit} against ${target} ${unit}: ${v < target ? 'met' : '**not met**'}`;
 /** The steps of a block, medians of the warm open with the best whole volume. */
@@ -329,9 +407,9 @@ const stepsOf = (e: string) => {
   return `| ${e} | ${f('to-worker')} | ${f('server')} (${f('serverOwn')}) | ${f('body')} | ${f('decode')} | ${f('to-page')} | ${Number.isFinite(ph.insert) ? ph.insert.toFixed(1) : '-'} | ${f('total')} | ${f('@info')} / ${f('@first-slice-data')} / ${f('@first-paint')} |`;
 };
 const lines = [
-  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. ${loadSentence(loadAtStart, loadEnd, busyAtStart)} Numbers are the best of the warm opens, and every open is listed. Headless Debian Chromium, vtk.js on SwiftShader (software WebGL), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. ${loadSentence(loadAtStart, loadEnd, busyAtStart)} The modes' opens are interleaved (open 1 of each mode, then open 2 of each, ...) on one server, whose caches are cold only for the very first open; the summary rows give the best warm open for the first slice and the whole volume, every key of the warm opens, and the worst long task; every open is listed. Headless Debian Chromium, vtk.js on SwiftShader (software WebGL), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
   '',
-  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas (vtk.js draws nothing before it, and takes over once readied a step per task: WebGL context, then shaders); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests in flight (the '4 in flight' rows add 2 background requests for blocks more than two blocks from the slice on screen, localStorage ctssl-viewer-background), fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
+  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas (vtk.js draws nothing before it: its WebGL context is made while the page waits for the first slice, then it is readied a step per task (shaders), each step and its takeover only once keys, wheel and drags have been quiet for 400 ms, so that a key meanwhile is drawn on the 2D canvas and never waits behind a step; the 'readied at once (before)' row is the former way, every step right after the first paint); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests in flight (the '4 in flight' rows add 2 background requests for blocks more than two blocks from the slice on screen, localStorage ctssl-viewer-background), fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
   '',
   `Floor (same run): reading the ${floorResult.files} files' pixel data with a plain loop (readFileSync, locate Pixel Data, copy ${mb(floorResult.bytes)} MB of int16 into one volume): **${r0(floorResult.ms)} ms**. The browser's own floor, the page fetching every block over HTTP (2 in flight) and doing nothing with it, best of 3 warm: ${ENCODINGS.map((e) => `${e} **${r0(fetchFloor[e])} ms**`).join(', ')}.`,
   '',
@@ -339,18 +417,19 @@ const lines = [
   '|---|---|---|---|',
   ...ENCODINGS.map((e) => `| ${e === 'int16' ? "'int16' (raw)" : e === 'delta8' ? "'delta8' (row deltas, a byte each where they fit)" : "'deflate' (row deltas + raw DEFLATE level 1)"} | ${mb(node[e].wireBytes)} | ${r0(node[e].cold)} | ${r0(node[e].warm)} |`),
   '',
-  '| browser, wire form · transport · requests | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
-  '|---|---|---|---|---|---|',
+  `Keys: PageDown and PageUp in turn from the first paint until the whole volume is in, ${KEY_GAPS.join(' / ')} ms apart in turn. Key-to-paint: keydown's timeStamp to the first task after the next animation frame (the page's thread has drawn the frame), median / worst (number of keys); presented: the same keys to the next frame on screen (Event Timing's duration, in steps of 8 ms, under 16 ms counted as 16), which adds the compositor and SwiftShader's GPU process. Long tasks: from the open until vtk.js has taken over (its warm-up may end after the volume).`,
+  '',
+  '| browser, wire form · transport · requests | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, median / worst (keys)) | presented (ms, median / worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
+  '|---|---|---|---|---|---|---|',
   ...MODES.map(modeName).flatMap((e) =>
     opens[e].map(
       (o, i) =>
-        `| ${e}, open ${i + 1}${i === 0 ? ' (cold server)' : ''} | ${r0(o.first)} | ${r0(o.volume)} | ${o.keys.length ? r0(Math.max(...o.keys)) : '(loaded before a key)'} | ${r0(o.longMax)} | ${o.longCount}, ${r0(o.longTotal)} |`,
+        `| ${e}, open ${i + 1}${o.cold ? ' (cold server)' : ''} | ${r0(o.first)} | ${r0(o.volume)} | ${keyStats(o.keys)} | ${keyStats(o.presented)} | ${r0(o.longMax)} | ${o.longCount}, ${r0(o.longTotal)} |`,
     ),
   ),
   ...MODES.map(modeName).map((e) => {
     const w = warmOpens(e);
-    const keys = w.flatMap((o) => o.keys);
-    return `| **${e}, best warm** | **${r0(best(w, (o) => o.first))}** | **${r0(best(w, (o) => o.volume))}** | **${keys.length ? r0(Math.min(...w.filter((o) => o.keys.length).map((o) => Math.max(...o.keys)))) : '-'}** | **${r0(best(w, (o) => o.longMax))}** | |`;
+    return `| **${e}, warm opens** | **${r0(best(w, (o) => o.first))}** (best) | **${r0(best(w, (o) => o.volume))}** (best) | **${keyStats(w.flatMap((o) => o.keys))}** (all keys) | ${keyStats(w.flatMap((o) => o.presented))} | **${r0(Math.max(...w.map((o) => o.longMax)))}** (worst) | |`;
   }),
   '',
   "Where a block's time goes (ms, medians over the blocks of the warm open with the best whole volume; the viewer's User Timing measures, `ctssl-block:*` in src/renderer/src/viewer/volume-fetcher.ts): to the worker (the page asks, the worker starts), server (request to response headers; in brackets the server's own time, its Server-Timing header), body (headers to the last byte), decode (into the shared volume), to the page (the worker's reply reaches the page), insert (the page's thread: copy and view update), the whole way; and the open's steps from the click's request (viewer.open answered / first slice's voxels in / first slice on screen):",
@@ -361,7 +440,7 @@ const lines = [
   '',
   `Against the floor of the same run (${r0(floorResult.ms)} ms): Node client warm ${ENCODINGS.map((e) => `${e} ${(node[e].warm / floorResult.ms).toFixed(2)}x`).join(', ')}; browser whole volume, best warm, ${MODES.map(modeName).map((e) => `${e} ${(best(warmOpens(e), (o) => o.volume) / floorResult.ms).toFixed(2)}x`).join(', ')}; against the browser's own fetch floor of the same wire form: ${MODES.map((m) => `${modeName(m)} ${(best(warmOpens(modeName(m)), (o) => o.volume) / fetchFloor[m.enc]).toFixed(2)}x`).join(', ')}. On a loaded machine every column slows together; these ratios are what compares across runs.`,
   '',
-  `Targets (issue 13), the default (${def}), best warm open of this run: first slice on screen ${verdict(defBest.first, 300)}; whole volume ${verdict(defBest.volume, 5000)}; key-to-paint while loading ${verdict(defBest.keys, 100)}; longest main-thread task ${verdict(defBest.long, 200)}. In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode, transferred rather than shared (its file:// page is not cross-origin isolated; not measurable here: no Electron binary).`,
+  `Targets (issue 13), the default (${def}), warm opens of this run: first slice on screen (best) ${verdict(defBest.first, 300)}; whole volume (best) ${verdict(defBest.volume, 5000)}; key-to-paint while loading, every key of the warm opens: median ${verdict(defBest.keyMedian, 100)}, worst ${verdict(defBest.keyWorst, 100)}; longest main-thread task, worst open ${verdict(defBest.longWorst, 200)} (best open ${r0(defBest.long)} ms). In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode, transferred rather than shared (its file:// page is not cross-origin isolated; not measurable here: no Electron binary).`,
 ];
 replaceSection('Opening a series', lines.join('\n'));
 console.log(lines.join('\n'));

@@ -17,11 +17,17 @@ export interface SliceView {
   resize(): void;
   render(): void;
   /**
+   * Creates the WebGL context now (a task of 40-250 ms on software WebGL), e.g. while the page waits
+   * for the first slice; a no-op once made (warmUp makes it otherwise).
+   */
+  makeContext(): void;
+  /**
    * Readies the renderer without drawing a slice, a step per task (the WebGL context, then a render
    * of a 1 x 1 image that compiles the shaders): on software WebGL each step is a long task, and
-   * together they were one of over 300 ms. Resolves once done (at once on later calls).
+   * together they were one of over 300 ms. Each step waits for `ready` first (e.g. until the user's
+   * input has been quiet, InputQuiet). Resolves once done (at once on later calls, whose `ready` is unused).
    */
-  warmUp(): Promise<void>;
+  warmUp(ready?: () => Promise<void>): Promise<void>;
   /** The host element's size in CSS pixels, as last measured. */
   size(): { width: number; height: number };
   /** Deletes every vtk.js object and removes the canvas. */

@@ -28,9 +28,9 @@ export function clearOverlay(c: HTMLCanvasElement, width: number, height: number
   return ctx;
 }
 
-/** Draws `src` (one pixel a voxel) into the picture's rectangle, unsmoothed. */
-export function drawPicture(ctx: CanvasRenderingContext2D, src: CanvasImageSource, r: Rect): void {
-  ctx.imageSmoothingEnabled = false;
+/** Draws `src` (one pixel a voxel) into the picture's rectangle, unsmoothed (or bilinear, `smooth`: the slice under linear interpolation). */
+export function drawPicture(ctx: CanvasRenderingContext2D, src: CanvasImageSource, r: Rect, smooth = false): void {
+  ctx.imageSmoothingEnabled = smooth;
   ctx.drawImage(src, r.x, r.y, r.width, r.height);
 }
 

@@ -18,7 +18,32 @@ import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
 import type { VolumePoint } from './reformat';
 import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
+import { DEFAULT_QUIET_MS, InputQuiet } from './input-quiet';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, windowedGrey, type WindowLevel } from './window-level';
+
+/**
+ * Whether the WebGL context is made while the page waits for the first slice (default) or only in
+ * the warm-up after the first paint (localStorage 'ctssl-viewer-early-context' '0'; the benchmark compares both).
+ */
+function earlyContext(): boolean {
+  try {
+    return localStorage.getItem('ctssl-viewer-early-context') !== '0';
+  } catch {
+    return true;
+  }
+}
+
+/** Quiet input before each step of vtk.js' warm-up, ms: DEFAULT_QUIET_MS, or localStorage 'ctssl-viewer-warmup-quiet' (0-5000; 0: no wait, as before). */
+function chosenQuietMs(): number {
+  try {
+    const s = localStorage.getItem('ctssl-viewer-warmup-quiet');
+    const v = Number(s);
+    if (s && Number.isInteger(v) && v >= 0 && v <= 5000) return v;
+  } catch {
+    // no storage: the default
+  }
+  return DEFAULT_QUIET_MS;
+}
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
 
@@ -28,7 +53,8 @@ export const BLOCK_SIZE = 16;
 
 /**
  * Steps of an open as User Timing marks (`ctssl-viewer:open`, `:info` (viewer.open answered),
- * `:first-slice-data`, `:view` (vtk.js loaded, view made), `:first-paint`); the benchmark reads them.
+ * `:first-slice-data`, `:view` (vtk.js loaded, view made), `:first-paint`, `:vtk-ready` (vtk.js
+ * readied and the input quiet: it draws from the next frame on)); the benchmark reads them.
  */
 function mark(name: string): void {
   try {
@@ -47,6 +73,8 @@ export class ViewerState {
   loaded = $state(0);
   /** Whether the slice on screen has arrived. */
   sliceReady = $state(false);
+  /** What draws the acquired slice: the 2D overlay (from the first paint until vtk.js has been readied while input was quiet) or vtk.js. */
+  renderer = $state<'2d' | 'vtk'>('2d');
   hover = $state.raw<HoverReadout | null>(null);
   error = $state<string | null>(null);
   interpolation = $state<'nearest' | 'linear'>('nearest');
@@ -85,6 +113,8 @@ export class ViewerState {
   private preview: { slice: number; window: WindowLevel; canvas: HTMLCanvasElement } | null = null;
   /** vtk.js waits until it has got ready after the first paint (view.warmUp); the 2D overlay shows the slice meanwhile. */
   private holdVtk = false;
+  /** Whether the user's input has been quiet long enough for a step of vtk.js' warm-up (made at the first paint). */
+  private quiet: InputQuiet | null = null;
 
   constructor(
     private readonly api: ApiClient,
@@ -156,6 +186,12 @@ export class ViewerState {
     mark('view');
     this.view = view;
     if (this.info) this.setUpView(view);
+    // The WebGL context, the longest step of vtk.js' warm-up, in a task of its own while the page
+    // waits for the first slice (nothing is on screen for a key to move yet); skipped once the slice is in.
+    if (earlyContext())
+      setTimeout(() => {
+        if (!this.disposed && this.view === view && this.firstSliceMs === null && !this.loader?.isLoaded(this.slice)) view.makeContext();
+      }, 0);
   }
 
   /** The 2D canvas over the slice where label masks are drawn (null to detach). */
@@ -228,12 +264,19 @@ export class ViewerState {
       this.drawOverlay();
       this.firstSliceMs = performance.now() - this.t0;
       mark('first-paint');
+      // Each step of the warm-up, and the takeover itself (vtk.js' first real render), waits until
+      // the user's input has been quiet for a while (InputQuiet): keys meanwhile are drawn here on
+      // the 2D overlay, a few ms each, and never queue behind a step of 50-250 ms.
       this.holdVtk = true;
+      const quiet = (this.quiet ??= new InputQuiet(window, chosenQuietMs()));
       void view
-        .warmUp()
+        .warmUp(() => quiet.wait())
         .catch(() => undefined)
+        .then(() => quiet.wait())
         .then(() => {
+          if (this.disposed) return;
           this.holdVtk = false;
+          mark('vtk-ready');
           this.requestRender();
         });
       return;
@@ -260,6 +303,7 @@ export class ViewerState {
     }
     view.render();
     this.preview = null;
+    if (this.renderer !== 'vtk') this.renderer = 'vtk';
     this.drawOverlay();
   }
 
@@ -277,7 +321,7 @@ export class ViewerState {
     if (!ctx) return;
     const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
     const p = this.preview;
-    if (p && p.slice === this.slice && p.window === this.window) drawPicture(ctx, p.canvas, r);
+    if (p && p.slice === this.slice && p.window === this.window) drawPicture(ctx, p.canvas, r, this.interpolation === 'linear');
     for (const layer of this.overlayLayers) {
       const img = layer(this.slice);
       if (img) drawPicture(ctx, pictureCanvas((this.layerCanvas ??= document.createElement('canvas')), img), r);
@@ -451,6 +495,7 @@ export class ViewerState {
     this.fetcher?.dispose();
     this.fetcher = null;
     this.labels.dispose();
+    this.quiet?.dispose();
     for (const p of this.panes) p.dispose();
     this.overlay = null;
     this.overlaySrc = null;

@@ -107,18 +107,21 @@ export function createSliceView(host: HTMLElement): SliceView {
     glWindow.getCanvas()?.getContext('webgl2', { ...CONTEXT_OPTIONS });
   };
   let warm: Promise<void> | null = null;
-  const warmUp = async () => {
+  const warmUp = async (ready: () => Promise<void>) => {
     await nextTask();
+    await ready();
     if (disposed) return;
     // The context first, made here with vtk.js' own options but without multisampling (vtk.js asks
     // for none, so WebGL's default applies): on SwiftShader, in a bare page, creating it took
     // 136-230 ms with multisampling against 43-73 ms without, and a slice drawn as one axis-aligned
     // textured quad has no edges to smooth. vtk.js' initialize() then gets this same context from the canvas.
-    timed('context', makeContext);
+    if (!contextMade) timed('context', makeContext);
     await nextTask();
+    await ready();
     if (disposed) return;
     timed('initialize', () => glWindow.initialize());
     await nextTask();
+    await ready();
     if (disposed) return;
     // A 1 x 1 int16 image through a mapper and actor like the slice's: vtk.js compiles the same
     // shader program (kept in the context's shader cache), without uploading a whole slice.
@@ -205,8 +208,12 @@ export function createSliceView(host: HTMLElement): SliceView {
       makeContext();
       renderWindow.render();
     },
-    warmUp() {
-      return (warm ??= warmUp());
+    makeContext() {
+      if (disposed || contextMade) return;
+      timed('context', makeContext);
+    },
+    warmUp(ready = () => Promise.resolve()) {
+      return (warm ??= warmUp(ready));
     },
     size() {
       return { width, height };
