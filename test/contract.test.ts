@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { channels, dispatch, eventNames, events, isEventName, parseArgs } from '../src/shared/contract';
@@ -150,6 +150,31 @@ describe('the wire format', () => {
     const off = decodeMessage<{ d: Int16Array; f: Float64Array }>(shifted.subarray(1), { views: true });
     expect(off.f.buffer).not.toBe(shifted.buffer);
     expect([...off.f]).toEqual([0.25]);
+  });
+
+  it('parses a message without binary references without a reviver, and finds one spelled with escapes', () => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const rows = Array.from({ length: 50 }, (_, i) => ({ id: i, patientId: `P-${i}`, description: 'Thorax 1.0 B30f é', spacing: [0.7, 0.7] }));
+      expect(decodeMessage(encodeMessage({ id: 1, envelope: { ok: true, value: rows } }))).toEqual({ id: 1, envelope: { ok: true, value: rows } });
+      expect(parse.mock.calls.at(-1)).toHaveLength(1);
+      // "\u0024bin" is "$bin": still a binary reference, through the reviver.
+      const bytes = encodeMessage({ x: Uint8Array.from([5, 6]) });
+      const n = new DataView(bytes.buffer).getUint32(0, true);
+      const json = new TextDecoder().decode(bytes.subarray(4, 4 + n)).replace('"$bin"', '"\\u0024bin"');
+      const j = new TextEncoder().encode(json);
+      const head = (4 + j.length + 7) & ~7;
+      const out = new Uint8Array(head + 8);
+      new DataView(out.buffer).setUint32(0, j.length, true);
+      out.set(j, 4);
+      out.set([5, 6], head);
+      const back = decodeMessage<{ x: Uint8Array }>(out);
+      expect(parse.mock.calls.at(-1)).toHaveLength(2);
+      expect(back.x).toBeInstanceOf(Uint8Array);
+      expect([...back.x]).toEqual([5, 6]);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('refuses a message whose parts exceed its length', () => {
