@@ -2,7 +2,7 @@
 // runs of bench/supervised-ceiling.sh named in a plan into one JSON, with per setting and cohort seed the mean held-out
 // AUROC over fine-tuning seeds and its patient-level cluster-bootstrap 95 % interval (2000 resamples of the held-out
 // patients, the same draws for every run of a setting: the runs are scored on the same held-out slices).
-// usage (in bench/.work/evidence/ceiling): node ../../../supervised-ceiling-sweep.cjs PLAN.json OUT.json
+// usage (in bench/.work/evidence/ceiling): node ../../../supervised-ceiling-sweep.cjs ../../../supervised-ceiling-sweep-plan.json ../../../../docs/evidence/supervised-ceiling-sweep.json
 // PLAN: { "settings": [ { "setting": "...", "cohortSeed": 2, "role": "chosen on"|"confirmation"|"sweep", "runs": ["NAME", ...] } ] }
 const fs = require('fs');
 const [planFile, out] = process.argv.slice(2);
