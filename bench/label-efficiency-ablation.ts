@@ -26,7 +26,7 @@ import { PALETTE } from '../src/core/plots/svg';
 import { openLibrary } from '../src/library/db/schema';
 import { seriesPatientKeys } from '../src/library/runs/manifest';
 import {
-  RECIPE, armStatistics, downstreamHarness, encoderWeights, labelledManifest, pretrainRun, pretrainedPatients, realLidcDir, studyDir, studySeries, synthArgs,
+  RECIPE_V2, armStatistics, downstreamHarness, encoderWeights, labelledManifest, pretrainRun, pretrainedPatients, realLidcDir, studyDir, studySeries, synthArgs,
   type Arm, type ArmSummary, type Comparison, type EvidenceContext,
 } from './label-efficiency';
 
@@ -64,7 +64,7 @@ interface AblationReport {
   timingsSeconds: Record<string, number>;
   loadAverage: { start: number; end: number };
   machine: string;
-  recipe: Pick<typeof RECIPE, 'preset' | 'size' | 'pretrainBatch' | 'finetuneSteps' | 'finetuneBatch' | 'lr' | 'seeds' | 'window'> & { fractions: number[] };
+  recipe: Pick<typeof RECIPE_V2, 'preset' | 'size' | 'pretrainBatch' | 'finetuneSteps' | 'finetuneBatch' | 'lr' | 'seeds' | 'window'> & { fractions: number[] };
   cohort: { seed: number; trainPatients: number; trainSlices: number; testPatients: number; testSlices: number; testPositives: number; heldOutSeenInPretraining: number };
   encoders: Encoder[];
   summary: ArmSummary[];
@@ -89,7 +89,7 @@ const nameOf = (r: AblationReport, init: string) => {
   if (init === 'random') return 'random init';
   const e = r.encoders.find((x) => x.init === init)!;
   if (init === 'small-random') return 'random init, `small` preset';
-  return `masked${e.preset === RECIPE.preset ? '' : `, \`${e.preset}\` preset`}, ${e.steps} steps, ${POOL_NAMES[e.pool]} (${e.pretrainPatients} patients)`;
+  return `masked${e.preset === RECIPE_V2.preset ? '' : `, \`${e.preset}\` preset`}, ${e.steps} steps, ${POOL_NAMES[e.pool]} (${e.pretrainPatients} patients)`;
 };
 
 export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<void> {
@@ -106,7 +106,7 @@ export async function labelEfficiencyAblation(ctx: EvidenceContext): Promise<voi
   const load0 = loadavg()[0];
   const timings: Record<string, number> = {};
   const lap = (k: string, since: number) => (timings[k] = (timings[k] ?? 0) + Math.round((Date.now() - since) / 1000));
-  const R = RECIPE;
+  const R = RECIPE_V2;
   // Documented paths are relative to the project (../shared/data for the shared data sets).
   const rel = (p: string) => p.split(ctx.root + '/').join('').split(dirname(ctx.root) + '/').join('../');
 
@@ -244,7 +244,7 @@ const fp = (p: number | undefined) => (p === undefined || !Number.isFinite(p) ? 
 const ci = (s: { mean: number; ci95: [number, number] }) => `${s.mean.toFixed(3)} [${s.ci95[0].toFixed(3)}, ${s.ci95[1].toFixed(3)}]`;
 
 function writeAblationReport(ctx: EvidenceContext, r: AblationReport, jsonName: string) {
-  for (const e of r.encoders) e.preset ??= RECIPE.preset; // (JSON written before --small existed)
+  for (const e of r.encoders) e.preset ??= RECIPE_V2.preset; // (JSON written before --small existed)
   const c = r.cohort;
   const row = (init: string, mode: string, f: number) => r.summary.find((s) => s.init === init && s.mode === mode && s.fraction === f);
   const pooled = (init: string, mode: string, f: number) => r.comparisons.find((x) => x.init === init && x.mode === mode && x.fraction === f && x.seed === null);
@@ -299,7 +299,7 @@ function writeAblationReport(ctx: EvidenceContext, r: AblationReport, jsonName: 
     ...baseRow('random', 'random init'),
     ...encRows.map(
       (e) =>
-        `| ${e.preset === RECIPE.preset ? '' : `\`${e.preset}\`, `}${e.steps} steps, ${POOL_NAMES[e.pool]}${e.init === 'study' ? " (the study's encoder)" : ''} | ${e.pretrainPatients} (${e.pretrainSlices}) | ${e.pretextVal ? `${e.pretextVal.ssim.toFixed(3)} / ${e.pretextVal.maskedMse.toFixed(3)}` : 'n/a'} | ${MODES.flatMap((m) =>
+        `| ${e.preset === RECIPE_V2.preset ? '' : `\`${e.preset}\`, `}${e.steps} steps, ${POOL_NAMES[e.pool]}${e.init === 'study' ? " (the study's encoder)" : ''} | ${e.pretrainPatients} (${e.pretrainSlices}) | ${e.pretextVal ? `${e.pretextVal.ssim.toFixed(3)} / ${e.pretextVal.maskedMse.toFixed(3)}` : 'n/a'} | ${MODES.flatMap((m) =>
           FRACTIONS.map((f) => {
             const s = row(e.init, m, f)!;
             const d = pooled(e.init, m, f)!;
