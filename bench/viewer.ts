@@ -57,21 +57,17 @@ const ENCODINGS: SliceEncoding[] = ['int16', 'delta8', 'deflate'];
 /**
  * Browser modes: wire form, how the volume worker gets blocks ('http': GET /files/series/ID/packed;
  * 'worker': its own socket), background requests, and how vtk.js is readied: `quiet` ms of quiet
- * input before each warm-up step (default 400, 0: at once, localStorage ctssl-viewer-warmup-quiet)
- * and whether the WebGL context is made while the page waits for the first slice (`early`, default
- * true, ctssl-viewer-early-context).
+ * input before each warm-up step (default 400, 0: at once as before, localStorage ctssl-viewer-warmup-quiet).
  */
-type Mode = { id: string; enc: SliceEncoding; transport: 'http' | 'worker'; background?: number; quiet?: number; early?: boolean };
+type Mode = { id: string; enc: SliceEncoding; transport: 'http' | 'worker'; background?: number; quiet?: number };
 const ALL_MODES: Mode[] = [
   { id: 'delta8-http', enc: 'delta8', transport: 'http' },
   // vtk.js readied as before: a step per task right after the first paint, keys or not.
-  { id: 'delta8-http-atonce', enc: 'delta8', transport: 'http', quiet: 0, early: false },
+  { id: 'delta8-http-atonce', enc: 'delta8', transport: 'http', quiet: 0 },
   { id: 'delta8-http-bg2', enc: 'delta8', transport: 'http', background: 2 },
   { id: 'int16-http', enc: 'int16', transport: 'http' },
   { id: 'deflate-http', enc: 'deflate', transport: 'http' },
-  // Only with --modes: either half of the change alone.
-  { id: 'delta8-http-late', enc: 'delta8', transport: 'http', early: false },
-  { id: 'delta8-http-early', enc: 'delta8', transport: 'http', quiet: 0 },
+  // Only with --modes: the 2D overlay through the whole load (keys are never 5 s apart).
   { id: 'delta8-http-2d', enc: 'delta8', transport: 'http', quiet: 5000 },
 ];
 const DOC_MODES = ['delta8-http', 'delta8-http-atonce', 'delta8-http-bg2', 'int16-http', 'deflate-http'];
@@ -81,7 +77,7 @@ const MODES = ALL_MODES.filter((m) => (modesArg ? modesArg.includes(m.id) : DOC_
 /** 2 requests near the slice on screen and `background` more (the viewer's default: none). */
 const inFlight = (m: Mode) => 2 + (m.background ?? 0);
 const modeName = (m: Mode) =>
-  `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight${m.quiet === 0 ? ' · vtk.js readied at once' : ''}${m.quiet === 0 && m.early === false ? ' (before)' : ''}${m.early === false && m.quiet !== 0 ? ' · no early context' : ''}${m.early !== false && m.quiet === 0 ? ' · early context' : ''}${m.quiet && m.quiet !== 400 ? ` · warm-up after ${m.quiet} ms quiet` : ''}`;
+  `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight${m.quiet === 0 ? ' · vtk.js readied at once (before)' : ''}${m.quiet && m.quiet !== 400 ? ` · warm-up after ${m.quiet} ms quiet` : ''}`;
 /** Gaps between the keys pressed while the volume loads (ms, in turn): short ones as in a quick scroll, long ones that let the warm-up steps run. */
 const KEY_GAPS = [120, 250, 500, 800];
 
@@ -208,7 +204,7 @@ async function fetchAllInPage(page: Page, served: Served, seriesId: number, slic
 async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: number): Promise<Open> {
   await page.goto(`${served.url}#/library`);
   await page.evaluate(
-    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 0}'); localStorage.setItem('ctssl-viewer-warmup-quiet', '${mode.quiet ?? 400}'); localStorage.setItem('ctssl-viewer-early-context', '${mode.early === false ? 0 : 1}')`,
+    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 0}'); localStorage.setItem('ctssl-viewer-warmup-quiet', '${mode.quiet ?? 400}')`,
   );
   await page.reload();
   await page.getByTestId('series-row').first().waitFor();
@@ -409,7 +405,7 @@ const stepsOf = (e: string) => {
 const lines = [
   `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. ${loadSentence(loadAtStart, loadEnd, busyAtStart)} The modes' opens are interleaved (open 1 of each mode, then open 2 of each, ...) on one server, whose caches are cold only for the very first open; the summary rows give the best warm open for the first slice and the whole volume, every key of the warm opens, and the worst long task; every open is listed. Headless Debian Chromium, vtk.js on SwiftShader (software WebGL), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
   '',
-  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas (vtk.js draws nothing before it: its WebGL context is made while the page waits for the first slice, then it is readied a step per task (shaders), each step and its takeover only once keys, wheel and drags have been quiet for 400 ms, so that a key meanwhile is drawn on the 2D canvas and never waits behind a step; the 'readied at once (before)' row is the former way, every step right after the first paint); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests in flight (the '4 in flight' rows add 2 background requests for blocks more than two blocks from the slice on screen, localStorage ctssl-viewer-background), fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
+  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas (vtk.js draws nothing before it, and is readied a step per task, WebGL context then shaders, each step and its takeover only once keys, wheel and drags have been quiet for 400 ms, so that a key meanwhile is drawn on the 2D canvas and never waits behind a step; the 'readied at once (before)' rows are the former way, every step right after the first paint); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests in flight (the '4 in flight' rows add 2 background requests for blocks more than two blocks from the slice on screen, localStorage ctssl-viewer-background), fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
   '',
   `Floor (same run): reading the ${floorResult.files} files' pixel data with a plain loop (readFileSync, locate Pixel Data, copy ${mb(floorResult.bytes)} MB of int16 into one volume): **${r0(floorResult.ms)} ms**. The browser's own floor, the page fetching every block over HTTP (2 in flight) and doing nothing with it, best of 3 warm: ${ENCODINGS.map((e) => `${e} **${r0(fetchFloor[e])} ms**`).join(', ')}.`,
   '',

@@ -17,11 +17,6 @@ export interface SliceView {
   resize(): void;
   render(): void;
   /**
-   * Creates the WebGL context now (a task of 40-250 ms on software WebGL), e.g. while the page waits
-   * for the first slice; a no-op once made (warmUp makes it otherwise).
-   */
-  makeContext(): void;
-  /**
    * Readies the renderer without drawing a slice, a step per task (the WebGL context, then a render
    * of a 1 x 1 image that compiles the shaders): on software WebGL each step is a long task, and
    * together they were one of over 300 ms. Each step waits for `ready` first (e.g. until the user's

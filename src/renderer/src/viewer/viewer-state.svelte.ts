@@ -21,18 +21,6 @@ import { ViewerLabelsState } from './viewer-labels-state.svelte';
 import { DEFAULT_QUIET_MS, InputQuiet } from './input-quiet';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, windowedGrey, type WindowLevel } from './window-level';
 
-/**
- * Whether the WebGL context is made while the page waits for the first slice (default) or only in
- * the warm-up after the first paint (localStorage 'ctssl-viewer-early-context' '0'; the benchmark compares both).
- */
-function earlyContext(): boolean {
-  try {
-    return localStorage.getItem('ctssl-viewer-early-context') !== '0';
-  } catch {
-    return true;
-  }
-}
-
 /** Quiet input before each step of vtk.js' warm-up, ms: DEFAULT_QUIET_MS, or localStorage 'ctssl-viewer-warmup-quiet' (0-5000; 0: no wait, as before). */
 function chosenQuietMs(): number {
   try {
@@ -186,12 +174,6 @@ export class ViewerState {
     mark('view');
     this.view = view;
     if (this.info) this.setUpView(view);
-    // The WebGL context, the longest step of vtk.js' warm-up, in a task of its own while the page
-    // waits for the first slice (nothing is on screen for a key to move yet); skipped once the slice is in.
-    if (earlyContext())
-      setTimeout(() => {
-        if (!this.disposed && this.view === view && this.firstSliceMs === null && !this.loader?.isLoaded(this.slice)) view.makeContext();
-      }, 0);
   }
 
   /** The 2D canvas over the slice where label masks are drawn (null to detach). */
@@ -266,7 +248,10 @@ export class ViewerState {
       mark('first-paint');
       // Each step of the warm-up, and the takeover itself (vtk.js' first real render), waits until
       // the user's input has been quiet for a while (InputQuiet): keys meanwhile are drawn here on
-      // the 2D overlay, a few ms each, and never queue behind a step of 50-250 ms.
+      // the 2D overlay, a few ms each, and never queue behind a step of 50-250 ms. (Making the WebGL
+      // context earlier, while the page waited for the first slice, was measured and dropped: with a
+      // live context each resize of the host while the page laid out the series' info reallocated
+      // the canvas' buffers, 90-690 ms each on the loaded machine, and delayed the first paint.)
       this.holdVtk = true;
       const quiet = (this.quiet ??= new InputQuiet(window, chosenQuietMs()));
       void view

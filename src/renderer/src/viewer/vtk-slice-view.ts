@@ -115,7 +115,7 @@ export function createSliceView(host: HTMLElement): SliceView {
     // for none, so WebGL's default applies): on SwiftShader, in a bare page, creating it took
     // 136-230 ms with multisampling against 43-73 ms without, and a slice drawn as one axis-aligned
     // textured quad has no edges to smooth. vtk.js' initialize() then gets this same context from the canvas.
-    if (!contextMade) timed('context', makeContext);
+    timed('context', makeContext);
     await nextTask();
     await ready();
     if (disposed) return;
@@ -207,10 +207,6 @@ export function createSliceView(host: HTMLElement): SliceView {
       if (disposed) return;
       makeContext();
       renderWindow.render();
-    },
-    makeContext() {
-      if (disposed || contextMade) return;
-      timed('context', makeContext);
     },
     warmUp(ready = () => Promise.resolve()) {
       return (warm ??= warmUp(ready));
