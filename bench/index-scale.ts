@@ -381,6 +381,9 @@ async function pageLoad(browser: Browser, url: string): Promise<PageLoad> {
     asked: number | null;
     answered: number | null;
   };
+  // The page's side requests (folders, counts over every file, stats) answered before the next load:
+  // the server answers on one thread, so a reload started meanwhile would wait behind them and not be a warm server's.
+  await page.getByTestId('library-stats').waitFor({ timeout: 300_000 });
   await ctx.close();
   return { shell: r.shell, firstRowDom: r.first, firstRowPaint: r.paint, rowsInDom: r.rows, longMax: Math.max(0, ...r.long), script: r.script, mounted: r.mounted, asked: r.asked, answered: r.answered };
 }
@@ -621,7 +624,7 @@ if (browser) {
     '',
     '### 2. The Library page in Chromium',
     '',
-    `\`ctssl serve\` on the library, headless /usr/bin/chromium (1400 x 900), a fresh browser context per load; milliseconds from navigation start, median / max of ${repeats}. Fresh server: the database dropped from the page cache, the server started (the time to its address includes Node's start-up, tsx compiling the CLI, and the read of the first page's library pages), the page opened; reload: the same server, a new page. The page's own User Timing marks: the app's chunk evaluated (\`ctssl-library:script\`), its first page asked for and answered; the shell is the page's element (the app started, no data), the first row the first series row in the DOM, painted the next animation frame. No script of the benchmark's runs in the page before its first rows (it reports them in a console message).${browser.before ? ` Before: the renderer of an earlier build (first chunk ${(browser.before.js.first / 1024).toFixed(0)} KB)${browser.before.bin ? ' served by that build\'s own `ctssl serve`' : ' on this build\'s server'}, loaded in turn with this one in each repeat.` : ''}`,
+    `\`ctssl serve\` on the library, headless /usr/bin/chromium (1400 x 900), a fresh browser context per load; milliseconds from navigation start, median / max of ${repeats}. Fresh server: the database dropped from the page cache, the server started (the time to its address includes Node's start-up, tsx compiling the CLI, and the read of the first page's library pages), the page opened; reload: the same server, a new page, once the first page's side requests (folders, counts, stats) are answered. The page's own User Timing marks: the app's chunk evaluated (\`ctssl-library:script\`), its first page asked for and answered; the shell is the page's element (the app started, no data), the first row the first series row in the DOM, painted the next animation frame. No script of the benchmark's runs in the page before its first rows (it reports them in a console message).${browser.before ? ` Before: the renderer of an earlier build (first chunk ${(browser.before.js.first / 1024).toFixed(0)} KB)${browser.before.bin ? ' served by that build\'s own `ctssl serve`' : ' on this build\'s server'}, loaded in turn with this one in each repeat.` : ''}`,
     '',
     '| | server start | script run | shell | first page asked | first page answered | first row in the DOM | first rows painted | rows in the DOM | longest main-thread task |',
     '|---|---|---|---|---|---|---|---|---|---|',
