@@ -19,6 +19,7 @@ import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Serv
 import { LibraryPage } from './pages/library-page';
 import { ViewerPage } from './pages/viewer-page';
 import * as synth from './support/synthetic';
+import { serveSyntheticSeries, stopSyntheticSeries, type ServedSeries } from './support/served-series';
 import { cameraFor, type SliceLayout } from '../src/renderer/src/viewer/slice-geometry';
 
 /** CSS pixel of voxel (u, v) of a picture of `layout` drawn to fit `box` (as the viewer's camera does). */
@@ -36,29 +37,14 @@ const AXIAL: SliceLayout = { columns: synth.COLS, rows: synth.ROWS, sx: synth.SX
 test.describe('reformats, crosshair and patient coordinates (synthetic series, real ctssl serve)', () => {
   test.describe.configure({ mode: 'serial' });
   let served: Served;
-  let dataDir: string;
+  let synthetic: ServedSeries | undefined;
   let seriesId = 0;
 
   test.beforeAll(async ({ browser }) => {
-    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-reformat-'));
-    const folder = synth.writeSyntheticSeries(join(dataDir, 'phantom'));
-    served = await startServe(join(dataDir, 'app'));
-    const page = await browser.newPage();
-    await page.goto(served.openUrl);
-    const library = new LibraryPage(page);
-    await library.showAll();
-    await library.addFolder(folder);
-    const row = library.rowByPatient(synth.PATIENT_ID);
-    await expect(library.cell(row, 'slices')).toHaveText(String(synth.SLICES));
-    await library.open(row);
-    await expect(page).toHaveURL(/#\/viewer\/\d+/);
-    seriesId = Number(/#\/viewer\/(\d+)/.exec(page.url())![1]);
-    await page.close();
+    synthetic = await serveSyntheticSeries(browser, 'reformat');
+    ({ served, seriesId } = synthetic);
   });
-  test.afterAll(async () => {
-    await stopServe(served);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  test.afterAll(() => stopSyntheticSeries(synthetic));
 
   async function open(page: Page): Promise<ViewerPage> {
     const errors: string[] = [];

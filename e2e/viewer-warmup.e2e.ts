@@ -4,14 +4,12 @@
  * and vtk.js' warm-up steps and its takeover wait until the keys have been quiet for a while, so
  * that no key waits behind a step. A synthetic series (known HU) through a real `ctssl serve`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, expect, screenshotDir, startServe, stopServe, type Served } from './fixtures';
-import { LibraryPage } from './pages/library-page';
+import { test, expect, screenshotDir, type Served } from './fixtures';
 import { ViewerPage } from './pages/viewer-page';
 import { decodePng, luminance, type Image } from './support/png';
 import * as synth from './support/synthetic';
+import { serveSyntheticSeries, stopSyntheticSeries, type ServedSeries } from './support/served-series';
 import { cameraFor } from '../src/renderer/src/viewer/slice-geometry';
 
 /** Quiet input the warm-up waits for in this test (localStorage ctssl-viewer-warmup-quiet): long, so that a loaded machine's slow key presses still come sooner. */
@@ -19,28 +17,14 @@ const QUIET_MS = 4000;
 
 test.describe('viewer: keys while vtk.js gets ready', () => {
   let served: Served;
-  let dataDir: string;
+  let synthetic: ServedSeries | undefined;
   let seriesId = 0;
 
   test.beforeAll(async ({ browser }) => {
-    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-warmup-'));
-    const folder = synth.writeSyntheticSeries(join(dataDir, 'phantom'));
-    served = await startServe(join(dataDir, 'app'));
-    const page = await browser.newPage();
-    await page.goto(served.openUrl);
-    const library = new LibraryPage(page);
-    await library.addFolder(folder);
-    const row = library.rowByPatient(synth.PATIENT_ID);
-    await expect(library.cell(row, 'slices')).toHaveText(String(synth.SLICES));
-    await library.open(row);
-    await expect(page).toHaveURL(/#\/viewer\/\d+/);
-    seriesId = Number(/#\/viewer\/(\d+)/.exec(page.url())![1]);
-    await page.close();
+    synthetic = await serveSyntheticSeries(browser, 'warmup');
+    ({ served, seriesId } = synthetic);
   });
-  test.afterAll(async () => {
-    await stopServe(served);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  test.afterAll(() => stopSyntheticSeries(synthetic));
 
   test('a key before vtk.js has taken over is drawn on the 2D overlay at once; vtk.js takes over once the keys stop, showing the same slice', async ({ page }) => {
     const errors: string[] = [];

@@ -16,6 +16,7 @@ import { ViewerPage } from './pages/viewer-page';
 import { decodeMessage } from '../src/shared/wire';
 import { lumaStats, luminance, meanAbsDiff, type Image } from './support/png';
 import * as synth from './support/synthetic';
+import { serveSyntheticSeries, stopSyntheticSeries, type ServedSeries } from './support/served-series';
 import { cameraFor } from '../src/renderer/src/viewer/slice-geometry';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { WebSocketRoute } from '@playwright/test';
@@ -138,33 +139,17 @@ function recordSliceRequests(page: Page): [number, number][] {
 test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
   test.describe.configure({ mode: 'serial' });
   let served: Served;
-  let dataDir: string;
+  let synthetic: ServedSeries | undefined;
   let seriesId = 0;
   let viewer: ViewerPage;
   let errors: string[];
   let sliceCalls: [number, number][];
 
   test.beforeAll(async ({ browser }) => {
-    dataDir = mkdtempSync(join(tmpdir(), 'ctssl-e2e-synthetic-'));
-    const folder = synth.writeSyntheticSeries(join(dataDir, 'phantom'));
-    served = await startServe(join(dataDir, 'app'));
-    const page = await browser.newPage();
-    await page.goto(served.openUrl);
-    const library = new LibraryPage(page);
-    await library.showAll();
-    await library.addFolder(folder);
-    const row = library.rowByPatient(synth.PATIENT_ID);
-    await expect(library.cell(row, 'slices')).toHaveText(String(synth.SLICES));
-    await expect(library.cell(row, 'matrix')).toHaveText(`${synth.COLS} x ${synth.ROWS}`);
-    await library.open(row);
-    await expect(page).toHaveURL(/#\/viewer\/\d+/);
-    seriesId = Number(/#\/viewer\/(\d+)/.exec(page.url())![1]);
-    await page.close();
+    synthetic = await serveSyntheticSeries(browser, 'synthetic');
+    ({ served, seriesId } = synthetic);
   });
-  test.afterAll(async () => {
-    await stopServe(served);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  test.afterAll(() => stopSyntheticSeries(synthetic));
 
   test.beforeEach(async ({ page }) => {
     errors = trackPageErrors(page);
