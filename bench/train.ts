@@ -13,9 +13,8 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '../src/core/random';
 import { busyBefore, loadSentence, QUIET_BUSY, replaceSection } from './common';
-import { profileTable, type StepProfile } from './train-profile';
+import { maskedBatch, profileTable, type StepProfile } from './train-profile';
 
 interface Job {
   /** Label in the table. */
@@ -60,19 +59,6 @@ interface TorchResult {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-
-function maskedBatch(n: number, s: number, seed: number) {
-  const target = new Float32Array(n * s * s);
-  const rng = new Rng(seed);
-  for (let i = 0; i < target.length; i++) target[i] = rng.next();
-  const mask = new Float32Array(target.length);
-  const input = Float32Array.from(target);
-  for (let b = 0; b < n; b++) for (let y = s / 4; y < s / 2; y++) for (let x = s / 4; x < s / 2; x++) {
-    mask[(b * s + y) * s + x] = 1;
-    input[(b * s + y) * s + x] = 0;
-  }
-  return { shape: [n, s, s, 1] as [number, number, number, number], input, target, mask };
-}
 
 /** Child process: run one job, print one JSON line. */
 async function child(job: Job): Promise<void> {
