@@ -40,7 +40,10 @@ export interface StepLoop<B extends { shape: number[] }> {
   evaluate(position: Position): Promise<Record<string, number>>;
   /** Writes a checkpoint at the current position. */
   save(position: Position, losses: Record<string, number>): Promise<void>;
-  /** Asked after each evaluation: true ends training there (early stopping), as if all steps were done. */
+  /**
+   * Asked after each evaluation: true ends training there (early stopping), as if all steps were
+   * done, without a checkpoint: the caller writes the one it keeps (early stopping's best weights).
+   */
   stopAfterEvaluation?(): boolean;
 }
 
@@ -137,10 +140,7 @@ export async function runSteps<B extends { shape: number[] }>(
       const metrics = await loop.evaluate({ ...pos });
       port.send({ v: 1, type: 'eval', step: pos.step, split: 'val', metrics });
       appendFileSync(loop.metricsPath, JSON.stringify({ step: pos.step, split: 'val', ...metrics }) + '\n');
-      if (loop.stopAfterEvaluation?.()) {
-        await loop.save({ ...pos }, last);
-        return { position: pos, stopped: false, last, endedEarly: true };
-      }
+      if (loop.stopAfterEvaluation?.()) return { position: pos, stopped: false, last, endedEarly: true };
     }
     if (pos.step % loop.checkpointEvery === 0 || pos.step === loop.totalSteps) await loop.save({ ...pos }, last);
   }

@@ -155,7 +155,8 @@ describe('fine-tuning on real LIDC nodule labels', () => {
       { kind: 'finetune', task: 'segmentation', model: 'unet', label: { kind: 'nodule', consensusK: 1 }, preset: 'tiny', size: 32, steps: 60, batchSize: 4, lr: 0.03, evalEvery: 2, earlyStopPatience: 2, useCache: false, windowLevel: -600, windowWidth: 1500, filter: { modality: 'CT' } },
       { dataDir: tmp.dir, dir: join(tmp.dir, 'early') },
     );
-    const r = await startRun(db, run).done;
+    const seen: TrainerEvent[] = [];
+    const r = await startRun(db, run, { onEvent: (e) => seen.push(e) }).done;
     expect(r.status).toBe('done');
     const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8'));
     const dice = runMetrics(db, run.id, 'val').filter((m) => m.name === 'dice');
@@ -164,6 +165,8 @@ describe('fine-tuning on real LIDC nodule labels', () => {
     // it stopped before the 60 steps, two evaluations after its best one, the best being the largest validation Dice
     expect(es.stoppedAtStep).toBeLessThan(60);
     expect(r.step).toBe(es.stoppedAtStep);
+    // one checkpoint at the stop, the best weights (not the last step's, then the best over it)
+    expect(seen.filter((e) => e.type === 'checkpoint' && e.step === es.stoppedAtStep)).toHaveLength(1);
     expect(es.stoppedAtStep - es.bestStep).toBe(2 * 2);
     expect(es.bestValue).toBe(Math.max(...dice.map((m) => m.value)));
     expect(dice.find((m) => m.value === es.bestValue)!.step).toBe(es.bestStep);

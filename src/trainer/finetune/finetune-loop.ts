@@ -172,7 +172,7 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
   };
 
   const save = checkpointSaver(runDir, port, { configHash: cHash, manifestHash: manifest.hash }, engine);
-  const { position, stopped, last } = await runSteps<FinetuneBatch>(
+  const { position, stopped, last, endedEarly } = await runSteps<FinetuneBatch>(
     {
       port,
       metricsPath,
@@ -203,12 +203,11 @@ export async function runFinetune(msg: Extract<HostMessage, { type: 'start' }>, 
     { step, epoch, batch },
   );
   if (!stopped) {
-    // With early stopping, the best validation's weights are the run's: its last checkpoint holds them.
+    // With early stopping, the best validation's weights are the run's: its last checkpoint holds them
+    // (the step loop leaves the checkpoint of an early end to this one write).
     const kept = best; // set only with early stopping
-    if (kept) {
-      await engine.setWeights(kept.weights);
-      await save(position, last);
-    }
+    if (kept) await engine.setWeights(kept.weights);
+    if (kept || endedEarly) await save(position, last);
     await recalibrate(kept ? kept.position.epoch : position.epoch);
     const scored = await finalEvaluation(engine, manifest, masks, source, config, size, evalSplit);
     const results = early ? { ...scored, earlyStop: early.record() } : scored;
