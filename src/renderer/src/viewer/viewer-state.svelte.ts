@@ -19,18 +19,12 @@ import type { VolumePoint } from './reformat';
 import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
 import { DEFAULT_QUIET_MS, InputQuiet } from './input-quiet';
+import { storedInt } from './stored-knob';
 import { clampWindow, DEFAULT_PRESET, dragWindow, presets, windowedGrey, type WindowLevel } from './window-level';
 
 /** Quiet input before each step of vtk.js' warm-up, ms: DEFAULT_QUIET_MS, or localStorage 'ctssl-viewer-warmup-quiet' (0-5000; 0: no wait, as before). */
 function chosenQuietMs(): number {
-  try {
-    const s = localStorage.getItem('ctssl-viewer-warmup-quiet');
-    const v = Number(s);
-    if (s && Number.isInteger(v) && v >= 0 && v <= 5000) return v;
-  } catch {
-    // no storage: the default
-  }
-  return DEFAULT_QUIET_MS;
+  return storedInt('ctssl-viewer-warmup-quiet', 0, 5000, DEFAULT_QUIET_MS);
 }
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';

@@ -10,6 +10,7 @@
  * them; inflating costs the worker more time than the bytes it saves on loopback). Without a worker
  * (it failed to start) blocks are decoded on the page's thread.
  */
+import { storedChoice, storedInt } from './stored-knob';
 import type { ApiClient } from '../../../shared/contract';
 import { ApiError } from '../../../shared/envelope';
 import { SLICE_ENCODINGS, type SliceEncoding } from '../../../shared/slice-packing';
@@ -43,13 +44,7 @@ function measureBlock(asked: number, t: BlockTiming, received: number, start: nu
 }
 
 export function chosenEncoding(): SliceEncoding {
-  try {
-    const v = localStorage.getItem('ctssl-viewer-encoding');
-    if (v && (SLICE_ENCODINGS as readonly string[]).includes(v)) return v as SliceEncoding;
-  } catch {
-    // no storage: the default
-  }
-  return 'delta8';
+  return storedChoice('ctssl-viewer-encoding', SLICE_ENCODINGS, 'delta8');
 }
 
 export const TRANSPORTS = ['http', 'worker', 'page'] as const;
@@ -62,13 +57,7 @@ export type Transport = (typeof TRANSPORTS)[number];
  * e2e test uses 'page' to hold blocks back at the page's socket).
  */
 export function chosenTransport(): Transport {
-  try {
-    const v = localStorage.getItem('ctssl-viewer-transport');
-    if (v && (TRANSPORTS as readonly string[]).includes(v)) return v as Transport;
-  } catch {
-    // no storage: the default
-  }
-  return 'http';
+  return storedChoice('ctssl-viewer-transport', TRANSPORTS, 'http');
 }
 
 /**
@@ -77,14 +66,7 @@ export function chosenTransport(): Transport {
  * CPU shared, 4 gave no faster volume and slower keys (docs/benchmarks.md, Opening a series).
  */
 export function chosenBackground(): number {
-  try {
-    const s = localStorage.getItem('ctssl-viewer-background');
-    const v = Number(s);
-    if (s && Number.isInteger(v) && v >= 0 && v <= 6) return v;
-  } catch {
-    // no storage: the default
-  }
-  return 0;
+  return storedInt('ctssl-viewer-background', 0, 6, 0);
 }
 
 export class VolumeFetcher {
