@@ -19,7 +19,7 @@ import { test, expect, fixtures, screenshotDir, startServe, stopServe, type Serv
 import { LibraryPage } from './pages/library-page';
 import { ViewerPage } from './pages/viewer-page';
 import * as synth from './support/synthetic';
-import { serveSyntheticSeries, stopSyntheticSeries, type ServedSeries } from './support/served-series';
+import { useSyntheticSeries } from './support/served-series';
 import { cameraFor, type SliceLayout } from '../src/renderer/src/viewer/slice-geometry';
 
 /** CSS pixel of voxel (u, v) of a picture of `layout` drawn to fit `box` (as the viewer's camera does). */
@@ -36,20 +36,13 @@ const AXIAL: SliceLayout = { columns: synth.COLS, rows: synth.ROWS, sx: synth.SX
 
 test.describe('reformats, crosshair and patient coordinates (synthetic series, real ctssl serve)', () => {
   test.describe.configure({ mode: 'serial' });
-  let served: Served;
-  let synthetic: ServedSeries | undefined;
-  let seriesId = 0;
 
-  test.beforeAll(async ({ browser }) => {
-    synthetic = await serveSyntheticSeries(browser, 'reformat');
-    ({ served, seriesId } = synthetic);
-  });
-  test.afterAll(() => stopSyntheticSeries(synthetic));
+  const synthetic = useSyntheticSeries('reformat');
 
   async function open(page: Page): Promise<ViewerPage> {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(served.openUrl.replace('#', `#/viewer/${seriesId}&`));
+    await page.goto(synthetic.viewerUrl);
     const v = new ViewerPage(page);
     await v.waitForSlice();
     await v.waitForVolume();

@@ -5,26 +5,19 @@
  * that no key waits behind a step. A synthetic series (known HU) through a real `ctssl serve`.
  */
 import { join } from 'node:path';
-import { test, expect, screenshotDir, type Served } from './fixtures';
+import { test, expect, screenshotDir } from './fixtures';
 import { ViewerPage } from './pages/viewer-page';
 import { decodePng, luminance, type Image } from './support/png';
 import * as synth from './support/synthetic';
-import { serveSyntheticSeries, stopSyntheticSeries, type ServedSeries } from './support/served-series';
+import { useSyntheticSeries } from './support/served-series';
 import { cameraFor } from '../src/renderer/src/viewer/slice-geometry';
 
 /** Quiet input the warm-up waits for in this test (localStorage ctssl-viewer-warmup-quiet): long, so that a loaded machine's slow key presses still come sooner. */
 const QUIET_MS = 4000;
 
 test.describe('viewer: keys while vtk.js gets ready', () => {
-  let served: Served;
-  let synthetic: ServedSeries | undefined;
-  let seriesId = 0;
 
-  test.beforeAll(async ({ browser }) => {
-    synthetic = await serveSyntheticSeries(browser, 'warmup');
-    ({ served, seriesId } = synthetic);
-  });
-  test.afterAll(() => stopSyntheticSeries(synthetic));
+  const synthetic = useSyntheticSeries('warmup');
 
   test('a key before vtk.js has taken over is drawn on the 2D overlay at once; vtk.js takes over once the keys stop, showing the same slice', async ({ page }) => {
     const errors: string[] = [];
@@ -32,7 +25,7 @@ test.describe('viewer: keys while vtk.js gets ready', () => {
     await page.addInitScript(`localStorage.setItem('ctssl-viewer-warmup-quiet', '${QUIET_MS}')`);
     // Each keydown's time on the page's clock.
     await page.addInitScript(`window.__keys = []; addEventListener('keydown', (e) => window.__keys.push(e.timeStamp), { capture: true })`);
-    await page.goto(served.openUrl.replace('#', `#/viewer/${seriesId}&`));
+    await page.goto(synthetic.viewerUrl);
     const v = new ViewerPage(page);
     await v.waitForSlice();
     await v.expectSlice(20, synth.SLICES);

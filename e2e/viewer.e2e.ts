@@ -16,7 +16,7 @@ import { ViewerPage } from './pages/viewer-page';
 import { decodeMessage } from '../src/shared/wire';
 import { lumaStats, luminance, meanAbsDiff, type Image } from './support/png';
 import * as synth from './support/synthetic';
-import { serveSyntheticSeries, stopSyntheticSeries, type ServedSeries } from './support/served-series';
+import { useSyntheticSeries } from './support/served-series';
 import { cameraFor } from '../src/renderer/src/viewer/slice-geometry';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { WebSocketRoute } from '@playwright/test';
@@ -138,23 +138,16 @@ function recordSliceRequests(page: Page): [number, number][] {
 
 test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
   test.describe.configure({ mode: 'serial' });
-  let served: Served;
-  let synthetic: ServedSeries | undefined;
-  let seriesId = 0;
   let viewer: ViewerPage;
   let errors: string[];
   let sliceCalls: [number, number][];
 
-  test.beforeAll(async ({ browser }) => {
-    synthetic = await serveSyntheticSeries(browser, 'synthetic');
-    ({ served, seriesId } = synthetic);
-  });
-  test.afterAll(() => stopSyntheticSeries(synthetic));
+  const synthetic = useSyntheticSeries('synthetic');
 
   test.beforeEach(async ({ page }) => {
     errors = trackPageErrors(page);
     sliceCalls = recordSliceRequests(page);
-    await page.goto(served.openUrl);
+    await page.goto(synthetic.served.openUrl);
     const library = new LibraryPage(page);
     await expect(library.rowByPatient(synth.PATIENT_ID)).toHaveCount(1);
     await library.rowByPatient(synth.PATIENT_ID).focus();
@@ -389,7 +382,7 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
         ws.send(m);
       });
     });
-    await page.goto(served.openUrl.replace('#', `#/viewer/${seriesId}&`));
+    await page.goto(synthetic.viewerUrl);
     const v = new ViewerPage(page);
     await v.waitForSlice();
     await expect.poll(() => starts.length).toBe(3); // the middle slice, then two blocks in flight
@@ -406,7 +399,7 @@ test.describe('viewer on a synthetic DICOM series (real ctssl serve)', () => {
   });
 
   test('a missing series shows the error in the viewer and the banner', async ({ page }) => {
-    await page.goto(served.openUrl.replace('#', '#/viewer/99&'));
+    await page.goto(synthetic.served.openUrl.replace('#', '#/viewer/99&'));
     const v = new ViewerPage(page);
     await expect(v.error).toContainText('no series with id 99');
     const shell = new AppShell(page);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from '@playwright/test';
-import { expect, startServe, stopServe, type Served } from '../fixtures';
+import { expect, startServe, stopServe, test, type Served } from '../fixtures';
 import { LibraryPage } from '../pages/library-page';
 import * as synth from './synthetic';
 
@@ -15,6 +15,8 @@ export interface ServedSeries {
   served: Served;
   dataDir: string;
   seriesId: number;
+  /** The address that opens the viewer on the series. */
+  viewerUrl: string;
 }
 
 /** `name` names the temporary folder (ctssl-e2e-NAME-*). */
@@ -34,7 +36,20 @@ export async function serveSyntheticSeries(browser: Browser, name: string): Prom
   await expect(page).toHaveURL(/#\/viewer\/\d+/);
   const seriesId = Number(/#\/viewer\/(\d+)/.exec(page.url())![1]);
   await page.close();
-  return { served, dataDir, seriesId };
+  return { served, dataDir, seriesId, viewerUrl: served.openUrl.replace('#', `#/viewer/${seriesId}&`) };
+}
+
+/**
+ * In the calling `test.describe`: a beforeAll that serves the synthetic series and an afterAll that
+ * stops it. The returned object's fields are set once the beforeAll has run.
+ */
+export function useSyntheticSeries(name: string): ServedSeries {
+  const s = {} as ServedSeries;
+  test.beforeAll(async ({ browser }) => {
+    Object.assign(s, await serveSyntheticSeries(browser, name));
+  });
+  test.afterAll(() => stopSyntheticSeries(s.served ? s : undefined));
+  return s;
 }
 
 export async function stopSyntheticSeries(s: ServedSeries | undefined): Promise<void> {
