@@ -54,10 +54,11 @@ export class LibraryState {
   /** Settles once the first series query has answered (or failed): the app waits for it before warming the viewer's chunk. */
   readonly firstList: Promise<void>;
   /**
-   * The page draws its side panels (folders, labels, stats, skipped files): from the frame after the
-   * first rows are painted (or the first query failed), so that the first draw of the rows is theirs alone.
+   * The first rows are painted (set in the frame after the first query answered or failed): until
+   * then the page draws the rows alone, without its side panels (folders, labels, stats, skipped
+   * files) and without the table's margin of rows off screen (bench/index-scale.ts).
    */
-  sidePanels = $state(false);
+  firstRowsPainted = $state(false);
   private firstListSettled = false;
   private firstListResolve: () => void = () => {};
 
@@ -108,7 +109,7 @@ export class LibraryState {
     if (this.firstListSettled) return;
     this.firstListSettled = true;
     this.firstListResolve();
-    requestAnimationFrame(() => setTimeout(() => (this.sidePanels = true)));
+    requestAnimationFrame(() => setTimeout(() => (this.firstRowsPainted = true)));
   }
 
   private onProgress(p: IndexProgress): void {
