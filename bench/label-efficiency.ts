@@ -61,7 +61,7 @@ export interface EvidenceContext {
 // The first recipe (v2), chosen from the pilot sweep recorded in its sections; kept so that those sections and the
 // ablation (bench/label-efficiency-ablation.ts) stay reproducible: `--recipe v2`.
 export const RECIPE_V2 = {
-  name: 'v2' as 'v2' | 'v3',
+  name: 'v2' as RecipeName,
   labelledPatients: 120,
   poolPatients: 240,
   slices: 32,
@@ -99,7 +99,27 @@ export const RECIPE_V2 = {
  * ImageNet 1 %/10 % protocol: pretraining on the images of the set whose labels are subsampled); validation and
  * held-out patients are the labelled cohort's only, never pretrained on.
  */
-export const RECIPE = { ...RECIPE_V2, name: 'v3' as 'v2' | 'v3', noduleContrast: 2, minAreaPx: 100, poolLabels: true };
+export const RECIPE_V3 = { ...RECIPE_V2, name: 'v3' as RecipeName, noduleContrast: 2, minAreaPx: 100, poolLabels: true };
+/**
+ * The study's recipe (v4): v3's task, pool, encoders and budgets unchanged, given the power to decide, and fixed before
+ * it ran (docs/evidence.md, "Label efficiency, recipe v4: the design fixed before running it"). v3 showed masked
+ * pretraining ahead in all 12 small-fraction cells of cohort seeds 1-3 with intervals of ±0.05-0.07 on 40 held-out
+ * patients and 3 fine-tuning seeds, and Holm over all 128 tests of a run. v4: a labelled cohort of 240 patients split
+ * 0.2/0.1/0.7, so about 168 held-out patients (the labelled training patients stay about 280: the cohort's 48 and the
+ * pool's); 5 fine-tuning seeds; and a primary family of 4 tests (masked against random init, pooled over seeds, at 1 %
+ * and 2 %, full and frozen) with Holm within it, every other test exploratory with its own Holm (and Holm over all
+ * tests reported too).
+ */
+export const RECIPE = { ...RECIPE_V3, name: 'v4' as RecipeName, labelledPatients: 240, split: { train: 0.2, val: 0.1, test: 0.7 }, seeds: [1, 2, 3, 4, 5] };
+export const RECIPES: Record<RecipeName, Recipe> = { v2: RECIPE_V2, v3: RECIPE_V3, v4: RECIPE };
+type RecipeName = 'v2' | 'v3' | 'v4';
+/** The pre-specified primary comparisons (recipe v4 on): masked against random init, pooled over fine-tuning seeds. */
+export const PRIMARY = { init: 'masked', modes: ['full', 'frozen'], fractions: [0.01, 0.02] };
+/** Whether a comparison is one of the primary family's (pooled over seeds, masked vs random, the two smallest fractions, full or frozen). */
+/** Recipes from v4 on have a pre-specified primary family. */
+export const hasPrimary = (R: Pick<Recipe, 'name'>) => R.name !== 'v2' && R.name !== 'v3';
+export const isPrimary = (c: Pick<Comparison, 'init' | 'mode' | 'fraction' | 'seed'>) =>
+  c.seed === null && c.init === PRIMARY.init && PRIMARY.modes.includes(c.mode) && PRIMARY.fractions.includes(c.fraction);
 export type Task = (typeof RECIPE.tasks)[number];
 export type Recipe = typeof RECIPE;
 const QUICK = { labelledPatients: 40, poolPatients: 40, pretrainSteps: 200, checkpointEvery: 100, finetuneSteps: 100, segSteps: 100, fractions: [0.02, 1], seeds: [1, 2] };
@@ -270,14 +290,33 @@ export async function downstreamHarness(manifest: FinetuneManifest, R: Pick<Reci
 export type DownstreamHarness = Awaited<ReturnType<typeof downstreamHarness>>;
 
 export interface ArmSummary { init: string; mode: string; fraction: number; slices: number; auroc: number[]; seeds: number[]; mean: number; ci95: [number, number] }
-export interface Comparison { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }
+export interface Comparison {
+  init: string;
+  mode: string;
+  fraction: number;
+  seed: number | null;
+  difference: number;
+  ci95: [number, number];
+  p: number;
+  /** Holm over every comparison of the report. */
+  pHolm?: number;
+  /** With a primary family: which family the test is in, and Holm within that family. */
+  family?: 'primary' | 'exploratory';
+  pHolmFamily?: number;
+}
 
 /**
  * The statistics of a set of arms: per init, mode and fraction the mean AUROC over seeds with its
  * patient-level bootstrap interval; each init against `baseline` (same mode, fraction), per seed and
- * pooled over seeds, by the patient-level bootstrap of the AUROC difference; Holm over all of them.
+ * pooled over seeds, by the patient-level bootstrap of the AUROC difference; Holm over all of them,
+ * and, given `primary`, Holm within the primary family and within the rest (exploratory) as well.
  */
-export function armStatistics(arms: Arm[], h: Pick<DownstreamHarness, 'resampler' | 'labels' | 'trainSlices'>, baseline: (init: string) => string | null = (i) => (i === 'random' ? null : 'random')): { summary: ArmSummary[]; comparisons: (Comparison & { baseline: string })[] } {
+export function armStatistics(
+  arms: Arm[],
+  h: Pick<DownstreamHarness, 'resampler' | 'labels' | 'trainSlices'>,
+  baseline: (init: string) => string | null = (i) => (i === 'random' ? null : 'random'),
+  primary?: (c: Comparison) => boolean,
+): { summary: ArmSummary[]; comparisons: (Comparison & { baseline: string })[] } {
   const { resampler, labels } = h;
   const groups = new Map<string, Arm[]>();
   for (const a of arms) {
@@ -314,9 +353,24 @@ export function armStatistics(arms: Arm[], h: Pick<DownstreamHarness, 'resampler
     const d = test(pairs);
     comparisons.push({ init: g.init, baseline: ref, mode: g.mode, fraction: g.fraction, seed: null, difference: r3(d.estimate), ci95: [r3(d.lower), r3(d.upper)], p: d.pValue });
   }
-  const adj = holmAdjust(comparisons.map((c) => c.p));
-  comparisons.forEach((c, i) => ((c.pHolm = adj[i]), (c.p = Number(c.p.toPrecision(3)))));
+  holmFamilies(comparisons, primary);
+  for (const c of comparisons) c.p = Number(c.p.toPrecision(3));
   return { summary, comparisons };
+}
+
+/**
+ * Holm's adjustment over all comparisons (pHolm) and, given `primary`, within the primary family and
+ * within the rest (pHolmFamily, with the family named); in place.
+ */
+export function holmFamilies(comparisons: Comparison[], primary?: (c: Comparison) => boolean): void {
+  const all = holmAdjust(comparisons.map((c) => c.p));
+  comparisons.forEach((c, i) => (c.pHolm = all[i]));
+  if (!primary) return;
+  for (const family of ['primary', 'exploratory'] as const) {
+    const members = comparisons.filter((c) => primary(c) === (family === 'primary'));
+    const adj = holmAdjust(members.map((c) => c.p));
+    members.forEach((c, i) => ((c.family = family), (c.pHolmFamily = adj[i])));
+  }
 }
 
 export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
@@ -324,8 +378,8 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   const cohortSeed = args.includes('--cohort-seed') ? Number(args[args.indexOf('--cohort-seed') + 1]) : 1;
   const quick = args.includes('--quick');
   const recipeArg = args.includes('--recipe') ? args[args.indexOf('--recipe') + 1] : RECIPE.name;
-  if (recipeArg !== 'v2' && recipeArg !== RECIPE.name) throw new Error(`--recipe: expected v2 or ${RECIPE.name}, got ${recipeArg}`);
-  const R = { ...(recipeArg === 'v2' ? RECIPE_V2 : RECIPE), ...(quick ? QUICK : {}) };
+  if (!Object.hasOwn(RECIPES, recipeArg)) throw new Error(`--recipe: expected one of ${Object.keys(RECIPES).join(', ')}, got ${recipeArg}`);
+  const R = { ...RECIPES[recipeArg as RecipeName], ...(quick ? QUICK : {}) };
   const jsonName =
     R.name === 'v2'
       ? quick ? `label-efficiency-${cohortSeed}-quick.json` : cohortSeed === 1 ? 'label-efficiency.json' : `label-efficiency-seed${cohortSeed}.json`
@@ -466,7 +520,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   lap('segmentation', t);
 
   // 7. Statistics.
-  const stats = armStatistics(arms, h);
+  const stats = armStatistics(arms, h, undefined, hasPrimary(R) ? isPrimary : undefined);
   const summary = stats.summary;
   const comparisons = stats.comparisons.map(({ baseline: _, ...c }) => c);
 
@@ -474,7 +528,7 @@ export async function labelEfficiency(ctx: EvidenceContext): Promise<void> {
   const out = {
     commands: ctx.commandsBlock(),
     generated: new Date().toISOString(),
-    command: `npm run evidence -- --part label-efficiency --cohort-seed ${cohortSeed}${R.name === 'v2' ? ' --recipe v2' : ''}${quick ? ' --quick' : ''}`,
+    command: `npm run evidence -- --part label-efficiency --cohort-seed ${cohortSeed}${R.name === RECIPE.name ? '' : ` --recipe ${R.name}`}${quick ? ' --quick' : ''}`,
     minutes: Math.round(minutes * 10) / 10,
     timingsSeconds: timings,
     recipe: R,
@@ -503,7 +557,7 @@ type Report = {
   recipe: typeof RECIPE;
   cohort: { seed: number; labelledPatients: number; poolLabelledPatients?: number; counts: FinetuneManifest['counts']; poolSeries: number; pretrainPatients: number; testPatients: number; testPositives: number; testSlices: number };
   summary: { init: string; mode: string; fraction: number; slices: number; auroc: number[]; mean: number; ci95: [number, number] }[];
-  comparisons: { init: string; mode: string; fraction: number; seed: number | null; difference: number; ci95: [number, number]; p: number; pHolm?: number }[];
+  comparisons: Comparison[];
   segmentation: Record<string, { dice: number; ci: [number, number] | null; patients: number }>;
   minutes: number;
   command: string;
@@ -517,6 +571,30 @@ const nameOf = (init: string) => TASK_NAMES[init] ?? init;
 const MODES: Record<string, string> = { full: 'full fine-tuning', frozen: 'frozen encoder, head trained', linear: 'linear probe on the frozen latent (mean and max pooled)' };
 const pct = (f: number) => `${+(f * 100).toFixed(1)}%`;
 const fp = (p: number | undefined) => (p === undefined || !Number.isFinite(p) ? 'n/a' : p < 0.001 ? '<0.001' : p.toFixed(3));
+
+/**
+ * Recipe v4's pre-specified verdict at one mode (masked against random init): at 1 % and 2 % each,
+ * the 95 % intervals of the means apart or the pooled paired test's Holm p (within the primary
+ * family) < 0.05 with masked ahead; and the gap narrowing at 100 % (the pooled difference there
+ * below the mean of the 1 % and 2 % differences).
+ */
+export function primaryVerdict(r: Pick<Report, 'summary' | 'comparisons'>, mode: string) {
+  const cells = PRIMARY.fractions.map((f) => {
+    const a = r.summary.find((s) => s.init === PRIMARY.init && s.mode === mode && s.fraction === f);
+    const b = r.summary.find((s) => s.init === 'random' && s.mode === mode && s.fraction === f);
+    const c = r.comparisons.find((x) => x.init === PRIMARY.init && x.mode === mode && x.fraction === f && x.seed === null);
+    if (!a || !b || !c) return null;
+    const perSeed = r.comparisons.filter((x) => x.init === PRIMARY.init && x.mode === mode && x.fraction === f && x.seed !== null);
+    const apart = a.ci95[0] > b.ci95[1];
+    const significant = c.difference > 0 && (c.pHolmFamily ?? 1) < 0.05;
+    return { fraction: f, a, b, c, apart, significant, met: apart || significant, seedsAhead: perSeed.filter((x) => x.difference > 0).length, seedsP05: perSeed.filter((x) => x.difference > 0 && x.p < 0.05).length, seeds: perSeed.length };
+  });
+  if (cells.some((x) => x === null)) return null;
+  const full = r.comparisons.find((x) => x.init === PRIMARY.init && x.mode === mode && x.fraction === 1 && x.seed === null);
+  const small = cells.map((x) => x!.c.difference);
+  const narrows = full ? full.difference < small.reduce((a, b) => a + b, 0) / small.length : false;
+  return { cells: cells as NonNullable<(typeof cells)[number]>[], at100: full ?? null, narrows, met: cells.every((x) => x!.met) && narrows };
+}
 
 /** The verdict at one fraction and mode: intervals apart, and per-seed Holm-adjusted p < 0.05. */
 function verdictOf(r: Report, init: string, mode: string, f: number) {
@@ -535,6 +613,7 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
   const R = { ...RECIPE_V2, ...r.recipe };
   const c = r.cohort;
   const v3 = R.name !== 'v2';
+  const v4 = hasPrimary(R);
   const plots: string[] = [];
   for (const mode of ['full', 'frozen', 'linear']) {
     const inits = [...new Set(r.summary.filter((s) => s.mode === mode).map((s) => s.init))];
@@ -582,11 +661,39 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
   ).filter(Boolean);
   const tests = r.comparisons
     .filter((x) => x.seed === null)
-    .map((x) => `| ${nameOf(x.init)} | ${x.mode} | ${pct(x.fraction)} | ${x.difference.toFixed(3)} [${x.ci95[0].toFixed(3)}, ${x.ci95[1].toFixed(3)}] | ${fp(x.p)} | ${fp(x.pHolm)} |`);
+    .map((x) => `| ${nameOf(x.init)} | ${x.mode} | ${pct(x.fraction)} | ${x.difference.toFixed(3)} [${x.ci95[0].toFixed(3)}, ${x.ci95[1].toFixed(3)}] | ${fp(x.p)} |${v4 ? ` ${x.family} | ${fp(x.pHolmFamily)} |` : ''} ${fp(x.pHolm)} |`);
+  const nPrimary = r.comparisons.filter((x) => x.family === 'primary').length;
+  const ci = (v: [number, number]) => `[${v[0].toFixed(3)}, ${v[1].toFixed(3)}]`;
+  const sgn = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
+  const primaryBlock = !v4
+    ? []
+    : [
+        `**Primary family (fixed before the run; Holm within its ${nPrimary} tests).** Masked region against random init at 1 % and 2 %, full fine-tuning and frozen encoder; Δ is the mean over the ${R.seeds.length} fine-tuning seeds of the paired difference on the same ${c.testPatients} held-out patients, its interval and p by the patient-level bootstrap. A cell is met when the intervals of the means are apart or its primary Holm p < 0.05 with masked ahead; a mode is met on this cohort seed when both cells are and the pooled gap at 100 % is below the mean of the 1 % and 2 % gaps.`,
+        '',
+        '| mode | fraction | masked [95% CI] | random [95% CI] | Δ [95% CI] | p | p Holm, primary | p Holm, all tests | fine-tuning seeds ahead (raw p < 0.05) | cell |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+        ...PRIMARY.modes.flatMap((mode) =>
+          (primaryVerdict(r, mode)?.cells ?? []).map(
+            (x) =>
+              `| ${mode} | ${pct(x.fraction)} | ${x.a.mean.toFixed(3)} ${ci(x.a.ci95)} | ${x.b.mean.toFixed(3)} ${ci(x.b.ci95)} | ${sgn(x.c.difference)} ${ci(x.c.ci95)} | ${fp(x.c.p)} | ${fp(x.c.pHolmFamily)} | ${fp(x.c.pHolm)} | ${x.seedsAhead} of ${x.seeds} (${x.seedsP05}) | ${x.met ? `**met** (${[x.apart && 'intervals apart', x.significant && 'test'].filter(Boolean).join(', ')})` : 'not met'} |`,
+          ),
+        ),
+        '',
+        ...PRIMARY.modes.map((mode) => {
+          const v = primaryVerdict(r, mode);
+          if (!v) return `- ${MODES[mode]}: not run`;
+          return `- ${MODES[mode]}: 1 % ${v.cells[0].met ? 'met' : 'not met'}, 2 % ${v.cells[1].met ? 'met' : 'not met'}; gap at 100 % ${v.at100 ? `${sgn(v.at100.difference)} ${ci(v.at100.ci95)}` : 'n/a'} against ${sgn((v.cells[0].c.difference + v.cells[1].c.difference) / 2)} at 1-2 %: ${v.narrows ? 'narrows' : 'does not narrow'} → ${v.met ? '**target met on this cohort seed**' : '**target not met on this cohort seed**'}`;
+        }),
+        '',
+        '**Every masked-vs-random cell (exploratory outside the primary family; per-seed Holm over all tests, as in v2/v3).**',
+        '',
+      ];
   const seg = Object.entries(r.segmentation).map(([k, v]) => `| ${nameOf(k.split('@')[0])} | ${pct(Number(k.split('@')[1]))} | ${Number.isFinite(v.dice) ? v.dice.toFixed(3) : 'n/a'}${v.ci ? ` [${v.ci[0].toFixed(3)}, ${v.ci[1].toFixed(3)}]` : ''} | ${v.patients} |`);
-  const title = v3 ? `Label efficiency with the ceiling recipe (${R.name}), cohort seed ${c.seed} (issue 15)` : `Label efficiency, cohort seed ${c.seed} (issue 15)`;
+  const title = v4
+    ? `Label efficiency, recipe ${R.name} (pre-specified), cohort seed ${c.seed} (issue 15)`
+    : v3 ? `Label efficiency with the ceiling recipe (${R.name}), cohort seed ${c.seed} (issue 15)` : `Label efficiency, cohort seed ${c.seed} (issue 15)`;
   const design = v3
-    ? `**Design** (recipe ${R.name}, from the supervised-ceiling sweep; \`--recipe v2\` makes the earlier sections). Labelled cohort: ${c.labelledPatients - (c.poolLabelledPatients ?? 0)} synthetic patients (\`ctssl synth\`, cohort seed ${c.seed}, ${R.slices} slices of ${R.synthSize} px, ${R.nodulesPerPatient} nodules of ${R.noduleSize} mm, \`--nodule-contrast ${R.noduleContrast}\`), split by patient ${R.split.train}/${R.split.val}/${R.split.test} (stratified); all validation and held-out patients are the cohort's: ${c.testPatients} held-out patients (${c.testSlices} slices, ${c.testPositives} positive). Labelled training patients: the cohort's training patients and the ${c.poolLabelledPatients} patients of the pool with nodule outlines (${R.poolPatients} synthetic patients, seed ${c.seed} + 1000, the same generator options): ${c.counts.train.patients} patients, ${c.counts.train.slices} slices, of which the fractions are drawn; this is the ImageNet 1 %/10 % protocol (pretraining on the images of the set whose labels are subsampled), so at 100 % the labels of nearly every pretraining patient are used. A slice is positive when it cuts a nodule over at least ${R.minAreaPx} pixels (about 34 mm across at ${R.synthSize} px, 2.97 mm pixels: mass-sized cross-sections); slices that cut a nodule less are left out (\`ctssl finetune --min-area ${R.minAreaPx}\`). Pretraining pool: the pool, the real LIDC-IDRI series and the labelled cohort's training patients: ${c.pretrainPatients} patients; no validation or held-out patient is pretrained on (checked). Encoders: each pretext task, \`${R.preset}\` preset at ${R.size} px input, lung window (${R.window.level}, ${R.window.width}), ${R.pretrainSteps} steps of batch ${R.pretrainBatch}, seed 1. Downstream: ${R.finetuneSteps} steps of batch ${R.finetuneBatch}, Adam ${R.lr}, balanced class weights, BatchNorm re-estimated before testing (the product's fine-tuning engine and batches); ${R.seeds.length} seeds (subset, head and batches); fractions of the labelled training slices stratified by class. Intervals: patient-level cluster bootstrap (2000 resamples of the held-out patients, the same for every seed and model) of the mean over seeds. Paired tests: patient-level bootstrap of the AUROC difference on the same held-out slices, per seed and pooled over seeds, Holm-adjusted over all ${r.comparisons.length} tests.`
+    ? `**Design** (recipe ${R.name}, ${v4 ? 'fixed before it ran (section "Label efficiency, recipe v4: the design fixed before running it"); `--recipe v3` and `--recipe v2` make the earlier sections' : 'from the supervised-ceiling sweep; `--recipe v2` makes the earlier sections'}). Labelled cohort: ${c.labelledPatients - (c.poolLabelledPatients ?? 0)} synthetic patients (\`ctssl synth\`, cohort seed ${c.seed}, ${R.slices} slices of ${R.synthSize} px, ${R.nodulesPerPatient} nodules of ${R.noduleSize} mm, \`--nodule-contrast ${R.noduleContrast}\`), split by patient ${R.split.train}/${R.split.val}/${R.split.test} (stratified); all validation and held-out patients are the cohort's: ${c.testPatients} held-out patients (${c.testSlices} slices, ${c.testPositives} positive). Labelled training patients: the cohort's training patients and the ${c.poolLabelledPatients} patients of the pool with nodule outlines (${R.poolPatients} synthetic patients, seed ${c.seed} + 1000, the same generator options): ${c.counts.train.patients} patients, ${c.counts.train.slices} slices, of which the fractions are drawn; this is the ImageNet 1 %/10 % protocol (pretraining on the images of the set whose labels are subsampled), so at 100 % the labels of nearly every pretraining patient are used. A slice is positive when it cuts a nodule over at least ${R.minAreaPx} pixels (about 34 mm across at ${R.synthSize} px, 2.97 mm pixels: mass-sized cross-sections); slices that cut a nodule less are left out (\`ctssl finetune --min-area ${R.minAreaPx}\`). Pretraining pool: the pool, the real LIDC-IDRI series and the labelled cohort's training patients: ${c.pretrainPatients} patients; no validation or held-out patient is pretrained on (checked). Encoders: each pretext task, \`${R.preset}\` preset at ${R.size} px input, lung window (${R.window.level}, ${R.window.width}), ${R.pretrainSteps} steps of batch ${R.pretrainBatch}, seed 1. Downstream: ${R.finetuneSteps} steps of batch ${R.finetuneBatch}, Adam ${R.lr}, balanced class weights, BatchNorm re-estimated before testing (the product's fine-tuning engine and batches); ${R.seeds.length} seeds (subset, head and batches); fractions of the labelled training slices stratified by class. Intervals: patient-level cluster bootstrap (2000 resamples of the held-out patients, the same for every seed and model) of the mean over seeds. Paired tests: patient-level bootstrap of the AUROC difference on the same held-out slices, per seed and pooled over seeds, ${v4 ? `Holm-adjusted within the pre-specified primary family (${nPrimary} tests: masked vs random, pooled over seeds, at 1 % and 2 %, full and frozen) and within the other ${r.comparisons.length - nPrimary} (exploratory: per-seed tests, 10 % and 100 %, the other pretext tasks, linear probes); Holm over all ${r.comparisons.length} tests is shown too` : `Holm-adjusted over all ${r.comparisons.length} tests`}.`
     : null;
   ctx.section(
     title,
@@ -602,6 +709,7 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
       '',
       '**Verdict (masked region against random init).**',
       '',
+      ...primaryBlock,
       ...verdicts,
       '',
       ...plots.flatMap((p) => [p, '']),
@@ -613,8 +721,8 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
       '',
       'Paired differences (pooled over seeds), each pretrained encoder minus random init:',
       '',
-      '| encoder | mode | fraction | ΔAUROC [95% CI] | p | p Holm |',
-      '|---|---|---|---|---|---|',
+      v4 ? '| encoder | mode | fraction | ΔAUROC [95% CI] | p | family | p Holm, family | p Holm, all tests |' : '| encoder | mode | fraction | ΔAUROC [95% CI] | p | p Holm |',
+      v4 ? '|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|',
       ...tests,
       '',
       `Nodule segmentation (U-Net on the encoder; ${R.segSteps} steps, lr ${R.segLr}, seed 1; held-out Dice with its patient-level interval):`,
