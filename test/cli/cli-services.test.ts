@@ -21,6 +21,9 @@ describe('ctssl and the app, through the same services', () => {
     const dbPath = join(tmp.dir, 'lib.sqlite');
     const ctssl = (...args: string[]) => {
       const r = spawnSync(process.execPath, [join(root, 'bin', 'ctssl.mjs'), ...args, '--db', dbPath], {
+        // From a folder outside the project, as a user runs it from a data folder: the trainer it
+        // starts must find its loader from the project, not from this folder.
+        cwd: tmp.dir,
         env: { ...process.env, CTSSL_DATA_DIR: dataDir },
         encoding: 'utf8',
         timeout: 120_000,

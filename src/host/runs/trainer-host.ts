@@ -7,7 +7,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 
 export interface TrainerChild {
@@ -22,13 +23,22 @@ export type SpawnTrainer = () => TrainerChild;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * tsx's loader as a file URL, resolved from this module: a bare '--import tsx' is resolved from the
+ * child's working directory, so `ctssl` run from a data folder outside the project started trainers
+ * that died at once ("Cannot find package 'tsx' imported from <cwd>").
+ */
+export function tsxLoader(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+}
+
 /** The trainer as a Node child process: from the sources through tsx, or the built bundle. */
 export function spawnNodeTrainer(env: NodeJS.ProcessEnv = process.env): TrainerChild {
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = fromSources ? resolve(here, '../../utility/trainer.ts') : join(here, 'trainer.js');
   if (!existsSync(entry)) throw new Error(`trainer entry not found: ${entry} (run "npm run build")`);
   const child: ChildProcess = fork(entry, [], {
-    execArgv: fromSources ? ['--import', 'tsx'] : [],
+    execArgv: fromSources ? ['--import', tsxLoader()] : [],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env,
