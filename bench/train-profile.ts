@@ -46,6 +46,8 @@ interface CpuProfile {
 
 /** The part of the step a sample outside the kernels belongs to, from its frame and its callers. */
 function outsidePart(chain: { functionName: string; url: string }[], ourWasm: boolean): string {
+  if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions: our SIMD products (winograd.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3 convolutions: our SIMD input and output transforms (winograd.ts)';
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
@@ -54,6 +56,7 @@ function outsidePart(chain: { functionName: string; url: string }[], ourWasm: bo
   const fn = ours?.functionName ?? '';
   if (ours != null && self === ours) {
     if (file === 'wasm-kernels.ts') return 'filter gradient: padded copies in and out (wasm-kernels.ts)';
+    if (file === 'winograd.ts') return 'Winograd 3x3 convolutions: filter transform, padded input copy (winograd.ts)';
     if (file === 'vqvae.ts') return 'VQ: arg-min, gather and scatter loops (vqvae.ts)';
     if (file === 'optim.ts') return 'Adam: one loop per parameter (optim.ts)';
     if (file === 'layers.ts') return 'sub-pixel phases, filter flips and packing: loops (layers.ts)';
@@ -130,7 +133,7 @@ export async function profileStep(preset: 'small' | 'tiny' = 'small', steps = 5)
     if (self.functionName === '(idle)' || self.functionName === '(program)' || self.functionName === '(root)') continue;
     // inside a kernel: the tfjs wasm module, or any frame below a backend kernel's JavaScript
     if (self.scriptId === tfjsWasm || chain.some((f) => f.url.endsWith('tf-backend-wasm.node.js') && f.functionName !== '' && !f.functionName.startsWith('BackendWasm'))) continue;
-    const part = outsidePart(chain, self.functionName.startsWith('wasm-function'));
+    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_'));
     outsideCount.set(part, (outsideCount.get(part) ?? 0) + 1);
     outsideTotal += 1;
   }

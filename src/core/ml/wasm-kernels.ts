@@ -33,7 +33,7 @@ const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 // --- a tiny assembler ---------------------------------------------------------------------------
 
-function uleb(n: number): number[] {
+export function uleb(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -44,7 +44,7 @@ function uleb(n: number): number[] {
   return out;
 }
 
-function sleb(n: number): number[] {
+export function sleb(n: number): number[] {
   const out: number[] = [];
   for (;;) {
     const b = n & 0x7f;
@@ -57,22 +57,23 @@ function sleb(n: number): number[] {
   }
 }
 
-function section(id: number, body: number[]): number[] {
+export function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
 
-function str(s: string): number[] {
+export function str(s: string): number[] {
   return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 }
 
-const I32 = 0x7f;
-const V128 = 0x7b;
-const op = {
+export const I32 = 0x7f;
+export const V128 = 0x7b;
+export const op = {
   get: (i: number) => [0x20, ...uleb(i)],
   set: (i: number) => [0x21, ...uleb(i)],
   tee: (i: number) => [0x22, ...uleb(i)],
   i32: (v: number) => [0x41, ...sleb(v)],
   add: [0x6a],
+  i32load: (offset: number) => [0x28, 2, ...uleb(offset)],
   mul: [0x6c],
   ltS: [0x48],
   loop: [0x03, 0x40],
@@ -82,7 +83,9 @@ const op = {
   v128store: (offset: number) => [0xfd, ...uleb(11), 2, ...uleb(offset)],
   load32splat: (offset: number) => [0xfd, ...uleb(9), 2, ...uleb(offset)],
   f32x4add: [0xfd, ...uleb(228)],
+  f32x4sub: [0xfd, ...uleb(229)],
   f32x4mul: [0xfd, ...uleb(230)],
+  v128zero: [0xfd, ...uleb(12), ...new Array<number>(16).fill(0)],
 };
 
 // parameters
@@ -100,12 +103,12 @@ const V = { acc: next, d0: next + 8, d1: next + 9, sv: next + 10 };
 const NV128 = 11;
 
 /** do { body } while (++counter < limit), counter starting at 0. */
-function forLoop(counter: number, limit: number[], body: number[]): number[] {
+export function forLoop(counter: number, limit: number[], body: number[]): number[] {
   return [...op.i32(0), ...op.set(counter), ...op.loop, ...body,
     ...op.get(counter), ...op.i32(1), ...op.add, ...op.tee(counter), ...limit, ...op.ltS, ...op.brIf(0), ...op.end];
 }
 /** do { body } while ((counter += step) < limit). */
-function forStep(counter: number, step: number, limit: number[], body: number[]): number[] {
+export function forStep(counter: number, step: number, limit: number[], body: number[]): number[] {
   return [...op.i32(0), ...op.set(counter), ...op.loop, ...body,
     ...op.get(counter), ...op.i32(step), ...op.add, ...op.tee(counter), ...limit, ...op.ltS, ...op.brIf(0), ...op.end];
 }

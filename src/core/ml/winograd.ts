@@ -1,0 +1,363 @@
+/**
+ * 3x3 stride-1 pad-1 convolutions (NHWC) by Winograd F(2x2, 3x3) on the wasm backend: 2.25x
+ * fewer multiplications than the direct convolution. Each 4x4 input tile d (stride 2) and each
+ * filter g give a 2x2 output tile
+ *
+ *   y = A^T [ (G g G^T) (.) (B^T d B) ] A,
+ *
+ * so the convolution is 16 independent matrix products M_k = V_k U_k ([tiles, inC] x [inC, outC],
+ * k over the 4x4 transformed positions), run by tf.matMul (XNNPACK), between an input transform
+ * (V = B^T d B per tile and channel) and an output transform (A^T M A), both hand-assembled
+ * WebAssembly SIMD (4 channels per vector) that read and write tfjs-backend-wasm's own heap: the
+ * module imports the backend's WebAssembly.Memory, so no tensor is copied in or out. The filter
+ * transform (G g G^T, a few thousand values) is a plain loop.
+ *
+ * Used for the forward convolution and, with the flipped and transposed filter, for the input
+ * gradient (layers.ts). Not bit for bit the direct convolution (other sums in another order; the
+ * transforms' coefficients are 0, +-1 and 0.5): within float32 rounding of it (tested against
+ * tf.conv2d, test/core/ml/winograd.test.ts).
+ *
+ * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { I32, V128, forLoop, forStep, op, section, str, uleb } from './wasm-kernels';
+
+interface WasmMemory {
+  buffer: ArrayBuffer;
+}
+interface WasmInstance {
+  exports: Record<string, (...args: number[]) => void>;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => WasmInstance;
+  validate(bytes: Uint8Array): boolean;
+}
+const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface WasmBackendLike {
+  wasm?: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
+  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+const F32X4_ADD = op.f32x4add;
+const F32X4_SUB = op.f32x4sub;
+
+/**
+ * The transform module for one geometry: `vin(xp, vtab, n, hp, th)` reads the zero-padded input
+ * [n, hp, wp, ci] and writes V_k [n*th*tw, ci] to the 16 buffers whose byte offsets the int32
+ * table at `vtab` holds; `vout(mtab, y, n, th)` reads M_k [n*th*tw, co] and writes y
+ * [n, 2*th, 2*tw, co]. wp, ci, co, tw are baked in as constant offsets.
+ */
+function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8Array {
+  const g = op.get;
+  const s = op.set;
+  const wp = 2 * tw + 2;
+  const w = 2 * tw;
+  // --- vin: params xp 0, vtab 1, n 2, hp 3, th 4
+  const vin = (() => {
+    const P = { xp: 0, vtab: 1, n: 2, hp: 3, th: 4 };
+    let next = 5;
+    const L = { nn: next++, ty: next++, tx: next++, cb: next++, vo: next++, row: next++, q: next++, qc: next++, p: next };
+    next += 16;
+    const ni32 = next - 5;
+    const D = next; // 16 v128: d (reused for the transformed rows)
+    const T = next + 16; // 16 v128
+    const body: number[] = [];
+    for (let k = 0; k < 16; k++) body.push(...g(P.vtab), ...op.i32load(4 * k), ...s(L.p + k));
+    body.push(...op.i32(0), ...s(L.vo));
+    // qc: this channel block's address in the tile's corner pixel; the 16 loads at constant offsets
+    const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) {
+      inner.push(...g(L.qc), ...op.v128load(((r * wp + c) * ci) * 4), ...s(D + r * 4 + c));
+    }
+    // rows: t_rj = (d B)_rj along columns c
+    for (let r = 0; r < 4; r++) {
+      const d = (c: number) => g(D + r * 4 + c);
+      const t = (c: number) => T + r * 4 + c;
+      inner.push(...d(0), ...d(2), ...F32X4_SUB, ...s(t(0)));
+      inner.push(...d(1), ...d(2), ...F32X4_ADD, ...s(t(1)));
+      inner.push(...d(2), ...d(1), ...F32X4_SUB, ...s(t(2)));
+      inner.push(...d(1), ...d(3), ...F32X4_SUB, ...s(t(3)));
+    }
+    // columns: u_ij = (B^T t)_ij, stored to V_(i*4+j) at vo
+    const store = (k: number, a: number, b: number, sub: boolean) => [
+      ...g(L.p + k), ...g(L.vo), ...op.add, ...g(T + a), ...g(T + b), ...(sub ? F32X4_SUB : F32X4_ADD), ...op.v128store(0)];
+    for (let j = 0; j < 4; j++) {
+      inner.push(...store(0 * 4 + j, 0 * 4 + j, 2 * 4 + j, true));
+      inner.push(...store(1 * 4 + j, 1 * 4 + j, 2 * 4 + j, false));
+      inner.push(...store(2 * 4 + j, 2 * 4 + j, 1 * 4 + j, true));
+      inner.push(...store(3 * 4 + j, 1 * 4 + j, 3 * 4 + j, true));
+    }
+    inner.push(...g(L.vo), ...op.i32(16), ...op.add, ...s(L.vo));
+    const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(ci * 4), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overX = forLoop(L.tx, op.i32(tw), [
+      // q = row + tx * 2 * ci * 4
+      ...g(L.row), ...g(L.tx), ...op.i32(8 * ci), ...op.mul, ...op.add, ...s(L.q),
+      ...overC,
+    ]);
+    const overY = forLoop(L.ty, g(P.th), [
+      // row = xp + ((nn*hp + 2*ty) * wp * ci) * 4
+      ...g(P.xp), ...g(L.nn), ...g(P.hp), ...op.mul, ...g(L.ty), ...op.i32(2), ...op.mul, ...op.add,
+      ...op.i32(wp * ci * 4), ...op.mul, ...op.add, ...s(L.row),
+      ...overX,
+    ]);
+    body.push(...forLoop(L.nn, g(P.n), overY), ...op.end);
+    return { nparams: 5, ni32, nv128: 32, body };
+  })();
+  // --- vout: params mtab 0, y 1, n 2, th 3
+  const vout = (() => {
+    const P = { mtab: 0, y: 1, n: 2, th: 3 };
+    let next = 4;
+    const L = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, row: next++, q: next++, p: next };
+    next += 16;
+    const ni32 = next - 4;
+    const M = next; // 16 v128
+    const S = next + 16; // 8 v128
+    const body: number[] = [];
+    for (let k = 0; k < 16; k++) body.push(...g(P.mtab), ...op.i32load(4 * k), ...s(L.p + k));
+    body.push(...op.i32(0), ...s(L.mo));
+    const inner: number[] = [];
+    for (let k = 0; k < 16; k++) inner.push(...g(L.p + k), ...g(L.mo), ...op.add, ...op.v128load(0), ...s(M + k));
+    // rows: s_0j = m_0j + m_1j + m_2j ; s_1j = m_1j - m_2j - m_3j
+    for (let j = 0; j < 4; j++) {
+      const m = (i: number) => g(M + i * 4 + j);
+      inner.push(...m(0), ...m(1), ...F32X4_ADD, ...m(2), ...F32X4_ADD, ...s(S + j));
+      inner.push(...m(1), ...m(2), ...F32X4_SUB, ...m(3), ...F32X4_SUB, ...s(S + 4 + j));
+    }
+    // columns, stored at q + cb
+    for (let a = 0; a < 2; a++) {
+      const sv = (j: number) => g(S + a * 4 + j);
+      const base = a * w * co * 4;
+      inner.push(...g(L.q), ...g(L.cb), ...op.add, ...sv(0), ...sv(1), ...F32X4_ADD, ...sv(2), ...F32X4_ADD, ...op.v128store(base));
+      inner.push(...g(L.q), ...g(L.cb), ...op.add, ...sv(1), ...sv(2), ...F32X4_SUB, ...sv(3), ...F32X4_SUB, ...op.v128store(base + co * 4));
+    }
+    inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+    const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overX = forLoop(L.tx, op.i32(tw), [
+      ...g(L.row), ...g(L.tx), ...op.i32(8 * co), ...op.mul, ...op.add, ...s(L.q),
+      ...overC,
+    ]);
+    const overY = forLoop(L.ty, g(P.th), [
+      // row = y + ((nn*2*th + 2*ty) * w * co) * 4
+      ...g(P.y), ...g(L.nn), ...g(P.th), ...op.mul, ...g(L.ty), ...op.add, ...op.i32(2), ...op.mul,
+      ...op.i32(w * co * 4), ...op.mul, ...op.add, ...s(L.row),
+      ...overX,
+    ]);
+    body.push(...forLoop(L.nn, g(P.n), overY), ...op.end);
+    return { nparams: 4, ni32, nv128: 24, body };
+  })();
+  // --- mm: params atab 0, btab 1, ctab 2, m 3: C_k [m, co] = A_k [m, ci] B_k [ci, co] for the 16 k,
+  // 4 rows x 8 columns of C in 8 registers, the sum over ci unrolled (constant offsets), each A
+  // value broadcast by a splatting load; m a multiple of 4, co of 8
+  const mm = (() => {
+    const P = { atab: 0, btab: 1, ctab: 2, m: 3 };
+    let next = 4;
+    const L = { k: next++, a: next++, b: next++, c: next++, i: next++, jb: next++, aRow: next++, cRow: next++, bj: next++, ak: next++, k2: next++ };
+    const ni32 = next - 4;
+    const ACC = next; // 8 v128
+    const B0 = next + 8, B1 = next + 9, SV = next + 10;
+    // the sum over ci as a loop: ak walks A's 4 rows along ci, bk B's rows (UNROLL per pass)
+    const UNROLL = 4;
+    const block: number[] = [...g(L.b), ...g(L.jb), ...op.add, ...s(L.bj), ...g(L.aRow), ...s(L.ak)];
+    for (let h = 0; h < 8; h++) block.push(...op.v128zero, ...s(ACC + h));
+    const step: number[] = [];
+    for (let u = 0; u < UNROLL; u++) {
+      step.push(...g(L.bj), ...op.v128load(u * co * 4), ...s(B0), ...g(L.bj), ...op.v128load(u * co * 4 + 16), ...s(B1));
+      for (let r = 0; r < 4; r++) {
+        step.push(...g(L.ak), ...op.load32splat((r * ci + u) * 4), ...s(SV));
+        for (let h = 0; h < 2; h++) {
+          const acc = ACC + r * 2 + h;
+          step.push(...g(acc), ...g(SV), ...g(h === 0 ? B0 : B1), ...op.f32x4mul, ...F32X4_ADD, ...s(acc));
+        }
+      }
+    }
+    step.push(...g(L.ak), ...op.i32(4 * UNROLL), ...op.add, ...s(L.ak), ...g(L.bj), ...op.i32(co * 4 * UNROLL), ...op.add, ...s(L.bj));
+    block.push(...forStep(L.k2, UNROLL, op.i32(ci), step));
+    for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) {
+      block.push(...g(L.cRow), ...g(L.jb), ...op.add, ...g(ACC + r * 2 + h), ...op.v128store(r * co * 4 + h * 16));
+    }
+    const overJ = [...op.i32(0), ...s(L.jb), ...op.loop, ...block,
+      ...g(L.jb), ...op.i32(32), ...op.add, ...op.tee(L.jb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overI = [...op.i32(0), ...s(L.i), ...op.loop,
+      ...g(L.a), ...g(L.i), ...op.i32(ci * 4), ...op.mul, ...op.add, ...s(L.aRow),
+      ...g(L.c), ...g(L.i), ...op.i32(co * 4), ...op.mul, ...op.add, ...s(L.cRow),
+      ...overJ,
+      ...g(L.i), ...op.i32(4), ...op.add, ...op.tee(L.i), ...g(P.m), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overK = forLoop(L.k, op.i32(16), [
+      ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
+      ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
+      ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
+      ...overI,
+    ]);
+    return { nparams: 4, ni32, nv128: 11, body: [...overK, ...op.end] };
+  })();
+  const func = (f: { ni32: number; nv128: number; body: number[] }) => {
+    const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
+    return [...uleb(b.length), ...b];
+  };
+  const names = [3, 0, ...str('winograd_in'), 1, ...str('winograd_out'), 2, ...str('winograd_products')];
+  const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [3,
+      0x60, ...uleb(vin.nparams), ...new Array<number>(vin.nparams).fill(I32), 0,
+      0x60, ...uleb(vout.nparams), ...new Array<number>(vout.nparams).fill(I32), 0,
+      0x60, ...uleb(mm.nparams), ...new Array<number>(mm.nparams).fill(I32), 0]),
+    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...limits]),
+    ...section(3, [3, 0, 1, 2]),
+    ...section(7, [3, ...str('vin'), 0x00, 0, ...str('vout'), 0x00, 1, ...str('mm'), 0x00, 2]),
+    ...section(10, [3, ...func(vin), ...func(vout), ...func(mm)]),
+    // names (the "name" custom section) so profiles tell these functions from other wasm code
+    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
+  ];
+  return new Uint8Array(bytes);
+}
+
+const instances = new WeakMap<WasmMemory, Map<string, WasmInstance | null>>();
+
+function getInstance(mem: WasmMemory, ci: number, co: number, tw: number): WasmInstance | null {
+  let byKey = instances.get(mem);
+  if (byKey == null) instances.set(mem, (byKey = new Map()));
+  const key = `${ci}/${co}/${tw}`;
+  if (byKey.has(key)) return byKey.get(key)!;
+  let inst: WasmInstance | null = null;
+  try {
+    if (WA != null) {
+      const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
+      const bytes = buildModule(ci, co, tw, shared);
+      if (WA.validate(bytes)) inst = new WA.Instance(new WA.Module(bytes), { env: { mem } });
+    }
+  } catch {
+    inst = null;
+  }
+  byKey.set(key, inst);
+  return inst;
+}
+
+let enabled = true;
+let useOwnProducts = true;
+/** Our SIMD matrix products (true) or tf.matMul (XNNPACK) for the 16 products (benchmarks, tests). */
+export function setWinogradOwnProducts(on: boolean): void {
+  useOwnProducts = on;
+}
+/** Turns the Winograd path off/on (benchmarks, tests). */
+export function setWinogradEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** The wasm backend and its memory when the Winograd path can run on it, else null. */
+function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
+  if (!enabled || tf.getBackend() !== 'wasm') return null;
+  const be = tf.backend() as unknown as WasmBackendLike;
+  const mem = be.wasm?.asm?.memory ?? be.wasm?.wasmMemory;
+  if (mem == null || typeof be.makeOutput !== 'function' || be.dataIdMap == null) return null;
+  return { be, mem };
+}
+
+/** True when {@link conv3x3Winograd} would run for these sizes on the current backend. */
+export function winogradApplies(x: tf.Tensor4D, ci: number, co: number): boolean {
+  const [, h, w] = x.shape;
+  return h % 2 === 0 && w % 2 === 0 && ci % 4 === 0 && co % 4 === 0 && ci >= 32 && co >= 32 && wasmBackend() != null;
+}
+
+/**
+ * The 16 transformed filters U_k = G g G^T [ci, co] of the 3x3 filter g applied by a convolution
+ * from ci to co channels: w [3, 3, ci, co], or with `flip` w [3, 3, co, ci] and g = flipTranspose(w)
+ * (the filter of the input gradient of a convolution by w).
+ */
+export function winogradFilters(wv: Float32Array, ci: number, co: number, flip: boolean): Float32Array[] {
+  const rows = ci, cols = co;
+  const u = Array.from({ length: 16 }, () => new Float32Array(rows * cols));
+  const gg = new Float32Array(9);
+  const t = new Float32Array(12);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+    // g[a][b] of the filter being applied, as row r (its input channel) and column c (output)
+    for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
+      gg[a * 3 + b] = flip ? wv[((2 - a) * 3 + (2 - b)) * ci * co + c * ci + r] : wv[(a * 3 + b) * ci * co + r * co + c];
+    }
+    // t = G g (4x3)
+    for (let b = 0; b < 3; b++) {
+      const g0 = gg[b], g1 = gg[3 + b], g2 = gg[6 + b];
+      t[b] = g0;
+      t[3 + b] = 0.5 * (g0 + g1 + g2);
+      t[6 + b] = 0.5 * (g0 - g1 + g2);
+      t[9 + b] = g2;
+    }
+    // U = t G^T (4x4)
+    const o = r * cols + c;
+    for (let i = 0; i < 4; i++) {
+      const t0 = t[i * 3], t1 = t[i * 3 + 1], t2 = t[i * 3 + 2];
+      u[i * 4][o] = t0;
+      u[i * 4 + 1][o] = 0.5 * (t0 + t1 + t2);
+      u[i * 4 + 2][o] = 0.5 * (t0 - t1 + t2);
+      u[i * 4 + 3][o] = t2;
+    }
+  }
+  return u;
+}
+
+function makeTensor(be: WasmBackendLike, shape: number[], dtype: tf.DataType = 'float32'): tf.Tensor {
+  return tf.engine().makeTensorFromTensorInfo(be.makeOutput(shape, dtype));
+}
+
+function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
+  const d = be.dataIdMap.get(t.dataId);
+  if (d == null) throw new Error('winograd: tensor not on the wasm backend');
+  return d.memoryOffset;
+}
+
+/**
+ * conv2d(x, w, stride 1, pad 1) for a 3x3 filter w [3, 3, ci, co] (with `flip`: the filter is
+ * flipTranspose(w) for w [3, 3, co, ci], the input gradient of a convolution by w), or null when
+ * the Winograd path does not apply (see {@link winogradApplies}).
+ */
+export function conv3x3Winograd(x: tf.Tensor4D, w: tf.Tensor4D, flip = false): tf.Tensor4D | null {
+  const ci = x.shape[3];
+  const co = flip ? w.shape[2] : w.shape[3];
+  if ((flip ? w.shape[3] : w.shape[2]) !== ci || w.shape[0] !== 3 || w.shape[1] !== 3) return null;
+  if (!winogradApplies(x, ci, co)) return null;
+  const { be, mem } = wasmBackend()!;
+  const [n, h, wd] = x.shape;
+  const th = h / 2, tw = wd / 2;
+  const inst = getInstance(mem, ci, co, tw);
+  if (inst == null) return null;
+  return tf.tidy(() => {
+    const tiles = n * th * tw;
+    const hp = h + 2, wp = wd + 2;
+    // zero-padded copy of x inside the backend's heap
+    const xp = makeTensor(be, [n, hp, wp, ci]);
+    const wv = w.dataSync() as Float32Array; // a filter: small
+    const us = winogradFilters(wv, ci, co, flip).map((u) => tf.tensor2d(u, [ci, co]));
+    const vs = Array.from({ length: 16 }, () => makeTensor(be, [tiles, ci]));
+    const vtab = tf.tensor1d(Int32Array.from(vs, (v) => offsetOf(be, v)), 'int32');
+    {
+      const heap = new Float32Array(mem.buffer);
+      const xo = offsetOf(be, x) / 4;
+      const po = offsetOf(be, xp) / 4;
+      const row = wd * ci;
+      heap.fill(0, po, po + n * hp * wp * ci);
+      for (let b = 0; b < n; b++) for (let r = 0; r < h; r++) {
+        const src = xo + (b * h + r) * row;
+        heap.copyWithin(po + ((b * hp + r + 1) * wp + 1) * ci, src, src + row);
+      }
+    }
+    inst.exports.vin(offsetOf(be, xp), offsetOf(be, vtab), n, hp, th);
+    let ms: tf.Tensor[];
+    if (useOwnProducts && tiles % 4 === 0 && co % 8 === 0 && ci % 4 === 0) {
+      ms = vs.map(() => makeTensor(be, [tiles, co]));
+      const utab = tf.tensor1d(Int32Array.from(us, (u) => offsetOf(be, u)), 'int32');
+      const ctab = tf.tensor1d(Int32Array.from(ms, (m) => offsetOf(be, m)), 'int32');
+      inst.exports.mm(offsetOf(be, vtab), offsetOf(be, utab), offsetOf(be, ctab), tiles);
+    } else {
+      ms = vs.map((v, k) => tf.matMul(v as tf.Tensor2D, us[k]));
+    }
+    const mtab = tf.tensor1d(Int32Array.from(ms, (m) => offsetOf(be, m)), 'int32');
+    const y = makeTensor(be, [n, h, wd, co]) as tf.Tensor4D;
+    inst.exports.vout(offsetOf(be, mtab), offsetOf(be, y), n, th);
+    return y;
+  });
+}
