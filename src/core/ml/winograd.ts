@@ -160,8 +160,10 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
     const ni32 = next - 4;
     const ACC = next; // 8 v128
     const B0 = next + 8, B1 = next + 9, SV = next + 10;
-    // the sum over ci as a loop: ak walks A's 4 rows along ci, bk B's rows (UNROLL per pass)
-    const UNROLL = 4;
+    // the sum over ci as a loop: ak walks A's 4 rows along ci, bj B's rows. Not unrolled: V8's
+    // code for 2, 4, 8 or 16 steps a pass (or the whole sum) was 1.4x-2.7x slower than for one
+    // (3x3 64->64 on 8x32x32: 8.6 ms for the whole convolution against 11.7, 15, 20 and 23)
+    const UNROLL = 1;
     const block: number[] = [...g(L.b), ...g(L.jb), ...op.add, ...s(L.bj), ...g(L.aRow), ...s(L.ak)];
     for (let h = 0; h < 8; h++) block.push(...op.v128zero, ...s(ACC + h));
     const step: number[] = [];
