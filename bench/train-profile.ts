@@ -46,8 +46,9 @@ interface CpuProfile {
 
 /** The part of the step a sample outside the kernels belongs to, from its frame and its callers. */
 function outsidePart(chain: { functionName: string; url: string }[], ourWasm: boolean): string {
-  if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions: our SIMD products (winograd.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3 convolutions: our SIMD input and output transforms (winograd.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_filter_products')) return 'Winograd 3x3 filter gradients: our SIMD products (winograd.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)';
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
@@ -56,7 +57,7 @@ function outsidePart(chain: { functionName: string; url: string }[], ourWasm: bo
   const fn = ours?.functionName ?? '';
   if (ours != null && self === ours) {
     if (file === 'wasm-kernels.ts') return 'filter gradient: padded copies in and out (wasm-kernels.ts)';
-    if (file === 'winograd.ts') return 'Winograd 3x3 convolutions: filter transform, padded input copy (winograd.ts)';
+    if (file === 'winograd.ts') return 'Winograd 3x3: filter transforms, padded input copy (winograd.ts)';
     if (file === 'vqvae.ts') return 'VQ: arg-min, gather and scatter loops (vqvae.ts)';
     if (file === 'optim.ts') return 'Adam: one loop per parameter (optim.ts)';
     if (file === 'layers.ts') return 'sub-pixel phases, filter flips and packing: loops (layers.ts)';

@@ -9,7 +9,7 @@
  * Measured on a 2-core EPYC (Zen 5), wasm SIMD, 8x32x32x64 tensors: forward Conv2D 3x3 ~30 GFLOPS,
  * LeakyRelu 0.18 Gelem/s vs Relu 5 Gelem/s, Sum over [0,1,2] 0.44 Gelem/s vs a global AvgPool
  * ~3 Gelem/s. So:
- * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels (forward and input gradient) run
+ * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels (forward, input and filter gradients) run
  *   as Winograd F(2x2, 3x3) in the backend's heap (winograd.ts): 2.25x fewer multiplications;
  * - convolution input gradients are forward convolutions (stride 1: flipped, transposed filter;
  *   4x4 stride 2 pad 1: a sub-pixel decomposition, four 2x2 convolutions, one per output phase,
@@ -29,7 +29,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { convFilterGradSimd, readValues } from './wasm-kernels';
-import { conv3x3Winograd } from './winograd';
+import { conv3x3Winograd, filterGrad3x3Winograd } from './winograd';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -279,6 +279,10 @@ export function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, stride: number, 
     const m = n * oh * ow;
     const backend = tf.getBackend();
     const simd = backend === 'wasm' || backend === 'cpu';
+    if (kh === 3 && kw === 3 && stride === 1 && pad === 1) {
+      const g = filterGrad3x3Winograd(x, dy); // wasm, >= 32 channels: Winograd (winograd.ts)
+      if (g != null) return g;
+    }
     if (simd) {
       // hand-written SIMD kernel (wasm-kernels.ts): 1.6-2.3x faster than the correlation below,
       // and than matrix products whose large right operand XNNPACK repacks at every call

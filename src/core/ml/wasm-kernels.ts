@@ -84,6 +84,7 @@ export const op = {
   load32splat: (offset: number) => [0xfd, ...uleb(9), 2, ...uleb(offset)],
   f32x4add: [0xfd, ...uleb(228)],
   f32x4sub: [0xfd, ...uleb(229)],
+  f32x4neg: [0xfd, ...uleb(225)],
   f32x4mul: [0xfd, ...uleb(230)],
   v128zero: [0xfd, ...uleb(12), ...new Array<number>(16).fill(0)],
 };

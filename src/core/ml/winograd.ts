@@ -197,22 +197,109 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
     ]);
     return { nparams: 4, ni32, nv128: 11, body: [...overK, ...op.end] };
   })();
+  // --- gin: params dy 0, mtab 1, n 2, th 3: the output-gradient transform dM = A dY A^T of each
+  // 2x2 block of dy [n, 2*th, 2*tw, co] into the 16 buffers dM_k [tiles, co] whose offsets mtab holds
+  const gin = (() => {
+    const P = { dy: 0, mtab: 1, n: 2, th: 3 };
+    let next = 4;
+    const L = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, row: next++, q: next++, qc: next++, p: next };
+    next += 16;
+    const ni32 = next - 4;
+    const Y = next; // 4 v128: the 2x2 block
+    const E = next + 4; // 8 v128: E = A dY (4x2)
+    const body: number[] = [];
+    for (let k = 0; k < 16; k++) body.push(...g(P.mtab), ...op.i32load(4 * k), ...s(L.p + k));
+    body.push(...op.i32(0), ...s(L.mo));
+    const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+    for (let a = 0; a < 2; a++) for (let b = 0; b < 2; b++) inner.push(...g(L.qc), ...op.v128load((a * w + b) * co * 4), ...s(Y + a * 2 + b));
+    for (let b = 0; b < 2; b++) {
+      const y = (a: number) => g(Y + a * 2 + b);
+      inner.push(...y(0), ...s(E + 0 * 2 + b));
+      inner.push(...y(0), ...y(1), ...F32X4_ADD, ...s(E + 1 * 2 + b));
+      inner.push(...y(0), ...y(1), ...F32X4_SUB, ...s(E + 2 * 2 + b));
+      inner.push(...y(1), ...op.f32x4neg, ...s(E + 3 * 2 + b));
+    }
+    const store = (k: number, val: number[]) => [...g(L.p + k), ...g(L.mo), ...op.add, ...val, ...op.v128store(0)];
+    for (let i = 0; i < 4; i++) {
+      const e = (b: number) => g(E + i * 2 + b);
+      inner.push(...store(i * 4 + 0, e(0)));
+      inner.push(...store(i * 4 + 1, [...e(0), ...e(1), ...F32X4_ADD]));
+      inner.push(...store(i * 4 + 2, [...e(0), ...e(1), ...F32X4_SUB]));
+      inner.push(...store(i * 4 + 3, [...e(1), ...op.f32x4neg]));
+    }
+    inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+    const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overX = forLoop(L.tx, op.i32(tw), [...g(L.row), ...g(L.tx), ...op.i32(8 * co), ...op.mul, ...op.add, ...s(L.q), ...overC]);
+    const overY = forLoop(L.ty, g(P.th), [
+      ...g(P.dy), ...g(L.nn), ...g(P.th), ...op.mul, ...g(L.ty), ...op.add, ...op.i32(2), ...op.mul,
+      ...op.i32(w * co * 4), ...op.mul, ...op.add, ...s(L.row),
+      ...overX,
+    ]);
+    body.push(...forLoop(L.nn, g(P.n), overY), ...op.end);
+    return { nparams: 4, ni32, nv128: 12, body };
+  })();
+  // --- mmt: params atab 0, btab 1, ctab 2, tiles 3, chunk 4: C_k [ci, co] += A_k^T B_k over the
+  // tiles (A_k [tiles, ci], B_k [tiles, co]), chunk tiles at a time so their rows stay in L1 while
+  // every 4 x 8 block of C_k sums them (tiles a multiple of chunk; C_k zeroed by the caller)
+  const mmt = (() => {
+    const P = { atab: 0, btab: 1, ctab: 2, tiles: 3, chunk: 4 };
+    let next = 5;
+    const L = { k: next++, a: next++, b: next++, c: next++, tc: next++, c0: next++, d0: next++, t: next++, o: next++, at: next++, bt: next++ };
+    const ni32 = next - 5;
+    const ACC = next, B0 = next + 8, B1 = next + 9, SV = next + 10;
+    const loadAcc: number[] = [];
+    const storeAcc: number[] = [];
+    for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) {
+      loadAcc.push(...g(L.o), ...op.v128load(r * co * 4 + h * 16), ...s(ACC + r * 2 + h));
+      storeAcc.push(...g(L.o), ...g(ACC + r * 2 + h), ...op.v128store(r * co * 4 + h * 16));
+    }
+    const step: number[] = [...g(L.bt), ...op.v128load(0), ...s(B0), ...g(L.bt), ...op.v128load(16), ...s(B1)];
+    for (let r = 0; r < 4; r++) {
+      step.push(...g(L.at), ...op.load32splat(r * 4), ...s(SV));
+      for (let h = 0; h < 2; h++) {
+        const acc = ACC + r * 2 + h;
+        step.push(...g(acc), ...g(SV), ...g(h === 0 ? B0 : B1), ...op.f32x4mul, ...F32X4_ADD, ...s(acc));
+      }
+    }
+    step.push(...g(L.at), ...op.i32(ci * 4), ...op.add, ...s(L.at), ...g(L.bt), ...op.i32(co * 4), ...op.add, ...s(L.bt));
+    const block: number[] = [
+      // o = c + (c0*co + d0)*4 ; at = a + (tc*ci + c0)*4 ; bt = b + (tc*co + d0)*4
+      ...g(L.c), ...g(L.c0), ...op.i32(co), ...op.mul, ...g(L.d0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.o),
+      ...loadAcc,
+      ...g(L.a), ...g(L.tc), ...op.i32(ci), ...op.mul, ...g(L.c0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.at),
+      ...g(L.b), ...g(L.tc), ...op.i32(co), ...op.mul, ...g(L.d0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.bt),
+      ...forLoop(L.t, g(P.chunk), step),
+      ...storeAcc,
+    ];
+    const overD = forStep(L.d0, 8, op.i32(co), block);
+    const overC = forStep(L.c0, 4, op.i32(ci), overD);
+    const overT = [...op.i32(0), ...s(L.tc), ...op.loop, ...overC,
+      ...g(L.tc), ...g(P.chunk), ...op.add, ...op.tee(L.tc), ...g(P.tiles), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overK = forLoop(L.k, op.i32(16), [
+      ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
+      ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
+      ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
+      ...overT,
+    ]);
+    return { nparams: 5, ni32, nv128: 11, body: [...overK, ...op.end] };
+  })();
+  const fns = [vin, vout, mm, gin, mmt];
   const func = (f: { ni32: number; nv128: number; body: number[] }) => {
     const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
     return [...uleb(b.length), ...b];
   };
-  const names = [3, 0, ...str('winograd_in'), 1, ...str('winograd_out'), 2, ...str('winograd_products')];
+  const exportNames = ['vin', 'vout', 'mm', 'gin', 'mmt'];
+  const profileNames = ['winograd_in', 'winograd_out', 'winograd_products', 'winograd_grad_in', 'winograd_filter_products'];
+  const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
   const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [3,
-      0x60, ...uleb(vin.nparams), ...new Array<number>(vin.nparams).fill(I32), 0,
-      0x60, ...uleb(vout.nparams), ...new Array<number>(vout.nparams).fill(I32), 0,
-      0x60, ...uleb(mm.nparams), ...new Array<number>(mm.nparams).fill(I32), 0]),
+    ...section(1, [fns.length, ...fns.flatMap((f) => [0x60, ...uleb(f.nparams), ...new Array<number>(f.nparams).fill(I32), 0])]),
     ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...limits]),
-    ...section(3, [3, 0, 1, 2]),
-    ...section(7, [3, ...str('vin'), 0x00, 0, ...str('vout'), 0x00, 1, ...str('mm'), 0x00, 2]),
-    ...section(10, [3, ...func(vin), ...func(vout), ...func(mm)]),
+    ...section(3, [fns.length, ...fns.map((_, i) => i)]),
+    ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
+    ...section(10, [fns.length, ...fns.flatMap(func)]),
     // names (the "name" custom section) so profiles tell these functions from other wasm code
     ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
   ];
@@ -312,6 +399,29 @@ function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
   return d.memoryOffset;
 }
 
+/** V_k [tiles, ci] (the 16 transformed input buffers) of x, and the int32 table of their offsets. */
+function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance, x: tf.Tensor4D): { vs: tf.Tensor[]; vtab: tf.Tensor } {
+  const [n, h, wd, ci] = x.shape;
+  const hp = h + 2, wp = wd + 2;
+  const tiles = n * (h / 2) * (wd / 2);
+  // zero-padded copy of x inside the backend's heap
+  const xp = makeTensor(be, [n, hp, wp, ci]);
+  const vs = Array.from({ length: 16 }, () => makeTensor(be, [tiles, ci]));
+  const vtab = tf.tensor1d(Int32Array.from(vs, (v) => offsetOf(be, v)), 'int32');
+  const heap = new Float32Array(mem.buffer);
+  const xo = offsetOf(be, x) / 4;
+  const po = offsetOf(be, xp) / 4;
+  const row = wd * ci;
+  heap.fill(0, po, po + n * hp * wp * ci);
+  for (let b = 0; b < n; b++) for (let r = 0; r < h; r++) {
+    const src = xo + (b * h + r) * row;
+    heap.copyWithin(po + ((b * hp + r + 1) * wp + 1) * ci, src, src + row);
+  }
+  inst.exports.vin(offsetOf(be, xp), offsetOf(be, vtab), n, hp, h / 2);
+  xp.dispose();
+  return { vs, vtab };
+}
+
 /**
  * conv2d(x, w, stride 1, pad 1) for a 3x3 filter w [3, 3, ci, co] (with `flip`: the filter is
  * flipTranspose(w) for w [3, 3, co, ci], the input gradient of a convolution by w), or null when
@@ -329,25 +439,9 @@ export function conv3x3Winograd(x: tf.Tensor4D, w: tf.Tensor4D, flip = false): t
   if (inst == null) return null;
   return tf.tidy(() => {
     const tiles = n * th * tw;
-    const hp = h + 2, wp = wd + 2;
-    // zero-padded copy of x inside the backend's heap
-    const xp = makeTensor(be, [n, hp, wp, ci]);
     const wv = w.dataSync() as Float32Array; // a filter: small
     const us = winogradFilters(wv, ci, co, flip).map((u) => tf.tensor2d(u, [ci, co]));
-    const vs = Array.from({ length: 16 }, () => makeTensor(be, [tiles, ci]));
-    const vtab = tf.tensor1d(Int32Array.from(vs, (v) => offsetOf(be, v)), 'int32');
-    {
-      const heap = new Float32Array(mem.buffer);
-      const xo = offsetOf(be, x) / 4;
-      const po = offsetOf(be, xp) / 4;
-      const row = wd * ci;
-      heap.fill(0, po, po + n * hp * wp * ci);
-      for (let b = 0; b < n; b++) for (let r = 0; r < h; r++) {
-        const src = xo + (b * h + r) * row;
-        heap.copyWithin(po + ((b * hp + r + 1) * wp + 1) * ci, src, src + row);
-      }
-    }
-    inst.exports.vin(offsetOf(be, xp), offsetOf(be, vtab), n, hp, th);
+    const { vs, vtab } = inputTransform(be, mem, inst, x);
     let ms: tf.Tensor[];
     if (useOwnProducts && tiles % 4 === 0 && co % 8 === 0 && ci % 4 === 0) {
       ms = vs.map(() => makeTensor(be, [tiles, co]));
@@ -362,4 +456,56 @@ export function conv3x3Winograd(x: tf.Tensor4D, w: tf.Tensor4D, flip = false): t
     inst.exports.vout(offsetOf(be, mtab), offsetOf(be, y), n, th);
     return y;
   });
+}
+
+/**
+ * The filter gradient [3, 3, ci, co] of conv2d(x, w, stride 1, pad 1) for x [n, h, w, ci] and the
+ * output gradient dy [n, h, w, co], by the same transform: dU_k = V_k^T dM_k summed over the tiles
+ * (dM = A dY A^T of each 2x2 block of dy), then G^T dU G; or null where it does not apply (as
+ * {@link winogradApplies}, and co a multiple of 8).
+ */
+export function filterGrad3x3Winograd(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D | null {
+  const [n, h, wd, ci] = x.shape;
+  const co = dy.shape[3];
+  if (dy.shape[0] !== n || dy.shape[1] !== h || dy.shape[2] !== wd || co % 8 !== 0) return null;
+  if (!winogradApplies(x, ci, co)) return null;
+  const { be, mem } = wasmBackend()!;
+  const th = h / 2, tw = wd / 2;
+  const tiles = n * th * tw;
+  const inst = getInstance(mem, ci, co, tw);
+  if (inst == null) return null;
+  let chunk = 32; // 32 tiles of A and B: 16 KB at 64 channels, in L1 (16-128 measured alike under load)
+  while (tiles % chunk !== 0) chunk /= 2;
+  const du = tf.tidy(() => {
+    const { vs, vtab } = inputTransform(be, mem, inst, x);
+    const ms = Array.from({ length: 16 }, () => makeTensor(be, [tiles, co]));
+    const mtab = tf.tensor1d(Int32Array.from(ms, (m) => offsetOf(be, m)), 'int32');
+    inst.exports.gin(offsetOf(be, dy), offsetOf(be, mtab), n, th);
+    const cs = Array.from({ length: 16 }, () => makeTensor(be, [ci, co]));
+    const ctab = tf.tensor1d(Int32Array.from(cs, (c) => offsetOf(be, c)), 'int32');
+    const heap = new Float32Array(mem.buffer);
+    for (const c of cs) heap.fill(0, offsetOf(be, c) / 4, offsetOf(be, c) / 4 + ci * co);
+    inst.exports.mmt(offsetOf(be, vtab), offsetOf(be, mtab), offsetOf(be, ctab), tiles, chunk);
+    // dg = G^T dU G per (c, o), read from the heap before any other allocation
+    const base = cs.map((c) => offsetOf(be, c) / 4);
+    const out = new Float32Array(9 * ci * co);
+    const t = new Float32Array(12);
+    const cc = ci * co;
+    for (let e = 0; e < cc; e++) {
+      for (let j = 0; j < 4; j++) {
+        const u0 = heap[base[j] + e], u1 = heap[base[4 + j] + e], u2 = heap[base[8 + j] + e], u3 = heap[base[12 + j] + e];
+        t[j] = u0 + 0.5 * (u1 + u2);
+        t[4 + j] = 0.5 * (u1 - u2);
+        t[8 + j] = 0.5 * (u1 + u2) + u3;
+      }
+      for (let a = 0; a < 3; a++) {
+        const t0 = t[a * 4], t1 = t[a * 4 + 1], t2 = t[a * 4 + 2], t3 = t[a * 4 + 3];
+        out[(a * 3) * cc + e] = t0 + 0.5 * (t1 + t2);
+        out[(a * 3 + 1) * cc + e] = 0.5 * (t1 - t2);
+        out[(a * 3 + 2) * cc + e] = 0.5 * (t1 + t2) + t3;
+      }
+    }
+    return tf.tensor4d(out, [3, 3, ci, co]);
+  });
+  return du;
 }
