@@ -1,6 +1,6 @@
 /**
  * `npm run bench:viewer`: opening a 275-slice 512 x 512 series in the real app (`ctssl serve` +
- * Debian Chromium, vtk.js on SwiftShader), against the floor, all in one run:
+ * Debian Chromium, software WebGL (SwiftShader) as on a machine without a GPU), against the floor, all in one run:
  *
  * - floor: reading the same files' pixel data with a plain loop (readFileSync, find Pixel Data,
  *   copy the int16 voxels into one volume), no server, no decoding to HU, no transfer;
@@ -8,16 +8,16 @@
  *   fresh server process) and warm, per wire form ('int16' raw, 'delta8' byte differences,
  *   'deflate' row deltas + raw DEFLATE), decoded in Node;
  * - the browser's fetch floor: the page fetching every block over HTTP and doing nothing with it;
- * - browser: per mode (wire form, requests in flight, how vtk.js is readied; the worker fetches over
- *   HTTP), `--repeats` opens of the series, the modes interleaved on one fresh server (only the very
- *   first open finds its caches cold): first slice on screen and whole volume as the viewer measures
- *   them (from the open request), key-to-paint latency of PageDown/PageUp presses from the first
- *   paint until the volume is in (KEY_GAPS apart; keydown's timeStamp to the first task after the
- *   next animation frame, i.e. after the page's thread has drawn the frame, and Event Timing's
- *   duration to the frame presented), main-thread long tasks (PerformanceObserver 'longtask') from
- *   the open until vtk.js has taken over, and the medians of each block's steps (the viewer's User
- *   Timing measures). The console also gets, per open, what the keys met: the vtk.js warm-up steps,
- *   each key's input delay / processing / rest, the long tasks and the long animation frames' scripts.
+ * - browser: per mode (wire form, requests in flight; the worker fetches over HTTP), `--repeats`
+ *   opens of the series, the modes interleaved on one fresh server (only the very first open finds
+ *   its caches cold): first slice on screen and whole volume as the viewer measures them (from the
+ *   open request), key-to-paint latency of PageDown/PageUp presses from the first paint until the
+ *   volume is in (KEY_GAPS apart; keydown's timeStamp to the first task after the next animation
+ *   frame, i.e. after the page's thread has drawn the frame, and Event Timing's duration to the frame
+ *   presented), and of AFTER_KEYS more once it is in, main-thread long tasks (PerformanceObserver
+ *   'longtask') from the open until those keys are done, and the medians of each block's steps (the
+ *   viewer's User Timing measures). The console also gets, per open, what the keys met: each key's
+ *   input delay / processing / rest, the long tasks and the long animation frames' scripts.
  *
  * `--modes delta8-http,int16-http-bg0,...` runs only those browser modes (and no floor or Node
  * client) and writes nothing: a quick look while developing.
@@ -56,30 +56,26 @@ const BLOCK = 16;
 const ENCODINGS: SliceEncoding[] = ['int16', 'delta8', 'deflate'];
 /**
  * Browser modes: wire form, how the volume worker gets blocks ('http': GET /files/series/ID/packed;
- * 'worker': its own socket), background requests, and how vtk.js is readied: `quiet` ms of quiet
- * input before each warm-up step (default 400, 0: at once as before, localStorage ctssl-viewer-warmup-quiet).
+ * 'worker': its own socket) and background requests.
  */
-type Mode = { id: string; enc: SliceEncoding; transport: 'http' | 'worker'; background?: number; quiet?: number };
+type Mode = { id: string; enc: SliceEncoding; transport: 'http' | 'worker'; background?: number };
 const ALL_MODES: Mode[] = [
   { id: 'delta8-http', enc: 'delta8', transport: 'http' },
-  // vtk.js readied as before: a step per task right after the first paint, keys or not.
-  { id: 'delta8-http-atonce', enc: 'delta8', transport: 'http', quiet: 0 },
   { id: 'delta8-http-bg2', enc: 'delta8', transport: 'http', background: 2 },
   { id: 'int16-http', enc: 'int16', transport: 'http' },
   { id: 'deflate-http', enc: 'deflate', transport: 'http' },
-  // Only with --modes: the 2D overlay through the whole load (keys are never 5 s apart).
-  { id: 'delta8-http-2d', enc: 'delta8', transport: 'http', quiet: 5000 },
 ];
-const DOC_MODES = ['delta8-http', 'delta8-http-atonce', 'delta8-http-bg2', 'int16-http', 'deflate-http'];
+const DOC_MODES = ['delta8-http', 'delta8-http-bg2', 'int16-http', 'deflate-http'];
 /** `--modes int16-http,delta8-http-atonce`: only those browser modes, and no floor or Node client (a quick look while developing; writes no doc). */
 const modesArg = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : null;
 const MODES = ALL_MODES.filter((m) => (modesArg ? modesArg.includes(m.id) : DOC_MODES.includes(m.id)));
 /** 2 requests near the slice on screen and `background` more (the viewer's default: none). */
 const inFlight = (m: Mode) => 2 + (m.background ?? 0);
-const modeName = (m: Mode) =>
-  `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight${m.quiet === 0 ? ' · vtk.js readied at once (before)' : ''}${m.quiet && m.quiet !== 400 ? ` · warm-up after ${m.quiet} ms quiet` : ''}`;
-/** Gaps between the keys pressed while the volume loads (ms, in turn): short ones as in a quick scroll, long ones that let the warm-up steps run. */
+const modeName = (m: Mode) => `${m.enc} · ${m.transport === 'http' ? 'HTTP' : 'socket'} · ${inFlight(m)} in flight`;
+/** Gaps between the keys pressed while the volume loads (ms, in turn): short ones as in a quick scroll, long ones that leave the page idle in between. */
 const KEY_GAPS = [120, 250, 500, 800];
+/** Keys pressed once the volume is in (the same gaps), reported apart: the view draws alike before and after. */
+const AFTER_KEYS = 4;
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -176,6 +172,10 @@ interface Open {
   keys: number[];
   /** The same keys to the next paint presented (Event Timing's duration: multiples of 8 ms; keys under 16 ms count as 16). */
   presented: number[];
+  /** Key-to-paint of the AFTER_KEYS keys pressed once the volume was in. */
+  after: number[];
+  /** Each draw of the acquired view on the page's thread (its 2D canvas: window and draw), ms. */
+  renders: number[];
   longMax: number;
   longTotal: number;
   longCount: number;
@@ -204,7 +204,7 @@ async function fetchAllInPage(page: Page, served: Served, seriesId: number, slic
 async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: number): Promise<Open> {
   await page.goto(`${served.url}#/library`);
   await page.evaluate(
-    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 0}'); localStorage.setItem('ctssl-viewer-warmup-quiet', '${mode.quiet ?? 400}')`,
+    `localStorage.setItem('ctssl-viewer-encoding', ${JSON.stringify(mode.enc)}); localStorage.setItem('ctssl-viewer-transport', ${JSON.stringify(mode.transport)}); localStorage.setItem('ctssl-viewer-background', '${mode.background ?? 0}')`,
   );
   await page.reload();
   await page.getByTestId('series-row').first().waitFor();
@@ -229,15 +229,17 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
   await page.locator(`[data-testid="series-row"][data-series-id="${seriesId}"]`).dblclick();
   await page.getByTestId('time-first-slice').filter({ hasText: /\d/ }).waitFor({ timeout: 600_000 });
   // Keys until the volume has loaded (the series opens on its middle slice; PageDown moves 10 slices), gaps in turn from KEY_GAPS.
-  for (let i = 0; !(await page.getByTestId('time-volume').textContent())?.match(/\d/); i++) {
-    await page.keyboard.press(i % 2 ? 'PageUp' : 'PageDown');
-    await page.waitForTimeout(KEY_GAPS[i % KEY_GAPS.length]);
+  let pressed = 0;
+  for (; !(await page.getByTestId('time-volume').textContent())?.match(/\d/); pressed++) {
+    await page.keyboard.press(pressed % 2 ? 'PageUp' : 'PageDown');
+    await page.waitForTimeout(KEY_GAPS[pressed % KEY_GAPS.length]);
   }
-  // Long tasks count until vtk.js has taken over (its warm-up may end after the volume).
-  await page
-    .locator('[data-testid="viewer-stage"][data-renderer="vtk"]')
-    .waitFor({ timeout: 60_000 })
-    .catch((e: Error) => console.log(`  (vtk.js has not taken over: ${e.message.split('\n')[0]})`));
+  const loading = pressed;
+  // Then AFTER_KEYS more with the volume in (long tasks count until they are done).
+  for (let i = 0; i < AFTER_KEYS; i++, pressed++) {
+    await page.keyboard.press(pressed % 2 ? 'PageUp' : 'PageDown');
+    await page.waitForTimeout(KEY_GAPS[pressed % KEY_GAPS.length]);
+  }
   await page.waitForTimeout(300);
   const ms = async (id: string) => {
     const t = (await page.getByTestId(id).textContent()) ?? '';
@@ -251,8 +253,10 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
     loaf: { t: number; ms: number; scripts: { ms: number; what: string }[] }[];
   };
   const long = raw.long.map((l) => l.ms);
-  const keys = raw.keys.map((k) => k.ms);
-  const presented = raw.keys.map((k) => raw.events.find((e) => Math.abs(e.t - k.t) < 1)?.duration ?? 16);
+  if (raw.keys.length !== pressed) throw new Error(`${pressed} keys pressed, ${raw.keys.length} timed`);
+  const keys = raw.keys.slice(0, loading).map((k) => k.ms);
+  const after = raw.keys.slice(loading).map((k) => k.ms);
+  const presented = raw.keys.slice(0, loading).map((k) => raw.events.find((e) => Math.abs(e.t - k.t) < 1)?.duration ?? 16);
   const measures = (await page.evaluate(
     `performance.getEntriesByType('measure').filter((m) => m.name.startsWith('ctssl-block')).map((m) => ({ name: m.name, ms: m.duration, server: m.detail && m.detail.serverMs }))`,
   )) as { name: string; ms: number; server?: number }[];
@@ -264,14 +268,12 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
   const openAt = marks.find((m) => m.name === 'ctssl-viewer:open')?.t ?? 0;
   for (const m of marks) if (m.name !== 'ctssl-viewer:open') phases[`@${m.name.replace('ctssl-viewer:', '')}`] = m.t - openAt;
   phases.serverOwn = median(measures.filter((m) => m.name === 'ctssl-block:server' && typeof m.server === 'number').map((m) => m.server!));
-  // What the keys met (ms from the first paint): the vtk.js steps (ctssl-vtk:*), long tasks, each key's wait.
+  // What the keys met (ms from the first paint): long tasks, each key's wait.
   const paintAt = marks.find((m) => m.name === 'ctssl-viewer:first-paint')?.t ?? openAt;
-  const vtk = (await page.evaluate(`performance.getEntriesByType('measure').filter((m) => m.name.startsWith('ctssl-vtk:')).map((m) => ({ name: m.name, t: m.startTime, ms: m.duration }))`)) as { name: string; t: number; ms: number }[];
   const at = (t: number) => Math.round(t - paintAt);
+  const renders = (await page.evaluate(`performance.getEntriesByName('ctssl-view:render').map((m) => m.duration)`)) as number[];
   const trace = [
-    `vtk ${vtk.map((v) => `${v.name.replace('ctssl-vtk:', '')} @${at(v.t)} ${Math.round(v.ms)}`).join(', ') || '-'}`,
-    `vtk-ready @${at(marks.find((m) => m.name === 'ctssl-viewer:vtk-ready')?.t ?? NaN)}`,
-    `keys ${raw.keys.map((k) => `@${at(k.t)} ${Math.round(k.ms)}`).join(', ') || '-'}`,
+    `keys ${raw.keys.map((k, i) => `${i === loading ? '| volume in | ' : ''}@${at(k.t)} ${Math.round(k.ms)}`).join(', ') || '-'}`,
     `key events (delay/processing/to paint) ${raw.events.map((e) => `@${at(e.t)} ${Math.round(e.delay)}/${Math.round(e.processing)}/${Math.round(e.duration - e.processing - e.delay)}`).join(', ') || '-'}`,
     `long tasks ${raw.long.map((l) => `@${at(l.t)} ${Math.round(l.ms)}`).join(', ') || '-'}`,
     ...raw.loaf
@@ -286,6 +288,8 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
     first: await ms('time-first-slice'),
     volume: await ms('time-volume'),
     keys,
+    after,
+    renders,
     longMax: Math.max(0, ...long),
     longTotal: long.reduce((a, b) => a + b, 0),
     longCount: long.length,
@@ -361,7 +365,8 @@ try {
       const o = await openInBrowser(pages.get(mode.id)!, served, mode, seriesId);
       o.cold = r === 0 && mode === MODES[0];
       opens[key].push(o);
-      console.log(`browser ${key} open ${r + 1}${o.cold ? ' (cold server)' : ''}: first ${Math.round(o.first)} ms, volume ${Math.round(o.volume)} ms, keys ${o.keys.map(Math.round).join('/')} ms (presented ${o.presented.map(Math.round).join('/')}), long tasks ${o.longCount} (max ${Math.round(o.longMax)} ms)`);
+      console.log(`browser ${key} open ${r + 1}${o.cold ? ' (cold server)' : ''}: first ${Math.round(o.first)} ms, volume ${Math.round(o.volume)} ms, keys ${o.keys.map(Math.round).join('/')} ms, after the load ${o.after.map(Math.round).join('/')} ms (presented ${o.presented.map(Math.round).join('/')}), long tasks ${o.longCount} (max ${Math.round(o.longMax)} ms)`);
+      console.log(`  2D canvas draws (ms): ${o.renders.map((x) => x.toFixed(1)).join(' ')}`);
       console.log(`  per block (median ms): ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
       for (const l of o.trace) console.log(`  ${l}`);
     }
@@ -386,6 +391,7 @@ const loadEnd = loadavg();
 const def = modeName(MODES[0]);
 const defWarm = warmOpens(def);
 const defKeys = defWarm.flatMap((o) => o.keys);
+const defRenders = defWarm.flatMap((o) => o.renders).sort((a, b) => a - b);
 const defBest = {
   first: best(defWarm, (o) => o.first),
   volume: best(defWarm, (o) => o.volume),
@@ -403,9 +409,9 @@ const stepsOf = (e: string) => {
   return `| ${e} | ${f('to-worker')} | ${f('server')} (${f('serverOwn')}) | ${f('body')} | ${f('decode')} | ${f('to-page')} | ${Number.isFinite(ph.insert) ? ph.insert.toFixed(1) : '-'} | ${f('total')} | ${f('@info')} / ${f('@first-slice-data')} / ${f('@first-paint')} |`;
 };
 const lines = [
-  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. ${loadSentence(loadAtStart, loadEnd, busyAtStart)} The modes' opens are interleaved (open 1 of each mode, then open 2 of each, ...) on one server, whose caches are cold only for the very first open; the summary rows give the best warm open for the first slice and the whole volume, every key of the warm opens, and the worst long task; every open is listed. Headless Debian Chromium, vtk.js on SwiftShader (software WebGL), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}. ${loadSentence(loadAtStart, loadEnd, busyAtStart)} The modes' opens are interleaved (open 1 of each mode, then open 2 of each, ...) on one server, whose caches are cold only for the very first open; the summary rows give the best warm open for the first slice and the whole volume, every key of the warm opens, and the worst long task; every open is listed. Headless Debian Chromium with software WebGL (SwiftShader, as on a machine without a GPU), app served by \`ctssl serve\` on loopback. Command: \`npm run bench:viewer\`.`,
   '',
-  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas (vtk.js draws nothing before it, and is readied a step per task, WebGL context then shaders, each step and its takeover only once keys, wheel and drags have been quiet for 400 ms, so that a key meanwhile is drawn on the 2D canvas and never waits behind a step; the 'readied at once (before)' rows are the former way, every step right after the first paint); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests in flight (the '4 in flight' rows add 2 background requests for blocks more than two blocks from the slice on screen, localStorage ctssl-viewer-background), fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
+  `Series: ${slices} slices of 512 x 512 int16 (${volumeMb.toFixed(0)} MB of voxels; ${folderArg ? folderArg : 'generated by `ctssl synth`, uncompressed DICOM'}). The viewer asks for the middle slice first over the page's connection, uncompressed, and draws it at once on a 2D canvas, where the acquired view draws every slice, while the volume loads and after (window mapped on the page's thread, a few ms a 512 x 512 slice; vtk.js draws only the reformat views of the 1x3 layout and is loaded when that layout is first shown, so no key here meets its shader compile or its renders on software WebGL); the rest comes in blocks of 16 nearest to the slice on screen, 2 requests in flight (the '4 in flight' rows add 2 background requests for blocks more than two blocks from the slice on screen, localStorage ctssl-viewer-background), fetched over HTTP (\`GET /files/series/ID/packed\`) and decoded by a Web Worker, which writes them straight into the volume it shares with the page (a SharedArrayBuffer: \`ctssl serve\` makes the page cross-origin isolated), so the page's thread copies nothing. Wire forms: 'delta8' (the default: row differences, a byte each where they fit, else 3 bytes), 'int16' (raw), 'deflate' (row differences + raw DEFLATE, inflated by the browser's DecompressionStream). The server keeps a warm cache of decoded slices and of their packed forms, filled from the middle outward as soon as the series is opened.`,
   '',
   `Floor (same run): reading the ${floorResult.files} files' pixel data with a plain loop (readFileSync, locate Pixel Data, copy ${mb(floorResult.bytes)} MB of int16 into one volume): **${r0(floorResult.ms)} ms**. The browser's own floor, the page fetching every block over HTTP (2 in flight) and doing nothing with it, best of 3 warm: ${ENCODINGS.map((e) => `${e} **${r0(fetchFloor[e])} ms**`).join(', ')}.`,
   '',
@@ -413,19 +419,19 @@ const lines = [
   '|---|---|---|---|',
   ...ENCODINGS.map((e) => `| ${e === 'int16' ? "'int16' (raw)" : e === 'delta8' ? "'delta8' (row deltas, a byte each where they fit)" : "'deflate' (row deltas + raw DEFLATE level 1)"} | ${mb(node[e].wireBytes)} | ${r0(node[e].cold)} | ${r0(node[e].warm)} |`),
   '',
-  `Keys: PageDown and PageUp in turn from the first paint until the whole volume is in, ${KEY_GAPS.join(' / ')} ms apart in turn. Key-to-paint: keydown's timeStamp to the first task after the next animation frame (the page's thread has drawn the frame), median / worst (number of keys); presented: the same keys to the next frame on screen (Event Timing's duration, in steps of 8 ms, under 16 ms counted as 16), which adds the compositor and SwiftShader's GPU process. Long tasks: from the open until vtk.js has taken over (its warm-up may end after the volume).`,
+  `Keys: PageDown and PageUp in turn from the first paint until the whole volume is in, ${KEY_GAPS.join(' / ')} ms apart in turn (every key counts), then ${AFTER_KEYS} more with the volume in (the 'after the load' column). Key-to-paint: keydown's timeStamp to the first task after the next animation frame (the page's thread has drawn the frame), median / worst (number of keys); presented: the same keys to the next frame on screen (Event Timing's duration, in steps of 8 ms, under 16 ms counted as 16), which adds the compositor and SwiftShader's GPU process. Drawing a slice on the acquired view's 2D canvas (window mapping and draw, the page's thread; every draw of the default's warm opens): median ${defRenders.length ? defRenders[Math.floor(defRenders.length / 2)].toFixed(1) : '-'} ms, worst ${defRenders.length ? defRenders[defRenders.length - 1].toFixed(1) : '-'} ms (${defRenders.length} draws). Long tasks: from the open until the keys after the load are done. Before this way (2026-12-05, the same benchmark on the quiet machine at 19:35 and 19:48 UTC), vtk.js took over the acquired view once input had been quiet for 400 ms: the warm opens' key-to-paint median was 49 and 46 ms but the worst key 108 and 203 ms, each in vtk.js' shader compile or in a vtk.js render after it had taken over.`,
   '',
-  '| browser, wire form · transport · requests | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, median / worst (keys)) | presented (ms, median / worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
-  '|---|---|---|---|---|---|---|',
+  '| browser, wire form · transport · requests | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, median / worst (keys)) | presented (ms, median / worst) | after the load (ms, median / worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
+  '|---|---|---|---|---|---|---|---|',
   ...MODES.map(modeName).flatMap((e) =>
     opens[e].map(
       (o, i) =>
-        `| ${e}, open ${i + 1}${o.cold ? ' (cold server)' : ''} | ${r0(o.first)} | ${r0(o.volume)} | ${keyStats(o.keys)} | ${keyStats(o.presented)} | ${r0(o.longMax)} | ${o.longCount}, ${r0(o.longTotal)} |`,
+        `| ${e}, open ${i + 1}${o.cold ? ' (cold server)' : ''} | ${r0(o.first)} | ${r0(o.volume)} | ${keyStats(o.keys)} | ${keyStats(o.presented)} | ${keyStats(o.after)} | ${r0(o.longMax)} | ${o.longCount}, ${r0(o.longTotal)} |`,
     ),
   ),
   ...MODES.map(modeName).map((e) => {
     const w = warmOpens(e);
-    return `| **${e}, warm opens** | **${r0(best(w, (o) => o.first))}** (best) | **${r0(best(w, (o) => o.volume))}** (best) | **${keyStats(w.flatMap((o) => o.keys))}** (all keys) | ${keyStats(w.flatMap((o) => o.presented))} | **${r0(Math.max(...w.map((o) => o.longMax)))}** (worst) | |`;
+    return `| **${e}, warm opens** | **${r0(best(w, (o) => o.first))}** (best) | **${r0(best(w, (o) => o.volume))}** (best) | **${keyStats(w.flatMap((o) => o.keys))}** (all keys) | ${keyStats(w.flatMap((o) => o.presented))} | ${keyStats(w.flatMap((o) => o.after))} | **${r0(Math.max(...w.map((o) => o.longMax)))}** (worst) | |`;
   }),
   '',
   "Where a block's time goes (ms, medians over the blocks of the warm open with the best whole volume; the viewer's User Timing measures, `ctssl-block:*` in src/renderer/src/viewer/volume-fetcher.ts): to the worker (the page asks, the worker starts), server (request to response headers; in brackets the server's own time, its Server-Timing header), body (headers to the last byte), decode (into the shared volume), to the page (the worker's reply reaches the page), insert (the page's thread: copy and view update), the whole way; and the open's steps from the click's request (viewer.open answered / first slice's voxels in / first slice on screen):",
@@ -436,7 +442,7 @@ const lines = [
   '',
   `Against the floor of the same run (${r0(floorResult.ms)} ms): Node client warm ${ENCODINGS.map((e) => `${e} ${(node[e].warm / floorResult.ms).toFixed(2)}x`).join(', ')}; browser whole volume, best warm, ${MODES.map(modeName).map((e) => `${e} ${(best(warmOpens(e), (o) => o.volume) / floorResult.ms).toFixed(2)}x`).join(', ')}; against the browser's own fetch floor of the same wire form: ${MODES.map((m) => `${modeName(m)} ${(best(warmOpens(modeName(m)), (o) => o.volume) / fetchFloor[m.enc]).toFixed(2)}x`).join(', ')}. On a loaded machine every column slows together; these ratios are what compares across runs.`,
   '',
-  `Targets (issue 13), the default (${def}), warm opens of this run: first slice on screen (best) ${verdict(defBest.first, 300)}; whole volume (best) ${verdict(defBest.volume, 5000)}; key-to-paint while loading, every key of the warm opens: median ${verdict(defBest.keyMedian, 100)}, worst ${verdict(defBest.keyWorst, 100)}; longest main-thread task, worst open ${verdict(defBest.longWorst, 200)} (best open ${r0(defBest.long)} ms). In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode, transferred rather than shared (its file:// page is not cross-origin isolated; not measurable here: no Electron binary).`,
+  `Targets (issue 13), the default (${def}), warm opens of this run: first slice on screen (best) ${verdict(defBest.first, 300)}; whole volume (best) ${verdict(defBest.volume, 5000)}; key-to-paint while loading, every key of the warm opens: median ${verdict(defBest.keyMedian, 100)}, worst ${verdict(defBest.keyWorst, 100)} (after the load, worst ${r0(Math.max(...defWarm.flatMap((o) => o.after)))} ms); longest main-thread task, worst open ${verdict(defBest.longWorst, 200)} (best open ${r0(defBest.long)} ms). In the desktop app blocks cross Electron IPC to the page and are handed to the same worker to decode, transferred rather than shared (its file:// page is not cross-origin isolated; not measurable here: no Electron binary).`,
 ];
 replaceSection('Opening a series', lines.join('\n'));
 console.log(lines.join('\n'));

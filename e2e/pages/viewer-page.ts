@@ -106,13 +106,8 @@ export class ViewerPage {
     await this.page.mouse.up();
   }
 
-  /**
-   * Screenshot of the slice as vtk.js renders it (overlays hidden), decoded; saved too when a path
-   * is given. Waits until vtk.js has taken over from the 2D overlay that draws the slice from the
-   * first paint (it does once keys and drags have been quiet for a while: viewer-state.svelte.ts).
-   */
+  /** Screenshot of the slice as the view draws it (overlays hidden), decoded; saved too when a path is given. */
   async shot(savePath?: string): Promise<Image> {
-    await expect(this.stage).toHaveAttribute('data-renderer', 'vtk', { timeout: 30_000 });
     await this.page.waitForTimeout(100);
     // Overlays (labels, readouts) are hidden so that only the rendered slice is compared.
     const buf = await this.canvas.screenshot({
@@ -123,9 +118,8 @@ export class ViewerPage {
     return decodePng(buf);
   }
 
-  /** Screenshot of the slice (as vtk.js renders it, see shot) with the label overlay (text overlays and focus ring hidden), decoded. */
+  /** Screenshot of the slice (see shot) with the label overlay (text overlays and focus ring hidden), decoded. */
   async shotWithLabels(savePath?: string): Promise<Image> {
-    await expect(this.stage).toHaveAttribute('data-renderer', 'vtk', { timeout: 30_000 });
     await this.page.waitForTimeout(150);
     const buf = await this.stage.screenshot({
       path: savePath,

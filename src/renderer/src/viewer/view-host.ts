@@ -1,10 +1,11 @@
 /**
  * What the acquired view (SliceCanvas) and the reformat views (ReformatCanvas) share around their
- * view model: the vtk.js view created on demand in a host element and disposed with it, the overlay
- * canvas, the resize observer, a wheel listener that may cancel the page's scroll, the wheel's
- * notch-to-step accumulation and pointer coordinates relative to the host.
+ * view model: the renderer (the acquired view's 2D canvas, the reformats' vtk.js loaded on demand)
+ * created in a host element and disposed with it, the overlay canvas, the resize observer, a wheel
+ * listener that may cancel the page's scroll, the wheel's notch-to-step accumulation and pointer
+ * coordinates relative to the host.
  */
-import type { SliceView } from './slice-view';
+import type { CreateSliceView, SliceView } from './slice-view';
 
 /** A view model a canvas hosts: ViewerState (the acquired plane) or a ReformatPane. */
 export interface HostedView {
@@ -17,30 +18,31 @@ export interface HostedView {
 }
 
 /**
- * Mounts `model`'s view: attaches the overlay, loads vtk.js and creates the view in `host`, observes
- * the host's size and listens to the wheel on `stage` (not passive: Svelte's onwheel is, and the
- * handlers cancel the page's scroll and zoom). `onFail` gets the message when no view can start.
- * Returns the teardown (for onMount).
+ * Mounts `model`'s view: attaches the overlay, gets the renderer (`renderer`: a module loaded on
+ * demand, as vtk.js is) and creates the view in `host`, observes the host's size and listens to the
+ * wheel on `stage` (not passive: Svelte's onwheel is, and the handlers cancel the page's scroll and
+ * zoom). `onFail` gets the message when no view can start. Returns the teardown (for onMount).
  */
 export function mountSliceView(
   model: HostedView,
   els: { host: HTMLElement; stage: HTMLElement; overlay: HTMLCanvasElement },
   wheel: (e: WheelEvent) => void,
   onFail: (message: string) => void,
+  renderer: () => Promise<CreateSliceView>,
 ): () => void {
   let view: SliceView | null = null;
   let gone = false;
   const ro = new ResizeObserver(() => model.resized());
   els.stage.addEventListener('wheel', wheel, { passive: false });
   model.attachOverlay(els.overlay);
-  import('./vtk-slice-view')
-    .then(({ createSliceView }) => {
+  renderer()
+    .then((createSliceView) => {
       if (gone) return;
       view = createSliceView(els.host);
       model.attachView(view);
       ro.observe(els.host);
     })
-    .catch((err: Error) => onFail(`The slice renderer could not start (WebGL2 needed): ${err.message}`));
+    .catch((err: Error) => onFail(`The slice renderer could not start: ${err.message}`));
   return () => {
     gone = true;
     els.stage.removeEventListener('wheel', wheel);

@@ -1,7 +1,8 @@
 /**
  * State of one open series in the viewer. Reactive fields are the small view-model only (slice
- * index, window, readouts, progress); the voxels live in a plain VolumeLoader and the vtk.js
- * objects in the SliceView, both held in ordinary (non-reactive) fields.
+ * index, window, readouts, progress); the voxels live in a plain VolumeLoader and the picture in
+ * the SliceView (the 2D canvas view, canvas-slice-view.ts), both held in ordinary (non-reactive)
+ * fields.
  *
  * Loading: `viewer.open`, then the middle slice alone (first paint), then the rest in blocks of 16
  * nearest-first around the slice on screen.
@@ -18,14 +19,7 @@ import { CROSS_COLOURS, ReformatPane } from './reformat-pane.svelte';
 import type { VolumePoint } from './reformat';
 import { clearOverlay, drawCrosshair, drawPicture, hoverReadout, pictureCanvas, type HoverReadout } from './view-overlay';
 import { ViewerLabelsState } from './viewer-labels-state.svelte';
-import { DEFAULT_QUIET_MS, InputQuiet } from './input-quiet';
-import { storedInt } from './stored-knob';
-import { clampWindow, DEFAULT_PRESET, dragWindow, presets, windowedGrey, type WindowLevel } from './window-level';
-
-/** Quiet input before each step of vtk.js' warm-up, ms: DEFAULT_QUIET_MS, or localStorage 'ctssl-viewer-warmup-quiet' (0-5000; 0: no wait, as before). */
-function chosenQuietMs(): number {
-  return storedInt('ctssl-viewer-warmup-quiet', 0, 5000, DEFAULT_QUIET_MS);
-}
+import { clampWindow, DEFAULT_PRESET, dragWindow, presets, type WindowLevel } from './window-level';
 
 export type ViewerStatus = 'opening' | 'loading' | 'ready' | 'error';
 
@@ -35,8 +29,7 @@ export const BLOCK_SIZE = 16;
 
 /**
  * Steps of an open as User Timing marks (`ctssl-viewer:open`, `:info` (viewer.open answered),
- * `:first-slice-data`, `:view` (vtk.js loaded, view made), `:first-paint`, `:vtk-ready` (vtk.js
- * readied and the input quiet: it draws from the next frame on)); the benchmark reads them.
+ * `:first-slice-data`, `:view` (the view made), `:first-paint`); the benchmark reads them.
  */
 function mark(name: string): void {
   try {
@@ -55,8 +48,6 @@ export class ViewerState {
   loaded = $state(0);
   /** Whether the slice on screen has arrived. */
   sliceReady = $state(false);
-  /** What draws the acquired slice: the 2D overlay (from the first paint until vtk.js has been readied while input was quiet) or vtk.js. */
-  renderer = $state<'2d' | 'vtk'>('2d');
   hover = $state.raw<HoverReadout | null>(null);
   error = $state<string | null>(null);
   interpolation = $state<'nearest' | 'linear'>('nearest');
@@ -91,12 +82,6 @@ export class ViewerState {
   private dragStart: WindowLevel | null = null;
   private panStart: ViewTransform | null = null;
   private t0 = 0;
-  /** The first slice drawn on the 2D overlay, until vtk.js has drawn it (see draw). */
-  private preview: { slice: number; window: WindowLevel; canvas: HTMLCanvasElement } | null = null;
-  /** vtk.js waits until it has got ready after the first paint (view.warmUp); the 2D overlay shows the slice meanwhile. */
-  private holdVtk = false;
-  /** Whether the user's input has been quiet long enough for a step of vtk.js' warm-up (made at the first paint). */
-  private quiet: InputQuiet | null = null;
 
   constructor(
     private readonly api: ApiClient,
@@ -163,7 +148,7 @@ export class ViewerState {
     }
   }
 
-  /** Hands the view model its renderer (created asynchronously, once vtk.js has loaded). */
+  /** Hands the view model its renderer (the 2D canvas view, made when the stage mounts). */
   attachView(view: SliceView): void {
     mark('view');
     this.view = view;
@@ -203,14 +188,6 @@ export class ViewerState {
     this.fetcher?.inserted(start, count);
   }
 
-  /** The slice on screen, windowed, as the 2D overlay's picture until vtk.js draws (reusing the last preview's canvas). */
-  private setPreview(data: Int16Array): void {
-    const [columns, rows] = this.info!.dims;
-    const picture = new ImageData(columns, rows);
-    windowedGrey(data, this.window, picture.data);
-    this.preview = { slice: this.slice, window: this.window, canvas: pictureCanvas(this.preview?.canvas ?? document.createElement('canvas'), picture) };
-  }
-
   /** Draws on the next animation frame (many wheel events per frame collapse into one draw). */
   requestRender(): void {
     if (this.layoutMode === '1x3') for (const p of this.panes) p.requestRender();
@@ -224,55 +201,6 @@ export class ViewerState {
   private draw(): void {
     const view = this.view;
     if (!view || !this.info || !this.loader) return;
-    if (this.firstSliceMs === null) {
-      // vtk.js draws nothing before the first slice has arrived: its first render compiles its
-      // shaders, a long task on software WebGL that would hold the slice's arrival back. The slice is
-      // then drawn at once on the 2D overlay, and vtk.js takes over once it has got ready a step per
-      // task (view.warmUp: its WebGL context, then its shaders), instead of in one task of over 300 ms.
-      const data = this.loader.slice(this.slice);
-      if (!data) {
-        this.drawOverlay();
-        return;
-      }
-      this.setPreview(data);
-      this.sliceReady = true;
-      this.updateHover();
-      this.drawOverlay();
-      this.firstSliceMs = performance.now() - this.t0;
-      mark('first-paint');
-      // Each step of the warm-up, and the takeover itself (vtk.js' first real render), waits until
-      // the user's input has been quiet for a while (InputQuiet): keys meanwhile are drawn here on
-      // the 2D overlay, a few ms each, and never queue behind a step of 50-250 ms. (Making the WebGL
-      // context earlier, while the page waited for the first slice, was measured and dropped: with a
-      // live context each resize of the host while the page laid out the series' info reallocated
-      // the canvas' buffers, 90-690 ms each on the loaded machine, and delayed the first paint.)
-      this.holdVtk = true;
-      const quiet = (this.quiet ??= new InputQuiet(window, chosenQuietMs()));
-      void view
-        .warmUp(() => quiet.wait())
-        .catch(() => undefined)
-        .then(() => quiet.wait())
-        .then(() => {
-          if (this.disposed) return;
-          this.holdVtk = false;
-          mark('vtk-ready');
-          this.requestRender();
-        });
-      return;
-    }
-    if (this.holdVtk) {
-      // vtk.js is still getting ready (warmUp: its context, then its shaders, a task each): the
-      // slice on screen stays on the 2D overlay, redrawn when the slice or the window changes.
-      const p = this.preview;
-      if (!p || p.slice !== this.slice || p.window !== this.window) {
-        const data = this.loader.slice(this.slice);
-        this.sliceReady = data !== null;
-        if (data) this.setPreview(data);
-        this.updateHover();
-      }
-      this.drawOverlay();
-      return;
-    }
     if (this.sliceDirty) {
       const data = this.loader.slice(this.slice);
       view.showSlice(data);
@@ -281,15 +209,17 @@ export class ViewerState {
       this.updateHover();
     }
     view.render();
-    this.preview = null;
-    if (this.renderer !== 'vtk') this.renderer = 'vtk';
     this.drawOverlay();
+    if (this.firstSliceMs === null && this.sliceReady) {
+      this.firstSliceMs = performance.now() - this.t0;
+      mark('first-paint');
+    }
   }
 
   /**
    * Draws the overlay layers and the label masks of the slice on screen into the overlay canvas,
    * into the rectangle the slice occupies under the current zoom and pan (the same camera as the
-   * vtk.js view), and in 1x3 the crosshair.
+   * view's), and in 1x3 the crosshair.
    */
   private drawOverlay(): void {
     const c = this.overlay;
@@ -299,8 +229,6 @@ export class ViewerState {
     const ctx = clearOverlay(c, width, height);
     if (!ctx) return;
     const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
-    const p = this.preview;
-    if (p && p.slice === this.slice && p.window === this.window) drawPicture(ctx, p.canvas, r, this.interpolation === 'linear');
     for (const layer of this.overlayLayers) {
       const img = layer(this.slice);
       if (img) drawPicture(ctx, pictureCanvas((this.layerCanvas ??= document.createElement('canvas')), img), r);
@@ -474,7 +402,6 @@ export class ViewerState {
     this.fetcher?.dispose();
     this.fetcher = null;
     this.labels.dispose();
-    this.quiet?.dispose();
     for (const p of this.panes) p.dispose();
     this.overlay = null;
     this.overlaySrc = null;

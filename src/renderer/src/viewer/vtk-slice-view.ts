@@ -1,5 +1,6 @@
 /**
- * The only module that imports vtk.js. It draws one 2D slice (vtkImageMapper + vtkImageSlice,
+ * The only module that imports vtk.js: the reformat views' renderer (the acquired view draws on a 2D
+ * canvas, canvas-slice-view.ts, and says why). It draws one 2D slice (vtkImageMapper + vtkImageSlice,
  * parallel projection) into a canvas inside the host element; no vtk.js interactor is created, the
  * viewer handles pointer and keys itself. The factory's `dispose()` deletes every vtk.js object it
  * made (STYLE.md habit 5); components call it on destroy.
@@ -26,9 +27,6 @@ const INT16_RANGE = { min: -32768, max: 32767 };
 
 /** vtk.js' WebGL2 context options (vtkOpenGLRenderWindow.get3DContext's defaults), without multisampling. */
 const CONTEXT_OPTIONS: WebGLContextAttributes = { preserveDrawingBuffer: false, depth: true, alpha: true, powerPreference: 'high-performance', antialias: false };
-
-/** The next task (a macrotask, so that the page can paint and handle input in between). */
-const nextTask = () => new Promise<void>((r) => setTimeout(r, 0));
 
 function timed(name: string, f: () => void): void {
   const t = performance.now();
@@ -99,56 +97,21 @@ export function createSliceView(host: HTMLElement): SliceView {
     pixels = null;
   };
 
-  /** Creates the canvas' context with CONTEXT_OPTIONS before vtk.js asks for one (a no-op once made). */
+  /**
+   * The canvas' context, made with vtk.js' own options but without multisampling before vtk.js asks
+   * for one (vtk.js asks for none, so WebGL's default applies): on SwiftShader, in a bare page,
+   * creating it took 136-230 ms with multisampling against 43-73 ms without, and a slice drawn as one
+   * axis-aligned textured quad has no edges to smooth. vtk.js' initialize() then gets this same
+   * context from the canvas.
+   */
   let contextMade = false;
   const makeContext = () => {
     if (contextMade) return;
     contextMade = true;
     glWindow.getCanvas()?.getContext('webgl2', { ...CONTEXT_OPTIONS });
   };
-  let warm: Promise<void> | null = null;
-  const warmUp = async (ready: () => Promise<void>) => {
-    await nextTask();
-    await ready();
-    if (disposed) return;
-    // The context first, made here with vtk.js' own options but without multisampling (vtk.js asks
-    // for none, so WebGL's default applies): on SwiftShader, in a bare page, creating it took
-    // 136-230 ms with multisampling against 43-73 ms without, and a slice drawn as one axis-aligned
-    // textured quad has no edges to smooth. vtk.js' initialize() then gets this same context from the canvas.
-    timed('context', makeContext);
-    await nextTask();
-    await ready();
-    if (disposed) return;
-    timed('initialize', () => glWindow.initialize());
-    await nextTask();
-    await ready();
-    if (disposed) return;
-    // A 1 x 1 int16 image through a mapper and actor like the slice's: vtk.js compiles the same
-    // shader program (kept in the context's shader cache), without uploading a whole slice.
-    const px = vtkDataArray.newInstance({ numberOfComponents: 1, values: new Int16Array(1) });
-    px.setRange(INT16_RANGE, 0);
-    const img = vtkImageData.newInstance();
-    img.setDimensions(1, 1, 1);
-    img.getPointData().setScalars(px);
-    const m = vtkImageMapper.newInstance();
-    m.setInputData(img);
-    m.setKSlice(0);
-    const a = vtkImageSlice.newInstance();
-    a.setMapper(m);
-    a.getProperty().setInterpolationTypeToNearest();
-    a.getProperty().setColorWindow(window_.width);
-    a.getProperty().setColorLevel(window_.level);
-    const shown = image !== null;
-    if (shown) renderer.removeViewProp(actor);
-    renderer.addViewProp(a);
-    timed('shaders', () => renderWindow.render());
-    renderer.removeViewProp(a);
-    if (shown) renderer.addViewProp(actor);
-    a.delete();
-    m.delete();
-    img.delete();
-    px.delete();
-  };
+  /** The first render compiles the shaders (a long task on software WebGL): measured as ctssl-vtk:first-render. */
+  let rendered = false;
 
   const view: SliceView = {
     setLayout(l, paddingValue) {
@@ -206,10 +169,12 @@ export function createSliceView(host: HTMLElement): SliceView {
     render() {
       if (disposed) return;
       makeContext();
-      renderWindow.render();
-    },
-    warmUp(ready = () => Promise.resolve()) {
-      return (warm ??= warmUp(ready));
+      if (rendered) {
+        renderWindow.render();
+        return;
+      }
+      rendered = true;
+      timed('first-render', () => renderWindow.render());
     },
     size() {
       return { width, height };
