@@ -412,10 +412,17 @@ function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance
   const xo = offsetOf(be, x) / 4;
   const po = offsetOf(be, xp) / 4;
   const row = wd * ci;
-  heap.fill(0, po, po + n * hp * wp * ci);
-  for (let b = 0; b < n; b++) for (let r = 0; r < h; r++) {
-    const src = xo + (b * h + r) * row;
-    heap.copyWithin(po + ((b * hp + r + 1) * wp + 1) * ci, src, src + row);
+  for (let b = 0; b < n; b++) {
+    // zeros only where the copy does not write: the first and last rows, each row's two end pixels
+    const img = po + b * hp * wp * ci;
+    heap.fill(0, img, img + (wp + 1) * ci);
+    heap.fill(0, img + ((hp - 1) * wp - 1) * ci, img + hp * wp * ci);
+    for (let r = 0; r < h; r++) {
+      const src = xo + (b * h + r) * row;
+      const dst = img + ((r + 1) * wp + 1) * ci;
+      heap.copyWithin(dst, src, src + row);
+      heap.fill(0, dst + row, dst + row + 2 * ci); // this row's right pixel and the next row's left
+    }
   }
   inst.exports.vin(offsetOf(be, xp), offsetOf(be, vtab), n, hp, h / 2);
   xp.dispose();
