@@ -1,9 +1,9 @@
 /**
  * The acquired view's renderer: the slice on a 2D canvas. The slice's HU are mapped to grey under
  * the window on the page's thread (windowedGrey: level - width/2 black, level + width/2 white, linear
- * between, as vtk.js maps them), one pixel a voxel in a scratch canvas, and drawn into the rectangle
- * the camera gives (slice-geometry's imageRect, the same as the label overlay's), unsmoothed
- * (nearest) or bilinear (linear).
+ * between, as vtk.js maps them) into a canvas of one pixel a voxel, which a CSS transform places on
+ * the rectangle the camera gives (slice-geometry's imageRect, the same as the label overlay's),
+ * scaled unsmoothed (nearest: image-rendering pixelated) or smoothed (linear).
  *
  * Why not vtk.js here: the acquired view is the one scrolled from the first paint while the volume
  * loads, and must answer a key within 100 ms on any machine. On software WebGL (SwiftShader, e.g. a
@@ -14,19 +14,25 @@
  */
 import { cameraFor, FIT, imageRect, type SliceLayout, type ViewTransform } from './slice-geometry';
 import type { SliceView } from './slice-view';
-import { clearOverlay, drawPicture, pictureCanvas } from './view-overlay';
 import { DEFAULT_PRESET, windowedGrey, type WindowLevel } from './window-level';
 
 export function createCanvasSliceView(host: HTMLElement): SliceView {
+  // One pixel a voxel; the browser's compositor scales and places it (a CSS transform), so a new
+  // slice costs the page one 512 x 512 picture and no redraw of a view-sized canvas, and zoom and pan
+  // redraw nothing.
   const canvas = document.createElement('canvas');
+  canvas.style.position = 'absolute';
+  canvas.style.left = '0';
+  canvas.style.top = '0';
+  canvas.style.transformOrigin = '0 0';
   host.appendChild(canvas);
-  const scratch = document.createElement('canvas');
+  let ctx: CanvasRenderingContext2D | null = null;
 
   let layout: SliceLayout | null = null;
   let padding = -32768;
   let pixels: Int16Array | null = null;
   let picture: ImageData | null = null;
-  /** The scratch canvas no longer shows `pixels` under `window_` (a new slice or window). */
+  /** The canvas no longer shows `pixels` under `window_` (a new slice or window). */
   let stale = true;
   let transform: ViewTransform = FIT;
   let window_: WindowLevel = DEFAULT_PRESET;
@@ -35,12 +41,20 @@ export function createCanvasSliceView(host: HTMLElement): SliceView {
   let height = 1;
   let disposed = false;
 
+  /** Sets a style property only when it changes (no style recalculation for nothing). */
+  const style = (name: 'transform' | 'imageRendering', value: string) => {
+    if (canvas.style[name] !== value) canvas.style[name] = value;
+  };
+
   const view: SliceView = {
     setLayout(l, paddingValue) {
       layout = { ...l };
       padding = paddingValue;
       pixels = new Int16Array(l.columns * l.rows).fill(padding);
       picture = new ImageData(l.columns, l.rows);
+      canvas.width = l.columns;
+      canvas.height = l.rows;
+      ctx = canvas.getContext('2d', { alpha: false });
       transform = FIT;
       stale = true;
     },
@@ -71,16 +85,17 @@ export function createCanvasSliceView(host: HTMLElement): SliceView {
       height = Math.max(1, r.height);
     },
     render() {
-      if (disposed || !layout || !pixels || !picture) return;
+      if (disposed || !layout || !pixels || !picture || !ctx) return;
       const t = performance.now();
       if (stale) {
         windowedGrey(pixels, window_, picture.data);
-        pictureCanvas(scratch, picture);
+        ctx.putImageData(picture, 0, 0);
         stale = false;
       }
-      const ctx = clearOverlay(canvas, width, height);
-      if (!ctx) return;
-      drawPicture(ctx, scratch, imageRect(layout, cameraFor(layout, width, height, transform), width, height), smooth);
+      // The picture's rectangle under the camera (slice-geometry's imageRect, as the label overlay's).
+      const r = imageRect(layout, cameraFor(layout, width, height, transform), width, height);
+      style('transform', `translate(${r.x}px, ${r.y}px) scale(${r.width / layout.columns}, ${r.height / layout.rows})`);
+      style('imageRendering', smooth ? 'auto' : 'pixelated');
       // What a draw costs the page's thread, for bench/viewer.ts.
       try {
         performance.measure('ctssl-view:render', { start: t, end: performance.now() });
@@ -97,6 +112,7 @@ export function createCanvasSliceView(host: HTMLElement): SliceView {
       canvas.remove();
       pixels = null;
       picture = null;
+      ctx = null;
     },
   };
   view.resize();

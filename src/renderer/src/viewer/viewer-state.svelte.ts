@@ -75,6 +75,8 @@ export class ViewerState {
   private overlay: HTMLCanvasElement | null = null;
   private overlaySrc: HTMLCanvasElement | null = null;
   private overlayImage: ImageData | null = null;
+  /** Whether the overlay canvas holds anything (else an empty draw leaves it alone). */
+  private overlayDrawn = false;
   private disposed = false;
   private frame = 0;
   private sliceDirty = true;
@@ -226,14 +228,16 @@ export class ViewerState {
     const l = this.layout;
     if (!c || !this.view || !l) return;
     const { width, height } = this.view.size();
+    const layers = this.overlayLayers.map((layer) => layer(this.slice)).filter((img) => img !== null);
+    const img = this.labels.image();
+    const cross = this.layoutMode === '1x3';
+    // Nothing to draw and nothing drawn: the canvas is left alone (no clear, no new frame of it to composite).
+    if (!layers.length && !img && !cross && !this.overlayDrawn) return;
     const ctx = clearOverlay(c, width, height);
+    this.overlayDrawn = false;
     if (!ctx) return;
     const r = imageRect(l, cameraFor(l, width, height, this.transform), width, height);
-    for (const layer of this.overlayLayers) {
-      const img = layer(this.slice);
-      if (img) drawPicture(ctx, pictureCanvas((this.layerCanvas ??= document.createElement('canvas')), img), r);
-    }
-    const img = this.labels.image();
+    for (const layer of layers) drawPicture(ctx, pictureCanvas((this.layerCanvas ??= document.createElement('canvas')), layer), r);
     if (img) {
       // The label picture changes only with the slice, the masks or the style: put it into its canvas once.
       if (img !== this.overlayImage || !this.overlaySrc) {
@@ -243,8 +247,10 @@ export class ViewerState {
       drawPicture(ctx, this.overlaySrc, r);
     }
     // The crosshair: where the row plane (horizontal line) and the column plane (vertical) cut this slice.
-    if (this.layoutMode === '1x3') drawCrosshair(ctx, r, l, this.cross.x, this.cross.y, CROSS_COLOURS[1], CROSS_COLOURS[2]);
+    if (cross) drawCrosshair(ctx, r, l, this.cross.x, this.cross.y, CROSS_COLOURS[1], CROSS_COLOURS[2]);
+    this.overlayDrawn = layers.length > 0 || img !== null || cross;
   }
+
 
   /** Moves the crosshair to a volume point: the acquired view goes to its slice, the reformats to its row and column. */
   setCross(p: VolumePoint): void {
