@@ -51,7 +51,8 @@ export interface EvidenceContext {
   imgDir: string;
   ctssl: (...a: string[]) => string;
   section: (title: string, body: string) => void;
-  machine: () => string;
+  /** The machine and the date (`at`, default now). */
+  machine: (at?: Date) => string;
   commandsBlock: () => string[];
   /** Replaces how the last ctssl command is documented (e.g. a glob for many files). */
   documentAs: (shown: string) => void;
@@ -560,6 +561,8 @@ type Report = {
   comparisons: Comparison[];
   segmentation: Record<string, { dice: number; ci: [number, number] | null; patients: number }>;
   minutes: number;
+  /** When the run wrote the JSON (ISO); absent in early JSON. */
+  generated?: string;
   command: string;
   /** The section's closing block of ctssl commands. */
   commands: string[];
@@ -656,7 +659,7 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
   const verdicts = (['full', 'frozen', 'linear'] as const).flatMap((mode) =>
     R.fractions.map((f) => {
       const v = verdictOf(r, 'masked', mode, f);
-      return v ? `- ${MODES[mode]}, ${pct(f)}: masked ${v.a.mean.toFixed(3)} [${v.a.ci95[0].toFixed(3)}, ${v.a.ci95[1].toFixed(3)}] vs random ${v.b.mean.toFixed(3)} [${v.b.ci95[0].toFixed(3)}, ${v.b.ci95[1].toFixed(3)}]; intervals ${v.apart ? 'apart' : 'overlap'}; better with Holm p < 0.05 in ${v.better} of ${v.seeds} seeds${v.worse ? `, worse in ${v.worse}` : ''} → ${v.met ? '**target met**' : 'target not met'}` : '';
+      return v ? `- ${MODES[mode]}, ${pct(f)}: masked ${v.a.mean.toFixed(3)} [${v.a.ci95[0].toFixed(3)}, ${v.a.ci95[1].toFixed(3)}] vs random ${v.b.mean.toFixed(3)} [${v.b.ci95[0].toFixed(3)}, ${v.b.ci95[1].toFixed(3)}]; intervals ${v.apart ? 'apart' : 'overlap'}; better with Holm p < 0.05 in ${v.better} of ${v.seeds} seeds${v.worse ? `, worse in ${v.worse}` : ''} → ${v4 ? `v3's rule (intervals apart or 2 seeds better after Holm over all tests): ${v.met ? 'met' : 'not met'}` : v.met ? '**target met**' : 'target not met'}` : '';
     }),
   ).filter(Boolean);
   const tests = r.comparisons
@@ -698,7 +701,7 @@ function writeReport(ctx: EvidenceContext, r: Report, jsonName: string) {
   ctx.section(
     title,
     [
-      `Made ${ctx.machine()} by \`${r.command}\` in ${r.minutes} minutes. Numbers: [docs/evidence/${jsonName}](evidence/${jsonName}) (AUROC per seed, means, intervals, every paired test).`,
+      `Made ${ctx.machine(r.generated ? new Date(r.generated) : undefined)} by \`${r.command}\` in ${r.minutes} minutes. Numbers: [docs/evidence/${jsonName}](evidence/${jsonName}) (AUROC per seed, means, intervals, every paired test).`,
       '',
       design ??
       `**Design.** Labelled cohort: ${c.labelledPatients} synthetic patients (\`ctssl synth\`, cohort seed ${c.seed}, ${R.slices} slices of ${R.synthSize} px, ${R.nodulesPerPatient} nodules of ${R.noduleSize} mm), split by patient ${R.split.train}/${R.split.val}/${R.split.test} (stratified): ${c.counts.train.patients} training patients (${c.counts.train.slices} slices), ${c.testPatients} held-out patients (${c.testSlices} slices, ${c.testPositives} positive). A slice is positive when it cuts a nodule over at least ${R.minAreaPx} pixels (about 6 px across at ${R.synthSize} px); slices that show only a nodule's cap are left out (\`ctssl finetune --min-area ${R.minAreaPx}\`). Unlabelled pool for pretraining: ${R.poolPatients} other synthetic patients (seed ${c.seed} + 1000), the real LIDC-IDRI series, and the images (not the labels) of the labelled training patients: ${c.pretrainPatients} patients; no validation or held-out patient of the labelled cohort is pretrained on (checked, and the fine-tuning split rule would refuse it). Encoders: each pretext task pretrained on the pool, \`${R.preset}\` preset at ${R.size} px input, lung window (${R.window.level}, ${R.window.width}), ${R.pretrainSteps} steps of batch ${R.pretrainBatch}, seed 1. Downstream: ${R.finetuneSteps} steps of batch ${R.finetuneBatch}, Adam ${R.lr}, balanced class weights, BatchNorm re-estimated before testing (the product's fine-tuning engine and batches); ${R.seeds.length} seeds (subset, head and batches); fractions of the labelled training slices stratified by class. Intervals: patient-level cluster bootstrap (2000 resamples of the held-out patients, the same for every seed and model) of the mean over seeds. Paired tests: patient-level bootstrap of the AUROC difference on the same held-out slices, per seed and pooled over seeds, Holm-adjusted over all ${r.comparisons.length} tests.`,
