@@ -174,6 +174,8 @@ interface Open {
   presented: number[];
   /** Key-to-paint of the AFTER_KEYS keys pressed once the volume was in. */
   after: number[];
+  /** The worst key of the load and what it met (input delay, the long animation frame it fell in). */
+  worstKey: string;
   /** Each draw of the acquired view on the page's thread (its 2D canvas: window and draw), ms. */
   renders: number[];
   longMax: number;
@@ -219,7 +221,7 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
     new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.name === 'keydown') window.__events.push({ t: e.startTime, delay: e.processingStart - e.startTime, processing: e.processingEnd - e.processingStart, duration: e.duration }); }).observe({ type: 'event', durationThreshold: 16 });
     // Long animation frames with the scripts that ran in them (what a long task was).
     try {
-      new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__loaf.push({ t: e.startTime, ms: e.duration, scripts: e.scripts.map((s) => ({ ms: s.duration, what: (s.invoker || '') + ' ' + (s.sourceFunctionName || '') + ' ' + String(s.sourceURL || '').split('/').pop() + ':' + s.sourceCharPosition })) }); }).observe({ type: 'long-animation-frame' });
+      new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__loaf.push({ t: e.startTime, ms: e.duration, render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0, layout: e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0, scripts: e.scripts.map((s) => ({ ms: s.duration, what: (s.invoker || '') + ' ' + (s.sourceFunctionName || '') + ' ' + String(s.sourceURL || '').split('/').pop() + ':' + s.sourceCharPosition })) }); }).observe({ type: 'long-animation-frame' });
     } catch {}
     window.addEventListener('keydown', (e) => {
       const t0 = e.timeStamp;
@@ -250,7 +252,7 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
     long: At[];
     keys: At[];
     events: { t: number; delay: number; processing: number; duration: number }[];
-    loaf: { t: number; ms: number; scripts: { ms: number; what: string }[] }[];
+    loaf: { t: number; ms: number; render: number; layout: number; scripts: { ms: number; what: string }[] }[];
   };
   const long = raw.long.map((l) => l.ms);
   if (raw.keys.length !== pressed) throw new Error(`${pressed} keys pressed, ${raw.keys.length} timed`);
@@ -278,9 +280,19 @@ async function openInBrowser(page: Page, served: Served, mode: Mode, seriesId: n
     `long tasks ${raw.long.map((l) => `@${at(l.t)} ${Math.round(l.ms)}`).join(', ') || '-'}`,
     ...raw.loaf
       .filter((f) => f.ms > 100)
-      .map((f) => `frame @${at(f.t)} ${Math.round(f.ms)}: ${f.scripts.filter((x) => x.ms > 10).map((x) => `${x.what} ${Math.round(x.ms)}`).join('; ')}`),
+      .map((f) => `frame @${at(f.t)} ${Math.round(f.ms)} (rendering ${Math.round(f.render)}, style+layout+paint ${Math.round(f.layout)}): ${f.scripts.filter((x) => x.ms > 10).map((x) => `${x.what} ${Math.round(x.ms)}`).join('; ')}`),
   ];
+  // What the worst key of the load met: its input delay and the long animation frame it fell in.
+  let worstKey = '';
+  if (keys.length) {
+    const w = raw.keys.slice(0, loading).reduce((a, b) => (b.ms > a.ms ? b : a));
+    const ev = raw.events.find((e) => Math.abs(e.t - w.t) < 1);
+    const frame = raw.loaf.find((f) => f.t <= w.t + w.ms && w.t <= f.t + f.ms);
+    const scripted = frame ? frame.scripts.reduce((a, x) => a + x.ms, 0) : 0;
+    worstKey = `${Math.round(w.ms)} ms, ${at(w.t)} ms after the first paint, input delay ${ev ? Math.round(ev.delay) : '<16'} ms, ${frame ? `in a long frame of ${Math.round(frame.ms)} ms (scripts ${Math.round(scripted)} ms, rendering ${Math.round(frame.render)} ms)` : 'in no long frame'}`;
+  }
   return {
+    worstKey,
     trace,
     cold: false,
     presented,
@@ -419,7 +431,7 @@ const lines = [
   '|---|---|---|---|',
   ...ENCODINGS.map((e) => `| ${e === 'int16' ? "'int16' (raw)" : e === 'delta8' ? "'delta8' (row deltas, a byte each where they fit)" : "'deflate' (row deltas + raw DEFLATE level 1)"} | ${mb(node[e].wireBytes)} | ${r0(node[e].cold)} | ${r0(node[e].warm)} |`),
   '',
-  `Keys: PageDown and PageUp in turn from the first paint until the whole volume is in, ${KEY_GAPS.join(' / ')} ms apart in turn (every key counts), then ${AFTER_KEYS} more with the volume in (the 'after the load' column). Key-to-paint: keydown's timeStamp to the first task after the next animation frame (the page's thread has drawn the frame), median / worst (number of keys); presented: the same keys to the next frame on screen (Event Timing's duration, in steps of 8 ms, under 16 ms counted as 16), which adds the compositor and SwiftShader's GPU process. Drawing a slice on the acquired view's 2D canvas (window mapping and draw, the page's thread; every draw of the default's warm opens): median ${defRenders.length ? defRenders[Math.floor(defRenders.length / 2)].toFixed(1) : '-'} ms, worst ${defRenders.length ? defRenders[defRenders.length - 1].toFixed(1) : '-'} ms (${defRenders.length} draws). Long tasks: from the open until the keys after the load are done. Before this way (2026-12-05, the same benchmark on the quiet machine at 19:35 and 19:48 UTC), vtk.js took over the acquired view once input had been quiet for 400 ms: the warm opens' key-to-paint median was 49 and 46 ms but the worst key 108 and 203 ms, each in vtk.js' shader compile or in a vtk.js render after it had taken over.`,
+  `Keys: PageDown and PageUp in turn from the first paint until the whole volume is in, ${KEY_GAPS.join(' / ')} ms apart in turn (every key counts), then ${AFTER_KEYS} more with the volume in (the 'after the load' column). Key-to-paint: keydown's timeStamp to the first task after the next animation frame (the page's thread has drawn the frame), median / worst (number of keys); presented: the same keys to the next frame on screen (Event Timing's duration, in steps of 8 ms, under 16 ms counted as 16), which adds the compositor and SwiftShader's GPU process. The default's worst key in each warm open: ${defWarm.map((o) => o.worstKey).join('; ')}. Drawing a slice on the acquired view's 2D canvas (window mapping and draw, the page's thread; every draw of the default's warm opens): median ${defRenders.length ? defRenders[Math.floor(defRenders.length / 2)].toFixed(1) : '-'} ms, worst ${defRenders.length ? defRenders[defRenders.length - 1].toFixed(1) : '-'} ms (${defRenders.length} draws). Long tasks: from the open until the keys after the load are done. Before this way (2026-12-05, the same benchmark on the quiet machine at 19:35 and 19:48 UTC), vtk.js took over the acquired view once input had been quiet for 400 ms: the warm opens' key-to-paint median was 49 and 46 ms but the worst key 108 and 203 ms, each in vtk.js' shader compile or in a vtk.js render after it had taken over.`,
   '',
   '| browser, wire form · transport · requests | first slice on screen (ms) | whole volume (ms) | key-to-paint while loading (ms, median / worst (keys)) | presented (ms, median / worst) | after the load (ms, median / worst) | longest main-thread task (ms) | long tasks (count, total ms) |',
   '|---|---|---|---|---|---|---|---|',
