@@ -3,7 +3,7 @@
  * [--cohort-seed N] [--quick]`. Does a self-supervised encoder, pretrained on a pool of unlabelled
  * patients, beat random initialisation when few labelled slices are available?
  *
- * Design (a study, not a demo; RECIPE below is v3, `--recipe v2` the earlier one):
+ * Design (a study, not a demo; RECIPE below is v4, `--recipe v3` and `--recipe v2` the earlier ones):
  * - Labelled cohort L: `ctssl synth` patients (cohort seed S) with 1-3 nodules of 20-40 mm, 32
  *   slices of 128 px (v3: ground glass at `--nodule-contrast 2`); the slice label is "a nodule
  *   cross-section of at least MIN_AREA_PX pixels" (v2: 30, v3: 100, mass-sized; slices that cut a
@@ -15,7 +15,7 @@
  *   validation or held-out patients: checked and recorded in the JSON.
  * - Encoders: the five pretext tasks pretrained on U by `ctssl pretrain` (tiny preset, 128 px,
  *   lung window), same steps and seed; checkpoints along the way for the steps ablation.
- * - Downstream, per training fraction (down to 1-2 % of L's training slices) and seed (3): full
+ * - Downstream, per training fraction (down to 1-2 % of L's training slices) and seed (v4: 5): full
  *   fine-tuning and a frozen encoder (head trained) from each init, through the product's
  *   fine-tuning engine and batch stream (src/trainer/finetune), the whole test split scored; and a
  *   linear probe (L2 logistic regression on the frozen encoder's mean- and max-pooled latent) for
@@ -23,7 +23,7 @@
  * - Statistics: per init and fraction the held-out AUROC per seed, the mean over seeds with a
  *   patient-level cluster-bootstrap 95 % interval (the same patients drawn for every seed), and
  *   paired patient-level tests of each pretrained init against random init (per seed and pooled),
- *   Holm-adjusted over the whole report.
+ *   Holm-adjusted over the whole report, and (v4) within the pre-specified primary family and the rest.
  * - Segmentation: the supervised ceiling (random init, all labels) and the masked-pretrained U-Net
  *   beside it, by `ctssl finetune --task segmentation` (held-out Dice with its patient-level
  *   interval).
