@@ -20,6 +20,7 @@ import type { Database } from '../library/db/sqlite';
 
 import type { CohortFilter, ExperimentSummary, ProbeSummary } from '../shared/types';
 import type { BackendName } from '../shared/backends';
+import { coalesceSteps } from './step-coalescer';
 
 const stamp = () => new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'experiment';
@@ -92,6 +93,11 @@ export class ExperimentService {
   private launch(id: string, dir: string, spec: ExperimentSpec, backend?: BackendName): void {
     const ac = new AbortController();
     const total = spec.inits.length * spec.fractions.length * spec.seeds.length;
+    // The cell of the events held by the coalescer: held steps are sent before another cell's first event.
+    let cell: { index: number; total: number; init: string; fraction: number; seed: number } | null = null;
+    const events = coalesceSteps((event, earlierSteps) => {
+      if (cell) this.emit('experiment.event', { id, kind: 'run-event', index: cell.index, total: cell.total, init: cell.init, fraction: cell.fraction, seed: cell.seed, event, ...(earlierSteps && { earlierSteps }) });
+    });
     const report = runExperiment(this.db, spec, {
       outDir: dir,
       dataDir: this.dataDir,
@@ -100,19 +106,25 @@ export class ExperimentService {
       backend,
       signal: ac.signal,
       onEvent: (c, e) => {
-        if (e.type === 'started' || e.type === 'step' || e.type === 'eval' || e.type === 'error')
-          this.emit('experiment.event', { id, kind: 'run-event', index: c.index, total: c.total, init: c.init, fraction: c.fraction, seed: c.seed, event: e });
+        if (e.type !== 'started' && e.type !== 'step' && e.type !== 'eval' && e.type !== 'error') return;
+        if (cell && cell.index !== c.index) events.flush();
+        cell = { index: c.index, total: c.total, init: c.init, fraction: c.fraction, seed: c.seed };
+        events.push(e);
       },
-      onCell: (index, t, cell) =>
-        this.emit('experiment.event', { id, kind: 'cell', index, total: t, init: cell.init, fraction: cell.fraction, seed: cell.seed, status: cell.status }),
+      onCell: (index, t, done) => {
+        events.flush();
+        this.emit('experiment.event', { id, kind: 'cell', index, total: t, init: done.init, fraction: done.fraction, seed: done.seed, status: done.status });
+      },
     });
     const done = report
       // No longer active before the last event goes out: whoever reacts to it sees the final status.
       .then(() => {
+        events.flush();
         this.active.delete(id);
         this.emit('experiment.event', { id, kind: ac.signal.aborted ? 'stopped' : 'done', index: total, total });
       })
       .catch((err: Error) => {
+        events.flush();
         this.active.delete(id);
         this.failed.set(id, err.message);
         this.emit('experiment.event', { id, kind: 'error', index: 0, total, message: err.message });

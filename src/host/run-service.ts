@@ -18,6 +18,7 @@ import type { SslEvaluation } from '../shared/results';
 import { spawnNodeTrainer, trainerRequest, type SpawnTrainer } from './runs/trainer-host';
 import { adoptRun, getRun, listRuns, runMetrics, type RunRow } from './runs/run-store';
 import { isTraining } from './runs/run-lock';
+import { coalesceSteps } from './step-coalescer';
 import { emptyTrash, listTrashedRuns, restoreRun, trashRun } from './runs/run-trash';
 import { createFinetuneRun, createRun } from './runs/create-run';
 import { startRun, type RunHandle } from './runs/start-run';
@@ -166,6 +167,7 @@ export class RunService {
     const run = this.run(id);
     if (run.status === 'done') throw new ApiError('invalid-argument', `run ${id} is finished: create a new run (or chain one with "init")`);
     if (isTraining(run.dir)) throw new ApiError('busy', `run ${id} is already training (an experiment grid or another process drives it)`);
+    const events = coalesceSteps((event, earlierSteps) => this.emit('run.event', { runId: id, event, ...(earlierSteps && { earlierSteps }) }));
     const handle = startRun(this.db, run, {
       resume: true,
       cacheDir: join(this.dataDir, 'cache', 'slices'),
@@ -173,11 +175,12 @@ export class RunService {
       spawn: this.spawn,
       onEvent: (e) => {
         if (e.type === 'sample') this.samples.set(id, e);
-        this.emit('run.event', { runId: id, event: e });
+        events.push(e);
       },
     });
     this.active.set(id, handle);
     void handle.done.then((res) => {
+      events.flush();
       this.active.delete(id);
       if (res.status === 'crashed') {
         this.emit('run.event', { runId: id, event: { v: 1, type: 'error', message: res.error ?? 'the trainer process ended unexpectedly' } });

@@ -44,7 +44,7 @@ import { cohortFilterSchema, seriesIdsSchema } from './cohort-filter';
 import { seriesPageRequestSchema, type SeriesPage } from './series-page';
 import { SLICE_ENCODINGS } from './slice-packing';
 import { experimentRequestSchema, finetuneRequestSchema, pretrainRequestSchema, runIdSchema, type ExperimentSpec } from './run-config';
-import type { TrainerEvent } from './trainer-protocol';
+import type { StepEvent, TrainerEvent } from './trainer-protocol';
 import type { BiasProbeResult, ClusterJobExport, ClusterJobImport, LabelFolderImport, LabelImport, ModelCard, SavedExperimentReport, SslEvaluation } from './results';
 import type { PredictionSummary, PredictProgress } from './predict';
 
@@ -423,6 +423,8 @@ export interface ExperimentEvent {
   seed?: number;
   status?: string;
   event?: TrainerEvent;
+  /** With a 'step' event: the steps before it since the last one sent (step events are sent at most every 100 ms). */
+  earlierSteps?: StepEvent[];
   message?: string;
 }
 
@@ -442,7 +444,7 @@ export const events = {
   /** Making the synthetic cohort: writing patients, indexing, importing label files; then done, error or cancelled. */
   'library.synthProgress': payload<{ requestId: string | null; phase: 'writing' | 'indexing' | 'labels' | 'done' | 'error' | 'cancelled'; done: number; total: number; message: string }>(),
   /** Every event of every running trainer, tagged with its run. */
-  'run.event': payload<{ runId: number; event: TrainerEvent }>(),
+  'run.event': payload<{ runId: number; event: TrainerEvent; /** With a 'step' event: the steps before it since the last one sent (sent at most every 100 ms). */ earlierSteps?: StepEvent[] }>(),
   /** Experiment progress: a run step, a finished cell, or the end. */
   'experiment.event': payload<ExperimentEvent>(),
   /** Bias probe progress, with the id of the request that started it. */

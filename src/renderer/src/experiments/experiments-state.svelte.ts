@@ -84,7 +84,11 @@ export class ExperimentsState {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.api.on('experiment.event', (e) => this.onEvent(e));
+    this.api.on('experiment.event', (e) => {
+      // Steps come at most every 100 ms, each with the steps since the last one: every point is kept.
+      for (const s of e.earlierSteps ?? []) this.onEvent({ ...e, event: s, earlierSteps: undefined });
+      this.onEvent(e);
+    });
     void this.refresh(true);
   }
 

@@ -79,7 +79,11 @@ export class RunsState {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.api.on('run.event', ({ runId, event }) => this.onEvent(runId, event));
+    this.api.on('run.event', ({ runId, event, earlierSteps }) => {
+      // Steps come at most every 100 ms, each with the steps since the last one: every point is kept.
+      for (const s of earlierSteps ?? []) this.onEvent(runId, s);
+      this.onEvent(runId, event);
+    });
     void this.refresh(true);
   }
 
