@@ -22,7 +22,7 @@ import {
   runLabel,
   toRunConfig,
 } from '../../src/renderer/src/runs/run-form';
-import { alignLines, appendPoint, fromMetrics, mergeCurves, metricNames } from '../../src/renderer/src/runs/curves';
+import { alignLines, appendPoint, decimate, fromMetrics, mergeCurves, metricNames } from '../../src/renderer/src/runs/curves';
 import { nextCurriculumStage } from '../../src/shared/pretext-tasks';
 import { absDiff, className, diffRgba, diffStats, greyRgba } from '../../src/renderer/src/runs/sample-image';
 import { meanSd, PAPER_TABLE2, paperRowFor, TABLE2_LEGEND, table2Row, taskName } from '../../src/renderer/src/evaluate/table2';
@@ -167,6 +167,28 @@ describe('curves', () => {
       [null, 20, null, 40],
     ]);
     expect(alignLines([])).toEqual([[]]);
+  });
+
+  it('draws a long curve with a bounded number of points, keeping its ends, spikes and order', () => {
+    const n = 100_000;
+    const steps = Array.from({ length: n }, (_, i) => i + 1);
+    const values = steps.map((s) => 1 / s);
+    values[54_321] = 5; // a spike
+    values[77_777] = -3; // a dip
+    const d = decimate(steps, values, 600);
+    expect(d.steps.length).toBeLessThanOrEqual(600);
+    expect(d.steps.length).toBeGreaterThan(500);
+    expect(d.steps[0]).toBe(1);
+    expect(d.steps.at(-1)).toBe(n);
+    expect(d.steps).toEqual([...d.steps].sort((a, b) => a - b));
+    expect(d.steps).toContain(54_322);
+    expect(d.steps).toContain(77_778);
+    expect(Math.max(...d.values)).toBe(5);
+    expect(Math.min(...d.values)).toBe(-3);
+    // Every point drawn is a point of the curve.
+    d.steps.forEach((s, i) => expect(d.values[i]).toBe(values[s - 1]));
+    // A short curve is drawn as it is.
+    expect(decimate([1, 2, 3], [3, 2, 1], 600)).toEqual({ steps: [1, 2, 3], values: [3, 2, 1] });
   });
 
   it('orders losses first', () => {

@@ -100,6 +100,42 @@ export function metricLabel(name: string): string {
 }
 
 /**
+ * At most about `max` points of a line, for drawing: the points in order, split into max / 2
+ * buckets of consecutive points, each bucket giving its lowest and its highest point (in step
+ * order), so spikes survive; the first and last points are always kept. A chart redraws its lines
+ * several times a second while a run trains: without this its cost grew with the run's length (a
+ * run of thousands of fast steps left the page seconds behind its own clicks).
+ */
+export function decimate(steps: readonly number[], values: readonly number[], max: number): { steps: number[]; values: number[] } {
+  const n = steps.length;
+  if (n <= max || max < 4) return { steps: [...steps], values: [...values] };
+  const buckets = Math.floor(max / 2) - 1;
+  const size = (n - 2) / buckets;
+  const outS: number[] = [steps[0]];
+  const outV: number[] = [values[0]];
+  for (let b = 0; b < buckets; b++) {
+    const from = 1 + Math.floor(b * size);
+    const to = Math.min(n - 1, 1 + Math.floor((b + 1) * size));
+    let lo = -1;
+    let hi = -1;
+    for (let i = from; i < to; i++) {
+      const v = values[i];
+      if (!Number.isFinite(v)) continue;
+      if (lo < 0 || v < values[lo]) lo = i;
+      if (hi < 0 || v > values[hi]) hi = i;
+    }
+    if (lo < 0) continue;
+    for (const i of lo === hi ? [lo] : lo < hi ? [lo, hi] : [hi, lo]) {
+      outS.push(steps[i]);
+      outV.push(values[i]);
+    }
+  }
+  outS.push(steps[n - 1]);
+  outV.push(values[n - 1]);
+  return { steps: outS, values: outV };
+}
+
+/**
  * Aligns lines with different step grids on one x axis (the union of steps, ascending): uPlot's
  * data layout [xs, ys1, ys2, ...] with null where a line has no point at that step.
  */
