@@ -60,6 +60,9 @@ function recordRun(
   manifest: { hash: string; counts: unknown; split?: SplitLineage },
   splitSeed: number,
 ): RunRow {
+  // A folder deleted by hand leaves its run in the library: say so, not "UNIQUE constraint failed".
+  const listed = getRun(db, dir);
+  if (listed) throw new Error(`the library already lists run ${listed.id} in ${dir} (its folder was removed?): move it to the trash (ctssl runs --delete ${listed.id}) or choose another folder`);
   writeJsonAtomic(join(dir, 'config.json'), config);
   writeJsonAtomic(join(dir, 'manifest.json'), manifest);
   const now = new Date().toISOString();
