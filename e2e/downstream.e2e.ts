@@ -111,7 +111,10 @@ test.describe('fine-tuning, the experiment grid and the bias probe on a syntheti
     // (400 steps once did on CI: the Stop button went with the run's end and the click waited for it).
     await ft.fill({ steps: 100_000, batch: 4, evalEvery: 5, name: 'controls' });
     const long = await ft.start();
-    await expect.poll(async () => (await ft.step())[0], { timeout: 60_000 }).toBeGreaterThan(1);
+    // Thousands of steps before Pause, as a real run has: their live curves once left the page
+    // seconds behind (charts redrawn on software-GPU canvases, a message a step), and Pause went
+    // unanswered on CI.
+    await expect.poll(async () => (await ft.step())[0], { timeout: 120_000 }).toBeGreaterThan(2000);
     await ft.detail.getByTestId('pause-run').click();
     await ft.expectStatus('paused');
     const [atPause] = await ft.step();

@@ -28,9 +28,17 @@ export default defineConfig({
         '--disable-sync',
         '--no-first-run',
         '--disable-quic',
+        // WebGL (vtk.js' reformat views) on SwiftShader, software WebGL: this machine has no GPU.
         '--use-gl=angle',
         '--use-angle=swiftshader',
         '--enable-unsafe-swiftshader',
+        // ...but 2D canvases (charts, the acquired slice) rasterised in software, as Chromium does
+        // on a machine without a GPU: with the flags above alone it treats SwiftShader as a GPU and
+        // sends every canvas through it, and a run's live charts redrawn a few times a second left
+        // the GPU process behind; the page then waited 10-20 s for frames (timer drift 10-13 s,
+        // the CI failure of the fine-tune controls test: Pause clicked, "paused" never shown).
+        '--disable-accelerated-2d-canvas',
+        '--disable-gpu-rasterization',
       ],
     },
   },
