@@ -55,6 +55,28 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
   const s = op.set;
   const wp = 2 * tw + 2;
   const w = 2 * tw;
+  /**
+   * The loops shared by vout and gin, over an image [n, 2*th, w, co] (param `image`) by its 2x2
+   * blocks: images, tile rows, tile columns, then 4-channel groups, running `inner` once per group
+   * with L.q at the block's first pixel, L.cb the group's byte offset and L.mo advanced 16 bytes.
+   */
+  const overBlocks = (
+    L: { nn: number; ty: number; tx: number; cb: number; mo: number; row: number; q: number },
+    image: number,
+    P: { n: number; th: number },
+    inner: number[],
+  ): number[] => {
+    const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner, ...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo),
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
+    const overX = forLoop(L.tx, op.i32(tw), [...g(L.row), ...g(L.tx), ...op.i32(8 * co), ...op.mul, ...op.add, ...s(L.q), ...overC]);
+    const overY = forLoop(L.ty, g(P.th), [
+      // row = image + ((nn*2*th + 2*ty) * w * co) * 4
+      ...g(image), ...g(L.nn), ...g(P.th), ...op.mul, ...g(L.ty), ...op.add, ...op.i32(2), ...op.mul,
+      ...op.i32(w * co * 4), ...op.mul, ...op.add, ...s(L.row),
+      ...overX,
+    ]);
+    return forLoop(L.nn, g(P.n), overY);
+  };
   // --- vin: params xp 0, vtab 1, n 2, hp 3, th 4
   const vin = (() => {
     const P = { xp: 0, vtab: 1, n: 2, hp: 3, th: 4 };
@@ -134,20 +156,7 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
       inner.push(...g(L.q), ...g(L.cb), ...op.add, ...sv(0), ...sv(1), ...F32X4_ADD, ...sv(2), ...F32X4_ADD, ...op.v128store(base));
       inner.push(...g(L.q), ...g(L.cb), ...op.add, ...sv(1), ...sv(2), ...F32X4_SUB, ...sv(3), ...F32X4_SUB, ...op.v128store(base + co * 4));
     }
-    inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
-    const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
-      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
-    const overX = forLoop(L.tx, op.i32(tw), [
-      ...g(L.row), ...g(L.tx), ...op.i32(8 * co), ...op.mul, ...op.add, ...s(L.q),
-      ...overC,
-    ]);
-    const overY = forLoop(L.ty, g(P.th), [
-      // row = y + ((nn*2*th + 2*ty) * w * co) * 4
-      ...g(P.y), ...g(L.nn), ...g(P.th), ...op.mul, ...g(L.ty), ...op.add, ...op.i32(2), ...op.mul,
-      ...op.i32(w * co * 4), ...op.mul, ...op.add, ...s(L.row),
-      ...overX,
-    ]);
-    body.push(...forLoop(L.nn, g(P.n), overY), ...op.end);
+    body.push(...overBlocks(L, P.y, P, inner), ...op.end);
     return { nparams: 4, ni32, nv128: 24, body };
   })();
   // --- mm: params atab 0, btab 1, ctab 2, m 3: C_k [m, co] = A_k [m, ci] B_k [ci, co] for the 16 k,
@@ -227,16 +236,7 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
       inner.push(...store(i * 4 + 2, [...e(0), ...e(1), ...F32X4_SUB]));
       inner.push(...store(i * 4 + 3, [...e(1), ...op.f32x4neg]));
     }
-    inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
-    const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
-      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
-    const overX = forLoop(L.tx, op.i32(tw), [...g(L.row), ...g(L.tx), ...op.i32(8 * co), ...op.mul, ...op.add, ...s(L.q), ...overC]);
-    const overY = forLoop(L.ty, g(P.th), [
-      ...g(P.dy), ...g(L.nn), ...g(P.th), ...op.mul, ...g(L.ty), ...op.add, ...op.i32(2), ...op.mul,
-      ...op.i32(w * co * 4), ...op.mul, ...op.add, ...s(L.row),
-      ...overX,
-    ]);
-    body.push(...forLoop(L.nn, g(P.n), overY), ...op.end);
+    body.push(...overBlocks(L, P.dy, P, inner), ...op.end);
     return { nparams: 4, ni32, nv128: 12, body };
   })();
   // --- mmt: params atab 0, btab 1, ctab 2, tiles 3, chunk 4: C_k [ci, co] += A_k^T B_k over the
