@@ -13,8 +13,8 @@
  * (re-exported here).
  */
 import * as tf from '@tensorflow/tfjs';
-import { dense, leakyRelu } from './layers';
-import { type ForwardContext, bn, convLayer, encode } from './vqvae';
+import { dense } from './layers';
+import { type ForwardContext, bnAct, convLayer, encode } from './vqvae';
 import { type ParamStore, createStore } from './weights';
 import { type ClassifierConfig, classifierSpecs } from './specs/classifier';
 
@@ -35,10 +35,9 @@ export function classifierForward(model: Classifier, x: tf.Tensor4D, ctx: Forwar
   if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || (x.shape[3] !== c.channels && x.shape[3] !== 1)) {
     throw new Error(`classifierForward: input must be [N, ${c.size}, ${c.size}, ${c.channels}]${c.channels !== 1 ? ' or a grey [N, S, S, 1]' : ''} (got [${x.shape}])`);
   }
-  const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
   let h = encode(model, c, x, ctx);
-  h = lr(bn(model, 'head.c1.bn', convLayer(model, 'head.c1.conv', h, 2, 1), ctx));
-  h = lr(bn(model, 'head.c2.bn', convLayer(model, 'head.c2.conv', h, 2, 1), ctx));
+  h = bnAct(model, 'head.c1.bn', convLayer(model, 'head.c1.conv', h, 2, 1), ctx, { leakyRelu: c.leak });
+  h = bnAct(model, 'head.c2.bn', convLayer(model, 'head.c2.conv', h, 2, 1), ctx, { leakyRelu: c.leak });
   const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
   const w = model.params.get('head.fc.weight') as unknown as tf.Tensor2D;
   const b = model.params.get('head.fc.bias') as unknown as tf.Tensor1D;

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { dense, relu } from './layers';
-import { type ForwardContext, type VqvaePresetName, bn, convLayer } from './vqvae';
+import { type ForwardContext, type VqvaePresetName, bn, bnAct, convLayer } from './vqvae';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, countParams, createStore, denseSpecs } from './weights';
 
 export interface CnnConfig {
@@ -134,12 +134,12 @@ export function cnnFeatures(model: Cnn, x: tf.Tensor4D, ctx: ForwardContext): tf
   if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || x.shape[3] !== c.channels) {
     throw new Error(`cnnForward: x must be [N, ${c.size}, ${c.size}, ${c.channels}] (got [${x.shape}])`);
   }
-  let h = relu(bn(model, 'cnn.stem.bn', convLayer(model, 'cnn.stem.conv', x, 2, 1, false), ctx));
+  let h = bnAct(model, 'cnn.stem.bn', convLayer(model, 'cnn.stem.conv', x, 2, 1, false), ctx, 'relu');
   c.widths.forEach((_, i) => {
     for (let j = 0; j < c.blocks[i]; j++) {
       const p = `cnn.s${i}.b${j}`;
       const a = j === 0 ? convLayer(model, `${p}.conv1`, h, 2, 1) : convLayer(model, `${p}.conv1`, h, 1, 1);
-      let r = relu(bn(model, `${p}.bn1`, a, ctx));
+      let r = bnAct(model, `${p}.bn1`, a, ctx, 'relu');
       r = bn(model, `${p}.bn2`, convLayer(model, `${p}.conv2`, r, 1, 1), ctx);
       r = seBlock(model, `${p}.se`, r);
       const sc = j === 0 ? bn(model, `${p}.down.bn`, convLayer(model, `${p}.down.conv`, h, 2, 0), ctx) : h;

@@ -22,12 +22,12 @@ import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { type Classifier, type ClassifierConfig, classifierPreset, classifierSpecs } from './classifier';
 import { type Cnn, type CnnConfig, cnnFeatures, cnnForward, cnnPreset, cnnSpecs } from './cnn';
-import { dense, leakyRelu } from './layers';
+import { dense } from './layers';
 import { type ClassBatch, type GradientResult, type Shape4, applyUpdate } from './train-step';
 import type { AdamFamily } from './optim';
 import { type Unet, type UnetConfig, encodeDown, unetForward, unetPreset, unetSpecs } from './unet';
 import {
-  type ForwardContext, type VqvaePresetName, VQVAE_PRESETS, bn, convLayer, disposeContext, encode, inferenceContext,
+  type ForwardContext, type VqvaePresetName, VQVAE_PRESETS, bnAct, convLayer, disposeContext, encode, inferenceContext,
   trainingContext,
 } from './vqvae';
 import { type ParamSpec, type ParamStore, type WeightEntry, countParams, createStore, exportWeights, importWeights } from './weights';
@@ -173,9 +173,8 @@ function checkFreeze(model: DownstreamModel, freeze: boolean | undefined, fn: st
 
 function classifierHead(net: Classifier, h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
   const c = net.config;
-  const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
-  h = lr(bn(net, 'head.c1.bn', convLayer(net, 'head.c1.conv', h, 2, 1), ctx));
-  h = lr(bn(net, 'head.c2.bn', convLayer(net, 'head.c2.conv', h, 2, 1), ctx));
+  h = bnAct(net, 'head.c1.bn', convLayer(net, 'head.c1.conv', h, 2, 1), ctx, { leakyRelu: c.leak });
+  h = bnAct(net, 'head.c2.bn', convLayer(net, 'head.c2.conv', h, 2, 1), ctx, { leakyRelu: c.leak });
   const mean = tf.mean(h, [1, 2]) as tf.Tensor2D;
   const pooled = c.pool === 'mean-max' ? (tf.concat([mean, tf.max(h, [1, 2]) as tf.Tensor2D], 1) as tf.Tensor2D) : mean;
   return dense(pooled, net.params.get('head.fc.weight') as unknown as tf.Tensor2D, net.params.get('head.fc.bias') as unknown as tf.Tensor1D);

@@ -21,6 +21,8 @@
  *   forward convolution (input gradient);
  * - channel reductions (BatchNorm statistics, bias gradients) are global average pools;
  * - LeakyReLU is x * step(x, alpha), its gradient dy * step(x, alpha).
+ * - BatchNorm in training mode and the activation after it: on wasm, one fused WebAssembly SIMD
+ *   pass each way over the backend's heap (bn-act.ts), else batchNormTrain and the activation below.
  *
  * Filter layouts follow tfjs: conv2d filter [kh, kw, inC, outC]; conv2dTranspose filter
  * [kh, kw, outC, inC] (the filter of the convolution it is the transpose of). Padding is symmetric

@@ -29,8 +29,9 @@
  *   up.c2.conv.weight [3,3,t(+C),t] up.c2.bn.*     up.out.conv.{weight [1,1,t,1], bias [1]}
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, conv2dTranspose, leakyRelu, relu } from './layers';
-import { type ForwardContext, type VqvaePresetName, VQVAE_PRESETS, bn, convLayer, encoderSpecs } from './vqvae';
+import type { BnActivation } from './bn-act';
+import { conv2d, conv2dTranspose, leakyRelu } from './layers';
+import { type ForwardContext, type VqvaePresetName, VQVAE_PRESETS, bnAct, convLayer, encoderSpecs } from './vqvae';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
 
 export interface UnetConfig {
@@ -163,12 +164,13 @@ export interface DownFeatures {
  */
 export function encodeDown(store: ParamStore, cfg: { resBlocks: number; leak: number }, x: tf.Tensor4D, ctx: ForwardContext): DownFeatures {
   const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
-  const e1 = lr(bn(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx));
-  let h = lr(bn(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', e1, 2, 1), ctx));
-  h = lr(bn(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx));
+  const act: BnActivation = { leakyRelu: cfg.leak };
+  const e1 = bnAct(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx, act);
+  let h = bnAct(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', e1, 2, 1), ctx, act);
+  h = bnAct(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx, act);
   for (let i = 0; i < cfg.resBlocks; i++) {
     const prefix = `encoder.res.${i}`;
-    const a = relu(bn(store, `${prefix}.bn`, convLayer(store, `${prefix}.conv1`, h, 1, 1), ctx));
+    const a = bnAct(store, `${prefix}.bn`, convLayer(store, `${prefix}.conv1`, h, 1, 1), ctx, 'relu');
     h = tf.add(h, convLayer(store, `${prefix}.conv2`, a, 1, 0));
   }
   return { e1, bottom: lr(h) };
@@ -188,15 +190,15 @@ export function unetForward(model: Unet, x: tf.Tensor4D, ctx: ForwardContext, op
   if (x.rank !== 4 || x.shape[1] !== c.size || x.shape[2] !== c.size || x.shape[3] !== c.channels) {
     throw new Error(`unetForward: x must be [N, ${c.size}, ${c.size}, ${c.channels}] (got [${x.shape}])`);
   }
-  const lr = (t: tf.Tensor4D) => leakyRelu(t, c.leak);
+  const act: BnActivation = { leakyRelu: c.leak };
   const down = encodeDown(model, c, x, opts.encoderCtx ?? ctx);
-  let u = lr(bn(model, 'up.t1.bn', convTransposeLayer(model, 'up.t1.convt', down.bottom, 2, 1), ctx));
+  let u = bnAct(model, 'up.t1.bn', convTransposeLayer(model, 'up.t1.convt', down.bottom, 2, 1), ctx, act);
   // concat [u, e1] then conv 3x3, as one convolution per part
-  u = lr(bn(model, 'up.c1a.bn', convOfConcat(model, 'up.c1a.conv', [{ x: u }, { x: down.e1 }]), ctx));
-  u = lr(bn(model, 'up.c1b.bn', convLayer(model, 'up.c1b.conv', u, 1, 1), ctx));
-  u = lr(bn(model, 'up.t2.bn', convTransposeLayer(model, 'up.t2.convt', u, 2, 1), ctx));
+  u = bnAct(model, 'up.c1a.bn', convOfConcat(model, 'up.c1a.conv', [{ x: u }, { x: down.e1 }]), ctx, act);
+  u = bnAct(model, 'up.c1b.bn', convLayer(model, 'up.c1b.conv', u, 1, 1), ctx, act);
+  u = bnAct(model, 'up.t2.bn', convTransposeLayer(model, 'up.t2.convt', u, 2, 1), ctx, act);
   // concat [u, x] (input skip) then conv 3x3
   const parts = c.inputSkip ? [{ x: u }, { x, data: true }] : [{ x: u }];
-  u = lr(bn(model, 'up.c2.bn', convOfConcat(model, 'up.c2.conv', parts), ctx));
+  u = bnAct(model, 'up.c2.bn', convOfConcat(model, 'up.c2.conv', parts), ctx, act);
   return convLayer(model, 'up.out.conv', u, 1, 0);
 }

@@ -19,7 +19,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient, stopGradient } from './backend';
-import { type BatchStats, batchNormInfer, batchNormTrain, conv2d, conv2dTranspose, leakyRelu, mulberry32, relu, tanh } from './layers';
+import { type BnActivation, applyActivation, batchNormAct } from './bn-act';
+import { type BatchStats, batchNormInfer, conv2d, conv2dTranspose, leakyRelu, mulberry32, tanh } from './layers';
 import { readValues } from './wasm-kernels';
 import { type ParamStore, createStore } from './weights';
 import { type VqvaeConfig, vqvaeSpecs } from './specs/vqvae';
@@ -63,10 +64,19 @@ function p(store: ParamStore, name: string): tf.Variable {
 }
 
 export function bn<T extends tf.Tensor>(store: ParamStore, name: string, x: T, ctx: ForwardContext): T {
+  return bnAct(store, name, x, ctx, 'none');
+}
+
+/**
+ * act(BatchNorm(x)) for the layer `name`: in training mode one fused pass each way on the wasm
+ * backend (bn-act.ts; the tensor path elsewhere), recording the batch statistics; in inference
+ * mode the running statistics, then the activation.
+ */
+export function bnAct<T extends tf.Tensor>(store: ParamStore, name: string, x: T, ctx: ForwardContext, act: BnActivation): T {
   const g = p(store, `${name}.weight`) as unknown as tf.Tensor1D;
   const b = p(store, `${name}.bias`) as unknown as tf.Tensor1D;
   if (ctx.training) {
-    const { y, stats } = batchNormTrain(x, g, b);
+    const { y, stats } = batchNormAct(x, g, b, act);
     const old = ctx.stats.get(name);
     if (old != null) tf.dispose([old.mean, old.variance]);
     ctx.stats.set(name, stats);
@@ -74,7 +84,7 @@ export function bn<T extends tf.Tensor>(store: ParamStore, name: string, x: T, c
   }
   const rm = store.buffers.get(`${name}.running_mean`) as unknown as tf.Tensor1D;
   const rv = store.buffers.get(`${name}.running_var`) as unknown as tf.Tensor1D;
-  return batchNormInfer(x, g, b, rm, rv);
+  return applyActivation(batchNormInfer(x, g, b, rm, rv), act);
 }
 
 export function convLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: number, pad: number, inputGrad = true): tf.Tensor4D {
@@ -91,7 +101,7 @@ function convTLayer(store: ParamStore, name: string, x: tf.Tensor4D, stride: num
 
 function resBlock(store: ParamStore, prefix: string, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const h = convLayer(store, `${prefix}.conv1`, x, 1, 1);
-  const a = relu(bn(store, `${prefix}.bn`, h, ctx));
+  const a = bnAct(store, `${prefix}.bn`, h, ctx, 'relu');
   return tf.add(x, convLayer(store, `${prefix}.conv2`, a, 1, 0));
 }
 
@@ -127,22 +137,24 @@ export function greyOf(recon: tf.Tensor4D): tf.Tensor4D {
  */
 export function encode(store: ParamStore, cfg: Pick<VqvaeConfig, 'resBlocks' | 'leak'>, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
+  const act: BnActivation = { leakyRelu: cfg.leak };
   x = expandChannels(x, encoderChannels(store));
-  let h = lr(bn(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx));
-  h = lr(bn(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', h, 2, 1), ctx));
-  h = lr(bn(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx));
+  let h = bnAct(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx, act);
+  h = bnAct(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', h, 2, 1), ctx, act);
+  h = bnAct(store, 'encoder.e3.bn', convLayer(store, 'encoder.e3.conv', h, 1, 1), ctx, act);
   for (let i = 0; i < cfg.resBlocks; i++) h = resBlock(store, `encoder.res.${i}`, h, ctx);
   h = convLayer(store, 'encoder.e5.conv', lr(h), 1, 0);
-  return lr(bn(store, 'encoder.e5.bn', h, ctx));
+  return bnAct(store, 'encoder.e5.bn', h, ctx, act);
 }
 
 /** Decoder D1-D4: latent -> [N, S, S, C] in (-1, 1). */
 export function decode(store: ParamStore, cfg: VqvaeConfig, q: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
   const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
-  let h = lr(bn(store, 'decoder.d1.bn', convLayer(store, 'decoder.d1.conv', q, 1, 1), ctx));
+  const act: BnActivation = { leakyRelu: cfg.leak };
+  let h = bnAct(store, 'decoder.d1.bn', convLayer(store, 'decoder.d1.conv', q, 1, 1), ctx, act);
   for (let i = 0; i < cfg.resBlocks; i++) h = resBlock(store, `decoder.res.${i}`, h, ctx);
   h = lr(h);
-  h = lr(bn(store, 'decoder.d3.bn', convTLayer(store, 'decoder.d3.convt', h, 2, 1), ctx));
+  h = bnAct(store, 'decoder.d3.bn', convTLayer(store, 'decoder.d3.convt', h, 2, 1), ctx, act);
   return tanh(bn(store, 'decoder.d4.bn', convTLayer(store, 'decoder.d4.convt', h, 2, 1), ctx));
 }
 

@@ -1,0 +1,397 @@
+/**
+ * BatchNorm in training mode (biased batch variance, NHWC, per channel over every other axis)
+ * fused with the activation after it (LeakyReLU, ReLU or none), with its hand-written gradient.
+ *
+ * On the wasm backend, forward and backward are each two passes of hand-assembled WebAssembly
+ * SIMD (4 channels a vector) over tfjs-backend-wasm's own heap (the module imports the backend's
+ * WebAssembly.Memory, as winograd.ts does), instead of ~12 tfjs kernels forward and ~10 backward
+ * (BatchNorm 10 + 9, the activation 2 + 1), each a pass over the activation plus the engine's
+ * bookkeeping:
+ *
+ *   forward  1: per channel, the sums of (x - k) and (x - k)^2 with k the first row's value (the
+ *               shifted-data variance: no cancellation while the mean is near a sample);
+ *            2: y = act(gamma * invstd * (x - mean) + beta);
+ *   backward 1: z recomputed from x for the activation's mask, dz = dy * (z > 0 ? 1 : alpha),
+ *               per channel the sums of dz and dz * (x - mean);
+ *            2: dx = gamma * invstd * (dz - mean(dz) - xhat * mean(dz * xhat)), dz recomputed.
+ *
+ * Sums are taken 4-wide in float32 over 64 rows at a time, then added in float64, so a channel
+ * of a million values loses no precision. The forward saves x only (not xhat, nor the output):
+ * the per-channel mean, scale and shift stay in the closure.
+ *
+ * Elsewhere (cpu, webgl, tfjs-node), for channel counts that are not a multiple of 4, or when
+ * turned off ({@link setBnActEnabled}), the same function runs today's tensor path:
+ * batchNormTrain then leakyRelu / relu (layers.ts). Within float32 rounding of each other
+ * (test/core/ml/bn-act.test.ts).
+ *
+ * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { customGradient } from './backend';
+import { type BatchStats, batchNormTrain, leakyRelu, relu } from './layers';
+import { I32, V128, op, readValues, section, str, uleb } from './wasm-kernels';
+
+/** The activation after the BatchNorm: none, ReLU, or LeakyReLU with its negative slope. */
+export type BnActivation = 'none' | 'relu' | { leakyRelu: number };
+
+interface WasmMemory {
+  buffer: ArrayBuffer;
+}
+interface WasmInstance {
+  exports: Record<string, (...args: number[]) => void>;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => WasmInstance;
+  validate(bytes: Uint8Array): boolean;
+}
+const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+interface WasmBackendLike {
+  wasm?: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
+  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+// SIMD and i32 opcodes beyond wasm-kernels.ts' `op`
+const SIMD = (code: number) => [0xfd, ...uleb(code)];
+const F32X4_GT = SIMD(0x44);
+const BITSELECT = SIMD(0x52);
+const F64X2_ADD = SIMD(0xf0);
+const F64X2_PROMOTE_LOW = SIMD(0x5f);
+const load64zero = (offset: number) => [0xfd, ...uleb(0x5d), 3, ...uleb(offset)];
+const I32_SUB = [0x6b];
+const SELECT = [0x1b];
+
+/** Rows summed in float32 before their sums are added in float64. */
+const CHUNK = 64;
+
+/**
+ * The scratch buffer's layout for c channels, in bytes: float64 sums TS [c] and TQ [c], float32
+ * partial sums PS [c] and PQ [c], the per-channel constants A (shift, then the mean), B (scale =
+ * gamma * invstd), C (beta), D and E (the input gradient's coefficients), and ALPHA (4 lanes: the
+ * activation's slope below zero: 1 for none, 0 for ReLU).
+ */
+function layout(c: number) {
+  const f = 4 * c;
+  return { TS: 0, TQ: 2 * f, PS: 4 * f, PQ: 5 * f, A: 6 * f, B: 7 * f, C: 8 * f, D: 9 * f, E: 10 * f, ALPHA: 11 * f, floats: 11 * c + 4 };
+}
+
+/**
+ * The module for c channels (c a multiple of 4, baked in as constant offsets):
+ *   fsum(x, s, rows, chunk)    TS += sum (x - A), TQ += sum (x - A)^2 per channel
+ *   fapply(x, y, s, rows)      y = act((x - A) * B + C)
+ *   bsum(x, dy, s, rows, chunk) TS += sum dz, TQ += sum dz * (x - A), dz = dy * (z > 0 ? 1 : alpha)
+ *   bapply(x, dy, dx, s, rows)  dx = dz * B + (x - A) * D + E
+ * with x, y, dy, dx [rows, c] and s the scratch buffer (byte offsets into the backend's heap).
+ */
+function buildModule(c: number, shared: boolean): Uint8Array {
+  const g = op.get;
+  const s = op.set;
+  const c4 = 4 * c;
+  const O = layout(c);
+  const ld = (ptr: number, offset: number) => [...g(ptr), ...op.v128load(offset)];
+
+  /**
+   * The loop nest of every pass: rows (pointers `ptrs` advanced c4 bytes a row), then 4-channel
+   * groups (L.cb their byte offset, L.sc = s + cb), `body` once per group. With `flush`, the rows
+   * run `chunk` at a time and `flush` runs over the groups after each chunk.
+   */
+  const nest = (
+    L: { r: number; cnt: number; j: number; cb: number; sc: number },
+    P: { s: number; rows: number; chunk?: number },
+    ptrs: number[],
+    body: number[],
+    flush?: number[],
+  ): number[] => {
+    const overC = [...op.i32(0), ...s(L.cb), ...op.loop,
+      ...g(P.s), ...g(L.cb), ...op.add, ...s(L.sc),
+      ...body,
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(c4), ...op.ltS, ...op.brIf(0), ...op.end];
+    const advance = ptrs.flatMap((p) => [...g(p), ...op.i32(c4), ...op.add, ...s(p)]);
+    if (flush == null) {
+      return [...op.i32(0), ...s(L.r), ...op.loop, ...overC, ...advance,
+        ...g(L.r), ...op.i32(1), ...op.add, ...op.tee(L.r), ...g(P.rows), ...op.ltS, ...op.brIf(0), ...op.end];
+    }
+    const overFlush = [...op.i32(0), ...s(L.cb), ...op.loop,
+      ...g(P.s), ...g(L.cb), ...op.add, ...s(L.sc),
+      ...flush,
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(c4), ...op.ltS, ...op.brIf(0), ...op.end];
+    return [...op.i32(0), ...s(L.r), ...op.loop,
+      // cnt = min(chunk, rows - r)
+      ...g(P.chunk!), ...g(P.rows), ...g(L.r), ...I32_SUB, ...g(P.chunk!), ...g(P.rows), ...g(L.r), ...I32_SUB, ...op.ltS, ...SELECT, ...s(L.cnt),
+      ...op.i32(0), ...s(L.j), ...op.loop, ...overC, ...advance,
+      ...g(L.j), ...op.i32(1), ...op.add, ...op.tee(L.j), ...g(L.cnt), ...op.ltS, ...op.brIf(0), ...op.end,
+      ...overFlush,
+      ...g(L.r), ...g(L.cnt), ...op.add, ...op.tee(L.r), ...g(P.rows), ...op.ltS, ...op.brIf(0), ...op.end];
+  };
+  /** PS += vs, PQ += vq (vectors left by `vs` and `vq` code), at L.sc. */
+  const accumulate = (sc: number, vs: number[], vq: number[]) => [
+    ...g(sc), ...ld(sc, O.PS), ...vs, ...op.f32x4add, ...op.v128store(O.PS),
+    ...g(sc), ...ld(sc, O.PQ), ...vq, ...op.f32x4add, ...op.v128store(O.PQ),
+  ];
+  /** TS, TQ (float64) += PS, PQ of the group at L.sc (TS at s + 2 cb), then PS = PQ = 0. */
+  const flushSums = (L: { cb: number; sc: number; t: number }, P: { s: number }) => {
+    const out: number[] = [...g(P.s), ...g(L.cb), ...op.i32(2), ...op.mul, ...op.add, ...s(L.t)];
+    for (const [T, Pp] of [[O.TS, O.PS], [O.TQ, O.PQ]]) {
+      for (const h of [0, 1]) {
+        out.push(...g(L.t), ...ld(L.t, T + 16 * h), ...g(L.sc), ...load64zero(Pp + 8 * h), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...op.v128store(T + 16 * h));
+      }
+      out.push(...g(L.sc), ...op.v128zero, ...op.v128store(Pp));
+    }
+    return out;
+  };
+
+  // --- fsum(x 0, s 1, rows 2, chunk 3)
+  const fsum = (() => {
+    const P = { x: 0, s: 1, rows: 2, chunk: 3 };
+    let n = 4;
+    const L = { r: n++, cnt: n++, j: n++, cb: n++, sc: n++, t: n++ };
+    const V = { v: n };
+    const body = [
+      ...g(P.x), ...g(L.cb), ...op.add, ...op.v128load(0), ...ld(L.sc, O.A), ...op.f32x4sub, ...s(V.v),
+      ...accumulate(L.sc, g(V.v), [...g(V.v), ...g(V.v), ...op.f32x4mul]),
+    ];
+    return { nparams: 4, ni32: n - 4, nv128: 1, body: [...nest(L, P, [P.x], body, flushSums(L, P)), ...op.end] };
+  })();
+
+  /** z = (x - A) * B + C at L.sc, x at `xp + cb`; sets V.xc (x - A) and V.z. */
+  const zOf = (xp: number, L: { cb: number; sc: number }, V: { xc: number; z: number }) => [
+    ...g(xp), ...g(L.cb), ...op.add, ...op.v128load(0), ...ld(L.sc, O.A), ...op.f32x4sub, ...op.tee(V.xc),
+    ...ld(L.sc, O.B), ...op.f32x4mul, ...ld(L.sc, O.C), ...op.f32x4add, ...s(V.z),
+  ];
+  /** dz = bitselect(dy, dy * alpha, z > 0) into V.dz. */
+  const dzOf = (dyp: number, L: { cb: number }, V: { z: number; dz: number; al: number; dy: number }) => [
+    ...g(dyp), ...g(L.cb), ...op.add, ...op.v128load(0), ...op.tee(V.dy),
+    ...g(V.dy), ...g(V.al), ...op.f32x4mul,
+    ...g(V.z), ...op.v128zero, ...F32X4_GT, ...BITSELECT, ...s(V.dz),
+  ];
+
+  // --- fapply(x 0, y 1, s 2, rows 3)
+  const fapply = (() => {
+    const P = { x: 0, y: 1, s: 2, rows: 3 };
+    let n = 4;
+    const L = { r: n++, cnt: n++, j: n++, cb: n++, sc: n++ };
+    const V = { xc: n, z: n + 1, al: n + 2 };
+    const body = [
+      ...zOf(P.x, L, V),
+      ...g(P.y), ...g(L.cb), ...op.add,
+      ...g(V.z), ...g(V.z), ...g(V.al), ...op.f32x4mul, ...g(V.z), ...op.v128zero, ...F32X4_GT, ...BITSELECT,
+      ...op.v128store(0),
+    ];
+    const pre = [...ld(P.s, O.ALPHA), ...s(V.al)];
+    return { nparams: 4, ni32: n - 4, nv128: 3, body: [...pre, ...nest(L, P, [P.x, P.y], body), ...op.end] };
+  })();
+
+  // --- bsum(x 0, dy 1, s 2, rows 3, chunk 4)
+  const bsum = (() => {
+    const P = { x: 0, dy: 1, s: 2, rows: 3, chunk: 4 };
+    let n = 5;
+    const L = { r: n++, cnt: n++, j: n++, cb: n++, sc: n++, t: n++ };
+    const V = { xc: n, z: n + 1, al: n + 2, dy: n + 3, dz: n + 4 };
+    const body = [
+      ...zOf(P.x, L, V),
+      ...dzOf(P.dy, L, V),
+      ...accumulate(L.sc, g(V.dz), [...g(V.dz), ...g(V.xc), ...op.f32x4mul]),
+    ];
+    const pre = [...ld(P.s, O.ALPHA), ...s(V.al)];
+    return { nparams: 5, ni32: n - 5, nv128: 5, body: [...pre, ...nest(L, P, [P.x, P.dy], body, flushSums(L, P)), ...op.end] };
+  })();
+
+  // --- bapply(x 0, dy 1, dx 2, s 3, rows 4)
+  const bapply = (() => {
+    const P = { x: 0, dy: 1, dx: 2, s: 3, rows: 4 };
+    let n = 5;
+    const L = { r: n++, cnt: n++, j: n++, cb: n++, sc: n++ };
+    const V = { xc: n, z: n + 1, al: n + 2, dy: n + 3, dz: n + 4 };
+    const body = [
+      ...zOf(P.x, L, V),
+      ...dzOf(P.dy, L, V),
+      ...g(P.dx), ...g(L.cb), ...op.add,
+      ...g(V.dz), ...ld(L.sc, O.B), ...op.f32x4mul,
+      ...g(V.xc), ...ld(L.sc, O.D), ...op.f32x4mul, ...op.f32x4add,
+      ...ld(L.sc, O.E), ...op.f32x4add,
+      ...op.v128store(0),
+    ];
+    const pre = [...ld(P.s, O.ALPHA), ...s(V.al)];
+    return { nparams: 5, ni32: n - 5, nv128: 5, body: [...pre, ...nest(L, P, [P.x, P.dy, P.dx], body), ...op.end] };
+  })();
+
+  const fns = [fsum, fapply, bsum, bapply];
+  const exportNames = ['fsum', 'fapply', 'bsum', 'bapply'];
+  const profileNames = ['bnact_forward_sums', 'bnact_forward_apply', 'bnact_backward_sums', 'bnact_backward_apply'];
+  const func = (f: { ni32: number; nv128: number; body: number[] }) => {
+    const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
+    return [...uleb(b.length), ...b];
+  };
+  const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
+  const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [fns.length, ...fns.flatMap((f) => [0x60, ...uleb(f.nparams), ...new Array<number>(f.nparams).fill(I32), 0])]),
+    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...limits]),
+    ...section(3, [fns.length, ...fns.map((_, i) => i)]),
+    ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
+    ...section(10, [fns.length, ...fns.flatMap(func)]),
+    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
+  ];
+  return new Uint8Array(bytes);
+}
+
+const instances = new WeakMap<WasmMemory, Map<number, WasmInstance | null>>();
+
+function getInstance(mem: WasmMemory, c: number): WasmInstance | null {
+  let byC = instances.get(mem);
+  if (byC == null) instances.set(mem, (byC = new Map()));
+  if (byC.has(c)) return byC.get(c)!;
+  let inst: WasmInstance | null = null;
+  try {
+    if (WA != null) {
+      const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
+      const bytes = buildModule(c, shared);
+      if (WA.validate(bytes)) inst = new WA.Instance(new WA.Module(bytes), { env: { mem } });
+    }
+  } catch {
+    inst = null;
+  }
+  byC.set(c, inst);
+  return inst;
+}
+
+let enabled = true;
+/** Turns the fused wasm path off/on (benchmarks, tests); off, the tensor path runs everywhere. */
+export function setBnActEnabled(on: boolean): void {
+  enabled = on;
+}
+
+function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
+  if (!enabled || tf.getBackend() !== 'wasm') return null;
+  const be = tf.backend() as unknown as WasmBackendLike;
+  const mem = be.wasm?.asm?.memory ?? be.wasm?.wasmMemory;
+  if (mem == null || typeof be.makeOutput !== 'function' || be.dataIdMap == null) return null;
+  return { be, mem };
+}
+
+/** True when {@link batchNormAct} takes the fused wasm path for a tensor [..., c]. */
+export function bnActFused(x: tf.Tensor): boolean {
+  const c = x.shape[x.rank - 1];
+  if (x.dtype !== 'float32' || c % 4 !== 0 || x.size === 0) return false;
+  const wb = wasmBackend();
+  return wb != null && getInstance(wb.mem, c) != null;
+}
+
+function makeTensor(be: WasmBackendLike, shape: number[]): tf.Tensor {
+  return tf.engine().makeTensorFromTensorInfo(be.makeOutput(shape, 'float32'));
+}
+
+function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
+  const d = be.dataIdMap.get(t.dataId);
+  if (d == null) throw new Error('bn-act: tensor not on the wasm backend');
+  return d.memoryOffset;
+}
+
+function slopeOf(act: BnActivation): number {
+  return act === 'none' ? 1 : act === 'relu' ? 0 : act.leakyRelu;
+}
+
+/** The activation on the tensor path (layers.ts). */
+export function applyActivation<T extends tf.Tensor>(x: T, act: BnActivation): T {
+  return act === 'none' ? x : act === 'relu' ? relu(x) : leakyRelu(x, act.leakyRelu);
+}
+
+/**
+ * act(BatchNorm(x)) in training mode over all axes but the last, eps as PyTorch's default; returns
+ * the output and the batch statistics (kept tensors the caller disposes, for the running
+ * statistics), as batchNormTrain does. Gradients to x, gamma and beta.
+ */
+export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, act: BnActivation, eps = 1e-5): { y: T; stats: BatchStats } {
+  if (!bnActFused(x)) {
+    const { y, stats } = batchNormTrain(x, gamma, beta, eps);
+    return { y: applyActivation(y, act), stats };
+  }
+  const c = x.shape[x.rank - 1];
+  const m = x.size / c;
+  const alpha = slopeOf(act);
+  const O = layout(c);
+  let stats: BatchStats | null = null;
+  const f = customGradient((xx: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
+    const { be, mem } = wasmBackend()!;
+    const inst = getInstance(mem, c)!;
+    const gv = Float32Array.from(readValues(gt));
+    const bv = Float32Array.from(readValues(bt));
+    const y = makeTensor(be, xx.shape);
+    const scratch = makeTensor(be, [O.floats]);
+    const so = offsetOf(be, scratch);
+    const xo = offsetOf(be, xx);
+    let heap = new Float32Array(mem.buffer);
+    heap.fill(0, so / 4, (so + O.A) / 4);
+    heap.copyWithin((so + O.A) / 4, xo / 4, xo / 4 + c); // the shift: x's first row
+    inst.exports.fsum(xo, so, m, CHUNK);
+    heap = new Float32Array(mem.buffer);
+    const dv = new DataView(mem.buffer);
+    const mean = new Float32Array(c);
+    const variance = new Float32Array(c);
+    const invstd = new Float64Array(c);
+    const scale = new Float32Array(c);
+    for (let k = 0; k < c; k++) {
+      const d1 = dv.getFloat64(so + O.TS + 8 * k, true) / m;
+      const d2 = dv.getFloat64(so + O.TQ + 8 * k, true) / m;
+      mean[k] = heap[(so + O.A) / 4 + k] + d1;
+      variance[k] = Math.max(0, d2 - d1 * d1);
+      invstd[k] = 1 / Math.sqrt(variance[k] + eps);
+      scale[k] = gv[k] * invstd[k];
+    }
+    const writeConsts = (h: Float32Array) => {
+      h.set(mean, (so + O.A) / 4);
+      h.set(scale, (so + O.B) / 4);
+      h.set(bv, (so + O.C) / 4);
+      h.fill(alpha, (so + O.ALPHA) / 4, (so + O.ALPHA) / 4 + 4);
+    };
+    writeConsts(heap);
+    inst.exports.fapply(xo, offsetOf(be, y), so, m);
+    scratch.dispose();
+    stats = { mean: tf.keep(tf.tensor1d(mean)), variance: tf.keep(tf.tensor1d(variance)), count: m };
+    save([xx]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const w = wasmBackend();
+        if (w == null) throw new Error('bn-act: the backward pass needs the wasm backend of its forward pass');
+        const sx = saved[0];
+        const dx = makeTensor(w.be, sx.shape);
+        const sc = makeTensor(w.be, [O.floats]);
+        const so2 = offsetOf(w.be, sc);
+        const h = new Float32Array(w.mem.buffer);
+        h.fill(0, so2 / 4, (so2 + O.A) / 4);
+        h.set(mean, (so2 + O.A) / 4);
+        h.set(scale, (so2 + O.B) / 4);
+        h.set(bv, (so2 + O.C) / 4);
+        h.fill(alpha, (so2 + O.ALPHA) / 4, (so2 + O.ALPHA) / 4 + 4);
+        const sxo = offsetOf(w.be, sx), dyo = offsetOf(w.be, dy);
+        inst.exports.bsum(sxo, dyo, so2, m, CHUNK);
+        const d = new DataView(w.mem.buffer);
+        const dgamma = new Float32Array(c);
+        const dbeta = new Float32Array(c);
+        const coefD = new Float32Array(c);
+        const coefE = new Float32Array(c);
+        for (let k = 0; k < c; k++) {
+          const sdz = d.getFloat64(so2 + O.TS + 8 * k, true);
+          const sdzxc = d.getFloat64(so2 + O.TQ + 8 * k, true);
+          dbeta[k] = sdz;
+          dgamma[k] = sdzxc * invstd[k];
+          // dx = scale * (dz - mean(dz) - xhat * mean(dz * xhat)), xhat = (x - mean) * invstd
+          coefD[k] = -scale[k] * invstd[k] * invstd[k] * (sdzxc / m);
+          coefE[k] = -scale[k] * (sdz / m);
+        }
+        const h2 = new Float32Array(w.mem.buffer);
+        h2.set(coefD, (so2 + O.D) / 4);
+        h2.set(coefE, (so2 + O.E) / 4);
+        inst.exports.bapply(sxo, dyo, offsetOf(w.be, dx), so2, m);
+        sc.dispose();
+        return [dx, tf.tensor1d(dgamma), tf.tensor1d(dbeta)];
+      },
+    };
+  });
+  const y = f(x, gamma, beta) as T;
+  return { y, stats: stats! };
+}
