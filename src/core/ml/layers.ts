@@ -11,6 +11,8 @@
  * ~3 Gelem/s. So:
  * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels (forward, input and filter gradients) run
  *   as Winograd F(2x2, 3x3) in the backend's heap (winograd.ts): 2.25x fewer multiplications;
+ *   4x4 stride-2 pad-1 forward convolutions as Winograd F(3x3, 2x2) of the space-to-depth input
+ *   (winograd-s2.ts), also 2.25x fewer;
  * - convolution input gradients are forward convolutions (stride 1: flipped, transposed filter;
  *   4x4 stride 2 pad 1: a sub-pixel decomposition, four 2x2 convolutions, one per output phase,
  *   interleaved by stack/reshape/transpose);
@@ -32,6 +34,7 @@ import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { convFilterGradSimd, readValues } from './wasm-kernels';
 import { conv3x3Winograd, filterGrad3x3Winograd } from './winograd';
+import { conv4x4s2Winograd } from './winograd-s2';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -110,6 +113,11 @@ export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad:
   if (stride === 1 && pad === 1 && w.shape[0] === 3 && w.shape[1] === 3) {
     // wasm: Winograd F(2x2, 3x3), 2.25x fewer multiplications (winograd.ts); null where it does not apply
     const y = conv3x3Winograd(x, w);
+    if (y != null) return y;
+  }
+  if (stride === 2 && pad === 1 && w.shape[0] === 4 && w.shape[1] === 4) {
+    // wasm, >= 32 channels: Winograd F(3x3, 2x2) of the space-to-depth input (winograd-s2.ts)
+    const y = conv4x4s2Winograd(x, w);
     if (y != null) return y;
   }
   return tf.conv2d(x, w, stride, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);

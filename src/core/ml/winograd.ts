@@ -22,10 +22,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { I32, V128, forLoop, forStep, op, section, str, uleb } from './wasm-kernels';
 
-interface WasmMemory {
+export interface WasmMemory {
   buffer: ArrayBuffer;
 }
-interface WasmInstance {
+export interface WasmInstance {
   exports: Record<string, (...args: number[]) => void>;
 }
 interface WasmApi {
@@ -35,7 +35,7 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
-interface WasmBackendLike {
+export interface WasmBackendLike {
   wasm?: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
   dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -159,53 +159,7 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
     body.push(...overBlocks(L, P.y, P, inner), ...op.end);
     return { nparams: 4, ni32, nv128: 24, body };
   })();
-  // --- mm: params atab 0, btab 1, ctab 2, m 3: C_k [m, co] = A_k [m, ci] B_k [ci, co] for the 16 k,
-  // 4 rows x 8 columns of C in 8 registers, the sum over ci unrolled (constant offsets), each A
-  // value broadcast by a splatting load; m a multiple of 4, co of 8
-  const mm = (() => {
-    const P = { atab: 0, btab: 1, ctab: 2, m: 3 };
-    let next = 4;
-    const L = { k: next++, a: next++, b: next++, c: next++, i: next++, jb: next++, aRow: next++, cRow: next++, bj: next++, ak: next++, k2: next++ };
-    const ni32 = next - 4;
-    const ACC = next; // 8 v128
-    const B0 = next + 8, B1 = next + 9, SV = next + 10;
-    // the sum over ci as a loop: ak walks A's 4 rows along ci, bj B's rows. Not unrolled: V8's
-    // code for 2, 4, 8 or 16 steps a pass (or the whole sum) was 1.4x-2.7x slower than for one
-    // (3x3 64->64 on 8x32x32: 8.6 ms for the whole convolution against 11.7, 15, 20 and 23)
-    const UNROLL = 1;
-    const block: number[] = [...g(L.b), ...g(L.jb), ...op.add, ...s(L.bj), ...g(L.aRow), ...s(L.ak)];
-    for (let h = 0; h < 8; h++) block.push(...op.v128zero, ...s(ACC + h));
-    const step: number[] = [];
-    for (let u = 0; u < UNROLL; u++) {
-      step.push(...g(L.bj), ...op.v128load(u * co * 4), ...s(B0), ...g(L.bj), ...op.v128load(u * co * 4 + 16), ...s(B1));
-      for (let r = 0; r < 4; r++) {
-        step.push(...g(L.ak), ...op.load32splat((r * ci + u) * 4), ...s(SV));
-        for (let h = 0; h < 2; h++) {
-          const acc = ACC + r * 2 + h;
-          step.push(...g(acc), ...g(SV), ...g(h === 0 ? B0 : B1), ...op.f32x4mul, ...F32X4_ADD, ...s(acc));
-        }
-      }
-    }
-    step.push(...g(L.ak), ...op.i32(4 * UNROLL), ...op.add, ...s(L.ak), ...g(L.bj), ...op.i32(co * 4 * UNROLL), ...op.add, ...s(L.bj));
-    block.push(...forStep(L.k2, UNROLL, op.i32(ci), step));
-    for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) {
-      block.push(...g(L.cRow), ...g(L.jb), ...op.add, ...g(ACC + r * 2 + h), ...op.v128store(r * co * 4 + h * 16));
-    }
-    const overJ = [...op.i32(0), ...s(L.jb), ...op.loop, ...block,
-      ...g(L.jb), ...op.i32(32), ...op.add, ...op.tee(L.jb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
-    const overI = [...op.i32(0), ...s(L.i), ...op.loop,
-      ...g(L.a), ...g(L.i), ...op.i32(ci * 4), ...op.mul, ...op.add, ...s(L.aRow),
-      ...g(L.c), ...g(L.i), ...op.i32(co * 4), ...op.mul, ...op.add, ...s(L.cRow),
-      ...overJ,
-      ...g(L.i), ...op.i32(4), ...op.add, ...op.tee(L.i), ...g(P.m), ...op.ltS, ...op.brIf(0), ...op.end];
-    const overK = forLoop(L.k, op.i32(16), [
-      ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
-      ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
-      ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
-      ...overI,
-    ]);
-    return { nparams: 4, ni32, nv128: 11, body: [...overK, ...op.end] };
-  })();
+  const mm = mmFunction(ci, co);
   // --- gin: params dy 0, mtab 1, n 2, th 3: the output-gradient transform dM = A dY A^T of each
   // 2x2 block of dy [n, 2*th, 2*tw, co] into the 16 buffers dM_k [tiles, co] whose offsets mtab holds
   const gin = (() => {
@@ -284,13 +238,27 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
     ]);
     return { nparams: 5, ni32, nv128: 11, body: [...overK, ...op.end] };
   })();
-  const fns = [vin, vout, mm, gin, mmt];
-  const func = (f: { ni32: number; nv128: number; body: number[] }) => {
+  return assembleModule([vin, vout, mm, gin, mmt], ['vin', 'vout', 'mm', 'gin', 'mmt'],
+    ['winograd_in', 'winograd_out', 'winograd_products', 'winograd_grad_in', 'winograd_filter_products'], shared);
+}
+
+/** One function of a module: its i32 parameter count, local counts and code (ending in `end`). */
+export interface WasmFunction {
+  nparams: number;
+  ni32: number;
+  nv128: number;
+  body: number[];
+}
+
+/**
+ * A module importing the memory `env.mem` (shared when the backend's is) and exporting `fns`
+ * (all parameters i32, no results), with a "name" section so profiles name them.
+ */
+export function assembleModule(fns: WasmFunction[], exportNames: string[], profileNames: string[], shared: boolean): Uint8Array {
+  const func = (f: WasmFunction) => {
     const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
     return [...uleb(b.length), ...b];
   };
-  const exportNames = ['vin', 'vout', 'mm', 'gin', 'mmt'];
-  const profileNames = ['winograd_in', 'winograd_out', 'winograd_products', 'winograd_grad_in', 'winograd_filter_products'];
   const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
   const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
   const bytes = [
@@ -306,18 +274,77 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
   return new Uint8Array(bytes);
 }
 
+/**
+ * mm: params atab 0, btab 1, ctab 2, m 3: C_k [m, co] = A_k [m, ci] B_k [ci, co] for the 16 k,
+ * 4 rows x 8 columns of C in 8 registers, each A value broadcast by a splatting load; m a
+ * multiple of 4, co of 8. Shared by the 3x3 module and the 4x4 stride-2 one (winograd-s2.ts).
+ */
+export function mmFunction(ci: number, co: number): WasmFunction {
+  const g = op.get;
+  const s = op.set;
+  const P = { atab: 0, btab: 1, ctab: 2, m: 3 };
+  let next = 4;
+  const L = { k: next++, a: next++, b: next++, c: next++, i: next++, jb: next++, aRow: next++, cRow: next++, bj: next++, ak: next++, k2: next++ };
+  const ni32 = next - 4;
+  const ACC = next; // 8 v128
+  const B0 = next + 8, B1 = next + 9, SV = next + 10;
+  // the sum over ci as a loop: ak walks A's 4 rows along ci, bj B's rows. Not unrolled: V8's
+  // code for 2, 4, 8 or 16 steps a pass (or the whole sum) was 1.4x-2.7x slower than for one
+  // (3x3 64->64 on 8x32x32: 8.6 ms for the whole convolution against 11.7, 15, 20 and 23)
+  const UNROLL = 1;
+  const block: number[] = [...g(L.b), ...g(L.jb), ...op.add, ...s(L.bj), ...g(L.aRow), ...s(L.ak)];
+  for (let h = 0; h < 8; h++) block.push(...op.v128zero, ...s(ACC + h));
+  const step: number[] = [];
+  for (let u = 0; u < UNROLL; u++) {
+    step.push(...g(L.bj), ...op.v128load(u * co * 4), ...s(B0), ...g(L.bj), ...op.v128load(u * co * 4 + 16), ...s(B1));
+    for (let r = 0; r < 4; r++) {
+      step.push(...g(L.ak), ...op.load32splat((r * ci + u) * 4), ...s(SV));
+      for (let h = 0; h < 2; h++) {
+        const acc = ACC + r * 2 + h;
+        step.push(...g(acc), ...g(SV), ...g(h === 0 ? B0 : B1), ...op.f32x4mul, ...F32X4_ADD, ...s(acc));
+      }
+    }
+  }
+  step.push(...g(L.ak), ...op.i32(4 * UNROLL), ...op.add, ...s(L.ak), ...g(L.bj), ...op.i32(co * 4 * UNROLL), ...op.add, ...s(L.bj));
+  block.push(...forStep(L.k2, UNROLL, op.i32(ci), step));
+  for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) {
+    block.push(...g(L.cRow), ...g(L.jb), ...op.add, ...g(ACC + r * 2 + h), ...op.v128store(r * co * 4 + h * 16));
+  }
+  const overJ = [...op.i32(0), ...s(L.jb), ...op.loop, ...block,
+    ...g(L.jb), ...op.i32(32), ...op.add, ...op.tee(L.jb), ...op.i32(co * 4), ...op.ltS, ...op.brIf(0), ...op.end];
+  const overI = [...op.i32(0), ...s(L.i), ...op.loop,
+    ...g(L.a), ...g(L.i), ...op.i32(ci * 4), ...op.mul, ...op.add, ...s(L.aRow),
+    ...g(L.c), ...g(L.i), ...op.i32(co * 4), ...op.mul, ...op.add, ...s(L.cRow),
+    ...overJ,
+    ...g(L.i), ...op.i32(4), ...op.add, ...op.tee(L.i), ...g(P.m), ...op.ltS, ...op.brIf(0), ...op.end];
+  const overK = forLoop(L.k, op.i32(16), [
+    ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
+    ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
+    ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
+    ...overI,
+  ]);
+  return { nparams: 4, ni32, nv128: 11, body: [...overK, ...op.end] };
+}
+
 const instances = new WeakMap<WasmMemory, Map<string, WasmInstance | null>>();
 
 function getInstance(mem: WasmMemory, ci: number, co: number, tw: number): WasmInstance | null {
+  return instantiate(mem, `${ci}/${co}/${tw}`, (shared) => buildModule(ci, co, tw, shared));
+}
+
+/**
+ * The instance of the module `build(shared)` importing `mem`, built once per memory and key; null
+ * where WebAssembly SIMD is not available or the module does not validate.
+ */
+export function instantiate(mem: WasmMemory, key: string, build: (shared: boolean) => Uint8Array): WasmInstance | null {
   let byKey = instances.get(mem);
   if (byKey == null) instances.set(mem, (byKey = new Map()));
-  const key = `${ci}/${co}/${tw}`;
   if (byKey.has(key)) return byKey.get(key)!;
   let inst: WasmInstance | null = null;
   try {
     if (WA != null) {
       const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
-      const bytes = buildModule(ci, co, tw, shared);
+      const bytes = build(shared);
       if (WA.validate(bytes)) inst = new WA.Instance(new WA.Module(bytes), { env: { mem } });
     }
   } catch {
@@ -339,7 +366,7 @@ export function setWinogradEnabled(on: boolean): void {
 }
 
 /** The wasm backend and its memory when the Winograd path can run on it, else null. */
-function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
+export function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
   if (!enabled || tf.getBackend() !== 'wasm') return null;
   const be = tf.backend() as unknown as WasmBackendLike;
   const mem = be.wasm?.asm?.memory ?? be.wasm?.wasmMemory;
@@ -389,11 +416,11 @@ export function winogradFilters(wv: Float32Array, ci: number, co: number, flip: 
   return u;
 }
 
-function makeTensor(be: WasmBackendLike, shape: number[], dtype: tf.DataType = 'float32'): tf.Tensor {
+export function makeTensor(be: WasmBackendLike, shape: number[], dtype: tf.DataType = 'float32'): tf.Tensor {
   return tf.engine().makeTensorFromTensorInfo(be.makeOutput(shape, dtype));
 }
 
-function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
+export function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
   const d = be.dataIdMap.get(t.dataId);
   if (d == null) throw new Error('winograd: tensor not on the wasm backend');
   return d.memoryOffset;

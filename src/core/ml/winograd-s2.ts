@@ -1,0 +1,328 @@
+/**
+ * 4x4 stride-2 pad-1 convolutions (NHWC) and their transposes by Winograd F(3x3, 2x2) on the wasm
+ * backend: 16 multiplications per 3x3 outputs of a 2x2 filter against 36, 2.25x fewer.
+ *
+ * - Forward: a 4x4 stride-2 convolution of x [n, 2H, 2W, ci] zero-padded by 1 is a 2x2 stride-1
+ *   convolution of its space-to-depth S [n, H+1, W+1, 4ci] (S[u, v, (r, s, c)] = xpad[2u+r, 2v+s, c])
+ *   by the filter W'[p, q, (r, s, c), o] = w[2p+r, 2q+s, c, o]. The input transform reads S's 4x4
+ *   tiles straight from the padded input (4 channel groups, one per (r, s), each tap 2 pixels apart).
+ * - Transposed (the input gradient of that convolution, a 4x4 stride-2 ConvTranspose2d): each of
+ *   the four output phases (a, b) (out[2i+a, 2j+b]) is a 2x2 stride-1 convolution of dy padded by 1,
+ *   starting at (a, b), by the taps PHASE_TAPS (layers.ts) of w; the output transform writes each
+ *   phase's pixels 2 apart, so the phases interleave in place.
+ *
+ * Each 4x4 tile d and 2x2 filter g give a 3x3 output tile y = G^T [ (A g A^T) (.) (B^T d B) ] G, the
+ * transposition of F(2x2, 3x3) (winograd.ts: the same B, with A and G swapping roles); the 0.5 of
+ * G^T is folded into the filter transform, so the output transform only adds. The 16 products
+ * [tiles, inC] x [inC, outC] are winograd.ts's `mm`. Tiles start every 3 pixels; the last row and
+ * column of tiles start at size - 3 instead (overlapping the one before, whose shared outputs are
+ * written twice), so no size needs to be a multiple of 3 and nothing is cropped. The input is
+ * copied once, zero-padded, inside the backend's heap; nothing else leaves it.
+ *
+ * Pure module: WebAssembly is reached through globalThis (winograd.ts); no Node or DOM APIs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { forLoop, op } from './wasm-kernels';
+import { assembleModule, instantiate, makeTensor, mmFunction, offsetOf, wasmBackend } from './winograd';
+import type { WasmBackendLike, WasmFunction, WasmInstance, WasmMemory } from './winograd';
+
+const g = op.get;
+const s = op.set;
+const ADD = op.f32x4add;
+const SUB = op.f32x4sub;
+
+/**
+ * vin(x, vtab, n, img, ptab, th, tw): the input transform V = B^T d B of every 4x4 tile into the
+ * 16 buffers V_k [tiles, groups * C] whose byte offsets the int32 table at vtab holds. Image nn
+ * starts at x + nn * img; tile (ty, tx) at the byte offsets ptab[ty] + ptab[th + tx] from it; tap
+ * (i, j) of channel group gr at taps[i * 4 + j] + groups[gr] from there (all bytes, baked in).
+ */
+function vinFunction(taps: number[], groups: number[], cBytes: number): WasmFunction {
+  const P = { x: 0, vtab: 1, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
+  let next = 7;
+  const L = { nn: next++, ty: next++, tx: next++, cb: next++, vo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
+  next += 16;
+  const ni32 = next - 7;
+  const D = next; // 16 v128: the tile
+  const T = next + 16; // 16 v128: d B
+  const body: number[] = [];
+  for (let k = 0; k < 16; k++) body.push(...g(P.vtab), ...op.i32load(4 * k), ...s(L.p + k));
+  body.push(...op.i32(0), ...s(L.vo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
+  const overGroups: number[] = [];
+  for (const gOff of groups) {
+    const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+    for (let k = 0; k < 16; k++) inner.push(...g(L.qc), ...op.v128load(taps[k] + gOff), ...s(D + k));
+    for (let r = 0; r < 4; r++) {
+      const d = (c: number) => g(D + r * 4 + c);
+      const t = (c: number) => T + r * 4 + c;
+      inner.push(...d(0), ...d(2), ...SUB, ...s(t(0)));
+      inner.push(...d(1), ...d(2), ...ADD, ...s(t(1)));
+      inner.push(...d(2), ...d(1), ...SUB, ...s(t(2)));
+      inner.push(...d(1), ...d(3), ...SUB, ...s(t(3)));
+    }
+    const store = (k: number, a: number, b: number, sub: boolean) => [
+      ...g(L.p + k), ...g(L.vo), ...op.add, ...g(T + a), ...g(T + b), ...(sub ? SUB : ADD), ...op.v128store(0)];
+    for (let j = 0; j < 4; j++) {
+      inner.push(...store(0 * 4 + j, 0 * 4 + j, 2 * 4 + j, true));
+      inner.push(...store(1 * 4 + j, 1 * 4 + j, 2 * 4 + j, false));
+      inner.push(...store(2 * 4 + j, 2 * 4 + j, 1 * 4 + j, true));
+      inner.push(...store(3 * 4 + j, 1 * 4 + j, 3 * 4 + j, true));
+    }
+    inner.push(...g(L.vo), ...op.i32(16), ...op.add, ...s(L.vo));
+    overGroups.push(...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end);
+  }
+  const overX = forLoop(L.tx, g(P.tw), [
+    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
+    ...overGroups,
+  ]);
+  const overY = forLoop(L.ty, g(P.th), [
+    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
+    ...overX,
+  ]);
+  body.push(...forLoop(L.nn, g(P.n), [...g(P.x), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
+  return { nparams: 7, ni32, nv128: 32, body };
+}
+
+/**
+ * vout(mtab, y, n, img, ptab, th, tw): the output transform G'^T M G' (G'^T = [[1, 1, 1, 0],
+ * [0, 1, -1, 0], [0, 1, 1, 1]]) of the products M_k [tiles, C] into y: output (i, j) of tile
+ * (ty, tx) of image nn at y + nn * img + ptab[ty] + ptab[th + tx] + outs[i * 3 + j] (bytes).
+ */
+function voutFunction(outs: number[], cBytes: number): WasmFunction {
+  const P = { mtab: 0, y: 1, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
+  let next = 7;
+  const L = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
+  next += 16;
+  const ni32 = next - 7;
+  const M = next; // 16 v128
+  const S = next + 16; // 12 v128: G'^T M (3x4)
+  const body: number[] = [];
+  for (let k = 0; k < 16; k++) body.push(...g(P.mtab), ...op.i32load(4 * k), ...s(L.p + k));
+  body.push(...op.i32(0), ...s(L.mo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
+  const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+  for (let k = 0; k < 16; k++) inner.push(...g(L.p + k), ...g(L.mo), ...op.add, ...op.v128load(0), ...s(M + k));
+  for (let j = 0; j < 4; j++) {
+    const m = (i: number) => g(M + i * 4 + j);
+    inner.push(...m(0), ...m(1), ...ADD, ...m(2), ...ADD, ...s(S + j));
+    inner.push(...m(1), ...m(2), ...SUB, ...s(S + 4 + j));
+    inner.push(...m(1), ...m(2), ...ADD, ...m(3), ...ADD, ...s(S + 8 + j));
+  }
+  for (let a = 0; a < 3; a++) {
+    const sv = (j: number) => g(S + a * 4 + j);
+    inner.push(...g(L.qc), ...sv(0), ...sv(1), ...ADD, ...sv(2), ...ADD, ...op.v128store(outs[a * 3]));
+    inner.push(...g(L.qc), ...sv(1), ...sv(2), ...SUB, ...op.v128store(outs[a * 3 + 1]));
+    inner.push(...g(L.qc), ...sv(1), ...sv(2), ...ADD, ...sv(3), ...ADD, ...op.v128store(outs[a * 3 + 2]));
+  }
+  inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+  const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+    ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end];
+  const overX = forLoop(L.tx, g(P.tw), [
+    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
+    ...overC,
+  ]);
+  const overY = forLoop(L.ty, g(P.th), [
+    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
+    ...overX,
+  ]);
+  body.push(...forLoop(L.nn, g(P.n), [...g(P.y), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
+  return { nparams: 7, ni32, nv128: 28, body };
+}
+
+/** Tile starts along a side of `size` outputs: every 3, the last at size - 3. */
+function tileStarts(size: number): number[] {
+  const t = Math.ceil(size / 3);
+  return Array.from({ length: t }, (_, i) => Math.min(3 * i, size - 3));
+}
+
+/**
+ * The 16 transformed 2x2 filters U = A' g A'^T (A' = [[1, 0], [.5, .5], [.5, -.5], [0, -1]]) into
+ * u[k][row * cols + col], g[p][q] = tap(row, col, p, q).
+ */
+function transform2x2(rows: number, cols: number, tap: (row: number, col: number, p: number, q: number) => number): Float32Array[] {
+  const u = Array.from({ length: 16 }, () => new Float32Array(rows * cols));
+  const t = new Float64Array(8);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+    for (let q = 0; q < 2; q++) {
+      const g0 = tap(r, c, 0, q), g1 = tap(r, c, 1, q);
+      t[q] = g0;
+      t[2 + q] = 0.5 * (g0 + g1);
+      t[4 + q] = 0.5 * (g0 - g1);
+      t[6 + q] = -g1;
+    }
+    const o = r * cols + c;
+    for (let i = 0; i < 4; i++) {
+      const t0 = t[i * 2], t1 = t[i * 2 + 1];
+      u[i * 4][o] = t0;
+      u[i * 4 + 1][o] = 0.5 * (t0 + t1);
+      u[i * 4 + 2][o] = 0.5 * (t0 - t1);
+      u[i * 4 + 3][o] = -t1;
+    }
+  }
+  return u;
+}
+
+/** The forward's 16 filters [4ci, co] of w [4, 4, ci, co]: row (r * 2 + s) * ci + c, g[p][q] = w[2p+r, 2q+s, c, o]. */
+export function s2dFilters(wv: Float32Array, ci: number, co: number): Float32Array[] {
+  return transform2x2(4 * ci, co, (row, o, p, q) => {
+    const rs = Math.floor(row / ci), c = row % ci;
+    const r = rs >> 1, sc = rs & 1;
+    return wv[((2 * p + r) * 4 + 2 * q + sc) * ci * co + c * co + o];
+  });
+}
+
+// output phase a reads dy rows (m - 1, m) with taps (3, 1) for a = 0, (m, m + 1) with taps (2, 0) for a = 1
+const PHASE_TAPS = [[3, 1], [2, 0]];
+
+/** Phase (a, b)'s 16 filters [co, ci] of w [4, 4, ci, co]: g[u][v] = w[PHASE_TAPS[a][u], PHASE_TAPS[b][v], c, o]. */
+export function phaseFiltersWinograd(wv: Float32Array, ci: number, co: number, a: number, b: number): Float32Array[] {
+  return transform2x2(co, ci, (o, c, u, v) => wv[(PHASE_TAPS[a][u] * 4 + PHASE_TAPS[b][v]) * ci * co + c * co + o]);
+}
+
+/** x [n, h, w, c] zero-padded by 1 on every side, as a new tensor in the backend's heap. */
+function padCopy(be: WasmBackendLike, mem: WasmMemory, x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, wd, c] = x.shape;
+  const hp = h + 2, wp = wd + 2;
+  const xp = makeTensor(be, [n, hp, wp, c]) as tf.Tensor4D;
+  const heap = new Float32Array(mem.buffer);
+  const xo = offsetOf(be, x) / 4;
+  const po = offsetOf(be, xp) / 4;
+  const row = wd * c;
+  for (let b = 0; b < n; b++) {
+    const img = po + b * hp * wp * c;
+    heap.fill(0, img, img + (wp + 1) * c);
+    heap.fill(0, img + ((hp - 1) * wp - 1) * c, img + hp * wp * c);
+    for (let r = 0; r < h; r++) {
+      const src = xo + (b * h + r) * row;
+      const dst = img + ((r + 1) * wp + 1) * c;
+      heap.copyWithin(dst, src, src + row);
+      heap.fill(0, dst + row, dst + row + 2 * c);
+    }
+  }
+  return xp;
+}
+
+function int32Table(values: number[]): tf.Tensor {
+  return tf.tensor1d(Int32Array.from(values), 'int32');
+}
+
+/** The wasm backend, its memory and the module for this geometry, or null where the path does not apply. */
+function setup(key: string, build: () => WasmFunction[]): { be: WasmBackendLike; mem: WasmMemory; inst: WasmInstance } | null {
+  const wb = wasmBackend();
+  if (wb == null) return null;
+  const inst = instantiate(wb.mem, key, (shared) => assembleModule(build(), ['vin', 'vout', 'mm'],
+    ['winograd_s2_in', 'winograd_s2_out', 'winograd_products'], shared));
+  return inst == null ? null : { ...wb, inst };
+}
+
+/**
+ * The 16 buffers [rows rounded up to 4, cols] (the rows past `rows` zeroed: `mm` works 4 rows at
+ * a time) and the int32 table of their offsets.
+ */
+function buffers(be: WasmBackendLike, mem: WasmMemory, rows: number, cols: number): { ts: tf.Tensor[]; tab: tf.Tensor } {
+  const rp = Math.ceil(rows / 4) * 4;
+  const ts = Array.from({ length: 16 }, () => makeTensor(be, [rp, cols]));
+  const tab = int32Table(ts.map((t) => offsetOf(be, t)));
+  if (rp > rows) {
+    const heap = new Float32Array(mem.buffer);
+    for (const t of ts) heap.fill(0, offsetOf(be, t) / 4 + rows * cols, offsetOf(be, t) / 4 + rp * cols);
+  }
+  return { ts, tab };
+}
+
+/**
+ * True when the 4x4 stride-2 Winograd path runs for a convolution of x [n, 2H, 2W, ci] to co
+ * channels (forward) or, with `transposed`, for the transposed convolution of dy [n, H, W, ci] to
+ * co channels: the wasm backend, H and W >= 3, >= 32 channels, the input's a multiple of 4 and
+ * the output's of 8 (the products' register block).
+ */
+export function winogradS2Applies(x: tf.Tensor4D, ci: number, co: number, transposed: boolean): boolean {
+  const [, h, w] = x.shape;
+  const sizes = transposed ? h >= 3 && w >= 3 : h % 2 === 0 && w % 2 === 0 && h >= 6 && w >= 6;
+  return sizes && ci % 4 === 0 && co % 8 === 0 && ci >= 32 && co >= 32 && wasmBackend() != null;
+}
+
+/**
+ * conv2d(x, w, stride 2, pad 1) for w [4, 4, ci, co] and x [n, 2H, 2W, ci], or null where the
+ * path does not apply ({@link winogradS2Applies}).
+ */
+export function conv4x4s2Winograd(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D | null {
+  const [n, hx, wx, ci] = x.shape;
+  const co = w.shape[3];
+  if (w.shape[0] !== 4 || w.shape[1] !== 4 || w.shape[2] !== ci || !winogradS2Applies(x, ci, co, false)) return null;
+  const h = hx / 2, wd = wx / 2;
+  const wp = wx + 2;
+  const env = setup(`s2f/${ci}/${co}/${wp}/${wd}`, () => {
+    const taps: number[] = [];
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) taps.push((2 * i * wp + 2 * j) * ci * 4);
+    const groups = [0, ci * 4, wp * ci * 4, (wp + 1) * ci * 4];
+    const outs: number[] = [];
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) outs.push((i * wd + j) * co * 4);
+    return [vinFunction(taps, groups, ci * 4), voutFunction(outs, co * 4), mmFunction(4 * ci, co)];
+  });
+  if (env == null) return null;
+  const { be, mem, inst } = env;
+  return tf.tidy(() => {
+    const us = s2dFilters(w.dataSync() as Float32Array, ci, co); // a filter: small
+    const ut = us.map((u) => tf.tensor2d(u, [4 * ci, co]));
+    const utab = int32Table(ut.map((u) => offsetOf(be, u)));
+    const rows = tileStarts(h), cols = tileStarts(wd);
+    const tiles = n * rows.length * cols.length;
+    const xp = padCopy(be, mem, x);
+    const v = buffers(be, mem, tiles, 4 * ci);
+    const ptab = int32Table([...rows.map((r) => 2 * r * wp * ci * 4), ...cols.map((c) => 2 * c * ci * 4)]);
+    inst.exports.vin(offsetOf(be, xp), offsetOf(be, v.tab), n, (hx + 2) * wp * ci * 4, offsetOf(be, ptab), rows.length, cols.length);
+    xp.dispose();
+    const m = buffers(be, mem, tiles, co);
+    inst.exports.mm(offsetOf(be, v.tab), offsetOf(be, utab), offsetOf(be, m.tab), Math.ceil(tiles / 4) * 4);
+    const y = makeTensor(be, [n, h, wd, co]) as tf.Tensor4D;
+    const otab = int32Table([...rows.map((r) => r * wd * co * 4), ...cols.map((c) => c * co * 4)]);
+    inst.exports.vout(offsetOf(be, m.tab), offsetOf(be, y), n, h * wd * co * 4, offsetOf(be, otab), rows.length, cols.length);
+    return y;
+  });
+}
+
+/**
+ * The transposed convolution of dy [n, H, W, co] by w [4, 4, ci, co] (stride 2, pad 1: the input
+ * gradient of conv2d(x, w, 2, 1) for x [n, 2H, 2W, ci]), or null where the path does not apply
+ * ({@link winogradS2Applies} with co as the input's channels).
+ */
+export function convTranspose4x4s2Winograd(dy: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D | null {
+  const [n, h, wd, co] = dy.shape;
+  const ci = w.shape[2];
+  if (w.shape[0] !== 4 || w.shape[1] !== 4 || w.shape[3] !== co || !winogradS2Applies(dy, co, ci, true)) return null;
+  const wp = wd + 2;
+  const yw = 2 * wd;
+  const env = setup(`s2t/${co}/${ci}/${wp}/${yw}`, () => {
+    const taps: number[] = [];
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) taps.push((i * wp + j) * co * 4);
+    const outs: number[] = [];
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) outs.push((2 * i * yw + 2 * j) * ci * 4);
+    return [vinFunction(taps, [0], co * 4), voutFunction(outs, ci * 4), mmFunction(co, ci)];
+  });
+  if (env == null) return null;
+  const { be, mem, inst } = env;
+  return tf.tidy(() => {
+    const wv = w.dataSync() as Float32Array; // a filter: small
+    const us = [0, 1, 2, 3].map((ab) => phaseFiltersWinograd(wv, ci, co, ab >> 1, ab & 1));
+    const utabs = us.map((u4) => {
+      const ut = u4.map((u) => tf.tensor2d(u, [co, ci]));
+      return int32Table(ut.map((u) => offsetOf(be, u)));
+    });
+    const rows = tileStarts(h), cols = tileStarts(wd);
+    const tiles = n * rows.length * cols.length;
+    const dyp = padCopy(be, mem, dy);
+    const v = buffers(be, mem, tiles, co);
+    const m = buffers(be, mem, tiles, ci);
+    const ptab = int32Table([...rows.map((r) => r * wp * co * 4), ...cols.map((c) => c * co * 4)]);
+    const otab = int32Table([...rows.map((r) => 2 * r * yw * ci * 4), ...cols.map((c) => 2 * c * ci * 4)]);
+    const y = makeTensor(be, [n, 2 * h, yw, ci]) as tf.Tensor4D;
+    for (let ab = 0; ab < 4; ab++) {
+      const a = ab >> 1, b = ab & 1;
+      inst.exports.vin(offsetOf(be, dyp) + (a * wp + b) * co * 4, offsetOf(be, v.tab), n, (h + 2) * wp * co * 4, offsetOf(be, ptab), rows.length, cols.length);
+      inst.exports.mm(offsetOf(be, v.tab), offsetOf(be, utabs[ab]), offsetOf(be, m.tab), Math.ceil(tiles / 4) * 4);
+      inst.exports.vout(offsetOf(be, m.tab), offsetOf(be, y) + (a * yw + b) * ci * 4, n, 2 * h * yw * ci * 4, offsetOf(be, otab), rows.length, cols.length);
+    }
+    return y;
+  });
+}
