@@ -49,6 +49,7 @@ function outsidePart(chain: { functionName: string; url: string }[], ourWasm: bo
   if (ourWasm && chain[0].functionName.includes('winograd_filter_products')) return 'Winograd 3x3 filter gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)';
+  if (ourWasm && chain[0].functionName.includes('bnact_')) return 'BatchNorm + activation: our fused SIMD passes (bn-act.ts)';
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
@@ -134,7 +135,7 @@ export async function profileStep(preset: 'small' | 'tiny' = 'small', steps = 5)
     if (self.functionName === '(idle)' || self.functionName === '(program)' || self.functionName === '(root)') continue;
     // inside a kernel: the tfjs wasm module, or any frame below a backend kernel's JavaScript
     if (self.scriptId === tfjsWasm || chain.some((f) => f.url.endsWith('tf-backend-wasm.node.js') && f.functionName !== '' && !f.functionName.startsWith('BackendWasm'))) continue;
-    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_'));
+    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_') || self.functionName.includes('bnact_'));
     outsideCount.set(part, (outsideCount.get(part) ?? 0) + 1);
     outsideTotal += 1;
   }
