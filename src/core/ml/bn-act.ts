@@ -217,9 +217,32 @@ function buildModule(c: number, shared: boolean): Uint8Array {
     return { nparams: 5, ni32: n - 5, nv128: 5, body: [...pre, ...nest(L, P, [P.x, P.dy, P.dx], body), ...op.end] };
   })();
 
-  const fns = [fsum, fapply, bsum, bapply];
-  const exportNames = ['fsum', 'fapply', 'bsum', 'bapply'];
-  const profileNames = ['bnact_forward_sums', 'bnact_forward_apply', 'bnact_backward_sums', 'bnact_backward_apply'];
+  // --- the activation alone, over n vectors (no channels): afwd(x 0, y 1, a 2, n 3) y = act(x);
+  // abwd(x 0, dy 1, dx 2, a 3, n 4) dx = dy * (x > 0 ? 1 : alpha); the slope's 4 lanes at a
+  const activation = (backward: boolean) => {
+    const P = backward ? { x: 0, dy: 1, out: 2, a: 3, n: 4 } : { x: 0, dy: -1, out: 1, a: 2, n: 3 };
+    const np = backward ? 5 : 4;
+    const L = { i: np };
+    const V = { x: np + 1, v: np + 2, al: np + 3 };
+    const ptrs = backward ? [P.x, P.dy, P.out] : [P.x, P.out];
+    const body = [
+      ...g(P.x), ...op.v128load(0), ...s(V.x),
+      ...(backward ? [...g(P.dy), ...op.v128load(0), ...s(V.v)] : [...g(V.x), ...s(V.v)]),
+      ...g(P.out),
+      ...g(V.v), ...g(V.v), ...g(V.al), ...op.f32x4mul, ...g(V.x), ...op.v128zero, ...F32X4_GT, ...BITSELECT,
+      ...op.v128store(0),
+      ...ptrs.flatMap((q) => [...g(q), ...op.i32(16), ...op.add, ...s(q)]),
+    ];
+    const loop = [...op.i32(0), ...s(L.i), ...op.loop, ...body,
+      ...g(L.i), ...op.i32(1), ...op.add, ...op.tee(L.i), ...g(P.n), ...op.ltS, ...op.brIf(0), ...op.end];
+    return { nparams: np, ni32: 1, nv128: 3, body: [...ld(P.a, 0), ...s(V.al), ...loop, ...op.end] };
+  };
+  const afwd = activation(false);
+  const abwd = activation(true);
+
+  const fns = [fsum, fapply, bsum, bapply, afwd, abwd];
+  const exportNames = ['fsum', 'fapply', 'bsum', 'bapply', 'afwd', 'abwd'];
+  const profileNames = ['bnact_forward_sums', 'bnact_forward_apply', 'bnact_backward_sums', 'bnact_backward_apply', 'bnact_activation', 'bnact_activation_grad'];
   const func = (f: { ni32: number; nv128: number; body: number[] }) => {
     const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
     return [...uleb(b.length), ...b];
@@ -294,9 +317,47 @@ function slopeOf(act: BnActivation): number {
   return act === 'none' ? 1 : act === 'relu' ? 0 : act.leakyRelu;
 }
 
-/** The activation on the tensor path (layers.ts). */
+/**
+ * The activation alone (LeakyReLU, ReLU; none returns x): on wasm one SIMD pass each way,
+ * y = x > 0 ? x : alpha * x and dx = dy * (x > 0 ? 1 : alpha), the same values as the tensor path
+ * (leakyRelu, relu of layers.ts: x * step(x, alpha), dy * step(x, alpha)), which runs elsewhere.
+ */
 export function applyActivation<T extends tf.Tensor>(x: T, act: BnActivation): T {
-  return act === 'none' ? x : act === 'relu' ? relu(x) : leakyRelu(x, act.leakyRelu);
+  if (act === 'none') return x;
+  if (!activationFused(x)) return act === 'relu' ? relu(x) : leakyRelu(x, act.leakyRelu);
+  const alpha = slopeOf(act);
+  const nvec = x.size / 4;
+  const f = customGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const { be, mem } = wasmBackend()!;
+    const inst = getInstance(mem, 4)!;
+    const y = makeTensor(be, xx.shape);
+    const a = makeTensor(be, [4]);
+    new Float32Array(mem.buffer).fill(alpha, offsetOf(be, a) / 4, offsetOf(be, a) / 4 + 4);
+    inst.exports.afwd(offsetOf(be, xx), offsetOf(be, y), offsetOf(be, a), nvec);
+    a.dispose();
+    save([xx]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const w = wasmBackend();
+        if (w == null) throw new Error('bn-act: the backward pass needs the wasm backend of its forward pass');
+        const dx = makeTensor(w.be, dy.shape);
+        const a2 = makeTensor(w.be, [4]);
+        new Float32Array(w.mem.buffer).fill(alpha, offsetOf(w.be, a2) / 4, offsetOf(w.be, a2) / 4 + 4);
+        inst.exports.abwd(offsetOf(w.be, saved[0]), offsetOf(w.be, dy), offsetOf(w.be, dx), offsetOf(w.be, a2), nvec);
+        a2.dispose();
+        return dx;
+      },
+    };
+  });
+  return f(x) as T;
+}
+
+/** True when {@link applyActivation} takes the wasm path for x (float32, size a multiple of 4). */
+export function activationFused(x: tf.Tensor): boolean {
+  if (x.dtype !== 'float32' || x.size % 4 !== 0 || x.size === 0) return false;
+  const wb = wasmBackend();
+  return wb != null && getInstance(wb.mem, 4) != null;
 }
 
 /**

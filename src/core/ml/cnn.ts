@@ -20,6 +20,7 @@
  *   cnn.fc.{weight [w_last, classes], bias}
  */
 import * as tf from '@tensorflow/tfjs';
+import { applyActivation } from './bn-act';
 import { dense, relu } from './layers';
 import { type ForwardContext, type VqvaePresetName, bn, bnAct, convLayer } from './vqvae';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, countParams, createStore, denseSpecs } from './weights';
@@ -143,7 +144,7 @@ export function cnnFeatures(model: Cnn, x: tf.Tensor4D, ctx: ForwardContext): tf
       r = bn(model, `${p}.bn2`, convLayer(model, `${p}.conv2`, r, 1, 1), ctx);
       r = seBlock(model, `${p}.se`, r);
       const sc = j === 0 ? bn(model, `${p}.down.bn`, convLayer(model, `${p}.down.conv`, h, 2, 0), ctx) : h;
-      h = relu(tf.add(r, sc));
+      h = applyActivation(tf.add(r, sc), 'relu');
     }
   });
   return tf.mean(h, [1, 2]) as tf.Tensor2D;

@@ -29,8 +29,8 @@
  *   up.c2.conv.weight [3,3,t(+C),t] up.c2.bn.*     up.out.conv.{weight [1,1,t,1], bias [1]}
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BnActivation } from './bn-act';
-import { conv2d, conv2dTranspose, leakyRelu } from './layers';
+import { type BnActivation, applyActivation } from './bn-act';
+import { conv2d, conv2dTranspose } from './layers';
 import { type ForwardContext, type VqvaePresetName, VQVAE_PRESETS, bnAct, convLayer, encoderSpecs } from './vqvae';
 import { type ParamSpec, type ParamStore, bnSpecs, convSpecs, convTransposeSpecs, countParams, createStore } from './weights';
 
@@ -163,7 +163,6 @@ export interface DownFeatures {
  * Works on any store holding those `encoder.*` tensors (a VQ-VAE, a classifier, a U-Net).
  */
 export function encodeDown(store: ParamStore, cfg: { resBlocks: number; leak: number }, x: tf.Tensor4D, ctx: ForwardContext): DownFeatures {
-  const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
   const act: BnActivation = { leakyRelu: cfg.leak };
   const e1 = bnAct(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx, act);
   let h = bnAct(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', e1, 2, 1), ctx, act);
@@ -173,7 +172,7 @@ export function encodeDown(store: ParamStore, cfg: { resBlocks: number; leak: nu
     const a = bnAct(store, `${prefix}.bn`, convLayer(store, `${prefix}.conv1`, h, 1, 1), ctx, 'relu');
     h = tf.add(h, convLayer(store, `${prefix}.conv2`, a, 1, 0));
   }
-  return { e1, bottom: lr(h) };
+  return { e1, bottom: applyActivation(h, act) };
 }
 
 export interface UnetForwardOptions {

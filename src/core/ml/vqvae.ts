@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient, stopGradient } from './backend';
 import { type BnActivation, applyActivation, batchNormAct } from './bn-act';
-import { type BatchStats, batchNormInfer, conv2d, conv2dTranspose, leakyRelu, mulberry32, tanh } from './layers';
+import { type BatchStats, batchNormInfer, conv2d, conv2dTranspose, mulberry32, tanh } from './layers';
 import { readValues } from './wasm-kernels';
 import { type ParamStore, createStore } from './weights';
 import { type VqvaeConfig, vqvaeSpecs } from './specs/vqvae';
@@ -136,8 +136,8 @@ export function greyOf(recon: tf.Tensor4D): tf.Tensor4D {
  * parameters).
  */
 export function encode(store: ParamStore, cfg: Pick<VqvaeConfig, 'resBlocks' | 'leak'>, x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
-  const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
   const act: BnActivation = { leakyRelu: cfg.leak };
+  const lr = (t: tf.Tensor4D) => applyActivation(t, act);
   x = expandChannels(x, encoderChannels(store));
   let h = bnAct(store, 'encoder.e1.bn', convLayer(store, 'encoder.e1.conv', x, 2, 1, false), ctx, act);
   h = bnAct(store, 'encoder.e2.bn', convLayer(store, 'encoder.e2.conv', h, 2, 1), ctx, act);
@@ -149,8 +149,8 @@ export function encode(store: ParamStore, cfg: Pick<VqvaeConfig, 'resBlocks' | '
 
 /** Decoder D1-D4: latent -> [N, S, S, C] in (-1, 1). */
 export function decode(store: ParamStore, cfg: VqvaeConfig, q: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
-  const lr = (t: tf.Tensor4D) => leakyRelu(t, cfg.leak);
   const act: BnActivation = { leakyRelu: cfg.leak };
+  const lr = (t: tf.Tensor4D) => applyActivation(t, act);
   let h = bnAct(store, 'decoder.d1.bn', convLayer(store, 'decoder.d1.conv', q, 1, 1), ctx, act);
   for (let i = 0; i < cfg.resBlocks; i++) h = resBlock(store, `decoder.res.${i}`, h, ctx);
   h = lr(h);

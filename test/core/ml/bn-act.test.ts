@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BnActivation, batchNormAct, bnActFused, setBnActEnabled } from '../../../src/core/ml/bn-act';
+import { type BnActivation, activationFused, applyActivation, batchNormAct, bnActFused, setBnActEnabled } from '../../../src/core/ml/bn-act';
 import { mulberry32, uniformArray } from '../../../src/core/ml/layers';
 import { initBackend } from '../../../src/trainer/backend';
 
@@ -119,4 +119,32 @@ describe('fused BatchNorm + activation on the wasm heap', () => {
       tf.dispose([leaky.mean, leaky.variance, rl.mean, rl.variance, none.mean, none.variance]);
     });
   });
+
+  for (const [name, act] of ACTS.slice(0, 2)) {
+    for (const shape of [[2, 6, 6, 8], [3, 5]]) {
+      it(`the activation alone (${name}, [${shape}]): the same output and gradient as the tensor path, bit for bit`, () => {
+        tf.tidy(() => {
+          const x = rand(shape, 11);
+          const w = rand(shape, 12);
+          const once = (fused: boolean) => {
+            setBnActEnabled(fused);
+            expect(activationFused(x)).toBe(fused && x.size % 4 === 0);
+            const y = applyActivation(x, act);
+            const dx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(applyActivation(xx, act), w)))(x);
+            return { y, dx };
+          };
+          const a = once(true), b = once(false);
+          expect(maxRelErr(a.y, b.y)).toBe(0);
+          expect(maxRelErr(a.dx, b.dx)).toBe(0);
+          // the negative side has the slope
+          const xv = x.dataSync(), yv = a.y.dataSync(), gv = a.dx.dataSync(), wv = w.dataSync();
+          const slope = act === 'relu' ? 0 : (act as { leakyRelu: number }).leakyRelu;
+          for (let i = 0; i < xv.length; i++) {
+            expect(yv[i]).toBeCloseTo(xv[i] > 0 ? xv[i] : slope * xv[i], 6);
+            expect(gv[i]).toBeCloseTo(xv[i] > 0 ? wv[i] : slope * wv[i], 6);
+          }
+        });
+      });
+    }
+  }
 });
