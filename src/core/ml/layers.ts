@@ -11,7 +11,8 @@
  * ~3 Gelem/s. So:
  * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels (forward, input and filter gradients) run
  *   as Winograd F(2x2, 3x3) in the backend's heap (winograd.ts): 2.25x fewer multiplications;
- *   4x4 stride-2 pad-1 forward convolutions as Winograd F(3x3, 2x2) of the space-to-depth input
+ *   4x4 stride-2 pad-1 forward convolutions as Winograd F(3x3, 2x2) of the space-to-depth input,
+ *   their input gradients (transposed convolutions) as F(3x3, 2x2) per output phase
  *   (winograd-s2.ts), also 2.25x fewer;
  * - convolution input gradients are forward convolutions (stride 1: flipped, transposed filter;
  *   4x4 stride 2 pad 1: a sub-pixel decomposition, four 2x2 convolutions, one per output phase,
@@ -34,7 +35,7 @@ import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { convFilterGradSimd, readValues } from './wasm-kernels';
 import { conv3x3Winograd, filterGrad3x3Winograd } from './winograd';
-import { conv4x4s2Winograd } from './winograd-s2';
+import { conv4x4s2Winograd, convTranspose4x4s2Winograd } from './winograd-s2';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -230,6 +231,9 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
       return tf.conv2d(dy, flipTranspose(w), 1, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) as tf.Tensor4D;
     }
     if (stride === 2 && kh === 4 && kw === 4 && pad === 1 && h === 2 * oh && wd === 2 * ow) {
+      // wasm, >= 32 channels: Winograd F(3x3, 2x2) per output phase, interleaved in place (winograd-s2.ts)
+      const gw = convTranspose4x4s2Winograd(dy, w);
+      if (gw != null) return gw;
       const co = w.shape[3];
       const wt = () => tf.transpose(w, [0, 1, 3, 2]).reshape([16, co * ci]);
       if (ci <= 8) {
