@@ -19,7 +19,8 @@
  * of a million values loses no precision. The forward saves x only (not xhat, nor the output):
  * the per-channel mean, scale and shift stay in the closure.
  *
- * Elsewhere (cpu, webgl, tfjs-node), for channel counts that are not a multiple of 4, or when
+ * 1 or 2 channels run as 4 lanes (4 / c pixels a vector, their sums added per channel after).
+ * Elsewhere (cpu, webgl, tfjs-node), for other channel counts not a multiple of 4, or when
  * turned off ({@link setBnActEnabled}), the same function runs today's tensor path:
  * batchNormTrain then leakyRelu / relu (layers.ts). Within float32 rounding of each other
  * (test/core/ml/bn-act.test.ts).
@@ -297,10 +298,21 @@ function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
 
 /** True when {@link batchNormAct} takes the fused wasm path for a tensor [..., c]. */
 export function bnActFused(x: tf.Tensor): boolean {
-  const c = x.shape[x.rank - 1];
-  if (x.dtype !== 'float32' || c % 4 !== 0 || x.size === 0) return false;
+  const lanes = laneChannels(x);
+  if (x.dtype !== 'float32' || lanes == null || x.size === 0) return false;
   const wb = wasmBackend();
-  return wb != null && getInstance(wb.mem, c) != null;
+  return wb != null && getInstance(wb.mem, lanes) != null;
+}
+
+/**
+ * The channel count the module runs with for x [..., c]: c when a multiple of 4; 4 for 1 or 2
+ * channels (a vector then holds 4 / c consecutive pixels, lane j of channel j % c, their sums
+ * added per channel afterwards) when x's size is a multiple of 4; else null (the tensor path).
+ */
+function laneChannels(x: tf.Tensor): number | null {
+  const c = x.shape[x.rank - 1];
+  if (c % 4 === 0) return c;
+  return (c === 1 || c === 2) && x.size % 4 === 0 ? 4 : null;
 }
 
 function makeTensor(be: WasmBackendLike, shape: number[]): tf.Tensor {
@@ -373,11 +385,21 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
   const c = x.shape[x.rank - 1];
   const m = x.size / c;
   const alpha = slopeOf(act);
-  const O = layout(c);
+  const cc = laneChannels(x)!; // the module's channels: c, or 4 lanes for 1 or 2 channels
+  const rows = x.size / cc;
+  const O = layout(cc);
+  /** A per-channel array spread over the module's lanes (lane j holds channel j % c). */
+  const lanes = (v: Float32Array): Float32Array => (cc === c ? v : Float32Array.from({ length: cc }, (_, j) => v[j % c]));
+  /** Channel k's float64 sum at byte offset `at` of the scratch: its lanes' sums added. */
+  const channelTotal = (d: DataView, base: number, at: number, k: number): number => {
+    let t = 0;
+    for (let j = k; j < cc; j += c) t += d.getFloat64(base + at + 8 * j, true);
+    return t;
+  };
   let stats: BatchStats | null = null;
   const f = customGradient((xx: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
     const { be, mem } = wasmBackend()!;
-    const inst = getInstance(mem, c)!;
+    const inst = getInstance(mem, cc)!;
     const gv = Float32Array.from(readValues(gt));
     const bv = Float32Array.from(readValues(bt));
     const y = makeTensor(be, xx.shape);
@@ -386,8 +408,9 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
     const xo = offsetOf(be, xx);
     let heap = new Float32Array(mem.buffer);
     heap.fill(0, so / 4, (so + O.A) / 4);
-    heap.copyWithin((so + O.A) / 4, xo / 4, xo / 4 + c); // the shift: x's first row
-    inst.exports.fsum(xo, so, m, CHUNK);
+    // the shift: x's first pixel, channel by channel (the same value in every lane of a channel)
+    for (let j = 0; j < cc; j++) heap[(so + O.A) / 4 + j] = heap[xo / 4 + (j % c)];
+    inst.exports.fsum(xo, so, rows, CHUNK);
     heap = new Float32Array(mem.buffer);
     const dv = new DataView(mem.buffer);
     const mean = new Float32Array(c);
@@ -395,21 +418,19 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
     const invstd = new Float64Array(c);
     const scale = new Float32Array(c);
     for (let k = 0; k < c; k++) {
-      const d1 = dv.getFloat64(so + O.TS + 8 * k, true) / m;
-      const d2 = dv.getFloat64(so + O.TQ + 8 * k, true) / m;
+      const d1 = channelTotal(dv, so, O.TS, k) / m;
+      const d2 = channelTotal(dv, so, O.TQ, k) / m;
       mean[k] = heap[(so + O.A) / 4 + k] + d1;
       variance[k] = Math.max(0, d2 - d1 * d1);
       invstd[k] = 1 / Math.sqrt(variance[k] + eps);
       scale[k] = gv[k] * invstd[k];
     }
-    const writeConsts = (h: Float32Array) => {
-      h.set(mean, (so + O.A) / 4);
-      h.set(scale, (so + O.B) / 4);
-      h.set(bv, (so + O.C) / 4);
-      h.fill(alpha, (so + O.ALPHA) / 4, (so + O.ALPHA) / 4 + 4);
-    };
-    writeConsts(heap);
-    inst.exports.fapply(xo, offsetOf(be, y), so, m);
+    const meanL = lanes(mean), scaleL = lanes(scale), betaL = lanes(bv);
+    heap.set(meanL, (so + O.A) / 4);
+    heap.set(scaleL, (so + O.B) / 4);
+    heap.set(betaL, (so + O.C) / 4);
+    heap.fill(alpha, (so + O.ALPHA) / 4, (so + O.ALPHA) / 4 + 4);
+    inst.exports.fapply(xo, offsetOf(be, y), so, rows);
     scratch.dispose();
     stats = { mean: tf.keep(tf.tensor1d(mean)), variance: tf.keep(tf.tensor1d(variance)), count: m };
     save([xx]);
@@ -424,20 +445,20 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
         const so2 = offsetOf(w.be, sc);
         const h = new Float32Array(w.mem.buffer);
         h.fill(0, so2 / 4, (so2 + O.A) / 4);
-        h.set(mean, (so2 + O.A) / 4);
-        h.set(scale, (so2 + O.B) / 4);
-        h.set(bv, (so2 + O.C) / 4);
+        h.set(meanL, (so2 + O.A) / 4);
+        h.set(scaleL, (so2 + O.B) / 4);
+        h.set(betaL, (so2 + O.C) / 4);
         h.fill(alpha, (so2 + O.ALPHA) / 4, (so2 + O.ALPHA) / 4 + 4);
         const sxo = offsetOf(w.be, sx), dyo = offsetOf(w.be, dy);
-        inst.exports.bsum(sxo, dyo, so2, m, CHUNK);
+        inst.exports.bsum(sxo, dyo, so2, rows, CHUNK);
         const d = new DataView(w.mem.buffer);
         const dgamma = new Float32Array(c);
         const dbeta = new Float32Array(c);
         const coefD = new Float32Array(c);
         const coefE = new Float32Array(c);
         for (let k = 0; k < c; k++) {
-          const sdz = d.getFloat64(so2 + O.TS + 8 * k, true);
-          const sdzxc = d.getFloat64(so2 + O.TQ + 8 * k, true);
+          const sdz = channelTotal(d, so2, O.TS, k);
+          const sdzxc = channelTotal(d, so2, O.TQ, k);
           dbeta[k] = sdz;
           dgamma[k] = sdzxc * invstd[k];
           // dx = scale * (dz - mean(dz) - xhat * mean(dz * xhat)), xhat = (x - mean) * invstd
@@ -445,9 +466,9 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
           coefE[k] = -scale[k] * (sdz / m);
         }
         const h2 = new Float32Array(w.mem.buffer);
-        h2.set(coefD, (so2 + O.D) / 4);
-        h2.set(coefE, (so2 + O.E) / 4);
-        inst.exports.bapply(sxo, dyo, offsetOf(w.be, dx), so2, m);
+        h2.set(lanes(coefD), (so2 + O.D) / 4);
+        h2.set(lanes(coefE), (so2 + O.E) / 4);
+        inst.exports.bapply(sxo, dyo, offsetOf(w.be, dx), so2, rows);
         sc.dispose();
         return [dx, tf.tensor1d(dgamma), tf.tensor1d(dbeta)];
       },

@@ -46,8 +46,12 @@ const ACTS: [string, BnActivation][] = [['LeakyReLU 0.2', { leakyRelu: 0.2 }], [
 
 describe('fused BatchNorm + activation on the wasm heap', () => {
   // shapes: rank 4 as in the models (rows not a multiple of the 64-row chunk: 2*5*7 = 70), a large
-  // one (8x32x32x64: 8192 rows per channel), rank 2; an offset mean (x around 30, spread 2)
-  const cases: [number[], number, number][] = [[[2, 5, 7, 8], 1, 0], [[8, 32, 32, 64], 1, 0], [[33, 12], 1, 0], [[4, 6, 6, 16], 2, 30]];
+  // one (8x32x32x64: 8192 rows per channel), rank 2;
+  // one offset mean (x around 30, spread 2); 1 and 2 channels (4 lanes: 4 or 2 pixels a vector)
+  const cases: [number[], number, number][] = [
+    [[2, 5, 7, 8], 1, 0], [[8, 32, 32, 64], 1, 0], [[33, 12], 1, 0], [[4, 6, 6, 16], 2, 30],
+    [[8, 16, 16, 1], 1, 0], [[3, 5, 4, 2], 2, 30], [[10, 2], 1, 0],
+  ];
   for (const [shape, spread, offset] of cases) {
     for (const [name, act] of ACTS) {
       it(`${name}, [${shape}]${offset ? ` around ${offset}` : ''}: output, batch statistics and the gradients to x, gamma, beta equal the tensor path`, () => {
@@ -70,8 +74,11 @@ describe('fused BatchNorm + activation on the wasm heap', () => {
     }
   }
 
-  it('channels not a multiple of 4 take the tensor path (same values as batchNormTrain + activation)', () => {
+  it('channels not a multiple of 4 (but 1 or 2 in a size that is) take the tensor path (same values as batchNormTrain + activation)', () => {
     tf.tidy(() => {
+      expect(bnActFused(rand([3, 3, 2], 1))).toBe(false);
+      expect(bnActFused(rand([3, 3, 1], 1))).toBe(false);
+      expect(bnActFused(rand([2, 2, 3], 1))).toBe(false);
       const x = rand([2, 4, 4, 6], 5);
       expect(bnActFused(x)).toBe(false);
       const gamma = rand([6], 6, 0.5, 1) as tf.Tensor1D;
