@@ -50,6 +50,7 @@ function outsidePart(chain: { functionName: string; url: string }[], ourWasm: bo
   if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('bnact_')) return 'BatchNorm + activation: our fused SIMD passes (bn-act.ts)';
+  if (ourWasm && chain[0].functionName.includes('blur_')) return 'SSIM window filtering: our SIMD passes (blur.ts)';
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
@@ -135,7 +136,7 @@ export async function profileStep(preset: 'small' | 'tiny' = 'small', steps = 5)
     if (self.functionName === '(idle)' || self.functionName === '(program)' || self.functionName === '(root)') continue;
     // inside a kernel: the tfjs wasm module, or any frame below a backend kernel's JavaScript
     if (self.scriptId === tfjsWasm || chain.some((f) => f.url.endsWith('tf-backend-wasm.node.js') && f.functionName !== '' && !f.functionName.startsWith('BackendWasm'))) continue;
-    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_') || self.functionName.includes('bnact_'));
+    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_') || self.functionName.includes('bnact_') || self.functionName.includes('blur_'));
     outsideCount.set(part, (outsideCount.get(part) ?? 0) + 1);
     outsideTotal += 1;
   }
@@ -155,13 +156,13 @@ export async function profileStep(preset: 'small' | 'tiny' = 'small', steps = 5)
 /** What each tfjs kernel does in this step (the model code's use of it). */
 export const KERNEL_ROLE: Record<string, string> = {
   Conv2D: 'XNNPACK convolutions: forward, input gradients (flipped filters, sub-pixel phases)',
-  BatchMatMul: 'matrix products: VQ distances, SSIM blur (banded matrices)',
+  BatchMatMul: 'matrix products: VQ distances',
   Multiply: 'element-wise: BatchNorm, LeakyReLU, losses',
   Add: 'element-wise: biases, residuals, BatchNorm, gradient sums',
   Sub: 'element-wise: BatchNorm, VQ, losses',
   AvgPool: 'channel sums: BatchNorm statistics and gradients, bias gradients',
   Step: 'LeakyReLU/ReLU masks',
-  Transpose: 'SSIM blur orientation, small filters',
+  Transpose: 'small filters',
 };
 
 /** Markdown table of a profile: kernels and the parts outside them, CPU ms per step and share. */

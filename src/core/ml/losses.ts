@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
+import { blurAxis } from './blur';
 import { ssimOnMinMaxOutput, sumsMaskedMseOverBatch, type Recipe } from '../../shared/recipes';
 
 /** Mean squared error over all elements. */
@@ -85,9 +86,13 @@ export function ssim(a: tf.Tensor4D, b: tf.Tensor4D, opts: SsimOptions = {}): tf
     const k = n * c;
     // [k, h, w] single-channel images
     const toImages = (t: tf.Tensor4D) => (c === 1 ? t.reshape([k, h, w]) : t.transpose([0, 3, 1, 2]).reshape([k, h, w])) as tf.Tensor3D;
-    // separable 'valid' Gaussian blur as two matrix products; the result is [k, w', h'] (transposed
-    // images: SSIM is element-wise then averaged, so the orientation does not matter)
+    // separable 'valid' Gaussian blur: on wasm two SIMD filtering passes (blur.ts, ~11
+    // multiply-adds an output); elsewhere two matrix products by banded matrices, whose result is
+    // [k, w', h'] (transposed images: SSIM is element-wise then averaged, so the orientation does
+    // not matter)
     const blur = (t: tf.Tensor3D) => {
+      const along = blurAxis(t, 2, g);
+      if (along != null) return blurAxis(along, 1, g)!;
       const rows = matMulConst(t.reshape([k * h, w]), bw.m, bw.mt).reshape([k, h, w - size + 1]);
       const cols = rows.transpose([0, 2, 1]).reshape([k * (w - size + 1), h]);
       return matMulConst(cols as tf.Tensor2D, bh.m, bh.mt);
