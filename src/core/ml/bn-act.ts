@@ -4,7 +4,7 @@
  *
  * On the wasm backend, forward and backward are each two passes of hand-assembled WebAssembly
  * SIMD (4 channels a vector) over tfjs-backend-wasm's own heap (the module imports the backend's
- * WebAssembly.Memory, as winograd.ts does), instead of ~12 tfjs kernels forward and ~10 backward
+ * WebAssembly.Memory: wasm-heap.ts), instead of ~12 tfjs kernels forward and ~10 backward
  * (BatchNorm 10 + 9, the activation 2 + 1), each a pass over the activation plus the engine's
  * bookkeeping:
  *
@@ -25,34 +25,16 @@
  * batchNormTrain then leakyRelu / relu (layers.ts). Within float32 rounding of each other
  * (test/core/ml/bn-act.test.ts).
  *
- * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
+ * Pure module: no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { type BatchStats, batchNormTrain, leakyRelu, relu } from './layers';
 import { I32, V128, op, readValues, section, str, uleb } from './wasm-kernels';
+import { type WasmBackendLike, type WasmMemory, heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
 
 /** The activation after the BatchNorm: none, ReLU, or LeakyReLU with its negative slope. */
 export type BnActivation = 'none' | 'relu' | { leakyRelu: number };
-
-interface WasmMemory {
-  buffer: ArrayBuffer;
-}
-interface WasmInstance {
-  exports: Record<string, (...args: number[]) => void>;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => WasmInstance;
-  validate(bytes: Uint8Array): boolean;
-}
-const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-interface WasmBackendLike {
-  wasm?: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
-  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
 
 // SIMD and i32 opcodes beyond wasm-kernels.ts' `op`
 const SIMD = (code: number) => [0xfd, ...uleb(code)];
@@ -249,11 +231,10 @@ function buildModule(c: number, shared: boolean): Uint8Array {
     return [...uleb(b.length), ...b];
   };
   const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
-  const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [fns.length, ...fns.flatMap((f) => [0x60, ...uleb(f.nparams), ...new Array<number>(f.nparams).fill(I32), 0])]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...limits]),
+    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
     ...section(3, [fns.length, ...fns.map((_, i) => i)]),
     ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
     ...section(10, [fns.length, ...fns.flatMap(func)]),
@@ -262,24 +243,8 @@ function buildModule(c: number, shared: boolean): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-const instances = new WeakMap<WasmMemory, Map<number, WasmInstance | null>>();
-
-function getInstance(mem: WasmMemory, c: number): WasmInstance | null {
-  let byC = instances.get(mem);
-  if (byC == null) instances.set(mem, (byC = new Map()));
-  if (byC.has(c)) return byC.get(c)!;
-  let inst: WasmInstance | null = null;
-  try {
-    if (WA != null) {
-      const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
-      const bytes = buildModule(c, shared);
-      if (WA.validate(bytes)) inst = new WA.Instance(new WA.Module(bytes), { env: { mem } });
-    }
-  } catch {
-    inst = null;
-  }
-  byC.set(c, inst);
-  return inst;
+function getInstance(mem: WasmMemory, c: number) {
+  return heapInstance(mem, `bn-act/${c}`, (shared) => buildModule(c, shared));
 }
 
 let enabled = true;
@@ -289,11 +254,7 @@ export function setBnActEnabled(on: boolean): void {
 }
 
 function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
-  if (!enabled || tf.getBackend() !== 'wasm') return null;
-  const be = tf.backend() as unknown as WasmBackendLike;
-  const mem = be.wasm?.asm?.memory ?? be.wasm?.wasmMemory;
-  if (mem == null || typeof be.makeOutput !== 'function' || be.dataIdMap == null) return null;
-  return { be, mem };
+  return enabled ? heapBackend() : null;
 }
 
 /** True when {@link batchNormAct} takes the fused wasm path for a tensor [..., c]. */
@@ -315,16 +276,6 @@ function laneChannels(x: tf.Tensor): number | null {
   return (c === 1 || c === 2) && x.size % 4 === 0 ? 4 : null;
 }
 
-function makeTensor(be: WasmBackendLike, shape: number[]): tf.Tensor {
-  return tf.engine().makeTensorFromTensorInfo(be.makeOutput(shape, 'float32'));
-}
-
-function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
-  const d = be.dataIdMap.get(t.dataId);
-  if (d == null) throw new Error('bn-act: tensor not on the wasm backend');
-  return d.memoryOffset;
-}
-
 function slopeOf(act: BnActivation): number {
   return act === 'none' ? 1 : act === 'relu' ? 0 : act.leakyRelu;
 }
@@ -342,10 +293,10 @@ export function applyActivation<T extends tf.Tensor>(x: T, act: BnActivation): T
   const f = customGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const { be, mem } = wasmBackend()!;
     const inst = getInstance(mem, 4)!;
-    const y = makeTensor(be, xx.shape);
-    const a = makeTensor(be, [4]);
-    new Float32Array(mem.buffer).fill(alpha, offsetOf(be, a) / 4, offsetOf(be, a) / 4 + 4);
-    inst.exports.afwd(offsetOf(be, xx), offsetOf(be, y), offsetOf(be, a), nvec);
+    const y = heapTensor(be, xx.shape);
+    const a = heapTensor(be, [4]);
+    new Float32Array(mem.buffer).fill(alpha, heapOffset(be, a) / 4, heapOffset(be, a) / 4 + 4);
+    inst.exports.afwd(heapOffset(be, xx), heapOffset(be, y), heapOffset(be, a), nvec);
     a.dispose();
     save([xx]);
     return {
@@ -353,10 +304,10 @@ export function applyActivation<T extends tf.Tensor>(x: T, act: BnActivation): T
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const w = wasmBackend();
         if (w == null) throw new Error('bn-act: the backward pass needs the wasm backend of its forward pass');
-        const dx = makeTensor(w.be, dy.shape);
-        const a2 = makeTensor(w.be, [4]);
-        new Float32Array(w.mem.buffer).fill(alpha, offsetOf(w.be, a2) / 4, offsetOf(w.be, a2) / 4 + 4);
-        inst.exports.abwd(offsetOf(w.be, saved[0]), offsetOf(w.be, dy), offsetOf(w.be, dx), offsetOf(w.be, a2), nvec);
+        const dx = heapTensor(w.be, dy.shape);
+        const a2 = heapTensor(w.be, [4]);
+        new Float32Array(w.mem.buffer).fill(alpha, heapOffset(w.be, a2) / 4, heapOffset(w.be, a2) / 4 + 4);
+        inst.exports.abwd(heapOffset(w.be, saved[0]), heapOffset(w.be, dy), heapOffset(w.be, dx), heapOffset(w.be, a2), nvec);
         a2.dispose();
         return dx;
       },
@@ -402,10 +353,10 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
     const inst = getInstance(mem, cc)!;
     const gv = Float32Array.from(readValues(gt));
     const bv = Float32Array.from(readValues(bt));
-    const y = makeTensor(be, xx.shape);
-    const scratch = makeTensor(be, [O.floats]);
-    const so = offsetOf(be, scratch);
-    const xo = offsetOf(be, xx);
+    const y = heapTensor(be, xx.shape);
+    const scratch = heapTensor(be, [O.floats]);
+    const so = heapOffset(be, scratch);
+    const xo = heapOffset(be, xx);
     let heap = new Float32Array(mem.buffer);
     heap.fill(0, so / 4, (so + O.A) / 4);
     // the shift: x's first pixel, channel by channel (the same value in every lane of a channel)
@@ -430,7 +381,7 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
     heap.set(scaleL, (so + O.B) / 4);
     heap.set(betaL, (so + O.C) / 4);
     heap.fill(alpha, (so + O.ALPHA) / 4, (so + O.ALPHA) / 4 + 4);
-    inst.exports.fapply(xo, offsetOf(be, y), so, rows);
+    inst.exports.fapply(xo, heapOffset(be, y), so, rows);
     scratch.dispose();
     stats = { mean: tf.keep(tf.tensor1d(mean)), variance: tf.keep(tf.tensor1d(variance)), count: m };
     save([xx]);
@@ -440,16 +391,16 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
         const w = wasmBackend();
         if (w == null) throw new Error('bn-act: the backward pass needs the wasm backend of its forward pass');
         const sx = saved[0];
-        const dx = makeTensor(w.be, sx.shape);
-        const sc = makeTensor(w.be, [O.floats]);
-        const so2 = offsetOf(w.be, sc);
+        const dx = heapTensor(w.be, sx.shape);
+        const sc = heapTensor(w.be, [O.floats]);
+        const so2 = heapOffset(w.be, sc);
         const h = new Float32Array(w.mem.buffer);
         h.fill(0, so2 / 4, (so2 + O.A) / 4);
         h.set(meanL, (so2 + O.A) / 4);
         h.set(scaleL, (so2 + O.B) / 4);
         h.set(betaL, (so2 + O.C) / 4);
         h.fill(alpha, (so2 + O.ALPHA) / 4, (so2 + O.ALPHA) / 4 + 4);
-        const sxo = offsetOf(w.be, sx), dyo = offsetOf(w.be, dy);
+        const sxo = heapOffset(w.be, sx), dyo = heapOffset(w.be, dy);
         inst.exports.bsum(sxo, dyo, so2, rows, CHUNK);
         const d = new DataView(w.mem.buffer);
         const dgamma = new Float32Array(c);
@@ -468,7 +419,7 @@ export function batchNormAct<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta
         const h2 = new Float32Array(w.mem.buffer);
         h2.set(lanes(coefD), (so2 + O.D) / 4);
         h2.set(lanes(coefE), (so2 + O.E) / 4);
-        inst.exports.bapply(sxo, dyo, offsetOf(w.be, dx), so2, rows);
+        inst.exports.bapply(sxo, dyo, heapOffset(w.be, dx), so2, rows);
         sc.dispose();
         return [dx, tf.tensor1d(dgamma), tf.tensor1d(dbeta)];
       },
