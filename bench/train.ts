@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { trainerExecArgv } from '../src/platform/trainer-flags';
 import { busyBefore, loadSentence, QUIET_BUSY, replaceSection } from './common';
 import { maskedBatch, profileTable, type StepProfile } from './train-profile';
 
@@ -106,7 +107,7 @@ async function child(job: Job): Promise<void> {
 
 /** The small step on one wasm thread by kernel and by what runs outside the kernels (bench/train-profile.ts), in a child. */
 function runProfile(): StepProfile | { error: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--profile-child'], {
+  const r = spawnSync(process.execPath, [...trainerExecArgv(), '--import', 'tsx', fileURLToPath(import.meta.url), '--profile-child'], {
     cwd: root, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20,
   });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('PROFILE '));
@@ -115,7 +116,7 @@ function runProfile(): StepProfile | { error: string } {
 }
 
 function runChild(job: Job): JobResult | { error: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
+  const r = spawnSync(process.execPath, [...trainerExecArgv(), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', JSON.stringify(job)], {
     cwd: root, encoding: 'utf8', timeout: 15 * 60 * 1000, maxBuffer: 64 << 20,
   });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
@@ -249,7 +250,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:train\`${quick ? ' (--quick)' : ''} on ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${fmt(totalmem() / 2 ** 30, 0)} GiB RAM; Node ${process.versions.node}, @tensorflow/tfjs ${pkgVersion('@tensorflow/tfjs')}, tfjs-backend-wasm ${pkgVersion('@tensorflow/tfjs-backend-wasm')} (SIMD build; its threaded SIMD build started in Node by src/trainer/wasm-threads.ts for the 2-thread rows), tfjs-node ${pkgVersion('@tensorflow/tfjs-node')}, tfjs-node-gpu ${pkgVersion('@tensorflow/tfjs-node-gpu')}.`);
   lines.push('');
-  lines.push('Task: masked-region VQ-VAE step (composite loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM), Adam lr 1e-3, batch 8, 1 input channel, random images; each configuration in its own process (peak RSS is that process\'s). `small` is the probe configuration of issue 4 (128x128, widths 32/64, 2 residual blocks, latent 64, 512 codes); `tiny` is 64x64, widths 8/16, 1 block, latent 8, 32 codes. PyTorch: bench/train_torch.py, same modules, loss and optimiser, `/usr/bin/python3` (Debian python3-torch).');
+  lines.push(`Task: masked-region VQ-VAE step (composite loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM), Adam lr 1e-3, batch 8, 1 input channel, random images; each configuration in its own process (peak RSS is that process's), started with the trainer's V8 flags (src/platform/trainer-flags.ts; in this run: ${trainerExecArgv().join(' ') || 'none'}). \`small\` is the probe configuration of issue 4 (128x128, widths 32/64, 2 residual blocks, latent 64, 512 codes); \`tiny\` is 64x64, widths 8/16, 1 block, latent 8, 32 codes. PyTorch: bench/train_torch.py, same modules, loss and optimiser, \`/usr/bin/python3\` (Debian python3-torch).`);
   lines.push('');
   lines.push(`${loadSentence(load0, load1, busy0)} Each configuration ran ${roundsOf('small')} round(s) for small and ${roundsOf('tiny')} for tiny, every round interleaving all of them (tfjs and PyTorch, each in a fresh process); a row shows its best run (ms/step, CPU ms/image and peak RSS are that run's) and the median over its runs; CPU ms/image (all threads) is less sensitive to load.`);
   lines.push('');

@@ -11,6 +11,7 @@ import { dispatch, toEnvelope, userPathSchema, type EventName, type Events } fro
 import { IPC_EVENT, IPC_GRANT, IPC_INVOKE } from '../shared/ipc-names';
 import { createServices, type FolderPurpose, type Services } from '../host/services';
 import { defaultDataDir } from '../platform/paths';
+import { trainerExecArgv } from '../platform/trainer-flags';
 import type { TrainerChild } from '../host/runs/trainer-host';
 import type { TrainerEvent } from '../shared/trainer-protocol';
 
@@ -42,6 +43,7 @@ const trainers = new Set<Electron.UtilityProcess>();
 function spawnUtilityTrainer(): TrainerChild {
   const child = utilityProcess.fork(join(here, 'trainer.js'), [], {
     serviceName: 'CT SSL Studio trainer',
+    execArgv: trainerExecArgv(),
     stdio: 'inherit',
     env: { ...process.env, ...(electronSqliteBinding() ? { CTSSL_SQLITE_BINDING: electronSqliteBinding() } : {}) },
   });

@@ -296,7 +296,8 @@ export interface DoctorInfo {
   skipped: { package: string; reason: string }[];
   /** Training kernels this backend lacks, registered by the app. */
   fallbackKernels: string[];
-  cpu: { cores: number; model: string };
+  /** `gc`: how the trainer process collects garbage: 'single-threaded' where no core is free for V8's GC threads (src/platform/trainer-flags.ts), else 'parallel'. */
+  cpu: { cores: number; model: string; gc?: 'single-threaded' | 'parallel' };
   memory: { totalGb: number; freeGb: number };
   /** Memory the presets' largest batches are computed for (free memory less 1 GB). */
   budgetGb: number;

@@ -31,7 +31,7 @@ export async function doctor(): Promise<DoctorInfo> {
     backend: { name: backend.name, package: backend.package, version: backend.version, simd: backend.simd, threads: backend.threads, threadCount: backend.threadCount },
     skipped: backend.skipped,
     fallbackKernels: backend.fallbackKernels,
-    cpu: { cores: cpus().length, model: cpus()[0]?.model ?? 'unknown' },
+    cpu: { cores: cpus().length, model: cpus()[0]?.model ?? 'unknown', gc: process.execArgv.includes('--single-threaded-gc') ? 'single-threaded' : 'parallel' },
     memory: { totalGb: +(totalmem() / GB).toFixed(1), freeGb: +(freemem() / GB).toFixed(1) },
     budgetGb: +(budget / GB).toFixed(1),
     presets,

@@ -6,6 +6,7 @@ import { indexFolders } from '../../src/library/indexing/indexer';
 import { createRun } from '../../src/host/runs/create-run';
 import type { Events } from '../../src/shared/contract';
 import { fixtures, tempDir } from '../helpers';
+import { trainerExecArgv } from '../../src/platform/trainer-flags';
 
 describe('runs through the services (what the app does), with real trainer processes', () => {
   it('creates, starts, streams events, records curves, evaluates, and answers the doctor', async () => {
@@ -55,6 +56,8 @@ describe('runs through the services (what the app does), with real trainer proce
       expect((await h['runs.list']()).find((r) => r.id === run.id)!.active).toBe(false);
       const doc = await h['system.doctor']();
       expect(doc.backend.name).toBe('wasm');
+      // the trainer process was started with the trainer's V8 flags (single-threaded GC on <= 2 cores)
+      expect(doc.cpu.gc).toBe(trainerExecArgv().includes('--single-threaded-gc') ? 'single-threaded' : 'parallel');
       expect(doc.presets.map((p) => p.preset)).toEqual(['paper', 'standard', 'small', 'tiny']);
       await expect(Promise.resolve().then(() => h['runs.pause'](run.id))).rejects.toThrow(/not running/);
       await expect(Promise.resolve().then(() => h['runs.metrics'](999))).rejects.toThrow(/no run with id 999/);

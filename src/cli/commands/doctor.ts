@@ -35,7 +35,7 @@ export function register(program: Command): void {
           `Backend: ${b.package}@${b.version} (${b.name}${b.simd ? ', SIMD' : ''}${threadsText(b)})`,
           ...r.skipped.map((s) => `  not used: ${s.package}: ${s.reason}`),
           ...(r.fallbackKernels?.length ? [`  training kernels added for this backend: ${r.fallbackKernels.join(', ')}`] : []),
-          `CPU: ${r.cpu.cores} x ${r.cpu.model}`,
+          `CPU: ${r.cpu.cores} x ${r.cpu.model}${r.cpu.gc != null ? ` (trainer's garbage collection: ${r.cpu.gc}${r.cpu.gc === 'single-threaded' ? ', no core free for V8\'s GC threads' : ''})` : ''}`,
           `Memory: ${r.memory.freeGb} GB free of ${r.memory.totalGb} GB${r.budgetGb !== undefined ? ` (budget for training ${r.budgetGb} GB)` : ''}`,
           '',
           'preset     size  parameters (1 ch / 3 ch)   activations/image  largest batch that fits',

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { trainerExecArgv } from '../../platform/trainer-flags';
 import type { HostMessage, TrainerEvent } from '../../shared/trainer-protocol';
 
 export interface TrainerChild {
@@ -38,7 +39,7 @@ export function spawnNodeTrainer(env: NodeJS.ProcessEnv = process.env): TrainerC
   const entry = fromSources ? resolve(here, '../../utility/trainer.ts') : join(here, 'trainer.js');
   if (!existsSync(entry)) throw new Error(`trainer entry not found: ${entry} (run "npm run build")`);
   const child: ChildProcess = fork(entry, [], {
-    execArgv: fromSources ? ['--import', tsxLoader()] : [],
+    execArgv: [...trainerExecArgv(), ...(fromSources ? ['--import', tsxLoader()] : [])],
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env,
