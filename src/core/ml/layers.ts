@@ -12,8 +12,8 @@
  * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels (forward, input and filter gradients) run
  *   as Winograd F(2x2, 3x3) in the backend's heap (winograd.ts): 2.25x fewer multiplications;
  *   4x4 stride-2 pad-1 forward convolutions as Winograd F(3x3, 2x2) of the space-to-depth input,
- *   their input gradients (transposed convolutions) as F(3x3, 2x2) per output phase
- *   (winograd-s2.ts), also 2.25x fewer;
+ *   their input gradients (transposed convolutions) as F(3x3, 2x2) per output phase, and their
+ *   filter gradients by the same transforms (winograd-s2.ts), also 2.25x fewer;
  * - convolution input gradients are forward convolutions (stride 1: flipped, transposed filter;
  *   4x4 stride 2 pad 1: a sub-pixel decomposition, four 2x2 convolutions, one per output phase,
  *   interleaved by stack/reshape/transpose);
@@ -35,7 +35,7 @@ import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { convFilterGradSimd, readValues } from './wasm-kernels';
 import { conv3x3Winograd, filterGrad3x3Winograd } from './winograd';
-import { conv4x4s2Winograd, convTranspose4x4s2Winograd } from './winograd-s2';
+import { conv4x4s2Winograd, convTranspose4x4s2Winograd, filterGrad4x4s2Winograd } from './winograd-s2';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -295,6 +295,10 @@ export function convFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, stride: number, 
     const simd = backend === 'wasm' || backend === 'cpu';
     if (kh === 3 && kw === 3 && stride === 1 && pad === 1) {
       const g = filterGrad3x3Winograd(x, dy); // wasm, >= 32 channels: Winograd (winograd.ts)
+      if (g != null) return g;
+    }
+    if (kh === 4 && kw === 4 && stride === 2 && pad === 1) {
+      const g = filterGrad4x4s2Winograd(x, dy); // wasm, >= 32 channels: Winograd (winograd-s2.ts)
       if (g != null) return g;
     }
     if (simd) {

@@ -23,7 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { forLoop, op } from './wasm-kernels';
-import { assembleModule, instantiate, makeTensor, mmFunction, offsetOf, wasmBackend } from './winograd';
+import { assembleModule, instantiate, makeTensor, mmFunction, mmtFunction, offsetOf, wasmBackend } from './winograd';
 import type { WasmBackendLike, WasmFunction, WasmInstance, WasmMemory } from './winograd';
 
 const g = op.get;
@@ -129,6 +129,54 @@ function voutFunction(outs: number[], cBytes: number): WasmFunction {
   return { nparams: 7, ni32, nv128: 28, body };
 }
 
+/**
+ * gin(dy, mtab, n, img, ptab, th, tw): the output-gradient transform dM = G' dY G'^T (G' the
+ * transpose of vout's G'^T) of each 3x3 block of dy into the 16 buffers dM_k [tiles, C]: entry
+ * (i, j) of tile (ty, tx) of image nn at dy + nn * img + ptab[ty] + ptab[th + tx] + ins[i * 3 + j].
+ */
+function ginFunction(ins: number[], cBytes: number): WasmFunction {
+  const P = { dy: 0, mtab: 1, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
+  let next = 7;
+  const L = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
+  next += 16;
+  const ni32 = next - 7;
+  const Y = next; // 9 v128
+  const E = next + 9; // 12 v128: G' dY (4x3)
+  const body: number[] = [];
+  for (let k = 0; k < 16; k++) body.push(...g(P.mtab), ...op.i32load(4 * k), ...s(L.p + k));
+  body.push(...op.i32(0), ...s(L.mo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
+  const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+  for (let k = 0; k < 9; k++) inner.push(...g(L.qc), ...op.v128load(ins[k]), ...s(Y + k));
+  for (let j = 0; j < 3; j++) {
+    const y = (i: number) => g(Y + i * 3 + j);
+    inner.push(...y(0), ...s(E + j));
+    inner.push(...y(0), ...y(1), ...ADD, ...y(2), ...ADD, ...s(E + 3 + j));
+    inner.push(...y(0), ...y(1), ...SUB, ...y(2), ...ADD, ...s(E + 6 + j));
+    inner.push(...y(2), ...s(E + 9 + j));
+  }
+  const store = (k: number, val: number[]) => [...g(L.p + k), ...g(L.mo), ...op.add, ...val, ...op.v128store(0)];
+  for (let i = 0; i < 4; i++) {
+    const e = (j: number) => g(E + i * 3 + j);
+    inner.push(...store(i * 4, e(0)));
+    inner.push(...store(i * 4 + 1, [...e(0), ...e(1), ...ADD, ...e(2), ...ADD]));
+    inner.push(...store(i * 4 + 2, [...e(0), ...e(1), ...SUB, ...e(2), ...ADD]));
+    inner.push(...store(i * 4 + 3, e(2)));
+  }
+  inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+  const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+    ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end];
+  const overX = forLoop(L.tx, g(P.tw), [
+    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
+    ...overC,
+  ]);
+  const overY = forLoop(L.ty, g(P.th), [
+    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
+    ...overX,
+  ]);
+  body.push(...forLoop(L.nn, g(P.n), [...g(P.dy), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
+  return { nparams: 7, ni32, nv128: 21, body };
+}
+
 /** Tile starts along a side of `size` outputs: every 3, the last at size - 3. */
 function tileStarts(size: number): number[] {
   const t = Math.ceil(size / 3);
@@ -179,25 +227,29 @@ export function phaseFiltersWinograd(wv: Float32Array, ci: number, co: number, a
   return transform2x2(co, ci, (o, c, u, v) => wv[(PHASE_TAPS[a][u] * 4 + PHASE_TAPS[b][v]) * ci * co + c * co + o]);
 }
 
-/** x [n, h, w, c] zero-padded by 1 on every side, as a new tensor in the backend's heap. */
-function padCopy(be: WasmBackendLike, mem: WasmMemory, x: tf.Tensor4D): tf.Tensor4D {
+/**
+ * x [n, h, w, c] zero-padded by `top` rows above, `left` columns before and zeros after, to
+ * [n, hp, wp, c], as a new tensor in the backend's heap.
+ */
+function padCopy(be: WasmBackendLike, mem: WasmMemory, x: tf.Tensor4D, top = 1, left = 1, hp = x.shape[1] + 2, wp = x.shape[2] + 2): tf.Tensor4D {
   const [n, h, wd, c] = x.shape;
-  const hp = h + 2, wp = wd + 2;
   const xp = makeTensor(be, [n, hp, wp, c]) as tf.Tensor4D;
   const heap = new Float32Array(mem.buffer);
   const xo = offsetOf(be, x) / 4;
   const po = offsetOf(be, xp) / 4;
   const row = wd * c;
+  const gap = (wp - wd) * c; // this row's right pixels and the next row's left ones
   for (let b = 0; b < n; b++) {
+    // zeros only where the copy does not write
     const img = po + b * hp * wp * c;
-    heap.fill(0, img, img + (wp + 1) * c);
-    heap.fill(0, img + ((hp - 1) * wp - 1) * c, img + hp * wp * c);
+    heap.fill(0, img, img + (top * wp + left) * c);
     for (let r = 0; r < h; r++) {
       const src = xo + (b * h + r) * row;
-      const dst = img + ((r + 1) * wp + 1) * c;
+      const dst = img + ((r + top) * wp + left) * c;
       heap.copyWithin(dst, src, src + row);
-      heap.fill(0, dst + row, dst + row + 2 * c);
+      heap.fill(0, dst + row, Math.min(dst + row + gap, img + hp * wp * c));
     }
+    heap.fill(0, img + ((h + top) * wp + left) * c, img + hp * wp * c);
   }
   return xp;
 }
@@ -207,20 +259,20 @@ function int32Table(values: number[]): tf.Tensor {
 }
 
 /** The wasm backend, its memory and the module for this geometry, or null where the path does not apply. */
-function setup(key: string, build: () => WasmFunction[]): { be: WasmBackendLike; mem: WasmMemory; inst: WasmInstance } | null {
+function setup(key: string, build: () => WasmFunction[], grad = false): { be: WasmBackendLike; mem: WasmMemory; inst: WasmInstance } | null {
   const wb = wasmBackend();
   if (wb == null) return null;
-  const inst = instantiate(wb.mem, key, (shared) => assembleModule(build(), ['vin', 'vout', 'mm'],
-    ['winograd_s2_in', 'winograd_s2_out', 'winograd_products'], shared));
+  const inst = instantiate(wb.mem, key, (shared) => assembleModule(build(), grad ? ['vin', 'gin', 'mmt'] : ['vin', 'vout', 'mm'],
+    grad ? ['winograd_s2_in', 'winograd_s2_grad_in', 'winograd_filter_products'] : ['winograd_s2_in', 'winograd_s2_out', 'winograd_products'], shared));
   return inst == null ? null : { ...wb, inst };
 }
 
 /**
- * The 16 buffers [rows rounded up to 4, cols] (the rows past `rows` zeroed: `mm` works 4 rows at
- * a time) and the int32 table of their offsets.
+ * The 16 buffers [rows rounded up to a multiple of `multiple`, cols] (the rows past `rows` zeroed:
+ * `mm` works 4 rows at a time, `mmt` a chunk) and the int32 table of their offsets.
  */
-function buffers(be: WasmBackendLike, mem: WasmMemory, rows: number, cols: number): { ts: tf.Tensor[]; tab: tf.Tensor } {
-  const rp = Math.ceil(rows / 4) * 4;
+function buffers(be: WasmBackendLike, mem: WasmMemory, rows: number, cols: number, multiple = 4): { ts: tf.Tensor[]; tab: tf.Tensor } {
+  const rp = Math.ceil(rows / multiple) * multiple;
   const ts = Array.from({ length: 16 }, () => makeTensor(be, [rp, cols]));
   const tab = int32Table(ts.map((t) => offsetOf(be, t)));
   if (rp > rows) {
@@ -324,5 +376,74 @@ export function convTranspose4x4s2Winograd(dy: tf.Tensor4D, w: tf.Tensor4D): tf.
       inst.exports.vout(offsetOf(be, m.tab), offsetOf(be, y) + (a * yw + b) * ci * 4, n, 2 * h * yw * ci * 4, offsetOf(be, otab), rows.length, cols.length);
     }
     return y;
+  });
+}
+
+/**
+ * The filter gradient [4, 4, ci, co] of conv2d(x, w, stride 2, pad 1) for x [n, 2H, 2W, ci] and the
+ * output gradient dy [n, H, W, co] (also the filter gradient of the transposed convolution, with
+ * the roles of its input and output gradient swapped), or null where the path does not apply
+ * ({@link winogradS2Applies}). dU_k = V_k^T dM_k summed over the tiles (V of the space-to-depth
+ * input as in the forward, dM = G' dY G'^T of each 3x3 block of dy), then A'^T dU A'. Tiles start
+ * every 3 outputs here (no overlap: each output counted once), dy zero-padded to whole tiles.
+ */
+export function filterGrad4x4s2Winograd(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D | null {
+  const [n, hx, wx, ci] = x.shape;
+  const [, h, wd, co] = dy.shape;
+  if (dy.shape[0] !== n || 2 * h !== hx || 2 * wd !== wx || !winogradS2Applies(x, ci, co, false)) return null;
+  const th = Math.ceil(h / 3), tw = Math.ceil(wd / 3);
+  const hp = 2 * (3 * th + 1), wp = 2 * (3 * tw + 1);
+  const dw = 3 * tw;
+  const env = setup(`s2g/${ci}/${co}/${wp}/${dw}`, () => {
+    const taps: number[] = [];
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) taps.push((2 * i * wp + 2 * j) * ci * 4);
+    const groups = [0, ci * 4, wp * ci * 4, (wp + 1) * ci * 4];
+    const ins: number[] = [];
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) ins.push((i * dw + j) * co * 4);
+    return [vinFunction(taps, groups, ci * 4), ginFunction(ins, co * 4), mmtFunction(4 * ci, co)];
+  }, true);
+  if (env == null) return null;
+  const { be, mem, inst } = env;
+  const CHUNK = 32; // tiles of V and dM summed at a time (their rows in L1, as winograd.ts)
+  return tf.tidy(() => {
+    const tiles = n * th * tw;
+    const tp = Math.ceil(tiles / CHUNK) * CHUNK;
+    const rows = Array.from({ length: th }, (_, i) => 3 * i), cols = Array.from({ length: tw }, (_, i) => 3 * i);
+    const xp = padCopy(be, mem, x, 1, 1, hp, wp);
+    const v = buffers(be, mem, tiles, 4 * ci, CHUNK);
+    const ptab = int32Table([...rows.map((r) => 2 * r * wp * ci * 4), ...cols.map((c) => 2 * c * ci * 4)]);
+    inst.exports.vin(offsetOf(be, xp), offsetOf(be, v.tab), n, hp * wp * ci * 4, offsetOf(be, ptab), th, tw);
+    xp.dispose();
+    const dyp = 3 * th === h && 3 * tw === wd ? dy : padCopy(be, mem, dy, 0, 0, 3 * th, dw);
+    const m = buffers(be, mem, tiles, co, CHUNK);
+    const qtab = int32Table([...rows.map((r) => r * dw * co * 4), ...cols.map((c) => c * co * 4)]);
+    inst.exports.gin(offsetOf(be, dyp), offsetOf(be, m.tab), n, 3 * th * dw * co * 4, offsetOf(be, qtab), th, tw);
+    if (dyp !== dy) dyp.dispose();
+    const cs = Array.from({ length: 16 }, () => makeTensor(be, [4 * ci, co]));
+    const ctab = int32Table(cs.map((c) => offsetOf(be, c)));
+    const heap = new Float32Array(mem.buffer);
+    for (const c of cs) heap.fill(0, offsetOf(be, c) / 4, offsetOf(be, c) / 4 + 4 * ci * co);
+    inst.exports.mmt(offsetOf(be, v.tab), offsetOf(be, m.tab), offsetOf(be, ctab), tp, CHUNK);
+    // dg = A'^T dU A' (A'^T = [[1, .5, .5, 0], [0, .5, -.5, -1]]) per (row, o), read from the heap
+    // before any other allocation; row (r * 2 + s) * ci + c of dg[p][q] is dW[2p + r, 2q + s, c, o]
+    const base = cs.map((c) => offsetOf(be, c) / 4);
+    const out = new Float32Array(16 * ci * co);
+    const t = new Float64Array(8);
+    const cc = ci * co;
+    for (let e = 0; e < 4 * cc; e++) {
+      for (let j = 0; j < 4; j++) {
+        const u0 = heap[base[j] + e], u1 = heap[base[4 + j] + e], u2 = heap[base[8 + j] + e], u3 = heap[base[12 + j] + e];
+        t[j] = u0 + 0.5 * (u1 + u2);
+        t[4 + j] = 0.5 * (u1 - u2) - u3;
+      }
+      const rs = Math.floor(e / cc), co0 = e % cc; // (r, s) and c * co + o
+      const r = rs >> 1, sc = rs & 1;
+      for (let p = 0; p < 2; p++) {
+        const t0 = t[p * 4], t1 = t[p * 4 + 1], t2 = t[p * 4 + 2], t3 = t[p * 4 + 3];
+        out[((2 * p + r) * 4 + sc) * cc + co0] = t0 + 0.5 * (t1 + t2);
+        out[((2 * p + r) * 4 + 2 + sc) * cc + co0] = 0.5 * (t1 - t2) - t3;
+      }
+    }
+    return tf.tensor4d(out, [4, 4, ci, co]);
   });
 }

@@ -193,51 +193,7 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
     body.push(...overBlocks(L, P.dy, P, inner), ...op.end);
     return { nparams: 4, ni32, nv128: 12, body };
   })();
-  // --- mmt: params atab 0, btab 1, ctab 2, tiles 3, chunk 4: C_k [ci, co] += A_k^T B_k over the
-  // tiles (A_k [tiles, ci], B_k [tiles, co]), chunk tiles at a time so their rows stay in L1 while
-  // every 4 x 8 block of C_k sums them (tiles a multiple of chunk; C_k zeroed by the caller)
-  const mmt = (() => {
-    const P = { atab: 0, btab: 1, ctab: 2, tiles: 3, chunk: 4 };
-    let next = 5;
-    const L = { k: next++, a: next++, b: next++, c: next++, tc: next++, c0: next++, d0: next++, t: next++, o: next++, at: next++, bt: next++ };
-    const ni32 = next - 5;
-    const ACC = next, B0 = next + 8, B1 = next + 9, SV = next + 10;
-    const loadAcc: number[] = [];
-    const storeAcc: number[] = [];
-    for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) {
-      loadAcc.push(...g(L.o), ...op.v128load(r * co * 4 + h * 16), ...s(ACC + r * 2 + h));
-      storeAcc.push(...g(L.o), ...g(ACC + r * 2 + h), ...op.v128store(r * co * 4 + h * 16));
-    }
-    const step: number[] = [...g(L.bt), ...op.v128load(0), ...s(B0), ...g(L.bt), ...op.v128load(16), ...s(B1)];
-    for (let r = 0; r < 4; r++) {
-      step.push(...g(L.at), ...op.load32splat(r * 4), ...s(SV));
-      for (let h = 0; h < 2; h++) {
-        const acc = ACC + r * 2 + h;
-        step.push(...g(acc), ...g(SV), ...g(h === 0 ? B0 : B1), ...op.f32x4mul, ...F32X4_ADD, ...s(acc));
-      }
-    }
-    step.push(...g(L.at), ...op.i32(ci * 4), ...op.add, ...s(L.at), ...g(L.bt), ...op.i32(co * 4), ...op.add, ...s(L.bt));
-    const block: number[] = [
-      // o = c + (c0*co + d0)*4 ; at = a + (tc*ci + c0)*4 ; bt = b + (tc*co + d0)*4
-      ...g(L.c), ...g(L.c0), ...op.i32(co), ...op.mul, ...g(L.d0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.o),
-      ...loadAcc,
-      ...g(L.a), ...g(L.tc), ...op.i32(ci), ...op.mul, ...g(L.c0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.at),
-      ...g(L.b), ...g(L.tc), ...op.i32(co), ...op.mul, ...g(L.d0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.bt),
-      ...forLoop(L.t, g(P.chunk), step),
-      ...storeAcc,
-    ];
-    const overD = forStep(L.d0, 8, op.i32(co), block);
-    const overC = forStep(L.c0, 4, op.i32(ci), overD);
-    const overT = [...op.i32(0), ...s(L.tc), ...op.loop, ...overC,
-      ...g(L.tc), ...g(P.chunk), ...op.add, ...op.tee(L.tc), ...g(P.tiles), ...op.ltS, ...op.brIf(0), ...op.end];
-    const overK = forLoop(L.k, op.i32(16), [
-      ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
-      ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
-      ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
-      ...overT,
-    ]);
-    return { nparams: 5, ni32, nv128: 11, body: [...overK, ...op.end] };
-  })();
+  const mmt = mmtFunction(ci, co);
   return assembleModule([vin, vout, mm, gin, mmt], ['vin', 'vout', 'mm', 'gin', 'mmt'],
     ['winograd_in', 'winograd_out', 'winograd_products', 'winograd_grad_in', 'winograd_filter_products'], shared);
 }
@@ -324,6 +280,57 @@ export function mmFunction(ci: number, co: number): WasmFunction {
     ...overI,
   ]);
   return { nparams: 4, ni32, nv128: 11, body: [...overK, ...op.end] };
+}
+
+/**
+ * mmt: params atab 0, btab 1, ctab 2, tiles 3, chunk 4: C_k [ci, co] += A_k^T B_k over the
+ * tiles (A_k [tiles, ci], B_k [tiles, co]), chunk tiles at a time so their rows stay in L1 while
+ * every 4 x 8 block of C_k sums them (tiles a multiple of chunk; C_k zeroed by the caller).
+ * Shared by the 3x3 module and the 4x4 stride-2 one (winograd-s2.ts).
+ */
+export function mmtFunction(ci: number, co: number): WasmFunction {
+  const g = op.get;
+  const s = op.set;
+  const P = { atab: 0, btab: 1, ctab: 2, tiles: 3, chunk: 4 };
+  let next = 5;
+  const L = { k: next++, a: next++, b: next++, c: next++, tc: next++, c0: next++, d0: next++, t: next++, o: next++, at: next++, bt: next++ };
+  const ni32 = next - 5;
+  const ACC = next, B0 = next + 8, B1 = next + 9, SV = next + 10;
+  const loadAcc: number[] = [];
+  const storeAcc: number[] = [];
+  for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) {
+    loadAcc.push(...g(L.o), ...op.v128load(r * co * 4 + h * 16), ...s(ACC + r * 2 + h));
+    storeAcc.push(...g(L.o), ...g(ACC + r * 2 + h), ...op.v128store(r * co * 4 + h * 16));
+  }
+  const step: number[] = [...g(L.bt), ...op.v128load(0), ...s(B0), ...g(L.bt), ...op.v128load(16), ...s(B1)];
+  for (let r = 0; r < 4; r++) {
+    step.push(...g(L.at), ...op.load32splat(r * 4), ...s(SV));
+    for (let h = 0; h < 2; h++) {
+      const acc = ACC + r * 2 + h;
+      step.push(...g(acc), ...g(SV), ...g(h === 0 ? B0 : B1), ...op.f32x4mul, ...F32X4_ADD, ...s(acc));
+    }
+  }
+  step.push(...g(L.at), ...op.i32(ci * 4), ...op.add, ...s(L.at), ...g(L.bt), ...op.i32(co * 4), ...op.add, ...s(L.bt));
+  const block: number[] = [
+    // o = c + (c0*co + d0)*4 ; at = a + (tc*ci + c0)*4 ; bt = b + (tc*co + d0)*4
+    ...g(L.c), ...g(L.c0), ...op.i32(co), ...op.mul, ...g(L.d0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.o),
+    ...loadAcc,
+    ...g(L.a), ...g(L.tc), ...op.i32(ci), ...op.mul, ...g(L.c0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.at),
+    ...g(L.b), ...g(L.tc), ...op.i32(co), ...op.mul, ...g(L.d0), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...s(L.bt),
+    ...forLoop(L.t, g(P.chunk), step),
+    ...storeAcc,
+  ];
+  const overD = forStep(L.d0, 8, op.i32(co), block);
+  const overC = forStep(L.c0, 4, op.i32(ci), overD);
+  const overT = [...op.i32(0), ...s(L.tc), ...op.loop, ...overC,
+    ...g(L.tc), ...g(P.chunk), ...op.add, ...op.tee(L.tc), ...g(P.tiles), ...op.ltS, ...op.brIf(0), ...op.end];
+  const overK = forLoop(L.k, op.i32(16), [
+    ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
+    ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
+    ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
+    ...overT,
+  ]);
+  return { nparams: 5, ni32, nv128: 11, body: [...overK, ...op.end] };
 }
 
 const instances = new WeakMap<WasmMemory, Map<string, WasmInstance | null>>();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv2d, conv2dTranspose, mulberry32, uniformArray } from '../../../src/core/ml/layers';
-import { conv4x4s2Winograd, convTranspose4x4s2Winograd } from '../../../src/core/ml/winograd-s2';
+import { conv4x4s2Winograd, convTranspose4x4s2Winograd, filterGrad4x4s2Winograd } from '../../../src/core/ml/winograd-s2';
 import { setWinogradEnabled } from '../../../src/core/ml/winograd';
 import { initBackend } from '../../../src/trainer/backend';
 
@@ -44,6 +44,24 @@ function directTransposeS2(dy: Float32Array, w: Float32Array, n: number, oh: num
     }
   }
   return dx;
+}
+
+/** dW[a,b,c,o] = sum xpad[n,2i+a,2j+b,c] dy[n,i,j,o] (4x4, stride 2, pad 1) in float64. */
+function directFilterGradS2(x: Float32Array, dy: Float32Array, n: number, h: number, wd: number, ci: number, co: number): Float64Array {
+  const oh = h / 2, ow = wd / 2;
+  const dw = new Float64Array(16 * ci * co);
+  for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) {
+    const r = 2 * i + a - 1, c = 2 * j + e - 1;
+    if (r < 0 || r >= h || c < 0 || c >= wd) continue;
+    const xo = ((b * h + r) * wd + c) * ci;
+    const wo = (a * 4 + e) * ci * co;
+    const yo = ((b * oh + i) * ow + j) * co;
+    for (let k = 0; k < ci; k++) {
+      const xv = x[xo + k];
+      for (let o = 0; o < co; o++) dw[wo + k * co + o] += xv * dy[yo + o];
+    }
+  }
+  return dw;
 }
 
 function maxRelErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
@@ -98,6 +116,21 @@ describe('Winograd F(3x3, 2x2): 4x4 stride-2 pad-1 convolutions on the wasm heap
     });
   }
 
+  for (const [n, oh, ow, ci, co] of CASES) {
+    it(`filter gradient ${n}x${2 * oh}x${2 * ow} ${ci}->${co} equals a float64 direct sum`, () => {
+      if (co % 8 !== 0) return;
+      tf.tidy(() => {
+        const x = rand([n, 2 * oh, 2 * ow, ci], 10) as tf.Tensor4D;
+        const dy = rand([n, oh, ow, co], 11) as tf.Tensor4D;
+        const dw = filterGrad4x4s2Winograd(x, dy);
+        expect(dw).not.toBeNull();
+        expect(dw!.shape).toEqual([4, 4, ci, co]);
+        const want = directFilterGradS2(x.dataSync() as Float32Array, dy.dataSync() as Float32Array, n, 2 * oh, 2 * ow, ci, co);
+        expect(maxRelErr(dw!.dataSync(), want)).toBeLessThan(1e-5);
+      });
+    });
+  }
+
   it('the layers (conv2d stride 2 and conv2dTranspose, values and gradients) give what XNNPACK gives', () => {
     tf.tidy(() => {
       const x = rand([2, 16, 16, 32], 5) as tf.Tensor4D;
@@ -115,6 +148,7 @@ describe('Winograd F(3x3, 2x2): 4x4 stride-2 pad-1 convolutions on the wasm heap
       let ref: tf.Tensor[];
       try {
         expect(conv4x4s2Winograd(x, w)).toBeNull();
+        expect(filterGrad4x4s2Winograd(x, up)).toBeNull();
         ref = run();
       } finally {
         setWinogradEnabled(true);
@@ -132,6 +166,8 @@ describe('Winograd F(3x3, 2x2): 4x4 stride-2 pad-1 convolutions on the wasm heap
       expect(conv4x4s2Winograd(tf.zeros([1, 8, 8, 32]) as tf.Tensor4D, tf.zeros([3, 3, 32, 32]) as tf.Tensor4D)).toBeNull();
       expect(convTranspose4x4s2Winograd(tf.zeros([1, 4, 4, 64]) as tf.Tensor4D, tf.zeros([4, 4, 4, 64]) as tf.Tensor4D)).toBeNull();
       expect(convTranspose4x4s2Winograd(tf.zeros([1, 2, 4, 64]) as tf.Tensor4D, tf.zeros([4, 4, 32, 64]) as tf.Tensor4D)).toBeNull();
+      expect(filterGrad4x4s2Winograd(tf.zeros([1, 8, 8, 32]) as tf.Tensor4D, tf.zeros([1, 4, 4, 4]) as tf.Tensor4D)).toBeNull();
+      expect(filterGrad4x4s2Winograd(tf.zeros([1, 8, 8, 32]) as tf.Tensor4D, tf.zeros([1, 5, 4, 32]) as tf.Tensor4D)).toBeNull();
     });
   });
 
