@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_OPTIMIZER_OPTIONS, type OptimizerKind, type OptimizerOptions, type OptimizerState } from './specs/optimizer';
 import { readValues } from './wasm-kernels';
+import { type AdamMode, adamUpdateHeap } from './adam-kernel';
 
 /** A non-trainable variable made from `t`, which is disposed. */
 function ownedVariable(t: tf.Tensor): tf.Variable {
@@ -113,25 +114,35 @@ export class AdamFamily {
     // the scalars the tensor version multiplies or divides by (each a float32 scalar tensor there)
     const adamScale = f(lr / bc1), sqrtBc2 = f(Math.sqrt(bc2));
     const radamScale = f((lr * rect * Math.sqrt(bc2)) / bc1);
-    const mode = this.kind === 'adam' ? 0 : rhoT > 5 ? 1 : 2;
+    const mode: AdamMode = this.kind === 'adam' ? 0 : rhoT > 5 ? 1 : 2;
     const n = p.size;
-    const pNew = new Float32Array(n), mNew = new Float32Array(n), vNew = new Float32Array(n);
-    // views of the backend's memory (wasm): read them all before allocating anything
-    const gv = readValues(grad), pv = readValues(p), mv = readValues(m), vv = readValues(v);
-    for (let i = 0; i < n; i++) {
+    const one = (i: number, gv: Float32Array, pv: Float32Array, mv: Float32Array, vv: Float32Array, out: { p: Float32Array; m: Float32Array; v: Float32Array }) => {
       const pi = pv[i];
       const gr = weightDecay !== 0 ? f(gv[i] + f(pi * wd)) : gv[i];
       const mi = f(f(mv[i] * b1) + f(gr * c1));
       const vi = f(f(vv[i] * b2) + f(f(gr * gr) * c2));
-      mNew[i] = mi;
-      vNew[i] = vi;
+      out.m[i] = mi;
+      out.v[i] = vi;
       let u: number;
       if (mode === 0) u = f(f(mi * adamScale) / f(f(f(Math.sqrt(vi)) / sqrtBc2) + e));
       else if (mode === 1) u = f(f(mi * radamScale) / f(f(Math.sqrt(vi)) + e));
       else u = f(mi * adamScale);
-      pNew[i] = f(pi - u);
+      out.p[i] = f(pi - u);
+    };
+    // wasm: one SIMD pass in the backend's heap (adam-kernel.ts), the same operations in the same order
+    const heap = adamUpdateHeap(grad, p, m, v, mode, weightDecay !== 0, { b1, c1, b2, c2, e, wd, adamScale, sqrtBc2, radamScale }, one);
+    if (heap != null) {
+      m.assign(heap.m);
+      v.assign(heap.v);
+      p.assign(heap.p);
+      tf.dispose([heap.m, heap.v, heap.p]);
+      return;
     }
-    for (const [variable, values] of [[m, mNew], [v, vNew], [p, pNew]] as const) {
+    const out = { p: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) };
+    // views of the backend's memory (wasm): read them all before allocating anything
+    const gv = readValues(grad) as Float32Array, pv = readValues(p) as Float32Array, mv = readValues(m) as Float32Array, vv = readValues(v) as Float32Array;
+    for (let i = 0; i < n; i++) one(i, gv, pv, mv, vv, out);
+    for (const [variable, values] of [[m, out.m], [v, out.v], [p, out.p]] as const) {
       const t = tf.tensor(values, variable.shape, 'float32');
       variable.assign(t);
       t.dispose();
