@@ -22,6 +22,7 @@ import { customGradient, stopGradient } from './backend';
 import { type BnActivation, applyActivation, batchNormAct } from './bn-act';
 import { type BatchStats, batchNormInfer, conv2d, conv2dTranspose, mulberry32, tanh } from './layers';
 import { readValues } from './wasm-kernels';
+import { nearestCodeHeap } from './vq-kernel';
 import { type ParamStore, createStore } from './weights';
 import { type VqvaeConfig, vqvaeSpecs } from './specs/vqvae';
 
@@ -160,16 +161,25 @@ export function decode(store: ParamStore, cfg: VqvaeConfig, q: tf.Tensor4D, ctx:
 
 /**
  * Index of the nearest code (L2) for each row of z [m, d], int32 [m]. The distances
- * |e|^2 - 2 z.e^T come from one matrix product; the arg-min over codes is a plain loop over the
- * distance matrix, ~10x faster than the wasm ArgMin kernel and identical on every backend.
+ * |e|^2 - 2 z.e^T come from one matrix product; the arg-min over codes (the first minimum) is one
+ * SIMD pass over the products on wasm (vq-kernel.ts), elsewhere a plain loop over the distance
+ * matrix (~10x faster than the wasm ArgMin kernel); the same choice either way.
  */
 export function nearestCode(z: tf.Tensor2D, codebook: tf.Tensor2D): tf.Tensor1D {
   const [m] = z.shape;
   const k = codebook.shape[0];
-  const dist = tf.tidy(() => {
+  const [dot, norms] = tf.tidy(() => {
     const et = tf.transpose(codebook); // [d, k]; matMul(., transposeB) is slow on wasm
-    return tf.sub(tf.sum(tf.square(codebook), 1), tf.mul(tf.matMul(z, et as tf.Tensor2D), 2));
+    return [tf.matMul(z, et as tf.Tensor2D), tf.sum(tf.square(codebook), 1)] as [tf.Tensor2D, tf.Tensor1D];
   });
+  // wasm: the distances and their arg-min in one SIMD pass over the products (vq-kernel.ts)
+  const inHeap = nearestCodeHeap(dot, norms);
+  if (inHeap != null) {
+    tf.dispose([dot, norms]);
+    return inHeap;
+  }
+  const dist = tf.tidy(() => tf.sub(norms, tf.mul(dot, 2)));
+  tf.dispose([dot, norms]);
   const dv = readValues(dist) as Float32Array;
   const idx = new Int32Array(m);
   for (let r = 0; r < m; r++) {
