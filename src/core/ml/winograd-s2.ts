@@ -19,12 +19,14 @@
  * written twice), so no size needs to be a multiple of 3 and nothing is cropped. The input is
  * copied once, zero-padded, inside the backend's heap; nothing else leaves it.
  *
- * Pure module: WebAssembly is reached through globalThis (winograd.ts); no Node or DOM APIs.
+ * Pure module: WebAssembly is reached through globalThis (wasm-heap.ts); no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { forLoop, op } from './wasm-kernels';
-import { assembleModule, instantiate, makeTensor, mmFunction, mmtFunction, offsetOf, wasmBackend } from './winograd';
-import type { WasmBackendLike, WasmFunction, WasmInstance, WasmMemory } from './winograd';
+import { assembleModule, mmFunction, mmtFunction, wasmBackend } from './winograd';
+import type { WasmFunction } from './winograd';
+import { heapInstance, heapOffset as offsetOf, heapTensor as makeTensor } from './wasm-heap';
+import type { WasmBackendLike, WasmInstance, WasmMemory } from './wasm-heap';
 
 const g = op.get;
 const s = op.set;
@@ -262,7 +264,7 @@ function int32Table(values: number[]): tf.Tensor {
 function setup(key: string, build: () => WasmFunction[], grad = false): { be: WasmBackendLike; mem: WasmMemory; inst: WasmInstance } | null {
   const wb = wasmBackend();
   if (wb == null) return null;
-  const inst = instantiate(wb.mem, key, (shared) => assembleModule(build(), grad ? ['vin', 'gin', 'mmt'] : ['vin', 'vout', 'mm'],
+  const inst = heapInstance(wb.mem, key, (shared) => assembleModule(build(), grad ? ['vin', 'gin', 'mmt'] : ['vin', 'vout', 'mm'],
     grad ? ['winograd_s2_in', 'winograd_s2_grad_in', 'winograd_filter_products'] : ['winograd_s2_in', 'winograd_s2_out', 'winograd_products'], shared));
   return inst == null ? null : { ...wb, inst };
 }

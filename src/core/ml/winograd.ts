@@ -21,25 +21,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { I32, V128, forLoop, forStep, op, section, str, uleb } from './wasm-kernels';
-
-export interface WasmMemory {
-  buffer: ArrayBuffer;
-}
-export interface WasmInstance {
-  exports: Record<string, (...args: number[]) => void>;
-}
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => WasmInstance;
-  validate(bytes: Uint8Array): boolean;
-}
-const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-export interface WasmBackendLike {
-  wasm?: { asm?: { memory?: WasmMemory }; wasmMemory?: WasmMemory };
-  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
+import { heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
+import type { WasmBackendLike, WasmInstance, WasmMemory } from './wasm-heap';
 
 const F32X4_ADD = op.f32x4add;
 const F32X4_SUB = op.f32x4sub;
@@ -216,11 +199,10 @@ export function assembleModule(fns: WasmFunction[], exportNames: string[], profi
     return [...uleb(b.length), ...b];
   };
   const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
-  const limits = shared ? [0x03, 0, ...uleb(65536)] : [0x00, 0];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [fns.length, ...fns.flatMap((f) => [0x60, ...uleb(f.nparams), ...new Array<number>(f.nparams).fill(I32), 0])]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...limits]),
+    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
     ...section(3, [fns.length, ...fns.map((_, i) => i)]),
     ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
     ...section(10, [fns.length, ...fns.flatMap(func)]),
@@ -333,32 +315,8 @@ export function mmtFunction(ci: number, co: number): WasmFunction {
   return { nparams: 5, ni32, nv128: 11, body: [...overK, ...op.end] };
 }
 
-const instances = new WeakMap<WasmMemory, Map<string, WasmInstance | null>>();
-
 function getInstance(mem: WasmMemory, ci: number, co: number, tw: number): WasmInstance | null {
-  return instantiate(mem, `${ci}/${co}/${tw}`, (shared) => buildModule(ci, co, tw, shared));
-}
-
-/**
- * The instance of the module `build(shared)` importing `mem`, built once per memory and key; null
- * where WebAssembly SIMD is not available or the module does not validate.
- */
-export function instantiate(mem: WasmMemory, key: string, build: (shared: boolean) => Uint8Array): WasmInstance | null {
-  let byKey = instances.get(mem);
-  if (byKey == null) instances.set(mem, (byKey = new Map()));
-  if (byKey.has(key)) return byKey.get(key)!;
-  let inst: WasmInstance | null = null;
-  try {
-    if (WA != null) {
-      const shared = typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
-      const bytes = build(shared);
-      if (WA.validate(bytes)) inst = new WA.Instance(new WA.Module(bytes), { env: { mem } });
-    }
-  } catch {
-    inst = null;
-  }
-  byKey.set(key, inst);
-  return inst;
+  return heapInstance(mem, `${ci}/${co}/${tw}`, (shared) => buildModule(ci, co, tw, shared));
 }
 
 let enabled = true;
@@ -374,11 +332,7 @@ export function setWinogradEnabled(on: boolean): void {
 
 /** The wasm backend and its memory when the Winograd path can run on it, else null. */
 export function wasmBackend(): { be: WasmBackendLike; mem: WasmMemory } | null {
-  if (!enabled || tf.getBackend() !== 'wasm') return null;
-  const be = tf.backend() as unknown as WasmBackendLike;
-  const mem = be.wasm?.asm?.memory ?? be.wasm?.wasmMemory;
-  if (mem == null || typeof be.makeOutput !== 'function' || be.dataIdMap == null) return null;
-  return { be, mem };
+  return enabled ? heapBackend() : null;
 }
 
 /** True when {@link conv3x3Winograd} would run for these sizes on the current backend. */
@@ -423,28 +377,18 @@ export function winogradFilters(wv: Float32Array, ci: number, co: number, flip: 
   return u;
 }
 
-export function makeTensor(be: WasmBackendLike, shape: number[], dtype: tf.DataType = 'float32'): tf.Tensor {
-  return tf.engine().makeTensorFromTensorInfo(be.makeOutput(shape, dtype));
-}
-
-export function offsetOf(be: WasmBackendLike, t: tf.Tensor): number {
-  const d = be.dataIdMap.get(t.dataId);
-  if (d == null) throw new Error('winograd: tensor not on the wasm backend');
-  return d.memoryOffset;
-}
-
 /** V_k [tiles, ci] (the 16 transformed input buffers) of x, and the int32 table of their offsets. */
 function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance, x: tf.Tensor4D): { vs: tf.Tensor[]; vtab: tf.Tensor } {
   const [n, h, wd, ci] = x.shape;
   const hp = h + 2, wp = wd + 2;
   const tiles = n * (h / 2) * (wd / 2);
   // zero-padded copy of x inside the backend's heap
-  const xp = makeTensor(be, [n, hp, wp, ci]);
-  const vs = Array.from({ length: 16 }, () => makeTensor(be, [tiles, ci]));
-  const vtab = tf.tensor1d(Int32Array.from(vs, (v) => offsetOf(be, v)), 'int32');
+  const xp = heapTensor(be, [n, hp, wp, ci]);
+  const vs = Array.from({ length: 16 }, () => heapTensor(be, [tiles, ci]));
+  const vtab = tf.tensor1d(Int32Array.from(vs, (v) => heapOffset(be, v)), 'int32');
   const heap = new Float32Array(mem.buffer);
-  const xo = offsetOf(be, x) / 4;
-  const po = offsetOf(be, xp) / 4;
+  const xo = heapOffset(be, x) / 4;
+  const po = heapOffset(be, xp) / 4;
   const row = wd * ci;
   for (let b = 0; b < n; b++) {
     // zeros only where the copy does not write: the first and last rows, each row's two end pixels
@@ -458,7 +402,7 @@ function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance
       heap.fill(0, dst + row, dst + row + 2 * ci); // this row's right pixel and the next row's left
     }
   }
-  inst.exports.vin(offsetOf(be, xp), offsetOf(be, vtab), n, hp, h / 2);
+  inst.exports.vin(heapOffset(be, xp), heapOffset(be, vtab), n, hp, h / 2);
   xp.dispose();
   return { vs, vtab };
 }
@@ -485,16 +429,16 @@ export function conv3x3Winograd(x: tf.Tensor4D, w: tf.Tensor4D, flip = false): t
     const { vs, vtab } = inputTransform(be, mem, inst, x);
     let ms: tf.Tensor[];
     if (useOwnProducts && tiles % 4 === 0 && co % 8 === 0 && ci % 4 === 0) {
-      ms = vs.map(() => makeTensor(be, [tiles, co]));
-      const utab = tf.tensor1d(Int32Array.from(us, (u) => offsetOf(be, u)), 'int32');
-      const ctab = tf.tensor1d(Int32Array.from(ms, (m) => offsetOf(be, m)), 'int32');
-      inst.exports.mm(offsetOf(be, vtab), offsetOf(be, utab), offsetOf(be, ctab), tiles);
+      ms = vs.map(() => heapTensor(be, [tiles, co]));
+      const utab = tf.tensor1d(Int32Array.from(us, (u) => heapOffset(be, u)), 'int32');
+      const ctab = tf.tensor1d(Int32Array.from(ms, (m) => heapOffset(be, m)), 'int32');
+      inst.exports.mm(heapOffset(be, vtab), heapOffset(be, utab), heapOffset(be, ctab), tiles);
     } else {
       ms = vs.map((v, k) => tf.matMul(v as tf.Tensor2D, us[k]));
     }
-    const mtab = tf.tensor1d(Int32Array.from(ms, (m) => offsetOf(be, m)), 'int32');
-    const y = makeTensor(be, [n, h, wd, co]) as tf.Tensor4D;
-    inst.exports.vout(offsetOf(be, mtab), offsetOf(be, y), n, th);
+    const mtab = tf.tensor1d(Int32Array.from(ms, (m) => heapOffset(be, m)), 'int32');
+    const y = heapTensor(be, [n, h, wd, co]) as tf.Tensor4D;
+    inst.exports.vout(heapOffset(be, mtab), heapOffset(be, y), n, th);
     return y;
   });
 }
@@ -519,16 +463,16 @@ export function filterGrad3x3Winograd(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tenso
   while (tiles % chunk !== 0) chunk /= 2;
   const du = tf.tidy(() => {
     const { vs, vtab } = inputTransform(be, mem, inst, x);
-    const ms = Array.from({ length: 16 }, () => makeTensor(be, [tiles, co]));
-    const mtab = tf.tensor1d(Int32Array.from(ms, (m) => offsetOf(be, m)), 'int32');
-    inst.exports.gin(offsetOf(be, dy), offsetOf(be, mtab), n, th);
-    const cs = Array.from({ length: 16 }, () => makeTensor(be, [ci, co]));
-    const ctab = tf.tensor1d(Int32Array.from(cs, (c) => offsetOf(be, c)), 'int32');
+    const ms = Array.from({ length: 16 }, () => heapTensor(be, [tiles, co]));
+    const mtab = tf.tensor1d(Int32Array.from(ms, (m) => heapOffset(be, m)), 'int32');
+    inst.exports.gin(heapOffset(be, dy), heapOffset(be, mtab), n, th);
+    const cs = Array.from({ length: 16 }, () => heapTensor(be, [ci, co]));
+    const ctab = tf.tensor1d(Int32Array.from(cs, (c) => heapOffset(be, c)), 'int32');
     const heap = new Float32Array(mem.buffer);
-    for (const c of cs) heap.fill(0, offsetOf(be, c) / 4, offsetOf(be, c) / 4 + ci * co);
-    inst.exports.mmt(offsetOf(be, vtab), offsetOf(be, mtab), offsetOf(be, ctab), tiles, chunk);
+    for (const c of cs) heap.fill(0, heapOffset(be, c) / 4, heapOffset(be, c) / 4 + ci * co);
+    inst.exports.mmt(heapOffset(be, vtab), heapOffset(be, mtab), heapOffset(be, ctab), tiles, chunk);
     // dg = G^T dU G per (c, o), read from the heap before any other allocation
-    const base = cs.map((c) => offsetOf(be, c) / 4);
+    const base = cs.map((c) => heapOffset(be, c) / 4);
     const out = new Float32Array(9 * ci * co);
     const t = new Float32Array(12);
     const cc = ci * co;
