@@ -46,6 +46,9 @@ interface CpuProfile {
 
 /** The part of the step a sample outside the kernels belongs to, from its frame and its callers. */
 function outsidePart(chain: { functionName: string; url: string }[], ourWasm: boolean): string {
+  if (ourWasm && chain[0].functionName.includes('winograd_s2_filter_products')) return 'Winograd 4x4 stride 2 filter gradients: our SIMD products (winograd-s2.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_s2_products')) return 'Winograd 4x4 stride 2 convolutions and transposed convolutions: our SIMD products (winograd-s2.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_s2_')) return 'Winograd 4x4 stride 2: our SIMD input, output and gradient transforms (winograd-s2.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_filter_products')) return 'Winograd 3x3 filter gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)';
@@ -54,12 +57,13 @@ function outsidePart(chain: { functionName: string; url: string }[], ourWasm: bo
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
-  const ours = chain.find((f) => /src\/core\/ml\/[a-z-]+\.ts/.test(f.url));
+  const ours = chain.find((f) => /src\/core\/ml\/[a-z0-9-]+\.ts/.test(f.url));
   const file = ours?.url.split('/').pop() ?? '';
   const fn = ours?.functionName ?? '';
   if (ours != null && self === ours) {
     if (file === 'wasm-kernels.ts') return 'filter gradient: padded copies in and out (wasm-kernels.ts)';
     if (file === 'winograd.ts') return 'Winograd 3x3: filter transforms, padded input copy (winograd.ts)';
+    if (file === 'winograd-s2.ts') return 'Winograd 4x4 stride 2: filter transforms, padded copies (winograd-s2.ts)';
     if (file === 'vqvae.ts') return 'VQ: arg-min, gather and scatter loops (vqvae.ts)';
     if (file === 'optim.ts') return 'Adam: one loop per parameter (optim.ts)';
     if (file === 'layers.ts') return 'sub-pixel phases, filter flips and packing: loops (layers.ts)';

@@ -265,7 +265,7 @@ function setup(key: string, build: () => WasmFunction[], grad = false): { be: Wa
   const wb = wasmBackend();
   if (wb == null) return null;
   const inst = heapInstance(wb.mem, key, (shared) => assembleModule(build(), grad ? ['vin', 'gin', 'mmt'] : ['vin', 'vout', 'mm'],
-    grad ? ['winograd_s2_in', 'winograd_s2_grad_in', 'winograd_filter_products'] : ['winograd_s2_in', 'winograd_s2_out', 'winograd_products'], shared));
+    grad ? ['winograd_s2_in', 'winograd_s2_grad_in', 'winograd_s2_filter_products'] : ['winograd_s2_in', 'winograd_s2_out', 'winograd_s2_products'], shared));
   return inst == null ? null : { ...wb, inst };
 }
 
