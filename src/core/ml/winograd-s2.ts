@@ -186,47 +186,49 @@ function tileStarts(size: number): number[] {
 }
 
 /**
- * The 16 transformed 2x2 filters U = A' g A'^T (A' = [[1, 0], [.5, .5], [.5, -.5], [0, -1]]) into
- * u[k][row * cols + col], g[p][q] = tap(row, col, p, q).
+ * Writes the 16 transformed values U = A' g A'^T (A' = [[1, 0], [.5, .5], [.5, -.5], [0, -1]]) of
+ * the 2x2 filter g = [[g00, g01], [g10, g11]] to heap[base[k] + e], k = i * 4 + j.
  */
-function transform2x2(rows: number, cols: number, tap: (row: number, col: number, p: number, q: number) => number): Float32Array[] {
-  const u = Array.from({ length: 16 }, () => new Float32Array(rows * cols));
-  const t = new Float64Array(8);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
-    for (let q = 0; q < 2; q++) {
-      const g0 = tap(r, c, 0, q), g1 = tap(r, c, 1, q);
-      t[q] = g0;
-      t[2 + q] = 0.5 * (g0 + g1);
-      t[4 + q] = 0.5 * (g0 - g1);
-      t[6 + q] = -g1;
-    }
-    const o = r * cols + c;
-    for (let i = 0; i < 4; i++) {
-      const t0 = t[i * 2], t1 = t[i * 2 + 1];
-      u[i * 4][o] = t0;
-      u[i * 4 + 1][o] = 0.5 * (t0 + t1);
-      u[i * 4 + 2][o] = 0.5 * (t0 - t1);
-      u[i * 4 + 3][o] = -t1;
-    }
-  }
-  return u;
+function writeU(heap: Float32Array, base: number[], e: number, g00: number, g01: number, g10: number, g11: number): void {
+  // t = A' g (4x2), rows i
+  const t00 = g00, t01 = g01;
+  const t10 = 0.5 * (g00 + g10), t11 = 0.5 * (g01 + g11);
+  const t20 = 0.5 * (g00 - g10), t21 = 0.5 * (g01 - g11);
+  const t30 = -g10, t31 = -g11;
+  heap[base[0] + e] = t00; heap[base[1] + e] = 0.5 * (t00 + t01); heap[base[2] + e] = 0.5 * (t00 - t01); heap[base[3] + e] = -t01;
+  heap[base[4] + e] = t10; heap[base[5] + e] = 0.5 * (t10 + t11); heap[base[6] + e] = 0.5 * (t10 - t11); heap[base[7] + e] = -t11;
+  heap[base[8] + e] = t20; heap[base[9] + e] = 0.5 * (t20 + t21); heap[base[10] + e] = 0.5 * (t20 - t21); heap[base[11] + e] = -t21;
+  heap[base[12] + e] = t30; heap[base[13] + e] = 0.5 * (t30 + t31); heap[base[14] + e] = 0.5 * (t30 - t31); heap[base[15] + e] = -t31;
 }
 
-/** The forward's 16 filters [4ci, co] of w [4, 4, ci, co]: row (r * 2 + s) * ci + c, g[p][q] = w[2p+r, 2q+s, c, o]. */
-export function s2dFilters(wv: Float32Array, ci: number, co: number): Float32Array[] {
-  return transform2x2(4 * ci, co, (row, o, p, q) => {
-    const rs = Math.floor(row / ci), c = row % ci;
-    const r = rs >> 1, sc = rs & 1;
-    return wv[((2 * p + r) * 4 + 2 * q + sc) * ci * co + c * co + o];
-  });
+/**
+ * The forward's 16 transformed filters [4ci, co] of w [4, 4, ci, co] written to the heap at the
+ * float offsets `base`: row (r * 2 + s) * ci + c holds g[p][q] = w[2p + r, 2q + s, c, o].
+ */
+function s2dFilters(heap: Float32Array, base: number[], wv: Float32Array, ci: number, co: number): void {
+  const cc = ci * co;
+  for (let r = 0; r < 2; r++) for (let sc = 0; sc < 2; sc++) {
+    const out = (r * 2 + sc) * cc;
+    const w00 = (r * 4 + sc) * cc, w01 = (r * 4 + 2 + sc) * cc, w10 = ((2 + r) * 4 + sc) * cc, w11 = ((2 + r) * 4 + 2 + sc) * cc;
+    for (let e = 0; e < cc; e++) writeU(heap, base, out + e, wv[w00 + e], wv[w01 + e], wv[w10 + e], wv[w11 + e]);
+  }
 }
 
 // output phase a reads dy rows (m - 1, m) with taps (3, 1) for a = 0, (m, m + 1) with taps (2, 0) for a = 1
 const PHASE_TAPS = [[3, 1], [2, 0]];
 
-/** Phase (a, b)'s 16 filters [co, ci] of w [4, 4, ci, co]: g[u][v] = w[PHASE_TAPS[a][u], PHASE_TAPS[b][v], c, o]. */
-export function phaseFiltersWinograd(wv: Float32Array, ci: number, co: number, a: number, b: number): Float32Array[] {
-  return transform2x2(co, ci, (o, c, u, v) => wv[(PHASE_TAPS[a][u] * 4 + PHASE_TAPS[b][v]) * ci * co + c * co + o]);
+/**
+ * Phase (a, b)'s 16 transformed filters [co, ci] of w [4, 4, ci, co] written to the heap at the
+ * float offsets `base`: g[u][v] = w[PHASE_TAPS[a][u], PHASE_TAPS[b][v], c, o] at row o, column c.
+ */
+function phaseFilters(heap: Float32Array, base: number[], wv: Float32Array, ci: number, co: number, a: number, b: number): void {
+  const cc = ci * co;
+  const [u0, u1] = PHASE_TAPS[a], [v0, v1] = PHASE_TAPS[b];
+  const w00 = (u0 * 4 + v0) * cc, w01 = (u0 * 4 + v1) * cc, w10 = (u1 * 4 + v0) * cc, w11 = (u1 * 4 + v1) * cc;
+  for (let o = 0; o < co; o++) for (let c = 0; c < ci; c++) {
+    const i = c * co + o;
+    writeU(heap, base, o * ci + c, wv[w00 + i], wv[w01 + i], wv[w10 + i], wv[w11 + i]);
+  }
 }
 
 /**
@@ -317,9 +319,10 @@ export function conv4x4s2Winograd(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D |
   if (env == null) return null;
   const { be, mem, inst } = env;
   return tf.tidy(() => {
-    const us = s2dFilters(w.dataSync() as Float32Array, ci, co); // a filter: small
-    const ut = us.map((u) => tf.tensor2d(u, [4 * ci, co]));
+    const wv = w.dataSync() as Float32Array; // a filter: small (a copy)
+    const ut = Array.from({ length: 16 }, () => makeTensor(be, [4 * ci, co]));
     const utab = int32Table(ut.map((u) => offsetOf(be, u)));
+    s2dFilters(new Float32Array(mem.buffer), ut.map((u) => offsetOf(be, u) / 4), wv, ci, co);
     const rows = tileStarts(h), cols = tileStarts(wd);
     const tiles = n * rows.length * cols.length;
     const xp = padCopy(be, mem, x);
@@ -357,12 +360,11 @@ export function convTranspose4x4s2Winograd(dy: tf.Tensor4D, w: tf.Tensor4D): tf.
   if (env == null) return null;
   const { be, mem, inst } = env;
   return tf.tidy(() => {
-    const wv = w.dataSync() as Float32Array; // a filter: small
-    const us = [0, 1, 2, 3].map((ab) => phaseFiltersWinograd(wv, ci, co, ab >> 1, ab & 1));
-    const utabs = us.map((u4) => {
-      const ut = u4.map((u) => tf.tensor2d(u, [co, ci]));
-      return int32Table(ut.map((u) => offsetOf(be, u)));
-    });
+    const wv = w.dataSync() as Float32Array; // a filter: small (a copy)
+    const uts = [0, 1, 2, 3].map(() => Array.from({ length: 16 }, () => makeTensor(be, [co, ci])));
+    const utabs = uts.map((ut) => int32Table(ut.map((u) => offsetOf(be, u))));
+    const heapU = new Float32Array(mem.buffer);
+    uts.forEach((ut, ab) => phaseFilters(heapU, ut.map((u) => offsetOf(be, u) / 4), wv, ci, co, ab >> 1, ab & 1));
     const rows = tileStarts(h), cols = tileStarts(wd);
     const tiles = n * rows.length * cols.length;
     const dyp = padCopy(be, mem, dy);
@@ -379,6 +381,15 @@ export function convTranspose4x4s2Winograd(dy: tf.Tensor4D, w: tf.Tensor4D): tf.
     }
     return y;
   });
+}
+
+/** Column j of the first row of A'^T dU (dU_k at heap[base[k] + f]): u0j + (u1j + u2j) / 2. */
+function rowA(heap: Float32Array, base: number[], f: number, j: number): number {
+  return heap[base[j] + f] + 0.5 * (heap[base[4 + j] + f] + heap[base[8 + j] + f]);
+}
+/** Column j of the second row of A'^T dU: (u1j - u2j) / 2 - u3j. */
+function rowB(heap: Float32Array, base: number[], f: number, j: number): number {
+  return 0.5 * (heap[base[4 + j] + f] - heap[base[8 + j] + f]) - heap[base[12 + j] + f];
 }
 
 /**
@@ -430,20 +441,20 @@ export function filterGrad4x4s2Winograd(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Ten
     // before any other allocation; row (r * 2 + s) * ci + c of dg[p][q] is dW[2p + r, 2q + s, c, o]
     const base = cs.map((c) => offsetOf(be, c) / 4);
     const out = new Float32Array(16 * ci * co);
-    const t = new Float64Array(8);
     const cc = ci * co;
-    for (let e = 0; e < 4 * cc; e++) {
-      for (let j = 0; j < 4; j++) {
-        const u0 = heap[base[j] + e], u1 = heap[base[4 + j] + e], u2 = heap[base[8 + j] + e], u3 = heap[base[12 + j] + e];
-        t[j] = u0 + 0.5 * (u1 + u2);
-        t[4 + j] = 0.5 * (u1 - u2) - u3;
-      }
-      const rs = Math.floor(e / cc), co0 = e % cc; // (r, s) and c * co + o
-      const r = rs >> 1, sc = rs & 1;
-      for (let p = 0; p < 2; p++) {
-        const t0 = t[p * 4], t1 = t[p * 4 + 1], t2 = t[p * 4 + 2], t3 = t[p * 4 + 3];
-        out[((2 * p + r) * 4 + sc) * cc + co0] = t0 + 0.5 * (t1 + t2);
-        out[((2 * p + r) * 4 + 2 + sc) * cc + co0] = 0.5 * (t1 - t2) - t3;
+    for (let r = 0; r < 2; r++) for (let sc = 0; sc < 2; sc++) {
+      const from = (r * 2 + sc) * cc;
+      // dW rows 2p + r, columns 2q + s
+      const o00 = (r * 4 + sc) * cc, o01 = (r * 4 + 2 + sc) * cc, o10 = ((2 + r) * 4 + sc) * cc, o11 = ((2 + r) * 4 + 2 + sc) * cc;
+      for (let e = 0; e < cc; e++) {
+        const f = from + e;
+        // t = A'^T dU (2x4): rows a and b
+        const a0 = rowA(heap, base, f, 0), a1 = rowA(heap, base, f, 1), a2 = rowA(heap, base, f, 2), a3 = rowA(heap, base, f, 3);
+        const b0 = rowB(heap, base, f, 0), b1 = rowB(heap, base, f, 1), b2 = rowB(heap, base, f, 2), b3 = rowB(heap, base, f, 3);
+        out[o00 + e] = a0 + 0.5 * (a1 + a2);
+        out[o01 + e] = 0.5 * (a1 - a2) - a3;
+        out[o10 + e] = b0 + 0.5 * (b1 + b2);
+        out[o11 + e] = 0.5 * (b1 - b2) - b3;
       }
     }
     return tf.tensor4d(out, [4, 4, ci, co]);
