@@ -9,10 +9,9 @@
  * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { I32, op, section, str, uleb } from './wasm-kernels';
-import { heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
+import { op, uleb } from './wasm-kernels';
+import { assembleModule, heapBackend, heapInstance, heapOffset, heapTensor } from './wasm-heap';
 
-const F32 = 0x7d;
 const SIMD = (code: number) => [0xfd, ...uleb(code)];
 const F32X4_SPLAT = SIMD(0x13);
 const F32X4_DIV = SIMD(0xe7);
@@ -75,19 +74,7 @@ function buildModule(mode: AdamMode, decay: boolean, shared: boolean): Uint8Arra
   loop.push(...op.f32x4sub, ...op.v128store(0));
   body.push(...op.i32(0), ...s(i), ...op.loop, ...loop,
     ...g(i), ...op.i32(16), ...op.add, ...op.tee(i), ...g(7), ...op.i32(4), ...op.mul, ...op.ltS, ...op.brIf(0), ...op.end, ...op.end);
-  const locals = [2, 1, I32, ...uleb(12), 0x7b];
-  const fn = [...locals, ...body];
-  const names = [1, 0, ...str('adam_update')];
-  const params = [...new Array<number>(NI).fill(I32), ...new Array<number>(9).fill(F32)];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, ...uleb(params.length), ...params, 0]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...str('update'), 0x00, 0]),
-    ...section(10, [1, ...uleb(fn.length), ...fn]),
-    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
-  ]);
+  return assembleModule([{ nparams: NI, nf32params: 9, ni32: 1, nv128: 12, body }], ['update'], ['adam_update'], shared);
 }
 
 /**

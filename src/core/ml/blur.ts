@@ -14,8 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
-import { I32, op, section, str, uleb } from './wasm-kernels';
-import { heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
+import { op, uleb } from './wasm-kernels';
+import { assembleModule, heapBackend, heapInstance, heapOffset, heapTensor } from './wasm-heap';
 
 /** A pass's geometry (element counts): NI output rows an image, strides of rows (SI, DI), images (SB, DB) and taps (ST), LEN outputs a row. */
 interface Geometry {
@@ -77,17 +77,7 @@ function buildModule(geo: Geometry, shared: boolean): Uint8Array {
     ...g(L.i), ...op.i32(1), ...op.add, ...op.tee(L.i), ...op.i32(geo.ni), ...op.ltS, ...op.brIf(0), ...op.end];
   const overB = [...op.i32(0), ...s(L.b), ...op.loop, ...overI,
     ...g(L.b), ...op.i32(1), ...op.add, ...op.tee(L.b), ...g(P.nb), ...op.ltS, ...op.brIf(0), ...op.end];
-  const body = [1, ...uleb(6), I32, ...overB, ...op.end];
-  const names = [1, 0, ...str('blur_pass')];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 3, I32, I32, I32, 0]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...str('pass'), 0x00, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
-    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
-  ]);
+  return assembleModule([{ nparams: 3, ni32: 6, nv128: 0, body: [...overB, ...op.end] }], ['pass'], ['blur_pass'], shared);
 }
 
 /** out = the valid filtering of x [k, h, w] along `axis` (1: h, 2: w) by `taps`, in the heap; null where it cannot run. */

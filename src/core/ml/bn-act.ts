@@ -30,8 +30,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { type BatchStats, batchNormTrain, leakyRelu, relu } from './layers';
-import { I32, V128, op, readValues, section, str, uleb } from './wasm-kernels';
-import { type WasmBackendLike, type WasmMemory, heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
+import { op, readValues, uleb } from './wasm-kernels';
+import { type WasmBackendLike, type WasmMemory, assembleModule, heapBackend, heapInstance, heapOffset, heapTensor } from './wasm-heap';
 
 /** The activation after the BatchNorm: none, ReLU, or LeakyReLU with its negative slope. */
 export type BnActivation = 'none' | 'relu' | { leakyRelu: number };
@@ -226,21 +226,7 @@ function buildModule(c: number, shared: boolean): Uint8Array {
   const fns = [fsum, fapply, bsum, bapply, afwd, abwd];
   const exportNames = ['fsum', 'fapply', 'bsum', 'bapply', 'afwd', 'abwd'];
   const profileNames = ['bnact_forward_sums', 'bnact_forward_apply', 'bnact_backward_sums', 'bnact_backward_apply', 'bnact_activation', 'bnact_activation_grad'];
-  const func = (f: { ni32: number; nv128: number; body: number[] }) => {
-    const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
-    return [...uleb(b.length), ...b];
-  };
-  const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [fns.length, ...fns.flatMap((f) => [0x60, ...uleb(f.nparams), ...new Array<number>(f.nparams).fill(I32), 0])]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
-    ...section(3, [fns.length, ...fns.map((_, i) => i)]),
-    ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
-    ...section(10, [fns.length, ...fns.flatMap(func)]),
-    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
-  ];
-  return new Uint8Array(bytes);
+  return assembleModule(fns, exportNames, profileNames, shared);
 }
 
 function getInstance(mem: WasmMemory, c: number) {

@@ -11,10 +11,9 @@
  * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { I32, V128, op, section, str, uleb } from './wasm-kernels';
-import { heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
+import { op, uleb } from './wasm-kernels';
+import { assembleModule, heapBackend, heapInstance, heapOffset, heapTensor } from './wasm-heap';
 
-const F32 = 0x7d;
 const SIMD = (code: number) => [0xfd, ...uleb(code)];
 const F32X4_LT = SIMD(0x43);
 const BITSELECT = SIMD(0x52);
@@ -75,17 +74,7 @@ function buildModule(k: number, shared: boolean): Uint8Array {
     ...g(P.out), ...g(L.r), ...op.i32(4), ...op.mul, ...op.add, ...g(L.bi), ...I32_STORE(0),
     ...g(L.r), ...op.i32(1), ...op.add, ...op.tee(L.r), ...g(P.m), ...op.ltS, ...op.brIf(0), ...op.end];
   body.push(...overR, ...op.end);
-  const fn = [3, 5, I32, 1, F32, 6, V128, ...body];
-  const names = [1, 0, ...str('vq_argmin')];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 4, I32, I32, I32, I32, 0]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...str('argmin'), 0x00, 0]),
-    ...section(10, [1, ...uleb(fn.length), ...fn]),
-    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
-  ]);
+  return assembleModule([{ nparams: 4, ni32: 5, nf32: 1, nv128: 6, body }], ['argmin'], ['vq_argmin'], shared);
 }
 
 /**

@@ -7,6 +7,9 @@
  * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
+import { I32, V128, section, str, uleb } from './wasm-kernels';
+
+const F32 = 0x7d;
 
 export interface WasmMemory {
   buffer: ArrayBuffer;
@@ -80,4 +83,44 @@ export function heapInstance(mem: WasmMemory, key: string, build: (shared: boole
 /** The import section entry of a module's memory (`env.mem`, shared or not). */
 export function memoryImport(shared: boolean): number[] {
   return shared ? [0x03, 0, 0x80, 0x80, 0x04] : [0x00, 0];
+}
+
+/**
+ * One function of a module: its parameters (`nparams` i32, then `nf32params` f32), its locals
+ * (`ni32` i32, then `nf32` f32, then `nv128` v128, indexed in that order after the parameters)
+ * and its code (ending in `end`); no results.
+ */
+export interface WasmFunction {
+  nparams: number;
+  nf32params?: number;
+  ni32: number;
+  nf32?: number;
+  nv128: number;
+  body: number[];
+}
+
+/**
+ * A module importing the memory `env.mem` (shared when the backend's is) and exporting `fns`
+ * under `exportNames`, with a "name" section (`profileNames`) so profiles tell these functions
+ * from other wasm code.
+ */
+export function assembleModule(fns: WasmFunction[], exportNames: string[], profileNames: string[], shared: boolean): Uint8Array {
+  const func = (f: WasmFunction) => {
+    const b = [3, ...uleb(f.ni32), I32, ...uleb(f.nf32 ?? 0), F32, ...uleb(f.nv128), V128, ...f.body];
+    return [...uleb(b.length), ...b];
+  };
+  const type = (f: WasmFunction) => {
+    const params = [...new Array<number>(f.nparams).fill(I32), ...new Array<number>(f.nf32params ?? 0).fill(F32)];
+    return [0x60, ...uleb(params.length), ...params, 0];
+  };
+  const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [fns.length, ...fns.flatMap(type)]),
+    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
+    ...section(3, [fns.length, ...fns.map((_, i) => i)]),
+    ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
+    ...section(10, [fns.length, ...fns.flatMap(func)]),
+    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
+  ]);
 }
