@@ -135,10 +135,10 @@ const TORCH_ARGS: Record<string, string[]> = {
  * OpenBLAS (pthreads build) starts one thread per core whatever torch's setting, and runs the
  * matrix products (the VQ distances) and the im2col convolutions (transposed ones) on them.
  */
-function runTorch(python: string, preset: string, batch: number, steps: number, threads: number, blasThreads?: number): TorchResult | { error: string } {
+function runTorch(python: string, preset: string, batch: number, steps: number, warmup: number, threads: number, blasThreads?: number): TorchResult | { error: string } {
   try {
     const env = blasThreads == null ? process.env : { ...process.env, OPENBLAS_NUM_THREADS: String(blasThreads) };
-    const out = execFileSync(python, [join(here, 'train_torch.py'), ...TORCH_ARGS[preset], '--batch', String(batch), '--steps', String(steps), '--warmup', '3', '--threads', String(threads), '--optim', 'adam'], { encoding: 'utf8', timeout: 15 * 60 * 1000, env });
+    const out = execFileSync(python, [join(here, 'train_torch.py'), ...TORCH_ARGS[preset], '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--optim', 'adam'], { encoding: 'utf8', timeout: 15 * 60 * 1000, env });
     return JSON.parse(out.trim().split('\n').pop()!) as TorchResult;
   } catch (e) {
     return { error: e instanceof Error ? e.message.split('\n')[0] : String(e) };
@@ -182,14 +182,14 @@ async function main(): Promise<void> {
   // the best and the median run are reported; CPU time per image too (less sensitive to load).
   const plan: { preset: 'small' | 'tiny'; jobs: Job[]; torchSteps: number }[] = [
     { preset: 'small', torchSteps: s(30), jobs: [
-      tf('small', 'tfjs wasm, 1 thread', 'wasm', 8, 2, s(10)),
-      tf('small', 'tfjs wasm, 2 threads (threaded build)', 'wasm', 8, 2, s(10), 2),
-      tf('small', DP, 'wasm', 8, 2, s(10), 1, true),
+      tf('small', 'tfjs wasm, 1 thread', 'wasm', 8, quick ? 2 : 6, s(12)),
+      tf('small', 'tfjs wasm, 2 threads (threaded build)', 'wasm', 8, quick ? 2 : 6, s(12), 2),
+      tf('small', DP, 'wasm', 8, quick ? 2 : 6, s(12), 1, true),
     ] },
     { preset: 'tiny', torchSteps: s(60), jobs: [
-      tf('tiny', 'tfjs wasm, 1 thread', 'wasm', 8, 3, s(40)),
-      tf('tiny', 'tfjs wasm, 2 threads (threaded build)', 'wasm', 8, 3, s(40), 2),
-      tf('tiny', DP, 'wasm', 8, 3, s(40), 1, true),
+      tf('tiny', 'tfjs wasm, 1 thread', 'wasm', 8, quick ? 3 : 10, s(40)),
+      tf('tiny', 'tfjs wasm, 2 threads (threaded build)', 'wasm', 8, quick ? 3 : 10, s(40), 2),
+      tf('tiny', DP, 'wasm', 8, quick ? 3 : 10, s(40), 1, true),
       tf('tiny', 'tfjs cpu (pure JS), 1 thread', 'cpu', 8, 1, s(4)),
     ] },
   ];
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
       }
       for (const c of TORCH_CONFIGS) {
         process.stderr.write(`[bench:train] ${c.name}, ${preset} (run ${rep + 1}/${rounds}) ...\n`);
-        const r = runTorch(python, preset, 8, torchSteps, c.threads, 'blas' in c ? c.blas : undefined);
+        const r = runTorch(python, preset, 8, torchSteps, jobs[0].warmup, c.threads, 'blas' in c ? c.blas : undefined);
         process.stderr.write(`[bench:train]   ${JSON.stringify(r)}\n`);
         tr[c.key].push(r);
       }
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push(`Task: masked-region VQ-VAE step (composite loss 0.2 MSE + 0.2 masked MSE + 0.8 VQ - 0.1 SSIM), Adam lr 1e-3, batch 8, 1 input channel, random images; each configuration in its own process (peak RSS is that process's), started with the trainer's V8 flags (src/platform/trainer-flags.ts; in this run: ${trainerExecArgv().join(' ') || 'none'}). \`small\` is the probe configuration of issue 4 (128x128, widths 32/64, 2 residual blocks, latent 64, 512 codes); \`tiny\` is 64x64, widths 8/16, 1 block, latent 8, 32 codes. PyTorch: bench/train_torch.py, same modules, loss and optimiser, \`/usr/bin/python3\` (Debian python3-torch).`);
   lines.push('');
-  lines.push(`${loadSentence(load0, load1, busy0)} Each configuration ran ${roundsOf('small')} round(s) for small and ${roundsOf('tiny')} for tiny, every round interleaving all of them (tfjs and PyTorch, each in a fresh process); a row shows its best run (ms/step, CPU ms/image and peak RSS are that run's) and the median over its runs; CPU ms/image (all threads) is less sensitive to load.`);
+  lines.push(`${loadSentence(load0, load1, busy0)} Each configuration ran ${roundsOf('small')} round(s) for small and ${roundsOf('tiny')} for tiny, every round interleaving all of them (tfjs and PyTorch, each in a fresh process); a row shows its best run (ms/step, CPU ms/image and peak RSS are that run's) and the median over its runs; CPU ms/image (all threads) is less sensitive to load. Timed steps follow warm-up steps (small 6, tiny 10, for tfjs and PyTorch alike: V8 compiles the step's code and our generated WebAssembly in tiers while it runs): the rows are steady-state throughput, as in a long run.`);
   lines.push('');
   lines.push('| preset | engine | images/s (best) | images/s (median) | ms/step | CPU ms/image | peak RSS MB | best vs best PyTorch | median vs best PyTorch median |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
