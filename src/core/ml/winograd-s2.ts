@@ -23,10 +23,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { forLoop, op } from './wasm-kernels';
-import { assembleModule, mmFunction, mmtFunction, wasmBackend } from './winograd';
-import type { WasmFunction } from './winograd';
-import { heapInstance, heapOffset as offsetOf, heapTensor as makeTensor } from './wasm-heap';
-import type { WasmBackendLike, WasmInstance, WasmMemory } from './wasm-heap';
+import { mmFunction, mmtFunction, wasmBackend } from './winograd';
+import { assembleModule, heapInstance, heapOffset as offsetOf, heapTensor as makeTensor } from './wasm-heap';
+import type { WasmBackendLike, WasmFunction, WasmInstance, WasmMemory } from './wasm-heap';
 
 const g = op.get;
 const s = op.set;

@@ -20,9 +20,9 @@
  * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { I32, V128, forLoop, forStep, op, section, str, uleb } from './wasm-kernels';
-import { heapBackend, heapInstance, heapOffset, heapTensor, memoryImport } from './wasm-heap';
-import type { WasmBackendLike, WasmInstance, WasmMemory } from './wasm-heap';
+import { forLoop, forStep, op } from './wasm-kernels';
+import { assembleModule, heapBackend, heapInstance, heapOffset, heapTensor } from './wasm-heap';
+import type { WasmBackendLike, WasmFunction, WasmInstance, WasmMemory } from './wasm-heap';
 
 const F32X4_ADD = op.f32x4add;
 const F32X4_SUB = op.f32x4sub;
@@ -181,43 +181,13 @@ function buildModule(ci: number, co: number, tw: number, shared: boolean): Uint8
     ['winograd_in', 'winograd_out', 'winograd_products', 'winograd_grad_in', 'winograd_filter_products'], shared);
 }
 
-/** One function of a module: its i32 parameter count, local counts and code (ending in `end`). */
-export interface WasmFunction {
-  nparams: number;
-  ni32: number;
-  nv128: number;
-  body: number[];
-}
-
 /**
- * A module importing the memory `env.mem` (shared when the backend's is) and exporting `fns`
- * (all parameters i32, no results), with a "name" section so profiles name them.
+ * mm: params atab 0, btab 1, ctab 2, m 3: C_k [m, co] = A_k [m, ci] B_k [ci, co] for the `count`
+ * k (16; 36 for F(4x4, 3x3), winograd-f43.ts), 4 rows x 8 columns of C in 8 registers, each A
+ * value broadcast by a splatting load; m a multiple of 4, co of 8. Shared by the 3x3 module and
+ * the 4x4 stride-2 one (winograd-s2.ts).
  */
-export function assembleModule(fns: WasmFunction[], exportNames: string[], profileNames: string[], shared: boolean): Uint8Array {
-  const func = (f: WasmFunction) => {
-    const b = [2, ...uleb(f.ni32), I32, ...uleb(f.nv128), V128, ...f.body];
-    return [...uleb(b.length), ...b];
-  };
-  const names = [fns.length, ...profileNames.flatMap((nm, i) => [i, ...str(nm)])];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [fns.length, ...fns.flatMap((f) => [0x60, ...uleb(f.nparams), ...new Array<number>(f.nparams).fill(I32), 0])]),
-    ...section(2, [1, ...str('env'), ...str('mem'), 0x02, ...memoryImport(shared)]),
-    ...section(3, [fns.length, ...fns.map((_, i) => i)]),
-    ...section(7, [fns.length, ...exportNames.flatMap((nm, i) => [...str(nm), 0x00, i])]),
-    ...section(10, [fns.length, ...fns.flatMap(func)]),
-    // names (the "name" custom section) so profiles tell these functions from other wasm code
-    ...section(0, [...str('name'), 1, ...uleb(names.length), ...names]),
-  ];
-  return new Uint8Array(bytes);
-}
-
-/**
- * mm: params atab 0, btab 1, ctab 2, m 3: C_k [m, co] = A_k [m, ci] B_k [ci, co] for the 16 k,
- * 4 rows x 8 columns of C in 8 registers, each A value broadcast by a splatting load; m a
- * multiple of 4, co of 8. Shared by the 3x3 module and the 4x4 stride-2 one (winograd-s2.ts).
- */
-export function mmFunction(ci: number, co: number): WasmFunction {
+export function mmFunction(ci: number, co: number, count = 16): WasmFunction {
   const g = op.get;
   const s = op.set;
   const P = { atab: 0, btab: 1, ctab: 2, m: 3 };
@@ -255,7 +225,7 @@ export function mmFunction(ci: number, co: number): WasmFunction {
     ...g(L.c), ...g(L.i), ...op.i32(co * 4), ...op.mul, ...op.add, ...s(L.cRow),
     ...overJ,
     ...g(L.i), ...op.i32(4), ...op.add, ...op.tee(L.i), ...g(P.m), ...op.ltS, ...op.brIf(0), ...op.end];
-  const overK = forLoop(L.k, op.i32(16), [
+  const overK = forLoop(L.k, op.i32(count), [
     ...g(P.atab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.a),
     ...g(P.btab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.b),
     ...g(P.ctab), ...g(L.k), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...s(L.c),
