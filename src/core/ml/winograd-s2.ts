@@ -32,6 +32,46 @@ const s = op.set;
 const ADD = op.f32x4add;
 const SUB = op.f32x4sub;
 
+/** The locals the three transforms share (indices), after their 7 parameters. */
+interface TileLocals {
+  nn: number; ty: number; tx: number; cb: number; mo: number; im: number; row: number; ctab: number; q: number; qc: number;
+  /** The first of 16: the 16 buffers' byte offsets, loaded from the table. */
+  p: number;
+}
+
+/**
+ * A transform over every tile: params (base, tab: 0 and 1 in either order; n 2, img 3, ptab 4, th 5, tw 6); the 16
+ * buffer offsets loaded from the int32 table at tab, L.mo zeroed; for each image nn (at base + nn *
+ * img), tile row ty and tile column tx, L.q the tile's first byte (ptab[ty] + ptab[th + tx] from the
+ * image), then `perTile(L, v)` (v: the first v128 local index) once.
+ */
+function tileFunction(nv128: number, perTile: (L: TileLocals, v: number) => number[], base = 0, tab = 1): WasmFunction {
+  const P = { base, tab, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
+  let next = 7;
+  const L: TileLocals = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
+  next += 16;
+  const ni32 = next - 7;
+  const body: number[] = [];
+  for (let k = 0; k < 16; k++) body.push(...g(P.tab), ...op.i32load(4 * k), ...s(L.p + k));
+  body.push(...op.i32(0), ...s(L.mo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
+  const overX = forLoop(L.tx, g(P.tw), [
+    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
+    ...perTile(L, next),
+  ]);
+  const overY = forLoop(L.ty, g(P.th), [
+    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
+    ...overX,
+  ]);
+  body.push(...forLoop(L.nn, g(P.n), [...g(P.base), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
+  return { nparams: 7, ni32, nv128, body };
+}
+
+/** do { inner } while ((L.cb += 16) < cBytes), L.cb from 0: the channel groups of 4 of a tile. */
+function overChannels(L: TileLocals, cBytes: number, inner: number[]): number[] {
+  return [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
+    ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end];
+}
+
 /**
  * vin(x, vtab, n, img, ptab, th, tw): the input transform V = B^T d B of every 4x4 tile into the
  * 16 buffers V_k [tiles, groups * C] whose byte offsets the int32 table at vtab holds. Image nn
@@ -39,50 +79,34 @@ const SUB = op.f32x4sub;
  * (i, j) of channel group gr at taps[i * 4 + j] + groups[gr] from there (all bytes, baked in).
  */
 function vinFunction(taps: number[], groups: number[], cBytes: number): WasmFunction {
-  const P = { x: 0, vtab: 1, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
-  let next = 7;
-  const L = { nn: next++, ty: next++, tx: next++, cb: next++, vo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
-  next += 16;
-  const ni32 = next - 7;
-  const D = next; // 16 v128: the tile
-  const T = next + 16; // 16 v128: d B
-  const body: number[] = [];
-  for (let k = 0; k < 16; k++) body.push(...g(P.vtab), ...op.i32load(4 * k), ...s(L.p + k));
-  body.push(...op.i32(0), ...s(L.vo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
-  const overGroups: number[] = [];
-  for (const gOff of groups) {
-    const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
-    for (let k = 0; k < 16; k++) inner.push(...g(L.qc), ...op.v128load(taps[k] + gOff), ...s(D + k));
-    for (let r = 0; r < 4; r++) {
-      const d = (c: number) => g(D + r * 4 + c);
-      const t = (c: number) => T + r * 4 + c;
-      inner.push(...d(0), ...d(2), ...SUB, ...s(t(0)));
-      inner.push(...d(1), ...d(2), ...ADD, ...s(t(1)));
-      inner.push(...d(2), ...d(1), ...SUB, ...s(t(2)));
-      inner.push(...d(1), ...d(3), ...SUB, ...s(t(3)));
+  return tileFunction(32, (L, v) => {
+    const D = v; // 16 v128: the tile
+    const T = v + 16; // 16 v128: d B
+    const overGroups: number[] = [];
+    for (const gOff of groups) {
+      const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+      for (let k = 0; k < 16; k++) inner.push(...g(L.qc), ...op.v128load(taps[k] + gOff), ...s(D + k));
+      for (let r = 0; r < 4; r++) {
+        const d = (c: number) => g(D + r * 4 + c);
+        const t = (c: number) => T + r * 4 + c;
+        inner.push(...d(0), ...d(2), ...SUB, ...s(t(0)));
+        inner.push(...d(1), ...d(2), ...ADD, ...s(t(1)));
+        inner.push(...d(2), ...d(1), ...SUB, ...s(t(2)));
+        inner.push(...d(1), ...d(3), ...SUB, ...s(t(3)));
+      }
+      const store = (k: number, a: number, b: number, sub: boolean) => [
+        ...g(L.p + k), ...g(L.mo), ...op.add, ...g(T + a), ...g(T + b), ...(sub ? SUB : ADD), ...op.v128store(0)];
+      for (let j = 0; j < 4; j++) {
+        inner.push(...store(0 * 4 + j, 0 * 4 + j, 2 * 4 + j, true));
+        inner.push(...store(1 * 4 + j, 1 * 4 + j, 2 * 4 + j, false));
+        inner.push(...store(2 * 4 + j, 2 * 4 + j, 1 * 4 + j, true));
+        inner.push(...store(3 * 4 + j, 1 * 4 + j, 3 * 4 + j, true));
+      }
+      inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+      overGroups.push(...overChannels(L, cBytes, inner));
     }
-    const store = (k: number, a: number, b: number, sub: boolean) => [
-      ...g(L.p + k), ...g(L.vo), ...op.add, ...g(T + a), ...g(T + b), ...(sub ? SUB : ADD), ...op.v128store(0)];
-    for (let j = 0; j < 4; j++) {
-      inner.push(...store(0 * 4 + j, 0 * 4 + j, 2 * 4 + j, true));
-      inner.push(...store(1 * 4 + j, 1 * 4 + j, 2 * 4 + j, false));
-      inner.push(...store(2 * 4 + j, 2 * 4 + j, 1 * 4 + j, true));
-      inner.push(...store(3 * 4 + j, 1 * 4 + j, 3 * 4 + j, true));
-    }
-    inner.push(...g(L.vo), ...op.i32(16), ...op.add, ...s(L.vo));
-    overGroups.push(...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
-      ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end);
-  }
-  const overX = forLoop(L.tx, g(P.tw), [
-    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
-    ...overGroups,
-  ]);
-  const overY = forLoop(L.ty, g(P.th), [
-    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
-    ...overX,
-  ]);
-  body.push(...forLoop(L.nn, g(P.n), [...g(P.x), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
-  return { nparams: 7, ni32, nv128: 32, body };
+    return overGroups;
+  });
 }
 
 /**
@@ -91,43 +115,26 @@ function vinFunction(taps: number[], groups: number[], cBytes: number): WasmFunc
  * (ty, tx) of image nn at y + nn * img + ptab[ty] + ptab[th + tx] + outs[i * 3 + j] (bytes).
  */
 function voutFunction(outs: number[], cBytes: number): WasmFunction {
-  const P = { mtab: 0, y: 1, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
-  let next = 7;
-  const L = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
-  next += 16;
-  const ni32 = next - 7;
-  const M = next; // 16 v128
-  const S = next + 16; // 12 v128: G'^T M (3x4)
-  const body: number[] = [];
-  for (let k = 0; k < 16; k++) body.push(...g(P.mtab), ...op.i32load(4 * k), ...s(L.p + k));
-  body.push(...op.i32(0), ...s(L.mo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
-  const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
-  for (let k = 0; k < 16; k++) inner.push(...g(L.p + k), ...g(L.mo), ...op.add, ...op.v128load(0), ...s(M + k));
-  for (let j = 0; j < 4; j++) {
-    const m = (i: number) => g(M + i * 4 + j);
-    inner.push(...m(0), ...m(1), ...ADD, ...m(2), ...ADD, ...s(S + j));
-    inner.push(...m(1), ...m(2), ...SUB, ...s(S + 4 + j));
-    inner.push(...m(1), ...m(2), ...ADD, ...m(3), ...ADD, ...s(S + 8 + j));
-  }
-  for (let a = 0; a < 3; a++) {
-    const sv = (j: number) => g(S + a * 4 + j);
-    inner.push(...g(L.qc), ...sv(0), ...sv(1), ...ADD, ...sv(2), ...ADD, ...op.v128store(outs[a * 3]));
-    inner.push(...g(L.qc), ...sv(1), ...sv(2), ...SUB, ...op.v128store(outs[a * 3 + 1]));
-    inner.push(...g(L.qc), ...sv(1), ...sv(2), ...ADD, ...sv(3), ...ADD, ...op.v128store(outs[a * 3 + 2]));
-  }
-  inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
-  const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
-    ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end];
-  const overX = forLoop(L.tx, g(P.tw), [
-    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
-    ...overC,
-  ]);
-  const overY = forLoop(L.ty, g(P.th), [
-    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
-    ...overX,
-  ]);
-  body.push(...forLoop(L.nn, g(P.n), [...g(P.y), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
-  return { nparams: 7, ni32, nv128: 28, body };
+  return tileFunction(28, (L, v) => {
+    const M = v; // 16 v128
+    const S = v + 16; // 12 v128: G'^T M (3x4)
+    const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+    for (let k = 0; k < 16; k++) inner.push(...g(L.p + k), ...g(L.mo), ...op.add, ...op.v128load(0), ...s(M + k));
+    for (let j = 0; j < 4; j++) {
+      const m = (i: number) => g(M + i * 4 + j);
+      inner.push(...m(0), ...m(1), ...ADD, ...m(2), ...ADD, ...s(S + j));
+      inner.push(...m(1), ...m(2), ...SUB, ...s(S + 4 + j));
+      inner.push(...m(1), ...m(2), ...ADD, ...m(3), ...ADD, ...s(S + 8 + j));
+    }
+    for (let a = 0; a < 3; a++) {
+      const sv = (j: number) => g(S + a * 4 + j);
+      inner.push(...g(L.qc), ...sv(0), ...sv(1), ...ADD, ...sv(2), ...ADD, ...op.v128store(outs[a * 3]));
+      inner.push(...g(L.qc), ...sv(1), ...sv(2), ...SUB, ...op.v128store(outs[a * 3 + 1]));
+      inner.push(...g(L.qc), ...sv(1), ...sv(2), ...ADD, ...sv(3), ...ADD, ...op.v128store(outs[a * 3 + 2]));
+    }
+    inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+    return overChannels(L, cBytes, inner);
+  }, 1, 0);
 }
 
 /**
@@ -136,46 +143,29 @@ function voutFunction(outs: number[], cBytes: number): WasmFunction {
  * (i, j) of tile (ty, tx) of image nn at dy + nn * img + ptab[ty] + ptab[th + tx] + ins[i * 3 + j].
  */
 function ginFunction(ins: number[], cBytes: number): WasmFunction {
-  const P = { dy: 0, mtab: 1, n: 2, img: 3, ptab: 4, th: 5, tw: 6 };
-  let next = 7;
-  const L = { nn: next++, ty: next++, tx: next++, cb: next++, mo: next++, im: next++, row: next++, ctab: next++, q: next++, qc: next++, p: next };
-  next += 16;
-  const ni32 = next - 7;
-  const Y = next; // 9 v128
-  const E = next + 9; // 12 v128: G' dY (4x3)
-  const body: number[] = [];
-  for (let k = 0; k < 16; k++) body.push(...g(P.mtab), ...op.i32load(4 * k), ...s(L.p + k));
-  body.push(...op.i32(0), ...s(L.mo), ...g(P.ptab), ...g(P.th), ...op.i32(4), ...op.mul, ...op.add, ...s(L.ctab));
-  const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
-  for (let k = 0; k < 9; k++) inner.push(...g(L.qc), ...op.v128load(ins[k]), ...s(Y + k));
-  for (let j = 0; j < 3; j++) {
-    const y = (i: number) => g(Y + i * 3 + j);
-    inner.push(...y(0), ...s(E + j));
-    inner.push(...y(0), ...y(1), ...ADD, ...y(2), ...ADD, ...s(E + 3 + j));
-    inner.push(...y(0), ...y(1), ...SUB, ...y(2), ...ADD, ...s(E + 6 + j));
-    inner.push(...y(2), ...s(E + 9 + j));
-  }
-  const store = (k: number, val: number[]) => [...g(L.p + k), ...g(L.mo), ...op.add, ...val, ...op.v128store(0)];
-  for (let i = 0; i < 4; i++) {
-    const e = (j: number) => g(E + i * 3 + j);
-    inner.push(...store(i * 4, e(0)));
-    inner.push(...store(i * 4 + 1, [...e(0), ...e(1), ...ADD, ...e(2), ...ADD]));
-    inner.push(...store(i * 4 + 2, [...e(0), ...e(1), ...SUB, ...e(2), ...ADD]));
-    inner.push(...store(i * 4 + 3, e(2)));
-  }
-  inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
-  const overC = [...op.i32(0), ...s(L.cb), ...op.loop, ...inner,
-    ...g(L.cb), ...op.i32(16), ...op.add, ...op.tee(L.cb), ...op.i32(cBytes), ...op.ltS, ...op.brIf(0), ...op.end];
-  const overX = forLoop(L.tx, g(P.tw), [
-    ...g(L.row), ...g(L.ctab), ...g(L.tx), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.q),
-    ...overC,
-  ]);
-  const overY = forLoop(L.ty, g(P.th), [
-    ...g(L.im), ...g(P.ptab), ...g(L.ty), ...op.i32(4), ...op.mul, ...op.add, ...op.i32load(0), ...op.add, ...s(L.row),
-    ...overX,
-  ]);
-  body.push(...forLoop(L.nn, g(P.n), [...g(P.dy), ...g(L.nn), ...g(P.img), ...op.mul, ...op.add, ...s(L.im), ...overY]), ...op.end);
-  return { nparams: 7, ni32, nv128: 21, body };
+  return tileFunction(21, (L, v) => {
+    const Y = v; // 9 v128
+    const E = v + 9; // 12 v128: G' dY (4x3)
+    const inner: number[] = [...g(L.q), ...g(L.cb), ...op.add, ...s(L.qc)];
+    for (let k = 0; k < 9; k++) inner.push(...g(L.qc), ...op.v128load(ins[k]), ...s(Y + k));
+    for (let j = 0; j < 3; j++) {
+      const y = (i: number) => g(Y + i * 3 + j);
+      inner.push(...y(0), ...s(E + j));
+      inner.push(...y(0), ...y(1), ...ADD, ...y(2), ...ADD, ...s(E + 3 + j));
+      inner.push(...y(0), ...y(1), ...SUB, ...y(2), ...ADD, ...s(E + 6 + j));
+      inner.push(...y(2), ...s(E + 9 + j));
+    }
+    const store = (k: number, val: number[]) => [...g(L.p + k), ...g(L.mo), ...op.add, ...val, ...op.v128store(0)];
+    for (let i = 0; i < 4; i++) {
+      const e = (j: number) => g(E + i * 3 + j);
+      inner.push(...store(i * 4, e(0)));
+      inner.push(...store(i * 4 + 1, [...e(0), ...e(1), ...ADD, ...e(2), ...ADD]));
+      inner.push(...store(i * 4 + 2, [...e(0), ...e(1), ...SUB, ...e(2), ...ADD]));
+      inner.push(...store(i * 4 + 3, e(2)));
+    }
+    inner.push(...g(L.mo), ...op.i32(16), ...op.add, ...s(L.mo));
+    return overChannels(L, cBytes, inner);
+  });
 }
 
 /** Tile starts along a side of `size` outputs: every 3, the last at size - 3. */
