@@ -20,7 +20,7 @@
  * Pure module: WebAssembly is reached through globalThis; no Node or DOM APIs.
  */
 import * as tf from '@tensorflow/tfjs';
-import { forLoop, forStep, op } from './wasm-kernels';
+import { forLoop, forStep, op, readValues } from './wasm-kernels';
 import { assembleModule, heapBackend, heapInstance, heapOffset, heapTensor } from './wasm-heap';
 import type { WasmBackendLike, WasmFunction, WasmInstance, WasmMemory } from './wasm-heap';
 
@@ -317,8 +317,14 @@ export function winogradApplies(x: tf.Tensor4D, ci: number, co: number): boolean
  * (the filter of the input gradient of a convolution by w).
  */
 export function winogradFilters(wv: Float32Array, ci: number, co: number, flip: boolean): Float32Array[] {
+  const u = Array.from({ length: 16 }, () => new Float32Array(ci * co));
+  writeWinogradFilters(wv, ci, co, flip, u, new Array<number>(16).fill(0));
+  return u;
+}
+
+/** {@link winogradFilters} written into `out[k]` from element `base[k]` on (the backend's heap, or one array each). */
+function writeWinogradFilters(wv: Float32Array, ci: number, co: number, flip: boolean, out: Float32Array[], base: number[]): void {
   const rows = ci, cols = co;
-  const u = Array.from({ length: 16 }, () => new Float32Array(rows * cols));
   const gg = new Float32Array(9);
   const t = new Float32Array(12);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
@@ -338,13 +344,12 @@ export function winogradFilters(wv: Float32Array, ci: number, co: number, flip: 
     const o = r * cols + c;
     for (let i = 0; i < 4; i++) {
       const t0 = t[i * 3], t1 = t[i * 3 + 1], t2 = t[i * 3 + 2];
-      u[i * 4][o] = t0;
-      u[i * 4 + 1][o] = 0.5 * (t0 + t1 + t2);
-      u[i * 4 + 2][o] = 0.5 * (t0 - t1 + t2);
-      u[i * 4 + 3][o] = t2;
+      out[i * 4][base[i * 4] + o] = t0;
+      out[i * 4 + 1][base[i * 4 + 1] + o] = 0.5 * (t0 + t1 + t2);
+      out[i * 4 + 2][base[i * 4 + 2] + o] = 0.5 * (t0 - t1 + t2);
+      out[i * 4 + 3][base[i * 4 + 3] + o] = t2;
     }
   }
-  return u;
 }
 
 /** V_k [tiles, ci] (the 16 transformed input buffers) of x, and the int32 table of their offsets. */
@@ -394,8 +399,10 @@ export function conv3x3Winograd(x: tf.Tensor4D, w: tf.Tensor4D, flip = false): t
   if (inst == null) return null;
   return tf.tidy(() => {
     const tiles = n * th * tw;
-    const wv = w.dataSync() as Float32Array; // a filter: small
-    const us = winogradFilters(wv, ci, co, flip).map((u) => tf.tensor2d(u, [ci, co]));
+    // the 16 transformed filters written straight into tensors in the heap (no arrays, no copies)
+    const us = Array.from({ length: 16 }, () => heapTensor(be, [ci, co]));
+    const heap = new Float32Array(mem.buffer); // after the allocations: the views stay valid
+    writeWinogradFilters(readValues(w) as Float32Array, ci, co, flip, new Array<Float32Array>(16).fill(heap), us.map((u) => heapOffset(be, u) / 4));
     const { vs, vtab } = inputTransform(be, mem, inst, x);
     let ms: tf.Tensor[];
     if (useOwnProducts && tiles % 4 === 0 && co % 8 === 0 && ci % 4 === 0) {
