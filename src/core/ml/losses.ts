@@ -10,9 +10,36 @@ import { customGradient } from './backend';
 import { blurAxis } from './blur';
 import { ssimOnMinMaxOutput, sumsMaskedMseOverBatch, type Recipe } from '../../shared/recipes';
 
+/**
+ * The mean of all elements of x. Its gradient on wasm and cpu is dy / n filled in the backend
+ * (tfjs' own gradient of Mean multiplies dy by an array of ones built in JavaScript, x's size,
+ * and copies it in: ~1 M values a small step); the same float32 values (dy / n rounded once).
+ */
+export function meanAll(x: tf.Tensor): tf.Scalar {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') return tf.mean(x) as tf.Scalar;
+  const n = x.size;
+  const f = customGradient((xx: tf.Tensor) => ({
+    value: tf.mean(xx) as tf.Scalar,
+    gradFunc: (dy: tf.Tensor) => tf.fill(xx.shape, (dy.dataSync() as Float32Array)[0] / n),
+  }));
+  return f(x) as tf.Scalar;
+}
+
+/** The sum of all elements of x, with {@link meanAll}'s gradient (dy filled in the backend). */
+export function sumAll(x: tf.Tensor): tf.Scalar {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') return tf.sum(x) as tf.Scalar;
+  const f = customGradient((xx: tf.Tensor) => ({
+    value: tf.sum(xx) as tf.Scalar,
+    gradFunc: (dy: tf.Tensor) => tf.fill(xx.shape, (dy.dataSync() as Float32Array)[0]),
+  }));
+  return f(x) as tf.Scalar;
+}
+
 /** Mean squared error over all elements. */
 export function mse(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
-  return tf.mean(tf.squaredDifference(a, b)) as tf.Scalar;
+  return meanAll(tf.squaredDifference(a, b));
 }
 
 /**
@@ -22,7 +49,7 @@ export function mse(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
 export function maskedMse(a: tf.Tensor, b: tf.Tensor, mask: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const m = mask.shape.length === a.shape.length && mask.size === a.size ? mask : tf.mul(tf.onesLike(a), mask);
-    const num = tf.sum(tf.mul(tf.squaredDifference(a, b), m));
+    const num = sumAll(tf.mul(tf.squaredDifference(a, b), m));
     return tf.div(num, tf.maximum(tf.sum(m), 1)) as tf.Scalar;
   });
 }
@@ -112,7 +139,7 @@ export function ssim(a: tf.Tensor4D, b: tf.Tensor4D, opts: SsimOptions = {}): tf
     const sxy = tf.sub(sxy0, mxy);
     const num = tf.mul(tf.add(tf.mul(mxy, 2), c1), tf.add(tf.mul(sxy, 2), c2));
     const den = tf.mul(tf.add(tf.add(mx2, my2), c1), tf.add(tf.add(sxx, syy), c2));
-    return tf.mean(tf.div(num, den)) as tf.Scalar;
+    return meanAll(tf.div(num, den));
   });
 }
 

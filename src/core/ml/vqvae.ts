@@ -23,6 +23,7 @@ import { type BnActivation, applyActivation, batchNormAct } from './bn-act';
 import { type BatchStats, batchNormInfer, conv2d, conv2dTranspose, mulberry32, tanh } from './layers';
 import { readValues } from './wasm-kernels';
 import { nearestCodeHeap } from './vq-kernel';
+import { meanAll } from './losses';
 import { type ParamStore, createStore } from './weights';
 import { type VqvaeConfig, vqvaeSpecs } from './specs/vqvae';
 
@@ -243,8 +244,8 @@ export function vectorQuantize(z: tf.Tensor4D, codebook: tf.Tensor2D, commitment
     };
   });
   const q = lookup(flat, codebook) as tf.Tensor2D;
-  const codebookLoss = tf.mean(tf.squaredDifference(q, stopGradient(flat)));
-  const commitLoss = tf.mean(tf.squaredDifference(flat, stopGradient(q)));
+  const codebookLoss = meanAll(tf.squaredDifference(q, stopGradient(flat)));
+  const commitLoss = meanAll(tf.squaredDifference(flat, stopGradient(q)));
   const loss = tf.add(codebookLoss, tf.mul(commitLoss, commitment)) as tf.Scalar;
   const st = tf.add(flat, stopGradient(tf.sub(q, flat)));
   const idx = indices!;
