@@ -35,6 +35,7 @@ import * as tf from '@tensorflow/tfjs';
 import { customGradient } from './backend';
 import { convFilterGradSimd, readValues } from './wasm-kernels';
 import { conv3x3Winograd, filterGrad3x3Winograd } from './winograd';
+import { conv3x3WinogradF43 } from './winograd-f43';
 import { conv4x4s2Winograd, convTranspose4x4s2Winograd, filterGrad4x4s2Winograd } from './winograd-s2';
 
 // ---------------------------------------------------------------------------------------------
@@ -112,8 +113,9 @@ function outSize(inSize: number, k: number, s: number, p: number): number {
 /** Forward convolution, symmetric padding `pad`, NHWC. */
 export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
   if (stride === 1 && pad === 1 && w.shape[0] === 3 && w.shape[1] === 3) {
-    // wasm: Winograd F(2x2, 3x3), 2.25x fewer multiplications (winograd.ts); null where it does not apply
-    const y = conv3x3Winograd(x, w);
+    // wasm: Winograd F(4x4, 3x3) where the sizes are multiples of 4 (winograd-f43.ts), else
+    // F(2x2, 3x3), 2.25x fewer multiplications (winograd.ts); null where neither applies
+    const y = conv3x3WinogradF43(x, w) ?? conv3x3Winograd(x, w);
     if (y != null) return y;
   }
   if (stride === 2 && pad === 1 && w.shape[0] === 4 && w.shape[1] === 4) {
@@ -223,7 +225,7 @@ export function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, stride: number, p
     const [, oh, ow] = dy.shape;
     if (stride === 1 && kh - 1 - pad >= 0 && kw - 1 - pad >= 0 && oh === h + 2 * pad - kh + 1) {
       if (kh === 3 && kw === 3 && pad === 1) {
-        const g = conv3x3Winograd(dy, w, true); // the flipped filter folded into its transform
+        const g = conv3x3WinogradF43(dy, w, true) ?? conv3x3Winograd(dy, w, true); // the flipped filter folded into its transform
         if (g != null) return g;
       }
       const ph = kh - 1 - pad;
