@@ -12,12 +12,12 @@
  *   G   = [[1/4,0,0],[-1/6,-1/6,-1/6],[-1/6,1/6,-1/6],[1/24,1/12,1/6],[1/24,-1/12,1/6],[0,0,1]]
  *   A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]]
  *
- * The products are winograd.ts' `mm` (36 of them); the input transform (B^T d B) and the output
- * transform (A^T M A) are hand-assembled WebAssembly SIMD (4 channels a vector) reading and writing
- * tfjs-backend-wasm's heap; the filter transform (G g G^T, in float64, then rounded) is a plain
- * loop writing straight into a heap tensor. Used for the forward convolution and, with the flipped
- * and transposed filter, for the input gradient (layers.ts); sizes not a multiple of 4 return null
- * (callers take F(2x2, 3x3)). Less exact than F(2x2, 3x3) (coefficients up to 8 and 1/24): within
+ * The products are winograd.ts' `mm` (36 of them); the input transform (B^T d B), the output
+ * transform (A^T M A) and the filter transform (G g G^T, 4 channel pairs a vector, reading the
+ * filter where it is; for the input gradient from its flipped, transposed copy) are hand-assembled
+ * WebAssembly SIMD reading and writing tfjs-backend-wasm's heap. Used for the forward convolution
+ * and, with the flipped and transposed filter, for the input gradient (layers.ts); sizes not a
+ * multiple of 4 return null (callers take F(2x2, 3x3)). Less exact than F(2x2, 3x3) (coefficients up to 8 and 1/24): within
  * 1e-5 of the output's largest value at 64 channels (test/core/ml/winograd-f43.test.ts).
  *
  * Pure module: WebAssembly is reached through globalThis (wasm-heap.ts); no Node or DOM APIs.
@@ -161,8 +161,39 @@ function buildModule(ci: number, co: number, tw: number, tiles: number, shared: 
     body.push(...forLoop(L.nn, g(P.n), overY), ...op.end);
     return { nparams: 4, ni32, nv128: 6 + 24 + 6, body };
   })();
-  return assembleModule([vin, vout, mmFunction(ci, co, 36)], ['vin', 'vout', 'mm'],
-    ['winograd_f43_in', 'winograd_f43_out', 'winograd_f43_products'], shared);
+  // --- fin(wsrc, ubase): U_k = (G g G^T)_k for 4 (input, output) channel pairs a vector; the 9
+  // taps g_ab of the filter being applied are planes [ci, co] at wsrc + (a*3 + b)*cc*4, U_k is
+  // written at ubase + k*ustride
+  const fin = ((): WasmFunction => {
+    const cc = ci * co;
+    const ustride = strideOf(ci, co);
+    const P = { wsrc: 0, ubase: 1 };
+    const L = { e: 2, a: 3, o: 4 };
+    const T = 5; // 18 v128: G g (6x3)
+    const Q = T + 18, H = Q + 1, E = Q + 2, W = Q + 3;
+    // the six values of G x for x = x(0..2), handed to out(i, value)
+    const gG = (x: (i: number) => number[], out: (i: number, v: number[]) => number[]) => [
+      ...out(0, [...x(0), ...g(Q), ...MUL]),
+      ...out(1, [...x(0), ...x(1), ...ADD, ...x(2), ...ADD, ...g(H), ...MUL, ...op.f32x4neg]),
+      ...out(2, [...x(0), ...x(1), ...SUB, ...x(2), ...ADD, ...g(H), ...MUL, ...op.f32x4neg]),
+      ...out(3, [...x(0), ...g(E), ...MUL, ...x(1), ...g(W), ...MUL, ...ADD, ...x(2), ...g(H), ...MUL, ...ADD]),
+      ...out(4, [...x(0), ...g(E), ...MUL, ...x(1), ...g(W), ...MUL, ...SUB, ...x(2), ...g(H), ...MUL, ...ADD]),
+      ...out(5, x(2)),
+    ];
+    const inner: number[] = [...g(P.wsrc), ...g(L.e), ...op.add, ...s(L.a), ...g(P.ubase), ...g(L.e), ...op.add, ...s(L.o)];
+    for (let b = 0; b < 3; b++) {
+      inner.push(...gG((r) => [...g(L.a), ...op.v128load((r * 3 + b) * cc * 4)], (i, v) => [...v, ...s(T + i * 3 + b)]));
+    }
+    for (let i = 0; i < 6; i++) {
+      inner.push(...gG((b) => g(T + i * 3 + b), (j, v) => [...g(L.o), ...v, ...op.v128store((i * 6 + j) * ustride)]));
+    }
+    const body = [...splat(1 / 4), ...s(Q), ...splat(1 / 6), ...s(H), ...splat(1 / 24), ...s(E), ...splat(1 / 12), ...s(W),
+      ...op.i32(0), ...s(L.e), ...op.loop, ...inner,
+      ...g(L.e), ...op.i32(16), ...op.add, ...op.tee(L.e), ...op.i32(cc * 4), ...op.ltS, ...op.brIf(0), ...op.end, ...op.end];
+    return { nparams: 2, ni32: 3, nv128: 18 + 4, body };
+  })();
+  return assembleModule([vin, vout, mmFunction(ci, co, 36), fin], ['vin', 'vout', 'mm', 'fin'],
+    ['winograd_f43_in', 'winograd_f43_out', 'winograd_f43_products', 'winograd_f43_filter'], shared);
 }
 
 /**
@@ -192,48 +223,6 @@ export function winogradF43Applies(x: tf.Tensor4D, ci: number, co: number): bool
 }
 
 /**
- * G g G^T (6x6) of every (input channel r, output channel c) of the filter being applied, written
- * to heap[base + k*ci*co + r*co + c] (k = i*6 + j): w [3, 3, ci, co], or with `flip` w [3, 3, co, ci]
- * and the filter flipTranspose(w) (the input gradient of a convolution by w). Float64 arithmetic,
- * as passes over whole [ci, co] planes (contiguous loops; no division).
- */
-export function writeF43Filters(heap: Float32Array, base: number, wv: Float32Array, ci: number, co: number, flip: boolean): void {
-  const cc = ci * co;
-  // the 9 taps g[a][b] as planes [ci, co] of the filter being applied
-  const gg = Array.from({ length: 9 }, (_, tap) => {
-    if (!flip) return wv.subarray(tap * cc, (tap + 1) * cc);
-    const src = (8 - tap) * cc; // (2-a, 2-b)
-    const p = new Float32Array(cc);
-    for (let c = 0; c < co; c++) for (let r = 0; r < ci; r++) p[r * co + c] = wv[src + c * ci + r];
-    return p;
-  });
-  const q = 1 / 4, h = 1 / 6, e = 1 / 24, t12 = 1 / 12;
-  // t = G g (6x3 planes), then U = t G^T (6x6), row i at a time
-  const t = [new Float64Array(cc), new Float64Array(cc), new Float64Array(cc)];
-  for (let i = 0; i < 6; i++) {
-    for (let b = 0; b < 3; b++) {
-      const g0 = gg[b], g1 = gg[3 + b], g2 = gg[6 + b], tb = t[b];
-      switch (i) {
-        case 0: for (let x = 0; x < cc; x++) tb[x] = g0[x] * q; break;
-        case 1: for (let x = 0; x < cc; x++) tb[x] = -(g0[x] + g1[x] + g2[x]) * h; break;
-        case 2: for (let x = 0; x < cc; x++) tb[x] = -(g0[x] - g1[x] + g2[x]) * h; break;
-        case 3: for (let x = 0; x < cc; x++) tb[x] = g0[x] * e + g1[x] * t12 + g2[x] * h; break;
-        case 4: for (let x = 0; x < cc; x++) tb[x] = g0[x] * e - g1[x] * t12 + g2[x] * h; break;
-        default: for (let x = 0; x < cc; x++) tb[x] = g2[x];
-      }
-    }
-    const [t0, t1, t2] = t;
-    const o = base + i * 6 * cc;
-    for (let x = 0; x < cc; x++) heap[o + x] = t0[x] * q;
-    for (let x = 0; x < cc; x++) heap[o + cc + x] = -(t0[x] + t1[x] + t2[x]) * h;
-    for (let x = 0; x < cc; x++) heap[o + 2 * cc + x] = -(t0[x] - t1[x] + t2[x]) * h;
-    for (let x = 0; x < cc; x++) heap[o + 3 * cc + x] = t0[x] * e + t1[x] * t12 + t2[x] * h;
-    for (let x = 0; x < cc; x++) heap[o + 4 * cc + x] = t0[x] * e - t1[x] * t12 + t2[x] * h;
-    for (let x = 0; x < cc; x++) heap[o + 5 * cc + x] = t2[x];
-  }
-}
-
-/**
  * conv2d(x, w, stride 1, pad 1) for a 3x3 filter w [3, 3, ci, co] (with `flip`: the filter is
  * flipTranspose(w) for w [3, 3, co, ci], the input gradient of a convolution by w) by F(4x4, 3x3),
  * or null where it does not apply ({@link winogradF43Applies}: sizes multiples of 4, >= 32
@@ -251,20 +240,29 @@ export function conv3x3WinogradF43(x: tf.Tensor4D, w: tf.Tensor4D, flip = false)
   const tiles = n * th * tw;
   const inst = getInstance(mem, ci, co, tw, tiles);
   if (inst == null) return null;
-  const wv = w.dataSync() as Float32Array; // a filter: small
   return tf.tidy(() => {
     // every heap tensor first: a view of the heap is valid only until the next allocation
-    const us = heapTensor(be, [36, ci, co]);
+    const us = heapTensor(be, [36 * strideOf(ci, co) / 4]);
+    const wt = flip ? heapTensor(be, [9, ci, co]) : null; // the flipped, transposed filter
     const vs = heapTensor(be, [36 * strideOf(tiles, ci) / 4]);
     const ms = heapTensor(be, [36 * strideOf(tiles, co) / 4]);
     const xp = heapTensor(be, [n, hp, wp, ci]);
     const tab = (t: tf.Tensor, stride: number) => tf.tensor1d(Int32Array.from({ length: 36 }, (_, k) => heapOffset(be, t) + k * stride), 'int32');
     const vtab = tab(vs, strideOf(tiles, ci));
-    const utab = tab(us, ci * co * 4);
+    const utab = tab(us, strideOf(ci, co));
     const mtab = tab(ms, strideOf(tiles, co));
     const y = heapTensor(be, [n, h, wd, co]) as tf.Tensor4D;
     const heap = new Float32Array(mem.buffer);
-    writeF43Filters(heap, heapOffset(be, us) / 4, wv, ci, co, flip);
+    const cc = ci * co;
+    const wo = heapOffset(be, w) / 4;
+    if (wt != null) {
+      // tap (a, b) of the filter applied is w's tap (2-a, 2-b) transposed
+      for (let tap = 0; tap < 9; tap++) {
+        const src = wo + (8 - tap) * cc, dst = heapOffset(be, wt) / 4 + tap * cc;
+        for (let c = 0; c < co; c++) for (let r = 0; r < ci; r++) heap[dst + r * co + c] = heap[src + c * ci + r];
+      }
+    }
+    inst.exports.fin(wt != null ? heapOffset(be, wt) : wo * 4, heapOffset(be, us));
     // zero-padded copy of x
     const xo = heapOffset(be, x) / 4;
     const po = heapOffset(be, xp) / 4;
