@@ -49,11 +49,15 @@ function outsidePart(chain: { functionName: string; url: string }[], ourWasm: bo
   if (ourWasm && chain[0].functionName.includes('winograd_s2_filter_products')) return 'Winograd 4x4 stride 2 filter gradients: our SIMD products (winograd-s2.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_s2_products')) return 'Winograd 4x4 stride 2 convolutions and transposed convolutions: our SIMD products (winograd-s2.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_s2_')) return 'Winograd 4x4 stride 2: our SIMD input, output and gradient transforms (winograd-s2.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_f43_products')) return 'Winograd F(4x4, 3x3) 3x3 convolutions and input gradients: our SIMD products (winograd-f43.ts)';
+  if (ourWasm && chain[0].functionName.includes('winograd_f43_')) return 'Winograd F(4x4, 3x3): our SIMD input, output and filter transforms (winograd-f43.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_filter_products')) return 'Winograd 3x3 filter gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)';
   if (ourWasm && chain[0].functionName.includes('bnact_')) return 'BatchNorm + activation: our fused SIMD passes (bn-act.ts)';
   if (ourWasm && chain[0].functionName.includes('blur_')) return 'SSIM window filtering: our SIMD passes (blur.ts)';
+  if (ourWasm && chain[0].functionName.includes('adam_')) return 'Adam: our SIMD pass (adam-kernel.ts)';
+  if (ourWasm && chain[0].functionName.includes('vq_')) return 'VQ arg-min: our SIMD pass (vq-kernel.ts)';
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
@@ -140,7 +144,7 @@ export async function profileStep(preset: 'small' | 'tiny' = 'small', steps = 5)
     if (self.functionName === '(idle)' || self.functionName === '(program)' || self.functionName === '(root)') continue;
     // inside a kernel: the tfjs wasm module, or any frame below a backend kernel's JavaScript
     if (self.scriptId === tfjsWasm || chain.some((f) => f.url.endsWith('tf-backend-wasm.node.js') && f.functionName !== '' && !f.functionName.startsWith('BackendWasm'))) continue;
-    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_') || self.functionName.includes('bnact_') || self.functionName.includes('blur_'));
+    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_') || self.functionName.includes('bnact_') || self.functionName.includes('blur_') || self.functionName.includes('adam_') || self.functionName.includes('vq_'));
     outsideCount.set(part, (outsideCount.get(part) ?? 0) + 1);
     outsideTotal += 1;
   }
