@@ -24,7 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { forLoop, op } from './wasm-kernels';
-import { mmFunction, wasmBackend } from './winograd';
+import { mmFunction, wasmBackend, writePadded } from './winograd';
 import { assembleModule, heapInstance, heapOffset, heapTensor } from './wasm-heap';
 import type { WasmFunction, WasmInstance, WasmMemory } from './wasm-heap';
 
@@ -263,21 +263,7 @@ export function conv3x3WinogradF43(x: tf.Tensor4D, w: tf.Tensor4D, flip = false)
       }
     }
     inst.exports.fin(wt != null ? heapOffset(be, wt) : wo * 4, heapOffset(be, us));
-    // zero-padded copy of x
-    const xo = heapOffset(be, x) / 4;
-    const po = heapOffset(be, xp) / 4;
-    const row = wd * ci;
-    for (let b = 0; b < n; b++) {
-      const img = po + b * hp * wp * ci;
-      heap.fill(0, img, img + (wp + 1) * ci);
-      heap.fill(0, img + ((hp - 1) * wp - 1) * ci, img + hp * wp * ci);
-      for (let r = 0; r < h; r++) {
-        const src = xo + (b * h + r) * row;
-        const dst = img + ((r + 1) * wp + 1) * ci;
-        heap.copyWithin(dst, src, src + row);
-        heap.fill(0, dst + row, dst + row + 2 * ci);
-      }
-    }
+    writePadded(heap, heapOffset(be, x) / 4, heapOffset(be, xp) / 4, n, h, wd, ci); // zero-padded copy of x
     inst.exports.vin(heapOffset(be, xp), heapOffset(be, vs), n, hp, th);
     inst.exports.mm(heapOffset(be, vtab), heapOffset(be, utab), heapOffset(be, mtab), tiles);
     inst.exports.vout(heapOffset(be, ms), heapOffset(be, y), n, th);

@@ -352,21 +352,15 @@ function writeWinogradFilters(wv: Float32Array, ci: number, co: number, flip: bo
   }
 }
 
-/** V_k [tiles, ci] (the 16 transformed input buffers) of x, and the int32 table of their offsets. */
-function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance, x: tf.Tensor4D): { vs: tf.Tensor[]; vtab: tf.Tensor } {
-  const [n, h, wd, ci] = x.shape;
+/**
+ * x [n, h, wd, ci] at element xo of the heap copied, zero-padded by 1 pixel on every side, to
+ * [n, h + 2, wd + 2, ci] at element po (zeros written only where the copy does not write).
+ */
+export function writePadded(heap: Float32Array, xo: number, po: number, n: number, h: number, wd: number, ci: number): void {
   const hp = h + 2, wp = wd + 2;
-  const tiles = n * (h / 2) * (wd / 2);
-  // zero-padded copy of x inside the backend's heap
-  const xp = heapTensor(be, [n, hp, wp, ci]);
-  const vs = Array.from({ length: 16 }, () => heapTensor(be, [tiles, ci]));
-  const vtab = tf.tensor1d(Int32Array.from(vs, (v) => heapOffset(be, v)), 'int32');
-  const heap = new Float32Array(mem.buffer);
-  const xo = heapOffset(be, x) / 4;
-  const po = heapOffset(be, xp) / 4;
   const row = wd * ci;
   for (let b = 0; b < n; b++) {
-    // zeros only where the copy does not write: the first and last rows, each row's two end pixels
+    // the first and last rows, each row's two end pixels
     const img = po + b * hp * wp * ci;
     heap.fill(0, img, img + (wp + 1) * ci);
     heap.fill(0, img + ((hp - 1) * wp - 1) * ci, img + hp * wp * ci);
@@ -377,6 +371,18 @@ function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance
       heap.fill(0, dst + row, dst + row + 2 * ci); // this row's right pixel and the next row's left
     }
   }
+}
+
+/** V_k [tiles, ci] (the 16 transformed input buffers) of x, and the int32 table of their offsets. */
+function inputTransform(be: WasmBackendLike, mem: WasmMemory, inst: WasmInstance, x: tf.Tensor4D): { vs: tf.Tensor[]; vtab: tf.Tensor } {
+  const [n, h, wd, ci] = x.shape;
+  const hp = h + 2, wp = wd + 2;
+  const tiles = n * (h / 2) * (wd / 2);
+  // zero-padded copy of x inside the backend's heap
+  const xp = heapTensor(be, [n, hp, wp, ci]);
+  const vs = Array.from({ length: 16 }, () => heapTensor(be, [tiles, ci]));
+  const vtab = tf.tensor1d(Int32Array.from(vs, (v) => heapOffset(be, v)), 'int32');
+  writePadded(new Float32Array(mem.buffer), heapOffset(be, x) / 4, heapOffset(be, xp) / 4, n, h, wd, ci);
   inst.exports.vin(heapOffset(be, xp), heapOffset(be, vtab), n, hp, h / 2);
   xp.dispose();
   return { vs, vtab };

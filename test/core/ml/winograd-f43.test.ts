@@ -1,36 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { flipTranspose, mulberry32, uniformArray } from '../../../src/core/ml/layers';
+import { directConv, maxRelErr, rand } from './conv-reference';
+import { flipTranspose } from '../../../src/core/ml/layers';
 import { conv3x3WinogradF43, setWinogradF43Enabled } from '../../../src/core/ml/winograd-f43';
 import { initBackend } from '../../../src/trainer/backend';
-
-function rand(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(uniformArray(shape.reduce((a, b) => a * b, 1), 1, mulberry32(seed)), shape);
-}
-
-/** Plain reference: y[n,i,j,o] = sum_{a,b,c} xpad[n,i+a,j+b,c] w[a,b,c,o] in float64. */
-function directConv(x: Float32Array, w: Float32Array, n: number, h: number, wd: number, ci: number, co: number): Float64Array {
-  const y = new Float64Array(n * h * wd * co);
-  for (let b = 0; b < n; b++) for (let i = 0; i < h; i++) for (let j = 0; j < wd; j++) for (let o = 0; o < co; o++) {
-    let s = 0;
-    for (let a = 0; a < 3; a++) for (let e = 0; e < 3; e++) {
-      const r = i + a - 1, c = j + e - 1;
-      if (r < 0 || r >= h || c < 0 || c >= wd) continue;
-      for (let k = 0; k < ci; k++) s += x[((b * h + r) * wd + c) * ci + k] * w[((a * 3 + e) * ci + k) * co + o];
-    }
-    y[((b * h + i) * wd + j) * co + o] = s;
-  }
-  return y;
-}
-
-function maxRelErr(got: Float32Array, want: ArrayLike<number>): number {
-  let err = 0, scale = 0;
-  for (let i = 0; i < got.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return err / scale;
-}
 
 beforeAll(async () => {
   await initBackend({ force: 'wasm', wasmThreads: 1 });

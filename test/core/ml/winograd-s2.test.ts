@@ -1,13 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conv2d, conv2dTranspose, mulberry32, uniformArray } from '../../../src/core/ml/layers';
+import { maxRelErr, rand } from './conv-reference';
+import { conv2d, conv2dTranspose } from '../../../src/core/ml/layers';
 import { conv4x4s2Winograd, convTranspose4x4s2Winograd, filterGrad4x4s2Winograd } from '../../../src/core/ml/winograd-s2';
 import { setWinogradEnabled } from '../../../src/core/ml/winograd';
 import { initBackend } from '../../../src/trainer/backend';
-
-function rand(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(uniformArray(shape.reduce((a, b) => a * b, 1), 1, mulberry32(seed)), shape);
-}
 
 /** y[n,i,j,o] = sum_{a,b,c} xpad[n,2i+a,2j+b,c] w[a,b,c,o] (4x4, stride 2, pad 1) in float64. */
 function directConvS2(x: Float32Array, w: Float32Array, n: number, h: number, wd: number, ci: number, co: number): Float64Array {
@@ -62,16 +59,6 @@ function directFilterGradS2(x: Float32Array, dy: Float32Array, n: number, h: num
     }
   }
   return dw;
-}
-
-function maxRelErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let err = 0, scale = 0;
-  for (let i = 0; i < got.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return err / scale;
 }
 
 beforeAll(async () => {
