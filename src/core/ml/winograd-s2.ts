@@ -168,6 +168,17 @@ function ginFunction(ins: number[], cBytes: number): WasmFunction {
   });
 }
 
+/**
+ * vin's byte offsets for the space-to-depth tiles of a padded input [.., wp, ci]: tap (i, j) of a
+ * 4x4 tile 2 pixels apart, and the 4 channel groups (r, s) one pixel apart, as the forward
+ * convolution and its filter gradient read them.
+ */
+function spaceToDepthTaps(wp: number, ci: number): { taps: number[]; groups: number[] } {
+  const taps: number[] = [];
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) taps.push((2 * i * wp + 2 * j) * ci * 4);
+  return { taps, groups: [0, ci * 4, wp * ci * 4, (wp + 1) * ci * 4] };
+}
+
 /** Tile starts along a side of `size` outputs: every 3, the last at size - 3. */
 function tileStarts(size: number): number[] {
   const t = Math.ceil(size / 3);
@@ -298,9 +309,7 @@ export function conv4x4s2Winograd(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D |
   const h = hx / 2, wd = wx / 2;
   const wp = wx + 2;
   const env = setup(`s2f/${ci}/${co}/${wp}/${wd}`, () => {
-    const taps: number[] = [];
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) taps.push((2 * i * wp + 2 * j) * ci * 4);
-    const groups = [0, ci * 4, wp * ci * 4, (wp + 1) * ci * 4];
+    const { taps, groups } = spaceToDepthTaps(wp, ci);
     const outs: number[] = [];
     for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) outs.push((i * wd + j) * co * 4);
     return [vinFunction(taps, groups, ci * 4), voutFunction(outs, co * 4), mmFunction(4 * ci, co)];
@@ -397,9 +406,7 @@ export function filterGrad4x4s2Winograd(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Ten
   const hp = 2 * (3 * th + 1), wp = 2 * (3 * tw + 1);
   const dw = 3 * tw;
   const env = setup(`s2g/${ci}/${co}/${wp}/${dw}`, () => {
-    const taps: number[] = [];
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) taps.push((2 * i * wp + 2 * j) * ci * 4);
-    const groups = [0, ci * 4, wp * ci * 4, (wp + 1) * ci * 4];
+    const { taps, groups } = spaceToDepthTaps(wp, ci);
     const ins: number[] = [];
     for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) ins.push((i * dw + j) * co * 4);
     return [vinFunction(taps, groups, ci * 4), ginFunction(ins, co * 4), mmtFunction(4 * ci, co)];
