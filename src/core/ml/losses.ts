@@ -16,23 +16,22 @@ import { ssimOnMinMaxOutput, sumsMaskedMseOverBatch, type Recipe } from '../../s
  * and copies it in: ~1 M values a small step); the same float32 values (dy / n rounded once).
  */
 export function meanAll(x: tf.Tensor): tf.Scalar {
-  const backend = tf.getBackend();
-  if (backend !== 'wasm' && backend !== 'cpu') return tf.mean(x) as tf.Scalar;
-  const n = x.size;
-  const f = customGradient((xx: tf.Tensor) => ({
-    value: tf.mean(xx) as tf.Scalar,
-    gradFunc: (dy: tf.Tensor) => tf.fill(xx.shape, (dy.dataSync() as Float32Array)[0] / n),
-  }));
-  return f(x) as tf.Scalar;
+  return reduceAll(x, true);
 }
 
 /** The sum of all elements of x, with {@link meanAll}'s gradient (dy filled in the backend). */
 export function sumAll(x: tf.Tensor): tf.Scalar {
+  return reduceAll(x, false);
+}
+
+function reduceAll(x: tf.Tensor, mean: boolean): tf.Scalar {
+  const reduce = (t: tf.Tensor) => (mean ? tf.mean(t) : tf.sum(t)) as tf.Scalar;
   const backend = tf.getBackend();
-  if (backend !== 'wasm' && backend !== 'cpu') return tf.sum(x) as tf.Scalar;
+  if (backend !== 'wasm' && backend !== 'cpu') return reduce(x);
+  const n = mean ? x.size : 1;
   const f = customGradient((xx: tf.Tensor) => ({
-    value: tf.sum(xx) as tf.Scalar,
-    gradFunc: (dy: tf.Tensor) => tf.fill(xx.shape, (dy.dataSync() as Float32Array)[0]),
+    value: reduce(xx),
+    gradFunc: (dy: tf.Tensor) => tf.fill(xx.shape, (dy.dataSync() as Float32Array)[0] / n),
   }));
   return f(x) as tf.Scalar;
 }
