@@ -57,10 +57,13 @@ describe('runs through the services (what the app does), with real trainer proce
       // spawned it without the trainer's flags fails here on any machine
       const gcBefore = process.env.CTSSL_TRAINER_GC;
       process.env.CTSSL_TRAINER_GC = 'single';
-      const doc = await h['system.doctor']().finally(() => {
+      let doc: Awaited<ReturnType<(typeof h)['system.doctor']>>;
+      try {
+        doc = await h['system.doctor']();
+      } finally {
         if (gcBefore == null) delete process.env.CTSSL_TRAINER_GC;
         else process.env.CTSSL_TRAINER_GC = gcBefore;
-      });
+      }
       expect(doc.backend.name).toBe('wasm');
       expect(doc.cpu.gc).toBe('single-threaded');
       expect(doc.presets.map((p) => p.preset)).toEqual(['paper', 'standard', 'small', 'tiny']);
