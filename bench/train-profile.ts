@@ -44,20 +44,31 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/**
+ * Our named WebAssembly functions (each module's "name" section) by the first part of their name
+ * they contain, most specific first, and the row they count in; the unnamed one is the
+ * filter-gradient kernel of wasm-kernels.ts.
+ */
+const OUR_WASM: [string, string][] = [
+  ['winograd_s2_filter_products', 'Winograd 4x4 stride 2 filter gradients: our SIMD products (winograd-s2.ts)'],
+  ['winograd_s2_products', 'Winograd 4x4 stride 2 convolutions and transposed convolutions: our SIMD products (winograd-s2.ts)'],
+  ['winograd_s2_', 'Winograd 4x4 stride 2: our SIMD input, output and gradient transforms (winograd-s2.ts)'],
+  ['winograd_f43_products', 'Winograd F(4x4, 3x3) 3x3 convolutions and input gradients: our SIMD products (winograd-f43.ts)'],
+  ['winograd_f43_', 'Winograd F(4x4, 3x3): our SIMD input, output and filter transforms (winograd-f43.ts)'],
+  ['winograd_filter_products', 'Winograd 3x3 filter gradients: our SIMD products (winograd.ts)'],
+  ['winograd_products', 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)'],
+  ['winograd_', 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)'],
+  ['bnact_', 'BatchNorm + activation: our fused SIMD passes (bn-act.ts)'],
+  ['blur_', 'SSIM window filtering: our SIMD passes (blur.ts)'],
+  ['adam_', 'Adam: our SIMD pass (adam-kernel.ts)'],
+  ['vq_', 'VQ arg-min: our SIMD pass (vq-kernel.ts)'],
+];
+const ourWasmRow = (functionName: string) => OUR_WASM.find(([part]) => functionName.includes(part))?.[1];
+
 /** The part of the step a sample outside the kernels belongs to, from its frame and its callers. */
 function outsidePart(chain: { functionName: string; url: string }[], ourWasm: boolean): string {
-  if (ourWasm && chain[0].functionName.includes('winograd_s2_filter_products')) return 'Winograd 4x4 stride 2 filter gradients: our SIMD products (winograd-s2.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_s2_products')) return 'Winograd 4x4 stride 2 convolutions and transposed convolutions: our SIMD products (winograd-s2.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_s2_')) return 'Winograd 4x4 stride 2: our SIMD input, output and gradient transforms (winograd-s2.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_f43_products')) return 'Winograd F(4x4, 3x3) 3x3 convolutions and input gradients: our SIMD products (winograd-f43.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_f43_')) return 'Winograd F(4x4, 3x3): our SIMD input, output and filter transforms (winograd-f43.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_filter_products')) return 'Winograd 3x3 filter gradients: our SIMD products (winograd.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_products')) return 'Winograd 3x3 convolutions and input gradients: our SIMD products (winograd.ts)';
-  if (ourWasm && chain[0].functionName.includes('winograd_')) return 'Winograd 3x3: our SIMD input, output and gradient transforms (winograd.ts)';
-  if (ourWasm && chain[0].functionName.includes('bnact_')) return 'BatchNorm + activation: our fused SIMD passes (bn-act.ts)';
-  if (ourWasm && chain[0].functionName.includes('blur_')) return 'SSIM window filtering: our SIMD passes (blur.ts)';
-  if (ourWasm && chain[0].functionName.includes('adam_')) return 'Adam: our SIMD pass (adam-kernel.ts)';
-  if (ourWasm && chain[0].functionName.includes('vq_')) return 'VQ arg-min: our SIMD pass (vq-kernel.ts)';
+  const named = ourWasm ? ourWasmRow(chain[0].functionName) : undefined;
+  if (named != null) return named;
   if (ourWasm) return 'filter gradient: our SIMD kernel (wasm-kernels.ts)';
   const self = chain[0];
   if (self.functionName === '(garbage collector)') return 'garbage collection';
@@ -144,7 +155,7 @@ export async function profileStep(preset: 'small' | 'tiny' = 'small', steps = 5)
     if (self.functionName === '(idle)' || self.functionName === '(program)' || self.functionName === '(root)') continue;
     // inside a kernel: the tfjs wasm module, or any frame below a backend kernel's JavaScript
     if (self.scriptId === tfjsWasm || chain.some((f) => f.url.endsWith('tf-backend-wasm.node.js') && f.functionName !== '' && !f.functionName.startsWith('BackendWasm'))) continue;
-    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || self.functionName.includes('winograd_') || self.functionName.includes('bnact_') || self.functionName.includes('blur_') || self.functionName.includes('adam_') || self.functionName.includes('vq_'));
+    const part = outsidePart(chain, self.functionName.startsWith('wasm-function') || ourWasmRow(self.functionName) != null);
     outsideCount.set(part, (outsideCount.get(part) ?? 0) + 1);
     outsideTotal += 1;
   }
