@@ -200,11 +200,12 @@ function buildModule(c: number, shared: boolean): Uint8Array {
     return { nparams: 5, ni32: n - 5, nv128: 5, body: [...pre, ...nest(L, P, [P.x, P.dy, P.dx], body), ...op.end] };
   })();
 
-  // --- the activation alone, over n vectors (no channels): afwd(x 0, y 1, a 2, n 3) y = act(x);
-  // abwd(x 0, dy 1, dx 2, a 3, n 4) dx = dy * (x > 0 ? 1 : alpha); the slope's 4 lanes at a
+  // --- the activation alone, over n vectors (no channels): afwd(x 0, y 1, n 2; alpha 3) y = act(x);
+  // abwd(x 0, dy 1, dx 2, n 3; alpha 4) dx = dy * (x > 0 ? 1 : alpha); alpha an f32 parameter
   const activation = (backward: boolean) => {
-    const P = backward ? { x: 0, dy: 1, out: 2, a: 3, n: 4 } : { x: 0, dy: -1, out: 1, a: 2, n: 3 };
-    const np = backward ? 5 : 4;
+    const P = backward ? { x: 0, dy: 1, out: 2, n: 3, a: 4 } : { x: 0, dy: -1, out: 1, n: 2, a: 3 };
+    const ni = backward ? 4 : 3;
+    const np = ni + 1;
     const L = { i: np };
     const V = { x: np + 1, v: np + 2, al: np + 3 };
     const ptrs = backward ? [P.x, P.dy, P.out] : [P.x, P.out];
@@ -218,7 +219,7 @@ function buildModule(c: number, shared: boolean): Uint8Array {
     ];
     const loop = [...op.i32(0), ...s(L.i), ...op.loop, ...body,
       ...g(L.i), ...op.i32(1), ...op.add, ...op.tee(L.i), ...g(P.n), ...op.ltS, ...op.brIf(0), ...op.end];
-    return { nparams: np, ni32: 1, nv128: 3, body: [...ld(P.a, 0), ...s(V.al), ...loop, ...op.end] };
+    return { nparams: ni, nf32params: 1, ni32: 1, nv128: 3, body: [...g(P.a), ...SIMD(0x13), ...s(V.al), ...loop, ...op.end] };
   };
   const afwd = activation(false);
   const abwd = activation(true);
@@ -280,10 +281,7 @@ export function applyActivation<T extends tf.Tensor>(x: T, act: BnActivation): T
     const { be, mem } = wasmBackend()!;
     const inst = getInstance(mem, 4)!;
     const y = heapTensor(be, xx.shape);
-    const a = heapTensor(be, [4]);
-    new Float32Array(mem.buffer).fill(alpha, heapOffset(be, a) / 4, heapOffset(be, a) / 4 + 4);
-    inst.exports.afwd(heapOffset(be, xx), heapOffset(be, y), heapOffset(be, a), nvec);
-    a.dispose();
+    inst.exports.afwd(heapOffset(be, xx), heapOffset(be, y), nvec, alpha);
     save([xx]);
     return {
       value: y,
@@ -291,10 +289,7 @@ export function applyActivation<T extends tf.Tensor>(x: T, act: BnActivation): T
         const w = wasmBackend();
         if (w == null) throw new Error('bn-act: the backward pass needs the wasm backend of its forward pass');
         const dx = heapTensor(w.be, dy.shape);
-        const a2 = heapTensor(w.be, [4]);
-        new Float32Array(w.mem.buffer).fill(alpha, heapOffset(w.be, a2) / 4, heapOffset(w.be, a2) / 4 + 4);
-        inst.exports.abwd(heapOffset(w.be, saved[0]), heapOffset(w.be, dy), heapOffset(w.be, dx), heapOffset(w.be, a2), nvec);
-        a2.dispose();
+        inst.exports.abwd(heapOffset(w.be, saved[0]), heapOffset(w.be, dy), heapOffset(w.be, dx), nvec, alpha);
         return dx;
       },
     };
