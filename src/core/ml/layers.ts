@@ -9,8 +9,10 @@
  * Measured on a 2-core EPYC (Zen 5), wasm SIMD, 8x32x32x64 tensors: forward Conv2D 3x3 ~30 GFLOPS,
  * LeakyRelu 0.18 Gelem/s vs Relu 5 Gelem/s, Sum over [0,1,2] 0.44 Gelem/s vs a global AvgPool
  * ~3 Gelem/s. So:
- * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels (forward, input and filter gradients) run
- *   as Winograd F(2x2, 3x3) in the backend's heap (winograd.ts): 2.25x fewer multiplications;
+ * - on wasm, 3x3 stride-1 pad-1 convolutions with >= 32 channels run as Winograd in the backend's
+ *   heap: forward and input gradient as F(4x4, 3x3) where the sizes are multiples of 4
+ *   (winograd-f43.ts, 4x fewer multiplications), else F(2x2, 3x3) (winograd.ts, 2.25x fewer),
+ *   the filter gradient as F(2x2, 3x3);
  *   4x4 stride-2 pad-1 forward convolutions as Winograd F(3x3, 2x2) of the space-to-depth input,
  *   their input gradients (transposed convolutions) as F(3x3, 2x2) per output phase, and their
  *   filter gradients by the same transforms (winograd-s2.ts), also 2.25x fewer;

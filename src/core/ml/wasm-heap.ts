@@ -52,7 +52,7 @@ export function heapOffset(be: WasmBackendLike, t: tf.Tensor): number {
 }
 
 /** True when the backend's memory is shared (its threaded build): modules must import it as shared. */
-export function isShared(mem: WasmMemory): boolean {
+function isShared(mem: WasmMemory): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && mem.buffer instanceof SharedArrayBuffer;
 }
 
@@ -81,7 +81,7 @@ export function heapInstance(mem: WasmMemory, key: string, build: (shared: boole
 }
 
 /** The import section entry of a module's memory (`env.mem`, shared or not). */
-export function memoryImport(shared: boolean): number[] {
+function memoryImport(shared: boolean): number[] {
   return shared ? [0x03, 0, 0x80, 0x80, 0x04] : [0x00, 0];
 }
 
