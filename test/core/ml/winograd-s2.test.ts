@@ -6,58 +6,54 @@ import { conv4x4s2Winograd, convTranspose4x4s2Winograd, filterGrad4x4s2Winograd 
 import { setWinogradEnabled } from '../../../src/core/ml/winograd';
 import { initBackend } from '../../../src/trainer/backend';
 
-/** y[n,i,j,o] = sum_{a,b,c} xpad[n,2i+a,2j+b,c] w[a,b,c,o] (4x4, stride 2, pad 1) in float64. */
-function directConvS2(x: Float32Array, w: Float32Array, n: number, h: number, wd: number, ci: number, co: number): Float64Array {
+/**
+ * Every (output pixel, filter tap) pair of a 4x4 stride-2 pad-1 convolution of x [n, h, wd, ci]
+ * that reads inside x: `visit(xo, wo, yo)` with the offsets of x's pixel, w's tap [4, 4, ci, co]
+ * and y's pixel [n, h/2, wd/2, co].
+ */
+function forEachS2Tap(n: number, h: number, wd: number, ci: number, co: number, visit: (xo: number, wo: number, yo: number) => void): void {
   const oh = h / 2, ow = wd / 2;
-  const y = new Float64Array(n * oh * ow * co);
   for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) {
     const r = 2 * i + a - 1, c = 2 * j + e - 1;
     if (r < 0 || r >= h || c < 0 || c >= wd) continue;
-    const xo = ((b * h + r) * wd + c) * ci;
-    const wo = (a * 4 + e) * ci * co;
-    const yo = ((b * oh + i) * ow + j) * co;
+    visit(((b * h + r) * wd + c) * ci, (a * 4 + e) * ci * co, ((b * oh + i) * ow + j) * co);
+  }
+}
+
+/** y[n,i,j,o] = sum_{a,b,c} xpad[n,2i+a,2j+b,c] w[a,b,c,o] (4x4, stride 2, pad 1) in float64. */
+function directConvS2(x: Float32Array, w: Float32Array, n: number, h: number, wd: number, ci: number, co: number): Float64Array {
+  const y = new Float64Array(n * (h / 2) * (wd / 2) * co);
+  forEachS2Tap(n, h, wd, ci, co, (xo, wo, yo) => {
     for (let k = 0; k < ci; k++) {
       const xv = x[xo + k];
       for (let o = 0; o < co; o++) y[yo + o] += xv * w[wo + k * co + o];
     }
-  }
+  });
   return y;
 }
 
 /** The transposed convolution (the input gradient of the above): dx[n,r,c,k] += dy[n,i,j,o] w[a,b,k,o], float64. */
 function directTransposeS2(dy: Float32Array, w: Float32Array, n: number, oh: number, ow: number, ci: number, co: number): Float64Array {
-  const h = 2 * oh, wd = 2 * ow;
-  const dx = new Float64Array(n * h * wd * ci);
-  for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) {
-    const r = 2 * i + a - 1, c = 2 * j + e - 1;
-    if (r < 0 || r >= h || c < 0 || c >= wd) continue;
-    const xo = ((b * h + r) * wd + c) * ci;
-    const wo = (a * 4 + e) * ci * co;
-    const yo = ((b * oh + i) * ow + j) * co;
+  const dx = new Float64Array(n * 2 * oh * 2 * ow * ci);
+  forEachS2Tap(n, 2 * oh, 2 * ow, ci, co, (xo, wo, yo) => {
     for (let k = 0; k < ci; k++) {
       let sum = 0;
       for (let o = 0; o < co; o++) sum += dy[yo + o] * w[wo + k * co + o];
       dx[xo + k] += sum;
     }
-  }
+  });
   return dx;
 }
 
 /** dW[a,b,c,o] = sum xpad[n,2i+a,2j+b,c] dy[n,i,j,o] (4x4, stride 2, pad 1) in float64. */
 function directFilterGradS2(x: Float32Array, dy: Float32Array, n: number, h: number, wd: number, ci: number, co: number): Float64Array {
-  const oh = h / 2, ow = wd / 2;
   const dw = new Float64Array(16 * ci * co);
-  for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let a = 0; a < 4; a++) for (let e = 0; e < 4; e++) {
-    const r = 2 * i + a - 1, c = 2 * j + e - 1;
-    if (r < 0 || r >= h || c < 0 || c >= wd) continue;
-    const xo = ((b * h + r) * wd + c) * ci;
-    const wo = (a * 4 + e) * ci * co;
-    const yo = ((b * oh + i) * ow + j) * co;
+  forEachS2Tap(n, h, wd, ci, co, (xo, wo, yo) => {
     for (let k = 0; k < ci; k++) {
       const xv = x[xo + k];
       for (let o = 0; o < co; o++) dw[wo + k * co + o] += xv * dy[yo + o];
     }
-  }
+  });
   return dw;
 }
 
